@@ -1,0 +1,102 @@
+# winnow: GNU Makefile. `make` builds bin/winnowd; `make check` runs every test;
+# `make demo` runs the main job; `make deps` installs the Debian packages needed.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+BIN     ?= bin
+SANITIZE ?=
+
+PKGS := libuv libcjson libcurl sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
+TEST_PKGS := cmocka
+
+# Debian packages: build libraries, test tools (cmocka, numpy, scikit-learn, Pillow).
+DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libcurl4-openssl-dev \
+	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
+	libxxhash-dev libstb-dev libcmocka-dev sqlite3 python3 python3-numpy \
+	python3-sklearn python3-pil
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -Ilib -MMD -MP \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard scorers/*.c) $(wildcard selectors/*.c)) daemon/pipeline.c
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+WINNOWD_SRC := daemon/main.c daemon/select_cmd.c
+WINNOWD_OBJ := $(WINNOWD_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all deps check demo install clean bench-images unit
+all: $(BIN)/winnowd
+
+# Runs apt-get only when a package is missing, so it is cheap to call every time.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+$(DEPS_STAMP):
+	@$(MAKE) --no-print-directory deps
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libwinnow.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/winnowd: $(WINNOWD_OBJ) $(BUILD)/libwinnow.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ $< \
+		$(BUILD)/libwinnow.a $(LDLIBS_ALL) $(shell pkg-config --libs $(TEST_PKGS))
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwinnow.a $(LDLIBS_ALL)
+
+unit: $(UNIT_BIN)
+
+check: $(DEPS_STAMP) $(BIN)/winnowd $(UNIT_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
+
+# The main job. Until the web app and the daemon exist: local mode on a generated dataset.
+DEMO_DIR ?= $(BUILD)/demo
+demo: $(DEPS_STAMP) $(BIN)/winnowd
+	@BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) ONCE=$(ONCE) tests/tools/demo.sh
+
+bench-images: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/bench/bench_images
+	@BUILD=$(BUILD) bench/bench_images.sh
+
+install: $(BIN)/winnowd
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN)/winnowd $(DESTDIR)$(PREFIX)/bin/winnowd
+
+clean:
+	rm -rf $(BUILD) $(BIN)
+
+-include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d)

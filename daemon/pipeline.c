@@ -1,0 +1,2 @@
+/* pipeline: the stage runner (placeholder until the stages land). */
+#include "util.h"

@@ -1,0 +1,2 @@
+/* select_cmd: `winnowd select` (placeholder). */
+#include "util.h"

@@ -1,0 +1,56 @@
+/*
+ * image: the corruptness check of SPEC 4.1 and the pixels for the built-in
+ * descriptor, from one in-memory copy of the file (each file is read once).
+ */
+#ifndef WINNOW_IMAGE_H
+#define WINNOW_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum img_format { IMG_UNKNOWN = 0, IMG_JPEG, IMG_PNG, IMG_WEBP, IMG_BMP };
+
+enum img_status {
+	IMG_OK = 0,		/* a valid image */
+	IMG_CORRUPT,		/* corrupt: excluded, listed in corrupt_filenames.txt */
+	IMG_UNSUPPORTED,	/* valid but unreadable form (e.g. RLE BMP): excluded */
+};
+
+/* The thumbnail handed to the descriptor: THUMB_SIZE x THUMB_SIZE, RGB, 0..255. */
+#define THUMB_SIZE 32
+
+struct img_thumb {
+	float rgb[THUMB_SIZE * THUMB_SIZE * 3];	/* row-major, interleaved R,G,B */
+};
+
+struct img_result {
+	enum img_status status;
+	enum img_format format;	/* from the magic bytes (IMG_UNKNOWN if none match) */
+	uint32_t width, height;	/* from the header, when it could be read */
+	char reason[160];	/* for IMG_CORRUPT / IMG_UNSUPPORTED, e.g. "truncated" */
+};
+
+/* Format by file extension, case-insensitive (.jpg .jpeg .png .webp .bmp). */
+enum img_format image_format_from_name(const char *path);
+
+/* Format by magic bytes. */
+enum img_format image_format_sniff(const uint8_t *buf, size_t len);
+
+/* "JPEG", "PNG", "WebP", "BMP" or "unknown". */
+const char *image_format_name(enum img_format f);
+
+/*
+ * Check one image held in buf (borrowed). `expected` is the format its
+ * extension names; a different magic is corrupt ("bad magic: PNG data in
+ * .jpg"). Width x height above max_pixels is corrupt from the header alone,
+ * before any pixel buffer is allocated. When thumb is non-NULL and the image
+ * is valid, it receives an area-averaged THUMB_SIZE x THUMB_SIZE RGB thumbnail
+ * (aspect ratio not kept; greyscale replicated; CMYK/YCCK converted; alpha
+ * ignored). Thread-safe. Fills *res; returns res->status.
+ */
+enum img_status image_check(const uint8_t *buf, size_t len, enum img_format expected,
+			    uint64_t max_pixels, struct img_thumb *thumb,
+			    struct img_result *res);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * util: allocation that cannot fail (out of memory is fatal), growable string
+ * vectors and buffers, small file helpers, a monotonic clock.
+ */
+#ifndef WINNOW_UTIL_H
+#define WINNOW_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation: abort with a message on out-of-memory; never return NULL. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+/* A vector of owned strings. strvec_free(NULL) is a no-op. */
+struct strvec {
+	char **v;
+	size_t n, cap;
+};
+void strvec_push(struct strvec *sv, const char *s);	/* copies s */
+void strvec_pushf(struct strvec *sv, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void strvec_take(struct strvec *sv, char *s);	/* takes ownership of s */
+void strvec_free(struct strvec *sv);		/* frees the strings, resets sv */
+
+/* A growable byte buffer, always NUL-terminated. */
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+/*
+ * Read a whole file into a NUL-terminated buffer the caller frees. Refuses
+ * files larger than max_bytes with -EFBIG. Returns 0 or a negative errno.
+ */
+int read_file(const char *path, size_t max_bytes, char **out, size_t *len);
+
+/* Write a file atomically (temp file + rename). Returns 0 or a negative errno. */
+int write_file_atomic(const char *path, const void *data, size_t len);
+
+/* mkdir -p. Returns 0 or a negative errno. */
+int mkdir_p(const char *path, unsigned mode);
+
+/* Seconds on the monotonic clock. */
+double now_seconds(void);
+
+/* C-style escape of a byte string (non-printables as \n, \t, \xNN); caller frees. */
+char *escape_bytes(const char *s);
+
+/* True when s is valid UTF-8 (no overlongs, no surrogates). */
+bool utf8_valid(const char *s, size_t n);
+
+/* Number of online CPUs (at least 1). */
+int cpu_count(void);
+
+#endif

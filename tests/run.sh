@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every test suite, each in its own process and temp dir with a timeout,
+# and ends with one summary line over all suites: "N passed, N failed".
+#   cmocka unit suites:   $BUILD/tests/test_*
+#   Python suites:        tests/py/test_*.py   (unittest, /usr/bin/python3)
+# TESTS=pattern limits the suites run (a substring of the suite name).
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+BIN=${BIN:-bin}
+export BUILD BIN
+export WINNOW_ROOT=$PWD
+TIMEOUT=${TEST_TIMEOUT:-900}
+PY=/usr/bin/python3
+pass=0 fail=0 skip=0
+failed_suites=()
+logdir=$BUILD/test-logs
+mkdir -p "$logdir"
+
+run_suite() {	# name kind cmd...
+	local name=$1 kind=$2; shift 2
+	[ -n "${TESTS:-}" ] && [[ $name != *"$TESTS"* ]] && return
+	local log=$logdir/$name.log tmp rc p=0 f=0 s=0
+	tmp=$(mktemp -d)
+	local t0=$SECONDS
+	(cd "$tmp" && TMPDIR=$tmp timeout -k 10 "$TIMEOUT" "$@") >"$log" 2>&1
+	rc=$?
+	rm -rf "$tmp"
+	if [ "$kind" = cmocka ]; then
+		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+	else
+		local ran fl er
+		ran=$(sed -n 's/^Ran \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+		fl=$(sed -n 's/^FAILED (.*failures=\([0-9]*\).*/\1/p' "$log" | tail -1)
+		er=$(sed -n 's/^FAILED (.*errors=\([0-9]*\).*/\1/p' "$log" | tail -1)
+		s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' "$log" | tail -1)
+		f=$(( ${fl:-0} + ${er:-0} ))
+		p=$(( ${ran:-0} - f - ${s:-0} ))
+	fi
+	p=${p:-0} f=${f:-0} s=${s:-0}
+	# A suite that crashed, timed out or printed no summary counts as a failure.
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "  (no test ran)" >>"$log"; fi
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	local status=ok
+	if [ "$f" -ne 0 ]; then status=FAIL; failed_suites+=("$name"); fi
+	printf '%-28s %-4s %3d passed, %d failed%s (%ds)\n' "$name" "$status" "$p" "$f" \
+		"$([ "$s" -gt 0 ] && echo ", $s skipped")" $((SECONDS - t0))
+	if [ "$status" = FAIL ]; then tail -n 40 "$log" | sed 's/^/    | /'; fi
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	run_suite "$(basename "$t")" cmocka "$PWD/$t"
+done
+for t in tests/py/test_*.py; do
+	[ -f "$t" ] || continue
+	run_suite "$(basename "$t" .py)" python $PY "$PWD/$t"
+done
+# The main job, once, so that CI exercises it.
+if [ -z "${TESTS:-}" ] || [[ demo == *"$TESTS"* ]]; then
+	run_suite demo python $PY "$PWD/tests/tools/demo_check.py"
+fi
+
+if [ ${#failed_suites[@]} -gt 0 ]; then echo "failed suites: ${failed_suites[*]}"; fi
+echo "$pass passed, $fail failed$([ "$skip" -gt 0 ] && echo ", $skip skipped")"
+[ "$fail" -eq 0 ]
