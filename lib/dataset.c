@@ -81,6 +81,7 @@ void dataset_close(struct dataset *ds)
 	close(ds->rootfd);
 	free(ds->root);
 	strvec_free(&ds->files);
+	strvec_free(&ds->folder_links);
 	for (size_t i = 0; i < ds->nexcluded; i++) {
 		free(ds->excluded[i].path);
 		free(ds->excluded[i].reason);
@@ -260,8 +261,7 @@ static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth
 		if (S_ISLNK(st.st_mode)) {
 			struct stat tst;
 			if (fstatat(dirfd, rel, &tst, 0) == 0 && S_ISDIR(tst.st_mode)) {
-				ds->folder_links++;
-				add_excluded(ds, rel, "symlink to a folder (not followed)");
+				strvec_take(&ds->folder_links, escape_bytes(rel));
 				free(rel);
 				continue;
 			}

@@ -25,7 +25,7 @@ struct dataset {
 	size_t nexcluded, excluded_cap;
 	size_t relevant_missing;	/* plain names in relevant_filenames_file not found */
 	size_t relevant_skipped;	/* images listed but not matched by it */
-	size_t folder_links;		/* symlinks to folders, not followed */
+	struct strvec folder_links;	/* symlinks to folders, not followed (escaped) */
 };
 
 /*

@@ -105,26 +105,19 @@ void embed_descriptor(const struct img_thumb *t, double *out)
 	}
 }
 
-static const struct emb_table *sort_table;
-
-static int cmp_names(const void *a, const void *b)
+static int cmp_names(const void *a, const void *b, void *ctx)
 {
-	return strcmp(sort_table->names[*(const size_t *)a], sort_table->names[*(const size_t *)b]);
-}
+	char *const *names = ctx;
 
-/* qsort has no context argument in C11; the sort runs under a lock. */
-#include <pthread.h>
-static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+	return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
+}
 
 static void sort_index(struct emb_table *t)
 {
 	t->order = xcalloc(t->n, sizeof(*t->order));
 	for (size_t i = 0; i < t->n; i++)
 		t->order[i] = i;
-	pthread_mutex_lock(&sort_lock);
-	sort_table = t;
-	qsort(t->order, t->n, sizeof(*t->order), cmp_names);
-	pthread_mutex_unlock(&sort_lock);
+	qsort_r(t->order, t->n, sizeof(*t->order), cmp_names, t->names);
 }
 
 long emb_table_find(const struct emb_table *t, const char *name)
