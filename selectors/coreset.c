@@ -111,8 +111,10 @@ int coreset_select(const struct select_input *in, struct selection *out)
 	double best = TAKEN;
 	double *d;
 
-	if (n > 0 && (!X || dim == 0))
+	if (n > 0 && (!X || dim == 0)) {
+		*out = (struct selection){0};
 		return -EINVAL;
+	}
 	selection_init(out, n);
 	d = xmalloc((n ? n : 1) * sizeof(*d));
 	for (size_t i = 0; i < n; i++) {
