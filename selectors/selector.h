@@ -28,7 +28,25 @@ struct selection {
 	size_t n_method;	/* picks made by the method before any fill */
 };
 
+/*
+ * fill_rest is set whenever the "select everything" rule is in force, also
+ * when the method itself reached every candidate and nothing was appended;
+ * n - n_method is the number appended (candidates left at d = 0). dist of
+ * an appended pick is 0; the first coreset pick without preselection has
+ * NaN (no selected set yet).
+ */
+
+/* Empty selection with room for cap picks (the arrays are allocated). */
+void selection_init(struct selection *s, size_t cap);
+
+/* Frees idx and dist and resets *s; NULL and an already freed *s are fine. */
 void selection_free(struct selection *s);
+
+/*
+ * True when the "select everything" rule applies: min_distance off and a
+ * budget that covers every pickable candidate (n minus the preselected).
+ */
+bool selection_takes_all(const struct select_input *in, size_t n_pickable);
 
 /*
  * Each returns 0 and fills *out (free with selection_free), or a negative
@@ -38,5 +56,13 @@ void selection_free(struct selection *s);
  */
 int random_select(const struct select_input *in, struct selection *out);
 int coreset_select(const struct select_input *in, struct selection *out);
+
+/*
+ * Notes on the two above. random_select ignores X, w, preselected and
+ * min_distance; it picks min(k, n) in draw order (dist NaN). coreset_select
+ * needs X (n x d, d >= 1 unless n = 0); preselected rows are never picked
+ * and count as already selected; k counts new picks only. On an error *out
+ * holds nothing to free.
+ */
 
 #endif

@@ -1,0 +1,46 @@
+/*
+ * random: SPEC 4.6's `random` method. A partial Fisher-Yates shuffle of the
+ * candidate indices in path order, driven by rng.c; picks come out in draw
+ * order. It needs no rows, and min_distance does not apply (the caller warns).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "rng.h"
+#include "selector.h"
+#include "util.h"
+
+int random_select(const struct select_input *in, struct selection *out)
+{
+	size_t n = in->n;
+	size_t k = in->k < n ? in->k : n;
+	struct rng r;
+
+	selection_init(out, n);
+	rng_seed(&r, in->seed);
+	/* The draws happen in idx itself: a[i] is final once step i is done. */
+	size_t *a = out->idx;
+	for (size_t i = 0; i < n; i++)
+		a[i] = i;
+	for (size_t i = 0; i < k; i++) {
+		if ((i & 0xffff) == 0 && in->cancel && *in->cancel) {
+			selection_free(out);
+			return -ECANCELED;
+		}
+		size_t j = i + (size_t)rng_bounded(&r, (uint64_t)(n - i));
+		size_t t = a[i];
+		a[i] = a[j];
+		a[j] = t;
+		out->dist[i] = NAN;
+	}
+	out->n = k;
+	out->n_method = k;
+	/*
+	 * min_distance does not apply here, so the budget alone decides the
+	 * "select everything" rule; the shuffle has then drawn every candidate
+	 * and nothing is appended.
+	 */
+	out->fill_rest = in->k >= n;
+	return 0;
+}
