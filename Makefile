@@ -100,7 +100,7 @@ DEMO_DIR ?= $(BUILD)/demo
 demo: $(DEPS_STAMP) $(BIN)/winnowd
 	@BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) ONCE=$(ONCE) tests/tools/demo.sh
 
-bench-images: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/bench/bench_images
+bench-images: $(DEPS_STAMP) $(BIN)/winnowd
 	@BUILD=$(BUILD) bench/bench_images.sh
 
 install: $(BIN)/winnowd
