@@ -1,7 +1,54 @@
-/* winnowd: entry point (placeholder). */
+/*
+ * winnowd: the worker. `winnowd select ...` runs one config on a local folder
+ * (local mode); `winnowd --version` prints the version and the libraries.
+ */
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <sqlite3.h>
+#include <uv.h>
+#include <webp/decode.h>
+#include <xxhash.h>
+
+#include "log.h"
+#include "select_cmd.h"
+#include "version.h"
+
+static void print_version(void)
 {
-	fprintf(stderr, "winnowd: not built yet\n");
-	return 1;
+	int webp = WebPGetDecoderVersion();
+
+	printf("winnowd %s\n", WINNOW_VERSION);
+	printf("  libuv %s, libcurl %s, sqlite %s, cJSON %s\n", uv_version_string(),
+	       curl_version_info(CURLVERSION_NOW)->version, sqlite3_libversion(), cJSON_Version());
+	printf("  libjpeg-turbo (libjpeg %d), libpng %s, libwebp %d.%d.%d, xxhash %u\n",
+	       JPEG_LIB_VERSION, png_get_libpng_ver(NULL), webp >> 16, (webp >> 8) & 0xff,
+	       webp & 0xff, XXH_versionNumber());
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: winnowd select --config FILE --input DIR --output DIR [--threads N] [--force]\n"
+	      "       winnowd --version\n", f);
+}
+
+int main(int argc, char **argv)
+{
+	log_init("winnowd", LOG_LVL_INFO);
+	if (argc >= 2 && strcmp(argv[1], "select") == 0)
+		return select_main(argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+		print_version();
+		return 0;
+	}
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
 }

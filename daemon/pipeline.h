@@ -1,0 +1,76 @@
+/*
+ * pipeline: the stage runner. One plain function of (config, datasource, run
+ * dir, events, cancel flag): `winnowd select`, the daemon's worker threads and
+ * the tests all call pipeline_run.
+ */
+#ifndef WINNOW_PIPELINE_H
+#define WINNOW_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "log.h"
+
+enum stage {
+	STAGE_LISTING,
+	STAGE_IMAGES,
+	STAGE_DUPLICATES,
+	STAGE_EMBEDDINGS,
+	STAGE_SCORES,
+	STAGE_SELECTION,
+	STAGE_RESULTS,
+	STAGE_COUNT,
+};
+
+/* "listing", "images", ... */
+const char *stage_name(enum stage s);
+/* The web app's run state for a stage (SPEC 4): LOADING_DATASET, ... */
+const char *stage_run_state(enum stage s);
+
+/*
+ * Callbacks; any may be NULL. They are called from the thread running
+ * pipeline_run, except progress, which may come from any of the run's threads
+ * (never two at once).
+ */
+struct pipeline_events {
+	void (*stage_begin)(void *ud, enum stage s, size_t total);
+	void (*progress)(void *ud, enum stage s, size_t done, size_t total);
+	void (*stage_end)(void *ud, enum stage s, double seconds, const char *summary);
+	void (*log)(void *ud, enum log_level lvl, const char *msg);
+};
+
+struct pipeline_opts {
+	const struct run_config *cfg;	/* borrowed */
+	const char *input;		/* the LOCAL datasource root */
+	const char *run_dir;		/* created if absent; must be empty */
+	int threads;			/* <= 0: all cores */
+	const struct pipeline_events *ev;
+	void *ud;
+	volatile int *cancel;		/* non-zero: stop at the next image */
+};
+
+struct pipeline_counts {
+	size_t listed, excluded, corrupt, duplicates, candidates, selected;
+	size_t no_predictions, zero_rows;
+};
+
+struct pipeline_result {
+	struct pipeline_counts counts;
+	double seconds[STAGE_COUNT];
+	bool ran[STAGE_COUNT];
+	char summary[STAGE_COUNT][192];
+	double total_seconds;
+	bool permanent;		/* a failure no retry can fix (config, data) */
+	char error[2048];	/* why the run failed */
+};
+
+/*
+ * Runs every stage. Returns 0 on success, -ECANCELED when cancelled, or
+ * another negative errno with r->error set (r->permanent tells whether a
+ * retry could help). The run dir then holds the outputs of SPEC 5 (on
+ * success) and log.txt (always).
+ */
+int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * embed: embeddings (SPEC 4.3): Lightly's embeddings CSV (read and write),
+ * winnow's built-in descriptor, L2 normalisation, and the 2-D PCA projection.
+ */
+#ifndef WINNOW_EMBED_H
+#define WINNOW_EMBED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "image.h"
+
+/* Built-in descriptor: 64 grey layout + 128 gradient orientation + 12 colour. */
+#define DESC_GREY 64
+#define DESC_HOG 128
+#define DESC_COLOUR 12
+#define DESC_DIM (DESC_GREY + DESC_HOG + DESC_COLOUR)
+
+/* Computes the descriptor of a thumbnail into out[DESC_DIM]. Deterministic. */
+void embed_descriptor(const struct img_thumb *t, double *out);
+
+/* An embeddings table read from a CSV. */
+struct emb_table {
+	size_t n, d;
+	char **names;		/* n names, as in the file */
+	double *rows;		/* n x d */
+	size_t *order;		/* indices sorted by name, for lookup */
+};
+
+/*
+ * Reads a Lightly embeddings CSV (header filenames,embedding_0..,labels).
+ * Errors (format, NaN/Inf, a name twice, wrong field counts) return -EINVAL
+ * with a message naming the line in err; I/O errors a negative errno.
+ */
+int emb_table_read(const char *path, struct emb_table *t, char *err, size_t errlen);
+
+/* Parses CSV text held in memory (borrowed); label names the source in errors. */
+int emb_table_parse(const char *text, size_t len, const char *label, struct emb_table *t,
+		    char *err, size_t errlen);
+
+/* Row index of name, or -1. */
+long emb_table_find(const struct emb_table *t, const char *name);
+
+void emb_table_free(struct emb_table *t);
+
+/* Writes names[i] with rows (n x d) in Lightly's format, labels 0. Returns 0 or -errno. */
+int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
+		  const double *rows, size_t d);
+
+/* L2-normalises each row in place; returns the number of all-zero rows. */
+size_t embed_normalize(double *rows, size_t n, size_t d);
+
+/*
+ * 2-D PCA of rows (n x d) into xy (n x 2): centred, top two principal axes by
+ * subspace iteration, each axis's sign chosen so that its largest-magnitude
+ * loading is positive. Deterministic.
+ */
+void embed_pca2d(const double *rows, size_t n, size_t d, double *xy);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * pool: a parallel for-loop over indices on a fixed number of threads. Work is
+ * handed out in small chunks from an atomic counter, so uneven items (a large
+ * PNG beside a small JPEG) balance themselves.
+ */
+#ifndef WINNOW_POOL_H
+#define WINNOW_POOL_H
+
+#include <stddef.h>
+
+/* fn(i, tid, ud) for every i in [0, n); tid in [0, threads). */
+typedef void (*pool_fn)(size_t i, int tid, void *ud);
+
+/*
+ * Runs fn over [0, n) on `threads` threads (the caller's thread is one of
+ * them). Stops handing out work once *cancel is non-zero (cancel may be NULL).
+ * Returns 0, or -ECANCELED when cancelled.
+ */
+int pool_for(size_t n, int threads, pool_fn fn, void *ud, volatile int *cancel);
+
+#endif

@@ -1,0 +1,194 @@
+/* Tests of lib/dataset.c: listing order, skipped names, symlinks, safe opens, patterns. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dataset.h"
+#include "util.h"
+
+static char root[4096], outside[4096];
+
+static void put(const char *rel, const char *content)
+{
+	char *p = xasprintf("%s/%s", root, rel);
+	char *dir = xstrdup(p);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(mkdir_p(dir, 0755), 0);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	free(dir);
+	free(p);
+}
+
+static void link_at(const char *target, const char *rel)
+{
+	char *p = xasprintf("%s/%s", root, rel);
+	assert_int_equal(symlink(target, p), 0);
+	free(p);
+}
+
+static int setup(void **state)
+{
+	char cwd[2048];
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(root, sizeof(root), "%s/ds", cwd);
+	snprintf(outside, sizeof(outside), "%s/outside.jpg", cwd);
+	FILE *f = fopen(outside, "w");
+	assert_non_null(f);
+	fputs("x", f);
+	fclose(f);
+	put("b.jpg", "b");
+	put("big.jpg", "0123456789");
+	put("a.PNG", "a");
+	put("sub/c.webp", "c");
+	put("sub/deeper/d.bmp", "d");
+	put("sub/notes.txt", "n");
+	put(".hidden.jpg", "h");
+	put("._mac.jpg", "m");
+	put(".lightly/embeddings/x.csv", "filenames,embedding_0,labels\n");
+	put("with space.jpg", "s");
+	put("comma,name.jpg", "c");
+	put("tab\tname.jpg", "t");
+	put("bad\xff\xfe.jpg", "u");
+	link_at(outside, "escape.jpg");
+	link_at("b.jpg", "inside_link.jpg");
+	link_at("..", "sub/loop");
+	link_at("nowhere.jpg", "dangling.jpg");
+	return 0;
+}
+
+static void test_listing(void **state)
+{
+	struct dataset ds;
+	char err[256];
+
+	assert_int_equal(dataset_open(&ds, root), 0);
+	assert_int_equal(dataset_list(&ds, NULL, err, sizeof(err)), 0);
+	const char *want[] = { "a.PNG", "b.jpg", "big.jpg", "inside_link.jpg", "sub/c.webp", "sub/deeper/d.bmp",
+			       "with space.jpg" };
+	assert_int_equal(ds.files.n, ARRAY_LEN(want));
+	for (size_t i = 0; i < ARRAY_LEN(want); i++)
+		assert_string_equal(ds.files.v[i], want[i]);
+	/* Excluded, in path order, each with its reason. */
+	int seen_escape = 0, seen_comma = 0, seen_tab = 0, seen_utf8 = 0, seen_dangling = 0;
+	for (size_t i = 0; i < ds.nexcluded; i++) {
+		const char *p = ds.excluded[i].path, *r = ds.excluded[i].reason;
+		if (strcmp(p, "escape.jpg") == 0) {
+			assert_string_equal(r, "symlink escapes the datasource");
+			seen_escape++;
+		} else if (strcmp(p, "comma,name.jpg") == 0) {
+			assert_string_equal(r, "unsupported file name");
+			seen_comma++;
+		} else if (strcmp(p, "tab\\tname.jpg") == 0) {
+			assert_string_equal(r, "unsupported file name");
+			seen_tab++;
+		} else if (strcmp(p, "bad\\xff\\xfe.jpg") == 0) {
+			assert_string_equal(r, "unsupported file name");
+			seen_utf8++;
+		} else if (strcmp(p, "dangling.jpg") == 0) {
+			assert_non_null(strstr(r, "cannot read"));
+			seen_dangling++;
+		}
+		if (i > 0)
+			assert_true(strcmp(ds.excluded[i - 1].path, p) < 0);
+	}
+	assert_int_equal(seen_escape + seen_comma + seen_tab + seen_utf8 + seen_dangling, 5);
+	assert_int_equal(ds.nexcluded, 5);
+	assert_int_equal(ds.folder_links.n, 1);
+	assert_string_equal(ds.folder_links.v[0], "sub/loop");
+	dataset_close(&ds);
+}
+
+static void test_open_beneath(void **state)
+{
+	struct dataset ds;
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(dataset_open(&ds, root), 0);
+	assert_int_equal(dataset_read(&ds, "sub/c.webp", 100, &buf, &len), 0);
+	assert_int_equal(len, 1);
+	assert_int_equal(buf[0], 'c');
+	free(buf);
+	assert_int_equal(dataset_read(&ds, "inside_link.jpg", 100, &buf, &len), 0);
+	free(buf);
+	assert_int_equal(dataset_read(&ds, "escape.jpg", 100, &buf, &len), -EXDEV);
+	assert_int_equal(dataset_read(&ds, "../outside.jpg", 100, &buf, &len), -EXDEV);
+	assert_int_equal(dataset_read(&ds, "sub/../../outside.jpg", 100, &buf, &len), -EXDEV);
+	assert_int_equal(dataset_read(&ds, outside, 100, &buf, &len), -EXDEV);
+	/* Through a folder link that stays inside: allowed; one that leaves: refused. */
+	assert_int_equal(dataset_read(&ds, "sub/loop/b.jpg", 100, &buf, &len), 0);
+	free(buf);
+	link_at("../..", "sub/out");
+	assert_int_equal(dataset_read(&ds, "sub/out/outside.jpg", 100, &buf, &len), -EXDEV);
+	assert_int_equal(dataset_read(&ds, "missing.jpg", 100, &buf, &len), -ENOENT);
+	assert_int_equal(dataset_read(&ds, "sub", 100, &buf, &len), -EISDIR);
+	assert_int_equal(dataset_read(&ds, "big.jpg", 5, &buf, &len), -EFBIG);
+	dataset_close(&ds);
+	assert_int_equal(dataset_open(&ds, "/nonexistent/winnow/dir"), -ENOENT);
+}
+
+static void test_patterns(void **state)
+{
+	assert_true(dataset_pattern_match("a.jpg", "a.jpg"));
+	assert_false(dataset_pattern_match("a.jpg", "b/a.jpg"));
+	assert_true(dataset_pattern_match("*.jpg", "a.jpg"));
+	assert_false(dataset_pattern_match("*.jpg", "sub/a.jpg"));
+	assert_true(dataset_pattern_match("**/*.jpg", "sub/x/a.jpg"));
+	assert_true(dataset_pattern_match("**/*.jpg", "a.jpg"));
+	assert_true(dataset_pattern_match("sub/*", "sub/a.jpg"));
+	assert_true(dataset_pattern_match("sub/*", "sub/deeper/d.bmp"));
+	assert_true(dataset_pattern_match("sub", "sub/deeper/d.bmp"));
+	assert_false(dataset_pattern_match("su", "sub/a.jpg"));
+	assert_true(dataset_pattern_match("img_?.png", "img_1.png"));
+	assert_false(dataset_pattern_match("img_?.png", "img_12.png"));
+	assert_true(dataset_pattern_match("img_[0-4].png", "img_3.png"));
+	assert_false(dataset_pattern_match("img_[0-4].png", "img_7.png"));
+	assert_true(dataset_pattern_match("a/**/z.jpg", "a/z.jpg"));
+	assert_true(dataset_pattern_match("a/**/z.jpg", "a/b/c/z.jpg"));
+}
+
+static void test_relevant(void **state)
+{
+	struct dataset ds;
+	char err[256];
+
+	put("relevant.txt", "# comment\nsub/*\n!sub/deeper/*\nb.jpg\n./with space.jpg\nmissing.jpg\n\n");
+	assert_int_equal(dataset_open(&ds, root), 0);
+	assert_int_equal(dataset_list(&ds, "relevant.txt", err, sizeof(err)), 0);
+	const char *want[] = { "b.jpg", "sub/c.webp", "with space.jpg" };
+	assert_int_equal(ds.files.n, ARRAY_LEN(want));
+	for (size_t i = 0; i < ARRAY_LEN(want); i++)
+		assert_string_equal(ds.files.v[i], want[i]);
+	assert_int_equal(ds.relevant_missing, 1);
+	assert_int_equal(ds.relevant_skipped, 4);
+	dataset_close(&ds);
+
+	assert_int_equal(dataset_open(&ds, root), 0);
+	assert_int_equal(dataset_list(&ds, "nope.txt", err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "nope.txt"));
+	dataset_close(&ds);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_listing),
+		cmocka_unit_test(test_open_beneath),
+		cmocka_unit_test(test_patterns),
+		cmocka_unit_test(test_relevant),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
