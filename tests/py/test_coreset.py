@@ -381,7 +381,7 @@ class RandomCrossCheck(unittest.TestCase):
         rows = tricky_rows(13, n_gauss=60, n_grid=10, n_dup=10)
         got = self.run_random(rows, -1, 1)
         self.assertEqual(len(got), len(rows))
-        self.run_random(rows, 17, 123456789012345)
+        self.run_random(rows, 17, 4294967295)
         # min_distance is ignored by random (a warning only).
         self.run_random(rows, -1, 5, min_distance=0.5)
 
