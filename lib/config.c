@@ -803,6 +803,18 @@ static void syntax_error(struct strvec *errors, const char *source, const char *
 	size_t line = 1, col = 1;
 	struct buf near = { 0 };
 
+	/*
+	 * Where an object key should start ('{' or ',' before it) but no string
+	 * does, cJSON reports one byte past the offending character
+	 * ({"a": 1,} fails "after" the '}'); step back onto it.
+	 */
+	if (pos > 0 && pos <= len && !strchr(" \t\r\n", json[pos - 1])) {
+		size_t i = pos - 1;
+		while (i > 0 && strchr(" \t\r\n", json[i - 1]))
+			i--;
+		if (i > 0 && (json[i - 1] == '{' || json[i - 1] == ','))
+			pos--;
+	}
 	for (size_t i = 0; i < pos && i < len; i++) {
 		if (json[i] == '\n') {
 			line++;
