@@ -533,6 +533,10 @@ static void test_unknown_keys(void **state)
 		    "docker.datapool.Keep_History: unknown key (keys are case-sensitive: 'keep_history'?)");
 	/* Control characters in a key are escaped so that the message stays one line. */
 	check_error("{'a\\nb': 1}", "docker.a\\x0ab: unknown key");
+	/* Hydra-style dotted keys (Lightly's CLI) are not expanded, and say so. */
+	check_error("{'stopping_condition.n_samples': 5}",
+		    "docker.'stopping_condition.n_samples': unknown key (dotted keys are not expanded: nest objects, {'a': {'b': ...}})");
+	check_error("{'': 1}", "docker.'': unknown key");
 	/* A docker key one level too deep is unknown there. */
 	check_error("{'stopping_condition': {'method': 'random'}}", "docker.stopping_condition.method: unknown key");
 }
@@ -731,13 +735,28 @@ static void test_budget(void **state)
 	assert_int_equal(config_budget(&cfg, 1), 1);
 	config_free(&cfg);
 
-	/* 0.3*10 is 3.0000000000000004 in float64; still 3. */
 	cfg = with_n_samples(0.3);
 	assert_int_equal(config_budget(&cfg, 10), 3);
 	assert_int_equal(config_budget(&cfg, 100), 30);
 	config_free(&cfg);
-	cfg = with_n_samples(0.7);
-	assert_int_equal(config_budget(&cfg, 10), 7);
+	/*
+	 * 0.3*10 happens to be exactly 3.0 in float64; these products are not:
+	 * 0.07*100 is 7.000000000000001 and 0.55*100 is 55.00000000000001, and
+	 * a plain ceil would take one more. The 1e-6 of SPEC 2 keeps them exact.
+	 */
+	assert_true(0.07 * 100.0 > 7.0);
+	cfg = with_n_samples(0.07);
+	assert_int_equal(config_budget(&cfg, 100), 7);
+	config_free(&cfg);
+	cfg = with_n_samples(0.55);
+	assert_int_equal(config_budget(&cfg, 100), 55);
+	config_free(&cfg);
+	cfg = with_n_samples(0.28);
+	assert_int_equal(config_budget(&cfg, 25), 7);
+	config_free(&cfg);
+	/* Below an integer by float error, ceil still gives that integer. */
+	cfg = with_n_samples(0.57);
+	assert_int_equal(config_budget(&cfg, 100), 57);
 	config_free(&cfg);
 
 	cfg = with_n_samples(1);
@@ -789,6 +808,12 @@ static void test_malformed_json(void **state)
 	assert_int_equal(config_parse("{}\0{}", 5, &cfg, &errs), -EINVAL);
 	assert_int_equal(errs.n, 1);
 	assert_string_equal(errs.v[0], "config: the text holds a NUL byte at offset 2");
+	strvec_free(&errs);
+
+	/* NULL with length 0 is the empty text. */
+	assert_int_equal(config_parse(NULL, 0, &cfg, &errs), -EINVAL);
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.v[0], "config: invalid JSON at line 1, column 1: unexpected end of the text");
 	strvec_free(&errs);
 
 	/* The text need not be NUL-terminated: only len bytes are read. */
