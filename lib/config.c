@@ -168,19 +168,25 @@ static void put_cut(struct buf *b, const char *s, size_t n, size_t max)
 
 /*
  * A key as it appears in a path: control characters escaped so that a
- * message stays one line, cut when long. Caller frees.
+ * message stays one line, cut when long, and quoted when it holds a '.' or
+ * is empty, so that {"a.b": 1} does not read as key b of a. Caller frees.
  */
 static char *key_text(const char *key)
 {
 	struct buf b = { 0 };
 	struct buf out = { 0 };
+	bool quote = key[0] == '\0' || strchr(key, '.') != NULL;
 
+	if (quote)
+		buf_puts(&b, "\"");
 	for (const unsigned char *k = (const unsigned char *)key; *k; k++) {
 		if (*k < 0x20 || *k == 0x7f)
 			buf_printf(&b, "\\x%02x", *k);
 		else
 			buf_append(&b, k, 1);
 	}
+	if (quote)
+		buf_puts(&b, "\"");
 	buf_puts(&out, "");
 	put_cut(&out, b.data ? b.data : "", b.len, VALUE_TEXT_MAX);
 	buf_free(&b);
@@ -507,7 +513,9 @@ static void walk_keys(struct parse *p, const cJSON *obj, const char *path, const
 			errf(&w, path, k, c, "has no effect in winnow");
 		} else {
 			const char *twin = case_twin(rel, own, c->string);
-			if (twin)
+			if (strchr(c->string, '.'))
+				errf(p, path, k, NULL, "unknown key (dotted keys are not expanded: nest objects, {\"a\": {\"b\": ...}})");
+			else if (twin)
 				errf(p, path, k, NULL, "unknown key (keys are case-sensitive: \"%s\"?)", twin);
 			else
 				errf(p, path, k, NULL, "unknown key");
@@ -803,6 +811,18 @@ static void syntax_error(struct strvec *errors, const char *source, const char *
 	size_t line = 1, col = 1;
 	struct buf near = { 0 };
 
+	/*
+	 * Where an object key should start ('{' or ',' before it) but no string
+	 * does, cJSON reports one byte past the offending character
+	 * ({"a": 1,} fails "after" the '}'); step back onto it.
+	 */
+	if (pos > 0 && pos <= len && !strchr(" \t\r\n", json[pos - 1])) {
+		size_t i = pos - 1;
+		while (i > 0 && strchr(" \t\r\n", json[i - 1]))
+			i--;
+		if (i > 0 && (json[i - 1] == '{' || json[i - 1] == ','))
+			pos--;
+	}
 	for (size_t i = 0; i < pos && i < len; i++) {
 		if (json[i] == '\n') {
 			line++;
@@ -883,12 +903,15 @@ static int parse_text(const char *source, const char *json, size_t len, struct r
 		      struct strvec *errors)
 {
 	struct parse p = { .cfg = cfg, .errors = errors, .nerrors = errors->n };
-	const char *nul = memchr(json, '\0', len);
+	const char *nul;
 	const char *end = NULL;
 	cJSON *top = NULL;
 	char *text;
 
 	config_defaults(cfg);
+	if (json == NULL && len == 0)
+		json = "";
+	nul = memchr(json, '\0', len);
 	if (nul) {
 		strvec_pushf(errors, "%s: the text holds a NUL byte at offset %zu", source,
 			     (size_t)(nul - json));
@@ -966,7 +989,7 @@ size_t config_budget(const struct run_config *cfg, size_t n)
 	if (!(f > 0))
 		return SIZE_MAX;
 	if (f <= 1) {
-		/* The 1e-6 keeps 0.3 of 10 at 3 although 0.3*10 is 3.0000000000000004. */
+		/* The 1e-6 keeps 0.07 of 100 at 7 although 0.07*100 is 7.000000000000001. */
 		double k = ceil(f * (double)n - 1e-6);
 		if (k <= 0)
 			return 0;

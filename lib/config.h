@@ -52,10 +52,22 @@ struct run_config {
  * or the bare docker object. On success returns 0 and fills cfg (free with
  * config_free). On failure returns -EINVAL and appends one message per error
  * to errors ("docker.method: \"foo\" is not one of ..."); cfg is then freed.
+ * The text is the wrapped form when its top level has a key "docker",
+ * "lightly" or "workerType" (none is a docker key), else the bare docker
+ * object; paths in messages start with "docker." in both forms. json need
+ * not be NUL-terminated; it is borrowed. Lightly keys without effect set to
+ * a non-default value add a message to cfg->warnings ("docker.dump_dataset:
+ * true has no effect in winnow"). seed and max_pixels are integers up to
+ * 2^32-1; datapool.name is null or [A-Za-z0-9._-]{1,128} not starting
+ * with '.'.
  */
 int config_parse(const char *json, size_t len, struct run_config *cfg, struct strvec *errors);
 
-/* config_parse on a file's contents; a read error is one message in errors. */
+/*
+ * config_parse on a file's contents (at most 16 MiB); a read error is one
+ * message "PATH: <strerror>" in errors and its negative errno is returned.
+ * Syntax errors name the file instead of "config".
+ */
 int config_load_file(const char *path, struct run_config *cfg, struct strvec *errors);
 
 /* Defaults only (the config "{}"). */
@@ -68,7 +80,7 @@ size_t config_budget(const struct run_config *cfg, size_t n);
 
 const char *method_name(enum method m);
 
-/* Effective config as compact JSON text; caller frees. */
+/* Effective config (cfg->effective) as compact JSON text; caller frees with free(). */
 char *config_effective_json(const struct run_config *cfg);
 
 #endif
