@@ -3,9 +3,15 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+SANITIZE ?=
+# A sanitizer build gets its own folders, so its objects never mix with a plain build's.
+ifeq ($(SANITIZE),)
 BUILD   ?= build
 BIN     ?= bin
-SANITIZE ?=
+else
+BUILD   ?= build-san
+BIN     ?= bin-san
+endif
 
 PKGS := libuv libcjson libcurl sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
 TEST_PKGS := cmocka
@@ -48,7 +54,7 @@ Q := @
 endif
 
 .PHONY: all deps check demo install clean bench-images unit
-all: $(BIN)/winnowd
+all: deps $(BIN)/winnowd
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
 deps:
@@ -92,7 +98,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 
 unit: $(UNIT_BIN)
 
-check: $(DEPS_STAMP) $(BIN)/winnowd $(UNIT_BIN)
+check: deps $(DEPS_STAMP) $(BIN)/winnowd $(UNIT_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
 
 # The main job. Until the web app and the daemon exist: local mode on a generated dataset.
@@ -108,6 +114,6 @@ install: $(BIN)/winnowd
 	install -m 755 $(BIN)/winnowd $(DESTDIR)$(PREFIX)/bin/winnowd
 
 clean:
-	rm -rf $(BUILD) $(BIN)
+	rm -rf build build-san bin bin-san
 
 -include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d)
