@@ -65,4 +65,15 @@ int coreset_select(const struct select_input *in, struct selection *out);
  * holds nothing to free.
  */
 
+/*
+ * coral (SPEC 4.6): each step picks argmax (d_i / D) * w_i over unselected i
+ * with d_i > 0 (and d_i >= min_distance when on), D = max d_j over the
+ * unselected; the first pick (nothing preselected) is argmax w, ties to the
+ * farthest from the mean embedding, then the lowest index. Needs in->w.
+ * topk (method active_learning): the k largest w, ties to the lowest index;
+ * min_distance ignored. dist is NaN for topk.
+ */
+int coral_select(const struct select_input *in, struct selection *out);
+int topk_select(const struct select_input *in, struct selection *out);
+
 #endif

@@ -1,0 +1,128 @@
+/*
+ * predict: Lightly prediction files (SPEC 3): .lightly/predictions/tasks.json,
+ * each task's schema.json, and the per-image prediction files of the four
+ * task types, validated strictly: any deviation is an error naming the file
+ * and the field. Also the table of score names per task type (SPEC 4.4),
+ * shared by the daemon and the web app.
+ */
+#ifndef WINNOW_PREDICT_H
+#define WINNOW_PREDICT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct dataset;
+
+enum task_type {
+	TASK_CLASSIFICATION,
+	TASK_OBJECT_DETECTION,
+	TASK_SEMANTIC_SEGMENTATION,
+	TASK_KEYPOINT_DETECTION,
+	TASK_TYPE_COUNT,
+};
+
+/* "classification", "object-detection", "semantic-segmentation", "keypoint-detection". */
+const char *task_type_name(enum task_type t);
+/* Parses a task type name; returns -1 when unknown. */
+int task_type_parse(const char *name);
+
+/* Score names of a task type, in scores.csv column order (SPEC 4.4). */
+size_t task_score_count(enum task_type t);
+const char *task_score_name(enum task_type t, size_t i);
+/* Column index of a score name for a type, or -1. */
+int task_score_index(enum task_type t, const char *name);
+/* The default weighting score of a type ("uncertainty_margin"; keypoints "mean_uncertainty"). */
+const char *task_default_score(enum task_type t);
+
+struct category {
+	long id;
+	char *name;
+};
+
+struct task_schema {
+	enum task_type type;
+	struct category *cats;	/* sorted by ascending id; ids unique */
+	size_t ncats;
+};
+
+/* One prediction entry (a box, a segment, a keypoint instance, the class). */
+struct pred_entry {
+	long category_id;	/* one of the schema's ids */
+	double score;		/* [0,1]; NaN for classification (no score field) */
+	double *probs;		/* NULL when absent; else nprobs values, ascending id order;
+				   a single value p was expanded to [p, 1-p] (nprobs 2) */
+	size_t nprobs;
+	double bbox[4];		/* object detection: x, y, w, h */
+	uint64_t pixels;	/* semantic segmentation: number of mask pixels set */
+	double *kp_conf;	/* keypoint detection: the confidences c of each triplet */
+	size_t nkp;
+};
+
+struct pred_image {
+	bool has_file;		/* false: no prediction file for this image */
+	struct pred_entry *e;
+	size_t n;		/* 0: no predictions (also for "predictions": []) */
+};
+
+/* The predictions of one task for a list of images. */
+struct task_preds {
+	char *name;
+	struct task_schema schema;
+	struct pred_image *img;	/* one per image given to predict_load_task */
+	size_t nimg;
+	size_t files_ignored;	/* prediction files of images that are not candidates */
+};
+
+/*
+ * Reads tasks.json: the task names, in file order. Returns 0, -ENOENT when the
+ * file is absent (no predictions), or another negative errno with a message
+ * in err naming the file and the field.
+ */
+int predict_list_tasks(const struct dataset *ds, struct strvec *tasks, char *err, size_t errlen);
+
+/* Reads a task's schema.json. Returns 0 or a negative errno with a message. */
+int predict_load_schema(const struct dataset *ds, const char *task, struct task_schema *s,
+			char *err, size_t errlen);
+
+/*
+ * Image sizes for the RLE check of segmentation: width and height of image i,
+ * or 0 x 0 when unknown (the check is then skipped).
+ */
+struct img_size {
+	uint32_t w, h;
+};
+
+/*
+ * Loads the predictions of `task` for the images `paths` (n, in path order;
+ * borrowed): reads schema.json and each image's prediction file
+ * (.lightly/predictions/<task>/<path without extension>.json), validating
+ * everything SPEC 3 names. sizes may be NULL. Fails (negative errno, message
+ * in err naming the file and the field) on the first invalid file; scores are
+ * never computed from a partial set. Two images mapping to one prediction
+ * file is an error naming both. Free with task_preds_free.
+ */
+int predict_load_task(const struct dataset *ds, const char *task, char *const *paths,
+		      const struct img_size *sizes, size_t n, int threads,
+		      struct task_preds *out, char *err, size_t errlen);
+
+/*
+ * Parses one prediction file's text (borrowed) for an image. `label` names
+ * the file in errors; `image_path` is what file_name must equal. Exposed for
+ * tests and fuzzing.
+ */
+int predict_parse_file(const char *text, size_t len, const char *label, const char *image_path,
+		       const struct task_schema *schema, struct img_size size,
+		       struct pred_image *out, char *err, size_t errlen);
+
+/* Parses schema.json text. */
+int predict_parse_schema(const char *text, size_t len, const char *label,
+			 struct task_schema *s, char *err, size_t errlen);
+
+void pred_image_free(struct pred_image *p);
+void task_schema_free(struct task_schema *s);
+void task_preds_free(struct task_preds *t);
+
+#endif
