@@ -40,6 +40,13 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
+# Quiet by default; V=1 shows full commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 .PHONY: all deps check demo install clean bench-images unit
 all: $(BIN)/winnowd
 
@@ -60,24 +67,28 @@ $(DEPS_STAMP):
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libwinnow.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BIN)/winnowd: $(WINNOWD_OBJ) $(BUILD)/libwinnow.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ $< \
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libwinnow.a $(LDLIBS_ALL) $(shell pkg-config --libs $(TEST_PKGS))
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwinnow.a $(LDLIBS_ALL)
+	@$(if $(Q),echo "  BENCH   $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwinnow.a $(LDLIBS_ALL)
 
 unit: $(UNIT_BIN)
 
@@ -89,7 +100,7 @@ DEMO_DIR ?= $(BUILD)/demo
 demo: $(DEPS_STAMP) $(BIN)/winnowd
 	@BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) ONCE=$(ONCE) tests/tools/demo.sh
 
-bench-images: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/bench/bench_images
+bench-images: $(DEPS_STAMP) $(BIN)/winnowd
 	@BUILD=$(BUILD) bench/bench_images.sh
 
 install: $(BIN)/winnowd

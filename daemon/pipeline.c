@@ -607,12 +607,12 @@ static cJSON *report_json(struct run *run)
 {
 	const struct pipeline_counts *c = &run->r->counts;
 	cJSON *root = cJSON_CreateObject();
-	cJSON *counts = cJSON_AddObjectToObject(root, "counts");
-	cJSON *stages = cJSON_AddArrayToObject(root, "stages");
-	cJSON *warn;
+	cJSON *counts, *stages, *warn;
 
 	cJSON_AddStringToObject(root, "version", WINNOW_VERSION_STR);
 	cJSON_AddItemToObject(root, "config", cJSON_Duplicate(run->cfg->effective, 1));
+	counts = cJSON_AddObjectToObject(root, "counts");
+	stages = cJSON_AddArrayToObject(root, "stages");
 	cJSON_AddNumberToObject(counts, "listed", (double)c->listed);
 	cJSON_AddNumberToObject(counts, "excluded", (double)c->excluded);
 	cJSON_AddNumberToObject(counts, "corrupt", (double)c->corrupt);

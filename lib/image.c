@@ -513,6 +513,21 @@ static void png_chunk_name(png_structp png, char name[5])
 	name[4] = '\0';
 }
 
+/* libpng's "IDAT: Too much image data" becomes "too much image data in IDAT". */
+static void png_msg(char *dst, size_t n, const char *msg)
+{
+	char name[5];
+
+	if (strlen(msg) > 6 && msg[4] == ':' && msg[5] == ' ') {
+		memcpy(name, msg, 4);
+		name[4] = '\0';
+		copy_msg(dst, n, msg + 6);
+		snprintf(dst + strlen(dst), n - strlen(dst), " in %s", name);
+	} else {
+		copy_msg(dst, n, msg);
+	}
+}
+
 static void png_error_cb(png_structp png, png_const_charp msg)
 {
 	struct png_ctx *p = png_get_error_ptr(png);
@@ -524,7 +539,7 @@ static void png_error_cb(png_structp png, png_const_charp msg)
 		png_chunk_name(png, name);
 		fail(p->c, IMG_CORRUPT, "corrupt data: CRC error in %s", name);
 	} else {
-		copy_msg(m, sizeof(m), msg);
+		png_msg(m, sizeof(m), msg);
 		fail(p->c, IMG_CORRUPT, "%s: %s", p->in_header ? "bad header" : "corrupt data", m);
 	}
 	png_longjmp(png, 1);
@@ -553,7 +568,7 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
 		damage = strstr(msg, data_damage[i]) != NULL;
 	if (!damage)
 		return;
-	copy_msg(m, sizeof(m), msg);
+	png_msg(m, sizeof(m), msg);
 	fail(p->c, IMG_CORRUPT, "corrupt data: %s", m);
 	png_longjmp(png, 1);
 }

@@ -165,13 +165,13 @@ int coreset_select(const struct select_input *in, struct selection *out)
 	 * 0: what is left duplicates a selected row. Append it in path order.
 	 */
 	if (selection_takes_all(in, n - n_pre)) {
-		out->fill_rest = true;
 		for (size_t i = 0; i < n; i++) {
 			if (d[i] == TAKEN)
 				continue;
 			out->idx[out->n] = i;
 			out->dist[out->n++] = 0;
 		}
+		out->fill_rest = out->n > out->n_method;
 	}
 	free(d);
 	return 0;

@@ -36,11 +36,7 @@ int random_select(const struct select_input *in, struct selection *out)
 	}
 	out->n = k;
 	out->n_method = k;
-	/*
-	 * min_distance does not apply here, so the budget alone decides the
-	 * "select everything" rule; the shuffle has then drawn every candidate
-	 * and nothing is appended.
-	 */
-	out->fill_rest = in->k >= n;
+	/* A budget covering every candidate draws them all: nothing to append. */
+	out->fill_rest = false;
 	return 0;
 }

@@ -29,11 +29,11 @@ struct selection {
 };
 
 /*
- * fill_rest is set whenever the "select everything" rule is in force, also
- * when the method itself reached every candidate and nothing was appended;
- * n - n_method is the number appended (candidates left at d = 0). dist of
- * an appended pick is 0; the first coreset pick without preselection has
- * NaN (no selected set yet).
+ * fill_rest is set only when the "select everything" rule appended at least
+ * one candidate (left at d = 0); n - n_method is their number. When the rule
+ * is in force and the method reached every candidate itself, fill_rest is
+ * false. dist of an appended pick is 0; the first coreset pick without
+ * preselection has NaN (no selected set yet).
  */
 
 /* Empty selection with room for cap picks (the arrays are allocated). */

@@ -271,7 +271,7 @@ static void test_random_matches_python(void **state)
 		size_t want_n = SHUFFLES[i].k < SHUFFLES[i].n ? SHUFFLES[i].k : SHUFFLES[i].n;
 		assert_int_equal(s.n, want_n);
 		assert_int_equal(s.n_method, want_n);
-		assert_true(s.fill_rest == (SHUFFLES[i].k >= SHUFFLES[i].n));
+		assert_false(s.fill_rest);	/* never anything to append */
 		for (size_t j = 0; j < s.n; j++) {
 			unsigned long long want = strtoull(p, &end, 10);
 			assert_true(end != p);
@@ -346,7 +346,7 @@ static void test_coreset_line(void **state)
 	assert_int_equal(coreset_select(&in, &s), 0);
 	assert_order(&s, order, 5);
 	assert_dists(&s, dists, 5);
-	assert_true(s.fill_rest);
+	assert_false(s.fill_rest);	/* all by the greedy, none appended */
 	assert_int_equal(s.n_method, 5);
 	selection_free(&s);
 
@@ -428,6 +428,24 @@ static void test_coreset_duplicates_fill(void **state)
 	selection_free(&s);
 }
 
+static void test_coreset_first_pick_tie(void **state)
+{
+	/*
+	 * 1, 5, 3, 5, 1 in 2-d (second column constant): mean 3, four rows tie
+	 * for farthest and the lowest index wins; then 5 at 4, then 3 at 2.
+	 */
+	static const double X[] = {1, 7, 5, 7, 3, 7, 5, 7, 1, 7};
+	static const size_t all[] = {0, 1, 2, 3, 4};
+	const double dists[] = {NAN, 4, 2, 0, 0};
+	struct select_input in = input(X, 5, 2, SIZE_MAX);
+	struct selection s;
+	assert_int_equal(coreset_select(&in, &s), 0);
+	assert_order(&s, all, 5);
+	assert_dists(&s, dists, 5);
+	assert_int_equal(s.n_method, 3);
+	selection_free(&s);
+}
+
 static void test_coreset_all_identical(void **state)
 {
 	/* Every row the same: the first pick, then the rest as fill. */
@@ -460,7 +478,7 @@ static void test_coreset_preselected(void **state)
 	assert_int_equal(coreset_select(&in, &s), 0);
 	assert_order(&s, order, 4);
 	assert_dists(&s, dists, 4);
-	assert_true(s.fill_rest);
+	assert_false(s.fill_rest);
 	assert_int_equal(s.n_method, 4);
 	selection_free(&s);
 
@@ -713,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_random_empty_and_cancel),
 		cmocka_unit_test(test_coreset_line),
 		cmocka_unit_test(test_coreset_duplicates_fill),
+		cmocka_unit_test(test_coreset_first_pick_tie),
 		cmocka_unit_test(test_coreset_all_identical),
 		cmocka_unit_test(test_coreset_preselected),
 		cmocka_unit_test(test_coreset_preselected_duplicates),
