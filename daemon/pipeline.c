@@ -29,6 +29,8 @@
 #include "embed.h"
 #include "image.h"
 #include "pool.h"
+#include "predict.h"
+#include "scorers/scorer.h"
 #include "selectors/selector.h"
 #include "util.h"
 
@@ -62,6 +64,7 @@ struct item {
 	char *reason;		/* owned; for corrupt, excluded and duplicate */
 	XXH128_hash_t hash;
 	uint64_t size;
+	uint32_t width, height;	/* from the header; 0 when unknown */
 };
 
 struct run {
@@ -87,6 +90,13 @@ struct run {
 	double *X;		/* ncand x d, normalised when configured */
 	struct selection sel;
 	double stage_t0;
+	/* scores (SPEC 4.4, 4.5), when active_learning.task_name is set */
+	struct strvec tasks;	/* tasks.json */
+	enum task_type task_type;
+	const char *score_name;	/* the weighting score */
+	size_t nscores;		/* columns */
+	double *scores;		/* ncand x nscores */
+	double *w;		/* ncand weights, or NULL */
 };
 
 static void run_log(struct run *run, enum log_level lvl, const char *fmt, ...)
@@ -297,6 +307,10 @@ static void image_one(size_t i, int tid, void *ud)
 		} else if (want_desc) {
 			embed_descriptor(&thumb, run->desc + i * DESC_DIM);
 		}
+		if (st == IMG_OK) {
+			it->width = res.width;
+			it->height = res.height;
+		}
 	}
 done:
 	free(buf);
@@ -500,6 +514,118 @@ static int stage_embeddings(struct run *run)
 	return 0;
 }
 
+/* ---- scores --------------------------------------------------------------- */
+
+/* Checks the task and score names against tasks.json and the task's type. */
+static int resolve_task(struct run *run)
+{
+	const struct run_config *cfg = run->cfg;
+	struct task_schema schema;
+	char err[1024];
+	int rc = predict_list_tasks(&run->ds, &run->tasks, err, sizeof(err));
+
+	if (rc == -ENOENT)
+		return fail(run, rc, true,
+			    "docker.active_learning.task_name: \"%s\" is not a prediction task: "
+			    "the datasource has no .lightly/predictions/tasks.json", cfg->al_task_name);
+	if (rc < 0)
+		return fail(run, rc, true, "%s", err);
+	bool found = false;
+	for (size_t i = 0; i < run->tasks.n; i++)
+		found = found || strcmp(run->tasks.v[i], cfg->al_task_name) == 0;
+	if (!found) {
+		struct buf b = { 0 };
+		for (size_t i = 0; i < run->tasks.n; i++)
+			buf_printf(&b, "%s\"%s\"", i ? ", " : "", run->tasks.v[i]);
+		fail(run, -EINVAL, true,
+		     "docker.active_learning.task_name: \"%s\" is not a task of tasks.json (valid: %s)",
+		     cfg->al_task_name, b.data ? b.data : "none");
+		buf_free(&b);
+		return -EINVAL;
+	}
+	rc = predict_load_schema(&run->ds, cfg->al_task_name, &schema, err, sizeof(err));
+	if (rc < 0)
+		return fail(run, rc, true, "%s", err);
+	run->task_type = schema.type;
+	task_schema_free(&schema);
+	run->nscores = task_score_count(run->task_type);
+	run->score_name = cfg->al_score_name_given ? cfg->al_score_name
+		: task_default_score(run->task_type);
+	if (task_score_index(run->task_type, run->score_name) < 0) {
+		struct buf b = { 0 };
+		for (size_t i = 0; i < run->nscores; i++)
+			buf_printf(&b, "%s\"%s\"", i ? ", " : "", task_score_name(run->task_type, i));
+		fail(run, -EINVAL, true,
+		     "docker.active_learning.score_name: \"%s\" is not a score of %s task \"%s\" (valid: %s)",
+		     run->score_name, task_type_name(run->task_type), cfg->al_task_name, b.data);
+		buf_free(&b);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int stage_scores(struct run *run)
+{
+	const struct run_config *cfg = run->cfg;
+	struct task_preds preds;
+	char err[2048];
+	size_t n = run->ncand;
+	char **paths = xcalloc(n ? n : 1, sizeof(*paths));
+	struct img_size *sizes = xcalloc(n ? n : 1, sizeof(*sizes));
+	int rc;
+
+	stage_begin(run, STAGE_SCORES, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct item *it = &run->items[run->cand[i]];
+		paths[i] = it->path;
+		sizes[i].w = it->width;
+		sizes[i].h = it->height;
+	}
+	int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
+	rc = predict_load_task(&run->ds, cfg->al_task_name, paths, sizes, n, threads, &preds,
+			       err, sizeof(err));
+	free(paths);
+	free(sizes);
+	if (rc < 0)
+		return fail(run, rc, rc != -EIO && rc != -ENOMEM, "%s", err);
+
+	bool objfreq = run->task_type == TASK_OBJECT_DETECTION && cfg->scorer[0] != '\0';
+	if (cfg->scorer[0] != '\0' && run->task_type != TASK_OBJECT_DETECTION)
+		run_log(run, LOG_LVL_INFO, "scorer \"%s\" is inactive on %s task \"%s\"", cfg->scorer,
+			task_type_name(run->task_type), cfg->al_task_name);
+	if (run->task_type == TASK_OBJECT_DETECTION && !objfreq &&
+	    strcmp(run->score_name, "object_frequency") == 0)
+		run_log(run, LOG_LVL_WARNING,
+			"score object_frequency weights the selection but scorer is \"\": every weight is 0");
+	struct scorer_opts so = {
+		.frequency_penalty = cfg->frequency_penalty,
+		.min_score = cfg->min_score,
+		.object_frequency = objfreq,
+	};
+	run->scores = xcalloc(n ? n * run->nscores : 1, sizeof(double));
+	scorer_compute(&preds, &so, run->scores);
+
+	size_t nopred = 0;
+	for (size_t i = 0; i < n; i++)
+		if (preds.img[i].n == 0)
+			nopred++;
+	run->r->counts.no_predictions = nopred;
+	if (preds.files_ignored > 0)
+		run_log(run, LOG_LVL_INFO, "%zu prediction files of images that are not candidates ignored",
+			preds.files_ignored);
+	if (nopred > 0)
+		run_log(run, LOG_LVL_INFO, "%zu candidates have no predictions (they score 0)", nopred);
+	task_preds_free(&preds);
+
+	int col = task_score_index(run->task_type, run->score_name);
+	run->w = xcalloc(n ? n : 1, sizeof(double));
+	for (size_t i = 0; i < n; i++)
+		run->w[i] = run->scores[i * run->nscores + (size_t)col];
+	stage_end(run, STAGE_SCORES, "%zu candidates scored on %s task \"%s\" (%zu without predictions)",
+		  n, task_type_name(run->task_type), cfg->al_task_name, nopred);
+	return 0;
+}
+
 /* ---- selection ---------------------------------------------------------- */
 
 static int stage_selection(struct run *run)
@@ -509,13 +635,15 @@ static int stage_selection(struct run *run)
 	struct select_input in = {
 		.X = run->X, .n = n, .d = run->d, .k = k,
 		.min_distance = cfg->min_distance, .seed = cfg->seed,
-		.cancel = run->o->cancel,
+		.w = run->w, .cancel = run->o->cancel,
 	};
 	int rc;
 
 	stage_begin(run, STAGE_SELECTION, n);
-	if (cfg->method == METHOD_RANDOM && cfg->min_distance >= 0)
-		run_log(run, LOG_LVL_WARNING, "stopping_condition.min_distance is ignored by method random");
+	if ((cfg->method == METHOD_RANDOM || cfg->method == METHOD_ACTIVE_LEARNING) &&
+	    cfg->min_distance >= 0)
+		run_log(run, LOG_LVL_WARNING, "stopping_condition.min_distance is ignored by method %s",
+			method_name(cfg->method));
 	switch (cfg->method) {
 	case METHOD_RANDOM:
 		rc = random_select(&in, &run->sel);
@@ -523,9 +651,14 @@ static int stage_selection(struct run *run)
 	case METHOD_CORESET:
 		rc = coreset_select(&in, &run->sel);
 		break;
+	case METHOD_CORAL:
+		rc = coral_select(&in, &run->sel);
+		break;
+	case METHOD_ACTIVE_LEARNING:
+		rc = topk_select(&in, &run->sel);
+		break;
 	default:
-		return fail(run, -EINVAL, true, "method %s is not available in this build",
-			    method_name(cfg->method));
+		return fail(run, -EINVAL, true, "unknown method");
 	}
 	if (rc == -ECANCELED)
 		return rc;
@@ -629,13 +762,45 @@ static cJSON *report_json(struct run *run)
 		cJSON_AddNumberToObject(st, "seconds", run->r->seconds[s]);
 		cJSON_AddItemToArray(stages, st);
 	}
-	cJSON_AddObjectToObject(root, "scores");
+	cJSON *scores = cJSON_AddObjectToObject(root, "scores");
+	for (size_t j = 0; run->scores != NULL && j < run->nscores; j++) {
+		double mn = INFINITY, mx = -INFINITY, sum = 0;
+		for (size_t i = 0; i < run->ncand; i++) {
+			double v = run->scores[i * run->nscores + j];
+			mn = v < mn ? v : mn;
+			mx = v > mx ? v : mx;
+			sum += v;
+		}
+		cJSON *st = cJSON_AddObjectToObject(scores, task_score_name(run->task_type, j));
+		if (run->ncand == 0) {
+			cJSON_AddNullToObject(st, "min");
+			cJSON_AddNullToObject(st, "mean");
+			cJSON_AddNullToObject(st, "max");
+		} else {
+			cJSON_AddNumberToObject(st, "min", mn);
+			cJSON_AddNumberToObject(st, "mean", sum / (double)run->ncand);
+			cJSON_AddNumberToObject(st, "max", mx);
+		}
+	}
+	if (run->tasks.n > 0) {
+		cJSON *pt = cJSON_AddObjectToObject(root, "predictions");
+		cJSON_AddStringToObject(pt, "task", run->cfg->al_task_name);
+		cJSON_AddStringToObject(pt, "task_type", task_type_name(run->task_type));
+		cJSON_AddStringToObject(pt, "score_name", run->score_name);
+		cJSON *all = cJSON_AddArrayToObject(pt, "tasks");
+		for (size_t i = 0; i < run->tasks.n; i++)
+			cJSON_AddItemToArray(all, cJSON_CreateString(run->tasks.v[i]));
+	}
 	warn = cJSON_AddArrayToObject(root, "warnings");
 	for (size_t i = 0; i < run->cfg->warnings.n; i++)
 		cJSON_AddItemToArray(warn, cJSON_CreateString(run->cfg->warnings.v[i]));
-	if (run->cfg->method == METHOD_RANDOM && run->cfg->min_distance >= 0)
-		cJSON_AddItemToArray(warn, cJSON_CreateString(
-			"docker.stopping_condition.min_distance is ignored by method random"));
+	if ((run->cfg->method == METHOD_RANDOM || run->cfg->method == METHOD_ACTIVE_LEARNING) &&
+	    run->cfg->min_distance >= 0) {
+		char *m = xasprintf("docker.stopping_condition.min_distance is ignored by method %s",
+				    method_name(run->cfg->method));
+		cJSON_AddItemToArray(warn, cJSON_CreateString(m));
+		free(m);
+	}
 	if (c->zero_rows > 0) {
 		char *m = xasprintf("%zu all-zero embedding rows", c->zero_rows);
 		cJSON_AddItemToArray(warn, cJSON_CreateString(m));
@@ -674,12 +839,33 @@ static int stage_results(struct run *run)
 		goto out;
 	fputs("rank,filenames,weight,distance\n", f);
 	for (size_t i = 0; i < run->sel.n; i++) {
-		char dist[40];
+		char dist[40], weight[40];
+		bool weighted = run->cfg->method == METHOD_CORAL ||
+			run->cfg->method == METHOD_ACTIVE_LEARNING;
 		fmt_double(dist, sizeof(dist), run->sel.dist ? run->sel.dist[i] : NAN);
-		fprintf(f, "%zu,%s,,%s\n", i + 1, names[run->sel.idx[i]], dist);
+		fmt_double(weight, sizeof(weight), weighted ? run->w[run->sel.idx[i]] : NAN);
+		fprintf(f, "%zu,%s,%s,%s\n", i + 1, names[run->sel.idx[i]], weight, dist);
 	}
 	if ((rc = close_out(run, f, "data/selection.csv")) < 0)
 		goto out;
+
+	if (run->scores != NULL) {
+		rc = -EIO;
+		if ((f = open_out(run, "data/scores.csv")) == NULL)
+			goto out;
+		fputs("filenames", f);
+		for (size_t j = 0; j < run->nscores; j++)
+			fprintf(f, ",%s", task_score_name(run->task_type, j));
+		fputc('\n', f);
+		for (size_t i = 0; i < run->ncand; i++) {
+			fputs(names[i], f);
+			for (size_t j = 0; j < run->nscores; j++)
+				fprintf(f, ",%.17g", run->scores[i * run->nscores + j]);
+			fputc('\n', f);
+		}
+		if ((rc = close_out(run, f, "data/scores.csv")) < 0)
+			goto out;
+	}
 
 	rc = -EIO;
 	if ((f = open_out(run, "data/embeddings.csv")) == NULL)
@@ -790,6 +976,9 @@ int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 
 	if ((rc = stage_listing(&run)) < 0)
 		goto out;
+	/* A wrong task or score name fails before any image is read. */
+	if (o->cfg->al_task_name[0] != '\0' && (rc = resolve_task(&run)) < 0)
+		goto out;
 	if (!run.emb_only) {
 		if ((rc = stage_images(&run)) < 0)
 			goto out;
@@ -803,6 +992,8 @@ int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 	if ((rc = stage_embeddings(&run)) < 0)
 		goto out;
 	count_items(&run);
+	if (o->cfg->al_task_name[0] != '\0' && (rc = stage_scores(&run)) < 0)
+		goto out;
 	if ((rc = stage_selection(&run)) < 0)
 		goto out;
 	if (cancelled(&run)) {
@@ -831,6 +1022,9 @@ out:
 	free(run.cand);
 	free(run.raw);
 	free(run.X);
+	free(run.scores);
+	free(run.w);
+	strvec_free(&run.tasks);
 	selection_free(&run.sel);
 	if (run.have_csv)
 		emb_table_free(&run.csv);

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
-bool config_methods_with_scores = false;
+bool config_methods_with_scores = true;
 
 #define CONFIG_MAX_BYTES	(16u << 20)
 #define VALUE_TEXT_MAX		60
