@@ -16,6 +16,11 @@
 
 struct dataset;
 
+/* Prediction, schema and tasks files larger than this are refused (SPEC 3). */
+#define PREDICT_MAX_FILE_BYTES	((size_t)64 << 20)
+/* JSON nested deeper than this is refused before it is parsed. */
+#define PREDICT_MAX_DEPTH	64
+
 enum task_type {
 	TASK_CLASSIFICATION,
 	TASK_OBJECT_DETECTION,
