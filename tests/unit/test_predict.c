@@ -613,6 +613,7 @@ static void test_deep_nesting(void **state)
 	pred_image_free(&p);
 	buf_free(&b);
 	/* Through the schema parser too. */
+	task_schema_free(&s);
 	assert_int_equal(predict_parse_schema(t, n, "s.json", &s, err, sizeof(err)), -EINVAL);
 	assert_contains(err, "s.json: JSON nested deeper than 64 levels");
 	free(t);
@@ -986,7 +987,6 @@ static void test_large_file(void **state)
 	assert_string_equal(err, ".lightly/predictions/cls/b.json: invalid JSON: a NUL byte at line 1, column 1");
 	assert_int_equal(unlink(p), 0);
 	/* A folder where a file should be. */
-	p = xasprintf("%s/.lightly/predictions/cls/b.json", root);
 	assert_int_equal(mkdir_p(p, 0755), 0);
 	free(p);
 	assert_int_equal(predict_load_task(&ds, "cls", ds.files.v, NULL, 2, 2, &t, err, sizeof(err)), -EISDIR);
