@@ -976,6 +976,49 @@ static int read_pred_file(const struct dataset *ds, const char *rel, uint8_t **t
 	return rc;
 }
 
+struct name_idx {
+	const char *name;
+	size_t idx;
+};
+
+static int cmp_name_idx(const void *a, const void *b)
+{
+	const struct name_idx *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * A task listed twice is an error at its second mention, the first such in
+ * file order. Sorted rather than compared pairwise: tasks.json may be large.
+ */
+static int check_task_dups(const struct ectx *c, const struct strvec *names)
+{
+	struct name_idx *ni = xcalloc(names->n ? names->n : 1, sizeof(*ni));
+	size_t bad = names->n;
+	int rc = 0;
+
+	for (size_t i = 0; i < names->n; i++) {
+		ni[i].name = names->v[i];
+		ni[i].idx = i;
+	}
+	qsort(ni, names->n, sizeof(*ni), cmp_name_idx);
+	for (size_t i = 1; i < names->n; i++)
+		if (strcmp(ni[i].name, ni[i - 1].name) == 0 && ni[i].idx < bad)
+			bad = ni[i].idx;
+	if (bad < names->n) {
+		char field[32], *q = quote(names->v[bad]);
+		snprintf(field, sizeof(field), "[%zu]", bad);
+		rc = fail(c, field, "%s is listed twice", q);
+		free(q);
+	}
+	free(ni);
+	return rc;
+}
+
 int predict_list_tasks(const struct dataset *ds, struct strvec *tasks, char *err, size_t errlen)
 {
 	struct ectx c = { TASKS_FILE, err, errlen };
@@ -1008,17 +1051,11 @@ int predict_list_tasks(const struct dataset *ds, struct strvec *tasks, char *err
 			free(q);
 			goto out;
 		}
-		for (size_t k = 0; k < names.n; k++) {
-			if (strcmp(names.v[k], name) == 0) {
-				char *q = quote(name);
-				rc = fail(&c, field, "%s is listed twice", q);
-				free(q);
-				goto out;
-			}
-		}
 		strvec_push(&names, name);
 		i++;
 	}
+	if ((rc = check_task_dups(&c, &names)) < 0)
+		goto out;
 	for (i = 0; i < names.n; i++)
 		strvec_push(tasks, names.v[i]);
 out:

@@ -991,6 +991,13 @@ static void test_large_file(void **state)
 	free(p);
 	assert_int_equal(predict_load_task(&ds, "cls", ds.files.v, NULL, 2, 2, &t, err, sizeof(err)), -EISDIR);
 	assert_string_equal(err, ".lightly/predictions/cls/b.json: a folder, not a file");
+	/* A FIFO where a file should be: refused at once, never read (it would block). */
+	p = xasprintf("%s/.lightly/predictions/cls/b.json", root);
+	assert_int_equal(rmdir(p), 0);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	free(p);
+	assert_int_equal(predict_load_task(&ds, "cls", ds.files.v, NULL, 2, 2, &t, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, ".lightly/predictions/cls/b.json: not a regular file");
 	/* tasks.json too big. */
 	jput(root, ".lightly/predictions/tasks.json", "");
 	p = xasprintf("%s/.lightly/predictions/tasks.json", root);
@@ -1044,6 +1051,7 @@ static void test_tasks_json(void **state)
 		{ "['/abs']", ".lightly/predictions/tasks.json: [0]: \"/abs\" is not a task folder name" },
 		{ "['a\\nb']", ".lightly/predictions/tasks.json: [0]: \"a\\nb\" is not a task folder name" },
 		{ "['a', 'b', 'a']", ".lightly/predictions/tasks.json: [2]: \"a\" is listed twice" },
+		{ "['b', 'z', 'y', 'z', 'b']", ".lightly/predictions/tasks.json: [3]: \"z\" is listed twice" },
 		{ "", ".lightly/predictions/tasks.json: empty file" },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
