@@ -16,6 +16,11 @@
 
 struct dataset;
 
+/* Prediction, schema and tasks files larger than this are refused (SPEC 3). */
+#define PREDICT_MAX_FILE_BYTES	((size_t)64 << 20)
+/* JSON nested deeper than this is refused before it is parsed. */
+#define PREDICT_MAX_DEPTH	64
+
 enum task_type {
 	TASK_CLASSIFICATION,
 	TASK_OBJECT_DETECTION,
@@ -77,13 +82,28 @@ struct task_preds {
 };
 
 /*
- * Reads tasks.json: the task names, in file order. Returns 0, -ENOENT when the
- * file is absent (no predictions), or another negative errno with a message
- * in err naming the file and the field.
+ * Messages read "FILE: FIELD: what is wrong", FILE relative to the datasource
+ * root and FIELD a path into the JSON ("predictions[2].probabilities",
+ * "categories[0].id"), or "FILE: what is wrong" for the file as a whole
+ * ("invalid JSON at line 3, column 5", "larger than 64 MiB, refused"). Keys
+ * this module reads are checked strictly (a read key given twice is an
+ * error); other keys are ignored wherever they appear (see predict.c).
+ */
+
+/*
+ * Reads tasks.json: the task names, in file order, appended to tasks (left
+ * untouched on error). Returns 0, -ENOENT when the file is absent (no
+ * predictions; err untouched), or another negative errno with a message in
+ * err naming the file and the field. A name must be one folder name (not
+ * empty, ".", "..", no "/" or control character, valid UTF-8), listed once.
  */
 int predict_list_tasks(const struct dataset *ds, struct strvec *tasks, char *err, size_t errlen);
 
-/* Reads a task's schema.json. Returns 0 or a negative errno with a message. */
+/*
+ * Reads a task's schema.json. Returns 0 or a negative errno with a message:
+ * -ENOENT ("<folder>: missing schema.json") when it is absent, -EINVAL when
+ * task is not a valid name or the schema is invalid. Free with task_schema_free.
+ */
 int predict_load_schema(const struct dataset *ds, const char *task, struct task_schema *s,
 			char *err, size_t errlen);
 

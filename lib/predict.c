@@ -1,0 +1,1372 @@
+/*
+ * predict: reads and validates Lightly prediction files (SPEC 3) into the
+ * structs of predict.h, which the scorers consume, and holds the table of
+ * score names per task type (SPEC 4.4).
+ *
+ * DESIGN: a task is loaded in four steps, each failing with one message that
+ * names the file (relative to the datasource root) and the field:
+ * schema.json; the mapping of every image to its prediction file (two images
+ * on one file is an error, decided before any file is read); the prediction
+ * files, read and parsed in parallel with pool_for; and a walk of the task
+ * folder that counts the prediction files of non-candidates. When several
+ * files are invalid, the one of the first image in path order is reported,
+ * whatever the thread timing, so a run fails the same way twice.
+ *
+ * Parsing: the text must be UTF-8 without NUL bytes and nest at most
+ * PREDICT_MAX_DEPTH levels; both are checked by a scan before cJSON sees it,
+ * so cJSON's recursive descent never goes deep. Error positions come from
+ * cJSON_ParseWithLengthOpts's return_parse_end, never cJSON_GetErrorPtr().
+ * (cJSON 1.7 still stores into its global error struct on every parse; we
+ * never read it, and the stores are plain word writes of a library built
+ * without sanitizers, so concurrent parses are harmless in practice.)
+ *
+ * Strict and lenient: every key this module reads is checked strictly (type,
+ * range, length; a known key given twice is an error). Keys it does not read
+ * are ignored wherever they appear (top level of a prediction file, entries,
+ * schema top level, categories), because Lightly's files carry extras such as
+ * "supercategory" or a detector's own fields. "Keys it does not read" depends
+ * on the task type: a "score" in a classification entry, or a "segmentation"
+ * in a detection entry, is ignored like any other extra.
+ */
+#include "predict.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "dataset.h"
+#include "pool.h"
+
+#define PRED_DIR	".lightly/predictions"
+#define TASKS_FILE	PRED_DIR "/tasks.json"
+#define PROB_SUM_TOL	1e-3
+/* Largest integer a double holds exactly; ids and run lengths stay below it. */
+#define MAX_EXACT_INT	9007199254740992.0
+/* Values quoted in messages are cut here, so one bad file gives one short line. */
+#define QUOTE_MAX	120
+/* Ids listed in "is not a category of the schema (...)". */
+#define IDS_LISTED	10
+#define WALK_MAX_DEPTH	256
+
+/* ---- the score-name table (SPEC 4.4) ---- */
+
+static const char *const type_names[TASK_TYPE_COUNT] = {
+	[TASK_CLASSIFICATION] = "classification",
+	[TASK_OBJECT_DETECTION] = "object-detection",
+	[TASK_SEMANTIC_SEGMENTATION] = "semantic-segmentation",
+	[TASK_KEYPOINT_DETECTION] = "keypoint-detection",
+};
+
+/* Classification and segmentation use the first three, detection all five. */
+static const char *const uncertainty_names[] = {
+	"uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy",
+	"objectness_least_confidence", "object_frequency",
+};
+static const char *const keypoint_names[] = { "mean_uncertainty" };
+
+const char *task_type_name(enum task_type t)
+{
+	return (unsigned)t < TASK_TYPE_COUNT ? type_names[t] : NULL;
+}
+
+int task_type_parse(const char *name)
+{
+	for (int t = 0; name != NULL && t < TASK_TYPE_COUNT; t++)
+		if (strcmp(name, type_names[t]) == 0)
+			return t;
+	return -1;
+}
+
+size_t task_score_count(enum task_type t)
+{
+	switch (t) {
+	case TASK_CLASSIFICATION:
+	case TASK_SEMANTIC_SEGMENTATION:
+		return 3;
+	case TASK_OBJECT_DETECTION:
+		return ARRAY_LEN(uncertainty_names);
+	case TASK_KEYPOINT_DETECTION:
+		return ARRAY_LEN(keypoint_names);
+	default:
+		return 0;
+	}
+}
+
+const char *task_score_name(enum task_type t, size_t i)
+{
+	if (i >= task_score_count(t))
+		return NULL;
+	return t == TASK_KEYPOINT_DETECTION ? keypoint_names[i] : uncertainty_names[i];
+}
+
+int task_score_index(enum task_type t, const char *name)
+{
+	size_t n = task_score_count(t);
+
+	for (size_t i = 0; name != NULL && i < n; i++)
+		if (strcmp(task_score_name(t, i), name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *task_default_score(enum task_type t)
+{
+	if ((unsigned)t >= TASK_TYPE_COUNT)
+		return NULL;
+	return t == TASK_KEYPOINT_DETECTION ? "mean_uncertainty" : "uncertainty_margin";
+}
+
+/* ---- messages ---- */
+
+/* Where a file's errors go: "LABEL: FIELD: what is wrong". */
+struct ectx {
+	const char *label;
+	char *err;
+	size_t errlen;
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Reports an error of `field` (NULL: the file as a whole); returns -EINVAL. */
+static int fail(const struct ectx *c, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(const struct ectx *c, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	if (c->err == NULL || c->errlen == 0)
+		return -EINVAL;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (field != NULL && field[0] != '\0')
+		snprintf(c->err, c->errlen, "%s: %s: %s", c->label, field, msg);
+	else
+		snprintf(c->err, c->errlen, "%s: %s", c->label, msg);
+	free(msg);
+	return -EINVAL;
+}
+
+/* The shortest text that reads back as v (messages show 1.0000001, not 1). */
+static const char *fmt_num(double v, char out[40])
+{
+	for (int prec = 6; prec <= 17; prec++) {
+		snprintf(out, 40, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			break;
+	}
+	return out;
+}
+
+/*
+ * A string in double quotes for a message: quotes, backslashes and control
+ * characters escaped, UTF-8 kept when valid (else bytes as \xNN), cut at
+ * QUOTE_MAX bytes. Caller frees.
+ */
+static char *quote(const char *s)
+{
+	struct buf b = { 0 };
+	size_t n = strlen(s);
+	bool utf8 = utf8_valid(s, n);
+
+	buf_puts(&b, "\"");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (i >= QUOTE_MAX && (!utf8 || (ch & 0xc0) != 0x80)) {
+			buf_puts(&b, "...");
+			break;
+		}
+		if (ch == '"' || ch == '\\')
+			buf_printf(&b, "\\%c", ch);
+		else if (ch == '\n')
+			buf_puts(&b, "\\n");
+		else if (ch == '\t')
+			buf_puts(&b, "\\t");
+		else if (ch < 0x20 || ch == 0x7f || (ch >= 0x80 && !utf8))
+			buf_printf(&b, "\\x%02x", ch);
+		else
+			buf_append(&b, &ch, 1);
+	}
+	buf_puts(&b, "\"");
+	return b.data;
+}
+
+/* What a value is, for "X is not a number": its text when short, else its kind. */
+static char *describe(const cJSON *v)
+{
+	char num[40];
+
+	if (cJSON_IsString(v))
+		return quote(v->valuestring);
+	if (cJSON_IsNumber(v))
+		return xstrdup(fmt_num(v->valuedouble, num));
+	if (cJSON_IsArray(v))
+		return xstrdup("an array");
+	if (cJSON_IsObject(v))
+		return xstrdup("an object");
+	if (cJSON_IsTrue(v))
+		return xstrdup("true");
+	if (cJSON_IsFalse(v))
+		return xstrdup("false");
+	return xstrdup("null");
+}
+
+static int fail_type(const struct ectx *c, const char *field, const cJSON *v, const char *what)
+{
+	char *d = describe(v);
+	int rc = fail(c, field, "%s is not %s", d, what);
+
+	free(d);
+	return rc;
+}
+
+/* ---- JSON text ---- */
+
+/* 1-based line and column (in characters) of byte offset pos. */
+static void line_col(const char *text, size_t len, size_t pos, size_t *line, size_t *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < pos && i < len; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+static int fail_at(const struct ectx *c, const char *text, size_t len, size_t pos,
+		   const char *what)
+{
+	size_t line, col;
+
+	line_col(text, len, pos, &line, &col);
+	return fail(c, NULL, "%s at line %zu, column %zu", what, line, col);
+}
+
+/*
+ * Scans the text before cJSON does: a NUL byte (cJSON would cut a string
+ * there) or nesting deeper than PREDICT_MAX_DEPTH (cJSON recurses once per
+ * level) is reported here with its position.
+ */
+static int prescan(const struct ectx *c, const char *text, size_t len)
+{
+	size_t depth = 0;
+	bool in_str = false, esc = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = text[i];
+		if (ch == '\0')
+			return fail_at(c, text, len, i, "invalid JSON: a NUL byte");
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (ch == '\\')
+				esc = true;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '[' || ch == '{') {
+			if (++depth > PREDICT_MAX_DEPTH) {
+				char what[64];
+				snprintf(what, sizeof(what), "JSON nested deeper than %d levels",
+					 PREDICT_MAX_DEPTH);
+				return fail_at(c, text, len, i, what);
+			}
+		} else if ((ch == ']' || ch == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+static bool is_ws(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* Parses a whole file's text; NULL with the error set on failure. */
+static cJSON *parse_json(const struct ectx *c, const char *text, size_t len)
+{
+	const char *end = NULL;
+	size_t i = 0;
+
+	while (i < len && is_ws(text[i]))
+		i++;
+	if (i == len) {
+		fail(c, NULL, "empty file");
+		return NULL;
+	}
+	if (prescan(c, text, len) < 0)
+		return NULL;
+	if (!utf8_valid(text, len)) {
+		fail(c, NULL, "the text is not valid UTF-8");
+		return NULL;
+	}
+	/*
+	 * Not require_null_terminated: cJSON then wants the NUL inside the
+	 * length, and the text is borrowed with no NUL promised. Trailing text
+	 * is checked below instead.
+	 */
+	cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, false);
+	if (v == NULL) {
+		size_t pos = end != NULL && end >= text ? (size_t)(end - text) : 0;
+		/*
+		 * Where an object key should start but no string does, cJSON
+		 * reports one byte past the offending character ({"a": 1,} fails
+		 * after the '}'); step back onto it, as config.c does.
+		 */
+		if (pos > 0 && pos <= len && !is_ws(text[pos - 1])) {
+			size_t k = pos - 1;
+			while (k > 0 && is_ws(text[k - 1]))
+				k--;
+			if (k > 0 && (text[k - 1] == '{' || text[k - 1] == ','))
+				pos--;
+		}
+		fail_at(c, text, len, pos, "invalid JSON");
+		return NULL;
+	}
+	size_t pos = (size_t)(end - text);
+	while (pos < len && is_ws(text[pos]))
+		pos++;
+	if (pos < len) {
+		cJSON_Delete(v);
+		fail_at(c, text, len, pos, "invalid JSON: text after the value");
+		return NULL;
+	}
+	return v;
+}
+
+/*
+ * Member `key` of obj, or NULL when absent. cJSON keeps duplicate keys in
+ * its child list; a read key given twice is ambiguous, hence an error (*rc).
+ */
+static const cJSON *member(const struct ectx *c, const cJSON *obj, const char *key,
+			   const char *field, int *rc)
+{
+	const cJSON *found = NULL;
+	const cJSON *m;
+
+	cJSON_ArrayForEach(m, obj) {
+		if (m->string == NULL || strcmp(m->string, key) != 0)
+			continue;
+		if (found != NULL) {
+			*rc = fail(c, field, "given twice");
+			return NULL;
+		}
+		found = m;
+	}
+	return found;
+}
+
+/* A finite number. */
+static int get_number(const struct ectx *c, const cJSON *v, const char *field, double *out)
+{
+	if (!cJSON_IsNumber(v))
+		return fail_type(c, field, v, "a number");
+	/* Strict JSON has no NaN or Inf, but cJSON reads 1e999 as Inf. */
+	if (!isfinite(v->valuedouble))
+		return fail(c, field, "not a finite number");
+	*out = v->valuedouble;
+	return 0;
+}
+
+/* A number in [0, 1]. */
+static int get_unit(const struct ectx *c, const cJSON *v, const char *field, double *out)
+{
+	char num[40];
+	int rc = get_number(c, v, field, out);
+
+	if (rc < 0)
+		return rc;
+	if (!(*out >= 0.0 && *out <= 1.0))
+		return fail(c, field, "%s is not in [0, 1]", fmt_num(*out, num));
+	return 0;
+}
+
+/* An integer >= 0 (1.0 counts: JSON does not tell 1 from 1.0 through cJSON). */
+static int get_uint(const struct ectx *c, const cJSON *v, const char *field, double *out)
+{
+	char num[40];
+	int rc = get_number(c, v, field, out);
+
+	if (rc < 0)
+		return rc;
+	if (*out < 0)
+		return fail(c, field, "%s is negative", fmt_num(*out, num));
+	if (floor(*out) != *out)
+		return fail(c, field, "%s is not an integer", fmt_num(*out, num));
+	if (*out > MAX_EXACT_INT)
+		return fail(c, field, "%s is too large (at most 2^53)", fmt_num(*out, num));
+	return 0;
+}
+
+static int get_string(const struct ectx *c, const cJSON *v, const char *field, const char **out)
+{
+	if (!cJSON_IsString(v) || v->valuestring == NULL)
+		return fail_type(c, field, v, "a string");
+	*out = v->valuestring;
+	return 0;
+}
+
+/* ---- schema.json ---- */
+
+struct cat_idx {
+	long id;
+	size_t idx;	/* position in the file, for messages */
+	char *name;
+};
+
+static int cmp_cat_idx(const void *a, const void *b)
+{
+	const struct cat_idx *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+void task_schema_free(struct task_schema *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->ncats; i++)
+		free(s->cats[i].name);
+	free(s->cats);
+	memset(s, 0, sizeof(*s));
+}
+
+int predict_parse_schema(const char *text, size_t len, const char *label,
+			 struct task_schema *s, char *err, size_t errlen)
+{
+	struct ectx c = { label, err, errlen };
+	struct cat_idx *ci = NULL;
+	size_t n = 0;
+	int rc = 0;
+	cJSON *root;
+	const cJSON *v, *cats, *m;
+	const char *str = NULL;
+
+	memset(s, 0, sizeof(*s));
+	root = parse_json(&c, text, len);
+	if (root == NULL)
+		return -EINVAL;
+	if (!cJSON_IsObject(root)) {
+		rc = fail(&c, NULL, "the top level is not an object");
+		goto out;
+	}
+	v = member(&c, root, "task_type", "task_type", &rc);
+	if (rc < 0)
+		goto out;
+	if (v == NULL) {
+		rc = fail(&c, "task_type", "missing");
+		goto out;
+	}
+	if ((rc = get_string(&c, v, "task_type", &str)) < 0)
+		goto out;
+	int t = task_type_parse(str);
+	if (t < 0) {
+		char *q = quote(str);
+		rc = fail(&c, "task_type", "%s is not one of classification, object-detection, "
+			  "semantic-segmentation, keypoint-detection", q);
+		free(q);
+		goto out;
+	}
+	cats = member(&c, root, "categories", "categories", &rc);
+	if (rc < 0)
+		goto out;
+	if (cats == NULL) {
+		rc = fail(&c, "categories", "missing");
+		goto out;
+	}
+	if (!cJSON_IsArray(cats)) {
+		rc = fail_type(&c, "categories", cats, "an array");
+		goto out;
+	}
+	n = (size_t)cJSON_GetArraySize(cats);
+	if (n == 0) {
+		rc = fail(&c, "categories", "empty; a task needs at least one category");
+		goto out;
+	}
+	ci = xcalloc(n, sizeof(*ci));
+	size_t i = 0;
+	cJSON_ArrayForEach(m, cats) {
+		char field[64];
+		double id;
+
+		snprintf(field, sizeof(field), "categories[%zu]", i);
+		if (!cJSON_IsObject(m)) {
+			rc = fail_type(&c, field, m, "an object");
+			goto out;
+		}
+		snprintf(field, sizeof(field), "categories[%zu].id", i);
+		v = member(&c, m, "id", field, &rc);
+		if (rc < 0)
+			goto out;
+		if (v == NULL) {
+			rc = fail(&c, field, "missing");
+			goto out;
+		}
+		if ((rc = get_uint(&c, v, field, &id)) < 0)
+			goto out;
+		snprintf(field, sizeof(field), "categories[%zu].name", i);
+		v = member(&c, m, "name", field, &rc);
+		if (rc < 0)
+			goto out;
+		if (v == NULL) {
+			rc = fail(&c, field, "missing");
+			goto out;
+		}
+		if ((rc = get_string(&c, v, field, &str)) < 0)
+			goto out;
+		ci[i].id = (long)id;
+		ci[i].idx = i;
+		ci[i].name = xstrdup(str);
+		i++;
+	}
+	qsort(ci, n, sizeof(*ci), cmp_cat_idx);
+	for (i = 1; i < n; i++) {
+		if (ci[i].id == ci[i - 1].id) {
+			char field[64];
+			snprintf(field, sizeof(field), "categories[%zu].id", ci[i].idx);
+			rc = fail(&c, field, "%ld is already the id of categories[%zu]", ci[i].id,
+				  ci[i - 1].idx);
+			goto out;
+		}
+	}
+	s->type = (enum task_type)t;
+	s->cats = xcalloc(n, sizeof(*s->cats));
+	s->ncats = n;
+	for (i = 0; i < n; i++) {
+		s->cats[i].id = ci[i].id;
+		s->cats[i].name = ci[i].name;
+		ci[i].name = NULL;
+	}
+out:
+	if (ci != NULL)
+		for (size_t k = 0; k < n; k++)
+			free(ci[k].name);
+	free(ci);
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* ---- prediction files ---- */
+
+static bool schema_has(const struct task_schema *s, long id)
+{
+	size_t lo = 0, hi = s->ncats;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->cats[mid].id == id)
+			return true;
+		if (s->cats[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int fail_unknown_id(const struct ectx *c, const char *field, long id,
+			   const struct task_schema *s)
+{
+	struct buf ids = { 0 };
+	int rc;
+
+	for (size_t i = 0; i < s->ncats && i < IDS_LISTED; i++)
+		buf_printf(&ids, "%s%ld", i ? ", " : "", s->cats[i].id);
+	if (s->ncats > IDS_LISTED)
+		buf_printf(&ids, ", ... %zu in all", s->ncats);
+	rc = fail(c, field, "%ld is not a category of the schema (%s)", id, ids.data);
+	buf_free(&ids);
+	return rc;
+}
+
+/* Joins "predictions[3]" and "bbox" into field (64 bytes are plenty). */
+static const char *fld(char out[64], size_t i, const char *key)
+{
+	snprintf(out, 64, "predictions[%zu].%s", i, key);
+	return out;
+}
+
+/* An optional or required member of entry i; *v NULL when absent and optional. */
+static int entry_member(const struct ectx *c, const cJSON *e, size_t i, const char *key,
+			bool required, const cJSON **v)
+{
+	char field[64];
+	int rc = 0;
+
+	fld(field, i, key);
+	*v = member(c, e, key, field, &rc);
+	if (rc < 0)
+		return rc;
+	if (*v == NULL && required)
+		return fail(c, field, "missing");
+	return 0;
+}
+
+static int parse_probs(const struct ectx *c, const cJSON *v, size_t i,
+		       const struct task_schema *s, struct pred_entry *e)
+{
+	char field[64], num[40];
+	size_t len;
+	double p;
+	int rc;
+
+	fld(field, i, "probabilities");
+	/* A single value p, bare or as [p], means [p, 1-p] for one or two categories. */
+	if (cJSON_IsNumber(v)) {
+		if (s->ncats > 2)
+			return fail(c, field, "a single value, the schema has %zu categories",
+				    s->ncats);
+		if ((rc = get_unit(c, v, field, &p)) < 0)
+			return rc;
+		goto binary;
+	}
+	if (!cJSON_IsArray(v))
+		return fail_type(c, field, v, "an array of numbers");
+	len = (size_t)cJSON_GetArraySize(v);
+	if (len == 1 && s->ncats <= 2) {
+		snprintf(field, sizeof(field), "predictions[%zu].probabilities[0]", i);
+		if ((rc = get_unit(c, v->child, field, &p)) < 0)
+			return rc;
+		goto binary;
+	}
+	if (len != s->ncats)
+		return fail(c, field, "length %zu, the schema has %zu categor%s", len, s->ncats,
+			    s->ncats == 1 ? "y" : "ies");
+	e->probs = xcalloc(len, sizeof(double));
+	e->nprobs = len;
+	double sum = 0;
+	size_t k = 0;
+	const cJSON *x;
+	cJSON_ArrayForEach(x, v) {
+		char xf[64];
+		snprintf(xf, sizeof(xf), "predictions[%zu].probabilities[%zu]", i, k);
+		if ((rc = get_unit(c, x, xf, &e->probs[k])) < 0)
+			return rc;
+		sum += e->probs[k++];
+	}
+	if (fabs(sum - 1.0) > PROB_SUM_TOL)
+		return fail(c, field, "the values sum to %s, not 1 (within 1e-3)",
+			    fmt_num(sum, num));
+	return 0;
+binary:
+	e->probs = xcalloc(2, sizeof(double));
+	e->probs[0] = p;
+	e->probs[1] = 1.0 - p;
+	e->nprobs = 2;
+	return 0;
+}
+
+static int parse_bbox(const struct ectx *c, const cJSON *v, size_t i, struct pred_entry *e)
+{
+	char field[64], num[40];
+	size_t k = 0;
+	const cJSON *x;
+	int rc;
+
+	fld(field, i, "bbox");
+	if (!cJSON_IsArray(v))
+		return fail_type(c, field, v, "an array [x, y, w, h]");
+	if (cJSON_GetArraySize(v) != 4)
+		return fail(c, field, "length %d, not 4 ([x, y, w, h])", cJSON_GetArraySize(v));
+	cJSON_ArrayForEach(x, v) {
+		char xf[64];
+		snprintf(xf, sizeof(xf), "predictions[%zu].bbox[%zu]", i, k);
+		if ((rc = get_number(c, x, xf, &e->bbox[k])) < 0)
+			return rc;
+		k++;
+	}
+	if (e->bbox[0] < 0)
+		return fail(c, field, "x %s is negative", fmt_num(e->bbox[0], num));
+	if (e->bbox[1] < 0)
+		return fail(c, field, "y %s is negative", fmt_num(e->bbox[1], num));
+	if (!(e->bbox[2] > 0))
+		return fail(c, field, "width %s is not > 0", fmt_num(e->bbox[2], num));
+	if (!(e->bbox[3] > 0))
+		return fail(c, field, "height %s is not > 0", fmt_num(e->bbox[3], num));
+	return 0;
+}
+
+/* Lightly's row-major RLE: 0-run, 1-run, 0-run, ...; pixels = sum of the 1-runs. */
+static int parse_rle(const struct ectx *c, const cJSON *v, size_t i, struct img_size size,
+		     struct pred_entry *e)
+{
+	char field[64];
+	uint64_t sum = 0, ones = 0;
+	size_t k = 0;
+	const cJSON *x;
+	int rc;
+
+	fld(field, i, "segmentation");
+	if (!cJSON_IsArray(v))
+		return fail_type(c, field, v, "an array of run lengths (Lightly's row-major RLE)");
+	if (cJSON_GetArraySize(v) == 0)
+		return fail(c, field, "no runs");
+	cJSON_ArrayForEach(x, v) {
+		char xf[64];
+		double d = 0;
+		snprintf(xf, sizeof(xf), "predictions[%zu].segmentation[%zu]", i, k);
+		if ((rc = get_uint(c, x, xf, &d)) < 0)
+			return rc;
+		uint64_t r = (uint64_t)d;
+		if (r > UINT64_MAX - sum)
+			return fail(c, field, "the runs sum to more than 2^64");
+		sum += r;
+		if (k % 2 == 1)
+			ones += r;
+		k++;
+	}
+	if (size.w != 0 && size.h != 0) {
+		uint64_t px = (uint64_t)size.w * size.h;
+		if (sum != px)
+			return fail(c, field, "the runs sum to %llu, the image has %ux%u = %llu pixels",
+				    (unsigned long long)sum, (unsigned)size.w, (unsigned)size.h,
+				    (unsigned long long)px);
+	}
+	e->pixels = ones;
+	return 0;
+}
+
+static int parse_keypoints(const struct ectx *c, const cJSON *v, size_t i, struct pred_entry *e)
+{
+	char field[64], num[40];
+	size_t len, k = 0;
+	const cJSON *x;
+	int rc;
+
+	fld(field, i, "keypoints");
+	if (!cJSON_IsArray(v))
+		return fail_type(c, field, v, "an array [x0, y0, c0, ...]");
+	len = (size_t)cJSON_GetArraySize(v);
+	if (len == 0 || len % 3 != 0)
+		return fail(c, field, "length %zu is not a positive multiple of 3", len);
+	e->nkp = len / 3;
+	e->kp_conf = xcalloc(e->nkp, sizeof(double));
+	cJSON_ArrayForEach(x, v) {
+		char xf[64];
+		double d = 0;
+		snprintf(xf, sizeof(xf), "predictions[%zu].keypoints[%zu]", i, k);
+		if (k % 3 == 2) {
+			if ((rc = get_number(c, x, xf, &d)) < 0)
+				return rc;
+			if (!(d >= 0 && d <= 1))
+				return fail(c, xf, "confidence %s is not in [0, 1]", fmt_num(d, num));
+			e->kp_conf[k / 3] = d;
+		} else {
+			if ((rc = get_number(c, x, xf, &d)) < 0)
+				return rc;
+			if (d < 0)
+				return fail(c, xf, "%s %s is negative", k % 3 ? "y" : "x",
+					    fmt_num(d, num));
+		}
+		k++;
+	}
+	return 0;
+}
+
+static void entry_free(struct pred_entry *e)
+{
+	free(e->probs);
+	free(e->kp_conf);
+}
+
+static int parse_entry(const struct ectx *c, const cJSON *item, size_t i,
+		       const struct task_schema *s, struct img_size size, struct pred_entry *e)
+{
+	char field[64];
+	const cJSON *v;
+	double d = 0;
+	int rc;
+	enum task_type t = s->type;
+
+	e->score = NAN;
+	if (!cJSON_IsObject(item)) {
+		snprintf(field, sizeof(field), "predictions[%zu]", i);
+		return fail_type(c, field, item, "an object");
+	}
+	if ((rc = entry_member(c, item, i, "category_id", true, &v)) < 0)
+		return rc;
+	if ((rc = get_uint(c, v, fld(field, i, "category_id"), &d)) < 0)
+		return rc;
+	e->category_id = (long)d;
+	if (!schema_has(s, e->category_id))
+		return fail_unknown_id(c, field, e->category_id, s);
+
+	if (t != TASK_CLASSIFICATION) {
+		if ((rc = entry_member(c, item, i, "score", true, &v)) < 0)
+			return rc;
+		if ((rc = get_unit(c, v, fld(field, i, "score"), &e->score)) < 0)
+			return rc;
+	}
+	if (t != TASK_KEYPOINT_DETECTION) {
+		if ((rc = entry_member(c, item, i, "probabilities", t == TASK_CLASSIFICATION, &v)) < 0)
+			return rc;
+		if (v != NULL && (rc = parse_probs(c, v, i, s, e)) < 0)
+			return rc;
+	}
+	switch (t) {
+	case TASK_OBJECT_DETECTION:
+		if ((rc = entry_member(c, item, i, "bbox", true, &v)) < 0)
+			return rc;
+		return parse_bbox(c, v, i, e);
+	case TASK_SEMANTIC_SEGMENTATION:
+		if ((rc = entry_member(c, item, i, "segmentation", true, &v)) < 0)
+			return rc;
+		return parse_rle(c, v, i, size, e);
+	case TASK_KEYPOINT_DETECTION:
+		if ((rc = entry_member(c, item, i, "keypoints", true, &v)) < 0)
+			return rc;
+		return parse_keypoints(c, v, i, e);
+	default:
+		return 0;
+	}
+}
+
+void pred_image_free(struct pred_image *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		entry_free(&p->e[i]);
+	free(p->e);
+	memset(p, 0, sizeof(*p));
+}
+
+int predict_parse_file(const char *text, size_t len, const char *label, const char *image_path,
+		       const struct task_schema *schema, struct img_size size,
+		       struct pred_image *out, char *err, size_t errlen)
+{
+	struct ectx c = { label, err, errlen };
+	const cJSON *v, *preds, *item;
+	const char *name = NULL;
+	int rc = 0;
+	cJSON *root;
+
+	memset(out, 0, sizeof(*out));
+	root = parse_json(&c, text, len);
+	if (root == NULL)
+		return -EINVAL;
+	if (!cJSON_IsObject(root)) {
+		rc = fail(&c, NULL, "the top level is not an object");
+		goto out;
+	}
+	v = member(&c, root, "file_name", "file_name", &rc);
+	if (rc < 0)
+		goto out;
+	if (v == NULL) {
+		rc = fail(&c, "file_name", "missing");
+		goto out;
+	}
+	if ((rc = get_string(&c, v, "file_name", &name)) < 0)
+		goto out;
+	if (strcmp(name, image_path) != 0) {
+		char *a = quote(name), *b = quote(image_path);
+		rc = fail(&c, NULL, "file_name %s is not the image's path %s", a, b);
+		free(a);
+		free(b);
+		goto out;
+	}
+	preds = member(&c, root, "predictions", "predictions", &rc);
+	if (rc < 0)
+		goto out;
+	if (preds == NULL) {
+		rc = fail(&c, "predictions", "missing");
+		goto out;
+	}
+	if (!cJSON_IsArray(preds)) {
+		rc = fail_type(&c, "predictions", preds, "an array");
+		goto out;
+	}
+	size_t n = (size_t)cJSON_GetArraySize(preds);
+	if (schema->type == TASK_CLASSIFICATION && n > 1) {
+		rc = fail(&c, "predictions", "%zu entries; classification takes exactly one", n);
+		goto out;
+	}
+	out->has_file = true;
+	if (n == 0)
+		goto out;
+	out->e = xcalloc(n, sizeof(*out->e));
+	cJSON_ArrayForEach(item, preds) {
+		/* Count the entry first, so that a failure frees what it allocated. */
+		out->n++;
+		if ((rc = parse_entry(&c, item, out->n - 1, schema, size, &out->e[out->n - 1])) < 0)
+			goto out;
+	}
+out:
+	if (rc < 0)
+		pred_image_free(out);
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* ---- reading from the datasource ---- */
+
+/* A name usable as one folder of .lightly/predictions. */
+static bool task_name_ok(const char *name)
+{
+	if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p == '/' || *p < 0x20 || *p == 0x7f)
+			return false;
+	return utf8_valid(name, strlen(name));
+}
+
+/* Message for a dataset_read failure of a file that had to be there or be valid. */
+static const char *read_error(int rc, char *sb, size_t sblen)
+{
+	switch (-rc) {
+	case EFBIG:
+		return "larger than 64 MiB, refused";
+	case EXDEV:
+		return "leaves the datasource (a symbolic link or \"..\" pointing outside the root)";
+	case EISDIR:
+		return "a folder, not a file";
+	case EINVAL:
+		return "not a regular file";
+	default:
+		/* The GNU strerror_r (the Makefile defines _GNU_SOURCE): thread-safe. */
+		return strerror_r(-rc, sb, sblen);
+	}
+}
+
+/* Reads a file that decides the run: 0, -ENOENT when absent, or an error in err. */
+static int read_pred_file(const struct dataset *ds, const char *rel, uint8_t **text, size_t *len,
+			  char *err, size_t errlen)
+{
+	char sb[128];
+	int rc = dataset_read(ds, rel, PREDICT_MAX_FILE_BYTES, text, len);
+
+	/* ENOTDIR: a folder on the way is a file, so this file cannot exist. */
+	if (rc == -ENOENT || rc == -ENOTDIR)
+		return -ENOENT;
+	if (rc < 0)
+		seterr(err, errlen, "%s: %s", rel, read_error(rc, sb, sizeof(sb)));
+	return rc;
+}
+
+struct name_idx {
+	const char *name;
+	size_t idx;
+};
+
+static int cmp_name_idx(const void *a, const void *b)
+{
+	const struct name_idx *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * A task listed twice is an error at its second mention, the first such in
+ * file order. Sorted rather than compared pairwise: tasks.json may be large.
+ */
+static int check_task_dups(const struct ectx *c, const struct strvec *names)
+{
+	struct name_idx *ni = xcalloc(names->n ? names->n : 1, sizeof(*ni));
+	size_t bad = names->n;
+	int rc = 0;
+
+	for (size_t i = 0; i < names->n; i++) {
+		ni[i].name = names->v[i];
+		ni[i].idx = i;
+	}
+	qsort(ni, names->n, sizeof(*ni), cmp_name_idx);
+	for (size_t i = 1; i < names->n; i++)
+		if (strcmp(ni[i].name, ni[i - 1].name) == 0 && ni[i].idx < bad)
+			bad = ni[i].idx;
+	if (bad < names->n) {
+		char field[32], *q = quote(names->v[bad]);
+		snprintf(field, sizeof(field), "[%zu]", bad);
+		rc = fail(c, field, "%s is listed twice", q);
+		free(q);
+	}
+	free(ni);
+	return rc;
+}
+
+int predict_list_tasks(const struct dataset *ds, struct strvec *tasks, char *err, size_t errlen)
+{
+	struct ectx c = { TASKS_FILE, err, errlen };
+	struct strvec names = { 0 };
+	uint8_t *text;
+	size_t len, i = 0;
+	const cJSON *m;
+	int rc = read_pred_file(ds, TASKS_FILE, &text, &len, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	cJSON *root = parse_json(&c, (const char *)text, len);
+	free(text);
+	if (root == NULL)
+		return -EINVAL;
+	if (!cJSON_IsArray(root)) {
+		rc = fail(&c, NULL, "the top level is not an array of task names");
+		goto out;
+	}
+	cJSON_ArrayForEach(m, root) {
+		char field[32];
+		const char *name = NULL;
+		snprintf(field, sizeof(field), "[%zu]", i);
+		if ((rc = get_string(&c, m, field, &name)) < 0)
+			goto out;
+		if (!task_name_ok(name)) {
+			char *q = quote(name);
+			rc = fail(&c, field, "%s is not a task folder name (empty, \".\", \"..\", "
+				  "a \"/\" or a control character)", q);
+			free(q);
+			goto out;
+		}
+		strvec_push(&names, name);
+		i++;
+	}
+	if ((rc = check_task_dups(&c, &names)) < 0)
+		goto out;
+	for (i = 0; i < names.n; i++)
+		strvec_push(tasks, names.v[i]);
+out:
+	strvec_free(&names);
+	cJSON_Delete(root);
+	return rc;
+}
+
+static int check_task_name(const char *task, char *err, size_t errlen)
+{
+	if (task != NULL && task_name_ok(task))
+		return 0;
+	char *q = quote(task != NULL ? task : "");
+	seterr(err, errlen, "task name %s: not a folder name of " PRED_DIR, q);
+	free(q);
+	return -EINVAL;
+}
+
+int predict_load_schema(const struct dataset *ds, const char *task, struct task_schema *s,
+			char *err, size_t errlen)
+{
+	uint8_t *text;
+	size_t len;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if ((rc = check_task_name(task, err, errlen)) < 0)
+		return rc;
+	char *rel = xasprintf(PRED_DIR "/%s/schema.json", task);
+	rc = read_pred_file(ds, rel, &text, &len, err, errlen);
+	if (rc == -ENOENT)
+		seterr(err, errlen, PRED_DIR "/%s: missing schema.json", task);
+	if (rc == 0) {
+		rc = predict_parse_schema((const char *)text, len, rel, s, err, errlen);
+		free(text);
+	}
+	free(rel);
+	return rc;
+}
+
+/* Opens a folder beneath the root without following a link out of it. */
+static int open_dir_beneath(const struct dataset *ds, const char *rel)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, ds->rootfd, rel, &how, sizeof(how));
+
+	if (fd >= 0)
+		return (int)fd;
+	if (errno != ENOSYS)
+		return -errno;
+	/* Before Linux 5.6: follow no link at all, one component at a time. */
+	char *path = xstrdup(rel), *save = NULL;
+	int dfd = dup(ds->rootfd);
+	for (char *comp = strtok_r(path, "/", &save); comp != NULL && dfd >= 0;
+	     comp = strtok_r(NULL, "/", &save)) {
+		int next = strcmp(comp, "..") == 0 ? -1
+			: openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(dfd);
+		dfd = next;
+	}
+	free(path);
+	return dfd >= 0 ? dfd : -ENOENT;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct walk {
+	const struct dataset *ds;
+	const char *schema_rel;		/* the task's schema.json: not a prediction file */
+	char **known;			/* prediction paths of the images, sorted */
+	size_t nknown;
+	size_t ignored;
+};
+
+static bool ends_with_json(const char *name)
+{
+	size_t l = strlen(name);
+
+	return l > 5 && strcmp(name + l - 5, ".json") == 0;
+}
+
+/*
+ * Counts prediction files below dirfd (prefix: its path from the root) that
+ * belong to no given image. Links to folders are not followed; a link to a
+ * file counts only when it stays inside the root. Names starting with a dot
+ * are skipped, as the image listing skips them. Unreadable folders are
+ * skipped: the count is for the report and decides nothing.
+ */
+static void walk_dir(struct walk *w, int dirfd, const char *prefix, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > WALK_MAX_DEPTH)
+		return;
+	d = fdopendir(dirfd);
+	if (d == NULL) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		char *rel = xasprintf("%s/%s", prefix, de->d_name);
+		if (S_ISDIR(st.st_mode)) {
+			int fd = openat(dirfd, de->d_name,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
+				walk_dir(w, fd, rel, depth + 1);
+		} else if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
+			   ends_with_json(de->d_name) && strcmp(rel, w->schema_rel) != 0) {
+			bool counts = true;
+			if (S_ISLNK(st.st_mode)) {
+				int fd = dataset_openat(w->ds, rel);
+				counts = fd >= 0;
+				if (fd >= 0)
+					close(fd);
+			}
+			if (counts && bsearch(&rel, w->known, w->nknown, sizeof(*w->known),
+					      cmp_strp) == NULL)
+				w->ignored++;
+		}
+		free(rel);
+	}
+	closedir(d);
+}
+
+struct load_job {
+	const struct dataset *ds;
+	char *const *paths;
+	const struct img_size *sizes;
+	char **rel;			/* prediction file of each image */
+	const struct task_schema *schema;
+	struct pred_image *img;
+	char *tbuf;			/* per-thread message buffers */
+	size_t tlen;
+	pthread_mutex_t mu;
+	atomic_size_t first_bad;	/* index of the first failed image; n: none */
+	int bad_rc;
+	char *err;
+	size_t errlen;
+};
+
+static void load_one(size_t i, int tid, void *ud)
+{
+	struct load_job *j = ud;
+	char *msg = j->tbuf + (size_t)tid * j->tlen;
+	struct img_size size = { 0, 0 };
+	uint8_t *text;
+	size_t len;
+
+	/* Only the first failure in path order is reported; later ones need no work. */
+	if (i > atomic_load_explicit(&j->first_bad, memory_order_relaxed))
+		return;
+	int rc = read_pred_file(j->ds, j->rel[i], &text, &len, msg, j->tlen);
+	if (rc == -ENOENT)
+		return;	/* has_file stays false: no predictions */
+	if (rc == 0) {
+		if (j->sizes != NULL)
+			size = j->sizes[i];
+		rc = predict_parse_file((const char *)text, len, j->rel[i], j->paths[i], j->schema,
+					size, &j->img[i], msg, j->tlen);
+		free(text);
+	}
+	if (rc == 0)
+		return;
+	pthread_mutex_lock(&j->mu);
+	if (i < atomic_load(&j->first_bad)) {
+		atomic_store(&j->first_bad, i);
+		j->bad_rc = rc;
+		seterr(j->err, j->errlen, "%s", msg);
+	}
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* Byte length of path without its extension (the dot of the last component). */
+static size_t stem_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *dot = strrchr(slash != NULL ? slash + 1 : path, '.');
+
+	return dot != NULL ? (size_t)(dot - path) : strlen(path);
+}
+
+struct rel_idx {
+	const char *rel;
+	size_t idx;
+};
+
+static int cmp_rel_idx(const void *a, const void *b)
+{
+	const struct rel_idx *x = a, *y = b;
+	int c = strcmp(x->rel, y->rel);
+
+	if (c != 0)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Two images on one prediction file, or an image on schema.json: an error. */
+static int check_mapping(char *const *paths, char **rel, size_t n, const char *schema_rel,
+			 char *err, size_t errlen)
+{
+	struct rel_idx *ri = xcalloc(n ? n : 1, sizeof(*ri));
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		ri[i].rel = rel[i];
+		ri[i].idx = i;
+	}
+	qsort(ri, n, sizeof(*ri), cmp_rel_idx);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (strcmp(ri[i].rel, schema_rel) == 0) {
+			char *q = quote(paths[ri[i].idx]);
+			seterr(err, errlen, "%s: the image %s would have the task's schema as its "
+			       "prediction file", schema_rel, q);
+			free(q);
+			rc = -EINVAL;
+		} else if (i > 0 && strcmp(ri[i].rel, ri[i - 1].rel) == 0) {
+			char *a = quote(paths[ri[i - 1].idx]), *b = quote(paths[ri[i].idx]);
+			seterr(err, errlen, "%s: the images %s and %s both map to this prediction "
+			       "file (their paths differ only in extension)", ri[i].rel, a, b);
+			free(a);
+			free(b);
+			rc = -EINVAL;
+		}
+	}
+	free(ri);
+	return rc;
+}
+
+void task_preds_free(struct task_preds *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nimg; i++)
+		pred_image_free(&t->img[i]);
+	free(t->img);
+	free(t->name);
+	task_schema_free(&t->schema);
+	memset(t, 0, sizeof(*t));
+}
+
+int predict_load_task(const struct dataset *ds, const char *task, char *const *paths,
+		      const struct img_size *sizes, size_t n, int threads,
+		      struct task_preds *out, char *err, size_t errlen)
+{
+	struct load_job j = { 0 };
+	char **rel = NULL;
+	char *schema_rel = NULL, *dir_rel = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = predict_load_schema(ds, task, &out->schema, err, errlen)) < 0)
+		return rc;
+	out->name = xstrdup(task);
+	out->img = xcalloc(n ? n : 1, sizeof(*out->img));
+	out->nimg = n;
+	dir_rel = xasprintf(PRED_DIR "/%s", task);
+	schema_rel = xasprintf("%s/schema.json", dir_rel);
+	rel = xcalloc(n ? n : 1, sizeof(*rel));
+	for (size_t i = 0; i < n; i++)
+		rel[i] = xasprintf("%s/%.*s.json", dir_rel, (int)stem_len(paths[i]), paths[i]);
+	if ((rc = check_mapping(paths, rel, n, schema_rel, err, errlen)) < 0)
+		goto out;
+
+	if (threads < 1)
+		threads = 1;
+	j.ds = ds;
+	j.paths = paths;
+	j.sizes = sizes;
+	j.rel = rel;
+	j.schema = &out->schema;
+	j.img = out->img;
+	j.tlen = errlen > 0 ? errlen : 1;
+	j.tbuf = xcalloc((size_t)threads, j.tlen);
+	j.err = err;
+	j.errlen = errlen;
+	atomic_init(&j.first_bad, n);
+	pthread_mutex_init(&j.mu, NULL);
+	pool_for(n, threads, load_one, &j, NULL);
+	pthread_mutex_destroy(&j.mu);
+	free(j.tbuf);
+	if (atomic_load(&j.first_bad) < n) {
+		rc = j.bad_rc;
+		goto out;
+	}
+
+	int dfd = open_dir_beneath(ds, dir_rel);
+	if (dfd >= 0) {
+		struct walk w = { ds, schema_rel, rel, n, 0 };
+		qsort(rel, n, sizeof(*rel), cmp_strp);
+		walk_dir(&w, dfd, dir_rel, 0);
+		out->files_ignored = w.ignored;
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(rel[i]);
+	free(rel);
+	free(schema_rel);
+	free(dir_rel);
+	if (rc < 0)
+		task_preds_free(out);
+	return rc;
+}
