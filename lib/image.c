@@ -113,28 +113,28 @@ enum img_format image_format_sniff(const uint8_t *buf, size_t len)
 /* ---- the thumbnail accumulator --------------------------------------------- */
 
 /*
- * Area average onto a T x T grid, aspect ignored. When a side is at least T
- * pixels, source pixel x belongs to cell x*T/side, so each cell averages a
- * block of floor or ceil(side/T) pixels (a partition, no pixel counted
- * twice). When a side is smaller than T, cells are replicated: pixel x covers
- * the cells whose left edge falls inside it. Sums are integers: exact and
- * order-independent, so the thumbnail is deterministic.
+ * Exact area average onto a T x T grid, aspect ignored. Measured in units of
+ * 1/T source pixel, source pixel x spans [T*x, T*x + T) and cell c spans
+ * [c*w, c*w + w); a pixel adds its value weighted by the overlap, so every
+ * cell's weights total w*h whatever the sizes (no cell is empty when a side
+ * is smaller than T, and the 2.5-pixel cells of an 80-pixel DCT-scaled row
+ * are weighed as exactly as the 20-pixel cells of a 640-pixel one). Sums are
+ * integers: exact and order-independent, so the thumbnail is deterministic.
  */
 struct acc {
 	uint32_t w, h;
-	uint8_t *xlo, *xhi;		/* per source column: its first and last cell */
+	uint8_t *xlo, *xw;		/* per source column: first cell, weight in it */
 	uint64_t sum[T * T * 3];
 	uint64_t cnt[T * T];
 };
 
-static void cell_range(uint64_t i, uint64_t side, uint32_t *lo, uint32_t *hi)
+/* The first cell source position i (of side) overlaps, and the overlap there. */
+static void cell_first(uint64_t i, uint64_t side, uint32_t *lo, uint32_t *wt)
 {
-	if (side >= T) {
-		*lo = *hi = (uint32_t)(i * T / side);
-	} else {
-		*lo = (uint32_t)((i * T + side - 1) / side);
-		*hi = (uint32_t)(((i + 1) * T + side - 1) / side - 1);
-	}
+	uint64_t start = i * T, c = start / side, end = (c + 1) * side;
+
+	*lo = (uint32_t)c;
+	*wt = (uint32_t)((end < start + T ? end : start + T) - start);
 }
 
 static void acc_init(struct acc *a, uint32_t w, uint32_t h)
@@ -142,13 +142,13 @@ static void acc_init(struct acc *a, uint32_t w, uint32_t h)
 	a->w = w;
 	a->h = h;
 	a->xlo = xmalloc(w);
-	a->xhi = xmalloc(w);
+	a->xw = xmalloc(w);
 	for (uint32_t x = 0; x < w; x++) {
-		uint32_t lo, hi;
+		uint32_t lo, wt;
 
-		cell_range(x, w, &lo, &hi);
+		cell_first(x, w, &lo, &wt);
 		a->xlo[x] = (uint8_t)lo;
-		a->xhi[x] = (uint8_t)hi;
+		a->xw[x] = (uint8_t)wt;
 	}
 	memset(a->sum, 0, sizeof(a->sum));
 	memset(a->cnt, 0, sizeof(a->cnt));
@@ -157,8 +157,8 @@ static void acc_init(struct acc *a, uint32_t w, uint32_t h)
 static void acc_close(struct acc *a)
 {
 	free(a->xlo);
-	free(a->xhi);
-	a->xlo = a->xhi = NULL;
+	free(a->xw);
+	a->xlo = a->xw = NULL;
 }
 
 /*
@@ -170,7 +170,7 @@ static void acc_row(struct acc *a, uint32_t y, const uint8_t *px, uint32_t n, un
 		    uint32_t x0, uint32_t xstep)
 {
 	uint64_t rs[T * 3] = {0}, rc[T] = {0};
-	uint32_t ylo, yhi;
+	uint32_t cy, wy, rem;
 
 	if (y >= a->h)
 		return;
@@ -179,22 +179,25 @@ static void acc_row(struct acc *a, uint32_t y, const uint8_t *px, uint32_t n, un
 
 		if (x >= a->w)
 			break;
-		uint32_t r = px[0], g = ncomp >= 3 ? px[1] : r, b = ncomp >= 3 ? px[2] : r;
 
-		for (uint32_t c = a->xlo[x]; c <= a->xhi[x]; c++) {
-			rs[c * 3] += r;
-			rs[c * 3 + 1] += g;
-			rs[c * 3 + 2] += b;
-			rc[c]++;
+		uint32_t r = px[0], g = ncomp >= 3 ? px[1] : r, b = ncomp >= 3 ? px[2] : r;
+		uint32_t c = a->xlo[x], wt = a->xw[x];
+
+		/* After the first cell, whole cells (weight w) and a remainder. */
+		for (rem = T; rem > 0; rem -= wt, c++, wt = rem < a->w ? rem : a->w) {
+			rs[c * 3] += r * wt;
+			rs[c * 3 + 1] += g * wt;
+			rs[c * 3 + 2] += b * wt;
+			rc[c] += wt;
 		}
 	}
-	cell_range(y, a->h, &ylo, &yhi);
-	for (uint32_t cy = ylo; cy <= yhi; cy++) {
+	cell_first(y, a->h, &cy, &wy);
+	for (rem = T; rem > 0; rem -= wy, cy++, wy = rem < a->h ? rem : a->h) {
 		for (uint32_t c = 0; c < T; c++) {
-			a->sum[(cy * T + c) * 3] += rs[c * 3];
-			a->sum[(cy * T + c) * 3 + 1] += rs[c * 3 + 1];
-			a->sum[(cy * T + c) * 3 + 2] += rs[c * 3 + 2];
-			a->cnt[cy * T + c] += rc[c];
+			a->sum[(cy * T + c) * 3] += rs[c * 3] * wy;
+			a->sum[(cy * T + c) * 3 + 1] += rs[c * 3 + 1] * wy;
+			a->sum[(cy * T + c) * 3 + 2] += rs[c * 3 + 2] * wy;
+			a->cnt[cy * T + c] += rc[c] * wy;
 		}
 	}
 }

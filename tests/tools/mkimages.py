@@ -87,6 +87,24 @@ def png_adam7(a):
             png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
 
 
+def area_weights(side, t=32):
+    """(t, side) matrix: the share of cell c that source pixel x covers."""
+    m = np.zeros((t, side))
+    for c in range(t):
+        lo, hi = c * side / t, (c + 1) * side / t
+        for x in range(int(np.floor(lo)), min(side, int(np.ceil(hi)))):
+            m[c, x] = min(hi, x + 1) - max(lo, x)
+    return m / m.sum(1, keepdims=True)
+
+
+def ref_thumb(a, t=32):
+    """The thumbnail image.c must produce for an RGB array, computed independently:
+    the exact area average (fractional pixel coverage) onto a t x t grid."""
+    h, w, _ = a.shape
+    return np.einsum("yh,hwk,xw->yxk", area_weights(h, t), a.astype(np.float64),
+                     area_weights(w, t))
+
+
 def jpeg_sos_end(data):
     """Offset just after the first SOS segment: the start of entropy-coded data."""
     i = data.index(b"\xff\xda")
@@ -135,7 +153,7 @@ def main():
     save(la, "ok_lr_la.png")
     put("ok_lr_interlaced.png", png_adam7(np.asarray(lr())))
     put("ok_lr_small_interlaced.png", png_adam7(np.asarray(lr(37, 29))))
-    put("ok_lr_tiny_interlaced.png", png_adam7(np.asarray(lr(3, 2))))
+    put("ok_lr_tiny_interlaced.png", png_adam7(np.asarray(lr(4, 2))))
     save(lr(mode="1"), "ok_lr_1bit.png")
     put("ok_trailing.png", red_png + b"bytes after IEND")
     # An ancillary chunk with a bad CRC (judgement call: not corrupt).
@@ -178,6 +196,10 @@ def main():
     save(frames[0], "ok_anim.webp", save_all=True, append_images=frames[1:], duration=100,
          loop=0, lossless=True)
     photo_webp = save(photo(), "ok_photo.webp", quality=80)
+    save(photo(), "ok_photo.png")
+    save(photo(97, 40), "ok_photo_odd.png")
+    for name, img in (("photo", photo()), ("photo_odd", photo(97, 40))):
+        put(name + "_thumb.f32", ref_thumb(np.asarray(img)).astype("<f4").tobytes())
 
     # WebP, damaged.
     put("bad_truncated.webp", photo_webp[: len(photo_webp) // 2])
