@@ -183,6 +183,13 @@ static void acc_row(struct acc *a, uint32_t y, const uint8_t *px, uint32_t n, un
 		uint32_t r = px[0], g = ncomp >= 3 ? px[1] : r, b = ncomp >= 3 ? px[2] : r;
 		uint32_t c = a->xlo[x], wt = a->xw[x];
 
+		if (wt == T) {	/* the common case: inside one cell */
+			rs[c * 3] += r * T;
+			rs[c * 3 + 1] += g * T;
+			rs[c * 3 + 2] += b * T;
+			rc[c] += T;
+			continue;
+		}
 		/* After the first cell, whole cells (weight w) and a remainder. */
 		for (rem = T; rem > 0; rem -= wt, c++, wt = rem < a->w ? rem : a->w) {
 			rs[c * 3] += r * wt;
@@ -289,6 +296,12 @@ static void jpeg_error_exit_cb(j_common_ptr cinfo)
 
 	if (cinfo->err->msg_code == JERR_EMPTY_IMAGE) {
 		fail(j->c, IMG_CORRUPT, "bad header: zero width or height");
+	} else if (cinfo->err->msg_code == JERR_BAD_PRECISION ||
+		   cinfo->err->msg_code == JERR_SOF_UNSUPPORTED) {
+		/* 12-bit and lossless JPEG are valid, but this libjpeg cannot read them. */
+		cinfo->err->format_message(cinfo, msg);
+		fail(j->c, IMG_UNSUPPORTED, "unsupported: %s",
+		     strncmp(msg, "Unsupported ", 12) == 0 ? msg + 12 : msg);
 	} else {
 		cinfo->err->format_message(cinfo, msg);
 		copy_msg(m, sizeof(m), msg);
@@ -737,6 +750,8 @@ static enum img_status webp_decode(struct ctx *c, const uint8_t *data, size_t n)
 	st = WebPGetFeatures(data, n, &cfg.input);
 	if (st == VP8_STATUS_NOT_ENOUGH_DATA)
 		return fail(c, IMG_CORRUPT, "truncated");
+	if (st == VP8_STATUS_UNSUPPORTED_FEATURE)
+		return fail(c, IMG_UNSUPPORTED, "unsupported: WebP feature unknown to libwebp");
 	if (st != VP8_STATUS_OK)
 		return fail(c, IMG_CORRUPT, "bad header: %s", webp_status_name(st));
 	if (check_dims(c, (uint64_t)cfg.input.width, (uint64_t)cfg.input.height) != IMG_OK)
@@ -785,6 +800,8 @@ static enum img_status check_webp(struct ctx *c)
 	st = WebPGetFeatures(c->buf, n, &f);
 	if (st == VP8_STATUS_NOT_ENOUGH_DATA)
 		return fail(c, IMG_CORRUPT, "truncated");
+	if (st == VP8_STATUS_UNSUPPORTED_FEATURE)
+		return fail(c, IMG_UNSUPPORTED, "unsupported: WebP feature unknown to libwebp");
 	if (st != VP8_STATUS_OK)
 		return fail(c, IMG_CORRUPT, "bad header: %s", webp_status_name(st));
 	/* For an animation these are the canvas's: the frames lie inside it. */

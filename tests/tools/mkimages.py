@@ -197,6 +197,8 @@ def main():
          loop=0, lossless=True)
     photo_webp = save(photo(), "ok_photo.webp", quality=80)
     save(photo(), "ok_photo.png")
+    put("ok_photo_interlaced.png", png_adam7(np.asarray(photo())))
+    put("ok_photo_odd_interlaced.png", png_adam7(np.asarray(photo(97, 40))))
     save(photo(97, 40), "ok_photo_odd.png")
     for name, img in (("photo", photo()), ("photo_odd", photo(97, 40))):
         put(name + "_thumb.f32", ref_thumb(np.asarray(img)).astype("<f4").tobytes())
@@ -230,6 +232,14 @@ def main():
     put("bad_huge.bmp", b"BM" + struct.pack("<IHHI", 54, 0, 0, 54) + dib)
 
     put("bad_empty.jpg", b"")
+
+    # Valid JPEG forms this libjpeg cannot decode: 12-bit (SOF1 with P=12), lossless (SOF3).
+    d = bytearray(red_jpg)
+    i = d.index(b"\xff\xc0")
+    d[i + 1], d[i + 4] = 0xC1, 12
+    put("unsup_12bit.jpg", bytes(d))
+    d[i + 1], d[i + 4] = 0xC3, 8
+    put("unsup_lossless.jpg", bytes(d))
 
 
 if __name__ == "__main__":

@@ -129,6 +129,8 @@ static const struct valid {
 	{"ok_bad_text_crc.png", 64, 64, RED},
 	{"ok_photo.png", 640, 480, ANY},
 	{"ok_photo_odd.png", 97, 40, ANY},
+	{"ok_photo_interlaced.png", 640, 480, ANY},
+	{"ok_photo_odd_interlaced.png", 97, 40, ANY},
 	{"ok_red_lossy.webp", 64, 64, RED},
 	{"ok_lr_lossless.webp", 640, 480, LR},
 	{"ok_lr_lossy.webp", 200, 100, LR},
@@ -209,6 +211,8 @@ static void test_thumb_matches_reference(void **state)
 	static const char *const pairs[][2] = {
 		{"ok_photo.png", "photo_thumb.f32"},
 		{"ok_photo_odd.png", "photo_odd_thumb.f32"},
+		{"ok_photo_interlaced.png", "photo_thumb.f32"},
+		{"ok_photo_odd_interlaced.png", "photo_odd_thumb.f32"},
 	};
 	struct img_result r;
 	struct img_thumb t, ref, other;
@@ -264,6 +268,9 @@ static const struct bad {
 	{"bad_truncated.bmp", 0, IMG_CORRUPT, "truncated", false},
 	{"bad_huge.bmp", 0, IMG_CORRUPT, "too many pixels: 50000x50000", false},
 	{"unsup_rle8.bmp", 0, IMG_UNSUPPORTED, "unsupported: RLE-compressed BMP", false},
+	{"unsup_12bit.jpg", 0, IMG_UNSUPPORTED, "unsupported: JPEG data precision 12", false},
+	{"unsup_lossless.jpg", 0, IMG_UNSUPPORTED, "unsupported: JPEG process: SOF type 0xc3",
+	 false},
 };
 
 static void test_corrupt_reasons(void **state)
