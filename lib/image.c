@@ -256,8 +256,14 @@ static enum img_status check_dims(struct ctx *c, uint64_t w, uint64_t h)
 	return IMG_OK;
 }
 
+/*
+ * Without a thumbnail wanted the accumulator stays at 0 x 0 and acc_row
+ * returns at once: the decode, which is the check, still runs in full.
+ */
 static void start_acc(struct ctx *c, uint32_t w, uint32_t h)
 {
+	if (c->thumb == NULL)
+		return;
 	acc_init(&c->acc, w, h);
 	c->acc_live = true;
 }
@@ -977,7 +983,7 @@ enum img_status image_check(const uint8_t *buf, size_t len, enum img_format expe
 	}
 	if (st == IMG_OK) {
 		res->reason[0] = '\0';
-		if (thumb != NULL && c->acc_live)
+		if (c->acc_live)
 			acc_finish(&c->acc, thumb);
 	}
 	if (c->acc_live)
