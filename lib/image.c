@@ -383,24 +383,18 @@ static inline uint8_t mul255(unsigned a, unsigned b)
 }
 
 /*
- * CMYK (and YCCK, which libjpeg turns into CMYK) to RGB. Files with an Adobe
- * marker, the common case (Photoshop, Pillow), store inverted CMYK: the
- * sample is 255 - ink, so R = C*K/255. Without it, samples are ink amounts.
+ * CMYK (and YCCK, which libjpeg turns into CMYK) to RGB. Photoshop, Pillow
+ * and nearly every other writer store inverted CMYK (sample = 255 - ink,
+ * flagged by an Adobe marker), so R = C*K/255. Judgement call: a CMYK file
+ * without the marker is read the same way, as Pillow reads it, so that
+ * thumbnails agree with the Python tools users compare against.
  */
-static void cmyk_to_rgb(uint8_t *dst, const uint8_t *src, uint32_t n, bool inverted)
+static void cmyk_to_rgb(uint8_t *dst, const uint8_t *src, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++, src += 4, dst += 3) {
-		unsigned cc = src[0], m = src[1], y = src[2], k = src[3];
-
-		if (!inverted) {
-			cc = 255 - cc;
-			m = 255 - m;
-			y = 255 - y;
-			k = 255 - k;
-		}
-		dst[0] = mul255(cc, k);
-		dst[1] = mul255(m, k);
-		dst[2] = mul255(y, k);
+		dst[0] = mul255(src[0], src[3]);
+		dst[1] = mul255(src[1], src[3]);
+		dst[2] = mul255(src[2], src[3]);
 	}
 }
 
@@ -470,7 +464,7 @@ static enum img_status jpeg_run(struct jpeg_ctx *j)
 
 		for (JDIMENSION r = 0; r < got; r++) {
 			if (cmyk) {
-				cmyk_to_rgb(rgb[0], rows[r], ow, ci->saw_Adobe_marker);
+				cmyk_to_rgb(rgb[0], rows[r], ow);
 				acc_row(&c->acc, y0 + r, rgb[0], ow, 3, 0, 1);
 			} else {
 				acc_row(&c->acc, y0 + r, rows[r], ow, nc, 0, 1);

@@ -120,6 +120,11 @@ def main():
     save(lr(mode="L"), "ok_lr_grey.jpg", quality=90)
     save(solid((255, 0, 0), mode="RGB").convert("CMYK"), "ok_red_cmyk.jpg", quality=95)
     save(lr().convert("CMYK"), "ok_lr_cmyk.jpg", quality=90)
+    # The same CMYK red without its Adobe marker: still inverted, as Pillow reads it.
+    d = open(os.path.join(OUT, "ok_red_cmyk.jpg"), "rb").read()
+    i = d.index(b"\xff\xee")
+    n, = struct.unpack(">H", d[i + 2:i + 4])
+    put("ok_red_cmyk_noadobe.jpg", d[:i] + d[i + 2 + n:])
     save(lr(37, 29), "ok_lr_small.jpg", quality=90)
     photo_jpg = save(photo(), "ok_photo.jpg", quality=85)
     save(photo(), "ok_photo_prog.jpg", quality=85, progressive=True)

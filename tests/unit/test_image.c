@@ -110,6 +110,7 @@ static const struct valid {
 	{"ok_lr_prog.jpg", 640, 480, LR},
 	{"ok_lr_grey.jpg", 640, 480, LR},
 	{"ok_red_cmyk.jpg", 64, 64, RED},
+	{"ok_red_cmyk_noadobe.jpg", 64, 64, RED},	/* read as inverted, like Pillow */
 	{"ok_lr_cmyk.jpg", 640, 480, LR},
 	{"ok_lr_small.jpg", 37, 29, LR},
 	{"ok_photo.jpg", 640, 480, ANY},
