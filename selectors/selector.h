@@ -76,4 +76,15 @@ int coreset_select(const struct select_input *in, struct selection *out);
 int coral_select(const struct select_input *in, struct selection *out);
 int topk_select(const struct select_input *in, struct selection *out);
 
+/*
+ * Notes on the two above. coral_select needs X (n x d, d >= 1 unless n = 0)
+ * and w; topk_select needs only w (X may be NULL). A NaN weight is -EINVAL.
+ * Preselected rows are never picked and k counts new picks only, for both;
+ * coral starts d from them. coral's dist is the Euclidean d_i at the pick
+ * (NaN for the first-pick rule, 0 for a fill pick) and it appends the fill
+ * of the "select everything" rule as coreset does; topk never needs a fill
+ * (it reaches every pickable candidate itself). On an error *out holds
+ * nothing to free.
+ */
+
 #endif
