@@ -17,7 +17,9 @@ double scorer_clamp01(double x)
 {
 	/* Probabilities are accepted when they sum to 1 within 1e-3, so a raw
 	   score can stray slightly outside [0,1]; the SPEC clamps. */
-	if (x < 0)
+	/* Also turns -0 (an entropy of 0, negated) into +0, which %.17g
+	   would print as "-0". */
+	if (!(x > 0))
 		return 0;
 	if (x > 1)
 		return 1;
