@@ -3,7 +3,10 @@
  *
  * DESIGN: every open goes through openat2(RESOLVE_BENEATH) from a descriptor
  * of the root, so the kernel itself refuses ".." and symlinks that leave the
- * root, with no race between a check and the open. Kernels without openat2
+ * root, with no race between a check and the open. RESOLVE_BENEATH also
+ * refuses absolute links; for those (and only those) the path is resolved with
+ * realpath() and its prefix checked, so an absolute link to a file inside the
+ * root is followed as SPEC 3 says. Kernels without openat2
  * (before 5.6) fall back to resolving the path with realpath() and checking
  * the prefix, which is racy against a concurrent swap of a link but still
  * refuses every static escape. Listing never follows links to folders, so a
@@ -126,6 +129,12 @@ static int open_beneath(const struct dataset *ds, const char *relpath, int flags
 		long fd = syscall(SYS_openat2, ds->rootfd, relpath, &how, sizeof(how));
 		if (fd >= 0)
 			return (int)fd;
+		/*
+		 * RESOLVE_BENEATH refuses every absolute link, even one whose target
+		 * lies inside the root; those get the path check below.
+		 */
+		if (errno == EXDEV)
+			return open_beneath_fallback(ds, relpath, flags);
 		if (errno != ENOSYS)
 			return -errno;
 		openat2_ok = 0;

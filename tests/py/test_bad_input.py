@@ -1,0 +1,318 @@
+"""Bad input to `winnowd select`: each gets a clear message, never a crash.
+
+Contract: exit 0 success, 1 run failed, 2 usage or config error; a crash is a
+negative return code (signal) or a sanitizer report on stderr.
+
+Unreadable images: the suite runs as root, where chmod 000 does not stop a read,
+so it uses files that no process can read as an image whoever it is: a dangling
+symlink named like an image (open fails with ENOENT) and a FIFO named x.jpg
+(opening it for reading would block forever without O_NONBLOCK; reading it is
+never right). Both must be reported (excluded or corrupt, with a reason), and
+the run must complete. When not root, a chmod 000 file is tested too.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import winnowtest as wt  # noqa: E402
+
+ALL = {"method": "random", "stopping_condition": {"n_samples": -1}}
+
+
+def reasons(out):
+    """corrupt + excluded + duplicate lists of a run, path -> reason."""
+    r = {}
+    for name in ("corrupt", "excluded", "duplicate"):
+        r.update(wt.read_tsv(os.path.join(out, "filenames", name + "_filenames.txt")))
+    return r
+
+
+class BadInput(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = wt.tmpdir("base")
+        cls.man = wt.mkdataset(cls.base, "--n", 12, "--seed", 3, "--corrupt-share", 0, "--dup-share", 0,
+                               "--formats", "png,jpg")
+        cls.images = cls.man["images"]
+        # a PNG, for copies under a .png name
+        cls.png = [q for q in cls.images if cls.man["forms"][q].startswith("png")][0]
+
+    def fresh(self):
+        """A copy of the small clean dataset, to add bad things to."""
+        d = os.path.join(wt.tmpdir("ds"), "data")
+        shutil.copytree(self.base, d, symlinks=True)
+        return d
+
+    def run_cmd(self, args, timeout=120):
+        p = subprocess.run([wt.WINNOWD] + args, capture_output=True, timeout=timeout)
+        p.stdout = p.stdout.decode("utf-8", "replace")
+        p.stderr = p.stderr.decode("utf-8", "replace")
+        self.assertGreaterEqual(p.returncode, 0, "killed by signal %d\n%s" % (-p.returncode, p.stderr))
+        self.assertNotIn("Sanitizer", p.stderr)
+        self.assertNotIn("runtime error", p.stderr)
+        return p
+
+    def select(self, config, data, out=None, *extra, timeout=120):
+        if out is None:
+            out = os.path.join(wt.tmpdir("out"), "run")
+        cpath = config if isinstance(config, str) else wt.write_config(
+            os.path.join(wt.tmpdir("cfg"), "config.json"), config)
+        p = self.run_cmd(["select", "--config", cpath, "--input", data, "--output", out] + list(extra),
+                         timeout=timeout)
+        p.out = out
+        return p
+
+    def selected(self, p):
+        return wt.read_lines(os.path.join(p.out, "filenames", "selected_filenames.txt"))
+
+    def assertOk(self, p):
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    # ---------------------------------------------------------------- arguments, config
+
+    def test_missing_input_folder(self):
+        missing = os.path.join(wt.tmpdir("gone"), "no_such_folder")
+        p = self.select(ALL, missing)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("input folder %s: No such file or directory" % missing, p.stderr)
+
+    def test_input_is_a_file(self):
+        f = os.path.join(wt.tmpdir("f"), "plain.txt")
+        open(f, "w").close()
+        p = self.select(ALL, f)
+        self.assertIn(p.returncode, (1, 2), p.stderr)
+        self.assertIn(f, p.stderr)
+
+    def test_empty_input_folder(self):
+        p = self.select(ALL, wt.tmpdir("empty"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("no images found", p.stderr)
+
+    def test_config_file_missing(self):
+        cfg = os.path.join(wt.tmpdir("c"), "nope.json")
+        p = self.select(cfg, self.base)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(cfg, p.stderr)
+
+    def test_config_not_json(self):
+        cfg = os.path.join(wt.tmpdir("c"), "bad.json")
+        with open(cfg, "w") as f:
+            f.write('{"docker": {"method": "coreset",}')
+        p = self.select(cfg, self.base)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertTrue(p.stderr.strip())
+
+    def test_config_invalid_values_name_json_path(self):
+        p = self.select({"stopping_condition": {"n_samples": -3}, "method": "fastest"}, self.base)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("docker.stopping_condition.n_samples", p.stderr)
+        self.assertIn("-3", p.stderr)
+        # all errors of a config are reported together
+        self.assertIn("docker.method", p.stderr)
+
+    def test_config_unknown_key(self):
+        p = self.select({"methd": "coreset"}, self.base)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("docker.methd", p.stderr)
+
+    def test_config_duplicate_key(self):
+        cfg = os.path.join(wt.tmpdir("c"), "dup.json")
+        with open(cfg, "w") as f:
+            f.write('{"docker": {"method": "coreset", "method": "random"}, "lightly": {}}')
+        p = self.select(cfg, self.base)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("method", p.stderr)
+
+    def test_output_not_empty_refused_unless_force(self):
+        out = os.path.join(wt.tmpdir("o"), "run")
+        os.makedirs(out)
+        with open(os.path.join(out, "keep.txt"), "w") as f:
+            f.write("x")
+        p = self.select(ALL, self.base, out)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(out, p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "report.json")))
+        p = self.select(ALL, self.base, out, "--force")
+        self.assertOk(p)
+        self.assertEqual(sorted(self.selected(p)), sorted(self.images))
+        # a second forced run replaces the outputs
+        p = self.select({"method": "random", "stopping_condition": {"n_samples": 3}}, self.base, out, "--force")
+        self.assertOk(p)
+        self.assertEqual(len(self.selected(p)), 3)
+        with open(os.path.join(out, "report.json")) as f:
+            self.assertEqual(json.load(f)["counts"]["selected"], 3)
+
+    def test_threads_refused(self):
+        for bad in ["0", "-1", "abc", "4x", ""]:
+            with self.subTest(threads=bad):
+                p = self.select(ALL, self.base, None, "--threads", bad)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertTrue(p.stderr.strip())
+        p = self.select(ALL, self.base, None, "--threads", "3")
+        self.assertOk(p)
+
+    def test_usage_errors(self):
+        for args in (["select"], ["select", "--input", self.base], ["select", "--bogus"],
+                     ["frobnicate"]):
+            with self.subTest(args=args):
+                p = self.run_cmd(args)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertTrue(p.stderr.strip())
+
+    # ---------------------------------------------------------------- the datasource
+
+    def test_dangling_symlink_and_fifo(self):
+        d = self.fresh()
+        os.symlink("missing_target.png", os.path.join(d, "ghost.png"))
+        os.mkfifo(os.path.join(d, "x.jpg"))
+        p = self.select(ALL, d, timeout=60)
+        self.assertOk(p)
+        r = reasons(p.out)
+        for name in ("ghost.png", "x.jpg"):
+            with self.subTest(name=name):
+                self.assertIn(name, r, "not reported")
+                self.assertTrue(r[name].strip(), "empty reason")
+        self.assertTrue(r["ghost.png"].startswith("cannot read: "), r["ghost.png"])
+        self.assertEqual(sorted(self.selected(p)), sorted(self.images))
+
+    @unittest.skipIf(os.geteuid() == 0, "root reads a chmod 000 file")
+    def test_permission_denied(self):
+        d = self.fresh()
+        f = os.path.join(d, self.images[0])
+        os.chmod(f, 0)
+        p = self.select(ALL, d)
+        self.assertOk(p)
+        r = reasons(p.out)
+        self.assertIn(self.images[0], r)
+        self.assertIn("Permission denied", r[self.images[0]])
+
+    def test_symlink_escaping(self):
+        d = self.fresh()
+        outside = os.path.join(os.path.dirname(d), "outside.png")
+        shutil.copy(os.path.join(d, self.png), outside)
+        os.symlink(outside, os.path.join(d, "abs_out.png"))
+        os.symlink("../outside.png", os.path.join(d, "rel_out.png"))
+        os.makedirs(os.path.join(d, "sub"))
+        os.symlink("../../outside.png", os.path.join(d, "sub", "deep_out.png"))
+        p = self.select(ALL, d)
+        self.assertOk(p)
+        ex = wt.read_tsv(os.path.join(p.out, "filenames", "excluded_filenames.txt"))
+        for name in ("abs_out.png", "rel_out.png", "sub/deep_out.png"):
+            with self.subTest(name=name):
+                self.assertIn(name, ex)
+                self.assertIn("escapes", ex[name])
+        self.assertEqual(sorted(self.selected(p)), sorted(self.images))
+
+    def test_symlink_inside_followed(self):
+        d = self.fresh()
+        target = self.images[0]
+        link = "zz/link" + os.path.splitext(target)[1]
+        os.makedirs(os.path.join(d, "zz"))
+        os.symlink(os.path.join("..", target), os.path.join(d, link))
+        # duplicates on: the link has the bytes of its target and sorts after it
+        p = self.select(ALL, d)
+        self.assertOk(p)
+        dups = wt.read_tsv(os.path.join(p.out, "filenames", "duplicate_filenames.txt"))
+        self.assertEqual(dups, {link: "duplicate of %s (bytes)" % target})
+        # duplicates off: the link is a candidate like any other
+        p = self.select(dict(ALL, remove_exact_duplicates=False), d)
+        self.assertOk(p)
+        self.assertEqual(sorted(self.selected(p)), sorted(self.images + [link]))
+
+    def test_absolute_symlink_inside_followed(self):
+        # SPEC 3: a link to a file is followed when its target stays inside the root,
+        # whether the link is written relative or absolute.
+        d = self.fresh()
+        target = self.images[1]
+        link = "zz_abs" + os.path.splitext(target)[1]
+        os.symlink(os.path.join(os.path.realpath(d), target), os.path.join(d, link))
+        p = self.select(dict(ALL, remove_exact_duplicates=False), d)
+        self.assertOk(p)
+        r = reasons(p.out)
+        self.assertNotIn(link, r)
+        self.assertIn(link, self.selected(p))
+
+    def test_folder_symlink_loops(self):
+        d = self.fresh()
+        os.makedirs(os.path.join(d, "sub"))
+        shutil.copy(os.path.join(d, self.png), os.path.join(d, "sub", "real.png"))
+        os.symlink("..", os.path.join(d, "sub", "up"))
+        os.symlink(".", os.path.join(d, "here"))
+        os.symlink("self", os.path.join(d, "self"))          # ELOOP on resolution
+        os.symlink(os.path.realpath(d), os.path.join(d, "root_abs"))
+        os.symlink("sub", os.path.join(d, "sub_again"))      # folder links are never followed
+        p = self.select(dict(ALL, remove_exact_duplicates=False), d, timeout=60)
+        self.assertOk(p)
+        with open(os.path.join(p.out, "report.json")) as f:
+            counts = json.load(f)["counts"]
+        self.assertEqual(counts["listed"], len(self.images) + 1)
+        sel = self.selected(p)
+        self.assertEqual(sorted(sel), sorted(self.images + ["sub/real.png"]))
+        for s in sel:
+            for link in ("up/", "here/", "self", "root_abs/", "sub_again/"):
+                self.assertNotIn(link, s)
+
+    def test_names_with_spaces(self):
+        d = self.fresh()
+        os.makedirs(os.path.join(d, "my folder"))
+        # keep each file's extension: its bytes must match it
+        a = "my folder/my image 1" + os.path.splitext(self.images[0])[1]
+        b = " lead space" + os.path.splitext(self.images[1])[1]
+        os.rename(os.path.join(d, self.images[0]), os.path.join(d, a))
+        os.rename(os.path.join(d, self.images[1]), os.path.join(d, b))
+        p = self.select(ALL, d)
+        self.assertOk(p)
+        sel = self.selected(p)
+        want = sorted(self.images[2:] + [a, b])
+        self.assertEqual(sorted(sel), want)
+        with open(os.path.join(p.out, "filenames", "excluded_filenames.txt")) as f:
+            self.assertEqual(f.read().strip(), "")
+
+    def test_unsupported_file_names(self):
+        d = self.fresh()
+        src = os.path.join(d, self.png)
+        bad = {b"new\nline.png": "new\\nline.png", b"tab\there.png": "tab\\there.png",
+               b"cr\rhere.png": "cr\\rhere.png", b"com,ma.png": None, b"bad\xffutf8.png": None,
+               b"sub\xc3/inner.png": None}
+        for raw in bad:
+            dst = os.path.join(os.fsencode(d), raw)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy(src, dst)
+        p = self.select(ALL, d)
+        self.assertOk(p)
+        ex_lines = wt.read_lines(os.path.join(p.out, "filenames", "excluded_filenames.txt"))
+        self.assertEqual(len(ex_lines), len(bad), ex_lines)
+        ex = dict(l.split("\t", 1) for l in ex_lines)
+        self.assertTrue(all(v == "unsupported file name" for v in ex.values()), ex)
+        for raw, shown in bad.items():
+            if shown is not None:
+                self.assertIn(shown, ex)
+        self.assertIn("com,ma.png", ex)
+        for k in ex:   # shown with C-style escapes: printable ASCII only
+            self.assertTrue(all(0x20 <= ord(c) < 0x7f for c in k), repr(k))
+        self.assertTrue(any(k.startswith("bad") and k.endswith("utf8.png") for k in ex), ex)
+        self.assertTrue(any(k.startswith("sub") and k.endswith("/inner.png") for k in ex), ex)
+        self.assertEqual(sorted(self.selected(p)), sorted(self.images))
+        # none of them leaks into the CSVs
+        with open(os.path.join(p.out, "data", "embeddings.csv"), "rb") as f:
+            self.assertEqual(len(f.read().splitlines()), len(self.images) + 1)
+
+    def test_non_image_files_ignored(self):
+        d = self.fresh()
+        for name in ("notes.txt", "README", ".hidden.jpg", "._mac.png"):
+            with open(os.path.join(d, name), "w") as f:
+                f.write("not an image")
+        os.makedirs(os.path.join(d, ".cache"))
+        shutil.copy(os.path.join(d, self.images[0]), os.path.join(d, ".cache", "x.png"))
+        p = self.select(ALL, d)
+        self.assertOk(p)
+        self.assertEqual(sorted(self.selected(p)), sorted(self.images))
+        self.assertEqual(reasons(p.out), {})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
