@@ -62,7 +62,9 @@ def probs_scores(p):
 
 
 def expand(probs):
-    """A single value p means [p, 1-p] (SPEC 3)."""
+    """A single value p, bare or as [p], means [p, 1-p] (SPEC 3)."""
+    if isinstance(probs, (int, float)):
+        probs = [probs]
     if probs is not None and len(probs) == 1:
         return [probs[0], 1 - probs[0]]
     return probs
@@ -180,11 +182,22 @@ def rand_rle(rng):
     return runs
 
 
+def single(rng):
+    """A single probability, written as [p] or as a bare number."""
+    p = rng.random()
+    return [p] if rng.random() < 0.5 else p
+
+
+def is_single(e):
+    p = e.get("probabilities")
+    return isinstance(p, float) or (isinstance(p, list) and len(p) == 1)
+
+
 def make_entry(rng, ttype, cats, binary):
     cat = rng.choice(cats)
     if ttype == "classification":
         if binary and rng.random() < 0.6:
-            return {"category_id": cat, "probabilities": [rng.random()]}
+            return {"category_id": cat, "probabilities": single(rng)}
         return {"category_id": cat, "probabilities": rand_probs(rng, len(cats))}
     if ttype == "keypoint-detection":
         kp = []
@@ -199,7 +212,7 @@ def make_entry(rng, ttype, cats, binary):
     e["score"] = rand_score(rng)
     if rng.random() < 0.5:
         if binary and rng.random() < 0.6:
-            e["probabilities"] = [rng.random()]
+            e["probabilities"] = single(rng)
         else:
             e["probabilities"] = rand_probs(rng, len(cats))
     return e
@@ -338,10 +351,13 @@ class ScoresCrosscheck(unittest.TestCase):
         self.assertTrue(any(p == [] for p in self.preds["det"]))
         self.assertTrue(any("probabilities" in e for e in boxes))
         self.assertTrue(any("probabilities" not in e for e in boxes))
-        self.assertTrue(any(len(e.get("probabilities", [])) == 1
-                            for p in self.preds["bincls"] if p for e in p))
-        self.assertTrue(any(len(e.get("probabilities", [])) == 1
-                            for p in self.preds["bindet"] if p for e in p))
+        for task in ("bincls", "bindet"):
+            entries = [e for p in self.preds[task] if p for e in p]
+            self.assertTrue(any(is_single(e) and isinstance(e["probabilities"], list)
+                                for e in entries))
+            self.assertTrue(any(is_single(e) and isinstance(e["probabilities"], float)
+                                for e in entries))
+            self.assertTrue(any(not is_single(e) and "probabilities" in e for e in entries))
         segs = [e for p in self.preds["seg"] if p for e in p]
         self.assertTrue(any(sum(e["segmentation"][1::2]) == 0 for e in segs))
 
