@@ -5,12 +5,13 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 SANITIZE ?=
 # A sanitizer build gets its own folders, so its objects never mix with a plain build's.
+comma := ,
 ifeq ($(SANITIZE),)
 BUILD   ?= build
 BIN     ?= bin
 else
-BUILD   ?= build-san
-BIN     ?= bin-san
+BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))
+BIN     ?= bin-$(subst $(comma),-,$(SANITIZE))
 endif
 
 PKGS := libuv libcjson libcurl sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
@@ -114,6 +115,6 @@ install: $(BIN)/winnowd
 	install -m 755 $(BIN)/winnowd $(DESTDIR)$(PREFIX)/bin/winnowd
 
 clean:
-	rm -rf build build-san bin bin-san
+	rm -rf build build-* bin bin-*
 
 -include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d)

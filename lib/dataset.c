@@ -190,12 +190,17 @@ int dataset_read(const struct dataset *ds, const char *relpath, size_t max_bytes
 	uint8_t *data = xmalloc(cap);
 	for (;;) {
 		if (n + 1 == cap) {
-			if (cap > max_bytes) {
+			if (n >= max_bytes) {
+				/* At the limit: only a file that ends here is accepted. */
+				uint8_t extra;
+				ssize_t r = read(fd, &extra, 1);
+				if (r == 0)
+					break;
 				free(data);
-				err = -EFBIG;
+				err = r < 0 ? -errno : -EFBIG;
 				goto out;
 			}
-			cap = cap * 2;
+			cap = cap * 2 > max_bytes + 1 ? max_bytes + 1 : cap * 2;
 			data = xrealloc(data, cap);
 		}
 		ssize_t r = read(fd, data + n, cap - n - 1);

@@ -113,28 +113,28 @@ enum img_format image_format_sniff(const uint8_t *buf, size_t len)
 /* ---- the thumbnail accumulator --------------------------------------------- */
 
 /*
- * Area average onto a T x T grid, aspect ignored. When a side is at least T
- * pixels, source pixel x belongs to cell x*T/side, so each cell averages a
- * block of floor or ceil(side/T) pixels (a partition, no pixel counted
- * twice). When a side is smaller than T, cells are replicated: pixel x covers
- * the cells whose left edge falls inside it. Sums are integers: exact and
- * order-independent, so the thumbnail is deterministic.
+ * Exact area average onto a T x T grid, aspect ignored. Measured in units of
+ * 1/T source pixel, source pixel x spans [T*x, T*x + T) and cell c spans
+ * [c*w, c*w + w); a pixel adds its value weighted by the overlap, so every
+ * cell's weights total w*h whatever the sizes (no cell is empty when a side
+ * is smaller than T, and the 2.5-pixel cells of an 80-pixel DCT-scaled row
+ * are weighed as exactly as the 20-pixel cells of a 640-pixel one). Sums are
+ * integers: exact and order-independent, so the thumbnail is deterministic.
  */
 struct acc {
 	uint32_t w, h;
-	uint8_t *xlo, *xhi;		/* per source column: its first and last cell */
+	uint8_t *xlo, *xw;		/* per source column: first cell, weight in it */
 	uint64_t sum[T * T * 3];
 	uint64_t cnt[T * T];
 };
 
-static void cell_range(uint64_t i, uint64_t side, uint32_t *lo, uint32_t *hi)
+/* The first cell source position i (of side) overlaps, and the overlap there. */
+static void cell_first(uint64_t i, uint64_t side, uint32_t *lo, uint32_t *wt)
 {
-	if (side >= T) {
-		*lo = *hi = (uint32_t)(i * T / side);
-	} else {
-		*lo = (uint32_t)((i * T + side - 1) / side);
-		*hi = (uint32_t)(((i + 1) * T + side - 1) / side - 1);
-	}
+	uint64_t start = i * T, c = start / side, end = (c + 1) * side;
+
+	*lo = (uint32_t)c;
+	*wt = (uint32_t)((end < start + T ? end : start + T) - start);
 }
 
 static void acc_init(struct acc *a, uint32_t w, uint32_t h)
@@ -142,13 +142,13 @@ static void acc_init(struct acc *a, uint32_t w, uint32_t h)
 	a->w = w;
 	a->h = h;
 	a->xlo = xmalloc(w);
-	a->xhi = xmalloc(w);
+	a->xw = xmalloc(w);
 	for (uint32_t x = 0; x < w; x++) {
-		uint32_t lo, hi;
+		uint32_t lo, wt;
 
-		cell_range(x, w, &lo, &hi);
+		cell_first(x, w, &lo, &wt);
 		a->xlo[x] = (uint8_t)lo;
-		a->xhi[x] = (uint8_t)hi;
+		a->xw[x] = (uint8_t)wt;
 	}
 	memset(a->sum, 0, sizeof(a->sum));
 	memset(a->cnt, 0, sizeof(a->cnt));
@@ -157,8 +157,8 @@ static void acc_init(struct acc *a, uint32_t w, uint32_t h)
 static void acc_close(struct acc *a)
 {
 	free(a->xlo);
-	free(a->xhi);
-	a->xlo = a->xhi = NULL;
+	free(a->xw);
+	a->xlo = a->xw = NULL;
 }
 
 /*
@@ -170,7 +170,7 @@ static void acc_row(struct acc *a, uint32_t y, const uint8_t *px, uint32_t n, un
 		    uint32_t x0, uint32_t xstep)
 {
 	uint64_t rs[T * 3] = {0}, rc[T] = {0};
-	uint32_t ylo, yhi;
+	uint32_t cy, wy, rem;
 
 	if (y >= a->h)
 		return;
@@ -179,22 +179,32 @@ static void acc_row(struct acc *a, uint32_t y, const uint8_t *px, uint32_t n, un
 
 		if (x >= a->w)
 			break;
-		uint32_t r = px[0], g = ncomp >= 3 ? px[1] : r, b = ncomp >= 3 ? px[2] : r;
 
-		for (uint32_t c = a->xlo[x]; c <= a->xhi[x]; c++) {
-			rs[c * 3] += r;
-			rs[c * 3 + 1] += g;
-			rs[c * 3 + 2] += b;
-			rc[c]++;
+		uint32_t r = px[0], g = ncomp >= 3 ? px[1] : r, b = ncomp >= 3 ? px[2] : r;
+		uint32_t c = a->xlo[x], wt = a->xw[x];
+
+		if (wt == T) {	/* the common case: inside one cell */
+			rs[c * 3] += r * T;
+			rs[c * 3 + 1] += g * T;
+			rs[c * 3 + 2] += b * T;
+			rc[c] += T;
+			continue;
+		}
+		/* After the first cell, whole cells (weight w) and a remainder. */
+		for (rem = T; rem > 0; rem -= wt, c++, wt = rem < a->w ? rem : a->w) {
+			rs[c * 3] += r * wt;
+			rs[c * 3 + 1] += g * wt;
+			rs[c * 3 + 2] += b * wt;
+			rc[c] += wt;
 		}
 	}
-	cell_range(y, a->h, &ylo, &yhi);
-	for (uint32_t cy = ylo; cy <= yhi; cy++) {
+	cell_first(y, a->h, &cy, &wy);
+	for (rem = T; rem > 0; rem -= wy, cy++, wy = rem < a->h ? rem : a->h) {
 		for (uint32_t c = 0; c < T; c++) {
-			a->sum[(cy * T + c) * 3] += rs[c * 3];
-			a->sum[(cy * T + c) * 3 + 1] += rs[c * 3 + 1];
-			a->sum[(cy * T + c) * 3 + 2] += rs[c * 3 + 2];
-			a->cnt[cy * T + c] += rc[c];
+			a->sum[(cy * T + c) * 3] += rs[c * 3] * wy;
+			a->sum[(cy * T + c) * 3 + 1] += rs[c * 3 + 1] * wy;
+			a->sum[(cy * T + c) * 3 + 2] += rs[c * 3 + 2] * wy;
+			a->cnt[cy * T + c] += rc[c] * wy;
 		}
 	}
 }
@@ -246,8 +256,14 @@ static enum img_status check_dims(struct ctx *c, uint64_t w, uint64_t h)
 	return IMG_OK;
 }
 
+/*
+ * Without a thumbnail wanted the accumulator stays at 0 x 0 and acc_row
+ * returns at once: the decode, which is the check, still runs in full.
+ */
 static void start_acc(struct ctx *c, uint32_t w, uint32_t h)
 {
+	if (c->thumb == NULL)
+		return;
 	acc_init(&c->acc, w, h);
 	c->acc_live = true;
 }
@@ -286,6 +302,12 @@ static void jpeg_error_exit_cb(j_common_ptr cinfo)
 
 	if (cinfo->err->msg_code == JERR_EMPTY_IMAGE) {
 		fail(j->c, IMG_CORRUPT, "bad header: zero width or height");
+	} else if (cinfo->err->msg_code == JERR_BAD_PRECISION ||
+		   cinfo->err->msg_code == JERR_SOF_UNSUPPORTED) {
+		/* 12-bit and lossless JPEG are valid, but this libjpeg cannot read them. */
+		cinfo->err->format_message(cinfo, msg);
+		fail(j->c, IMG_UNSUPPORTED, "unsupported: %s",
+		     strncmp(msg, "Unsupported ", 12) == 0 ? msg + 12 : msg);
 	} else {
 		cinfo->err->format_message(cinfo, msg);
 		copy_msg(m, sizeof(m), msg);
@@ -361,24 +383,18 @@ static inline uint8_t mul255(unsigned a, unsigned b)
 }
 
 /*
- * CMYK (and YCCK, which libjpeg turns into CMYK) to RGB. Files with an Adobe
- * marker, the common case (Photoshop, Pillow), store inverted CMYK: the
- * sample is 255 - ink, so R = C*K/255. Without it, samples are ink amounts.
+ * CMYK (and YCCK, which libjpeg turns into CMYK) to RGB. Photoshop, Pillow
+ * and nearly every other writer store inverted CMYK (sample = 255 - ink,
+ * flagged by an Adobe marker), so R = C*K/255. Judgement call: a CMYK file
+ * without the marker is read the same way, as Pillow reads it, so that
+ * thumbnails agree with the Python tools users compare against.
  */
-static void cmyk_to_rgb(uint8_t *dst, const uint8_t *src, uint32_t n, bool inverted)
+static void cmyk_to_rgb(uint8_t *dst, const uint8_t *src, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++, src += 4, dst += 3) {
-		unsigned cc = src[0], m = src[1], y = src[2], k = src[3];
-
-		if (!inverted) {
-			cc = 255 - cc;
-			m = 255 - m;
-			y = 255 - y;
-			k = 255 - k;
-		}
-		dst[0] = mul255(cc, k);
-		dst[1] = mul255(m, k);
-		dst[2] = mul255(y, k);
+		dst[0] = mul255(src[0], src[3]);
+		dst[1] = mul255(src[1], src[3]);
+		dst[2] = mul255(src[2], src[3]);
 	}
 }
 
@@ -448,7 +464,7 @@ static enum img_status jpeg_run(struct jpeg_ctx *j)
 
 		for (JDIMENSION r = 0; r < got; r++) {
 			if (cmyk) {
-				cmyk_to_rgb(rgb[0], rows[r], ow, ci->saw_Adobe_marker);
+				cmyk_to_rgb(rgb[0], rows[r], ow);
 				acc_row(&c->acc, y0 + r, rgb[0], ow, 3, 0, 1);
 			} else {
 				acc_row(&c->acc, y0 + r, rows[r], ow, nc, 0, 1);
@@ -734,6 +750,8 @@ static enum img_status webp_decode(struct ctx *c, const uint8_t *data, size_t n)
 	st = WebPGetFeatures(data, n, &cfg.input);
 	if (st == VP8_STATUS_NOT_ENOUGH_DATA)
 		return fail(c, IMG_CORRUPT, "truncated");
+	if (st == VP8_STATUS_UNSUPPORTED_FEATURE)
+		return fail(c, IMG_UNSUPPORTED, "unsupported: WebP feature unknown to libwebp");
 	if (st != VP8_STATUS_OK)
 		return fail(c, IMG_CORRUPT, "bad header: %s", webp_status_name(st));
 	if (check_dims(c, (uint64_t)cfg.input.width, (uint64_t)cfg.input.height) != IMG_OK)
@@ -782,6 +800,8 @@ static enum img_status check_webp(struct ctx *c)
 	st = WebPGetFeatures(c->buf, n, &f);
 	if (st == VP8_STATUS_NOT_ENOUGH_DATA)
 		return fail(c, IMG_CORRUPT, "truncated");
+	if (st == VP8_STATUS_UNSUPPORTED_FEATURE)
+		return fail(c, IMG_UNSUPPORTED, "unsupported: WebP feature unknown to libwebp");
 	if (st != VP8_STATUS_OK)
 		return fail(c, IMG_CORRUPT, "bad header: %s", webp_status_name(st));
 	/* For an animation these are the canvas's: the frames lie inside it. */
@@ -957,7 +977,7 @@ enum img_status image_check(const uint8_t *buf, size_t len, enum img_format expe
 	}
 	if (st == IMG_OK) {
 		res->reason[0] = '\0';
-		if (thumb != NULL && c->acc_live)
+		if (c->acc_live)
 			acc_finish(&c->acc, thumb);
 	}
 	if (c->acc_live)

@@ -48,6 +48,11 @@ const char *image_format_name(enum img_format f);
  * is valid, it receives an area-averaged THUMB_SIZE x THUMB_SIZE RGB thumbnail
  * (aspect ratio not kept; greyscale replicated; CMYK/YCCK converted; alpha
  * ignored). Thread-safe. Fills *res; returns res->status.
+ *
+ * Reasons: "empty file", "truncated", "bad magic: <Format> data in .<ext>",
+ * "bad header: zero width or height", "bad header: <detail>", "too many
+ * pixels: <W>x<H>", "corrupt data: <detail>", and for IMG_UNSUPPORTED
+ * "unsupported: <what>" (RLE-compressed BMP, 12-bit or lossless JPEG).
  */
 enum img_status image_check(const uint8_t *buf, size_t len, enum img_format expected,
 			    uint64_t max_pixels, struct img_thumb *thumb,

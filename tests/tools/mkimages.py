@@ -87,6 +87,24 @@ def png_adam7(a):
             png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
 
 
+def area_weights(side, t=32):
+    """(t, side) matrix: the share of cell c that source pixel x covers."""
+    m = np.zeros((t, side))
+    for c in range(t):
+        lo, hi = c * side / t, (c + 1) * side / t
+        for x in range(int(np.floor(lo)), min(side, int(np.ceil(hi)))):
+            m[c, x] = min(hi, x + 1) - max(lo, x)
+    return m / m.sum(1, keepdims=True)
+
+
+def ref_thumb(a, t=32):
+    """The thumbnail image.c must produce for an RGB array, computed independently:
+    the exact area average (fractional pixel coverage) onto a t x t grid."""
+    h, w, _ = a.shape
+    return np.einsum("yh,hwk,xw->yxk", area_weights(h, t), a.astype(np.float64),
+                     area_weights(w, t))
+
+
 def jpeg_sos_end(data):
     """Offset just after the first SOS segment: the start of entropy-coded data."""
     i = data.index(b"\xff\xda")
@@ -102,6 +120,11 @@ def main():
     save(lr(mode="L"), "ok_lr_grey.jpg", quality=90)
     save(solid((255, 0, 0), mode="RGB").convert("CMYK"), "ok_red_cmyk.jpg", quality=95)
     save(lr().convert("CMYK"), "ok_lr_cmyk.jpg", quality=90)
+    # The same CMYK red without its Adobe marker: still inverted, as Pillow reads it.
+    d = open(os.path.join(OUT, "ok_red_cmyk.jpg"), "rb").read()
+    i = d.index(b"\xff\xee")
+    n, = struct.unpack(">H", d[i + 2:i + 4])
+    put("ok_red_cmyk_noadobe.jpg", d[:i] + d[i + 2 + n:])
     save(lr(37, 29), "ok_lr_small.jpg", quality=90)
     photo_jpg = save(photo(), "ok_photo.jpg", quality=85)
     save(photo(), "ok_photo_prog.jpg", quality=85, progressive=True)
@@ -135,7 +158,7 @@ def main():
     save(la, "ok_lr_la.png")
     put("ok_lr_interlaced.png", png_adam7(np.asarray(lr())))
     put("ok_lr_small_interlaced.png", png_adam7(np.asarray(lr(37, 29))))
-    put("ok_lr_tiny_interlaced.png", png_adam7(np.asarray(lr(3, 2))))
+    put("ok_lr_tiny_interlaced.png", png_adam7(np.asarray(lr(4, 2))))
     save(lr(mode="1"), "ok_lr_1bit.png")
     put("ok_trailing.png", red_png + b"bytes after IEND")
     # An ancillary chunk with a bad CRC (judgement call: not corrupt).
@@ -178,6 +201,12 @@ def main():
     save(frames[0], "ok_anim.webp", save_all=True, append_images=frames[1:], duration=100,
          loop=0, lossless=True)
     photo_webp = save(photo(), "ok_photo.webp", quality=80)
+    save(photo(), "ok_photo.png")
+    put("ok_photo_interlaced.png", png_adam7(np.asarray(photo())))
+    put("ok_photo_odd_interlaced.png", png_adam7(np.asarray(photo(97, 40))))
+    save(photo(97, 40), "ok_photo_odd.png")
+    for name, img in (("photo", photo()), ("photo_odd", photo(97, 40))):
+        put(name + "_thumb.f32", ref_thumb(np.asarray(img)).astype("<f4").tobytes())
 
     # WebP, damaged.
     put("bad_truncated.webp", photo_webp[: len(photo_webp) // 2])
@@ -208,6 +237,14 @@ def main():
     put("bad_huge.bmp", b"BM" + struct.pack("<IHHI", 54, 0, 0, 54) + dib)
 
     put("bad_empty.jpg", b"")
+
+    # Valid JPEG forms this libjpeg cannot decode: 12-bit (SOF1 with P=12), lossless (SOF3).
+    d = bytearray(red_jpg)
+    i = d.index(b"\xff\xc0")
+    d[i + 1], d[i + 4] = 0xC1, 12
+    put("unsup_12bit.jpg", bytes(d))
+    d[i + 1], d[i + 4] = 0xC3, 8
+    put("unsup_lossless.jpg", bytes(d))
 
 
 if __name__ == "__main__":

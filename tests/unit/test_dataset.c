@@ -136,6 +136,10 @@ static void test_open_beneath(void **state)
 	assert_int_equal(dataset_read(&ds, "missing.jpg", 100, &buf, &len), -ENOENT);
 	assert_int_equal(dataset_read(&ds, "sub", 100, &buf, &len), -EISDIR);
 	assert_int_equal(dataset_read(&ds, "big.jpg", 5, &buf, &len), -EFBIG);
+	assert_int_equal(dataset_read(&ds, "big.jpg", 9, &buf, &len), -EFBIG);
+	assert_int_equal(dataset_read(&ds, "big.jpg", 10, &buf, &len), 0);	/* exactly the limit */
+	assert_int_equal(len, 10);
+	free(buf);
 	dataset_close(&ds);
 	assert_int_equal(dataset_open(&ds, "/nonexistent/winnow/dir"), -ENOENT);
 }
