@@ -54,7 +54,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps check demo install clean bench-images unit
+.PHONY: all deps check demo install clean bench bench-images bench-scores unit
 all: deps $(BIN)/winnowd
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -109,6 +109,11 @@ demo: $(DEPS_STAMP) $(BIN)/winnowd
 
 bench-images: $(DEPS_STAMP) $(BIN)/winnowd
 	@BUILD=$(BUILD) bench/bench_images.sh
+
+bench-scores: $(DEPS_STAMP) $(BIN)/winnowd
+	@BUILD=$(BUILD) BIN=$(BIN) bench/bench_scores.sh
+
+bench: bench-images bench-scores
 
 install: $(BIN)/winnowd
 	install -d $(DESTDIR)$(PREFIX)/bin

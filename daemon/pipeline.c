@@ -524,6 +524,7 @@ static int resolve_task(struct run *run)
 	char err[1024];
 	int rc = predict_list_tasks(&run->ds, &run->tasks, err, sizeof(err));
 
+	run->r->config_error = rc == -ENOENT;
 	if (rc == -ENOENT)
 		return fail(run, rc, true,
 			    "docker.active_learning.task_name: \"%s\" is not a prediction task: "
@@ -535,6 +536,7 @@ static int resolve_task(struct run *run)
 		found = found || strcmp(run->tasks.v[i], cfg->al_task_name) == 0;
 	if (!found) {
 		struct buf b = { 0 };
+		run->r->config_error = true;
 		for (size_t i = 0; i < run->tasks.n; i++)
 			buf_printf(&b, "%s\"%s\"", i ? ", " : "", run->tasks.v[i]);
 		fail(run, -EINVAL, true,
@@ -553,6 +555,7 @@ static int resolve_task(struct run *run)
 		: task_default_score(run->task_type);
 	if (task_score_index(run->task_type, run->score_name) < 0) {
 		struct buf b = { 0 };
+		run->r->config_error = true;
 		for (size_t i = 0; i < run->nscores; i++)
 			buf_printf(&b, "%s\"%s\"", i ? ", " : "", task_score_name(run->task_type, i));
 		fail(run, -EINVAL, true,

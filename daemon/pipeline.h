@@ -62,6 +62,7 @@ struct pipeline_result {
 	char summary[STAGE_COUNT][192];
 	double total_seconds;
 	bool permanent;		/* a failure no retry can fix (config, data) */
+	bool config_error;	/* the config does not fit the datasource (task, score names) */
 	char error[2048];	/* why the run failed */
 };
 

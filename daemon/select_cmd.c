@@ -259,14 +259,11 @@ int select_main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	rc = pipeline_run(&po, res);
-	if (rc == 0) {
+	bool config_error = res->config_error;
+	/* A failure was already reported through the run's log (ev_log). */
+	if (rc == 0)
 		print_summary(res, output);
-	} else if (rc == -ECANCELED) {
-		log_msg(LOG_LVL_ERR, "run cancelled");
-	} else {
-		log_msg(LOG_LVL_ERR, "run failed: %s", res->error);
-	}
 	free(res);
 	config_free(&cfg);
-	return rc == 0 ? 0 : rc == -ECANCELED ? 130 : 1;
+	return rc == 0 ? 0 : rc == -ECANCELED ? 130 : config_error ? 2 : 1;
 }

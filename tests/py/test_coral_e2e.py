@@ -219,8 +219,8 @@ def parse_dist(cell):
 # ---- data -------------------------------------------------------------------
 
 def p_for(w):
-    """The probability p whose two-class margin is w (up to rounding)."""
-    return (1.0 - w) / 2.0
+    """The probability p whose two-class margin 1 - |2p - 1| is w (up to rounding)."""
+    return w / 2.0
 
 
 def tricky_rows(seed, n_gauss=150, n_grid=50, n_dup=30, dim=5):
@@ -397,7 +397,7 @@ class CoralCrossCheck(unittest.TestCase):
     def test_tiny(self):
         self.run_case([[0.5, 1.5]], [0.3], -1)
         self.run_case([[0.5], [0.5]], [0.3, 0.3], -1)
-        # x = 0 1 2 3 10, w = .5 .2 1 .1 .4 (p = .25 .4 0 .45 .3; the weights
+        # x = 0 1 2 3 10, w = .5 .2 1 .1 .4 (p = .25 .1 .5 .05 .2; the weights
         # are read back): #2 first, then #4 #0 #1 #3.
         rows = [[0.0], [1.0], [2.0], [3.0], [10.0]]
         probs = [p_for(v) for v in (0.5, 0.2, 1.0, 0.1, 0.4)]
@@ -408,8 +408,9 @@ class CoralCrossCheck(unittest.TestCase):
         # Two top weights at the same distance from the mean: the lower index.
         rows = [[0.0], [1.0], [2.0], [3.0], [4.0]]
         probs = [p_for(v) for v in (0.1, 0.9, 0.2, 0.9, 0.1)]
-        out, got, nm, _, _ = self.run_case(rows, probs, 1)
-        self.assertEqual(got, [1])
+        # (n_samples 1 means all candidates, SPEC 2: look at the first pick.)
+        out, got, nm, _, _ = self.run_case(rows, probs, 2)
+        self.assertEqual(got[0], 1)
 
 
 class ActiveLearningCrossCheck(unittest.TestCase):
