@@ -4,7 +4,7 @@
 # against a straightforward Python reference of the same formulas (json +
 # numpy, the one tests/py/test_scores_crosscheck.py checks winnow against)
 # over the same files, measured in the same run. Prints files/s for both and
-# the ratios (target >= 20x).
+# the ratios (target >= 20x). Each side is the best of BENCH_REPS (3) runs.
 # BENCH_N (default 100000) images, each with one prediction file of 10 boxes
 # over 10 classes, about half of them with probabilities, in an
 # embeddings-only datasource cached in $BUILD/bench/det-$BENCH_N.
@@ -66,16 +66,21 @@ sys.path.insert(0, os.path.join(os.getcwd(), "tests", "py"))
 from test_scores_crosscheck import read_task_dir, reference
 root, n = sys.argv[1], int(sys.argv[2])
 names = ["img_%06d.png" % i for i in range(n)]
-t = time.perf_counter()
-rows = reference("object-detection", read_task_dir(root, "det", names))
-print("%.1f" % (n / (time.perf_counter() - t)))
+best = 0
+for rep in range(int(os.environ.get("BENCH_REPS", "3"))):
+    t = time.perf_counter()
+    rows = reference("object-detection", read_task_dir(root, "det", names))
+    best = max(best, n / (time.perf_counter() - t))
+print("%.1f" % best)
 PYEOF
 )
-winnow() {	# threads (0: all cores) -> files/s of the scores stage
+winnow() {	# threads (0: all cores) -> files/s of the scores stage, best of BENCH_REPS
 	local th=()
 	[ "$1" -gt 0 ] && th=(--threads "$1")
-	"$BIN/winnowd" select --config "$cfg" --input "$dir" --output "$out" --force "${th[@]}" >/dev/null 2>&1
-	$PY -c "import json,sys; r=json.load(open(sys.argv[1])); s=[x['seconds'] for x in r['stages'] if x['name']=='scores'][0]; print('%.1f' % (int(sys.argv[2])/s))" "$out/report.json" "$N"
+	for rep in $(seq "${BENCH_REPS:-3}"); do
+		"$BIN/winnowd" select --config "$cfg" --input "$dir" --output "$out" --force "${th[@]}" >/dev/null 2>&1
+		$PY -c "import json,sys; r=json.load(open(sys.argv[1])); s=[x['seconds'] for x in r['stages'] if x['name']=='scores'][0]; print('%.1f' % (int(sys.argv[2])/s))" "$out/report.json" "$N"
+	done | sort -g | tail -1
 }
 w1=$(winnow 1); wall=$(winnow 0)
 echo "bench-scores: $N object-detection prediction files, 10 boxes each, ~half with probabilities"

@@ -142,20 +142,27 @@ static int open_beneath(const struct dataset *ds, const char *relpath, int flags
 	return open_beneath_fallback(ds, relpath, flags);
 }
 
-int dataset_openat(const struct dataset *ds, const char *relpath)
+/* dataset_openat, also handing back the file's stat. */
+static int openat_stat(const struct dataset *ds, const char *relpath, struct stat *st)
 {
 	int fd = open_beneath(ds, relpath, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-	struct stat st;
 
 	if (fd < 0)
 		return fd;
 	/* A FIFO or device named like an image must not block or be read. */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		int err = S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
 		close(fd);
 		return err;
 	}
 	return fd;
+}
+
+int dataset_openat(const struct dataset *ds, const char *relpath)
+{
+	struct stat st;
+
+	return openat_stat(ds, relpath, &st);
 }
 
 bool dataset_exists(const struct dataset *ds, const char *relpath)
@@ -172,21 +179,24 @@ int dataset_read(const struct dataset *ds, const char *relpath, size_t max_bytes
 		 uint8_t **out, size_t *len)
 {
 	struct stat st;
-	int fd = dataset_openat(ds, relpath);
+	int fd = openat_stat(ds, relpath, &st);
 	int err = 0;
 
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out;
-	}
 	if ((uint64_t)st.st_size > max_bytes) {
 		err = -EFBIG;
 		goto out;
 	}
-	/* Read to EOF, not to st_size: a file may change size under us. */
-	size_t cap = (size_t)st.st_size + 1, n = 0;
+	/*
+	 * Read to EOF, not to st_size: a file may change size under us. The
+	 * buffer has room for one byte more than st_size, so a file that did
+	 * not change ends with one short read (EOF for a regular file) and no
+	 * second read or realloc.
+	 */
+	size_t cap = (size_t)st.st_size + 2, n = 0;
+	if (cap > max_bytes + 1)
+		cap = max_bytes + 1;
 	uint8_t *data = xmalloc(cap);
 	for (;;) {
 		if (n + 1 == cap) {
@@ -214,6 +224,9 @@ int dataset_read(const struct dataset *ds, const char *relpath, size_t max_bytes
 		if (r == 0)
 			break;
 		n += (size_t)r;
+		/* A short read of a regular file is its end. */
+		if (n + 1 < cap)
+			break;
 	}
 	data[n] = '\0';
 	*out = data;

@@ -20,42 +20,6 @@
 #include "predict.h"
 #include "scorers/scorer.h"
 
-/*
- * TEMPORARY: lib/predict.c (the score-name table) is being written in
- * parallel. Weak copies let this test link without it; once predict.o is in
- * libwinnow.a and pulled in, its strong definitions win. Remove when
- * predict.c is on main.
- */
-static const char *const tmp_names[TASK_TYPE_COUNT][5] = {
-	[TASK_CLASSIFICATION] = {"uncertainty_least_confidence", "uncertainty_margin",
-				 "uncertainty_entropy"},
-	[TASK_OBJECT_DETECTION] = {"uncertainty_least_confidence", "uncertainty_margin",
-				   "uncertainty_entropy", "objectness_least_confidence",
-				   "object_frequency"},
-	[TASK_SEMANTIC_SEGMENTATION] = {"uncertainty_least_confidence", "uncertainty_margin",
-					"uncertainty_entropy"},
-	[TASK_KEYPOINT_DETECTION] = {"mean_uncertainty"},
-};
-static const size_t tmp_count[TASK_TYPE_COUNT] = {3, 5, 3, 1};
-
-__attribute__((weak)) size_t task_score_count(enum task_type t)
-{
-	return t < TASK_TYPE_COUNT ? tmp_count[t] : 0;
-}
-
-__attribute__((weak)) const char *task_score_name(enum task_type t, size_t i)
-{
-	return t < TASK_TYPE_COUNT && i < tmp_count[t] ? tmp_names[t][i] : NULL;
-}
-
-__attribute__((weak)) int task_score_index(enum task_type t, const char *name)
-{
-	for (size_t i = 0; t < TASK_TYPE_COUNT && i < tmp_count[t]; i++)
-		if (strcmp(tmp_names[t][i], name) == 0)
-			return (int)i;
-	return -1;
-}
-
 /* ---- building task_preds from tables ---- */
 
 #define MAXP 8
