@@ -606,7 +606,7 @@ static int stage_scores(struct run *run)
 		.object_frequency = objfreq,
 	};
 	run->scores = xcalloc(n ? n * run->nscores : 1, sizeof(double));
-	scorer_compute(&preds, &so, run->scores);
+	scorer_compute_mt(&preds, &so, run->scores, threads);
 
 	size_t nopred = 0;
 	for (size_t i = 0; i < n; i++)
@@ -618,7 +618,7 @@ static int stage_scores(struct run *run)
 			preds.files_ignored);
 	if (nopred > 0)
 		run_log(run, LOG_LVL_INFO, "%zu candidates have no predictions (they score 0)", nopred);
-	task_preds_free(&preds);
+	task_preds_free_mt(&preds, threads);
 
 	int col = task_score_index(run->task_type, run->score_name);
 	run->w = xcalloc(n ? n : 1, sizeof(double));

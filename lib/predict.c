@@ -1377,6 +1377,23 @@ static void walk_dir(struct walk *w, int dirfd, const char *prefix, int depth)
 	closedir(d);
 }
 
+struct walk_job {
+	struct walk w;
+	const char *dir_rel;
+	char **sorted;
+	pthread_t tid;
+};
+
+static void *walk_main(void *arg)
+{
+	struct walk_job *wj = arg;
+	int dfd = open_dir_beneath(wj->w.ds, wj->dir_rel);
+
+	if (dfd >= 0)
+		walk_dir(&wj->w, dfd, wj->dir_rel, 0);
+	return NULL;
+}
+
 struct load_job {
 	const struct dataset *ds;
 	char *const *paths;
@@ -1530,21 +1547,31 @@ int predict_load_task(const struct dataset *ds, const char *task, char *const *p
 	j.errlen = errlen;
 	atomic_init(&j.first_bad, n);
 	pthread_mutex_init(&j.mu, NULL);
+
+	/*
+	 * The walk that counts ignored files needs only the sorted names: it
+	 * runs beside the parsing, on its own thread, instead of after it.
+	 */
+	struct walk_job wj = { .w = { ds, schema_rel, NULL, n, 0 }, .dir_rel = dir_rel };
+	wj.sorted = xcalloc(n ? n : 1, sizeof(*wj.sorted));
+	memcpy(wj.sorted, rel, n * sizeof(*rel));
+	qsort(wj.sorted, n, sizeof(*wj.sorted), cmp_strp);
+	wj.w.known = wj.sorted;
+	bool walking = pthread_create(&wj.tid, NULL, walk_main, &wj) == 0;
+	if (!walking)
+		walk_main(&wj);
+
 	pool_for(n, threads, load_one, &j, NULL);
+	if (walking)
+		pthread_join(wj.tid, NULL);
+	free(wj.sorted);
 	pthread_mutex_destroy(&j.mu);
 	free(j.tbuf);
 	if (atomic_load(&j.first_bad) < n) {
 		rc = j.bad_rc;
 		goto out;
 	}
-
-	int dfd = open_dir_beneath(ds, dir_rel);
-	if (dfd >= 0) {
-		struct walk w = { ds, schema_rel, rel, n, 0 };
-		qsort(rel, n, sizeof(*rel), cmp_strp);
-		walk_dir(&w, dfd, dir_rel, 0);
-		out->files_ignored = w.ignored;
-	}
+	out->files_ignored = wj.w.ignored;
 out:
 	for (size_t i = 0; i < n; i++)
 		free(rel[i]);
@@ -1554,4 +1581,17 @@ out:
 	if (rc < 0)
 		task_preds_free(out);
 	return rc;
+}
+
+static void free_one(size_t i, int tid, void *ud)
+{
+	pred_image_free(&((struct task_preds *)ud)->img[i]);
+}
+
+void task_preds_free_mt(struct task_preds *t, int threads)
+{
+	if (t == NULL)
+		return;
+	pool_for(t->nimg, threads, free_one, t, NULL);
+	task_preds_free(t);
 }

@@ -144,5 +144,7 @@ int predict_parse_schema(const char *text, size_t len, const char *label,
 void pred_image_free(struct pred_image *p);
 void task_schema_free(struct task_schema *s);
 void task_preds_free(struct task_preds *t);
+/* task_preds_free, freeing the images' entries on `threads` threads. */
+void task_preds_free_mt(struct task_preds *t, int threads);
 
 #endif

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "pool.h"
 #include "scorer.h"
 
 double scorer_clamp01(double x)
@@ -130,6 +131,45 @@ int scorer_compute(const struct task_preds *t, const struct scorer_opts *opts, d
 		break;
 	default:
 		return -EINVAL;
+	}
+	return 0;
+}
+
+struct score_job {
+	const struct task_preds *t;
+	double *out;
+	size_t stride, block;
+};
+
+static void score_block(size_t b, int tid, void *ud)
+{
+	const struct score_job *j = ud;
+	struct task_preds view = *j->t;
+	size_t start = b * j->block;
+
+	view.img = j->t->img + start;
+	view.nimg = start + j->block < j->t->nimg ? j->block : j->t->nimg - start;
+	scorer_compute(&view, NULL, j->out + start * j->stride);
+}
+
+int scorer_compute_mt(const struct task_preds *t, const struct scorer_opts *opts, double *out,
+		      int threads)
+{
+	enum task_type type = t->schema.type;
+
+	if ((int)type < 0 || type >= TASK_TYPE_COUNT)
+		return -EINVAL;
+	size_t block = t->nimg / ((size_t)(threads > 0 ? threads : 1) * 8);
+	block = block < 64 ? 64 : block > 4096 ? 4096 : block;
+	struct score_job j = { t, out, task_score_count(type), block };
+	/* Every per-image score depends on that image alone; blocks are independent. */
+	pool_for((t->nimg + j.block - 1) / j.block, threads, score_block, &j, NULL);
+	if (type == TASK_OBJECT_DETECTION && opts != NULL && opts->object_frequency) {
+		int col = task_score_index(type, "object_frequency");
+		if (col < 0)
+			return -EINVAL;
+		object_frequency_score(t, opts->frequency_penalty, opts->min_score, out + col,
+				       j.stride);
 	}
 	return 0;
 }

@@ -71,4 +71,12 @@ size_t pseudo_k(const struct pred_image *im);
  */
 void score_entry(const struct pred_entry *e, size_t k, double s[3]);
 
+/*
+ * scorer_compute on `threads` threads: images are scored in blocks in
+ * parallel; object frequency, which needs every image's count, runs after.
+ * Same results as scorer_compute, bit for bit.
+ */
+int scorer_compute_mt(const struct task_preds *t, const struct scorer_opts *opts, double *out,
+		      int threads);
+
 #endif

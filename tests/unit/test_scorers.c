@@ -420,6 +420,10 @@ static void test_random_range_and_determinism(void **state)
 		assert_int_equal(scorer_compute(&t, &o, out2), 0);
 		size_t ncol = task_score_count(t.schema.type);
 		assert_memory_equal(out1, out2, NIMG * ncol * sizeof(double));
+		/* In parallel blocks (64 images each here): the same, bit for bit. */
+		memset(out2, 0xff, sizeof(out2));
+		assert_int_equal(scorer_compute_mt(&t, &o, out2, 3), 0);
+		assert_memory_equal(out1, out2, NIMG * ncol * sizeof(double));
 		for (size_t i = 0; i < NIMG * ncol; i++)
 			assert_true(out1[i] >= 0 && out1[i] <= 1);
 	}
