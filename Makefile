@@ -15,13 +15,14 @@ BIN     ?= bin-$(subst $(comma),-,$(SANITIZE))
 endif
 
 PKGS := libuv libcjson libcurl sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
+WEB_PKGS := libmicrohttpd
 TEST_PKGS := cmocka
 
 # Debian packages: build libraries, test tools (cmocka, numpy, scikit-learn, Pillow).
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libcurl4-openssl-dev \
 	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
 	libxxhash-dev libstb-dev libcmocka-dev sqlite3 python3 python3-numpy \
-	python3-sklearn python3-pil
+	python3-sklearn python3-pil libmicrohttpd-dev
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -40,6 +41,9 @@ LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard scorers/*.c) $(wildcard selecto
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 WINNOWD_SRC := daemon/main.c daemon/select_cmd.c
 WINNOWD_OBJ := $(WINNOWD_SRC:%.c=$(BUILD)/%.o)
+WEB_SRC := $(sort $(wildcard web/*.c))
+WEB_OBJ := $(WEB_SRC:%.c=$(BUILD)/%.o)
+WEB_BIN := $(if $(WEB_SRC),$(BIN)/winnow-web)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -55,7 +59,7 @@ Q := @
 endif
 
 .PHONY: all deps check demo install clean bench bench-images bench-scores unit
-all: deps $(BIN)/winnowd
+all: deps $(BIN)/winnowd $(WEB_BIN)
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
 deps:
@@ -86,6 +90,16 @@ $(BIN)/winnowd: $(WINNOWD_OBJ) $(BUILD)/libwinnow.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+$(BUILD)/web/%.o: web/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(WEB_PKGS)) -c $< -o $@
+
+$(BIN)/winnow-web: $(WEB_OBJ) $(BUILD)/libwinnow.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(shell pkg-config --libs $(WEB_PKGS))
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  TEST    $@")
@@ -99,7 +113,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 
 unit: $(UNIT_BIN)
 
-check: deps $(DEPS_STAMP) $(BIN)/winnowd $(UNIT_BIN)
+check: deps $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) $(UNIT_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
 
 # The main job. Until the web app and the daemon exist: local mode on a generated dataset.
@@ -115,11 +129,11 @@ bench-scores: $(DEPS_STAMP) $(BIN)/winnowd
 
 bench: bench-images bench-scores
 
-install: $(BIN)/winnowd
+install: $(BIN)/winnowd $(WEB_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BIN)/winnowd $(DESTDIR)$(PREFIX)/bin/winnowd
+	install -m 755 $(BIN)/winnowd $(WEB_BIN) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf build build-* bin bin-*
 
--include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d) $(WEB_OBJ:.o=.d)

@@ -3,6 +3,7 @@
 # and ends with one summary line over all suites: "N passed, N failed".
 #   cmocka unit suites:   $BUILD/tests/test_*
 #   Python suites:        tests/py/test_*.py   (unittest, /usr/bin/python3)
+#   browser suites:       tests/browser/*.test.mjs (node's test runner, headless Chromium)
 # TESTS=pattern limits the suites run (a substring of the suite name).
 set -u
 cd "$(dirname "$0")/.."
@@ -26,7 +27,11 @@ run_suite() {	# name kind cmd...
 	(cd "$tmp" && TMPDIR=$tmp timeout -k 10 "$TIMEOUT" "$@") >"$log" 2>&1
 	rc=$?
 	rm -rf "$tmp"
-	if [ "$kind" = cmocka ]; then
+	if [ "$kind" = node ]; then
+		p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)
+		f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)
+		s=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$log" | tail -1)
+	elif [ "$kind" = cmocka ]; then
 		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 	else
@@ -57,6 +62,10 @@ done
 for t in tests/py/test_*.py; do
 	[ -f "$t" ] || continue
 	run_suite "$(basename "$t" .py)" python $PY "$PWD/$t"
+done
+for t in tests/browser/*.test.mjs; do
+	[ -f "$t" ] || continue
+	run_suite "$(basename "$t" .test.mjs)" node node --test "$PWD/$t"
 done
 # The main job, once, so that CI exercises it.
 if [ -z "${TESTS:-}" ] || [[ demo == *"$TESTS"* ]]; then
