@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "log.h"
 #include "pool.h"
 
 #define PRED_DIR	".lightly/predictions"
@@ -367,19 +368,41 @@ __attribute__((constructor)) static void arena_install_hooks(void)
 
 #define ARENA_BYTES ((size_t)256 << 10)
 
+/* Each thread's arena lives until the thread ends; the key's destructor frees it. */
+static pthread_key_t arena_key;
+static pthread_once_t arena_key_once = PTHREAD_ONCE_INIT;
+
+static void arena_destroy(void *p)
+{
+	struct json_arena *a = p;
+
+	free(a->base);
+	free(a);
+}
+
+static void arena_key_create(void)
+{
+	if (pthread_key_create(&arena_key, arena_destroy) != 0)
+		fatalx("predict: pthread_key_create failed");
+}
+
 /* Opens this thread's arena (allocated on first use, kept for the thread's life). */
 static struct json_arena *arena_open(void)
 {
-	static __thread struct json_arena arena;
+	struct json_arena *a;
 
-	if (arena.base == NULL) {
-		arena.base = xmalloc(ARENA_BYTES);
-		arena.cap = ARENA_BYTES;
+	pthread_once(&arena_key_once, arena_key_create);
+	a = pthread_getspecific(arena_key);
+	if (a == NULL) {
+		a = xcalloc(1, sizeof(*a));
+		a->base = xmalloc(ARENA_BYTES);
+		a->cap = ARENA_BYTES;
+		pthread_setspecific(arena_key, a);
 	}
-	arena.used = 0;
-	arena.spilled = 0;
-	tl_arena = &arena;
-	return &arena;
+	a->used = 0;
+	a->spilled = 0;
+	tl_arena = a;
+	return a;
 }
 
 /* Deletes a tree parsed with the arena open, and closes the arena. */
