@@ -58,7 +58,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps check demo install clean bench bench-images bench-scores unit
+.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web unit
 all: deps $(BIN)/winnowd $(WEB_BIN)
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -127,7 +127,13 @@ bench-images: $(DEPS_STAMP) $(BIN)/winnowd
 bench-scores: $(DEPS_STAMP) $(BIN)/winnowd
 	@BUILD=$(BUILD) BIN=$(BIN) bench/bench_scores.sh
 
-bench: bench-images bench-scores
+# Benchmark-only tools, installed by the bench targets that need them.
+bench-web: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
+	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get install -y -q wrk >/dev/null || $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }
+	@BIN=$(BIN) /usr/bin/python3 bench/bench_web.py
+
+bench: bench-images bench-scores bench-web
 
 install: $(BIN)/winnowd $(WEB_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin
