@@ -92,7 +92,14 @@ cJSON *req_json(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_JSON", "a JSON body is required");
 		return NULL;
 	}
-	cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, true);
+	/* The body is NUL-terminated: parsing len + 1 bytes lets cJSON's
+	   "nothing after the value" check see the terminator; a NUL inside the
+	   body ends the parse early and is caught by the end position. */
+	cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len + 1, &end, true);
+	if (j != NULL && end != r->body + r->body_len) {
+		cJSON_Delete(j);
+		j = NULL;
+	}
 	if (j == NULL) {
 		size_t at = end ? (size_t)(end - r->body) : 0;
 		if (at > r->body_len)

@@ -5,6 +5,9 @@
  */
 #include "models.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
@@ -39,6 +42,21 @@ bool run_state_final(const char *s)
 void json_add_i64(cJSON *o, const char *key, int64_t v)
 {
 	cJSON_AddNumberToObject(o, key, (double)v);
+}
+
+cJSON *json_exact_number(double v)
+{
+	char buf[32];
+
+	if (!isfinite(v))
+		return cJSON_CreateNull();
+	/* The shortest of %.15g, %.16g, %.17g that reads back exactly. */
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return cJSON_CreateRaw(buf);
 }
 
 void json_add_str_or_null(cJSON *o, const char *key, const char *s)

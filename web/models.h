@@ -36,6 +36,12 @@ cJSON *model_dataset(struct dbconn *c, const char *id);
 
 /* Adds an int64 (ms times, counts) as a JSON number. */
 void json_add_i64(cJSON *o, const char *key, int64_t v);
+/*
+ * A JSON number that reads back as exactly v (cJSON's own printing rounds
+ * to 15 digits when the value is "close enough"; scores must round-trip).
+ */
+cJSON *json_exact_number(double v);
+
 /* Adds text or null. */
 void json_add_str_or_null(cJSON *o, const char *key, const char *s);
 

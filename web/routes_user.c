@@ -777,7 +777,7 @@ void h_score_get(struct req *r, struct resp *out)
 	for (size_t i = 0; i < n; i++) {
 		double v;
 		memcpy(&v, b + i * sizeof(double), sizeof(double));
-		cJSON_AddItemToArray(a, cJSON_CreateNumber(v));
+		cJSON_AddItemToArray(a, json_exact_number(v));
 	}
 	json_add_i64(o, "createdAt", sqlite3_column_int64(st, 2));
 	sqlite3_reset(st);
@@ -966,7 +966,7 @@ void h_results(struct req *r, struct resp *out)
 		cJSON_AddBoolToObject(e, "selected", items[i].selected);
 		cJSON *sc = cJSON_AddObjectToObject(e, "scores");
 		for (size_t k = 0; k < types.n; k++)
-			cJSON_AddNumberToObject(sc, types.v[k], vals[k][items[i].rank]);
+			cJSON_AddItemToObject(sc, types.v[k], json_exact_number(vals[k][items[i].rank]));
 		cJSON_AddItemToArray(ia, e);
 	}
 	resp_json(out, 200, o);
