@@ -235,7 +235,7 @@ static void dispatch(struct req *r, struct resp *out)
 			resp_error(out, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", r->method);
 			out->extra_header_name = xstrdup(MHD_HTTP_HEADER_ALLOW);
 			out->extra_header_value = xstrdup("POST");
-		} else if (r->path[3] == 'i') {
+		} else if (strcmp(r->path, "/login") == 0) {
 			do_login(r, out);
 		} else {
 			do_logout(r, out);
