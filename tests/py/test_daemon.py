@@ -214,9 +214,13 @@ class DaemonTest(unittest.TestCase):
         sel, cand = tags[name], tags[name + "-candidates"]
         self.assertEqual(sel["prevTagId"], cand["id"])
         selected = wt.read_lines(os.path.join(out, "filenames", "selected_filenames.txt"))
-        with open(os.path.join(out, "data", "scores.csv")) as f:
+        scores_csv = os.path.join(out, "data", "scores.csv")
+        with open(scores_csv if os.path.exists(scores_csv)
+                  else os.path.join(out, "data", "embeddings.csv")) as f:
             rows = list(csv.reader(f))
         header, rows = rows[0], rows[1:]
+        if not os.path.exists(scores_csv):
+            header = header[:1]     # no scores computed: no score list either
         candidates = [r[0] for r in rows]
         # The names of the bits, in bit order: the dataset's order is path order here.
         self.assertEqual(self.tag_names(ds, cand), candidates)
@@ -228,15 +232,23 @@ class DaemonTest(unittest.TestCase):
             self.assertEqual(got[col], [float(r[c]) for r in rows], col)
         return tags
 
-    def assert_no_duplicates(self, ds, run):
+    def assert_no_duplicates(self, ds, run, same_attempt=True):
+        """No tag twice, one score list per type, no log seq twice; with
+        same_attempt (the stages ran once), no stage log line twice either."""
         tags = [t["name"] for t in self.tags(ds)]
         self.assertEqual(len(tags), len(set(tags)), tags)
+        for t in self.tags(ds):
+            types = [s["scoreType"] for s in self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (ds, t["id"]))]
+            self.assertEqual(len(types), len(set(types)), types)
+        arts = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])]
+        self.assertEqual(len(arts), len(set(arts)), arts)
         lines = self.logs(run["id"])
         seqs = [l["seq"] for l in lines]
         self.assertEqual(len(seqs), len(set(seqs)))
-        msgs = [(l["msg"]) for l in lines]
-        dup = [m for m in set(msgs) if msgs.count(m) > 1 and "stage" in m]
-        self.assertEqual(dup, [], "log lines repeated")
+        if same_attempt:
+            msgs = [(l["msg"]) for l in lines]
+            dup = [m for m in set(msgs) if msgs.count(m) > 1 and "stage" in m]
+            self.assertEqual(dup, [], "log lines repeated")
 
     # -- tests ----------------------------------------------------------------
     def test_coral_run_completes_like_local_mode(self):
@@ -257,6 +269,192 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual([x["name"] for x in w], ["w1"])
         self.assertEqual(d.signal(signal.SIGTERM), None)
         self.assertEqual(d.wait(), 0)
+
+    def test_two_runs_at_once_and_a_cancelled_one(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        a = self.schedule(ds, CORAL)
+        c = self.schedule(ds, CORESET)
+        b = self.schedule(ds, CORESET)
+        self.ok("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, c))
+        self.daemon(concurrent=2).start()
+        ra, rb = self.wait_run(a), self.wait_run(b)
+        self.assertEqual((ra["state"], rb["state"]), ("COMPLETED", "COMPLETED"))
+        self.wait_sched_done(ds, a)
+        self.wait_sched_done(ds, b)
+        time.sleep(1.5)     # a few more polls: the cancelled run must stay untouched
+        self.assertIsNone(self.run_of(c))
+        self.assertEqual(self.scheduled(ds, c)["state"], "CANCELED")
+        self.check_results_match_local(ds, ra, CORAL, path)
+        self.check_results_match_local(ds, rb, CORESET, path)
+
+    def test_abort_then_next_run(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        first = self.schedule(ds, CORAL, priority="HIGH")
+        second = self.schedule(ds, CORESET, priority="LOW")
+        self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
+        run = self.wait_run(first, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        self.ok("POST", "/v1/docker/runs/%s/abort" % run["id"])
+        run = self.wait_run(first, timeout=60)
+        self.assertEqual(run["state"], "ABORTED", run)
+        self.wait_sched_done(ds, first)
+        run2 = self.wait_run(second, timeout=120)
+        self.assertEqual(run2["state"], "COMPLETED", run2)
+        names = [t["name"] for t in self.tags(ds)]
+        self.assertNotIn("run-%s" % run["id"], names)
+        self.assertIn("run-%s" % run2["id"], names)
+
+    def test_bad_config_fails_with_the_message(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        docker = dict(CORAL, active_learning={"task_name": "no-such-task",
+                                              "score_name": "uncertainty_margin"})
+        sched = self.schedule(ds, docker)
+        self.daemon().start()
+        run = self.wait_run(sched, timeout=60)
+        self.assertEqual(run["state"], "FAILED", run)
+        self.assertIn("no-such-task", run["message"])
+        self.wait_sched_done(ds, sched)
+        self.assertEqual(self.tags(ds), [])
+        self.assertTrue(any("no-such-task" in l["msg"] for l in self.logs(run["id"])))
+
+    def restart_web(self, port):
+        """winnow-web again on the same db and port."""
+        free = webtest.free_port
+        webtest.free_port = lambda: port
+        try:
+            deadline = time.time() + 30
+            while True:
+                try:
+                    self.web.start()
+                    return
+                except AssertionError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.5)
+        finally:
+            webtest.free_port = free
+
+    def test_web_app_down_during_a_run(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1000"}).start()
+        self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        port = self.web.port
+        self.web.proc.kill()
+        self.web.stop()
+        time.sleep(10)
+        self.restart_web(port)
+        run = self.wait_run(sched, timeout=180)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assert_no_duplicates(ds, run)
+        self.assertIn("retry", d.log_text())
+
+    def test_sigterm_during_a_run_then_restart(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
+        self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(60), 0)
+        self.assertIn("requeued", d.log_text())
+        d.env.pop("WINNOWD_TEST_DELAY_MS")
+        d.start()
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assert_no_duplicates(ds, run, same_attempt=False)
+
+    def test_kill9_during_a_run_then_restart(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
+        self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        d.kill9()
+        d.env.pop("WINNOWD_TEST_DELAY_MS")
+        d.start()
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assert_no_duplicates(ds, run, same_attempt=False)
+        self.assertIn("death 1", d.log_text())
+        runs = self.ok("GET", "/v1/docker/runs?datasetId=%s" % ds)
+        runs = runs if isinstance(runs, list) else runs.get("items", runs)
+        self.assertEqual(len(runs), 1, runs)
+
+    def test_kill9_after_reporting_started(self):
+        """Killed while the results go out: after the restart nothing is posted twice."""
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon().start()
+        self.wait_run(sched, states=("SAVING_RESULTS", "UPLOADING_ARTIFACTS", "COMPLETED"), timeout=60)
+        d.kill9()
+        d.start()
+        run = self.wait_run(sched, states=("COMPLETED",), timeout=60)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assert_no_duplicates(ds, run)
+
+
+class ConfigTest(unittest.TestCase):
+    def run_conf(self, cfg, env=None):
+        d = wt.tmpdir("cf")
+        p = os.path.join(d, "winnowd.json")
+        with open(p, "w") as f:
+            f.write(cfg if isinstance(cfg, str) else json.dumps(cfg))
+        e = dict(os.environ)
+        e.pop("WINNOW_TOKEN", None)
+        e.pop("CREDENTIALS_DIRECTORY", None)
+        e.update(env or {})
+        return subprocess.run([WINNOWD, "--config", p], capture_output=True, text=True, timeout=30,
+                              env=e)
+
+    def test_unknown_key(self):
+        p = self.run_conf({"url": "http://127.0.0.1:1", "token": "t", "poll_intervall": 5})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("poll_intervall", p.stderr)
+
+    def test_wrong_type(self):
+        p = self.run_conf({"url": "http://127.0.0.1:1", "token": "t", "concurrent_runs": "2"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("concurrent_runs", p.stderr)
+
+    def test_no_token(self):
+        p = self.run_conf({"url": "http://127.0.0.1:1"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("token", p.stderr)
+
+    def test_missing_file(self):
+        p = subprocess.run([WINNOWD, "--config", "/nonexistent/winnowd.json"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("/nonexistent/winnowd.json", p.stderr)
+
+    def test_token_never_logged(self):
+        d = wt.tmpdir("tk")
+        secret = "s3cr3t-token-value"
+        p = os.path.join(d, "winnowd.json")
+        with open(p, "w") as f:
+            json.dump({"url": "http://127.0.0.1:9", "state_dir": os.path.join(d, "st"),
+                       "poll_interval": 0.2}, f)
+        e = dict(os.environ, WINNOW_TOKEN=secret)
+        proc = subprocess.Popen([WINNOWD, "--config", p], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=e)
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, out)
+        self.assertNotIn(secret, out.decode())
+        self.assertIn("$WINNOW_TOKEN", out.decode())
 
 
 if __name__ == "__main__":
