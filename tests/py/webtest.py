@@ -102,6 +102,10 @@ class Server:
             self.logf.close()
         rc = self.proc.returncode if self.proc else None
         self.proc = None
+        # SIGTERM is a clean stop: exit 0. Anything else (a sanitizer report,
+        # a crash) fails the test that stopped it.
+        if rc is not None and rc != 0:
+            raise AssertionError("winnow-web exited %d:\n%s" % (rc, self.log_text()[-4000:]))
         return rc
 
     def log_text(self):

@@ -71,6 +71,7 @@ static void test_single_bits(void **state)
 		assert_int_equal(bitmask_parse(s, bits[k] + 1, &back), 0);
 		assert_int_equal(bitmask_count(&back), 1);
 		assert_true(bitmask_get(&back, bits[k]));
+		bitmask_free(&back);
 		assert_int_equal(bitmask_parse(s, bits[k], &back), -ERANGE);
 		assert_null(back.w);
 		free(s);
