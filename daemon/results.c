@@ -167,13 +167,6 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(((const struct name_idx *)a)->name, ((const struct name_idx *)b)->name);
 }
 
-static int cmp_idx(const void *a, const void *b)
-{
-	size_t x = ((const struct name_idx *)a)->idx, y = ((const struct name_idx *)b)->idx;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Index of name in the sorted map, or -1. */
 static long lookup(const struct name_idx *map, size_t n, const char *name)
 {
@@ -213,6 +206,19 @@ static char *tag_body(const char *name, const char *prev, const struct bitmask *
 	return json_take(o);
 }
 
+/* A row of scores.csv: its cells (pointing into the read lines) and its bit. */
+struct score_row {
+	char **cells;
+	size_t idx;
+};
+
+static int cmp_row(const void *a, const void *b)
+{
+	size_t x = ((const struct score_row *)a)->idx, y = ((const struct score_row *)b)->idx;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
  * The score lists: one per column of data/scores.csv, the values of the
  * candidates in ascending bit order, each kept as the exact text the stage
@@ -222,11 +228,11 @@ static int enqueue_scores(struct queue *q, const struct job *j, const char *run_
 			  const struct name_idx *map, size_t nmap, char *err, size_t errlen)
 {
 	struct strvec lines = { 0 }, cols = { 0 };
-	char *p = xasprintf("%s/data/scores.csv", run_dir);
+	char *p = xasprintf("%s/data/scores.csv", run_dir), *path = NULL;
 	struct stat st;
+	struct score_row *rows = NULL;
+	size_t nrows = 0;
 	int rc = 0;
-	struct name_idx *rows = NULL;
-	char ***cells = NULL;
 
 	if (stat(p, &st) < 0) {
 		free(p);
@@ -238,38 +244,38 @@ static int enqueue_scores(struct queue *q, const struct job *j, const char *run_
 	}
 	if (lines.n <= 1)
 		goto out;	/* zero candidates: no score list */
-	for (char *tok = strtok(lines.v[0], ","); tok; tok = strtok(NULL, ","))
+	for (char *save = NULL, *tok = strtok_r(lines.v[0], ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
 		strvec_push(&cols, tok);
-	size_t nrows = lines.n - 1, ncols = cols.n;
-	rows = xcalloc(nrows, sizeof(*rows));
-	cells = xcalloc(nrows, sizeof(*cells));
-	for (size_t r = 0; r < nrows; r++) {
-		char *line = lines.v[r + 1], *save = NULL;
-		cells[r] = xcalloc(ncols, sizeof(char *));
+	rows = xcalloc(lines.n - 1, sizeof(*rows));
+	for (; nrows < lines.n - 1; nrows++) {
+		struct score_row *r = &rows[nrows];
+		char *save = NULL;
 		size_t c = 0;
-		for (char *tok = strtok_r(line, ",", &save); tok && c < ncols;
+		r->cells = xcalloc(cols.n, sizeof(char *));
+		for (char *tok = strtok_r(lines.v[nrows + 1], ",", &save); tok && c < cols.n;
 		     tok = strtok_r(NULL, ",", &save))
-			cells[r][c++] = tok;
-		long idx = c == ncols ? lookup(map, nmap, cells[r][0]) : -1;
+			r->cells[c++] = tok;
+		long idx = c == cols.n ? lookup(map, nmap, r->cells[0]) : -1;
 		if (idx < 0) {
-			snprintf(err, errlen, "scores.csv row %zu: %s", r + 2,
-				 c != ncols ? "wrong number of fields" : "not a sample of the dataset");
+			snprintf(err, errlen, "scores.csv row %zu: %s", nrows + 2,
+				 c != cols.n ? "wrong number of fields" : "not a sample of the dataset");
+			nrows++;
 			rc = -EINVAL;
 			goto out;
 		}
-		rows[r].name = (const char *)cells[r];	/* carries the row's cells through the sort */
-		rows[r].idx = (size_t)idx;
+		r->idx = (size_t)idx;
 	}
-	qsort(rows, nrows, sizeof(*rows), cmp_idx);
-	char *path = xasprintf("/v1/datasets/%s/tags/" RESULTS_CAND_TAG "/scores", j->dataset_id);
-	for (size_t c = 1; c < ncols && rc == 0; c++) {
+	qsort(rows, nrows, sizeof(*rows), cmp_row);
+	path = xasprintf("/v1/datasets/%s/tags/" RESULTS_CAND_TAG "/scores", j->dataset_id);
+	for (size_t c = 1; c < cols.n && rc == 0; c++) {
 		cJSON *o = cJSON_CreateObject(), *a = cJSON_CreateArray();
 		cJSON_AddStringToObject(o, "scoreType", cols.v[c]);
 		for (size_t r = 0; r < nrows; r++) {
-			const char *v = ((char **)rows[r].name)[c];
+			const char *v = rows[r].cells[c];
 			char *end;
-			double d = strtod(v, &end);
-			if (*end != '\0' || !isfinite(d)) {
+			double dv = strtod(v, &end);
+			if (*end != '\0' || !isfinite(dv)) {
 				snprintf(err, errlen, "scores.csv: %s: \"%s\" is not a number",
 					 cols.v[c], v);
 				rc = -EINVAL;
@@ -283,13 +289,11 @@ static int enqueue_scores(struct queue *q, const struct job *j, const char *run_
 			rc = queue_outbox_add(q, j->sched_id, "scores", "POST", path, body, NULL);
 		free(body);
 	}
-	free(path);
 out:
-	if (cells)
-		for (size_t r = 0; r + 1 < lines.n; r++)
-			free(cells[r]);
-	free(cells);
+	for (size_t r = 0; r < nrows; r++)
+		free(rows[r].cells);
 	free(rows);
+	free(path);
 	strvec_free(&cols);
 	strvec_free(&lines);
 	free(p);

@@ -343,8 +343,11 @@ class DaemonTest(unittest.TestCase):
         d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1000"}).start()
         self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
         port = self.web.port
+        # Killed, not stopped: the web app vanishes mid-call, as in an outage.
         self.web.proc.kill()
-        self.web.stop()
+        self.web.proc.wait()
+        self.web.logf.close()
+        self.web.proc = None
         time.sleep(10)
         self.restart_web(port)
         run = self.wait_run(sched, timeout=180)
