@@ -39,7 +39,7 @@ endif
 
 LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard scorers/*.c) $(wildcard selectors/*.c)) daemon/pipeline.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-WINNOWD_SRC := daemon/main.c daemon/select_cmd.c
+WINNOWD_SRC := $(filter-out daemon/pipeline.c,$(sort $(wildcard daemon/*.c)))
 WINNOWD_OBJ := $(WINNOWD_SRC:%.c=$(BUILD)/%.o)
 WEB_SRC := $(sort $(wildcard web/*.c))
 WEB_OBJ := $(WEB_SRC:%.c=$(BUILD)/%.o)

@@ -1,6 +1,7 @@
 /*
- * winnowd: the worker. `winnowd select ...` runs one config on a local folder
- * (local mode); `winnowd --version` prints the version and the libraries.
+ * winnowd: the worker. `winnowd [--config FILE]` is the daemon (daemon.c);
+ * `winnowd select ...` runs one config on a local folder (local mode);
+ * `winnowd --version` prints the version and the libraries.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "select_cmd.h"
 #include "version.h"
+#include "winnowd.h"
 
 static void print_version(void)
 {
@@ -30,12 +32,6 @@ static void print_version(void)
 	       webp & 0xff, XXH_versionNumber());
 }
 
-static void usage(FILE *f)
-{
-	fputs("usage: winnowd select --config FILE --input DIR --output DIR [--threads N] [--force]\n"
-	      "       winnowd --version\n", f);
-}
-
 int main(int argc, char **argv)
 {
 	log_init("winnowd", LOG_LVL_INFO);
@@ -45,10 +41,5 @@ int main(int argc, char **argv)
 		print_version();
 		return 0;
 	}
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		usage(stdout);
-		return 0;
-	}
-	usage(stderr);
-	return 2;
+	return daemon_main(argc, argv);
 }

@@ -1,0 +1,1270 @@
+/*
+ * daemon: `winnowd [--config FILE]`, the worker daemon. Registers with the
+ * web app, polls for scheduled runs, claims them, runs them on worker
+ * threads and reports the results through the outbox.
+ *
+ * DESIGN. One libuv loop thread owns everything that is not a stage: the
+ * curl multi handle (http.c), the SQLite connection (queue.c), the timers
+ * and the signals. Worker threads (dispatch.c) get a struct exec and send
+ * events back; the only state both sides write is the exec's cancel flag.
+ *
+ * Claim protocol (SPEC 6), one step at a time, each step's effect committed
+ * before the next: an intent row (job "claimed"); PUT LOCKED (a repeat by the
+ * same worker answers 200); POST the run (the same scheduledId gives the same
+ * run; its id is stored); GET the config and the datasource; job "queued". A
+ * kill -9 between any two steps leaves a "claimed" row that the next start
+ * resumes at the first step whose result is not stored; at start the daemon
+ * also asks for the runs it holds LOCKED and adds an intent row for any it
+ * does not know.
+ *
+ * Recovery: a job found "running" at start was interrupted by the daemon's
+ * death; it goes back to "queued" with deaths + 1 (five deaths fail it as a
+ * suspected poison job). A drained job (SIGTERM) goes back to "queued"
+ * without a death. "reporting" jobs simply continue in the outbox.
+ */
+#include "winnowd.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "log.h"
+#include "notify.h"
+#include "results.h"
+#include "util.h"
+#include "version.h"
+
+#define HEARTBEAT_MS 15000
+#define TICK_MS 1000
+#define STATE_PUT_MIN 2.0	/* seconds between progress PUTs of a run */
+#define STATE_PUT_MAX 8.0	/* a run's state is PUT at least this often (SPEC: 10 s) */
+#define MAX_ATTEMPTS 3
+#define MAX_DEATHS 5
+
+/* Share of the whole run's progress each stage stands for. */
+static const double stage_weight[STAGE_COUNT] = { 0.03, 0.50, 0.04, 0.10, 0.10, 0.10, 0.03 };
+
+static void claim_kick(struct wd *d);
+static void try_dispatch(struct wd *d);
+static void start_drain(struct wd *d, const char *why);
+static void shutdown_maybe(struct wd *d);
+static void worker_state_update(struct wd *d, bool force);
+
+char *wd_run_dir(struct wd *d, const char *sched)
+{
+	return xasprintf("%s/runs/%s", d->conf.state_dir, sched);
+}
+
+struct active *wd_active(struct wd *d, const char *sched)
+{
+	for (struct active *a = d->active; a; a = a->next)
+		if (strcmp(a->sched_id, sched) == 0)
+			return a;
+	return NULL;
+}
+
+static char *url_of(struct wd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *url_of(struct wd *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	char *path = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *url = xasprintf("%s%s", d->conf.url, path);
+	free(path);
+	return url;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(p) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int rm_rf(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+}
+
+static void status_update(struct wd *d)
+{
+	char s[256];
+	int n = 0;
+
+	for (struct active *a = d->active; a; a = a->next)
+		n++;
+	if (d->active)
+		snprintf(s, sizeof(s), "STATUS=%d run%s: %s %s", n, n == 1 ? "" : "s",
+			 d->active->run_id, d->active->stage_known ?
+			 stage_run_state(d->active->stage) : "STARTED");
+	else
+		snprintf(s, sizeof(s), "STATUS=idle%s", d->draining ? ", draining" : "");
+	(void)notify_send(s);
+}
+
+/* ---- worker state and heartbeat ------------------------------------------ */
+
+static void on_hb_reply(void *ud, const struct http_reply *rep)
+{
+	struct wd *d = ud;
+
+	d->hb_busy = false;
+	if (d->stopping)
+		return;
+	if (rep->status >= 200 && rep->status < 300)
+		wd_contact(d);
+	else
+		log_msg(LOG_LVL_WARNING, "heartbeat: %s", rep->status ? "refused" : rep->curl_error);
+}
+
+static bool busy(struct wd *d)
+{
+	return d->active != NULL || queue_job_count(d->q, JOB_QUEUED) > 0 ||
+	       queue_job_count(d->q, JOB_REPORTING) > 0 || queue_job_count(d->q, JOB_CLAIMED) > 0;
+}
+
+static void worker_state_update(struct wd *d, bool force)
+{
+	const char *s = busy(d) ? "BUSY" : "IDLE";
+
+	if (!d->registered || d->stopping || (d->hb_busy && !force))
+		return;
+	if (!force && strcmp(s, d->worker_state) == 0)
+		return;
+	snprintf(d->worker_state, sizeof(d->worker_state), "%s", s);
+	char *url = url_of(d, "/v1/docker/worker/%s", d->worker_id);
+	char body[40];
+	snprintf(body, sizeof(body), "{\"state\":\"%s\"}", s);
+	d->hb_busy = true;
+	if (http_request(d->http, "PUT", url, d->conf.token, body, strlen(body), 15, on_hb_reply, d) < 0)
+		d->hb_busy = false;
+	free(url);
+}
+
+static void on_hb_timer(uv_timer_t *t)
+{
+	worker_state_update(t->data, true);
+}
+
+/* ---- runs on the worker threads ------------------------------------------ */
+
+/* Queues the run's pending log lines as one logs call (in the caller's transaction, if any). */
+static int flush_logs(struct wd *d, struct active *a)
+{
+	int n = cJSON_GetArraySize(a->logs);
+	int64_t seq;
+	cJSON *e;
+
+	if (n == 0)
+		return 0;
+	int rc = queue_job_take_seq(d->q, a->sched_id, n, &seq);
+	if (rc < 0)
+		return rc;
+	cJSON_ArrayForEach(e, a->logs)
+		cJSON_AddNumberToObject(e, "seq", (double)seq++);
+	char *body = cJSON_PrintUnformatted(a->logs);
+	char *path = xasprintf("/v1/docker/runs/%s/logs", a->run_id);
+	rc = queue_outbox_add(d->q, a->sched_id, "logs", "PUT", path, body, NULL);
+	free(path);
+	free(body);
+	if (rc == 0) {
+		cJSON_Delete(a->logs);
+		a->logs = cJSON_CreateArray();
+	}
+	return rc;
+}
+
+static void add_log(struct active *a, enum log_level lvl, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "ts", (double)queue_now_ms());
+	cJSON_AddStringToObject(o, "level", log_level_name(lvl));
+	cJSON_AddStringToObject(o, "msg", msg);
+	cJSON_AddStringToObject(o, "state", a->stage_known ? stage_run_state(a->stage) : "STARTED");
+	cJSON_AddItemToArray(a->logs, o);
+}
+
+static double progress_of(const struct active *a)
+{
+	double p = 0;
+
+	if (!a->stage_known)
+		return 0;
+	for (int s = 0; s < (int)a->stage; s++)
+		p += stage_weight[s];
+	if (a->total > 0)
+		p += stage_weight[a->stage] * (double)a->done / (double)a->total;
+	return p * 0.9;
+}
+
+static void put_state(struct wd *d, struct active *a)
+{
+	char msg[128];
+	const char *state = a->stage_known ? stage_run_state(a->stage) : "STARTED";
+
+	if (a->stage_known && a->total > 0)
+		snprintf(msg, sizeof(msg), "%s %zu/%zu", stage_name(a->stage), a->done, a->total);
+	else
+		snprintf(msg, sizeof(msg), "%s", a->stage_known ? stage_name(a->stage) : "started");
+	char *body = results_state_body(state, msg, progress_of(a));
+	int rc = queue_outbox_coalesce_state(d->q, a->sched_id, body, d->ob_inflight);
+	if (rc == 0) {
+		char *path = xasprintf("/v1/docker/runs/%s", a->run_id);
+		rc = queue_outbox_add(d->q, a->sched_id, "state", "PUT", path, body, NULL);
+		free(path);
+	}
+	free(body);
+	if (rc >= 0) {
+		a->last_put = now_seconds();
+		a->dirty = false;
+	}
+	outbox_kick(d);
+}
+
+static void active_free(struct wd *d, struct active *a)
+{
+	for (struct active **p = &d->active; *p; p = &(*p)->next) {
+		if (*p == a) {
+			*p = a->next;
+			break;
+		}
+	}
+	cJSON_Delete(a->logs);
+	exec_free(a->ex);
+	free(a);
+}
+
+/* A job that ends without a run on a thread (config error, bad datasource, too many deaths). */
+static void end_job(struct wd *d, const char *sched, const char *end_state, const char *message,
+		    const struct strvec *lines)
+{
+	struct job j;
+	char *dir = wd_run_dir(d, sched);
+
+	if (queue_begin(d->q) < 0)
+		goto out;
+	if (queue_job_get(d->q, sched, &j) < 0) {
+		queue_rollback(d->q);
+		goto out;
+	}
+	int rc = 0;
+	if (lines != NULL && lines->n > 0 && j.run_id[0]) {
+		struct active tmp = { .logs = cJSON_CreateArray() };
+		snprintf(tmp.sched_id, sizeof(tmp.sched_id), "%s", j.sched_id);
+		snprintf(tmp.run_id, sizeof(tmp.run_id), "%s", j.run_id);
+		for (size_t i = 0; i < lines->n; i++)
+			add_log(&tmp, LOG_LVL_ERR, lines->v[i]);
+		rc = flush_logs(d, &tmp);
+		cJSON_Delete(tmp.logs);
+	}
+	if (rc == 0)
+		rc = results_enqueue_end(d->q, &j, dir, end_state, message);
+	if (rc == 0)
+		rc = queue_job_set_state(d->q, sched, JOB_REPORTING, message);
+	if (rc < 0 || queue_commit(d->q) < 0)
+		queue_rollback(d->q);
+	log_msg(LOG_LVL_ERR, "run %s: %s: %s", j.run_id, end_state, message);
+	job_clear(&j);
+	outbox_kick(d);
+out:
+	free(dir);
+}
+
+static void on_finished(struct wd *d, struct active *a)
+{
+	struct exec *ex = a->ex;
+	struct pipeline_result *r = ex->res;
+	char *dir = wd_run_dir(d, a->sched_id);
+	struct job j;
+	char err[512] = "";
+	int rc;
+
+	if (queue_begin(d->q) < 0)
+		goto out;
+	if ((rc = flush_logs(d, a)) < 0 || (rc = queue_job_get(d->q, a->sched_id, &j)) < 0) {
+		queue_rollback(d->q);
+		goto out;
+	}
+	if (ex->rc == 0) {
+		rc = results_enqueue_samples(d->q, &j, dir, err, sizeof(err));
+		if (rc < 0)
+			rc = results_enqueue_end(d->q, &j, dir, "FAILED", err);
+		if (rc == 0)
+			rc = queue_job_set_state(d->q, a->sched_id, JOB_REPORTING, NULL);
+		log_info("run %s: stages done in %.2f s: %zu selected of %zu candidates; reporting",
+			 a->run_id, r->total_seconds, r->counts.selected, r->counts.candidates);
+	} else if (ex->rc == -ECANCELED && a->abort_requested) {
+		rc = results_enqueue_end(d->q, &j, dir, "ABORTED", "aborted on request");
+		if (rc == 0)
+			rc = queue_job_set_state(d->q, a->sched_id, JOB_REPORTING, "aborted");
+		log_msg(LOG_LVL_NOTICE, "run %s: aborted on request", a->run_id);
+	} else if (ex->rc == -ECANCELED) {
+		/* Drained: it runs again from the start after the restart. */
+		rc = queue_job_set_state(d->q, a->sched_id, JOB_QUEUED, NULL);
+		log_msg(LOG_LVL_NOTICE, "run %s: stopped for shutdown; requeued", a->run_id);
+	} else if (r->permanent || r->config_error || j.attempts + 1 >= MAX_ATTEMPTS) {
+		char *msg = r->permanent || r->config_error ? xstrdup(r->error) :
+			xasprintf("failed %d times, the last: %s", j.attempts + 1, r->error);
+		rc = queue_job_count_up(d->q, a->sched_id, 1, 0);
+		if (rc == 0)
+			rc = results_enqueue_end(d->q, &j, dir, "FAILED", msg);
+		if (rc == 0)
+			rc = queue_job_set_state(d->q, a->sched_id, JOB_REPORTING, msg);
+		log_msg(LOG_LVL_ERR, "run %s: FAILED: %s", a->run_id, msg);
+		free(msg);
+	} else {
+		rc = queue_job_count_up(d->q, a->sched_id, 1, 0);
+		if (rc == 0)
+			rc = queue_job_set_state(d->q, a->sched_id, JOB_QUEUED, r->error);
+		if (rc == 0)
+			rc = queue_job_set_lease(d->q, a->sched_id,
+						 queue_now_ms() + 10000LL * (j.attempts + 1));
+		log_msg(LOG_LVL_WARNING, "run %s: attempt %d failed: %s; retrying", a->run_id,
+			j.attempts + 1, r->error);
+	}
+	job_clear(&j);
+	if (rc < 0 || queue_commit(d->q) < 0) {
+		queue_rollback(d->q);
+		log_msg(LOG_LVL_ERR, "run %s: cannot record the end of the stages", a->run_id);
+	}
+out:
+	free(dir);
+	active_free(d, a);
+	status_update(d);
+	outbox_kick(d);
+	if (d->draining) {
+		shutdown_maybe(d);
+		return;
+	}
+	try_dispatch(d);
+	worker_state_update(d, false);
+}
+
+static void on_exec_event(void *ud, const struct exec_event *ev)
+{
+	struct wd *d = ud;
+	struct active *a = ev->ex->ud;
+
+	switch (ev->type) {
+	case EXEC_STAGE_BEGIN:
+		a->stage = ev->stage;
+		a->stage_known = true;
+		a->done = 0;
+		a->total = ev->total;
+		put_state(d, a);
+		status_update(d);
+		break;
+	case EXEC_PROGRESS:
+		if (a->stage_known && ev->stage == a->stage) {
+			a->done = ev->done;
+			a->total = ev->total;
+			a->dirty = true;
+		}
+		break;
+	case EXEC_STAGE_END:
+		break;
+	case EXEC_LOG:
+		log_msg(ev->level, "run %s: %s", a->run_id, ev->msg);
+		add_log(a, ev->level, ev->msg);
+		break;
+	case EXEC_FINISHED:
+		on_finished(d, a);
+		break;
+	}
+}
+
+/* Text of a JSON object member (borrowed), or NULL. */
+static const char *json_text(cJSON *o, const char *key)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void start_job(struct wd *d, const char *sched)
+{
+	struct job j;
+	struct strvec errs = { 0 };
+	struct exec *ex = NULL;
+	cJSON *ds = NULL;
+
+	if (queue_job_get(d->q, sched, &j) < 0)
+		return;
+	ex = xcalloc(1, sizeof(*ex));
+	if (j.deaths > 0 || j.attempts > 0)
+		log_info("run %s: starting again (%d earlier failures, %d daemon deaths)", j.run_id,
+			 j.attempts, j.deaths);
+	if (config_parse(j.config ? j.config : "{}", j.config ? strlen(j.config) : 2, &ex->cfg,
+			 &errs) < 0) {
+		struct buf m = { 0 };
+		buf_puts(&m, "invalid config: ");
+		for (size_t i = 0; i < errs.n; i++)
+			buf_printf(&m, "%s%s", i ? "; " : "", errs.v[i]);
+		end_job(d, sched, "FAILED", m.data, &errs);
+		buf_free(&m);
+		free(ex);	/* config_parse freed the config on failure */
+		ex = NULL;
+		goto out;
+	}
+	ds = j.datasource ? cJSON_Parse(j.datasource) : NULL;
+	const char *type = json_text(ds, "type"), *path = json_text(ds, "fullPath");
+	if (type == NULL || strcmp(type, "LOCAL") != 0 || path == NULL) {
+		char *msg = xasprintf("datasource: type %s is not supported by this winnowd "
+				      "(LOCAL folders only)", type ? type : "(none)");
+		end_job(d, sched, "FAILED", msg, NULL);
+		free(msg);
+		goto out;
+	}
+	snprintf(ex->sched_id, sizeof(ex->sched_id), "%s", j.sched_id);
+	snprintf(ex->run_id, sizeof(ex->run_id), "%s", j.run_id);
+	ex->input = xstrdup(path);
+	ex->run_dir = wd_run_dir(d, sched);
+	ex->threads = d->conf.threads_per_run;
+	/* Each attempt starts in an empty run folder (the stages append to log.txt). */
+	int rc = rm_rf(ex->run_dir);
+	if (rc < 0)
+		log_warnx("run %s: cannot clear %s: %s", j.run_id, ex->run_dir, strerror(-rc));
+
+	struct active *a = xcalloc(1, sizeof(*a));
+	a->ex = ex;
+	a->logs = cJSON_CreateArray();
+	snprintf(a->sched_id, sizeof(a->sched_id), "%s", j.sched_id);
+	snprintf(a->run_id, sizeof(a->run_id), "%s", j.run_id);
+	ex->ud = a;
+	if (queue_begin(d->q) < 0 ||
+	    queue_job_set_state(d->q, sched, JOB_RUNNING, NULL) < 0 ||
+	    queue_commit(d->q) < 0) {
+		queue_rollback(d->q);
+		cJSON_Delete(a->logs);
+		free(a);
+		goto out;
+	}
+	if (dispatch_submit(d->disp, ex) < 0) {
+		(void)queue_job_set_state(d->q, sched, JOB_QUEUED, NULL);
+		cJSON_Delete(a->logs);
+		free(a);
+		goto out;
+	}
+	ex = NULL;
+	a->next = d->active;
+	d->active = a;
+	log_info("run %s: started (scheduled run %s, dataset %s, %s)", a->run_id, sched,
+		 j.dataset_id, path);
+	put_state(d, a);
+	status_update(d);
+	worker_state_update(d, false);
+out:
+	exec_free(ex);
+	cJSON_Delete(ds);
+	strvec_free(&errs);
+	job_clear(&j);
+}
+
+static void try_dispatch(struct wd *d)
+{
+	struct strvec ids = { 0 };
+	int64_t now = queue_now_ms();
+
+	if (d->draining || !d->recovered)
+		return;
+	if (queue_job_ids(d->q, JOB_QUEUED, &ids) < 0)
+		return;
+	for (size_t i = 0; i < ids.n && dispatch_free_threads(d->disp) > 0; i++) {
+		struct job j;
+		if (queue_job_get(d->q, ids.v[i], &j) < 0)
+			continue;
+		bool due = j.lease <= now;
+		job_clear(&j);
+		if (due)
+			start_job(d, ids.v[i]);
+	}
+	strvec_free(&ids);
+}
+
+/* ---- claims ------------------------------------------------------------- */
+
+enum claim_step { CLAIM_LOCK, CLAIM_RUN, CLAIM_CONFIG, CLAIM_DATASOURCE };
+
+struct claim {
+	struct wd *d;
+	struct job j;
+	enum claim_step step;
+	char *config;	/* the config reply's "config" object, JSON */
+};
+
+static void claim_next(struct claim *c);
+
+static void claim_end(struct claim *c, bool failed)
+{
+	struct wd *d = c->d;
+
+	if (failed) {
+		double wait = wd_backoff(d->claim_failures++);
+		(void)queue_job_set_lease(d->q, c->j.sched_id, queue_now_ms() + (int64_t)(wait * 1000));
+	} else {
+		d->claim_failures = 0;
+	}
+	d->claim_busy = false;
+	job_clear(&c->j);
+	free(c->config);
+	free(c);
+	if (d->draining) {
+		shutdown_maybe(d);
+		return;
+	}
+	try_dispatch(d);
+	claim_kick(d);
+	worker_state_update(d, false);
+}
+
+static void on_claim_reply(void *ud, const struct http_reply *rep)
+{
+	struct claim *c = ud;
+	struct wd *d = c->d;
+	cJSON *o = NULL;
+
+	if (d->stopping) {
+		job_clear(&c->j);
+		free(c->config);
+		free(c);
+		return;
+	}
+	if (rep->status > 0)
+		wd_contact(d);
+	if (rep->status == 409 || (rep->status == 404 && c->step <= CLAIM_RUN)) {
+		/* Another worker has it, or it was cancelled or deleted: forget the intent. */
+		log_msg(LOG_LVL_NOTICE, "claim of scheduled run %s: not ours (HTTP %ld): %.200s",
+			c->j.sched_id, rep->status, rep->body);
+		(void)queue_job_delete(d->q, c->j.sched_id);
+		claim_end(c, false);
+		return;
+	}
+	if (rep->status < 200 || rep->status >= 300) {
+		log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: %s: %s%.200s", c->j.sched_id,
+			c->step == CLAIM_LOCK ? "LOCKED" : c->step == CLAIM_RUN ? "create run" :
+			c->step == CLAIM_CONFIG ? "config" : "datasource",
+			rep->status ? "refused: " : rep->curl_error, rep->status ? rep->body : "");
+		claim_end(c, true);
+		return;
+	}
+	o = cJSON_ParseWithLength(rep->body, rep->len);
+	switch (c->step) {
+	case CLAIM_LOCK:
+		c->step = CLAIM_RUN;
+		break;
+	case CLAIM_RUN: {
+		const char *id = json_text(o, "id");
+		if (id == NULL || strlen(id) != 24 || queue_job_set_run(d->q, c->j.sched_id, id) < 0) {
+			cJSON_Delete(o);
+			claim_end(c, true);
+			return;
+		}
+		snprintf(c->j.run_id, sizeof(c->j.run_id), "%s", id);
+		c->step = CLAIM_CONFIG;
+		break;
+	}
+	case CLAIM_CONFIG: {
+		cJSON *cfg = cJSON_GetObjectItemCaseSensitive(o, "config");
+		if (!cJSON_IsObject(cfg)) {
+			cJSON_Delete(o);
+			claim_end(c, true);
+			return;
+		}
+		c->config = cJSON_PrintUnformatted(cfg);
+		c->step = CLAIM_DATASOURCE;
+		break;
+	}
+	case CLAIM_DATASOURCE:
+		if (queue_job_set_sources(d->q, c->j.sched_id, c->config, rep->body) < 0) {
+			cJSON_Delete(o);
+			claim_end(c, true);
+			return;
+		}
+		log_info("run %s: claimed scheduled run %s", c->j.run_id, c->j.sched_id);
+		cJSON_Delete(o);
+		claim_end(c, false);
+		return;
+	}
+	cJSON_Delete(o);
+	claim_next(c);
+}
+
+static void claim_next(struct claim *c)
+{
+	struct wd *d = c->d;
+	char *url = NULL, *body = NULL;
+	const char *method = "GET";
+
+	switch (c->step) {
+	case CLAIM_LOCK:
+		method = "PUT";
+		url = url_of(d, "/v1/datasets/%s/docker/worker/%s/schedule/%s", c->j.dataset_id,
+			     d->worker_id, c->j.sched_id);
+		body = xstrdup("{\"state\":\"LOCKED\"}");
+		break;
+	case CLAIM_RUN: {
+		method = "POST";
+		url = url_of(d, "/v1/docker/runs");
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "dockerVersion", WINNOW_VERSION);
+		cJSON_AddStringToObject(o, "datasetId", c->j.dataset_id);
+		cJSON_AddStringToObject(o, "scheduledId", c->j.sched_id);
+		cJSON_AddStringToObject(o, "configId", c->j.config_id);
+		body = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		break;
+	}
+	case CLAIM_CONFIG:
+		url = url_of(d, "/v1/docker/worker/config/%s", c->j.config_id);
+		break;
+	case CLAIM_DATASOURCE:
+		url = url_of(d, "/v1/datasets/%s/datasource", c->j.dataset_id);
+		break;
+	}
+	if (http_request(d->http, method, url, d->conf.token, body, body ? strlen(body) : 0, 30,
+			 on_claim_reply, c) < 0) {
+		free(url);
+		free(body);
+		claim_end(c, true);
+		return;
+	}
+	free(url);
+	free(body);
+}
+
+/* Advances the oldest due "claimed" job by its next step; one claim at a time. */
+static void claim_kick(struct wd *d)
+{
+	struct strvec ids = { 0 };
+	int64_t now = queue_now_ms();
+
+	if (d->claim_busy || d->draining || !d->registered)
+		return;
+	if (queue_job_ids(d->q, JOB_CLAIMED, &ids) < 0)
+		return;
+	for (size_t i = 0; i < ids.n; i++) {
+		struct claim *c = xcalloc(1, sizeof(*c));
+		c->d = d;
+		if (queue_job_get(d->q, ids.v[i], &c->j) < 0 || c->j.lease > now) {
+			job_clear(&c->j);
+			free(c);
+			continue;
+		}
+		/* With a run id stored, LOCKED and the run were both done before. */
+		c->step = c->j.run_id[0] ? CLAIM_CONFIG : CLAIM_LOCK;
+		d->claim_busy = true;
+		claim_next(c);
+		break;
+	}
+	strvec_free(&ids);
+}
+
+/* ---- polling ------------------------------------------------------------ */
+
+static void schedule_poll(struct wd *d);
+
+static int capacity(struct wd *d)
+{
+	return d->conf.concurrent_runs - queue_job_count(d->q, JOB_CLAIMED) -
+	       queue_job_count(d->q, JOB_QUEUED) - queue_job_count(d->q, JOB_RUNNING);
+}
+
+static void on_poll_reply(void *ud, const struct http_reply *rep)
+{
+	struct wd *d = ud;
+	cJSON *a = NULL, *e;
+
+	d->poll_busy = false;
+	if (d->stopping)
+		return;
+	if (rep->status > 0)
+		wd_contact(d);
+	if (rep->status != 200) {
+		log_msg(LOG_LVL_WARNING, "poll: %s%.200s", rep->status ? "refused: " : rep->curl_error,
+			rep->status ? rep->body : "");
+		return;
+	}
+	if (d->draining)
+		return;
+	a = cJSON_ParseWithLength(rep->body, rep->len);
+	int room = capacity(d);
+	cJSON_ArrayForEach(e, a) {
+		const char *id = json_text(e, "id"), *ds = json_text(e, "datasetId"),
+			   *cfg = json_text(e, "configId");
+		struct job j;
+		if (room <= 0)
+			break;
+		if (id == NULL || ds == NULL || cfg == NULL)
+			continue;
+		if (queue_job_get(d->q, id, &j) == 0) {
+			job_clear(&j);
+			continue;
+		}
+		/* The intent row comes first: after a crash the claim resumes from it. */
+		if (queue_job_insert(d->q, id, ds, cfg) == 0) {
+			log_info("scheduled run %s: claiming", id);
+			room--;
+		}
+	}
+	cJSON_Delete(a);
+	claim_kick(d);
+}
+
+static void on_poll_timer(uv_timer_t *t)
+{
+	struct wd *d = t->data;
+
+	if (!d->draining && d->recovered && !d->poll_busy && capacity(d) > 0) {
+		char *url = url_of(d, "/v1/docker/worker/%s/schedule?state=OPEN", d->worker_id);
+		d->poll_busy = true;
+		if (http_request(d->http, "GET", url, d->conf.token, NULL, 0, 30, on_poll_reply, d) < 0)
+			d->poll_busy = false;
+		free(url);
+	}
+	schedule_poll(d);
+}
+
+static void schedule_poll(struct wd *d)
+{
+	/* +-20 % jitter, so that many workers do not poll in step. */
+	double s = d->conf.poll_interval * (0.8 + 0.4 * ((double)random() / RAND_MAX));
+
+	if (!d->draining)
+		uv_timer_start(&d->poll_timer, on_poll_timer, (uint64_t)(s * 1000), 0);
+}
+
+/* ---- registration and recovery ------------------------------------------ */
+
+static void do_register(struct wd *d);
+
+static void on_reg_timer(uv_timer_t *t)
+{
+	do_register(t->data);
+}
+
+static void retry_register(struct wd *d, const char *what, const struct http_reply *rep)
+{
+	double wait = wd_backoff(d->reg_failures++);
+
+	if (rep->retry_after > wait)
+		wait = (double)rep->retry_after;
+	log_msg(d->reg_failures == 1 ? LOG_LVL_WARNING : LOG_LVL_DEBUG, "%s: %s%.200s; retry in %.1f s",
+		what, rep->status ? "refused: " : rep->curl_error, rep->status ? rep->body : "", wait);
+	uv_timer_start(&d->reg_timer, on_reg_timer, (uint64_t)(wait * 1000), 0);
+}
+
+static void on_locked_reply(void *ud, const struct http_reply *rep)
+{
+	struct wd *d = ud;
+	cJSON *a, *e;
+
+	if (d->stopping)
+		return;
+	if (rep->status != 200) {
+		retry_register(d, "recovery (runs held LOCKED)", rep);
+		return;
+	}
+	wd_contact(d);
+	a = cJSON_ParseWithLength(rep->body, rep->len);
+	cJSON_ArrayForEach(e, a) {
+		const char *id = json_text(e, "id"), *ds = json_text(e, "datasetId"),
+			   *cfg = json_text(e, "configId");
+		struct job j;
+		if (id == NULL || ds == NULL || cfg == NULL)
+			continue;
+		if (queue_job_get(d->q, id, &j) == 0) {
+			job_clear(&j);
+			continue;
+		}
+		log_msg(LOG_LVL_NOTICE, "scheduled run %s: held LOCKED but unknown here; resuming",
+			id);
+		(void)queue_job_insert(d->q, id, ds, cfg);
+	}
+	cJSON_Delete(a);
+	d->recovered = true;
+	d->reg_failures = 0;
+	(void)notify_send("READY=1");
+	log_info("ready: worker %s (%s), %d concurrent run%s, polling every %.1f s", d->worker_id,
+		 d->conf.name, d->conf.concurrent_runs, d->conf.concurrent_runs == 1 ? "" : "s",
+		 d->conf.poll_interval);
+	status_update(d);
+	worker_state_update(d, true);
+	uv_timer_start(&d->hb_timer, on_hb_timer, HEARTBEAT_MS, HEARTBEAT_MS);
+	claim_kick(d);
+	try_dispatch(d);
+	outbox_kick(d);
+	uv_timer_start(&d->poll_timer, on_poll_timer, 10, 0);
+}
+
+static void on_register_reply(void *ud, const struct http_reply *rep)
+{
+	struct wd *d = ud;
+	cJSON *o;
+	const char *id;
+
+	if (d->stopping)
+		return;
+	if (rep->status != 200 && rep->status != 201) {
+		retry_register(d, "register", rep);
+		return;
+	}
+	o = cJSON_ParseWithLength(rep->body, rep->len);
+	id = json_text(o, "id");
+	if (id == NULL || strlen(id) != 24) {
+		cJSON_Delete(o);
+		struct http_reply bad = { .status = rep->status, .body = "no id in the answer" };
+		retry_register(d, "register", &bad);
+		return;
+	}
+	if (d->worker_id[0] && strcmp(d->worker_id, id) != 0)
+		log_msg(LOG_LVL_NOTICE, "worker id changed from %s to %s", d->worker_id, id);
+	snprintf(d->worker_id, sizeof(d->worker_id), "%s", id);
+	cJSON_Delete(o);
+	(void)queue_meta_set(d->q, "worker_id", d->worker_id);
+	d->registered = true;
+	wd_contact(d);
+	/* Runs this worker holds that the local queue does not know (a lost intent). */
+	char *url = url_of(d, "/v1/docker/worker/%s/schedule?state=LOCKED", d->worker_id);
+	if (http_request(d->http, "GET", url, d->conf.token, NULL, 0, 30, on_locked_reply, d) < 0) {
+		struct http_reply bad = { .curl_error = "cannot start the request" };
+		retry_register(d, "recovery", &bad);
+	}
+	free(url);
+}
+
+static void do_register(struct wd *d)
+{
+	cJSON *o = cJSON_CreateObject(), *l = cJSON_CreateArray();
+
+	cJSON_AddStringToObject(o, "name", d->conf.name);
+	cJSON_AddStringToObject(o, "workerType", "FULL");
+	for (size_t i = 0; i < d->conf.labels.n; i++)
+		cJSON_AddItemToArray(l, cJSON_CreateString(d->conf.labels.v[i]));
+	cJSON_AddItemToObject(o, "labels", l);
+	char *body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	char *url = url_of(d, "/v1/docker/worker");
+	if (http_request(d->http, "POST", url, d->conf.token, body, strlen(body), 30,
+			 on_register_reply, d) < 0) {
+		struct http_reply bad = { .curl_error = "cannot start the request" };
+		retry_register(d, "register", &bad);
+	}
+	free(url);
+	free(body);
+}
+
+/* Jobs the last daemon left "running" died with it. */
+static int recover_local(struct wd *d)
+{
+	struct strvec ids = { 0 };
+	int rc = queue_job_ids(d->q, JOB_RUNNING, &ids);
+
+	for (size_t i = 0; rc == 0 && i < ids.n; i++) {
+		struct job j;
+		if (queue_job_get(d->q, ids.v[i], &j) < 0)
+			continue;
+		if (j.deaths + 1 >= MAX_DEATHS) {
+			(void)queue_job_count_up(d->q, ids.v[i], 0, 1);
+			end_job(d, ids.v[i], "FAILED", "the daemon died 5 times while running this run "
+				"(a suspected poison job)", NULL);
+		} else {
+			log_msg(LOG_LVL_NOTICE, "run %s: interrupted by the daemon's end; requeued "
+				"(death %d)", j.run_id, j.deaths + 1);
+			if (queue_begin(d->q) == 0 && queue_job_count_up(d->q, ids.v[i], 0, 1) == 0 &&
+			    queue_job_set_state(d->q, ids.v[i], JOB_QUEUED, NULL) == 0)
+				rc = queue_commit(d->q);
+			else
+				queue_rollback(d->q);
+		}
+		job_clear(&j);
+	}
+	strvec_free(&ids);
+	return rc;
+}
+
+/* ---- retention ---------------------------------------------------------- */
+
+struct rdir {
+	char *name;
+	time_t mtime;
+};
+
+static int cmp_rdir(const void *a, const void *b)
+{
+	const struct rdir *x = a, *y = b;
+
+	return x->mtime > y->mtime ? -1 : x->mtime < y->mtime;
+}
+
+/* Keeps the newest keep_runs folders of ended jobs. */
+static void retention(struct wd *d)
+{
+	char *root = xasprintf("%s/runs", d->conf.state_dir);
+	DIR *dir = opendir(root);
+	struct rdir *v = NULL;
+	size_t n = 0;
+	struct dirent *de;
+
+	if (dir == NULL) {
+		free(root);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		struct job j;
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		if (queue_job_get(d->q, de->d_name, &j) == 0) {
+			bool ended = j.state == JOB_DONE || j.state == JOB_FAILED || j.state == JOB_ABORTED;
+			job_clear(&j);
+			if (!ended)
+				continue;
+		}
+		char *p = xasprintf("%s/%s", root, de->d_name);
+		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+			v = xreallocarray(v, n + 1, sizeof(*v));
+			v[n].name = xstrdup(de->d_name);
+			v[n++].mtime = st.st_mtime;
+		}
+		free(p);
+	}
+	closedir(dir);
+	qsort(v, n, sizeof(*v), cmp_rdir);
+	for (size_t i = 0; i < n; i++) {
+		if (i >= (size_t)d->conf.keep_runs) {
+			char *p = xasprintf("%s/%s", root, v[i].name);
+			if (rm_rf(p) == 0)
+				log_debug("retention: removed %s", p);
+			free(p);
+		}
+		free(v[i].name);
+	}
+	free(v);
+	free(root);
+}
+
+void wd_job_finished(struct wd *d, const char *sched, const char *job_state)
+{
+	struct job j;
+
+	if (queue_job_get(d->q, sched, &j) == 0) {
+		log_info("run %s: reported; job %s", j.run_id, job_state);
+		job_clear(&j);
+	}
+	retention(d);
+	status_update(d);
+	worker_state_update(d, false);
+}
+
+/* ---- signals and shutdown ----------------------------------------------- */
+
+static void on_close_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void close_all(struct wd *d)
+{
+	uv_handle_t *hs[] = {
+		(uv_handle_t *)&d->poll_timer, (uv_handle_t *)&d->hb_timer,
+		(uv_handle_t *)&d->tick_timer, (uv_handle_t *)&d->outbox_timer,
+		(uv_handle_t *)&d->reg_timer, (uv_handle_t *)&d->stop_timer,
+		(uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int, (uv_handle_t *)&d->sig_hup,
+	};
+
+	d->stopping = true;
+	http_free(d->http);
+	d->http = NULL;
+	dispatch_free(d->disp);
+	d->disp = NULL;
+	for (size_t i = 0; i < ARRAY_LEN(hs); i++)
+		if (!uv_is_closing(hs[i]))
+			uv_close(hs[i], on_close_noop);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+	struct wd *d = t->data;
+
+	log_info("stopped");
+	close_all(d);
+}
+
+static void on_offline_reply(void *ud, const struct http_reply *rep)
+{
+	struct wd *d = ud;
+
+	(void)rep;
+	/* Not from inside the HTTP client's callback: the timer closes the client. */
+	if (!d->stopping)
+		uv_timer_start(&d->stop_timer, on_stop_timer, 0, 0);
+}
+
+/* After a drain: once no run is on a thread and no claim is in flight, exit. */
+static void shutdown_maybe(struct wd *d)
+{
+	if (!d->draining || d->active != NULL || d->claim_busy || d->stopping ||
+	    uv_is_active((uv_handle_t *)&d->stop_timer))
+		return;
+	uv_timer_stop(&d->poll_timer);
+	uv_timer_stop(&d->hb_timer);
+	uv_timer_stop(&d->tick_timer);
+	uv_timer_stop(&d->outbox_timer);
+	uv_timer_stop(&d->reg_timer);
+	/* Tell the web app, briefly; the outbox keeps everything else for the next start. */
+	uv_timer_start(&d->stop_timer, on_stop_timer, 2000, 0);
+	if (d->registered) {
+		char *url = url_of(d, "/v1/docker/worker/%s", d->worker_id);
+		const char *body = "{\"state\":\"OFFLINE\"}";
+		if (http_request(d->http, "PUT", url, d->conf.token, body, strlen(body), 2,
+				 on_offline_reply, d) < 0)
+			log_debug("cannot send OFFLINE");
+		free(url);
+	}
+}
+
+static void start_drain(struct wd *d, const char *why)
+{
+	if (d->draining)
+		return;
+	d->draining = true;
+	(void)notify_send("STOPPING=1");
+	log_info("%s: draining (no new claims; running stages stop at the next image)", why);
+	uv_timer_stop(&d->poll_timer);
+	for (struct active *a = d->active; a; a = a->next)
+		a->ex->cancel = 1;
+	status_update(d);
+	shutdown_maybe(d);
+}
+
+static void reload(struct wd *d)
+{
+	struct dconf n;
+	char err[512];
+
+	if (dconf_load(d->conf_path, &n, err, sizeof(err)) < 0) {
+		log_msg(LOG_LVL_ERR, "SIGHUP: %s; keeping the running config", err);
+		return;
+	}
+	if (strcmp(n.url, d->conf.url) != 0)
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: url changed: needs a restart");
+	if (strcmp(n.name, d->conf.name) != 0)
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: worker_name changed: needs a restart");
+	if (strcmp(n.state_dir, d->conf.state_dir) != 0)
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: state_dir changed: needs a restart");
+	if (n.concurrent_runs != d->conf.concurrent_runs)
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: concurrent_runs changed: needs a restart");
+	if (n.threads_per_run != d->conf.threads_per_run)
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: threads_per_run changed: needs a restart");
+	bool labels_same = n.labels.n == d->conf.labels.n;
+	for (size_t i = 0; labels_same && i < n.labels.n; i++)
+		labels_same = strcmp(n.labels.v[i], d->conf.labels.v[i]) == 0;
+	if (!labels_same)
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: labels changed: needs a restart");
+	/* The live ones: swap them in. */
+	char *t = d->conf.token;
+	d->conf.token = n.token;
+	n.token = t;
+	char *ts = d->conf.token_source;
+	d->conf.token_source = n.token_source;
+	n.token_source = ts;
+	d->conf.poll_interval = n.poll_interval;
+	d->conf.keep_runs = n.keep_runs;
+	d->conf.log_level = n.log_level;
+	log_set_level(n.log_level);
+	log_info("SIGHUP: config re-read (poll_interval %.1f s, keep_runs %d, token from %s)",
+		 d->conf.poll_interval, d->conf.keep_runs, d->conf.token_source);
+	dconf_free(&n);
+	if (!d->draining && d->recovered) {
+		uv_timer_stop(&d->poll_timer);
+		schedule_poll(d);
+	}
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct wd *d = s->data;
+
+	if (signum == SIGHUP) {
+		reload(d);
+	} else if (signum == SIGINT && d->sigints++ > 0) {
+		log_msg(LOG_LVL_WARNING, "second SIGINT: exiting at once");
+		_exit(130);
+	} else {
+		start_drain(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	}
+}
+
+/* ---- the tick ----------------------------------------------------------- */
+
+static void on_tick(uv_timer_t *t)
+{
+	struct wd *d = t->data;
+	double now = now_seconds();
+
+	for (struct active *a = d->active; a; a = a->next) {
+		if (cJSON_GetArraySize(a->logs) > 0) {
+			if (queue_begin(d->q) == 0 && flush_logs(d, a) == 0)
+				(void)queue_commit(d->q);
+			else
+				queue_rollback(d->q);
+		}
+		if ((a->dirty && now - a->last_put >= STATE_PUT_MIN) || now - a->last_put >= STATE_PUT_MAX)
+			put_state(d, a);
+	}
+	if (d->watchdog_interval > 0) {
+		static double last;
+		if (now - last >= d->watchdog_interval / 2) {
+			(void)notify_send("WATCHDOG=1");
+			last = now;
+		}
+	}
+	outbox_kick(d);
+	claim_kick(d);
+	try_dispatch(d);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fputs("usage: winnowd [--config FILE]     the daemon (default " DCONF_DEFAULT_PATH ")\n"
+	      "       winnowd select ...          local mode (winnowd select --help)\n"
+	      "       winnowd --version\n", f);
+}
+
+int daemon_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct wd *d = xcalloc(1, sizeof(*d));
+	char err[1024];
+	int ch, rc = 1;
+
+	d->conf_path = xstrdup(DCONF_DEFAULT_PATH);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			free(d->conf_path);
+			d->conf_path = xstrdup(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			free(d->conf_path);
+			free(d);
+			return 0;
+		default:
+			usage(stderr);
+			free(d->conf_path);
+			free(d);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_msg(LOG_LVL_ERR, "unexpected argument \"%s\"", argv[optind]);
+		usage(stderr);
+		free(d->conf_path);
+		free(d);
+		return 2;
+	}
+	if (dconf_load(d->conf_path, &d->conf, err, sizeof(err)) < 0) {
+		log_msg(LOG_LVL_ERR, "config: %s", err);
+		free(d->conf_path);
+		free(d);
+		return 2;
+	}
+	log_set_level(d->conf.log_level);
+	srandom((unsigned)(time(NULL) ^ getpid()));
+
+	char *runs = xasprintf("%s/runs", d->conf.state_dir);
+	int mr = mkdir_p(runs, 0750);
+	free(runs);
+	if (mr < 0) {
+		log_msg(LOG_LVL_ERR, "state_dir %s: %s", d->conf.state_dir, strerror(-mr));
+		goto out_conf;
+	}
+	char *dbp = xasprintf("%s/winnowd.db", d->conf.state_dir);
+	int qr = queue_open(dbp, &d->q, err, sizeof(err));
+	free(dbp);
+	if (qr < 0) {
+		log_msg(LOG_LVL_ERR, "queue: %s", err);
+		goto out_conf;
+	}
+	(void)queue_meta_get(d->q, "worker_id", d->worker_id, sizeof(d->worker_id));
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_msg(LOG_LVL_ERR, "curl_global_init failed");
+		goto out_queue;
+	}
+	d->loop = uv_default_loop();
+	d->http = http_new(d->loop);
+	d->disp = dispatch_new(d->loop, d->conf.concurrent_runs, on_exec_event, d);
+	if (d->http == NULL || d->disp == NULL) {
+		log_msg(LOG_LVL_ERR, "cannot start the HTTP client or the worker threads");
+		goto out_curl;
+	}
+	uv_timer_t *timers[] = { &d->poll_timer, &d->hb_timer, &d->tick_timer, &d->outbox_timer,
+				 &d->reg_timer, &d->stop_timer };
+	for (size_t i = 0; i < ARRAY_LEN(timers); i++) {
+		uv_timer_init(d->loop, timers[i]);
+		timers[i]->data = d;
+	}
+	uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
+	int signums[] = { SIGTERM, SIGINT, SIGHUP };
+	for (size_t i = 0; i < ARRAY_LEN(sigs); i++) {
+		uv_signal_init(d->loop, sigs[i]);
+		sigs[i]->data = d;
+		uv_signal_start(sigs[i], on_signal, signums[i]);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	d->watchdog_interval = notify_watchdog_seconds();
+
+	log_info("winnowd %s starting: web app %s, worker %s, state %s, token from %s",
+		 WINNOW_VERSION, d->conf.url, d->conf.name, d->conf.state_dir, d->conf.token_source);
+	if (recover_local(d) < 0)
+		log_msg(LOG_LVL_WARNING, "recovery of interrupted runs failed; continuing");
+	uv_timer_start(&d->tick_timer, on_tick, TICK_MS, TICK_MS);
+	do_register(d);
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	rc = 0;
+	if (uv_loop_close(d->loop) != 0)
+		log_msg(LOG_LVL_WARNING, "the loop had handles left at exit");
+	goto out_curl_only;
+out_curl:
+	http_free(d->http);
+	dispatch_free(d->disp);
+	uv_run(d->loop, UV_RUN_NOWAIT);
+out_curl_only:
+	curl_global_cleanup();
+out_queue:
+	while (d->active)
+		active_free(d, d->active);
+	queue_close(d->q);
+out_conf:
+	dconf_free(&d->conf);
+	free(d->conf_path);
+	free(d);
+	return rc;
+}

@@ -1,0 +1,79 @@
+/*
+ * dispatch: the fixed pool of worker threads that run the stages. The loop
+ * hands a thread a self-contained struct exec; events come back to the loop
+ * through uv_async_send.
+ */
+#ifndef WINNOWD_DISPATCH_H
+#define WINNOWD_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "pipeline.h"
+
+/*
+ * One run handed to a worker thread. The loop fills the inputs, then only
+ * reads the outputs after the EXEC_FINISHED event; cancel is the one field
+ * both sides touch while it runs.
+ */
+struct exec {
+	/* inputs, owned by the exec */
+	char sched_id[25], run_id[25];
+	struct run_config cfg;
+	char *input;
+	char *run_dir;
+	int threads;
+	volatile int cancel;
+	/* outputs */
+	int rc;
+	struct pipeline_result *res;
+	void *ud;		/* the loop's own data */
+	struct exec_event *pending_progress;	/* dispatcher-private, under its lock */
+};
+
+enum exec_event_type {
+	EXEC_STAGE_BEGIN,
+	EXEC_STAGE_END,
+	EXEC_PROGRESS,		/* coalesced: only the latest counts are kept */
+	EXEC_LOG,
+	EXEC_FINISHED,
+};
+
+struct exec_event {
+	enum exec_event_type type;
+	struct exec *ex;
+	enum stage stage;
+	size_t done, total;
+	enum log_level level;
+	char *msg;		/* EXEC_LOG and EXEC_STAGE_END; freed by the dispatcher after the callback */
+	struct exec_event *next;
+};
+
+/* Called on the loop thread for each event, in the order the run made them. */
+typedef void (*dispatch_event_cb)(void *ud, const struct exec_event *ev);
+
+struct dispatch;
+
+/* Starts nthreads threads; the async handle lives on loop. NULL on failure. */
+struct dispatch *dispatch_new(uv_loop_t *loop, int nthreads, dispatch_event_cb cb, void *ud);
+
+/* Hands ex (consumed until EXEC_FINISHED) to a free thread; -EBUSY when none is free. */
+int dispatch_submit(struct dispatch *d, struct exec *ex);
+
+/* Threads without a run. */
+int dispatch_free_threads(const struct dispatch *d);
+
+/*
+ * Stops the threads (they finish the run they have: cancel those first) and
+ * closes the async handle; the memory goes in its close callback.
+ */
+void dispatch_free(struct dispatch *d);
+
+/* Frees an exec's inputs and outputs. */
+void exec_free(struct exec *ex);
+
+#endif

@@ -1,0 +1,352 @@
+/*
+ * outbox: sends the queued calls to the web app.
+ *
+ * DESIGN. Every call that reports something is a row in the outbox table
+ * before it is sent (queue.c), and is deleted only after the web app has
+ * answered it, in the same transaction as whatever the answer causes (the
+ * next part of the results chain, the candidates tag id, the end of the
+ * job). So a kill -9 or a web app outage repeats calls and never loses one;
+ * SPEC 7 makes each call idempotent. One call is in flight at a time; the
+ * items of one job go in order, those of different jobs by age. Transient
+ * failures (no answer, 408, 429, 5xx) are retried with exponential backoff
+ * and jitter, capped at 60 s, or after Retry-After when that is longer; other
+ * 4xx answers are permanent: the call is dropped with an error in the log,
+ * and a dropped link of the results chain fails the run.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "log.h"
+#include "results.h"
+#include "util.h"
+#include "winnowd.h"
+
+struct ob_call {
+	struct wd *d;
+	struct outbox_item it;
+	bool upload;		/* the artifact's second step: PUT of its signedWriteUrl */
+};
+
+double wd_backoff(int attempt)
+{
+	double base = 1.0;
+
+	for (int i = 0; i < attempt && base < 60; i++)
+		base *= 2;
+	if (base > 60)
+		base = 60;
+	/* Full jitter between half and all of the step, so retries spread out. */
+	return base * (0.5 + 0.5 * ((double)random() / RAND_MAX));
+}
+
+void wd_contact(struct wd *d)
+{
+	int64_t now = queue_now_ms();
+
+	if (now - d->last_contact_saved < 5000)
+		return;
+	char v[32];
+	snprintf(v, sizeof(v), "%lld", (long long)now);
+	if (queue_meta_set(d->q, "last_contact", v) == 0)
+		d->last_contact_saved = now;
+}
+
+/* Replaces every occurrence of from in s (owned) with to; returns the new string. */
+static char *subst(char *s, const char *from, const char *to)
+{
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	while ((p = strstr(s, from)) != NULL) {
+		char *n = xasprintf("%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+		free(s);
+		s = n;
+	}
+	return s;
+}
+
+/* The path without its query, for the log (a signedWriteUrl holds a signature). */
+static void log_path(char *dst, size_t len, const char *path)
+{
+	size_t n = strcspn(path, "?");
+
+	snprintf(dst, len, "%.*s", (int)n, path);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	outbox_kick(t->data);
+}
+
+static bool transient(long status)
+{
+	return status == 0 || status == 408 || status == 429 || status >= 500;
+}
+
+static void finish_call(struct ob_call *c)
+{
+	struct wd *d = c->d;
+
+	d->ob_busy = false;
+	d->ob_inflight = 0;
+	outbox_item_clear(&c->it);
+	free(c);
+	outbox_kick(d);
+}
+
+static void send_call(struct ob_call *c, const char *method, const char *url, const char *token,
+		      const char *body, size_t len);
+
+/* Deletes the item, and lets the job's end follow when a broken chain ends it. */
+static void drop_item(struct wd *d, const struct outbox_item *it, const char *why)
+{
+	struct job j;
+	bool chain = strcmp(it->kind, "mappings") == 0 || strcmp(it->kind, "tag_cand") == 0;
+
+	if (queue_begin(d->q) < 0)
+		return;
+	if (queue_outbox_done(d->q, it->id) < 0)
+		goto fail;
+	if (chain && queue_job_get(d->q, it->job, &j) == 0) {
+		char *msg = xasprintf("reporting the results failed: %s", why);
+		char *dir = wd_run_dir(d, it->job);
+		int rc = results_enqueue_end(d->q, &j, dir, "FAILED", msg);
+		free(dir);
+		free(msg);
+		job_clear(&j);
+		if (rc < 0)
+			goto fail;
+	}
+	if (queue_commit(d->q) < 0)
+		log_warnx("outbox: cannot drop item %lld", (long long)it->id);
+	return;
+fail:
+	queue_rollback(d->q);
+}
+
+/* A 2xx answer: what it causes, and the item's deletion, in one transaction. */
+static int handle_ok(struct wd *d, struct ob_call *c, const struct http_reply *rep)
+{
+	struct outbox_item *it = &c->it;
+	cJSON *o = NULL;
+	int rc = 0;
+
+	if (strcmp(it->kind, "state") == 0) {
+		o = cJSON_ParseWithLength(rep->body, rep->len);
+		struct active *a = wd_active(d, it->job);
+		if (a && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "abortRequested")) &&
+		    !a->abort_requested) {
+			log_msg(LOG_LVL_NOTICE, "run %s: abort requested; stopping at the next image",
+				a->run_id);
+			a->abort_requested = true;
+			a->ex->cancel = 1;
+		}
+		cJSON_Delete(o);
+		return queue_outbox_done(d->q, it->id);
+	}
+	if (strcmp(it->kind, "artifact") == 0 && !c->upload) {
+		/* Step two, the upload, is part of the same item: a restart repeats both. */
+		o = cJSON_ParseWithLength(rep->body, rep->len);
+		cJSON *url = cJSON_GetObjectItemCaseSensitive(o, "signedWriteUrl");
+		char *data = NULL;
+		size_t len = 0;
+		if (!cJSON_IsString(url)) {
+			cJSON_Delete(o);
+			return -EPROTO;
+		}
+		rc = read_file(it->file, (size_t)1 << 31, &data, &len);
+		if (rc < 0) {
+			log_warnx("outbox: artifact %s: %s; not uploaded", it->file, strerror(-rc));
+			cJSON_Delete(o);
+			return queue_outbox_done(d->q, it->id);
+		}
+		c->upload = true;
+		send_call(c, "PUT", url->valuestring, NULL, data, len);
+		free(data);
+		cJSON_Delete(o);
+		return 1;	/* still in flight */
+	}
+	if (queue_begin(d->q) < 0)
+		return -EIO;
+	if (strcmp(it->kind, "mappings") == 0) {
+		struct job j;
+		char err[512] = "";
+		if ((rc = queue_job_get(d->q, it->job, &j)) == 0) {
+			char *dir = wd_run_dir(d, it->job);
+			rc = results_enqueue_tags(d->q, &j, dir, rep->body, rep->len, err, sizeof(err));
+			if (rc < 0) {
+				log_msg(LOG_LVL_ERR, "run %s: %s", j.run_id, err);
+				char *msg = xasprintf("reporting the results failed: %s", err);
+				rc = results_enqueue_end(d->q, &j, dir, "FAILED", msg);
+				free(msg);
+			}
+			free(dir);
+			job_clear(&j);
+		}
+	} else if (strcmp(it->kind, "tag_cand") == 0) {
+		o = cJSON_ParseWithLength(rep->body, rep->len);
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+		rc = cJSON_IsString(id) ? queue_job_set_tag(d->q, it->job, id->valuestring) : -EPROTO;
+		cJSON_Delete(o);
+	}
+	if (rc == 0 || rc == -ENOENT)
+		rc = queue_outbox_done(d->q, it->id);
+	if (rc < 0) {
+		queue_rollback(d->q);
+		return rc;
+	}
+	return queue_commit(d->q);
+}
+
+static void on_reply(void *ud, const struct http_reply *rep)
+{
+	struct ob_call *c = ud;
+	struct wd *d = c->d;
+	char lp[256];
+
+	if (d->stopping) {
+		outbox_item_clear(&c->it);
+		free(c);
+		return;
+	}
+	log_path(lp, sizeof(lp), c->upload ? "artifact upload" : c->it.path);
+	if (rep->status > 0)
+		wd_contact(d);
+	if (rep->status >= 200 && rep->status < 300) {
+		int rc = handle_ok(d, c, rep);
+		if (rc == 1)
+			return;		/* a second request went out for this item */
+		if (rc < 0) {
+			log_warnx("outbox: %s %s: cannot handle the answer (%s); retrying", c->it.method,
+				  lp, strerror(-rc));
+			(void)queue_outbox_retry(d->q, c->it.id, queue_now_ms() +
+						 (int64_t)(wd_backoff(c->it.attempts) * 1000), "bad answer");
+		}
+		finish_call(c);
+		return;
+	}
+	if (transient(rep->status)) {
+		double wait = wd_backoff(c->it.attempts);
+		if (rep->retry_after > wait)
+			wait = (double)rep->retry_after;
+		char why[160];
+		if (rep->status == 0)
+			snprintf(why, sizeof(why), "%s", rep->curl_error ? rep->curl_error : "no answer");
+		else
+			snprintf(why, sizeof(why), "HTTP %ld", rep->status);
+		log_msg(c->it.attempts == 0 ? LOG_LVL_WARNING : LOG_LVL_DEBUG,
+			"outbox: %s %s (job %s): %s; retry %d in %.1f s", c->upload ? "PUT" : c->it.method,
+			lp, c->it.job, why, c->it.attempts + 1, wait);
+		(void)queue_outbox_retry(d->q, c->it.id, queue_now_ms() + (int64_t)(wait * 1000), why);
+		finish_call(c);
+		return;
+	}
+	char why[400];
+	snprintf(why, sizeof(why), "HTTP %ld: %.300s", rep->status, rep->body ? rep->body : "");
+	if (strcmp(c->it.kind, "schedule") == 0 && rep->status == 409)
+		log_msg(LOG_LVL_NOTICE, "outbox: %s %s: %s (dropped)", c->it.method, lp, why);
+	else
+		log_msg(LOG_LVL_ERR, "outbox: %s %s (job %s): %s; the call is dropped",
+			c->upload ? "PUT" : c->it.method, lp, c->it.job, why);
+	drop_item(d, &c->it, why);
+	finish_call(c);
+}
+
+static void send_call(struct ob_call *c, const char *method, const char *url, const char *token,
+		      const char *body, size_t len)
+{
+	struct wd *d = c->d;
+	int rc = http_request(d->http, method, url, token, body, len, 120, on_reply, c);
+
+	if (rc < 0) {
+		struct http_reply rep = { .status = 0, .body = "", .retry_after = -1,
+					  .curl_error = "cannot start the request" };
+		on_reply(c, &rep);
+	}
+}
+
+/* The local end of a job: its final state, after every call before it went out. */
+static int finish_local(struct wd *d, const struct outbox_item *it)
+{
+	int s = job_state_parse(it->body ? it->body : "");
+
+	if (s < 0)
+		s = JOB_FAILED;
+	if (queue_begin(d->q) < 0)
+		return -EIO;
+	int rc = queue_job_set_state(d->q, it->job, (enum job_state)s, NULL);
+	if (rc == 0 || rc == -ENOENT)
+		rc = queue_outbox_done(d->q, it->id);
+	if (rc < 0 || queue_commit(d->q) < 0) {
+		queue_rollback(d->q);
+		return -EIO;
+	}
+	wd_job_finished(d, it->job, job_state_name((enum job_state)s));
+	return 0;
+}
+
+void outbox_kick(struct wd *d)
+{
+	if (d->ob_busy || d->stopping || !d->registered)
+		return;
+	for (;;) {
+		int64_t now = queue_now_ms(), due;
+		struct outbox_item it;
+		int r = queue_outbox_next(d->q, now, &it, &due);
+
+		d->outbox_timer.data = d;
+		if (r < 0) {
+			uv_timer_start(&d->outbox_timer, on_timer, 1000, 0);
+			return;
+		}
+		if (r == 0) {
+			if (due >= 0)
+				uv_timer_start(&d->outbox_timer, on_timer,
+					       (uint64_t)(due > now ? due - now : 1), 0);
+			else
+				uv_timer_stop(&d->outbox_timer);
+			return;
+		}
+		if (strcmp(it.method, "LOCAL") == 0) {
+			if (finish_local(d, &it) < 0) {
+				outbox_item_clear(&it);
+				uv_timer_start(&d->outbox_timer, on_timer, 1000, 0);
+				return;
+			}
+			outbox_item_clear(&it);
+			continue;
+		}
+		if (strstr(it.path, RESULTS_CAND_TAG) || (it.body && strstr(it.body, RESULTS_CAND_TAG))) {
+			struct job j;
+			if (queue_job_get(d->q, it.job, &j) < 0 || j.cand_tag[0] == '\0') {
+				/* Cannot happen: the tag's call precedes in the same job's order. */
+				log_warnx("outbox: item %lld needs the candidates tag, not known yet",
+					  (long long)it.id);
+				(void)queue_outbox_retry(d->q, it.id, now + 5000, "no candidates tag");
+				outbox_item_clear(&it);
+				if (j.sched_id[0])
+					job_clear(&j);
+				continue;
+			}
+			it.path = subst(it.path, RESULTS_CAND_TAG, j.cand_tag);
+			it.body = subst(it.body, RESULTS_CAND_TAG, j.cand_tag);
+			job_clear(&j);
+		}
+		it.path = subst(it.path, "@WORKER@", d->worker_id);
+		struct ob_call *c = xcalloc(1, sizeof(*c));
+		c->d = d;
+		c->it = it;
+		d->ob_busy = true;
+		d->ob_inflight = it.id;
+		char *url = xasprintf("%s%s", d->conf.url, it.path);
+		log_debug("outbox: %s %s (job %s, %s)", it.method, it.path, it.job, it.kind);
+		send_call(c, it.method, url, d->conf.token, it.body, it.body ? strlen(it.body) : 0);
+		free(url);
+		return;
+	}
+}

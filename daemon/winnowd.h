@@ -1,0 +1,75 @@
+/*
+ * winnowd: daemon mode. The state the loop thread shares between its
+ * modules (daemon.c: start, signals, registration, polling, claims, runs;
+ * outbox.c: the calls to the web app).
+ */
+#ifndef WINNOWD_WINNOWD_H
+#define WINNOWD_WINNOWD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "dconf.h"
+#include "dispatch.h"
+#include "http.h"
+#include "queue.h"
+
+/* A run on a worker thread, as the loop sees it. */
+struct active {
+	struct exec *ex;
+	char sched_id[25], run_id[25];
+	enum stage stage;
+	bool stage_known;
+	size_t done, total;
+	double last_put;	/* monotonic seconds of the last run-state call queued */
+	double last_progress_put;
+	bool dirty;		/* stage or progress changed since */
+	bool abort_requested;	/* the web app said abortRequested */
+	struct cJSON *logs;	/* log lines not yet queued: [{ts, level, msg, state}] */
+	struct active *next;
+};
+
+struct wd {
+	uv_loop_t *loop;
+	struct http *http;
+	struct queue *q;
+	struct dispatch *disp;
+	struct dconf conf;
+	char *conf_path;
+	char worker_id[25];
+	char worker_state[8];	/* the last state sent: IDLE or BUSY */
+	bool registered, recovered, ready;
+	bool draining, stopping;
+	int sigints;
+	uv_timer_t poll_timer, hb_timer, tick_timer, outbox_timer, reg_timer, stop_timer;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	bool poll_busy, claim_busy, hb_busy;
+	int reg_failures, claim_failures;
+	/* the outbox: one call in flight at a time */
+	bool ob_busy;
+	int64_t ob_inflight;
+	int64_t last_contact_saved;
+	struct active *active;
+	double watchdog_interval;	/* seconds, 0: off */
+	int exit_code;
+};
+
+/* outbox.c */
+void outbox_kick(struct wd *d);	/* sends the next due call unless one is in flight */
+/* Called after a web app reply of any kind: records the last contact (throttled). */
+void wd_contact(struct wd *d);
+/* Called by the outbox when a job's "finish" item is reached. */
+void wd_job_finished(struct wd *d, const char *sched, const char *job_state);
+/* The active run of a scheduled id, or NULL. */
+struct active *wd_active(struct wd *d, const char *sched);
+/* Exponential backoff with jitter: attempt 0 -> ~1 s, capped at 60 s. */
+double wd_backoff(int attempt);
+
+/* daemon.c */
+int daemon_main(int argc, char **argv);
+/* <state dir>/runs/<scheduled id>; caller frees. */
+char *wd_run_dir(struct wd *d, const char *sched);
+
+#endif

@@ -1,0 +1,464 @@
+"""winnowd daemon mode against the real winnow-web, both on 127.0.0.1.
+
+Each test starts its own winnow-web (temp db, free port, --dataset-root) and
+its own winnowd (temp state dir), creates a dataset through the user API on a
+generated dataset, posts a config and schedules runs exactly as the wizard
+does (docs/api.md), and checks what the web app holds afterwards.
+"""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import webtest  # noqa: E402
+import winnowtest as wt  # noqa: E402
+
+WINNOWD = wt.WINNOWD
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "ABORTED")
+
+CORAL = {
+    "enable_corruptness_check": True, "remove_exact_duplicates": True, "enable_training": False,
+    "pretagging": False, "pretagging_debug": False, "method": "coral",
+    "stopping_condition": {"n_samples": 0.1, "min_distance": -1},
+    "scorer": "object-frequency", "scorer_config": {"frequency_penalty": 0.25, "min_score": 0.9},
+    "active_learning": {"task_name": "my-classification-task", "score_name": "uncertainty_margin"},
+}
+CORESET = dict(CORAL, method="coreset", active_learning={"task_name": "", "score_name": "uncertainty_margin"})
+
+_DATASETS = {}
+
+
+def dataset(root, n=150):
+    """A generated dataset under root (made once per size and root)."""
+    key = (root, n)
+    if key not in _DATASETS:
+        out = os.path.join(root, "d%d" % n)
+        wt.mkdataset(out, "--n", n, "--predictions", "--subdirs")
+        _DATASETS[key] = out
+    return _DATASETS[key]
+
+
+class Daemon:
+    """A running winnowd with its own config file and state dir."""
+
+    def __init__(self, url, token, workdir, name="w1", concurrent=1, poll=0.3, env=None, extra=None):
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.state = os.path.join(workdir, "state")
+        self.conf = os.path.join(workdir, "winnowd.json")
+        self.log = os.path.join(workdir, "winnowd.log")
+        cfg = {"url": url, "worker_name": name, "token": token, "state_dir": self.state,
+               "poll_interval": poll, "concurrent_runs": concurrent, "threads_per_run": 2,
+               "log_level": "debug"}
+        cfg.update(extra or {})
+        with open(self.conf, "w") as f:
+            json.dump(cfg, f)
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([WINNOWD, "--config", self.conf], stdout=self.logf,
+                                     stderr=self.logf, env=self.env)
+        return self
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=60):
+        rc = self.proc.wait(timeout=timeout)
+        self.logf.close()
+        self.proc = None
+        return rc
+
+    def kill9(self):
+        self.proc.kill()
+        return self.wait()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.wait()
+        if self.proc is not None:
+            self.logf.close()
+            self.proc = None
+        return None
+
+    def log_text(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+class DaemonTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = wt.tmpdir("dm")
+        self.root = os.path.join(self.dir, "data")
+        os.makedirs(self.root)
+        self.web = webtest.Server(roots=[self.root], workdir=os.path.join(self.dir, "web"))
+        os.makedirs(self.web.dir, exist_ok=True)
+        self.wtok = self.web.token("worker1", "worker")
+        self.utok = self.web.token("alice", "user")
+        self.web.start()
+        self.daemons = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.stop()
+        self.web.stop()
+        if self._outcome_failed():
+            for d in self.daemons:
+                sys.stderr.write("---- winnowd log %s\n%s\n" % (d.dir, d.log_text()[-6000:]))
+            sys.stderr.write("---- winnow-web log\n%s\n" % self.web.log_text()[-3000:])
+
+    def _outcome_failed(self):
+        res = getattr(self, "_outcome", None)
+        errs = getattr(res, "errors", None) or getattr(getattr(res, "result", None), "errors", [])
+        return bool(errs) or any(getattr(res, "result", None) and
+                                 (t is self) for t, _ in getattr(res.result, "failures", []))
+
+    # -- helpers ------------------------------------------------------------
+    def url(self):
+        return "http://127.0.0.1:%d" % self.web.port
+
+    def daemon(self, name="w1", **kw):
+        d = Daemon(self.url(), self.wtok, os.path.join(self.dir, "wd-%s-%d" % (name, len(self.daemons))),
+                   name=name, **kw)
+        self.daemons.append(d)
+        return d
+
+    def ok(self, method, path, body=None, status=(200, 201), token=None):
+        return self.web.ok(method, path, body, token or self.utok, status)
+
+    def make_dataset(self, path):
+        ds = self.ok("POST", "/v1/datasets", {"name": "ds-%d" % len(os.listdir(self.dir))})["id"]
+        self.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": path})
+        return ds
+
+    def schedule(self, ds, docker, priority="MID"):
+        cfg = self.ok("POST", "/v1/docker/worker/config",
+                      {"config": {"workerType": "FULL", "docker": docker, "lightly": {}}})["id"]
+        return self.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % ds,
+                       {"configId": cfg, "priority": priority})["id"]
+
+    def run_of(self, sched):
+        r = self.web.request("GET", "/v1/docker/runs/schedule/%s" % sched, token=self.utok)
+        return r.json if r.status == 200 else None
+
+    def wait_run(self, sched, states=FINAL, timeout=240):
+        deadline = time.time() + timeout
+        run = None
+        while time.time() < deadline:
+            run = self.run_of(sched)
+            if run and run["state"] in states:
+                return run
+            time.sleep(0.2)
+        self.fail("run of %s did not reach %s; last %r" % (sched, states, run))
+
+    def scheduled(self, ds, sched):
+        for s in self.ok("GET", "/v1/datasets/%s/docker/worker/schedule" % ds):
+            if s["id"] == sched:
+                return s
+        return None
+
+    def wait_sched_done(self, ds, sched, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.scheduled(ds, sched)["state"] == "DONE":
+                return
+            time.sleep(0.2)
+        self.fail("scheduled run %s not DONE" % sched)
+
+    def tags(self, ds):
+        return self.ok("GET", "/v1/datasets/%s/tags" % ds)
+
+    def mapping(self, ds):
+        return self.web.ok("GET", "/v1/datasets/%s/mappings?field=fileName" % ds, token=self.wtok)
+
+    def tag_names(self, ds, tag):
+        names = self.mapping(ds)
+        bits = int(tag["bitMaskData"], 16)
+        return [n for i, n in enumerate(names) if bits >> i & 1]
+
+    def scores(self, ds, tag_id):
+        out = {}
+        for s in self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (ds, tag_id)):
+            out[s["scoreType"]] = self.ok("GET", "/v1/datasets/%s/tags/%s/scores/%s"
+                                          % (ds, tag_id, s["scoreType"]))["scores"]
+        return out
+
+    def logs(self, run_id):
+        return self.ok("GET", "/v1/docker/runs/%s/logs" % run_id)
+
+    def local_select(self, docker, path):
+        out = os.path.join(wt.tmpdir("local"), "out")
+        wt.run_select(docker, path, out)
+        return out
+
+    def check_results_match_local(self, ds, run, docker, path):
+        """The run's tags and score lists equal what local mode selects."""
+        out = self.local_select(docker, path)
+        name = "run-%s" % run["id"]
+        tags = {t["name"]: t for t in self.tags(ds)}
+        self.assertIn(name, tags)
+        self.assertIn(name + "-candidates", tags)
+        sel, cand = tags[name], tags[name + "-candidates"]
+        self.assertEqual(sel["prevTagId"], cand["id"])
+        selected = wt.read_lines(os.path.join(out, "filenames", "selected_filenames.txt"))
+        scores_csv = os.path.join(out, "data", "scores.csv")
+        with open(scores_csv if os.path.exists(scores_csv)
+                  else os.path.join(out, "data", "embeddings.csv")) as f:
+            rows = list(csv.reader(f))
+        header, rows = rows[0], rows[1:]
+        if not os.path.exists(scores_csv):
+            header = header[:1]     # no scores computed: no score list either
+        candidates = [r[0] for r in rows]
+        # The names of the bits, in bit order: the dataset's order is path order here.
+        self.assertEqual(self.tag_names(ds, cand), candidates)
+        self.assertEqual(sorted(self.tag_names(ds, sel)), sorted(selected))
+        self.assertEqual(self.tag_names(ds, sel), [c for c in candidates if c in set(selected)])
+        got = self.scores(ds, cand["id"])
+        self.assertEqual(sorted(got), sorted(header[1:]))
+        for c, col in enumerate(header[1:], start=1):
+            self.assertEqual(got[col], [float(r[c]) for r in rows], col)
+        return tags
+
+    def assert_no_duplicates(self, ds, run, same_attempt=True):
+        """No tag twice, one score list per type, no log seq twice; with
+        same_attempt (the stages ran once), no stage log line twice either."""
+        tags = [t["name"] for t in self.tags(ds)]
+        self.assertEqual(len(tags), len(set(tags)), tags)
+        for t in self.tags(ds):
+            types = [s["scoreType"] for s in self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (ds, t["id"]))]
+            self.assertEqual(len(types), len(set(types)), types)
+        arts = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])]
+        self.assertEqual(len(arts), len(set(arts)), arts)
+        lines = self.logs(run["id"])
+        seqs = [l["seq"] for l in lines]
+        self.assertEqual(len(seqs), len(set(seqs)))
+        if same_attempt:
+            msgs = [(l["msg"]) for l in lines]
+            dup = [m for m in set(msgs) if msgs.count(m) > 1 and "stage" in m]
+            self.assertEqual(dup, [], "log lines repeated")
+
+    # -- tests ----------------------------------------------------------------
+    def test_coral_run_completes_like_local_mode(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        d = self.daemon().start()
+        sched = self.schedule(ds, CORAL)
+        run = self.wait_run(sched)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        arts = {a["fileName"]: a for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])}
+        for f in ("report.json", "scores.csv", "selection.csv", "embeddings_2d.csv", "log.txt",
+                  "corrupt_filenames.txt", "duplicate_filenames.txt"):
+            self.assertIn(f, arts)
+        self.assertGreater(len(self.logs(run["id"])), 3)
+        w = self.ok("GET", "/v1/docker/worker")
+        self.assertEqual([x["name"] for x in w], ["w1"])
+        self.assertEqual(d.signal(signal.SIGTERM), None)
+        self.assertEqual(d.wait(), 0)
+
+    def test_two_runs_at_once_and_a_cancelled_one(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        a = self.schedule(ds, CORAL)
+        c = self.schedule(ds, CORESET)
+        b = self.schedule(ds, CORESET)
+        self.ok("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, c))
+        self.daemon(concurrent=2).start()
+        ra, rb = self.wait_run(a), self.wait_run(b)
+        self.assertEqual((ra["state"], rb["state"]), ("COMPLETED", "COMPLETED"))
+        self.wait_sched_done(ds, a)
+        self.wait_sched_done(ds, b)
+        time.sleep(1.5)     # a few more polls: the cancelled run must stay untouched
+        self.assertIsNone(self.run_of(c))
+        self.assertEqual(self.scheduled(ds, c)["state"], "CANCELED")
+        self.check_results_match_local(ds, ra, CORAL, path)
+        self.check_results_match_local(ds, rb, CORESET, path)
+
+    def test_abort_then_next_run(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        first = self.schedule(ds, CORAL, priority="HIGH")
+        second = self.schedule(ds, CORESET, priority="LOW")
+        self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
+        run = self.wait_run(first, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        self.ok("POST", "/v1/docker/runs/%s/abort" % run["id"])
+        run = self.wait_run(first, timeout=60)
+        self.assertEqual(run["state"], "ABORTED", run)
+        self.wait_sched_done(ds, first)
+        run2 = self.wait_run(second, timeout=120)
+        self.assertEqual(run2["state"], "COMPLETED", run2)
+        names = [t["name"] for t in self.tags(ds)]
+        self.assertNotIn("run-%s" % run["id"], names)
+        self.assertIn("run-%s" % run2["id"], names)
+
+    def test_bad_config_fails_with_the_message(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        docker = dict(CORAL, active_learning={"task_name": "no-such-task",
+                                              "score_name": "uncertainty_margin"})
+        sched = self.schedule(ds, docker)
+        self.daemon().start()
+        run = self.wait_run(sched, timeout=60)
+        self.assertEqual(run["state"], "FAILED", run)
+        self.assertIn("no-such-task", run["message"])
+        self.wait_sched_done(ds, sched)
+        self.assertEqual(self.tags(ds), [])
+        self.assertTrue(any("no-such-task" in l["msg"] for l in self.logs(run["id"])))
+
+    def restart_web(self, port):
+        """winnow-web again on the same db and port."""
+        free = webtest.free_port
+        webtest.free_port = lambda: port
+        try:
+            deadline = time.time() + 30
+            while True:
+                try:
+                    self.web.start()
+                    return
+                except AssertionError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.5)
+        finally:
+            webtest.free_port = free
+
+    def test_web_app_down_during_a_run(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1000"}).start()
+        self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        port = self.web.port
+        # Killed, not stopped: the web app vanishes mid-call, as in an outage.
+        self.web.proc.kill()
+        self.web.proc.wait()
+        self.web.logf.close()
+        self.web.proc = None
+        time.sleep(10)
+        self.restart_web(port)
+        run = self.wait_run(sched, timeout=180)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assert_no_duplicates(ds, run)
+        self.assertIn("retry", d.log_text())
+
+    def test_sigterm_during_a_run_then_restart(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
+        self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(60), 0)
+        self.assertIn("requeued", d.log_text())
+        d.env.pop("WINNOWD_TEST_DELAY_MS")
+        d.start()
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assert_no_duplicates(ds, run, same_attempt=False)
+
+    def test_kill9_during_a_run_then_restart(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
+        self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        d.kill9()
+        d.env.pop("WINNOWD_TEST_DELAY_MS")
+        d.start()
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assert_no_duplicates(ds, run, same_attempt=False)
+        self.assertIn("death 1", d.log_text())
+        runs = self.ok("GET", "/v1/docker/runs?datasetId=%s" % ds)
+        runs = runs if isinstance(runs, list) else runs.get("items", runs)
+        self.assertEqual(len(runs), 1, runs)
+
+    def test_kill9_after_reporting_started(self):
+        """Killed while the results go out: after the restart nothing is posted twice."""
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon().start()
+        self.wait_run(sched, states=("SAVING_RESULTS", "UPLOADING_ARTIFACTS", "COMPLETED"), timeout=60)
+        d.kill9()
+        d.start()
+        run = self.wait_run(sched, states=("COMPLETED",), timeout=60)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assert_no_duplicates(ds, run)
+
+
+class ConfigTest(unittest.TestCase):
+    def run_conf(self, cfg, env=None):
+        d = wt.tmpdir("cf")
+        p = os.path.join(d, "winnowd.json")
+        with open(p, "w") as f:
+            f.write(cfg if isinstance(cfg, str) else json.dumps(cfg))
+        e = dict(os.environ)
+        e.pop("WINNOW_TOKEN", None)
+        e.pop("CREDENTIALS_DIRECTORY", None)
+        e.update(env or {})
+        return subprocess.run([WINNOWD, "--config", p], capture_output=True, text=True, timeout=30,
+                              env=e)
+
+    def test_unknown_key(self):
+        p = self.run_conf({"url": "http://127.0.0.1:1", "token": "t", "poll_intervall": 5})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("poll_intervall", p.stderr)
+
+    def test_wrong_type(self):
+        p = self.run_conf({"url": "http://127.0.0.1:1", "token": "t", "concurrent_runs": "2"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("concurrent_runs", p.stderr)
+
+    def test_no_token(self):
+        p = self.run_conf({"url": "http://127.0.0.1:1"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("token", p.stderr)
+
+    def test_missing_file(self):
+        p = subprocess.run([WINNOWD, "--config", "/nonexistent/winnowd.json"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("/nonexistent/winnowd.json", p.stderr)
+
+    def test_token_never_logged(self):
+        d = wt.tmpdir("tk")
+        secret = "s3cr3t-token-value"
+        p = os.path.join(d, "winnowd.json")
+        with open(p, "w") as f:
+            json.dump({"url": "http://127.0.0.1:9", "state_dir": os.path.join(d, "st"),
+                       "poll_interval": 0.2}, f)
+        e = dict(os.environ, WINNOW_TOKEN=secret)
+        proc = subprocess.Popen([WINNOWD, "--config", p], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=e)
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, out)
+        self.assertNotIn(secret, out.decode())
+        self.assertIn("$WINNOW_TOKEN", out.decode())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
