@@ -33,7 +33,7 @@ export async function datasetPage(main, ctx) {
 		const tasks = asList(t, 'tasks');
 		tasksBox.replaceChildren(table(['Task', 'Type', 'Scores'], tasks.map((x) => h('tr', null,
 			h('td', null, x.name), h('td', null, x.taskType),
-			h('td', null, (x.scores || []).map((s) => h('span', { class: s === x.defaultScore ? 'pill pill-strong' : 'pill' }, s)))))),
+			h('td', null, (x.scores || []).map((s) => h('span', { class: s === x.defaultScore ? 'pill pill-strong' : 'pill' }, s))))),
 		{ empty: 'No prediction tasks in the datasource (.lightly/predictions/tasks.json).' }));
 	}).catch((e) => tasksBox.replaceChildren(errorBox(e)));
 

@@ -96,8 +96,8 @@ export async function resultsPage(main, ctx) {
 	if (reportArt) {
 		getText(artUrl(reportArt)).then((t) => {
 			const rep = JSON.parse(t);
-			summaryBox.replaceChildren(facts(rep.counts || {}),
-				(rep.warnings || []).length ? h('ul', { class: 'warnings' }, rep.warnings.map((w) => h('li', null, w))) : null);
+			summaryBox.replaceChildren(facts(rep.counts || {}));
+			if ((rep.warnings || []).length) summaryBox.appendChild(h('ul', { class: 'warnings' }, rep.warnings.map((w) => h('li', null, w))));
 		}).catch((e) => summaryBox.replaceChildren(facts({}), errorBox(e)));
 	} else summaryBox.replaceChildren(facts({}));
 

@@ -52,7 +52,7 @@ export async function schedulePage(main, ctx) {
 	const submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'wizard-submit' }, 'Schedule run');
 	const presetBtns = PRESETS.map((p) => h('button', { type: 'button', class: 'btn', id: p.id, onclick: () => applyPreset(p) }, p.label));
 
-	const form = h('form', { id: 'wizard', class: 'wizard', novalidate: true },
+	const form = h('form', { id: 'wizard', class: 'wizard', novalidate: true, 'aria-busy': 'true' },
 		summary,
 		h('div', { class: 'presets', role: 'group', 'aria-label': 'Presets' }, h('span', { class: 'muted' }, 'Presets:'), presetBtns),
 		h('div', { class: 'wizard-cols' },
@@ -99,7 +99,7 @@ export async function schedulePage(main, ctx) {
 
 	function fillTasks() {
 		el.task.replaceChildren(h('option', { value: '' }, '(none)'),
-			tasks.map((t) => h('option', { value: t.name }, `${t.name} (${t.taskType})`)));
+			...tasks.map((t) => h('option', { value: t.name }, `${t.name} (${t.taskType})`)));
 	}
 
 	function fillScores() {
@@ -282,4 +282,5 @@ export async function schedulePage(main, ctx) {
 	applyPreset(PRESETS.find((p) => p.id === `preset-${preset}`) || PRESETS[0]);
 	if (tasksError) setFieldError(el.task, `The task list could not be read: ${tasksError instanceof ApiError ? tasksError.message : tasksError}`);
 	else if (!tasks.length) el.task.closest('.field').appendChild(h('p', { class: 'hint' }, 'This datasource has no prediction tasks.'));
+	form.setAttribute('aria-busy', 'false');
 }
