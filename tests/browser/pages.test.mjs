@@ -10,7 +10,7 @@
 //
 // Without bin/winnow-web the server tests skip (saying why); the static smoke test still runs.
 // WINNOW_WEB_MOCK=1 runs tests/browser/mock-server.mjs instead (for work on the pages only).
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -170,6 +170,13 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		({ context: browser, page } = await launch());
 		S.problems = [];
 		page.on('pageerror', (e) => S.problems.push(e.message));
+	});
+
+	// a failed test leaves its page as failed-<n>.png, to look at
+	let nTest = 0;
+	afterEach(async (t) => {
+		nTest++;
+		if (page && t && t.passed === false) await shot(page, `failed-${nTest}`).catch(() => {});
 	});
 
 	after(async () => {
