@@ -1,0 +1,587 @@
+"""winnow-web API: every route's happy path and reply fields (Lightly's
+required ones), the idempotency of each worker call, the atomic claim, poll
+order and runsOn, aborts and cancels, config errors, datasource rules, S3
+secret masking, the results route against a Python computation, thumbnails.
+"""
+import io
+import json
+import os
+import random
+import re
+import sys
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import webtest  # noqa: E402
+from webtest import ID_RE, PRESET, bitmask  # noqa: E402
+
+from PIL import Image  # noqa: E402
+
+WORKER_FIELDS = {"id", "userId", "name", "workerType", "state", "createdAt", "lastModifiedAt", "labels"}
+SCHED_FIELDS = {"id", "datasetId", "configId", "priority", "runsOn", "state", "createdAt", "lastModifiedAt"}
+RUN_FIELDS = {"id", "userId", "dockerVersion", "state", "createdAt", "lastModifiedAt", "datasetId",
+              "configId", "scheduledId", "message", "artifacts"}
+TAG_FIELDS = {"id", "datasetId", "prevTagId", "name", "bitMaskData", "totSize", "createdAt"}
+DATASET_FIELDS = {"id", "name", "userId", "type", "nSamples", "sizeInBytes", "createdAt", "lastModifiedAt"}
+
+
+def make_images(folder):
+    os.makedirs(os.path.join(folder, "sub"), exist_ok=True)
+    rnd = random.Random(1)
+    img = Image.new("RGB", (600, 400))
+    img.putdata([(rnd.randrange(256), (x * 7) % 256, 128) for x in range(600 * 400)])
+    img.save(os.path.join(folder, "big.jpg"), quality=90)
+    Image.new("RGB", (100, 900), (10, 200, 30)).save(os.path.join(folder, "sub", "tall.png"))
+    Image.new("L", (40, 30), 99).save(os.path.join(folder, "small.webp"))
+    with open(os.path.join(folder, "broken.jpg"), "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0 not really a jpeg")
+
+
+class Base(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = webtest.Server()
+        os.makedirs(cls.srv.dir, exist_ok=True)
+        cls.root = os.path.join(cls.srv.dir, "datasets")
+        cls.data = os.path.join(cls.root, "ds1")
+        os.makedirs(cls.data)
+        make_images(cls.data)
+        cls.outside = os.path.join(cls.srv.dir, "outside")
+        os.makedirs(cls.outside)
+        Image.new("RGB", (50, 50), (255, 0, 0)).save(os.path.join(cls.outside, "secret.jpg"))
+        cls.srv.roots = [cls.root]
+        cls.user = cls.srv.token("alice", "user")
+        cls.worker = cls.srv.token("w1", "worker")
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def u(self, method, path, body=None, status=(200, 201)):
+        return self.srv.ok(method, path, body, self.user, status)
+
+    def w(self, method, path, body=None, status=(200, 201)):
+        return self.srv.ok(method, path, body, self.worker, status)
+
+    def dataset(self, name="ds"):
+        return self.u("POST", "/v1/datasets", {"name": name}, 201)["id"]
+
+    def config(self, docker=None):
+        return self.u("POST", "/v1/docker/worker/config",
+                      {"config": {"workerType": "FULL", "docker": docker or PRESET, "lightly": {}}}, 201)["id"]
+
+    def schedule(self, ds, cfg, priority="MID", runs_on=None):
+        body = {"configId": cfg, "priority": priority}
+        if runs_on is not None:
+            body["runsOn"] = runs_on
+        return self.u("POST", "/v1/datasets/%s/docker/worker/schedule" % ds, body, 201)["id"]
+
+    def register(self, name, labels=()):
+        return self.w("POST", "/v1/docker/worker", {"name": name, "workerType": "FULL", "labels": list(labels)})["id"]
+
+    def claim(self, ds, worker, sched, state="LOCKED", token=None):
+        return self.srv.request("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (ds, worker, sched),
+                                {"state": state}, token or self.worker)
+
+
+class TestWorkerCalls(Base):
+    def test_register_same_name_same_id(self):
+        r1 = self.srv.request("POST", "/v1/docker/worker", {"name": "gpu-box", "workerType": "FULL", "labels": ["gpu"]}, self.worker)
+        self.assertEqual(r1.status, 201)
+        wid = r1.json["id"]
+        self.assertRegex(wid, ID_RE)
+        r2 = self.srv.request("POST", "/v1/docker/worker", {"name": "gpu-box", "workerType": "FULL", "labels": ["gpu", "x"]}, self.worker)
+        self.assertEqual(r2.status, 200)
+        self.assertEqual(r2.json["id"], wid)
+        other = self.register("cpu-box")
+        self.assertNotEqual(other, wid)
+        m = self.u("GET", "/v1/docker/worker/%s" % wid)
+        self.assertTrue(WORKER_FIELDS <= set(m), m)
+        self.assertEqual(m["labels"], ["gpu", "x"])
+        self.assertEqual(m["state"], "IDLE")
+        self.assertEqual(m["workerType"], "FULL")
+        me = self.w("GET", "/v1/me")
+        self.assertEqual(m["userId"], me["userId"])
+        names = [x["name"] for x in self.u("GET", "/v1/docker/worker")]
+        self.assertIn("gpu-box", names)
+        self.assertIn("cpu-box", names)
+
+    def test_worker_state_heartbeat(self):
+        wid = self.register("hb")
+        before = self.u("GET", "/v1/docker/worker/%s" % wid)
+        time.sleep(0.01)
+        m = self.w("PUT", "/v1/docker/worker/%s" % wid, {"state": "BUSY"})
+        self.assertEqual(m["state"], "BUSY")
+        self.assertGreater(m["lastSeenAt"], before["lastSeenAt"] - 1)
+        self.assertGreaterEqual(m["lastModifiedAt"], before["lastModifiedAt"])
+        self.assertEqual(self.srv.request("PUT", "/v1/docker/worker/%s" % wid, {"state": "SLEEPY"}, self.worker).status, 400)
+        self.assertEqual(self.srv.request("PUT", "/v1/docker/worker/%s" % ("0" * 24), {"state": "IDLE"}, self.worker).status, 404)
+
+    def test_config_get_and_validation(self):
+        cfg = self.config()
+        c = self.w("GET", "/v1/docker/worker/config/%s" % cfg)
+        self.assertEqual(c["id"], cfg)
+        self.assertEqual(c["config"]["docker"], PRESET)
+        self.assertEqual(c["config"]["workerType"], "FULL")
+        self.assertIn("createdAt", c)
+        bad = {"method": "foo", "stopping_condition": {"n_samples": -3}}
+        r = self.srv.request("POST", "/v1/docker/worker/config",
+                             {"config": {"workerType": "FULL", "docker": bad, "lightly": {}}}, self.user)
+        self.assertEqual(r.status, 400)
+        errs = r.json["errors"]
+        paths = sorted(e["path"] for e in errs)
+        self.assertEqual(paths, ["docker.method", "docker.stopping_condition.n_samples"])
+        for e in errs:
+            self.assertNotIn(": ", e["path"])
+            self.assertTrue(e["message"])
+        nsm = [e for e in errs if e["path"].endswith("n_samples")][0]["message"]
+        self.assertTrue(nsm.startswith("-3 is not"), nsm)
+        v = self.u("POST", "/v1/docker/worker/config/validate",
+                   {"config": {"workerType": "FULL", "docker": bad, "lightly": {}}}, 200)
+        self.assertEqual(sorted(e["path"] for e in v["errors"]), paths)
+        v = self.u("POST", "/v1/docker/worker/config/validate",
+                   {"config": {"workerType": "FULL", "docker": PRESET, "lightly": {}}}, 200)
+        self.assertEqual(v["errors"], [])
+        # a config with an unknown key is refused too
+        r = self.srv.request("POST", "/v1/docker/worker/config",
+                             {"config": {"docker": {"bogus_key": 1}}}, self.user)
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.json["errors"][0]["path"], "docker.bogus_key")
+
+    def test_run_lifecycle_abort(self):
+        ds = self.dataset()
+        cfg = self.config()
+        sid = self.schedule(ds, cfg)
+        wid = self.register("runner")
+        self.assertEqual(self.claim(ds, wid, sid).status, 200)
+        body = {"dockerVersion": "winnowd 0.1", "datasetId": ds, "scheduledId": sid, "configId": cfg}
+        r1 = self.srv.request("POST", "/v1/docker/runs", body, self.worker)
+        self.assertEqual(r1.status, 201)
+        rid = r1.json["id"]
+        r2 = self.srv.request("POST", "/v1/docker/runs", body, self.worker)
+        self.assertEqual((r2.status, r2.json["id"]), (200, rid))
+        run = self.u("GET", "/v1/docker/runs/%s" % rid)
+        self.assertTrue(RUN_FIELDS <= set(run), run)
+        self.assertEqual((run["state"], run["scheduledId"], run["datasetId"]), ("STARTED", sid, ds))
+        self.assertEqual(self.w("GET", "/v1/docker/runs/schedule/%s" % sid)["id"], rid)
+        self.assertIn(rid, [x["id"] for x in self.u("GET", "/v1/docker/runs?datasetId=%s" % ds)])
+        a = self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "EMBEDDING", "message": "m", "progress": 0.3})
+        self.assertEqual(a, {"abortRequested": False})
+        run = self.u("GET", "/v1/docker/runs/%s" % rid)
+        self.assertEqual((run["state"], run["message"]), ("EMBEDDING", "m"))
+        self.assertAlmostEqual(run["progress"], 0.3)
+        self.u("POST", "/v1/docker/runs/%s/abort" % rid, None, 200)
+        a = self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "SAMPLING", "message": "", "progress": 0.5})
+        self.assertEqual(a, {"abortRequested": True})
+        self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "ABORTED", "message": "aborted", "progress": 1})
+        self.assertEqual(self.srv.request("POST", "/v1/docker/runs/%s/abort" % rid, None, self.user).status, 409)
+        self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s" % rid, {"state": "NOPE"}, self.worker).status, 400)
+        self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s" % rid, {"state": "FAILED", "progress": 2}, self.worker).status, 400)
+        # a run for an unknown scheduled run is refused
+        bad = dict(body, scheduledId="0" * 24)
+        self.assertEqual(self.srv.request("POST", "/v1/docker/runs", bad, self.worker).status, 404)
+
+    def test_logs_by_seq(self):
+        ds = self.dataset()
+        cfg = self.config()
+        sid = self.schedule(ds, cfg)
+        rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg})["id"]
+        lines = [{"seq": i, "ts": 1000 + i, "level": "INFO", "msg": "line %d" % i, "state": "EMBEDDING"} for i in range(5)]
+        r = self.w("PUT", "/v1/docker/runs/%s/logs" % rid, lines)
+        self.assertEqual(r["inserted"], 5)
+        more = [{"seq": i, "ts": 2000 + i, "level": "WARNING", "msg": "again %d" % i, "state": "SAMPLING"} for i in range(3, 7)]
+        r = self.w("PUT", "/v1/docker/runs/%s/logs" % rid, more)
+        self.assertEqual(r["inserted"], 2)
+        got = self.u("GET", "/v1/docker/runs/%s/logs?since=2" % rid)
+        self.assertEqual([x["seq"] for x in got], [3, 4, 5, 6])
+        self.assertEqual(got[0]["msg"], "line 3")  # the repeated seq was ignored
+        self.assertEqual(got[2], {"seq": 5, "ts": 2005, "level": "WARNING", "msg": "again 5", "state": "SAMPLING"})
+        self.assertEqual(len(self.u("GET", "/v1/docker/runs/%s/logs" % rid)), 7)
+        self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s/logs" % rid,
+                                          [{"seq": 9, "ts": 1, "level": "LOUD", "msg": "x"}], self.worker).status, 400)
+
+    def test_samples_tags_scores(self):
+        ds = self.dataset()
+        names = ["img_%03d.jpg" % i for i in range(10)]
+        r = self.w("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": n, "metaData": {}} for n in names[:6]])
+        self.assertEqual((r["added"], r["nSamples"]), (6, 6))
+        # a repeat with overlap adds only the new names, after the old ones
+        r = self.w("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": n} for n in names[3:][::-1]])
+        self.assertEqual((r["added"], r["nSamples"]), (4, 10))
+        order = self.w("GET", "/v1/datasets/%s/mappings?field=fileName" % ds)
+        self.assertEqual(order, names[:6] + names[6:][::-1])
+        self.assertEqual(self.u("GET", "/v1/datasets/%s" % ds)["nSamples"], 10)
+        self.assertEqual(self.srv.request("GET", "/v1/datasets/%s/mappings?field=size" % ds, token=self.worker).status, 400)
+
+        cand = bitmask(range(10))
+        t = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
+                             {"name": "run-candidates", "prevTagId": None, "bitMaskData": cand, "totSize": 10,
+                              "creator": "USER_WORKER", "runId": None}, self.worker)
+        self.assertEqual(t.status, 201)
+        cid = t.json["id"]
+        t2 = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
+                              {"name": "run-candidates", "prevTagId": None, "bitMaskData": cand, "totSize": 10,
+                               "creator": "USER_WORKER", "runId": None}, self.worker)
+        self.assertEqual((t2.status, t2.json["id"]), (200, cid))
+        sel = bitmask([0, 3, 4, 6])
+        self.assertEqual(sel, "0x59")
+        sid = self.w("POST", "/v1/datasets/%s/tags" % ds,
+                     {"name": "run", "prevTagId": cid, "bitMaskData": sel, "totSize": 10, "creator": "SAMPLER_CORESET"})["id"]
+        conflict = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
+                                    {"name": "run", "prevTagId": cid, "bitMaskData": "0x1", "totSize": 10}, self.worker)
+        self.assertEqual(conflict.status, 409)
+        for bad in ("0x400", "0X59", "0x059", "59", ""):
+            r = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
+                                 {"name": "bad", "bitMaskData": bad, "totSize": 10}, self.worker)
+            self.assertEqual(r.status, 400, bad)
+        tag = self.u("GET", "/v1/datasets/%s/tags/%s" % (ds, sid))
+        self.assertTrue(TAG_FIELDS <= set(tag), tag)
+        self.assertEqual((tag["prevTagId"], tag["bitMaskData"], tag["totSize"], tag["creator"]), (cid, "0x59", 10, "SAMPLER_CORESET"))
+        self.assertEqual([x["name"] for x in self.w("GET", "/v1/datasets/%s/tags" % ds)], ["run-candidates", "run"])
+
+        scores = [i / 10 for i in range(10)]
+        path = "/v1/datasets/%s/tags/%s/scores" % (ds, cid)
+        r = self.srv.request("POST", path, {"scoreType": "uncertainty_margin", "scores": scores}, self.worker)
+        self.assertEqual(r.status, 201)
+        score_id = r.json["id"]
+        r = self.srv.request("POST", path, {"scoreType": "uncertainty_margin", "scores": scores}, self.worker)
+        self.assertEqual((r.status, r.json["id"]), (200, score_id))
+        r = self.srv.request("POST", path, {"scoreType": "uncertainty_margin", "scores": scores[::-1]}, self.worker)
+        self.assertEqual(r.status, 409)
+        r = self.srv.request("POST", path, {"scoreType": "uncertainty_entropy", "scores": scores[:9]}, self.worker)
+        self.assertEqual(r.status, 400)
+        r = self.srv.request("POST", path, {"scoreType": "uncertainty_entropy", "scores": ["a"] * 10}, self.worker)
+        self.assertEqual(r.status, 400)
+        self.assertEqual([x["scoreType"] for x in self.u("GET", path)], ["uncertainty_margin"])
+        got = self.u("GET", path + "/uncertainty_margin")
+        self.assertEqual(got["scores"], scores)
+        self.assertEqual(self.srv.request("GET", path + "/nope", token=self.user).status, 404)
+
+    def test_datapool(self):
+        ds = self.dataset()
+        p = "/v1/datasets/%s/datapools/pool-1" % ds
+        self.assertEqual(self.w("GET", p)["fileNames"], [])
+        r = self.w("PUT", p, {"fileNames": ["a.jpg", "b.jpg"]})
+        self.assertEqual(r["added"], 2)
+        r = self.w("PUT", p, {"fileNames": ["b.jpg", "c.jpg"]})
+        self.assertEqual(r["added"], 1)
+        self.assertEqual(self.w("GET", p)["fileNames"], ["a.jpg", "b.jpg", "c.jpg"])
+        self.assertEqual(self.srv.request("GET", "/v1/datasets/%s/datapools/.hidden" % ds, token=self.worker).status, 400)
+
+    def test_artifacts(self):
+        ds = self.dataset()
+        cfg = self.config()
+        sid = self.schedule(ds, cfg)
+        rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg})["id"]
+        r = self.srv.request("POST", "/v1/docker/runs/%s/artifacts" % rid, {"fileName": "report.json", "type": "REPORT_JSON"}, self.worker)
+        self.assertEqual(r.status, 201)
+        a = r.json
+        self.assertEqual(set(a), {"signedWriteUrl", "artifactId"})
+        r2 = self.srv.request("POST", "/v1/docker/runs/%s/artifacts" % rid, {"fileName": "report.json", "type": "REPORT_JSON"}, self.worker)
+        self.assertEqual((r2.status, r2.json), (200, a))
+        r3 = self.srv.request("POST", "/v1/docker/runs/%s/artifacts" % rid, {"fileName": "report.json", "type": "LOG"}, self.worker)
+        self.assertEqual(r3.status, 409)
+        url = urllib.parse.urlsplit(a["signedWriteUrl"])
+        self.assertEqual(url.netloc, "127.0.0.1:%d" % self.srv.port)
+        self.assertEqual(url.path, "/v1/artifacts/%s/content" % a["artifactId"])
+        content = json.dumps({"version": "x", "counts": {"selected": 3}}).encode()
+        self.assertEqual(self.srv.request("PUT", url.path, raw=content).status, 401)
+        self.assertEqual(self.srv.request("PUT", url.path + "?sig=" + "0" * 64, raw=content).status, 401)
+        self.assertEqual(self.srv.request("PUT", url.path + "?" + url.query, raw=content).status, 200)
+        lst = self.u("GET", "/v1/docker/runs/%s/artifacts" % rid)
+        self.assertEqual([(x["fileName"], x["type"], x["uploaded"], x["size"]) for x in lst],
+                         [("report.json", "REPORT_JSON", True, len(content))])
+        d = self.srv.request("GET", "/v1/docker/runs/%s/artifacts/%s/content" % (rid, a["artifactId"]), token=self.user)
+        self.assertEqual((d.status, d.body), (200, content))
+        self.assertEqual(d.header("Content-Type"), "application/json")
+        self.assertEqual(self.u("GET", "/v1/docker/runs/%s" % rid)["artifacts"][0]["id"], a["artifactId"])
+
+
+class TestScheduling(Base):
+    def setUp(self):
+        # Poll order is global: each test here gets its own server and database.
+        self.srv = webtest.Server()
+        self.user = self.srv.token("u", "user")
+        self.worker = self.srv.token("w", "worker")
+        self.srv.start()
+
+    def tearDown(self):
+        self.srv.stop()
+
+    def test_poll_order_and_runs_on(self):
+        ds = self.dataset()
+        cfg = self.config()
+        ids = {}
+        for name, prio, runs_on in [("low", "LOW", None), ("mid1", "MID", []), ("crit", "CRITICAL", None),
+                                    ("gpu", "CRITICAL", ["gpu"]), ("high", "HIGH", None), ("mid2", "MID", None),
+                                    ("gpu-fast", "HIGH", ["gpu", "fast"])]:
+            ids[self.schedule(ds, cfg, prio, runs_on)] = name
+            time.sleep(0.002)
+        plain = self.register("plain")
+        gpu = self.register("gpu-worker", ["gpu"])
+        both = self.register("both", ["fast", "gpu", "x"])
+        order = lambda wid: [ids[x["id"]] for x in self.w("GET", "/v1/docker/worker/%s/schedule?state=OPEN" % wid)]
+        self.assertEqual(order(plain), ["crit", "high", "mid1", "mid2", "low"])
+        self.assertEqual(order(gpu), ["crit", "gpu", "high", "mid1", "mid2", "low"])
+        self.assertEqual(order(both), ["crit", "gpu", "high", "gpu-fast", "mid1", "mid2", "low"])
+        first = self.w("GET", "/v1/docker/worker/%s/schedule?state=OPEN" % plain)[0]
+        self.assertTrue(SCHED_FIELDS <= set(first), first)
+        # a worker without the labels cannot claim it either
+        gpu_id = [k for k, v in ids.items() if v == "gpu"][0]
+        self.assertEqual(self.claim(ds, plain, gpu_id).status, 409)
+        self.assertEqual(self.claim(ds, gpu, gpu_id).status, 200)
+        self.assertNotIn("gpu", order(both))
+        self.assertEqual([x["id"] for x in self.w("GET", "/v1/docker/worker/%s/schedule?state=LOCKED" % gpu)], [gpu_id])
+        self.assertEqual(self.srv.request("GET", "/v1/docker/worker/%s/schedule?state=DONE" % gpu, token=self.worker).status, 400)
+        lst = self.u("GET", "/v1/datasets/%s/docker/worker/schedule" % ds)
+        self.assertEqual(len(lst), 7)
+
+    def test_claim(self):
+        ds = self.dataset()
+        cfg = self.config()
+        sid = self.schedule(ds, cfg)
+        a, b = self.register("a"), self.register("b")
+        r = self.claim(ds, a, sid)
+        self.assertEqual(r.status, 200)
+        self.assertEqual((r.json["state"], r.json["workerId"]), ("LOCKED", a))
+        self.assertEqual(self.claim(ds, b, sid).status, 409)
+        self.assertEqual(self.claim(ds, a, sid).status, 200)   # the holder again
+        self.assertEqual(self.w("GET", "/v1/docker/worker/%s/schedule?state=OPEN" % b), [])
+        self.assertEqual(self.claim(ds, b, sid, "DONE").status, 409)
+        r = self.claim(ds, a, sid, "DONE")
+        self.assertEqual((r.status, r.json["state"]), (200, "DONE"))
+        self.assertEqual(self.claim(ds, a, sid, "DONE").status, 200)
+        self.assertEqual(self.claim(ds, a, sid).status, 409)
+        other = self.dataset("other")
+        self.assertEqual(self.claim(other, a, sid).status, 404)
+        self.assertEqual(self.claim(ds, a, sid, "OPEN").status, 400)
+
+    def test_claim_race(self):
+        ds = self.dataset()
+        cfg = self.config()
+        workers = [self.register("r%d" % i) for i in range(8)]
+        for round_ in range(5):
+            sid = self.schedule(ds, cfg)
+            results = [None] * len(workers)
+            barrier = threading.Barrier(len(workers))
+
+            def go(i):
+                barrier.wait()
+                results[i] = self.claim(ds, workers[i], sid).status
+
+            threads = [threading.Thread(target=go, args=(i,)) for i in range(len(workers))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(sorted(results), [200] + [409] * (len(workers) - 1), results)
+            holder = workers[results.index(200)]
+            self.assertEqual(self.u("GET", "/v1/docker/runs/schedule/%s" % sid, status=(404,)) if False else
+                             self.w("GET", "/v1/docker/worker/%s/schedule?state=LOCKED" % holder)[-1]["id"], sid)
+
+    def test_cancel_open_only(self):
+        ds = self.dataset()
+        cfg = self.config()
+        s1, s2 = self.schedule(ds, cfg), self.schedule(ds, cfg)
+        r = self.u("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s1), None, 200)
+        self.assertEqual(r["state"], "CANCELED")
+        self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s1), token=self.user).status, 409)
+        wid = self.register("c")
+        self.assertEqual(self.claim(ds, wid, s1).status, 409)  # canceled: not claimable
+        self.assertEqual(self.claim(ds, wid, s2).status, 200)
+        self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s2), token=self.user).status, 409)
+        self.assertEqual(self.w("GET", "/v1/docker/worker/%s/schedule" % wid), [])
+
+    def test_worker_goes_offline(self):
+        self.srv.stop()
+        self.srv.extra = ["--worker-timeout", "1"]
+        self.srv.start()
+        wid = self.register("sleepy")
+        self.assertEqual(self.u("GET", "/v1/docker/worker/%s" % wid)["state"], "IDLE")
+        time.sleep(2.2)
+        self.assertEqual(self.u("GET", "/v1/docker/worker/%s" % wid)["state"], "OFFLINE")
+        self.w("PUT", "/v1/docker/worker/%s" % wid, {"state": "IDLE"})
+        self.assertEqual(self.u("GET", "/v1/docker/worker/%s" % wid)["state"], "IDLE")
+
+
+class TestDatasets(Base):
+    def test_dataset_fields(self):
+        ds = self.dataset("my data")
+        d = self.u("GET", "/v1/datasets/%s" % ds)
+        self.assertTrue(DATASET_FIELDS <= set(d), d)
+        self.assertEqual((d["name"], d["type"], d["nSamples"]), ("my data", "Images", 0))
+        self.assertEqual(d["userId"], self.u("GET", "/v1/me")["userId"])
+        self.assertIn(ds, [x["id"] for x in self.u("GET", "/v1/datasets")])
+        self.assertEqual(self.w("GET", "/v1/datasets/%s" % ds)["id"], ds)
+
+    def test_local_datasource_root(self):
+        ds = self.dataset()
+        p = "/v1/datasets/%s/datasource" % ds
+        self.assertEqual(self.srv.request("GET", p, token=self.worker).status, 404)
+        r = self.u("PUT", p, {"type": "LOCAL", "fullPath": self.data}, 200)
+        self.assertEqual((r["type"], r["fullPath"]), ("LOCAL", os.path.realpath(self.data)))
+        self.assertEqual(self.w("GET", p)["fullPath"], os.path.realpath(self.data))
+        for bad in (self.outside, self.root + "/../outside", "/etc", os.path.join(self.root, "missing"), "relative/path"):
+            r = self.srv.request("PUT", p, {"type": "LOCAL", "fullPath": bad}, self.user)
+            self.assertEqual(r.status, 400, bad)
+            self.assertIn("error", r.json)
+        link = os.path.join(self.root, "escape-link")
+        if not os.path.lexists(link):
+            os.symlink(self.outside, link)
+        r = self.srv.request("PUT", p, {"type": "LOCAL", "fullPath": link}, self.user)
+        self.assertEqual((r.status, r.json["code"]), (400, "OUTSIDE_DATASET_ROOT"))
+        self.assertEqual(self.w("GET", p)["fullPath"], os.path.realpath(self.data))
+
+    def test_s3_secret_masked(self):
+        ds = self.dataset()
+        p = "/v1/datasets/%s/datasource" % ds
+        body = {"type": "S3", "fullPath": "s3://bucket/prefix", "s3Endpoint": "http://minio:9000",
+                "s3Region": "us-east-1", "s3AccessKeyId": "AKIA", "s3SecretAccessKey": "s3cr3t"}
+        r = self.u("PUT", p, body, 200)
+        self.assertEqual(r["s3SecretAccessKey"], "****")
+        self.assertEqual(self.u("GET", p)["s3SecretAccessKey"], "****")
+        got = self.w("GET", p)
+        self.assertEqual(got["s3SecretAccessKey"], "s3cr3t")
+        self.assertEqual((got["type"], got["fullPath"], got["s3Endpoint"], got["s3Region"], got["s3AccessKeyId"]),
+                         ("S3", "s3://bucket/prefix", "http://minio:9000", "us-east-1", "AKIA"))
+        # the pages send "****" back: the secret is kept
+        self.u("PUT", p, dict(body, s3Region="eu-west-1", s3SecretAccessKey="****"), 200)
+        got = self.w("GET", p)
+        self.assertEqual((got["s3Region"], got["s3SecretAccessKey"]), ("eu-west-1", "s3cr3t"))
+        self.assertNotIn(b"s3cr3t", self.srv.request("GET", "/v1/datasets/%s" % ds, token=self.user).body)
+
+    def test_tasks(self):
+        pred = os.path.join(self.data, ".lightly", "predictions")
+        os.makedirs(os.path.join(pred, "cls"), exist_ok=True)
+        os.makedirs(os.path.join(pred, "det"), exist_ok=True)
+        with open(os.path.join(pred, "tasks.json"), "w") as f:
+            json.dump(["cls", "det", "broken"], f)
+        with open(os.path.join(pred, "cls", "schema.json"), "w") as f:
+            json.dump({"task_type": "classification", "categories": [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}]}, f)
+        with open(os.path.join(pred, "det", "schema.json"), "w") as f:
+            json.dump({"task_type": "object-detection", "categories": [{"id": 0, "name": "a"}]}, f)
+        ds = self.dataset()
+        self.u("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.data}, 200)
+        t = self.u("GET", "/v1/datasets/%s/tasks" % ds)
+        self.assertEqual([x["name"] for x in t], ["cls", "det", "broken"])
+        self.assertEqual(t[0], {"name": "cls", "taskType": "classification",
+                                "scores": ["uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy"],
+                                "defaultScore": "uncertainty_margin"})
+        self.assertEqual(t[1]["scores"][-1], "object_frequency")
+        self.assertIsNone(t[2]["taskType"])
+        self.assertIn("schema.json", t[2]["error"])
+
+
+class TestResults(Base):
+    def test_results_paging_and_sorting(self):
+        rnd = random.Random(7)
+        ds = self.dataset()
+        n = 300
+        names = ["f%04d_%s.jpg" % (rnd.randrange(10000), "abcdefgh"[i % 8]) for i in range(n)]
+        names = list(dict.fromkeys(names))
+        n = len(names)
+        for k in range(0, n, 100):
+            self.w("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": x} for x in names[k:k + 100]])
+        cfg = self.config()
+        sid = self.schedule(ds, cfg)
+        rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg})["id"]
+        cand = [i for i in range(n) if i % 7 != 3]           # some samples are not candidates
+        sel = set(rnd.sample(cand, 40))
+        cid = self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "r-candidates", "prevTagId": None, "bitMaskData": bitmask(cand),
+                                                          "totSize": n, "creator": "USER_WORKER", "runId": rid})["id"]
+        self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "r", "prevTagId": cid, "bitMaskData": bitmask(sel),
+                                                    "totSize": n, "creator": "SAMPLER_CORAL", "runId": rid})
+        scores = {
+            "uncertainty_margin": [round(rnd.random(), 3) for _ in cand],   # rounded: ties happen
+            "uncertainty_entropy": [rnd.random() for _ in cand],
+        }
+        for t, v in scores.items():
+            self.w("POST", "/v1/datasets/%s/tags/%s/scores" % (ds, cid), {"scoreType": t, "scores": v})
+        rows = [{"index": i, "fileName": names[i], "selected": i in sel,
+                 "scores": {t: scores[t][j] for t in scores}} for j, i in enumerate(cand)]
+
+        def expect(sort, order, selected):
+            r = [x for x in rows if selected == "all" or x["selected"] == (selected == "1")]
+            desc = order == "desc"
+            if sort == "fileName":
+                key = lambda x: x["fileName"]
+            elif sort == "index":
+                key = None
+            else:
+                key = lambda x: x["scores"][sort]
+            if key is None:
+                return sorted(r, key=lambda x: x["index"], reverse=desc)
+            # ties: ascending index in both orders
+            r = sorted(r, key=lambda x: x["index"])
+            return sorted(r, key=key, reverse=desc)
+
+        for sort in ("uncertainty_margin", "uncertainty_entropy", "fileName", "index"):
+            for order in ("asc", "desc"):
+                for selected in ("all", "1", "0"):
+                    want = expect(sort, order, selected)
+                    got = []
+                    offset = 0
+                    while True:
+                        page = self.u("GET", "/v1/docker/runs/%s/results?sort=%s&order=%s&selected=%s&offset=%d&limit=37"
+                                      % (rid, sort, order, selected, offset))
+                        self.assertEqual(page["total"], len(want))
+                        if not page["items"]:
+                            break
+                        got += page["items"]
+                        offset += 37
+                    self.assertEqual(got, want, (sort, order, selected))
+        page = self.u("GET", "/v1/docker/runs/%s/results" % rid)
+        self.assertEqual((page["total"], page["selectedCount"], len(page["items"])), (len(cand), 40, 100))
+        self.assertEqual(page["scoreTypes"], sorted(scores))
+        for bad in ("sort=nope", "order=up", "selected=2", "offset=-1", "limit=0", "limit=abc"):
+            self.assertEqual(self.srv.request("GET", "/v1/docker/runs/%s/results?%s" % (rid, bad), token=self.user).status, 400, bad)
+
+
+class TestThumbnails(Base):
+    def thumb(self, ds, name):
+        return self.srv.request("GET", "/v1/datasets/%s/samples/thumbnail?fileName=%s" % (ds, urllib.parse.quote(name)), token=self.user)
+
+    def test_thumbnails(self):
+        ds = self.dataset()
+        self.u("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.data}, 200)
+        for name, size in (("big.jpg", (256, 171)), ("sub/tall.png", (28, 256)), ("small.webp", (40, 30))):
+            r = self.thumb(ds, name)
+            self.assertEqual(r.status, 200, (name, r))
+            self.assertEqual(r.header("Content-Type"), "image/jpeg")
+            im = Image.open(io.BytesIO(r.body))
+            self.assertEqual(im.format, "JPEG")
+            self.assertLessEqual(max(im.size), 256)
+            self.assertEqual(im.size, size, name)
+            again = self.thumb(ds, name)
+            self.assertEqual(again.body, r.body)  # from the cache
+        cache = self.srv.db + ".thumbs"
+        self.assertTrue(any(f.endswith(".jpg") for _, _, fs in os.walk(cache) for f in fs))
+        self.assertEqual(self.thumb(ds, "broken.jpg").status, 422)
+        self.assertEqual(self.thumb(ds, "missing.jpg").status, 404)
+        for bad in ("../outside/secret.jpg", "sub/../../outside/secret.jpg", "/etc/passwd.jpg", "a//b.jpg", "notes.txt"):
+            r = self.thumb(ds, bad)
+            self.assertEqual(r.status, 400, bad)
+            self.assertIn("error", r.json)
+        link = os.path.join(self.data, "escape.jpg")
+        if not os.path.lexists(link):
+            os.symlink(os.path.join(self.outside, "secret.jpg"), link)
+        r = self.thumb(ds, "escape.jpg")
+        self.assertIn(r.status, (403, 404))
+        self.assertEqual(r.header("Content-Type"), "application/json")
+        dlink = os.path.join(self.data, "dirlink")
+        if not os.path.lexists(dlink):
+            os.symlink(self.outside, dlink)
+        self.assertIn(self.thumb(ds, "dirlink/secret.jpg").status, (403, 404))
+        # an S3 dataset has no thumbnails here
+        s3 = self.dataset()
+        self.u("PUT", "/v1/datasets/%s/datasource" % s3, {"type": "S3", "fullPath": "s3://b/p", "s3Endpoint": "e",
+                                                           "s3Region": "r", "s3AccessKeyId": "k", "s3SecretAccessKey": "s"}, 200)
+        self.assertEqual(self.thumb(s3, "big.jpg").status, 409)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,168 @@
+"""Shared helpers for the winnow-web suites: start the real server on a free
+127.0.0.1 port with a temp SQLite file, create tokens through its CLI, speak
+HTTP with http.client, stop the server.
+"""
+import http.client
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.environ.get("WINNOW_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, os.environ.get("BIN", "bin"))
+WEB = os.path.join(BIN, "winnow-web")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def cli(*args, check=True):
+    p = subprocess.run([WEB] + list(args), capture_output=True, text=True, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError("winnow-web %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
+    return p
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def headers_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def __repr__(self):
+        return "Reply(%d, %r)" % (self.status, self.body[:300])
+
+
+class Server:
+    """A running winnow-web. Use as a context manager or call stop()."""
+
+    def __init__(self, db=None, roots=(), extra=(), workdir=None):
+        self.dir = workdir or tempfile.mkdtemp(prefix="web", dir=os.getcwd())
+        self.db = db or os.path.join(self.dir, "web.db")
+        self.roots = list(roots)
+        self.extra = list(extra)
+        self.port = None
+        self.proc = None
+        self.log = os.path.join(self.dir, "server.log")
+
+    def token(self, name, role):
+        return cli("token", "create", name, "--role", role, "--db", self.db).stdout.strip()
+
+    def start(self):
+        self.port = free_port()
+        cmd = [WEB, "--listen", "127.0.0.1:%d" % self.port, "--db", self.db]
+        for r in self.roots:
+            cmd += ["--dataset-root", r]
+        cmd += self.extra
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("winnow-web exited (%d): %s" % (self.proc.returncode, self.log_text()))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("winnow-web did not listen: " + self.log_text())
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self.logf.close()
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        # SIGTERM is a clean stop: exit 0. Anything else (a sanitizer report,
+        # a crash) fails the test that stopped it.
+        if rc is not None and rc != 0:
+            raise AssertionError("winnow-web exited %d:\n%s" % (rc, self.log_text()[-4000:]))
+        return rc
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def request(self, method, path, body=None, token=None, raw=None, headers=None, timeout=60):
+        """body: a JSON-able value; raw: bytes sent as they are."""
+        h = dict(headers or {})
+        data = None
+        if raw is not None:
+            data = raw
+        elif body is not None:
+            data = json.dumps(body).encode("utf-8")
+            h.setdefault("Content-Type", "application/json")
+        if token is not None:
+            h["Authorization"] = "Bearer " + token
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            return Reply(r.status, r.getheaders(), r.read())
+        finally:
+            c.close()
+
+    def ok(self, method, path, body=None, token=None, status=(200, 201)):
+        """A request that must succeed; returns the reply's JSON."""
+        r = self.request(method, path, body, token)
+        if isinstance(status, int):
+            status = (status,)
+        if r.status not in status:
+            raise AssertionError("%s %s -> %d %s" % (method, path, r.status, r.body[:500]))
+        return r.json if r.body else None
+
+
+ID_RE = r"^[0-9a-f]{24}$"
+
+PRESET = {
+    "enable_corruptness_check": True, "remove_exact_duplicates": True, "enable_training": False,
+    "pretagging": False, "pretagging_debug": False, "method": "coreset",
+    "stopping_condition": {"n_samples": 0.1, "min_distance": -1},
+    "scorer": "object-frequency", "scorer_config": {"frequency_penalty": 0.25, "min_score": 0.9},
+    "active_learning": {"task_name": "", "score_name": "uncertainty_margin"},
+}
+
+
+def bitmask(indices):
+    v = 0
+    for i in indices:
+        v |= 1 << i
+    return hex(v)

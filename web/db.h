@@ -1,0 +1,63 @@
+/*
+ * db: winnow-web's SQLite store: a small pool of connections in WAL mode,
+ * statements prepared once per connection, and the schema migrations.
+ */
+#ifndef WINNOW_WEB_DB_H
+#define WINNOW_WEB_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+struct db;
+struct dbconn;
+
+/* The schema version this build writes (PRAGMA user_version). */
+#define DB_SCHEMA_VERSION 2
+
+/*
+ * Opens (creating it when absent) the database at path with `pool` connections,
+ * and applies the migrations the file lacks, in order, each in its own
+ * transaction. Returns 0 and *out (free with db_close), or -1 with a message
+ * in err. A file from a newer build is refused.
+ */
+int db_open(const char *path, int pool, struct db **out, char *err, size_t errlen);
+void db_close(struct db *db);
+
+/* The SQL that migration `version` runs (1 = the whole first schema), or NULL. */
+const char *db_migration_sql(int version);
+
+/*
+ * Borrows a connection for one request (blocks while all are in use);
+ * db_release gives it back, resetting every statement so that no read
+ * transaction outlives the request.
+ */
+struct dbconn *db_acquire(struct db *db);
+void db_release(struct db *db, struct dbconn *c);
+
+/*
+ * The prepared statement for sql on this connection, reset and with its
+ * bindings cleared. sql must be a string literal (cached by address); the
+ * statement stays owned by the connection. Preparing a bad statement is a
+ * bug: fatal.
+ */
+sqlite3_stmt *db_stmt(struct dbconn *c, const char *sql);
+sqlite3 *db_handle(struct dbconn *c);
+
+/* Runs SQL text without results; returns an SQLite code. */
+int db_exec(struct dbconn *c, const char *sql);
+/* BEGIN IMMEDIATE / COMMIT (ROLLBACK after a failed COMMIT) / ROLLBACK. */
+int db_begin(struct dbconn *c);
+int db_commit(struct dbconn *c);
+void db_rollback(struct dbconn *c);
+
+/* Binds text (copied) or NULL when s is NULL. */
+void db_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* Column text as a C string ("" for NULL when nullable is 0). */
+const char *db_col_text(sqlite3_stmt *st, int i);
+
+/* Unix milliseconds. */
+int64_t db_now_ms(void);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * http: what a route handler sees of a request and fills in of a reply, and
+ * the helpers every handler uses (JSON replies, errors, typed JSON fields,
+ * ids, query arguments).
+ */
+#ifndef WINNOW_WEB_HTTP_H
+#define WINNOW_WEB_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct MHD_Connection;
+struct db;
+struct dbconn;
+
+/* Request bodies larger than this are refused with 413 (SPEC 7). */
+#define HTTP_MAX_BODY ((size_t)16 << 20)
+#define HTTP_MAX_PARAMS 4
+
+enum role {
+	ROLE_NONE = 0,		/* no token: the route checks its own credential */
+	ROLE_WORKER = 1,
+	ROLE_USER = 2,
+	ROLE_ANY = 3,
+};
+
+/* Who is calling: the token's id (the userId of what it creates), name and role. */
+struct principal {
+	char id[25];
+	char name[128];
+	enum role role;
+};
+
+/* Server-wide settings, read-only once the server runs. */
+struct web_settings {
+	struct db *db;
+	char **dataset_roots;	/* realpath'd --dataset-root folders */
+	size_t nroots;
+	char *static_dir;	/* realpath'd */
+	char *thumbs_dir;	/* <db>.thumbs */
+	const char *listen;	/* host:port, for absolute URLs when Host is absent */
+};
+
+struct req {
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;
+	const char *params[HTTP_MAX_PARAMS];	/* path parameters, in pattern order */
+	const char *body;			/* NUL-terminated; len excludes the NUL */
+	size_t body_len;
+	struct principal who;
+	const struct web_settings *ws;
+	struct dbconn *c;			/* borrowed lazily through req_db() */
+};
+
+struct resp {
+	int status;
+	char *body;		/* owned */
+	size_t len;
+	const char *ctype;	/* static string */
+	char *set_cookie;	/* owned, or NULL */
+	int fd;			/* >= 0: send this file (size fd_size) instead of body */
+	uint64_t fd_size;
+	char *extra_header_name, *extra_header_value;	/* owned, or NULL */
+};
+
+/* The request's database connection (acquired on first use, released by the server). */
+struct dbconn *req_db(struct req *r);
+/* Gives the connection back early (before slow work that needs no database). */
+void req_db_release(struct req *r);
+
+/* A query argument, or NULL. */
+const char *req_query(struct req *r, const char *key);
+/* A request header, or NULL. */
+const char *req_header(struct req *r, const char *key);
+
+/* Replies with the JSON of j (consumed), status code given. */
+void resp_json(struct resp *out, int status, cJSON *j);
+/* Replies {"error": msg, "code": code}. */
+void resp_error(struct resp *out, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Replies 500 for an SQLite failure (503 when the database stayed busy). */
+void resp_db_error(struct resp *out, struct dbconn *c);
+
+/*
+ * Parses the body as JSON (strict: nothing after the value). Returns the tree
+ * (caller frees) or NULL after replying 400.
+ */
+cJSON *req_json(struct req *r, struct resp *out);
+/* Like req_json, and the top level must be an object (else 400). */
+cJSON *req_json_object(struct req *r, struct resp *out);
+
+/*
+ * Typed fields of an object. Each returns 0 when the field is valid (or absent
+ * and optional, leaving *v as it was), or -1 after replying 400 naming it.
+ */
+int json_str(cJSON *o, const char *key, bool required, const char **v, struct resp *out);
+int json_num(cJSON *o, const char *key, bool required, double *v, struct resp *out);
+int json_int(cJSON *o, const char *key, bool required, int64_t *v, struct resp *out);
+/* An enum: the string must be one of the NULL-terminated list. */
+int json_enum(cJSON *o, const char *key, bool required, const char *const *allowed,
+	      const char **v, struct resp *out);
+/* An array of strings (absent: *v untouched). */
+int json_str_array(cJSON *o, const char *key, bool required, cJSON **v, struct resp *out);
+
+/* True when s is 24 lowercase hex characters. */
+bool id_valid(const char *s);
+/* Writes a new random id (24 hex + NUL). */
+void id_new(char out[25]);
+/* n random bytes as 2n hex characters + NUL. */
+void random_hex(char *out, size_t nbytes);
+
+/* Index of s in a NULL-terminated list, or -1. */
+int str_index(const char *const *list, const char *s);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * winnow-web: the web app's entry point. Parses the command line, runs the
+ * token and maintenance subcommands, or starts the server and waits for
+ * SIGINT/SIGTERM, sweeping silent workers to OFFLINE every few seconds.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "models.h"
+#include "routes.h"
+#include "server.h"
+#include "util.h"
+
+#define DB_POOL 8
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: winnow-web --listen HOST:PORT --db PATH [--dataset-root DIR]... [--static DIR]\n"
+	      "                  [--worker-timeout SECONDS]\n"
+	      "       winnow-web token create NAME --role worker|user --db PATH\n"
+	      "       winnow-web token list --db PATH\n"
+	      "       winnow-web token revoke NAME --db PATH\n"
+	      "       winnow-web routes          (prints every route: METHOD PATTERN ROLES)\n"
+	      "       winnow-web schema VERSION  (prints the SQL of migration VERSION)\n", f);
+}
+
+static _Noreturn __attribute__((format(printf, 1, 2))) void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "winnow-web: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	exit(2);
+}
+
+/* The value after argv[*i] (an option's argument), or exit 2. */
+static const char *optarg_of(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc)
+		bad_usage("%s needs a value", argv[*i]);
+	return argv[++*i];
+}
+
+static struct db *open_db(const char *path)
+{
+	struct db *db;
+	char err[512];
+
+	if (path == NULL)
+		bad_usage("%s", "--db PATH is required");
+	if (db_open(path, DB_POOL, &db, err, sizeof(err)) < 0) {
+		fprintf(stderr, "winnow-web: %s\n", err);
+		exit(1);
+	}
+	return db;
+}
+
+static int cmd_token(int argc, char **argv)
+{
+	const char *sub = argc > 2 ? argv[2] : NULL, *name = NULL, *role = NULL, *dbpath = NULL;
+
+	if (sub == NULL)
+		bad_usage("%s", "token: create, list or revoke?");
+	for (int i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "--db") == 0)
+			dbpath = optarg_of(argc, argv, &i);
+		else if (strcmp(argv[i], "--role") == 0)
+			role = optarg_of(argc, argv, &i);
+		else if (argv[i][0] != '-' && name == NULL)
+			name = argv[i];
+		else
+			bad_usage("token: unexpected argument %s", argv[i]);
+	}
+	if (strcmp(sub, "create") == 0) {
+		if (name == NULL)
+			bad_usage("%s", "token create: NAME is required");
+		if (role == NULL || (strcmp(role, "worker") != 0 && strcmp(role, "user") != 0))
+			bad_usage("%s", "token create: --role worker|user is required");
+	} else if (strcmp(sub, "revoke") == 0) {
+		if (name == NULL)
+			bad_usage("%s", "token revoke: NAME is required");
+	} else if (strcmp(sub, "list") == 0) {
+		if (name != NULL)
+			bad_usage("token list: unexpected argument %s", name);
+	} else {
+		bad_usage("token: unknown subcommand %s", sub);
+	}
+	struct db *db = open_db(dbpath);
+	struct dbconn *c = db_acquire(db);
+	int rc = 0;
+	if (strcmp(sub, "create") == 0) {
+		char tok[65];
+		rc = auth_token_create(c, name, role, tok);
+		if (rc == 0)
+			printf("%s\n", tok);
+		else if (rc == -EEXIST)
+			fprintf(stderr, "winnow-web: a token named %s exists\n", name);
+		else if (rc == -EINVAL)
+			fprintf(stderr, "winnow-web: token names are 1-100 of [A-Za-z0-9._@-]\n");
+	} else if (strcmp(sub, "list") == 0) {
+		rc = auth_token_list(c, stdout);
+	} else {
+		rc = auth_token_revoke(c, name);
+		if (rc == -ENOENT)
+			fprintf(stderr, "winnow-web: no live token named %s\n", name);
+		else if (rc == 0)
+			printf("revoked %s\n", name);
+	}
+	if (rc == -EIO)
+		fprintf(stderr, "winnow-web: database error: %s\n", sqlite3_errmsg(db_handle(c)));
+	db_release(db, c);
+	db_close(db);
+	return rc == 0 ? 0 : rc == -EINVAL ? 2 : 1;
+}
+
+/* OFFLINE for workers silent longer than the timeout (SPEC 7). */
+static void sweep_workers(struct db *db)
+{
+	struct dbconn *c = db_acquire(db);
+	int64_t now = db_now_ms();
+	sqlite3_stmt *st = db_stmt(c, "UPDATE workers SET state = 'OFFLINE', last_modified_at = ? "
+				   "WHERE state != 'OFFLINE' AND last_seen_at < ?");
+
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, now - (int64_t)worker_timeout_seconds * 1000);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		log_warnx("worker sweep: %s", sqlite3_errmsg(db_handle(c)));
+	else if (sqlite3_changes(db_handle(c)) > 0)
+		log_info("%d worker(s) marked OFFLINE after %d s without a heartbeat",
+			 sqlite3_changes(db_handle(c)), worker_timeout_seconds);
+	sqlite3_reset(st);
+	db_release(db, c);
+}
+
+/* The static folder: --static, else ../web/static beside the binary, else ./web/static. */
+static char *find_static(const char *given)
+{
+	char exe[PATH_MAX], real[PATH_MAX];
+
+	if (given != NULL)
+		return realpath(given, real) ? xstrdup(real) : NULL;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			char *cand = xasprintf("%s/../web/static", exe);
+			char *ok = realpath(cand, real) ? xstrdup(real) : NULL;
+			free(cand);
+			if (ok)
+				return ok;
+		}
+	}
+	return realpath("web/static", real) ? xstrdup(real) : NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL;
+	struct strvec roots = { 0 };
+	struct web_settings ws = { 0 };
+
+	log_init("winnow-web", LOG_LVL_INFO);
+	if (argc > 1 && strcmp(argv[1], "token") == 0)
+		return cmd_token(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "routes") == 0) {
+		routes_print(stdout);
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "schema") == 0) {
+		const char *sql = argc > 2 ? db_migration_sql(atoi(argv[2])) : NULL;
+		if (sql == NULL)
+			bad_usage("%s", "schema: VERSION must be 1.." "2");
+		fputs(sql, stdout);
+		return 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--listen") == 0) {
+			listen = optarg_of(argc, argv, &i);
+		} else if (strcmp(argv[i], "--db") == 0) {
+			dbpath = optarg_of(argc, argv, &i);
+		} else if (strcmp(argv[i], "--dataset-root") == 0) {
+			const char *d = optarg_of(argc, argv, &i);
+			char real[PATH_MAX];
+			if (realpath(d, real) == NULL)
+				bad_usage("--dataset-root %s: no such folder", d);
+			strvec_push(&roots, real);
+		} else if (strcmp(argv[i], "--static") == 0) {
+			static_arg = optarg_of(argc, argv, &i);
+		} else if (strcmp(argv[i], "--worker-timeout") == 0) {
+			const char *v = optarg_of(argc, argv, &i);
+			char *end;
+			long s = strtol(v, &end, 10);
+			if (*end != '\0' || s < 1 || s > 86400)
+				bad_usage("--worker-timeout %s: expected seconds in [1, 86400]", v);
+			worker_timeout_seconds = (int)s;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			bad_usage("unknown argument %s", argv[i]);
+		}
+	}
+	if (listen == NULL)
+		bad_usage("%s", "--listen HOST:PORT is required");
+	if (dbpath == NULL)
+		bad_usage("%s", "--db PATH is required");
+
+	ws.static_dir = find_static(static_arg);
+	if (static_arg != NULL && ws.static_dir == NULL)
+		bad_usage("--static %s: no such folder", static_arg);
+	if (ws.static_dir == NULL)
+		log_warnx("no web/static folder found; only the API is served");
+	ws.db = open_db(dbpath);
+	ws.dataset_roots = roots.v;
+	ws.nroots = roots.n;
+	ws.thumbs_dir = xasprintf("%s.thumbs", dbpath);
+	ws.listen = listen;
+
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct server *srv;
+	if (server_start(listen, &ws, &srv) < 0) {
+		db_close(ws.db);
+		return 1;
+	}
+	log_info("listening on %s, database %s, %zu dataset root(s)", listen, dbpath, roots.n);
+	for (int tick = 0; !stop_flag; tick++) {
+		sleep(1);
+		if (tick % 5 == 0)
+			sweep_workers(ws.db);
+	}
+	log_info("stopping");
+	server_stop(srv);
+	db_close(ws.db);
+	strvec_free(&roots);
+	free(ws.static_dir);
+	free(ws.thumbs_dir);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * models: the JSON reply models of winnow-web (worker, scheduled run, run,
+ * tag, dataset), built from the database with at least the fields Lightly's
+ * client requires (SPEC 7), and the enums they use.
+ */
+#ifndef WINNOW_WEB_MODELS_H
+#define WINNOW_WEB_MODELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct dbconn;
+
+extern const char *const worker_states[];	/* OFFLINE CRASHED IDLE BUSY */
+extern const char *const run_states[];		/* STARTED .. ABORTED */
+extern const char *const scheduled_states[];	/* OPEN LOCKED DONE CANCELED */
+extern const char *const priorities[];		/* LOW MID HIGH CRITICAL (rank = index) */
+extern const char *const tag_creators[];
+extern const char *const artifact_types[];
+extern const char *const log_levels[];
+
+/* True for COMPLETED, FAILED, CRASHED, ABORTED. */
+bool run_state_final(const char *state);
+
+/* Seconds without a heartbeat after which a worker counts as OFFLINE (default 60). */
+extern int worker_timeout_seconds;
+
+/* Each returns a new object (caller frees), or NULL when the id is unknown. */
+cJSON *model_worker(struct dbconn *c, const char *id);
+cJSON *model_scheduled(struct dbconn *c, const char *id);
+cJSON *model_run(struct dbconn *c, const char *id);
+cJSON *model_tag(struct dbconn *c, const char *id);
+cJSON *model_dataset(struct dbconn *c, const char *id);
+
+/* Adds an int64 (ms times, counts) as a JSON number. */
+void json_add_i64(cJSON *o, const char *key, int64_t v);
+/*
+ * A JSON number that reads back as exactly v (cJSON's own printing rounds
+ * to 15 digits when the value is "close enough"; scores must round-trip).
+ */
+cJSON *json_exact_number(double v);
+
+/* Adds text or null. */
+void json_add_str_or_null(cJSON *o, const char *key, const char *s);
+
+/* True when a row with this id exists in the dataset table. */
+bool dataset_exists_id(struct dbconn *c, const char *id);
+
+#endif

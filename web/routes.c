@@ -1,0 +1,152 @@
+/*
+ * routes: the route table and its matcher. The table is the one place that
+ * says which role may call what; `winnow-web routes` prints it and the auth
+ * test walks it. Routes with more literal segments come first, so that
+ * /v1/docker/runs/schedule/{id} is tried before /v1/docker/runs/{runId}/...
+ */
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define W ROLE_WORKER
+#define U ROLE_USER
+#define A ROLE_ANY
+
+const struct route routes[] = {
+	{ "GET", "/v1/me", A, h_me },
+	{ "GET", "/v1/docker/worker", U, h_workers_list },
+	{ "POST", "/v1/docker/worker", W, h_worker_register },
+	{ "POST", "/v1/docker/worker/config", U, h_config_create },
+	{ "POST", "/v1/docker/worker/config/validate", U, h_config_validate },
+	{ "GET", "/v1/docker/worker/config/{configId}", A, h_config_get },
+	{ "GET", "/v1/docker/worker/{workerId}", A, h_worker_get },
+	{ "PUT", "/v1/docker/worker/{workerId}", W, h_worker_state },
+	{ "GET", "/v1/docker/worker/{workerId}/schedule", W, h_worker_poll },
+	{ "GET", "/v1/docker/runs", U, h_runs_list },
+	{ "POST", "/v1/docker/runs", W, h_run_create },
+	{ "GET", "/v1/docker/runs/schedule/{scheduledId}", A, h_run_by_scheduled },
+	{ "GET", "/v1/docker/runs/{runId}", A, h_run_get },
+	{ "PUT", "/v1/docker/runs/{runId}", W, h_run_state },
+	{ "POST", "/v1/docker/runs/{runId}/abort", U, h_run_abort },
+	{ "GET", "/v1/docker/runs/{runId}/logs", U, h_run_logs_get },
+	{ "PUT", "/v1/docker/runs/{runId}/logs", W, h_run_logs_put },
+	{ "GET", "/v1/docker/runs/{runId}/artifacts", U, h_artifacts_list },
+	{ "POST", "/v1/docker/runs/{runId}/artifacts", W, h_artifact_create },
+	{ "GET", "/v1/docker/runs/{runId}/artifacts/{artifactId}/content", U, h_artifact_download },
+	{ "GET", "/v1/docker/runs/{runId}/results", U, h_results },
+	{ "PUT", "/v1/artifacts/{artifactId}/content", ROLE_NONE, h_artifact_upload },
+	{ "GET", "/v1/datasets", U, h_datasets_list },
+	{ "POST", "/v1/datasets", U, h_dataset_create },
+	{ "GET", "/v1/datasets/{datasetId}", A, h_dataset_get },
+	{ "GET", "/v1/datasets/{datasetId}/datasource", A, h_datasource_get },
+	{ "PUT", "/v1/datasets/{datasetId}/datasource", U, h_datasource_put },
+	{ "GET", "/v1/datasets/{datasetId}/tasks", U, h_tasks },
+	{ "POST", "/v1/datasets/{datasetId}/samples/batch", W, h_samples_batch },
+	{ "GET", "/v1/datasets/{datasetId}/samples/thumbnail", U, h_thumbnail },
+	{ "GET", "/v1/datasets/{datasetId}/mappings", A, h_mappings },
+	{ "GET", "/v1/datasets/{datasetId}/tags", A, h_tags_list },
+	{ "POST", "/v1/datasets/{datasetId}/tags", W, h_tag_create },
+	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}", A, h_tag_get },
+	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores", U, h_scores_list },
+	{ "POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", W, h_scores_post },
+	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores/{scoreType}", U, h_score_get },
+	{ "GET", "/v1/datasets/{datasetId}/datapools/{name}", W, h_datapool_get },
+	{ "PUT", "/v1/datasets/{datasetId}/datapools/{name}", W, h_datapool_put },
+	{ "GET", "/v1/datasets/{datasetId}/docker/worker/schedule", U, h_schedule_list },
+	{ "POST", "/v1/datasets/{datasetId}/docker/worker/schedule", U, h_schedule_create },
+	{ "POST", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}/cancel", U,
+	  h_schedule_cancel },
+	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", W,
+	  h_schedule_claim },
+};
+const size_t nroutes = sizeof(routes) / sizeof(routes[0]);
+
+/* Splits path at '/' into buf; returns the number of segments or -1. */
+static int split(const char *path, char *buf, size_t buflen, char **seg, int maxseg)
+{
+	size_t n = strlen(path);
+	int k = 0;
+
+	if (n + 1 > buflen || path[0] != '/')
+		return -1;
+	memcpy(buf, path + 1, n);
+	for (char *p = buf;;) {
+		if (k == maxseg)
+			return -1;
+		seg[k++] = p;
+		char *slash = strchr(p, '/');
+		if (slash == NULL)
+			break;
+		*slash = '\0';
+		p = slash + 1;
+	}
+	return k;
+}
+
+/* Does a pattern match the segments? Fills params when it does. */
+static bool match(const char *pattern, char **seg, int nseg, const char **params)
+{
+	const char *p = pattern + 1;
+	int k = 0, np = 0;
+
+	while (*p) {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (k == nseg || seg[k][0] == '\0')
+			return false;
+		if (p[0] == '{') {
+			if (np == HTTP_MAX_PARAMS)
+				return false;
+			params[np++] = seg[k];
+		} else if (strlen(seg[k]) != len || memcmp(seg[k], p, len) != 0) {
+			return false;
+		}
+		k++;
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	return k == nseg;
+}
+
+const struct route *routes_match(const char *method, const char *path, char *buf, size_t buflen,
+				 const char **params, int *status, char *allow, size_t allow_len)
+{
+	char *seg[16];
+	int nseg = split(path, buf, buflen, seg, 16);
+	bool any = false;
+
+	allow[0] = '\0';
+	*status = 404;
+	if (nseg < 0)
+		return NULL;
+	for (size_t i = 0; i < nroutes; i++) {
+		const char *tmp[HTTP_MAX_PARAMS];
+		if (!match(routes[i].pattern, seg, nseg, tmp))
+			continue;
+		if (strcmp(routes[i].method, method) == 0) {
+			memcpy(params, tmp, sizeof(tmp));
+			return &routes[i];
+		}
+		if (strstr(allow, routes[i].method) == NULL) {
+			size_t used = strlen(allow);
+			snprintf(allow + used, allow_len - used, "%s%s", any ? ", " : "",
+				 routes[i].method);
+		}
+		any = true;
+	}
+	if (any)
+		*status = 405;
+	return NULL;
+}
+
+void routes_print(FILE *f)
+{
+	for (size_t i = 0; i < nroutes; i++) {
+		unsigned ro = routes[i].roles;
+		fprintf(f, "%s %s %s\n", routes[i].method, routes[i].pattern,
+			ro == ROLE_ANY ? "worker,user" : ro == ROLE_WORKER ? "worker" :
+			ro == ROLE_USER ? "user" : "none");
+	}
+}

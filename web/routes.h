@@ -1,0 +1,83 @@
+/*
+ * routes: the table of winnow-web's /v1 routes (method, path pattern, the
+ * roles allowed, the handler) and the handlers themselves, which live in
+ * routes_worker.c (SPEC 7's worker calls) and routes_user.c (the pages' and
+ * Lightly's user calls).
+ */
+#ifndef WINNOW_WEB_ROUTES_H
+#define WINNOW_WEB_ROUTES_H
+
+#include <stdio.h>
+
+#include "http.h"
+
+struct route {
+	const char *method;
+	const char *pattern;	/* "/v1/datasets/{datasetId}"; a {..Id} must be an id */
+	unsigned roles;		/* ROLE_* bits; ROLE_NONE: the handler checks its own credential */
+	void (*fn)(struct req *r, struct resp *out);
+};
+
+extern const struct route routes[];
+extern const size_t nroutes;
+
+/*
+ * Finds the route for method and path (a copy is split into segments in
+ * buf, which holds the parameters afterwards). Returns the route, or NULL
+ * with *status 404 (no pattern matches) or 405 (a pattern matches, not the
+ * method; allow then lists the methods, comma-separated, in allow_len bytes).
+ */
+const struct route *routes_match(const char *method, const char *path, char *buf, size_t buflen,
+				 const char **params, int *status, char *allow, size_t allow_len);
+
+/* Prints "METHOD PATTERN ROLES" a line. */
+void routes_print(FILE *f);
+
+/* Worker routes (routes_worker.c). */
+void h_worker_register(struct req *r, struct resp *out);
+void h_worker_state(struct req *r, struct resp *out);
+void h_worker_poll(struct req *r, struct resp *out);
+void h_schedule_claim(struct req *r, struct resp *out);
+void h_config_get(struct req *r, struct resp *out);
+void h_run_create(struct req *r, struct resp *out);
+void h_run_state(struct req *r, struct resp *out);
+void h_run_logs_put(struct req *r, struct resp *out);
+void h_datasource_get(struct req *r, struct resp *out);
+void h_samples_batch(struct req *r, struct resp *out);
+void h_mappings(struct req *r, struct resp *out);
+void h_tags_list(struct req *r, struct resp *out);
+void h_tag_create(struct req *r, struct resp *out);
+void h_tag_get(struct req *r, struct resp *out);
+void h_scores_post(struct req *r, struct resp *out);
+void h_datapool_get(struct req *r, struct resp *out);
+void h_datapool_put(struct req *r, struct resp *out);
+void h_artifact_create(struct req *r, struct resp *out);
+void h_artifact_upload(struct req *r, struct resp *out);
+
+/* User routes (routes_user.c). */
+void h_me(struct req *r, struct resp *out);
+void h_datasets_list(struct req *r, struct resp *out);
+void h_dataset_create(struct req *r, struct resp *out);
+void h_dataset_get(struct req *r, struct resp *out);
+void h_datasource_put(struct req *r, struct resp *out);
+void h_tasks(struct req *r, struct resp *out);
+void h_config_create(struct req *r, struct resp *out);
+void h_config_validate(struct req *r, struct resp *out);
+void h_schedule_create(struct req *r, struct resp *out);
+void h_schedule_list(struct req *r, struct resp *out);
+void h_schedule_cancel(struct req *r, struct resp *out);
+void h_runs_list(struct req *r, struct resp *out);
+void h_run_get(struct req *r, struct resp *out);
+void h_run_by_scheduled(struct req *r, struct resp *out);
+void h_run_abort(struct req *r, struct resp *out);
+void h_run_logs_get(struct req *r, struct resp *out);
+void h_artifacts_list(struct req *r, struct resp *out);
+void h_artifact_download(struct req *r, struct resp *out);
+void h_workers_list(struct req *r, struct resp *out);
+void h_worker_get(struct req *r, struct resp *out);
+void h_scores_list(struct req *r, struct resp *out);
+void h_score_get(struct req *r, struct resp *out);
+void h_results(struct req *r, struct resp *out);
+void h_thumbnail(struct req *r, struct resp *out);
+
+#endif

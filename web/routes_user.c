@@ -1,0 +1,1024 @@
+/*
+ * routes_user: the calls of the pages and of Lightly's client with a user
+ * token: datasets and their datasources, prediction tasks, configs (checked
+ * with lib/config.c), scheduling, runs and their logs and artifacts, tags and
+ * scores, the paginated results and the thumbnails.
+ */
+#include "routes.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bitmask.h"
+#include "config.h"
+#include "dataset.h"
+#include "db.h"
+#include "models.h"
+#include "predict.h"
+#include "thumb.h"
+#include "util.h"
+
+static void reply_id(struct resp *out, int status, const char *id)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "id", id);
+	resp_json(out, status, o);
+}
+
+/* Runs a one-column id query and collects the ids. */
+static void collect_ids(sqlite3_stmt *st, struct strvec *ids)
+{
+	while (sqlite3_step(st) == SQLITE_ROW)
+		strvec_push(ids, db_col_text(st, 0));
+	sqlite3_reset(st);
+}
+
+/* Replies an array of models, one per id. */
+static void reply_models(struct resp *out, struct dbconn *c, struct strvec *ids,
+			 cJSON *(*model)(struct dbconn *, const char *))
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; i < ids->n; i++) {
+		cJSON *m = model(c, ids->v[i]);
+		if (m)
+			cJSON_AddItemToArray(a, m);
+	}
+	strvec_free(ids);
+	resp_json(out, 200, a);
+}
+
+void h_me(struct req *r, struct resp *out)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "userId", r->who.id);
+	cJSON_AddStringToObject(o, "name", r->who.name);
+	cJSON_AddStringToObject(o, "role", r->who.role == ROLE_WORKER ? "worker" : "user");
+	resp_json(out, 200, o);
+}
+
+void h_datasets_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	struct strvec ids = { 0 };
+
+	collect_ids(db_stmt(c, "SELECT id FROM datasets ORDER BY created_at DESC, rowid DESC"), &ids);
+	reply_models(out, c, &ids, model_dataset);
+}
+
+void h_dataset_create(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out);
+	const char *name = NULL;
+	struct dbconn *c = req_db(r);
+	char id[25];
+
+	if (j == NULL)
+		return;
+	if (json_str(j, "name", true, &name, out) < 0)
+		goto done;
+	if (name[0] == '\0' || strlen(name) > 200 || !utf8_valid(name, strlen(name))) {
+		resp_error(out, 400, "BAD_REQUEST", "name must be 1-200 characters of UTF-8");
+		goto done;
+	}
+	id_new(id);
+	int64_t now = db_now_ms();
+	sqlite3_stmt *st = db_stmt(c, "INSERT INTO datasets (id, name, user_id, created_at, "
+				   "last_modified_at) VALUES (?, ?, ?, ?, ?)");
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, name);
+	db_bind_text(st, 3, r->who.id);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, now);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		resp_db_error(out, c);
+	else
+		reply_id(out, 201, id);
+done:
+	cJSON_Delete(j);
+}
+
+void h_dataset_get(struct req *r, struct resp *out)
+{
+	cJSON *d = model_dataset(req_db(r), r->params[0]);
+
+	if (d == NULL)
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	else
+		resp_json(out, 200, d);
+}
+
+/* Is real (a resolved path) one of the roots or beneath one? */
+static bool under_root(const struct web_settings *ws, const char *real)
+{
+	for (size_t i = 0; i < ws->nroots; i++) {
+		size_t n = strlen(ws->dataset_roots[i]);
+		if (strncmp(real, ws->dataset_roots[i], n) == 0 &&
+		    (real[n] == '\0' || real[n] == '/' || (n == 1 && real[0] == '/')))
+			return true;
+	}
+	return false;
+}
+
+void h_datasource_put(struct req *r, struct resp *out)
+{
+	static const char *const types[] = { "LOCAL", "S3", NULL };
+	cJSON *j = req_json_object(r, out);
+	const char *type = NULL, *path = NULL, *ep = NULL, *region = NULL, *key = NULL, *secret = NULL;
+	struct dbconn *c = req_db(r);
+	char real[PATH_MAX];
+	char *old_secret = NULL;
+
+	if (j == NULL)
+		return;
+	if (json_enum(j, "type", true, types, &type, out) < 0 ||
+	    json_str(j, "fullPath", true, &path, out) < 0)
+		goto done;
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		goto done;
+	}
+	if (strcmp(type, "LOCAL") == 0) {
+		struct stat st;
+		if (path[0] != '/' || realpath(path, real) == NULL || stat(real, &st) < 0 ||
+		    !S_ISDIR(st.st_mode)) {
+			resp_error(out, 400, "BAD_DATASOURCE", "fullPath must be an existing folder (absolute path)");
+			goto done;
+		}
+		if (!under_root(r->ws, real)) {
+			resp_error(out, 400, "OUTSIDE_DATASET_ROOT",
+				   "fullPath is not beneath a --dataset-root of this server");
+			goto done;
+		}
+		path = real;
+	} else {
+		if (json_str(j, "s3Endpoint", true, &ep, out) < 0 ||
+		    json_str(j, "s3Region", true, &region, out) < 0 ||
+		    json_str(j, "s3AccessKeyId", true, &key, out) < 0 ||
+		    json_str(j, "s3SecretAccessKey", true, &secret, out) < 0)
+			goto done;
+		if (strncmp(path, "s3://", 5) != 0 || path[5] == '\0' || path[5] == '/') {
+			resp_error(out, 400, "BAD_DATASOURCE", "fullPath must read s3://bucket[/prefix]");
+			goto done;
+		}
+		if (strcmp(secret, "****") == 0) {
+			/* The pages never see the secret; "****" keeps the one stored. */
+			sqlite3_stmt *st = db_stmt(c, "SELECT s3_secret_access_key FROM datasources "
+						   "WHERE dataset_id = ? AND type = 'S3'");
+			db_bind_text(st, 1, r->params[0]);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				old_secret = xstrdup(db_col_text(st, 0));
+			sqlite3_reset(st);
+			if (old_secret == NULL) {
+				resp_error(out, 400, "BAD_DATASOURCE", "s3SecretAccessKey is required");
+				goto done;
+			}
+			secret = old_secret;
+		}
+	}
+	sqlite3_stmt *st = db_stmt(c, "INSERT OR REPLACE INTO datasources (dataset_id, type, full_path, "
+				   "s3_endpoint, s3_region, s3_access_key_id, s3_secret_access_key, "
+				   "last_modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+	db_bind_text(st, 1, r->params[0]);
+	db_bind_text(st, 2, type);
+	db_bind_text(st, 3, path);
+	db_bind_text(st, 4, ep);
+	db_bind_text(st, 5, region);
+	db_bind_text(st, 6, key);
+	db_bind_text(st, 7, secret);
+	sqlite3_bind_int64(st, 8, db_now_ms());
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		resp_db_error(out, c);
+		goto done;
+	}
+	h_datasource_get(r, out);
+done:
+	free(old_secret);
+	cJSON_Delete(j);
+}
+
+/* The LOCAL folder of a dataset (caller frees), or NULL after replying. */
+static char *local_root(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	sqlite3_stmt *st = db_stmt(c, "SELECT type, full_path FROM datasources WHERE dataset_id = ?");
+	char *root = NULL;
+
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return NULL;
+	}
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		resp_error(out, 404, "NOT_FOUND", "the dataset has no datasource yet");
+	else if (strcmp(db_col_text(st, 0), "LOCAL") != 0)
+		resp_error(out, 409, "NOT_LOCAL", "only a LOCAL datasource is read by the web app");
+	else
+		root = xstrdup(db_col_text(st, 1));
+	sqlite3_reset(st);
+	return root;
+}
+
+void h_tasks(struct req *r, struct resp *out)
+{
+	char *root = local_root(r, out);
+	struct dataset ds;
+	struct strvec tasks = { 0 };
+	char err[512];
+
+	if (root == NULL)
+		return;
+	req_db_release(r);
+	int rc = dataset_open(&ds, root);
+	if (rc < 0) {
+		resp_error(out, 409, "DATASOURCE_UNREADABLE", "datasource folder: %s", strerror(-rc));
+		free(root);
+		return;
+	}
+	cJSON *a = cJSON_CreateArray();
+	rc = predict_list_tasks(&ds, &tasks, err, sizeof(err));
+	if (rc < 0 && rc != -ENOENT) {
+		cJSON_Delete(a);
+		resp_error(out, 409, "BAD_PREDICTIONS", "%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < tasks.n; i++) {
+		struct task_schema s;
+		cJSON *t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "name", tasks.v[i]);
+		if (predict_load_schema(&ds, tasks.v[i], &s, err, sizeof(err)) < 0) {
+			cJSON_AddNullToObject(t, "taskType");
+			cJSON_AddArrayToObject(t, "scores");
+			cJSON_AddNullToObject(t, "defaultScore");
+			cJSON_AddStringToObject(t, "error", err);
+		} else {
+			cJSON_AddStringToObject(t, "taskType", task_type_name(s.type));
+			cJSON *sc = cJSON_AddArrayToObject(t, "scores");
+			for (size_t k = 0; k < task_score_count(s.type); k++)
+				cJSON_AddItemToArray(sc, cJSON_CreateString(task_score_name(s.type, k)));
+			cJSON_AddStringToObject(t, "defaultScore", task_default_score(s.type));
+			task_schema_free(&s);
+		}
+		cJSON_AddItemToArray(a, t);
+	}
+	resp_json(out, 200, a);
+out:
+	strvec_free(&tasks);
+	dataset_close(&ds);
+	free(root);
+}
+
+/*
+ * Validates body.config with config_parse. Returns the parsed body (caller
+ * frees) with *errors filled ([{path, message}], empty when valid) and
+ * *warnings, or NULL after replying 400 for a malformed body.
+ */
+static cJSON *check_config(struct req *r, struct resp *out, cJSON **errors, cJSON **warnings)
+{
+	cJSON *j = req_json_object(r, out);
+
+	if (j == NULL)
+		return NULL;
+	cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
+	if (!cJSON_IsObject(cfg)) {
+		resp_error(out, 400, "BAD_REQUEST", "config must be an object {workerType, docker, lightly}");
+		cJSON_Delete(j);
+		return NULL;
+	}
+	cJSON *creator = cJSON_GetObjectItemCaseSensitive(j, "creator");
+	if (creator && !cJSON_IsString(creator) && !cJSON_IsNull(creator)) {
+		resp_error(out, 400, "BAD_REQUEST", "creator must be a string");
+		cJSON_Delete(j);
+		return NULL;
+	}
+	/* The wrapped form is what config_parse sees; "docker" alone would do too. */
+	char *text = cJSON_PrintUnformatted(cfg);
+	struct run_config rc;
+	struct strvec msgs = { 0 };
+	*errors = cJSON_CreateArray();
+	*warnings = cJSON_CreateArray();
+	if (config_parse(text, strlen(text), &rc, &msgs) == 0) {
+		for (size_t i = 0; i < rc.warnings.n; i++)
+			cJSON_AddItemToArray(*warnings, cJSON_CreateString(rc.warnings.v[i]));
+		config_free(&rc);
+	}
+	for (size_t i = 0; i < msgs.n; i++) {
+		/* "docker.method: \"x\" is not ..." -> path, message at the first ": ". */
+		cJSON *e = cJSON_CreateObject();
+		char *sep = strstr(msgs.v[i], ": ");
+		if (sep) {
+			*sep = '\0';
+			cJSON_AddStringToObject(e, "path", msgs.v[i]);
+			cJSON_AddStringToObject(e, "message", sep + 2);
+		} else {
+			cJSON_AddStringToObject(e, "path", "");
+			cJSON_AddStringToObject(e, "message", msgs.v[i]);
+		}
+		cJSON_AddItemToArray(*errors, e);
+	}
+	strvec_free(&msgs);
+	free(text);
+	return j;
+}
+
+void h_config_validate(struct req *r, struct resp *out)
+{
+	cJSON *errors, *warnings;
+	cJSON *j = check_config(r, out, &errors, &warnings);
+
+	if (j == NULL)
+		return;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "errors", errors);
+	cJSON_AddItemToObject(o, "warnings", warnings);
+	resp_json(out, 200, o);
+	cJSON_Delete(j);
+}
+
+void h_config_create(struct req *r, struct resp *out)
+{
+	cJSON *errors, *warnings;
+	cJSON *j = check_config(r, out, &errors, &warnings);
+	struct dbconn *c = req_db(r);
+	char id[25];
+
+	if (j == NULL)
+		return;
+	if (cJSON_GetArraySize(errors) > 0) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "error", "invalid config");
+		cJSON_AddStringToObject(o, "code", "INVALID_CONFIG");
+		cJSON_AddItemToObject(o, "errors", errors);
+		cJSON_Delete(warnings);
+		resp_json(out, 400, o);
+		cJSON_Delete(j);
+		return;
+	}
+	cJSON_Delete(errors);
+	cJSON_Delete(warnings);
+	cJSON *creator = cJSON_GetObjectItemCaseSensitive(j, "creator");
+	char *text = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "config"));
+	id_new(id);
+	sqlite3_stmt *st = db_stmt(c, "INSERT INTO configs (id, user_id, config, creator, created_at) "
+				   "VALUES (?, ?, ?, ?, ?)");
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, r->who.id);
+	db_bind_text(st, 3, text);
+	db_bind_text(st, 4, cJSON_IsString(creator) ? creator->valuestring : NULL);
+	sqlite3_bind_int64(st, 5, db_now_ms());
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	free(text);
+	if (rc != SQLITE_DONE)
+		resp_db_error(out, c);
+	else
+		reply_id(out, 201, id);
+	cJSON_Delete(j);
+}
+
+void h_schedule_create(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out), *runs_on = NULL;
+	const char *config = NULL, *prio = "MID", *origin = NULL;
+	struct dbconn *c = req_db(r);
+	char id[25];
+
+	if (j == NULL)
+		return;
+	if (json_str(j, "configId", true, &config, out) < 0 ||
+	    json_enum(j, "priority", false, priorities, &prio, out) < 0 ||
+	    json_str_array(j, "runsOn", false, &runs_on, out) < 0 ||
+	    json_str(j, "originScheduledId", false, &origin, out) < 0)
+		goto done;
+	if (!id_valid(config) || (origin && !id_valid(origin))) {
+		resp_error(out, 400, "BAD_ID", "configId and originScheduledId must be ids");
+		goto done;
+	}
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		goto done;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM configs WHERE id = ?");
+	db_bind_text(st, 1, config);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	if (!found) {
+		resp_error(out, 400, "BAD_REQUEST", "no config with id %s", config);
+		goto done;
+	}
+	char *runs_on_text = runs_on ? cJSON_PrintUnformatted(runs_on) : xstrdup("[]");
+	int64_t now = db_now_ms();
+	id_new(id);
+	st = db_stmt(c, "INSERT INTO scheduled (id, dataset_id, config_id, user_id, priority, "
+		     "priority_rank, runs_on, state, origin_scheduled_id, created_at, last_modified_at) "
+		     "VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?)");
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, r->params[0]);
+	db_bind_text(st, 3, config);
+	db_bind_text(st, 4, r->who.id);
+	db_bind_text(st, 5, prio);
+	sqlite3_bind_int(st, 6, str_index(priorities, prio));
+	db_bind_text(st, 7, runs_on_text);
+	db_bind_text(st, 8, origin);
+	sqlite3_bind_int64(st, 9, now);
+	sqlite3_bind_int64(st, 10, now);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	free(runs_on_text);
+	if (rc != SQLITE_DONE)
+		resp_db_error(out, c);
+	else
+		reply_id(out, 201, id);
+done:
+	cJSON_Delete(j);
+}
+
+void h_schedule_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	struct strvec ids = { 0 };
+
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM scheduled WHERE dataset_id = ? "
+				   "ORDER BY created_at DESC, rowid DESC");
+	db_bind_text(st, 1, r->params[0]);
+	collect_ids(st, &ids);
+	reply_models(out, c, &ids, model_scheduled);
+}
+
+void h_schedule_cancel(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+
+	if (db_begin(c) != SQLITE_OK) {
+		resp_db_error(out, c);
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT state FROM scheduled WHERE id = ? AND dataset_id = ?");
+	db_bind_text(st, 1, r->params[1]);
+	db_bind_text(st, 2, r->params[0]);
+	char state[16] = "";
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(state, sizeof(state), "%s", db_col_text(st, 0));
+	sqlite3_reset(st);
+	if (state[0] == '\0') {
+		db_rollback(c);
+		resp_error(out, 404, "NOT_FOUND", "no such scheduled run in this dataset");
+		return;
+	}
+	if (strcmp(state, "OPEN") != 0) {
+		db_rollback(c);
+		resp_error(out, 409, "CONFLICT", "only an OPEN scheduled run can be canceled (it is %s)", state);
+		return;
+	}
+	st = db_stmt(c, "UPDATE scheduled SET state = 'CANCELED', last_modified_at = ? WHERE id = ?");
+	sqlite3_bind_int64(st, 1, db_now_ms());
+	db_bind_text(st, 2, r->params[1]);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK) {
+		resp_db_error(out, c);
+		db_rollback(c);
+		return;
+	}
+	resp_json(out, 200, model_scheduled(c, r->params[1]));
+}
+
+void h_runs_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	const char *ds = req_query(r, "datasetId");
+	struct strvec ids = { 0 };
+	sqlite3_stmt *st;
+
+	if (ds != NULL && !id_valid(ds)) {
+		resp_error(out, 400, "BAD_ID", "datasetId must be an id");
+		return;
+	}
+	if (ds != NULL) {
+		st = db_stmt(c, "SELECT id FROM runs WHERE dataset_id = ? ORDER BY created_at DESC, rowid DESC");
+		db_bind_text(st, 1, ds);
+	} else {
+		st = db_stmt(c, "SELECT id FROM runs ORDER BY created_at DESC, rowid DESC");
+	}
+	collect_ids(st, &ids);
+	reply_models(out, c, &ids, model_run);
+}
+
+void h_run_get(struct req *r, struct resp *out)
+{
+	cJSON *m = model_run(req_db(r), r->params[0]);
+
+	if (m == NULL)
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+	else
+		resp_json(out, 200, m);
+}
+
+void h_run_by_scheduled(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE scheduled_id = ?");
+	char id[25] = "";
+
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
+	sqlite3_reset(st);
+	cJSON *m = id[0] ? model_run(c, id) : NULL;
+	if (m == NULL)
+		resp_error(out, 404, "NOT_FOUND", "no run for this scheduled run");
+	else
+		resp_json(out, 200, m);
+}
+
+void h_run_abort(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+
+	if (db_begin(c) != SQLITE_OK) {
+		resp_db_error(out, c);
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT state FROM runs WHERE id = ?");
+	char state[48] = "";
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(state, sizeof(state), "%s", db_col_text(st, 0));
+	sqlite3_reset(st);
+	if (state[0] == '\0') {
+		db_rollback(c);
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+		return;
+	}
+	if (run_state_final(state)) {
+		db_rollback(c);
+		resp_error(out, 409, "CONFLICT", "the run has ended (%s)", state);
+		return;
+	}
+	/* The worker learns of it from the reply to its next run-state PUT. */
+	st = db_stmt(c, "UPDATE runs SET abort_requested = 1, last_modified_at = ? WHERE id = ?");
+	sqlite3_bind_int64(st, 1, db_now_ms());
+	db_bind_text(st, 2, r->params[0]);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK) {
+		resp_db_error(out, c);
+		db_rollback(c);
+		return;
+	}
+	resp_json(out, 200, model_run(c, r->params[0]));
+}
+
+/* A non-negative integer query argument (absent: def); -1 after replying 400. */
+static int64_t query_int(struct req *r, struct resp *out, const char *key, int64_t def,
+			 int64_t min, int64_t max)
+{
+	const char *s = req_query(r, key);
+	char *end;
+
+	if (s == NULL)
+		return def;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (s[0] == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+		resp_error(out, 400, "BAD_REQUEST", "%s must be an integer in [%lld, %lld]", key,
+			   (long long)min, (long long)max);
+		return INT64_MIN;
+	}
+	return v;
+}
+
+static bool run_exists(struct dbconn *c, const char *id)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM runs WHERE id = ?");
+
+	db_bind_text(st, 1, id);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return found;
+}
+
+void h_run_logs_get(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	int64_t since = query_int(r, out, "since", -1, -1, INT64_MAX / 2);
+	int64_t limit = query_int(r, out, "limit", 1000, 1, 10000);
+
+	if (since == INT64_MIN || limit == INT64_MIN)
+		return;
+	if (!run_exists(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT seq, ts, level, msg, state FROM run_logs "
+				   "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+	db_bind_text(st, 1, r->params[0]);
+	sqlite3_bind_int64(st, 2, since);
+	sqlite3_bind_int64(st, 3, limit);
+	cJSON *a = cJSON_CreateArray();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *e = cJSON_CreateObject();
+		json_add_i64(e, "seq", sqlite3_column_int64(st, 0));
+		json_add_i64(e, "ts", sqlite3_column_int64(st, 1));
+		cJSON_AddStringToObject(e, "level", db_col_text(st, 2));
+		cJSON_AddStringToObject(e, "msg", db_col_text(st, 3));
+		json_add_str_or_null(e, "state", sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL :
+				     db_col_text(st, 4));
+		cJSON_AddItemToArray(a, e);
+	}
+	sqlite3_reset(st);
+	resp_json(out, 200, a);
+}
+
+void h_artifacts_list(struct req *r, struct resp *out)
+{
+	cJSON *m = model_run(req_db(r), r->params[0]);
+
+	if (m == NULL) {
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+		return;
+	}
+	cJSON *a = cJSON_DetachItemFromObject(m, "artifacts");
+	cJSON_Delete(m);
+	resp_json(out, 200, a);
+}
+
+void h_artifact_download(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	sqlite3_stmt *st = db_stmt(c, "SELECT content, type, file_name FROM artifacts "
+				   "WHERE id = ? AND run_id = ? AND uploaded_at IS NOT NULL");
+
+	db_bind_text(st, 1, r->params[1]);
+	db_bind_text(st, 2, r->params[0]);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		resp_error(out, 404, "NOT_FOUND", "no such uploaded artifact of this run");
+		return;
+	}
+	size_t n = (size_t)sqlite3_column_bytes(st, 0);
+	const void *b = sqlite3_column_blob(st, 0);
+	const char *type = db_col_text(st, 1);
+	free(out->body);
+	out->body = xmalloc(n + 1);
+	if (n)
+		memcpy(out->body, b, n);
+	out->len = n;
+	out->status = 200;
+	out->ctype = strcmp(type, "REPORT_JSON") == 0 ? "application/json" :
+		     strstr(type, "CSV") || strcmp(type, "EMBEDDINGS_2D") == 0 ? "text/csv; charset=utf-8" :
+		     "text/plain; charset=utf-8";
+	/* The file name, with anything that could break the header replaced. */
+	char *fn = xstrdup(db_col_text(st, 2));
+	for (char *p = fn; *p; p++)
+		if (*p == '"' || *p == '\\' || *p == '/' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '_';
+	out->extra_header_name = xstrdup("Content-Disposition");
+	out->extra_header_value = xasprintf("attachment; filename=\"%s\"", fn);
+	free(fn);
+	sqlite3_reset(st);
+}
+
+void h_workers_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	struct strvec ids = { 0 };
+
+	collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids);
+	reply_models(out, c, &ids, model_worker);
+}
+
+void h_worker_get(struct req *r, struct resp *out)
+{
+	cJSON *m = model_worker(req_db(r), r->params[0]);
+
+	if (m == NULL)
+		resp_error(out, 404, "NOT_FOUND", "no such worker");
+	else
+		resp_json(out, 200, m);
+}
+
+/* The tag's mask if the tag belongs to the dataset; NULL after replying 404. */
+static cJSON *tag_of(struct req *r, struct resp *out, const char *dataset, const char *tag)
+{
+	cJSON *t = model_tag(req_db(r), tag);
+
+	if (t == NULL || strcmp(cJSON_GetObjectItem(t, "datasetId")->valuestring, dataset) != 0) {
+		cJSON_Delete(t);
+		resp_error(out, 404, "NOT_FOUND", "no such tag in this dataset");
+		return NULL;
+	}
+	return t;
+}
+
+void h_scores_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	cJSON *t = tag_of(r, out, r->params[0], r->params[1]);
+
+	if (t == NULL)
+		return;
+	cJSON_Delete(t);
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, score_type, created_at FROM scores WHERE tag_id = ? "
+				   "ORDER BY score_type");
+	cJSON *a = cJSON_CreateArray();
+	db_bind_text(st, 1, r->params[1]);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "id", db_col_text(st, 0));
+		cJSON_AddStringToObject(e, "scoreType", db_col_text(st, 1));
+		cJSON_AddStringToObject(e, "tagId", r->params[1]);
+		json_add_i64(e, "createdAt", sqlite3_column_int64(st, 2));
+		cJSON_AddItemToArray(a, e);
+	}
+	sqlite3_reset(st);
+	resp_json(out, 200, a);
+}
+
+void h_score_get(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	cJSON *t = tag_of(r, out, r->params[0], r->params[1]);
+
+	if (t == NULL)
+		return;
+	cJSON_Delete(t);
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, scores, created_at FROM scores "
+				   "WHERE tag_id = ? AND score_type = ?");
+	db_bind_text(st, 1, r->params[1]);
+	db_bind_text(st, 2, r->params[2]);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		resp_error(out, 404, "NOT_FOUND", "no such score list for this tag");
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
+	cJSON_AddStringToObject(o, "tagId", r->params[1]);
+	cJSON_AddStringToObject(o, "scoreType", r->params[2]);
+	size_t n = (size_t)sqlite3_column_bytes(st, 1) / sizeof(double);
+	const unsigned char *b = sqlite3_column_blob(st, 1);
+	cJSON *a = cJSON_AddArrayToObject(o, "scores");
+	for (size_t i = 0; i < n; i++) {
+		double v;
+		memcpy(&v, b + i * sizeof(double), sizeof(double));
+		cJSON_AddItemToArray(a, json_exact_number(v));
+	}
+	json_add_i64(o, "createdAt", sqlite3_column_int64(st, 2));
+	sqlite3_reset(st);
+	resp_json(out, 200, o);
+}
+
+/* ---- results ---- */
+
+struct result_item {
+	size_t index;		/* bit position = sample index */
+	size_t rank;		/* position among the candidates (score list index) */
+	bool selected;
+	const char *name;
+};
+
+struct sort_ctx {
+	const double *key;	/* by rank; NULL: sort by name */
+	int dir;		/* 1 asc, -1 desc */
+};
+
+/* qsort has no context argument; the sort runs under one request's thread only. */
+static _Thread_local struct sort_ctx sort_ctx;
+
+static int cmp_items(const void *pa, const void *pb)
+{
+	const struct result_item *a = pa, *b = pb;
+	int c = 0;
+
+	if (sort_ctx.key) {
+		double x = sort_ctx.key[a->rank], y = sort_ctx.key[b->rank];
+		c = (x > y) - (x < y);
+	} else if (a->name && b->name) {
+		c = strcmp(a->name, b->name);
+		c = (c > 0) - (c < 0);
+	}
+	if (c != 0)
+		return c * sort_ctx.dir;
+	/* Ties: ascending index whatever the order, so pages are stable. */
+	return (a->index > b->index) - (a->index < b->index);
+}
+
+void h_results(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	const char *sort = req_query(r, "sort"), *order = req_query(r, "order"),
+		   *sel = req_query(r, "selected");
+	int64_t offset = query_int(r, out, "offset", 0, 0, INT64_MAX / 2);
+	int64_t limit = query_int(r, out, "limit", 100, 1, 1000);
+	char cand_id[25] = "", sel_id[25] = "", dataset[25] = "";
+	char *cand_mask = NULL, *sel_mask = NULL;
+	struct bitmask cm = { 0 }, sm = { 0 };
+	struct strvec types = { 0 }, names = { 0 };
+	double **vals = NULL;
+	struct result_item *items = NULL;
+
+	if (offset == INT64_MIN || limit == INT64_MIN)
+		return;
+	if (order == NULL)
+		order = "asc";
+	if (sel == NULL)
+		sel = "all";
+	if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+		resp_error(out, 400, "BAD_REQUEST", "order must be asc or desc");
+		return;
+	}
+	if (strcmp(sel, "all") != 0 && strcmp(sel, "1") != 0 && strcmp(sel, "0") != 0) {
+		resp_error(out, 400, "BAD_REQUEST", "selected must be 1, 0 or all");
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT dataset_id FROM runs WHERE id = ?");
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(dataset, sizeof(dataset), "%s", db_col_text(st, 0));
+	sqlite3_reset(st);
+	if (dataset[0] == '\0') {
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+		return;
+	}
+	/* The run's candidates tag has no previous tag; its selection tag points at it. */
+	st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id IS NULL "
+		     "ORDER BY created_at LIMIT 1");
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(cand_id, sizeof(cand_id), "%s", db_col_text(st, 0));
+		cand_mask = xstrdup(db_col_text(st, 1));
+	}
+	sqlite3_reset(st);
+	if (cand_id[0]) {
+		st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id = ? "
+			     "ORDER BY created_at LIMIT 1");
+		db_bind_text(st, 1, r->params[0]);
+		db_bind_text(st, 2, cand_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			snprintf(sel_id, sizeof(sel_id), "%s", db_col_text(st, 0));
+			sel_mask = xstrdup(db_col_text(st, 1));
+		}
+		sqlite3_reset(st);
+	}
+	if (cand_mask)
+		bitmask_parse(cand_mask, SIZE_MAX, &cm);
+	if (sel_mask)
+		bitmask_parse(sel_mask, SIZE_MAX, &sm);
+	size_t ncand = bitmask_count(&cm);
+
+	/* Score lists of the candidates tag, one value per candidate. */
+	st = db_stmt(c, "SELECT score_type, scores FROM scores WHERE tag_id = ? ORDER BY score_type");
+	db_bind_text(st, 1, cand_id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if ((size_t)sqlite3_column_bytes(st, 1) != ncand * sizeof(double))
+			continue;
+		vals = xreallocarray(vals, types.n + 1, sizeof(*vals));
+		vals[types.n] = xmalloc(ncand * sizeof(double) + 1);
+		if (ncand)
+			memcpy(vals[types.n], sqlite3_column_blob(st, 1), ncand * sizeof(double));
+		strvec_push(&types, db_col_text(st, 0));
+	}
+	sqlite3_reset(st);
+
+	const double *key = NULL;
+	if (sort != NULL && strcmp(sort, "fileName") != 0 && strcmp(sort, "index") != 0) {
+		int k = -1;
+		for (size_t i = 0; i < types.n; i++)
+			if (strcmp(types.v[i], sort) == 0)
+				k = (int)i;
+		if (k < 0) {
+			resp_error(out, 400, "BAD_REQUEST", "sort must be index, fileName or a score type of this run");
+			goto out;
+		}
+		key = vals[k];
+	}
+
+	/* Sample names by index, for the candidates only. */
+	size_t nbits = bitmask_bits(&cm);
+	names.v = xcalloc(nbits ? nbits : 1, sizeof(char *));
+	names.n = names.cap = nbits;
+	st = db_stmt(c, "SELECT idx, file_name FROM samples WHERE dataset_id = ? AND idx < ? ORDER BY idx");
+	db_bind_text(st, 1, dataset);
+	sqlite3_bind_int64(st, 2, (int64_t)nbits);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t i = sqlite3_column_int64(st, 0);
+		if (i >= 0 && (size_t)i < nbits && bitmask_get(&cm, (size_t)i))
+			names.v[i] = xstrdup(db_col_text(st, 1));
+	}
+	sqlite3_reset(st);
+	req_db_release(r);
+
+	items = xcalloc(ncand ? ncand : 1, sizeof(*items));
+	size_t n = 0, rank = 0, nsel = 0;
+	for (size_t w = 0; w < cm.nwords; w++) {
+		uint64_t bits = cm.w[w];
+		while (bits) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			bool s = bitmask_get(&sm, i);
+			nsel += s;
+			if (strcmp(sel, "all") == 0 || s == (sel[0] == '1'))
+				items[n++] = (struct result_item){ i, rank, s, names.v[i] ? names.v[i] : "" };
+			rank++;
+		}
+	}
+	sort_ctx.key = key;
+	sort_ctx.dir = strcmp(order, "desc") == 0 ? -1 : 1;
+	if (key != NULL || (sort && strcmp(sort, "fileName") == 0))
+		qsort(items, n, sizeof(*items), cmp_items);
+	else if (sort_ctx.dir < 0)
+		for (size_t i = 0; i < n / 2; i++) {
+			struct result_item tmp = items[i];
+			items[i] = items[n - 1 - i];
+			items[n - 1 - i] = tmp;
+		}
+
+	cJSON *o = cJSON_CreateObject();
+	json_add_i64(o, "total", (int64_t)n);
+	json_add_i64(o, "candidates", (int64_t)ncand);
+	json_add_i64(o, "selectedCount", (int64_t)nsel);
+	json_add_str_or_null(o, "candidatesTagId", cand_id[0] ? cand_id : NULL);
+	json_add_str_or_null(o, "selectionTagId", sel_id[0] ? sel_id : NULL);
+	cJSON *ta = cJSON_AddArrayToObject(o, "scoreTypes");
+	for (size_t i = 0; i < types.n; i++)
+		cJSON_AddItemToArray(ta, cJSON_CreateString(types.v[i]));
+	cJSON *ia = cJSON_AddArrayToObject(o, "items");
+	for (size_t i = (size_t)offset; i < n && i < (size_t)offset + (size_t)limit; i++) {
+		cJSON *e = cJSON_CreateObject();
+		json_add_i64(e, "index", (int64_t)items[i].index);
+		cJSON_AddStringToObject(e, "fileName", items[i].name);
+		cJSON_AddBoolToObject(e, "selected", items[i].selected);
+		cJSON *sc = cJSON_AddObjectToObject(e, "scores");
+		for (size_t k = 0; k < types.n; k++)
+			cJSON_AddItemToObject(sc, types.v[k], json_exact_number(vals[k][items[i].rank]));
+		cJSON_AddItemToArray(ia, e);
+	}
+	resp_json(out, 200, o);
+out:
+	for (size_t i = 0; i < types.n; i++)
+		free(vals[i]);
+	free(vals);
+	strvec_free(&types);
+	strvec_free(&names);
+	free(items);
+	free(cand_mask);
+	free(sel_mask);
+	bitmask_free(&cm);
+	bitmask_free(&sm);
+}
+
+/* ---- thumbnails ---- */
+
+void h_thumbnail(struct req *r, struct resp *out)
+{
+	const char *fn = req_query(r, "fileName");
+
+	if (fn == NULL || fn[0] == '\0') {
+		resp_error(out, 400, "BAD_REQUEST", "fileName is required");
+		return;
+	}
+	if (!thumb_name_ok(fn)) {
+		resp_error(out, 400, "BAD_FILE_NAME", "fileName must be a relative image path without '..'");
+		return;
+	}
+	char *root = local_root(r, out);
+	if (root == NULL)
+		return;
+	req_db_release(r);
+	uint8_t *jpg = NULL;
+	size_t len = 0;
+	char err[200];
+	int rc = thumb_get(r->ws->thumbs_dir, r->params[0], root, fn, &jpg, &len, err, sizeof(err));
+	free(root);
+	if (rc == -EXDEV) {
+		resp_error(out, 403, "OUTSIDE_DATASET", "fileName leads outside the dataset's folder");
+	} else if (rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP) {
+		resp_error(out, 404, "NOT_FOUND", "no such image in the datasource");
+	} else if (rc == -EINVAL) {
+		resp_error(out, 422, "UNREADABLE_IMAGE", "%s", err);
+	} else if (rc < 0) {
+		resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", strerror(-rc));
+	} else {
+		free(out->body);
+		out->body = (char *)jpg;
+		out->len = len;
+		out->status = 200;
+		out->ctype = "image/jpeg";
+	}
+}

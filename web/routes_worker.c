@@ -1,0 +1,1118 @@
+/*
+ * routes_worker: the calls of SPEC 7 that winnowd makes. Each one is
+ * idempotent, because the daemon retries every call from its outbox until it
+ * gets an answer: a repeat finds the row the first call wrote, inside the
+ * same BEGIN IMMEDIATE transaction as the check, so two concurrent repeats
+ * cannot both insert.
+ */
+#include "routes.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "bitmask.h"
+#include "db.h"
+#include "models.h"
+#include "util.h"
+
+/* Replies 201 (created) or 200 (found) with {"id": id}. */
+static void reply_id(struct resp *out, int status, const char *key, const char *id)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, key, id);
+	resp_json(out, status, o);
+}
+
+static bool worker_exists(struct dbconn *c, const char *id)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM workers WHERE id = ?");
+
+	db_bind_text(st, 1, id);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return found;
+}
+
+static bool run_exists(struct dbconn *c, const char *id)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM runs WHERE id = ?");
+
+	db_bind_text(st, 1, id);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return found;
+}
+
+/* Names: non-empty, at most max bytes, valid UTF-8, no control characters. */
+static bool name_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max || !utf8_valid(s, n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+void h_worker_register(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out), *labels = NULL;
+	const char *name = NULL, *type = "FULL";
+	static const char *const types[] = { "FULL", NULL };
+	struct dbconn *c = req_db(r);
+	char id[25];
+
+	if (j == NULL)
+		return;
+	if (json_str(j, "name", true, &name, out) < 0 ||
+	    json_enum(j, "workerType", false, types, &type, out) < 0 ||
+	    json_str_array(j, "labels", false, &labels, out) < 0)
+		goto done;
+	if (!name_ok(name, 200)) {
+		resp_error(out, 400, "BAD_REQUEST", "name must be 1-200 printable characters");
+		goto done;
+	}
+	char *labels_text = labels ? cJSON_PrintUnformatted(labels) : xstrdup("[]");
+	int64_t now = db_now_ms();
+	int status = 201;
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM workers WHERE name = ?");
+	db_bind_text(st, 1, name);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
+		sqlite3_reset(st);
+		/* The same worker again (a restart): its labels may have changed. */
+		st = db_stmt(c, "UPDATE workers SET labels = ?, worker_type = ?, last_seen_at = ?, "
+			     "last_modified_at = ? WHERE id = ?");
+		db_bind_text(st, 1, labels_text);
+		db_bind_text(st, 2, type);
+		sqlite3_bind_int64(st, 3, now);
+		sqlite3_bind_int64(st, 4, now);
+		db_bind_text(st, 5, id);
+		status = 200;
+	} else {
+		sqlite3_reset(st);
+		id_new(id);
+		st = db_stmt(c, "INSERT INTO workers (id, user_id, name, worker_type, state, labels, "
+			     "created_at, last_modified_at, last_seen_at) VALUES (?, ?, ?, ?, 'IDLE', ?, ?, ?, ?)");
+		db_bind_text(st, 1, id);
+		db_bind_text(st, 2, r->who.id);
+		db_bind_text(st, 3, name);
+		db_bind_text(st, 4, type);
+		db_bind_text(st, 5, labels_text);
+		sqlite3_bind_int64(st, 6, now);
+		sqlite3_bind_int64(st, 7, now);
+		sqlite3_bind_int64(st, 8, now);
+	}
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
+		goto dberr;
+	free(labels_text);
+	reply_id(out, status, "id", id);
+	goto done;
+dberr:
+	free(labels_text);
+	resp_db_error(out, c);
+	db_rollback(c);
+done:
+	cJSON_Delete(j);
+}
+
+void h_worker_state(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out);
+	const char *state = NULL;
+	struct dbconn *c = req_db(r);
+
+	if (j == NULL)
+		return;
+	if (json_enum(j, "state", true, worker_states, &state, out) < 0)
+		goto done;
+	int64_t now = db_now_ms();
+	sqlite3_stmt *st = db_stmt(c, "UPDATE workers SET state = ?, last_seen_at = ?, "
+				   "last_modified_at = ? WHERE id = ?");
+	db_bind_text(st, 1, state);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, now);
+	db_bind_text(st, 4, r->params[0]);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		resp_db_error(out, c);
+		goto done;
+	}
+	if (sqlite3_changes(db_handle(c)) == 0) {
+		resp_error(out, 404, "NOT_FOUND", "no such worker");
+		goto done;
+	}
+	resp_json(out, 200, model_worker(c, r->params[0]));
+done:
+	cJSON_Delete(j);
+}
+
+/* Does every label of runs_on (a JSON array text) appear in labels? */
+static bool labels_cover(cJSON *labels, const char *runs_on_text)
+{
+	cJSON *runs_on = cJSON_Parse(runs_on_text), *want, *have;
+	bool ok = true;
+
+	cJSON_ArrayForEach(want, runs_on) {
+		bool found = false;
+		cJSON_ArrayForEach(have, labels)
+			if (cJSON_IsString(have) && cJSON_IsString(want) &&
+			    strcmp(have->valuestring, want->valuestring) == 0)
+				found = true;
+		if (!found)
+			ok = false;
+	}
+	cJSON_Delete(runs_on);
+	return ok;
+}
+
+static cJSON *worker_labels(struct dbconn *c, const char *id)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT labels FROM workers WHERE id = ?");
+	cJSON *labels = NULL;
+
+	db_bind_text(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		labels = cJSON_Parse(db_col_text(st, 0));
+	sqlite3_reset(st);
+	return labels ? labels : cJSON_CreateArray();
+}
+
+void h_worker_poll(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	const char *state = req_query(r, "state");
+	struct strvec ids = { 0 };
+
+	if (state == NULL)
+		state = "OPEN";
+	if (strcmp(state, "OPEN") != 0 && strcmp(state, "LOCKED") != 0) {
+		resp_error(out, 400, "BAD_REQUEST", "state must be OPEN or LOCKED");
+		return;
+	}
+	if (!worker_exists(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such worker");
+		return;
+	}
+	cJSON *labels = worker_labels(c, r->params[0]);
+	bool open = strcmp(state, "OPEN") == 0;
+	sqlite3_stmt *st;
+	if (open) {
+		st = db_stmt(c, "SELECT id, runs_on FROM scheduled WHERE state = 'OPEN' "
+			     "ORDER BY priority_rank DESC, created_at, rowid");
+	} else {
+		st = db_stmt(c, "SELECT id, runs_on FROM scheduled WHERE state = 'LOCKED' AND worker_id = ? "
+			     "ORDER BY priority_rank DESC, created_at, rowid");
+		db_bind_text(st, 1, r->params[0]);
+	}
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (!open || labels_cover(labels, db_col_text(st, 1)))
+			strvec_push(&ids, db_col_text(st, 0));
+	sqlite3_reset(st);
+	cJSON_Delete(labels);
+	if (rc != SQLITE_DONE) {
+		strvec_free(&ids);
+		resp_db_error(out, c);
+		return;
+	}
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < ids.n; i++) {
+		cJSON *m = model_scheduled(c, ids.v[i]);
+		if (m)
+			cJSON_AddItemToArray(a, m);
+	}
+	strvec_free(&ids);
+	resp_json(out, 200, a);
+}
+
+/*
+ * The claim: one BEGIN IMMEDIATE transaction reads the scheduled run and
+ * writes the holder, so of two workers racing for an OPEN run exactly one
+ * sees OPEN; the other then sees LOCKED by someone else and gets 409.
+ */
+void h_schedule_claim(struct req *r, struct resp *out)
+{
+	static const char *const targets[] = { "LOCKED", "DONE", NULL };
+	const char *dataset = r->params[0], *worker = r->params[1], *sched = r->params[2];
+	cJSON *j = req_json_object(r, out);
+	const char *target = NULL;
+	struct dbconn *c = req_db(r);
+
+	if (j == NULL)
+		return;
+	if (json_enum(j, "state", true, targets, &target, out) < 0)
+		goto done;
+	if (!worker_exists(c, worker)) {
+		resp_error(out, 404, "NOT_FOUND", "no such worker");
+		goto done;
+	}
+	cJSON *labels = worker_labels(c, worker);
+	if (db_begin(c) != SQLITE_OK) {
+		cJSON_Delete(labels);
+		resp_db_error(out, c);
+		goto done;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT state, worker_id, dataset_id, runs_on FROM scheduled "
+				   "WHERE id = ?");
+	db_bind_text(st, 1, sched);
+	if (sqlite3_step(st) != SQLITE_ROW || strcmp(db_col_text(st, 2), dataset) != 0) {
+		sqlite3_reset(st);
+		db_rollback(c);
+		cJSON_Delete(labels);
+		resp_error(out, 404, "NOT_FOUND", "no such scheduled run in this dataset");
+		goto done;
+	}
+	char state[16], holder[25];
+	snprintf(state, sizeof(state), "%s", db_col_text(st, 0));
+	snprintf(holder, sizeof(holder), "%s", db_col_text(st, 1));
+	bool covered = labels_cover(labels, db_col_text(st, 3));
+	sqlite3_reset(st);
+	cJSON_Delete(labels);
+	bool mine = strcmp(holder, worker) == 0;
+	const char *write = NULL;	/* the new state, or NULL: answer as it is */
+	int status = 200;
+
+	if (strcmp(target, "LOCKED") == 0) {
+		if (strcmp(state, "OPEN") == 0)
+			write = covered ? "LOCKED" : NULL, status = covered ? 200 : 409;
+		else if (!(strcmp(state, "LOCKED") == 0 && mine))
+			status = 409;
+	} else {
+		if (strcmp(state, "LOCKED") == 0 && mine)
+			write = "DONE";
+		else if (!(strcmp(state, "DONE") == 0 && mine))
+			status = 409;
+	}
+	if (status == 409) {
+		db_rollback(c);
+		resp_error(out, 409, "CONFLICT", "scheduled run is %s%s", state,
+			   strcmp(state, "OPEN") == 0 ? " but needs labels this worker lacks" :
+			   holder[0] && !mine ? " by another worker" : "");
+		goto done;
+	}
+	if (write != NULL) {
+		st = db_stmt(c, "UPDATE scheduled SET state = ?, worker_id = ?, last_modified_at = ? "
+			     "WHERE id = ?");
+		db_bind_text(st, 1, write);
+		db_bind_text(st, 2, worker);
+		sqlite3_bind_int64(st, 3, db_now_ms());
+		db_bind_text(st, 4, sched);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			resp_db_error(out, c);
+			db_rollback(c);
+			goto done;
+		}
+	}
+	if (db_commit(c) != SQLITE_OK) {
+		resp_db_error(out, c);
+		goto done;
+	}
+	resp_json(out, 200, model_scheduled(c, sched));
+done:
+	cJSON_Delete(j);
+}
+
+void h_config_get(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, config, creator, created_at, user_id FROM configs "
+				   "WHERE id = ?");
+
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		resp_error(out, 404, "NOT_FOUND", "no such config");
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
+	cJSON *cfg = cJSON_Parse(db_col_text(st, 1));
+	cJSON_AddItemToObject(o, "config", cfg ? cfg : cJSON_CreateObject());
+	json_add_str_or_null(o, "creator", sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL :
+			     db_col_text(st, 2));
+	json_add_i64(o, "createdAt", sqlite3_column_int64(st, 3));
+	cJSON_AddStringToObject(o, "userId", db_col_text(st, 4));
+	sqlite3_reset(st);
+	resp_json(out, 200, o);
+}
+
+void h_run_create(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out);
+	const char *ver = NULL, *dataset = NULL, *sched = NULL, *config = NULL;
+	struct dbconn *c = req_db(r);
+	char id[25];
+
+	if (j == NULL)
+		return;
+	if (json_str(j, "dockerVersion", true, &ver, out) < 0 ||
+	    json_str(j, "datasetId", true, &dataset, out) < 0 ||
+	    json_str(j, "scheduledId", true, &sched, out) < 0 ||
+	    json_str(j, "configId", true, &config, out) < 0)
+		goto done;
+	if (!id_valid(dataset) || !id_valid(sched) || !id_valid(config)) {
+		resp_error(out, 400, "BAD_ID", "datasetId, scheduledId and configId must be ids");
+		goto done;
+	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE scheduled_id = ?");
+	db_bind_text(st, 1, sched);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		/* The same scheduled run again: its run, created once. */
+		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
+		sqlite3_reset(st);
+		db_rollback(c);
+		reply_id(out, 200, "id", id);
+		goto done;
+	}
+	sqlite3_reset(st);
+	st = db_stmt(c, "SELECT 1 FROM scheduled WHERE id = ? AND dataset_id = ? AND config_id = ?");
+	db_bind_text(st, 1, sched);
+	db_bind_text(st, 2, dataset);
+	db_bind_text(st, 3, config);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	if (!found) {
+		db_rollback(c);
+		resp_error(out, 404, "NOT_FOUND", "no scheduled run with this id, dataset and config");
+		goto done;
+	}
+	id_new(id);
+	int64_t now = db_now_ms();
+	st = db_stmt(c, "INSERT INTO runs (id, user_id, dataset_id, config_id, scheduled_id, "
+		     "docker_version, state, created_at, last_modified_at) "
+		     "VALUES (?, ?, ?, ?, ?, ?, 'STARTED', ?, ?)");
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, r->who.id);
+	db_bind_text(st, 3, dataset);
+	db_bind_text(st, 4, config);
+	db_bind_text(st, 5, sched);
+	db_bind_text(st, 6, ver);
+	sqlite3_bind_int64(st, 7, now);
+	sqlite3_bind_int64(st, 8, now);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
+		goto dberr;
+	reply_id(out, 201, "id", id);
+	goto done;
+dberr:
+	resp_db_error(out, c);
+	db_rollback(c);
+done:
+	cJSON_Delete(j);
+}
+
+void h_run_state(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out);
+	const char *state = NULL, *message = NULL;
+	double progress = NAN;
+	struct dbconn *c = req_db(r);
+
+	if (j == NULL)
+		return;
+	if (json_enum(j, "state", true, run_states, &state, out) < 0 ||
+	    json_str(j, "message", false, &message, out) < 0 ||
+	    json_num(j, "progress", false, &progress, out) < 0)
+		goto done;
+	if (!isnan(progress) && (progress < 0 || progress > 1)) {
+		resp_error(out, 400, "BAD_REQUEST", "progress must lie in [0, 1]");
+		goto done;
+	}
+	sqlite3_stmt *st = db_stmt(c, "UPDATE runs SET state = ?, message = coalesce(?, message), "
+				   "progress = coalesce(?, progress), last_modified_at = ? WHERE id = ?");
+	db_bind_text(st, 1, state);
+	db_bind_text(st, 2, message);
+	if (isnan(progress))
+		sqlite3_bind_null(st, 3);
+	else
+		sqlite3_bind_double(st, 3, progress);
+	sqlite3_bind_int64(st, 4, db_now_ms());
+	db_bind_text(st, 5, r->params[0]);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		resp_db_error(out, c);
+		goto done;
+	}
+	if (sqlite3_changes(db_handle(c)) == 0) {
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+		goto done;
+	}
+	st = db_stmt(c, "SELECT abort_requested FROM runs WHERE id = ?");
+	db_bind_text(st, 1, r->params[0]);
+	bool abort_req = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+	sqlite3_reset(st);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "abortRequested", abort_req);
+	resp_json(out, 200, o);
+done:
+	cJSON_Delete(j);
+}
+
+void h_run_logs_put(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json(r, out), *e;
+	struct dbconn *c = req_db(r);
+	int64_t inserted = 0;
+
+	if (j == NULL)
+		return;
+	if (!cJSON_IsArray(j)) {
+		resp_error(out, 400, "BAD_REQUEST", "the body must be an array of log entries");
+		goto done;
+	}
+	cJSON_ArrayForEach(e, j) {
+		int64_t seq = 0, ts = 0;
+		const char *level = NULL, *msg = NULL, *state = NULL;
+		if (!cJSON_IsObject(e)) {
+			resp_error(out, 400, "BAD_REQUEST", "each log entry must be an object");
+			goto done;
+		}
+		if (json_int(e, "seq", true, &seq, out) < 0 || json_int(e, "ts", true, &ts, out) < 0 ||
+		    json_enum(e, "level", true, log_levels, &level, out) < 0 ||
+		    json_str(e, "msg", true, &msg, out) < 0 ||
+		    json_enum(e, "state", false, run_states, &state, out) < 0)
+			goto done;
+		if (seq < 0) {
+			resp_error(out, 400, "BAD_REQUEST", "seq must be >= 0");
+			goto done;
+		}
+	}
+	if (!run_exists(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+		goto done;
+	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	cJSON_ArrayForEach(e, j) {
+		/* A repeated seq is a retry of a line already stored: ignored. */
+		sqlite3_stmt *st = db_stmt(c, "INSERT OR IGNORE INTO run_logs (run_id, seq, ts, level, "
+					   "msg, state) VALUES (?, ?, ?, ?, ?, ?)");
+		cJSON *st_j = cJSON_GetObjectItemCaseSensitive(e, "state");
+		db_bind_text(st, 1, r->params[0]);
+		sqlite3_bind_int64(st, 2, (int64_t)cJSON_GetObjectItemCaseSensitive(e, "seq")->valuedouble);
+		sqlite3_bind_int64(st, 3, (int64_t)cJSON_GetObjectItemCaseSensitive(e, "ts")->valuedouble);
+		db_bind_text(st, 4, cJSON_GetObjectItemCaseSensitive(e, "level")->valuestring);
+		db_bind_text(st, 5, cJSON_GetObjectItemCaseSensitive(e, "msg")->valuestring);
+		db_bind_text(st, 6, cJSON_IsString(st_j) ? st_j->valuestring : NULL);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			goto dberr;
+		inserted += sqlite3_changes(db_handle(c));
+	}
+	if (db_commit(c) != SQLITE_OK)
+		goto dberr;
+	cJSON *o = cJSON_CreateObject();
+	json_add_i64(o, "received", cJSON_GetArraySize(j));
+	json_add_i64(o, "inserted", inserted);
+	resp_json(out, 200, o);
+	goto done;
+dberr:
+	resp_db_error(out, c);
+	db_rollback(c);
+done:
+	cJSON_Delete(j);
+}
+
+void h_datasource_get(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	sqlite3_stmt *st = db_stmt(c, "SELECT type, full_path, s3_endpoint, s3_region, s3_access_key_id, "
+				   "s3_secret_access_key, last_modified_at FROM datasources WHERE dataset_id = ?");
+
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
+	}
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		resp_error(out, 404, "NOT_FOUND", "the dataset has no datasource yet");
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "type", db_col_text(st, 0));
+	cJSON_AddStringToObject(o, "fullPath", db_col_text(st, 1));
+	if (strcmp(db_col_text(st, 0), "S3") == 0) {
+		cJSON_AddStringToObject(o, "s3Endpoint", db_col_text(st, 2));
+		cJSON_AddStringToObject(o, "s3Region", db_col_text(st, 3));
+		cJSON_AddStringToObject(o, "s3AccessKeyId", db_col_text(st, 4));
+		/* The secret goes to workers only; the pages see that one is set. */
+		cJSON_AddStringToObject(o, "s3SecretAccessKey",
+					r->who.role == ROLE_WORKER ? db_col_text(st, 5) : "****");
+	}
+	json_add_i64(o, "lastModifiedAt", sqlite3_column_int64(st, 6));
+	sqlite3_reset(st);
+	resp_json(out, 200, o);
+}
+
+#define MAX_BATCH 10000
+
+void h_samples_batch(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json(r, out), *e;
+	struct dbconn *c = req_db(r);
+	int64_t added = 0, next = 0;
+
+	if (j == NULL)
+		return;
+	if (!cJSON_IsArray(j)) {
+		resp_error(out, 400, "BAD_REQUEST", "the body must be an array of samples");
+		goto done;
+	}
+	if (cJSON_GetArraySize(j) > MAX_BATCH) {
+		resp_error(out, 400, "BAD_REQUEST", "at most %d samples a call", MAX_BATCH);
+		goto done;
+	}
+	cJSON_ArrayForEach(e, j) {
+		const char *fn = NULL;
+		if (!cJSON_IsObject(e)) {
+			resp_error(out, 400, "BAD_REQUEST", "each sample must be an object");
+			goto done;
+		}
+		if (json_str(e, "fileName", true, &fn, out) < 0)
+			goto done;
+		if (!name_ok(fn, 4096)) {
+			resp_error(out, 400, "BAD_REQUEST", "fileName must be 1-4096 printable characters");
+			goto done;
+		}
+	}
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		goto done;
+	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	sqlite3_stmt *st = db_stmt(c, "SELECT coalesce(max(idx) + 1, 0) FROM samples WHERE dataset_id = ?");
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		next = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	cJSON_ArrayForEach(e, j) {
+		/* Insertion order is bit order; a name seen before keeps its index. */
+		cJSON *meta = cJSON_GetObjectItemCaseSensitive(e, "metaData");
+		char *meta_text = meta && !cJSON_IsNull(meta) ? cJSON_PrintUnformatted(meta) : NULL;
+		st = db_stmt(c, "INSERT OR IGNORE INTO samples (dataset_id, idx, file_name, meta_data) "
+			     "VALUES (?, ?, ?, ?)");
+		db_bind_text(st, 1, r->params[0]);
+		sqlite3_bind_int64(st, 2, next);
+		db_bind_text(st, 3, cJSON_GetObjectItemCaseSensitive(e, "fileName")->valuestring);
+		db_bind_text(st, 4, meta_text);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		free(meta_text);
+		if (rc != SQLITE_DONE)
+			goto dberr;
+		if (sqlite3_changes(db_handle(c)) > 0) {
+			next++;
+			added++;
+		}
+	}
+	st = db_stmt(c, "UPDATE datasets SET last_modified_at = ? WHERE id = ?");
+	sqlite3_bind_int64(st, 1, db_now_ms());
+	db_bind_text(st, 2, r->params[0]);
+	sqlite3_step(st);
+	sqlite3_reset(st);
+	if (db_commit(c) != SQLITE_OK)
+		goto dberr;
+	cJSON *o = cJSON_CreateObject();
+	json_add_i64(o, "added", added);
+	json_add_i64(o, "nSamples", next);
+	resp_json(out, 200, o);
+	goto done;
+dberr:
+	resp_db_error(out, c);
+	db_rollback(c);
+done:
+	cJSON_Delete(j);
+}
+
+void h_mappings(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	const char *field = req_query(r, "field");
+
+	if (field == NULL || strcmp(field, "fileName") != 0) {
+		resp_error(out, 400, "BAD_REQUEST", "field must be fileName");
+		return;
+	}
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT file_name FROM samples WHERE dataset_id = ? ORDER BY idx");
+	cJSON *a = cJSON_CreateArray();
+	db_bind_text(st, 1, r->params[0]);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		cJSON_AddItemToArray(a, cJSON_CreateString(db_col_text(st, 0)));
+	sqlite3_reset(st);
+	resp_json(out, 200, a);
+}
+
+void h_tags_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	struct strvec ids = { 0 };
+
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM tags WHERE dataset_id = ? ORDER BY created_at, rowid");
+	db_bind_text(st, 1, r->params[0]);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		strvec_push(&ids, db_col_text(st, 0));
+	sqlite3_reset(st);
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < ids.n; i++) {
+		cJSON *t = model_tag(c, ids.v[i]);
+		if (t)
+			cJSON_AddItemToArray(a, t);
+	}
+	strvec_free(&ids);
+	resp_json(out, 200, a);
+}
+
+static int64_t dataset_nsamples(struct dbconn *c, const char *id)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT count(*) FROM samples WHERE dataset_id = ?");
+	int64_t n = 0;
+
+	db_bind_text(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
+}
+
+void h_tag_create(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out);
+	const char *name = NULL, *prev = NULL, *mask = NULL, *creator = "USER_WORKER", *run = NULL;
+	int64_t tot = 0;
+	struct dbconn *c = req_db(r);
+	struct bitmask bm = { 0 };
+	char id[25];
+
+	if (j == NULL)
+		return;
+	if (json_str(j, "name", true, &name, out) < 0 || json_str(j, "prevTagId", false, &prev, out) < 0 ||
+	    json_str(j, "bitMaskData", true, &mask, out) < 0 || json_int(j, "totSize", true, &tot, out) < 0 ||
+	    json_enum(j, "creator", false, tag_creators, &creator, out) < 0 ||
+	    json_str(j, "runId", false, &run, out) < 0)
+		goto done;
+	if (!name_ok(name, 256)) {
+		resp_error(out, 400, "BAD_REQUEST", "name must be 1-256 printable characters");
+		goto done;
+	}
+	if ((prev && !id_valid(prev)) || (run && !id_valid(run))) {
+		resp_error(out, 400, "BAD_ID", "prevTagId and runId must be ids or null");
+		goto done;
+	}
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		goto done;
+	}
+	int64_t n = dataset_nsamples(c, r->params[0]);
+	if (tot < 0 || tot > n) {
+		resp_error(out, 400, "BAD_REQUEST", "totSize %lld is not within the dataset's %lld samples",
+			   (long long)tot, (long long)n);
+		goto done;
+	}
+	int rc = bitmask_parse(mask, (size_t)tot, &bm);
+	if (rc == -EINVAL) {
+		resp_error(out, 400, "BAD_REQUEST", "bitMaskData is not a lowercase 0x hex mask without leading zeros");
+		goto done;
+	}
+	if (rc == -ERANGE) {
+		resp_error(out, 400, "BAD_REQUEST", "bitMaskData sets a bit at or above totSize");
+		goto done;
+	}
+	if (prev != NULL) {
+		cJSON *p = model_tag(c, prev);
+		bool ok = p && strcmp(cJSON_GetObjectItem(p, "datasetId")->valuestring, r->params[0]) == 0;
+		cJSON_Delete(p);
+		if (!ok) {
+			resp_error(out, 400, "BAD_REQUEST", "prevTagId is not a tag of this dataset");
+			goto done;
+		}
+	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, bit_mask_data, tot_size FROM tags "
+				   "WHERE dataset_id = ? AND name = ?");
+	db_bind_text(st, 1, r->params[0]);
+	db_bind_text(st, 2, name);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		/* Same name: the same tag when the mask agrees (a retry), else a conflict. */
+		bool same = strcmp(db_col_text(st, 1), mask) == 0 && sqlite3_column_int64(st, 2) == tot;
+		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
+		sqlite3_reset(st);
+		db_rollback(c);
+		if (same)
+			reply_id(out, 200, "id", id);
+		else
+			resp_error(out, 409, "CONFLICT", "a tag named %s exists with another mask", name);
+		goto done;
+	}
+	sqlite3_reset(st);
+	id_new(id);
+	st = db_stmt(c, "INSERT INTO tags (id, dataset_id, name, prev_tag_id, bit_mask_data, tot_size, "
+		     "creator, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, r->params[0]);
+	db_bind_text(st, 3, name);
+	db_bind_text(st, 4, prev);
+	db_bind_text(st, 5, mask);
+	sqlite3_bind_int64(st, 6, tot);
+	db_bind_text(st, 7, creator);
+	db_bind_text(st, 8, run);
+	sqlite3_bind_int64(st, 9, db_now_ms());
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
+		goto dberr;
+	reply_id(out, 201, "id", id);
+	goto done;
+dberr:
+	resp_db_error(out, c);
+	db_rollback(c);
+done:
+	bitmask_free(&bm);
+	cJSON_Delete(j);
+}
+
+void h_tag_get(struct req *r, struct resp *out)
+{
+	cJSON *t = model_tag(req_db(r), r->params[1]);
+
+	if (t == NULL || strcmp(cJSON_GetObjectItem(t, "datasetId")->valuestring, r->params[0]) != 0) {
+		cJSON_Delete(t);
+		resp_error(out, 404, "NOT_FOUND", "no such tag in this dataset");
+		return;
+	}
+	resp_json(out, 200, t);
+}
+
+static bool score_type_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+void h_scores_post(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out), *scores, *e;
+	const char *type = NULL;
+	struct dbconn *c = req_db(r);
+	double *vals = NULL;
+	char id[25];
+
+	if (j == NULL)
+		return;
+	if (json_str(j, "scoreType", true, &type, out) < 0)
+		goto done;
+	if (!score_type_ok(type)) {
+		resp_error(out, 400, "BAD_REQUEST", "scoreType must be 1-64 of [A-Za-z0-9_.-]");
+		goto done;
+	}
+	scores = cJSON_GetObjectItemCaseSensitive(j, "scores");
+	if (!cJSON_IsArray(scores)) {
+		resp_error(out, 400, "BAD_REQUEST", "scores must be an array of numbers");
+		goto done;
+	}
+	size_t n = (size_t)cJSON_GetArraySize(scores), k = 0;
+	vals = xcalloc(n ? n : 1, sizeof(double));
+	cJSON_ArrayForEach(e, scores) {
+		if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) {
+			resp_error(out, 400, "BAD_REQUEST", "scores[%zu] is not a finite number", k);
+			goto done;
+		}
+		vals[k++] = e->valuedouble;
+	}
+	cJSON *tag = model_tag(c, r->params[1]);
+	if (tag == NULL || strcmp(cJSON_GetObjectItem(tag, "datasetId")->valuestring, r->params[0]) != 0) {
+		cJSON_Delete(tag);
+		resp_error(out, 404, "NOT_FOUND", "no such tag in this dataset");
+		goto done;
+	}
+	struct bitmask bm = { 0 };
+	bitmask_parse(cJSON_GetObjectItem(tag, "bitMaskData")->valuestring, SIZE_MAX, &bm);
+	size_t want = bitmask_count(&bm);
+	bitmask_free(&bm);
+	cJSON_Delete(tag);
+	if (want != n) {
+		resp_error(out, 400, "BAD_REQUEST", "%zu scores for a tag of %zu samples", n, want);
+		goto done;
+	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, scores FROM scores WHERE tag_id = ? AND score_type = ?");
+	db_bind_text(st, 1, r->params[1]);
+	db_bind_text(st, 2, type);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const void *b = sqlite3_column_blob(st, 1);
+		size_t blen = (size_t)sqlite3_column_bytes(st, 1);
+		bool same = blen == n * sizeof(double) && (n == 0 || memcmp(b, vals, blen) == 0);
+		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
+		sqlite3_reset(st);
+		db_rollback(c);
+		if (same)
+			reply_id(out, 200, "id", id);
+		else
+			resp_error(out, 409, "CONFLICT", "scores %s of this tag exist with other values", type);
+		goto done;
+	}
+	sqlite3_reset(st);
+	id_new(id);
+	st = db_stmt(c, "INSERT INTO scores (id, tag_id, score_type, scores, created_at) "
+		     "VALUES (?, ?, ?, ?, ?)");
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, r->params[1]);
+	db_bind_text(st, 3, type);
+	sqlite3_bind_blob(st, 4, vals, (int)(n * sizeof(double)), SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, db_now_ms());
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
+		goto dberr;
+	reply_id(out, 201, "id", id);
+	goto done;
+dberr:
+	resp_db_error(out, c);
+	db_rollback(c);
+done:
+	free(vals);
+	cJSON_Delete(j);
+}
+
+/* Datapool names: SPEC 2's datapool.name rule. */
+static bool pool_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 128 || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+static void datapool_reply(struct dbconn *c, const char *dataset, const char *name, int64_t added,
+			   struct resp *out)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT file_name FROM datapools WHERE dataset_id = ? AND name = ? "
+				   "ORDER BY rowid");
+	cJSON *o = cJSON_CreateObject();
+	cJSON *a = cJSON_AddArrayToObject(o, "fileNames");
+
+	cJSON_AddStringToObject(o, "name", name);
+	db_bind_text(st, 1, dataset);
+	db_bind_text(st, 2, name);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		cJSON_AddItemToArray(a, cJSON_CreateString(db_col_text(st, 0)));
+	sqlite3_reset(st);
+	if (added >= 0)
+		json_add_i64(o, "added", added);
+	resp_json(out, 200, o);
+}
+
+void h_datapool_get(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+
+	if (!pool_name_ok(r->params[1])) {
+		resp_error(out, 400, "BAD_REQUEST", "datapool names are [A-Za-z0-9._-]{1,128}, not starting with '.'");
+		return;
+	}
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
+	}
+	datapool_reply(c, r->params[0], r->params[1], -1, out);
+}
+
+void h_datapool_put(struct req *r, struct resp *out)
+{
+	cJSON *j, *names = NULL, *e;
+	struct dbconn *c = req_db(r);
+	int64_t added = 0;
+
+	if (!pool_name_ok(r->params[1])) {
+		resp_error(out, 400, "BAD_REQUEST", "datapool names are [A-Za-z0-9._-]{1,128}, not starting with '.'");
+		return;
+	}
+	j = req_json_object(r, out);
+	if (j == NULL)
+		return;
+	if (json_str_array(j, "fileNames", true, &names, out) < 0)
+		goto done;
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		goto done;
+	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	cJSON_ArrayForEach(e, names) {
+		sqlite3_stmt *st = db_stmt(c, "INSERT OR IGNORE INTO datapools (dataset_id, name, file_name) "
+					   "VALUES (?, ?, ?)");
+		db_bind_text(st, 1, r->params[0]);
+		db_bind_text(st, 2, r->params[1]);
+		db_bind_text(st, 3, e->valuestring);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			goto dberr;
+		added += sqlite3_changes(db_handle(c));
+	}
+	if (db_commit(c) != SQLITE_OK)
+		goto dberr;
+	datapool_reply(c, r->params[0], r->params[1], added, out);
+	goto done;
+dberr:
+	resp_db_error(out, c);
+	db_rollback(c);
+done:
+	cJSON_Delete(j);
+}
+
+/* The absolute upload URL, from the Host the client used (it reaches us that way). */
+static char *write_url(struct req *r, const char *id, const char *sig)
+{
+	const char *host = req_header(r, "Host");
+
+	if (host == NULL || strpbrk(host, " /\\?#@") != NULL)
+		host = r->ws->listen;
+	return xasprintf("http://%s/v1/artifacts/%s/content?sig=%s", host, id, sig);
+}
+
+void h_artifact_create(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out);
+	const char *fn = NULL, *type = NULL;
+	struct dbconn *c = req_db(r);
+	char id[25], sig[65];
+
+	if (j == NULL)
+		return;
+	if (json_str(j, "fileName", true, &fn, out) < 0 ||
+	    json_enum(j, "type", true, artifact_types, &type, out) < 0)
+		goto done;
+	if (!name_ok(fn, 255)) {
+		resp_error(out, 400, "BAD_REQUEST", "fileName must be 1-255 printable characters");
+		goto done;
+	}
+	if (!run_exists(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+		goto done;
+	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, type, sig FROM artifacts WHERE run_id = ? AND file_name = ?");
+	db_bind_text(st, 1, r->params[0]);
+	db_bind_text(st, 2, fn);
+	int status = 201;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		bool same = strcmp(db_col_text(st, 1), type) == 0;
+		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
+		snprintf(sig, sizeof(sig), "%s", db_col_text(st, 2));
+		sqlite3_reset(st);
+		db_rollback(c);
+		if (!same) {
+			resp_error(out, 409, "CONFLICT", "artifact %s exists with another type", fn);
+			goto done;
+		}
+		status = 200;
+	} else {
+		sqlite3_reset(st);
+		id_new(id);
+		random_hex(sig, 32);
+		st = db_stmt(c, "INSERT INTO artifacts (id, run_id, file_name, type, sig, created_at) "
+			     "VALUES (?, ?, ?, ?, ?, ?)");
+		db_bind_text(st, 1, id);
+		db_bind_text(st, 2, r->params[0]);
+		db_bind_text(st, 3, fn);
+		db_bind_text(st, 4, type);
+		db_bind_text(st, 5, sig);
+		sqlite3_bind_int64(st, 6, db_now_ms());
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
+			goto dberr;
+	}
+	cJSON *o = cJSON_CreateObject();
+	char *url = write_url(r, id, sig);
+	cJSON_AddStringToObject(o, "signedWriteUrl", url);
+	cJSON_AddStringToObject(o, "artifactId", id);
+	free(url);
+	resp_json(out, status, o);
+	goto done;
+dberr:
+	resp_db_error(out, c);
+	db_rollback(c);
+done:
+	cJSON_Delete(j);
+}
+
+/* PUT of a signedWriteUrl: the signature in the URL is the credential. */
+void h_artifact_upload(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	const char *sig = req_query(r, "sig");
+	sqlite3_stmt *st = db_stmt(c, "SELECT sig FROM artifacts WHERE id = ?");
+	bool ok = false;
+
+	db_bind_text(st, 1, r->params[0]);
+	if (sig != NULL && strlen(sig) == 64 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *want = db_col_text(st, 0);
+		ok = strlen(want) == 64 && CRYPTO_memcmp(want, sig, 64) == 0;
+	}
+	sqlite3_reset(st);
+	if (!ok) {
+		resp_error(out, 401, "UNAUTHORIZED", "missing or wrong signature");
+		return;
+	}
+	st = db_stmt(c, "UPDATE artifacts SET content = ?, uploaded_at = ? WHERE id = ?");
+	sqlite3_bind_blob(st, 1, r->body, (int)r->body_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, db_now_ms());
+	db_bind_text(st, 3, r->params[0]);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		resp_db_error(out, c);
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "artifactId", r->params[0]);
+	json_add_i64(o, "size", (int64_t)r->body_len);
+	resp_json(out, 200, o);
+}

@@ -1,0 +1,31 @@
+/*
+ * thumb: JPEG thumbnails (at most THUMB_MAX_SIDE px a side) of a LOCAL
+ * datasource's images, cached on disk beside the database.
+ */
+#ifndef WINNOW_WEB_THUMB_H
+#define WINNOW_WEB_THUMB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define THUMB_MAX_SIDE 256
+
+/* A relative image path without "..", "." or empty segments or control characters. */
+bool thumb_name_ok(const char *name);
+
+/*
+ * The thumbnail of root/name (opened beneath root only, see dataset.h), from
+ * the cache in cache_dir when the file's size and mtime are unchanged, else
+ * made and cached. dataset_id keys the cache. Returns 0 and a malloc'd JPEG
+ * (*jpg, *len; caller frees), or a negative errno: -EXDEV (leaves the root),
+ * -ENOENT, -EINVAL (not a readable image; reason in err), other I/O errors.
+ */
+int thumb_get(const char *cache_dir, const char *dataset_id, const char *root, const char *name,
+	      uint8_t **jpg, size_t *len, char *err, size_t errlen);
+
+/* Makes the thumbnail of an image held in buf (borrowed); see thumb_get. Exposed for tests. */
+int thumb_make(const uint8_t *buf, size_t n, const char *name, uint8_t **jpg, size_t *len,
+	       char *err, size_t errlen);
+
+#endif
