@@ -117,7 +117,8 @@ export function setFieldError(input, msg) {
 	p.hidden = !msg;
 	if (msg) {
 		input.setAttribute('aria-invalid', 'true');
-		input.setAttribute('aria-describedby', id);
+		const ids = (input.getAttribute('aria-describedby') || '').split(/\s+/).filter((x) => x && x !== id);
+		input.setAttribute('aria-describedby', [id, ...ids].join(' '));
 		input.closest('.field')?.classList.add('has-error');
 	}
 }

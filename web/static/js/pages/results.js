@@ -4,12 +4,14 @@
 import { get, getText, getOrNull, asList, enc } from '../api.js';
 import { h, fmtInt, fmtScore, section, table, badge, errorBox, showBanner, setTitle, bitIndices } from '../ui.js';
 import { histogram, scatter } from '../charts.js';
+import { SCORES_BY_TYPE } from '../config.js';
 
 const SHORT = {
 	uncertainty_least_confidence: 'least conf.', uncertainty_margin: 'margin', uncertainty_entropy: 'entropy',
 	objectness_least_confidence: 'objectness', object_frequency: 'obj. freq.', mean_uncertainty: 'mean unc.',
 };
 const PAGE_SIZES = [24, 48, 96];
+const SCORE_ORDER = [...SCORES_BY_TYPE['object-detection'], ...SCORES_BY_TYPE['keypoint-detection']];
 
 export async function resultsPage(main, ctx) {
 	const [did, sid] = ctx.params;
@@ -36,6 +38,9 @@ export async function resultsPage(main, ctx) {
 	if (cand) {
 		scoreTypes = asList(await get(`/v1/datasets/${enc(did)}/tags/${enc(cand.id)}/scores`), 'scores')
 			.map((x) => (typeof x === 'string' ? x : x.scoreType)).filter(Boolean);
+		// SPEC 4.4's column order, then any other score by name
+		const rank = (s) => { const i = SCORE_ORDER.indexOf(s); return i < 0 ? SCORE_ORDER.length : i; };
+		scoreTypes.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 	}
 	let artifacts = [];
 	try {

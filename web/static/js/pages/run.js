@@ -2,6 +2,8 @@
 import { get, getOrNull, post, asList, enc, ApiError } from '../api.js';
 import { h, fmtTime, section, badge, progressBar, errorBox, showBanner, setTitle, RUN_STAGES, RUN_FINAL } from '../ui.js';
 
+const LOG_PAGE = 1000;
+
 export async function runByIdPage(main, ctx) {
 	const [rid] = ctx.params;
 	const run = await get(`/v1/docker/runs/${enc(rid)}`);
@@ -112,7 +114,7 @@ export async function runPage(main, ctx) {
 				h('span', { class: 'stage-dot', 'aria-hidden': 'true' }),
 				h('span', { class: 'stage-label' }, label),
 				h('span', { class: 'stage-key muted' }, key),
-				h('span', { class: 'stage-status' }, st === 'active' && run ? progressBar(run.progress, `${label} progress`) : h('span', { class: 'sr-label' }, st)),
+				h('span', { class: 'stage-status' }, st === 'active' && run ? progressBar(run.progress, `run progress, now at: ${label}`) : h('span', { class: 'sr-label' }, st)),
 				seen ? h('span', { class: 'stage-time muted' }, fmtTime(seen)) : null);
 		}));
 	}
@@ -144,9 +146,12 @@ export async function runPage(main, ctx) {
 			run = r;
 			if (RUN_STAGES.some(([k]) => k === run.state)) lastActive = run.state;
 			if (!stageSeen.has(run.state) && RUN_STAGES.some(([k]) => k === run.state)) stageSeen.set(run.state, run.lastModifiedAt);
-			// first all lines, then those since the last one seen (a repeat is dropped by seq)
-			const logs = await get(`/v1/docker/runs/${enc(run.id)}/logs${lastSeq >= 0 ? `?since=${lastSeq}` : ''}`);
-			appendLogs(asList(logs, 'logs'));
+			// the lines after the last one seen (seq > since), a page at a time; a repeat is dropped by seq
+			for (let i = 0; i < 20; i++) {
+				const logs = asList(await get(`/v1/docker/runs/${enc(run.id)}/logs?since=${lastSeq}&limit=${LOG_PAGE}`), 'logs');
+				appendLogs(logs);
+				if (logs.length < LOG_PAGE || !ctx.alive) break;
+			}
 		}
 		if (!cfgShown && sched && sched.configId) {
 			cfgShown = true;

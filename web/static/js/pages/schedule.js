@@ -99,7 +99,7 @@ export async function schedulePage(main, ctx) {
 
 	function fillTasks() {
 		el.task.replaceChildren(h('option', { value: '' }, '(none)'),
-			...tasks.map((t) => h('option', { value: t.name }, `${t.name} (${t.taskType})`)));
+			...tasks.map((t) => h('option', { value: t.name }, t.taskType ? `${t.name} (${t.taskType})` : `${t.name} (unreadable: ${t.error || 'no schema'})`)));
 	}
 
 	function fillScores() {
