@@ -524,10 +524,71 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await shot(page, 'run-aborted');
 	});
 
+	test('results stay fast with 100,000 samples: paged grid, histogram and scatter', async () => {
+		const N = 100000, K = 10000;
+		const U = (m, p, b) => call(m, p, b, S.userToken);
+		fs.mkdirSync(path.join(S.root, 'big'), { recursive: true });
+		const did = (await U('POST', '/v1/datasets', { name: 'big' })).id;
+		await U('PUT', `/v1/datasets/${did}/datasource`, { type: 'LOCAL', fullPath: path.join(S.root, 'big') });
+		const cfgId = (await U('POST', '/v1/docker/worker/config', { config: { workerType: 'FULL', docker: { method: 'coral', stopping_condition: { n_samples: K }, active_learning: { task_name: 't', score_name: 'uncertainty_margin' } }, lightly: {} } })).id;
+		const sid = (await U('POST', `/v1/datasets/${did}/docker/worker/schedule`, { configId: cfgId })).id;
+		await W.put(`/v1/datasets/${did}/docker/worker/${S.wid}/schedule/${sid}`, { state: 'LOCKED' });
+		const rid = (await W.post('/v1/docker/runs', { dockerVersion: 'winnow-test', datasetId: did, scheduledId: sid, configId: cfgId })).id;
+		const name = (i) => `img/${String(i).padStart(6, '0')}.jpg`;
+		for (let b = 0; b < N; b += 10000) await W.post(`/v1/datasets/${did}/samples/batch`, Array.from({ length: 10000 }, (_, k) => ({ fileName: name(b + k), metaData: {} })));
+		// every 10th sample selected; masks built a hex digit (4 samples) at a time
+		const hex = (on) => { let s = ''; for (let d = Math.ceil(N / 4) - 1; d >= 0; d--) { let v = 0; for (let b = 0; b < 4; b++) if (on(d * 4 + b)) v |= 1 << b; s += v.toString(16); } return `0x${s.replace(/^0+/, '') || '0'}`; };
+		const cand = (await W.post(`/v1/datasets/${did}/tags`, { name: 'big-candidates', prevTagId: null, bitMaskData: hex(() => true), totSize: N, creator: 'USER_WORKER', runId: rid })).id;
+		await W.post(`/v1/datasets/${did}/tags`, { name: 'big', prevTagId: cand, bitMaskData: hex((i) => i % 10 === 0), totSize: N, creator: 'SAMPLER_CORAL', runId: rid });
+		const margin = Array.from({ length: N }, (_, i) => ((i * 7919) % 100003) / 100003);
+		await W.post(`/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_margin', scores: margin });
+		await W.post(`/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_entropy', scores: margin.map((v) => 1 - v) });
+		const up = async (fileName, type, text) => {
+			const a = await W.post(`/v1/docker/runs/${rid}/artifacts`, { fileName, type });
+			const r = await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: text });
+			assert.ok(r.ok, `${fileName}: ${r.status}`);
+		};
+		await up('data/embeddings_2d.csv', 'EMBEDDINGS_2D', `filenames,x,y\n${Array.from({ length: N }, (_, i) => `${name(i)},${Math.cos(i) * (i % 97) / 97},${Math.sin(i) * (i % 89) / 89}`).join('\n')}\n`);
+		await up('data/selection.csv', 'SELECTION_CSV', `rank,filenames,weight,distance\n${Array.from({ length: K }, (_, r) => `${r + 1},${name(r * 10)},0.5,0.1`).join('\n')}\n`);
+		await W.put(`/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: '', progress: 1 });
+		await W.put(`/v1/datasets/${did}/docker/worker/${S.wid}/schedule/${sid}`, { state: 'DONE' });
+
+		const resultCalls = [];
+		const onReq = (r) => { if (/\/results\?/.test(r.url())) resultCalls.push(new URL(r.url()).searchParams.get('limit')); };
+		page.on('request', onReq);
+		const t0 = Date.now();
+		await page.goto(`${S.base}/#/datasets/${did}/runs/${sid}/results`);
+		await page.locator('#sample-grid[aria-busy=false] figure').first().waitFor({ timeout: 30000 });
+		const tGrid = Date.now() - t0;
+		await page.waitForFunction(() => window.Chart.getChart(document.getElementById('scatter')), null, { timeout: 30000 });
+		const tAll = Date.now() - t0;
+		assert.equal(Number(await page.getAttribute('#sample-grid', 'data-total')), K);
+		assert.equal(await page.locator('#sample-grid figure').count(), 24);
+		assert.deepEqual(await page.evaluate(() => window.Chart.getChart(document.getElementById('histogram')).data.datasets.map((d) => d.data.reduce((a, b) => a + b, 0))), [K, N - K]);
+		assert.deepEqual(await page.evaluate(() => window.Chart.getChart(document.getElementById('scatter')).data.datasets.map((d) => d.data.length)), [K, N - K]);
+		// sorting all 100,000 by a score and paging stay quick
+		await page.check('#filter-all');
+		await page.waitForFunction((n) => document.querySelector('#sample-grid')?.dataset.total === String(n), N);
+		const t1 = Date.now();
+		await page.selectOption('#sort-order', 'asc');
+		await page.waitForFunction(() => document.querySelector('#sample-grid[aria-busy=false] dd[data-score=uncertainty_margin]')?.dataset.value === '0');
+		await page.click('#page-next');
+		await page.locator('#page-info', { hasText: `Page 2 of ${Math.ceil(N / 24)}` }).waitFor();
+		const tSort = Date.now() - t1;
+		page.off('request', onReq);
+		console.log(`# 100,000 samples: grid ${tGrid} ms, grid + charts ${tAll} ms, sort + page ${tSort} ms`);
+		assert.ok(resultCalls.length > 0 && resultCalls.every((l) => Number(l) <= 1000), `results fetched a page at a time: ${resultCalls}`);
+		assert.ok(tGrid < 5000, `grid in ${tGrid} ms`);
+		assert.ok(tAll < 15000, `grid and charts in ${tAll} ms`);
+		assert.ok(tSort < 5000, `sort and page in ${tSort} ms`);
+		await page.locator('#scatter').scrollIntoViewIfNeeded();
+		await shot(page, 'results-100k', false);
+	});
+
 	test('runs list, dataset overview and workers page show the live states', async () => {
 		await page.click('nav[aria-label=Main] >> text=Runs');
 		await page.locator('#runs-list tbody tr').first().waitFor();
-		assert.equal(await page.locator('#runs-list tbody tr').count(), 3);
+		assert.equal(await page.locator('#runs-list tbody tr').count(), 4);
 		for (const st of ['COMPLETED', 'ABORTED', 'CANCELED']) assert.ok(await page.locator(`#runs-list [data-state=${st}]`).count() >= 1, st);
 		await shot(page, 'runs');
 		await page.goto(`${S.base}/#/datasets/${S.did}`);
