@@ -600,6 +600,16 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await page.click('nav[aria-label=Main] >> text=Workers');
 		await page.locator('#workers-list td', { hasText: 'test-worker' }).waitFor();
 		await shot(page, 'workers');
+		// a phone-sized window: the pages reflow, nothing runs off the side
+		await page.setViewportSize({ width: 400, height: 860 });
+		for (const [hash, name, sel] of [[`#/datasets/${S.did}/runs/${S.sid}/results`, 'narrow-results', '#sample-grid figure'],
+			[`#/datasets/${S.did}/schedule`, 'narrow-wizard', '#wizard[aria-busy=false]'], [`#/datasets/${S.did}/runs/${S.sid}`, 'narrow-run', '#run-state [data-state]']]) {
+			await page.goto(`${S.base}/${hash}`);
+			await page.locator(sel).first().waitFor();
+			assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), `${name}: no horizontal scrolling`);
+			await shot(page, name, false);
+		}
+		await page.setViewportSize({ width: 1360, height: 900 });
 		await page.click('#logout');
 		await page.locator('#login-token').waitFor();
 		assert.deepEqual(S.problems, []);
