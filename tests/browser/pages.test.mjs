@@ -260,7 +260,15 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await page.fill('#f-json', JSON.stringify(j, null, 2));
 		assert.equal(await page.inputValue('#f-min-score'), '0.9');
 		await shot(page, 'wizard');
-		// a value the server refuses: its message next to the n_samples field
+		// while editing, the server's validate route checks the config: min_distance -3 is refused
+		// next to its field before any submit, and the message goes when the value is fixed
+		await page.fill('#f-min-distance', '-3');
+		await page.locator('#f-min-distance-error:not([hidden])').waitFor();
+		assert.match(await page.textContent('#f-min-distance-error'), /-3/);
+		assert.ok(await page.isHidden('#wizard-errors'), 'the summary waits for a submit');
+		await page.fill('#f-min-distance', '-1');
+		await page.locator('#f-min-distance-error').waitFor({ state: 'hidden' });
+		// a value the server refuses at submit: its message next to the n_samples field
 		await page.fill('#f-n-samples', '2.5');
 		await page.click('#wizard-submit');
 		await page.locator('#f-n-samples-error').waitFor();

@@ -57,6 +57,8 @@ function leave() {
 }
 
 async function route() {
+	// in-page anchors (#main, #f-n-samples) are not pages
+	if (location.hash && !location.hash.startsWith('#/')) return;
 	const raw = location.hash.replace(/^#/, '') || '/datasets';
 	const [path, qs] = raw.split('?');
 	const query = new URLSearchParams(qs || '');
@@ -149,6 +151,11 @@ document.getElementById('logout').addEventListener('click', async () => {
 	try { await api('POST', '/logout', {}); } catch (e) { showBanner(e); return; }
 	me = null;
 	location.hash = '#/login';
+});
+
+document.querySelector('.skip-link').addEventListener('click', (ev) => {
+	ev.preventDefault();
+	document.getElementById('main').focus();
 });
 
 window.addEventListener('hashchange', route);

@@ -49,6 +49,7 @@ export async function schedulePage(main, ctx) {
 
 	const summary = h('div', { id: 'wizard-errors', class: 'error-summary', role: 'alert', tabindex: '-1', hidden: true });
 	const jsonStatus = h('p', { class: 'hint', id: 'f-json-status' }, 'The full config, {"docker": …, "lightly": …}. Edits here update the form.');
+	const warnBox = h('ul', { class: 'warnings', id: 'wizard-warnings', hidden: true, 'aria-label': 'Warnings' });
 	const submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'wizard-submit' }, 'Schedule run');
 	const presetBtns = PRESETS.map((p) => h('button', { type: 'button', class: 'btn', id: p.id, onclick: () => applyPreset(p) }, p.label));
 
@@ -76,7 +77,7 @@ export async function schedulePage(main, ctx) {
 				h('fieldset', null, h('legend', null, 'Scheduling'),
 					field('Priority', el.priority))),
 			h('div', { class: 'wizard-json' },
-				h('div', { class: 'field' }, h('label', { for: el.json.id }, 'Config as JSON (for experts)'), el.json, jsonStatus))),
+				h('div', { class: 'field' }, h('label', { for: el.json.id }, 'Config as JSON (for experts)'), el.json, jsonStatus, warnBox))),
 		h('div', { class: 'actions' }, submit, h('a', { href: `#/datasets/${enc(did)}`, class: 'btn btn-ghost' }, 'Back')));
 	main.appendChild(section(`Run on “${ds.name}”`, form));
 
@@ -174,6 +175,7 @@ export async function schedulePage(main, ctx) {
 			if (f.kind !== 'number') renderForm();
 			else { el.freqPenalty.disabled = !el.scorer.checked; el.minScore.disabled = !el.scorer.checked; }
 			writeJson();
+			validateSoon();
 		});
 	}
 
@@ -195,6 +197,7 @@ export async function schedulePage(main, ctx) {
 		jsonStatus.classList.remove('field-error-text');
 		jsonStatus.textContent = bare ? 'Read as the docker part.' : 'In sync with the form.';
 		renderForm();
+		validateSoon();
 	});
 
 	function applyPreset(p) {
@@ -205,6 +208,7 @@ export async function schedulePage(main, ctx) {
 		summary.hidden = true;
 		renderForm();
 		writeJson();
+		validateSoon();
 	}
 
 	// --- errors -----------------------------------------------------------------------
@@ -216,7 +220,32 @@ export async function schedulePage(main, ctx) {
 		return best || null;
 	}
 
-	function showErrors(errors, general) {
+	// Live check while editing: the server's validate route, debounced; its errors sit next to
+	// the fields (the summary only once a submit showed it), its warnings under the JSON.
+	let vSeq = 0, vTimer = null;
+	ctx.onLeave(() => clearTimeout(vTimer));
+	function validateSoon() {
+		clearTimeout(vTimer);
+		vTimer = setTimeout(validateNow, 600);
+	}
+	async function validateNow() {
+		const my = ++vSeq;
+		let r;
+		try { r = await post('/v1/docker/worker/config/validate', configBody()); } catch { return; /* submit reports it */ }
+		if (my !== vSeq || !ctx.alive) return;
+		const errs = (r && Array.isArray(r.errors)) ? r.errors : [];
+		const warns = (r && Array.isArray(r.warnings)) ? r.warnings : [];
+		if (errs.length) showErrors(errs, null, { live: true });
+		else { clearFieldErrors(form); summary.hidden = true; }
+		warnBox.replaceChildren(...warns.map((w) => h('li', null, typeof w === 'string' ? w : `${w.path ? w.path + ': ' : ''}${w.message || ''}`)));
+		warnBox.hidden = !warns.length;
+	}
+	function configBody() {
+		return { config: { ...cfg, workerType: 'FULL', docker: cfg.docker, lightly: cfg.lightly || {} } };
+	}
+
+	function showErrors(errors, general, { live = false } = {}) {
+		const wasShown = !summary.hidden;
 		clearFieldErrors(form);
 		const items = [];
 		if (general) items.push(h('li', null, general));
@@ -234,8 +263,9 @@ export async function schedulePage(main, ctx) {
 			}
 		}
 		summary.replaceChildren(h('h2', null, items.length === 1 ? 'The config has an error' : `The config has ${items.length} errors`), h('ul', null, items));
+		if (live && !wasShown) return;
 		summary.hidden = false;
-		summary.focus();
+		if (!live) summary.focus();
 	}
 
 	form.addEventListener('submit', async (ev) => {
@@ -252,7 +282,9 @@ export async function schedulePage(main, ctx) {
 		submit.disabled = true;
 		submit.textContent = 'Scheduling…';
 		try {
-			const body = { config: { ...cfg, workerType: 'FULL', docker: cfg.docker, lightly: cfg.lightly || {} } };
+			const body = configBody();
+			clearTimeout(vTimer);
+			vSeq++;	// a live check still under way must not overwrite what the submit shows
 			let configId;
 			try {
 				configId = (await post('/v1/docker/worker/config', body)).id;
