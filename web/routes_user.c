@@ -584,7 +584,7 @@ void h_run_abort(struct req *r, struct resp *out)
 	resp_json(out, 200, model_run(c, r->params[0]));
 }
 
-/* A non-negative integer query argument (absent: def); -1 after replying 400. */
+/* An integer query argument in [min, max] (absent: def); INT64_MIN after replying 400. */
 static int64_t query_int(struct req *r, struct resp *out, const char *key, int64_t def,
 			 int64_t min, int64_t max)
 {

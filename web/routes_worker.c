@@ -287,10 +287,10 @@ void h_schedule_claim(struct req *r, struct resp *out)
 	int status = 200;
 
 	if (strcmp(target, "LOCKED") == 0) {
-		if (strcmp(state, "OPEN") == 0)
-			write = covered ? "LOCKED" : NULL, status = covered ? 200 : 409;
+		if (strcmp(state, "OPEN") == 0 && covered)
+			write = "LOCKED";
 		else if (!(strcmp(state, "LOCKED") == 0 && mine))
-			status = 409;
+			status = 409;	/* held by another, ended, or labels missing */
 	} else {
 		if (strcmp(state, "LOCKED") == 0 && mine)
 			write = "DONE";
