@@ -608,6 +608,16 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await page.click('nav[aria-label=Main] >> text=Workers');
 		await page.locator('#workers-list td', { hasText: 'test-worker' }).waitFor();
 		await shot(page, 'workers');
+		// a dataset without a datasource gets one from its page (refused first, then set)
+		const bare = (await call('POST', '/v1/datasets', { name: 'no-source-yet' }, S.userToken)).id;
+		await page.goto(`${S.base}/#/datasets/${bare}`);
+		await page.fill('#src-path', '/proc');
+		await page.click('#ds-source button[type=submit]');
+		await page.locator('#src-path-error:not([hidden])').waitFor();
+		await page.fill('#src-path', S.dsDir);
+		await page.click('#ds-source button[type=submit]');
+		await page.locator('#ds-source code', { hasText: 'shop' }).waitFor();
+		await page.locator('#ds-tasks td', { hasText: 'my-keypoint-task' }).waitFor();
 		// a phone-sized window: the pages reflow, nothing runs off the side
 		await page.setViewportSize({ width: 400, height: 860 });
 		for (const [hash, name, sel] of [[`#/datasets/${S.did}/runs/${S.sid}/results`, 'narrow-results', '#sample-grid figure'],

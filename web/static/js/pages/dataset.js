@@ -1,6 +1,24 @@
 // A dataset's overview: sample count, datasource, prediction tasks, tags, its runs.
-import { get, getOrNull, asList, enc } from '../api.js';
-import { h, fmtTime, fmtInt, section, table, badge, progressBar, bitCount, errorBox, setTitle, RUN_FINAL, SCHEDULED_FINAL } from '../ui.js';
+import { get, getOrNull, put, asList, enc, ApiError } from '../api.js';
+import { h, fmtTime, fmtInt, section, table, badge, progressBar, bitCount, errorBox, setTitle, field, setFieldError, clearFieldErrors, RUN_FINAL, SCHEDULED_FINAL } from '../ui.js';
+
+// A dataset without a datasource (its folder was refused at creation): set it here.
+function sourceForm(did, ctx) {
+	const path = h('input', { id: 'src-path', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: '/srv/datasets/my-images' });
+	const form = h('form', { class: 'inline-form', novalidate: true },
+		h('p', { class: 'muted' }, 'None set yet.'),
+		field('Folder (LOCAL datasource)', path, 'A folder on the server, inside one of its --dataset-root folders.'),
+		h('button', { type: 'submit', class: 'btn' }, 'Set datasource'));
+	form.addEventListener('submit', async (ev) => {
+		ev.preventDefault();
+		clearFieldErrors(form);
+		try {
+			await put(`/v1/datasets/${enc(did)}/datasource`, { type: 'LOCAL', fullPath: path.value.trim() });
+			if (ctx.alive) location.reload();
+		} catch (e) { setFieldError(path, e instanceof ApiError ? e.message : String(e)); }
+	});
+	return form;
+}
 
 export async function datasetPage(main, ctx) {
 	const [did] = ctx.params;
@@ -26,7 +44,7 @@ export async function datasetPage(main, ctx) {
 	main.appendChild(section('Tags', tagsBox));
 
 	getOrNull(`/v1/datasets/${enc(did)}/datasource`).then((s) => {
-		srcBox.replaceChildren(s ? h('span', null, h('span', { class: 'pill' }, s.type || 'LOCAL'), ' ', h('code', null, s.fullPath || '')) : h('span', { class: 'muted' }, 'none set'));
+		srcBox.replaceChildren(s ? h('span', null, h('span', { class: 'pill' }, s.type || 'LOCAL'), ' ', h('code', null, s.fullPath || '')) : sourceForm(did, ctx));
 	}).catch((e) => srcBox.replaceChildren(errorBox(e)));
 
 	get(`/v1/datasets/${enc(did)}/tasks`).then((t) => {

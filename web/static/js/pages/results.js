@@ -93,7 +93,7 @@ export async function resultsPage(main, ctx) {
 	const facts = (counts) => h('dl', { class: 'facts facts-wide' },
 		h('dt', null, 'Method'), h('dd', null, docker.method || '—'),
 		h('dt', null, 'Task / weighting score'), h('dd', null, al.task_name ? `${al.task_name} / ${al.score_name || 'default'}` : 'none'),
-		h('dt', null, 'Candidates'), h('dd', { id: 'count-candidates' }, fmtInt(counts.candidates ?? (cand ? cand.totSize && countBits(cand) : undefined))),
+		h('dt', null, 'Candidates'), h('dd', { id: 'count-candidates' }, fmtInt(counts.candidates ?? (cand ? countBits(cand) : undefined))),
 		h('dt', null, 'Selected'), h('dd', { id: 'count-selected' }, fmtInt(counts.selected ?? (sel ? countBits(sel) : undefined))),
 		h('dt', null, 'Listed / excluded'), h('dd', null, `${fmtInt(counts.listed)} / ${fmtInt(counts.excluded)}`),
 		h('dt', null, 'Corrupt / duplicates'), h('dd', null, `${fmtInt(counts.corrupt)} / ${fmtInt(counts.duplicates)}`),
