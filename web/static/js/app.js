@@ -34,11 +34,15 @@ function newContext(params, query) {
 		// Calls fn now and again `ms` after each call ends, while the page is shown and fn
 		// does not return false. Errors go to onError (default: the banner) and polling goes on.
 		poll(fn, ms, onError) {
-			let timer = null;
+			let timer = null, banner = null;
 			const tick = async () => {
 				if (!ctx.alive) return;
 				let again = true;
-				try { again = (await fn()) !== false; } catch (e) { (onError || showBanner)(e); }
+				try {
+					again = (await fn()) !== false;
+					// the call works again: its error banner goes
+					if (banner && banner.remove) { banner.remove(); banner = null; }
+				} catch (e) { banner = (onError || showBanner)(e); }
 				if (ctx.alive && again) timer = setTimeout(tick, ms);
 			};
 			ctx.onLeave(() => clearTimeout(timer));

@@ -25,6 +25,10 @@ export async function resultsPage(main, ctx) {
 	const dlBtn = h('button', { type: 'button', class: 'btn btn-primary', id: 'download-selected' }, 'Download selected file names');
 	main.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Results'), h('div', { class: 'actions' }, badge(run.state), dlBtn)));
 
+	if (run.state !== 'COMPLETED') {
+		main.appendChild(h('p', { class: 'banner banner-info', role: 'status' },
+			`The run is ${run.state}: its results are shown as far as the worker has reported them. `, h('a', { href: runHref }, 'Follow the run.')));
+	}
 	const summaryBox = h('div', { id: 'results-summary' }, h('p', { class: 'muted' }, 'Loading…'));
 	main.appendChild(section('Summary', summaryBox));
 
