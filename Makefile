@@ -22,7 +22,7 @@ TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libcurl4-openssl-dev \
 	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
 	libxxhash-dev libstb-dev libcmocka-dev sqlite3 python3 python3-numpy \
-	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev
+	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -58,8 +58,8 @@ else
 Q := @
 endif
 
-.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web unit
-all: deps $(BIN)/winnowd $(WEB_BIN)
+.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web unit web-assets
+all: deps $(BIN)/winnowd $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
 deps:
@@ -113,7 +113,15 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 
 unit: $(UNIT_BIN)
 
-check: deps $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) $(UNIT_BIN)
+# The pages' charting library (and the browser tests' driver) from npm, pinned by
+# web/package-lock.json; its dist file is copied into web/static/vendor/ (gitignored).
+web-assets:
+	@[ -d web/node_modules ] || npm ci --prefix web --no-audit --no-fund
+	@mkdir -p web/static/vendor
+	@cmp -s web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js || \
+	  cp web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js
+
+check: deps $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) $(UNIT_BIN) web-assets
 	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
 
 # The main job. Until the web app and the daemon exist: local mode on a generated dataset.
