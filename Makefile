@@ -126,7 +126,7 @@ check: deps $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) $(UNIT_BIN) web-assets
 
 # The main job. Until the web app and the daemon exist: local mode on a generated dataset.
 DEMO_DIR ?= $(BUILD)/demo
-demo: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
+demo: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 	@BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) ONCE=$(ONCE) tests/tools/demo.sh
 
 bench-images: $(DEPS_STAMP) $(BIN)/winnowd
