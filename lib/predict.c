@@ -627,6 +627,37 @@ static bool div_pow10(uint64_t m, int k, double *out)
 	return true;
 }
 
+/* The value of eight ASCII digits, in a few multiplications (little-endian SWAR). */
+static uint64_t eight_digits(const char *s)
+{
+	uint64_t v;
+
+	memcpy(&v, s, sizeof(v));
+	v -= 0x3030303030303030ULL;
+	v = v * 10 + (v >> 8);
+	return (((v & 0x000000ff000000ffULL) * 0x000f424000000064ULL) +
+		(((v >> 16) & 0x000000ff000000ffULL) * 0x0000271000000001ULL)) >> 32;
+}
+
+/* m followed by the n digits of s, as an integer (the caller keeps it below 10^19). */
+static uint64_t add_digits(uint64_t m, const char *s, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	for (; n >= 8; s += 8, n -= 8)
+		m = m * 100000000 + eight_digits(s);
+#endif
+	for (; n > 0; s++, n--)
+		m = m * 10 + (uint64_t)(*s - '0');
+	return m;
+}
+
+static const char *skip_digits(const char *p, const char *end)
+{
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
 /*
  * The value of a JSON number's text (yajl checked its syntax), exactly as
  * strtod rounds it, without strtod where that is cheap to prove: up to 19
@@ -641,9 +672,10 @@ static bool div_pow10(uint64_t m, int k, double *out)
 static bool number_fast(const char *s, size_t n, double *out)
 {
 	const char *p = s, *end = s + n;
+	const char *ip, *iend, *fp = NULL, *fend = NULL;
 	bool neg = false;
-	uint64_t m = 0;
-	int nd = 0, e = 0;
+	uint64_t m;
+	int e = 0;
 	double v;
 
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
@@ -653,24 +685,12 @@ static bool number_fast(const char *s, size_t n, double *out)
 		neg = true;
 		p++;
 	}
-	for (; p < end && *p >= '0' && *p <= '9'; p++) {
-		if (m == 0 && *p == '0')
-			continue;
-		if (nd == 19)
-			return false;
-		m = m * 10 + (uint64_t)(*p - '0');
-		nd++;
-	}
+	ip = p;
+	iend = p = skip_digits(p, end);
 	if (p < end && *p == '.') {
-		for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
-			e--;
-			if (m == 0 && *p == '0')
-				continue;
-			if (nd == 19)
-				return false;
-			m = m * 10 + (uint64_t)(*p - '0');
-			nd++;
-		}
+		fp = p + 1;
+		fend = p = skip_digits(fp, end);
+		e = -(int)(fend - fp);
 	}
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		bool eneg = false;
@@ -685,6 +705,16 @@ static bool number_fast(const char *s, size_t n, double *out)
 	}
 	if (p != end)
 		return false;
+	/* Leading zeros are not significant, in the integer part or, after a zero one, the fraction. */
+	while (ip < iend && *ip == '0')
+		ip++;
+	if (ip == iend && fp != NULL)
+		while (fp < fend && *fp == '0')
+			fp++;
+	size_t ni = (size_t)(iend - ip), nf = fp != NULL ? (size_t)(fend - fp) : 0;
+	if (ni + nf > 19)
+		return false;
+	m = add_digits(add_digits(0, ip, ni), fp, nf);
 	if (m == 0) {
 		v = 0.0;
 	} else if (m <= TWO_53 && e >= -22 && e <= 22) {
