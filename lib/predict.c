@@ -12,9 +12,27 @@
  * files are invalid, the one of the first image in path order is reported,
  * whatever the thread timing, so a run fails the same way twice.
  *
- * Parsing: the text must be UTF-8 without NUL bytes and nest at most
- * PREDICT_MAX_DEPTH levels; both are checked by a scan before cJSON sees it,
- * so cJSON's recursive descent never goes deep. Error positions come from
+ * Two paths read a prediction file. The fast one streams it through yajl
+ * in one pass: a small state machine (struct fast) checks each value as it
+ * goes by, skips the values of keys it does not read (counting their depth),
+ * builds no tree and allocates nothing per value; numbers come as yajl's raw
+ * text and are converted exactly as strtod would (number_fast); an image's
+ * entries and all their arrays end up in one allocation. It only ever says
+ * "valid, here it is" or "not for me". Everything else, invalid files and
+ * the odd valid one it leaves alone, goes to the slow path, the cJSON reader
+ * that checks field by field in a fixed order and words the message, so
+ * messages and their positions are the slow path's alone. For that to hold,
+ * the fast path accepts a file only when the slow path would, with the same
+ * values: it gives up where yajl and cJSON differ (yajl takes a lone
+ * surrogate escape and text after the top-level object that is one
+ * unfinished token, and keeps a string past \u0000; cJSON takes "01", any
+ * byte below 0x20 as white space, a byte order mark) and on number texts
+ * longer than 63 characters. Schema and tasks files use the slow path only.
+ *
+ * The slow path: the text must be UTF-8 without NUL bytes and nest at most
+ * PREDICT_MAX_DEPTH levels. cJSON itself stops at 1000 levels and the tree's
+ * depth is checked after the parse; only on a failure does a scan find the
+ * position of the first NUL or too-deep bracket. Error positions come from
  * cJSON_ParseWithLengthOpts's return_parse_end, never cJSON_GetErrorPtr().
  * (cJSON 1.7 still stores into its global error struct on every parse; we
  * never read it, and the stores are plain word writes of a library built
