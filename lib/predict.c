@@ -335,86 +335,6 @@ static bool is_ws(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-/*
- * A per-thread arena for the nodes cJSON allocates while a prediction file is
- * parsed. cJSON allocates one node per value and frees each on delete; with
- * ten boxes a file that is a few hundred malloc/free pairs, which cost a
- * third of the time of a file. cJSON's hooks are process-wide, so they are
- * installed once, before main() (no other thread can be parsing then), and
- * fall through to malloc/free on every thread that has no arena open: other
- * cJSON users do not notice them. A node outside the arena's range is
- * free()d as usual, so an arena that overflows spills safely to malloc.
- */
-struct json_arena {
-	char *base;
-	size_t cap, used;
-	size_t spilled;		/* allocations that went to malloc while open */
-};
-
-static __thread struct json_arena *tl_arena;
-
-static void *arena_malloc(size_t n)
-{
-	struct json_arena *a = tl_arena;
-
-	if (a != NULL) {
-		size_t need = (n + 15) & ~(size_t)15;
-		if (need <= a->cap - a->used) {
-			void *p = a->base + a->used;
-			a->used += need;
-			return p;
-		}
-		a->spilled++;
-	}
-	return malloc(n);
-}
-
-static void arena_free(void *p)
-{
-	struct json_arena *a = tl_arena;
-
-	if (a != NULL && (char *)p >= a->base && (char *)p < a->base + a->cap)
-		return;
-	free(p);
-}
-
-__attribute__((constructor)) static void arena_install_hooks(void)
-{
-	cJSON_Hooks h = { .malloc_fn = arena_malloc, .free_fn = arena_free };
-
-	cJSON_InitHooks(&h);
-}
-
-#define ARENA_BYTES ((size_t)256 << 10)
-
-/* Opens this thread's arena (allocated on first use, kept for the thread's life). */
-static struct json_arena *arena_open(void)
-{
-	static __thread struct json_arena arena;
-
-	if (arena.base == NULL) {
-		arena.base = xmalloc(ARENA_BYTES);
-		arena.cap = ARENA_BYTES;
-	}
-	arena.used = 0;
-	arena.spilled = 0;
-	tl_arena = &arena;
-	return &arena;
-}
-
-/* Deletes a tree parsed with the arena open, and closes the arena. */
-static void arena_close(cJSON *root)
-{
-	struct json_arena *a = tl_arena;
-
-	/* Without spills every node is in the arena: nothing to walk. */
-	if (root != NULL && (a == NULL || a->spilled > 0))
-		cJSON_Delete(root);
-	if (a != NULL)
-		a->used = 0;
-	tl_arena = NULL;
-}
-
 /* True when text[0..len) is all ASCII; a word at a time. */
 static bool is_ascii(const char *text, size_t len)
 {
@@ -1265,12 +1185,9 @@ static int parse_file_slow(const char *text, size_t len, const char *label,
 	cJSON *root;
 
 	memset(out, 0, sizeof(*out));
-	arena_open();
 	root = parse_json(&c, text, len);
-	if (root == NULL) {
-		arena_close(NULL);
+	if (root == NULL)
 		return -EINVAL;
-	}
 	if (!cJSON_IsObject(root)) {
 		rc = fail(&c, NULL, "the top level is not an object");
 		goto out;
@@ -1322,7 +1239,7 @@ out:
 		entries_free(out);
 	else if (out->n > 0)
 		entries_pack(out);
-	arena_close(root);
+	cJSON_Delete(root);
 	return rc;
 }
 
