@@ -12,9 +12,27 @@
  * files are invalid, the one of the first image in path order is reported,
  * whatever the thread timing, so a run fails the same way twice.
  *
- * Parsing: the text must be UTF-8 without NUL bytes and nest at most
- * PREDICT_MAX_DEPTH levels; both are checked by a scan before cJSON sees it,
- * so cJSON's recursive descent never goes deep. Error positions come from
+ * Two paths read a prediction file. The fast one streams it through yajl
+ * in one pass: a small state machine (struct fast) checks each value as it
+ * goes by, skips the values of keys it does not read (counting their depth),
+ * builds no tree and allocates nothing per value; numbers come as yajl's raw
+ * text and are converted exactly as strtod would (number_fast); an image's
+ * entries and all their arrays end up in one allocation. It only ever says
+ * "valid, here it is" or "not for me". Everything else, invalid files and
+ * the odd valid one it leaves alone, goes to the slow path, the cJSON reader
+ * that checks field by field in a fixed order and words the message, so
+ * messages and their positions are the slow path's alone. For that to hold,
+ * the fast path accepts a file only when the slow path would, with the same
+ * values: it gives up where yajl and cJSON differ (yajl takes a lone
+ * surrogate escape and text after the top-level object that is one
+ * unfinished token, and keeps a string past \u0000; cJSON takes "01", any
+ * byte below 0x20 as white space, a byte order mark) and on number texts
+ * longer than 63 characters. Schema and tasks files use the slow path only.
+ *
+ * The slow path: the text must be UTF-8 without NUL bytes and nest at most
+ * PREDICT_MAX_DEPTH levels. cJSON itself stops at 1000 levels and the tree's
+ * depth is checked after the parse; only on a failure does a scan find the
+ * position of the first NUL or too-deep bracket. Error positions come from
  * cJSON_ParseWithLengthOpts's return_parse_end, never cJSON_GetErrorPtr().
  * (cJSON 1.7 still stores into its global error struct on every parse; we
  * never read it, and the stores are plain word writes of a library built
@@ -33,6 +51,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <float.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <math.h>
@@ -45,9 +64,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <yajl/yajl_parse.h>
 
 #include "dataset.h"
-#include "log.h"
 #include "pool.h"
 
 #define PRED_DIR	".lightly/predictions"
@@ -316,108 +335,6 @@ static bool is_ws(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-/*
- * A per-thread arena for the nodes cJSON allocates while a prediction file is
- * parsed. cJSON allocates one node per value and frees each on delete; with
- * ten boxes a file that is a few hundred malloc/free pairs, which cost a
- * third of the time of a file. cJSON's hooks are process-wide, so they are
- * installed once, before main() (no other thread can be parsing then), and
- * fall through to malloc/free on every thread that has no arena open: other
- * cJSON users do not notice them. A node outside the arena's range is
- * free()d as usual, so an arena that overflows spills safely to malloc.
- */
-struct json_arena {
-	char *base;
-	size_t cap, used;
-	size_t spilled;		/* allocations that went to malloc while open */
-};
-
-static __thread struct json_arena *tl_arena;
-
-static void *arena_malloc(size_t n)
-{
-	struct json_arena *a = tl_arena;
-
-	if (a != NULL) {
-		size_t need = (n + 15) & ~(size_t)15;
-		if (need <= a->cap - a->used) {
-			void *p = a->base + a->used;
-			a->used += need;
-			return p;
-		}
-		a->spilled++;
-	}
-	return malloc(n);
-}
-
-static void arena_free(void *p)
-{
-	struct json_arena *a = tl_arena;
-
-	if (a != NULL && (char *)p >= a->base && (char *)p < a->base + a->cap)
-		return;
-	free(p);
-}
-
-__attribute__((constructor)) static void arena_install_hooks(void)
-{
-	cJSON_Hooks h = { .malloc_fn = arena_malloc, .free_fn = arena_free };
-
-	cJSON_InitHooks(&h);
-}
-
-#define ARENA_BYTES ((size_t)256 << 10)
-
-/* Each thread's arena lives until the thread ends; the key's destructor frees it. */
-static pthread_key_t arena_key;
-static pthread_once_t arena_key_once = PTHREAD_ONCE_INIT;
-
-static void arena_destroy(void *p)
-{
-	struct json_arena *a = p;
-
-	free(a->base);
-	free(a);
-}
-
-static void arena_key_create(void)
-{
-	if (pthread_key_create(&arena_key, arena_destroy) != 0)
-		fatalx("predict: pthread_key_create failed");
-}
-
-/* Opens this thread's arena (allocated on first use, kept for the thread's life). */
-static struct json_arena *arena_open(void)
-{
-	struct json_arena *a;
-
-	pthread_once(&arena_key_once, arena_key_create);
-	a = pthread_getspecific(arena_key);
-	if (a == NULL) {
-		a = xcalloc(1, sizeof(*a));
-		a->base = xmalloc(ARENA_BYTES);
-		a->cap = ARENA_BYTES;
-		pthread_setspecific(arena_key, a);
-	}
-	a->used = 0;
-	a->spilled = 0;
-	tl_arena = a;
-	return a;
-}
-
-/* Deletes a tree parsed with the arena open, and closes the arena. */
-static void arena_close(cJSON *root)
-{
-	struct json_arena *a = tl_arena;
-
-	/* Without spills every node is in the arena: nothing to walk. */
-	if (root != NULL && (a == NULL || a->spilled > 0))
-		cJSON_Delete(root);
-	if (a != NULL)
-		a->used = 0;
-	tl_arena = NULL;
-}
-
 /* True when text[0..len) is all ASCII; a word at a time. */
 static bool is_ascii(const char *text, size_t len)
 {
@@ -587,6 +504,167 @@ static int get_string(const struct ectx *c, const cJSON *v, const char *field, c
 		return fail_type(c, field, v, "a string");
 	*out = v->valuestring;
 	return 0;
+}
+
+/* ---- numbers ---- */
+
+/* Powers of ten a double holds exactly. */
+static const double pow10_exact[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* 5^k for k <= 27, the largest power of five below 2^63. */
+static const uint64_t pow5[] = {
+	1ULL, 5ULL, 25ULL, 125ULL, 625ULL, 3125ULL, 15625ULL, 78125ULL, 390625ULL,
+	1953125ULL, 9765625ULL, 48828125ULL, 244140625ULL, 1220703125ULL, 6103515625ULL,
+	30517578125ULL, 152587890625ULL, 762939453125ULL, 3814697265625ULL,
+	19073486328125ULL, 95367431640625ULL, 476837158203125ULL, 2384185791015625ULL,
+	11920928955078125ULL, 59604644775390625ULL, 298023223876953125ULL,
+	1490116119384765625ULL, 7450580596923828125ULL,
+};
+
+#define TWO_53	(1ULL << 53)
+
+/*
+ * m / 10^k rounded to nearest, ties to even, for 1 <= m < 2^64 and
+ * 1 <= k <= 27: the value strtod gives for the same decimal. 10^k is
+ * 5^k * 2^k; the 2^k goes into the exponent, and m / 5^k is computed in
+ * integers: q = floor(m * 2^(lz + s) / 5^k), with m shifted to fill 64 bits
+ * and s chosen so that q lands in [2^62, 2^64). q's low 10 or 11 bits and
+ * the remainder r decide the rounding of the 53 kept bits exactly; no
+ * floating-point operation rounds anything. Returns false (use strtod) if
+ * the result would not be a normal double, which these ranges exclude.
+ */
+static bool div_pow10(uint64_t m, int k, double *out)
+{
+	uint64_t d = pow5[k];
+	int lz = __builtin_clzll(m);
+	int s = 63 - __builtin_clzll(d);	/* 2^s <= d < 2^(s+1) */
+	__extension__ unsigned __int128 num = (unsigned __int128)(m << lz) << s;
+	/* num < 2^64 * 2^s <= d * 2^64: the quotient fits in 64 bits. */
+	uint64_t q = (uint64_t)(num / d);
+	uint64_t r = (uint64_t)(num - (unsigned __int128)q * d);
+	int shift = 64 - __builtin_clzll(q) - 53;	/* 10 or 11 */
+	uint64_t keep = q >> shift;
+	uint64_t rest = q & ((1ULL << shift) - 1), half = 1ULL << (shift - 1);
+
+	if (rest > half || (rest == half && (r != 0 || (keep & 1) != 0))) {
+		keep++;
+		if (keep == TWO_53) {
+			keep >>= 1;
+			shift++;
+		}
+	}
+	/* The value is keep * 2^(shift - lz - s - k), keep in [2^52, 2^53). */
+	int biased = shift - lz - s - k + 52 + 1023;
+	if (biased < 1 || biased > 2046)
+		return false;
+	uint64_t bits = ((uint64_t)biased << 52) | (keep - (TWO_53 >> 1));
+	memcpy(out, &bits, sizeof(*out));
+	return true;
+}
+
+/* The value of eight ASCII digits, in a few multiplications (little-endian SWAR). */
+static uint64_t eight_digits(const char *s)
+{
+	uint64_t v;
+
+	memcpy(&v, s, sizeof(v));
+	v -= 0x3030303030303030ULL;
+	v = v * 10 + (v >> 8);
+	return (((v & 0x000000ff000000ffULL) * 0x000f424000000064ULL) +
+		(((v >> 16) & 0x000000ff000000ffULL) * 0x0000271000000001ULL)) >> 32;
+}
+
+/* m followed by the n digits of s, as an integer (the caller keeps it below 10^19). */
+static uint64_t add_digits(uint64_t m, const char *s, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	for (; n >= 8; s += 8, n -= 8)
+		m = m * 100000000 + eight_digits(s);
+#endif
+	for (; n > 0; s++, n--)
+		m = m * 10 + (uint64_t)(*s - '0');
+	return m;
+}
+
+static const char *skip_digits(const char *p, const char *end)
+{
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+/*
+ * The value of a JSON number's text (yajl checked its syntax), exactly as
+ * strtod rounds it, without strtod where that is cheap to prove: up to 19
+ * significant digits m and a decimal exponent e with
+ *  - m <= 2^53 and |e| <= 22: one multiplication or division of two exact
+ *    doubles, which IEEE 754 rounds correctly (Clinger's fast path; it needs
+ *    FLT_EVAL_METHOD 0, no extended-precision intermediates);
+ *  - -27 <= e < 0 otherwise (Python's 17-digit repr of a probability):
+ *    div_pow10, in integers.
+ * Anything else returns false and goes to strtod.
+ */
+static bool number_fast(const char *s, size_t n, double *out)
+{
+	const char *p = s, *end = s + n;
+	const char *ip, *iend, *fp = NULL, *fend = NULL;
+	bool neg = false;
+	uint64_t m;
+	int e = 0;
+	double v;
+
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+	return false;
+#endif
+	if (p < end && *p == '-') {
+		neg = true;
+		p++;
+	}
+	ip = p;
+	iend = p = skip_digits(p, end);
+	if (p < end && *p == '.') {
+		fp = p + 1;
+		fend = p = skip_digits(fp, end);
+		e = -(int)(fend - fp);
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		bool eneg = false;
+		int x = 0;
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			eneg = *p++ == '-';
+		for (; p < end && *p >= '0' && *p <= '9'; p++)
+			if (x < 100000)
+				x = x * 10 + (*p - '0');
+		e += eneg ? -x : x;
+	}
+	if (p != end)
+		return false;
+	/* Leading zeros are not significant, in the integer part or, after a zero one, the fraction. */
+	while (ip < iend && *ip == '0')
+		ip++;
+	if (ip == iend && fp != NULL)
+		while (fp < fend && *fp == '0')
+			fp++;
+	size_t ni = (size_t)(iend - ip), nf = fp != NULL ? (size_t)(fend - fp) : 0;
+	if (ni + nf > 19)
+		return false;
+	m = add_digits(add_digits(0, ip, ni), fp, nf);
+	if (m == 0) {
+		v = 0.0;
+	} else if (m <= TWO_53 && e >= -22 && e <= 22) {
+		v = e < 0 ? (double)m / pow10_exact[-e] : (double)m * pow10_exact[e];
+	} else if (e < 0 && e >= -27) {
+		if (!div_pow10(m, -e, &v))
+			return false;
+	} else {
+		return false;
+	}
+	*out = neg ? -v : v;
+	return true;
 }
 
 /* ---- schema.json ---- */
@@ -1047,19 +1125,58 @@ static int parse_entry(const struct ectx *c, const cJSON *item, size_t i,
 	}
 }
 
-void pred_image_free(struct pred_image *p)
+/* Frees the entries of a parse that failed, each array allocated on its own. */
+static void entries_free(struct pred_image *p)
 {
-	if (p == NULL)
-		return;
 	for (size_t i = 0; i < p->n; i++)
 		entry_free(&p->e[i]);
 	free(p->e);
 	memset(p, 0, sizeof(*p));
 }
 
-int predict_parse_file(const char *text, size_t len, const char *label, const char *image_path,
-		       const struct task_schema *schema, struct img_size size,
-		       struct pred_image *out, char *err, size_t errlen)
+/* Moves the entries and their arrays into one allocation, as the fast path makes them. */
+static void entries_pack(struct pred_image *p)
+{
+	size_t nv = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		nv += p->e[i].nprobs + p->e[i].nkp;
+	struct pred_entry *b = xmalloc(p->n * sizeof(*b) + nv * sizeof(double));
+	double *v = (double *)(b + p->n);
+	for (size_t i = 0; i < p->n; i++) {
+		b[i] = p->e[i];
+		if (p->e[i].probs != NULL) {
+			memcpy(v, p->e[i].probs, p->e[i].nprobs * sizeof(double));
+			b[i].probs = v;
+			v += p->e[i].nprobs;
+		}
+		if (p->e[i].kp_conf != NULL) {
+			memcpy(v, p->e[i].kp_conf, p->e[i].nkp * sizeof(double));
+			b[i].kp_conf = v;
+			v += p->e[i].nkp;
+		}
+		entry_free(&p->e[i]);
+	}
+	free(p->e);
+	p->e = b;
+}
+
+void pred_image_free(struct pred_image *p)
+{
+	if (p == NULL)
+		return;
+	free(p->e);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * The slow path: the file read with cJSON into a tree and checked field by
+ * field in a fixed order, so that the first error in that order is the one
+ * reported.
+ */
+static int parse_file_slow(const char *text, size_t len, const char *label,
+			   const char *image_path, const struct task_schema *schema,
+			   struct img_size size, struct pred_image *out, char *err, size_t errlen)
 {
 	struct ectx c = { label, err, errlen };
 	const cJSON *v, *preds, *item;
@@ -1068,12 +1185,9 @@ int predict_parse_file(const char *text, size_t len, const char *label, const ch
 	cJSON *root;
 
 	memset(out, 0, sizeof(*out));
-	arena_open();
 	root = parse_json(&c, text, len);
-	if (root == NULL) {
-		arena_close(NULL);
+	if (root == NULL)
 		return -EINVAL;
-	}
 	if (!cJSON_IsObject(root)) {
 		rc = fail(&c, NULL, "the top level is not an object");
 		goto out;
@@ -1122,9 +1236,651 @@ int predict_parse_file(const char *text, size_t len, const char *label, const ch
 	}
 out:
 	if (rc < 0)
-		pred_image_free(out);
-	arena_close(root);
+		entries_free(out);
+	else if (out->n > 0)
+		entries_pack(out);
+	cJSON_Delete(root);
 	return rc;
+}
+
+/* ---- prediction files: the fast path, streamed through yajl ---- */
+
+/*
+ * What the next value is: the top level; in an object, what its key says; in
+ * the predictions array an entry; in an entry's array one of its elements.
+ * Also the bits of struct fast's seen masks.
+ */
+enum want {
+	W_ROOT,
+	W_IGNORE,		/* the value of a key this module does not read */
+	W_FILE_NAME,
+	W_PREDICTIONS,
+	W_ENTRY,
+	W_CATEGORY_ID,
+	W_SCORE,
+	W_PROBS,
+	W_BBOX,
+	W_SEG,
+	W_KP,
+	W_ELEM,			/* an element of the array of fast.arr */
+};
+
+/* The container being read; ignored ones are counted in fast.skip instead. */
+enum where { IN_TOP, IN_ROOT, IN_PREDS, IN_ENTRY, IN_ARRAY, IN_DONE };
+
+/* An entry while its file is read; its arrays are offsets into fast.vals. */
+struct fentry {
+	struct pred_entry e;
+	size_t probs_at, kp_at;	/* SIZE_MAX: none */
+};
+
+#define FAST_ENTRIES	16
+#define FAST_VALS	256
+/*
+ * Longer number texts go to the slow path: cJSON 1.7.15 upstream reads at
+ * most 63 characters of a number, Debian's patched build all of them.
+ */
+#define FAST_NUMBER_MAX	63
+
+struct fast {
+	yajl_handle h;
+	const char *text;
+	size_t len;
+	const char *image_path;
+	const struct task_schema *s;
+	struct img_size size;
+	int depth;		/* open containers, ignored ones included */
+	int skip;		/* > 0: inside an ignored value, its open containers */
+	enum where in;
+	enum want want;
+	enum want arr;		/* the entry's array being read */
+	bool escapes_checked, escapes_ok;
+	unsigned root_seen, seen;	/* keys read at the top level, in the entry */
+	size_t nel;		/* elements of the array so far */
+	double sum;		/* probabilities: their sum so far */
+	uint64_t runs, ones;	/* segmentation: all runs, the 1-runs */
+	struct fentry *ent;	/* ent0 until it grows */
+	size_t nent, capent;
+	double *vals;		/* vals0 until it grows: probabilities, keypoint confidences */
+	size_t nvals, capvals;
+	struct fentry ent0[FAST_ENTRIES];
+	double vals0[FAST_VALS];
+};
+
+/* The number text's value, exactly as strtod (and so cJSON) reads it. */
+static bool number_value(const char *s, size_t n, double *v)
+{
+	char buf[FAST_NUMBER_MAX + 1];
+	char *end;
+
+	if (number_fast(s, n, v))
+		return true;
+	if (n > FAST_NUMBER_MAX)
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	*v = strtod(buf, &end);
+	/* A locale whose decimal point is not '.' stops strtod early. */
+	return end == buf + n;
+}
+
+static bool unit_ok(double v)
+{
+	return v >= 0.0 && v <= 1.0;
+}
+
+/* get_uint's test, for a finite v. */
+static bool uint_ok(double v)
+{
+	return !(v < 0) && floor(v) == v && !(v > MAX_EXACT_INT);
+}
+
+static void fast_push(struct fast *f, double v)
+{
+	if (f->nvals == f->capvals) {
+		size_t cap = f->capvals * 2;
+		if (f->vals == f->vals0) {
+			f->vals = xreallocarray(NULL, cap, sizeof(double));
+			memcpy(f->vals, f->vals0, sizeof(f->vals0));
+		} else {
+			f->vals = xreallocarray(f->vals, cap, sizeof(double));
+		}
+		f->capvals = cap;
+	}
+	f->vals[f->nvals++] = v;
+}
+
+static struct fentry *fast_entry(struct fast *f)
+{
+	return &f->ent[f->nent - 1];
+}
+
+static void fast_new_entry(struct fast *f)
+{
+	if (f->nent == f->capent) {
+		size_t cap = f->capent * 2;
+		if (f->ent == f->ent0) {
+			f->ent = xreallocarray(NULL, cap, sizeof(*f->ent));
+			memcpy(f->ent, f->ent0, sizeof(f->ent0));
+		} else {
+			f->ent = xreallocarray(f->ent, cap, sizeof(*f->ent));
+		}
+		f->capent = cap;
+	}
+	struct fentry *fe = &f->ent[f->nent++];
+	memset(fe, 0, sizeof(*fe));
+	fe->e.score = NAN;
+	fe->probs_at = SIZE_MAX;
+	fe->kp_at = SIZE_MAX;
+}
+
+static bool is_hex4(const char *p, const char *end, unsigned *out)
+{
+	unsigned v = 0;
+
+	if (end - p < 4)
+		return false;
+	for (int i = 0; i < 4; i++) {
+		char ch = p[i];
+		v <<= 4;
+		if (ch >= '0' && ch <= '9')
+			v |= (unsigned)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			v |= (unsigned)(ch - 'a' + 10);
+		else if (ch >= 'A' && ch <= 'F')
+			v |= (unsigned)(ch - 'A' + 10);
+		else
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * True when every \u escape of the (syntactically valid) text reads the same
+ * in yajl and cJSON: yajl turns a lone surrogate into "?" where cJSON fails,
+ * and cJSON cuts a string at \u0000 where yajl keeps the rest.
+ */
+static bool u_escapes_ok(const char *t, size_t n)
+{
+	const char *end = t + n;
+	bool in_str = false;
+	unsigned c1, c2;
+
+	for (const char *p = t; p < end; p++) {
+		if (!in_str) {
+			in_str = *p == '"';
+			continue;
+		}
+		if (*p == '"') {
+			in_str = false;
+			continue;
+		}
+		if (*p != '\\')
+			continue;
+		if (++p == end)
+			return false;
+		if (*p != 'u')
+			continue;
+		if (!is_hex4(p + 1, end, &c1))
+			return false;
+		p += 4;
+		if (c1 == 0 || (c1 >= 0xdc00 && c1 <= 0xdfff))
+			return false;
+		if (c1 >= 0xd800 && c1 <= 0xdbff) {
+			if (end - p < 3 || p[1] != '\\' || p[2] != 'u' || !is_hex4(p + 3, end, &c2) ||
+			    c2 < 0xdc00 || c2 > 0xdfff)
+				return false;
+			p += 6;
+		}
+	}
+	return true;
+}
+
+/*
+ * yajl hands over a string that had no escapes as a pointer into the text,
+ * and one that had as its own decoded copy; only those need the check.
+ */
+static bool fast_string_ok(struct fast *f, const unsigned char *s)
+{
+	const char *p = (const char *)s;
+
+	if (p >= f->text && p < f->text + f->len)
+		return true;
+	if (!f->escapes_checked) {
+		f->escapes_checked = true;
+		f->escapes_ok = u_escapes_ok(f->text, f->len);
+	}
+	return f->escapes_ok;
+}
+
+static bool key_is(const unsigned char *k, size_t n, const char *name, size_t nl)
+{
+	return n == nl && memcmp(k, name, nl) == 0;
+}
+#define KEY_IS(k, n, lit)	key_is(k, n, lit, sizeof(lit) - 1)
+
+/* What a key of an entry means for the task type; W_IGNORE when not read. */
+static enum want entry_key(enum task_type t, const unsigned char *k, size_t n)
+{
+	if (KEY_IS(k, n, "category_id"))
+		return W_CATEGORY_ID;
+	if (KEY_IS(k, n, "score"))
+		return t != TASK_CLASSIFICATION ? W_SCORE : W_IGNORE;
+	if (KEY_IS(k, n, "probabilities"))
+		return t != TASK_KEYPOINT_DETECTION ? W_PROBS : W_IGNORE;
+	if (KEY_IS(k, n, "bbox"))
+		return t == TASK_OBJECT_DETECTION ? W_BBOX : W_IGNORE;
+	if (KEY_IS(k, n, "segmentation"))
+		return t == TASK_SEMANTIC_SEGMENTATION ? W_SEG : W_IGNORE;
+	if (KEY_IS(k, n, "keypoints"))
+		return t == TASK_KEYPOINT_DETECTION ? W_KP : W_IGNORE;
+	return W_IGNORE;
+}
+
+/* The keys an entry of the type must have, as bits of enum want. */
+static unsigned entry_required(enum task_type t)
+{
+	switch (t) {
+	case TASK_CLASSIFICATION:
+		return 1u << W_CATEGORY_ID | 1u << W_PROBS;
+	case TASK_OBJECT_DETECTION:
+		return 1u << W_CATEGORY_ID | 1u << W_SCORE | 1u << W_BBOX;
+	case TASK_SEMANTIC_SEGMENTATION:
+		return 1u << W_CATEGORY_ID | 1u << W_SCORE | 1u << W_SEG;
+	default:
+		return 1u << W_CATEGORY_ID | 1u << W_SCORE | 1u << W_KP;
+	}
+}
+
+/*
+ * The yajl callbacks. Each returns 1 to go on, 0 to stop the parse: at the
+ * first thing that makes the file invalid, or that the fast path leaves to
+ * the slow one.
+ */
+static int fast_null(void *ctx)
+{
+	struct fast *f = ctx;
+
+	return f->skip > 0 || f->want == W_IGNORE;
+}
+
+static int fast_bool(void *ctx, int b)
+{
+	return fast_null(ctx);
+}
+
+static int fast_elem(struct fast *f, struct fentry *fe, double v)
+{
+	size_t k = f->nel++;
+
+	switch (f->arr) {
+	case W_PROBS:
+		/* More values than categories fail at the end anyway: stop now. */
+		if ((k >= f->s->ncats && k >= 1) || !unit_ok(v))
+			return 0;
+		fast_push(f, v);
+		f->sum += v;
+		return 1;
+	case W_BBOX:
+		if (k >= 4)
+			return 0;
+		fe->e.bbox[k] = v;
+		return 1;
+	case W_SEG: {
+		if (!uint_ok(v))
+			return 0;
+		uint64_t r = (uint64_t)v;
+		if (r > UINT64_MAX - f->runs)
+			return 0;
+		f->runs += r;
+		if (k % 2 == 1)
+			f->ones += r;
+		return 1;
+	}
+	case W_KP:
+		if (k % 3 == 2) {
+			if (!unit_ok(v))
+				return 0;
+			fast_push(f, v);
+		} else if (v < 0) {
+			return 0;
+		}
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int fast_number_cb(void *ctx, const char *s, size_t n)
+{
+	struct fast *f = ctx;
+	double v;
+
+	if (n > FAST_NUMBER_MAX)
+		return 0;
+	if (f->skip > 0 || f->want == W_IGNORE)
+		return 1;
+	if (f->nent == 0 || !number_value(s, n, &v) || !isfinite(v))
+		return 0;
+	struct fentry *fe = fast_entry(f);
+	switch (f->want) {
+	case W_CATEGORY_ID:
+		if (!uint_ok(v) || !schema_has(f->s, (long)v))
+			return 0;
+		fe->e.category_id = (long)v;
+		return 1;
+	case W_SCORE:
+		if (!unit_ok(v))
+			return 0;
+		fe->e.score = v;
+		return 1;
+	case W_PROBS:
+		/* A bare p, for one or two categories: [p, 1-p]. */
+		if (f->s->ncats > 2 || !unit_ok(v))
+			return 0;
+		fe->probs_at = f->nvals;
+		fast_push(f, v);
+		fast_push(f, 1.0 - v);
+		fe->e.nprobs = 2;
+		return 1;
+	case W_ELEM:
+		return fast_elem(f, fe, v);
+	default:
+		return 0;
+	}
+}
+
+static int fast_string(void *ctx, const unsigned char *s, size_t n)
+{
+	struct fast *f = ctx;
+
+	if (!fast_string_ok(f, s))
+		return 0;
+	if (f->skip > 0 || f->want == W_IGNORE)
+		return 1;
+	return f->want == W_FILE_NAME && n == strlen(f->image_path) &&
+	       memcmp(s, f->image_path, n) == 0;
+}
+
+static int fast_key(void *ctx, const unsigned char *k, size_t n)
+{
+	struct fast *f = ctx;
+	unsigned *seen = &f->seen;
+	enum want w;
+
+	if (!fast_string_ok(f, k))
+		return 0;
+	if (f->skip > 0)
+		return 1;
+	if (f->in == IN_ROOT) {
+		seen = &f->root_seen;
+		w = KEY_IS(k, n, "file_name") ? W_FILE_NAME
+			: KEY_IS(k, n, "predictions") ? W_PREDICTIONS : W_IGNORE;
+	} else {
+		w = entry_key(f->s->type, k, n);
+	}
+	if (w != W_IGNORE) {
+		/* A key this module reads, given twice. */
+		if (*seen & 1u << w)
+			return 0;
+		*seen |= 1u << w;
+	}
+	f->want = w;
+	return 1;
+}
+
+static int fast_start_map(void *ctx)
+{
+	struct fast *f = ctx;
+
+	if (++f->depth > PREDICT_MAX_DEPTH)
+		return 0;
+	if (f->skip > 0) {
+		f->skip++;
+		return 1;
+	}
+	switch (f->want) {
+	case W_IGNORE:
+		f->skip = 1;
+		return 1;
+	case W_ROOT:
+		f->in = IN_ROOT;
+		return 1;
+	case W_ENTRY:
+		if (f->s->type == TASK_CLASSIFICATION && f->nent == 1)
+			return 0;
+		fast_new_entry(f);
+		f->seen = 0;
+		f->in = IN_ENTRY;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int fast_end_map(void *ctx)
+{
+	struct fast *f = ctx;
+	unsigned need;
+
+	f->depth--;
+	if (f->skip > 0) {
+		f->skip--;
+		return 1;
+	}
+	switch (f->in) {
+	case IN_ENTRY:
+		need = entry_required(f->s->type);
+		if ((f->seen & need) != need)
+			return 0;
+		f->in = IN_PREDS;
+		f->want = W_ENTRY;
+		return 1;
+	case IN_ROOT:
+		need = 1u << W_FILE_NAME | 1u << W_PREDICTIONS;
+		if ((f->root_seen & need) != need)
+			return 0;
+		/*
+		 * The object must end the text: yajl takes trailing text that
+		 * is one unfinished token (' "{}'), cJSON does not.
+		 */
+		if (yajl_get_bytes_consumed(f->h) != f->len)
+			return 0;
+		f->in = IN_DONE;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int fast_start_array(void *ctx)
+{
+	struct fast *f = ctx;
+
+	if (++f->depth > PREDICT_MAX_DEPTH)
+		return 0;
+	if (f->skip > 0) {
+		f->skip++;
+		return 1;
+	}
+	switch (f->want) {
+	case W_IGNORE:
+		f->skip = 1;
+		return 1;
+	case W_PREDICTIONS:
+		f->in = IN_PREDS;
+		f->want = W_ENTRY;
+		return 1;
+	case W_PROBS:
+	case W_BBOX:
+	case W_SEG:
+	case W_KP:
+		if (f->want == W_PROBS)
+			fast_entry(f)->probs_at = f->nvals;
+		else if (f->want == W_KP)
+			fast_entry(f)->kp_at = f->nvals;
+		f->in = IN_ARRAY;
+		f->arr = f->want;
+		f->want = W_ELEM;
+		f->nel = 0;
+		f->sum = 0;
+		f->runs = 0;
+		f->ones = 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int fast_end_array(void *ctx)
+{
+	struct fast *f = ctx;
+	size_t k = f->nel;
+
+	f->depth--;
+	if (f->skip > 0) {
+		f->skip--;
+		return 1;
+	}
+	if (f->in == IN_PREDS) {
+		f->in = IN_ROOT;
+		return 1;
+	}
+	if (f->in != IN_ARRAY)
+		return 0;
+	f->in = IN_ENTRY;
+	struct fentry *fe = fast_entry(f);
+	const double *b = fe->e.bbox;
+	switch (f->arr) {
+	case W_PROBS:
+		if (k == 1 && f->s->ncats <= 2) {
+			fast_push(f, 1.0 - f->vals[fe->probs_at]);
+			fe->e.nprobs = 2;
+			return 1;
+		}
+		if (k != f->s->ncats || fabs(f->sum - 1.0) > PROB_SUM_TOL)
+			return 0;
+		fe->e.nprobs = k;
+		return 1;
+	case W_BBOX:
+		return k == 4 && !(b[0] < 0) && !(b[1] < 0) && b[2] > 0 && b[3] > 0;
+	case W_SEG:
+		if (k == 0)
+			return 0;
+		if (f->size.w != 0 && f->size.h != 0 && f->runs != (uint64_t)f->size.w * f->size.h)
+			return 0;
+		fe->e.pixels = f->ones;
+		return 1;
+	case W_KP:
+		if (k == 0 || k % 3 != 0)
+			return 0;
+		fe->e.nkp = k / 3;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static const yajl_callbacks fast_callbacks = {
+	.yajl_null = fast_null,
+	.yajl_boolean = fast_bool,
+	.yajl_number = fast_number_cb,
+	.yajl_string = fast_string,
+	.yajl_start_map = fast_start_map,
+	.yajl_map_key = fast_key,
+	.yajl_end_map = fast_end_map,
+	.yajl_start_array = fast_start_array,
+	.yajl_end_array = fast_end_array,
+};
+
+/*
+ * Reads a prediction file in one pass. Returns true with out filled when the
+ * file is valid; false when it is not, or when it holds something whose
+ * reading only the slow path decides (see the DESIGN comment).
+ */
+static bool parse_file_fast(const char *text, size_t len, const char *image_path,
+			    const struct task_schema *schema, struct img_size size,
+			    struct pred_image *out)
+{
+	struct fast f;
+	size_t end = len;
+	bool ok;
+
+	/*
+	 * After the top-level object only is_ws() may follow: yajl would also
+	 * take \v and \f there. Cut those four, and require the '}' before.
+	 */
+	while (end > 0 && is_ws(text[end - 1]))
+		end--;
+	if (end == 0 || text[end - 1] != '}')
+		return false;
+	if (memchr(text, '\0', end) != NULL || (!is_ascii(text, end) && !utf8_valid(text, end)))
+		return false;
+
+	f.text = text;
+	f.len = end;
+	f.image_path = image_path;
+	f.s = schema;
+	f.size = size;
+	f.depth = 0;
+	f.skip = 0;
+	f.in = IN_TOP;
+	f.want = W_ROOT;
+	f.arr = W_IGNORE;
+	f.escapes_checked = false;
+	f.escapes_ok = false;
+	f.root_seen = 0;
+	f.seen = 0;
+	f.ent = f.ent0;
+	f.nent = 0;
+	f.capent = FAST_ENTRIES;
+	f.vals = f.vals0;
+	f.nvals = 0;
+	f.capvals = FAST_VALS;
+
+	f.h = yajl_alloc(&fast_callbacks, NULL, &f);
+	if (f.h == NULL)
+		return false;
+	/* utf8_valid() checked the whole text; strings need no second look. */
+	yajl_config(f.h, yajl_dont_validate_strings, 1);
+	ok = yajl_parse(f.h, (const unsigned char *)text, end) == yajl_status_ok &&
+	     yajl_complete_parse(f.h) == yajl_status_ok && f.in == IN_DONE;
+	yajl_free(f.h);
+
+	if (ok) {
+		out->has_file = true;
+		if (f.nent > 0) {
+			struct pred_entry *e = xmalloc(f.nent * sizeof(*e) + f.nvals * sizeof(double));
+			double *v = (double *)(e + f.nent);
+			memcpy(v, f.vals, f.nvals * sizeof(double));
+			for (size_t i = 0; i < f.nent; i++) {
+				e[i] = f.ent[i].e;
+				if (f.ent[i].probs_at != SIZE_MAX)
+					e[i].probs = v + f.ent[i].probs_at;
+				if (f.ent[i].kp_at != SIZE_MAX)
+					e[i].kp_conf = v + f.ent[i].kp_at;
+			}
+			out->e = e;
+			out->n = f.nent;
+		}
+	}
+	if (f.ent != f.ent0)
+		free(f.ent);
+	if (f.vals != f.vals0)
+		free(f.vals);
+	return ok;
+}
+
+int predict_parse_file(const char *text, size_t len, const char *label, const char *image_path,
+		       const struct task_schema *schema, struct img_size size,
+		       struct pred_image *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (parse_file_fast(text, len, image_path, schema, size, out))
+		return 0;
+	/* Invalid, or beyond the fast path: the slow path decides and words the error. */
+	return parse_file_slow(text, len, label, image_path, schema, size, out, err, errlen);
 }
 
 /* ---- reading from the datasource ---- */
