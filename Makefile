@@ -157,8 +157,8 @@ install: $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN)
 	done
 	install -m 644 systemd/winnow.sysusers $(DESTDIR)$(SYSUSERSDIR)/winnow.conf
 	install -m 644 systemd/winnowd.json.example $(DESTDIR)/etc/winnow/winnowd.json.example
-	install -d $(DESTDIR)$(PREFIX)/share/winnow
-	cp -R web/static $(DESTDIR)$(PREFIX)/share/winnow/
+	install -d $(DESTDIR)$(PREFIX)/share/winnow/static
+	if [ -d web/static ]; then cp -R web/static/. $(DESTDIR)$(PREFIX)/share/winnow/static/; fi
 
 clean:
 	rm -rf build build-* bin bin-*

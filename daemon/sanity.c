@@ -245,18 +245,21 @@ int sanity_main(int argc, char **argv)
 		printf("--    no config (%s absent): the web app and the token are not checked\n",
 		       DCONF_DEFAULT_PATH);
 	}
-	const char *dir = have_conf ? conf.state_dir : "/var/lib/winnow";
-	int rc = sanity_state_dir(dir, msg, sizeof(msg));
-	report(&failed, rc, msg);
-	if (rc == 0) {
-		rc = check_db(dir, msg, sizeof(msg));
+	/* A config that does not load says nothing about where the state lives. */
+	if (path == NULL || have_conf) {
+		const char *dir = have_conf ? conf.state_dir : "/var/lib/winnow";
+		int rc = sanity_state_dir(dir, msg, sizeof(msg));
 		report(&failed, rc, msg);
+		if (rc == 0) {
+			rc = check_db(dir, msg, sizeof(msg));
+			report(&failed, rc, msg);
+		}
 	}
 	if (have_conf) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 			report(&failed, -ENOMEM, "libcurl: curl_global_init failed");
 		} else {
-			rc = sanity_web(conf.url, conf.token, msg, sizeof(msg));
+			int rc = sanity_web(conf.url, conf.token, msg, sizeof(msg));
 			report(&failed, rc, msg);
 			curl_global_cleanup();
 		}
