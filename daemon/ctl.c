@@ -328,6 +328,15 @@ static void print_json(cJSON *o)
 #define JOB_COLS "sched_id, run_id, state, stage, progress, attempts, deaths, updated_at, " \
 	"created_at, error, dataset_id, config_id, cand_tag, lease, datasource"
 
+/*
+ * The run's progress, 0..1. The daemon stops counting at 0.9 when the stages
+ * end (the rest is reporting); a job that is done is all done.
+ */
+static double job_progress(sqlite3_stmt *st)
+{
+	return strcmp(col(st, 2), "done") == 0 ? 1.0 : sqlite3_column_double(st, 4);
+}
+
 /* The columns every job view shares, as a JSON object. */
 static cJSON *job_json(sqlite3_stmt *st)
 {
@@ -337,7 +346,7 @@ static cJSON *job_json(sqlite3_stmt *st)
 	add_str_or_null(o, "run_id", col(st, 1));
 	cJSON_AddStringToObject(o, "state", col(st, 2));
 	add_str_or_null(o, "stage", col(st, 3));
-	cJSON_AddNumberToObject(o, "progress", sqlite3_column_double(st, 4));
+	cJSON_AddNumberToObject(o, "progress", job_progress(st));
 	cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(st, 5));
 	cJSON_AddNumberToObject(o, "deaths", sqlite3_column_int(st, 6));
 	cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 7));
@@ -459,7 +468,7 @@ static int cmd_status(struct ctl *c)
 			printf("run:      %s (scheduled %s): %s", col(cur, 1)[0] ? col(cur, 1) : "(not created)",
 			       col(cur, 0), state);
 			if (stage[0])
-				printf(", stage %s, %.0f%%", stage, 100 * sqlite3_column_double(cur, 4));
+				printf(", stage %s, %.0f%%", stage, 100 * job_progress(cur));
 			printf("%s\n", stale_running(c, state) ?
 			       " (interrupted: requeued when winnowd starts)" : "");
 		}
@@ -492,7 +501,7 @@ static int cmd_jobs(struct ctl *c)
 			cJSON_AddItemToArray(arr, job_json(st));
 			continue;
 		}
-		snprintf(prog, sizeof(prog), "%.0f%%", 100 * sqlite3_column_double(st, 4));
+		snprintf(prog, sizeof(prog), "%.0f%%", 100 * job_progress(st));
 		printf("%-24s  %-24s  %-9s  %-10s  %8s  %8d  %6d  %s\n", col(st, 0),
 		       col(st, 1)[0] ? col(st, 1) : "-", col(st, 2), col(st, 3)[0] ? col(st, 3) : "-",
 		       prog, sqlite3_column_int(st, 5), sqlite3_column_int(st, 6),
@@ -596,7 +605,7 @@ static int cmd_show(struct ctl *c, const char *id)
 		printf("state          %s%s\n", state, stale_running(c, state) ?
 		       " (interrupted: requeued when winnowd starts)" : "");
 		if (stage[0])
-			printf("stage          %s, %.0f%%\n", stage, 100 * sqlite3_column_double(st, 4));
+			printf("stage          %s, %.0f%%\n", stage, 100 * job_progress(st));
 		printf("attempts       %d (the run's own failures)\n", sqlite3_column_int(st, 5));
 		printf("deaths         %d (daemon deaths while it ran)\n", sqlite3_column_int(st, 6));
 		printf("created        %s\n", fmt_time(sqlite3_column_int64(st, 8), t, sizeof(t)));

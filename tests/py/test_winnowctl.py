@@ -143,6 +143,7 @@ class CtlDaemonTest(td.DaemonTest):
         self.assertEqual(run["state"], "COMPLETED", run)
         job = self.wait_job(d, sched, ("done",), timeout=60)
         self.assertEqual(job["deaths"], 1)
+        self.assertEqual(job["progress"], 1)
         self.assertEqual([s["name"] for s in job["stages"]], STAGES)
         self.assertTrue(all(s["seconds"] >= 0 for s in job["stages"]))
         with open(os.path.join(d.state, "runs", sched, "report.json")) as f:
@@ -153,6 +154,7 @@ class CtlDaemonTest(td.DaemonTest):
         self.assertEqual(job["run_dir"], os.path.join(d.state, "runs", sched))
         p = ctl(*self.sd(d), "show", sched, expect=0)
         self.assertIn("state          done\n", p.stdout)
+        self.assertIn("stage          results, 100%\n", p.stdout)
         for s in STAGES:
             self.assertRegex(p.stdout, r"\n  %s +[0-9.]+ s\n" % s)
         self.assertIn("candidates %d" % report["counts"]["candidates"], p.stdout)
