@@ -11,7 +11,7 @@
  * clean exit checkpoints and removes them), the file is opened as
  * `file:...?immutable=1`: SQLite then needs neither a -shm file nor any lock,
  * so a user who may read the folder but not write it can still look. Whether
- * winnowd runs is told by the flock it holds on <state dir>/winnowd.pid (a
+ * winnowd runs is told by the lock it holds on <state dir>/winnowd.pid (a
  * stale file holds no lock), never by the pid alone.
  *
  * Exit status (also in `winnowctl --help` and systemd/README.md):
@@ -24,11 +24,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -133,26 +133,28 @@ static int state_dir_from_config(struct ctl *c, const char *path, char *err, siz
 	return 0;
 }
 
-/* 1 when a winnowd holds the lock on <state dir>/winnowd.pid, 0 when none does, -1 unknown. */
+/*
+ * 1 when a winnowd holds the lock on <state dir>/winnowd.pid (its pid in
+ * *pid), 0 when none does, -1 when the file cannot be read. F_GETLK only
+ * looks: it takes no lock, so it never gets in the way of a starting winnowd.
+ */
 static int daemon_running(const char *dir, long *pid)
 {
 	char *path = xasprintf("%s/winnowd.pid", dir);
-	char buf[32] = "";
+	struct flock lk = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
 	free(path);
 	*pid = 0;
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-		rc = 0;		/* nobody holds it: a file left by an earlier winnowd */
-	} else if (errno == EWOULDBLOCK) {
-		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-		if (n > 0)
-			*pid = strtol(buf, NULL, 10);
-		rc = 1;
-	} else {
+	if (fcntl(fd, F_GETLK, &lk) < 0) {
 		rc = -1;
+	} else if (lk.l_type == F_UNLCK) {
+		rc = 0;		/* a file left by an earlier winnowd */
+	} else {
+		*pid = (long)lk.l_pid;
+		rc = 1;
 	}
 	close(fd);
 	return rc;

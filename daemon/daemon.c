@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1152,12 +1151,14 @@ static void on_tick(uv_timer_t *t)
 /* ---- main --------------------------------------------------------------- */
 
 /*
- * <state dir>/winnowd.pid holds this process's id under an exclusive flock
+ * <state dir>/winnowd.pid holds this process's id under a POSIX write lock
  * for as long as it runs: a second winnowd on the same state dir refuses to
- * start, and winnowctl tells a live daemon from a stale file by trying a
- * shared lock. The kernel drops the lock when the process dies, kill -9
- * included. Returns the descriptor (kept open until exit) or a negative errno
- * (-EWOULDBLOCK: another winnowd holds it).
+ * start, and winnowctl tells a live daemon from a stale file with F_GETLK,
+ * which tests the lock without taking it (so a winnowctl never makes a
+ * starting winnowd fail). The kernel drops the lock when the process dies,
+ * kill -9 included. Nothing else in winnowd may open this file: closing any
+ * descriptor of it would drop a POSIX lock. Returns the descriptor (kept open
+ * until exit) or a negative errno (-EAGAIN: another winnowd holds it).
  */
 static int pidfile_lock(const char *state_dir)
 {
@@ -1168,8 +1169,9 @@ static int pidfile_lock(const char *state_dir)
 	free(path);
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = -errno;
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_SETLK, &lk) < 0) {
+		rc = errno == EACCES ? -EAGAIN : -errno;
 		close(fd);
 		return rc;
 	}
@@ -1246,7 +1248,7 @@ int daemon_main(int argc, char **argv)
 	}
 	pidfd = pidfile_lock(d->conf.state_dir);
 	if (pidfd < 0) {
-		log_msg(LOG_LVL_ERR, "%s/winnowd.pid: %s", d->conf.state_dir, pidfd == -EWOULDBLOCK ?
+		log_msg(LOG_LVL_ERR, "%s/winnowd.pid: %s", d->conf.state_dir, pidfd == -EAGAIN ?
 			"another winnowd runs on this state dir" : strerror(-pidfd));
 		goto out_conf;
 	}
