@@ -22,7 +22,7 @@ TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libcurl4-openssl-dev \
 	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
 	libxxhash-dev libstb-dev libcmocka-dev sqlite3 python3 python3-numpy \
-	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev systemd
+	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium systemd
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -61,8 +61,8 @@ else
 Q := @
 endif
 
-.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web unit
-all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN)
+.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web unit web-assets
+all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
 deps:
@@ -121,12 +121,20 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 
 unit: $(UNIT_BIN)
 
-check: deps $(DEPS_STAMP) $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(UNIT_BIN)
+# The pages' charting library (and the browser tests' driver) from npm, pinned by
+# web/package-lock.json; its dist file is copied into web/static/vendor/ (gitignored).
+web-assets:
+	@[ -d web/node_modules ] || npm ci --prefix web --no-audit --no-fund
+	@mkdir -p web/static/vendor
+	@cmp -s web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js || \
+	  cp web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js
+
+check: deps $(DEPS_STAMP) $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(UNIT_BIN) web-assets
 	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
 
 # The main job. Until the web app and the daemon exist: local mode on a generated dataset.
 DEMO_DIR ?= $(BUILD)/demo
-demo: $(DEPS_STAMP) $(BIN)/winnowd
+demo: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 	@BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) ONCE=$(ONCE) tests/tools/demo.sh
 
 bench-images: $(DEPS_STAMP) $(BIN)/winnowd
@@ -147,7 +155,7 @@ bench: bench-images bench-scores bench-web
 # example config never overwrites a real one: it lands beside it as .example.
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
-install: $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN)
+install: $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)/etc/winnow
 	install -m 755 $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(DESTDIR)$(PREFIX)/bin/

@@ -304,6 +304,7 @@ static const struct { const char *file, *type; } artifacts[] = {
 	{ "report.json", "REPORT_JSON" },
 	{ "filenames/corrupt_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION" },
 	{ "filenames/duplicate_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION" },
+	{ "filenames/excluded_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION" },
 	{ "data/scores.csv", "SCORES_CSV" },
 	{ "data/selection.csv", "SELECTION_CSV" },
 	{ "data/embeddings_2d.csv", "EMBEDDINGS_2D" },

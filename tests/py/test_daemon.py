@@ -262,7 +262,7 @@ class DaemonTest(unittest.TestCase):
         self.check_results_match_local(ds, run, CORAL, path)
         arts = {a["fileName"]: a for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])}
         for f in ("report.json", "scores.csv", "selection.csv", "embeddings_2d.csv", "log.txt",
-                  "corrupt_filenames.txt", "duplicate_filenames.txt"):
+                  "corrupt_filenames.txt", "duplicate_filenames.txt", "excluded_filenames.txt"):
             self.assertIn(f, arts)
         self.assertGreater(len(self.logs(run["id"])), 3)
         w = self.ok("GET", "/v1/docker/worker")

@@ -69,7 +69,8 @@ class UnitTest(unittest.TestCase):
         for rel in ("usr/bin/winnowd", "usr/bin/winnowctl", "usr/bin/winnow-web",
                     "usr/lib/sysusers.d/winnow.conf", "etc/winnow/winnowd.json.example",
                     "usr/lib/systemd/system/winnowd.service",
-                    "usr/lib/systemd/system/winnow-web.service"):
+                    "usr/lib/systemd/system/winnow-web.service",
+                    "usr/share/winnow/static/index.html"):     # the unit's --static
             self.assertTrue(os.path.exists(os.path.join(self.root, rel)), rel)
         self.assertTrue(os.access(os.path.join(self.root, "usr/bin/winnowctl"), os.X_OK))
         # the users the units name are the ones sysusers creates

@@ -1,7 +1,10 @@
-"""The main job, once: `make demo ONCE=1` must succeed and leave every output of SPEC 5."""
+"""The main job, once: `make demo ONCE=1` starts winnow-web and winnowd on 127.0.0.1,
+schedules a coral run through the API, follows it to COMPLETED and stops both."""
+import glob
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import unittest
@@ -16,25 +19,30 @@ class Demo(unittest.TestCase):
         p = subprocess.run(["make", "-s", "-C", wt.ROOT, "demo", "ONCE=1",
                             "BUILD=" + os.environ.get("BUILD", "build"),
                             "BIN=" + os.environ.get("BIN", "bin"),
-                            "DEMO_DIR=" + demo_dir],
+                            "DEMO_DIR=" + demo_dir, "DEMO_N=300", "DEMO_PORT=0"],
                            capture_output=True, text=True, timeout=600)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn("winnowd select: completed", p.stdout)
-        run = os.path.join(demo_dir, "run")
-        with open(os.path.join(run, "report.json")) as f:
+        m = re.search(r"run COMPLETED in [\d.]+ s: (\d+) of (\d+) candidates selected", p.stdout)
+        self.assertIsNotNone(m, p.stdout)
+        selected, candidates = int(m.group(1)), int(m.group(2))
+        self.assertEqual(selected, math.ceil(0.1 * candidates - 1e-6))
+        self.assertRegex(p.stdout, r"open http://127\.0\.0\.1:\d+/ and log in with the user token [0-9a-f]{64}")
+        # The daemon's run directory holds the outputs of SPEC 5 for that run.
+        runs = glob.glob(os.path.join(demo_dir, "state", "winnowd", "runs", "*", "report.json"))
+        self.assertEqual(len(runs), 1, runs)
+        with open(runs[0]) as f:
             rep = json.load(f)
+        self.assertEqual(rep["counts"]["selected"], selected)
+        self.assertEqual(rep["counts"]["candidates"], candidates)
+        self.assertEqual(rep["config"]["method"], "coral")
         with open(os.path.join(demo_dir, "dataset", ".manifest.json")) as f:
             man = json.load(f)
-        c = rep["counts"]
-        self.assertEqual(c["corrupt"], len(man["corrupt"]))
-        self.assertGreater(c["candidates"], 0)
-        self.assertEqual(c["selected"], math.ceil(0.1 * c["candidates"] - 1e-6))
-        sel = wt.read_lines(os.path.join(run, "filenames", "selected_filenames.txt"))
-        self.assertEqual(len(sel), c["selected"])
-        for rel in ["log.txt", "filenames/corrupt_filenames.txt", "filenames/duplicate_filenames.txt",
-                    "filenames/excluded_filenames.txt", "data/selection.csv", "data/embeddings.csv",
-                    "data/selected_embeddings.csv", "data/embeddings_2d.csv"]:
-            self.assertTrue(os.path.isfile(os.path.join(run, rel)), rel)
+        self.assertEqual(rep["counts"]["corrupt"], len(man["corrupt"]))
+        # Both processes were stopped: nothing listens any more.
+        port = re.search(r"on http://127\.0\.0\.1:(\d+) and winnowd", p.stdout).group(1)
+        import socket
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,635 @@
+// Browser tests of winnow-web's pages: headless Debian Chromium driven by playwright-core.
+//
+// Starts the real bin/winnow-web on 127.0.0.1 (free port, temp db, a user and a worker token),
+// generates a dataset with tests/tools/mkdataset under a --dataset-root, and then, in the
+// browser: logs in, creates a dataset, schedules a coral run through the wizard, watches its
+// state change live while this file plays the worker over HTTP (with the real local-mode
+// output of `bin/winnowd select` on the same config, uploaded as SPEC 7 says), and checks the
+// results page: thumbnails, scores, sorting, paging, the selected filter, histogram, scatter,
+// corrupt and duplicate lists, the download. Screenshots: $BUILD/test-artifacts/screenshots/.
+//
+// Without bin/winnow-web the server tests skip (saying why); the static smoke test still runs.
+// WINNOW_WEB_MOCK=1 runs tests/browser/mock-server.mjs instead (for work on the pages only).
+import { test, describe, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import http from 'node:http';
+import { spawn, execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = process.env.WINNOW_ROOT || path.resolve(HERE, '../..');
+const BIN = path.resolve(ROOT, process.env.BIN || 'bin');
+const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
+const WEB_BIN = path.join(BIN, 'winnow-web');
+const WINNOWD = path.join(BIN, 'winnowd');
+const STATIC = path.join(ROOT, 'web/static');
+const SHOTS = path.join(BUILD, 'test-artifacts/screenshots');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const MOCK = process.env.WINNOW_WEB_MOCK === '1';
+const PY = '/usr/bin/python3';
+const T = 15000;	// default wait for the pages
+
+fs.mkdirSync(SHOTS, { recursive: true });
+const TMP = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(), 'winnow-pages-'));
+
+// playwright-core comes from web/package.json's devDependencies (npm ci --prefix web).
+function loadPlaywright() {
+	const req = createRequire(path.join(ROOT, 'web/package.json'));
+	try { return req('playwright-core'); } catch {
+		console.log('# installing web/node_modules (npm ci --prefix web)');
+		execFileSync('npm', ['ci', '--prefix', path.join(ROOT, 'web'), '--no-audit', '--no-fund'], { stdio: 'inherit' });
+		return req('playwright-core');
+	}
+}
+const { chromium } = loadPlaywright();
+
+async function launch() {
+	const profile = fs.mkdtempSync(path.join(TMP, 'profile-'));
+	const context = await chromium.launchPersistentContext(profile, {
+		executablePath: CHROMIUM,
+		headless: true,
+		args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+			'--disable-background-networking', '--disable-component-update', '--disable-sync'],
+		viewport: { width: 1360, height: 900 },
+		acceptDownloads: true,
+	});
+	const page = context.pages()[0] || await context.newPage();
+	const problems = [];
+	page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+	page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`); });
+	page.setDefaultTimeout(T);
+	return { context, page, problems };
+}
+
+const shot = (page, name, fullPage = true) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
+
+function freePort() {
+	return new Promise((resolve, reject) => {
+		const s = net.createServer();
+		s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+		s.on('error', reject);
+	});
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------
+test('static pages load: login form, modules and the chart library, no script errors', async () => {
+	// a plain file server for web/static whose /v1/me says 401: the pages must show the login
+	const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+	const srv = http.createServer((req, res) => {
+		const u = new URL(req.url, 'http://x');
+		if (u.pathname.startsWith('/v1/') || u.pathname === '/login') {
+			res.writeHead(401, { 'Content-Type': 'application/json' });
+			return res.end('{"error":"no valid token","code":"UNAUTHORIZED"}');
+		}
+		const f = path.join(STATIC, u.pathname === '/' ? 'index.html' : path.normalize(u.pathname));
+		if (!f.startsWith(STATIC) || !fs.existsSync(f)) { res.writeHead(404); return res.end('not found'); }
+		res.writeHead(200, { 'Content-Type': MIME[path.extname(f)] || 'application/octet-stream' });
+		res.end(fs.readFileSync(f));
+	});
+	await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+	const { context, page, problems } = await launch();
+	try {
+		await page.goto(`http://127.0.0.1:${srv.address().port}/`);
+		await page.locator('#login-token').waitFor();
+		assert.equal(await page.evaluate(() => typeof window.Chart), 'function', 'web/static/vendor/chart.umd.min.js (make web-assets)');
+		await page.fill('#login-token', 'not-a-token');
+		await page.click('button[type=submit]');
+		await page.locator('#login-token-error').filter({ hasText: 'Login refused' }).waitFor();
+		await shot(page, 'login-refused', false);
+		assert.deepEqual(problems, []);
+	} finally {
+		await context.close();
+		srv.close();
+	}
+});
+
+// ---------------------------------------------------------------------------------------
+const haveServer = MOCK || fs.existsSync(WEB_BIN);
+const skipWhy = haveServer ? false : `${path.relative(ROOT, WEB_BIN)} does not exist yet (build it with make): the server tests skip`;
+if (skipWhy) console.log(`# SKIP ${skipWhy}`);
+
+describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
+	const S = {};	// shared state, the tests run in order
+	let server = null, serverLog = '', browser = null, page = null;
+
+	async function call(method, p, body, token = S.workerToken) {
+		const res = await fetch(new URL(p, S.base), {
+			method, headers: { Authorization: `Bearer ${token}`, ...(body !== undefined && !(body instanceof Buffer) ? { 'Content-Type': 'application/json' } : {}) },
+			body: body === undefined ? undefined : (body instanceof Buffer ? body : JSON.stringify(body)),
+		});
+		const text = await res.text();
+		if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+		return text ? JSON.parse(text) : null;
+	}
+	const W = {	// the worker's calls (SPEC 7)
+		get: (p) => call('GET', p), post: (p, b) => call('POST', p, b), put: (p, b) => call('PUT', p, b),
+	};
+
+	function tokenCreate(name, role) {
+		const out = execFileSync(WEB_BIN, ['token', 'create', name, '--role', role, '--db', S.db], { encoding: 'utf8' });
+		const words = out.match(/[A-Za-z0-9_\-.~+/=]{20,}/g);
+		assert.ok(words && words.length, `no token in the output of token create: ${out}`);
+		return words[words.length - 1];
+	}
+
+	before(async () => {
+		S.root = path.join(TMP, 'datasets');
+		S.dsDir = path.join(S.root, 'shop');
+		fs.mkdirSync(S.root, { recursive: true });
+		execFileSync(PY, [path.join(ROOT, 'tests/tools/mkdataset'), '--out', S.dsDir, '--n', '60', '--predictions', '--subdirs']);
+		S.db = path.join(TMP, 'web.db');
+		S.port = await freePort();
+		S.base = `http://127.0.0.1:${S.port}`;
+		let cmd, argv;
+		if (MOCK) {
+			S.userToken = 'user-token'; S.workerToken = 'worker-token';
+			cmd = process.execPath;
+			argv = [path.join(HERE, 'mock-server.mjs'), '--listen', `127.0.0.1:${S.port}`, '--dataset-root', S.root, '--static', STATIC];
+		} else {
+			S.userToken = tokenCreate('alice', 'user');
+			S.workerToken = tokenCreate('worker-1', 'worker');
+			cmd = WEB_BIN;
+			argv = ['--listen', `127.0.0.1:${S.port}`, '--db', S.db, '--dataset-root', S.root, '--static', STATIC];
+		}
+		server = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+		server.stdout.on('data', (d) => { serverLog += d; });
+		server.stderr.on('data', (d) => { serverLog += d; });
+		let up = false;
+		for (let i = 0; i < 100 && !up; i++) {
+			if (server.exitCode !== null) break;
+			try { const r = await fetch(`${S.base}/v1/me`); up = r.status === 401 || r.ok; } catch { await sleep(100); }
+		}
+		assert.ok(up, `winnow-web did not come up on ${S.base}:\n${serverLog}`);
+		({ context: browser, page } = await launch());
+		S.problems = [];
+		page.on('pageerror', (e) => S.problems.push(e.message));
+	});
+
+	// a failed test leaves its page as failed-<n>.png, to look at
+	let nTest = 0;
+	afterEach(async (t) => {
+		nTest++;
+		if (page && t && t.passed === false) await shot(page, `failed-${nTest}`).catch(() => {});
+	});
+
+	after(async () => {
+		if (browser) await browser.close().catch(() => {});
+		if (server && server.exitCode === null) { server.kill('SIGTERM'); await sleep(200); }
+		if (serverLog.trim()) console.log(serverLog.split('\n').slice(-40).map((l) => `# server: ${l}`).join('\n'));
+	});
+
+	test('login: a wrong token is refused next to the field, the user token opens the app', async () => {
+		await page.goto(`${S.base}/`);
+		await page.locator('#login-token').waitFor();
+		await shot(page, 'login', false);
+		await page.fill('#login-token', 'wrong-token-0000000000000000');
+		await page.click('button[type=submit]');
+		await page.locator('#login-token-error').waitFor();
+		assert.match(await page.textContent('#login-token-error'), /refused|401|token/i);
+		await page.fill('#login-token', S.userToken);
+		await page.click('button[type=submit]');
+		await page.locator('h1', { hasText: 'Datasets' }).waitFor();
+		assert.ok(await page.isVisible('nav[aria-label=Main] >> text=Runs'));
+		assert.ok(await page.isVisible('nav[aria-label=Main] >> text=Workers'));
+	});
+
+	test('datasets: a folder outside --dataset-root is refused next to the path field; then created', async () => {
+		await page.fill('#ds-name', 'shop');
+		await page.fill('#ds-path', '/etc');
+		await page.click('#ds-create');
+		await page.locator('#ds-path-error').waitFor();
+		assert.ok((await page.textContent('#ds-path-error')).length > 5);
+		await shot(page, 'datasets-path-refused');
+		await page.fill('#ds-path', S.dsDir);
+		await page.click('#ds-create');
+		await page.waitForURL(/#\/datasets\/[0-9a-f]{24}$/);
+		S.did = page.url().match(/#\/datasets\/([0-9a-f]{24})$/)[1];
+		await page.locator('#ds-tasks td', { hasText: 'my-detection-task' }).waitFor();
+		assert.match(await page.textContent('#ds-source'), /shop/);
+		await shot(page, 'dataset-new');
+		await page.click('nav[aria-label=Main] >> text=Datasets');
+		await page.locator('#dataset-list a', { hasText: 'shop' }).waitFor();
+		await shot(page, 'datasets');
+	});
+
+	test('wizard: presets, tasks from the dataset, scores of the task type, JSON in sync, n_samples 2.5 refused at its field', async () => {
+		await page.goto(`${S.base}/#/datasets/${S.did}`);
+		await page.click('#schedule-run');
+		await page.locator('#wizard[aria-busy=false]').waitFor();
+		// the default preset: Lightly's web-app default
+		assert.equal(await page.inputValue('#f-method'), 'coreset');
+		assert.equal(await page.inputValue('#f-n-samples'), '0.1');
+		assert.equal(await page.inputValue('#f-min-distance'), '-1');
+		assert.ok(await page.isChecked('#f-corruptness'));
+		assert.ok(await page.isChecked('#f-duplicates'));
+		assert.ok(await page.isChecked('#f-scorer'));
+		const tasks = await page.$$eval('#f-task option', (os) => os.map((o) => o.value));
+		for (const t of ['my-classification-task', 'my-detection-task', 'my-segmentation-task', 'my-keypoint-task']) assert.ok(tasks.includes(t), `task ${t} offered: ${tasks}`);
+		// the coral preset, then the detection task
+		await page.click('#preset-coral');
+		assert.equal(await page.inputValue('#f-method'), 'coral');
+		assert.equal(await page.inputValue('#f-task'), 'my-classification-task');
+		assert.deepEqual(await page.$$eval('#f-score option', (os) => os.map((o) => o.value)),
+			['uncertainty_least_confidence', 'uncertainty_margin', 'uncertainty_entropy']);
+		await page.selectOption('#f-task', 'my-detection-task');
+		assert.deepEqual(await page.$$eval('#f-score option', (os) => os.map((o) => o.value)),
+			['uncertainty_least_confidence', 'uncertainty_margin', 'uncertainty_entropy', 'objectness_least_confidence', 'object_frequency']);
+		assert.equal(await page.inputValue('#f-score'), 'uncertainty_margin');
+		await page.selectOption('#f-task', 'my-keypoint-task');
+		assert.equal(await page.inputValue('#f-score'), 'mean_uncertainty');
+		await page.selectOption('#f-task', 'my-detection-task');
+		assert.equal(await page.inputValue('#f-score'), 'uncertainty_margin');
+		// form -> JSON
+		await page.fill('#f-n-samples', '0.25');
+		let j = JSON.parse(await page.inputValue('#f-json'));
+		assert.equal(j.docker.stopping_condition.n_samples, 0.25);
+		assert.equal(j.docker.active_learning.task_name, 'my-detection-task');
+		assert.equal(j.docker.method, 'coral');
+		// JSON -> form
+		j.docker.scorer_config.min_score = 0.8;
+		await page.fill('#f-json', JSON.stringify(j, null, 2));
+		assert.equal(await page.inputValue('#f-min-score'), '0.8');
+		j.docker.scorer_config.min_score = 0.9;
+		await page.fill('#f-json', JSON.stringify(j, null, 2));
+		assert.equal(await page.inputValue('#f-min-score'), '0.9');
+		await shot(page, 'wizard');
+		// while editing, the server's validate route checks the config: min_distance -3 is refused
+		// next to its field before any submit, and the message goes when the value is fixed
+		await page.fill('#f-min-distance', '-3');
+		await page.locator('#f-min-distance-error:not([hidden])').waitFor();
+		assert.match(await page.textContent('#f-min-distance-error'), /-3/);
+		assert.ok(await page.isHidden('#wizard-errors'), 'the summary waits for a submit');
+		await page.fill('#f-min-distance', '-1');
+		await page.locator('#f-min-distance-error').waitFor({ state: 'hidden' });
+		// a value the server refuses at submit: its message next to the n_samples field
+		await page.fill('#f-n-samples', '2.5');
+		await page.click('#wizard-submit');
+		await page.locator('#f-n-samples-error').waitFor();
+		assert.match(await page.textContent('#f-n-samples-error'), /2\.5/);
+		assert.ok(await page.isVisible('#wizard-errors'));
+		assert.match(page.url(), /\/schedule$/, 'no run was scheduled');
+		await shot(page, 'wizard-error');
+		// fixed: scheduled, and the run page opens
+		await page.fill('#f-n-samples', '0.25');
+		await page.click('#wizard-submit');
+		await page.waitForURL(/#\/datasets\/[0-9a-f]{24}\/runs\/[0-9a-f]{24}$/);
+		S.sid = page.url().match(/\/runs\/([0-9a-f]{24})$/)[1];
+		await page.locator('#sched-state [data-state=OPEN]').waitFor();
+		assert.ok(await page.isEnabled('#run-cancel'), 'an OPEN run can be canceled');
+		assert.ok(await page.isDisabled('#run-abort'));
+		await shot(page, 'run-open');
+	});
+
+	test('run page: state and stages follow the worker live, log lines appear, no reload', async () => {
+		await page.evaluate(() => { window.__sameDocument = true; });
+		// the worker: register, poll, claim, config, run
+		const wid = (await W.post('/v1/docker/worker', { name: 'test-worker', workerType: 'FULL', labels: [] })).id;
+		await W.put(`/v1/docker/worker/${wid}`, { state: 'IDLE' });
+		const open = await W.get(`/v1/docker/worker/${wid}/schedule?state=OPEN`);
+		const sched = open.find((s) => s.id === S.sid);
+		assert.ok(sched, 'the scheduled run is offered to the worker');
+		await W.put(`/v1/datasets/${S.did}/docker/worker/${wid}/schedule/${S.sid}`, { state: 'LOCKED' });
+		await page.locator('#sched-state [data-state=LOCKED]').waitFor();
+		const cfg = await W.get(`/v1/docker/worker/config/${sched.configId}`);
+		const docker = cfg.config.docker;
+		assert.equal(docker.method, 'coral');
+		assert.equal(docker.stopping_condition.n_samples, 0.25);
+		assert.equal(docker.active_learning.task_name, 'my-detection-task');
+		assert.equal(docker.active_learning.score_name, 'uncertainty_margin');
+		const src = await W.get(`/v1/datasets/${S.did}/datasource`);
+		assert.equal(path.resolve(src.fullPath), path.resolve(S.dsDir));
+		const rid = (await W.post('/v1/docker/runs', { dockerVersion: 'winnow-test', datasetId: S.did, scheduledId: S.sid, configId: sched.configId })).id;
+		S.rid = rid; S.wid = wid;
+		await W.put(`/v1/docker/worker/${wid}`, { state: 'BUSY' });
+		// the real local-mode output of the same config
+		const cfgFile = path.join(TMP, 'run.json');
+		fs.writeFileSync(cfgFile, JSON.stringify({ docker, lightly: cfg.config.lightly || {} }));
+		const out = path.join(TMP, 'out');
+		execFileSync(WINNOWD, ['select', '--config', cfgFile, '--input', src.fullPath, '--output', out], { stdio: 'pipe' });
+		S.out = out;
+		// states through the stages, the page following each one
+		const stages = ['STARTED', 'LOADING_DATASET', 'CHECKING_CORRUPTNESS', 'EMBEDDING', 'COMPUTING_ACTIVE_LEARNING_SCORES', 'SAMPLING', 'SAVING_RESULTS'];
+		const logLines = fs.readFileSync(path.join(out, 'log.txt'), 'utf8').split('\n').filter(Boolean);
+		let seq = 1;
+		for (const [i, st] of stages.entries()) {
+			const progress = i / (stages.length + 1);
+			const r = await W.put(`/v1/docker/runs/${rid}`, { state: st, message: `stage ${st}`, progress });
+			assert.equal(r.abortRequested, false);
+			const batch = logLines.splice(0, Math.ceil(logLines.length / (stages.length - i)))
+				.map((l) => { const m = l.match(/^(\S+) (\S+) (.*)$/); return { seq: seq++, ts: m ? Date.parse(m[1]) : Date.now(), level: m ? m[2] : 'INFO', msg: m ? m[3] : l, state: st }; });
+			if (batch.length) await W.put(`/v1/docker/runs/${rid}/logs`, batch);
+			await page.locator(`#run-state [data-state=${st}]`).waitFor();
+			if (st === 'COMPUTING_ACTIVE_LEARNING_SCORES') {
+				assert.equal(await page.getAttribute('[data-stage=CHECKING_CORRUPTNESS]', 'data-status'), 'done');
+				assert.equal(await page.getAttribute('[data-stage=COMPUTING_ACTIVE_LEARNING_SCORES]', 'data-status'), 'active');
+				assert.equal(await page.getAttribute('[data-stage=SAMPLING]', 'data-status'), 'pending');
+				await page.locator('#run-log .log-line').first().waitFor();
+				assert.ok(await page.isEnabled('#run-abort'), 'a running run can be aborted');
+				assert.ok(await page.isDisabled('#run-cancel'), 'a LOCKED run cannot be canceled');
+				await shot(page, 'run-progress');
+			}
+		}
+		// the results, as SPEC 7 says: samples, the two tags, the score lists, the artifacts
+		const embRows = fs.readFileSync(path.join(out, 'data/embeddings.csv'), 'utf8').split('\n').slice(1).filter(Boolean);
+		const candidates = embRows.map((l) => l.slice(0, l.indexOf(',')));
+		await W.post(`/v1/datasets/${S.did}/samples/batch`, candidates.map((f) => ({ fileName: f, metaData: {} })));
+		const order = await W.get(`/v1/datasets/${S.did}/mappings?field=fileName`);
+		const idx = new Map(order.map((f, i) => [f, i]));
+		const mask = (names) => `0x${names.reduce((m, f) => m | (1n << BigInt(idx.get(f))), 0n).toString(16)}`;
+		const selected = fs.readFileSync(path.join(out, 'filenames/selected_filenames.txt'), 'utf8').split('\n').filter(Boolean);
+		const runName = `coral-${rid.slice(-6)}`;
+		const candTag = (await W.post(`/v1/datasets/${S.did}/tags`, { name: `${runName}-candidates`, prevTagId: null, bitMaskData: mask(candidates), totSize: order.length, creator: 'USER_WORKER', runId: rid })).id;
+		const selTag = (await W.post(`/v1/datasets/${S.did}/tags`, { name: runName, prevTagId: candTag, bitMaskData: mask(selected), totSize: order.length, creator: 'SAMPLER_CORAL', runId: rid })).id;
+		const scoresCsv = fs.readFileSync(path.join(out, 'data/scores.csv'), 'utf8').split('\n').filter(Boolean);
+		const header = scoresCsv[0].split(',');
+		const rows = scoresCsv.slice(1).map((l) => l.split(','));
+		const inBitOrder = [...rows].sort((a, b) => idx.get(a[0]) - idx.get(b[0]));
+		S.scores = {};
+		for (let c = 1; c < header.length; c++) {
+			const vals = inBitOrder.map((r) => Number(r[c]));
+			S.scores[header[c]] = new Map(inBitOrder.map((r, k) => [r[0], vals[k]]));
+			await W.post(`/v1/datasets/${S.did}/tags/${candTag}/scores`, { scoreType: header[c], scores: vals });
+		}
+		await W.put(`/v1/docker/runs/${rid}`, { state: 'UPLOADING_ARTIFACTS', message: 'uploading', progress: 0.95 });
+		const arts = [['report.json', 'REPORT_JSON'], ['log.txt', 'LOG'], ['filenames/corrupt_filenames.txt', 'CORRUPTNESS_CHECK_INFORMATION'],
+			['filenames/duplicate_filenames.txt', 'CORRUPTNESS_CHECK_INFORMATION'], ['filenames/excluded_filenames.txt', 'CORRUPTNESS_CHECK_INFORMATION'],
+			['data/scores.csv', 'SCORES_CSV'], ['data/selection.csv', 'SELECTION_CSV'], ['data/embeddings_2d.csv', 'EMBEDDINGS_2D']];
+		for (const [f, type] of arts) {
+			const a = await W.post(`/v1/docker/runs/${rid}/artifacts`, { fileName: f, type });
+			assert.ok(a.signedWriteUrl && a.artifactId, `artifact ${f}: ${JSON.stringify(a)}`);
+			const res = await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: fs.readFileSync(path.join(out, f)) });
+			assert.ok(res.ok, `PUT ${f}: ${res.status} ${await res.text()}`);
+		}
+		await page.locator('#run-state [data-state=UPLOADING_ARTIFACTS]').waitFor();
+		await W.put(`/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: `${selected.length} of ${candidates.length} selected`, progress: 1 });
+		await W.put(`/v1/datasets/${S.did}/docker/worker/${wid}/schedule/${S.sid}`, { state: 'DONE' });
+		await W.put(`/v1/docker/worker/${wid}`, { state: 'IDLE' });
+		await page.locator('#run-state [data-state=COMPLETED]').waitFor();
+		await page.locator('#sched-state [data-state=DONE]').waitFor();
+		await page.locator('#run-results:not([hidden])').waitFor();
+		for (const [k] of stages.slice(1).entries()) assert.equal(await page.getAttribute(`[data-stage=${stages[k + 1]}]`, 'data-status'), 'done');
+		assert.equal(await page.locator('#run-log .log-line').count(), fs.readFileSync(path.join(out, 'log.txt'), 'utf8').split('\n').filter(Boolean).length, 'every log line once');
+		assert.ok(await page.isDisabled('#run-abort'));
+		assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page updated without reloading');
+		S.candidates = candidates; S.selected = selected; S.selTag = selTag; S.candTag = candTag;
+		await shot(page, 'run-completed');
+	});
+
+	test('results: thumbnails with scores, sorting, paging, selected filter, histogram, scatter, lists, download', async () => {
+		await page.click('#run-results');
+		await page.locator('#sample-grid[aria-busy=false] figure').first().waitFor();
+		const nSel = S.selected.length, nCand = S.candidates.length;
+		// default: the selected samples, sorted by the weighting score
+		assert.equal(await page.inputValue('#sort-by'), 'uncertainty_margin');
+		assert.equal(Number(await page.getAttribute('#sample-grid', 'data-total')), nSel);
+		assert.equal(await page.locator('#sample-grid figure').count(), Math.min(24, nSel));
+		assert.equal(await page.locator('#sample-grid figure.is-selected').count(), Math.min(24, nSel));
+		const imagesLoaded = async () => {
+			await page.locator('.pager').scrollIntoViewIfNeeded();
+			await page.waitForFunction(() => {
+				const imgs = [...document.querySelectorAll('#sample-grid img')];
+				return imgs.length > 0 && imgs.every((i) => i.complete);
+			}, null, { timeout: T });
+			return page.$$eval('#sample-grid img', (imgs) => imgs.map((i) => [i.alt, i.naturalWidth]));
+		};
+		for (const [alt, w] of await imagesLoaded()) assert.ok(w > 0, `thumbnail of ${alt} loaded`);
+		// each card's scores are the ones winnowd computed
+		const cards = () => page.$$eval('#sample-grid figure', (fs) => fs.map((f) => ({
+			file: f.dataset.file, selected: f.classList.contains('is-selected'),
+			scores: Object.fromEntries([...f.querySelectorAll('dd[data-score]')].map((d) => [d.dataset.score, d.dataset.value === '' ? null : Number(d.dataset.value)])),
+		})));
+		const types = Object.keys(S.scores);
+		assert.deepEqual(types, ['uncertainty_least_confidence', 'uncertainty_margin', 'uncertainty_entropy', 'objectness_least_confidence', 'object_frequency']);
+		for (const c of await cards()) {
+			assert.ok(S.selected.includes(c.file), `${c.file} is selected`);
+			for (const t of types) assert.ok(Math.abs(c.scores[t] - S.scores[t].get(c.file)) < 1e-9, `${c.file} ${t}`);
+		}
+		await page.locator('#histogram').scrollIntoViewIfNeeded();
+		await shot(page, 'results');
+		// all samples, sorted by a score, both ways; then by file name
+		await page.check('#filter-all');
+		await page.waitForFunction((n) => document.querySelector('#sample-grid')?.dataset.total === String(n), nCand);
+		const expectSorted = async (type, order) => {
+			const vals = [...S.scores[type].values()].sort((a, b) => (order === 'desc' ? b - a : a - b));
+			const got = (await cards()).map((c) => c.scores[type]);
+			assert.deepEqual(got.map((v) => v.toFixed(12)), vals.slice(0, got.length).map((v) => v.toFixed(12)), `${type} ${order}`);
+			return vals;
+		};
+		await page.selectOption('#sort-by', 'objectness_least_confidence');
+		await page.waitForFunction(() => document.querySelector('#sample-grid dd.sorted')?.dataset.score === 'objectness_least_confidence');
+		await page.waitForSelector('#sample-grid[aria-busy=false]');
+		assert.equal(await page.inputValue('#sort-order'), 'desc');
+		const sortedDesc = await expectSorted('objectness_least_confidence', 'desc');
+		const first = (await cards()).map((c) => c.file);
+		await page.selectOption('#sort-order', 'asc');
+		await page.waitForFunction((f) => document.querySelector('#sample-grid figure')?.dataset.file !== f || true, first[0]);
+		await page.waitForSelector('#sample-grid[aria-busy=false]');
+		await page.waitForFunction(() => true);
+		await sleep(300);
+		await expectSorted('objectness_least_confidence', 'asc');
+		await page.selectOption('#sort-order', 'desc');
+		await sleep(300);
+		await page.waitForSelector('#sample-grid[aria-busy=false]');
+		assert.deepEqual((await cards()).map((c) => c.file), first);
+		// paging: page 2 continues the order, no sample twice
+		assert.match(await page.textContent('#page-info'), new RegExp(`Page 1 of ${Math.ceil(nCand / 24)}`));
+		assert.ok(await page.isDisabled('#page-prev'));
+		await page.click('#page-next');
+		await page.locator('#page-info', { hasText: 'Page 2 of' }).waitFor();
+		await page.waitForSelector('#sample-grid[aria-busy=false]');
+		const p2 = await cards();
+		assert.equal(p2.length, Math.min(24, nCand - 24));
+		assert.deepEqual(p2.map((c) => c.scores.objectness_least_confidence.toFixed(12)), sortedDesc.slice(24, 24 + p2.length).map((v) => v.toFixed(12)));
+		for (const c of p2) assert.ok(!first.includes(c.file), `${c.file} on one page only`);
+		for (const [alt, w] of await imagesLoaded()) assert.ok(w > 0, `thumbnail of ${alt} loaded (page 2)`);
+		await page.click('#page-prev');
+		await page.locator('#page-info', { hasText: 'Page 1 of' }).waitFor();
+		await page.selectOption('#sort-by', 'fileName');
+		await page.waitForFunction(() => !document.querySelector('#sample-grid dd.sorted'));
+		await page.waitForSelector('#sample-grid[aria-busy=false]');
+		const byName = [...S.candidates].sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
+		assert.deepEqual((await cards()).map((c) => c.file), byName.slice(0, 24));
+		// not selected
+		await page.check('#filter-0');
+		await page.waitForFunction((n) => document.querySelector('#sample-grid')?.dataset.total === String(n), nCand - nSel);
+		for (const c of await cards()) { assert.ok(!c.selected); assert.ok(!S.selected.includes(c.file)); }
+		await page.check('#filter-1');
+		await page.waitForFunction((n) => document.querySelector('#sample-grid')?.dataset.total === String(n), nSel);
+		// histogram: every candidate counted, selected against not selected
+		const hist = await page.evaluate(() => {
+			const c = window.Chart.getChart(document.getElementById('histogram'));
+			return c && c.data.datasets.map((d) => [d.label, d.data.reduce((a, b) => a + b, 0)]);
+		});
+		assert.deepEqual(hist, [['selected', nSel], ['not selected', nCand - nSel]]);
+		// scatter: every 2-D point, the selected ones marked
+		const sc = await page.evaluate(() => {
+			const c = window.Chart.getChart(document.getElementById('scatter'));
+			return c && c.data.datasets.map((d) => d.data.length);
+		});
+		assert.deepEqual(sc, [nSel, nCand - nSel]);
+		for (const id of ['histogram', 'scatter']) {
+			const painted = await page.evaluate((cid) => {
+				const cv = document.getElementById(cid);
+				const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+				let n = 0;
+				for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+				return { w: cv.width, h: cv.height, n };
+			}, id);
+			assert.ok(painted.w > 100 && painted.h > 100 && painted.n > 1000, `${id} drawn: ${JSON.stringify(painted)}`);
+		}
+		// corrupt and duplicate files, with their reasons
+		const corrupt = fs.readFileSync(path.join(S.out, 'filenames/corrupt_filenames.txt'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
+		const dups = fs.readFileSync(path.join(S.out, 'filenames/duplicate_filenames.txt'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
+		const rowsOf = (sel) => page.$$eval(`${sel} tbody tr`, (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+		assert.deepEqual(await rowsOf('#corrupt-list'), corrupt);
+		assert.deepEqual(await rowsOf('#duplicate-list'), dups.map(([p, r]) => [p, r.replace(/^duplicate of /, '')]));
+		assert.ok(corrupt.length > 0 && dups.length > 0, 'the dataset has corrupt files and duplicates');
+		await page.locator('#scatter').scrollIntoViewIfNeeded();
+		await shot(page, 'results-charts');
+		// the selected file names as a text file, in selection order
+		const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download-selected')]);
+		const text = fs.readFileSync(await dl.path(), 'utf8');
+		assert.deepEqual(text.split('\n').filter(Boolean), S.selected);
+		assert.match(dl.suggestedFilename(), /selected_filenames\.txt$/);
+		assert.deepEqual(S.problems, []);
+	});
+
+	test('cancel an OPEN run from its page; abort a running one', async () => {
+		// cancel: a second run through the wizard with the default preset
+		await page.goto(`${S.base}/#/datasets/${S.did}/schedule`);
+		await page.locator('#wizard[aria-busy=false]').waitFor();
+		await page.click('#preset-default');
+		await page.click('#wizard-submit');
+		await page.waitForURL(/\/runs\/[0-9a-f]{24}$/);
+		await page.locator('#sched-state [data-state=OPEN]').waitFor();
+		await page.click('#run-cancel');
+		await page.locator('#sched-state [data-state=CANCELED]').waitFor();
+		assert.ok(await page.isDisabled('#run-cancel'));
+		await shot(page, 'run-canceled');
+		// abort: a third run, claimed and running
+		const cfgId = (await call('POST', '/v1/docker/worker/config', { config: { workerType: 'FULL', docker: { method: 'random', stopping_condition: { n_samples: 5 } }, lightly: {} } }, S.userToken)).id;
+		const sid = (await call('POST', `/v1/datasets/${S.did}/docker/worker/schedule`, { configId: cfgId, priority: 'HIGH' }, S.userToken)).id;
+		await page.goto(`${S.base}/#/datasets/${S.did}/runs/${sid}`);
+		await page.locator('#sched-state [data-state=OPEN]').waitFor();
+		await W.put(`/v1/datasets/${S.did}/docker/worker/${S.wid}/schedule/${sid}`, { state: 'LOCKED' });
+		const rid = (await W.post('/v1/docker/runs', { dockerVersion: 'winnow-test', datasetId: S.did, scheduledId: sid, configId: cfgId })).id;
+		assert.equal((await W.put(`/v1/docker/runs/${rid}`, { state: 'EMBEDDING', message: '', progress: 0.3 })).abortRequested, false);
+		await page.locator('#run-state [data-state=EMBEDDING]').waitFor();
+		await page.click('#run-abort');
+		await page.locator('#run-action-status', { hasText: 'Abort requested' }).waitFor();
+		assert.equal((await W.put(`/v1/docker/runs/${rid}`, { state: 'EMBEDDING', message: '', progress: 0.35 })).abortRequested, true, 'the worker hears of the abort');
+		await W.put(`/v1/docker/runs/${rid}`, { state: 'ABORTED', message: 'aborted by the user', progress: 0.35 });
+		await W.put(`/v1/datasets/${S.did}/docker/worker/${S.wid}/schedule/${sid}`, { state: 'DONE' });
+		await page.locator('#run-state [data-state=ABORTED]').waitFor();
+		assert.equal(await page.getAttribute('[data-stage=EMBEDDING]', 'data-status'), 'failed');
+		await shot(page, 'run-aborted');
+	});
+
+	test('results stay fast with 100,000 samples: paged grid, histogram and scatter', async () => {
+		const N = 100000, K = 10000;
+		const U = (m, p, b) => call(m, p, b, S.userToken);
+		fs.mkdirSync(path.join(S.root, 'big'), { recursive: true });
+		const did = (await U('POST', '/v1/datasets', { name: 'big' })).id;
+		await U('PUT', `/v1/datasets/${did}/datasource`, { type: 'LOCAL', fullPath: path.join(S.root, 'big') });
+		const cfgId = (await U('POST', '/v1/docker/worker/config', { config: { workerType: 'FULL', docker: { method: 'coral', stopping_condition: { n_samples: K }, active_learning: { task_name: 't', score_name: 'uncertainty_margin' } }, lightly: {} } })).id;
+		const sid = (await U('POST', `/v1/datasets/${did}/docker/worker/schedule`, { configId: cfgId })).id;
+		await W.put(`/v1/datasets/${did}/docker/worker/${S.wid}/schedule/${sid}`, { state: 'LOCKED' });
+		const rid = (await W.post('/v1/docker/runs', { dockerVersion: 'winnow-test', datasetId: did, scheduledId: sid, configId: cfgId })).id;
+		const name = (i) => `img/${String(i).padStart(6, '0')}.jpg`;
+		for (let b = 0; b < N; b += 10000) await W.post(`/v1/datasets/${did}/samples/batch`, Array.from({ length: 10000 }, (_, k) => ({ fileName: name(b + k), metaData: {} })));
+		// every 10th sample selected; masks built a hex digit (4 samples) at a time
+		const hex = (on) => { let s = ''; for (let d = Math.ceil(N / 4) - 1; d >= 0; d--) { let v = 0; for (let b = 0; b < 4; b++) if (on(d * 4 + b)) v |= 1 << b; s += v.toString(16); } return `0x${s.replace(/^0+/, '') || '0'}`; };
+		const cand = (await W.post(`/v1/datasets/${did}/tags`, { name: 'big-candidates', prevTagId: null, bitMaskData: hex(() => true), totSize: N, creator: 'USER_WORKER', runId: rid })).id;
+		await W.post(`/v1/datasets/${did}/tags`, { name: 'big', prevTagId: cand, bitMaskData: hex((i) => i % 10 === 0), totSize: N, creator: 'SAMPLER_CORAL', runId: rid });
+		const margin = Array.from({ length: N }, (_, i) => ((i * 7919) % 100003) / 100003);
+		await W.post(`/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_margin', scores: margin });
+		await W.post(`/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_entropy', scores: margin.map((v) => 1 - v) });
+		const up = async (fileName, type, text) => {
+			const a = await W.post(`/v1/docker/runs/${rid}/artifacts`, { fileName, type });
+			const r = await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: text });
+			assert.ok(r.ok, `${fileName}: ${r.status}`);
+		};
+		await up('data/embeddings_2d.csv', 'EMBEDDINGS_2D', `filenames,x,y\n${Array.from({ length: N }, (_, i) => `${name(i)},${Math.cos(i) * (i % 97) / 97},${Math.sin(i) * (i % 89) / 89}`).join('\n')}\n`);
+		await up('data/selection.csv', 'SELECTION_CSV', `rank,filenames,weight,distance\n${Array.from({ length: K }, (_, r) => `${r + 1},${name(r * 10)},0.5,0.1`).join('\n')}\n`);
+		await W.put(`/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: '', progress: 1 });
+		await W.put(`/v1/datasets/${did}/docker/worker/${S.wid}/schedule/${sid}`, { state: 'DONE' });
+
+		const resultCalls = [];
+		const onReq = (r) => { if (/\/results\?/.test(r.url())) resultCalls.push(new URL(r.url()).searchParams.get('limit')); };
+		page.on('request', onReq);
+		const t0 = Date.now();
+		await page.goto(`${S.base}/#/datasets/${did}/runs/${sid}/results`);
+		await page.locator('#sample-grid[aria-busy=false] figure').first().waitFor({ timeout: 30000 });
+		const tGrid = Date.now() - t0;
+		await page.waitForFunction(() => window.Chart.getChart(document.getElementById('scatter')), null, { timeout: 30000 });
+		const tAll = Date.now() - t0;
+		assert.equal(Number(await page.getAttribute('#sample-grid', 'data-total')), K);
+		assert.equal(await page.locator('#sample-grid figure').count(), 24);
+		assert.deepEqual(await page.evaluate(() => window.Chart.getChart(document.getElementById('histogram')).data.datasets.map((d) => d.data.reduce((a, b) => a + b, 0))), [K, N - K]);
+		assert.deepEqual(await page.evaluate(() => window.Chart.getChart(document.getElementById('scatter')).data.datasets.map((d) => d.data.length)), [K, N - K]);
+		// sorting all 100,000 by a score and paging stay quick
+		await page.check('#filter-all');
+		await page.waitForFunction((n) => document.querySelector('#sample-grid')?.dataset.total === String(n), N);
+		const t1 = Date.now();
+		await page.selectOption('#sort-order', 'asc');
+		await page.waitForFunction(() => document.querySelector('#sample-grid[aria-busy=false] dd[data-score=uncertainty_margin]')?.dataset.value === '0');
+		await page.click('#page-next');
+		await page.locator('#page-info', { hasText: `Page 2 of ${Math.ceil(N / 24)}` }).waitFor();
+		const tSort = Date.now() - t1;
+		page.off('request', onReq);
+		console.log(`# 100,000 samples: grid ${tGrid} ms, grid + charts ${tAll} ms, sort + page ${tSort} ms`);
+		assert.ok(resultCalls.length > 0 && resultCalls.every((l) => Number(l) <= 1000), `results fetched a page at a time: ${resultCalls}`);
+		assert.ok(tGrid < 5000, `grid in ${tGrid} ms`);
+		assert.ok(tAll < 15000, `grid and charts in ${tAll} ms`);
+		assert.ok(tSort < 5000, `sort and page in ${tSort} ms`);
+		await page.locator('#scatter').scrollIntoViewIfNeeded();
+		await shot(page, 'results-100k', false);
+	});
+
+	test('runs list, dataset overview and workers page show the live states', async () => {
+		await page.click('nav[aria-label=Main] >> text=Runs');
+		await page.locator('#runs-list tbody tr').first().waitFor();
+		assert.equal(await page.locator('#runs-list tbody tr').count(), 4);
+		for (const st of ['COMPLETED', 'ABORTED', 'CANCELED']) assert.ok(await page.locator(`#runs-list [data-state=${st}]`).count() >= 1, st);
+		await shot(page, 'runs');
+		await page.goto(`${S.base}/#/datasets/${S.did}`);
+		await page.locator('#ds-runs tbody tr').first().waitFor();
+		assert.equal(await page.locator('#ds-runs tbody tr').count(), 3);
+		await page.locator('#ds-tags td', { hasText: '-candidates' }).waitFor();
+		assert.equal((await page.textContent('#ds-samples')).replace(/,/g, ''), String(S.candidates.length));
+		await shot(page, 'dataset');
+		await page.click('nav[aria-label=Main] >> text=Workers');
+		await page.locator('#workers-list td', { hasText: 'test-worker' }).waitFor();
+		await shot(page, 'workers');
+		// a dataset without a datasource gets one from its page (refused first, then set)
+		const bare = (await call('POST', '/v1/datasets', { name: 'no-source-yet' }, S.userToken)).id;
+		await page.goto(`${S.base}/#/datasets/${bare}`);
+		await page.fill('#src-path', '/proc');
+		await page.click('#ds-source button[type=submit]');
+		await page.locator('#src-path-error:not([hidden])').waitFor();
+		await page.fill('#src-path', S.dsDir);
+		await page.click('#ds-source button[type=submit]');
+		await page.locator('#ds-source code', { hasText: 'shop' }).waitFor();
+		await page.locator('#ds-tasks td', { hasText: 'my-keypoint-task' }).waitFor();
+		// a phone-sized window: the pages reflow, nothing runs off the side
+		await page.setViewportSize({ width: 400, height: 860 });
+		for (const [hash, name, sel] of [[`#/datasets/${S.did}/runs/${S.sid}/results`, 'narrow-results', '#sample-grid figure'],
+			[`#/datasets/${S.did}/schedule`, 'narrow-wizard', '#wizard[aria-busy=false]'], [`#/datasets/${S.did}/runs/${S.sid}`, 'narrow-run', '#run-state [data-state]']]) {
+			await page.goto(`${S.base}/${hash}`);
+			await page.locator(sel).first().waitFor();
+			assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), `${name}: no horizontal scrolling`);
+			await shot(page, name, false);
+		}
+		await page.setViewportSize({ width: 1360, height: 900 });
+		await page.click('#logout');
+		await page.locator('#login-token').waitFor();
+		assert.deepEqual(S.problems, []);
+	});
+});

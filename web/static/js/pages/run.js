@@ -1,0 +1,172 @@
+// A run: scheduled state, run state, progress per stage, live log lines, cancel and abort.
+import { get, getOrNull, post, asList, enc, ApiError } from '../api.js';
+import { h, fmtTime, section, badge, progressBar, errorBox, showBanner, setTitle, RUN_STAGES, RUN_FINAL } from '../ui.js';
+
+const LOG_PAGE = 1000;
+
+export async function runByIdPage(main, ctx) {
+	const [rid] = ctx.params;
+	const run = await get(`/v1/docker/runs/${enc(rid)}`);
+	if (run.datasetId && run.scheduledId) { location.replace(`#/datasets/${enc(run.datasetId)}/runs/${enc(run.scheduledId)}`); return; }
+	main.appendChild(h('p', null, `Run ${rid} has no scheduled run.`));
+}
+
+export async function runPage(main, ctx) {
+	const [did, sid] = ctx.params;
+	const ds = await get(`/v1/datasets/${enc(did)}`);
+	setTitle('Run');
+	main.appendChild(h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
+		h('a', { href: '#/datasets' }, 'Datasets'), ' / ', h('a', { href: `#/datasets/${enc(did)}` }, ds.name), ' / Run'));
+
+	const cancelBtn = h('button', { type: 'button', class: 'btn', id: 'run-cancel', disabled: true }, 'Cancel');
+	const abortBtn = h('button', { type: 'button', class: 'btn btn-danger', id: 'run-abort', disabled: true }, 'Abort');
+	const resultsLink = h('a', { class: 'btn btn-primary', id: 'run-results', href: `#/datasets/${enc(did)}/runs/${enc(sid)}/results`, hidden: true }, 'Results');
+	main.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Run'), h('div', { class: 'actions' }, resultsLink, cancelBtn, abortBtn)));
+
+	const schedState = h('dd', { id: 'sched-state' }, '…');
+	const runState = h('dd', { id: 'run-state' }, '…');
+	const message = h('dd', { id: 'run-message' }, '—');
+	const overall = h('dd', { id: 'run-progress' }, progressBar(0, 'run progress'));
+	const times = h('dd', { id: 'run-times' }, '—');
+	const ids = h('dd', null, h('code', null, sid));
+	const runIdEl = h('dd', { id: 'run-id' }, '—');
+	const actionMsg = h('p', { class: 'muted', role: 'status', id: 'run-action-status' });
+	main.appendChild(section('State', h('dl', { class: 'facts' },
+		h('dt', null, 'Schedule'), schedState,
+		h('dt', null, 'Run'), runState,
+		h('dt', null, 'Progress'), overall,
+		h('dt', null, 'Message'), message,
+		h('dt', null, 'Created / changed'), times,
+		h('dt', null, 'Scheduled id'), ids,
+		h('dt', null, 'Run id'), runIdEl), actionMsg));
+
+	const stageList = h('ol', { class: 'stages', id: 'run-stages' });
+	main.appendChild(section('Stages', stageList));
+
+	const logBox = h('div', { class: 'log', id: 'run-log', role: 'log', 'aria-live': 'polite', tabindex: '0' },
+		h('p', { class: 'muted log-empty' }, 'No log lines yet.'));
+	main.appendChild(section('Log', logBox));
+
+	const cfgBox = h('pre', { class: 'code', id: 'run-config' }, '…');
+	main.appendChild(h('details', { class: 'card' }, h('summary', null, 'Config'), cfgBox));
+
+	let sched = null, run = null, lastSeq = -1, cfgShown = false, lastActive = null;
+	const stageSeen = new Map();	// state -> first ts seen in logs
+	let finishedPolls = 0;
+
+	cancelBtn.addEventListener('click', async () => {
+		cancelBtn.disabled = true;
+		try {
+			await post(`/v1/datasets/${enc(did)}/docker/worker/schedule/${enc(sid)}/cancel`, {});
+			actionMsg.textContent = 'Canceled.';
+			await refresh();
+		} catch (e) {
+			actionMsg.textContent = '';
+			showBanner(e instanceof ApiError && e.status === 409 ? `Cannot cancel: ${e.message} (only OPEN runs can be canceled)` : e);
+			render();
+		}
+	});
+	abortBtn.addEventListener('click', async () => {
+		if (!run) return;
+		abortBtn.disabled = true;
+		try {
+			await post(`/v1/docker/runs/${enc(run.id)}/abort`, {});
+			actionMsg.textContent = 'Abort requested: the worker stops at its next report.';
+		} catch (e) {
+			showBanner(e);
+			render();
+		}
+	});
+
+	function stageStatus(key, i) {
+		const cur = run ? run.state : null;
+		const idx = RUN_STAGES.findIndex(([k]) => k === cur);
+		if (cur === 'COMPLETED') return 'done';
+		if (idx >= 0) return i < idx ? 'done' : i === idx ? 'active' : 'pending';
+		if (cur && RUN_FINAL.has(cur)) {
+			const li = RUN_STAGES.findIndex(([k]) => k === lastActive);
+			return li < 0 ? 'pending' : i < li ? 'done' : i === li ? 'failed' : 'pending';
+		}
+		return 'pending';
+	}
+
+	function render() {
+		schedState.replaceChildren(sched ? badge(sched.state) : h('span', { class: 'muted' }, 'not found'),
+			sched && sched.priority ? h('span', { class: 'muted' }, ` priority ${sched.priority}`) : '');
+		if (run) {
+			runState.replaceChildren(badge(run.state));
+			runIdEl.replaceChildren(h('code', null, run.id));
+			overall.replaceChildren(progressBar(run.state === 'COMPLETED' ? 1 : run.progress, 'run progress'));
+			message.textContent = run.message || '—';
+			times.textContent = `${fmtTime(run.createdAt)} / ${fmtTime(run.lastModifiedAt)}`;
+		} else {
+			runState.replaceChildren(h('span', { class: 'muted' }, sched && sched.state === 'OPEN' ? 'waiting for a worker to claim it'
+				: sched && sched.state === 'CANCELED' ? 'never started' : 'not created yet'));
+			times.textContent = sched ? `${fmtTime(sched.createdAt)} / ${fmtTime(sched.lastModifiedAt)}` : '—';
+		}
+		cancelBtn.disabled = !(sched && sched.state === 'OPEN');
+		abortBtn.disabled = !(run && !RUN_FINAL.has(run.state)) || (run && run.abortRequested === true);
+		resultsLink.hidden = !(run && run.state === 'COMPLETED');
+		stageList.replaceChildren(...RUN_STAGES.map(([key, label], i) => {
+			const st = stageStatus(key, i);
+			const seen = stageSeen.get(key);
+			return h('li', { class: `stage stage-${st}`, 'data-stage': key, 'data-status': st },
+				h('span', { class: 'stage-dot', 'aria-hidden': 'true' }),
+				h('span', { class: 'stage-label' }, label),
+				h('span', { class: 'stage-key muted' }, key),
+				h('span', { class: 'stage-status' }, st === 'active' && run ? progressBar(run.progress, `run progress, now at: ${label}`) : h('span', { class: 'sr-label' }, st)),
+				seen ? h('span', { class: 'stage-time muted' }, fmtTime(seen)) : null);
+		}));
+	}
+
+	function appendLogs(lines) {
+		if (!lines.length) return;
+		const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 4;
+		logBox.querySelector('.log-empty')?.remove();
+		for (const l of lines) {
+			const seq = Number(l.seq);
+			if (Number.isFinite(seq) && seq <= lastSeq) continue;
+			if (Number.isFinite(seq)) lastSeq = seq;
+			if (l.state && !stageSeen.has(l.state)) stageSeen.set(l.state, l.ts);
+			if (l.state && RUN_STAGES.some(([k]) => k === l.state)) lastActive = l.state;
+			const lvl = String(l.level || 'INFO').toUpperCase();
+			logBox.appendChild(h('div', { class: `log-line log-${lvl.toLowerCase()}`, 'data-seq': l.seq },
+				h('span', { class: 'log-ts' }, fmtTime(l.ts)), ' ',
+				h('span', { class: 'log-level' }, lvl.padEnd(7)), ' ',
+				h('span', { class: 'log-msg' }, l.msg ?? l.message ?? '')));
+		}
+		if (atBottom) logBox.scrollTop = logBox.scrollHeight;
+	}
+
+	async function refresh() {
+		const list = asList(await get(`/v1/datasets/${enc(did)}/docker/worker/schedule`), 'scheduled');
+		sched = list.find((s) => s.id === sid) || null;
+		const r = await getOrNull(`/v1/docker/runs/schedule/${enc(sid)}`);
+		if (r && r.id) {
+			run = r;
+			if (RUN_STAGES.some(([k]) => k === run.state)) lastActive = run.state;
+			if (!stageSeen.has(run.state) && RUN_STAGES.some(([k]) => k === run.state)) stageSeen.set(run.state, run.lastModifiedAt);
+			// the lines after the last one seen (seq > since), a page at a time; a repeat is dropped by seq
+			for (let i = 0; i < 20; i++) {
+				const logs = asList(await get(`/v1/docker/runs/${enc(run.id)}/logs?since=${lastSeq}&limit=${LOG_PAGE}`), 'logs');
+				appendLogs(logs);
+				if (logs.length < LOG_PAGE || !ctx.alive) break;
+			}
+		}
+		if (!cfgShown && sched && sched.configId) {
+			cfgShown = true;
+			get(`/v1/docker/worker/config/${enc(sched.configId)}`)
+				.then((c) => { cfgBox.textContent = JSON.stringify(c.config || c, null, 2); })
+				.catch((e) => { cfgBox.replaceWith(errorBox(e)); });
+		}
+		if (!ctx.alive) return false;
+		render();
+		const finished = (run && RUN_FINAL.has(run.state)) || (sched && sched.state === 'CANCELED')
+			|| (!sched && !run);
+		if (finished) finishedPolls++;
+		// one more poll after the end picks up the last log lines
+		return finishedPolls < 2;
+	}
+
+	ctx.poll(refresh, 1500);
+}
