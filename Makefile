@@ -22,7 +22,7 @@ TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libyajl-dev libcurl4-openssl-dev \
 	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
 	libxxhash-dev libstb-dev libcmocka-dev sqlite3 python3 python3-numpy \
-	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium
+	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium systemd
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -39,8 +39,11 @@ endif
 
 LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard scorers/*.c) $(wildcard selectors/*.c)) daemon/pipeline.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-WINNOWD_SRC := $(filter-out daemon/pipeline.c,$(sort $(wildcard daemon/*.c)))
+WINNOWD_SRC := $(filter-out daemon/pipeline.c daemon/ctl.c,$(sort $(wildcard daemon/*.c)))
 WINNOWD_OBJ := $(WINNOWD_SRC:%.c=$(BUILD)/%.o)
+# winnowctl: its own small program; it shares the config reader, the queue's
+# names and the web app check with winnowd, and links nothing of the loop.
+CTL_OBJ := $(addprefix $(BUILD)/daemon/,ctl.o sanity.o dconf.o queue.o)
 WEB_SRC := $(sort $(wildcard web/*.c))
 WEB_OBJ := $(WEB_SRC:%.c=$(BUILD)/%.o)
 WEB_BIN := $(if $(WEB_SRC),$(BIN)/winnow-web)
@@ -59,7 +62,7 @@ Q := @
 endif
 
 .PHONY: all deps check demo install clean bench bench-images bench-scores bench-web unit web-assets
-all: deps $(BIN)/winnowd $(WEB_BIN) web-assets
+all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
 deps:
@@ -86,6 +89,11 @@ $(BUILD)/libwinnow.a: $(LIB_OBJ)
 	$(Q)ar rcs $@ $^
 
 $(BIN)/winnowd: $(WINNOWD_OBJ) $(BUILD)/libwinnow.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BIN)/winnowctl: $(CTL_OBJ) $(BUILD)/libwinnow.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
@@ -121,7 +129,7 @@ web-assets:
 	@cmp -s web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js || \
 	  cp web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js
 
-check: deps $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) $(UNIT_BIN) web-assets
+check: deps $(DEPS_STAMP) $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(UNIT_BIN) web-assets
 	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
 
 # The main job. Until the web app and the daemon exist: local mode on a generated dataset.
@@ -143,11 +151,24 @@ bench-web: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
 
 bench: bench-images bench-scores bench-web
 
-install: $(BIN)/winnowd $(WEB_BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BIN)/winnowd $(WEB_BIN) $(DESTDIR)$(PREFIX)/bin/
+# The units name /usr/local/bin; install rewrites that to $(PREFIX)/bin. The
+# example config never overwrites a real one: it lands beside it as .example.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+install: $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)/etc/winnow
+	install -m 755 $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(DESTDIR)$(PREFIX)/bin/
+	for u in winnowd.service winnow-web.service; do \
+	  sed 's|/usr/local/|$(PREFIX)/|g' systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$$u.tmp && mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u; \
+	done
+	install -m 644 systemd/winnow.sysusers $(DESTDIR)$(SYSUSERSDIR)/winnow.conf
+	install -m 644 systemd/winnowd.json.example $(DESTDIR)/etc/winnow/winnowd.json.example
+	install -d $(DESTDIR)$(PREFIX)/share/winnow/static
+	if [ -d web/static ]; then cp -R web/static/. $(DESTDIR)$(PREFIX)/share/winnow/static/; fi
 
 clean:
 	rm -rf build build-* bin bin-*
 
--include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d) $(WEB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(WEB_OBJ:.o=.d)

@@ -26,6 +26,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
@@ -225,6 +226,9 @@ static void put_state(struct wd *d, struct active *a)
 		snprintf(msg, sizeof(msg), "%s %zu/%zu", stage_name(a->stage), a->done, a->total);
 	else
 		snprintf(msg, sizeof(msg), "%s", a->stage_known ? stage_name(a->stage) : "started");
+	/* The stage is also kept in the job row, for winnowctl. */
+	(void)queue_job_set_stage(d->q, a->sched_id, a->stage_known ? stage_name(a->stage) : "",
+				  progress_of(a));
 	char *body = results_state_body(state, msg, progress_of(a));
 	int rc = queue_outbox_coalesce_state(d->q, a->sched_id, body, d->ob_inflight);
 	if (rc == 0) {
@@ -840,6 +844,7 @@ static void on_register_reply(void *ud, const struct http_reply *rep)
 	snprintf(d->worker_id, sizeof(d->worker_id), "%s", id);
 	cJSON_Delete(o);
 	(void)queue_meta_set(d->q, "worker_id", d->worker_id);
+	(void)queue_meta_set(d->q, "worker_name", d->conf.name);	/* for winnowctl */
 	d->registered = true;
 	wd_contact(d);
 	/* Runs this worker holds that the local queue does not know (a lost intent). */
@@ -1145,10 +1150,45 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- main --------------------------------------------------------------- */
 
+/*
+ * <state dir>/winnowd.pid holds this process's id under a POSIX write lock
+ * for as long as it runs: a second winnowd on the same state dir refuses to
+ * start, and winnowctl tells a live daemon from a stale file with F_GETLK,
+ * which tests the lock without taking it (so a winnowctl never makes a
+ * starting winnowd fail). The kernel drops the lock when the process dies,
+ * kill -9 included. Nothing else in winnowd may open this file: closing any
+ * descriptor of it would drop a POSIX lock. Returns the descriptor (kept open
+ * until exit) or a negative errno (-EAGAIN: another winnowd holds it).
+ */
+static int pidfile_lock(const char *state_dir)
+{
+	char *path = xasprintf("%s/winnowd.pid", state_dir);
+	char buf[32];
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), rc;
+
+	free(path);
+	if (fd < 0)
+		return -errno;
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_SETLK, &lk) < 0) {
+		rc = errno == EACCES ? -EAGAIN : -errno;
+		close(fd);
+		return rc;
+	}
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: winnowd [--config FILE]     the daemon (default " DCONF_DEFAULT_PATH ")\n"
 	      "       winnowd select ...          local mode (winnowd select --help)\n"
+	      "       winnowd sanity-check [--config FILE]\n"
 	      "       winnowd --version\n", f);
 }
 
@@ -1161,7 +1201,7 @@ int daemon_main(int argc, char **argv)
 	};
 	struct wd *d = xcalloc(1, sizeof(*d));
 	char err[1024];
-	int ch, rc = 1;
+	int ch, rc = 1, pidfd = -1;
 
 	d->conf_path = xstrdup(DCONF_DEFAULT_PATH);
 	optind = 1;
@@ -1204,6 +1244,12 @@ int daemon_main(int argc, char **argv)
 	free(runs);
 	if (mr < 0) {
 		log_msg(LOG_LVL_ERR, "state_dir %s: %s", d->conf.state_dir, strerror(-mr));
+		goto out_conf;
+	}
+	pidfd = pidfile_lock(d->conf.state_dir);
+	if (pidfd < 0) {
+		log_msg(LOG_LVL_ERR, "%s/winnowd.pid: %s", d->conf.state_dir, pidfd == -EAGAIN ?
+			"another winnowd runs on this state dir" : strerror(-pidfd));
 		goto out_conf;
 	}
 	char *dbp = xasprintf("%s/winnowd.db", d->conf.state_dir);
@@ -1263,6 +1309,8 @@ out_queue:
 		active_free(d, d->active);
 	queue_close(d->q);
 out_conf:
+	if (pidfd >= 0)
+		close(pidfd);
 	dconf_free(&d->conf);
 	free(d->conf_path);
 	free(d);

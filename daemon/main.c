@@ -1,7 +1,9 @@
 /*
  * winnowd: the worker. `winnowd [--config FILE]` is the daemon (daemon.c);
  * `winnowd select ...` runs one config on a local folder (local mode);
- * `winnowd --version` prints the version and the libraries.
+ * `winnowd --version` prints the version and the libraries;
+ * `winnowd sanity-check [--config FILE]` prints them too, then checks the
+ * state dir, the web app and the token (sanity.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include <xxhash.h>
 
 #include "log.h"
+#include "sanity.h"
 #include "select_cmd.h"
 #include "version.h"
 #include "winnowd.h"
@@ -40,6 +43,10 @@ int main(int argc, char **argv)
 	if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
 		print_version();
 		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "sanity-check") == 0) {
+		print_version();
+		return sanity_main(argc - 1, argv + 1);
 	}
 	return daemon_main(argc, argv);
 }
