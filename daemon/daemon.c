@@ -997,6 +997,7 @@ static void close_all(struct wd *d)
 	};
 
 	d->stopping = true;
+	outbox_abandon(d);
 	http_free(d->http);
 	d->http = NULL;
 	dispatch_free(d->disp);
@@ -1299,6 +1300,7 @@ int daemon_main(int argc, char **argv)
 		log_msg(LOG_LVL_WARNING, "the loop had handles left at exit");
 	goto out_curl_only;
 out_curl:
+	outbox_abandon(d);
 	http_free(d->http);
 	dispatch_free(d->disp);
 	uv_run(d->loop, UV_RUN_NOWAIT);

@@ -94,9 +94,24 @@ static void finish_call(struct ob_call *c)
 
 	d->ob_busy = false;
 	d->ob_inflight = 0;
+	d->ob_call = NULL;
 	outbox_item_clear(&c->it);
 	free(c);
 	outbox_kick(d);
+}
+
+void outbox_abandon(struct wd *d)
+{
+	struct ob_call *c = d->ob_call;
+
+	/* http_free drops transfers without their callbacks; the row is sent again on restart. */
+	if (c == NULL)
+		return;
+	d->ob_call = NULL;
+	d->ob_busy = false;
+	d->ob_inflight = 0;
+	outbox_item_clear(&c->it);
+	free(c);
 }
 
 static void send_call(struct ob_call *c, const char *method, const char *url, const char *token,
@@ -210,6 +225,8 @@ static void on_reply(void *ud, const struct http_reply *rep)
 	char lp[256];
 
 	if (d->stopping) {
+		if (d->ob_call == c)
+			d->ob_call = NULL;
 		outbox_item_clear(&c->it);
 		free(c);
 		return;
@@ -343,6 +360,7 @@ void outbox_kick(struct wd *d)
 		c->it = it;
 		d->ob_busy = true;
 		d->ob_inflight = it.id;
+		d->ob_call = c;
 		char *url = xasprintf("%s%s", d->conf.url, it.path);
 		log_debug("outbox: %s %s (job %s, %s)", it.method, it.path, it.job, it.kind);
 		send_call(c, it.method, url, d->conf.token, it.body, it.body ? strlen(it.body) : 0);

@@ -31,6 +31,8 @@ struct active {
 	struct active *next;
 };
 
+struct ob_call;
+
 struct wd {
 	uv_loop_t *loop;
 	struct http *http;
@@ -50,6 +52,7 @@ struct wd {
 	/* the outbox: one call in flight at a time */
 	bool ob_busy;
 	int64_t ob_inflight;
+	struct ob_call *ob_call;	/* the call in flight, freed by outbox_abandon at exit */
 	int64_t last_contact_saved;
 	struct active *active;
 	double watchdog_interval;	/* seconds, 0: off */
@@ -58,6 +61,8 @@ struct wd {
 
 /* outbox.c */
 void outbox_kick(struct wd *d);	/* sends the next due call unless one is in flight */
+/* At exit, before http_free: frees the state of a call still in flight (its row stays queued). */
+void outbox_abandon(struct wd *d);
 /* Called after a web app reply of any kind: records the last contact (throttled). */
 void wd_contact(struct wd *d);
 /* Called by the outbox when a job's "finish" item is reached. */
