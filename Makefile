@@ -144,10 +144,11 @@ bench-scores: $(DEPS_STAMP) $(BIN)/winnowd
 	@BUILD=$(BUILD) BIN=$(BIN) bench/bench_scores.sh
 
 # Benchmark-only tools, installed by the bench targets that need them.
-bench-web: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
+bench-web: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get install -y -q wrk >/dev/null || $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }
 	@BIN=$(BIN) /usr/bin/python3 bench/bench_web.py
+	@BIN=$(BIN) node bench/bench_results_page.mjs
 
 bench: bench-images bench-scores bench-web
 
