@@ -181,7 +181,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 	}
 	const lines = (f) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean);
 
-	async function call(method, p, body, token = S.workerToken) {
+	async function call(method, p, body, token = S.userToken) {
 		const res = await fetch(new URL(p, S.base), {
 			method, headers: { Authorization: `Bearer ${token}`, ...(body !== undefined && !(body instanceof Buffer) ? { 'Content-Type': 'application/json' } : {}) },
 			body: body === undefined ? undefined : (body instanceof Buffer ? body : JSON.stringify(body)),
