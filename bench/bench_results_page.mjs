@@ -21,7 +21,7 @@ const { chromium } = createRequire(path.join(ROOT, 'web/package.json'))('playwri
 const port = await new Promise((res) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-page-'));
 const db = path.join(tmp, 'web.db');
-const tok = (name, role) => execFileSync(path.join(BIN, 'winnow-web'), ['token', 'create', name, '--role', role, '--db', db]).toString().trim().split(/\s+/).pop();
+const tok = (name, role) => execFileSync(path.join(BIN, 'winnow-web'), ['token', 'create', name, '--role', role, '--db', db], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split(/\s+/).pop();
 const user = tok('bench-user', 'user'), worker = tok('bench-worker', 'worker');
 fs.mkdirSync(path.join(tmp, 'big'));
 const srv = spawn(path.join(BIN, 'winnow-web'), ['--listen', `127.0.0.1:${port}`, '--db', db, '--dataset-root', tmp, '--static', path.join(ROOT, 'web/static')], { stdio: 'ignore' });
