@@ -348,7 +348,7 @@ class DaemonTest(unittest.TestCase):
         self.web.proc.wait()
         self.web.logf.close()
         self.web.proc = None
-        time.sleep(10)
+        time.sleep(30)      # the outage: 30 s, longer than several retry steps
         self.restart_web(port)
         run = self.wait_run(sched, timeout=180)
         self.assertEqual(run["state"], "COMPLETED", run)
