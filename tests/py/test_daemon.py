@@ -407,6 +407,59 @@ class DaemonTest(unittest.TestCase):
         self.check_results_match_local(ds, run, CORAL, path)
         self.assert_no_duplicates(ds, run)
 
+    def test_keep_runs_and_sighup_reload(self):
+        path = dataset(self.root, n=40)
+        ds = self.make_dataset(path)
+        d = self.daemon(extra={"keep_runs": 1}).start()
+        done = []
+        for k in range(3):
+            sched = self.schedule(ds, {"method": "random", "stopping_condition": {"n_samples": 5}})
+            run = self.wait_run(sched, timeout=120)
+            self.assertEqual(run["state"], "COMPLETED", run)
+            self.wait_sched_done(ds, sched)
+            done.append(sched)
+            time.sleep(1.1)  # distinct mtimes for the newest-first order
+        runs = os.path.join(d.state, "runs")
+        deadline = time.time() + 10
+        while time.time() < deadline and sorted(os.listdir(runs)) != [done[-1]]:
+            time.sleep(0.2)
+        # keep_runs 1: only the newest ended run's folder is kept.
+        self.assertEqual(sorted(os.listdir(runs)), [done[-1]])
+        # SIGHUP: keep_runs and poll_interval change live; a url change needs a restart.
+        with open(d.conf) as f:
+            cfg = json.load(f)
+        cfg.update({"keep_runs": 3, "poll_interval": 0.5,
+                    "url": cfg["url"].replace("127.0.0.1", "localhost")})
+        with open(d.conf, "w") as f:
+            json.dump(cfg, f)
+        d.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "config re-read" not in d.log_text():
+            time.sleep(0.2)
+        log = d.log_text()
+        self.assertIn("SIGHUP: config re-read (poll_interval 0.5 s, keep_runs 3", log)
+        self.assertIn("SIGHUP: url changed: needs a restart", log)
+        for k in range(2):
+            sched = self.schedule(ds, {"method": "random", "stopping_condition": {"n_samples": 5}})
+            self.assertEqual(self.wait_run(sched, timeout=120)["state"], "COMPLETED")
+            self.wait_sched_done(ds, sched)
+            done.append(sched)
+            time.sleep(1.1)
+        deadline = time.time() + 10
+        while time.time() < deadline and len(os.listdir(runs)) != 3:
+            time.sleep(0.2)
+        self.assertEqual(sorted(os.listdir(runs)), sorted(done[-3:]))
+        # A config that no longer parses keeps the running one.
+        with open(d.conf, "w") as f:
+            f.write("{not json")
+        d.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "keeping the running config" not in d.log_text():
+            time.sleep(0.2)
+        self.assertIn("keeping the running config", d.log_text())
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(), 0)
+
 
 class ConfigTest(unittest.TestCase):
     def run_conf(self, cfg, env=None):
