@@ -1356,6 +1356,15 @@ static void ckpt_remove_after(struct run *run, int s)
 	}
 }
 
+static void ckpt_remove_all(struct run *run)
+{
+	char *dir = xasprintf("%s/" CKPT_DIR, run->o->run_dir);
+
+	ckpt_remove_after(run, -1);
+	(void)rmdir(dir);
+	free(dir);
+}
+
 /*
  * Loads the latest valid checkpoint that fits this run. Returns the stage it
  * covers, or -1 (start from the image pass).
@@ -1501,6 +1510,9 @@ int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 	r->total_seconds = now_seconds() - t0;
 	rc = stage_results(&run);
 out:
+	/* Checkpoints only serve a retry: a finished or hopeless run drops them. */
+	if (o->resume && (rc == 0 || (rc < 0 && rc != -ECANCELED && r->permanent)))
+		ckpt_remove_all(&run);
 	r->total_seconds = now_seconds() - t0;
 	if (rc == -ECANCELED) {
 		snprintf(r->error, sizeof(r->error), "cancelled");

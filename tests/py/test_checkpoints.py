@@ -76,6 +76,8 @@ class CheckpointTest(td.DaemonTest):
             names = [s["name"] for s in json.load(f)["stages"]]
         self.assertEqual(names, ["listing", "images", "duplicates", "embeddings", "scores",
                                  "selection", "results"])
+        # A finished run keeps no checkpoints.
+        self.assertFalse(os.path.exists(os.path.join(self.run_dir(d, sched), ".checkpoint")))
 
     def test_changed_config_invalidates_the_checkpoints(self):
         ds, sched, d, path = self.kill_in_selection(td.CORAL)
