@@ -61,7 +61,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web unit web-assets
+.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web bench-e2e unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -149,6 +149,11 @@ bench-web: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 	  $$SUDO apt-get install -y -q wrk >/dev/null || $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }
 	@BIN=$(BIN) /usr/bin/python3 bench/bench_web.py
 	@BIN=$(BIN) node bench/bench_results_page.mjs
+
+# One coral run on 10,000 generated JPEGs through winnow-web and winnowd, beside local mode;
+# then the idle daemon's CPU and RSS.
+bench-e2e: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) /usr/bin/python3 bench/bench_e2e.py
 
 bench: bench-images bench-scores bench-web
 

@@ -105,6 +105,29 @@ static int rm_rf(const char *path)
 	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
 }
 
+/* Empties a run folder but for its checkpoints and log.txt. */
+static int clear_outputs(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (dp == NULL)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(dp)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, ".checkpoint") == 0 || strcmp(de->d_name, "log.txt") == 0)
+			continue;
+		char *p = xasprintf("%s/%s", dir, de->d_name);
+		int r = rm_rf(p);
+		if (r < 0 && rc == 0)
+			rc = r;
+		free(p);
+	}
+	closedir(dp);
+	return rc;
+}
+
 static void status_update(struct wd *d)
 {
 	char s[256];
@@ -322,7 +345,7 @@ static void on_finished(struct wd *d, struct active *a)
 			rc = queue_job_set_state(d->q, a->sched_id, JOB_REPORTING, "aborted");
 		log_msg(LOG_LVL_NOTICE, "run %s: aborted on request", a->run_id);
 	} else if (ex->rc == -ECANCELED) {
-		/* Drained: it runs again from the start after the restart. */
+		/* Drained: after the restart it resumes after its last checkpoint. */
 		rc = queue_job_set_state(d->q, a->sched_id, JOB_QUEUED, NULL);
 		log_msg(LOG_LVL_NOTICE, "run %s: stopped for shutdown; requeued", a->run_id);
 	} else if (r->permanent || r->config_error || j.attempts + 1 >= MAX_ATTEMPTS) {
@@ -443,10 +466,18 @@ static void start_job(struct wd *d, const char *sched)
 	ex->input = xstrdup(path);
 	ex->run_dir = wd_run_dir(d, sched);
 	ex->threads = d->conf.threads_per_run;
-	/* Each attempt starts in an empty run folder (the stages append to log.txt). */
-	int rc = rm_rf(ex->run_dir);
+	/*
+	 * The stages are checkpointed (SPEC 6). A run that had started already
+	 * (a daemon death, a drain, a failed attempt) keeps its checkpoints and
+	 * log.txt and resumes after the latest valid checkpoint; its other
+	 * outputs go. A new run starts in an empty run folder.
+	 */
+	struct stat sb;
+	bool started = j.deaths > 0 || j.attempts > 0 || stat(ex->run_dir, &sb) == 0;
+	int rc = started ? clear_outputs(ex->run_dir) : rm_rf(ex->run_dir);
 	if (rc < 0)
 		log_warnx("run %s: cannot clear %s: %s", j.run_id, ex->run_dir, strerror(-rc));
+	ex->resume = true;
 
 	struct active *a = xcalloc(1, sizeof(*a));
 	a->ex = ex;

@@ -35,6 +35,8 @@ struct dispatch {
 	dispatch_event_cb cb;
 	void *ud;
 	long test_delay_ms;	/* WINNOWD_TEST_DELAY_MS: slows the runs down for tests */
+	int test_stage;		/* WINNOWD_TEST_STAGE_DELAY=<stage>:<ms> (tests only): */
+	long test_stage_ms;	/* a pause at the start of that stage; -1: none */
 };
 
 struct ctx {
@@ -84,8 +86,15 @@ static void post(struct dispatch *d, struct exec *ex, enum exec_event_type type,
 static void ev_stage_begin(void *ud, enum stage s, size_t total)
 {
 	struct ctx *c = ud;
+	struct dispatch *d = c->d;
 
-	post(c->d, c->ex, EXEC_STAGE_BEGIN, s, 0, total, LOG_LVL_INFO, NULL);
+	post(d, c->ex, EXEC_STAGE_BEGIN, s, 0, total, LOG_LVL_INFO, NULL);
+	/* Test only: hold the stage (a drain or an abort still ends the wait). */
+	for (long left = d->test_stage == (int)s ? d->test_stage_ms : 0;
+	     left > 0 && !c->ex->cancel; left -= 50) {
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void ev_stage_end(void *ud, enum stage s, double secs, const char *summary)
@@ -156,6 +165,7 @@ static void *thread_main(void *arg)
 		struct pipeline_opts po = {
 			.cfg = &ex->cfg, .input = ex->input, .run_dir = ex->run_dir,
 			.threads = ex->threads, .ev = &ev, .ud = &c, .cancel = &ex->cancel,
+			.resume = ex->resume,
 		};
 		ex->res = xcalloc(1, sizeof(*ex->res));
 		ex->rc = pipeline_run(&po, ex->res);
@@ -203,6 +213,15 @@ struct dispatch *dispatch_new(uv_loop_t *loop, int nthreads, dispatch_event_cb c
 	d->ud = ud;
 	d->nthreads = nthreads;
 	d->test_delay_ms = delay ? strtol(delay, NULL, 10) : 0;
+	d->test_stage = -1;
+	if ((delay = getenv("WINNOWD_TEST_STAGE_DELAY")) != NULL) {
+		const char *colon = strchr(delay, ':');
+		for (int s = 0; colon != NULL && s < STAGE_COUNT; s++)
+			if (strlen(stage_name((enum stage)s)) == (size_t)(colon - delay) &&
+			    strncmp(delay, stage_name((enum stage)s), (size_t)(colon - delay)) == 0)
+				d->test_stage = s;
+		d->test_stage_ms = colon ? strtol(colon + 1, NULL, 10) : 0;
+	}
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	if (uv_async_init(loop, &d->async, on_async) < 0) {

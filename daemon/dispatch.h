@@ -27,6 +27,7 @@ struct exec {
 	char *input;
 	char *run_dir;
 	int threads;
+	bool resume;		/* checkpoint the stages, resume after the latest valid one */
 	volatile int cancel;
 	/* outputs */
 	int rc;

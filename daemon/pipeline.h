@@ -43,11 +43,20 @@ struct pipeline_events {
 struct pipeline_opts {
 	const struct run_config *cfg;	/* borrowed */
 	const char *input;		/* the LOCAL datasource root */
-	const char *run_dir;		/* created if absent; must be empty */
+	const char *run_dir;		/* created if absent; must be empty unless resume */
 	int threads;			/* <= 0: all cores */
 	const struct pipeline_events *ev;
 	void *ud;
 	volatile int *cancel;		/* non-zero: stop at the next image */
+	/*
+	 * Checkpoints (SPEC 6; the daemon sets it, `winnowd select` does not):
+	 * each finished stage among images, duplicates, embeddings and scores is
+	 * saved to run_dir/.checkpoint/<stage>.bin (atomically) with a hash of
+	 * the effective config and of the listing; at start the latest checkpoint
+	 * whose hashes match is loaded and the stages it covers are skipped. A
+	 * corrupt or mismatching checkpoint is logged and ignored.
+	 */
+	bool resume;
 };
 
 struct pipeline_counts {
@@ -63,6 +72,7 @@ struct pipeline_result {
 	double total_seconds;
 	bool permanent;		/* a failure no retry can fix (config, data) */
 	bool config_error;	/* the config does not fit the datasource (task, score names) */
+	int resumed_after;	/* with resume: the stage the run resumed after, or -1 */
 	char error[2048];	/* why the run failed */
 };
 
