@@ -155,7 +155,7 @@ bench-web: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 bench-e2e: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) /usr/bin/python3 bench/bench_e2e.py
 
-bench: bench-images bench-scores bench-web
+bench: bench-images bench-scores bench-web bench-e2e
 
 # The units name /usr/local/bin; install rewrites that to $(PREFIX)/bin. The
 # example config never overwrites a real one: it lands beside it as .example.

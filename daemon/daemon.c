@@ -26,6 +26,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -384,6 +385,12 @@ out:
 	}
 	try_dispatch(d);
 	worker_state_update(d, false);
+	/*
+	 * A run's tables (rows, descriptors, scores) were freed by the worker
+	 * thread, but glibc keeps such memory in the thread's arena; give it
+	 * back so an idle daemon stays small.
+	 */
+	malloc_trim(0);
 }
 
 static void on_exec_event(void *ud, const struct exec_event *ev)

@@ -1104,19 +1104,6 @@ static void ckpt_hashes(struct run *run)
 	XXH3_freeState(st);
 }
 
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* Saves the state after stage s. A failure is logged only: the run goes on. */
 static void ckpt_save(struct run *run, enum stage s)
 {
@@ -1179,10 +1166,13 @@ static void ckpt_save(struct run *run, enum stage s)
 	dir = xasprintf("%s/" CKPT_DIR, run->o->run_dir);
 	path = ckpt_path(run, s);
 	rc = mkdir_p(dir, 0755);
+	/*
+	 * No fsync: a checkpoint ends with its own checksum, so one torn by a
+	 * power loss is found and ignored (the stage reruns). Syncing ~50 MB
+	 * per run at 10,000 images cost more than the daemon's whole overhead.
+	 */
 	if (rc == 0)
-		rc = write_file_atomic(path, b.data, b.len);
-	if (rc == 0)
-		rc = fsync_dir(dir);
+		rc = write_file_replace(path, b.data, b.len);
 	if (rc < 0)
 		run_log(run, LOG_LVL_WARNING, "checkpoint after stage %s not saved: %s: %s",
 			stage_name(s), path, strerror(-rc));

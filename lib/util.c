@@ -219,7 +219,19 @@ out:
 	return err;
 }
 
+static int write_file_tmp_rename(const char *path, const void *data, size_t len, bool durable);
+
 int write_file_atomic(const char *path, const void *data, size_t len)
+{
+	return write_file_tmp_rename(path, data, len, true);
+}
+
+int write_file_replace(const char *path, const void *data, size_t len)
+{
+	return write_file_tmp_rename(path, data, len, false);
+}
+
+static int write_file_tmp_rename(const char *path, const void *data, size_t len, bool durable)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -242,7 +254,7 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 		p += w;
 		len -= (size_t)w;
 	}
-	if (err == 0 && fsync(fd) < 0)
+	if (err == 0 && durable && fsync(fd) < 0)
 		err = -errno;
 	if (close(fd) < 0 && err == 0)
 		err = -errno;

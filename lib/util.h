@@ -48,8 +48,15 @@ void buf_free(struct buf *b);
  */
 int read_file(const char *path, size_t max_bytes, char **out, size_t *len);
 
-/* Write a file atomically (temp file + rename). Returns 0 or a negative errno. */
+/* Write a file atomically (temp file + fsync + rename). Returns 0 or a negative errno. */
 int write_file_atomic(const char *path, const void *data, size_t len);
+
+/*
+ * The same without fsync: readers never see a partial file, but after a power
+ * loss the file may be empty or short. For files that carry their own
+ * checksum and can be rebuilt (checkpoints).
+ */
+int write_file_replace(const char *path, const void *data, size_t len);
 
 /* mkdir -p. Returns 0 or a negative errno. */
 int mkdir_p(const char *path, unsigned mode);
