@@ -1016,6 +1016,8 @@ void wd_job_finished(struct wd *d, const char *sched, const char *job_state)
 	retention(d);
 	status_update(d);
 	worker_state_update(d, false);
+	/* Reporting built large bodies on this thread (samples, score lists, artifacts). */
+	malloc_trim(0);
 }
 
 /* ---- signals and shutdown ----------------------------------------------- */
