@@ -385,12 +385,6 @@ out:
 	}
 	try_dispatch(d);
 	worker_state_update(d, false);
-	/*
-	 * A run's tables (rows, descriptors, scores) were freed by the worker
-	 * thread, but glibc keeps such memory in the thread's arena; give it
-	 * back so an idle daemon stays small.
-	 */
-	malloc_trim(0);
 }
 
 static void on_exec_event(void *ud, const struct exec_event *ev)
@@ -1016,7 +1010,12 @@ void wd_job_finished(struct wd *d, const char *sched, const char *job_state)
 	retention(d);
 	status_update(d);
 	worker_state_update(d, false);
-	/* Reporting built large bodies on this thread (samples, score lists, artifacts). */
+	/*
+	 * Give memory back once the job is reported: the worker thread's run
+	 * tables and the bodies reporting built here (samples, score lists,
+	 * artifacts) stay in glibc's arenas otherwise. Not earlier: trimming
+	 * while reporting still allocates only makes it fault the pages back.
+	 */
 	malloc_trim(0);
 }
 
