@@ -128,6 +128,9 @@ def main():
             if not run or run["state"] != "COMPLETED":
                 sys.exit("bench-e2e: the run did not complete: %r\n%s" % (run, d.log_text()[-3000:]))
 
+            # Where the daemon's time went: its stages against the rest (claim, polling, reporting).
+            with open(os.path.join(d.state, "runs", sched, "report.json")) as f:
+                t_stages = sum(st["seconds"] for st in json.load(f)["stages"])
             # Idle: the run is reported; give the outbox a moment, then measure.
             time.sleep(3)
             pid, hz = d.proc.pid, os.sysconf("SC_CLK_TCK")
@@ -150,6 +153,8 @@ def main():
               % (t_daemon, imgs / t_daemon, "ok" if t_daemon <= 60 else "MISSED"))
         print("daemon overhead over local:    %+6.1f%%   (ratio %.3f)   target <= 10%%: %s"
               % (100 * over, t_daemon / t_local, "ok" if over <= 0.10 else "MISSED"))
+        print("  of which the stages: %.2f s; polling, claiming and reporting: %.2f s"
+              % (t_stages, t_daemon - t_stages))
         print("idle daemon, %.0f s polling every %.1f s: CPU %.2f%%   target < 1%%: %s"
               % (w1 - w0, POLL, cpu, "ok" if cpu < 1 else "MISSED"))
         print("idle daemon RSS (VmRSS):       %6.1f MB   target < 30 MB: %s"
