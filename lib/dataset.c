@@ -180,58 +180,10 @@ int dataset_read(const struct dataset *ds, const char *relpath, size_t max_bytes
 {
 	struct stat st;
 	int fd = openat_stat(ds, relpath, &st);
-	int err = 0;
 
 	if (fd < 0)
 		return fd;
-	if ((uint64_t)st.st_size > max_bytes) {
-		err = -EFBIG;
-		goto out;
-	}
-	/*
-	 * Read to EOF, not to st_size: a file may change size under us. The
-	 * buffer has room for one byte more than st_size, so a file that did
-	 * not change ends with one short read (EOF for a regular file) and no
-	 * second read or realloc.
-	 */
-	size_t cap = (size_t)st.st_size + 2, n = 0;
-	if (cap > max_bytes + 1)
-		cap = max_bytes + 1;
-	uint8_t *data = xmalloc(cap);
-	for (;;) {
-		if (n + 1 == cap) {
-			if (n >= max_bytes) {
-				/* At the limit: only a file that ends here is accepted. */
-				uint8_t extra;
-				ssize_t r = read(fd, &extra, 1);
-				if (r == 0)
-					break;
-				free(data);
-				err = r < 0 ? -errno : -EFBIG;
-				goto out;
-			}
-			cap = cap * 2 > max_bytes + 1 ? max_bytes + 1 : cap * 2;
-			data = xrealloc(data, cap);
-		}
-		ssize_t r = read(fd, data + n, cap - n - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			free(data);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		/* A short read of a regular file is its end. */
-		if (n + 1 < cap)
-			break;
-	}
-	data[n] = '\0';
-	*out = data;
-	*len = n;
-out:
+	int err = read_fd(fd, (uint64_t)st.st_size, max_bytes, (char **)out, len);
 	close(fd);
 	return err;
 }

@@ -166,55 +166,70 @@ void buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
-int read_file(const char *path, size_t max_bytes, char **out, size_t *len)
+int read_fd(int fd, uint64_t st_size, size_t max_bytes, char **out, size_t *len)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max_bytes) {
-		err = -EFBIG;
-		goto out;
-	}
-	size_t cap = (size_t)st.st_size + 1, n = 0;
+	if (st_size > max_bytes)
+		return -EFBIG;
+	/*
+	 * Read to EOF, not to st_size: a file may change size under us. The
+	 * buffer has room for one byte more than st_size, so a file that did
+	 * not change ends with one short read (EOF for a regular file) and no
+	 * second read or realloc.
+	 */
+	size_t cap = (size_t)st_size + 2, n = 0;
+	if (cap > max_bytes + 1)
+		cap = max_bytes + 1;
 	char *data = xmalloc(cap);
 	for (;;) {
 		if (n + 1 == cap) {
-			if (cap > max_bytes) {
+			if (n >= max_bytes) {
+				/* At the limit: only a file that ends here is accepted. */
+				char extra;
+				ssize_t r = read(fd, &extra, 1);
+				if (r == 0)
+					break;
 				free(data);
-				err = -EFBIG;
-				goto out;
+				return r < 0 ? -errno : -EFBIG;
 			}
-			cap *= 2;
+			cap = cap * 2 > max_bytes + 1 ? max_bytes + 1 : cap * 2;
 			data = xrealloc(data, cap);
 		}
 		ssize_t r = read(fd, data + n, cap - n - 1);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			err = -errno;
+			int err = -errno;
 			free(data);
-			goto out;
+			return err;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
+		/* A short read of a regular file is its end. */
+		if (n + 1 < cap)
+			break;
 	}
 	data[n] = '\0';
 	*out = data;
 	if (len)
 		*len = n;
-out:
+	return 0;
+}
+
+int read_file(const char *path, size_t max_bytes, char **out, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -EINVAL;
+	else
+		err = read_fd(fd, (uint64_t)st.st_size, max_bytes, out, len);
 	close(fd);
 	return err;
 }

@@ -43,6 +43,13 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_free(struct buf *b);
 
 /*
+ * Reads an open regular file of st_size bytes (from fstat) to its end into a
+ * NUL-terminated buffer the caller frees; more than max_bytes is -EFBIG. The
+ * fd is borrowed. Returns 0 or a negative errno.
+ */
+int read_fd(int fd, uint64_t st_size, size_t max_bytes, char **out, size_t *len);
+
+/*
  * Read a whole file into a NUL-terminated buffer the caller frees. Refuses
  * files larger than max_bytes with -EFBIG. Returns 0 or a negative errno.
  */
