@@ -253,7 +253,7 @@ static int stage_listing(struct run *run)
 			run->items[i].path = run->csv.names[run->csv.order[i]];
 		for (size_t i = 0; i < run->nitems; i++) {
 			const char *p = run->items[i].path;
-			if (!utf8_valid(p, strlen(p)) || strpbrk(p, "\t\r\n,") != NULL) {
+			if (!dataset_name_supported(p)) {
 				run->items[i].state = IT_EXCLUDED;
 				run->items[i].reason = xstrdup("unsupported file name");
 			}

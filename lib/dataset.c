@@ -188,7 +188,7 @@ int dataset_read(const struct dataset *ds, const char *relpath, size_t max_bytes
 	return err;
 }
 
-static bool name_supported(const char *path)
+bool dataset_name_supported(const char *path)
 {
 	return utf8_valid(path, strlen(path)) && strpbrk(path, "\t\r\n,") == NULL;
 }
@@ -249,7 +249,7 @@ static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth
 			free(rel);
 			continue;
 		}
-		if (!name_supported(rel)) {
+		if (!dataset_name_supported(rel)) {
 			add_excluded(ds, rel, "unsupported file name");
 			free(rel);
 			continue;

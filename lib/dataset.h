@@ -60,6 +60,9 @@ bool dataset_exists(const struct dataset *ds, const char *relpath);
 
 void dataset_close(struct dataset *ds);
 
+/* False for paths that are not UTF-8 or hold TAB, CR, LF or a comma (SPEC 3). */
+bool dataset_name_supported(const char *path);
+
 /* True for .jpg .jpeg .png .webp .bmp, any case. */
 bool dataset_is_image_name(const char *name);
 
