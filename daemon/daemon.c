@@ -365,7 +365,7 @@ static void on_finished(struct wd *d, struct active *a)
 			rc = queue_job_set_state(d->q, a->sched_id, JOB_QUEUED, r->error);
 		if (rc == 0)
 			rc = queue_job_set_lease(d->q, a->sched_id,
-						 queue_now_ms() + 10000LL * (j.attempts + 1));
+						 queue_now_ms() + d->retry_ms * (j.attempts + 1));
 		log_msg(LOG_LVL_WARNING, "run %s: attempt %d failed: %s; retrying", a->run_id,
 			j.attempts + 1, r->error);
 	}
@@ -1277,6 +1277,11 @@ int daemon_main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(d->conf.log_level);
+	/* WINNOWD_TEST_RETRY_MS (tests only) shortens the wait between a run's attempts. */
+	const char *retry = getenv("WINNOWD_TEST_RETRY_MS");
+	d->retry_ms = retry ? strtoll(retry, NULL, 10) : 10000;
+	if (d->retry_ms <= 0)
+		d->retry_ms = 10000;
 	srandom((unsigned)(time(NULL) ^ getpid()));
 
 	char *runs = xasprintf("%s/runs", d->conf.state_dir);

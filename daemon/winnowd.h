@@ -56,6 +56,7 @@ struct wd {
 	int64_t last_contact_saved;
 	struct active *active;
 	double watchdog_interval;	/* seconds, 0: off */
+	int64_t retry_ms;	/* a failed attempt waits retry_ms * attempts before the next */
 	int exit_code;
 };
 

@@ -319,6 +319,65 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(self.tags(ds), [])
         self.assertTrue(any("no-such-task" in l["msg"] for l in self.logs(run["id"])))
 
+    def block_run_dir(self, d, sched):
+        """A file where the run's folder goes: the stages fail with an I/O
+        error (not a permanent one) until it is removed."""
+        runs = os.path.join(d.state, "runs")
+        os.makedirs(runs, exist_ok=True)
+        blocker = os.path.join(runs, sched)
+        with open(blocker, "w") as f:
+            f.write("in the way\n")
+        return blocker
+
+    def job_row(self, d, sched):
+        db = os.path.join(d.state, "winnowd.db")
+        out = subprocess.run(["sqlite3", "-readonly", db,
+                              "SELECT attempts, deaths, state FROM jobs WHERE sched_id = '%s'" % sched],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        attempts, deaths, state = out.split("|")
+        return int(attempts), int(deaths), state
+
+    def test_stages_failing_three_times_fail_for_good(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon(env={"WINNOWD_TEST_RETRY_MS": "300"})
+        self.block_run_dir(d, sched)
+        d.start()
+        run = self.wait_run(sched, timeout=60)
+        self.assertEqual(run["state"], "FAILED", run)
+        self.assertIn("failed 3 times", run["message"])
+        self.assertIn("output folder", run["message"])
+        self.wait_sched_done(ds, sched)
+        log = d.log_text()
+        self.assertIn("attempt 1 failed", log)
+        self.assertIn("attempt 2 failed", log)
+        self.assertNotIn("attempt 3 failed", log)
+        self.assertEqual(self.tags(ds), [])
+        attempts, deaths, _ = self.job_row(d, sched)
+        self.assertEqual((attempts, deaths), (3, 0))
+
+    def test_stages_failing_once_then_recovering(self):
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, CORAL)
+        d = self.daemon(env={"WINNOWD_TEST_RETRY_MS": "3000"})
+        blocker = self.block_run_dir(d, sched)
+        d.start()
+        deadline = time.time() + 60
+        while "attempt 1 failed" not in d.log_text():
+            self.assertLess(time.time(), deadline, "the first attempt did not fail")
+            time.sleep(0.1)
+        os.unlink(blocker)  # the fault clears before the retry is due (3 s)
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assert_no_duplicates(ds, run, same_attempt=False)
+        self.assertNotIn("attempt 2 failed", d.log_text())
+        attempts, deaths, state = self.job_row(d, sched)
+        self.assertEqual((attempts, deaths), (1, 0))
+
     def restart_web(self, port):
         """winnow-web again on the same db and port."""
         free = webtest.free_port
