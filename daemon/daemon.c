@@ -717,6 +717,7 @@ static void claim_kick(struct wd *d)
 /* ---- polling ------------------------------------------------------------ */
 
 static void schedule_poll(struct wd *d);
+static void on_poll_timer(uv_timer_t *t);
 
 static int capacity(struct wd *d)
 {
@@ -724,10 +725,19 @@ static int capacity(struct wd *d)
 	       queue_job_count(d->q, JOB_QUEUED) - queue_job_count(d->q, JOB_RUNNING);
 }
 
+/*
+ * Polls ask the web app to hold the answer up to poll_wait seconds while no
+ * run is OPEN (?wait=, a long poll), so a run starts as soon as it is
+ * scheduled. A poll that came back after waiting (or with runs) is followed by
+ * the next one at once; one answered at once by a web app that does not wait
+ * leaves the interval timer to pace the polls.
+ */
 static void on_poll_reply(void *ud, const struct http_reply *rep)
 {
 	struct wd *d = ud;
 	cJSON *a = NULL, *e;
+	bool waited = d->conf.poll_wait > 0 &&
+		      now_seconds() - d->poll_sent >= d->conf.poll_wait * 0.5;
 
 	d->poll_busy = false;
 	if (d->stopping)
@@ -763,6 +773,9 @@ static void on_poll_reply(void *ud, const struct http_reply *rep)
 	}
 	cJSON_Delete(a);
 	claim_kick(d);
+	/* After a wait, the next poll goes out soon (10-60 ms, jittered). */
+	if (waited)
+		uv_timer_start(&d->poll_timer, on_poll_timer, 10 + (uint64_t)(random() % 50), 0);
 }
 
 static void on_poll_timer(uv_timer_t *t)
@@ -770,9 +783,14 @@ static void on_poll_timer(uv_timer_t *t)
 	struct wd *d = t->data;
 
 	if (!d->draining && d->recovered && !d->poll_busy && capacity(d) > 0) {
-		char *url = url_of(d, "/v1/docker/worker/%s/schedule?state=OPEN", d->worker_id);
+		char *url = d->conf.poll_wait > 0 ?
+			url_of(d, "/v1/docker/worker/%s/schedule?state=OPEN&wait=%g", d->worker_id,
+			       d->conf.poll_wait) :
+			url_of(d, "/v1/docker/worker/%s/schedule?state=OPEN", d->worker_id);
 		d->poll_busy = true;
-		if (http_request(d->http, "GET", url, d->conf.token, NULL, 0, 30, on_poll_reply, d) < 0)
+		d->poll_sent = now_seconds();
+		if (http_request(d->http, "GET", url, d->conf.token, NULL, 0,
+				 30 + (long)d->conf.poll_wait, on_poll_reply, d) < 0)
 			d->poll_busy = false;
 		free(url);
 	}
@@ -1133,6 +1151,7 @@ static void reload(struct wd *d)
 	d->conf.token_source = n.token_source;
 	n.token_source = ts;
 	d->conf.poll_interval = n.poll_interval;
+	d->conf.poll_wait = n.poll_wait;
 	d->conf.keep_runs = n.keep_runs;
 	d->conf.log_level = n.log_level;
 	log_set_level(n.log_level);

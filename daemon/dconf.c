@@ -16,7 +16,7 @@
 
 static const char *const known[] = {
 	"url", "worker_name", "labels", "token", "token_file", "state_dir", "poll_interval",
-	"concurrent_runs", "threads_per_run", "keep_runs", "log_level",
+	"poll_wait", "concurrent_runs", "threads_per_run", "keep_runs", "log_level",
 };
 
 void dconf_free(struct dconf *c)
@@ -100,6 +100,7 @@ int dconf_load(const char *path, struct dconf *c, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	c->state_dir = xstrdup("/var/lib/winnow");
 	c->poll_interval = 5;
+	c->poll_wait = 25;
 	c->concurrent_runs = 1;
 	c->keep_runs = 20;
 	c->log_level = LOG_LVL_INFO;
@@ -154,6 +155,10 @@ int dconf_load(const char *path, struct dconf *c, char *err, size_t errlen)
 	if ((rc = get_number(root, "poll_interval", &num, 0.1, 3600, false, err, errlen, path)) < 0)
 		goto out;
 	c->poll_interval = num;
+	num = c->poll_wait;
+	if ((rc = get_number(root, "poll_wait", &num, 0, 60, false, err, errlen, path)) < 0)
+		goto out;
+	c->poll_wait = num;
 	num = c->concurrent_runs;
 	if ((rc = get_number(root, "concurrent_runs", &num, 1, 64, true, err, errlen, path)) < 0)
 		goto out;

@@ -18,6 +18,7 @@ struct dconf {
 	char *token_source;	/* "token", "token_file PATH", "$WINNOW_TOKEN", "credential" */
 	char *state_dir;	/* default /var/lib/winnow */
 	double poll_interval;	/* seconds, default 5 */
+	double poll_wait;	/* seconds the web app may hold a poll open (long poll), 0: off; default 25 */
 	int concurrent_runs;	/* default 1 */
 	int threads_per_run;	/* default 0: all cores */
 	int keep_runs;		/* run folders kept, default 20 */

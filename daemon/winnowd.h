@@ -48,6 +48,7 @@ struct wd {
 	uv_timer_t poll_timer, hb_timer, tick_timer, outbox_timer, reg_timer, stop_timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	bool poll_busy, claim_busy, hb_busy;
+	double poll_sent;	/* monotonic seconds when the poll in flight went out */
 	int reg_failures, claim_failures;
 	/* the outbox: one call in flight at a time */
 	bool ob_busy;

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "dataset.h"
 #include "db.h"
+#include "longpoll.h"
 #include "models.h"
 #include "predict.h"
 #include "thumb.h"
@@ -436,10 +437,12 @@ void h_schedule_create(struct req *r, struct resp *out)
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	free(runs_on_text);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
 		resp_db_error(out, c);
-	else
+	} else {
+		longpoll_bump();	/* after the commit (autocommit): waiting polls see it */
 		reply_id(out, 201, id);
+	}
 done:
 	cJSON_Delete(j);
 }

@@ -17,6 +17,7 @@
 
 #include "bitmask.h"
 #include "db.h"
+#include "longpoll.h"
 #include "models.h"
 #include "util.h"
 
@@ -191,11 +192,38 @@ static cJSON *worker_labels(struct dbconn *c, const char *id)
 	return labels ? labels : cJSON_CreateArray();
 }
 
+/* The ids of the runs a poll answers with, in SPEC 7's order. */
+static int poll_ids(struct dbconn *c, const char *worker, bool open, cJSON *labels,
+		    struct strvec *ids)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (open) {
+		st = db_stmt(c, "SELECT id, runs_on FROM scheduled WHERE state = 'OPEN' "
+			     "ORDER BY priority_rank DESC, created_at, rowid");
+	} else {
+		st = db_stmt(c, "SELECT id, runs_on FROM scheduled WHERE state = 'LOCKED' AND worker_id = ? "
+			     "ORDER BY priority_rank DESC, created_at, rowid");
+		db_bind_text(st, 1, worker);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (!open || labels_cover(labels, db_col_text(st, 1)))
+			strvec_push(ids, db_col_text(st, 0));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/*
+ * ?wait=S (winnow, OPEN only): when no run qualifies, the answer waits up to
+ * S seconds (at most 60) for one to be scheduled (longpoll.c).
+ */
 void h_worker_poll(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
-	const char *state = req_query(r, "state");
+	const char *state = req_query(r, "state"), *wq = req_query(r, "wait");
 	struct strvec ids = { 0 };
+	double wait = 0;
 
 	if (state == NULL)
 		state = "OPEN";
@@ -203,28 +231,37 @@ void h_worker_poll(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_REQUEST", "state must be OPEN or LOCKED");
 		return;
 	}
+	if (wq != NULL) {
+		char *end;
+		errno = 0;
+		wait = strtod(wq, &end);
+		if (errno != 0 || end == wq || *end != '\0' || !(wait >= 0 && wait <= 60)) {
+			resp_error(out, 400, "BAD_REQUEST", "wait must be a number of seconds from 0 to 60");
+			return;
+		}
+	}
 	if (!worker_exists(c, r->params[0])) {
 		resp_error(out, 404, "NOT_FOUND", "no such worker");
 		return;
 	}
 	cJSON *labels = worker_labels(c, r->params[0]);
-	bool open = strcmp(state, "OPEN") == 0;
-	sqlite3_stmt *st;
-	if (open) {
-		st = db_stmt(c, "SELECT id, runs_on FROM scheduled WHERE state = 'OPEN' "
-			     "ORDER BY priority_rank DESC, created_at, rowid");
-	} else {
-		st = db_stmt(c, "SELECT id, runs_on FROM scheduled WHERE state = 'LOCKED' AND worker_id = ? "
-			     "ORDER BY priority_rank DESC, created_at, rowid");
-		db_bind_text(st, 1, r->params[0]);
-	}
+	bool open = strcmp(state, "OPEN") == 0, last = !open || wait <= 0;
+	double deadline = now_seconds() + wait;
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (!open || labels_cover(labels, db_col_text(st, 1)))
-			strvec_push(&ids, db_col_text(st, 0));
-	sqlite3_reset(st);
+	for (;;) {
+		uint64_t g = longpoll_gen();
+		rc = poll_ids(req_db(r), r->params[0], open, labels, &ids);
+		if (rc < 0 || ids.n > 0 || last)
+			break;
+		req_db_release(r);	/* no connection held while waiting */
+		double left = deadline - now_seconds();
+		/* Timed out or stopping: one last look, then the answer. */
+		if (left <= 0 || !longpoll_wait(g, left))
+			last = true;
+	}
 	cJSON_Delete(labels);
-	if (rc != SQLITE_DONE) {
+	c = req_db(r);
+	if (rc < 0) {
 		strvec_free(&ids);
 		resp_db_error(out, c);
 		return;

@@ -33,6 +33,7 @@
 #include "auth.h"
 #include "db.h"
 #include "log.h"
+#include "longpoll.h"
 #include "routes.h"
 #include "util.h"
 
@@ -401,6 +402,7 @@ void server_stop(struct server *s)
 {
 	if (s == NULL)
 		return;
+	longpoll_close();	/* waiting polls answer now, so their threads join at once */
 	MHD_stop_daemon(s->d);
 	free(s);
 }

@@ -319,6 +319,24 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(self.tags(ds), [])
         self.assertTrue(any("no-such-task" in l["msg"] for l in self.logs(run["id"])))
 
+    def test_long_poll_starts_a_run_at_once(self):
+        """With a 60 s poll interval, a run scheduled after the daemon's first
+        poll still starts at once: that poll waits in the web app (?wait=)."""
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        d = self.daemon(poll=60).start()
+        deadline = time.time() + 30
+        while "ready:" not in d.log_text():
+            self.assertLess(time.time(), deadline, "winnowd did not get ready")
+            time.sleep(0.1)
+        time.sleep(1)   # the first poll is out and waiting
+        t0 = time.time()
+        sched = self.schedule(ds, CORESET)
+        run = self.wait_run(sched, timeout=40)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.assertLess(time.time() - t0, 40)
+        self.assertIn("scheduled run %s: claiming" % sched, d.log_text())
+
     def block_run_dir(self, d, sched):
         """A file where the run's folder goes: the stages fail with an I/O
         error (not a permanent one) until it is removed."""

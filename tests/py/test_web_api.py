@@ -340,6 +340,69 @@ class TestScheduling(Base):
         lst = self.u("GET", "/v1/datasets/%s/docker/worker/schedule" % ds)
         self.assertEqual(len(lst), 7)
 
+    def poll_in_thread(self, wid, wait):
+        """GET ?wait= on a thread; returns (thread, result dict: status, ids, seconds)."""
+        res = {}
+
+        def go():
+            t0 = time.monotonic()
+            r = self.srv.request("GET", "/v1/docker/worker/%s/schedule?state=OPEN&wait=%s" % (wid, wait),
+                                 token=self.worker, timeout=90)
+            res.update(status=r.status, ids=[x["id"] for x in r.json] if r.status == 200 else None,
+                       seconds=time.monotonic() - t0)
+        th = threading.Thread(target=go)
+        th.start()
+        return th, res
+
+    def test_long_poll(self):
+        ds, cfg = self.dataset(), self.config()
+        plain = self.register("plain")
+        # nothing OPEN: the answer waits, then comes back empty
+        t0 = time.monotonic()
+        self.assertEqual(self.w("GET", "/v1/docker/worker/%s/schedule?state=OPEN&wait=1" % plain), [])
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+        # a run scheduled while a poll waits: that poll answers with it, long before its wait ends
+        th, res = self.poll_in_thread(plain, 40)
+        time.sleep(0.5)
+        sid = self.schedule(ds, cfg)
+        th.join(30)
+        self.assertFalse(th.is_alive(), "the waiting poll did not wake up")
+        self.assertEqual((res["status"], res["ids"]), (200, [sid]))
+        self.assertLess(res["seconds"], 30)
+        # an OPEN run answers at once, wait or not
+        self.assertEqual([x["id"] for x in self.w("GET", "/v1/docker/worker/%s/schedule?state=OPEN&wait=40" % plain)],
+                         [sid])
+        self.assertEqual(self.claim(ds, plain, sid).status, 200)
+        # a run for labels the worker lacks does not end its wait
+        th, res = self.poll_in_thread(plain, 1.5)
+        time.sleep(0.3)
+        self.schedule(ds, cfg, runs_on=["gpu"])
+        th.join(30)
+        self.assertEqual((res["status"], res["ids"]), (200, []))
+        self.assertGreaterEqual(res["seconds"], 1.4)
+        # LOCKED answers at once (wait applies to OPEN only)
+        t0 = time.monotonic()
+        self.assertEqual([x["id"] for x in self.w("GET", "/v1/docker/worker/%s/schedule?state=LOCKED&wait=40" % plain)],
+                         [sid])
+        self.assertLess(time.monotonic() - t0, 30)
+        for bad in ("abc", "-1", "61", "1e400", "nan", ""):
+            r = self.srv.request("GET", "/v1/docker/worker/%s/schedule?state=OPEN&wait=%s" % (plain, bad),
+                                 token=self.worker)
+            self.assertEqual(r.status, 400, bad)
+            self.assertIn("wait must be", r.body.decode())
+
+    def test_stop_ends_waiting_polls(self):
+        plain = self.register("plain")
+        th, res = self.poll_in_thread(plain, 60)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        self.srv.stop()
+        stopped = time.monotonic() - t0
+        th.join(30)
+        self.assertFalse(th.is_alive())
+        self.assertLess(stopped, 15, "the server waited for the poll's wait to end")
+        self.srv.start()
+
     def test_claim(self):
         ds = self.dataset()
         cfg = self.config()
