@@ -118,12 +118,15 @@ def main():
             sched = web.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % ds,
                            {"configId": cfg, "priority": "MID"}, utok)["id"]
             run = None
+            seen = {}   # run state -> seconds after the schedule call when first seen
             while time.monotonic() - t0 < 1800:
                 r = web.request("GET", "/v1/docker/runs/schedule/%s" % sched, token=utok)
                 run = r.json if r.status == 200 else None
+                if run:
+                    seen.setdefault(run["state"], time.monotonic() - t0)
                 if run and run["state"] in ("COMPLETED", "FAILED", "CRASHED", "ABORTED"):
                     break
-                time.sleep(0.05)
+                time.sleep(0.02)
             t_daemon = time.monotonic() - t0
             if not run or run["state"] != "COMPLETED":
                 sys.exit("bench-e2e: the run did not complete: %r\n%s" % (run, d.log_text()[-3000:]))
@@ -155,6 +158,13 @@ def main():
               % (100 * over, t_daemon / t_local, "ok" if over <= 0.10 else "MISSED"))
         print("  of which the stages: %.2f s; polling, claiming and reporting: %.2f s"
               % (t_stages, t_daemon - t_stages))
+        # As the web app showed it (sampled every 20 ms): when the run first
+        # appeared, and when its results began to go out.
+        t_run = min(seen.values())
+        t_rep = min([v for k, v in seen.items() if k in ("SAVING_RESULTS", "UPLOADING_ARTIFACTS")]
+                    or [t_daemon])
+        print("  seen in the web app: run created %.2f s after the schedule call, reporting from "
+              "%.2f s to %.2f s (%.2f s)" % (t_run, t_rep, t_daemon, t_daemon - t_rep))
         print("idle daemon, %.0f s polling every %.1f s: CPU %.2f%%   target < 1%%: %s"
               % (w1 - w0, POLL, cpu, "ok" if cpu < 1 else "MISSED"))
         print("idle daemon RSS (VmRSS):       %6.1f MB   target < 30 MB: %s"
