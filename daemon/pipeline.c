@@ -102,6 +102,7 @@ struct run {
 	double *w;		/* ncand weights, or NULL */
 	/* checkpoints (opts.resume) */
 	XXH128_hash_t cfg_hash, list_hash, csv_hash;
+	uint64_t images_sum;	/* checksum of the valid images checkpoint, 0: none */
 };
 
 static void run_log(struct run *run, enum log_level lvl, const char *fmt, ...)
@@ -929,22 +930,29 @@ out:
 /* ---- checkpoints (SPEC 6) ------------------------------------------------ */
 
 /*
- * A checkpoint is self-contained: the whole state of the run after its
- * stage (item table, descriptors or candidate rows, scores, stage timings),
- * so resuming needs only the latest valid one. Native byte order (the file
- * never leaves the machine). Layout:
+ * A checkpoint holds the state of the run after its stage (item table,
+ * descriptors or candidate rows, scores, stage timings). The built-in
+ * descriptors (nitems x 204 doubles, 16 MB at 10,000 images) are written
+ * once, in images.bin; the later checkpoints refer to that file by its
+ * checksum for them and for the candidate rows, which are descriptor rows,
+ * instead of writing them again (four copies cost more than the stages they
+ * follow). A later checkpoint whose images.bin is gone or changed is invalid.
+ * Native byte order (the file never leaves the machine). Layout:
  *   magic[8] u32 version u32 stage  cfg_hash[16] list_hash[16]
  *   u64 nitems, per item: u8 state, u32 reason length (~0: none), reason,
  *       u64 hash.low64, u64 hash.high64, u64 size, u32 width, u32 height
- *   u8 has_desc  [nitems x DESC_DIM f64]
- *   u8 has_emb   [u64 ncand, u64 d, u64 zero_rows, ncand u64 item indexes, ncand x d f64 raw]
+ *   u8 desc: 0 none | 1 [nitems x DESC_DIM f64] | 2 [u64 checksum of images.bin]
+ *   u8 has_emb   [u64 ncand, u64 d, u64 zero_rows, ncand u64 item indexes,
+ *                 u8 rows: 1 [ncand x d f64 raw] | 2 [u64 checksum of images.bin]]
  *   u8 has_scores [u64 nscores, u64 no_predictions, ncand x nscores f64, ncand f64 weights]
  *   u32 STAGE_COUNT, per stage: u8 ran, f64 seconds, summary[192]
  *   u64 XXH3-64 of everything before it
  * The normalised rows (X) are recomputed from raw: embed_normalize is deterministic.
  */
 #define CKPT_MAGIC "WNWCKPT\n"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
+#define CKPT_INLINE 1
+#define CKPT_IN_IMAGES 2
 #define CKPT_DIR ".checkpoint"
 
 static const enum stage ckpt_stages[] = {
@@ -1134,9 +1142,17 @@ static void ckpt_save(struct run *run, enum stage s)
 		put_u32(&b, it->width);
 		put_u32(&b, it->height);
 	}
-	put_u8(&b, run->desc != NULL);
-	if (run->desc != NULL)
+	/* Descriptor data lives in images.bin when that one was saved. */
+	bool ref = s != STAGE_IMAGES && run->images_sum != 0 && !run->have_csv;
+	if (run->desc == NULL) {
+		put_u8(&b, 0);
+	} else if (ref) {
+		put_u8(&b, CKPT_IN_IMAGES);
+		put_u64(&b, run->images_sum);
+	} else {
+		put_u8(&b, CKPT_INLINE);
 		put_f64s(&b, run->desc, run->nitems * DESC_DIM);
+	}
 	bool emb = s >= STAGE_EMBEDDINGS;
 	put_u8(&b, emb);
 	if (emb) {
@@ -1145,7 +1161,13 @@ static void ckpt_save(struct run *run, enum stage s)
 		put_u64(&b, run->r->counts.zero_rows);
 		for (size_t c = 0; c < run->ncand; c++)
 			put_u64(&b, run->cand[c]);
-		put_f64s(&b, run->raw, run->ncand * run->d);
+		if (ref) {
+			put_u8(&b, CKPT_IN_IMAGES);
+			put_u64(&b, run->images_sum);
+		} else {
+			put_u8(&b, CKPT_INLINE);
+			put_f64s(&b, run->raw, run->ncand * run->d);
+		}
 	}
 	bool sc = s >= STAGE_SCORES && run->scores != NULL;
 	put_u8(&b, sc);
@@ -1161,7 +1183,8 @@ static void ckpt_save(struct run *run, enum stage s)
 		put_f64s(&b, &run->r->seconds[k], 1);
 		buf_append(&b, run->r->summary[k], sizeof(run->r->summary[k]));
 	}
-	put_u64(&b, XXH3_64bits(b.data, b.len));
+	uint64_t sum = XXH3_64bits(b.data, b.len);
+	put_u64(&b, sum);
 
 	dir = xasprintf("%s/" CKPT_DIR, run->o->run_dir);
 	path = ckpt_path(run, s);
@@ -1173,6 +1196,8 @@ static void ckpt_save(struct run *run, enum stage s)
 	 */
 	if (rc == 0)
 		rc = write_file_replace(path, b.data, b.len);
+	if (s == STAGE_IMAGES)
+		run->images_sum = rc == 0 ? sum | 1 : 0;	/* | 1: never 0, which means none */
 	if (rc < 0)
 		run_log(run, LOG_LVL_WARNING, "checkpoint after stage %s not saved: %s: %s",
 			stage_name(s), path, strerror(-rc));
@@ -1184,12 +1209,41 @@ static void ckpt_save(struct run *run, enum stage s)
 	buf_free(&b);
 }
 
+static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t len,
+		      char *why, size_t whylen, double **desc_out);
+
+/*
+ * The descriptors of images.bin, whose checksum a later checkpoint gives as
+ * sum. Returns them (the caller frees), or NULL with why in why.
+ */
+static double *ckpt_images_desc(struct run *run, uint64_t sum, char *why, size_t whylen)
+{
+	char *path = ckpt_path(run, STAGE_IMAGES), *data = NULL, sub[192];
+	double *desc = NULL;
+	size_t len = 0;
+	uint64_t have;
+	int rc = read_file(path, (size_t)1 << 36, &data, &len);
+
+	free(path);
+	if (rc < 0) {
+		snprintf(why, whylen, "its images checkpoint: %s", strerror(-rc));
+		return NULL;
+	}
+	if (len < 8 || (memcpy(&have, data + len - 8, 8), (have | 1) != sum))
+		snprintf(why, whylen, "its images checkpoint is not the one it was saved with");
+	else if (ckpt_parse(run, STAGE_IMAGES, (const uint8_t *)data, len, sub, sizeof(sub), &desc) < 0)
+		snprintf(why, whylen, "its images checkpoint: %s", sub);
+	free(data);
+	return desc;
+}
+
 /*
  * Parses a checkpoint of stage s into the run. Returns 0, or -1 with why in
- * why (the run is then untouched).
+ * why (the run is then untouched). With desc_out, the run is left alone in
+ * any case and a valid checkpoint's descriptors go to *desc_out.
  */
 static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t len,
-		      char *why, size_t whylen)
+		      char *why, size_t whylen, double **desc_out)
 {
 	struct rd r = { data, len, false };
 	char magic[8];
@@ -1198,7 +1252,10 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 	double *desc = NULL, *raw = NULL, *scores = NULL, *w = NULL;
 	size_t *cand = NULL;
 	uint64_t nitems, ncand = 0, d = 0, zero_rows = 0, nscores = 0, nopred = 0;
-	bool has_desc, has_emb, has_sc;
+	uint64_t images_sum = 0;
+	uint8_t desc_mode, rows_mode;
+	bool has_emb, has_sc;
+	char sub[224];
 	struct pipeline_result meta;
 
 #define BAD(...) do { snprintf(why, whylen, __VA_ARGS__); goto bad; } while (0)
@@ -1244,11 +1301,21 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 		it->height = get_u32(&r);
 		it->path = run->items[i].path;
 	}
-	has_desc = get_u8(&r);
-	if (has_desc != (s < STAGE_EMBEDDINGS && !run->have_csv))
-		BAD("descriptors %s", has_desc ? "not expected" : "missing");
-	if (has_desc && (desc = get_f64s(&r, (uint64_t)run->nitems * DESC_DIM)) == NULL)
-		BAD("truncated");
+	desc_mode = get_u8(&r);
+	if ((desc_mode != 0) != (s < STAGE_EMBEDDINGS && !run->have_csv))
+		BAD("descriptors %s", desc_mode ? "not expected" : "missing");
+	if (desc_mode == CKPT_INLINE) {
+		if ((desc = get_f64s(&r, (uint64_t)run->nitems * DESC_DIM)) == NULL)
+			BAD("truncated");
+	} else if (desc_mode == CKPT_IN_IMAGES && s != STAGE_IMAGES) {
+		images_sum = get_u64(&r);
+		if (r.bad)
+			BAD("truncated");
+		if ((desc = ckpt_images_desc(run, images_sum, sub, sizeof(sub))) == NULL)
+			BAD("%s", sub);
+	} else if (desc_mode != 0) {
+		BAD("bad descriptor mode");
+	}
 	has_emb = get_u8(&r);
 	if (has_emb != (s >= STAGE_EMBEDDINGS))
 		BAD("candidate rows %s", has_emb ? "not expected" : "missing");
@@ -1266,8 +1333,25 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 		}
 		if (d != 0 && ncand > SIZE_MAX / d)
 			BAD("bad candidate table");
-		if ((raw = get_f64s(&r, ncand * d)) == NULL)
-			BAD("truncated");
+		rows_mode = get_u8(&r);
+		if (rows_mode == CKPT_INLINE) {
+			if ((raw = get_f64s(&r, ncand * d)) == NULL)
+				BAD("truncated");
+		} else if (rows_mode == CKPT_IN_IMAGES && !run->have_csv) {
+			/* The built-in descriptor: candidate rows are descriptor rows. */
+			images_sum = get_u64(&r);
+			if (r.bad)
+				BAD("truncated");
+			double *all = ckpt_images_desc(run, images_sum, sub, sizeof(sub));
+			if (all == NULL)
+				BAD("%s", sub);
+			raw = xcalloc(ncand ? ncand : 1, d * sizeof(double));
+			for (size_t c = 0; c < ncand; c++)
+				memcpy(raw + c * d, all + cand[c] * DESC_DIM, DESC_DIM * sizeof(double));
+			free(all);
+		} else {
+			BAD("bad candidate rows mode");
+		}
 	}
 	has_sc = get_u8(&r);
 	if (has_sc != (s >= STAGE_SCORES))
@@ -1291,6 +1375,18 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 	if (r.bad || r.left != 0)
 		BAD(r.bad ? "truncated" : "trailing bytes");
 #undef BAD
+	if (desc_out != NULL) {
+		for (size_t i = 0; i < run->nitems; i++)
+			free(items[i].reason);
+		free(items);
+		free(cand);
+		free(raw);
+		free(scores);
+		free(w);
+		*desc_out = desc;
+		return 0;
+	}
+	run->images_sum = s == STAGE_IMAGES ? sum | 1 : images_sum;
 
 	/* Valid: it replaces the run's state. */
 	for (size_t i = 0; i < run->nitems; i++)
@@ -1379,7 +1475,7 @@ static int ckpt_load(struct run *run)
 			 ((s == STAGE_IMAGES || s == STAGE_DUPLICATES) && run->emb_only) ||
 			 (s == STAGE_SCORES && run->cfg->al_task_name[0] == '\0'))
 			snprintf(why, sizeof(why), "the config has no such stage");
-		else if (ckpt_parse(run, s, (const uint8_t *)data, len, why, sizeof(why)) == 0)
+		else if (ckpt_parse(run, s, (const uint8_t *)data, len, why, sizeof(why), NULL) == 0)
 			found = (int)s;
 		if (found < 0)
 			run_log(run, LOG_LVL_WARNING, "checkpoint after stage %s ignored: %s",

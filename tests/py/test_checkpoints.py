@@ -135,6 +135,25 @@ class CheckpointTest(td.DaemonTest):
         self.assertIn("stage embeddings started", log)
         self.assertIn("stage scores started", log)
 
+    def test_descriptors_are_written_once(self):
+        """The later checkpoints refer to images.bin for the descriptors; with
+        images.bin gone, every one of them is ignored and the run starts over."""
+        ds, sched, d, path = self.kill_in_selection(td.CORAL)
+        ck = os.path.join(self.run_dir(d, sched), ".checkpoint")
+        size = {s: os.path.getsize(os.path.join(ck, s + ".bin")) for s in STAGES}
+        with open(os.path.join(path, ".manifest.json")) as f:
+            n = len(json.load(f)["images"])
+        self.assertGreater(size["images"], n * 204 * 8, size)   # 204 doubles an image
+        for s in ("duplicates", "embeddings", "scores"):
+            self.assertLess(size[s] * 4, size["images"], size)
+        os.unlink(os.path.join(ck, "images.bin"))
+        self.finish(ds, sched, d, td.CORAL, path)
+        log = self.after_restart(d)
+        for s in ("duplicates", "embeddings", "scores"):
+            self.assertIn("checkpoint after stage %s ignored: its images checkpoint: No such file" % s, log)
+        self.assertNotIn("resuming after", log)
+        self.assertIn("stage images started", log)
+
 
 def load_tests(loader, tests, pattern):
     """Only this module's tests, not the DaemonTest ones it inherits."""
