@@ -1301,6 +1301,16 @@ int daemon_main(int argc, char **argv)
 	d->retry_ms = retry ? strtoll(retry, NULL, 10) : 10000;
 	if (d->retry_ms <= 0)
 		d->retry_ms = 10000;
+	/*
+	 * Fixed malloc thresholds: glibc otherwise raises its mmap threshold to
+	 * the size of the largest block freed (up to 32 MB) and its trim
+	 * threshold to twice that, so a run's 16 MB tables leave tens of MB in a
+	 * worker thread's arena that neither free() nor malloc_trim() return
+	 * (malloc_trim does not trim the top of a thread arena). Blocks of 1 MB
+	 * and more are mapped and unmapped on their own.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	mallopt(M_TRIM_THRESHOLD, 4 << 20);
 	srandom((unsigned)(time(NULL) ^ getpid()));
 
 	char *runs = xasprintf("%s/runs", d->conf.state_dir);
