@@ -11,7 +11,8 @@
  * Claim protocol (SPEC 6), one step at a time, each step's effect committed
  * before the next: an intent row (job "claimed"); PUT LOCKED (a repeat by the
  * same worker answers 200); POST the run (the same scheduledId gives the same
- * run; its id is stored); GET the config and the datasource; job "queued". A
+ * run; its id is stored); GET the config and the datasource, and with a
+ * datapool.name the datapool (stored with them, SPEC 4.7); job "queued". A
  * kill -9 between any two steps leaves a "claimed" row that the next start
  * resumes at the first step whose result is not stored; at start the daemon
  * also asks for the runs it holds LOCKED and adds an intent row for any it
