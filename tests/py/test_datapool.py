@@ -121,6 +121,20 @@ class LocalDatapoolTest(unittest.TestCase):
     def test_coral_50_then_50_is_one_run_of_100(self):
         self.check_incremental("coral")
 
+    def test_random_never_draws_a_member_again(self):
+        """random_select ignores preselection; the pipeline draws over the non-members."""
+        cfg = docker("random", 60, "rnd")
+        out1, _ = self.select(cfg, "--datapool-dir", self.pools)
+        out2, _ = self.select(cfg, "--datapool-dir", self.pools)
+        sel1, sel2 = self.selected(out1), self.selected(out2)
+        self.assertEqual((len(sel1), len(sel2)), (60, 60))
+        self.assertEqual(set(sel1) & set(sel2), set())
+        # Budget beyond what is left: every remaining candidate, once.
+        out3, _ = self.select(docker("random", 1000, "rnd"), "--datapool-dir", self.pools)
+        r = self.report(out3)
+        self.assertEqual(r["counts"]["selected"], r["counts"]["candidates"] - 120)
+        self.assertEqual(set(self.selected(out3)) & set(sel1 + sel2), set())
+
     def test_keep_history_false_keeps_no_copy(self):
         cfg = docker("coreset", 20, "nohist")
         cfg["datapool"]["keep_history"] = False
