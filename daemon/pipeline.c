@@ -762,12 +762,10 @@ static int stage_selection(struct run *run)
 		rc = topk_select(&in, &run->sel);
 		break;
 	default:
-		rc = fail(run, -EINVAL, true, "unknown method");
-		break;
+		free(pre);
+		return fail(run, -EINVAL, true, "unknown method");
 	}
 	free(pre);
-	if (rc == -EINVAL && run->r->error[0] != '\0')
-		return rc;
 	if (rc == -ECANCELED)
 		return rc;
 	if (rc < 0)
