@@ -11,7 +11,8 @@
  * Claim protocol (SPEC 6), one step at a time, each step's effect committed
  * before the next: an intent row (job "claimed"); PUT LOCKED (a repeat by the
  * same worker answers 200); POST the run (the same scheduledId gives the same
- * run; its id is stored); GET the config and the datasource; job "queued". A
+ * run; its id is stored); GET the config and the datasource, and with a
+ * datapool.name the datapool (stored with them, SPEC 4.7); job "queued". A
  * kill -9 between any two steps leaves a "claimed" row that the next start
  * resumes at the first step whose result is not stored; at start the daemon
  * also asks for the runs it holds LOCKED and adds an intent row for any it
@@ -453,6 +454,24 @@ static void start_job(struct wd *d, const char *sched)
 		ex = NULL;
 		goto out;
 	}
+	if (ex->cfg.datapool_name != NULL && j.datapool == NULL) {
+		/*
+		 * Claimed by a winnowd that did not fetch datapools: claim it again
+		 * from the config step (the stored run stays), which fetches it.
+		 */
+		log_info("run %s: datapool \"%s\" not fetched yet; fetching it", j.run_id,
+			 ex->cfg.datapool_name);
+		(void)queue_job_set_state(d->q, sched, JOB_CLAIMED, NULL);
+		claim_kick(d);
+		goto out;
+	}
+	if (j.datapool != NULL) {
+		cJSON *a = cJSON_Parse(j.datapool), *e;
+		cJSON_ArrayForEach(e, a)
+			if (cJSON_IsString(e))
+				strvec_push(&ex->datapool, e->valuestring);
+		cJSON_Delete(a);
+	}
 	ds = j.datasource ? cJSON_Parse(j.datasource) : NULL;
 	const char *type = json_text(ds, "type"), *path = json_text(ds, "fullPath");
 	if (type == NULL || strcmp(type, "LOCAL") != 0 || path == NULL) {
@@ -538,14 +557,60 @@ static void try_dispatch(struct wd *d)
 
 /* ---- claims ------------------------------------------------------------- */
 
-enum claim_step { CLAIM_LOCK, CLAIM_RUN, CLAIM_CONFIG, CLAIM_DATASOURCE };
+enum claim_step { CLAIM_LOCK, CLAIM_RUN, CLAIM_CONFIG, CLAIM_DATASOURCE, CLAIM_DATAPOOL };
 
 struct claim {
 	struct wd *d;
 	struct job j;
 	enum claim_step step;
-	char *config;	/* the config reply's "config" object, JSON */
+	char *config;		/* the config reply's "config" object, JSON */
+	char *datasource;	/* the datasource reply */
+	char *pool_name;	/* the config's datapool.name, or NULL */
 };
+
+static void claim_free(struct claim *c)
+{
+	job_clear(&c->j);
+	free(c->config);
+	free(c->datasource);
+	free(c->pool_name);
+	free(c);
+}
+
+/*
+ * The datapool's name when the config is valid and names one (an invalid
+ * config fails the run at its start, so there is nothing to fetch for it).
+ */
+static char *config_pool_name(const char *config)
+{
+	struct run_config cfg;
+	struct strvec errs = { 0 };
+	char *name = NULL;
+
+	if (config_parse(config, strlen(config), &cfg, &errs) == 0) {
+		if (cfg.datapool_name != NULL)
+			name = xstrdup(cfg.datapool_name);
+		config_free(&cfg);
+	}
+	strvec_free(&errs);
+	return name;
+}
+
+/* The names of a datapool reply ({name, fileNames}) as a JSON array text, or NULL. */
+static char *pool_names_json(const cJSON *o)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "fileNames"), *e;
+
+	if (!cJSON_IsArray(a))
+		return NULL;
+	cJSON_ArrayForEach(e, a)
+		if (!cJSON_IsString(e))
+			return NULL;
+	char *s = cJSON_PrintUnformatted(a);
+	if (s == NULL)
+		fatalx("out of memory");
+	return s;
+}
 
 static void claim_next(struct claim *c);
 
@@ -560,9 +625,7 @@ static void claim_end(struct claim *c, bool failed)
 		d->claim_failures = 0;
 	}
 	d->claim_busy = false;
-	job_clear(&c->j);
-	free(c->config);
-	free(c);
+	claim_free(c);
 	if (d->draining) {
 		shutdown_maybe(d);
 		return;
@@ -579,9 +642,7 @@ static void on_claim_reply(void *ud, const struct http_reply *rep)
 	cJSON *o = NULL;
 
 	if (d->stopping) {
-		job_clear(&c->j);
-		free(c->config);
-		free(c);
+		claim_free(c);
 		return;
 	}
 	if (rep->status > 0)
@@ -597,7 +658,8 @@ static void on_claim_reply(void *ud, const struct http_reply *rep)
 	if (rep->status < 200 || rep->status >= 300) {
 		log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: %s: %s%.200s", c->j.sched_id,
 			c->step == CLAIM_LOCK ? "LOCKED" : c->step == CLAIM_RUN ? "create run" :
-			c->step == CLAIM_CONFIG ? "config" : "datasource",
+			c->step == CLAIM_CONFIG ? "config" : c->step == CLAIM_DATASOURCE ? "datasource" :
+			"datapool",
 			rep->status ? "refused: " : rep->curl_error, rep->status ? rep->body : "");
 		claim_end(c, true);
 		return;
@@ -630,15 +692,45 @@ static void on_claim_reply(void *ud, const struct http_reply *rep)
 		break;
 	}
 	case CLAIM_DATASOURCE:
-		if (queue_job_set_sources(d->q, c->j.sched_id, c->config, rep->body) < 0) {
+		c->datasource = xstrdup(rep->body ? rep->body : "");
+		c->pool_name = config_pool_name(c->config);
+		if (c->pool_name != NULL) {
+			c->step = CLAIM_DATAPOOL;
+			break;
+		}
+		/* FALLTHROUGH */
+	case CLAIM_DATAPOOL: {
+		/*
+		 * The datapool is fetched once, here, and stored with the job: every
+		 * attempt of the run (after a death, a drain, a failure) preselects
+		 * the same members, and this run's own picks, PUT when it reports,
+		 * never count as members of itself.
+		 */
+		char *names = NULL;
+		if (c->step == CLAIM_DATAPOOL && (names = pool_names_json(o)) == NULL) {
+			log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: datapool \"%s\": "
+				"the reply has no fileNames array", c->j.sched_id, c->pool_name);
 			cJSON_Delete(o);
 			claim_end(c, true);
 			return;
 		}
-		log_info("run %s: claimed scheduled run %s", c->j.run_id, c->j.sched_id);
+		if (queue_job_set_sources(d->q, c->j.sched_id, c->config, c->datasource, names) < 0) {
+			free(names);
+			cJSON_Delete(o);
+			claim_end(c, true);
+			return;
+		}
+		if (names != NULL)
+			log_info("run %s: claimed scheduled run %s (datapool \"%s\": %d members)",
+				 c->j.run_id, c->j.sched_id, c->pool_name,
+				 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "fileNames")));
+		else
+			log_info("run %s: claimed scheduled run %s", c->j.run_id, c->j.sched_id);
+		free(names);
 		cJSON_Delete(o);
 		claim_end(c, false);
 		return;
+	}
 	}
 	cJSON_Delete(o);
 	claim_next(c);
@@ -674,6 +766,10 @@ static void claim_next(struct claim *c)
 		break;
 	case CLAIM_DATASOURCE:
 		url = url_of(d, "/v1/datasets/%s/datasource", c->j.dataset_id);
+		break;
+	case CLAIM_DATAPOOL:
+		/* The name is [A-Za-z0-9._-] (config.c): nothing to escape. */
+		url = url_of(d, "/v1/datasets/%s/datapools/%s", c->j.dataset_id, c->pool_name);
 		break;
 	}
 	if (http_request(d->http, method, url, d->conf.token, body, body ? strlen(body) : 0, 30,

@@ -51,6 +51,7 @@ void exec_free(struct exec *ex)
 	config_free(&ex->cfg);
 	free(ex->input);
 	free(ex->run_dir);
+	strvec_free(&ex->datapool);
 	free(ex->res);
 	free(ex);
 }
@@ -166,6 +167,8 @@ static void *thread_main(void *arg)
 			.cfg = &ex->cfg, .input = ex->input, .run_dir = ex->run_dir,
 			.threads = ex->threads, .ev = &ev, .ud = &c, .cancel = &ex->cancel,
 			.resume = ex->resume,
+			.datapool = ex->datapool.v, .ndatapool = ex->datapool.n,
+			.datapool_label = "the web app's datapool",
 		};
 		ex->res = xcalloc(1, sizeof(*ex->res));
 		ex->rc = pipeline_run(&po, ex->res);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "pipeline.h"
+#include "util.h"
 
 /*
  * One run handed to a worker thread. The loop fills the inputs, then only
@@ -28,6 +29,7 @@ struct exec {
 	char *run_dir;
 	int threads;
 	bool resume;		/* checkpoint the stages, resume after the latest valid one */
+	struct strvec datapool;	/* the datapool's members, as fetched at the claim (SPEC 4.7) */
 	volatile int cancel;
 	/* outputs */
 	int rc;

@@ -121,14 +121,23 @@ static void send_call(struct ob_call *c, const char *method, const char *url, co
 static void drop_item(struct wd *d, const struct outbox_item *it, const char *why)
 {
 	struct job j;
-	bool chain = strcmp(it->kind, "mappings") == 0 || strcmp(it->kind, "tag_cand") == 0;
+	bool pool = strcmp(it->kind, "datapool") == 0;
+	bool chain = pool || strcmp(it->kind, "mappings") == 0 || strcmp(it->kind, "tag_cand") == 0;
 
 	if (queue_begin(d->q) < 0)
 		return;
 	if (queue_outbox_done(d->q, it->id) < 0)
 		goto fail;
+	/*
+	 * A refused datapool PUT ends the run FAILED: its picks are not in the
+	 * datapool, so the rest of the chain (the sample order, tags, COMPLETED)
+	 * must not follow.
+	 */
+	if (pool && queue_outbox_drop_after(d->q, it->job, it->id) < 0)
+		goto fail;
 	if (chain && queue_job_get(d->q, it->job, &j) == 0) {
-		char *msg = xasprintf("reporting the results failed: %s", why);
+		char *msg = pool ? xasprintf("the datapool could not be updated: %s", why)
+			: xasprintf("reporting the results failed: %s", why);
 		char *dir = wd_run_dir(d, it->job);
 		int rc = results_enqueue_end(d->q, &j, dir, "FAILED", msg);
 		free(dir);

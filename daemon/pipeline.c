@@ -638,6 +638,97 @@ static int stage_scores(struct run *run)
 
 /* ---- selection ---------------------------------------------------------- */
 
+static int cmp_cand_name(const void *a, const void *b, void *ctx)
+{
+	const struct run *run = ctx;
+
+	return strcmp(run->items[run->cand[*(const size_t *)a]].path,
+		      run->items[run->cand[*(const size_t *)b]].path);
+}
+
+/*
+ * The datapool's members among the candidates (SPEC 4.7): *pre gets n flags
+ * (NULL when the run has no datapool). A member named twice counts once.
+ * The selection is recomputed on every attempt from the datapool the caller
+ * passes (it is not checkpointed), so a resumed run never reuses a selection
+ * made against another membership.
+ */
+static int datapool_preselect(struct run *run, bool **pre)
+{
+	const struct pipeline_opts *o = run->o;
+	struct pipeline_counts *c = &run->r->counts;
+	size_t n = run->ncand, *byname;
+
+	*pre = NULL;
+	if (run->cfg->datapool_name == NULL)
+		return 0;
+	if (o->datapool_dim != 0 && run->ncand > 0 && o->datapool_dim != run->d)
+		return fail(run, -EINVAL, true,
+			    "datapool \"%s\" (%s): its rows have %zu dimensions, this run's embeddings %zu; "
+			    "a datapool keeps one kind of embeddings",
+			    run->cfg->datapool_name, o->datapool_label ? o->datapool_label : "",
+			    o->datapool_dim, run->d);
+	*pre = xcalloc(n ? n : 1, sizeof(bool));
+	byname = xcalloc(n ? n : 1, sizeof(*byname));
+	for (size_t i = 0; i < n; i++)
+		byname[i] = i;
+	qsort_r(byname, n, sizeof(*byname), cmp_cand_name, run);
+	c->datapool_members = o->ndatapool;
+	for (size_t m = 0; m < o->ndatapool; m++) {
+		size_t lo = 0, hi = n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int cmp = strcmp(run->items[run->cand[byname[mid]]].path, o->datapool[m]);
+			if (cmp < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && strcmp(run->items[run->cand[byname[lo]]].path, o->datapool[m]) == 0) {
+			if (!(*pre)[byname[lo]])
+				c->preselected++;
+			(*pre)[byname[lo]] = true;
+		} else {
+			c->datapool_ignored++;
+		}
+	}
+	free(byname);
+	run_log(run, LOG_LVL_INFO, "datapool \"%s\": %zu members, %zu preselected (candidates of this run)",
+		run->cfg->datapool_name, c->datapool_members, c->preselected);
+	if (c->datapool_ignored > 0)
+		run_log(run, LOG_LVL_NOTICE,
+			"datapool \"%s\": %zu members ignored: not candidates of this run "
+			"(absent, corrupt, duplicates or outside relevant_filenames_file)",
+			run->cfg->datapool_name, c->datapool_ignored);
+	return 0;
+}
+
+/*
+ * random_select does not look at preselected rows; with a datapool the draw
+ * runs over the candidates that are not members (in path order), and its
+ * picks are mapped back, so a member is never drawn again.
+ */
+static int random_without(struct run *run, const struct select_input *in, const bool *pre)
+{
+	size_t m = 0, *map = xcalloc(in->n ? in->n : 1, sizeof(*map));
+	struct select_input sub = *in;
+	int rc;
+
+	for (size_t i = 0; i < in->n; i++)
+		if (!pre[i])
+			map[m++] = i;
+	sub.n = m;
+	sub.X = NULL;
+	sub.w = NULL;
+	sub.preselected = NULL;
+	rc = random_select(&sub, &run->sel);
+	if (rc == 0)
+		for (size_t i = 0; i < run->sel.n; i++)
+			run->sel.idx[i] = map[run->sel.idx[i]];
+	free(map);
+	return rc;
+}
+
 static int stage_selection(struct run *run)
 {
 	const struct run_config *cfg = run->cfg;
@@ -647,16 +738,20 @@ static int stage_selection(struct run *run)
 		.min_distance = cfg->min_distance, .seed = cfg->seed,
 		.w = run->w, .cancel = run->o->cancel,
 	};
+	bool *pre = NULL;
 	int rc;
 
 	stage_begin(run, STAGE_SELECTION, n);
+	if ((rc = datapool_preselect(run, &pre)) < 0)
+		return rc;
+	in.preselected = pre;
 	if ((cfg->method == METHOD_RANDOM || cfg->method == METHOD_ACTIVE_LEARNING) &&
 	    cfg->min_distance >= 0)
 		run_log(run, LOG_LVL_WARNING, "stopping_condition.min_distance is ignored by method %s",
 			method_name(cfg->method));
 	switch (cfg->method) {
 	case METHOD_RANDOM:
-		rc = random_select(&in, &run->sel);
+		rc = pre != NULL ? random_without(run, &in, pre) : random_select(&in, &run->sel);
 		break;
 	case METHOD_CORESET:
 		rc = coreset_select(&in, &run->sel);
@@ -668,8 +763,10 @@ static int stage_selection(struct run *run)
 		rc = topk_select(&in, &run->sel);
 		break;
 	default:
+		free(pre);
 		return fail(run, -EINVAL, true, "unknown method");
 	}
+	free(pre);
 	if (rc == -ECANCELED)
 		return rc;
 	if (rc < 0)
@@ -678,12 +775,18 @@ static int stage_selection(struct run *run)
 		run_log(run, LOG_LVL_INFO,
 			"every candidate is selected: %zu by %s order, then %zu left at distance 0 in path order",
 			run->sel.n_method, method_name(cfg->method), run->sel.n - run->sel.n_method);
-	else if (cfg->min_distance < 0 && k >= n)
-		run_log(run, LOG_LVL_INFO, "every candidate is selected (%zu)", n);
+	else if (cfg->min_distance < 0 && k >= n - run->r->counts.preselected)
+		run_log(run, LOG_LVL_INFO, "every candidate is selected (%zu)",
+			n - run->r->counts.preselected);
 	run->r->counts.selected = run->sel.n;
-	stage_end(run, STAGE_SELECTION, "%zu of %zu candidates selected (%s%s)", run->sel.n, n,
-		  method_name(cfg->method),
-		  k == SIZE_MAX ? ", no budget" : "");
+	if (cfg->datapool_name != NULL)
+		stage_end(run, STAGE_SELECTION, "%zu of %zu candidates selected, %zu preselected from datapool \"%s\" (%s%s)",
+			  run->sel.n, n, run->r->counts.preselected, cfg->datapool_name,
+			  method_name(cfg->method), k == SIZE_MAX ? ", no budget" : "");
+	else
+		stage_end(run, STAGE_SELECTION, "%zu of %zu candidates selected (%s%s)", run->sel.n, n,
+			  method_name(cfg->method),
+			  k == SIZE_MAX ? ", no budget" : "");
 	return 0;
 }
 
@@ -764,6 +867,15 @@ static cJSON *report_json(struct run *run)
 	cJSON_AddNumberToObject(counts, "selected", (double)c->selected);
 	cJSON_AddNumberToObject(counts, "no_predictions", (double)c->no_predictions);
 	cJSON_AddNumberToObject(counts, "zero_rows", (double)c->zero_rows);
+	cJSON_AddNumberToObject(counts, "preselected", (double)c->preselected);
+	if (run->cfg->datapool_name != NULL) {
+		cJSON *dp = cJSON_AddObjectToObject(root, "datapool");
+		cJSON_AddStringToObject(dp, "name", run->cfg->datapool_name);
+		cJSON_AddNumberToObject(dp, "members", (double)c->datapool_members);
+		cJSON_AddNumberToObject(dp, "preselected", (double)c->preselected);
+		cJSON_AddNumberToObject(dp, "ignored", (double)c->datapool_ignored);
+		cJSON_AddNumberToObject(dp, "added", (double)c->selected);
+	}
 	for (int s = 0; s < STAGE_COUNT; s++) {
 		if (!run->r->ran[s])
 			continue;
@@ -922,6 +1034,18 @@ static int stage_results(struct run *run)
 		cJSON_Delete(rep);
 	}
 	(void)c;
+	if (rc == 0 && run->o->ev != NULL && run->o->ev->selected != NULL) {
+		char **picks = xcalloc(run->sel.n ? run->sel.n : 1, sizeof(*picks));
+		double *rows = xcalloc(run->sel.n ? run->sel.n * run->d : 1, sizeof(double));
+		for (size_t i = 0; i < run->sel.n; i++) {
+			picks[i] = names[run->sel.idx[i]];
+			memcpy(rows + i * run->d, run->raw + run->sel.idx[i] * run->d,
+			       run->d * sizeof(double));
+		}
+		run->o->ev->selected(run->o->ud, picks, rows, run->sel.n, run->d);
+		free(picks);
+		free(rows);
+	}
 out:
 	free(names);
 	return rc;

@@ -38,6 +38,13 @@ struct pipeline_events {
 	void (*progress)(void *ud, enum stage s, size_t done, size_t total);
 	void (*stage_end)(void *ud, enum stage s, double seconds, const char *summary);
 	void (*log)(void *ud, enum log_level lvl, const char *msg);
+	/*
+	 * Once, after a successful run has written its outputs: the new picks in
+	 * selection order (names[i] with its raw row rows[i * d .. i * d + d - 1],
+	 * as read or computed, before normalisation). Everything is borrowed for
+	 * the call only. The datapool's caller adds them to the datapool (4.7).
+	 */
+	void (*selected)(void *ud, char *const *names, const double *rows, size_t n, size_t d);
 };
 
 struct pipeline_opts {
@@ -54,14 +61,32 @@ struct pipeline_opts {
 	 * saved to run_dir/.checkpoint/<stage>.bin (atomically) with a hash of
 	 * the effective config and of the listing; at start the latest checkpoint
 	 * whose hashes match is loaded and the stages it covers are skipped. A
-	 * corrupt or mismatching checkpoint is logged and ignored.
+	 * corrupt or mismatching checkpoint is logged and ignored. The
+	 * selection is never checkpointed: it is made again on every attempt,
+	 * from the datapool given then, so no stale selection can be reused.
 	 */
 	bool resume;
+	/*
+	 * The datapool (SPEC 4.7), used when cfg->datapool_name is set: the file
+	 * names of its members (borrowed; ndatapool 0 for an empty or new one).
+	 * Members that are candidates are preselected; the others (gone,
+	 * corrupt, duplicates, not listed) are ignored, with their count in the
+	 * log and report.json. datapool_dim is the width of the rows the caller
+	 * keeps for the members (local mode's CSV), 0 when it keeps none: a run
+	 * whose embeddings have another width fails, as its rows could not join
+	 * them. datapool_label names the datapool's source in messages.
+	 */
+	char *const *datapool;
+	size_t ndatapool;
+	size_t datapool_dim;
+	const char *datapool_label;
 };
 
 struct pipeline_counts {
 	size_t listed, excluded, corrupt, duplicates, candidates, selected;
 	size_t no_predictions, zero_rows;
+	/* with a datapool: its members, those preselected, those not candidates */
+	size_t datapool_members, preselected, datapool_ignored;
 };
 
 struct pipeline_result {

@@ -44,6 +44,7 @@ void job_clear(struct job *j)
 	free(j->error);
 	free(j->config);
 	free(j->datasource);
+	free(j->datapool);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -76,6 +77,8 @@ static const char *const migrations[QUEUE_VERSION] = {
 	"ALTER TABLE outbox ADD COLUMN file TEXT;"
 	"ALTER TABLE jobs ADD COLUMN cand_tag TEXT;"
 	"CREATE INDEX outbox_job ON outbox (job, id);",
+	/* 2 -> 3: the datapool fetched at the claim (SPEC 4.7), a JSON array of names. */
+	"ALTER TABLE jobs ADD COLUMN datapool TEXT;",
 };
 
 enum stmt {
@@ -83,7 +86,7 @@ enum stmt {
 	S_JOB_STAGE, S_JOB_TAG, S_JOB_LEASE, S_JOB_COUNT_UP, S_JOB_SEQ_GET, S_JOB_SEQ_ADD,
 	S_JOB_DELETE,
 	S_OB_ADD, S_OB_LAST, S_OB_SETBODY, S_OB_NEXT, S_OB_MINDUE, S_OB_DONE, S_OB_RETRY,
-	S_OB_COUNT, S_OB_COUNT_ALL,
+	S_OB_COUNT, S_OB_COUNT_ALL, S_OB_DROP_AFTER,
 	S_META_GET, S_META_SET,
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_COUNT,
@@ -94,11 +97,11 @@ static const char *const stmt_sql[S_COUNT] = {
 			 "created_at, updated_at) VALUES (?, ?, ?, 'claimed', ?, ?)",
 	[S_JOB_GET] = "SELECT sched_id, dataset_id, config_id, run_id, state, stage, progress, "
 		      "attempts, deaths, lease, log_seq, error, created_at, updated_at, config, "
-		      "datasource, cand_tag FROM jobs WHERE sched_id = ?",
+		      "datasource, cand_tag, datapool FROM jobs WHERE sched_id = ?",
 	[S_JOB_IDS] = "SELECT sched_id FROM jobs WHERE state = ? ORDER BY created_at, rowid",
 	[S_JOB_COUNT] = "SELECT count(*) FROM jobs WHERE state = ?",
 	[S_JOB_RUN] = "UPDATE jobs SET run_id = ?, updated_at = ? WHERE sched_id = ?",
-	[S_JOB_SOURCES] = "UPDATE jobs SET config = ?, datasource = ?, state = 'queued', "
+	[S_JOB_SOURCES] = "UPDATE jobs SET config = ?, datasource = ?, datapool = ?, state = 'queued', "
 			  "updated_at = ? WHERE sched_id = ?",
 	[S_JOB_STATE] = "UPDATE jobs SET state = ?, error = coalesce(?, error), updated_at = ? "
 			"WHERE sched_id = ?",
@@ -126,6 +129,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "WHERE id = ?",
 	[S_OB_COUNT] = "SELECT count(*) FROM outbox WHERE job = ?",
 	[S_OB_COUNT_ALL] = "SELECT count(*) FROM outbox",
+	[S_OB_DROP_AFTER] = "DELETE FROM outbox WHERE job = ? AND id > ?",
 	[S_META_GET] = "SELECT value FROM meta WHERE key = ?",
 	[S_META_SET] = "INSERT INTO meta (key, value) VALUES (?, ?) "
 		       "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -330,6 +334,7 @@ int queue_job_get(struct queue *q, const char *sched, struct job *j)
 		j->config = dup_col(st, 14);
 		j->datasource = dup_col(st, 15);
 		copy_col(j->cand_tag, sizeof(j->cand_tag), st, 16);
+		j->datapool = dup_col(st, 17);
 	}
 	if (sqlite3_reset(st) != SQLITE_OK || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
 		job_clear(j);
@@ -389,14 +394,15 @@ int queue_job_set_run(struct queue *q, const char *sched, const char *run_id)
 }
 
 int queue_job_set_sources(struct queue *q, const char *sched, const char *config,
-			  const char *datasource)
+			  const char *datasource, const char *datapool)
 {
 	sqlite3_stmt *st = q->st[S_JOB_SOURCES];
 
 	bind_text(st, 1, config);
 	bind_text(st, 2, datasource);
-	(void)sqlite3_bind_int64(st, 3, queue_now_ms());
-	return update_job(q, S_JOB_SOURCES, 4, sched);
+	bind_text(st, 3, datapool);
+	(void)sqlite3_bind_int64(st, 4, queue_now_ms());
+	return update_job(q, S_JOB_SOURCES, 5, sched);
 }
 
 int queue_job_set_state(struct queue *q, const char *sched, enum job_state s, const char *error)
@@ -561,6 +567,15 @@ int queue_outbox_retry(struct queue *q, int64_t id, int64_t next_try, const char
 int queue_outbox_count(struct queue *q, const char *job)
 {
 	return job ? count_stmt(q, S_OB_COUNT, job) : count_stmt(q, S_OB_COUNT_ALL, NULL);
+}
+
+int queue_outbox_drop_after(struct queue *q, const char *job, int64_t id)
+{
+	sqlite3_stmt *st = q->st[S_OB_DROP_AFTER];
+
+	bind_text(st, 1, job);
+	(void)sqlite3_bind_int64(st, 2, id);
+	return exec_done(q, S_OB_DROP_AFTER);
 }
 
 int queue_meta_get(struct queue *q, const char *key, char *val, size_t len)

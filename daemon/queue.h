@@ -12,7 +12,7 @@
 #include "util.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define QUEUE_VERSION 2
+#define QUEUE_VERSION 3
 
 enum job_state {
 	JOB_CLAIMED,	/* intent written; LOCKED, run, config, datasource on the way */
@@ -42,6 +42,7 @@ struct job {
 	char *error;		/* owned, may be NULL */
 	char *config;		/* the stored config reply's "config" object, JSON; may be NULL */
 	char *datasource;	/* the datasource reply, JSON; may be NULL */
+	char *datapool;		/* the datapool's names fetched at the claim, a JSON array; NULL without one */
 };
 
 void job_clear(struct job *j);	/* frees the owned strings */
@@ -82,8 +83,9 @@ int queue_job_get(struct queue *q, const char *sched, struct job *out);
 int queue_job_ids(struct queue *q, enum job_state s, struct strvec *ids);
 int queue_job_count(struct queue *q, enum job_state s);
 int queue_job_set_run(struct queue *q, const char *sched, const char *run_id);
+/* Stores what the claim fetched (datapool may be NULL) and makes the job "queued". */
 int queue_job_set_sources(struct queue *q, const char *sched, const char *config,
-			  const char *datasource);
+			  const char *datasource, const char *datapool);
 int queue_job_set_state(struct queue *q, const char *sched, enum job_state s, const char *error);
 int queue_job_set_stage(struct queue *q, const char *sched, const char *stage, double progress);
 int queue_job_set_tag(struct queue *q, const char *sched, const char *cand_tag);
@@ -113,6 +115,8 @@ int queue_outbox_next(struct queue *q, int64_t now_ms, struct outbox_item *it, i
 int queue_outbox_done(struct queue *q, int64_t id);
 int queue_outbox_retry(struct queue *q, int64_t id, int64_t next_try, const char *error);
 int queue_outbox_count(struct queue *q, const char *job);	/* job NULL: all */
+/* Deletes the job's items after item id (the rest of a chain that cannot go on). */
+int queue_outbox_drop_after(struct queue *q, const char *job, int64_t id);
 
 /* Meta: small key/value strings. get copies into val; -ENOENT when absent. */
 int queue_meta_get(struct queue *q, const char *key, char *val, size_t len);

@@ -133,6 +133,62 @@ static int add_state(struct queue *q, const struct job *j, const char *state, co
 	return rc;
 }
 
+/* The datapool's name of the job's config, or NULL (caller frees). */
+static char *job_pool_name(const struct job *j)
+{
+	struct run_config cfg;
+	struct strvec cerr = { 0 };
+	char *name = NULL;
+
+	if (j->config && config_parse(j->config, strlen(j->config), &cfg, &cerr) == 0) {
+		if (cfg.datapool_name != NULL)
+			name = xstrdup(cfg.datapool_name);
+		config_free(&cfg);
+	}
+	strvec_free(&cerr);
+	return name;
+}
+
+/*
+ * With a datapool (SPEC 4.7): the run's new picks, PUT to the web app's
+ * datapool (at most 10,000 names a call). A PUT adds names, so a repeated
+ * call is harmless. Queued before the sample order, so a run is COMPLETED
+ * only after its picks are in the datapool; a refused PUT fails the run
+ * (outbox.c), as the next run would otherwise pick them again.
+ */
+static int enqueue_datapool(struct queue *q, const struct job *j, const char *run_dir,
+			    char *err, size_t errlen)
+{
+	char *name = job_pool_name(j), *sp, *path;
+	struct strvec sel = { 0 };
+	int rc;
+
+	if (name == NULL)
+		return 0;
+	sp = xasprintf("%s/filenames/selected_filenames.txt", run_dir);
+	if ((rc = read_lines(sp, &sel)) < 0) {
+		snprintf(err, errlen, "%s: %s", sp, strerror(-rc));
+		free(sp);
+		free(name);
+		return rc;
+	}
+	free(sp);
+	path = xasprintf("/v1/datasets/%s/datapools/%s", j->dataset_id, name);
+	for (size_t i = 0; i < sel.n && rc == 0; i += SAMPLES_PER_CALL) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON *a = cJSON_AddArrayToObject(o, "fileNames");
+		for (size_t k = i; k < sel.n && k < i + SAMPLES_PER_CALL; k++)
+			cJSON_AddItemToArray(a, cJSON_CreateString(sel.v[k]));
+		char *body = json_take(o);
+		rc = queue_outbox_add(q, j->sched_id, "datapool", "PUT", path, body, NULL);
+		free(body);
+	}
+	free(path);
+	free(name);
+	strvec_free(&sel);
+	return rc;
+}
+
 int results_enqueue_samples(struct queue *q, const struct job *j, const char *run_dir,
 			    char *err, size_t errlen)
 {
@@ -159,6 +215,8 @@ int results_enqueue_samples(struct queue *q, const struct job *j, const char *ru
 		if (rc < 0)
 			goto out;
 	}
+	if ((rc = enqueue_datapool(q, j, run_dir, err, errlen)) < 0)
+		goto out;
 	free(path);
 	path = xasprintf("/v1/datasets/%s/mappings?field=fileName", j->dataset_id);
 	rc = queue_outbox_add(q, j->sched_id, "mappings", "GET", path, NULL, NULL);

@@ -19,8 +19,9 @@ char *results_state_body(const char *state, const char *message, double progress
 
 /*
  * After the stages: SAVING_RESULTS, every candidate as a sample (path order,
- * at most 10,000 a call), then the GET of the dataset's sample order (kind
- * "mappings"). Returns 0 or a negative errno with err set.
+ * at most 10,000 a call), with a datapool the new picks PUT to it (kind
+ * "datapool"), then the GET of the dataset's sample order (kind "mappings").
+ * Returns 0 or a negative errno with err set.
  */
 int results_enqueue_samples(struct queue *q, const struct job *j, const char *run_dir,
 			    char *err, size_t errlen);

@@ -2,6 +2,19 @@
  * select_cmd: `winnowd select --config FILE --input DIR --output DIR`, local
  * mode. Parses arguments, loads and validates the config, runs the stage
  * runner with a progress display on stderr, and prints a summary.
+ *
+ * DESIGN (the datapool, SPEC 4.7). With datapool.name set, --datapool-dir DIR
+ * holds DIR/<name>/datapool_latest.csv in Lightly's embeddings CSV format:
+ * the members' names and raw rows, in the order they were selected. The file
+ * is read before the run (absent: a new, empty datapool); after a successful
+ * run with new picks it is replaced atomically (temp file, fsync, rename,
+ * fsync of the folder) by the old rows followed by the new picks' rows. With
+ * datapool.keep_history (the default) the replaced file is first hard-linked
+ * as DIR/<name>/datapool_<N>.csv, N = 1 + the highest N there, so
+ * datapool_1.csv is the datapool after its first run. An flock on
+ * DIR/<name>/.lock keeps two local runs from updating one datapool at once.
+ * datapool.name without --datapool-dir is a usage error (exit 2): a datapool
+ * the run could not keep would silently make the next run start over.
  */
 #include "select_cmd.h"
 
@@ -16,7 +29,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include "config.h"
+#include "embed.h"
 #include "log.h"
 #include "pipeline.h"
 #include "util.h"
@@ -50,7 +67,7 @@ static void draw_bar(struct display *d, enum stage s, size_t done, size_t total)
 
 static void ev_stage_begin(void *ud, enum stage s, size_t total)
 {
-	struct display *d = ud;
+	struct display *d = ud;	/* the first member of struct select_ud */
 
 	d->total = total;
 	d->last_pct = -1;
@@ -99,14 +116,195 @@ static void ev_log(void *ud, enum log_level lvl, const char *msg)
 	}
 }
 
+/* ---- the datapool of local mode ------------------------------------------ */
+
+struct local_pool {
+	char *dir;		/* DIR/<name> */
+	char *latest;		/* DIR/<name>/datapool_latest.csv */
+	int lockfd;
+	bool existed;		/* datapool_latest.csv was there */
+	struct emb_table t;	/* its members, in file order */
+	/* the run's new picks, from the selected event */
+	bool got;
+	size_t nnew, d;
+	char **names;
+	double *rows;
+	/* what pool_write did */
+	char *history;		/* the history copy made, or NULL */
+};
+
+/*
+ * Locks and reads DIR/<name>. Returns 0, or a negative errno with a message
+ * logged (naming the file, and the line for a malformed CSV).
+ */
+static int pool_open(struct local_pool *lp, const char *root, const char *name)
+{
+	char err[1024];
+	char *lock;
+	int rc;
+
+	memset(lp, 0, sizeof(*lp));
+	lp->lockfd = -1;
+	lp->dir = xasprintf("%s/%s", root, name);
+	lp->latest = xasprintf("%s/datapool_latest.csv", lp->dir);
+	if ((rc = mkdir_p(lp->dir, 0755)) < 0) {
+		log_msg(LOG_LVL_ERR, "datapool folder %s: %s", lp->dir, strerror(-rc));
+		return rc;
+	}
+	lock = xasprintf("%s/.lock", lp->dir);
+	lp->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lp->lockfd < 0 || flock(lp->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		rc = -errno;
+		log_msg(LOG_LVL_ERR, "datapool %s: %s", lock, rc == -EWOULDBLOCK ?
+			"in use by another winnowd select" : strerror(-rc));
+		free(lock);
+		return rc;
+	}
+	free(lock);
+	rc = emb_table_read(lp->latest, &lp->t, err, sizeof(err));
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == -EINVAL) {
+		log_msg(LOG_LVL_ERR, "datapool: %s", err);
+		return rc;
+	}
+	if (rc < 0) {
+		log_msg(LOG_LVL_ERR, "datapool %s: %s", lp->latest, strerror(-rc));
+		return rc;
+	}
+	lp->existed = true;
+	return 0;
+}
+
+static void pool_close(struct local_pool *lp)
+{
+	if (lp->lockfd >= 0)
+		close(lp->lockfd);	/* drops the lock */
+	if (lp->existed)
+		emb_table_free(&lp->t);
+	for (size_t i = 0; i < lp->nnew; i++)
+		free(lp->names[i]);
+	free(lp->names);
+	free(lp->rows);
+	free(lp->dir);
+	free(lp->latest);
+	free(lp->history);
+	memset(lp, 0, sizeof(*lp));
+	lp->lockfd = -1;
+}
+
+/* The next history name: datapool_<1 + the highest N>.csv. */
+static char *pool_history_name(const struct local_pool *lp)
+{
+	DIR *d = opendir(lp->dir);
+	struct dirent *de;
+	unsigned long max = 0;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		unsigned long v;
+		int end = 0;
+		if (sscanf(de->d_name, "datapool_%lu.csv%n", &v, &end) == 1 &&
+		    de->d_name[end] == '\0' && v > max)
+			max = v;
+	}
+	if (d != NULL)
+		closedir(d);
+	return xasprintf("%s/datapool_%lu.csv", lp->dir, max + 1);
+}
+
+/*
+ * Writes the old members and the new picks as the new datapool_latest.csv,
+ * keeping the old file as history first when asked. Returns 0 or a negative
+ * errno with a message logged.
+ */
+static int pool_write(struct local_pool *lp, bool keep_history)
+{
+	size_t nold = lp->existed ? lp->t.n : 0, n = nold + lp->nnew, d = lp->d;
+	char **names = xcalloc(n ? n : 1, sizeof(*names));
+	double *rows = xcalloc(n && d ? n * d : 1, sizeof(double));
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	for (size_t i = 0; i < nold; i++) {
+		names[i] = lp->t.names[i];
+		memcpy(rows + i * d, lp->t.rows + i * d, d * sizeof(double));
+	}
+	for (size_t i = 0; i < lp->nnew; i++) {
+		names[nold + i] = lp->names[i];
+		memcpy(rows + (nold + i) * d, lp->rows + i * d, d * sizeof(double));
+	}
+	if ((f = open_memstream(&text, &len)) == NULL)
+		fatalx("datapool: out of memory");
+	rc = emb_csv_write(f, names, NULL, n, rows, d);
+	if (fclose(f) != 0 && rc == 0)
+		rc = -EIO;
+	free(names);
+	free(rows);
+	if (rc < 0) {
+		log_msg(LOG_LVL_ERR, "datapool %s: %s", lp->latest, strerror(-rc));
+		free(text);
+		return rc;
+	}
+	if (keep_history && lp->existed) {
+		lp->history = pool_history_name(lp);
+		if (link(lp->latest, lp->history) < 0) {
+			rc = -errno;
+			log_msg(LOG_LVL_ERR, "datapool history %s: %s", lp->history, strerror(-rc));
+			free(text);
+			return rc;
+		}
+	}
+	rc = write_file_atomic(lp->latest, text, len);
+	free(text);
+	if (rc < 0) {
+		log_msg(LOG_LVL_ERR, "datapool %s: %s", lp->latest, strerror(-rc));
+		return rc;
+	}
+	/* The rename is durable only once the folder is synced. */
+	int dfd = open(lp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) {
+		rc = -errno;
+		log_msg(LOG_LVL_ERR, "datapool folder %s: %s", lp->dir, strerror(-rc));
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+struct select_ud {
+	struct display disp;
+	struct local_pool *pool;	/* NULL without a datapool */
+};
+
+static void ev_selected(void *ud, char *const *names, const double *rows, size_t n, size_t d)
+{
+	struct local_pool *lp = ((struct select_ud *)ud)->pool;
+
+	if (lp == NULL)
+		return;
+	lp->got = true;
+	lp->nnew = n;
+	lp->d = d;
+	lp->names = xcalloc(n ? n : 1, sizeof(*lp->names));
+	for (size_t i = 0; i < n; i++)
+		lp->names[i] = xstrdup(names[i]);
+	lp->rows = xcalloc(n && d ? n * d : 1, sizeof(double));
+	if (n && d)
+		memcpy(lp->rows, rows, n * d * sizeof(double));
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: winnowd select --config FILE --input DIR --output DIR [--threads N]\n"
-	      "                      [--force] [--verbose]\n"
+	      "                      [--datapool-dir DIR] [--force] [--verbose]\n"
 	      "  --config FILE   run config (JSON: {\"docker\": {...}, \"lightly\": {...}} or the docker object)\n"
 	      "  --input DIR     the datasource folder (images, .lightly/)\n"
 	      "  --output DIR    the run folder; must be empty or absent unless --force\n"
 	      "  --threads N     threads for the image pass (default: all cores)\n"
+	      "  --datapool-dir DIR  where datapools live: DIR/<datapool.name>/datapool_latest.csv\n"
+	      "                  (needed when the config sets datapool.name)\n"
 	      "  --force         write into a non-empty output folder (earlier outputs are replaced)\n"
 	      "  --verbose       print every log line, not only warnings\n", f);
 }
@@ -169,12 +367,13 @@ int select_main(int argc, char **argv)
 		{ "input", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "datapool-dir", required_argument, NULL, 'p' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfgpath = NULL, *input = NULL, *output = NULL;
+	const char *cfgpath = NULL, *input = NULL, *output = NULL, *pooldir = NULL;
 	int threads = 0, ch, rc;
 	bool force = false, verbose = false;
 	struct run_config cfg;
@@ -187,6 +386,7 @@ int select_main(int argc, char **argv)
 		case 'c': cfgpath = optarg; break;
 		case 'i': input = optarg; break;
 		case 'o': output = optarg; break;
+		case 'p': pooldir = optarg; break;
 		case 'f': force = true; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
@@ -223,6 +423,16 @@ int select_main(int argc, char **argv)
 		strvec_free(&errors);
 		return 2;
 	}
+	if (cfg.datapool_name != NULL && pooldir == NULL) {
+		log_msg(LOG_LVL_ERR, "config %s sets docker.datapool.name \"%s\": local mode keeps "
+			"datapools in a folder; give --datapool-dir DIR (the datapool is "
+			"DIR/%s/datapool_latest.csv)", cfgpath, cfg.datapool_name, cfg.datapool_name);
+		config_free(&cfg);
+		return 2;
+	}
+	if (cfg.datapool_name == NULL && pooldir != NULL)
+		log_msg(LOG_LVL_WARNING, "--datapool-dir %s is ignored: the config sets no "
+			"docker.datapool.name", pooldir);
 	rc = dir_nonempty(output);
 	if (rc < 0) {
 		log_msg(LOG_LVL_ERR, "output folder %s: %s", output, strerror(-rc));
@@ -243,15 +453,28 @@ int select_main(int argc, char **argv)
 		return 1;
 	}
 
-	struct display disp = { .tty = isatty(STDERR_FILENO), .verbose = verbose };
+	struct local_pool pool = { .lockfd = -1 };
+	struct select_ud sud = { .disp = { .tty = isatty(STDERR_FILENO), .verbose = verbose } };
 	struct pipeline_events ev = {
 		.stage_begin = ev_stage_begin, .progress = ev_progress,
-		.stage_end = ev_stage_end, .log = ev_log,
+		.stage_end = ev_stage_end, .log = ev_log, .selected = ev_selected,
 	};
 	struct pipeline_opts po = {
 		.cfg = &cfg, .input = input, .run_dir = output, .threads = threads,
-		.ev = &ev, .ud = &disp, .cancel = &cancel_flag,
+		.ev = &ev, .ud = &sud, .cancel = &cancel_flag,
 	};
+	if (cfg.datapool_name != NULL) {
+		if (pool_open(&pool, pooldir, cfg.datapool_name) < 0) {
+			pool_close(&pool);
+			config_free(&cfg);
+			return 1;
+		}
+		sud.pool = &pool;
+		po.datapool = pool.existed ? pool.t.names : NULL;
+		po.ndatapool = pool.existed ? pool.t.n : 0;
+		po.datapool_dim = pool.existed && pool.t.n > 0 ? pool.t.d : 0;
+		po.datapool_label = pool.latest;
+	}
 	struct pipeline_result *res = xcalloc(1, sizeof(*res));
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
@@ -261,8 +484,25 @@ int select_main(int argc, char **argv)
 	rc = pipeline_run(&po, res);
 	bool config_error = res->config_error;
 	/* A failure was already reported through the run's log (ev_log). */
-	if (rc == 0)
+	if (rc == 0 && sud.pool != NULL && pool.got && pool.nnew > 0) {
+		if (pool_write(&pool, cfg.datapool_keep_history) < 0) {
+			log_msg(LOG_LVL_ERR, "the run completed (outputs in %s) but datapool \"%s\" "
+				"was not updated", output, cfg.datapool_name);
+			rc = -EIO;
+		}
+	}
+	if (rc == 0) {
 		print_summary(res, output);
+		if (sud.pool != NULL) {
+			size_t nold = pool.existed ? pool.t.n : 0;
+			printf("  datapool \"%s\": %zu members, %zu preselected, %zu not candidates; "
+			       "%zu added -> %s (%zu members)%s%s\n", cfg.datapool_name, nold,
+			       res->counts.preselected, res->counts.datapool_ignored, pool.nnew,
+			       pool.latest, nold + pool.nnew, pool.history ? "; previous kept as " : "",
+			       pool.history ? pool.history : "");
+		}
+	}
+	pool_close(&pool);
 	free(res);
 	config_free(&cfg);
 	return rc == 0 ? 0 : rc == -ECANCELED ? 130 : config_error ? 2 : 1;

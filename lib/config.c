@@ -100,7 +100,6 @@ static const struct noeffect {
 	{ "selected_sequence_length", "1", T_NUM, NE_UNSUPPORTED, "it selects single frames, not video sequences" },
 	{ "active_learning_score_column_name", NULL, T_ANY, NE_UNSUPPORTED, "it reads scores from prediction files, not from a column" },
 	{ "corruptness_check.corruption_threshold", "0.1", T_NUM, 0, NULL },
-	{ "datapool.keep_history", "true", T_BOOL, 0, NULL },
 	{ "datapool.dataset_id", "null", T_STR | T_NULL, 0, NULL },
 	{ "object_level.task_name", "\"\"", T_STR, NE_UNSUPPORTED, "it has no object-level selection" },
 	{ "object_level.crop_dataset_name", "\"\"", T_STR, 0, NULL },
@@ -127,7 +126,7 @@ static const char *const docker_keys[] = {
 static const char *const stopping_keys[] = { "n_samples", "min_distance", NULL };
 static const char *const scorer_config_keys[] = { "frequency_penalty", "min_score", NULL };
 static const char *const al_keys[] = { "task_name", "score_name", NULL };
-static const char *const datapool_keys[] = { "name", NULL };
+static const char *const datapool_keys[] = { "name", "keep_history", NULL };
 static const char *const corruptness_keys[] = { "max_pixels", NULL };
 static const char *const no_keys[] = { NULL };
 
@@ -673,6 +672,7 @@ static void parse_docker(struct parse *p, const cJSON *d)
 			else
 				errf(p, "docker.datapool", "name", v, "is not null or a name of 1 to %d characters from A-Z a-z 0-9 . _ - not starting with \".\"", DATAPOOL_NAME_MAX);
 		}
+		get_bool(p, o, "docker.datapool", "keep_history", &cfg->datapool_keep_history);
 	}
 	o = get_object(p, d, "docker", "corruptness_check");
 	if (o) {
@@ -759,6 +759,7 @@ static cJSON *build_effective(const struct run_config *cfg)
 		add_string(o, "name", cfg->datapool_name);
 	else
 		oom_if_null(cJSON_AddNullToObject(o, "name"));
+	add_bool(o, "keep_history", cfg->datapool_keep_history);
 	o = add_object(e, "corruptness_check");
 	add_number(o, "max_pixels", (double)cfg->max_pixels);
 	add_number(e, "seed", (double)cfg->seed);
@@ -783,6 +784,7 @@ void config_defaults(struct run_config *cfg)
 	cfg->normalize_embeddings = true;
 	cfg->relevant_filenames_file = xstrdup("");
 	cfg->datapool_name = NULL;
+	cfg->datapool_keep_history = true;
 	cfg->max_pixels = 178956970;
 	cfg->seed = 1;
 	cfg->effective = build_effective(cfg);

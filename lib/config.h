@@ -40,6 +40,7 @@ struct run_config {
 	bool normalize_embeddings;		/* true */
 	char *relevant_filenames_file;		/* "" */
 	char *datapool_name;			/* NULL when null/absent */
+	bool datapool_keep_history;		/* true; local mode keeps the previous datapool file */
 	uint64_t max_pixels;			/* 178956970 */
 	uint64_t seed;				/* 1 */
 	struct strvec warnings;			/* accepted keys without effect, set */

@@ -139,7 +139,7 @@ static const char *const default_effective =
 	"'stopping_condition':{'n_samples':-1,'min_distance':-1},'scorer':'object-frequency',"
 	"'scorer_config':{'frequency_penalty':0.25,'min_score':0.9},"
 	"'active_learning':{'task_name':'','score_name':'uncertainty_margin'},'embeddings':'',"
-	"'normalize_embeddings':true,'relevant_filenames_file':'','datapool':{'name':null},"
+	"'normalize_embeddings':true,'relevant_filenames_file':'','datapool':{'name':null,'keep_history':true},"
 	"'corruptness_check':{'max_pixels':178956970},'seed':1}";
 
 static void assert_effective(const struct run_config *cfg, const char *want_sq)
@@ -453,7 +453,7 @@ static void test_accepted_values(void **state)
 			 "'method':'coreset','stopping_condition':{'n_samples':2,'min_distance':0},"
 			 "'scorer':'object-frequency','scorer_config':{'frequency_penalty':0.25,'min_score':0.9},"
 			 "'active_learning':{'task_name':'','score_name':'uncertainty_margin'},'embeddings':'',"
-			 "'normalize_embeddings':true,'relevant_filenames_file':'','datapool':{'name':null},"
+			 "'normalize_embeddings':true,'relevant_filenames_file':'','datapool':{'name':null,'keep_history':true},"
 			 "'corruptness_check':{'max_pixels':178956970},'seed':1}");
 	config_free(&cfg);
 
@@ -604,7 +604,6 @@ static void test_warnings_for_noeffect_keys(void **state)
 	check_warning("{'pretagging_config': {'x': 1}}", "docker.pretagging_config: {'x':1} has no effect in winnow");
 	check_warning("{'corruptness_check': {'corruption_threshold': 0.2}}",
 		      "docker.corruptness_check.corruption_threshold: 0.2 has no effect in winnow");
-	check_warning("{'datapool': {'keep_history': false}}", "docker.datapool.keep_history: false has no effect in winnow");
 	check_warning("{'datasource': {'process_all': true}}", "docker.datasource.process_all: true has no effect in winnow");
 	check_warning("{'datasource': {'anything': 1}}", "docker.datasource.anything: 1 has no effect in winnow");
 	check_warning("{'worker': {'worker_id': 'abc'}}", "docker.worker.worker_id: 'abc' has no effect in winnow");
@@ -652,6 +651,20 @@ static void test_lightly_defaults_no_warning(void **state)
 	/* Empty objects set nothing. */
 	parse_ok("{'pretagging_config': {}, 'datasource': {}, 'worker': {}, 'object_level': {}}", &cfg);
 	assert_int_equal(cfg.warnings.n, 0);
+	config_free(&cfg);
+}
+
+/* datapool.keep_history has an effect in local mode (SPEC 4.7): read, no warning. */
+static void test_keep_history(void **state)
+{
+	struct run_config cfg;
+
+	parse_ok("{'datapool': {'name': 'p', 'keep_history': false}}", &cfg);
+	assert_int_equal(cfg.warnings.n, 0);
+	assert_false(cfg.datapool_keep_history);
+	config_free(&cfg);
+	parse_ok("{'datapool': {'name': 'p'}}", &cfg);
+	assert_true(cfg.datapool_keep_history);
 	config_free(&cfg);
 }
 
@@ -875,7 +888,7 @@ static void test_effective_json(void **state)
 			 "'method':'random','stopping_condition':{'n_samples':0.1,'min_distance':-1},"
 			 "'scorer':'object-frequency','scorer_config':{'frequency_penalty':0.25,'min_score':0.9},"
 			 "'active_learning':{'task_name':'','score_name':'uncertainty_margin'},'embeddings':'',"
-			 "'normalize_embeddings':true,'relevant_filenames_file':'','datapool':{'name':'p'},"
+			 "'normalize_embeddings':true,'relevant_filenames_file':'','datapool':{'name':'p','keep_history':true},"
 			 "'corruptness_check':{'max_pixels':178956970},'seed':42}");
 	/* The tree itself is there for callers that embed it (report.json). */
 	const cJSON *seed = cJSON_GetObjectItemCaseSensitive(cfg.effective, "seed");
@@ -972,6 +985,7 @@ int main(void)
 		cmocka_unit_test(test_errors_reported_together),
 		cmocka_unit_test(test_warnings_for_noeffect_keys),
 		cmocka_unit_test(test_lightly_defaults_no_warning),
+		cmocka_unit_test(test_keep_history),
 		cmocka_unit_test(test_unsupported_keys),
 		cmocka_unit_test_teardown(test_methods_with_scores, reset_methods),
 		cmocka_unit_test(test_budget),

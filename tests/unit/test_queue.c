@@ -55,11 +55,17 @@ static void test_job_states(void **state)
 	assert_string_equal(j.run_id, "");
 	job_clear(&j);
 	assert_int_equal(queue_job_set_run(q, "s1", "r1"), 0);
-	assert_int_equal(queue_job_set_sources(q, "s1", "{\"docker\":{}}", "{\"type\":\"LOCAL\"}"), 0);
+	assert_int_equal(queue_job_set_sources(q, "s1", "{\"docker\":{}}", "{\"type\":\"LOCAL\"}", NULL), 0);
 	assert_int_equal(queue_job_get(q, "s1", &j), 0);
 	assert_int_equal(j.state, JOB_QUEUED);
 	assert_string_equal(j.run_id, "r1");
 	assert_string_equal(j.config, "{\"docker\":{}}");
+	assert_null(j.datapool);
+	job_clear(&j);
+	assert_int_equal(queue_job_set_sources(q, "s1", "{\"docker\":{}}", "{\"type\":\"LOCAL\"}",
+						"[\"a.jpg\"]"), 0);
+	assert_int_equal(queue_job_get(q, "s1", &j), 0);
+	assert_string_equal(j.datapool, "[\"a.jpg\"]");
 	job_clear(&j);
 	assert_int_equal(queue_job_count_up(q, "s1", 1, 2), 0);
 	assert_int_equal(queue_job_set_state(q, "s1", JOB_RUNNING, "oops"), 0);
@@ -235,6 +241,45 @@ static void test_migration_from_v1(void **state)
 	free(path);
 }
 
+/* A file as version 2 wrote it: the job keeps its row, with no datapool. */
+static void test_migration_from_v2(void **state)
+{
+	char *path = tmp_db(), err[256];
+	sqlite3 *db;
+	struct queue *q;
+	struct job j;
+	struct outbox_item it;
+	int64_t due;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char *sql = xasprintf("%s %s INSERT INTO jobs (sched_id, dataset_id, config_id, run_id, state, "
+			      "created_at, updated_at, config, cand_tag) VALUES ('s1', 'd1', 'c1', 'r1', "
+			      "'queued', 1, 1, '{}', 't1');"
+			      "INSERT INTO outbox (job, kind, method, path, body, idem_key, created_at) "
+			      "VALUES ('s1', 'state', 'PUT', '/v1/docker/runs/r1', '{}', 'k', 1);"
+			      "INSERT INTO outbox (job, kind, method, path, body, idem_key, created_at) "
+			      "VALUES ('s1', 'mappings', 'GET', '/m', NULL, 'k2', 1);"
+			      "PRAGMA user_version = 2;", migrations[0], migrations[1]);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+	sqlite3_close(db);
+
+	assert_int_equal(queue_open(path, &q, err, sizeof(err)), 0);
+	assert_int_equal(queue_job_get(q, "s1", &j), 0);
+	assert_int_equal(j.state, JOB_QUEUED);
+	assert_string_equal(j.cand_tag, "t1");
+	assert_null(j.datapool);
+	job_clear(&j);
+	assert_int_equal(queue_outbox_next(q, queue_now_ms(), &it, &due), 1);
+	/* Dropping the rest of a chain leaves the item itself. */
+	assert_int_equal(queue_outbox_drop_after(q, "s1", it.id), 0);
+	assert_int_equal(queue_outbox_count(q, "s1"), 1);
+	outbox_item_clear(&it);
+	queue_close(q);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_outbox_coalesce),
 		cmocka_unit_test(test_meta_and_reopen),
 		cmocka_unit_test(test_migration_from_v1),
+		cmocka_unit_test(test_migration_from_v2),
 	};
 
 	log_init("test_queue", LOG_LVL_ERR);
