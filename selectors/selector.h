@@ -18,6 +18,10 @@ struct select_input {
 	const double *w;	/* n weights (coral, active_learning); borrowed */
 	const bool *preselected;	/* n flags (datapool, 4.7), or NULL */
 	volatile int *cancel;	/* checked now and then; non-zero stops with -ECANCELED */
+	int threads;		/* coreset, coral: threads to use; 0 = all cores */
+	int prune;		/* coreset, coral, for tests and benchmarks: 0 = adaptive (the
+				 * default), 1 = always the clustered (triangle-pruned) pass,
+				 * -1 = never: the plain pass without triangle tests */
 };
 
 struct selection {
