@@ -73,6 +73,9 @@
 #define PAR_MIN (1u << 17)	/* floats per pass below which one thread does it */
 #define NONE UINT32_MAX
 
+/* Helpers of the passes: inlined, so that each target_clones copy gets them in its own ISA. */
+#define INLINE static inline __attribute__((always_inline))
+
 typedef float v8f __attribute__((vector_size(32), may_alias));
 
 /* A group (row block or cluster): its best live row by key and the largest d2. */
@@ -169,7 +172,7 @@ static bool cancelled(const struct kcenter *kc)
 	return kc->cancel && *kc->cancel;
 }
 
-static void group_add(const struct kcenter *kc, struct group *g, size_t i, double v)
+INLINE void group_add(const struct kcenter *kc, struct group *g, size_t i, double v)
 {
 	double key;
 
@@ -200,7 +203,7 @@ static void group_merge(struct group *g, const struct group *o)
 }
 
 /* The float32 squared distance of two zero-padded rows of dp floats (dp % 8 == 0). */
-static inline float dist32(const float *a, const float *b, size_t dp)
+INLINE float dist32(const float *a, const float *b, size_t dp)
 {
 	v8f s0 = {0}, s1 = {0};
 	size_t j = 0;
@@ -220,7 +223,7 @@ static inline float dist32(const float *a, const float *b, size_t dp)
 }
 
 /* False only when the new centre is certainly not nearer to row i than v (DESIGN 1). */
-static inline bool may_be_nearer(const struct kcenter *kc, size_t i, double v)
+INLINE bool may_be_nearer(const struct kcenter *kc, size_t i, double v)
 {
 	if (!kc->Xf)
 		return true;
@@ -231,13 +234,13 @@ static inline bool may_be_nearer(const struct kcenter *kc, size_t i, double v)
 }
 
 /* True when the triangle inequality proves a row at v from centre j (dc = d2(c_j, c)) stays. */
-static inline bool stays(const struct kcenter *kc, double v, double dc)
+INLINE bool stays(const struct kcenter *kc, double v, double dc)
 {
 	return v * kc->eps4 + ABS64 <= dc;
 }
 
 /* Row i, live at v, moved to the new centre at s. */
-static inline void move_row(struct kcenter *kc, struct worker *w, size_t i, double s)
+INLINE void move_row(struct kcenter *kc, struct worker *w, size_t i, double s)
 {
 	uint32_t old = kc->asg[i];
 
@@ -258,7 +261,7 @@ static inline void move_row(struct kcenter *kc, struct worker *w, size_t i, doub
 }
 
 /* Folds the new centre into row i (live at v); returns its d2 afterwards. */
-static inline double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
+INLINE double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
 {
 	if (may_be_nearer(kc, i, v)) {
 		double s = geom_sqdist(kc->X + i * kc->dim, kc->c64, kc->dim);
