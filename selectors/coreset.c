@@ -83,6 +83,8 @@ int coreset_select(const struct select_input *in, struct selection *out)
 		}
 		out->fill_rest = out->n > out->n_method;
 	}
+	if (in->stats)
+		kcenter_stats(kc, in->stats);
 	kcenter_free(kc);
 	return 0;
 fail:

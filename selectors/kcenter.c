@@ -98,7 +98,7 @@ struct worker {
 	size_t nmv, capmv;
 	struct group mbest;	/* the best of them */
 	int32_t *dcnt;		/* plain: members lost per centre */
-	size_t scanned;
+	size_t scanned, f32, f64;	/* this pass */
 	/* SGEMM start */
 	float *G;
 	double *xn2, *H;
@@ -143,6 +143,7 @@ struct kcenter {
 	double cn;
 	bool tri;
 	size_t last_scanned;
+	struct select_stats st;
 
 	/* SGEMM start */
 	const float *Cf;
@@ -223,14 +224,32 @@ INLINE float dist32(const float *a, const float *b, size_t dp)
 }
 
 /* False only when the new centre is certainly not nearer to row i than v (DESIGN 1). */
-INLINE bool may_be_nearer(const struct kcenter *kc, size_t i, double v)
+INLINE bool may_be_nearer(const struct kcenter *kc, struct worker *w, size_t i, double v)
 {
 	if (!kc->Xf)
 		return true;
+	w->f32++;
 	double s = dist32(kc->Xf + i * kc->dp, kc->cf, kc->dp);
 	double e = ((double)kc->nrm[i] + kc->cn) * 0x1p-23 + 0x1p-120;
 	double t = ((v + ABS64) * kc->r64 * (1 + 0x1p-20) + e * e * (1 + 0x1p20)) * kc->r32;
 	return s < (t + kc->abs32) * (1 + 0x1p-40);
+}
+
+/*
+ * A lower bound of the squared distance between centre j and the new one:
+ * the float32 distance less its error (DESIGN 1), or the float64 one. Either
+ * is at most the true value within the rounding the triangle test allows for.
+ */
+INLINE double centre_dist_low(const struct kcenter *kc, size_t j)
+{
+	size_t p = kc->crow[j];
+
+	if (!kc->Xf)
+		return geom_sqdist(kc->X + p * kc->dim, kc->c64, kc->dim);
+	double s = dist32(kc->Xf + p * kc->dp, kc->cf, kc->dp);
+	double e = ((double)kc->nrm[p] + kc->cn) * 0x1p-23 + 0x1p-120;
+	double r = sqrt((s > kc->abs32 ? s - kc->abs32 : 0) / kc->r32) - e;
+	return r > 0 ? r * r * (1 - 0x1p-40) : 0;
 }
 
 /* True when the triangle inequality proves a row at v from centre j (dc = d2(c_j, c)) stays. */
@@ -263,7 +282,8 @@ INLINE void move_row(struct kcenter *kc, struct worker *w, size_t i, double s)
 /* Folds the new centre into row i (live at v); returns its d2 afterwards. */
 INLINE double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
 {
-	if (may_be_nearer(kc, i, v)) {
+	if (may_be_nearer(kc, w, i, v)) {
+		w->f64++;
 		double s = geom_sqdist(kc->X + i * kc->dim, kc->c64, kc->dim);
 		if (s < v) {
 			move_row(kc, w, i, s);
@@ -284,6 +304,7 @@ static void scan_block(struct kcenter *kc, size_t b, struct worker *w)
 		double v = kc->d2[i];
 		if (v < 0)
 			continue;	/* taken */
+		w->scanned++;
 		/* A row at 0 stays at 0 whatever the centre. */
 		if (v > 0 && !(kc->tri && kc->asg[i] != NONE && stays(kc, v, kc->dc2[kc->asg[i]])))
 			v = fold_row(kc, w, i, v);
@@ -296,7 +317,7 @@ static void scan_block(struct kcenter *kc, size_t b, struct worker *w)
 __attribute__((target_clones("avx2", "default")))
 static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 {
-	double dc = geom_sqdist(kc->X + (size_t)kc->crow[j] * kc->dim, kc->c64, kc->dim);
+	double dc = centre_dist_low(kc, j);
 	struct group *g = &kc->cg[j];
 	struct list *L = &kc->mem[j];
 	struct group ng = GROUP_EMPTY;
@@ -340,13 +361,18 @@ static void visit_cluster_cb(size_t j, int tid, void *ud)
 
 #define DC_CHUNK 256
 
-static void centre_dist_cb(size_t c, int tid, void *ud)
+__attribute__((target_clones("avx2", "default")))
+static void centre_dists(struct kcenter *kc, size_t c)
 {
-	struct kcenter *kc = ud;
 	size_t lo = c * DC_CHUNK, hi = lo + DC_CHUNK < kc->q ? lo + DC_CHUNK : kc->q;
 
 	for (size_t j = lo; j < hi; j++)
-		kc->dc2[j] = geom_sqdist(kc->X + (size_t)kc->crow[j] * kc->dim, kc->c64, kc->dim);
+		kc->dc2[j] = centre_dist_low(kc, j);
+}
+
+static void centre_dist_cb(size_t c, int tid, void *ud)
+{
+	centre_dists(ud, c);
 }
 
 static int threads_for(const struct kcenter *kc, size_t floats)
@@ -463,8 +489,12 @@ static int fold(struct kcenter *kc, size_t p)
 	for (int t = 0; t < kc->nwk; t++) {
 		kc->wk[t].nmv = 0;
 		kc->wk[t].mbest = GROUP_EMPTY;
-		kc->wk[t].scanned = 0;
+		kc->wk[t].scanned = kc->wk[t].f32 = kc->wk[t].f64 = 0;
 	}
+	if (kc->clustered)
+		kc->st.steps_clustered++;
+	else
+		kc->st.steps_plain++;
 
 	if (kc->clustered) {
 		rc = pool_for(q, threads_for(kc, (kc->last_scanned + q) * kc->dp),
@@ -488,7 +518,10 @@ static int fold(struct kcenter *kc, size_t p)
 		group_merge(&mb, &w->mbest);
 		moved += w->nmv;
 		scanned += w->scanned;
+		kc->st.rows_float32 += w->f32;
+		kc->st.rows_float64 += w->f64;
 	}
+	kc->st.rows_scanned += scanned;
 	kc->cg[q] = mb;
 	if (kc->clustered) {
 		struct list *L = &kc->mem[q];
@@ -515,9 +548,9 @@ static int fold(struct kcenter *kc, size_t p)
 		if (!kc->clustered)
 			rebuild_clusters(kc);
 	} else if (kc->prune == 0) {
-		if (kc->clustered && 2 * scanned > kc->live)
+		if (kc->clustered && 4 * scanned > 3 * kc->live)
 			leave_clusters(kc);
-		else if (!kc->clustered && kc->tri && 4 * clustered_estimate(kc) < kc->live)
+		else if (!kc->clustered && kc->tri && 2 * clustered_estimate(kc) < kc->live)
 			rebuild_clusters(kc);
 	}
 	return 0;
@@ -828,6 +861,15 @@ size_t kcenter_coral_pick(const struct kcenter *kc, double *dist)
 	}
 	*dist = b.dist;
 	return b.arg;
+}
+
+void kcenter_stats(const struct kcenter *kc, struct select_stats *st)
+{
+	st->steps_plain += kc->st.steps_plain;
+	st->steps_clustered += kc->st.steps_clustered;
+	st->rows_scanned += kc->st.rows_scanned;
+	st->rows_float32 += kc->st.rows_float32;
+	st->rows_float64 += kc->st.rows_float64;
 }
 
 const double *kcenter_d2(const struct kcenter *kc)

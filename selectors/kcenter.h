@@ -50,6 +50,9 @@ size_t kcenter_farthest(const struct kcenter *kc, double *d2);
  */
 size_t kcenter_coral_pick(const struct kcenter *kc, double *dist);
 
+/* Adds the work done so far to *st. */
+void kcenter_stats(const struct kcenter *kc, struct select_stats *st);
+
 /* d^2 of every row (GEOM_TAKEN for centres and preselected rows), n values, borrowed. */
 const double *kcenter_d2(const struct kcenter *kc);
 
