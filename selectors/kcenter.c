@@ -70,7 +70,7 @@
 #define CB 512			/* centres per SGEMM tile */
 #define NCAND 8			/* candidate centres kept per row by the SGEMM start */
 #define SGEMM_MIN 16		/* fewer preselected rows are folded one by one */
-#define PAR_MIN (1u << 17)	/* floats per pass below which one thread does it */
+#define PAR_MIN (1u << 20)	/* floats per pass below which one thread does it */
 #define NONE UINT32_MAX
 
 /* Helpers of the passes: inlined, so that each target_clones copy gets them in its own ISA. */
@@ -548,9 +548,9 @@ static int fold(struct kcenter *kc, size_t p)
 		if (!kc->clustered)
 			rebuild_clusters(kc);
 	} else if (kc->prune == 0) {
-		if (kc->clustered && 4 * scanned > 3 * kc->live)
+		if (kc->clustered && 10 * scanned > 9 * kc->live)
 			leave_clusters(kc);
-		else if (!kc->clustered && kc->tri && 2 * clustered_estimate(kc) < kc->live)
+		else if (!kc->clustered && kc->tri && 4 * clustered_estimate(kc) < 3 * kc->live)
 			rebuild_clusters(kc);
 	}
 	return 0;
@@ -896,7 +896,11 @@ struct conv {
 	bool *bad;		/* per thread: a non-finite value */
 };
 
-static void norms_cb(size_t b, int tid, void *ud)
+/*
+ * Norms, the finiteness check and the float32 copy in one pass over the rows
+ * (the copy is only kept when the norms allow it, DESIGN 1).
+ */
+static void prepare_cb(size_t b, int tid, void *ud)
 {
 	struct conv *cv = ud;
 	struct kcenter *kc = cv->kc;
@@ -904,30 +908,23 @@ static void norms_cb(size_t b, int tid, void *ud)
 
 	for (size_t i = lo; i < hi; i++) {
 		const double *x = kc->X + i * kc->dim;
+		float *y = kc->Xf + i * kc->dp;
 		double s = 0;
 		for (size_t j = 0; j < kc->dim; j++) {
-			if (!isfinite(x[j]))
-				cv->bad[tid] = true;
 			s += x[j] * x[j];
+			y[j] = (float)x[j];
 		}
+		for (size_t j = kc->dim; j < kc->dp; j++)
+			y[j] = 0;
+		/* s is finite unless a value is not, or the squares overflow. */
+		if (!isfinite(s))
+			for (size_t j = 0; j < kc->dim; j++)
+				if (!isfinite(x[j]))
+					cv->bad[tid] = true;
 		double nx = sqrt(s);
 		kc->nrm[i] = nextafterf((float)nx, INFINITY);
 		if (!(nx <= cv->maxn[tid]))
 			cv->maxn[tid] = nx;
-	}
-}
-
-static void convert_cb(size_t b, int tid, void *ud)
-{
-	struct kcenter *kc = ud;
-	size_t lo = b * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
-
-	for (size_t i = lo; i < hi; i++) {
-		float *y = kc->Xf + i * kc->dp;
-		for (size_t j = 0; j < kc->dim; j++)
-			y[j] = (float)kc->X[i * kc->dim + j];
-		for (size_t j = kc->dim; j < kc->dp; j++)
-			y[j] = 0;
 	}
 }
 
@@ -969,7 +966,8 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 		.maxn = xcalloc((size_t)kc->nwk, sizeof(double)),
 		.bad = xcalloc((size_t)kc->nwk, sizeof(bool)),
 	};
-	pool_for(kc->nblk, threads_for(kc, n * dim), norms_cb, &cv, NULL);
+	kc->Xf = xaligned_floats(n * kc->dp);
+	pool_for(kc->nblk, threads_for(kc, n * dim), prepare_cb, &cv, NULL);
 	double maxn = 0;
 	for (int t = 0; t < kc->nwk; t++) {
 		if (cv.bad[t])
@@ -983,9 +981,9 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 		kcenter_free(kc);
 		return rc;
 	}
-	if (n > 0 && maxn <= 0x1p55 && dim < (1u << 20)) {
-		kc->Xf = xaligned_floats(n * kc->dp);
-		pool_for(kc->nblk, threads_for(kc, n * dim), convert_cb, kc, NULL);
+	if (!(maxn <= 0x1p55 && dim < (1u << 20))) {
+		free(kc->Xf);
+		kc->Xf = NULL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		bool pre = in->preselected && in->preselected[i];
