@@ -29,7 +29,8 @@
  *    2^-48, far above the rounding of the three float64 distances involved,
  *    so a skipped row is one whose computed new distance would not be below
  *    d2. A whole cluster is skipped when the test holds for its radius r2_j
- *    (max d2 of its members).
+ *    (max d2 of its members). ||c_j - c||^2 enters as a rigorous lower bound
+ *    from the float32 rows (1's bound), which only makes the test stricter.
  * 3. Blocked SGEMM start (preselected rows, SPEC 4.7). d2 to m preselected
  *    centres is min_j |x|^2 - 2 x.c_j + |c_j|^2 from cblas_sgemm tiles of
  *    RB x CB, never n x m. The expansion cancels badly near its minimum, so
@@ -43,10 +44,12 @@
  * Two ways to make a pass, chosen as it goes (in->prune forces one for tests
  * and benchmarks): plain, a sequential sweep over row blocks with the
  * member-level triangle test; clustered, per-centre member lists visited only
- * when the cluster-level test fails. A clustered step that scans more than
- * half the live rows switches to plain (uniform high-dimensional data); a
- * plain step whose clusters would have been skipped for three quarters of
- * the rows switches to clustered (lists rebuilt from asg in O(n)). Either
+ * when the cluster-level test fails. Both make the same float32 and float64
+ * evaluations; the lists save reading the rows of skipped clusters but read
+ * the rest in random order. So a clustered step that scans more than 90% of
+ * the live rows switches to plain (uniform high-dimensional data), and a
+ * plain step after which the lists would have scanned less than 75% switches
+ * to clustered (lists rebuilt from asg in O(n)). Either
  * way each group (block or cluster) keeps its best row, so the next pick
  * scans groups, not rows. Coral's groups rank by key = d2 w |w| (monotone in
  * d w, and D is common); the finalists within 1e-9 of the best key are then
