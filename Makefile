@@ -61,7 +61,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web bench-e2e unit web-assets
+.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web bench-e2e bench-select unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -154,6 +154,10 @@ bench-web: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 # then the idle daemon's CPU and RSS.
 bench-e2e: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) /usr/bin/python3 bench/bench_e2e.py
+
+# Coreset on 100,000 x 128 rows against numpy in the same run; then 1,000,000 x 64, winnow alone.
+bench-select: $(DEPS_STAMP) $(BUILD)/bench/bench_select
+	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_select.py
 
 bench: bench-images bench-scores bench-web bench-e2e
 

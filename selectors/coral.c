@@ -5,13 +5,14 @@
  * min_distance when on), D = max d_j over the unselected, ties to the larger
  * d_i, then the lowest index.
  *
- * DESIGN: d is kept squared, folded by geometry.c's geom_fold_centre (the
- * pass coreset uses), which also yields max d^2 and so D. The objective is
- * then computed in a second, O(n) pass exactly as the rule is written:
- * sqrt(d^2) / D, then times w. sqrt is correctly rounded and monotone, so
- * sqrt(max d^2) is max sqrt(d^2), and a float64 reference that works on
- * distances makes the same comparisons. The second pass costs a sqrt per row
- * per step, small next to the fold's d subtractions per row.
+ * DESIGN: the rules (first pick, eligibility, stopping, fill) are here; the
+ * distances and the ranking live in kcenter.c, which keeps d^2 exactly as a
+ * plain float64 fold would and ranks groups of rows by d^2 w |w| (D is
+ * common to every row), then compares the few finalists with the objective
+ * computed exactly as SPEC 4.6 writes it: sqrt(d^2) / D, then times w.
+ * sqrt is correctly rounded and monotone, so D = sqrt(max d^2) is max
+ * sqrt(d^2), and a float64 reference that works on distances makes the same
+ * comparisons.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 
 #include "geometry.h"
+#include "kcenter.h"
 #include "selector.h"
 #include "util.h"
 
@@ -51,59 +53,25 @@ static size_t first_pick(const struct select_input *in)
 	return arg;
 }
 
-/*
- * The next pick given d (squared, GEOM_TAKEN for the rows that cannot be
- * picked) and dmax2 = max d^2 over the rows left; SIZE_MAX when no row
- * qualifies. *dist gets the pick's distance.
- */
-static size_t best_objective(const struct select_input *in, const double *d2,
-			     double dmax2, double *dist)
-{
-	double D = sqrt(dmax2);
-	double bo = 0, bd = 0;
-	size_t arg = SIZE_MAX;
-
-	for (size_t i = 0; i < in->n; i++) {
-		if (!(d2[i] > 0))	/* taken (-1) or at distance 0 */
-			continue;
-		double di = sqrt(d2[i]);
-		if (di < in->min_distance)	/* always false when it is off (< 0) */
-			continue;
-		/* Exactly as SPEC 4.6 writes it, so that a reference rounds the same. */
-		double obj = (di / D) * in->w[i];
-		if (arg == SIZE_MAX || obj > bo || (obj == bo && di > bd)) {
-			arg = i;
-			bo = obj;
-			bd = di;
-		}
-	}
-	*dist = bd;
-	return arg;
-}
-
 int coral_select(const struct select_input *in, struct selection *out)
 {
-	const double *X = in->X;
-	size_t n = in->n, dim = in->d;
-	size_t n_pre = 0;
-	double best = GEOM_TAKEN;
-	double *d2;
+	size_t n = in->n, n_pre = 0;
+	struct kcenter *kc;
+	int rc;
 
 	*out = (struct selection){0};
-	if (n > 0 && (!X || dim == 0 || !in->w))
+	if (n > 0 && (!in->X || in->d == 0 || !in->w))
 		return -EINVAL;
 	/* A NaN weight would make every comparison with it false: reject it. */
 	for (size_t i = 0; i < n; i++)
 		if (isnan(in->w[i]))
 			return -EINVAL;
-
+	rc = kcenter_new(in, true, &kc);
+	if (rc < 0)
+		return rc;
 	selection_init(out, n);
-	d2 = xmalloc((n ? n : 1) * sizeof(*d2));
-	for (size_t i = 0; i < n; i++) {
-		bool pre = in->preselected && in->preselected[i];
-		d2[i] = pre ? GEOM_TAKEN : INFINITY;
-		n_pre += pre;
-	}
+	for (size_t i = 0; i < n; i++)
+		n_pre += in->preselected && in->preselected[i];
 
 	/*
 	 * Starting point: the preselected rows when there are any (d from the
@@ -111,37 +79,33 @@ int coral_select(const struct select_input *in, struct selection *out)
 	 * distance is undefined and recorded as NaN.
 	 */
 	if (n_pre > 0) {
-		bool first = true;
-		for (size_t p = 0; p < n; p++) {
-			if (!in->preselected[p])
-				continue;
-			if (cancelled(in))
-				goto cancel;
-			geom_fold_centre(X, n, dim, X + p * dim, d2, first, &best);
-			first = false;
-		}
+		rc = kcenter_add_preselected(kc);
+		if (rc < 0)
+			goto fail;
 	} else if (n > 0 && in->k > 0) {
-		if (cancelled(in))
-			goto cancel;
+		if (cancelled(in)) {
+			rc = -ECANCELED;
+			goto fail;
+		}
 		size_t f = first_pick(in);
 		out->idx[out->n] = f;
 		out->dist[out->n++] = NAN;
-		d2[f] = GEOM_TAKEN;
-		geom_fold_centre(X, n, dim, X + f * dim, d2, true, &best);
+		rc = kcenter_add(kc, f);
+		if (rc < 0)
+			goto fail;
 	}
 
-	/* Here best is max d^2 over the rows left (GEOM_TAKEN: none left). */
-	while (out->n < in->k && best > 0) {
+	/* Nothing selected yet (k = 0 or n = 0) means nothing to pick. */
+	while (out->n < in->k && (n_pre > 0 || out->n > 0)) {
 		double dist;
-		size_t arg = best_objective(in, d2, best, &dist);
-		if (arg == SIZE_MAX)	/* every row left is below min_distance */
+		size_t arg = kcenter_coral_pick(kc, &dist);
+		if (arg == SIZE_MAX)	/* no row left with d > 0 (and >= min_distance) */
 			break;
-		if (cancelled(in))
-			goto cancel;
 		out->idx[out->n] = arg;
 		out->dist[out->n++] = dist;
-		d2[arg] = GEOM_TAKEN;
-		geom_fold_centre(X, n, dim, X + arg * dim, d2, false, &best);
+		rc = kcenter_add(kc, arg);
+		if (rc < 0)
+			goto fail;
 	}
 	out->n_method = out->n;
 
@@ -150,6 +114,7 @@ int coral_select(const struct select_input *in, struct selection *out)
 	 * loop stopped with every row left at d = 0: append them in path order.
 	 */
 	if (selection_takes_all(in, n - n_pre)) {
+		const double *d2 = kcenter_d2(kc);
 		for (size_t i = 0; i < n; i++) {
 			if (d2[i] == GEOM_TAKEN)
 				continue;
@@ -158,10 +123,12 @@ int coral_select(const struct select_input *in, struct selection *out)
 		}
 		out->fill_rest = out->n > out->n_method;
 	}
-	free(d2);
+	if (in->stats)
+		kcenter_stats(kc, in->stats);
+	kcenter_free(kc);
 	return 0;
-cancel:
-	free(d2);
+fail:
+	kcenter_free(kc);
 	selection_free(out);
-	return -ECANCELED;
+	return rc;
 }

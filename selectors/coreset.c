@@ -1,49 +1,39 @@
 /*
- * coreset: SPEC 4.6's greedy farthest-first traversal (k-center). d[i] holds
- * the squared distance from candidate i to its nearest selected row; each
- * step picks the argmax (ties to the lowest index) and folds the new centre
- * into d in the same pass that finds the next argmax.
+ * coreset: SPEC 4.6's greedy farthest-first traversal (k-center). Each step
+ * picks the live row with the largest distance to its nearest selected row
+ * (ties to the lowest index) and folds it in as a new centre.
  *
- * DESIGN: this is the plain O(n*k*d) form, kept exact: distances are summed
- * from the differences (never from |x|^2 - 2x.c + |c|^2), so a duplicate of a
- * selected row is at exactly 0 and is never picked by the greedy. Squared
- * values order the same way as distances; the square root is taken only for
- * the recorded distance and the min_distance test. The distance helpers and
- * the pass over the rows (geom_fold_centre) live in geometry.c, shared with
- * coral.
+ * DESIGN: the rules (first pick, stopping, the "select everything" fill) are
+ * here; the distances live in kcenter.c, which keeps d^2 exactly as a plain
+ * float64 fold would (a duplicate of a selected row is at exactly 0 and is
+ * never picked by the greedy) while doing far less work. Squared values
+ * order the same way as distances; the square root is taken only for the
+ * recorded distance and the min_distance test.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
 #include "geometry.h"
+#include "kcenter.h"
 #include "selector.h"
-#include "util.h"
-
-static bool cancelled(const struct select_input *in)
-{
-	return in->cancel && *in->cancel;
-}
 
 int coreset_select(const struct select_input *in, struct selection *out)
 {
-	const double *X = in->X;
-	size_t n = in->n, dim = in->d;
-	size_t n_pre = 0, arg = SIZE_MAX;
+	size_t n = in->n, n_pre = 0, arg = SIZE_MAX;
 	double best = GEOM_TAKEN;
-	double *d;
+	struct kcenter *kc;
+	int rc;
 
-	if (n > 0 && (!X || dim == 0)) {
-		*out = (struct selection){0};
+	*out = (struct selection){0};
+	if (n > 0 && (!in->X || in->d == 0))
 		return -EINVAL;
-	}
+	rc = kcenter_new(in, false, &kc);
+	if (rc < 0)
+		return rc;
 	selection_init(out, n);
-	d = xmalloc((n ? n : 1) * sizeof(*d));
-	for (size_t i = 0; i < n; i++) {
-		bool pre = in->preselected && in->preselected[i];
-		d[i] = pre ? GEOM_TAKEN : INFINITY;
-		n_pre += pre;
-	}
+	for (size_t i = 0; i < n; i++)
+		n_pre += in->preselected && in->preselected[i];
 
 	/*
 	 * Starting point: the preselected rows when there are any (d from the
@@ -51,21 +41,18 @@ int coreset_select(const struct select_input *in, struct selection *out)
 	 * mean, whose distance is undefined and recorded as NaN.
 	 */
 	if (n_pre > 0) {
-		bool first = true;
-		for (size_t p = 0; p < n; p++) {
-			if (!in->preselected[p])
-				continue;
-			if (cancelled(in))
-				goto cancel;
-			arg = geom_fold_centre(X, n, dim, X + p * dim, d, first, &best);
-			first = false;
-		}
+		rc = kcenter_add_preselected(kc);
+		if (rc < 0)
+			goto fail;
+		arg = kcenter_farthest(kc, &best);
 	} else if (n > 0 && in->k > 0) {
-		size_t f = geom_farthest_from_mean(X, n, dim, NULL);
+		size_t f = geom_farthest_from_mean(in->X, n, in->d, NULL);
 		out->idx[out->n] = f;
 		out->dist[out->n++] = NAN;
-		d[f] = GEOM_TAKEN;
-		arg = geom_fold_centre(X, n, dim, X + f * dim, d, true, &best);
+		rc = kcenter_add(kc, f);
+		if (rc < 0)
+			goto fail;
+		arg = kcenter_farthest(kc, &best);
 	}
 
 	/* Here arg is the argmax of d over the rows left (SIZE_MAX: none), best its value. */
@@ -73,12 +60,12 @@ int coreset_select(const struct select_input *in, struct selection *out)
 		double dist = sqrt(best);
 		if (dist < in->min_distance)	/* always false when it is off (< 0) */
 			break;
-		if (cancelled(in))
-			goto cancel;
 		out->idx[out->n] = arg;
 		out->dist[out->n++] = dist;
-		d[arg] = GEOM_TAKEN;
-		arg = geom_fold_centre(X, n, dim, X + arg * dim, d, false, &best);
+		rc = kcenter_add(kc, arg);
+		if (rc < 0)
+			goto fail;
+		arg = kcenter_farthest(kc, &best);
 	}
 	out->n_method = out->n;
 
@@ -87,18 +74,21 @@ int coreset_select(const struct select_input *in, struct selection *out)
 	 * 0: what is left duplicates a selected row. Append it in path order.
 	 */
 	if (selection_takes_all(in, n - n_pre)) {
+		const double *d2 = kcenter_d2(kc);
 		for (size_t i = 0; i < n; i++) {
-			if (d[i] == GEOM_TAKEN)
+			if (d2[i] == GEOM_TAKEN)
 				continue;
 			out->idx[out->n] = i;
 			out->dist[out->n++] = 0;
 		}
 		out->fill_rest = out->n > out->n_method;
 	}
-	free(d);
+	if (in->stats)
+		kcenter_stats(kc, in->stats);
+	kcenter_free(kc);
 	return 0;
-cancel:
-	free(d);
+fail:
+	kcenter_free(kc);
 	selection_free(out);
-	return -ECANCELED;
+	return rc;
 }

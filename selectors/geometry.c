@@ -3,9 +3,9 @@
  *
  * DESIGN: distances are summed from the differences (never from |x|^2 -
  * 2x.c + |c|^2), so a duplicate of a selected row is at exactly 0 and two
- * identical rows always get identical distances. The pass over the rows is
- * one function (geom_fold_centre) so that a blocked or threaded version can
- * replace it without touching any selector's stopping rules.
+ * identical rows always get identical distances. geom_sqdist is the one
+ * float64 distance of the diversity selectors: kcenter.c's fast passes keep
+ * exactly its values.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,33 +32,6 @@ double geom_sqdist(const double *a, const double *b, size_t d)
 		s0 += t * t;
 	}
 	return (s0 + s1) + (s2 + s3);
-}
-
-size_t geom_fold_centre(const double *X, size_t n, size_t dim, const double *c,
-			double *d, bool first, double *best)
-{
-	size_t arg = SIZE_MAX;
-	double bv = GEOM_TAKEN;
-
-	for (size_t i = 0; i < n; i++) {
-		double v = d[i];
-		if (v == GEOM_TAKEN)
-			continue;
-		/* A row already at 0 stays at 0 whatever the centre. */
-		if (first || v > 0) {
-			double t = geom_sqdist(X + i * dim, c, dim);
-			if (first || t < v) {
-				v = t;
-				d[i] = v;
-			}
-		}
-		if (v > bv) {
-			bv = v;
-			arg = i;
-		}
-	}
-	*best = bv;
-	return arg;
 }
 
 size_t geom_farthest_from_mean(const double *X, size_t n, size_t dim, const bool *among)

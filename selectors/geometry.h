@@ -15,16 +15,6 @@
 double geom_sqdist(const double *a, const double *b, size_t d);
 
 /*
- * Folds centre c (dim values, borrowed) into d: d[i] = min(d[i], |x_i - c|^2)
- * for the rows of X (n x dim) not marked GEOM_TAKEN, or d[i] = |x_i - c|^2
- * when first. Returns the argmax of d over those rows (lowest index on ties,
- * SIZE_MAX when every row is taken) and stores its value in *best (GEOM_TAKEN
- * when none).
- */
-size_t geom_fold_centre(const double *X, size_t n, size_t dim, const double *c,
-			double *d, bool first, double *best);
-
-/*
  * The row farthest from the float64 mean of ALL n rows of X, among the rows
  * with among[i] true (every row when among is NULL); lowest index on ties.
  * Returns SIZE_MAX when no row qualifies (n = 0).

@@ -9,6 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Work counters of coreset and coral, for benchmarks (select_input.stats). */
+struct select_stats {
+	size_t steps_plain;	/* passes made as a sweep over row blocks */
+	size_t steps_clustered;	/* passes made over member lists */
+	size_t rows_scanned;	/* live rows whose d a pass read */
+	size_t rows_float32;	/* float32 distances computed */
+	size_t rows_float64;	/* float64 distances computed by the passes (exact recomputes) */
+};
+
 struct select_input {
 	const double *X;	/* n x d rows (borrowed); NULL allowed for random/topk */
 	size_t n, d;
@@ -18,6 +27,11 @@ struct select_input {
 	const double *w;	/* n weights (coral, active_learning); borrowed */
 	const bool *preselected;	/* n flags (datapool, 4.7), or NULL */
 	volatile int *cancel;	/* checked now and then; non-zero stops with -ECANCELED */
+	int threads;		/* coreset, coral: threads to use; 0 = all cores */
+	int prune;		/* coreset, coral, for tests and benchmarks: 0 = adaptive (the
+				 * default), 1 = always the clustered (triangle-pruned) pass,
+				 * -1 = never: the plain pass without triangle tests */
+	struct select_stats *stats;	/* coreset, coral: NULL, or filled with the work done */
 };
 
 struct selection {

@@ -344,6 +344,30 @@ class CoresetCrossCheck(unittest.TestCase):
         out, got, nm, _ = self.run_case(rows, 150)
         self.assertEqual(len(got), 150)
 
+    # Sizes where winnow's fast passes (float32 gate, clustered member lists,
+    # threads) do the work: the reference still decides every pick.
+    def test_clustered_fast_path(self):
+        rs = np.random.default_rng(15)
+        basis = rs.normal(size=(8, 32)) / np.sqrt(8)
+        means = 4 * rs.normal(size=(16, 8))
+        z = means[rs.integers(0, 16, size=6000)] + rs.normal(size=(6000, 8))
+        X = z @ basis + 0.01 * rs.normal(size=(6000, 32))
+        out, got, nm, _ = self.run_case([list(r) for r in X], 300)
+        self.assertEqual(len(got), 300)
+
+    def test_uniform_fast_path(self):
+        rs = np.random.default_rng(16)
+        out, got, nm, _ = self.run_case([list(r) for r in rs.random(size=(4000, 48))], 200)
+        self.assertEqual(len(got), 200)
+
+    def test_lattice_duplicates_fast_path(self):
+        # 3^5 = 243 points for 2048 rows: exact distances, many ties and duplicates.
+        rs = np.random.default_rng(17)
+        rows = [list(r) for r in rs.integers(0, 3, size=(2048, 5)).astype(np.float64)]
+        out, got, nm, _ = self.run_case(rows, -1, strict=True)
+        self.assertLessEqual(nm, 243)
+        self.assertEqual(len(got), 2048)
+
     def test_tiny(self):
         self.run_case([[0.5, 1.5]], -1)
         self.run_case([[0.5], [0.5]], -1)

@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""make bench-select: the selection speed of issue 6.
+
+1. n = 100,000, d = 128, k = 1,000 coreset, clustered (a Gaussian mixture of
+   64 components in a 16-dimensional subspace, embedded in 128 dimensions
+   by a random linear map, plus N(0, 0.01^2) noise in every dimension) and
+   uniform ([0, 1)^128): winnow (build/bench/bench_select, all cores) against
+   the numpy reference of SPEC 4.6 (float64, one vectorised distance pass per
+   pick, argmax) timed in the same run. Prints both times, the ratio beside
+   its target (>= 100x clustered, >= 20x uniform) and whether winnow's
+   selection equals the reference's (SPEC 4.6's step-by-step comparison:
+   where the reference's best two distances differ by < 1e-6 relative,
+   either is accepted and the reference continues from winnow's pick).
+2. n = 1,000,000, d = 64, k = 10,000 clustered: winnow alone (bench_select
+   big): wall time, peak RSS, bytes streamed per second against a
+   STREAM-style copy, each beside its target.
+
+BENCH_SELECT_N, _D, _K change part 1's sizes; BENCH_SELECT_BIG=0 skips part 2.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+EXE = os.path.join(BUILD, "bench", "bench_select")
+N = int(os.environ.get("BENCH_SELECT_N", "100000"))
+D = int(os.environ.get("BENCH_SELECT_D", "128"))
+K = int(os.environ.get("BENCH_SELECT_K", "1000"))
+REL = 1e-6
+
+
+def clustered(n, d, rs, comps=64, sub=16):
+    basis = rs.normal(size=(sub, d)) / np.sqrt(sub)
+    means = 4 * rs.normal(size=(comps, sub))
+    z = means[rs.integers(0, comps, size=n)] + rs.normal(size=(n, sub))
+    return z @ basis + 0.01 * rs.normal(size=(n, d))
+
+
+def uniform(n, d, rs):
+    return rs.random(size=(n, d))
+
+
+def reference(X, k, follow=None):
+    """SPEC 4.6's coreset, float64, one distance pass per pick. With follow
+    (winnow's picks), near-ties go winnow's way; returns (picks, near_ties,
+    first_mismatch or None)."""
+    n = len(X)
+    mean = X.mean(axis=0)
+    obj = np.sqrt(((X - mean) ** 2).sum(axis=1))
+    picks, near, bad = [], 0, None
+
+    def choose(o, step):
+        nonlocal near, bad
+        r = int(np.argmax(o))
+        if follow is None or step >= len(follow) or follow[step] == r:
+            return r
+        g = follow[step]
+        if o[r] - o[g] <= REL * o[r] and o[g] >= 0:
+            near += 1
+            return g
+        if bad is None:
+            bad = step
+        return r
+
+    g = choose(obj, 0)
+    picks.append(g)
+    d = np.sqrt(((X - X[g]) ** 2).sum(axis=1))
+    d[g] = -1
+    while len(picks) < min(k, n):
+        g = choose(d, len(picks))
+        if d[g] <= 0:
+            break
+        picks.append(g)
+        d = np.minimum(d, np.sqrt(((X - X[g]) ** 2).sum(axis=1)))
+        d[picks] = -1
+    return picks, near, bad
+
+
+def run_winnow(X, k, tmp):
+    path = os.path.join(tmp, "rows.f64")
+    out = os.path.join(tmp, "picks.txt")
+    np.ascontiguousarray(X, dtype=np.float64).tofile(path)
+    res = subprocess.run([EXE, "run", path, str(len(X)), str(X.shape[1]), str(k), "coreset", out],
+                         check=True, capture_output=True, text=True)
+    secs = None
+    for line in res.stdout.splitlines():
+        if line.startswith("winnow_seconds "):
+            secs = float(line.split()[1])
+        else:
+            print("  winnow " + line)
+    with open(out) as f:
+        picks = [int(x) for x in f.read().split()]
+    return secs, picks
+
+
+def part1():
+    rs = np.random.default_rng(2024)
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, gen, target in (("clustered", clustered, 100), ("uniform", uniform, 20)):
+            X = gen(N, D, rs)
+            print("%s: n=%d d=%d k=%d" % (name, N, D, K))
+            w_secs, picks = run_winnow(X, K, tmp)
+            t0 = time.perf_counter()
+            ref, near, bad = reference(X, K, follow=picks)
+            p_secs = time.perf_counter() - t0
+            same = bad is None and ref == picks
+            ratio = p_secs / w_secs
+            print("  numpy reference %.2f s, winnow %.3f s, ratio %.1fx (target >= %dx) %s"
+                  % (p_secs, w_secs, ratio, target, "ok" if ratio >= target else "MISSED"))
+            print("  selection equals the reference's: %s (%d picks, %d near-ties followed%s)"
+                  % ("yes" if same else "NO", len(picks), near,
+                     "" if bad is None else ", first mismatch at step %d" % bad))
+            ok = ok and same
+    return ok
+
+
+def main():
+    ok = part1()
+    if os.environ.get("BENCH_SELECT_BIG", "1") != "0":
+        print("big: winnow alone")
+        res = subprocess.run([EXE, "big"], capture_output=True, text=True)
+        sys.stdout.write("".join("  " + l + "\n" for l in res.stdout.splitlines()))
+        sys.stderr.write(res.stderr)
+        ok = ok and res.returncode == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1024 @@
+/*
+ * kcenter: the nearest-centre distances behind coreset and coral, exact and
+ * fast.
+ *
+ * DESIGN. d2[i] is always the float64 squared distance geom_sqdist() gives
+ * between row i and its nearest centre (the first such centre on ties,
+ * asg[i]): exactly the value a plain float64 fold of every centre in turn
+ * computes, so the selections equal the plain loop's. Speed comes from never
+ * computing what cannot change d2, by three tests that are each rigorous:
+ *
+ * 1. float32 gate. Rows are also stored as float32 (Xf, half the bytes to
+ *    stream). For a new centre c the bulk pass computes s = the float32 sum
+ *    of squared differences, and recomputes in float64 only when s could be
+ *    below d2[i]. With u = 2^-24, x' = fl32(x): |x'_j - x_j| <= u|x_j|, so
+ *    ||x' - c'|| is within e = u(||x|| + ||c||) of ||x - c||; the float32
+ *    sum (any order, dp terms, each a rounded difference squared) is within
+ *    gamma32 = (dp + 2)u / (1 - (dp + 2)u) of S = ||x' - c'||^2; and the
+ *    float64 result is within gamma64 = (dim + 2) 2^-53 of ||x - c||^2.
+ *    Hence s >= T = (1 + gamma32)(sqrt(d2 / (1 - gamma64)) + e)^2 implies
+ *    geom_sqdist(x, c) >= d2 (no update). The code uses 2u for u and
+ *    2 gamma for gamma, bounds (r + e)^2 <= r^2 (1 + 2^-20) + e^2 (1 + 2^20)
+ *    to avoid a square root per row, adds absolute terms for float32
+ *    underflow, and keeps the float32 copy only while every |x| <= 2^55 and
+ *    dim < 2^20 (no float32 overflow, gamma32 < 1/2); otherwise every
+ *    distance is float64.
+ * 2. Triangle inequality. If ||c_j - c|| >= 2 ||x - c_j|| then ||x - c|| >=
+ *    ||x - c_j||: row x of cluster j (asg = j) cannot move. The test is made
+ *    on computed values with a relative margin (1 + eps), eps = (dim + 8)
+ *    2^-48, far above the rounding of the three float64 distances involved,
+ *    so a skipped row is one whose computed new distance would not be below
+ *    d2. A whole cluster is skipped when the test holds for its radius r2_j
+ *    (max d2 of its members). ||c_j - c||^2 enters as a rigorous lower bound
+ *    from the float32 rows (1's bound), which only makes the test stricter.
+ * 3. Blocked SGEMM start (preselected rows, SPEC 4.7). d2 to m preselected
+ *    centres is min_j |x|^2 - 2 x.c_j + |c_j|^2 from cblas_sgemm tiles of
+ *    RB x CB, never n x m. The expansion cancels badly near its minimum, so
+ *    it only ranks: with B = (dp + 4) 2^-23 (|x'|^2 + |c'|^2) bounding the
+ *    error of the expanded S, each centre gets [lo, hi] bounds on the float64
+ *    value geom_sqdist would give; every centre whose lo is at most the
+ *    smallest hi is recomputed in float64 and the least (first on ties) is
+ *    kept. A row with more than NCAND such centres (many exact ties) is
+ *    recomputed against every centre.
+ *
+ * Two ways to make a pass, chosen as it goes (in->prune forces one for tests
+ * and benchmarks): plain, a sequential sweep over row blocks with the
+ * member-level triangle test; clustered, per-centre member lists visited only
+ * when the cluster-level test fails. Both make the same float32 and float64
+ * evaluations; the lists save reading the rows of skipped clusters but read
+ * the rest in random order. So a clustered step that scans more than 90% of
+ * the live rows switches to plain (uniform high-dimensional data), and a
+ * plain step after which the lists would have scanned less than 75% switches
+ * to clustered (lists rebuilt from asg in O(n)). Either
+ * way each group (block or cluster) keeps its best row, so the next pick
+ * scans groups, not rows. Coral's groups rank by key = d2 w |w| (monotone in
+ * d w, and D is common); the finalists within 1e-9 of the best key are then
+ * compared with the exact rule.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "geometry.h"
+#include "kcenter.h"
+#include "pool.h"
+#include "util.h"
+
+#define BLK 1024		/* rows per block of the plain pass */
+#define RB 128			/* rows per SGEMM tile */
+#define CB 512			/* centres per SGEMM tile */
+#define NCAND 8			/* candidate centres kept per row by the SGEMM start */
+#define SGEMM_MIN 16		/* fewer preselected rows are folded one by one */
+#define PAR_MIN (1u << 20)	/* floats per pass below which one thread does it */
+#define NONE UINT32_MAX
+
+/* Helpers of the passes: inlined, so that each target_clones copy gets them in its own ISA. */
+#define INLINE static inline __attribute__((always_inline))
+
+typedef float v8f __attribute__((vector_size(32), may_alias));
+
+/* A group (row block or cluster): its best live row by key and the largest d2. */
+struct group {
+	double key;
+	size_t arg;		/* SIZE_MAX: no row qualifies */
+	double r2;		/* GEOM_TAKEN: no live row */
+};
+
+static const struct group GROUP_EMPTY = { -INFINITY, SIZE_MAX, GEOM_TAKEN };
+
+struct list {
+	uint32_t *v;
+	uint32_t len, cap;
+};
+
+/* Per-thread scratch of a pass. */
+struct worker {
+	uint32_t *mv;		/* rows that moved to the new centre (clustered) */
+	size_t nmv, capmv;
+	struct group mbest;	/* the best of them */
+	int32_t *dcnt;		/* plain: members lost per centre */
+	size_t scanned, f32, f64;	/* this pass */
+	/* SGEMM start */
+	float *G;
+	double *xn2, *H;
+	uint32_t *cj;		/* RB x NCAND candidate centres */
+	double *clo;
+	uint8_t *nc;		/* candidates per row; NCAND + 1: overflowed */
+};
+
+struct kcenter {
+	const double *X;
+	size_t n, dim, dp;
+	float *Xf;		/* n x dp float32 rows, zero-padded; NULL: float64 only */
+	float *nrm;		/* upper bounds of ||x_i|| */
+	double *d2;
+	uint32_t *asg;		/* nearest centre, NONE before the first */
+	size_t live;
+	const bool *pre;
+	const double *w;	/* coral, else NULL */
+	bool md_on;
+	double md2;		/* smallest d2 with sqrt(d2) >= min_distance */
+	int threads, prune;
+	volatile int *cancel;
+	double eps4;		/* 4 (1 + eps): the triangle test's factor */
+	double r64, r32, abs32;	/* the float32 gate's bounds */
+
+	size_t m, mcap;		/* centres */
+	uint32_t *crow;
+	double *dc2;		/* plain: d2 between each centre and the new one */
+	uint32_t *cnt;		/* plain: members per centre */
+	struct list *mem;	/* clustered: members per centre */
+	struct group *cg;
+	bool clustered;
+	size_t nblk;
+	struct group *bg;	/* plain: per row block */
+	struct worker *wk;
+	int nwk;
+
+	/* The centre being folded in. */
+	uint32_t q;
+	const double *c64;
+	const float *cf;
+	double cn;
+	bool tri;
+	size_t last_scanned;
+	struct select_stats st;
+
+	/* SGEMM start */
+	const float *Cf;
+	const double *cn2;
+	const double *cnrm;
+	size_t m0;
+};
+
+/* Absolute slack for float64 underflow in the triangle test and the SGEMM bounds. */
+#define ABS64 0x1p-1000
+
+/* count floats on a 64-byte boundary (whole vectors per row); out of memory is fatal. */
+static float *xaligned_floats(size_t count)
+{
+	size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+	void *p = aligned_alloc(64, bytes ? bytes : 64);
+
+	if (!p) {
+		fprintf(stderr, "<2>winnow: out of memory (%zu bytes)\n", bytes);
+		abort();
+	}
+	return p;
+}
+
+static bool cancelled(const struct kcenter *kc)
+{
+	return kc->cancel && *kc->cancel;
+}
+
+INLINE void group_add(const struct kcenter *kc, struct group *g, size_t i, double v)
+{
+	double key;
+
+	if (v > g->r2)
+		g->r2 = v;
+	if (kc->w) {
+		if (!(v > 0) || (kc->md_on && v < kc->md2))
+			return;
+		key = v * kc->w[i] * fabs(kc->w[i]);
+	} else {
+		key = v;
+	}
+	if (g->arg == SIZE_MAX || key > g->key || (key == g->key && i < g->arg)) {
+		g->key = key;
+		g->arg = i;
+	}
+}
+
+static void group_merge(struct group *g, const struct group *o)
+{
+	if (o->r2 > g->r2)
+		g->r2 = o->r2;
+	if (o->arg != SIZE_MAX &&
+	    (g->arg == SIZE_MAX || o->key > g->key || (o->key == g->key && o->arg < g->arg))) {
+		g->key = o->key;
+		g->arg = o->arg;
+	}
+}
+
+/* The float32 squared distance of two zero-padded rows of dp floats (dp % 8 == 0). */
+INLINE float dist32(const float *a, const float *b, size_t dp)
+{
+	v8f s0 = {0}, s1 = {0};
+	size_t j = 0;
+
+	for (; j + 16 <= dp; j += 16) {
+		v8f t0 = *(const v8f *)(a + j) - *(const v8f *)(b + j);
+		v8f t1 = *(const v8f *)(a + j + 8) - *(const v8f *)(b + j + 8);
+		s0 += t0 * t0;
+		s1 += t1 * t1;
+	}
+	if (j < dp) {
+		v8f t0 = *(const v8f *)(a + j) - *(const v8f *)(b + j);
+		s0 += t0 * t0;
+	}
+	s0 += s1;
+	return ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]));
+}
+
+/* False only when the new centre is certainly not nearer to row i than v (DESIGN 1). */
+INLINE bool may_be_nearer(const struct kcenter *kc, struct worker *w, size_t i, double v)
+{
+	if (!kc->Xf)
+		return true;
+	w->f32++;
+	double s = dist32(kc->Xf + i * kc->dp, kc->cf, kc->dp);
+	double e = ((double)kc->nrm[i] + kc->cn) * 0x1p-23 + 0x1p-120;
+	double t = ((v + ABS64) * kc->r64 * (1 + 0x1p-20) + e * e * (1 + 0x1p20)) * kc->r32;
+	return s < (t + kc->abs32) * (1 + 0x1p-40);
+}
+
+/*
+ * A lower bound of the squared distance between centre j and the new one:
+ * the float32 distance less its error (DESIGN 1), or the float64 one. Either
+ * is at most the true value within the rounding the triangle test allows for.
+ */
+INLINE double centre_dist_low(const struct kcenter *kc, size_t j)
+{
+	size_t p = kc->crow[j];
+
+	if (!kc->Xf)
+		return geom_sqdist(kc->X + p * kc->dim, kc->c64, kc->dim);
+	double s = dist32(kc->Xf + p * kc->dp, kc->cf, kc->dp);
+	double e = ((double)kc->nrm[p] + kc->cn) * 0x1p-23 + 0x1p-120;
+	double r = sqrt((s > kc->abs32 ? s - kc->abs32 : 0) / kc->r32) - e;
+	return r > 0 ? r * r * (1 - 0x1p-40) : 0;
+}
+
+/* True when the triangle inequality proves a row at v from centre j (dc = d2(c_j, c)) stays. */
+INLINE bool stays(const struct kcenter *kc, double v, double dc)
+{
+	return v * kc->eps4 + ABS64 <= dc;
+}
+
+/* Row i, live at v, moved to the new centre at s. */
+INLINE void move_row(struct kcenter *kc, struct worker *w, size_t i, double s)
+{
+	uint32_t old = kc->asg[i];
+
+	kc->d2[i] = s;
+	kc->asg[i] = kc->q;
+	group_add(kc, &w->mbest, i, s);
+	if (kc->clustered) {
+		if (w->nmv == w->capmv) {
+			w->capmv = w->capmv ? 2 * w->capmv : 1024;
+			w->mv = xrealloc(w->mv, w->capmv * sizeof(*w->mv));
+		}
+		w->mv[w->nmv++] = (uint32_t)i;
+	} else {
+		w->nmv++;
+		if (old != NONE)
+			w->dcnt[old]--;
+	}
+}
+
+/* Folds the new centre into row i (live at v); returns its d2 afterwards. */
+INLINE double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
+{
+	if (may_be_nearer(kc, w, i, v)) {
+		w->f64++;
+		double s = geom_sqdist(kc->X + i * kc->dim, kc->c64, kc->dim);
+		if (s < v) {
+			move_row(kc, w, i, s);
+			return s;
+		}
+	}
+	return v;
+}
+
+/* Plain pass over row block b: fold, then the block's best, in one sweep. */
+__attribute__((target_clones("avx2", "default")))
+static void scan_block(struct kcenter *kc, size_t b, struct worker *w)
+{
+	size_t lo = b * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
+	struct group g = GROUP_EMPTY;
+
+	for (size_t i = lo; i < hi; i++) {
+		double v = kc->d2[i];
+		if (v < 0)
+			continue;	/* taken */
+		w->scanned++;
+		/* A row at 0 stays at 0 whatever the centre. */
+		if (v > 0 && !(kc->tri && kc->asg[i] != NONE && stays(kc, v, kc->dc2[kc->asg[i]])))
+			v = fold_row(kc, w, i, v);
+		group_add(kc, &g, i, v);
+	}
+	kc->bg[b] = g;
+}
+
+/* Clustered pass over cluster j: skip it, or fold and compact its members. */
+__attribute__((target_clones("avx2", "default")))
+static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
+{
+	double dc = centre_dist_low(kc, j);
+	struct group *g = &kc->cg[j];
+	struct list *L = &kc->mem[j];
+	struct group ng = GROUP_EMPTY;
+	uint32_t keep = 0;
+
+	if (g->r2 < 0 || stays(kc, g->r2, dc))
+		return;
+	w->scanned += L->len;
+	for (uint32_t t = 0; t < L->len; t++) {
+		uint32_t i = L->v[t];
+		double v = kc->d2[i];
+		if (v < 0)
+			continue;	/* the new centre itself: leaves the list */
+		if (v > 0 && !stays(kc, v, dc)) {
+			double s = fold_row(kc, w, i, v);
+			if (s < v)
+				continue;	/* moved to the new centre's list */
+		}
+		L->v[keep++] = i;
+		group_add(kc, &ng, i, v);
+	}
+	L->len = keep;
+	if (L->cap > 64 && keep < L->cap / 4) {
+		L->cap = keep ? keep : 1;
+		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
+	}
+	*g = ng;
+}
+
+static void scan_block_cb(size_t b, int tid, void *ud)
+{
+	struct kcenter *kc = ud;
+	scan_block(kc, b, &kc->wk[tid]);
+}
+
+static void visit_cluster_cb(size_t j, int tid, void *ud)
+{
+	struct kcenter *kc = ud;
+	visit_cluster(kc, j, &kc->wk[tid]);
+}
+
+#define DC_CHUNK 256
+
+__attribute__((target_clones("avx2", "default")))
+static void centre_dists(struct kcenter *kc, size_t c)
+{
+	size_t lo = c * DC_CHUNK, hi = lo + DC_CHUNK < kc->q ? lo + DC_CHUNK : kc->q;
+
+	for (size_t j = lo; j < hi; j++)
+		kc->dc2[j] = centre_dist_low(kc, j);
+}
+
+static void centre_dist_cb(size_t c, int tid, void *ud)
+{
+	centre_dists(ud, c);
+}
+
+static int threads_for(const struct kcenter *kc, size_t floats)
+{
+	return floats >= PAR_MIN ? kc->threads : 1;
+}
+
+/* Room for one more centre. */
+static void grow_centres(struct kcenter *kc, size_t want)
+{
+	if (want <= kc->mcap)
+		return;
+	size_t cap = kc->mcap ? kc->mcap : 256;
+	while (cap < want)
+		cap *= 2;
+	kc->crow = xrealloc(kc->crow, cap * sizeof(*kc->crow));
+	kc->dc2 = xrealloc(kc->dc2, cap * sizeof(*kc->dc2));
+	kc->cnt = xrealloc(kc->cnt, cap * sizeof(*kc->cnt));
+	kc->mem = xrealloc(kc->mem, cap * sizeof(*kc->mem));
+	kc->cg = xrealloc(kc->cg, cap * sizeof(*kc->cg));
+	for (int t = 0; t < kc->nwk; t++) {
+		kc->wk[t].dcnt = xrealloc(kc->wk[t].dcnt, cap * sizeof(*kc->wk[t].dcnt));
+		memset(kc->wk[t].dcnt + kc->mcap, 0, (cap - kc->mcap) * sizeof(*kc->wk[t].dcnt));
+	}
+	memset(kc->mem + kc->mcap, 0, (cap - kc->mcap) * sizeof(*kc->mem));
+	kc->mcap = cap;
+}
+
+static uint32_t new_centre(struct kcenter *kc, size_t p)
+{
+	grow_centres(kc, kc->m + 1);
+	uint32_t q = (uint32_t)kc->m++;
+	kc->crow[q] = (uint32_t)p;
+	kc->cnt[q] = 0;
+	kc->mem[q].len = 0;
+	kc->cg[q] = GROUP_EMPTY;
+	return q;
+}
+
+/* Plain groups from d2 (after leaving clustered mode). */
+static void recompute_blocks(struct kcenter *kc)
+{
+	for (size_t b = 0; b < kc->nblk; b++) {
+		size_t lo = b * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
+		struct group g = GROUP_EMPTY;
+		for (size_t i = lo; i < hi; i++)
+			if (kc->d2[i] >= 0)
+				group_add(kc, &g, i, kc->d2[i]);
+		kc->bg[b] = g;
+	}
+}
+
+/*
+ * Clustered groups from asg: member lists in path order and exact groups.
+ * False (and nothing changed) when a live row has no centre yet.
+ */
+static bool rebuild_clusters(struct kcenter *kc)
+{
+	for (size_t i = 0; i < kc->n; i++)
+		if (kc->d2[i] >= 0 && kc->asg[i] == NONE)
+			return false;
+	memset(kc->cnt, 0, kc->m * sizeof(*kc->cnt));
+	for (size_t i = 0; i < kc->n; i++)
+		if (kc->d2[i] >= 0)
+			kc->cnt[kc->asg[i]]++;
+	for (size_t j = 0; j < kc->m; j++) {
+		struct list *L = &kc->mem[j];
+		L->cap = kc->cnt[j] ? kc->cnt[j] : 1;
+		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
+		L->len = 0;
+		kc->cg[j] = GROUP_EMPTY;
+	}
+	for (size_t i = 0; i < kc->n; i++) {
+		if (kc->d2[i] < 0)
+			continue;
+		uint32_t j = kc->asg[i];
+		kc->mem[j].v[kc->mem[j].len++] = (uint32_t)i;
+		group_add(kc, &kc->cg[j], i, kc->d2[i]);
+	}
+	kc->clustered = true;
+	return true;
+}
+
+static void leave_clusters(struct kcenter *kc)
+{
+	for (size_t j = 0; j < kc->m; j++)
+		kc->cnt[j] = kc->mem[j].len;
+	kc->clustered = false;
+	recompute_blocks(kc);
+}
+
+/* After a plain step: the rows the clustered pass would have scanned. */
+static size_t clustered_estimate(const struct kcenter *kc)
+{
+	size_t est = 0;
+	for (size_t j = 0; j < kc->q; j++)
+		if (!(kc->cg[j].r2 < 0 || stays(kc, kc->cg[j].r2, kc->dc2[j])))
+			est += kc->cnt[j];
+	return est;
+}
+
+/* Folds centre p (already taken) into every live row. */
+static int fold(struct kcenter *kc, size_t p)
+{
+	uint32_t q = new_centre(kc, p);
+	struct group mb = GROUP_EMPTY;
+	size_t moved = 0, scanned = 0;
+	int rc;
+
+	kc->q = q;
+	kc->c64 = kc->X + p * kc->dim;
+	kc->cf = kc->Xf ? kc->Xf + p * kc->dp : NULL;
+	kc->cn = kc->Xf ? kc->nrm[p] : 0;
+	for (int t = 0; t < kc->nwk; t++) {
+		kc->wk[t].nmv = 0;
+		kc->wk[t].mbest = GROUP_EMPTY;
+		kc->wk[t].scanned = kc->wk[t].f32 = kc->wk[t].f64 = 0;
+	}
+	if (kc->clustered)
+		kc->st.steps_clustered++;
+	else
+		kc->st.steps_plain++;
+
+	if (kc->clustered) {
+		rc = pool_for(q, threads_for(kc, (kc->last_scanned + q) * kc->dp),
+			      visit_cluster_cb, kc, kc->cancel);
+	} else {
+		kc->tri = kc->prune >= 0 && q > 0;
+		if (kc->tri) {
+			rc = pool_for((q + DC_CHUNK - 1) / DC_CHUNK, threads_for(kc, q * kc->dim),
+				      centre_dist_cb, kc, kc->cancel);
+			if (rc < 0)
+				return rc;
+		}
+		rc = pool_for(kc->nblk, threads_for(kc, kc->live * kc->dp), scan_block_cb, kc,
+			      kc->cancel);
+	}
+	if (rc < 0)
+		return rc;
+
+	for (int t = 0; t < kc->nwk; t++) {
+		struct worker *w = &kc->wk[t];
+		group_merge(&mb, &w->mbest);
+		moved += w->nmv;
+		scanned += w->scanned;
+		kc->st.rows_float32 += w->f32;
+		kc->st.rows_float64 += w->f64;
+	}
+	kc->st.rows_scanned += scanned;
+	kc->cg[q] = mb;
+	if (kc->clustered) {
+		struct list *L = &kc->mem[q];
+		L->cap = moved ? (uint32_t)moved : 1;
+		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
+		for (int t = 0; t < kc->nwk; t++) {
+			memcpy(L->v + L->len, kc->wk[t].mv, kc->wk[t].nmv * sizeof(*L->v));
+			L->len += (uint32_t)kc->wk[t].nmv;
+		}
+	} else {
+		for (int t = 0; t < kc->nwk; t++) {
+			int32_t *dc = kc->wk[t].dcnt;
+			for (size_t j = 0; j < q; j++) {
+				kc->cnt[j] += (uint32_t)dc[j];
+				dc[j] = 0;
+			}
+		}
+		kc->cnt[q] = (uint32_t)moved;
+	}
+	kc->last_scanned = scanned;
+
+	/* Adapt (DESIGN): leave clusters that do not prune, enter them when they would. */
+	if (kc->prune > 0) {
+		if (!kc->clustered)
+			rebuild_clusters(kc);
+	} else if (kc->prune == 0) {
+		if (kc->clustered && 10 * scanned > 9 * kc->live)
+			leave_clusters(kc);
+		else if (!kc->clustered && kc->tri && 4 * clustered_estimate(kc) < 3 * kc->live)
+			rebuild_clusters(kc);
+	}
+	return 0;
+}
+
+int kcenter_add(struct kcenter *kc, size_t p)
+{
+	kc->d2[p] = GEOM_TAKEN;
+	kc->live--;
+	if (cancelled(kc))
+		return -ECANCELED;
+	return fold(kc, p);
+}
+
+/* ---- the SGEMM start ---- */
+
+struct sgemm_bounds {
+	double lo, hi;
+};
+
+/* [lo, hi] around geom_sqdist(x_i, c_j) from the expansion E (DESIGN 3). */
+static struct sgemm_bounds pair_bounds(const struct kcenter *kc, double E, double B, double e)
+{
+	double shi = sqrt(E + B > 0 ? E + B : 0) + e;
+	double slo = sqrt(E - B > 0 ? E - B : 0) - e;
+	struct sgemm_bounds b;
+
+	b.hi = (shi * shi * kc->r64 + ABS64) * (1 + 0x1p-40);
+	b.lo = slo > 0 ? (slo * slo / kc->r64 - ABS64) * (1 - 0x1p-40) : 0;
+	return b;
+}
+
+/*
+ * Only a centre whose expansion E is at most this can have lo <= H; em and Bm
+ * are the largest e and B over the tile.
+ */
+static double window(const struct kcenter *kc, double H, double em, double Bm)
+{
+	double sh = sqrt((H + ABS64) * kc->r64 * (1 + 0x1p-39)) + em;
+	return (sh * sh + Bm) * (1 + 0x1p-40);
+}
+
+/* Keeps row r's candidates with lo <= H; false when NCAND remain. */
+static bool compact_cands(struct worker *w, size_t r)
+{
+	uint32_t *cj = w->cj + r * NCAND;
+	double *lo = w->clo + r * NCAND;
+	uint8_t k = 0;
+
+	for (uint8_t t = 0; t < w->nc[r]; t++) {
+		if (lo[t] <= w->H[r]) {
+			cj[k] = cj[t];
+			lo[k] = lo[t];
+			k++;
+		}
+	}
+	w->nc[r] = k;
+	return k < NCAND;
+}
+
+static void sgemm_rows(size_t rb, int tid, void *ud)
+{
+	struct kcenter *kc = ud;
+	struct worker *w = &kc->wk[tid];
+	size_t lo = rb * RB, nr = lo + RB < kc->n ? RB : kc->n - lo;
+	size_t dp = kc->dp, m0 = kc->m0;
+	double beta = (double)(dp + 4) * 0x1p-23;
+
+	for (size_t r = 0; r < nr; r++) {
+		const float *x = kc->Xf + (lo + r) * dp;
+		double s = 0;
+		for (size_t j = 0; j < dp; j++)
+			s += (double)x[j] * x[j];
+		w->xn2[r] = s;
+		w->H[r] = INFINITY;
+		w->nc[r] = 0;
+	}
+	for (size_t c0 = 0; c0 < m0; c0 += CB) {
+		size_t nb = c0 + CB < m0 ? CB : m0 - c0;
+		double cmax = 0, c2max = 0;
+		for (size_t j = c0; j < c0 + nb; j++) {
+			if (kc->cnrm[j] > cmax)
+				cmax = kc->cnrm[j];
+			if (kc->cn2[j] > c2max)
+				c2max = kc->cn2[j];
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nb, (int)dp, 1.0f,
+			    kc->Xf + lo * dp, (int)dp, kc->Cf + c0 * dp, (int)dp, 0.0f, w->G, (int)nb);
+		for (size_t r = 0; r < nr; r++) {
+			size_t i = lo + r;
+			if (kc->d2[i] < 0 || w->nc[r] > NCAND)
+				continue;	/* taken, or overflowed: done in float64 */
+			double xn = kc->nrm[i], xn2 = w->xn2[r];
+			double em = (xn + cmax) * 0x1p-23 + 0x1p-120;
+			double th = window(kc, w->H[r], em, beta * (xn2 + c2max) + 0x1p-120);
+			const float *g = w->G + r * nb;
+			for (size_t t = 0; t < nb; t++) {
+				size_t j = c0 + t;
+				double E = xn2 + kc->cn2[j] - 2.0 * (double)g[t];
+				if (!(E <= th))
+					continue;
+				double e = (xn + kc->cnrm[j]) * 0x1p-23 + 0x1p-120;
+				struct sgemm_bounds b = pair_bounds(kc, E, beta * (xn2 + kc->cn2[j]) + 0x1p-120, e);
+				if (b.hi < w->H[r]) {
+					w->H[r] = b.hi;
+					compact_cands(w, r);
+					th = window(kc, b.hi, em, beta * (xn2 + c2max) + 0x1p-120);
+				}
+				if (b.lo > w->H[r])
+					continue;
+				if (w->nc[r] == NCAND && !compact_cands(w, r)) {
+					w->nc[r] = NCAND + 1;
+					break;
+				}
+				w->cj[r * NCAND + w->nc[r]] = (uint32_t)j;
+				w->clo[r * NCAND + w->nc[r]] = b.lo;
+				w->nc[r]++;
+			}
+		}
+	}
+	for (size_t r = 0; r < nr; r++) {
+		size_t i = lo + r;
+		if (kc->d2[i] < 0)
+			continue;
+		const double *x = kc->X + i * kc->dim;
+		double best = INFINITY;
+		uint32_t bj = NONE;
+		if (w->nc[r] > NCAND) {
+			for (size_t j = 0; j < m0; j++) {
+				double s = geom_sqdist(x, kc->X + (size_t)kc->crow[j] * kc->dim, kc->dim);
+				if (bj == NONE || s < best) {
+					best = s;
+					bj = (uint32_t)j;
+				}
+			}
+		} else {
+			compact_cands(w, r);
+			for (uint8_t t = 0; t < w->nc[r]; t++) {
+				uint32_t j = w->cj[r * NCAND + t];
+				double s = geom_sqdist(x, kc->X + (size_t)kc->crow[j] * kc->dim, kc->dim);
+				if (bj == NONE || s < best) {
+					best = s;
+					bj = j;
+				}
+			}
+		}
+		kc->d2[i] = best;
+		kc->asg[i] = bj;
+	}
+}
+
+static int start_sgemm(struct kcenter *kc, const size_t *rows, size_t m0)
+{
+	size_t dp = kc->dp;
+	float *Cf = xaligned_floats(m0 * dp);
+	double *cn2 = xmalloc(m0 * sizeof(*cn2));
+	double *cnrm = xmalloc(m0 * sizeof(*cnrm));
+	int rc;
+
+	for (size_t j = 0; j < m0; j++) {
+		new_centre(kc, rows[j]);
+		memcpy(Cf + j * dp, kc->Xf + rows[j] * dp, dp * sizeof(*Cf));
+		double s = 0;
+		for (size_t t = 0; t < dp; t++)
+			s += (double)Cf[j * dp + t] * Cf[j * dp + t];
+		cn2[j] = s;
+		cnrm[j] = kc->nrm[rows[j]];
+	}
+	for (int t = 0; t < kc->nwk; t++) {
+		struct worker *w = &kc->wk[t];
+		w->G = xmalloc((size_t)RB * CB * sizeof(*w->G));
+		w->xn2 = xmalloc(RB * sizeof(*w->xn2));
+		w->H = xmalloc(RB * sizeof(*w->H));
+		w->cj = xmalloc((size_t)RB * NCAND * sizeof(*w->cj));
+		w->clo = xmalloc((size_t)RB * NCAND * sizeof(*w->clo));
+		w->nc = xmalloc(RB * sizeof(*w->nc));
+	}
+	kc->Cf = Cf;
+	kc->cn2 = cn2;
+	kc->cnrm = cnrm;
+	kc->m0 = m0;
+	/* Our threads split the rows; OpenBLAS's own threads would only compete. */
+	openblas_set_num_threads(1);
+	rc = pool_for((kc->n + RB - 1) / RB, kc->threads, sgemm_rows, kc, kc->cancel);
+	for (int t = 0; t < kc->nwk; t++) {
+		struct worker *w = &kc->wk[t];
+		free(w->G);
+		free(w->xn2);
+		free(w->H);
+		free(w->cj);
+		free(w->clo);
+		free(w->nc);
+	}
+	free(Cf);
+	free(cn2);
+	free(cnrm);
+	kc->Cf = NULL;
+	kc->cn2 = kc->cnrm = NULL;
+	if (rc < 0)
+		return rc;
+	if (!rebuild_clusters(kc))
+		recompute_blocks(kc);
+	return 0;
+}
+
+int kcenter_add_preselected(struct kcenter *kc)
+{
+	size_t m0 = 0;
+	size_t *rows;
+	int rc = 0;
+
+	if (!kc->pre)
+		return 0;
+	for (size_t i = 0; i < kc->n; i++)
+		m0 += kc->pre[i];
+	if (m0 == 0)
+		return 0;
+	rows = xmalloc(m0 * sizeof(*rows));
+	m0 = 0;
+	for (size_t i = 0; i < kc->n; i++)
+		if (kc->pre[i])
+			rows[m0++] = i;
+	if (cancelled(kc)) {
+		rc = -ECANCELED;
+	} else if (m0 >= SGEMM_MIN && kc->Xf && kc->prune >= 0) {
+		rc = start_sgemm(kc, rows, m0);
+	} else {
+		/* In path order, as a plain fold would (the first nearest centre is kept). */
+		for (size_t t = 0; t < m0 && rc == 0; t++)
+			rc = cancelled(kc) ? -ECANCELED : fold(kc, rows[t]);
+	}
+	free(rows);
+	return rc;
+}
+
+/* ---- picks ---- */
+
+static const struct group *groups(const struct kcenter *kc, size_t *ng)
+{
+	*ng = kc->clustered ? kc->m : kc->nblk;
+	return kc->clustered ? kc->cg : kc->bg;
+}
+
+size_t kcenter_farthest(const struct kcenter *kc, double *d2)
+{
+	size_t ng;
+	const struct group *g = groups(kc, &ng);
+	struct group best = GROUP_EMPTY;
+
+	for (size_t t = 0; t < ng; t++)
+		group_merge(&best, &g[t]);
+	*d2 = best.key;
+	return best.arg;
+}
+
+struct coral_best {
+	size_t arg;
+	double obj, dist;
+};
+
+static void coral_consider(const struct kcenter *kc, struct coral_best *b, size_t i, double thr,
+			   double D)
+{
+	double v = kc->d2[i];
+
+	if (!(v > 0) || (kc->md_on && v < kc->md2))
+		return;
+	if (!(v * kc->w[i] * fabs(kc->w[i]) >= thr))
+		return;
+	/* Exactly as SPEC 4.6 writes it, so that a reference rounds the same. */
+	double di = sqrt(v);
+	double obj = (di / D) * kc->w[i];
+	if (b->arg == SIZE_MAX || obj > b->obj ||
+	    (obj == b->obj && (di > b->dist || (di == b->dist && i < b->arg)))) {
+		b->arg = i;
+		b->obj = obj;
+		b->dist = di;
+	}
+}
+
+size_t kcenter_coral_pick(const struct kcenter *kc, double *dist)
+{
+	size_t ng;
+	const struct group *g = groups(kc, &ng);
+	struct group top = GROUP_EMPTY;
+	struct coral_best b = { SIZE_MAX, 0, 0 };
+
+	for (size_t t = 0; t < ng; t++)
+		group_merge(&top, &g[t]);
+	if (top.arg == SIZE_MAX)
+		return SIZE_MAX;
+	double D = sqrt(top.r2);
+	double K = fabs(top.key);
+	/* The finalists: keys within 1e-9 of the best; every row when the key is extreme. */
+	double thr = K >= 0x1p-960 && K <= 0x1p960 ? top.key - 1e-9 * K : -INFINITY;
+	for (size_t t = 0; t < ng; t++) {
+		if (g[t].arg == SIZE_MAX || !(g[t].key >= thr))
+			continue;
+		if (kc->clustered) {
+			const struct list *L = &kc->mem[t];
+			for (uint32_t u = 0; u < L->len; u++)
+				coral_consider(kc, &b, L->v[u], thr, D);
+		} else {
+			size_t lo = t * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
+			for (size_t i = lo; i < hi; i++)
+				coral_consider(kc, &b, i, thr, D);
+		}
+	}
+	*dist = b.dist;
+	return b.arg;
+}
+
+void kcenter_stats(const struct kcenter *kc, struct select_stats *st)
+{
+	st->steps_plain += kc->st.steps_plain;
+	st->steps_clustered += kc->st.steps_clustered;
+	st->rows_scanned += kc->st.rows_scanned;
+	st->rows_float32 += kc->st.rows_float32;
+	st->rows_float64 += kc->st.rows_float64;
+}
+
+const double *kcenter_d2(const struct kcenter *kc)
+{
+	return kc->d2;
+}
+
+/* ---- set-up ---- */
+
+/* The smallest t >= 0 with sqrt(t) >= md: then d >= md exactly when d2 >= t. */
+static double sq_threshold(double md)
+{
+	double t = md * md;
+	while (t > 0 && sqrt(nextafter(t, 0)) >= md)
+		t = nextafter(t, 0);
+	while (sqrt(t) < md)
+		t = nextafter(t, INFINITY);
+	return t;
+}
+
+struct conv {
+	struct kcenter *kc;
+	double *maxn;		/* per thread */
+	bool *bad;		/* per thread: a non-finite value */
+};
+
+/*
+ * Norms, the finiteness check and the float32 copy in one pass over the rows
+ * (the copy is only kept when the norms allow it, DESIGN 1).
+ */
+static void prepare_cb(size_t b, int tid, void *ud)
+{
+	struct conv *cv = ud;
+	struct kcenter *kc = cv->kc;
+	size_t lo = b * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
+
+	for (size_t i = lo; i < hi; i++) {
+		const double *x = kc->X + i * kc->dim;
+		float *y = kc->Xf + i * kc->dp;
+		double s = 0;
+		for (size_t j = 0; j < kc->dim; j++) {
+			s += x[j] * x[j];
+			y[j] = (float)x[j];
+		}
+		for (size_t j = kc->dim; j < kc->dp; j++)
+			y[j] = 0;
+		/* s is finite unless a value is not, or the squares overflow. */
+		if (!isfinite(s))
+			for (size_t j = 0; j < kc->dim; j++)
+				if (!isfinite(x[j]))
+					cv->bad[tid] = true;
+		double nx = sqrt(s);
+		kc->nrm[i] = nextafterf((float)nx, INFINITY);
+		if (!(nx <= cv->maxn[tid]))
+			cv->maxn[tid] = nx;
+	}
+}
+
+int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
+{
+	struct kcenter *kc;
+	size_t n = in->n, dim = in->d;
+	int rc = 0;
+
+	*out = NULL;
+	if (n >= NONE)
+		return -E2BIG;
+	kc = xcalloc(1, sizeof(*kc));
+	kc->X = in->X;
+	kc->n = n;
+	kc->dim = dim;
+	kc->dp = (dim + 7) / 8 * 8;
+	kc->pre = in->preselected;
+	kc->w = coral ? in->w : NULL;
+	kc->md_on = in->min_distance >= 0;
+	kc->md2 = kc->md_on ? sq_threshold(in->min_distance) : 0;
+	kc->threads = in->threads > 0 ? in->threads : cpu_count();
+	kc->prune = in->prune;
+	kc->cancel = in->cancel;
+	kc->eps4 = 4 * (1 + (double)(dim + 8) * 0x1p-48);
+	kc->r64 = 1 + (double)(dim + 4) * 0x1p-52;
+	kc->r32 = 1 + (double)(kc->dp + 2) * 0x1p-23;
+	kc->abs32 = (double)kc->dp * 0x1p-140;
+	kc->nblk = (n + BLK - 1) / BLK;
+	kc->bg = xmalloc((kc->nblk ? kc->nblk : 1) * sizeof(*kc->bg));
+	kc->nwk = kc->threads;
+	kc->wk = xcalloc((size_t)kc->nwk, sizeof(*kc->wk));
+	kc->d2 = xmalloc((n ? n : 1) * sizeof(*kc->d2));
+	kc->asg = xmalloc((n ? n : 1) * sizeof(*kc->asg));
+	kc->nrm = xmalloc((n ? n : 1) * sizeof(*kc->nrm));
+
+	struct conv cv = {
+		.kc = kc,
+		.maxn = xcalloc((size_t)kc->nwk, sizeof(double)),
+		.bad = xcalloc((size_t)kc->nwk, sizeof(bool)),
+	};
+	kc->Xf = xaligned_floats(n * kc->dp);
+	pool_for(kc->nblk, threads_for(kc, n * dim), prepare_cb, &cv, NULL);
+	double maxn = 0;
+	for (int t = 0; t < kc->nwk; t++) {
+		if (cv.bad[t])
+			rc = -EINVAL;
+		if (cv.maxn[t] > maxn)
+			maxn = cv.maxn[t];
+	}
+	free(cv.maxn);
+	free(cv.bad);
+	if (rc < 0) {
+		kcenter_free(kc);
+		return rc;
+	}
+	if (!(maxn <= 0x1p55 && dim < (1u << 20))) {
+		free(kc->Xf);
+		kc->Xf = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool pre = in->preselected && in->preselected[i];
+		kc->d2[i] = pre ? GEOM_TAKEN : INFINITY;
+		kc->asg[i] = NONE;
+		kc->live += !pre;
+	}
+	recompute_blocks(kc);
+	*out = kc;
+	return 0;
+}
+
+void kcenter_free(struct kcenter *kc)
+{
+	if (!kc)
+		return;
+	for (size_t j = 0; j < kc->mcap; j++)
+		free(kc->mem[j].v);
+	for (int t = 0; t < kc->nwk; t++) {
+		free(kc->wk[t].mv);
+		free(kc->wk[t].dcnt);
+	}
+	free(kc->wk);
+	free(kc->mem);
+	free(kc->crow);
+	free(kc->dc2);
+	free(kc->cnt);
+	free(kc->cg);
+	free(kc->bg);
+	free(kc->Xf);
+	free(kc->nrm);
+	free(kc->d2);
+	free(kc->asg);
+	free(kc);
+}
