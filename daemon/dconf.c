@@ -5,18 +5,20 @@
  */
 #include "dconf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 static const char *const known[] = {
-	"url", "worker_name", "labels", "token", "token_file", "state_dir", "poll_interval",
-	"poll_wait", "concurrent_runs", "threads_per_run", "keep_runs", "log_level",
+	"url", "allow_http", "worker_name", "labels", "token", "token_file", "state_dir",
+	"poll_interval", "poll_wait", "concurrent_runs", "threads_per_run", "keep_runs", "log_level",
 };
 
 void dconf_free(struct dconf *c)
@@ -89,6 +91,35 @@ static int get_number(cJSON *root, const char *key, double *dst, double min, dou
 	return 0;
 }
 
+/* True when the host of "host[:port][/...]" is a loopback address or localhost. */
+static bool url_is_loopback(const char *hp)
+{
+	char host[256];
+	size_t n;
+
+	if (hp[0] == '[') {
+		n = strcspn(hp + 1, "]");
+		if (hp[1 + n] != ']' || n >= sizeof(host))
+			return false;
+		memcpy(host, hp + 1, n);
+	} else {
+		n = strcspn(hp, ":/");
+		if (n >= sizeof(host))
+			return false;
+		memcpy(host, hp, n);
+	}
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
 int dconf_load(const char *path, struct dconf *c, char *err, size_t errlen)
 {
 	char *text = NULL, host[256] = "winnowd";
@@ -135,6 +166,15 @@ int dconf_load(const char *path, struct dconf *c, char *err, size_t errlen)
 		BAD("%s: url must not hold a query (put the token in \"token\")", path);
 	for (size_t n = strlen(c->url); n > 0 && c->url[n - 1] == '/'; n--)
 		c->url[n - 1] = '\0';
+	it = cJSON_GetObjectItemCaseSensitive(root, "allow_http");
+	if (it != NULL && !cJSON_IsBool(it))
+		BAD("%s: allow_http must be true or false", path);
+	c->allow_http = cJSON_IsTrue(it);
+	/* The token travels in every request: in the clear only on this machine. */
+	if (strncmp(c->url, "http://", 7) == 0 && !url_is_loopback(c->url + 7) && !c->allow_http)
+		BAD("%s: url: plain http:// is accepted only to this machine (127.0.0.0/8, ::1, "
+		    "localhost); use https://, or set \"allow_http\": true to send the token "
+		    "unencrypted over the network", path);
 	if (c->name == NULL) {
 		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
 			snprintf(host, sizeof(host), "winnowd");

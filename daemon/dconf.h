@@ -5,6 +5,8 @@
 #ifndef WINNOWD_DCONF_H
 #define WINNOWD_DCONF_H
 
+#include <stdbool.h>
+
 #include "log.h"
 #include "util.h"
 
@@ -12,6 +14,7 @@
 
 struct dconf {
 	char *url;		/* the web app, "http://host:port" without a trailing slash */
+	bool allow_http;	/* plain http:// to a host that is not loopback (default false) */
 	char *name;		/* worker name (default: the host name) */
 	struct strvec labels;
 	char *token;		/* never logged */

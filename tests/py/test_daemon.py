@@ -551,6 +551,38 @@ class ConfigTest(unittest.TestCase):
         return subprocess.run([WINNOWD, "--config", p], capture_output=True, text=True, timeout=30,
                               env=e)
 
+    def starts(self, cfg):
+        """True when winnowd accepts the config (it is still running after 1.5 s)."""
+        d = wt.tmpdir("cf")
+        p = os.path.join(d, "winnowd.json")
+        cfg = dict(cfg, state_dir=os.path.join(d, "state"), token="t")
+        with open(p, "w") as f:
+            json.dump(cfg, f)
+        proc = subprocess.Popen([WINNOWD, "--config", p], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            proc.wait(1.5)
+            return False
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return True
+
+    def test_plain_http_only_to_loopback(self):
+        for url in ("http://192.0.2.1:8080", "http://example.org", "http://[2001:db8::1]:80",
+                    "http://128.0.0.1:1", "http://localhost.example.org:1"):
+            p = self.run_conf({"url": url, "token": "t"})
+            self.assertEqual(p.returncode, 2, url)
+            self.assertIn("plain http:// is accepted only to this machine", p.stderr)
+        p = self.run_conf({"url": "http://192.0.2.1", "token": "t", "allow_http": "yes"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("allow_http must be true or false", p.stderr)
+        for url in ("http://127.0.0.1:1", "http://127.9.8.7:1", "http://localhost:1",
+                    "http://[::1]:1"):
+            self.assertTrue(self.starts({"url": url}), url)
+        self.assertTrue(self.starts({"url": "http://192.0.2.1:1", "allow_http": True}))
+        self.assertTrue(self.starts({"url": "https://192.0.2.1:1"}))
+
     def test_unknown_key(self):
         p = self.run_conf({"url": "http://127.0.0.1:1", "token": "t", "poll_intervall": 5})
         self.assertEqual(p.returncode, 2)
