@@ -163,6 +163,54 @@ class FaultTest(td.DaemonTest):
         web = self.web.log_text()
         self.assertNotRegex(web, r"POST /v1/datasets/%s/tags 400" % ID)
 
+    # -- kill -9 of the web app -------------------------------------------------
+    def kill_web(self):
+        """kill -9 of winnow-web; its database must pass integrity_check as it was left."""
+        port = self.web.port
+        self.web.proc.kill()
+        self.web.proc.wait()
+        self.web.logf.close()
+        self.web.proc = None
+        self.assertEqual(integrity(self.web.db), "ok")
+        return port
+
+    def test_web_app_killed_during_stages_and_reporting(self):
+        path = td.dataset(self.root, n=40)
+        ds = self.make_dataset(path)
+        # The reporting calls are slowed down through the proxy, so that a kill can
+        # fall inside the results chain; the embeddings stage is held for 3 s.
+        d = self.through_proxy(env={"WINNOWD_TEST_STAGE_DELAY": "embeddings:3000"})
+        self.proxy.add(None, r"/artifacts|/tags$|/samples/batch$|/logs$|/content$", "latency",
+                       count=-1, delay=0.15)
+        first = self.schedule(ds, CORESET)
+        second = self.schedule(ds, CORESET)
+        d.start()
+        run1 = self.wait_run(first, states=("EMBEDDING",), timeout=60)
+        port = self.kill_web()                      # 1: during the stages
+        time.sleep(2)
+        self.restart_web(port)
+        deadline = time.time() + 60                 # 2: inside run 1's results chain
+        while not any(e[2].startswith("/v1/docker/runs/%s/artifacts" % run1["id"]) for e in self.proxy.applied()):
+            self.assertLess(time.time(), deadline, "run 1 did not reach its artifacts")
+            time.sleep(0.02)
+        time.sleep(random.uniform(0, 0.5))
+        self.kill_web()
+        time.sleep(1)
+        self.restart_web(port)
+        run2 = self.wait_run(second, states=("EMBEDDING",), timeout=120)
+        time.sleep(random.uniform(0, 2.5))          # 3: somewhere in run 2
+        self.kill_web()
+        time.sleep(1)
+        self.restart_web(port)
+        for sched, run in ((first, run1), (second, run2)):
+            run = self.wait_run(sched, timeout=180)
+            self.assertEqual(run["state"], "COMPLETED", run)
+            self.wait_sched_done(ds, sched)
+            self.check_results_match_local(ds, run, CORESET, path)
+            self.assert_no_duplicates(ds, run)
+        self.assertRegex(d.log_text(), r"outbox: .*; retry 1")
+        self.assertEqual(len(self.ok("GET", "/v1/docker/runs?datasetId=%s" % ds)), 2)
+
 
 class TruncatedBodyTest(unittest.TestCase):
     """Bodies cut short, straight to the web app, each with a part that is
