@@ -211,6 +211,106 @@ class FaultTest(td.DaemonTest):
         self.assertRegex(d.log_text(), r"outbox: .*; retry 1")
         self.assertEqual(len(self.ok("GET", "/v1/docker/runs?datasetId=%s" % ds)), 2)
 
+    # -- the state directory's disk full -----------------------------------------
+    def fill(self, path, leave):
+        """Fills the file system of path, then gives back `leave` bytes."""
+        filler = os.path.join(path, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"x" * 65536)
+        except OSError:
+            pass
+        try:
+            while True:
+                os.write(fd, b"x" * 512)
+        except OSError:
+            pass
+        size = os.fstat(fd).st_size
+        os.ftruncate(fd, max(0, size - leave))
+        os.close(fd)
+        return filler
+
+    def disk_full_case(self, d, make_room, leave):
+        """Fills the disk (leave bytes free) after the daemon is ready, schedules a
+        run, lets it meet the full disk for 8 s, makes room; the run must end
+        (COMPLETED, or FAILED with a message), a second run must complete, and
+        winnowd's database must pass integrity_check."""
+        path = td.dataset(self.root, n=40)
+        ds = self.make_dataset(path)
+        if d.proc is None:
+            d.start()
+        deadline = time.time() + 30
+        while "ready:" not in d.log_text():
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.1)
+        filler = self.fill(d.state, leave) if leave is not None else None
+        sched = self.schedule(ds, CORESET)
+        n0 = len(self.web.log_text().splitlines())
+        time.sleep(8)
+        n1 = len(self.web.log_text().splitlines())
+        self.assertIsNone(d.proc.poll(), "winnowd died on a full disk")
+        # No call repeated in a tight loop while nothing can be recorded: polls,
+        # heartbeats and retries with backoff only (a loop makes thousands).
+        self.assertLess(n1 - n0, 150, "requests while the disk was full")
+        make_room(filler)
+        run = self.wait_run(sched, timeout=120)
+        self.assertIn(run["state"], ("COMPLETED", "FAILED"), run)
+        if run["state"] == "FAILED":
+            self.assertTrue(run["message"], run)
+        else:
+            self.check_results_match_local(ds, run, CORESET, path)
+        self.wait_sched_done(ds, sched)
+        self.assert_no_duplicates(ds, run, same_attempt=False)
+        second = self.schedule(ds, CORESET)
+        run2 = self.wait_run(second, timeout=120)
+        self.assertEqual(run2["state"], "COMPLETED", run2)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(integrity(os.path.join(d.state, "winnowd.db")), "ok")
+        return run, d.log_text()
+
+    def test_disk_full_tmpfs(self):
+        d = self.daemon(env={"WINNOWD_TEST_RETRY_MS": "500"})
+        os.makedirs(d.state)
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", d.state],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here (%s); RLIMIT_FSIZE covers a full disk instead"
+                          % (p.stderr.strip() or p.returncode))
+        try:
+            for leave in (0, 96 * 1024):
+                self.disk_full_case(d, lambda f: os.unlink(f), leave)
+                # The next case starts a fresh daemon on the same (now roomy) state.
+                d.proc = None
+        finally:
+            d.stop()
+            subprocess.run(["umount", "-l", d.state])
+
+    def test_disk_full_rlimit_fsize(self):
+        # RLIMIT_FSIZE: every write past 256 KiB in a file fails with EFBIG, as on a
+        # full disk (SIGXFSZ ignored, so the write fails instead of killing); the
+        # WAL grows past it at the first run. Room comes back by raising the limit
+        # of the running daemon (prlimit).
+        d = self.daemon(env={"WINNOWD_TEST_RETRY_MS": "500"})
+        limit = 256 * 1024
+
+        def limited():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+        real_popen = subprocess.Popen
+        subprocess.Popen = lambda *a, **kw: real_popen(*a, preexec_fn=limited, **kw)
+        try:
+            d.start()
+        finally:
+            subprocess.Popen = real_popen
+        pid = d.proc.pid
+
+        def room(_):
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        run, log = self.disk_full_case(d, room, None)
+        self.assertRegex(log, r"disk I/O error|database or disk is full|File too large|write failed")
+
 
 class TruncatedBodyTest(unittest.TestCase):
     """Bodies cut short, straight to the web app, each with a part that is
