@@ -61,7 +61,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps check demo install clean bench bench-images bench-scores bench-web bench-e2e bench-select unit web-assets
+.PHONY: all deps check soak demo install clean bench bench-images bench-scores bench-web bench-e2e bench-select unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -131,6 +131,15 @@ web-assets:
 
 check: deps $(DEPS_STAMP) $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(UNIT_BIN) web-assets
 	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
+
+# kill -9 of winnowd at random moments (claiming, stages, reporting) while it works
+# through scheduled runs; then every run must be COMPLETED once, nothing duplicated,
+# both databases intact. Not part of `make check` (tests/py/test_soak.py is its short form).
+SOAK_CYCLES ?= 50
+SOAK_RUNS ?= 20
+soak: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) WINNOW_ROOT=$(CURDIR) /usr/bin/python3 tests/tools/soak.py \
+		--cycles $(SOAK_CYCLES) --runs $(SOAK_RUNS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 # The main job. Until the web app and the daemon exist: local mode on a generated dataset.
 DEMO_DIR ?= $(BUILD)/demo

@@ -192,7 +192,11 @@ static void on_hb_timer(uv_timer_t *t)
 
 /* ---- runs on the worker threads ------------------------------------------ */
 
-/* Queues the run's pending log lines as one logs call (in the caller's transaction, if any). */
+/*
+ * Queues the run's pending log lines as one logs call, in the caller's
+ * transaction. The lines stay in a->logs until the caller's commit succeeded
+ * (logs_committed): a rolled-back transaction (a full disk) must not lose them.
+ */
 static int flush_logs(struct wd *d, struct active *a)
 {
 	int n = cJSON_GetArraySize(a->logs);
@@ -204,18 +208,24 @@ static int flush_logs(struct wd *d, struct active *a)
 	int rc = queue_job_take_seq(d->q, a->sched_id, n, &seq);
 	if (rc < 0)
 		return rc;
-	cJSON_ArrayForEach(e, a->logs)
+	cJSON_ArrayForEach(e, a->logs) {
+		/* A line sent again after a rollback takes the seq of this attempt. */
+		cJSON_DeleteItemFromObjectCaseSensitive(e, "seq");
 		cJSON_AddNumberToObject(e, "seq", (double)seq++);
+	}
 	char *body = cJSON_PrintUnformatted(a->logs);
 	char *path = xasprintf("/v1/docker/runs/%s/logs", a->run_id);
 	rc = queue_outbox_add(d->q, a->sched_id, "logs", "PUT", path, body, NULL);
 	free(path);
 	free(body);
-	if (rc == 0) {
-		cJSON_Delete(a->logs);
-		a->logs = cJSON_CreateArray();
-	}
 	return rc;
+}
+
+/* After the commit of a flush_logs: the lines are in the outbox now. */
+static void logs_committed(struct active *a)
+{
+	cJSON_Delete(a->logs);
+	a->logs = cJSON_CreateArray();
 }
 
 static void add_log(struct active *a, enum log_level lvl, const char *msg)
@@ -328,10 +338,10 @@ static void on_finished(struct wd *d, struct active *a)
 	int rc;
 
 	if (queue_begin(d->q) < 0)
-		goto out;
+		goto pending;
 	if ((rc = flush_logs(d, a)) < 0 || (rc = queue_job_get(d->q, a->sched_id, &j)) < 0) {
 		queue_rollback(d->q);
-		goto out;
+		goto pending;
 	}
 	if (ex->rc == 0) {
 		rc = results_enqueue_samples(d->q, &j, dir, err, sizeof(err));
@@ -339,17 +349,21 @@ static void on_finished(struct wd *d, struct active *a)
 			rc = results_enqueue_end(d->q, &j, dir, "FAILED", err);
 		if (rc == 0)
 			rc = queue_job_set_state(d->q, a->sched_id, JOB_REPORTING, NULL);
-		log_info("run %s: stages done in %.2f s: %zu selected of %zu candidates; reporting",
-			 a->run_id, r->total_seconds, r->counts.selected, r->counts.candidates);
+		if (!a->end_pending)
+			log_info("run %s: stages done in %.2f s: %zu selected of %zu candidates; "
+				 "reporting", a->run_id, r->total_seconds, r->counts.selected,
+				 r->counts.candidates);
 	} else if (ex->rc == -ECANCELED && a->abort_requested) {
 		rc = results_enqueue_end(d->q, &j, dir, "ABORTED", "aborted on request");
 		if (rc == 0)
 			rc = queue_job_set_state(d->q, a->sched_id, JOB_REPORTING, "aborted");
-		log_msg(LOG_LVL_NOTICE, "run %s: aborted on request", a->run_id);
+		if (!a->end_pending)
+			log_msg(LOG_LVL_NOTICE, "run %s: aborted on request", a->run_id);
 	} else if (ex->rc == -ECANCELED) {
 		/* Drained: after the restart it resumes after its last checkpoint. */
 		rc = queue_job_set_state(d->q, a->sched_id, JOB_QUEUED, NULL);
-		log_msg(LOG_LVL_NOTICE, "run %s: stopped for shutdown; requeued", a->run_id);
+		if (!a->end_pending)
+			log_msg(LOG_LVL_NOTICE, "run %s: stopped for shutdown; requeued", a->run_id);
 	} else if (r->permanent || r->config_error || j.attempts + 1 >= MAX_ATTEMPTS) {
 		char *msg = r->permanent || r->config_error ? xstrdup(r->error) :
 			xasprintf("failed %d times, the last: %s", j.attempts + 1, r->error);
@@ -358,7 +372,8 @@ static void on_finished(struct wd *d, struct active *a)
 			rc = results_enqueue_end(d->q, &j, dir, "FAILED", msg);
 		if (rc == 0)
 			rc = queue_job_set_state(d->q, a->sched_id, JOB_REPORTING, msg);
-		log_msg(LOG_LVL_ERR, "run %s: FAILED: %s", a->run_id, msg);
+		if (!a->end_pending)
+			log_msg(LOG_LVL_ERR, "run %s: FAILED: %s", a->run_id, msg);
 		free(msg);
 	} else {
 		rc = queue_job_count_up(d->q, a->sched_id, 1, 0);
@@ -367,15 +382,17 @@ static void on_finished(struct wd *d, struct active *a)
 		if (rc == 0)
 			rc = queue_job_set_lease(d->q, a->sched_id,
 						 queue_now_ms() + d->retry_ms * (j.attempts + 1));
-		log_msg(LOG_LVL_WARNING, "run %s: attempt %d failed: %s; retrying", a->run_id,
-			j.attempts + 1, r->error);
+		if (!a->end_pending)
+			log_msg(LOG_LVL_WARNING, "run %s: attempt %d failed: %s; retrying",
+				a->run_id, j.attempts + 1, r->error);
 	}
 	job_clear(&j);
 	if (rc < 0 || queue_commit(d->q) < 0) {
 		queue_rollback(d->q);
-		log_msg(LOG_LVL_ERR, "run %s: cannot record the end of the stages", a->run_id);
+		goto pending;
 	}
-out:
+	if (a->end_pending)
+		log_info("run %s: the end of the stages is recorded now", a->run_id);
 	free(dir);
 	active_free(d, a);
 	status_update(d);
@@ -386,6 +403,19 @@ out:
 	}
 	try_dispatch(d);
 	worker_state_update(d, false);
+	return;
+pending:
+	/*
+	 * The queue cannot take the end of the stages (a full disk, most
+	 * likely). Left "running", the job would wait for the next start and be
+	 * counted as a daemon death; instead the run stays active here and the
+	 * tick tries again each second, until the disk has room.
+	 */
+	if (!a->end_pending)
+		log_msg(LOG_LVL_ERR, "run %s: cannot record the end of the stages; "
+			"trying again each second", a->run_id);
+	a->end_pending = true;
+	free(dir);
 }
 
 static void on_exec_event(void *ud, const struct exec_event *ev)
@@ -620,7 +650,9 @@ static void claim_end(struct claim *c, bool failed)
 
 	if (failed) {
 		double wait = wd_backoff(d->claim_failures++);
-		(void)queue_job_set_lease(d->q, c->j.sched_id, queue_now_ms() + (int64_t)(wait * 1000));
+		/* Kept in memory as well when the queue cannot take it (a full disk). */
+		if (queue_job_set_lease(d->q, c->j.sched_id, queue_now_ms() + (int64_t)(wait * 1000)) < 0)
+			d->claim_hold_until = queue_now_ms() + (int64_t)(wait * 1000);
 	} else {
 		d->claim_failures = 0;
 	}
@@ -789,7 +821,7 @@ static void claim_kick(struct wd *d)
 	struct strvec ids = { 0 };
 	int64_t now = queue_now_ms();
 
-	if (d->claim_busy || d->draining || !d->registered)
+	if (d->claim_busy || d->draining || !d->registered || now < d->claim_hold_until)
 		return;
 	if (queue_job_ids(d->q, JOB_CLAIMED, &ids) < 0)
 		return;
@@ -1281,10 +1313,16 @@ static void on_tick(uv_timer_t *t)
 	struct wd *d = t->data;
 	double now = now_seconds();
 
-	for (struct active *a = d->active; a; a = a->next) {
+	for (struct active *a = d->active, *next; a; a = next) {
+		next = a->next;
+		if (a->end_pending) {
+			/* May free a. */
+			on_finished(d, a);
+			continue;
+		}
 		if (cJSON_GetArraySize(a->logs) > 0) {
-			if (queue_begin(d->q) == 0 && flush_logs(d, a) == 0)
-				(void)queue_commit(d->q);
+			if (queue_begin(d->q) == 0 && flush_logs(d, a) == 0 && queue_commit(d->q) == 0)
+				logs_committed(a);
 			else
 				queue_rollback(d->q);
 		}

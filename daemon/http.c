@@ -44,6 +44,7 @@ struct http {
 	uv_timer_t timer;
 	struct http_req *reqs;	/* in flight, a doubly linked list */
 	int pending;
+	long max_timeout_s;	/* WINNOWD_TEST_HTTP_TIMEOUT_S (tests only), 0: none */
 };
 
 struct sock_ctx {
@@ -258,6 +259,12 @@ struct http *http_new(uv_loop_t *loop)
 	}
 	uv_timer_init(loop, &h->timer);
 	h->timer.data = h;
+	/*
+	 * Tests only: a cap on every request's timeout, so that a test of a web
+	 * app that never answers sees the timeout fire in seconds, not minutes.
+	 */
+	const char *cap = getenv("WINNOWD_TEST_HTTP_TIMEOUT_S");
+	h->max_timeout_s = cap ? strtol(cap, NULL, 10) : 0;
 	return h;
 }
 
@@ -288,7 +295,11 @@ int http_request(struct http *h, const char *method, const char *url, const char
 	SETOPT(CURLOPT_PRIVATE, (char *)r);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	SETOPT(CURLOPT_CONNECTTIMEOUT, 10L);
-	SETOPT(CURLOPT_TIMEOUT, timeout_s > 0 ? timeout_s : 60L);
+	if (timeout_s <= 0)
+		timeout_s = 60;
+	if (h->max_timeout_s > 0 && timeout_s > h->max_timeout_s)
+		timeout_s = h->max_timeout_s;
+	SETOPT(CURLOPT_TIMEOUT, timeout_s);
 	SETOPT(CURLOPT_ERRORBUFFER, r->errbuf);
 	SETOPT(CURLOPT_WRITEFUNCTION, on_data);
 	SETOPT(CURLOPT_WRITEDATA, r);

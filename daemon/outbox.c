@@ -83,6 +83,26 @@ static void on_timer(uv_timer_t *t)
 	outbox_kick(t->data);
 }
 
+/*
+ * Records when an item is due again. When the queue cannot take even that (a
+ * full disk), the wait is kept in memory instead: without it the item would be
+ * due at once and sent again and again as fast as the web app answers.
+ */
+static void retry_later(struct wd *d, int64_t id, double wait, const char *why)
+{
+	if (queue_outbox_retry(d->q, id, queue_now_ms() + (int64_t)(wait * 1000), why) == 0) {
+		d->ob_hold_failures = 0;
+		return;
+	}
+	double hold = wd_backoff(d->ob_hold_failures++);
+	if (hold < wait)
+		hold = wait;
+	if (d->ob_hold_failures == 1)
+		log_msg(LOG_LVL_ERR, "outbox: cannot record a retry in the queue (disk full?); "
+			"all calls wait %.1f s", hold);
+	d->ob_hold_until = queue_now_ms() + (int64_t)(hold * 1000);
+}
+
 static bool transient(long status)
 {
 	return status == 0 || status == 408 || status == 429 || status >= 500;
@@ -247,11 +267,13 @@ static void on_reply(void *ud, const struct http_reply *rep)
 		int rc = handle_ok(d, c, rep);
 		if (rc == 1)
 			return;		/* a second request went out for this item */
+		if (rc == 0)
+			d->ob_hold_failures = 0;
 		if (rc < 0) {
-			log_warnx("outbox: %s %s: cannot handle the answer (%s); retrying", c->it.method,
-				  lp, strerror(-rc));
-			(void)queue_outbox_retry(d->q, c->it.id, queue_now_ms() +
-						 (int64_t)(wd_backoff(c->it.attempts) * 1000), "bad answer");
+			if (d->ob_hold_failures == 0)
+				log_warnx("outbox: %s %s: cannot handle the answer (%s); retrying",
+					  c->it.method, lp, strerror(-rc));
+			retry_later(d, c->it.id, wd_backoff(c->it.attempts), "bad answer");
 		}
 		finish_call(c);
 		return;
@@ -268,7 +290,7 @@ static void on_reply(void *ud, const struct http_reply *rep)
 		log_msg(c->it.attempts == 0 ? LOG_LVL_WARNING : LOG_LVL_DEBUG,
 			"outbox: %s %s (job %s): %s; retry %d in %.1f s", c->upload ? "PUT" : c->it.method,
 			lp, c->it.job, why, c->it.attempts + 1, wait);
-		(void)queue_outbox_retry(d->q, c->it.id, queue_now_ms() + (int64_t)(wait * 1000), why);
+		retry_later(d, c->it.id, wait, why);
 		finish_call(c);
 		return;
 	}
@@ -320,12 +342,17 @@ void outbox_kick(struct wd *d)
 {
 	if (d->ob_busy || d->stopping || !d->registered)
 		return;
+	d->outbox_timer.data = d;
+	if (queue_now_ms() < d->ob_hold_until) {
+		uv_timer_start(&d->outbox_timer, on_timer,
+			       (uint64_t)(d->ob_hold_until - queue_now_ms()), 0);
+		return;
+	}
 	for (;;) {
 		int64_t now = queue_now_ms(), due;
 		struct outbox_item it;
 		int r = queue_outbox_next(d->q, now, &it, &due);
 
-		d->outbox_timer.data = d;
 		if (r < 0) {
 			uv_timer_start(&d->outbox_timer, on_timer, 1000, 0);
 			return;

@@ -27,6 +27,7 @@ struct active {
 	double last_progress_put;
 	bool dirty;		/* stage or progress changed since */
 	bool abort_requested;	/* the web app said abortRequested */
+	bool end_pending;	/* the stages ended but the queue could not record it (disk full): retried by the tick */
 	struct cJSON *logs;	/* log lines not yet queued: [{ts, level, msg, state}] */
 	struct active *next;
 };
@@ -50,10 +51,13 @@ struct wd {
 	bool poll_busy, claim_busy, hb_busy;
 	double poll_sent;	/* monotonic seconds when the poll in flight went out */
 	int reg_failures, claim_failures;
+	int64_t claim_hold_until;	/* no claim step before (ms): a failed one the queue could not delay */
 	/* the outbox: one call in flight at a time */
 	bool ob_busy;
 	int64_t ob_inflight;
 	struct ob_call *ob_call;	/* the call in flight, freed by outbox_abandon at exit */
+	int64_t ob_hold_until;	/* no call before (ms): a retry the queue could not record */
+	int ob_hold_failures;
 	int64_t last_contact_saved;
 	struct active *active;
 	double watchdog_interval;	/* seconds, 0: off */

@@ -1,0 +1,333 @@
+#!/usr/bin/python3
+"""soak: kill -9 winnowd at random moments while it works through scheduled runs.
+
+    soak.py [--cycles 50] [--runs 20] [--images 30] [--seed N] [--keep DIR]
+
+A real winnow-web and a real winnowd on 127.0.0.1, temp state, one generated
+dataset (tests/tools/mkdataset). All runs are scheduled up front; then, cycle
+after cycle, winnowd is started, the soak waits for a moment of one phase
+(claiming, stages, reporting; the phases take turns, the moment within the
+phase is random) and kills it with SIGKILL. After the last cycle winnowd runs
+until every run has ended, both programs stop, and the soak checks:
+
+  lost        runs that did not end COMPLETED with both tags in the web app
+  duplicated  runs with more than one run row for their scheduled run, or a tag,
+              score list, artifact or log seq twice
+  differing   runs whose tags differ from the first run's (same config, same data)
+  integrity   PRAGMA integrity_check of winnowd's and winnow-web's databases
+
+A run whose stages were running at a kill counts a daemon death (SPEC 6); the
+fifth death fails the run as a suspected poison job. The soak never makes that
+fifth kill: when the only moment it could kill is inside the stages of a run
+with four deaths, it waits for another moment (and counts it as "spared").
+Exit 0 only when nothing was lost, duplicated or differing and both checks say ok.
+"""
+import argparse
+import os
+import random
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "py"))
+import webtest  # noqa: E402
+import winnowtest as wt  # noqa: E402
+from test_daemon import Daemon, CORESET  # noqa: E402
+
+MAX_DEATHS = 5      # daemon/daemon.c
+PHASES = ("claiming", "stages", "reporting")
+# Log lines that mark the start of each phase (daemon/daemon.c).
+MARKERS = {
+    "claiming": re.compile(r"scheduled run [0-9a-f]{24}: claiming|claim of scheduled run"),
+    "stages": re.compile(r"run [0-9a-f]{24}: started \(scheduled run"),
+    "reporting": re.compile(r"stages done in .*; reporting"),
+}
+# How long after the marker the kill may fall (seconds, uniform).
+WINDOW = {"claiming": 0.004, "stages": 0.8, "reporting": 0.04}
+# The stages of the soak's coreset run (it has no score lists, so no "scores" stage); a cycle aimed at the stages holds one
+# of them for STAGE_HOLD_MS at its start (WINNOWD_TEST_STAGE_DELAY).
+STAGES = ("listing", "images", "duplicates", "embeddings", "selection", "results")
+STAGE_HOLD_MS = 600
+
+
+def integrity(path):
+    c = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
+    try:
+        return ";".join(r[0] for r in c.execute("PRAGMA integrity_check"))
+    finally:
+        c.close()
+
+
+def jobs(state_dir):
+    """{sched_id: (state, attempts, deaths)} from winnowd's queue, read-only."""
+    p = os.path.join(state_dir, "winnowd.db")
+    if not os.path.exists(p):
+        return {}
+    for _ in range(50):
+        try:
+            c = sqlite3.connect("file:%s?mode=ro" % p, uri=True, timeout=10)
+            try:
+                return {r[0]: (r[1], r[2], r[3]) for r in
+                        c.execute("SELECT sched_id, state, attempts, deaths FROM jobs")}
+            finally:
+                c.close()
+        except sqlite3.OperationalError:
+            time.sleep(0.05)
+    return {}
+
+
+def phase_of(js):
+    states = {s for s, _, _ in js.values()}
+    if "running" in states:
+        return "stages"
+    if "claimed" in states:
+        return "claiming"
+    if "reporting" in states:
+        return "reporting"
+    return "idle"
+
+
+class Soak:
+    def __init__(self, cycles=50, runs=20, images=30, seed=None, workdir=None, out=sys.stdout,
+                 delay_ms=5):
+        self.cycles = cycles
+        self.nruns = runs
+        self.images = images
+        self.seed = seed if seed is not None else int(time.time())
+        self.rng = random.Random(self.seed)
+        self.dir = workdir or tempfile.mkdtemp(prefix="soak")
+        self.out = out
+        self.delay_ms = delay_ms
+        self.kills = {p: 0 for p in PHASES + ("idle",)}
+        self.spared = 0
+
+    def say(self, msg):
+        self.out.write(msg + "\n")
+        self.out.flush()
+
+    def ok(self, method, path, body=None, token=None):
+        return self.web.ok(method, path, body, token or self.utok)
+
+    def setup(self):
+        root = os.path.join(self.dir, "data")
+        os.makedirs(root, exist_ok=True)
+        self.path = os.path.join(root, "d")
+        wt.mkdataset(self.path, "--n", self.images, "--predictions", "--subdirs")
+        self.web = webtest.Server(roots=[root], workdir=os.path.join(self.dir, "web"))
+        os.makedirs(self.web.dir, exist_ok=True)
+        self.wtok = self.web.token("worker1", "worker")
+        self.utok = self.web.token("alice", "user")
+        self.web.start()
+        self.ds = self.ok("POST", "/v1/datasets", {"name": "soak"})["id"]
+        self.ok("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "LOCAL", "fullPath": self.path})
+        cfg = self.ok("POST", "/v1/docker/worker/config",
+                      {"config": {"workerType": "FULL", "docker": CORESET, "lightly": {}}})["id"]
+        self.scheds = [self.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds,
+                               {"configId": cfg, "priority": "MID"})["id"] for _ in range(self.nruns)]
+        env = {"WINNOWD_TEST_DELAY_MS": str(self.delay_ms)} if self.delay_ms else {}
+        self.d = Daemon("http://127.0.0.1:%d" % self.web.port, self.wtok, os.path.join(self.dir, "wd"),
+                        env=env)
+
+    def all_ended(self):
+        js = jobs(self.d.state)
+        return len(js) == self.nruns and all(s in ("done", "failed", "aborted") for s, _, _ in js.values())
+
+    def wait_marker(self, marker, since, timeout, until_ended=True):
+        """Waits for marker in the log after offset since; True when seen."""
+        deadline = time.time() + timeout
+        text = b""
+        while time.time() < deadline:
+            with open(self.d.log, "rb") as f:
+                f.seek(since + len(text))
+                text += f.read()
+            if marker.search(text.decode("utf-8", "replace")):
+                return True
+            if not self.d.proc or self.d.proc.poll() is not None or \
+                    (until_ended and self.all_ended()):
+                return False
+            time.sleep(0.002)
+        return False
+
+    def plan(self):
+        """The phase each cycle aims at: the cycles are shared out over the runs
+        (the runs go one after another), each run's in the order of its phases;
+        a run with more than three gets more kills in its stages."""
+        out = []
+        for i in range(self.nruns):
+            n = self.cycles // self.nruns + (1 if i < self.cycles % self.nruns else 0)
+            if n <= 3:
+                aims = sorted(self.rng.sample(range(3), n))
+            else:
+                aims = sorted([0, 2] + [1] * (n - 2))
+            out += [PHASES[a] for a in aims]
+        return out
+
+    def cycle(self, phase):
+        since = os.path.getsize(self.d.log) if os.path.exists(self.d.log) else 0
+        marker = MARKERS[phase]
+        window = WINDOW[phase]
+        self.d.env.pop("WINNOWD_TEST_STAGE_DELAY", None)
+        if phase == "stages":
+            # Hold one stage, picked at random, for a moment, and kill inside it or
+            # just after it: every stage's checkpoint and resume gets its turn.
+            stage = self.rng.choice(STAGES)
+            self.d.env["WINNOWD_TEST_STAGE_DELAY"] = "%s:%d" % (stage, STAGE_HOLD_MS)
+            marker = re.compile(r"stage %s started" % stage)
+        self.d.start()
+        seen = self.wait_marker(marker, since, 20)
+        time.sleep(self.rng.uniform(0, window) if seen else 0)
+        # Never the fifth death of a run: wait while the running job already has four.
+        deadline = time.time() + 60
+        while True:
+            js = jobs(self.d.state)
+            doomed = [s for s, (st, _, deaths) in js.items() if st == "running" and deaths >= MAX_DEATHS - 1]
+            if not doomed or time.time() > deadline:
+                break
+            self.spared += 1
+            time.sleep(0.05)
+        self.d.kill9()
+        hit = phase_of(jobs(self.d.state))
+        self.kills[hit] += 1
+        return phase, hit
+
+    def finish(self, timeout=600):
+        self.d.env.pop("WINNOWD_TEST_STAGE_DELAY", None)
+        since = os.path.getsize(self.d.log) if os.path.exists(self.d.log) else 0
+        self.d.start()
+        # Ready first, so that the SIGTERM at the end meets the daemon's handler.
+        self.wait_marker(re.compile(r"ready: worker"), since, 60, until_ended=False)
+        deadline = time.time() + timeout
+        while not self.all_ended() and time.time() < deadline:
+            time.sleep(0.2)
+        # The web app's side follows the local end (the scheduled run's DONE).
+        while time.time() < deadline:
+            if all(self.run_of(s) and self.run_of(s)["state"] in ("COMPLETED", "FAILED", "ABORTED")
+                   for s in self.scheds):
+                break
+            time.sleep(0.2)
+
+    def run_of(self, sched):
+        r = self.web.request("GET", "/v1/docker/runs/schedule/%s" % sched, token=self.utok)
+        return r.json if r.status == 200 else None
+
+    def check(self):
+        lost, dup, differ = [], [], []
+        tags = self.ok("GET", "/v1/datasets/%s/tags" % self.ds)
+        names = [t["name"] for t in tags]
+        by_name = {t["name"]: t for t in tags}
+        runs = self.ok("GET", "/v1/docker/runs?datasetId=%s" % self.ds)
+        runs = runs if isinstance(runs, list) else runs.get("items", runs)
+        per_sched = {}
+        for r in runs:
+            per_sched.setdefault(r.get("scheduledId"), []).append(r)
+        first = None
+        for s in self.scheds:
+            run = self.run_of(s)
+            bad_dup = len(per_sched.get(s, [])) > 1
+            if run is None or run["state"] != "COMPLETED":
+                lost.append((s, run and run["state"], run and run.get("message")))
+                if bad_dup:
+                    dup.append(s)
+                continue
+            name = "run-%s" % run["id"]
+            sel, cand = by_name.get(name), by_name.get(name + "-candidates")
+            if sel is None or cand is None:
+                lost.append((s, "COMPLETED without its tags", None))
+                continue
+            if names.count(name) != 1 or names.count(name + "-candidates") != 1:
+                bad_dup = True
+            types = [x["scoreType"] for x in self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (self.ds, cand["id"]))]
+            if len(types) != len(set(types)):
+                bad_dup = True
+            arts = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])]
+            if len(arts) != len(set(arts)):
+                bad_dup = True
+            seqs = [l["seq"] for l in self.ok("GET", "/v1/docker/runs/%s/logs" % run["id"])]
+            if len(seqs) != len(set(seqs)):
+                bad_dup = True
+            if bad_dup:
+                dup.append(s)
+            key = (sel["bitMaskData"], cand["bitMaskData"], sorted(types))
+            if first is None:
+                first = key
+            elif key != first:
+                differ.append(s)
+        if len(names) != len(set(names)):
+            dup.append("tag names")
+        return lost, dup, differ
+
+    def run(self):
+        t0 = time.time()
+        self.setup()
+        self.say("soak: seed %d, %d cycles over %d runs of %d images, workdir %s"
+                 % (self.seed, self.cycles, self.nruns, self.images, self.dir))
+        for k, aim in enumerate(self.plan()):
+            want, hit = self.cycle(aim)
+            self.say("  cycle %d: aimed at %s, killed in %s" % (k + 1, want, hit))
+        self.finish()
+        lost, dup, differ = self.check()
+        js = jobs(self.d.state)
+        rc_d = self.d.stop()
+        self.web.stop()
+        ig_d = integrity(os.path.join(self.d.state, "winnowd.db"))
+        ig_w = integrity(self.web.db)
+        deaths = max((x[2] for x in js.values()), default=0)
+        attempts = max((x[1] for x in js.values()), default=0)
+        el = time.time() - t0
+        self.say("soak: kills by phase: claiming %d, stages %d, reporting %d, idle %d; "
+                 "spared (a fifth death) %d" % (self.kills["claiming"], self.kills["stages"],
+                                                self.kills["reporting"], self.kills["idle"], self.spared))
+        self.say("soak: most daemon deaths of one run %d (cap %d), most failed attempts %d"
+                 % (deaths, MAX_DEATHS, attempts))
+        self.say("soak: integrity_check winnowd.db %s, web.db %s; winnowd exit %s"
+                 % (ig_d, ig_w, rc_d))
+        for x in lost:
+            self.say("  lost: scheduled run %s: %s %s" % x)
+        for x in dup:
+            self.say("  duplicated: %s" % x)
+        for x in differ:
+            self.say("  differing: scheduled run %s" % x)
+        self.say("soak: cycles %d, runs %d, lost %d, duplicated %d, differing %d, time %.0f s"
+                 % (self.cycles, self.nruns, len(lost), len(dup), len(differ), el))
+        self.result = {"lost": lost, "duplicated": dup, "differing": differ, "integrity": (ig_d, ig_w),
+                       "kills": dict(self.kills), "deaths": deaths, "winnowd_rc": rc_d,
+                       "seconds": el}
+        return not lost and not dup and not differ and ig_d == "ok" and ig_w == "ok" and rc_d == 0
+
+    def cleanup(self):
+        for p in (getattr(self, "d", None), getattr(self, "web", None)):
+            try:
+                if p is not None:
+                    p.stop()
+            except Exception:   # noqa: BLE001 (already failing)
+                pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cycles", type=int, default=50)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--images", type=int, default=30)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--keep", help="work in DIR and keep it")
+    a = ap.parse_args()
+    wd = a.keep or tempfile.mkdtemp(prefix="winnow-soak-")
+    s = Soak(a.cycles, a.runs, a.images, a.seed, wd)
+    ok = False
+    try:
+        ok = s.run()
+    finally:
+        s.cleanup()
+        if ok and not a.keep:
+            import shutil
+            shutil.rmtree(wd, ignore_errors=True)
+        elif not ok:
+            sys.stderr.write("soak: FAILED; logs kept in %s\n" % wd)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
