@@ -214,9 +214,12 @@ static int open_conn(const char *path, sqlite3 **out, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_busy_timeout(h, 10000);
-	/* synchronous=NORMAL is durable across crashes of the process in WAL mode;
-	   only a power loss can lose the last commits. */
-	rc = sqlite3_exec(h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	/*
+	 * synchronous=FULL: a commit is on disk before its answer goes out. A
+	 * worker deletes its outbox row once answered, so a commit that a power
+	 * loss could still take back (NORMAL) would be an effect lost for good.
+	 */
+	rc = sqlite3_exec(h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 			  "PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(h));
