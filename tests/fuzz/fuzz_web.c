@@ -14,6 +14,8 @@
  * The reply must be a status in 200..499 with a JSON body: a 5xx for a body
  * is a bug.
  *
+ * FUZZ_WEB_SHOW=1 in the environment prints each request's reply.
+ *
  * Left out: PUT /v1/artifacts/{id}/content (its body is the artifact's
  * bytes, stored as they are) and /login (server.c's, static; it reads one
  * string with the same helpers).
@@ -224,6 +226,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(int)(out.body ? out.len : 0), out.body ? out.body : "");
 		abort();
 	}
+	if (getenv("FUZZ_WEB_SHOW") != NULL)	/* to see what a corpus does */
+		fprintf(stderr, "%s %s -> %d %.*s\n", fr->method, fr->pattern, out.status,
+			(int)out.len, out.body);
 	cJSON *reply = cJSON_ParseWithLength(out.body, out.len);
 	if (reply == NULL)
 		abort();

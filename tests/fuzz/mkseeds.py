@@ -183,7 +183,7 @@ WEB = [
     ['{"config": {"docker": {"method": "random"}, "lightly": {}}, "creator": "wizard"}',
      '{"config": {"docker": {"method": "foo"}}}'],
     ['{"config": {"workerType": "FULL", "docker": {"stopping_condition": {"n_samples": 0.5}}}}'],
-    ['{"state": "RUNNING"}', '{"state": "nope"}'],
+    ['{"state": "BUSY"}', '{"state": "nope"}'],
     ['{"dockerVersion": "1.0", "datasetId": "%s", "scheduledId": "%s", "configId": "%s"}' % (D, S1, C),
      '{"dockerVersion": "1.0", "datasetId": "%s", "scheduledId": "%s", "configId": "%s"}' % (D, S2, C)],
     ['{"state": "EMBEDDING", "message": "step", "progress": 0.5}', '{"state": "COMPLETED"}'],

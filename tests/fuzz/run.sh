@@ -3,7 +3,8 @@
 #   tests/fuzz/run.sh SECONDS [TARGET...]      (default: every $FUZZ_BUILD/fuzz_* binary)
 # Each target starts from its seed corpus tests/fuzz/<target>/ (which holds the
 # regression inputs of fixed bugs, so every run replays them first); the inputs it
-# finds go to a scratch corpus, never into the seeds. One line per target:
+# finds go to a scratch corpus, never into the seeds; tests/fuzz/<target>.dict, when
+# present, is its libFuzzer dictionary. One line per target:
 #   <target>  <executions> execs  cov <N>  ft <N>  <N> crashes  (<s> s)
 # cov and ft are from libFuzzer's last status line (DONE, or the last before a
 # crash), executions from -print_final_stats. A crash, leak, timeout or
@@ -34,8 +35,10 @@ for t in "${targets[@]}"; do
 	t0=$SECONDS
 	# -timeout: one input taking this long is a hang; the scratch corpus comes
 	# first, so that new inputs are written there.
+	dict=()
+	[ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
 	"$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=30 -rss_limit_mb=2048 \
-		-artifact_prefix="$FUZZ_BUILD/artifacts/$t-" "$scratch" "$seeds" >"$log" 2>&1
+		"${dict[@]}" -artifact_prefix="$FUZZ_BUILD/artifacts/$t-" "$scratch" "$seeds" >"$log" 2>&1
 	rc=$?
 	rm -rf "$scratch"
 	after=$(ls "$FUZZ_BUILD/artifacts" | grep -c "^$t-" || true)
