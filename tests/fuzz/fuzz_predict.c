@@ -46,6 +46,30 @@ static bool same_vec(const double *a, const double *b, size_t n)
 	return true;
 }
 
+/* What predict.h promises of an accepted file: ids of the schema, values in [0, 1]. */
+static void check_values(const struct pred_image *p, enum task_type t, struct img_size isz)
+{
+	if (!p->has_file)
+		abort();
+	for (size_t i = 0; i < p->n; i++) {
+		const struct pred_entry *e = &p->e[i];
+		if (e->category_id < 0 || e->category_id > 2)
+			abort();
+		if (t == TASK_CLASSIFICATION ? !isnan(e->score) : !(e->score >= 0 && e->score <= 1))
+			abort();
+		for (size_t k = 0; k < e->nprobs; k++)
+			if (!(e->probs[k] >= 0 && e->probs[k] <= 1))
+				abort();
+		for (size_t k = 0; k < e->nkp; k++)
+			if (!(e->kp_conf[k] >= 0 && e->kp_conf[k] <= 1))
+				abort();
+		if (t == TASK_KEYPOINT_DETECTION && e->nkp == 0)
+			abort();
+		if (isz.w != 0 && isz.h != 0 && e->pixels > (uint64_t)isz.w * isz.h)
+			abort();
+	}
+}
+
 static void compare(const struct pred_image *f, const struct pred_image *s)
 {
 	if (f->has_file != s->has_file || f->n != s->n)
@@ -105,14 +129,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			}
 			compare(&fast, &slow);
+			check_values(&slow, (enum task_type)mode, isz);
 			pred_image_free(&slow);
 			pred_image_free(&fast);
 		} else {
 			pred_image_free(&fast);
 			err[0] = '\0';
 			if (predict_parse_file(text, size, "p.json", "img/a.jpg", sch, isz, &slow, err,
-					       sizeof(err)) == 0)
+					       sizeof(err)) == 0) {
+				check_values(&slow, (enum task_type)mode, isz);
 				pred_image_free(&slow);
+			}
 			else if (err[0] == '\0')
 				abort();
 		}
