@@ -22,7 +22,8 @@ TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libyajl-dev libcurl4-openssl-dev \
 	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
 	libxxhash-dev libstb-dev libcmocka-dev sqlite3 python3 python3-numpy \
-	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium systemd
+	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium systemd \
+	clang libclang-rt-14-dev
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -61,7 +62,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps check soak demo install clean bench bench-images bench-scores bench-web bench-e2e bench-select unit web-assets
+.PHONY: fuzz fuzz-build all deps check soak demo install clean bench bench-images bench-scores bench-web bench-e2e bench-select unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -129,8 +130,55 @@ web-assets:
 	@cmp -s web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js || \
 	  cp web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js
 
-check: deps $(DEPS_STAMP) $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(UNIT_BIN) web-assets
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
+check: deps $(DEPS_STAMP) $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(UNIT_BIN) web-assets fuzz-build
+	@BUILD=$(BUILD) BIN=$(BIN) FUZZ_BUILD=$(FUZZ_BUILD) tests/run.sh
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang in their own folder
+# (never mixed with the gcc objects): every source of libwinnow.a and web/ again
+# with ASan + UBSan and coverage. `make fuzz` runs each for FUZZ_SECONDS from
+# its seed corpus tests/fuzz/<target>/; `make check` runs each briefly.
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# clang, unlike gcc, warns of a va_list format passed on (xvasprintf); gcc checks those.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Wno-format-nonliteral -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	-I. -Ilib -Iweb -MMD -MP $(shell pkg-config --cflags $(PKGS) $(WEB_PKGS) 2>/dev/null)
+FUZZ_LDLIBS = $(LDLIBS_ALL) $(shell pkg-config --libs $(WEB_PKGS))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+# The web app without its main(): the fuzz target calls the route handlers itself.
+FUZZ_WEB_OBJ := $(filter-out $(FUZZ_BUILD)/web/main.o,$(WEB_SRC:%.c=$(FUZZ_BUILD)/%.o))
+
+$(FUZZ_BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/libwinnow.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BUILD)/libweb.a: $(FUZZ_WEB_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libweb.a $(FUZZ_BUILD)/libwinnow.a
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libweb.a \
+		$(FUZZ_BUILD)/libwinnow.a $(FUZZ_LDLIBS) $(FUZZ_LDFLAGS_$*)
+
+# fuzz_web replaces getrandom (repeatable ids) and libmicrohttpd's lookups (no connection).
+FUZZ_LDFLAGS_web := -Wl,--wrap=getrandom -Wl,--wrap=MHD_lookup_connection_value
+
+# Keep the targets' objects (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%.o)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # kill -9 of winnowd at random moments (claiming, stages, reporting) while it works
 # through scheduled runs; then every run must be COMPLETED once, nothing duplicated,
@@ -191,3 +239,4 @@ clean:
 	rm -rf build build-* bin bin-*
 
 -include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(WEB_OBJ:.o=.d)
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_WEB_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%.d)

@@ -4,11 +4,14 @@
 #   cmocka unit suites:   $BUILD/tests/test_*
 #   Python suites:        tests/py/test_*.py   (unittest, /usr/bin/python3)
 #   browser suites:       tests/browser/*.test.mjs (node's test runner, headless Chromium)
+#   fuzz:                 tests/fuzz/run.sh, each libFuzzer target of $FUZZ_BUILD for
+#                         FUZZ_CHECK_SECONDS (6) from its seeds; a crash or leak fails it
 # TESTS=pattern limits the suites run (a substring of the suite name).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 export BUILD BIN
 export WINNOW_ROOT=$PWD
 TIMEOUT=${TEST_TIMEOUT:-900}
@@ -31,6 +34,9 @@ run_suite() {	# name kind cmd...
 		p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)
 		f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)
 		s=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$log" | tail -1)
+	elif [ "$kind" = plain ]; then
+		p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail -1)
+		f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -1)
 	elif [ "$kind" = cmocka ]; then
 		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
@@ -67,6 +73,13 @@ for t in tests/browser/*.test.mjs; do
 	[ -f "$t" ] || continue
 	run_suite "$(basename "$t" .test.mjs)" node node --test "$PWD/$t"
 done
+# The fuzz targets, briefly (make fuzz runs them longer).
+if [ -x "$FUZZ_BUILD/fuzz_config" ]; then
+	fb=$FUZZ_BUILD
+	[[ $fb == /* ]] || fb=$PWD/$fb
+	run_suite fuzz plain env FUZZ_BUILD="$fb" "$PWD/tests/fuzz/run.sh" \
+		"${FUZZ_CHECK_SECONDS:-6}"
+fi
 # The main job, once, so that CI exercises it.
 if [ -z "${TESTS:-}" ] || [[ demo == *"$TESTS"* ]]; then
 	run_suite demo python $PY "$PWD/tests/tools/demo_check.py"
