@@ -18,10 +18,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dconv.h"
+#include "pool.h"
 #include "util.h"
 
 /*
@@ -182,114 +185,261 @@ static const char *next_line(const char *s, const char *end, const char **next, 
 	return s;
 }
 
-int emb_table_parse(const char *text, size_t len, const char *label, struct emb_table *t,
-		    char *err, size_t errlen)
+/* Parses the header line; sets t->d. */
+static int parse_header(const char *line, size_t ll, const char *label, struct emb_table *t,
+			char *err, size_t errlen)
 {
-	const char *p = text, *end = text + len, *next, *line;
-	size_t ll, lineno = 1, cap = 0;
-	int rc = -EINVAL;
-
-	memset(t, 0, sizeof(*t));
-	/* Header: filenames,embedding_0,...,embedding_{d-1},labels */
-	line = next_line(p, end, &next, &ll);
 	if (ll < 9 || strncmp(line, "filenames", 9) != 0 || (ll > 9 && line[9] != ',')) {
 		snprintf(err, errlen, "%s: line 1: the header must start with \"filenames\"", label);
 		return -EINVAL;
 	}
-	{
-		const char *q = line + 9, *le = line + ll;
-		size_t col = 0;
-		bool labels = false;
-		while (q < le) {
-			q++;	/* the comma */
-			const char *c = memchr(q, ',', (size_t)(le - q));
-			const char *ce = c ? c : le;
-			char want[32];
-			snprintf(want, sizeof(want), "embedding_%zu", col);
-			if (c == NULL && (size_t)(ce - q) == 6 && memcmp(q, "labels", 6) == 0) {
-				labels = true;
-			} else if ((size_t)(ce - q) != strlen(want) || memcmp(q, want, strlen(want)) != 0) {
-				snprintf(err, errlen, "%s: line 1: column %zu is \"%.*s\", expected \"%s\"%s",
-					 label, col + 2, (int)(ce - q > 40 ? 40 : ce - q), q, want,
-					 c == NULL ? " or \"labels\"" : "");
-				return -EINVAL;
-			} else {
-				col++;
-			}
-			q = ce;
-		}
-		if (!labels) {
-			snprintf(err, errlen, "%s: line 1: the header must end with \"labels\"", label);
+	const char *q = line + 9, *le = line + ll;
+	size_t col = 0;
+	bool labels = false;
+	while (q < le) {
+		q++;	/* the comma */
+		const char *c = memchr(q, ',', (size_t)(le - q));
+		const char *ce = c ? c : le;
+		char want[32];
+		snprintf(want, sizeof(want), "embedding_%zu", col);
+		if (c == NULL && (size_t)(ce - q) == 6 && memcmp(q, "labels", 6) == 0) {
+			labels = true;
+		} else if ((size_t)(ce - q) != strlen(want) || memcmp(q, want, strlen(want)) != 0) {
+			snprintf(err, errlen, "%s: line 1: column %zu is \"%.*s\", expected \"%s\"%s",
+				 label, col + 2, (int)(ce - q > 40 ? 40 : ce - q), q, want,
+				 c == NULL ? " or \"labels\"" : "");
 			return -EINVAL;
+		} else {
+			col++;
 		}
-		if (col == 0) {
-			snprintf(err, errlen, "%s: line 1: no embedding_N columns", label);
-			return -EINVAL;
-		}
-		t->d = col;
+		q = ce;
 	}
-	p = next;
-	while (p < end) {
+	if (!labels) {
+		snprintf(err, errlen, "%s: line 1: the header must end with \"labels\"", label);
+		return -EINVAL;
+	}
+	if (col == 0) {
+		snprintf(err, errlen, "%s: line 1: no embedding_N columns", label);
+		return -EINVAL;
+	}
+	t->d = col;
+	return 0;
+}
+
+/*
+ * The body of the CSV is cut into chunks that end just after a line break, so
+ * that no line spans two. A first pass counts each chunk's lines; since every
+ * line but a final empty one is a row (or an error), the prefix sums give each
+ * chunk its first row and line number, and chunks are parsed in parallel
+ * straight into the table. The error reported is that of the first failing
+ * chunk, which is the first in the file, as a sequential parse finds it.
+ */
+struct csv_chunk {
+	const char *start, *stop;
+	size_t lines;		/* lines starting in the chunk */
+	size_t line0;		/* number of its first line */
+	size_t row0;		/* index of its first row */
+	size_t rows;		/* rows parsed */
+	char *err;		/* the chunk's first error, or NULL */
+};
+
+struct csv_parse {
+	const char *end;	/* of the whole text */
+	const char *label;
+	size_t d, errlen;
+	struct emb_table *t;
+	struct csv_chunk *chunks;
+	atomic_size_t first_err;	/* lowest chunk index that failed */
+};
+
+static void count_lines_cb(size_t i, int tid, void *ud)
+{
+	struct csv_parse *cp = ud;
+	struct csv_chunk *ch = &cp->chunks[i];
+	const char *p = ch->start;
+	size_t n = 0;
+
+	while (p < ch->stop) {
+		const char *nl = memchr(p, '\n', (size_t)(ch->stop - p));
+		n++;
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	ch->lines = n;
+}
+
+/* Parses one value; the old strtod path decides whatever the fast parser does not take. */
+static int parse_value(const char *q, size_t nl, const char *label, size_t lineno, size_t j,
+		       double *out, char *err, size_t errlen)
+{
+	char num[64];
+	double v;
+
+	if (nl == 0 || nl >= sizeof(num)) {
+		snprintf(err, errlen, "%s: line %zu: embedding_%zu: %s", label, lineno, j,
+			 nl == 0 ? "empty value" : "value too long");
+		return -EINVAL;
+	}
+	if (dconv_parse(q, nl, &v) < 0) {
+		char *ep;
+		memcpy(num, q, nl);
+		num[nl] = '\0';
+		v = strtod(num, &ep);
+		if (*ep != '\0') {
+			snprintf(err, errlen, "%s: line %zu: embedding_%zu: \"%s\" is not a number",
+				 label, lineno, j, num);
+			return -EINVAL;
+		}
+	}
+	if (!isfinite(v)) {
+		snprintf(err, errlen, "%s: line %zu: embedding_%zu: %.*s is not finite",
+			 label, lineno, j, (int)nl, q);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_row(const struct csv_parse *cp, const char *line, size_t ll, size_t lineno,
+		     double *row, char **name, char *err, size_t errlen)
+{
+	const char *le = line + ll, *label = cp->label;
+	const char *c = memchr(line, ',', ll);
+	size_t d = cp->d;
+
+	if (c == NULL || c == line) {
+		snprintf(err, errlen, "%s: line %zu: %s", label, lineno,
+			 c == NULL ? "no fields" : "empty file name");
+		return -EINVAL;
+	}
+	const char *q = c + 1;
+	for (size_t j = 0; j < d; j++) {
+		const char *ce = q;
+		while (ce < le && *ce != ',')
+			ce++;
+		if (ce == le) {
+			snprintf(err, errlen, "%s: line %zu: %zu fields, expected %zu",
+				 label, lineno, j + 2, d + 2);
+			return -EINVAL;
+		}
+		if (parse_value(q, (size_t)(ce - q), label, lineno, j, &row[j], err, errlen) < 0)
+			return -EINVAL;
+		q = ce + 1;
+	}
+	if (memchr(q, ',', (size_t)(le - q)) != NULL) {
+		snprintf(err, errlen, "%s: line %zu: more than %zu fields", label, lineno, d + 2);
+		return -EINVAL;
+	}
+	size_t nlen = (size_t)(c - line);
+	*name = xmalloc(nlen + 1);
+	memcpy(*name, line, nlen);
+	(*name)[nlen] = '\0';
+	return 0;
+}
+
+static void parse_chunk_cb(size_t i, int tid, void *ud)
+{
+	struct csv_parse *cp = ud;
+	struct csv_chunk *ch = &cp->chunks[i];
+	struct emb_table *t = cp->t;
+	const char *p = ch->start, *next, *line;
+	size_t ll, lineno = ch->line0 - 1, r = ch->row0;
+	char *err;
+
+	/* A chunk after one that failed cannot change the error reported. */
+	if (i > atomic_load(&cp->first_err))
+		return;
+	err = xmalloc(cp->errlen);
+	while (p < ch->stop) {
 		lineno++;
-		line = next_line(p, end, &next, &ll);
+		line = next_line(p, ch->stop, &next, &ll);
 		p = next;
 		if (ll == 0) {
-			if (p >= end)
+			if (p >= cp->end)
 				break;	/* the final line break */
-			snprintf(err, errlen, "%s: line %zu: empty row", label, lineno);
+			snprintf(err, cp->errlen, "%s: line %zu: empty row", cp->label, lineno);
 			goto fail;
 		}
-		const char *le = line + ll;
-		const char *c = memchr(line, ',', ll);
-		if (c == NULL || c == line) {
-			snprintf(err, errlen, "%s: line %zu: %s", label, lineno,
-				 c == NULL ? "no fields" : "empty file name");
+		if (parse_row(cp, line, ll, lineno, t->rows + r * cp->d, &t->names[r], err,
+			      cp->errlen) < 0)
 			goto fail;
+		r++;
+	}
+	ch->rows = r - ch->row0;
+	free(err);
+	return;
+fail:
+	ch->rows = r - ch->row0;
+	ch->err = err;
+	size_t cur = atomic_load(&cp->first_err);
+	while (i < cur && !atomic_compare_exchange_weak(&cp->first_err, &cur, i))
+		;
+}
+
+/* Chunks of about this many bytes: big enough to amortise, small enough to balance. */
+#define CSV_CHUNK_BYTES ((size_t)1 << 20)
+
+int emb_table_parse_mt(const char *text, size_t len, const char *label, int threads,
+		       struct emb_table *t, char *err, size_t errlen)
+{
+	const char *end = text + len, *next, *line;
+	size_t ll;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	/* Header: filenames,embedding_0,...,embedding_{d-1},labels */
+	line = next_line(text, end, &next, &ll);
+	if ((rc = parse_header(line, ll, label, t, err, errlen)) < 0)
+		return rc;
+	if (threads <= 0)
+		threads = cpu_count();
+
+	struct csv_parse cp = { .end = end, .label = label, .d = t->d, .t = t,
+				.errlen = errlen > 0 ? errlen : 1 };
+	size_t body = (size_t)(end - next), nch = body / CSV_CHUNK_BYTES + 1, m = 0;
+	cp.chunks = xcalloc(nch, sizeof(*cp.chunks));
+	for (const char *s = next; s < end;) {
+		const char *stop = s + CSV_CHUNK_BYTES < end && m + 1 < nch ? s + CSV_CHUNK_BYTES : end;
+		if (stop < end) {
+			const char *nl = memchr(stop, '\n', (size_t)(end - stop));
+			stop = nl ? nl + 1 : end;
 		}
-		if (t->n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			t->names = xreallocarray(t->names, cap, sizeof(*t->names));
-			t->rows = xreallocarray(t->rows, cap, t->d * sizeof(double));
+		cp.chunks[m].start = s;
+		cp.chunks[m].stop = stop;
+		m++;
+		s = stop;
+	}
+	atomic_init(&cp.first_err, SIZE_MAX);
+	pool_for(m, threads, count_lines_cb, &cp, NULL);
+	size_t lines = 0;
+	for (size_t i = 0; i < m; i++) {
+		cp.chunks[i].line0 = 2 + lines;
+		cp.chunks[i].row0 = lines;
+		lines += cp.chunks[i].lines;
+	}
+	t->names = xcalloc(lines ? lines : 1, sizeof(*t->names));
+	t->rows = xcalloc(lines ? lines : 1, t->d * sizeof(double));
+	pool_for(m, threads, parse_chunk_cb, &cp, NULL);
+
+	rc = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (cp.chunks[i].err != NULL) {
+			if (rc == 0)
+				snprintf(err, errlen, "%s", cp.chunks[i].err);
+			rc = -EINVAL;
 		}
-		double *row = t->rows + t->n * t->d;
-		const char *q = c + 1;
-		for (size_t j = 0; j < t->d; j++) {
-			char num[64];
-			const char *ce = memchr(q, ',', (size_t)(le - q));
-			if (ce == NULL) {
-				snprintf(err, errlen, "%s: line %zu: %zu fields, expected %zu",
-					 label, lineno, j + 2, t->d + 2);
-				goto fail;
-			}
-			size_t nl = (size_t)(ce - q);
-			if (nl == 0 || nl >= sizeof(num)) {
-				snprintf(err, errlen, "%s: line %zu: embedding_%zu: %s", label, lineno, j,
-					 nl == 0 ? "empty value" : "value too long");
-				goto fail;
-			}
-			memcpy(num, q, nl);
-			num[nl] = '\0';
-			char *ep;
-			double v = strtod(num, &ep);
-			if (*ep != '\0') {
-				snprintf(err, errlen, "%s: line %zu: embedding_%zu: \"%s\" is not a number",
-					 label, lineno, j, num);
-				goto fail;
-			}
-			if (!isfinite(v)) {
-				snprintf(err, errlen, "%s: line %zu: embedding_%zu: %s is not finite",
-					 label, lineno, j, num);
-				goto fail;
-			}
-			row[j] = v;
-			q = ce + 1;
-		}
-		if (memchr(q, ',', (size_t)(le - q)) != NULL) {
-			snprintf(err, errlen, "%s: line %zu: more than %zu fields", label, lineno, t->d + 2);
-			goto fail;
-		}
-		t->names[t->n] = xasprintf("%.*s", (int)(c - line), line);
-		t->n++;
+		t->n += cp.chunks[i].rows;
+		free(cp.chunks[i].err);
+	}
+	free(cp.chunks);
+	if (rc < 0) {
+		/* Rows of the chunks after a failure are not contiguous: free by slot. */
+		for (size_t i = 0; i < lines; i++)
+			free(t->names[i]);
+		t->n = 0;
+		emb_table_free(t);
+		return rc;
 	}
 	sort_index(t);
 	for (size_t i = 1; i < t->n; i++) {
@@ -297,13 +447,17 @@ int emb_table_parse(const char *text, size_t len, const char *label, struct emb_
 			size_t a = t->order[i - 1], b = t->order[i];
 			snprintf(err, errlen, "%s: line %zu: %s is named twice (also line %zu)", label,
 				 (a > b ? a : b) + 2, t->names[a], (a < b ? a : b) + 2);
-			goto fail;
+			emb_table_free(t);
+			return -EINVAL;
 		}
 	}
 	return 0;
-fail:
-	emb_table_free(t);
-	return rc;
+}
+
+int emb_table_parse(const char *text, size_t len, const char *label, struct emb_table *t,
+		    char *err, size_t errlen)
+{
+	return emb_table_parse_mt(text, len, label, 0, t, err, errlen);
 }
 
 int emb_table_read(const char *path, struct emb_table *t, char *err, size_t errlen)
@@ -330,9 +484,13 @@ int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
 	fputs(",labels\n", f);
 	for (size_t i = 0; i < n; i++) {
 		size_t r = idx ? idx[i] : i;
+		char line[DCONV_BUFLEN + 1];
 		fputs(names[r], f);
-		for (size_t j = 0; j < d; j++)
-			fprintf(f, ",%.17g", rows[r * d + j]);
+		for (size_t j = 0; j < d; j++) {
+			line[0] = ',';
+			size_t l = dconv_format(rows[r * d + j], line + 1);
+			fwrite(line, 1, l + 1, f);
+		}
 		fputs(",0\n", f);
 	}
 	return ferror(f) ? -EIO : 0;

@@ -35,9 +35,17 @@ struct emb_table {
  */
 int emb_table_read(const char *path, struct emb_table *t, char *err, size_t errlen);
 
-/* Parses CSV text held in memory (borrowed); label names the source in errors. */
+/*
+ * Parses CSV text held in memory (borrowed); label names the source in errors.
+ * Values are read as the correctly rounded float64 (what strtod gives), in
+ * parallel on cpu_count() threads for large texts.
+ */
 int emb_table_parse(const char *text, size_t len, const char *label, struct emb_table *t,
 		    char *err, size_t errlen);
+
+/* The same on `threads` threads (<= 0: cpu_count()). */
+int emb_table_parse_mt(const char *text, size_t len, const char *label, int threads,
+		       struct emb_table *t, char *err, size_t errlen);
 
 /* Row index of name, or -1. */
 long emb_table_find(const struct emb_table *t, const char *name);
