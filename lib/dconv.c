@@ -136,11 +136,41 @@ static inline bool is_digit(char c)
 	return (unsigned)(c - '0') < 10;
 }
 
-int dconv_parse(const char *s, size_t len, double *out)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Eight ASCII digits at once (SWAR), as fast_float does; little-endian loads. */
+static inline bool eight_digits(const char *p, uint64_t *v)
 {
-	const char *p = s, *end = s + len;
-	bool neg = false, any = false;
-	uint64_t w = 0;
+	uint64_t x;
+
+	memcpy(&x, p, sizeof(x));
+	if ((((x + 0x4646464646464646ULL) | (x - 0x3030303030303030ULL)) & 0x8080808080808080ULL) != 0)
+		return false;
+	x -= 0x3030303030303030ULL;
+	x = x * 10 + (x >> 8);
+	x = (((x & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
+	     (((x >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
+	*v = (uint32_t)x;
+	return true;
+}
+#else
+static inline bool eight_digits(const char *p, uint64_t *v)
+{
+	(void)p;
+	(void)v;
+	return false;
+}
+#endif
+
+/*
+ * Reads the longest plain decimal number at [s, end) into *out, exactly, and
+ * returns the first byte after it, or NULL when there is no number there. An
+ * exponent marker without digits after it ("1e") is left unread.
+ */
+static const char *scan(const char *s, const char *end, double *out)
+{
+	const char *p = s;
+	bool neg = false, any;
+	uint64_t w = 0, eight;
 	int ndig = 0;		/* significant digits, from the first non-zero one */
 	int64_t q = 0;
 
@@ -151,6 +181,11 @@ int dconv_parse(const char *s, size_t len, double *out)
 	const char *ds = p;
 	while (p < end && *p == '0')
 		p++;
+	while (ndig <= 11 && end - p >= 8 && eight_digits(p, &eight)) {
+		w = w * 100000000 + eight;
+		ndig += 8;
+		p += 8;
+	}
 	while (p < end && is_digit(*p)) {
 		if (ndig < 19)
 			w = w * 10 + (uint64_t)(*p - '0');
@@ -166,6 +201,12 @@ int dconv_parse(const char *s, size_t len, double *out)
 				q--;
 				p++;
 			}
+		while (ndig <= 11 && end - p >= 8 && eight_digits(p, &eight)) {
+			w = w * 100000000 + eight;
+			ndig += 8;
+			q -= 8;
+			p += 8;
+		}
 		while (p < end && is_digit(*p)) {
 			if (ndig < 19) {
 				w = w * 10 + (uint64_t)(*p - '0');
@@ -177,44 +218,59 @@ int dconv_parse(const char *s, size_t len, double *out)
 		any = any || p > fs;
 	}
 	if (!any)
-		return -EINVAL;
+		return NULL;
 	if (p < end && (*p == 'e' || *p == 'E')) {
+		const char *ep = p + 1;
 		bool eneg = false;
 		int64_t e = 0;
-		p++;
-		if (p < end && (*p == '-' || *p == '+')) {
-			eneg = *p == '-';
-			p++;
+		if (ep < end && (*ep == '-' || *ep == '+')) {
+			eneg = *ep == '-';
+			ep++;
 		}
-		if (p == end || !is_digit(*p))
-			return -EINVAL;
-		while (p < end && is_digit(*p)) {
-			if (e < 1000000)
-				e = e * 10 + (*p - '0');
-			p++;
+		if (ep < end && is_digit(*ep)) {
+			while (ep < end && is_digit(*ep)) {
+				if (e < 1000000)
+					e = e * 10 + (*ep - '0');
+				ep++;
+			}
+			q += eneg ? -e : e;
+			p = ep;
 		}
-		q += eneg ? -e : e;
 	}
-	if (p != end)
-		return -EINVAL;
 
 	double v;
 	uint64_t bits;
 	if (w == 0) {
 		v = 0.0;
 	} else if (ndig > 19 || q < DCONV_POW5_MIN || q > DCONV_POW5_MAX) {
-		*out = slow_parse(s, len);
-		return 0;
+		*out = slow_parse(s, (size_t)(p - s));
+		return p;
 	} else if (w <= (UINT64_C(1) << 53) && q >= -22 && q <= 22) {
 		v = q >= 0 ? (double)w * exact_pow10[q] : (double)w / exact_pow10[-q];
 	} else if (eisel_lemire(q, w, &bits)) {
 		v = bits_double(bits);
 	} else {
-		*out = slow_parse(s, len);
-		return 0;
+		*out = slow_parse(s, (size_t)(p - s));
+		return p;
 	}
 	*out = neg ? -v : v;
+	return p;
+}
+
+int dconv_parse(const char *s, size_t len, double *out)
+{
+	double v;
+	const char *p = scan(s, s + len, &v);
+
+	if (p == NULL || p != s + len)
+		return -EINVAL;
+	*out = v;
 	return 0;
+}
+
+const char *dconv_scan(const char *s, const char *end, double *out)
+{
+	return scan(s, end, out);
 }
 
 /* ---- formatting ----------------------------------------------------------- */

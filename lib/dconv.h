@@ -22,6 +22,14 @@
 int dconv_parse(const char *s, size_t len, double *out);
 
 /*
+ * Reads the longest plain decimal number (the grammar above) that starts at s,
+ * not past end, into *out (as strtod would read that text) and returns the
+ * first byte after it; NULL when none starts there. An 'e' with no exponent
+ * digits after it is not part of the number.
+ */
+const char *dconv_scan(const char *s, const char *end, double *out);
+
+/*
  * Writes v into buf (at least DCONV_BUFLEN bytes) exactly as
  * snprintf(buf, DCONV_BUFLEN, "%.17g", v) does, and returns the length.
  */
