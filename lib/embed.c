@@ -598,11 +598,83 @@ static void gram_schmidt2(double *v, size_t d)
 		b[j] *= s;
 }
 
+/* Covariance products of the rows beyond this width go through the rows each step. */
+#define PCA_COV_MAX_DIM 512
+
+/* w = X^T (X v) for the centred rows, both columns of v (d x 2). */
+static void pca_step(const double *rows, size_t n, size_t d, const double *mean,
+		     const double *v, double *w)
+{
+	for (size_t i = 0; i < n; i++) {
+		const double *r = rows + i * d;
+		double p0 = 0, p1 = 0;
+		for (size_t j = 0; j < d; j++) {
+			double c = r[j] - mean[j];
+			p0 += c * v[j];
+			p1 += c * v[d + j];
+		}
+		for (size_t j = 0; j < d; j++) {
+			double c = r[j] - mean[j];
+			w[j] += c * p0;
+			w[d + j] += c * p1;
+		}
+	}
+}
+
+struct cov_ctx {
+	const double *rows, *mean;
+	size_t n, d, nblocks;
+	double *part;		/* nblocks x d x d, upper triangles */
+};
+
+static void cov_block_cb(size_t blk, int tid, void *ud)
+{
+	struct cov_ctx *cc = ud;
+	size_t d = cc->d, lo = cc->n * blk / cc->nblocks, hi = cc->n * (blk + 1) / cc->nblocks;
+	double *c = cc->part + blk * d * d, *x = xmalloc(d * sizeof(double));
+
+	for (size_t i = lo; i < hi; i++) {
+		const double *r = cc->rows + i * d;
+		for (size_t j = 0; j < d; j++)
+			x[j] = r[j] - cc->mean[j];
+		for (size_t a = 0; a < d; a++) {
+			double xa = x[a];
+			double *ca = c + a * d;
+			for (size_t b = a; b < d; b++)
+				ca[b] += xa * x[b];
+		}
+	}
+	free(x);
+}
+
+/*
+ * The d x d matrix sum_i (r_i - mean)(r_i - mean)^T (not divided by n, as the
+ * iteration does not need it). Rows are cut into a fixed number of blocks
+ * whatever the threads, and the blocks' sums added in order, so the result
+ * does not depend on scheduling.
+ */
+static double *covariance(const double *rows, size_t n, size_t d, const double *mean)
+{
+	struct cov_ctx cc = { .rows = rows, .mean = mean, .n = n, .d = d };
+
+	cc.nblocks = n / 4096 + 1 < 16 ? n / 4096 + 1 : 16;
+	cc.part = xcalloc(cc.nblocks * d * d, sizeof(double));
+	pool_for(cc.nblocks, cpu_count(), cov_block_cb, &cc, NULL);
+	double *c = cc.part;
+	for (size_t blk = 1; blk < cc.nblocks; blk++)
+		for (size_t k = 0; k < d * d; k++)
+			c[k] += cc.part[blk * d * d + k];
+	for (size_t a = 0; a < d; a++)
+		for (size_t b = 0; b < a; b++)
+			c[a * d + b] = c[b * d + a];
+	return xrealloc(c, d * d * sizeof(double));
+}
+
 void embed_pca2d(const double *rows, size_t n, size_t d, double *xy)
 {
 	double *mean = xcalloc(d, sizeof(double));
 	double *v = xcalloc(2 * d, sizeof(double)), *w = xcalloc(2 * d, sizeof(double));
-	double *proj = xcalloc(2 * n, sizeof(double));
+	double *proj = xcalloc(2 * n, sizeof(double)), *cov = NULL;
 
 	if (n == 0 || d == 0)
 		goto out;
@@ -617,22 +689,28 @@ void embed_pca2d(const double *rows, size_t n, size_t d, double *xy)
 		v[d + j] = (j % 2 ? -1.0 : 1.0) * (1.0 + 0.05 * (double)(j % 5));
 	}
 	gram_schmidt2(v, d);
-	/* Subspace iteration on the covariance, applied as X^T (X v) without forming it. */
+	/*
+	 * Subspace iteration on the covariance. For d <= PCA_COV_MAX_DIM the d x d
+	 * covariance is formed once (one pass over the rows, in parallel) and each
+	 * step is C v; beyond, a d x d matrix costs more than the steps, which
+	 * apply it as X^T (X v), a pass over the rows each.
+	 */
+	cov = d <= PCA_COV_MAX_DIM ? covariance(rows, n, d, mean) : NULL;
 	for (int it = 0; it < 200; it++) {
 		memset(w, 0, 2 * d * sizeof(double));
-		for (size_t i = 0; i < n; i++) {
-			const double *r = rows + i * d;
-			double p0 = 0, p1 = 0;
-			for (size_t j = 0; j < d; j++) {
-				double c = r[j] - mean[j];
-				p0 += c * v[j];
-				p1 += c * v[d + j];
+		if (cov != NULL) {
+			for (size_t a = 0; a < d; a++) {
+				const double *ca = cov + a * d;
+				double s0 = 0, s1 = 0;
+				for (size_t b = 0; b < d; b++) {
+					s0 += ca[b] * v[b];
+					s1 += ca[b] * v[d + b];
+				}
+				w[a] = s0;
+				w[d + a] = s1;
 			}
-			for (size_t j = 0; j < d; j++) {
-				double c = r[j] - mean[j];
-				w[j] += c * p0;
-				w[d + j] += c * p1;
-			}
+		} else {
+			pca_step(rows, n, d, mean, v, w);
 		}
 		/*
 		 * Orthonormalising in order keeps the first column a plain power
@@ -673,6 +751,7 @@ void embed_pca2d(const double *rows, size_t n, size_t d, double *xy)
 out:
 	if (n > 0 && d == 0)
 		memset(xy, 0, 2 * n * sizeof(double));
+	free(cov);
 	free(mean);
 	free(v);
 	free(w);

@@ -351,29 +351,49 @@ static void test_normalize(void **state)
 	assert_true(rows[4] == -1 && rows[5] == 0);
 }
 
+/*
+ * Points along (1,1,0,...) with a small spread along the third axis, in d
+ * dimensions: x follows t, y the spread. d = 3 and 64 take the covariance
+ * path, 520 the row-pass path; 9000 rows make several covariance blocks.
+ */
+static void pca_case(size_t d, size_t n)
+{
+	double *rows = xcalloc(n * d, sizeof(double)), *xy = xcalloc(2 * n, sizeof(double));
+	double smean = 0;
+
+	/* s is symmetric in i and t antisymmetric, so they are uncorrelated. */
+	for (size_t i = 0; i < n; i++)
+		smean += ((i < n - 1 - i ? i : n - 1 - i) % 2 ? 0.1 : -0.1) / (double)n;
+	for (size_t i = 0; i < n; i++) {
+		double t = (double)i - (double)(n - 1) / 2, s = ((i < n - 1 - i ? i : n - 1 - i) % 2 ? 0.1 : -0.1);
+		rows[d * i] = 5 + t;
+		rows[d * i + 1] = -2 + t;
+		rows[d * i + 2] = s;
+		for (size_t j = 3; j < d; j++)
+			rows[d * i + j] = (double)j;	/* constant: no variance */
+	}
+	embed_pca2d(rows, n, d, xy);
+	for (size_t i = 0; i < n; i++) {
+		double t = ((double)i - (double)(n - 1) / 2) * sqrt(2.0);
+		if (fabs(xy[2 * i] - t) > 1e-9 * (1 + fabs(t)))	/* largest loading positive: +t */
+			fail_msg("d %zu n %zu row %zu: x %.17g, expected %.17g", d, n, i, xy[2 * i], t);
+		double sc = rows[d * i + 2] - smean;
+		/* The second axis is z; its sign follows its (only) loading, positive. */
+		if (fabs(xy[2 * i + 1] - sc) > 1e-9)
+			fail_msg("d %zu n %zu row %zu: y %.17g, expected %.17g", d, n, i, xy[2 * i + 1], sc);
+	}
+	free(rows);
+	free(xy);
+}
+
 static void test_pca(void **state)
 {
-	/* Points along (1,1,0) with small spread along (0,0,1): x follows t, y the spread. */
-	enum { N = 50 };
-	double rows[N * 3], xy[N * 2], smean = 0;
-	/* s is symmetric in i and t antisymmetric, so they are uncorrelated. */
-	for (int i = 0; i < N; i++)
-		smean += ((i < N - 1 - i ? i : N - 1 - i) % 2 ? 0.1 : -0.1) / N;
-	for (int i = 0; i < N; i++) {
-		double t = i - 24.5, s = ((i < N - 1 - i ? i : N - 1 - i) % 2 ? 0.1 : -0.1);
-		rows[3 * i] = 5 + t;
-		rows[3 * i + 1] = -2 + t;
-		rows[3 * i + 2] = s;
-	}
-	embed_pca2d(rows, N, 3, xy);
-	for (int i = 0; i < N; i++) {
-		double t = (i - 24.5) * sqrt(2.0);
-		assert_true(fabs(xy[2 * i] - t) < 1e-9);	/* largest loading positive: +t */
-		double sc = rows[3 * i + 2] - smean;
-		/* The second axis is z; its sign follows its (only) loading, positive. */
-		assert_true(fabs(xy[2 * i + 1] - sc) < 1e-9);
-	}
+	pca_case(3, 50);
+	pca_case(64, 50);
+	pca_case(64, 9000);
+	pca_case(520, 50);
 	/* Degenerate inputs do not crash. */
+	double rows[6] = { 0 }, xy[2];
 	embed_pca2d(rows, 0, 3, xy);
 	double one[3] = { 1, 2, 3 }, xy1[2] = { 9, 9 };
 	embed_pca2d(one, 1, 3, xy1);
