@@ -235,8 +235,11 @@ static int stage_listing(struct run *run)
 			free(path);
 			return rc;
 		}
-		rc = emb_table_parse((char *)text, len, path, &run->csv, err, sizeof(err));
-		run->csv_hash = XXH3_128bits(text, len);
+		rc = emb_table_parse_mt((char *)text, len, path, run->o->threads, &run->csv, err,
+					sizeof(err));
+		/* Only checkpoints need it, and at a gigabyte of text it is not free. */
+		if (run->o->resume)
+			run->csv_hash = XXH3_128bits(text, len);
 		free(text);
 		free(path);
 		if (rc < 0)
