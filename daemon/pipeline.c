@@ -413,20 +413,18 @@ static int stage_byte_duplicates(struct run *run)
 
 /* ---- embeddings --------------------------------------------------------- */
 
-struct rows_ctx {
-	const double *rows;
-	size_t d;
+struct row_hash {
+	uint64_t hash;
+	size_t idx;
 };
 
-static int cmp_rows(const void *a, const void *b, void *ctx)
+static int cmp_row_hash(const void *a, const void *b)
 {
-	const struct rows_ctx *rc = ctx;
-	size_t i = *(const size_t *)a, j = *(const size_t *)b;
-	int c = memcmp(rc->rows + i * rc->d, rc->rows + j * rc->d, rc->d * sizeof(double));
+	const struct row_hash *x = a, *y = b;
 
-	if (c != 0)
-		return c;
-	return i < j ? -1 : 1;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 static int stage_embeddings(struct run *run)
@@ -445,7 +443,9 @@ static int stage_embeddings(struct run *run)
 		struct buf missing = { 0 };
 		size_t nmissing = 0;
 		for (size_t c = 0; c < n; c++) {
-			long row = emb_table_find(&run->csv, run->items[cand[c]].path);
+			/* Embeddings-only items are the CSV's rows in name order: no search. */
+			long row = run->emb_only ? (long)run->csv.order[cand[c]]
+				: emb_table_find(&run->csv, run->items[cand[c]].path);
 			if (row < 0) {
 				if (nmissing++ < 5)
 					buf_printf(&missing, "%s%s", nmissing > 1 ? ", " : "",
@@ -475,26 +475,37 @@ static int stage_embeddings(struct run *run)
 	}
 
 	if (cfg->remove_exact_duplicates && n > 1) {
-		size_t *idx = xcalloc(n, sizeof(*idx));
-		for (size_t c = 0; c < n; c++)
-			idx[c] = c;
-		struct rows_ctx rctx = { raw, run->d };
-		qsort_r(idx, n, sizeof(*idx), cmp_rows, &rctx);
-		for (size_t j = 1; j < n; j++) {
-			size_t keep = idx[j - 1];
-			/* Walk back to the first of the group: it stays (smallest index). */
-			if (memcmp(raw + idx[j] * run->d, raw + keep * run->d, run->d * sizeof(double)) != 0)
-				continue;
-			size_t g = j - 1;
-			while (g > 0 && memcmp(raw + idx[g - 1] * run->d, raw + idx[j] * run->d,
-					       run->d * sizeof(double)) == 0)
-				g--;
-			struct item *it = &run->items[cand[idx[j]]];
-			it->state = IT_DUPLICATE;
-			it->reason = xasprintf("duplicate of %s (embedding)", run->items[cand[idx[g]]].path);
-			dups++;
+		/*
+		 * Identical rows by a hash of their bytes: sorting (hash, index)
+		 * pairs groups them, and only rows of one hash are compared. Each
+		 * copy names the first row (in path order) with the same bytes.
+		 */
+		struct row_hash *rh = xcalloc(n, sizeof(*rh));
+		size_t rb = run->d * sizeof(double);
+		for (size_t c = 0; c < n; c++) {
+			rh[c].hash = XXH3_64bits(raw + c * run->d, rb);
+			rh[c].idx = c;
 		}
-		free(idx);
+		qsort(rh, n, sizeof(*rh), cmp_row_hash);
+		for (size_t g = 0; g < n;) {
+			size_t e = g + 1;
+			while (e < n && rh[e].hash == rh[g].hash)
+				e++;
+			for (size_t j = g + 1; j < e; j++) {
+				for (size_t k = g; k < j; k++) {
+					if (memcmp(raw + rh[k].idx * run->d, raw + rh[j].idx * run->d, rb) != 0)
+						continue;
+					struct item *it = &run->items[cand[rh[j].idx]];
+					it->state = IT_DUPLICATE;
+					it->reason = xasprintf("duplicate of %s (embedding)",
+							       run->items[cand[rh[k].idx]].path);
+					dups++;
+					break;
+				}
+			}
+			g = e;
+		}
+		free(rh);
 		if (dups > 0) {
 			size_t m = 0;
 			for (size_t c = 0; c < n; c++) {
