@@ -29,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "dataset.h"
+#include "dconv.h"
 #include "embed.h"
 #include "image.h"
 #include "pool.h"
@@ -755,8 +756,19 @@ static void fmt_double(char *out, size_t len, double v)
 {
 	if (isnan(v))
 		out[0] = '\0';
+	else if (len >= DCONV_BUFLEN)
+		dconv_format(v, out);
 	else
 		snprintf(out, len, "%.17g", v);
+}
+
+/* ",<v>" as printf("%.17g") prints v, at a fraction of its cost (1,000,000-row outputs). */
+static void put_number(FILE *f, double v)
+{
+	char s[DCONV_BUFLEN + 1];
+
+	s[0] = ',';
+	fwrite(s, 1, dconv_format(v, s + 1) + 1, f);
 }
 
 static cJSON *report_json(struct run *run)
@@ -883,7 +895,7 @@ static int stage_results(struct run *run)
 		for (size_t i = 0; i < run->ncand; i++) {
 			fputs(names[i], f);
 			for (size_t j = 0; j < run->nscores; j++)
-				fprintf(f, ",%.17g", run->scores[i * run->nscores + j]);
+				put_number(f, run->scores[i * run->nscores + j]);
 			fputc('\n', f);
 		}
 		if ((rc = close_out(run, f, "data/scores.csv")) < 0)
@@ -911,8 +923,12 @@ static int stage_results(struct run *run)
 		double *xy = xcalloc(run->ncand ? 2 * run->ncand : 1, sizeof(double));
 		embed_pca2d(run->X, run->ncand, run->d, xy);
 		fputs("filenames,x,y\n", f);
-		for (size_t i = 0; i < run->ncand; i++)
-			fprintf(f, "%s,%.17g,%.17g\n", names[i], xy[2 * i], xy[2 * i + 1]);
+		for (size_t i = 0; i < run->ncand; i++) {
+			fputs(names[i], f);
+			put_number(f, xy[2 * i]);
+			put_number(f, xy[2 * i + 1]);
+			fputc('\n', f);
+		}
 		free(xy);
 	}
 	if ((rc = close_out(run, f, "data/embeddings_2d.csv")) < 0)
