@@ -22,9 +22,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "dconv.h"
+#include "log.h"
 #include "pool.h"
 #include "util.h"
 
@@ -245,7 +248,7 @@ struct csv_chunk {
 };
 
 struct csv_parse {
-	const char *end;	/* of the whole text */
+	const char *end;	/* of the whole text; NULL while more follows */
 	const char *label;
 	size_t d, errlen;
 	struct emb_table *t;
@@ -400,7 +403,7 @@ static void parse_chunk_cb(size_t i, int tid, void *ud)
 		line = next_line(p, ch->stop, &next, &ll);
 		p = next;
 		if (ll == 0) {
-			if (p >= cp->end)
+			if (cp->end != NULL && p >= cp->end)
 				break;	/* the final line break */
 			snprintf(err, cp->errlen, "%s: line %zu: empty row", cp->label, lineno);
 			goto fail;
@@ -441,6 +444,112 @@ static void *alloc_rows(size_t bytes)
 /* Chunks of about this many bytes: big enough to amortise, small enough to balance. */
 #define CSV_CHUNK_BYTES ((size_t)1 << 20)
 
+/* Rows and names read so far, and room for more. */
+struct csv_reader {
+	struct emb_table *t;
+	const char *label;
+	int threads;
+	size_t cap;		/* rows allocated */
+	size_t lines;		/* body lines read so far */
+	char *err;
+	size_t errlen;
+};
+
+static void reserve_rows(struct csv_reader *r, size_t want)
+{
+	struct emb_table *t = r->t;
+
+	if (want <= r->cap)
+		return;
+	size_t cap = r->cap * 2 > want ? r->cap * 2 : want;
+	if (r->cap == 0) {
+		t->rows = alloc_rows(cap * t->d * sizeof(double));
+	} else {
+		/* A large block grows in place or by remapping: no copy of the rows. */
+		t->rows = xreallocarray(t->rows, cap, t->d * sizeof(double));
+		if (cap * t->d * sizeof(double) >= ((size_t)4 << 20)) {
+			uintptr_t a = ((uintptr_t)t->rows + 4095) & ~(uintptr_t)4095;
+			uintptr_t e = ((uintptr_t)(t->rows + cap * t->d)) & ~(uintptr_t)4095;
+			(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+		}
+	}
+	t->names = xreallocarray(t->names, cap, sizeof(*t->names));
+	memset(t->names + r->cap, 0, (cap - r->cap) * sizeof(*t->names));
+	r->cap = cap;
+}
+
+/*
+ * Parses the whole lines [s, e) of the body into the table, after the rows
+ * already there. at_eof: the text ends at e (an empty last line is then the
+ * final line break). Returns 0, or -EINVAL with the first error in r->err.
+ */
+static int parse_segment(struct csv_reader *r, const char *s, const char *e, bool at_eof)
+{
+	struct emb_table *t = r->t;
+	struct csv_parse cp = { .end = at_eof ? e : NULL, .label = r->label, .d = t->d, .t = t,
+				.errlen = r->errlen > 0 ? r->errlen : 1 };
+	size_t nch = (size_t)(e - s) / CSV_CHUNK_BYTES + 1, m = 0;
+	int rc = 0;
+
+	cp.chunks = xcalloc(nch, sizeof(*cp.chunks));
+	while (s < e) {
+		const char *stop = s + CSV_CHUNK_BYTES < e && m + 1 < nch ? s + CSV_CHUNK_BYTES : e;
+		if (stop < e) {
+			const char *nl = memchr(stop, '\n', (size_t)(e - stop));
+			stop = nl ? nl + 1 : e;
+		}
+		cp.chunks[m].start = s;
+		cp.chunks[m].stop = stop;
+		m++;
+		s = stop;
+	}
+	atomic_init(&cp.first_err, SIZE_MAX);
+	pool_for(m, r->threads, count_lines_cb, &cp, NULL);
+	size_t lines = 0;
+	for (size_t i = 0; i < m; i++) {
+		cp.chunks[i].line0 = 2 + r->lines + lines;
+		cp.chunks[i].row0 = t->n + lines;
+		lines += cp.chunks[i].lines;
+	}
+	reserve_rows(r, t->n + lines);
+	pool_for(m, r->threads, parse_chunk_cb, &cp, NULL);
+	for (size_t i = 0; i < m; i++) {
+		if (cp.chunks[i].err != NULL && rc == 0) {
+			snprintf(r->err, r->errlen, "%s", cp.chunks[i].err);
+			rc = -EINVAL;
+		}
+		free(cp.chunks[i].err);
+	}
+	if (rc == 0) {
+		for (size_t i = 0; i < m; i++)
+			t->n += cp.chunks[i].rows;
+		r->lines += lines;
+	} else {
+		/* Rows of the chunks after a failure are not contiguous: free by slot. */
+		for (size_t i = t->n; i < t->n + lines; i++) {
+			free(t->names[i]);
+			t->names[i] = NULL;
+		}
+	}
+	free(cp.chunks);
+	return rc;
+}
+
+/* Sorts the name index and checks that no name comes twice. */
+static int finish_table(struct emb_table *t, const char *label, char *err, size_t errlen)
+{
+	sort_index(t);
+	for (size_t i = 1; i < t->n; i++) {
+		if (strcmp(t->names[t->order[i - 1]], t->names[t->order[i]]) == 0) {
+			size_t a = t->order[i - 1], b = t->order[i];
+			snprintf(err, errlen, "%s: line %zu: %s is named twice (also line %zu)", label,
+				 (a > b ? a : b) + 2, t->names[a], (a < b ? a : b) + 2);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int emb_table_parse_mt(const char *text, size_t len, const char *label, int threads,
 		       struct emb_table *t, char *err, size_t errlen)
 {
@@ -453,66 +562,12 @@ int emb_table_parse_mt(const char *text, size_t len, const char *label, int thre
 	line = next_line(text, end, &next, &ll);
 	if ((rc = parse_header(line, ll, label, t, err, errlen)) < 0)
 		return rc;
-	if (threads <= 0)
-		threads = cpu_count();
-
-	struct csv_parse cp = { .end = end, .label = label, .d = t->d, .t = t,
-				.errlen = errlen > 0 ? errlen : 1 };
-	size_t body = (size_t)(end - next), nch = body / CSV_CHUNK_BYTES + 1, m = 0;
-	cp.chunks = xcalloc(nch, sizeof(*cp.chunks));
-	for (const char *s = next; s < end;) {
-		const char *stop = s + CSV_CHUNK_BYTES < end && m + 1 < nch ? s + CSV_CHUNK_BYTES : end;
-		if (stop < end) {
-			const char *nl = memchr(stop, '\n', (size_t)(end - stop));
-			stop = nl ? nl + 1 : end;
-		}
-		cp.chunks[m].start = s;
-		cp.chunks[m].stop = stop;
-		m++;
-		s = stop;
-	}
-	atomic_init(&cp.first_err, SIZE_MAX);
-	pool_for(m, threads, count_lines_cb, &cp, NULL);
-	size_t lines = 0;
-	for (size_t i = 0; i < m; i++) {
-		cp.chunks[i].line0 = 2 + lines;
-		cp.chunks[i].row0 = lines;
-		lines += cp.chunks[i].lines;
-	}
-	t->names = xcalloc(lines ? lines : 1, sizeof(*t->names));
-	t->rows = alloc_rows(lines * t->d * sizeof(double));
-	pool_for(m, threads, parse_chunk_cb, &cp, NULL);
-
-	rc = 0;
-	for (size_t i = 0; i < m; i++) {
-		if (cp.chunks[i].err != NULL) {
-			if (rc == 0)
-				snprintf(err, errlen, "%s", cp.chunks[i].err);
-			rc = -EINVAL;
-		}
-		t->n += cp.chunks[i].rows;
-		free(cp.chunks[i].err);
-	}
-	free(cp.chunks);
-	if (rc < 0) {
-		/* Rows of the chunks after a failure are not contiguous: free by slot. */
-		for (size_t i = 0; i < lines; i++)
-			free(t->names[i]);
-		t->n = 0;
+	struct csv_reader r = { .t = t, .label = label, .err = err, .errlen = errlen,
+				.threads = threads > 0 ? threads : cpu_count() };
+	if ((rc = parse_segment(&r, next, end, true)) < 0 ||
+	    (rc = finish_table(t, label, err, errlen)) < 0)
 		emb_table_free(t);
-		return rc;
-	}
-	sort_index(t);
-	for (size_t i = 1; i < t->n; i++) {
-		if (strcmp(t->names[t->order[i - 1]], t->names[t->order[i]]) == 0) {
-			size_t a = t->order[i - 1], b = t->order[i];
-			snprintf(err, errlen, "%s: line %zu: %s is named twice (also line %zu)", label,
-				 (a > b ? a : b) + 2, t->names[a], (a < b ? a : b) + 2);
-			emb_table_free(t);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return rc;
 }
 
 int emb_table_parse(const char *text, size_t len, const char *label, struct emb_table *t,
@@ -521,18 +576,121 @@ int emb_table_parse(const char *text, size_t len, const char *label, struct emb_
 	return emb_table_parse_mt(text, len, label, 0, t, err, errlen);
 }
 
+size_t emb_read_block_bytes = (size_t)32 << 20;
+
+/* Reads up to n bytes (fewer only at EOF). */
+static ssize_t read_full(int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(fd, buf + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *hash,
+		      struct emb_table *t, char *err, size_t errlen)
+{
+	size_t cap = emb_read_block_bytes > 0 ? emb_read_block_bytes : 1, len = 0;
+	char *buf = xmalloc(cap);
+	XXH3_state_t *st = NULL;
+	bool eof = false, header = false;
+	struct csv_reader r = { .t = t, .label = label, .err = err, .errlen = errlen,
+				.threads = threads > 0 ? threads : cpu_count() };
+	int rc = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (hash != NULL) {
+		if ((st = XXH3_createState()) == NULL)
+			fatalx("out of memory");
+		XXH3_128bits_reset(st);
+	}
+	/*
+	 * Each round parses the whole lines in the buffer and keeps the
+	 * unfinished last one for the next: the text is never all in memory.
+	 */
+	while (!eof) {
+		if (len == cap) {
+			cap *= 2;	/* a header longer than a block */
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t k = read_full(fd, buf + len, cap - len);
+		if (k < 0) {
+			rc = (int)k;
+			snprintf(err, errlen, "%s: %s", label, strerror(-rc));
+			goto out;
+		}
+		if (st != NULL)
+			XXH3_128bits_update(st, buf + len, (size_t)k);
+		eof = len + (size_t)k < cap;
+		len += (size_t)k;
+		const char *p = buf, *end = buf + len;
+		if (!header) {
+			const char *nl = memchr(buf, '\n', len);
+			if (nl == NULL && !eof)
+				continue;
+			const char *next, *line;
+			size_t ll;
+			line = next_line(buf, end, &next, &ll);
+			if ((rc = parse_header(line, ll, label, t, err, errlen)) < 0)
+				goto out;
+			header = true;
+			p = next;
+		}
+		/*
+		 * Before EOF, the last whole line waits for the next round too:
+		 * only then is it known whether an empty one is the final line
+		 * break or an empty row.
+		 */
+		const char *last = end;
+		if (!eof) {
+			const char *nl = memrchr(p, '\n', (size_t)(end - p));
+			last = nl != NULL ? memrchr(p, '\n', (size_t)(nl - p)) : NULL;
+			if (last == NULL) {
+				memmove(buf, p, (size_t)(end - p));
+				len = (size_t)(end - p);
+				continue;
+			}
+			last++;
+		}
+		if ((rc = parse_segment(&r, p, last, eof)) < 0)
+			goto out;
+		memmove(buf, last, (size_t)(end - last));
+		len = (size_t)(end - last);
+	}
+	rc = finish_table(t, label, err, errlen);
+out:
+	if (rc < 0)
+		emb_table_free(t);
+	if (st != NULL) {
+		if (rc == 0)
+			*hash = XXH3_128bits_digest(st);
+		XXH3_freeState(st);
+	}
+	free(buf);
+	return rc;
+}
+
 int emb_table_read(const char *path, struct emb_table *t, char *err, size_t errlen)
 {
-	char *text;
-	size_t len;
-	int rc = read_file(path, (size_t)1 << 40, &text, &len);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (rc < 0) {
+	if (fd < 0) {
+		int rc = -errno;
+		memset(t, 0, sizeof(*t));
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	rc = emb_table_parse(text, len, path, t, err, errlen);
-	free(text);
+	int rc = emb_table_read_fd(fd, path, 0, NULL, t, err, errlen);
+	close(fd);
 	return rc;
 }
 

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <xxhash.h>
+
 #include "image.h"
 
 /* Built-in descriptor: 64 grey layout + 128 gradient orientation + 12 colour. */
@@ -34,6 +36,18 @@ struct emb_table {
  * with a message naming the line in err; I/O errors a negative errno.
  */
 int emb_table_read(const char *path, struct emb_table *t, char *err, size_t errlen);
+
+/*
+ * Reads the CSV from fd (borrowed, read to EOF) in blocks, so the text is
+ * never all in memory, parsing each block's lines on `threads` threads (<= 0:
+ * cpu_count()). label names the source in errors. With hash non-NULL, sets
+ * *hash to XXH3-128 of the bytes read. Errors as emb_table_read.
+ */
+/* emb_table_read_fd's block size (32 MiB; a line longer than a block grows it). Tests lower it. */
+extern size_t emb_read_block_bytes;
+
+int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *hash,
+		      struct emb_table *t, char *err, size_t errlen);
 
 /*
  * Parses CSV text held in memory (borrowed); label names the source in errors.

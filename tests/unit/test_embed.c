@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -290,6 +291,88 @@ static void test_csv_large_errors(void **state)
 	buf_free(&b);
 }
 
+/* Parses text from a file through emb_table_read_fd with the given block size. */
+static int read_via_fd(const char *text, size_t len, size_t block, XXH128_hash_t *hash,
+		       struct emb_table *t, char *err, size_t errlen)
+{
+	char path[] = "/tmp/test_embed_XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	size_t saved = emb_read_block_bytes;
+	emb_read_block_bytes = block;
+	int rc = emb_table_read_fd(fd, "e.csv", 3, hash, t, err, errlen);
+	emb_read_block_bytes = saved;
+	close(fd);
+	return rc;
+}
+
+/* Reading from a file in blocks gives what parsing the whole text gives: rows, names, errors. */
+static void expect_same_streamed(const char *text, size_t block)
+{
+	struct emb_table a, b;
+	char ea[512] = "", eb[512] = "";
+	XXH128_hash_t h;
+	int ra = emb_table_parse_mt(text, strlen(text), "e.csv", 2, &a, ea, sizeof(ea));
+	int rb = read_via_fd(text, strlen(text), block, &h, &b, eb, sizeof(eb));
+
+	if (ra != rb || strcmp(ea, eb) != 0)
+		fail_msg("block %zu: in memory %d \"%s\", streamed %d \"%s\"", block, ra, ea, rb, eb);
+	if (ra < 0)
+		return;
+	assert_true(XXH128_isEqual(h, XXH3_128bits(text, strlen(text))));
+	assert_int_equal(a.n, b.n);
+	assert_int_equal(a.d, b.d);
+	assert_memory_equal(a.rows, b.rows, a.n * a.d * sizeof(double));
+	for (size_t i = 0; i < a.n; i++)
+		assert_string_equal(a.names[i], b.names[i]);
+	emb_table_free(&a);
+	emb_table_free(&b);
+}
+
+static void test_csv_streamed(void **state)
+{
+	static const char *const small[] = {
+		"filenames,embedding_0,embedding_1,labels\na,1,2,0\nb,3,4,0\nc,5,6,0\n",
+		"filenames,embedding_0,embedding_1,labels\r\na,1,2,0\r\nb,3,4,0\r\nc,5,6,0\r\n\r\n",
+		"filenames,embedding_0,embedding_1,labels\na,1,2,0\nb,3,4,0\nc,5,6,0\n\n",
+		"filenames,embedding_0,embedding_1,labels\na,1,2,0\nb,3,4,0\nc,5,6,0",
+		"filenames,embedding_0,embedding_1,labels\na,1,2,0\n\nb,3,4,0\nc,5,6,0\n",
+		"filenames,embedding_0,embedding_1,labels\na,1,2,0\nb,3,4,0\nc,5,6,0\n\n\n",
+		"filenames,embedding_0,embedding_1,labels\na,1,2,0\nb,3,4,0\na,5,6,0\n",
+		"filenames,embedding_0,embedding_1,labels\na,1,2,0\nb,3,nan,0\nc,5,6,0\n",
+		"filenames,embedding_0,embedding_1,labels\na,1,2,0\nb,3,4,0,1\nc,5,6,0\n",
+		"filenames,embedding_0,embedding_1,labels\n",
+		"filenames,embedding_0,embedding_1,labels",
+		"filenames,embedding_0,labels\n",
+		"",
+	};
+
+	/* Every block size from 1 byte up: every boundary falls everywhere once. */
+	for (size_t i = 0; i < ARRAY_LEN(small); i++)
+		for (size_t block = 1; block <= strlen(small[i]) + 2; block++)
+			expect_same_streamed(small[i], block);
+
+	/* A multi-megabyte CSV in 64 KiB blocks, and with an error deep inside. */
+	struct buf b = { 0 };
+	rng_state = 5;
+	make_csv(&b, 20000, 16, false);
+	expect_same_streamed(b.data, (size_t)64 << 10);
+	char *bad = with_line(&b, 15000, "q,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,-inf,0\n");
+	expect_same_streamed(bad, (size_t)64 << 10);
+	free(bad);
+	buf_free(&b);
+
+	/* emb_table_read on a missing file: the errno, named. */
+	struct emb_table t;
+	char err[512];
+	assert_int_equal(emb_table_read("/nonexistent/e.csv", &t, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/e.csv"));
+}
+
 static void fill_thumb(struct img_thumb *t, int kind)
 {
 	for (int y = 0; y < THUMB_SIZE; y++)
@@ -407,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_csv_errors),
 		cmocka_unit_test(test_csv_large_exact),
 		cmocka_unit_test(test_csv_large_errors),
+		cmocka_unit_test(test_csv_streamed),
 		cmocka_unit_test(test_descriptor),
 		cmocka_unit_test(test_normalize),
 		cmocka_unit_test(test_pca),
