@@ -226,25 +226,23 @@ static int stage_listing(struct run *run)
 			path = xstrdup(cfg->embeddings);
 		else
 			path = xasprintf(".lightly/embeddings/%s", cfg->embeddings);
-		uint8_t *text;
-		size_t len;
-		rc = dataset_read(&run->ds, path, (size_t)1 << 40, &text, &len);
-		if (rc < 0) {
+		/* Streamed from the descriptor: a gigabyte of CSV is never all in memory. */
+		int fd = dataset_openat(&run->ds, path);
+		if (fd < 0) {
+			rc = fd;
 			fail(run, rc, rc == -ENOENT || rc == -EXDEV,
 			     "embeddings %s: %s (looked for %s and .lightly/embeddings/%s)",
 			     cfg->embeddings, strerror(-rc), cfg->embeddings, cfg->embeddings);
 			free(path);
 			return rc;
 		}
-		rc = emb_table_parse_mt((char *)text, len, path, run->o->threads, &run->csv, err,
-					sizeof(err));
-		/* Only checkpoints need it, and at a gigabyte of text it is not free. */
-		if (run->o->resume)
-			run->csv_hash = XXH3_128bits(text, len);
-		free(text);
+		rc = emb_table_read_fd(fd, path, run->o->threads, run->o->resume ? &run->csv_hash : NULL,
+				       &run->csv, err, sizeof(err));
+		close(fd);
 		free(path);
+		/* A format error (-EINVAL) is permanent; a read error may not be. */
 		if (rc < 0)
-			return fail(run, rc, true, "embeddings CSV %s", err);
+			return fail(run, rc, rc == -EINVAL, "embeddings CSV %s", err);
 		run->have_csv = true;
 	}
 
