@@ -27,6 +27,7 @@
 #include "dconv.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -351,6 +352,9 @@ size_t dconv_format(double v, char *buf)
 	int e2 = bexp == 0 ? -1074 : (int)bexp - 1075;
 	int lg2 = 63 - __builtin_clzll(m) + e2;
 	int x = (lg2 * 78913) >> 18;	/* floor(log10(v)) or one less */
+	/* Settle which, where 10^(x+1) is an exact double: one product instead of two. */
+	if (x + 1 >= 0 && x + 1 <= 22 && fabs(v) >= exact_pow10[x + 1])
+		x++;
 	uint64_t dg = 0;
 	int rc = 0;
 	for (int tries = 0; tries < 3 && rc == 0; tries++) {
@@ -366,10 +370,18 @@ size_t dconv_format(double v, char *buf)
 		x++;
 	}
 
+	/* 17 digits as 1 + 8 + 8, two at a time from a table, in 32-bit arithmetic. */
+	static const char two[] =
+		"0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
+		"5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 	char d[17];
-	for (int i = 16; i >= 0; i--) {
-		d[i] = (char)('0' + dg % 10);
-		dg /= 10;
+	uint32_t lo = (uint32_t)(dg % 100000000), mid = (uint32_t)(dg / 100000000 % 100000000);
+	d[0] = (char)('0' + dg / UINT64_C(10000000000000000));
+	for (int i = 3; i >= 0; i--) {
+		memcpy(d + 1 + 2 * i, two + 2 * (mid % 100), 2);
+		memcpy(d + 9 + 2 * i, two + 2 * (lo % 100), 2);
+		mid /= 100;
+		lo /= 100;
 	}
 	int nd = 17;
 	while (nd > 1 && d[nd - 1] == '0')
