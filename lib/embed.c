@@ -424,23 +424,6 @@ fail:
 		;
 }
 
-/*
- * A large table is written once, front to back: ask for huge pages, so that
- * it costs hundreds of page faults instead of hundreds of thousands (they
- * dominate the first parse in a fresh process otherwise). Only a hint.
- */
-static void *alloc_rows(size_t bytes)
-{
-	void *p = xmalloc(bytes ? bytes : 1);
-
-	if (bytes >= ((size_t)4 << 20)) {
-		uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-		uintptr_t e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
-		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-	}
-	return p;
-}
-
 /* Chunks of about this many bytes: big enough to amortise, small enough to balance. */
 #define CSV_CHUNK_BYTES ((size_t)1 << 20)
 
@@ -463,7 +446,7 @@ static void reserve_rows(struct csv_reader *r, size_t want)
 		return;
 	size_t cap = r->cap * 2 > want ? r->cap * 2 : want;
 	if (r->cap == 0) {
-		t->rows = alloc_rows(cap * t->d * sizeof(double));
+		t->rows = xcalloc_huge(cap, t->d * sizeof(double));
 	} else {
 		/* A large block grows in place or by remapping: no copy of the rows. */
 		t->rows = xreallocarray(t->rows, cap, t->d * sizeof(double));
@@ -701,17 +684,20 @@ int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
 	for (size_t j = 0; j < d; j++)
 		fprintf(f, ",embedding_%zu", j);
 	fputs(",labels\n", f);
+	/* A row's numbers are formatted into one buffer and written with one call. */
+	char *line = xmalloc(d * (DCONV_BUFLEN + 1) + 4);
 	for (size_t i = 0; i < n; i++) {
 		size_t r = idx ? idx[i] : i;
-		char line[DCONV_BUFLEN + 1];
+		char *o = line;
 		fputs(names[r], f);
 		for (size_t j = 0; j < d; j++) {
-			line[0] = ',';
-			size_t l = dconv_format(rows[r * d + j], line + 1);
-			fwrite(line, 1, l + 1, f);
+			*o++ = ',';
+			o += dconv_format(rows[r * d + j], o);
 		}
-		fputs(",0\n", f);
+		memcpy(o, ",0\n", 3);
+		fwrite(line, 1, (size_t)(o - line) + 3, f);
 	}
+	free(line);
 	return ferror(f) ? -EIO : 0;
 }
 
