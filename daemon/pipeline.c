@@ -437,7 +437,7 @@ static int stage_embeddings(struct run *run)
 	for (size_t i = 0; i < run->nitems; i++)
 		if (run->items[i].state == IT_OK)
 			cand[n++] = i;
-	double *raw = xcalloc(n, run->d * sizeof(double));
+	double *raw = xcalloc_huge(n, run->d * sizeof(double));
 	if (run->have_csv) {
 		struct buf missing = { 0 };
 		size_t nmissing = 0;
@@ -466,6 +466,9 @@ static int stage_embeddings(struct run *run)
 		if (!run->emb_only && ignored > 0)
 			run_log(run, LOG_LVL_INFO, "embeddings CSV: %zu rows for other files ignored",
 				ignored);
+		/* The candidates' rows are in raw now; the names stay (items borrow them). */
+		free(run->csv.rows);
+		run->csv.rows = NULL;
 	} else {
 		for (size_t c = 0; c < n; c++)
 			memcpy(raw + c * run->d, run->desc + cand[c] * DESC_DIM, DESC_DIM * sizeof(double));
@@ -520,7 +523,7 @@ static int stage_embeddings(struct run *run)
 	run->cand = cand;
 	run->ncand = n;
 	run->raw = raw;
-	run->X = xcalloc(n, run->d * sizeof(double));
+	run->X = xcalloc_huge(n, run->d * sizeof(double));
 	memcpy(run->X, raw, n * run->d * sizeof(double));
 	if (cfg->normalize_embeddings) {
 		run->r->counts.zero_rows = embed_normalize(run->X, n, run->d);
