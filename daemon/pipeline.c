@@ -250,7 +250,7 @@ static int stage_listing(struct run *run)
 		/* Embeddings-only run: the CSV's rows, sorted by name, are the dataset. */
 		run->emb_only = true;
 		run->nitems = run->csv.n;
-		run->items = xcalloc(run->nitems, sizeof(*run->items));
+		run->items = xcalloc_huge(run->nitems, sizeof(*run->items));
 		for (size_t i = 0; i < run->csv.n; i++)
 			run->items[i].path = run->csv.names[run->csv.order[i]];
 		for (size_t i = 0; i < run->nitems; i++) {
@@ -433,7 +433,7 @@ static int stage_embeddings(struct run *run)
 
 	stage_begin(run, STAGE_EMBEDDINGS, 0);
 	run->d = run->have_csv ? run->csv.d : DESC_DIM;
-	size_t *cand = xcalloc(run->nitems, sizeof(*cand));
+	size_t *cand = xcalloc_huge(run->nitems, sizeof(*cand));
 	for (size_t i = 0; i < run->nitems; i++)
 		if (run->items[i].state == IT_OK)
 			cand[n++] = i;
@@ -482,7 +482,7 @@ static int stage_embeddings(struct run *run)
 		 * pairs groups them, and only rows of one hash are compared. Each
 		 * copy names the first row (in path order) with the same bytes.
 		 */
-		struct row_hash *rh = xcalloc(n, sizeof(*rh));
+		struct row_hash *rh = xcalloc_huge(n, sizeof(*rh));
 		size_t rb = run->d * sizeof(double);
 		for (size_t c = 0; c < n; c++) {
 			rh[c].hash = XXH3_64bits(raw + c * run->d, rb);
@@ -921,7 +921,7 @@ static int stage_results(struct run *run)
 	if ((f = open_out(run, "data/embeddings_2d.csv")) == NULL)
 		goto out;
 	{
-		double *xy = xcalloc(run->ncand ? 2 * run->ncand : 1, sizeof(double));
+		double *xy = xcalloc_huge(run->ncand ? 2 * run->ncand : 1, sizeof(double));
 		embed_pca2d(run->X, run->ncand, run->d, xy);
 		fputs("filenames,x,y\n", f);
 		for (size_t i = 0; i < run->ncand; i++) {

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "dconv.h"
@@ -141,7 +140,7 @@ static int cmp_names(const void *a, const void *b, void *ctx)
 
 static void sort_index(struct emb_table *t)
 {
-	t->order = xcalloc(t->n, sizeof(*t->order));
+	t->order = xcalloc_huge(t->n, sizeof(*t->order));
 	for (size_t i = 0; i < t->n; i++)
 		t->order[i] = i;
 	qsort_r(t->order, t->n, sizeof(*t->order), cmp_names, t->names);
@@ -450,13 +449,10 @@ static void reserve_rows(struct csv_reader *r, size_t want)
 	} else {
 		/* A large block grows in place or by remapping: no copy of the rows. */
 		t->rows = xreallocarray(t->rows, cap, t->d * sizeof(double));
-		if (cap * t->d * sizeof(double) >= ((size_t)4 << 20)) {
-			uintptr_t a = ((uintptr_t)t->rows + 4095) & ~(uintptr_t)4095;
-			uintptr_t e = ((uintptr_t)(t->rows + cap * t->d)) & ~(uintptr_t)4095;
-			(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-		}
+		huge_hint(t->rows, cap * t->d * sizeof(double));
 	}
 	t->names = xreallocarray(t->names, cap, sizeof(*t->names));
+	huge_hint(t->names, cap * sizeof(*t->names));
 	memset(t->names + r->cap, 0, (cap - r->cap) * sizeof(*t->names));
 	r->cap = cap;
 }
@@ -584,6 +580,8 @@ int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *has
 {
 	size_t cap = emb_read_block_bytes > 0 ? emb_read_block_bytes : 1, len = 0;
 	char *buf = xmalloc(cap);
+
+	huge_hint(buf, cap);
 	XXH3_state_t *st = NULL;
 	bool eof = false, header = false;
 	struct csv_reader r = { .t = t, .label = label, .err = err, .errlen = errlen,
@@ -684,20 +682,34 @@ int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
 	for (size_t j = 0; j < d; j++)
 		fprintf(f, ",embedding_%zu", j);
 	fputs(",labels\n", f);
-	/* A row's numbers are formatted into one buffer and written with one call. */
-	char *line = xmalloc(d * (DCONV_BUFLEN + 1) + 4);
+	/*
+	 * Rows are formatted into a buffer of about 1 MiB, written with one call:
+	 * a write that large bypasses stdio's own small buffer (no second copy).
+	 */
+	size_t cap = (size_t)1 << 20, len = 0, rowmax = d * (DCONV_BUFLEN + 1) + 4;
+	char *out = xmalloc(cap);
 	for (size_t i = 0; i < n; i++) {
-		size_t r = idx ? idx[i] : i;
-		char *o = line;
-		fputs(names[r], f);
+		size_t r = idx ? idx[i] : i, nl = strlen(names[r]);
+		if (len + nl + rowmax > cap) {
+			fwrite(out, 1, len, f);
+			len = 0;
+			if (nl + rowmax > cap) {
+				cap = nl + rowmax;
+				out = xrealloc(out, cap);
+			}
+		}
+		char *o = out + len;
+		memcpy(o, names[r], nl);
+		o += nl;
 		for (size_t j = 0; j < d; j++) {
 			*o++ = ',';
 			o += dconv_format(rows[r * d + j], o);
 		}
 		memcpy(o, ",0\n", 3);
-		fwrite(line, 1, (size_t)(o - line) + 3, f);
+		len = (size_t)(o + 3 - out);
 	}
-	free(line);
+	fwrite(out, 1, len, f);
+	free(out);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -818,7 +830,7 @@ void embed_pca2d(const double *rows, size_t n, size_t d, double *xy)
 {
 	double *mean = xcalloc(d, sizeof(double));
 	double *v = xcalloc(2 * d, sizeof(double)), *w = xcalloc(2 * d, sizeof(double));
-	double *proj = xcalloc(2 * n, sizeof(double)), *cov = NULL;
+	double *proj = xcalloc_huge(2 * n, sizeof(double)), *cov = NULL;
 
 	if (n == 0 || d == 0)
 		goto out;

@@ -29,16 +29,20 @@ void *xmalloc(size_t n)
 	return p;
 }
 
+void huge_hint(void *p, size_t bytes)
+{
+	if (p == NULL || bytes < ((size_t)4 << 20))
+		return;
+	uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+	(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
 void *xcalloc_huge(size_t n, size_t size)
 {
 	void *p = xcalloc(n, size);
-	size_t bytes = n * size;
 
-	if (bytes >= ((size_t)4 << 20)) {
-		uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-		uintptr_t e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
-		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-	}
+	huge_hint(p, n * size);
 	return p;
 }
 

@@ -24,6 +24,8 @@ char *xstrdup(const char *s);
  * costs hundreds of page faults, not hundreds of thousands. Freed with free().
  */
 void *xcalloc_huge(size_t n, size_t size);
+/* The same hint for bytes at p (from malloc or realloc); small blocks are left alone. */
+void huge_hint(void *p, size_t bytes);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
 
