@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dconv.h"
@@ -433,6 +434,7 @@ struct csv_reader {
 	int threads;
 	size_t cap;		/* rows allocated */
 	size_t lines;		/* body lines read so far */
+	uint64_t size_hint;	/* bytes of the whole text, when known (else 0) */
 	char *err;
 	size_t errlen;
 };
@@ -468,6 +470,7 @@ static int parse_segment(struct csv_reader *r, const char *s, const char *e, boo
 	struct csv_parse cp = { .end = at_eof ? e : NULL, .label = r->label, .d = t->d, .t = t,
 				.errlen = r->errlen > 0 ? r->errlen : 1 };
 	size_t nch = (size_t)(e - s) / CSV_CHUNK_BYTES + 1, m = 0;
+	const char *seg = s;
 	int rc = 0;
 
 	cp.chunks = xcalloc(nch, sizeof(*cp.chunks));
@@ -490,7 +493,18 @@ static int parse_segment(struct csv_reader *r, const char *s, const char *e, boo
 		cp.chunks[i].row0 = t->n + lines;
 		lines += cp.chunks[i].lines;
 	}
-	reserve_rows(r, t->n + lines);
+	size_t want = t->n + lines;
+	if (r->cap == 0 && r->size_hint > 0 && e > seg) {
+		/*
+		 * Room for the whole file at once, from the first block's bytes per
+		 * line (and 5% more): growing a gigabyte table by doubling costs
+		 * seconds of copying and page faults.
+		 */
+		double est = (double)lines * ((double)r->size_hint / (double)(e - seg));
+		if (est * 1.05 + 64 > (double)want && est < 1e12)
+			want = (size_t)(est * 1.05) + 64;
+	}
+	reserve_rows(r, want);
 	pool_for(m, r->threads, parse_chunk_cb, &cp, NULL);
 	for (size_t i = 0; i < m; i++) {
 		if (cp.chunks[i].err != NULL && rc == 0) {
@@ -589,6 +603,9 @@ int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *has
 	int rc = 0;
 
 	memset(t, 0, sizeof(*t));
+	struct stat sb;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+		r.size_hint = (uint64_t)sb.st_size;
 	if (hash != NULL) {
 		if ((st = XXH3_createState()) == NULL)
 			fatalx("out of memory");
