@@ -62,7 +62,8 @@ else
 Q := @
 endif
 
-.PHONY: fuzz fuzz-build all deps check soak demo install clean bench bench-images bench-scores bench-web bench-e2e bench-select unit web-assets
+.PHONY: fuzz fuzz-build all deps check soak demo install clean bench bench-images bench-scores \
+	bench-web bench-e2e bench-select bench-csv unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -216,7 +217,12 @@ bench-e2e: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
 bench-select: $(DEPS_STAMP) $(BUILD)/bench/bench_select
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_select.py
 
-bench: bench-images bench-scores bench-web bench-e2e
+# The embeddings CSV at 1,000,000 rows: parse MB/s beside numpy's loadtxt, then the
+# whole local-mode run on it (stage times, peak RSS).
+bench-csv: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/bench/bench_csv
+	@BUILD=$(BUILD) BIN=$(BIN) /usr/bin/python3 bench/bench_csv.py
+
+bench: bench-images bench-scores bench-web bench-e2e bench-select bench-csv
 
 # The units name /usr/local/bin; install rewrites that to $(PREFIX)/bin. The
 # example config never overwrites a real one: it lands beside it as .example.

@@ -18,10 +18,17 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "dconv.h"
+#include "log.h"
+#include "pool.h"
 #include "util.h"
 
 /*
@@ -134,7 +141,7 @@ static int cmp_names(const void *a, const void *b, void *ctx)
 
 static void sort_index(struct emb_table *t)
 {
-	t->order = xcalloc(t->n, sizeof(*t->order));
+	t->order = xcalloc_huge(t->n, sizeof(*t->order));
 	for (size_t i = 0; i < t->n; i++)
 		t->order[i] = i;
 	qsort_r(t->order, t->n, sizeof(*t->order), cmp_names, t->names);
@@ -182,142 +189,506 @@ static const char *next_line(const char *s, const char *end, const char **next, 
 	return s;
 }
 
-int emb_table_parse(const char *text, size_t len, const char *label, struct emb_table *t,
-		    char *err, size_t errlen)
+/* Parses the header line; sets t->d. */
+static int parse_header(const char *line, size_t ll, const char *label, struct emb_table *t,
+			char *err, size_t errlen)
 {
-	const char *p = text, *end = text + len, *next, *line;
-	size_t ll, lineno = 1, cap = 0;
-	int rc = -EINVAL;
-
-	memset(t, 0, sizeof(*t));
-	/* Header: filenames,embedding_0,...,embedding_{d-1},labels */
-	line = next_line(p, end, &next, &ll);
 	if (ll < 9 || strncmp(line, "filenames", 9) != 0 || (ll > 9 && line[9] != ',')) {
 		snprintf(err, errlen, "%s: line 1: the header must start with \"filenames\"", label);
 		return -EINVAL;
 	}
-	{
-		const char *q = line + 9, *le = line + ll;
-		size_t col = 0;
-		bool labels = false;
-		while (q < le) {
-			q++;	/* the comma */
-			const char *c = memchr(q, ',', (size_t)(le - q));
-			const char *ce = c ? c : le;
-			char want[32];
-			snprintf(want, sizeof(want), "embedding_%zu", col);
-			if (c == NULL && (size_t)(ce - q) == 6 && memcmp(q, "labels", 6) == 0) {
-				labels = true;
-			} else if ((size_t)(ce - q) != strlen(want) || memcmp(q, want, strlen(want)) != 0) {
-				snprintf(err, errlen, "%s: line 1: column %zu is \"%.*s\", expected \"%s\"%s",
-					 label, col + 2, (int)(ce - q > 40 ? 40 : ce - q), q, want,
-					 c == NULL ? " or \"labels\"" : "");
-				return -EINVAL;
-			} else {
-				col++;
-			}
-			q = ce;
-		}
-		if (!labels) {
-			snprintf(err, errlen, "%s: line 1: the header must end with \"labels\"", label);
+	const char *q = line + 9, *le = line + ll;
+	size_t col = 0;
+	bool labels = false;
+	while (q < le) {
+		q++;	/* the comma */
+		const char *c = memchr(q, ',', (size_t)(le - q));
+		const char *ce = c ? c : le;
+		char want[32];
+		snprintf(want, sizeof(want), "embedding_%zu", col);
+		if (c == NULL && (size_t)(ce - q) == 6 && memcmp(q, "labels", 6) == 0) {
+			labels = true;
+		} else if ((size_t)(ce - q) != strlen(want) || memcmp(q, want, strlen(want)) != 0) {
+			snprintf(err, errlen, "%s: line 1: column %zu is \"%.*s\", expected \"%s\"%s",
+				 label, col + 2, (int)(ce - q > 40 ? 40 : ce - q), q, want,
+				 c == NULL ? " or \"labels\"" : "");
 			return -EINVAL;
+		} else {
+			col++;
 		}
-		if (col == 0) {
-			snprintf(err, errlen, "%s: line 1: no embedding_N columns", label);
-			return -EINVAL;
-		}
-		t->d = col;
+		q = ce;
 	}
-	p = next;
-	while (p < end) {
+	if (!labels) {
+		snprintf(err, errlen, "%s: line 1: the header must end with \"labels\"", label);
+		return -EINVAL;
+	}
+	if (col == 0) {
+		snprintf(err, errlen, "%s: line 1: no embedding_N columns", label);
+		return -EINVAL;
+	}
+	t->d = col;
+	return 0;
+}
+
+/*
+ * The body of the CSV is cut into chunks that end just after a line break, so
+ * that no line spans two. A first pass counts each chunk's lines; since every
+ * line but a final empty one is a row (or an error), the prefix sums give each
+ * chunk its first row and line number, and chunks are parsed in parallel
+ * straight into the table. The error reported is that of the first failing
+ * chunk, which is the first in the file, as a sequential parse finds it.
+ */
+struct csv_chunk {
+	const char *start, *stop;
+	size_t lines;		/* lines starting in the chunk */
+	size_t line0;		/* number of its first line */
+	size_t row0;		/* index of its first row */
+	size_t rows;		/* rows parsed */
+	char *err;		/* the chunk's first error, or NULL */
+};
+
+struct csv_parse {
+	const char *end;	/* of the whole text; NULL while more follows */
+	const char *label;
+	size_t d, errlen;
+	struct emb_table *t;
+	struct csv_chunk *chunks;
+	atomic_size_t first_err;	/* lowest chunk index that failed */
+};
+
+static void count_lines_cb(size_t i, int tid, void *ud)
+{
+	struct csv_parse *cp = ud;
+	struct csv_chunk *ch = &cp->chunks[i];
+	const char *p = ch->start;
+	size_t n = 0;
+
+	while (p < ch->stop) {
+		const char *nl = memchr(p, '\n', (size_t)(ch->stop - p));
+		n++;
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	ch->lines = n;
+}
+
+/* Parses one value; the old strtod path decides whatever the fast parser does not take. */
+static int parse_value(const char *q, size_t nl, const char *label, size_t lineno, size_t j,
+		       double *out, char *err, size_t errlen)
+{
+	char num[64];
+	double v;
+
+	if (nl == 0 || nl >= sizeof(num)) {
+		snprintf(err, errlen, "%s: line %zu: embedding_%zu: %s", label, lineno, j,
+			 nl == 0 ? "empty value" : "value too long");
+		return -EINVAL;
+	}
+	if (dconv_parse(q, nl, &v) < 0) {
+		char *ep;
+		memcpy(num, q, nl);
+		num[nl] = '\0';
+		v = strtod(num, &ep);
+		if (*ep != '\0') {
+			snprintf(err, errlen, "%s: line %zu: embedding_%zu: \"%s\" is not a number",
+				 label, lineno, j, num);
+			return -EINVAL;
+		}
+	}
+	if (!isfinite(v)) {
+		snprintf(err, errlen, "%s: line %zu: embedding_%zu: %.*s is not finite",
+			 label, lineno, j, (int)nl, q);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_row(const struct csv_parse *cp, const char *line, size_t ll, size_t lineno,
+		     double *row, char **name, char *err, size_t errlen)
+{
+	const char *le = line + ll, *label = cp->label;
+	const char *c = memchr(line, ',', ll);
+	size_t d = cp->d;
+
+	if (c == NULL || c == line) {
+		snprintf(err, errlen, "%s: line %zu: %s", label, lineno,
+			 c == NULL ? "no fields" : "empty file name");
+		return -EINVAL;
+	}
+	const char *q = c + 1;
+	for (size_t j = 0; j < d; j++) {
+		/* The common case: a plain number ending at a comma, read in one pass. */
+		const char *ne = dconv_scan(q, le, &row[j]);
+		if (ne != NULL && ne < le && *ne == ',' && ne - q < 64 && isfinite(row[j])) {
+			q = ne + 1;
+			continue;
+		}
+		const char *ce = memchr(q, ',', (size_t)(le - q));
+		if (ce == NULL) {
+			snprintf(err, errlen, "%s: line %zu: %zu fields, expected %zu",
+				 label, lineno, j + 2, d + 2);
+			return -EINVAL;
+		}
+		if (parse_value(q, (size_t)(ce - q), label, lineno, j, &row[j], err, errlen) < 0)
+			return -EINVAL;
+		q = ce + 1;
+	}
+	if (memchr(q, ',', (size_t)(le - q)) != NULL) {
+		snprintf(err, errlen, "%s: line %zu: more than %zu fields", label, lineno, d + 2);
+		return -EINVAL;
+	}
+	size_t nlen = (size_t)(c - line);
+	*name = xmalloc(nlen + 1);
+	memcpy(*name, line, nlen);
+	(*name)[nlen] = '\0';
+	return 0;
+}
+
+/*
+ * The common row, in one pass over its bytes: a name, d plain numbers that
+ * are finite, a label without a comma. Returns the start of the next line, or
+ * NULL for anything else, which parse_row then reads (and words the error of)
+ * as a whole line. What this accepts, parse_row accepts with the same result.
+ */
+static const char *fast_row(const struct csv_parse *cp, const char *p, const char *stop,
+			    double *row, char **name)
+{
+	const char *c = p, *q;
+
+	while (c < stop && *c != ',' && *c != '\n')
+		c++;
+	if (c == p || c == stop || *c != ',')
+		return NULL;
+	q = c + 1;
+	for (size_t j = 0; j < cp->d; j++) {
+		const char *ne = dconv_scan(q, stop, &row[j]);
+		if (ne == NULL || ne == stop || *ne != ',' || ne - q >= 64 || !isfinite(row[j]))
+			return NULL;
+		q = ne + 1;
+	}
+	while (q < stop && *q != '\n' && *q != ',')
+		q++;
+	if (q < stop && *q == ',')
+		return NULL;
+	size_t nlen = (size_t)(c - p);
+	*name = xmalloc(nlen + 1);
+	memcpy(*name, p, nlen);
+	(*name)[nlen] = '\0';
+	return q < stop ? q + 1 : stop;
+}
+
+static void parse_chunk_cb(size_t i, int tid, void *ud)
+{
+	struct csv_parse *cp = ud;
+	struct csv_chunk *ch = &cp->chunks[i];
+	struct emb_table *t = cp->t;
+	const char *p = ch->start, *next, *line;
+	size_t ll, lineno = ch->line0 - 1, r = ch->row0;
+	char *err;
+
+	/* A chunk after one that failed cannot change the error reported. */
+	if (i > atomic_load(&cp->first_err))
+		return;
+	err = xmalloc(cp->errlen);
+	while (p < ch->stop) {
 		lineno++;
-		line = next_line(p, end, &next, &ll);
+		next = fast_row(cp, p, ch->stop, t->rows + r * cp->d, &t->names[r]);
+		if (next != NULL) {
+			p = next;
+			r++;
+			continue;
+		}
+		line = next_line(p, ch->stop, &next, &ll);
 		p = next;
 		if (ll == 0) {
-			if (p >= end)
+			if (cp->end != NULL && p >= cp->end)
 				break;	/* the final line break */
-			snprintf(err, errlen, "%s: line %zu: empty row", label, lineno);
+			snprintf(err, cp->errlen, "%s: line %zu: empty row", cp->label, lineno);
 			goto fail;
 		}
-		const char *le = line + ll;
-		const char *c = memchr(line, ',', ll);
-		if (c == NULL || c == line) {
-			snprintf(err, errlen, "%s: line %zu: %s", label, lineno,
-				 c == NULL ? "no fields" : "empty file name");
+		if (parse_row(cp, line, ll, lineno, t->rows + r * cp->d, &t->names[r], err,
+			      cp->errlen) < 0)
 			goto fail;
-		}
-		if (t->n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			t->names = xreallocarray(t->names, cap, sizeof(*t->names));
-			t->rows = xreallocarray(t->rows, cap, t->d * sizeof(double));
-		}
-		double *row = t->rows + t->n * t->d;
-		const char *q = c + 1;
-		for (size_t j = 0; j < t->d; j++) {
-			char num[64];
-			const char *ce = memchr(q, ',', (size_t)(le - q));
-			if (ce == NULL) {
-				snprintf(err, errlen, "%s: line %zu: %zu fields, expected %zu",
-					 label, lineno, j + 2, t->d + 2);
-				goto fail;
-			}
-			size_t nl = (size_t)(ce - q);
-			if (nl == 0 || nl >= sizeof(num)) {
-				snprintf(err, errlen, "%s: line %zu: embedding_%zu: %s", label, lineno, j,
-					 nl == 0 ? "empty value" : "value too long");
-				goto fail;
-			}
-			memcpy(num, q, nl);
-			num[nl] = '\0';
-			char *ep;
-			double v = strtod(num, &ep);
-			if (*ep != '\0') {
-				snprintf(err, errlen, "%s: line %zu: embedding_%zu: \"%s\" is not a number",
-					 label, lineno, j, num);
-				goto fail;
-			}
-			if (!isfinite(v)) {
-				snprintf(err, errlen, "%s: line %zu: embedding_%zu: %s is not finite",
-					 label, lineno, j, num);
-				goto fail;
-			}
-			row[j] = v;
-			q = ce + 1;
-		}
-		if (memchr(q, ',', (size_t)(le - q)) != NULL) {
-			snprintf(err, errlen, "%s: line %zu: more than %zu fields", label, lineno, t->d + 2);
-			goto fail;
-		}
-		t->names[t->n] = xasprintf("%.*s", (int)(c - line), line);
-		t->n++;
+		r++;
 	}
+	ch->rows = r - ch->row0;
+	free(err);
+	return;
+fail:
+	ch->rows = r - ch->row0;
+	ch->err = err;
+	size_t cur = atomic_load(&cp->first_err);
+	while (i < cur && !atomic_compare_exchange_weak(&cp->first_err, &cur, i))
+		;
+}
+
+/* Chunks of about this many bytes: big enough to amortise, small enough to balance. */
+#define CSV_CHUNK_BYTES ((size_t)1 << 20)
+
+/* Rows and names read so far, and room for more. */
+struct csv_reader {
+	struct emb_table *t;
+	const char *label;
+	int threads;
+	size_t cap;		/* rows allocated */
+	size_t lines;		/* body lines read so far */
+	uint64_t size_hint;	/* bytes of the whole text, when known (else 0) */
+	char *err;
+	size_t errlen;
+};
+
+static void reserve_rows(struct csv_reader *r, size_t want)
+{
+	struct emb_table *t = r->t;
+
+	if (want <= r->cap)
+		return;
+	size_t cap = r->cap * 2 > want ? r->cap * 2 : want;
+	if (r->cap == 0) {
+		t->rows = xcalloc_huge(cap, t->d * sizeof(double));
+	} else {
+		/* A large block grows in place or by remapping: no copy of the rows. */
+		t->rows = xreallocarray(t->rows, cap, t->d * sizeof(double));
+		huge_hint(t->rows, cap * t->d * sizeof(double));
+	}
+	t->names = xreallocarray(t->names, cap, sizeof(*t->names));
+	huge_hint(t->names, cap * sizeof(*t->names));
+	memset(t->names + r->cap, 0, (cap - r->cap) * sizeof(*t->names));
+	r->cap = cap;
+}
+
+/*
+ * Parses the whole lines [s, e) of the body into the table, after the rows
+ * already there. at_eof: the text ends at e (an empty last line is then the
+ * final line break). Returns 0, or -EINVAL with the first error in r->err.
+ */
+static int parse_segment(struct csv_reader *r, const char *s, const char *e, bool at_eof)
+{
+	struct emb_table *t = r->t;
+	struct csv_parse cp = { .end = at_eof ? e : NULL, .label = r->label, .d = t->d, .t = t,
+				.errlen = r->errlen > 0 ? r->errlen : 1 };
+	size_t nch = (size_t)(e - s) / CSV_CHUNK_BYTES + 1, m = 0;
+	const char *seg = s;
+	int rc = 0;
+
+	cp.chunks = xcalloc(nch, sizeof(*cp.chunks));
+	while (s < e) {
+		const char *stop = s + CSV_CHUNK_BYTES < e && m + 1 < nch ? s + CSV_CHUNK_BYTES : e;
+		if (stop < e) {
+			const char *nl = memchr(stop, '\n', (size_t)(e - stop));
+			stop = nl ? nl + 1 : e;
+		}
+		cp.chunks[m].start = s;
+		cp.chunks[m].stop = stop;
+		m++;
+		s = stop;
+	}
+	atomic_init(&cp.first_err, SIZE_MAX);
+	pool_for(m, r->threads, count_lines_cb, &cp, NULL);
+	size_t lines = 0;
+	for (size_t i = 0; i < m; i++) {
+		cp.chunks[i].line0 = 2 + r->lines + lines;
+		cp.chunks[i].row0 = t->n + lines;
+		lines += cp.chunks[i].lines;
+	}
+	size_t want = t->n + lines;
+	if (r->cap == 0 && r->size_hint > 0 && e > seg) {
+		/*
+		 * Room for the whole file at once, from the first block's bytes per
+		 * line (and 5% more): growing a gigabyte table by doubling costs
+		 * seconds of copying and page faults.
+		 */
+		double est = (double)lines * ((double)r->size_hint / (double)(e - seg));
+		if (est * 1.05 + 64 > (double)want && est < 1e12)
+			want = (size_t)(est * 1.05) + 64;
+	}
+	reserve_rows(r, want);
+	pool_for(m, r->threads, parse_chunk_cb, &cp, NULL);
+	for (size_t i = 0; i < m; i++) {
+		if (cp.chunks[i].err != NULL && rc == 0) {
+			snprintf(r->err, r->errlen, "%s", cp.chunks[i].err);
+			rc = -EINVAL;
+		}
+		free(cp.chunks[i].err);
+	}
+	if (rc == 0) {
+		for (size_t i = 0; i < m; i++)
+			t->n += cp.chunks[i].rows;
+		r->lines += lines;
+	} else {
+		/* Rows of the chunks after a failure are not contiguous: free by slot. */
+		for (size_t i = t->n; i < t->n + lines; i++) {
+			free(t->names[i]);
+			t->names[i] = NULL;
+		}
+	}
+	free(cp.chunks);
+	return rc;
+}
+
+/* Sorts the name index and checks that no name comes twice. */
+static int finish_table(struct emb_table *t, const char *label, char *err, size_t errlen)
+{
 	sort_index(t);
 	for (size_t i = 1; i < t->n; i++) {
 		if (strcmp(t->names[t->order[i - 1]], t->names[t->order[i]]) == 0) {
 			size_t a = t->order[i - 1], b = t->order[i];
 			snprintf(err, errlen, "%s: line %zu: %s is named twice (also line %zu)", label,
 				 (a > b ? a : b) + 2, t->names[a], (a < b ? a : b) + 2);
-			goto fail;
+			return -EINVAL;
 		}
 	}
 	return 0;
-fail:
-	emb_table_free(t);
+}
+
+int emb_table_parse_mt(const char *text, size_t len, const char *label, int threads,
+		       struct emb_table *t, char *err, size_t errlen)
+{
+	const char *end = text + len, *next, *line;
+	size_t ll;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	/* Header: filenames,embedding_0,...,embedding_{d-1},labels */
+	line = next_line(text, end, &next, &ll);
+	if ((rc = parse_header(line, ll, label, t, err, errlen)) < 0)
+		return rc;
+	struct csv_reader r = { .t = t, .label = label, .err = err, .errlen = errlen,
+				.threads = threads > 0 ? threads : cpu_count() };
+	if ((rc = parse_segment(&r, next, end, true)) < 0 ||
+	    (rc = finish_table(t, label, err, errlen)) < 0)
+		emb_table_free(t);
+	return rc;
+}
+
+int emb_table_parse(const char *text, size_t len, const char *label, struct emb_table *t,
+		    char *err, size_t errlen)
+{
+	return emb_table_parse_mt(text, len, label, 0, t, err, errlen);
+}
+
+size_t emb_read_block_bytes = (size_t)32 << 20;
+
+/* Reads up to n bytes (fewer only at EOF). */
+static ssize_t read_full(int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(fd, buf + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *hash,
+		      struct emb_table *t, char *err, size_t errlen)
+{
+	size_t cap = emb_read_block_bytes > 0 ? emb_read_block_bytes : 1, len = 0;
+	char *buf = xmalloc(cap);
+
+	huge_hint(buf, cap);
+	XXH3_state_t *st = NULL;
+	bool eof = false, header = false;
+	struct csv_reader r = { .t = t, .label = label, .err = err, .errlen = errlen,
+				.threads = threads > 0 ? threads : cpu_count() };
+	int rc = 0;
+
+	memset(t, 0, sizeof(*t));
+	struct stat sb;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+		r.size_hint = (uint64_t)sb.st_size;
+	if (hash != NULL) {
+		if ((st = XXH3_createState()) == NULL)
+			fatalx("out of memory");
+		XXH3_128bits_reset(st);
+	}
+	/*
+	 * Each round parses the whole lines in the buffer and keeps the
+	 * unfinished last one for the next: the text is never all in memory.
+	 */
+	while (!eof) {
+		if (len == cap) {
+			cap *= 2;	/* a header longer than a block */
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t k = read_full(fd, buf + len, cap - len);
+		if (k < 0) {
+			rc = (int)k;
+			snprintf(err, errlen, "%s: %s", label, strerror(-rc));
+			goto out;
+		}
+		if (st != NULL)
+			XXH3_128bits_update(st, buf + len, (size_t)k);
+		eof = len + (size_t)k < cap;
+		len += (size_t)k;
+		const char *p = buf, *end = buf + len;
+		if (!header) {
+			const char *nl = memchr(buf, '\n', len);
+			if (nl == NULL && !eof)
+				continue;
+			const char *next, *line;
+			size_t ll;
+			line = next_line(buf, end, &next, &ll);
+			if ((rc = parse_header(line, ll, label, t, err, errlen)) < 0)
+				goto out;
+			header = true;
+			p = next;
+		}
+		/*
+		 * Before EOF, the last whole line waits for the next round too:
+		 * only then is it known whether an empty one is the final line
+		 * break or an empty row.
+		 */
+		const char *last = end;
+		if (!eof) {
+			const char *nl = memrchr(p, '\n', (size_t)(end - p));
+			last = nl != NULL ? memrchr(p, '\n', (size_t)(nl - p)) : NULL;
+			if (last == NULL) {
+				memmove(buf, p, (size_t)(end - p));
+				len = (size_t)(end - p);
+				continue;
+			}
+			last++;
+		}
+		if ((rc = parse_segment(&r, p, last, eof)) < 0)
+			goto out;
+		memmove(buf, last, (size_t)(end - last));
+		len = (size_t)(end - last);
+	}
+	rc = finish_table(t, label, err, errlen);
+out:
+	if (rc < 0)
+		emb_table_free(t);
+	if (st != NULL) {
+		if (rc == 0)
+			*hash = XXH3_128bits_digest(st);
+		XXH3_freeState(st);
+	}
+	free(buf);
 	return rc;
 }
 
 int emb_table_read(const char *path, struct emb_table *t, char *err, size_t errlen)
 {
-	char *text;
-	size_t len;
-	int rc = read_file(path, (size_t)1 << 40, &text, &len);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (rc < 0) {
+	if (fd < 0) {
+		int rc = -errno;
+		memset(t, 0, sizeof(*t));
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	rc = emb_table_parse(text, len, path, t, err, errlen);
-	free(text);
+	int rc = emb_table_read_fd(fd, path, 0, NULL, t, err, errlen);
+	close(fd);
 	return rc;
 }
 
@@ -328,13 +699,34 @@ int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
 	for (size_t j = 0; j < d; j++)
 		fprintf(f, ",embedding_%zu", j);
 	fputs(",labels\n", f);
+	/*
+	 * Rows are formatted into a buffer of about 1 MiB, written with one call:
+	 * a write that large bypasses stdio's own small buffer (no second copy).
+	 */
+	size_t cap = (size_t)1 << 20, len = 0, rowmax = d * (DCONV_BUFLEN + 1) + 4;
+	char *out = xmalloc(cap);
 	for (size_t i = 0; i < n; i++) {
-		size_t r = idx ? idx[i] : i;
-		fputs(names[r], f);
-		for (size_t j = 0; j < d; j++)
-			fprintf(f, ",%.17g", rows[r * d + j]);
-		fputs(",0\n", f);
+		size_t r = idx ? idx[i] : i, nl = strlen(names[r]);
+		if (len + nl + rowmax > cap) {
+			fwrite(out, 1, len, f);
+			len = 0;
+			if (nl + rowmax > cap) {
+				cap = nl + rowmax;
+				out = xrealloc(out, cap);
+			}
+		}
+		char *o = out + len;
+		memcpy(o, names[r], nl);
+		o += nl;
+		for (size_t j = 0; j < d; j++) {
+			*o++ = ',';
+			o += dconv_format(rows[r * d + j], o);
+		}
+		memcpy(o, ",0\n", 3);
+		len = (size_t)(o + 3 - out);
 	}
+	fwrite(out, 1, len, f);
+	free(out);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -379,11 +771,83 @@ static void gram_schmidt2(double *v, size_t d)
 		b[j] *= s;
 }
 
+/* Covariance products of the rows beyond this width go through the rows each step. */
+#define PCA_COV_MAX_DIM 512
+
+/* w = X^T (X v) for the centred rows, both columns of v (d x 2). */
+static void pca_step(const double *rows, size_t n, size_t d, const double *mean,
+		     const double *v, double *w)
+{
+	for (size_t i = 0; i < n; i++) {
+		const double *r = rows + i * d;
+		double p0 = 0, p1 = 0;
+		for (size_t j = 0; j < d; j++) {
+			double c = r[j] - mean[j];
+			p0 += c * v[j];
+			p1 += c * v[d + j];
+		}
+		for (size_t j = 0; j < d; j++) {
+			double c = r[j] - mean[j];
+			w[j] += c * p0;
+			w[d + j] += c * p1;
+		}
+	}
+}
+
+struct cov_ctx {
+	const double *rows, *mean;
+	size_t n, d, nblocks;
+	double *part;		/* nblocks x d x d, upper triangles */
+};
+
+static void cov_block_cb(size_t blk, int tid, void *ud)
+{
+	struct cov_ctx *cc = ud;
+	size_t d = cc->d, lo = cc->n * blk / cc->nblocks, hi = cc->n * (blk + 1) / cc->nblocks;
+	double *c = cc->part + blk * d * d, *x = xmalloc(d * sizeof(double));
+
+	for (size_t i = lo; i < hi; i++) {
+		const double *r = cc->rows + i * d;
+		for (size_t j = 0; j < d; j++)
+			x[j] = r[j] - cc->mean[j];
+		for (size_t a = 0; a < d; a++) {
+			double xa = x[a];
+			double *ca = c + a * d;
+			for (size_t b = a; b < d; b++)
+				ca[b] += xa * x[b];
+		}
+	}
+	free(x);
+}
+
+/*
+ * The d x d matrix sum_i (r_i - mean)(r_i - mean)^T (not divided by n, as the
+ * iteration does not need it). Rows are cut into a fixed number of blocks
+ * whatever the threads, and the blocks' sums added in order, so the result
+ * does not depend on scheduling.
+ */
+static double *covariance(const double *rows, size_t n, size_t d, const double *mean)
+{
+	struct cov_ctx cc = { .rows = rows, .mean = mean, .n = n, .d = d };
+
+	cc.nblocks = n / 4096 + 1 < 16 ? n / 4096 + 1 : 16;
+	cc.part = xcalloc(cc.nblocks * d * d, sizeof(double));
+	pool_for(cc.nblocks, cpu_count(), cov_block_cb, &cc, NULL);
+	double *c = cc.part;
+	for (size_t blk = 1; blk < cc.nblocks; blk++)
+		for (size_t k = 0; k < d * d; k++)
+			c[k] += cc.part[blk * d * d + k];
+	for (size_t a = 0; a < d; a++)
+		for (size_t b = 0; b < a; b++)
+			c[a * d + b] = c[b * d + a];
+	return xrealloc(c, d * d * sizeof(double));
+}
+
 void embed_pca2d(const double *rows, size_t n, size_t d, double *xy)
 {
 	double *mean = xcalloc(d, sizeof(double));
 	double *v = xcalloc(2 * d, sizeof(double)), *w = xcalloc(2 * d, sizeof(double));
-	double *proj = xcalloc(2 * n, sizeof(double));
+	double *proj = xcalloc_huge(2 * n, sizeof(double)), *cov = NULL;
 
 	if (n == 0 || d == 0)
 		goto out;
@@ -398,22 +862,28 @@ void embed_pca2d(const double *rows, size_t n, size_t d, double *xy)
 		v[d + j] = (j % 2 ? -1.0 : 1.0) * (1.0 + 0.05 * (double)(j % 5));
 	}
 	gram_schmidt2(v, d);
-	/* Subspace iteration on the covariance, applied as X^T (X v) without forming it. */
+	/*
+	 * Subspace iteration on the covariance. For d <= PCA_COV_MAX_DIM the d x d
+	 * covariance is formed once (one pass over the rows, in parallel) and each
+	 * step is C v; beyond, a d x d matrix costs more than the steps, which
+	 * apply it as X^T (X v), a pass over the rows each.
+	 */
+	cov = d <= PCA_COV_MAX_DIM ? covariance(rows, n, d, mean) : NULL;
 	for (int it = 0; it < 200; it++) {
 		memset(w, 0, 2 * d * sizeof(double));
-		for (size_t i = 0; i < n; i++) {
-			const double *r = rows + i * d;
-			double p0 = 0, p1 = 0;
-			for (size_t j = 0; j < d; j++) {
-				double c = r[j] - mean[j];
-				p0 += c * v[j];
-				p1 += c * v[d + j];
+		if (cov != NULL) {
+			for (size_t a = 0; a < d; a++) {
+				const double *ca = cov + a * d;
+				double s0 = 0, s1 = 0;
+				for (size_t b = 0; b < d; b++) {
+					s0 += ca[b] * v[b];
+					s1 += ca[b] * v[d + b];
+				}
+				w[a] = s0;
+				w[d + a] = s1;
 			}
-			for (size_t j = 0; j < d; j++) {
-				double c = r[j] - mean[j];
-				w[j] += c * p0;
-				w[d + j] += c * p1;
-			}
+		} else {
+			pca_step(rows, n, d, mean, v, w);
 		}
 		/*
 		 * Orthonormalising in order keeps the first column a plain power
@@ -454,6 +924,7 @@ void embed_pca2d(const double *rows, size_t n, size_t d, double *xy)
 out:
 	if (n > 0 && d == 0)
 		memset(xy, 0, 2 * n * sizeof(double));
+	free(cov);
 	free(mean);
 	free(v);
 	free(w);

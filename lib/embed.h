@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <xxhash.h>
+
 #include "image.h"
 
 /* Built-in descriptor: 64 grey layout + 128 gradient orientation + 12 colour. */
@@ -35,9 +37,29 @@ struct emb_table {
  */
 int emb_table_read(const char *path, struct emb_table *t, char *err, size_t errlen);
 
-/* Parses CSV text held in memory (borrowed); label names the source in errors. */
+/*
+ * Reads the CSV from fd (borrowed, read to EOF) in blocks, so the text is
+ * never all in memory, parsing each block's lines on `threads` threads (<= 0:
+ * cpu_count()). label names the source in errors. With hash non-NULL, sets
+ * *hash to XXH3-128 of the bytes read. Errors as emb_table_read.
+ */
+/* emb_table_read_fd's block size (32 MiB; a line longer than a block grows it). Tests lower it. */
+extern size_t emb_read_block_bytes;
+
+int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *hash,
+		      struct emb_table *t, char *err, size_t errlen);
+
+/*
+ * Parses CSV text held in memory (borrowed); label names the source in errors.
+ * Values are read as the correctly rounded float64 (what strtod gives), in
+ * parallel on cpu_count() threads for large texts.
+ */
 int emb_table_parse(const char *text, size_t len, const char *label, struct emb_table *t,
 		    char *err, size_t errlen);
+
+/* The same on `threads` threads (<= 0: cpu_count()). */
+int emb_table_parse_mt(const char *text, size_t len, const char *label, int threads,
+		       struct emb_table *t, char *err, size_t errlen);
 
 /* Row index of name, or -1. */
 long emb_table_find(const struct emb_table *t, const char *name);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,23 @@ void *xmalloc(size_t n)
 
 	if (p == NULL)
 		oom(n);
+	return p;
+}
+
+void huge_hint(void *p, size_t bytes)
+{
+	if (p == NULL || bytes < ((size_t)4 << 20))
+		return;
+	uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+	(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
+void *xcalloc_huge(size_t n, size_t size)
+{
+	void *p = xcalloc(n, size);
+
+	huge_hint(p, n * size);
 	return p;
 }
 

@@ -18,6 +18,14 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 void *xreallocarray(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
+/*
+ * xcalloc(n, size) for a large array written soon after: blocks of 4 MiB and
+ * more are asked to use transparent huge pages (a hint), so touching them
+ * costs hundreds of page faults, not hundreds of thousands. Freed with free().
+ */
+void *xcalloc_huge(size_t n, size_t size);
+/* The same hint for bytes at p (from malloc or realloc); small blocks are left alone. */
+void huge_hint(void *p, size_t bytes);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
 
