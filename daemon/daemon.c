@@ -1321,6 +1321,9 @@ static void reload(struct wd *d)
 		log_msg(LOG_LVL_NOTICE, "SIGHUP: url changed: needs a restart");
 	if (strcmp(n.name, d->conf.name) != 0)
 		log_msg(LOG_LVL_NOTICE, "SIGHUP: worker_name changed: needs a restart");
+	if ((n.ca_file == NULL) != (d->conf.ca_file == NULL) ||
+	    (n.ca_file != NULL && strcmp(n.ca_file, d->conf.ca_file) != 0))
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: ca_file changed: needs a restart");
 	if (strcmp(n.state_dir, d->conf.state_dir) != 0)
 		log_msg(LOG_LVL_NOTICE, "SIGHUP: state_dir changed: needs a restart");
 	if (n.concurrent_runs != d->conf.concurrent_runs)
@@ -1542,6 +1545,8 @@ int daemon_main(int argc, char **argv)
 	}
 	d->loop = uv_default_loop();
 	d->http = http_new(d->loop);
+	if (d->http != NULL && d->conf.ca_file != NULL)
+		http_set_ca_file(d->http, d->conf.ca_file);
 	d->disp = dispatch_new(d->loop, d->conf.concurrent_runs, on_exec_event, d);
 	if (d->http == NULL || d->disp == NULL) {
 		log_msg(LOG_LVL_ERR, "cannot start the HTTP client or the worker threads");

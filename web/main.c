@@ -36,7 +36,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fputs("usage: winnow-web --listen HOST:PORT --db PATH [--dataset-root DIR]... [--static DIR]\n"
-	      "                  [--worker-timeout SECONDS]\n"
+	      "                  [--worker-timeout SECONDS] [--tls-cert PEM --tls-key PEM]\n"
 	      "       winnow-web token create NAME --role worker|user --db PATH\n"
 	      "       winnow-web token list --db PATH\n"
 	      "       winnow-web token revoke NAME --db PATH\n"
@@ -162,7 +162,7 @@ static char *find_static(const char *given)
 
 int main(int argc, char **argv)
 {
-	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL;
+	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL, *tls_cert = NULL, *tls_key = NULL;
 	struct strvec roots = { 0 };
 	struct web_settings ws = { 0 };
 
@@ -191,6 +191,10 @@ int main(int argc, char **argv)
 			if (realpath(d, real) == NULL)
 				bad_usage("--dataset-root %s: no such folder", d);
 			strvec_push(&roots, real);
+		} else if (strcmp(argv[i], "--tls-cert") == 0) {
+			tls_cert = optarg_of(argc, argv, &i);
+		} else if (strcmp(argv[i], "--tls-key") == 0) {
+			tls_key = optarg_of(argc, argv, &i);
 		} else if (strcmp(argv[i], "--static") == 0) {
 			static_arg = optarg_of(argc, argv, &i);
 		} else if (strcmp(argv[i], "--worker-timeout") == 0) {
@@ -212,6 +216,17 @@ int main(int argc, char **argv)
 	if (dbpath == NULL)
 		bad_usage("%s", "--db PATH is required");
 
+	if ((tls_cert == NULL) != (tls_key == NULL))
+		bad_usage("%s", "--tls-cert and --tls-key go together");
+	if (tls_cert != NULL) {
+		size_t len;
+		int rc = read_file(tls_cert, 1 << 20, &ws.tls_cert, &len);
+		if (rc < 0)
+			bad_usage("--tls-cert %s: %s", tls_cert, strerror(-rc));
+		rc = read_file(tls_key, 1 << 20, &ws.tls_key, &len);
+		if (rc < 0)
+			bad_usage("--tls-key %s: %s", tls_key, strerror(-rc));
+	}
 	ws.static_dir = find_static(static_arg);
 	if (static_arg != NULL && ws.static_dir == NULL)
 		bad_usage("--static %s: no such folder", static_arg);
@@ -234,8 +249,8 @@ int main(int argc, char **argv)
 		db_close(ws.db);
 		return 1;
 	}
-	log_info("listening on %s, database %s, %zu dataset root(s), worker timeout %d s", listen,
-		 dbpath, roots.n, worker_timeout_seconds);
+	log_info("listening on %s (%s), database %s, %zu dataset root(s), worker timeout %d s",
+		 listen, ws.tls_cert ? "https" : "http", dbpath, roots.n, worker_timeout_seconds);
 	if (worker_timeout_seconds < 30)
 		log_warnx("--worker-timeout %d: winnowd heartbeats every 15 s; a timeout under 30 s "
 			  "marks live workers OFFLINE and takes their runs back", worker_timeout_seconds);
@@ -254,5 +269,9 @@ int main(int argc, char **argv)
 	strvec_free(&roots);
 	free(ws.static_dir);
 	free(ws.thumbs_dir);
+	if (ws.tls_key != NULL)
+		explicit_bzero(ws.tls_key, strlen(ws.tls_key));
+	free(ws.tls_key);
+	free(ws.tls_cert);
 	return 0;
 }

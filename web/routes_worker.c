@@ -1077,7 +1077,8 @@ static char *write_url(struct req *r, const char *id, const char *sig)
 
 	if (host == NULL || strpbrk(host, " /\\?#@") != NULL)
 		host = r->ws->listen;
-	return xasprintf("http://%s/v1/artifacts/%s/content?sig=%s", host, id, sig);
+	return xasprintf("%s://%s/v1/artifacts/%s/content?sig=%s", r->ws->tls_cert ? "https" : "http",
+			 host, id, sig);
 }
 
 void h_artifact_create(struct req *r, struct resp *out)

@@ -9,8 +9,9 @@ The "ghost" workers of the last tests are this test speaking the worker API
 itself: a worker that claimed a run and died before its stages began, which
 a real winnowd passes through in milliseconds and cannot be stopped in.
 """
+import http.client
 import os
-import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -297,6 +298,120 @@ class TestGhostWorkers(WorkersBase):
         time.sleep(2 * TIMEOUT_S / 4 + 1)   # a few more sweeps
         self.assertEqual(len(self.schedules(ds)), 2)
         self.assertIn("not rescheduled again", self.run_of(again["id"])["message"])
+
+
+def self_signed(d):
+    """A self-signed certificate for 127.0.0.1 and localhost (CN and SAN); its own CA."""
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+class TestTLS(unittest.TestCase):
+    """winnow-web --tls-cert/--tls-key; winnowd trusts it through ca_file."""
+
+    def setUp(self):
+        self.dir = wt.tmpdir("tls")
+        self.root = os.path.join(self.dir, "data")
+        os.makedirs(self.root)
+        self.cert, self.key = self_signed(self.dir)
+        self.web = webtest.Server(roots=[self.root], workdir=os.path.join(self.dir, "web"),
+                                  extra=["--tls-cert", self.cert, "--tls-key", self.key])
+        self.web.tls_ca = self.cert
+        os.makedirs(self.web.dir, exist_ok=True)
+        self.wtok = self.web.token("worker1", "worker")
+        self.utok = self.web.token("alice", "user")
+        self.web.start()
+        self.daemons = []
+        self.path = os.path.join(self.root, "d40")
+        wt.mkdataset(self.path, "--n", 40, "--predictions", "--subdirs")
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.stop()
+        self.web.stop()
+        if td.DaemonTest._outcome_failed(self):
+            for d in self.daemons:
+                sys.stderr.write("---- winnowd log %s\n%s\n" % (d.dir, d.log_text()[-5000:]))
+            sys.stderr.write("---- winnow-web log\n%s\n" % self.web.log_text()[-5000:])
+
+    def url(self):
+        return "https://127.0.0.1:%d" % self.web.port
+
+    def daemon(self, name, **extra):
+        d = td.Daemon(self.url(), self.wtok, os.path.join(self.dir, "wd-%s" % name), name=name,
+                      extra=extra)
+        self.daemons.append(d)
+        return d
+
+    def sanity(self, d):
+        return subprocess.run([wt.WINNOWD, "sanity-check", "--config", d.conf], capture_output=True,
+                              text=True, timeout=60)
+
+    def test_plain_http_to_the_tls_port_gets_nothing(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.web.port, timeout=10)
+        with self.assertRaises((OSError, http.client.HTTPException)):
+            c.request("GET", "/v1/me", headers={"Authorization": "Bearer " + self.utok})
+            c.getresponse().read()
+        c.close()
+        self.assertEqual(self.web.ok("GET", "/v1/me", token=self.utok)["name"], "alice")
+
+    def test_a_run_completes_over_https(self):
+        ds = self.web.ok("POST", "/v1/datasets", {"name": "ds"}, token=self.utok)["id"]
+        self.web.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.path},
+                    token=self.utok)
+        cfg = self.web.ok("POST", "/v1/docker/worker/config",
+                          {"config": {"workerType": "FULL", "docker": CORESET, "lightly": {}}},
+                          token=self.utok)["id"]
+        sched = self.web.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % ds,
+                            {"configId": cfg, "priority": "MID"}, token=self.utok)["id"]
+        d = self.daemon("w1", ca_file=self.cert)
+        p = self.sanity(d)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("reachable", p.stdout)
+        d.start()
+        deadline = time.time() + 120
+        while True:
+            r = self.web.request("GET", "/v1/docker/runs/schedule/%s" % sched, token=self.utok)
+            if r.status == 200 and r.json["state"] in td.FINAL:
+                break
+            self.assertLess(time.time(), deadline, "no end of the run")
+            time.sleep(0.2)
+        run = r.json
+        self.assertEqual(run["state"], "COMPLETED", run)
+        names = [t["name"] for t in self.web.ok("GET", "/v1/datasets/%s/tags" % ds, token=self.utok)]
+        self.assertEqual(sorted(names), sorted(["run-%s" % run["id"], "run-%s-candidates" % run["id"]]))
+        # The artifacts went up through https signedWriteUrls.
+        arts = self.web.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"], token=self.utok)
+        log = [a for a in arts if a["fileName"] == "log.txt"][0]
+        body = self.web.request("GET", "/v1/docker/runs/%s/artifacts/%s/content" % (run["id"], log["id"]),
+                                token=self.utok)
+        self.assertEqual(body.status, 200, body)
+        self.assertGreater(len(body.body), 0)
+        self.assertNotIn("not trusted", d.log_text())
+
+    def test_without_ca_file_the_certificate_is_refused(self):
+        d = self.daemon("w1")
+        p = self.sanity(d)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("TLS certificate is not trusted", p.stdout + p.stderr)
+        d.start()
+        deadline = time.time() + 30
+        while "not trusted" not in d.log_text():
+            self.assertLess(time.time(), deadline, "no certificate error logged")
+            time.sleep(0.1)
+        self.assertIn("set \"ca_file\"", d.log_text())
+        # It never got through: not registered.
+        self.assertEqual(self.web.ok("GET", "/v1/docker/worker", token=self.utok), [])
+
+    def test_ca_file_that_does_not_exist_is_a_config_error(self):
+        d = self.daemon("w1", ca_file=os.path.join(self.dir, "nope.pem"))
+        d.start()
+        self.assertEqual(d.wait(30), 2)
+        self.assertIn("ca_file", d.log_text())
 
 
 if __name__ == "__main__":
