@@ -386,7 +386,8 @@ static int cmd_status(struct ctl *c)
 				snprintf(live_msg, sizeof(live_msg), "libcurl: curl_global_init failed");
 				live = -1;
 			} else {
-				live = sanity_web(conf.url, conf.token, live_msg, sizeof(live_msg)) == 0 ? 0 : -1;
+				live = sanity_web(conf.url, conf.token, conf.ca_file, live_msg,
+						  sizeof(live_msg)) == 0 ? 0 : -1;
 				curl_global_cleanup();
 			}
 			dconf_free(&conf);

@@ -257,6 +257,8 @@ static void put_state(struct wd *d, struct active *a)
 	char msg[128];
 	const char *state = a->stage_known ? stage_run_state(a->stage) : "STARTED";
 
+	if (a->released)
+		return;
 	if (a->stage_known && a->total > 0)
 		snprintf(msg, sizeof(msg), "%s %zu/%zu", stage_name(a->stage), a->done, a->total);
 	else
@@ -332,11 +334,26 @@ static void on_finished(struct wd *d, struct active *a)
 {
 	struct exec *ex = a->ex;
 	struct pipeline_result *r = ex->res;
-	char *dir = wd_run_dir(d, a->sched_id);
+	char *dir;
 	struct job j;
 	char err[512] = "";
 	int rc;
 
+	if (a->released) {
+		/* Its job row and outbox went when the web app took it back. */
+		log_msg(LOG_LVL_NOTICE, "run %s: stages stopped; the run was taken back by the web "
+			"app, nothing reported", a->run_id);
+		active_free(d, a);
+		status_update(d);
+		if (d->draining) {
+			shutdown_maybe(d);
+			return;
+		}
+		try_dispatch(d);
+		worker_state_update(d, false);
+		return;
+	}
+	dir = wd_run_dir(d, a->sched_id);
 	if (queue_begin(d->q) < 0)
 		goto pending;
 	if ((rc = flush_logs(d, a)) < 0 || (rc = queue_job_get(d->q, a->sched_id, &j)) < 0) {
@@ -443,7 +460,8 @@ static void on_exec_event(void *ud, const struct exec_event *ev)
 		break;
 	case EXEC_LOG:
 		log_msg(ev->level, "run %s: %s", a->run_id, ev->msg);
-		add_log(a, ev->level, ev->msg);
+		if (!a->released)
+			add_log(a, ev->level, ev->msg);
 		break;
 	case EXEC_FINISHED:
 		on_finished(d, a);
@@ -893,6 +911,9 @@ static void on_poll_reply(void *ud, const struct http_reply *rep)
 			job_clear(&j);
 			continue;
 		}
+		/* Taken back and reopened, but its old run has not stopped here yet. */
+		if (wd_active(d, id) != NULL)
+			continue;
 		/* The intent row comes first: after a crash the claim resumes from it. */
 		if (queue_job_insert(d->q, id, ds, cfg) == 0) {
 			log_info("scheduled run %s: claiming", id);
@@ -990,7 +1011,7 @@ static void on_locked_reply(void *ud, const struct http_reply *rep)
 		 d->conf.poll_interval);
 	status_update(d);
 	worker_state_update(d, true);
-	uv_timer_start(&d->hb_timer, on_hb_timer, HEARTBEAT_MS, HEARTBEAT_MS);
+	uv_timer_start(&d->hb_timer, on_hb_timer, d->heartbeat_ms, d->heartbeat_ms);
 	claim_kick(d);
 	try_dispatch(d);
 	outbox_kick(d);
@@ -1082,6 +1103,46 @@ static int recover_local(struct wd *d)
 	}
 	strvec_free(&ids);
 	return rc;
+}
+
+/* ---- runs taken back by the web app ---------------------------------------- */
+
+/*
+ * This worker was silent past the web app's worker timeout (a network
+ * partition, a restart after kill -9 that took too long): the web app
+ * reopened the run for another worker, or ended it CRASHED and rescheduled
+ * it (web/workers.c). Reporting anything more would process it twice, so the
+ * job ends here: its outbox rows and its row go in one transaction, and a
+ * run still on a thread is cancelled and forgotten when it stops. The
+ * scheduled run, when OPEN again, may be claimed afresh like any other.
+ */
+void wd_job_released(struct wd *d, const char *sched, const char *why)
+{
+	struct active *a = wd_active(d, sched);
+	struct job j;
+	char run[25] = "";
+
+	if (queue_job_get(d->q, sched, &j) == 0) {
+		snprintf(run, sizeof(run), "%s", j.run_id);
+		job_clear(&j);
+	} else if (a != NULL) {
+		snprintf(run, sizeof(run), "%s", a->run_id);
+	}
+	log_msg(LOG_LVL_WARNING, "run %s: taken back by the web app after missed heartbeats "
+		"(scheduled run %s: %.200s); dropping the job without reporting",
+		run[0] ? run : "(none)", sched, why);
+	if (queue_begin(d->q) < 0 || queue_outbox_drop_after(d->q, sched, 0) < 0 ||
+	    queue_job_delete(d->q, sched) < 0 || queue_commit(d->q) < 0) {
+		queue_rollback(d->q);
+		/* Left as it is, the next call of the job gets 409 again and brings us back here. */
+		log_warnx("run %s: cannot drop the job from the queue", run);
+	}
+	if (a != NULL && !a->released) {
+		a->released = true;
+		a->ex->cancel = 1;
+	}
+	status_update(d);
+	worker_state_update(d, false);
 }
 
 /* ---- retention ---------------------------------------------------------- */
@@ -1260,6 +1321,9 @@ static void reload(struct wd *d)
 		log_msg(LOG_LVL_NOTICE, "SIGHUP: url changed: needs a restart");
 	if (strcmp(n.name, d->conf.name) != 0)
 		log_msg(LOG_LVL_NOTICE, "SIGHUP: worker_name changed: needs a restart");
+	if ((n.ca_file == NULL) != (d->conf.ca_file == NULL) ||
+	    (n.ca_file != NULL && strcmp(n.ca_file, d->conf.ca_file) != 0))
+		log_msg(LOG_LVL_NOTICE, "SIGHUP: ca_file changed: needs a restart");
 	if (strcmp(n.state_dir, d->conf.state_dir) != 0)
 		log_msg(LOG_LVL_NOTICE, "SIGHUP: state_dir changed: needs a restart");
 	if (n.concurrent_runs != d->conf.concurrent_runs)
@@ -1320,6 +1384,8 @@ static void on_tick(uv_timer_t *t)
 			on_finished(d, a);
 			continue;
 		}
+		if (a->released)
+			continue;
 		if (cJSON_GetArraySize(a->logs) > 0) {
 			if (queue_begin(d->q) == 0 && flush_logs(d, a) == 0 && queue_commit(d->q) == 0)
 				logs_committed(a);
@@ -1435,6 +1501,11 @@ int daemon_main(int argc, char **argv)
 	d->retry_ms = retry ? strtoll(retry, NULL, 10) : 10000;
 	if (d->retry_ms <= 0)
 		d->retry_ms = 10000;
+	/* WINNOWD_TEST_HEARTBEAT_MS (tests only): a web app with a worker timeout of seconds. */
+	const char *hb = getenv("WINNOWD_TEST_HEARTBEAT_MS");
+	d->heartbeat_ms = hb ? strtoll(hb, NULL, 10) : HEARTBEAT_MS;
+	if (d->heartbeat_ms <= 0)
+		d->heartbeat_ms = HEARTBEAT_MS;
 	/*
 	 * Fixed malloc thresholds: glibc otherwise raises its mmap threshold to
 	 * the size of the largest block freed (up to 32 MB) and its trim
@@ -1474,6 +1545,8 @@ int daemon_main(int argc, char **argv)
 	}
 	d->loop = uv_default_loop();
 	d->http = http_new(d->loop);
+	if (d->http != NULL && d->conf.ca_file != NULL)
+		http_set_ca_file(d->http, d->conf.ca_file);
 	d->disp = dispatch_new(d->loop, d->conf.concurrent_runs, on_exec_event, d);
 	if (d->http == NULL || d->disp == NULL) {
 		log_msg(LOG_LVL_ERR, "cannot start the HTTP client or the worker threads");

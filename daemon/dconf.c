@@ -19,6 +19,7 @@
 static const char *const known[] = {
 	"url", "allow_http", "worker_name", "labels", "token", "token_file", "state_dir",
 	"poll_interval", "poll_wait", "concurrent_runs", "threads_per_run", "keep_runs", "log_level",
+	"ca_file",
 };
 
 void dconf_free(struct dconf *c)
@@ -31,6 +32,7 @@ void dconf_free(struct dconf *c)
 	free(c->token);
 	free(c->token_source);
 	free(c->state_dir);
+	free(c->ca_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -158,6 +160,11 @@ int dconf_load(const char *path, struct dconf *c, char *err, size_t errlen)
 	    (rc = get_string(root, "token", &c->token, err, errlen, path)) < 0 ||
 	    (rc = get_string(root, "state_dir", &c->state_dir, err, errlen, path)) < 0)
 		goto out;
+	if ((rc = get_string(root, "ca_file", &c->ca_file, err, errlen, path)) < 0)
+		goto out;
+	/* Checked here so that a typo is a config error, not a TLS error at every call. */
+	if (c->ca_file != NULL && access(c->ca_file, R_OK) < 0)
+		BAD("%s: ca_file %s: %s", path, c->ca_file, strerror(errno));
 	if (c->url == NULL)
 		BAD("%s: url (the web app, e.g. \"http://127.0.0.1:8080\") is required", path);
 	if (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)

@@ -26,6 +26,7 @@ struct dconf {
 	int threads_per_run;	/* default 0: all cores */
 	int keep_runs;		/* run folders kept, default 20 */
 	enum log_level log_level;	/* default info */
+	char *ca_file;		/* PEM CA bundle that signs the web app's certificate, or NULL: the system's */
 };
 
 /*

@@ -35,6 +35,7 @@ struct http_req {
 	http_cb cb;
 	void *ud;
 	char errbuf[CURL_ERROR_SIZE];
+	char errmsg[CURL_ERROR_SIZE + 200];
 	struct http_req *prev, *next;
 };
 
@@ -45,6 +46,7 @@ struct http {
 	struct http_req *reqs;	/* in flight, a doubly linked list */
 	int pending;
 	long max_timeout_s;	/* WINNOWD_TEST_HTTP_TIMEOUT_S (tests only), 0: none */
+	const char *ca_file;	/* CURLOPT_CAINFO, borrowed; NULL: the system's bundle */
 };
 
 struct sock_ctx {
@@ -96,6 +98,10 @@ static void check_info(struct http *h)
 				rep.status = 0;
 				rep.curl_error = curl_easy_strerror(gc);
 			}
+		} else if (msg->data.result == CURLE_PEER_FAILED_VERIFICATION) {
+			snprintf(r->errmsg, sizeof(r->errmsg), "%s (%s)", HTTP_TLS_HINT,
+				 r->errbuf[0] ? r->errbuf : curl_easy_strerror(msg->data.result));
+			rep.curl_error = r->errmsg;
 		} else {
 			rep.curl_error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(msg->data.result);
 		}
@@ -273,6 +279,11 @@ struct http *http_new(uv_loop_t *loop)
 		goto fail; \
 } while (0)
 
+void http_set_ca_file(struct http *h, const char *path)
+{
+	h->ca_file = path;
+}
+
 int http_request(struct http *h, const char *method, const char *url, const char *token,
 		 const char *body, size_t body_len, long timeout_s, http_cb cb, void *ud)
 {
@@ -306,6 +317,8 @@ int http_request(struct http *h, const char *method, const char *url, const char
 	SETOPT(CURLOPT_HEADERFUNCTION, on_header);
 	SETOPT(CURLOPT_HEADERDATA, r);
 	SETOPT(CURLOPT_USERAGENT, "winnowd");
+	if (h->ca_file != NULL)
+		SETOPT(CURLOPT_CAINFO, h->ca_file);
 	if (token != NULL) {
 		/* The token lives only in this header; nothing logs request headers. */
 		char *auth = xasprintf("Authorization: Bearer %s", token);

@@ -32,6 +32,17 @@ typedef void (*http_cb)(void *ud, const struct http_reply *rep);
 struct http *http_new(uv_loop_t *loop);
 
 /*
+ * Every later request verifies the server's certificate against the PEM CA
+ * bundle at path (borrowed; it must outlive the client) instead of the
+ * system's. Verification itself is never turned off.
+ */
+void http_set_ca_file(struct http *h, const char *path);
+
+/* The wording of a certificate the peer presented and we do not trust. */
+#define HTTP_TLS_HINT "the web app's TLS certificate is not trusted; set \"ca_file\" in the config " \
+	"to the CA (or self-signed certificate) that signed it"
+
+/*
  * Starts a request. url is absolute; token (may be NULL) goes into an
  * Authorization header and is never logged; body (may be NULL) is copied and
  * sent as application/json (or as given for PUT uploads). cb is called once

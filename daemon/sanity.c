@@ -40,7 +40,7 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-int sanity_web(const char *url, const char *token, char *msg, size_t len)
+int sanity_web(const char *url, const char *token, const char *ca_file, char *msg, size_t len)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdr = NULL;
@@ -66,12 +66,20 @@ int sanity_web(const char *url, const char *token, char *msg, size_t len)
 	    curl_easy_setopt(h, CURLOPT_TIMEOUT, WEB_TIMEOUT) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-	    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body) != CURLE_OK) {
+	    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body) != CURLE_OK ||
+	    (ca_file != NULL && curl_easy_setopt(h, CURLOPT_CAINFO, ca_file) != CURLE_OK)) {
 		snprintf(msg, len, "web app: cannot set up the request");
 		rc = -EINVAL;
 		goto out;
 	}
 	CURLcode cc = curl_easy_perform(h);
+	if (cc == CURLE_PEER_FAILED_VERIFICATION) {
+		snprintf(msg, len, "web app %s: the web app's TLS certificate is not trusted; set "
+			 "\"ca_file\" in the config to the CA (or self-signed certificate) that signed "
+			 "it (%s)", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		rc = -EACCES;
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		snprintf(msg, len, "web app %s: not reachable: %s", url,
 			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
@@ -259,7 +267,7 @@ int sanity_main(int argc, char **argv)
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 			report(&failed, -ENOMEM, "libcurl: curl_global_init failed");
 		} else {
-			int rc = sanity_web(conf.url, conf.token, msg, sizeof(msg));
+			int rc = sanity_web(conf.url, conf.token, conf.ca_file, msg, sizeof(msg));
 			report(&failed, rc, msg);
 			curl_global_cleanup();
 		}

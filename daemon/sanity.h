@@ -13,9 +13,12 @@
  * belongs to: GET /v1/me, a read-only route every role may call. Returns 0
  * when the app answers and the token is a worker token; -ECONNREFUSED (or
  * another negative errno) when the app cannot be reached; -EACCES when the
- * token is refused or is not a worker token. msg gets one line either way.
+ * token is refused or is not a worker token, or the web app's certificate is
+ * not trusted. ca_file (borrowed, may be NULL) is the PEM CA bundle that
+ * verifies an https:// web app instead of the system's. msg gets one line
+ * either way.
  */
-int sanity_web(const char *url, const char *token, char *msg, size_t len);
+int sanity_web(const char *url, const char *token, const char *ca_file, char *msg, size_t len);
 
 /*
  * Checks that dir exists or can be created, is a folder and is writable (a

@@ -28,6 +28,7 @@ struct active {
 	bool dirty;		/* stage or progress changed since */
 	bool abort_requested;	/* the web app said abortRequested */
 	bool end_pending;	/* the stages ended but the queue could not record it (disk full): retried by the tick */
+	bool released;		/* the web app took the run back (409 RUN_RELEASED): nothing more is reported */
 	struct cJSON *logs;	/* log lines not yet queued: [{ts, level, msg, state}] */
 	struct active *next;
 };
@@ -62,6 +63,7 @@ struct wd {
 	struct active *active;
 	double watchdog_interval;	/* seconds, 0: off */
 	int64_t retry_ms;	/* a failed attempt waits retry_ms * attempts before the next */
+	uint64_t heartbeat_ms;	/* PUT worker state every (SPEC 6: 15 s) */
 	int exit_code;
 };
 
@@ -73,6 +75,12 @@ void outbox_abandon(struct wd *d);
 void wd_contact(struct wd *d);
 /* Called by the outbox when a job's "finish" item is reached. */
 void wd_job_finished(struct wd *d, const char *sched, const char *job_state);
+/*
+ * The web app answered 409 RUN_RELEASED on a call of this job: the run was
+ * taken back from this worker after missed heartbeats. Ends the job locally
+ * without reporting (why is for the log; borrowed).
+ */
+void wd_job_released(struct wd *d, const char *sched, const char *why);
 /* The active run of a scheduled id, or NULL. */
 struct active *wd_active(struct wd *d, const char *sched);
 /* Exponential backoff with jitter: attempt 0 -> ~1 s, capped at 60 s. */

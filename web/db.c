@@ -185,6 +185,20 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL,\n"
 	"  expires_at INTEGER NOT NULL\n"
 	");\n",
+	/*
+	 * v3: runs taken back from a worker that went silent (workers.c). A run
+	 * that had not started is deleted and its id kept here, so the worker's
+	 * later calls on it answer 409 instead of 404; a scheduled run made by
+	 * rescheduling a crashed one is marked, so that it is rescheduled once.
+	 */
+	[3] =
+	"CREATE TABLE released_runs (\n"
+	"  run_id TEXT PRIMARY KEY,\n"
+	"  scheduled_id TEXT NOT NULL,\n"
+	"  worker_id TEXT,\n"
+	"  released_at INTEGER NOT NULL\n"
+	");\n"
+	"ALTER TABLE scheduled ADD COLUMN crash_rescheduled INTEGER NOT NULL DEFAULT 0;\n",
 };
 
 const char *db_migration_sql(int version)

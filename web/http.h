@@ -42,6 +42,7 @@ struct web_settings {
 	char *static_dir;	/* realpath'd */
 	char *thumbs_dir;	/* <db>.thumbs */
 	const char *listen;	/* host:port, for absolute URLs when Host is absent */
+	char *tls_cert, *tls_key;	/* PEM text of --tls-cert/--tls-key, or NULL: plain HTTP */
 };
 
 struct req {

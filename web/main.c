@@ -21,6 +21,7 @@
 #include "routes.h"
 #include "server.h"
 #include "util.h"
+#include "workers.h"
 
 #define DB_POOL 8
 
@@ -35,7 +36,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fputs("usage: winnow-web --listen HOST:PORT --db PATH [--dataset-root DIR]... [--static DIR]\n"
-	      "                  [--worker-timeout SECONDS]\n"
+	      "                  [--worker-timeout SECONDS] [--tls-cert PEM --tls-key PEM]\n"
 	      "       winnow-web token create NAME --role worker|user --db PATH\n"
 	      "       winnow-web token list --db PATH\n"
 	      "       winnow-web token revoke NAME --db PATH\n"
@@ -136,25 +137,6 @@ static int cmd_token(int argc, char **argv)
 	return rc == 0 ? 0 : rc == -EINVAL ? 2 : 1;
 }
 
-/* OFFLINE for workers silent longer than the timeout (SPEC 7). */
-static void sweep_workers(struct db *db)
-{
-	struct dbconn *c = db_acquire(db);
-	int64_t now = db_now_ms();
-	sqlite3_stmt *st = db_stmt(c, "UPDATE workers SET state = 'OFFLINE', last_modified_at = ? "
-				   "WHERE state != 'OFFLINE' AND last_seen_at < ?");
-
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, now - (int64_t)worker_timeout_seconds * 1000);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		log_warnx("worker sweep: %s", sqlite3_errmsg(db_handle(c)));
-	else if (sqlite3_changes(db_handle(c)) > 0)
-		log_info("%d worker(s) marked OFFLINE after %d s without a heartbeat",
-			 sqlite3_changes(db_handle(c)), worker_timeout_seconds);
-	sqlite3_reset(st);
-	db_release(db, c);
-}
-
 /* The static folder: --static, else ../web/static beside the binary, else ./web/static. */
 static char *find_static(const char *given)
 {
@@ -180,7 +162,7 @@ static char *find_static(const char *given)
 
 int main(int argc, char **argv)
 {
-	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL;
+	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL, *tls_cert = NULL, *tls_key = NULL;
 	struct strvec roots = { 0 };
 	struct web_settings ws = { 0 };
 
@@ -194,7 +176,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "schema") == 0) {
 		const char *sql = argc > 2 ? db_migration_sql(atoi(argv[2])) : NULL;
 		if (sql == NULL)
-			bad_usage("%s", "schema: VERSION must be 1.." "2");
+			bad_usage("schema: VERSION must be 1..%d", DB_SCHEMA_VERSION);
 		fputs(sql, stdout);
 		return 0;
 	}
@@ -209,6 +191,10 @@ int main(int argc, char **argv)
 			if (realpath(d, real) == NULL)
 				bad_usage("--dataset-root %s: no such folder", d);
 			strvec_push(&roots, real);
+		} else if (strcmp(argv[i], "--tls-cert") == 0) {
+			tls_cert = optarg_of(argc, argv, &i);
+		} else if (strcmp(argv[i], "--tls-key") == 0) {
+			tls_key = optarg_of(argc, argv, &i);
 		} else if (strcmp(argv[i], "--static") == 0) {
 			static_arg = optarg_of(argc, argv, &i);
 		} else if (strcmp(argv[i], "--worker-timeout") == 0) {
@@ -230,6 +216,17 @@ int main(int argc, char **argv)
 	if (dbpath == NULL)
 		bad_usage("%s", "--db PATH is required");
 
+	if ((tls_cert == NULL) != (tls_key == NULL))
+		bad_usage("%s", "--tls-cert and --tls-key go together");
+	if (tls_cert != NULL) {
+		size_t len;
+		int rc = read_file(tls_cert, 1 << 20, &ws.tls_cert, &len);
+		if (rc < 0)
+			bad_usage("--tls-cert %s: %s", tls_cert, strerror(-rc));
+		rc = read_file(tls_key, 1 << 20, &ws.tls_key, &len);
+		if (rc < 0)
+			bad_usage("--tls-key %s: %s", tls_key, strerror(-rc));
+	}
 	ws.static_dir = find_static(static_arg);
 	if (static_arg != NULL && ws.static_dir == NULL)
 		bad_usage("--static %s: no such folder", static_arg);
@@ -252,11 +249,19 @@ int main(int argc, char **argv)
 		db_close(ws.db);
 		return 1;
 	}
-	log_info("listening on %s, database %s, %zu dataset root(s)", listen, dbpath, roots.n);
+	log_info("listening on %s (%s), database %s, %zu dataset root(s), worker timeout %d s",
+		 listen, ws.tls_cert ? "https" : "http", dbpath, roots.n, worker_timeout_seconds);
+	if (worker_timeout_seconds < 30)
+		log_warnx("--worker-timeout %d: winnowd heartbeats every 15 s; a timeout under 30 s "
+			  "marks live workers OFFLINE and takes their runs back", worker_timeout_seconds);
+	/* Sweep a few times per timeout, at most every 5 s. */
+	int64_t up_since = db_now_ms();
+	int every = worker_timeout_seconds / 4 < 1 ? 1 : worker_timeout_seconds / 4 > 5 ? 5 :
+		    worker_timeout_seconds / 4;
 	for (int tick = 0; !stop_flag; tick++) {
 		sleep(1);
-		if (tick % 5 == 0)
-			sweep_workers(ws.db);
+		if (tick % every == 0)
+			(void)workers_sweep(ws.db, worker_timeout_seconds, up_since);
 	}
 	log_info("stopping");
 	server_stop(srv);
@@ -264,5 +269,9 @@ int main(int argc, char **argv)
 	strvec_free(&roots);
 	free(ws.static_dir);
 	free(ws.thumbs_dir);
+	if (ws.tls_key != NULL)
+		explicit_bzero(ws.tls_key, strlen(ws.tls_key));
+	free(ws.tls_key);
+	free(ws.tls_cert);
 	return 0;
 }

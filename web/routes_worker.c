@@ -20,6 +20,7 @@
 #include "longpoll.h"
 #include "models.h"
 #include "util.h"
+#include "workers.h"
 
 /* Replies 201 (created) or 200 (found) with {"id": id}. */
 static void reply_id(struct resp *out, int status, const char *key, const char *id)
@@ -48,6 +49,17 @@ static bool run_exists(struct dbconn *c, const char *id)
 	bool found = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_reset(st);
 	return found;
+}
+
+/*
+ * The answer to a worker's call on a run the sweep took back (workers.c):
+ * the worker that held it was silent past the timeout, and the run was
+ * reopened for another worker or ended CRASHED and rescheduled.
+ */
+static void reply_released(struct resp *out, const char *run)
+{
+	resp_error(out, 409, "RUN_RELEASED", "run %s was taken back from its worker after missed "
+		   "heartbeats (reopened or CRASHED and rescheduled); drop it", run);
 }
 
 /* Names: non-empty, at most max bytes, valid UTF-8, no control characters. */
@@ -474,8 +486,10 @@ void h_run_state(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_REQUEST", "progress must lie in [0, 1]");
 		goto done;
 	}
+	/* A CRASHED run is one the sweep took back: its end is written once. */
 	sqlite3_stmt *st = db_stmt(c, "UPDATE runs SET state = ?, message = coalesce(?, message), "
-				   "progress = coalesce(?, progress), last_modified_at = ? WHERE id = ?");
+				   "progress = coalesce(?, progress), last_modified_at = ? "
+				   "WHERE id = ? AND state != 'CRASHED'");
 	db_bind_text(st, 1, state);
 	db_bind_text(st, 2, message);
 	if (isnan(progress))
@@ -491,7 +505,10 @@ void h_run_state(struct req *r, struct resp *out)
 		goto done;
 	}
 	if (sqlite3_changes(db_handle(c)) == 0) {
-		resp_error(out, 404, "NOT_FOUND", "no such run");
+		if (workers_run_released(c, r->params[0]))
+			reply_released(out, r->params[0]);
+		else
+			resp_error(out, 404, "NOT_FOUND", "no such run");
 		goto done;
 	}
 	st = db_stmt(c, "SELECT abort_requested FROM runs WHERE id = ?");
@@ -534,12 +551,18 @@ void h_run_logs_put(struct req *r, struct resp *out)
 			goto done;
 		}
 	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	if (workers_run_released(c, r->params[0])) {
+		db_rollback(c);
+		reply_released(out, r->params[0]);
+		goto done;
+	}
 	if (!run_exists(c, r->params[0])) {
+		db_rollback(c);
 		resp_error(out, 404, "NOT_FOUND", "no such run");
 		goto done;
 	}
-	if (db_begin(c) != SQLITE_OK)
-		goto dberr;
 	cJSON_ArrayForEach(e, j) {
 		/* A repeated seq is a retry of a line already stored: ignored. */
 		sqlite3_stmt *st = db_stmt(c, "INSERT OR IGNORE INTO run_logs (run_id, seq, ts, level, "
@@ -796,6 +819,11 @@ void h_tag_create(struct req *r, struct resp *out)
 	}
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
+	if (run != NULL && workers_run_released(c, run)) {
+		db_rollback(c);
+		reply_released(out, run);
+		goto done;
+	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, bit_mask_data, tot_size FROM tags "
 				   "WHERE dataset_id = ? AND name = ?");
 	db_bind_text(st, 1, r->params[0]);
@@ -1049,7 +1077,8 @@ static char *write_url(struct req *r, const char *id, const char *sig)
 
 	if (host == NULL || strpbrk(host, " /\\?#@") != NULL)
 		host = r->ws->listen;
-	return xasprintf("http://%s/v1/artifacts/%s/content?sig=%s", host, id, sig);
+	return xasprintf("%s://%s/v1/artifacts/%s/content?sig=%s", r->ws->tls_cert ? "https" : "http",
+			 host, id, sig);
 }
 
 void h_artifact_create(struct req *r, struct resp *out)
@@ -1068,12 +1097,18 @@ void h_artifact_create(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_REQUEST", "fileName must be 1-255 printable characters");
 		goto done;
 	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	if (workers_run_released(c, r->params[0])) {
+		db_rollback(c);
+		reply_released(out, r->params[0]);
+		goto done;
+	}
 	if (!run_exists(c, r->params[0])) {
+		db_rollback(c);
 		resp_error(out, 404, "NOT_FOUND", "no such run");
 		goto done;
 	}
-	if (db_begin(c) != SQLITE_OK)
-		goto dberr;
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, type, sig FROM artifacts WHERE run_id = ? AND file_name = ?");
 	db_bind_text(st, 1, r->params[0]);
 	db_bind_text(st, 2, fn);

@@ -381,7 +381,25 @@ int server_start(const char *listen, const struct web_settings *ws, struct serve
 			 MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* TLS (GnuTLS inside libmicrohttpd): the PEM texts must outlive the daemon. */
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, ws->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, ws->tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	if (ws->tls_cert != NULL) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			log_warnx("--tls-cert: this libmicrohttpd was built without TLS");
+			freeaddrinfo(ai);
+			free(s);
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+	} else {
+		tls[0].option = MHD_OPTION_END;
+	}
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+				MHD_OPTION_ARRAY, tls,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
@@ -390,7 +408,8 @@ int server_start(const char *listen, const struct web_settings *ws, struct serve
 				MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (s->d == NULL) {
-		log_warnx("cannot listen on %s (address in use?)", listen);
+		log_warnx("cannot listen on %s (address in use%s?)", listen,
+			  ws->tls_cert ? ", or a certificate and key that do not load or match" : "");
 		free(s);
 		return -1;
 	}

@@ -56,23 +56,25 @@ class TestMigrate(unittest.TestCase):
             # the v2 table works: a login session
             r = srv.request("POST", "/login", {"token": TOKEN})
             self.assertEqual(r.status, 200)
-        self.assertIn("migrated to schema version 2", srv.log_text())
+        self.assertIn("migrated to schema version 3", srv.log_text())
         v, tables = version(srv.db)
-        self.assertEqual(v, 2)
+        self.assertEqual(v, 3)
         self.assertIn("sessions", tables)
+        self.assertIn("released_runs", tables)
         # a second start has nothing to migrate
         with srv:
             self.assertEqual(srv.request("GET", "/v1/me", token=TOKEN).status, 200)
-        self.assertEqual(srv.log_text().count("migrated to schema version 2"), 1)
+        self.assertEqual(srv.log_text().count("migrated to schema version 3"), 1)
 
     def test_fresh_file_gets_every_version(self):
         srv = webtest.Server()
         os.makedirs(srv.dir, exist_ok=True)
         srv.token("u", "user")
         v, tables = version(srv.db)
-        self.assertEqual(v, 2)
-        self.assertTrue({"tokens", "datasets", "scheduled", "runs", "tags", "scores", "sessions"} <= tables)
-        self.assertEqual(webtest.cli("schema", "3", check=False).returncode, 2)
+        self.assertEqual(v, 3)
+        self.assertTrue({"tokens", "datasets", "scheduled", "runs", "tags", "scores", "sessions",
+                         "released_runs"} <= tables)
+        self.assertEqual(webtest.cli("schema", "4", check=False).returncode, 2)
 
     def test_newer_file_is_refused(self):
         d = os.path.join(os.getcwd(), "newer")

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -64,6 +65,7 @@ class Server:
         self.port = None
         self.proc = None
         self.log = os.path.join(self.dir, "server.log")
+        self.tls_ca = None      # with --tls-cert: the CA file requests verify against
 
     def token(self, name, role):
         return cli("token", "create", name, "--role", role, "--db", self.db).stdout.strip()
@@ -132,7 +134,11 @@ class Server:
             h.setdefault("Content-Type", "application/json")
         if token is not None:
             h["Authorization"] = "Bearer " + token
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.tls_ca:
+            ctx = ssl.create_default_context(cafile=self.tls_ca)
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=ctx)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             c.request(method, path, body=data, headers=h)
             r = c.getresponse()
