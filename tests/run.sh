@@ -6,7 +6,8 @@
 #   browser suites:       tests/browser/*.test.mjs (node's test runner, headless Chromium)
 #   fuzz:                 tests/fuzz/run.sh, each libFuzzer target of $FUZZ_BUILD for
 #                         FUZZ_CHECK_SECONDS (6) from its seeds; a crash or leak fails it
-# TESTS=pattern limits the suites run (a substring of the suite name).
+# TESTS="pattern ..." limits the suites run to those whose name holds one of the
+# space-separated substrings.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -21,9 +22,16 @@ failed_suites=()
 logdir=$BUILD/test-logs
 mkdir -p "$logdir"
 
+wanted() {	# name: true when TESTS is empty or one of its words is in name
+	[ -z "${TESTS:-}" ] && return 0
+	local w
+	for w in $TESTS; do [[ $1 == *"$w"* ]] && return 0; done
+	return 1
+}
+
 run_suite() {	# name kind cmd...
 	local name=$1 kind=$2; shift 2
-	[ -n "${TESTS:-}" ] && [[ $name != *"$TESTS"* ]] && return
+	wanted "$name" || return
 	local log=$logdir/$name.log tmp rc p=0 f=0 s=0
 	tmp=$(mktemp -d)
 	local t0=$SECONDS
@@ -81,7 +89,7 @@ if [ -x "$FUZZ_BUILD/fuzz_config" ]; then
 		"${FUZZ_CHECK_SECONDS:-6}"
 fi
 # The main job, once, so that CI exercises it.
-if [ -z "${TESTS:-}" ] || [[ demo == *"$TESTS"* ]]; then
+if wanted demo; then
 	run_suite demo python $PY "$PWD/tests/tools/demo_check.py"
 fi
 
