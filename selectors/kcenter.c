@@ -531,6 +531,8 @@ static int fold(struct kcenter *kc, size_t p)
 		L->cap = moved ? (uint32_t)moved : 1;
 		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
 		for (int t = 0; t < kc->nwk; t++) {
+			if (kc->wk[t].nmv == 0)
+				continue;	/* mv may be NULL: memcpy wants a pointer */
 			memcpy(L->v + L->len, kc->wk[t].mv, kc->wk[t].nmv * sizeof(*L->v));
 			L->len += (uint32_t)kc->wk[t].nmv;
 		}
