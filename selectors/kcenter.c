@@ -62,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "geometry.h"
 #include "kcenter.h"
@@ -158,17 +159,34 @@ struct kcenter {
 /* Absolute slack for float64 underflow in the triangle test and the SGEMM bounds. */
 #define ABS64 0x1p-1000
 
-/* count floats on a 64-byte boundary (whole vectors per row); out of memory is fatal. */
-static float *xaligned_floats(size_t count)
+/*
+ * A large table on 2 MiB pages when the kernel lets us (transparent huge
+ * pages in madvise mode): on a VM a 4 KiB page fault costs several
+ * microseconds, and the rows of the passes are read at random, so fewer TLB
+ * entries matter too. 64-byte aligned at least; free with free(). Out of
+ * memory is fatal.
+ */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static void *big_alloc(size_t bytes)
 {
-	size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
-	void *p = aligned_alloc(64, bytes ? bytes : 64);
+	size_t align = bytes >= HUGE_PAGE ? HUGE_PAGE : 64;
+	size_t size = (bytes + align - 1) / align * align;
+	void *p = aligned_alloc(align, size ? size : align);
 
 	if (!p) {
-		fprintf(stderr, "<2>winnow: out of memory (%zu bytes)\n", bytes);
+		fprintf(stderr, "<2>winnow: out of memory (%zu bytes)\n", size);
 		abort();
 	}
+	if (align == HUGE_PAGE)
+		madvise(p, size, MADV_HUGEPAGE);	/* a hint: failure only costs speed */
 	return p;
+}
+
+/* count floats, whole 64-byte lines of them. */
+static float *xaligned_floats(size_t count)
+{
+	return big_alloc(count * sizeof(float));
 }
 
 static bool cancelled(const struct kcenter *kc)
@@ -960,9 +978,9 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 	kc->bg = xmalloc((kc->nblk ? kc->nblk : 1) * sizeof(*kc->bg));
 	kc->nwk = kc->threads;
 	kc->wk = xcalloc((size_t)kc->nwk, sizeof(*kc->wk));
-	kc->d2 = xmalloc((n ? n : 1) * sizeof(*kc->d2));
-	kc->asg = xmalloc((n ? n : 1) * sizeof(*kc->asg));
-	kc->nrm = xmalloc((n ? n : 1) * sizeof(*kc->nrm));
+	kc->d2 = big_alloc(n * sizeof(*kc->d2));
+	kc->asg = big_alloc(n * sizeof(*kc->asg));
+	kc->nrm = big_alloc(n * sizeof(*kc->nrm));
 
 	struct conv cv = {
 		.kc = kc,
