@@ -31,7 +31,7 @@
 #include "util.h"
 
 #define POOL_MAX 256		/* workers the shared pool grows to at most */
-#define SPIN 20000		/* polls before a parked worker or the caller sleeps */
+#define SPIN 1000		/* pauses (~20 us) before a parked worker or the caller sleeps */
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
