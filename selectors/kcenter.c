@@ -107,9 +107,16 @@ struct group {
 
 static const struct group GROUP_EMPTY = { -INFINITY, SIZE_MAX, GEOM_TAKEN };
 
+/* A cluster's member: its row and its d2 (which cannot change while it stays a member). */
+struct member {
+	double d;
+	uint32_t i;
+};
+
+/* Members [off, len) of v, by d2 descending, then row ascending. */
 struct list {
-	uint32_t *v;
-	uint32_t len, cap;
+	struct member *v;
+	uint32_t off, len, cap;
 };
 
 /* Per-thread scratch of a pass. */
@@ -119,6 +126,8 @@ struct worker {
 	struct group mbest;	/* the best of them */
 	int32_t *dcnt;		/* plain: members lost per centre */
 	size_t scanned, f32, f64;	/* this pass */
+	uint32_t *cand;		/* clustered: members the float32 gate let through */
+	size_t capcand;
 	/* SGEMM start */
 	float *G;
 	double *xn2, *H;
@@ -400,7 +409,7 @@ INLINE double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
 {
 	if (may_be_nearer(kc, w, i, v)) {
 		w->f64++;
-		double s = geom_sqdist(kc->X + i * kc->dim, kc->c64, kc->dim);
+		double s = sqdist64(kc->X + i * kc->dim, kc->c64, kc->dim);
 		if (s < v) {
 			move_row(kc, w, i, s);
 			return s;
@@ -429,38 +438,109 @@ static void scan_block(struct kcenter *kc, size_t b, struct worker *w)
 	kc->bg[b] = g;
 }
 
-/* Clustered pass over cluster j: skip it, or fold and compact its members. */
+/* Cluster j's group from its list: the first member for coreset, all of them for coral. */
+static void list_group(struct kcenter *kc, size_t j)
+{
+	struct list *L = &kc->mem[j];
+	struct group g = GROUP_EMPTY;
+
+	if (L->off == L->len) {
+		L->off = L->len = 0;
+	} else if (!kc->w) {
+		g.key = g.r2 = L->v[L->off].d;
+		g.arg = L->v[L->off].i;
+	} else {
+		for (uint32_t t = L->off; t < L->len; t++)
+			group_add(kc, &g, L->v[t].i, L->v[t].d);
+	}
+	/* Give back room once most of the list is gone. */
+	uint32_t live = L->len - L->off;
+	if (L->cap > 64 && live < L->cap / 4) {
+		memmove(L->v, L->v + L->off, live * sizeof(*L->v));
+		L->off = 0;
+		L->len = live;
+		L->cap = live ? live : 1;
+		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
+	}
+	kc->cg[j] = g;
+}
+
+static int member_cmp(const void *pa, const void *pb)
+{
+	const struct member *a = pa, *b = pb;
+
+	if (a->d != b->d)
+		return a->d > b->d ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Rows read ahead in the clustered pass (their d2 and float32 row, or their float64 row). */
+#define AHEAD 8
+
+/* Asks for the float row of dp floats (or double row of dim values) at p ahead of its use. */
+INLINE void prefetch_row(const void *p, size_t bytes)
+{
+	for (size_t o = 0; o < bytes; o += 64)
+		__builtin_prefetch((const char *)p + o);
+}
+
+/*
+ * Clustered pass over cluster j: skip it, or fold the members the triangle
+ * test cannot rule out and drop those that moved. The list is sorted by d2
+ * descending and a member's d2 is fixed while it stays, so the members the
+ * test rules out (small d2) are a suffix that is never read. The rest are
+ * spread over the table, so their rows are read ahead, and the float64
+ * recomputes wait until the gate has run over them so that their rows can be
+ * read ahead too. Every row sees the same tests with the same values.
+ */
 __attribute__((target_clones("avx2", "default")))
 static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 {
 	double dc = centre_dist_low(kc, j);
 	struct group *g = &kc->cg[j];
 	struct list *L = &kc->mem[j];
-	struct group ng = GROUP_EMPTY;
-	uint32_t keep = 0;
+	size_t dp = kc->dp, dim = kc->dim, nc = 0;
+	uint32_t end = L->off;
 
 	if (g->r2 < 0 || stays(kc, g->r2, dc))
 		return;
-	w->scanned += L->len;
-	for (uint32_t t = 0; t < L->len; t++) {
-		uint32_t i = L->v[t];
-		double v = kc->d2[i];
-		if (v < 0)
-			continue;	/* the new centre itself: leaves the list */
-		if (v > 0 && !stays(kc, v, dc)) {
-			double s = fold_row(kc, w, i, v);
-			if (s < v)
-				continue;	/* moved to the new centre's list */
+	while (end < L->len && !stays(kc, L->v[end].d, dc))
+		end++;
+	w->scanned += end - L->off;
+	if (w->capcand < end - L->off) {
+		w->capcand = end - L->off;
+		w->cand = xrealloc(w->cand, w->capcand * sizeof(*w->cand));
+	}
+	for (uint32_t t = L->off; t < end; t++) {
+		if (t + AHEAD < end && kc->Xf) {
+			uint32_t a = L->v[t + AHEAD].i;
+			__builtin_prefetch(&kc->nrm[a]);
+			prefetch_row(kc->Xf + (size_t)a * dp, dp * sizeof(float));
 		}
-		L->v[keep++] = i;
-		group_add(kc, &ng, i, v);
+		/* A row at 0 stays at 0 whatever the centre. */
+		if (L->v[t].d > 0 && may_be_nearer(kc, w, L->v[t].i, L->v[t].d))
+			w->cand[nc++] = t;
 	}
-	L->len = keep;
-	if (L->cap > 64 && keep < L->cap / 4) {
-		L->cap = keep ? keep : 1;
-		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
+	for (size_t t = 0; t < nc; t++) {
+		if (t + 2 < nc)
+			prefetch_row(kc->X + (size_t)L->v[w->cand[t + 2]].i * dim, dim * sizeof(double));
+		struct member *mb = &L->v[w->cand[t]];
+		w->f64++;
+		double s = sqdist64(kc->X + (size_t)mb->i * dim, kc->c64, dim);
+		if (s < mb->d) {
+			move_row(kc, w, mb->i, s);
+			mb->d = -1;	/* now in the new centre's list */
+		}
 	}
-	*g = ng;
+	if (nc > 0) {
+		/* Keep the prefix's stayers, in order, against its end. */
+		uint32_t at = end;
+		for (uint32_t t = end; t-- > L->off;)
+			if (L->v[t].d >= 0)
+				L->v[--at] = L->v[t];
+		L->off = at;
+	}
+	list_group(kc, j);
 }
 
 static void scan_block_cb(size_t b, int tid, void *ud)
@@ -523,7 +603,7 @@ static uint32_t new_centre(struct kcenter *kc, size_t p)
 	uint32_t q = (uint32_t)kc->m++;
 	kc->crow[q] = (uint32_t)p;
 	kc->cnt[q] = 0;
-	kc->mem[q].len = 0;
+	kc->mem[q].off = kc->mem[q].len = 0;
 	kc->cg[q] = GROUP_EMPTY;
 	return q;
 }
@@ -561,15 +641,18 @@ static bool rebuild_clusters(struct kcenter *kc)
 		struct list *L = &kc->mem[j];
 		L->cap = kc->cnt[j] ? kc->cnt[j] : 1;
 		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
-		L->len = 0;
-		kc->cg[j] = GROUP_EMPTY;
+		L->off = L->len = 0;
 	}
 	for (size_t i = 0; i < kc->n; i++) {
 		if (kc->d2[i] < 0)
 			continue;
-		uint32_t j = kc->asg[i];
-		kc->mem[j].v[kc->mem[j].len++] = (uint32_t)i;
-		group_add(kc, &kc->cg[j], i, kc->d2[i]);
+		struct list *L = &kc->mem[kc->asg[i]];
+		L->v[L->len++] = (struct member){ kc->d2[i], (uint32_t)i };
+	}
+	for (size_t j = 0; j < kc->m; j++) {
+		struct list *L = &kc->mem[j];
+		qsort(L->v, L->len, sizeof(*L->v), member_cmp);
+		list_group(kc, j);
 	}
 	kc->clustered = true;
 	return true;
@@ -578,7 +661,7 @@ static bool rebuild_clusters(struct kcenter *kc)
 static void leave_clusters(struct kcenter *kc)
 {
 	for (size_t j = 0; j < kc->m; j++)
-		kc->cnt[j] = kc->mem[j].len;
+		kc->cnt[j] = kc->mem[j].len - kc->mem[j].off;
 	kc->clustered = false;
 	recompute_blocks(kc);
 }
@@ -951,10 +1034,12 @@ static int fold(struct kcenter *kc, size_t p)
 		struct list *L = &kc->mem[q];
 		L->cap = moved ? (uint32_t)moved : 1;
 		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
-		for (int t = 0; t < kc->nwk; t++) {
-			memcpy(L->v + L->len, kc->wk[t].mv, kc->wk[t].nmv * sizeof(*L->v));
-			L->len += (uint32_t)kc->wk[t].nmv;
-		}
+		for (int t = 0; t < kc->nwk; t++)
+			for (size_t u = 0; u < kc->wk[t].nmv; u++) {
+				uint32_t i = kc->wk[t].mv[u];
+				L->v[L->len++] = (struct member){ kc->d2[i], i };
+			}
+		qsort(L->v, L->len, sizeof(*L->v), member_cmp);
 	} else {
 		for (int t = 0; t < kc->nwk; t++) {
 			int32_t *dc = kc->wk[t].dcnt;
@@ -980,8 +1065,27 @@ static int fold(struct kcenter *kc, size_t p)
 	return 0;
 }
 
+/* Takes row p out of its cluster's list (found by its d2 and row), and redoes the group. */
+static void list_remove(struct kcenter *kc, size_t p)
+{
+	uint32_t j = kc->asg[p];
+	struct list *L = &kc->mem[j];
+	struct member key = { kc->d2[p], (uint32_t)p };
+	struct member *at = bsearch(&key, L->v + L->off, L->len - L->off, sizeof(*L->v), member_cmp);
+
+	if (!at) {
+		fprintf(stderr, "<2>winnow: kcenter: row %zu missing from its cluster\n", p);
+		abort();
+	}
+	memmove(at, at + 1, (size_t)(L->v + L->len - (at + 1)) * sizeof(*at));
+	L->len--;
+	list_group(kc, j);
+}
+
 int kcenter_add(struct kcenter *kc, size_t p)
 {
+	if (kc->clustered && kc->asg[p] != NONE && kc->d2[p] >= 0)
+		list_remove(kc, p);
 	kc->d2[p] = GEOM_TAKEN;
 	kc->live--;
 	if (cancelled(kc))
@@ -1275,8 +1379,8 @@ size_t kcenter_coral_pick(const struct kcenter *kc, double *dist)
 			continue;
 		if (kc->clustered) {
 			const struct list *L = &kc->mem[t];
-			for (uint32_t u = 0; u < L->len; u++)
-				coral_consider(kc, &b, L->v[u], thr, D);
+			for (uint32_t u = L->off; u < L->len; u++)
+				coral_consider(kc, &b, L->v[u].i, thr, D);
 		} else {
 			size_t lo = t * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
 			for (size_t i = lo; i < hi; i++)
@@ -1443,6 +1547,7 @@ void kcenter_free(struct kcenter *kc)
 		free(kc->mem[j].v);
 	for (int t = 0; t < kc->nwk; t++) {
 		free(kc->wk[t].mv);
+		free(kc->wk[t].cand);
 		free(kc->wk[t].dcnt);
 	}
 	free(kc->wk);
