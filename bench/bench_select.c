@@ -40,6 +40,14 @@ static double rnd_normal(void)
 	return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
 }
 
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static double peak_rss_mb(void)
 {
 	struct rusage ru;
@@ -113,14 +121,15 @@ static int run_file(int argc, char **argv)
 		.X = X, .n = n, .d = d, .k = k, .min_distance = -1, .w = w, .stats = &st,
 	};
 	struct selection s;
-	double t0 = now_seconds();
+	double t0 = now_seconds(), c0 = cpu_seconds();
 	int rc = coral ? coral_select(&in, &s) : coreset_select(&in, &s);
-	double secs = now_seconds() - t0;
+	double secs = now_seconds() - t0, cpu = cpu_seconds() - c0;
 	if (rc < 0) {
 		fprintf(stderr, "bench_select: %s\n", strerror(-rc));
 		return 1;
 	}
 	printf("winnow_seconds %.6f\n", secs);
+	printf("cpu %.3f s (user + sys, all threads; the machine is shared)\n", cpu);
 	print_stats(&st);
 	f = fopen(argv[7], "w");
 	if (!f)

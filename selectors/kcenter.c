@@ -156,6 +156,8 @@ struct kcenter {
 
 	size_t m, mcap;		/* centres */
 	uint32_t *crow;
+	float *ctr;		/* their float32 rows, side by side (read every step) */
+	float *ctrn;		/* and their norm bounds */
 	double *dc2;		/* plain: d2 between each centre and the new one */
 	uint32_t *cnt;		/* plain: members per centre */
 	struct list *mem;	/* clustered: members per centre */
@@ -367,12 +369,10 @@ INLINE bool may_be_nearer(const struct kcenter *kc, struct worker *w, size_t i, 
  */
 INLINE double centre_dist_low(const struct kcenter *kc, size_t j)
 {
-	size_t p = kc->crow[j];
-
 	if (!kc->Xf)
-		return geom_sqdist(kc->X + p * kc->dim, kc->c64, kc->dim);
-	double s = dist32(kc->Xf + p * kc->dp, kc->cf, kc->dp);
-	double e = ((double)kc->nrm[p] + kc->cn) * 0x1p-23 + 0x1p-120;
+		return geom_sqdist(kc->X + (size_t)kc->crow[j] * kc->dim, kc->c64, kc->dim);
+	double s = dist32(kc->ctr + j * kc->dp, kc->cf, kc->dp);
+	double e = ((double)kc->ctrn[j] + kc->cn) * 0x1p-23 + 0x1p-120;
 	double r = sqrt((s > kc->abs32 ? s - kc->abs32 : 0) / kc->r32) - e;
 	return r > 0 ? r * r * (1 - 0x1p-40) : 0;
 }
@@ -585,6 +585,14 @@ static void grow_centres(struct kcenter *kc, size_t want)
 	while (cap < want)
 		cap *= 2;
 	kc->crow = xrealloc(kc->crow, cap * sizeof(*kc->crow));
+	if (kc->Xf) {
+		float *ctr = big_alloc(cap * kc->dp * sizeof(*ctr));
+		if (kc->m)
+			memcpy(ctr, kc->ctr, kc->m * kc->dp * sizeof(*ctr));
+		free(kc->ctr);
+		kc->ctr = ctr;
+		kc->ctrn = xrealloc(kc->ctrn, cap * sizeof(*kc->ctrn));
+	}
 	kc->dc2 = xrealloc(kc->dc2, cap * sizeof(*kc->dc2));
 	kc->cnt = xrealloc(kc->cnt, cap * sizeof(*kc->cnt));
 	kc->mem = xrealloc(kc->mem, cap * sizeof(*kc->mem));
@@ -602,6 +610,10 @@ static uint32_t new_centre(struct kcenter *kc, size_t p)
 	grow_centres(kc, kc->m + 1);
 	uint32_t q = (uint32_t)kc->m++;
 	kc->crow[q] = (uint32_t)p;
+	if (kc->Xf) {
+		memcpy(kc->ctr + q * kc->dp, kc->Xf + p * kc->dp, kc->dp * sizeof(*kc->ctr));
+		kc->ctrn[q] = kc->nrm[p];
+	}
 	kc->cnt[q] = 0;
 	kc->mem[q].off = kc->mem[q].len = 0;
 	kc->cg[q] = GROUP_EMPTY;
@@ -741,7 +753,7 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 			if (kc->Xf) {
 				const float *cf[4];
 				for (int t = 0; t < 4; t++)
-					cf[t] = kc->Xf + (size_t)kc->crow[cs[t < nc ? t : 0]] * dp;
+					cf[t] = kc->ctr + cs[t < nc ? t : 0] * dp;
 				dist32x4(kc->Xf + i * dp, cf, dp, s32);
 				w->f32 += (size_t)nc;
 			}
@@ -929,9 +941,10 @@ static int lazy_look(struct kcenter *kc)
 		      kc->cancel);
 	if (rc < 0)
 		return rc;
-	for (size_t j = 0; j < m; j++)
-		if (!(kc->cg[j].r2 < 0 || stays(kc, kc->cg[j].r2, kc->dc2[j])))
-			est += kc->cnt[j];
+	/* The rows the sorted lists would read: those the triangle test cannot rule out. */
+	for (size_t i = 0; i < kc->n; i++)
+		if (kc->d2[i] >= 0 && !stays(kc, kc->d2[i], kc->dc2[kc->asg[i]]))
+			est++;
 	if (4 * est < 3 * kc->live) {
 		rebuild_clusters(kc);
 		return 0;
@@ -1553,6 +1566,8 @@ void kcenter_free(struct kcenter *kc)
 	free(kc->wk);
 	free(kc->mem);
 	free(kc->crow);
+	free(kc->ctr);
+	free(kc->ctrn);
 	free(kc->dc2);
 	free(kc->cnt);
 	free(kc->cg);
