@@ -46,7 +46,9 @@
  * member-level triangle test; clustered, per-centre member lists visited only
  * when the cluster-level test fails. Both make the same float32 and float64
  * evaluations; the lists save reading the rows of skipped clusters but read
- * the rest in random order. So a clustered step that scans more than 90% of
+ * the rest in random order. Each list is sorted by d2 descending (a member's
+ * d2 cannot change while it stays), so the members the row-level test rules
+ * out are a suffix that is not read at all. So a clustered step that scans more than 90% of
  * the live rows switches to plain (uniform high-dimensional data), and a
  * plain step after which the lists would have scanned less than 75% switches
  * to clustered (lists rebuilt from asg in O(n)). Either
