@@ -95,6 +95,17 @@
 #define PAR_MIN (1u << 20)	/* floats per pass below which one thread does it */
 #define NONE UINT32_MAX
 
+/*
+ * The passes are built for AVX2 and for any x86-64, picked at load time by an
+ * ifunc resolver. Under ThreadSanitizer the resolver would run instrumented
+ * before the runtime is up and crash, so that build has the default copy only.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define CLONES
+#else
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
 /* Helpers of the passes: inlined, so that each target_clones copy gets them in its own ISA. */
 #define INLINE static inline __attribute__((always_inline))
 
@@ -421,7 +432,7 @@ INLINE double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
 }
 
 /* Plain pass over row block b: fold, then the block's best, in one sweep. */
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void scan_block(struct kcenter *kc, size_t b, struct worker *w)
 {
 	size_t lo = b * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
@@ -495,7 +506,7 @@ INLINE void prefetch_row(const void *p, size_t bytes)
  * recomputes wait until the gate has run over them so that their rows can be
  * read ahead too. Every row sees the same tests with the same values.
  */
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 {
 	double dc = centre_dist_low(kc, j);
@@ -559,7 +570,7 @@ static void visit_cluster_cb(size_t j, int tid, void *ud)
 
 #define DC_CHUNK 256
 
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void centre_dists(struct kcenter *kc, size_t c)
 {
 	size_t lo = c * DC_CHUNK, hi = lo + DC_CHUNK < kc->q ? lo + DC_CHUNK : kc->q;
@@ -714,7 +725,7 @@ static size_t tri_at(size_t c, size_t a)
  * the d2 and asg the eager passes give it: the same tests, the same
  * evaluations, made later. Rows stream once for many centres.
  */
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct worker *w,
 			    struct group *out)
 {
