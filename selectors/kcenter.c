@@ -706,6 +706,7 @@ static size_t clustered_estimate(const struct kcenter *kc)
 
 #define TRI_MAX 4096		/* centres with pairwise bounds for the lazy triangle test */
 #define QUARTER (BLK / 4)	/* rows per work item of a refresh */
+#define PF_PENDING 4		/* pending centres from which a refresh reads float64 rows ahead */
 #define SYNC_EVERY 16		/* lazy steps between looks at the clustered passes */
 
 static bool block_fresh(const struct kcenter *kc, size_t b)
@@ -740,6 +741,13 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 		if (v < 0)
 			continue;	/* taken */
 		w->scanned++;
+		/*
+		 * With several centres pending, the next row's float64 values are
+		 * read ahead: one of them is likely to need the float64 recompute,
+		 * and the arithmetic on this row hides the wait.
+		 */
+		if (m - c0 >= PF_PENDING && i + 1 < hi)
+			prefetch_row(kc->X + (i + 1) * dim, dim * sizeof(double));
 		uint32_t a = kc->asg[i];
 		const double *x = kc->X + i * dim;
 		double th = kc->Xf ? gate_threshold(kc, i, v) : INFINITY;
