@@ -771,7 +771,11 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 			if (nc == 0)
 				break;
 			float s32[4];
-			if (kc->Xf) {
+			if (kc->Xf && nc == 1) {
+				/* One centre pending (the early steps): no padding to four. */
+				s32[0] = dist32(kc->Xf + i * dp, kc->ctr + cs[0] * dp, dp);
+				w->f32++;
+			} else if (kc->Xf) {
 				const float *cf[4];
 				for (int t = 0; t < 4; t++)
 					cf[t] = kc->ctr + cs[t < nc ? t : 0] * dp;
