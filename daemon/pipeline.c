@@ -719,32 +719,6 @@ static int datapool_preselect(struct run *run, bool **pre)
 	return 0;
 }
 
-/*
- * random_select does not look at preselected rows; with a datapool the draw
- * runs over the candidates that are not members (in path order), and its
- * picks are mapped back, so a member is never drawn again.
- */
-static int random_without(struct run *run, const struct select_input *in, const bool *pre)
-{
-	size_t m = 0, *map = xcalloc(in->n ? in->n : 1, sizeof(*map));
-	struct select_input sub = *in;
-	int rc;
-
-	for (size_t i = 0; i < in->n; i++)
-		if (!pre[i])
-			map[m++] = i;
-	sub.n = m;
-	sub.X = NULL;
-	sub.w = NULL;
-	sub.preselected = NULL;
-	rc = random_select(&sub, &run->sel);
-	if (rc == 0)
-		for (size_t i = 0; i < run->sel.n; i++)
-			run->sel.idx[i] = map[run->sel.idx[i]];
-	free(map);
-	return rc;
-}
-
 static int stage_selection(struct run *run)
 {
 	const struct run_config *cfg = run->cfg;
@@ -767,7 +741,7 @@ static int stage_selection(struct run *run)
 			method_name(cfg->method));
 	switch (cfg->method) {
 	case METHOD_RANDOM:
-		rc = pre != NULL ? random_without(run, &in, pre) : random_select(&in, &run->sel);
+		rc = random_select(&in, &run->sel);
 		break;
 	case METHOD_CORESET:
 		rc = coreset_select(&in, &run->sel);

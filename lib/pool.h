@@ -1,7 +1,8 @@
 /*
  * pool: a parallel for-loop over indices on a fixed number of threads. Work is
  * handed out in small chunks from an atomic counter, so uneven items (a large
- * PNG beside a small JPEG) balance themselves.
+ * PNG beside a small JPEG) balance themselves. The threads are kept parked
+ * between calls, so a call costs a wake-up, not a thread start.
  */
 #ifndef WINNOW_POOL_H
 #define WINNOW_POOL_H
@@ -17,5 +18,12 @@ typedef void (*pool_fn)(size_t i, int tid, void *ud);
  * Returns 0, or -ECANCELED when cancelled.
  */
 int pool_for(size_t n, int threads, pool_fn fn, void *ud, volatile int *cancel);
+
+/*
+ * Joins the shared pool's parked workers (pool_for starts them again when
+ * needed). Registered with atexit by the first pool_for that starts one;
+ * not to be called from inside pool_for's fn.
+ */
+void pool_stop(void);
 
 #endif

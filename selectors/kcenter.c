@@ -46,7 +46,9 @@
  * member-level triangle test; clustered, per-centre member lists visited only
  * when the cluster-level test fails. Both make the same float32 and float64
  * evaluations; the lists save reading the rows of skipped clusters but read
- * the rest in random order. So a clustered step that scans more than 90% of
+ * the rest in random order. Each list is sorted by d2 descending (a member's
+ * d2 cannot change while it stays), so the members the row-level test rules
+ * out are a suffix that is not read at all. So a clustered step that scans more than 90% of
  * the live rows switches to plain (uniform high-dimensional data), and a
  * plain step after which the lists would have scanned less than 75% switches
  * to clustered (lists rebuilt from asg in O(n)). Either
@@ -54,6 +56,22 @@
  * scans groups, not rows. Coral's groups rank by key = d2 w |w| (monotone in
  * d w, and D is common); the finalists within 1e-9 of the best key are then
  * compared with the exact rule.
+ *
+ * 4. Lazy plain steps (coreset, prune <= 0). d2 only falls as centres are
+ *    added, so a row block's best, computed when its rows last saw the
+ *    centres, is an upper bound later. A plain step only records the new
+ *    centre (and its float32 lower bounds to the earlier ones, up to TRI_MAX
+ *    centres, for the triangle test); then blocks are brought up to date,
+ *    highest bound first, until the best fresh block beats every stale
+ *    bound (ties: the lower block, whose rows come first). A refresh folds
+ *    the pending centres into each row in the order they were added, with
+ *    the same tests and evaluations as the eager pass, so d2 and asg end
+ *    bitwise the same; it reads the rows once for many centres and checks
+ *    four centres' float32 distances together. Uniform data then costs
+ *    arithmetic, not a 51 MB sweep per step. Every SYNC_EVERY steps (prune =
+ *    0) all blocks are synced and the clustered pass is tried as above for
+ *    the next pick; where it would not prune, the look comes less often.
+ *    kcenter_d2 syncs every block first.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -62,6 +80,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "geometry.h"
 #include "kcenter.h"
@@ -75,6 +94,17 @@
 #define SGEMM_MIN 16		/* fewer preselected rows are folded one by one */
 #define PAR_MIN (1u << 20)	/* floats per pass below which one thread does it */
 #define NONE UINT32_MAX
+
+/*
+ * The passes are built for AVX2 and for any x86-64, picked at load time by an
+ * ifunc resolver. Under ThreadSanitizer the resolver would run instrumented
+ * before the runtime is up and crash, so that build has the default copy only.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define CLONES
+#else
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#endif
 
 /* Helpers of the passes: inlined, so that each target_clones copy gets them in its own ISA. */
 #define INLINE static inline __attribute__((always_inline))
@@ -90,9 +120,16 @@ struct group {
 
 static const struct group GROUP_EMPTY = { -INFINITY, SIZE_MAX, GEOM_TAKEN };
 
+/* A cluster's member: its row and its d2 (which cannot change while it stays a member). */
+struct member {
+	double d;
+	uint32_t i;
+};
+
+/* Members [off, len) of v, by d2 descending, then row ascending. */
 struct list {
-	uint32_t *v;
-	uint32_t len, cap;
+	struct member *v;
+	uint32_t off, len, cap;
 };
 
 /* Per-thread scratch of a pass. */
@@ -102,6 +139,8 @@ struct worker {
 	struct group mbest;	/* the best of them */
 	int32_t *dcnt;		/* plain: members lost per centre */
 	size_t scanned, f32, f64;	/* this pass */
+	uint32_t *cand;		/* clustered: members the float32 gate let through */
+	size_t capcand;
 	/* SGEMM start */
 	float *G;
 	double *xn2, *H;
@@ -115,6 +154,7 @@ struct kcenter {
 	size_t n, dim, dp;
 	float *Xf;		/* n x dp float32 rows, zero-padded; NULL: float64 only */
 	float *nrm;		/* upper bounds of ||x_i|| */
+	double nrm_max;		/* the largest of them */
 	double *d2;
 	uint32_t *asg;		/* nearest centre, NONE before the first */
 	size_t live;
@@ -129,6 +169,8 @@ struct kcenter {
 
 	size_t m, mcap;		/* centres */
 	uint32_t *crow;
+	float *ctr;		/* their float32 rows, side by side (read every step) */
+	float *ctrn;		/* and their norm bounds */
 	double *dc2;		/* plain: d2 between each centre and the new one */
 	uint32_t *cnt;		/* plain: members per centre */
 	struct list *mem;	/* clustered: members per centre */
@@ -136,6 +178,16 @@ struct kcenter {
 	bool clustered;
 	size_t nblk;
 	struct group *bg;	/* plain: per row block */
+	/* lazy plain steps (DESIGN 4) */
+	bool lazy;
+	uint32_t *bt;		/* centres folded into each block so far */
+	uint8_t *bdirty;	/* the block's best may be a row taken since */
+	float *cc;		/* lower bounds of d2 between centres a < b < TRI_MAX */
+	size_t cccap;		/* centres cc has room for */
+	uint32_t *ub;		/* the blocks being refreshed */
+	struct group *ug;	/* their quarters' groups */
+	size_t nub;
+	size_t next_sync, sync_every;
 	struct worker *wk;
 	int nwk;
 
@@ -158,17 +210,34 @@ struct kcenter {
 /* Absolute slack for float64 underflow in the triangle test and the SGEMM bounds. */
 #define ABS64 0x1p-1000
 
-/* count floats on a 64-byte boundary (whole vectors per row); out of memory is fatal. */
-static float *xaligned_floats(size_t count)
+/*
+ * A large table on 2 MiB pages when the kernel lets us (transparent huge
+ * pages in madvise mode): on a VM a 4 KiB page fault costs several
+ * microseconds, and the rows of the passes are read at random, so fewer TLB
+ * entries matter too. 64-byte aligned at least; free with free(). Out of
+ * memory is fatal.
+ */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static void *big_alloc(size_t bytes)
 {
-	size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
-	void *p = aligned_alloc(64, bytes ? bytes : 64);
+	size_t align = bytes >= HUGE_PAGE ? HUGE_PAGE : 64;
+	size_t size = (bytes + align - 1) / align * align;
+	void *p = aligned_alloc(align, size ? size : align);
 
 	if (!p) {
-		fprintf(stderr, "<2>winnow: out of memory (%zu bytes)\n", bytes);
+		fprintf(stderr, "<2>winnow: out of memory (%zu bytes)\n", size);
 		abort();
 	}
+	if (align == HUGE_PAGE)
+		madvise(p, size, MADV_HUGEPAGE);	/* a hint: failure only costs speed */
 	return p;
+}
+
+/* count floats, whole 64-byte lines of them. */
+static float *xaligned_floats(size_t count)
+{
+	return big_alloc(count * sizeof(float));
 }
 
 static bool cancelled(const struct kcenter *kc)
@@ -226,16 +295,84 @@ INLINE float dist32(const float *a, const float *b, size_t dp)
 	return ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]));
 }
 
-/* False only when the new centre is certainly not nearer to row i than v (DESIGN 1). */
-INLINE bool may_be_nearer(const struct kcenter *kc, struct worker *w, size_t i, double v)
+/*
+ * dist32 of row a to four centres at once: four independent chains keep the
+ * adders busy where one row and one centre would wait on each sum.
+ */
+INLINE void dist32x4(const float *a, const float *const b[4], size_t dp, float out[4])
+{
+	v8f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+
+	for (size_t j = 0; j < dp; j += 8) {
+		v8f x = *(const v8f *)(a + j);
+		v8f t0 = x - *(const v8f *)(b[0] + j);
+		v8f t1 = x - *(const v8f *)(b[1] + j);
+		v8f t2 = x - *(const v8f *)(b[2] + j);
+		v8f t3 = x - *(const v8f *)(b[3] + j);
+		s0 += t0 * t0;
+		s1 += t1 * t1;
+		s2 += t2 * t2;
+		s3 += t3 * t3;
+	}
+	out[0] = ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]));
+	out[1] = ((s1[0] + s1[1]) + (s1[2] + s1[3])) + ((s1[4] + s1[5]) + (s1[6] + s1[7]));
+	out[2] = ((s2[0] + s2[1]) + (s2[2] + s2[3])) + ((s2[4] + s2[5]) + (s2[6] + s2[7]));
+	out[3] = ((s3[0] + s3[1]) + (s3[2] + s3[3])) + ((s3[4] + s3[5]) + (s3[6] + s3[7]));
+}
+
+typedef double v4d __attribute__((vector_size(32), aligned(8), may_alias));
+
+/*
+ * geom_sqdist, bit for bit: lane k of the vector sum is geom_sqdist's s_k
+ * (the same products added in the same order, no contraction in ISO C), and
+ * the lanes are combined as it combines them. Inlined into the AVX2 clones.
+ */
+INLINE double sqdist64(const double *a, const double *b, size_t d)
+{
+	v4d s = {0};
+	size_t j = 0;
+
+	for (; j + 4 <= d; j += 4) {
+		v4d t = *(const v4d *)(a + j) - *(const v4d *)(b + j);
+		s += t * t;
+	}
+	double s0 = s[0];
+	for (; j < d; j++) {
+		double t = a[j] - b[j];
+		s0 += t * t;
+	}
+	return (s0 + s[1]) + (s[2] + s[3]);
+}
+
+/*
+ * The gate's threshold for row i at v against any centre (DESIGN 1, with the
+ * largest norm for the centre's: e and the threshold only grow with it):
+ * a float32 distance at or above it cannot lower v.
+ */
+INLINE double gate_threshold(const struct kcenter *kc, size_t i, double v)
+{
+	double e = ((double)kc->nrm[i] + kc->nrm_max) * 0x1p-23 + 0x1p-120;
+	double t = ((v + ABS64) * kc->r64 * (1 + 0x1p-20) + e * e * (1 + 0x1p20)) * kc->r32;
+	return (t + kc->abs32) * (1 + 0x1p-40);
+}
+
+/* False only when centre cf (norm bound cn) is certainly not nearer to row i than v (DESIGN 1). */
+INLINE bool gate(const struct kcenter *kc, struct worker *w, size_t i, double v, const float *cf,
+		 double cn)
 {
 	if (!kc->Xf)
 		return true;
 	w->f32++;
-	double s = dist32(kc->Xf + i * kc->dp, kc->cf, kc->dp);
-	double e = ((double)kc->nrm[i] + kc->cn) * 0x1p-23 + 0x1p-120;
+	double s = dist32(kc->Xf + i * kc->dp, cf, kc->dp);
+	double e = ((double)kc->nrm[i] + cn) * 0x1p-23 + 0x1p-120;
 	double t = ((v + ABS64) * kc->r64 * (1 + 0x1p-20) + e * e * (1 + 0x1p20)) * kc->r32;
 	return s < (t + kc->abs32) * (1 + 0x1p-40);
+}
+
+/* The same for the centre being folded in. */
+INLINE bool may_be_nearer(const struct kcenter *kc, struct worker *w, size_t i, double v)
+{
+	return gate(kc, w, i, v, kc->cf, kc->cn);
 }
 
 /*
@@ -245,12 +382,10 @@ INLINE bool may_be_nearer(const struct kcenter *kc, struct worker *w, size_t i, 
  */
 INLINE double centre_dist_low(const struct kcenter *kc, size_t j)
 {
-	size_t p = kc->crow[j];
-
 	if (!kc->Xf)
-		return geom_sqdist(kc->X + p * kc->dim, kc->c64, kc->dim);
-	double s = dist32(kc->Xf + p * kc->dp, kc->cf, kc->dp);
-	double e = ((double)kc->nrm[p] + kc->cn) * 0x1p-23 + 0x1p-120;
+		return geom_sqdist(kc->X + (size_t)kc->crow[j] * kc->dim, kc->c64, kc->dim);
+	double s = dist32(kc->ctr + j * kc->dp, kc->cf, kc->dp);
+	double e = ((double)kc->ctrn[j] + kc->cn) * 0x1p-23 + 0x1p-120;
 	double r = sqrt((s > kc->abs32 ? s - kc->abs32 : 0) / kc->r32) - e;
 	return r > 0 ? r * r * (1 - 0x1p-40) : 0;
 }
@@ -287,7 +422,7 @@ INLINE double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
 {
 	if (may_be_nearer(kc, w, i, v)) {
 		w->f64++;
-		double s = geom_sqdist(kc->X + i * kc->dim, kc->c64, kc->dim);
+		double s = sqdist64(kc->X + i * kc->dim, kc->c64, kc->dim);
 		if (s < v) {
 			move_row(kc, w, i, s);
 			return s;
@@ -297,7 +432,7 @@ INLINE double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
 }
 
 /* Plain pass over row block b: fold, then the block's best, in one sweep. */
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void scan_block(struct kcenter *kc, size_t b, struct worker *w)
 {
 	size_t lo = b * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
@@ -316,38 +451,109 @@ static void scan_block(struct kcenter *kc, size_t b, struct worker *w)
 	kc->bg[b] = g;
 }
 
-/* Clustered pass over cluster j: skip it, or fold and compact its members. */
-__attribute__((target_clones("avx2", "default")))
+/* Cluster j's group from its list: the first member for coreset, all of them for coral. */
+static void list_group(struct kcenter *kc, size_t j)
+{
+	struct list *L = &kc->mem[j];
+	struct group g = GROUP_EMPTY;
+
+	if (L->off == L->len) {
+		L->off = L->len = 0;
+	} else if (!kc->w) {
+		g.key = g.r2 = L->v[L->off].d;
+		g.arg = L->v[L->off].i;
+	} else {
+		for (uint32_t t = L->off; t < L->len; t++)
+			group_add(kc, &g, L->v[t].i, L->v[t].d);
+	}
+	/* Give back room once most of the list is gone. */
+	uint32_t live = L->len - L->off;
+	if (L->cap > 64 && live < L->cap / 4) {
+		memmove(L->v, L->v + L->off, live * sizeof(*L->v));
+		L->off = 0;
+		L->len = live;
+		L->cap = live ? live : 1;
+		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
+	}
+	kc->cg[j] = g;
+}
+
+static int member_cmp(const void *pa, const void *pb)
+{
+	const struct member *a = pa, *b = pb;
+
+	if (a->d != b->d)
+		return a->d > b->d ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Rows read ahead in the clustered pass (their d2 and float32 row, or their float64 row). */
+#define AHEAD 8
+
+/* Asks for the float row of dp floats (or double row of dim values) at p ahead of its use. */
+INLINE void prefetch_row(const void *p, size_t bytes)
+{
+	for (size_t o = 0; o < bytes; o += 64)
+		__builtin_prefetch((const char *)p + o);
+}
+
+/*
+ * Clustered pass over cluster j: skip it, or fold the members the triangle
+ * test cannot rule out and drop those that moved. The list is sorted by d2
+ * descending and a member's d2 is fixed while it stays, so the members the
+ * test rules out (small d2) are a suffix that is never read. The rest are
+ * spread over the table, so their rows are read ahead, and the float64
+ * recomputes wait until the gate has run over them so that their rows can be
+ * read ahead too. Every row sees the same tests with the same values.
+ */
+CLONES
 static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 {
 	double dc = centre_dist_low(kc, j);
 	struct group *g = &kc->cg[j];
 	struct list *L = &kc->mem[j];
-	struct group ng = GROUP_EMPTY;
-	uint32_t keep = 0;
+	size_t dp = kc->dp, dim = kc->dim, nc = 0;
+	uint32_t end = L->off;
 
 	if (g->r2 < 0 || stays(kc, g->r2, dc))
 		return;
-	w->scanned += L->len;
-	for (uint32_t t = 0; t < L->len; t++) {
-		uint32_t i = L->v[t];
-		double v = kc->d2[i];
-		if (v < 0)
-			continue;	/* the new centre itself: leaves the list */
-		if (v > 0 && !stays(kc, v, dc)) {
-			double s = fold_row(kc, w, i, v);
-			if (s < v)
-				continue;	/* moved to the new centre's list */
+	while (end < L->len && !stays(kc, L->v[end].d, dc))
+		end++;
+	w->scanned += end - L->off;
+	if (w->capcand < end - L->off) {
+		w->capcand = end - L->off;
+		w->cand = xrealloc(w->cand, w->capcand * sizeof(*w->cand));
+	}
+	for (uint32_t t = L->off; t < end; t++) {
+		if (t + AHEAD < end && kc->Xf) {
+			uint32_t a = L->v[t + AHEAD].i;
+			__builtin_prefetch(&kc->nrm[a]);
+			prefetch_row(kc->Xf + (size_t)a * dp, dp * sizeof(float));
 		}
-		L->v[keep++] = i;
-		group_add(kc, &ng, i, v);
+		/* A row at 0 stays at 0 whatever the centre. */
+		if (L->v[t].d > 0 && may_be_nearer(kc, w, L->v[t].i, L->v[t].d))
+			w->cand[nc++] = t;
 	}
-	L->len = keep;
-	if (L->cap > 64 && keep < L->cap / 4) {
-		L->cap = keep ? keep : 1;
-		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
+	for (size_t t = 0; t < nc; t++) {
+		if (t + 2 < nc)
+			prefetch_row(kc->X + (size_t)L->v[w->cand[t + 2]].i * dim, dim * sizeof(double));
+		struct member *mb = &L->v[w->cand[t]];
+		w->f64++;
+		double s = sqdist64(kc->X + (size_t)mb->i * dim, kc->c64, dim);
+		if (s < mb->d) {
+			move_row(kc, w, mb->i, s);
+			mb->d = -1;	/* now in the new centre's list */
+		}
 	}
-	*g = ng;
+	if (nc > 0) {
+		/* Keep the prefix's stayers, in order, against its end. */
+		uint32_t at = end;
+		for (uint32_t t = end; t-- > L->off;)
+			if (L->v[t].d >= 0)
+				L->v[--at] = L->v[t];
+		L->off = at;
+	}
+	list_group(kc, j);
 }
 
 static void scan_block_cb(size_t b, int tid, void *ud)
@@ -364,7 +570,7 @@ static void visit_cluster_cb(size_t j, int tid, void *ud)
 
 #define DC_CHUNK 256
 
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void centre_dists(struct kcenter *kc, size_t c)
 {
 	size_t lo = c * DC_CHUNK, hi = lo + DC_CHUNK < kc->q ? lo + DC_CHUNK : kc->q;
@@ -392,6 +598,14 @@ static void grow_centres(struct kcenter *kc, size_t want)
 	while (cap < want)
 		cap *= 2;
 	kc->crow = xrealloc(kc->crow, cap * sizeof(*kc->crow));
+	if (kc->Xf) {
+		float *ctr = big_alloc(cap * kc->dp * sizeof(*ctr));
+		if (kc->m)
+			memcpy(ctr, kc->ctr, kc->m * kc->dp * sizeof(*ctr));
+		free(kc->ctr);
+		kc->ctr = ctr;
+		kc->ctrn = xrealloc(kc->ctrn, cap * sizeof(*kc->ctrn));
+	}
 	kc->dc2 = xrealloc(kc->dc2, cap * sizeof(*kc->dc2));
 	kc->cnt = xrealloc(kc->cnt, cap * sizeof(*kc->cnt));
 	kc->mem = xrealloc(kc->mem, cap * sizeof(*kc->mem));
@@ -409,8 +623,12 @@ static uint32_t new_centre(struct kcenter *kc, size_t p)
 	grow_centres(kc, kc->m + 1);
 	uint32_t q = (uint32_t)kc->m++;
 	kc->crow[q] = (uint32_t)p;
+	if (kc->Xf) {
+		memcpy(kc->ctr + q * kc->dp, kc->Xf + p * kc->dp, kc->dp * sizeof(*kc->ctr));
+		kc->ctrn[q] = kc->nrm[p];
+	}
 	kc->cnt[q] = 0;
-	kc->mem[q].len = 0;
+	kc->mem[q].off = kc->mem[q].len = 0;
 	kc->cg[q] = GROUP_EMPTY;
 	return q;
 }
@@ -425,7 +643,10 @@ static void recompute_blocks(struct kcenter *kc)
 			if (kc->d2[i] >= 0)
 				group_add(kc, &g, i, kc->d2[i]);
 		kc->bg[b] = g;
+		kc->bt[b] = (uint32_t)kc->m;
+		kc->bdirty[b] = 0;
 	}
+	kc->next_sync = kc->m + kc->sync_every;
 }
 
 /*
@@ -445,15 +666,18 @@ static bool rebuild_clusters(struct kcenter *kc)
 		struct list *L = &kc->mem[j];
 		L->cap = kc->cnt[j] ? kc->cnt[j] : 1;
 		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
-		L->len = 0;
-		kc->cg[j] = GROUP_EMPTY;
+		L->off = L->len = 0;
 	}
 	for (size_t i = 0; i < kc->n; i++) {
 		if (kc->d2[i] < 0)
 			continue;
-		uint32_t j = kc->asg[i];
-		kc->mem[j].v[kc->mem[j].len++] = (uint32_t)i;
-		group_add(kc, &kc->cg[j], i, kc->d2[i]);
+		struct list *L = &kc->mem[kc->asg[i]];
+		L->v[L->len++] = (struct member){ kc->d2[i], (uint32_t)i };
+	}
+	for (size_t j = 0; j < kc->m; j++) {
+		struct list *L = &kc->mem[j];
+		qsort(L->v, L->len, sizeof(*L->v), member_cmp);
+		list_group(kc, j);
 	}
 	kc->clustered = true;
 	return true;
@@ -462,7 +686,7 @@ static bool rebuild_clusters(struct kcenter *kc)
 static void leave_clusters(struct kcenter *kc)
 {
 	for (size_t j = 0; j < kc->m; j++)
-		kc->cnt[j] = kc->mem[j].len;
+		kc->cnt[j] = kc->mem[j].len - kc->mem[j].off;
 	kc->clustered = false;
 	recompute_blocks(kc);
 }
@@ -475,6 +699,321 @@ static size_t clustered_estimate(const struct kcenter *kc)
 		if (!(kc->cg[j].r2 < 0 || stays(kc, kc->cg[j].r2, kc->dc2[j])))
 			est += kc->cnt[j];
 	return est;
+}
+
+
+/* ---- lazy plain steps (coreset, DESIGN 4) ---- */
+
+#define TRI_MAX 4096		/* centres with pairwise bounds for the lazy triangle test */
+#define QUARTER (BLK / 4)	/* rows per work item of a refresh */
+#define PF_PENDING 4		/* pending centres from which a refresh reads float64 rows ahead */
+#define SYNC_EVERY 16		/* lazy steps between looks at the clustered passes */
+
+static bool block_fresh(const struct kcenter *kc, size_t b)
+{
+	return kc->bt[b] == kc->m && !kc->bdirty[b];
+}
+
+/* Index of the bound between centres a < c in cc. */
+static size_t tri_at(size_t c, size_t a)
+{
+	return c * (c - 1) / 2 + a;
+}
+
+/*
+ * Folds the centres added since block b's last refresh into a quarter of its
+ * rows, centre by centre in the order they were added, so each row ends with
+ * the d2 and asg the eager passes give it: the same tests, the same
+ * evaluations, made later. Rows stream once for many centres.
+ */
+CLONES
+static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct worker *w,
+			    struct group *out)
+{
+	size_t lo = b * BLK + part * QUARTER;
+	size_t hi = lo + QUARTER < kc->n ? lo + QUARTER : kc->n;
+	size_t c0 = kc->bt[b], m = kc->m, dim = kc->dim, dp = kc->dp;
+	bool tri = kc->prune >= 0;
+	struct group g = GROUP_EMPTY;
+
+	for (size_t i = lo; i < hi; i++) {
+		double v = kc->d2[i];
+		if (v < 0)
+			continue;	/* taken */
+		w->scanned++;
+		/*
+		 * With several centres pending, the next row's float64 values are
+		 * read ahead: one of them is likely to need the float64 recompute,
+		 * and the arithmetic on this row hides the wait.
+		 */
+		if (m - c0 >= PF_PENDING && i + 1 < hi)
+			prefetch_row(kc->X + (i + 1) * dim, dim * sizeof(double));
+		uint32_t a = kc->asg[i];
+		const double *x = kc->X + i * dim;
+		double th = kc->Xf ? gate_threshold(kc, i, v) : INFINITY;
+		size_t c = c0;
+		/* A row at 0 stays at 0 whatever the centre. */
+		while (c < m && v > 0) {
+			/*
+			 * The next (up to) four centres the triangle test leaves, judged
+			 * with the row's current centre and d2; their float32 distances
+			 * together; then each in turn. When the row moves, the rest are
+			 * judged again from the centre after the one it moved to.
+			 */
+			size_t cs[4];
+			int nc = 0;
+			for (; c < m && nc < 4; c++) {
+				if (tri && a != NONE && c < TRI_MAX &&
+				    stays(kc, v, kc->cc[tri_at(c, a)]))
+					continue;
+				cs[nc++] = c;
+			}
+			if (nc == 0)
+				break;
+			float s32[4];
+			if (kc->Xf && nc == 1) {
+				/* One centre pending (the early steps): no padding to four. */
+				s32[0] = dist32(kc->Xf + i * dp, kc->ctr + cs[0] * dp, dp);
+				w->f32++;
+			} else if (kc->Xf) {
+				const float *cf[4];
+				for (int t = 0; t < 4; t++)
+					cf[t] = kc->ctr + cs[t < nc ? t : 0] * dp;
+				dist32x4(kc->Xf + i * dp, cf, dp, s32);
+				w->f32 += (size_t)nc;
+			}
+			for (int t = 0; t < nc; t++) {
+				size_t p = kc->crow[cs[t]];
+				if (kc->Xf && !(s32[t] < th))
+					continue;
+				w->f64++;
+				double s = sqdist64(x, kc->X + p * dim, dim);
+				if (s < v) {
+					v = s;
+					a = (uint32_t)cs[t];
+					th = kc->Xf ? gate_threshold(kc, i, v) : INFINITY;
+					c = cs[t] + 1;
+					break;
+				}
+			}
+		}
+		kc->d2[i] = v;
+		kc->asg[i] = a;
+		group_add(kc, &g, i, v);
+	}
+	*out = g;
+}
+
+static void refresh_cb(size_t u, int tid, void *ud)
+{
+	struct kcenter *kc = ud;
+	refresh_quarter(kc, kc->ub[u / 4], u % 4, &kc->wk[tid], &kc->ug[u]);
+}
+
+/* Refreshes the nub blocks in ub, on the threads when the work is large. */
+static int refresh_blocks(struct kcenter *kc)
+{
+	size_t work = 0;
+	int rc;
+
+	for (size_t t = 0; t < kc->nub; t++)
+		work += (kc->m - kc->bt[kc->ub[t]] + 1) * BLK * kc->dp;
+	rc = pool_for(4 * kc->nub, threads_for(kc, work), refresh_cb, kc, kc->cancel);
+	if (rc < 0)
+		return rc;
+	for (size_t t = 0; t < kc->nub; t++) {
+		size_t b = kc->ub[t];
+		struct group g = kc->ug[4 * t];
+		for (size_t part = 1; part < 4; part++)
+			group_merge(&g, &kc->ug[4 * t + part]);
+		kc->bg[b] = g;
+		kc->bt[b] = (uint32_t)kc->m;
+		kc->bdirty[b] = 0;
+	}
+	kc->nub = 0;
+	return 0;
+}
+
+/* True when block b's group (an upper bound while it is stale) beats f, the best of block fb. */
+static bool may_beat(const struct kcenter *kc, size_t b, const struct group *f, size_t fb)
+{
+	const struct group *g = &kc->bg[b];
+
+	if (g->arg == SIZE_MAX)
+		return false;	/* no live row */
+	return fb == SIZE_MAX || g->key > f->key || (g->key == f->key && b < fb);
+}
+
+/*
+ * Refreshes blocks until the best block is fresh and no stale one can beat
+ * it; then the groups give the exact argmax. The stale blocks with the
+ * highest bounds go first, a few at a time, so both threads have work.
+ */
+static int lazy_settle(struct kcenter *kc)
+{
+	size_t batch = 2 * (size_t)kc->nwk;
+
+	for (;;) {
+		struct group f = GROUP_EMPTY;
+		size_t fb = SIZE_MAX;
+		for (size_t b = 0; b < kc->nblk; b++) {
+			if (block_fresh(kc, b) && kc->bg[b].arg != SIZE_MAX &&
+			    (fb == SIZE_MAX || kc->bg[b].key > f.key)) {
+				f = kc->bg[b];
+				fb = b;
+			}
+		}
+		kc->nub = 0;
+		for (size_t b = 0; b < kc->nblk; b++) {
+			if (block_fresh(kc, b) || !may_beat(kc, b, &f, fb))
+				continue;
+			if (kc->nub < batch) {
+				kc->ub[kc->nub++] = (uint32_t)b;
+				continue;
+			}
+			/* Keep the batch's highest bounds: replace its lowest. */
+			size_t lo = 0;
+			for (size_t t = 1; t < batch; t++)
+				if (kc->bg[kc->ub[t]].key < kc->bg[kc->ub[lo]].key)
+					lo = t;
+			if (kc->bg[b].key > kc->bg[kc->ub[lo]].key)
+				kc->ub[lo] = (uint32_t)b;
+		}
+		if (kc->nub == 0)
+			return 0;
+		int rc = refresh_blocks(kc);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* Brings every block up to date. */
+static int lazy_sync(struct kcenter *kc)
+{
+	kc->nub = 0;
+	for (size_t b = 0; b < kc->nblk; b++) {
+		if (block_fresh(kc, b))
+			continue;
+		kc->ub[kc->nub++] = (uint32_t)b;
+	}
+	return kc->nub ? refresh_blocks(kc) : 0;
+}
+
+/* Room in cc for the bounds of centre q. */
+static void grow_tri(struct kcenter *kc, size_t q)
+{
+	if (q < kc->cccap)
+		return;
+	size_t cap = kc->cccap ? kc->cccap : 256;
+	while (cap <= q)
+		cap *= 2;
+	if (cap > TRI_MAX)
+		cap = TRI_MAX;
+	kc->cc = xrealloc(kc->cc, tri_at(cap, 0) * sizeof(*kc->cc));
+	kc->cccap = cap;
+}
+
+/* The largest float at most x (x >= 0): the bound stays a lower bound in float32. */
+static float float_down(double x)
+{
+	float f = (float)x;
+	return (double)f > x ? nextafterf(f, 0) : f;
+}
+
+/*
+ * Every few steps (prune = 0): bring all blocks up to date, and when the
+ * clustered pass would scan less than 75% of the live rows for the next
+ * pick, build the member lists and make the next steps clustered. Where it
+ * would not (uniform data), look less and less often.
+ */
+static int lazy_look(struct kcenter *kc)
+{
+	size_t m = kc->m, est = 0;
+	double best;
+	int rc = lazy_sync(kc);
+
+	if (rc < 0)
+		return rc;
+	size_t p = SIZE_MAX;
+	struct group top = GROUP_EMPTY;
+	for (size_t b = 0; b < kc->nblk; b++)
+		group_merge(&top, &kc->bg[b]);
+	p = top.arg;
+	best = top.key;
+	if (p == SIZE_MAX || !(best > 0))
+		return 0;
+	for (size_t j = 0; j < m; j++) {
+		kc->cnt[j] = 0;
+		kc->cg[j] = GROUP_EMPTY;
+	}
+	for (size_t i = 0; i < kc->n; i++) {
+		if (kc->d2[i] < 0)
+			continue;
+		uint32_t a = kc->asg[i];
+		if (a == NONE)
+			return 0;
+		kc->cnt[a]++;
+		if (kc->d2[i] > kc->cg[a].r2)
+			kc->cg[a].r2 = kc->d2[i];
+	}
+	/* Distances from every centre to the next pick, as the clustered pass would see them. */
+	kc->q = (uint32_t)m;
+	kc->c64 = kc->X + p * kc->dim;
+	kc->cf = kc->Xf ? kc->Xf + p * kc->dp : NULL;
+	kc->cn = kc->Xf ? kc->nrm[p] : 0;
+	grow_centres(kc, m + 1);
+	rc = pool_for((m + DC_CHUNK - 1) / DC_CHUNK, threads_for(kc, m * kc->dim), centre_dist_cb, kc,
+		      kc->cancel);
+	if (rc < 0)
+		return rc;
+	/* The rows the sorted lists would read: those the triangle test cannot rule out. */
+	for (size_t i = 0; i < kc->n; i++)
+		if (kc->d2[i] >= 0 && !stays(kc, kc->d2[i], kc->dc2[kc->asg[i]]))
+			est++;
+	if (4 * est < 3 * kc->live) {
+		rebuild_clusters(kc);
+		return 0;
+	}
+	if (10 * est > 9 * kc->live)
+		kc->sync_every *= 2;
+	kc->next_sync = m + kc->sync_every;
+	return 0;
+}
+
+/* A lazy plain step: centre q (row p, already taken) is only recorded; then settle. */
+static int lazy_fold(struct kcenter *kc, size_t p, uint32_t q)
+{
+	int rc;
+
+	if (kc->prune >= 0 && q > 0 && q < TRI_MAX) {
+		grow_tri(kc, q);
+		rc = pool_for((q + DC_CHUNK - 1) / DC_CHUNK, threads_for(kc, q * kc->dim),
+			      centre_dist_cb, kc, kc->cancel);
+		if (rc < 0)
+			return rc;
+		float *row = kc->cc + tri_at(q, 0);
+		for (size_t j = 0; j < q; j++)
+			row[j] = float_down(kc->dc2[j]);
+	}
+	kc->bdirty[p / BLK] = 1;
+	rc = lazy_settle(kc);
+	if (rc < 0)
+		return rc;
+	if (kc->prune == 0 && kc->m >= kc->next_sync && kc->m < TRI_MAX)
+		rc = lazy_look(kc);
+	return rc;
+}
+
+/* Adds the workers' counters to kc->st and clears them. */
+static void collect_stats(struct kcenter *kc)
+{
+	for (int t = 0; t < kc->nwk; t++) {
+		struct worker *w = &kc->wk[t];
+		kc->st.rows_scanned += w->scanned;
+		kc->st.rows_float32 += w->f32;
+		kc->st.rows_float64 += w->f64;
+		w->scanned = w->f32 = w->f64 = 0;
+	}
 }
 
 /* Folds centre p (already taken) into every live row. */
@@ -498,6 +1037,11 @@ static int fold(struct kcenter *kc, size_t p)
 		kc->st.steps_clustered++;
 	else
 		kc->st.steps_plain++;
+	if (kc->lazy && !kc->clustered) {
+		rc = lazy_fold(kc, p, q);
+		collect_stats(kc);
+		return rc;
+	}
 
 	if (kc->clustered) {
 		rc = pool_for(q, threads_for(kc, (kc->last_scanned + q) * kc->dp),
@@ -521,21 +1065,19 @@ static int fold(struct kcenter *kc, size_t p)
 		group_merge(&mb, &w->mbest);
 		moved += w->nmv;
 		scanned += w->scanned;
-		kc->st.rows_float32 += w->f32;
-		kc->st.rows_float64 += w->f64;
 	}
-	kc->st.rows_scanned += scanned;
+	collect_stats(kc);
 	kc->cg[q] = mb;
 	if (kc->clustered) {
 		struct list *L = &kc->mem[q];
 		L->cap = moved ? (uint32_t)moved : 1;
 		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
-		for (int t = 0; t < kc->nwk; t++) {
-			if (kc->wk[t].nmv == 0)
-				continue;	/* mv may be NULL: memcpy wants a pointer */
-			memcpy(L->v + L->len, kc->wk[t].mv, kc->wk[t].nmv * sizeof(*L->v));
-			L->len += (uint32_t)kc->wk[t].nmv;
-		}
+		for (int t = 0; t < kc->nwk; t++)
+			for (size_t u = 0; u < kc->wk[t].nmv; u++) {
+				uint32_t i = kc->wk[t].mv[u];
+				L->v[L->len++] = (struct member){ kc->d2[i], i };
+			}
+		qsort(L->v, L->len, sizeof(*L->v), member_cmp);
 	} else {
 		for (int t = 0; t < kc->nwk; t++) {
 			int32_t *dc = kc->wk[t].dcnt;
@@ -561,8 +1103,27 @@ static int fold(struct kcenter *kc, size_t p)
 	return 0;
 }
 
+/* Takes row p out of its cluster's list (found by its d2 and row), and redoes the group. */
+static void list_remove(struct kcenter *kc, size_t p)
+{
+	uint32_t j = kc->asg[p];
+	struct list *L = &kc->mem[j];
+	struct member key = { kc->d2[p], (uint32_t)p };
+	struct member *at = bsearch(&key, L->v + L->off, L->len - L->off, sizeof(*L->v), member_cmp);
+
+	if (!at) {
+		fprintf(stderr, "<2>winnow: kcenter: row %zu missing from its cluster\n", p);
+		abort();
+	}
+	memmove(at, at + 1, (size_t)(L->v + L->len - (at + 1)) * sizeof(*at));
+	L->len--;
+	list_group(kc, j);
+}
+
 int kcenter_add(struct kcenter *kc, size_t p)
 {
+	if (kc->clustered && kc->asg[p] != NONE && kc->d2[p] >= 0)
+		list_remove(kc, p);
 	kc->d2[p] = GEOM_TAKEN;
 	kc->live--;
 	if (cancelled(kc))
@@ -856,8 +1417,8 @@ size_t kcenter_coral_pick(const struct kcenter *kc, double *dist)
 			continue;
 		if (kc->clustered) {
 			const struct list *L = &kc->mem[t];
-			for (uint32_t u = 0; u < L->len; u++)
-				coral_consider(kc, &b, L->v[u], thr, D);
+			for (uint32_t u = L->off; u < L->len; u++)
+				coral_consider(kc, &b, L->v[u].i, thr, D);
 		} else {
 			size_t lo = t * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
 			for (size_t i = lo; i < hi; i++)
@@ -877,8 +1438,14 @@ void kcenter_stats(const struct kcenter *kc, struct select_stats *st)
 	st->rows_float64 += kc->st.rows_float64;
 }
 
-const double *kcenter_d2(const struct kcenter *kc)
+const double *kcenter_d2(struct kcenter *kc)
 {
+	/* Lazy blocks are brought up to date first; without cancel it cannot fail. */
+	volatile int *cancel = kc->cancel;
+	kc->cancel = NULL;
+	if (kc->lazy && !kc->clustered)
+		lazy_sync(kc);
+	kc->cancel = cancel;
 	return kc->d2;
 }
 
@@ -960,11 +1527,17 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 	kc->abs32 = (double)kc->dp * 0x1p-140;
 	kc->nblk = (n + BLK - 1) / BLK;
 	kc->bg = xmalloc((kc->nblk ? kc->nblk : 1) * sizeof(*kc->bg));
+	kc->bt = xcalloc(kc->nblk ? kc->nblk : 1, sizeof(*kc->bt));
+	kc->bdirty = xcalloc(kc->nblk ? kc->nblk : 1, sizeof(*kc->bdirty));
+	kc->ub = xmalloc((kc->nblk ? kc->nblk : 1) * sizeof(*kc->ub));
+	kc->ug = xmalloc(4 * (kc->nblk ? kc->nblk : 1) * sizeof(*kc->ug));
+	kc->lazy = !coral && in->prune <= 0;
+	kc->sync_every = SYNC_EVERY;
 	kc->nwk = kc->threads;
 	kc->wk = xcalloc((size_t)kc->nwk, sizeof(*kc->wk));
-	kc->d2 = xmalloc((n ? n : 1) * sizeof(*kc->d2));
-	kc->asg = xmalloc((n ? n : 1) * sizeof(*kc->asg));
-	kc->nrm = xmalloc((n ? n : 1) * sizeof(*kc->nrm));
+	kc->d2 = big_alloc(n * sizeof(*kc->d2));
+	kc->asg = big_alloc(n * sizeof(*kc->asg));
+	kc->nrm = big_alloc(n * sizeof(*kc->nrm));
 
 	struct conv cv = {
 		.kc = kc,
@@ -986,6 +1559,9 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 		kcenter_free(kc);
 		return rc;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (kc->nrm[i] > kc->nrm_max)
+			kc->nrm_max = kc->nrm[i];
 	if (!(maxn <= 0x1p55 && dim < (1u << 20))) {
 		free(kc->Xf);
 		kc->Xf = NULL;
@@ -1009,15 +1585,23 @@ void kcenter_free(struct kcenter *kc)
 		free(kc->mem[j].v);
 	for (int t = 0; t < kc->nwk; t++) {
 		free(kc->wk[t].mv);
+		free(kc->wk[t].cand);
 		free(kc->wk[t].dcnt);
 	}
 	free(kc->wk);
 	free(kc->mem);
 	free(kc->crow);
+	free(kc->ctr);
+	free(kc->ctrn);
 	free(kc->dc2);
 	free(kc->cnt);
 	free(kc->cg);
 	free(kc->bg);
+	free(kc->bt);
+	free(kc->bdirty);
+	free(kc->ub);
+	free(kc->ug);
+	free(kc->cc);
 	free(kc->Xf);
 	free(kc->nrm);
 	free(kc->d2);

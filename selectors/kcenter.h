@@ -53,7 +53,10 @@ size_t kcenter_coral_pick(const struct kcenter *kc, double *dist);
 /* Adds the work done so far to *st. */
 void kcenter_stats(const struct kcenter *kc, struct select_stats *st);
 
-/* d^2 of every row (GEOM_TAKEN for centres and preselected rows), n values, borrowed. */
-const double *kcenter_d2(const struct kcenter *kc);
+/*
+ * d^2 of every row (GEOM_TAKEN for centres and preselected rows), n values,
+ * borrowed; brings rows that the lazy steps left behind up to date first.
+ */
+const double *kcenter_d2(struct kcenter *kc);
 
 #endif

@@ -2,6 +2,9 @@
  * random: SPEC 4.6's `random` method. A partial Fisher-Yates shuffle of the
  * candidate indices in path order, driven by rng.c; picks come out in draw
  * order. It needs no rows, and min_distance does not apply (the caller warns).
+ * Preselected rows (a datapool, SPEC 4.7) are left out of the draw: it runs
+ * over the other candidates in path order, so a member is never drawn again
+ * and k counts new picks, as for the other methods.
  */
 #include <errno.h>
 #include <math.h>
@@ -13,16 +16,17 @@
 
 int random_select(const struct select_input *in, struct selection *out)
 {
-	size_t n = in->n;
-	size_t k = in->k < n ? in->k : n;
+	size_t n = 0;
 	struct rng r;
 
-	selection_init(out, n);
+	selection_init(out, in->n);
 	rng_seed(&r, in->seed);
 	/* The draws happen in idx itself: a[i] is final once step i is done. */
 	size_t *a = out->idx;
-	for (size_t i = 0; i < n; i++)
-		a[i] = i;
+	for (size_t i = 0; i < in->n; i++)
+		if (!(in->preselected && in->preselected[i]))
+			a[n++] = i;
+	size_t k = in->k < n ? in->k : n;
 	for (size_t i = 0; i < k; i++) {
 		if ((i & 0xffff) == 0 && in->cancel && *in->cancel) {
 			selection_free(out);

@@ -72,8 +72,10 @@ int random_select(const struct select_input *in, struct selection *out);
 int coreset_select(const struct select_input *in, struct selection *out);
 
 /*
- * Notes on the two above. random_select ignores X, w, preselected and
- * min_distance; it picks min(k, n) in draw order (dist NaN). coreset_select
+ * Notes on the two above. random_select ignores X, w and min_distance; it
+ * draws min(k, m) of the m rows not preselected, in draw order (dist NaN);
+ * with nothing preselected the draws are those of the plain shuffle of all
+ * n rows. coreset_select
  * needs X (n x d, d >= 1 unless n = 0); preselected rows are never picked
  * and count as already selected; k counts new picks only. On an error *out
  * holds nothing to free.

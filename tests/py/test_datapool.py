@@ -122,7 +122,7 @@ class LocalDatapoolTest(unittest.TestCase):
         self.check_incremental("coral")
 
     def test_random_never_draws_a_member_again(self):
-        """random_select ignores preselection; the pipeline draws over the non-members."""
+        """random_select leaves the preselected members out of its draw."""
         cfg = docker("random", 60, "rnd")
         out1, _ = self.select(cfg, "--datapool-dir", self.pools)
         out2, _ = self.select(cfg, "--datapool-dir", self.pools)

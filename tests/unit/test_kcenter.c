@@ -641,6 +641,31 @@ static void test_paths_identical_large(void **state)
 	free(X);
 }
 
+/*
+ * The lazy plain steps on many row blocks: blocks left behind for many
+ * steps, refreshed in batches, ties across blocks (lattice rows), and more
+ * centres than the lazy triangle test keeps bounds for (4096).
+ */
+static void test_lazy_blocks(void **state)
+{
+	size_t n = 24000, d = 8;
+	double *X = uniform_rows(n, d, 21);
+	check_coreset(X, n, d, NULL, 4300, -1, false);
+	free(X);
+	n = 20000;
+	X = lattice_rows(n, 3, 4, 22);
+	check_coreset(X, n, 3, NULL, 50, -1, true);
+	check_coreset(X, n, 3, NULL, SIZE_MAX, -1, true);
+	free(X);
+	n = 30000;
+	X = gmm_rows(n, 16, 30, 4, 0, 23);
+	bool *pre = every(n, 997);
+	check_coreset(X, n, 16, NULL, 700, -1, false);
+	check_coreset(X, n, 16, pre, 300, -1, false);
+	free(pre);
+	free(X);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_bad_rows),
 		cmocka_unit_test(test_cancel_mid_run),
 		cmocka_unit_test(test_paths_identical_large),
+		cmocka_unit_test(test_lazy_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -314,6 +314,50 @@ static void test_random_prefix_and_seed(void **state)
 	selection_free(&other);
 }
 
+/*
+ * Preselected rows are never drawn and k counts new picks: the draws are
+ * those of the plain shuffle over the other rows in path order.
+ */
+static void test_random_preselected(void **state)
+{
+	size_t n = 300, m = 0, map[300];
+	bool pre[300];
+	struct select_input in = input(NULL, n, 0, 40);
+	struct select_input sub;
+	struct selection s, t;
+
+	for (size_t i = 0; i < n; i++) {
+		pre[i] = i % 3 == 1;
+		if (!pre[i])
+			map[m++] = i;
+	}
+	in.seed = 77;
+	in.preselected = pre;
+	assert_int_equal(random_select(&in, &s), 0);
+	sub = in;
+	sub.n = m;
+	sub.preselected = NULL;
+	assert_int_equal(random_select(&sub, &t), 0);
+	assert_int_equal(s.n, 40);
+	assert_int_equal(t.n, 40);
+	for (size_t i = 0; i < s.n; i++) {
+		assert_false(pre[s.idx[i]]);
+		assert_int_equal(s.idx[i], map[t.idx[i]]);
+	}
+	assert_no_repeats(&s, n);
+	selection_free(&s);
+	selection_free(&t);
+	/* A budget beyond the rest: every non-member once. */
+	in.k = SIZE_MAX;
+	assert_int_equal(random_select(&in, &s), 0);
+	assert_int_equal(s.n, m);
+	assert_false(s.fill_rest);
+	for (size_t i = 0; i < s.n; i++)
+		assert_false(pre[s.idx[i]]);
+	assert_no_repeats(&s, n);
+	selection_free(&s);
+}
+
 static void test_random_empty_and_cancel(void **state)
 {
 	struct select_input in = input(NULL, 0, 0, SIZE_MAX);
@@ -728,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_bounded_rejects),
 		cmocka_unit_test(test_random_matches_python),
 		cmocka_unit_test(test_random_prefix_and_seed),
+		cmocka_unit_test(test_random_preselected),
 		cmocka_unit_test(test_random_empty_and_cancel),
 		cmocka_unit_test(test_coreset_line),
 		cmocka_unit_test(test_coreset_duplicates_fill),
