@@ -1139,7 +1139,7 @@ void wd_job_released(struct wd *d, const char *sched, const char *why)
 	}
 	if (a != NULL && !a->released) {
 		a->released = true;
-		a->ex->cancel = 1;
+		cancel_request(&a->ex->cancel);
 	}
 	status_update(d);
 	worker_state_update(d, false);
@@ -1303,7 +1303,7 @@ static void start_drain(struct wd *d, const char *why)
 	log_info("%s: draining (no new claims; running stages stop at the next image)", why);
 	uv_timer_stop(&d->poll_timer);
 	for (struct active *a = d->active; a; a = a->next)
-		a->ex->cancel = 1;
+		cancel_request(&a->ex->cancel);
 	status_update(d);
 	shutdown_maybe(d);
 }

@@ -188,7 +188,7 @@ static int handle_ok(struct wd *d, struct ob_call *c, const struct http_reply *r
 			log_msg(LOG_LVL_NOTICE, "run %s: abort requested; stopping at the next image",
 				a->run_id);
 			a->abort_requested = true;
-			a->ex->cancel = 1;
+			cancel_request(&a->ex->cancel);
 		}
 		cJSON_Delete(o);
 		return queue_outbox_done(d->q, it->id);

@@ -152,7 +152,7 @@ static int fail(struct run *run, int rc, bool permanent, const char *fmt, ...)
 
 static bool cancelled(const struct run *run)
 {
-	return run->o->cancel != NULL && *run->o->cancel;
+	return cancel_requested(run->o->cancel);
 }
 
 static void stage_begin(struct run *run, enum stage s, size_t total)

@@ -44,7 +44,7 @@ static void on_signal(int sig)
 {
 	if (cancel_flag)
 		_exit(128 + sig);	/* a second signal exits at once */
-	cancel_flag = 1;
+	cancel_request(&cancel_flag);
 }
 
 struct display {

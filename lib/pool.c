@@ -50,7 +50,7 @@ struct pool_job {
 static void run_chunks(struct pool_job *job, int tid)
 {
 	for (;;) {
-		if (job->cancel != NULL && *job->cancel)
+		if (cancel_requested(job->cancel))
 			break;
 		size_t start = atomic_fetch_add(&job->next, job->chunk);
 		if (start >= job->n)
@@ -276,5 +276,5 @@ int pool_for(size_t n, int threads, pool_fn fn, void *ud, volatile int *cancel)
 	} else {
 		run_own(n, threads, fn, ud, cancel);
 	}
-	return cancel != NULL && *cancel ? -ECANCELED : 0;
+	return cancel_requested(cancel) ? -ECANCELED : 0;
 }

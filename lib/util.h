@@ -88,4 +88,19 @@ bool utf8_valid(const char *s, size_t n);
 /* Number of online CPUs (at least 1). */
 int cpu_count(void);
 
+/*
+ * A cancel flag: set by one thread (or a signal handler), polled by others.
+ * Relaxed atomics: no ordering is needed, only a read that is not a data race.
+ * NULL flags are never set.
+ */
+static inline bool cancel_requested(volatile int *flag)
+{
+	return flag != NULL && __atomic_load_n(flag, __ATOMIC_RELAXED) != 0;
+}
+
+static inline void cancel_request(volatile int *flag)
+{
+	__atomic_store_n(flag, 1, __ATOMIC_RELAXED);
+}
+
 #endif

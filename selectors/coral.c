@@ -26,7 +26,7 @@
 
 static bool cancelled(const struct select_input *in)
 {
-	return in->cancel && *in->cancel;
+	return cancel_requested(in->cancel);
 }
 
 /*

@@ -242,7 +242,7 @@ static float *xaligned_floats(size_t count)
 
 static bool cancelled(const struct kcenter *kc)
 {
-	return kc->cancel && *kc->cancel;
+	return cancel_requested(kc->cancel);
 }
 
 INLINE void group_add(const struct kcenter *kc, struct group *g, size_t i, double v)

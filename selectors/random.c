@@ -28,7 +28,7 @@ int random_select(const struct select_input *in, struct selection *out)
 			a[n++] = i;
 	size_t k = in->k < n ? in->k : n;
 	for (size_t i = 0; i < k; i++) {
-		if ((i & 0xffff) == 0 && in->cancel && *in->cancel) {
+		if ((i & 0xffff) == 0 && cancel_requested(in->cancel)) {
 			selection_free(out);
 			return -ECANCELED;
 		}

@@ -40,7 +40,7 @@ int topk_select(const struct select_input *in, struct selection *out)
 	for (size_t i = 0; i < n; i++)
 		if (isnan(in->w[i]))
 			return -EINVAL;
-	if (in->cancel && *in->cancel)
+	if (cancel_requested(in->cancel))
 		return -ECANCELED;
 
 	key = xmalloc((n ? n : 1) * sizeof(*key));
