@@ -146,7 +146,12 @@ class TestWorkers(WorkersBase):
                 if not any((self.run_of(x) or {}).get("state") == "COMPLETED" for x in chain):
                     return None
             return sc
-        sc = self.wait_for("all 20 runs COMPLETED", all_completed, timeout=240, step=0.5)
+        self.wait_for("all 20 runs COMPLETED", all_completed, timeout=240, step=0.5)
+        # COMPLETED comes before the scheduled run's DONE (the last call of a run's reporting).
+        sc = self.wait_for("every scheduled run DONE",
+                           lambda: (lambda sc: sc if all(s["state"] == "DONE" for s in sc.values())
+                                    else None)(self.schedules(ds)),
+                           timeout=120, step=0.5)
 
         crashed = self.run_of(v_sched)
         self.assertEqual(crashed["id"], v_run)
