@@ -14,14 +14,14 @@ BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))
 BIN     ?= bin-$(subst $(comma),-,$(SANITIZE))
 endif
 
-PKGS := libuv libcjson yajl libcurl sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
+PKGS := libuv libcjson yajl libcurl expat sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
 WEB_PKGS := libmicrohttpd libcrypto
 TEST_PKGS := cmocka
 
 # Debian packages: build libraries, test tools (cmocka, numpy, scikit-learn, Pillow).
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libyajl-dev libcurl4-openssl-dev \
 	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
-	libxxhash-dev libstb-dev libcmocka-dev sqlite3 python3 python3-numpy \
+	libxxhash-dev libstb-dev libexpat1-dev libcmocka-dev sqlite3 python3 python3-numpy \
 	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium systemd
 
 CC ?= cc
