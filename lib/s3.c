@@ -338,10 +338,16 @@ static enum outcome judge(const struct s3 *s, struct req *r, CURLcode cc, const 
 	if (cc != CURLE_OK) {
 		const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
 		switch (cc) {
-		case CURLE_COULDNT_CONNECT:
-			*rc = strstr(why, "refused") ? -ECONNREFUSED : -EHOSTUNREACH;
+		case CURLE_COULDNT_CONNECT: {
+			long oserr = 0;
+			if (curl_easy_getinfo(r->e, CURLINFO_OS_ERRNO, &oserr) != CURLE_OK)
+				oserr = 0;
+			*rc = oserr == ECONNREFUSED ? -ECONNREFUSED : -EHOSTUNREACH;
+			if (oserr != 0)
+				why = strerror((int)oserr);
 			seterr(err, errlen, "cannot connect to the S3 endpoint %s: %s", s->base, why);
 			return RETRY;
+		}
 		case CURLE_COULDNT_RESOLVE_HOST:
 			*rc = -EHOSTUNREACH;
 			seterr(err, errlen, "cannot reach the S3 endpoint %s: %s", s->base, why);
