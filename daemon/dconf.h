@@ -26,6 +26,13 @@ struct dconf {
 	int threads_per_run;	/* default 0: all cores */
 	int keep_runs;		/* run folders kept, default 20 */
 	enum log_level log_level;	/* default info */
+	/*
+	 * "s3": {"endpoint", "region", "access_key_id", "secret_access_key",
+	 * "path_style"}: for S3 datasources whose settings in the web app leave
+	 * them out (all optional; the secret is never logged).
+	 */
+	char *s3_endpoint, *s3_region, *s3_access_key_id, *s3_secret_access_key;
+	int s3_path_style;	/* -1 (default): path style with a custom endpoint */
 };
 
 /*
