@@ -751,13 +751,31 @@ static int s3_read(const struct dataset *ds, const char *relpath, size_t max_byt
 static int s3_stat(const struct dataset *ds, const char *relpath, struct stat *st)
 {
 	const struct ds_object *o = ds->s3->listed ? find_object(ds->s3, relpath) : NULL;
+	uint64_t size;
+	int64_t mtime;
 
-	if (o == NULL)
+	if (leaves_root(relpath))
+		return -EXDEV;
+	if (o != NULL) {
+		size = o->size;
+		mtime = o->mtime;
+	} else if (ds->s3->listed) {
 		return -ENOENT;
+	} else {
+		/* Not listed (the web app's thumbnails): ask the server. */
+		char err[1024], *key = key_of(ds->s3, relpath);
+		int rc = s3_head(ds->s3->client, key, &size, &mtime, err, sizeof(err));
+		free(key);
+		if (rc < 0) {
+			if (rc != -ENOENT)
+				s3_set_error(ds->s3, err);
+			return rc;
+		}
+	}
 	memset(st, 0, sizeof(*st));
 	st->st_mode = S_IFREG | 0444;
-	st->st_size = (off_t)o->size;
-	st->st_mtim.tv_sec = (time_t)o->mtime;
+	st->st_size = (off_t)size;
+	st->st_mtim.tv_sec = (time_t)mtime;
 	return 0;
 }
 

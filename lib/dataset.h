@@ -75,8 +75,9 @@ int dataset_read(const struct dataset *ds, const char *relpath, size_t max_bytes
 bool dataset_exists(const struct dataset *ds, const char *relpath);
 
 /*
- * Size and modification time of relpath (st_size and st_mtim only for S3,
- * from the listing). Returns 0 or a negative errno.
+ * Size and modification time of relpath (for S3 only st_mode, st_size and
+ * st_mtim: from the listing, or a HEAD request before dataset_list).
+ * Returns 0 or a negative errno.
  */
 int dataset_stat(const struct dataset *ds, const char *relpath, struct stat *st);
 

@@ -462,6 +462,43 @@ int s3_get(struct s3 *s, const char *key, size_t max_bytes, uint8_t **out, size_
 	return 0;
 }
 
+int s3_head(struct s3 *s, const char *key, uint64_t *size, int64_t *mtime, char *err,
+	    size_t errlen)
+{
+	struct req r = { 0 };
+	char *url = make_url(s, key, NULL);
+	char *what = xasprintf("HEAD %s", key);
+	int rc = 0;
+
+	for (int attempt = 1;; attempt++) {
+		req_setup(s, &r, url, 1 << 20);
+		if (curl_easy_setopt(r.e, CURLOPT_NOBODY, 1L) != CURLE_OK ||
+		    curl_easy_setopt(r.e, CURLOPT_FILETIME, 1L) != CURLE_OK)
+			fatalx("curl_easy_setopt failed");
+		CURLcode cc = curl_easy_perform(r.e);
+		enum outcome o = judge(s, &r, cc, what, &rc, err, errlen);
+		if (o == OK) {
+			curl_off_t cl = -1, ft = -1;
+			if (curl_easy_getinfo(r.e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) != CURLE_OK)
+				cl = -1;
+			if (curl_easy_getinfo(r.e, CURLINFO_FILETIME_T, &ft) != CURLE_OK)
+				ft = -1;
+			*size = cl > 0 ? (uint64_t)cl : 0;
+			*mtime = ft > 0 ? (int64_t)ft : 0;
+			rc = 0;
+			break;
+		}
+		if (o == FAIL || attempt >= MAX_ATTEMPTS)
+			break;
+		sleep_s(backoff(attempt));
+	}
+	free(url);
+	free(what);
+	buf_free(&r.body);
+	curl_easy_cleanup(r.e);
+	return rc;
+}
+
 /* ---- listing ------------------------------------------------------------- */
 
 struct xml_list {

@@ -67,6 +67,10 @@ void s3_objects_free(struct s3_object *objs, size_t n);
 int s3_get(struct s3 *s, const char *key, size_t max_bytes, uint8_t **buf, size_t *len,
 	   char *err, size_t errlen);
 
+/* HEAD of one object: its size and Last-Modified (unix seconds, 0 when absent). */
+int s3_head(struct s3 *s, const char *key, uint64_t *size, int64_t *mtime, char *err,
+	    size_t errlen);
+
 /*
  * Called once per key of s3_get_many, from the thread that called it, in
  * completion order. buf is handed over (the callee frees it; NULL on error,
