@@ -61,7 +61,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps check soak demo install clean bench bench-images bench-scores bench-web bench-e2e bench-select unit web-assets
+.PHONY: all deps check soak demo install clean bench bench-images bench-scores bench-web bench-e2e bench-select bench-s3 unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -167,6 +167,10 @@ bench-e2e: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
 # Coreset on 100,000 x 128 rows against numpy in the same run; then 1,000,000 x 64, winnow alone.
 bench-select: $(DEPS_STAMP) $(BUILD)/bench/bench_select
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_select.py
+
+# Listing and reading 10,000 objects from a local s3rver, 1 and 16 requests in flight.
+bench-s3: $(DEPS_STAMP) $(BUILD)/bench/bench_s3 web-assets
+	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_s3.py
 
 bench: bench-images bench-scores bench-web bench-e2e
 

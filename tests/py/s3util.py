@@ -41,6 +41,11 @@ def _headers(method, host, path, query, payload_hash, key_id, secret, region):
     }
 
 
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class S3Server:
     """s3rver on 127.0.0.1 with the test key pair and the given buckets."""
 
@@ -67,6 +72,7 @@ class S3Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.proc.stdout.close()
 
     def requests(self, kind):
         with open(self.log) as f:
@@ -106,7 +112,7 @@ class S3Server:
             for n in names:
                 p = os.path.join(d, n)
                 files.append((prefix + os.path.relpath(p, folder), p))
-        self.put_many(bucket, [(k, lambda p=p: open(p, "rb").read()) for k, p in files], threads)
+        self.put_many(bucket, [(k, lambda p=p: _read(p)) for k, p in files], threads)
         return len(files)
 
     def put_many(self, bucket, items, threads=8):
