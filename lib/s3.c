@@ -758,8 +758,11 @@ int s3_get_many(struct s3 *s, char *const *keys, size_t n, const struct s3_many_
 			if (idx == SIZE_MAX && next < n) {
 				size_t held = o.held != NULL ? atomic_load(o.held) : 0;
 				size_t want = expected(&o, next);
-				if ((held > 0 || busy > 0) && held + inflight_bytes + want > o.max_buffered)
-					break;	/* the consumer frees room first */
+				if ((held > 0 || busy > 0) && held + inflight_bytes + want > o.max_buffered) {
+					/* The consumer frees room first; its frees wake no poll. */
+					wait = 0.005;
+					break;
+				}
 				idx = next++;
 			}
 			if (idx == SIZE_MAX)
@@ -782,6 +785,7 @@ int s3_get_many(struct s3 *s, char *const *keys, size_t n, const struct s3_many_
 			fatalx("curl_multi_perform failed");
 		CURLMsg *msg;
 		int left;
+		bool freed = false;
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
@@ -793,6 +797,7 @@ int s3_get_many(struct s3 *s, char *const *keys, size_t n, const struct s3_many_
 			if (curl_multi_remove_handle(m, sl->r.e) != CURLM_OK)
 				fatalx("curl_multi_remove_handle failed");
 			sl->busy = false;
+			freed = true;
 			busy--;
 			inflight_bytes -= sl->expect;
 			int rrc = 0;
@@ -821,7 +826,8 @@ int s3_get_many(struct s3 *s, char *const *keys, size_t n, const struct s3_many_
 				got(ud, sl->idx, rrc, NULL, 0, err);
 			}
 		}
-		if (delivered < n) {
+		/* A freed slot starts its next request now, not after a poll timeout. */
+		if (delivered < n && !freed) {
 			int ms = (int)(wait * 1000);
 			if (curl_multi_poll(m, NULL, 0, ms < 1 ? 1 : ms, NULL) != CURLM_OK)
 				fatalx("curl_multi_poll failed");

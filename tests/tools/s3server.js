@@ -8,6 +8,7 @@
 // request as received) and answers SignatureDoesNotMatch: a wrong secret, or
 // a client that signs a URL other than the one it sends, fails as on AWS.
 // Run with node --openssl-legacy-provider: s3rver's continuation tokens use DES.
+// $S3SERVER_DELAY_MS delays every answer (a network's round trip, for bench-s3).
 // usage: s3server.js DIR LOGFILE KEY_ID SECRET BUCKET...
 'use strict';
 const crypto = require('crypto');
@@ -64,11 +65,13 @@ function sigv4Error(req) {
   k = hmac(hmac(hmac(k, region), 's3'), 'aws4_request');
   return hmac(k, toSign).toString('hex') === sig ? null : 'signature';
 }
+const delayMs = Number(process.env.S3SERVER_DELAY_MS || 0);
 const callback = server.callback.bind(server);
 server.callback = () => {
   const handle = callback();
   return (req, res) => {
     const bad = sigv4Error(req);
+    if (!bad && delayMs > 0) return setTimeout(() => handle(req, res), delayMs);
     if (!bad) return handle(req, res);
     log(`DENIED ${req.method} ${req.url} ${bad}`);
     res.statusCode = 403;
