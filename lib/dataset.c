@@ -829,11 +829,11 @@ static void *pf_main(void *arg)
 	return NULL;
 }
 
-static const char *const *sort_rels;
-
-static int cmp_rel_order(const void *a, const void *b)
+static int cmp_rel_order(const void *a, const void *b, void *ctx)
 {
-	return strcmp(sort_rels[*(const size_t *)a], sort_rels[*(const size_t *)b]);
+	char *const *rels = ctx;
+
+	return strcmp(rels[*(const size_t *)a], rels[*(const size_t *)b]);
 }
 
 int dataset_prefetch_start(struct dataset *ds, char *const *paths, size_t n)
@@ -856,10 +856,8 @@ int dataset_prefetch_start(struct dataset *ds, char *const *paths, size_t n)
 		pf->sizes[i] = o ? o->size : 0;
 		pf->order[i] = i;
 	}
-	/* qsort has no context argument in C11; prefetches start from one thread. */
-	sort_rels = (const char *const *)paths;
-	qsort(pf->order, n, sizeof(*pf->order), cmp_rel_order);
-	sort_rels = NULL;
+	/* Several runs may start prefetches at once: the GNU qsort_r, no global. */
+	qsort_r(pf->order, n, sizeof(*pf->order), cmp_rel_order, (void *)paths);
 	atomic_init(&pf->held, 0);
 	pthread_mutex_init(&pf->mu, NULL);
 	pthread_cond_init(&pf->cv, NULL);
