@@ -2163,9 +2163,33 @@ struct walk_job {
 	pthread_t tid;
 };
 
+/* S3: the same count over the listing's keys (no links there). */
+static void walk_s3(struct walk *w, const char *dir_rel)
+{
+	struct strvec tree = { 0 };
+
+	dataset_tree(w->ds, dir_rel, &tree);
+	for (size_t i = 0; i < tree.n; i++) {
+		char *rel = tree.v[i];
+		*strchr(rel, '\t') = '\0';
+		const char *below = rel + strlen(dir_rel);
+		if (strstr(below, "/.") != NULL || !ends_with_json(rel) ||
+		    strcmp(rel, w->schema_rel) == 0)
+			continue;
+		if (bsearch(&rel, w->known, w->nknown, sizeof(*w->known), cmp_strp) == NULL)
+			w->ignored++;
+	}
+	strvec_free(&tree);
+}
+
 static void *walk_main(void *arg)
 {
 	struct walk_job *wj = arg;
+
+	if (wj->w.ds->s3 != NULL) {
+		walk_s3(&wj->w, wj->dir_rel);
+		return NULL;
+	}
 	int dfd = open_dir_beneath(wj->w.ds, wj->dir_rel);
 
 	if (dfd >= 0)

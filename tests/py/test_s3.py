@@ -50,6 +50,10 @@ class S3Local(unittest.TestCase):
         cls.dir = wt.tmpdir("s3")
         cls.data = os.path.join(cls.dir, "data")
         wt.mkdataset(cls.data, "--n", 150, "--seed", 11, "--subdirs", "--predictions")
+        # A prediction file of no image: counted as ignored, on S3 as on LOCAL.
+        with open(os.path.join(cls.data, ".lightly", "predictions", "my-detection-task",
+                               "ghost.json"), "w") as f:
+            f.write('{"file_name": "ghost.png", "predictions": []}')
         cls.s3 = s3util.S3Server(cls.dir, ["data", "many"])
         cls.s3.upload_dir("data", "set1/", cls.data)
 
@@ -84,6 +88,17 @@ class S3Local(unittest.TestCase):
                 with open(os.path.join(s3, "report.json")) as f:
                     rs = json.load(f)
                 self.assertEqual(rl["counts"], rs["counts"])
+                # The whole report but the timings.
+                for r in (rl, rs):
+                    r.pop("stages", None)
+                    r.pop("total_seconds", None)
+                self.assertEqual(rl, rs)
+                if docker is CORAL:
+                    ign = [[l.split(" INFO ", 1)[1] for l in wt.read_lines(os.path.join(o, "log.txt"))
+                            if "prediction files of images that are not candidates" in l]
+                           for o in (loc, s3)]
+                    self.assertEqual(len(ign[0]), 1, ign)
+                    self.assertEqual(ign[0], ign[1])
                 self.assertGreater(rs["counts"]["selected"], 0)
                 self.assertNotIn(s3util.SECRET, p.stdout + p.stderr)
                 with open(os.path.join(s3, "log.txt")) as f:
