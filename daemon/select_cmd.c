@@ -463,6 +463,9 @@ int select_main(int argc, char **argv)
 	}
 	if (rc > 0)
 		remove_old_outputs(output);
+	/* A server closing a kept-alive connection must not kill local mode. */
+	if (strncmp(input, "s3://", 5) == 0)
+		signal(SIGPIPE, SIG_IGN);
 	if (strncmp(input, "s3://", 5) != 0 && (stat(input, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		log_msg(LOG_LVL_ERR, "input folder %s: %s", input,
 			errno == 0 || S_ISDIR(st.st_mode) ? "not a folder" : strerror(errno));
