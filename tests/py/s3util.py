@@ -74,6 +74,11 @@ class S3Server:
             self.proc.wait()
         self.proc.stdout.close()
 
+    def throttle(self, n):
+        """The next n GETs of objects answer 503 SlowDown (-1: all, 0: none)."""
+        with open(self.log + ".fail", "w") as f:
+            f.write(str(n))
+
     def requests(self, kind):
         with open(self.log) as f:
             return [l.rstrip("\n") for l in f if l.startswith(kind + " ")]

@@ -119,6 +119,29 @@ class S3Local(unittest.TestCase):
         with open(os.path.join(out, "log.txt")) as f:
             self.assertIn("2 ListObjectsV2 requests", f.read())
 
+    def test_throttling_is_retried_and_a_lasting_failure_fails_the_run(self):
+        docker = {"method": "coreset", "stopping_condition": {"n_samples": 0.3}}
+        loc, _ = self.select(docker, self.data)
+        # 20 GETs answered SlowDown: retried with backoff, the same outputs.
+        self.s3.throttle(20)
+        try:
+            s3, _ = self.select(docker, "s3://data/set1")
+        finally:
+            self.s3.throttle(0)
+        self.assertEqual(len(self.s3.requests("SLOWDOWN")), 20)
+        for f in ("filenames/selected_filenames.txt", "filenames/corrupt_filenames.txt"):
+            self.assertTrue(filecmp.cmp(os.path.join(loc, f), os.path.join(s3, f), shallow=False))
+        # Every GET refused: the run fails with S3's reason; no image is called corrupt.
+        self.s3.throttle(-1)
+        try:
+            out, p = self.select(docker, "s3://data/set1", check=False)
+        finally:
+            self.s3.throttle(0)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("reading the images", p.stderr)
+        self.assertIn("SlowDown", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "filenames", "corrupt_filenames.txt")))
+
     def test_errors(self):
         cases = [
             ("s3://nosuchbucket/x", s3_env(), None, ["nosuchbucket", "does not exist", "NoSuchBucket"]),

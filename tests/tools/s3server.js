@@ -8,6 +8,8 @@
 // request as received) and answers SignatureDoesNotMatch: a wrong secret, or
 // a client that signs a URL other than the one it sends, fails as on AWS.
 // Run with node --openssl-legacy-provider: s3rver's continuation tokens use DES.
+// The file LOGFILE.fail, when present, holds a count: that many GETs of
+// objects are answered 503 SlowDown (-1: all of them), as a throttling store.
 // $S3SERVER_DELAY_MS delays every answer (a network's round trip, for bench-s3).
 // usage: s3server.js DIR LOGFILE KEY_ID SECRET BUCKET...
 'use strict';
@@ -66,11 +68,30 @@ function sigv4Error(req) {
   return hmac(k, toSign).toString('hex') === sig ? null : 'signature';
 }
 const delayMs = Number(process.env.S3SERVER_DELAY_MS || 0);
+function throttled() {
+  let n;
+  try {
+    n = Number(fs.readFileSync(logFile + '.fail', 'utf8'));
+  } catch (e) {
+    return false;
+  }
+  if (n === 0 || Number.isNaN(n)) return false;
+  if (n > 0) fs.writeFileSync(logFile + '.fail', String(n - 1));
+  return true;
+}
 const callback = server.callback.bind(server);
 server.callback = () => {
   const handle = callback();
   return (req, res) => {
     const bad = sigv4Error(req);
+    if (!bad && req.method === 'GET' && !req.url.includes('?') && throttled()) {
+      log(`SLOWDOWN ${req.url}`);
+      res.statusCode = 503;
+      res.setHeader('Content-Type', 'application/xml');
+      res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>' +
+        '<Message>Please reduce your request rate.</Message></Error>');
+      return undefined;
+    }
     if (!bad && delayMs > 0) return setTimeout(() => handle(req, res), delayMs);
     if (!bad) return handle(req, res);
     log(`DENIED ${req.method} ${req.url} ${bad}`);
