@@ -61,12 +61,12 @@ class S3Local(unittest.TestCase):
     def tearDownClass(cls):
         cls.s3.stop()
 
-    def select(self, docker, inp, check=True, env=None, endpoint=None):
+    def select(self, docker, inp, check=True, env=None, endpoint=None, extra=()):
         out = os.path.join(wt.tmpdir("out"), "run")
         cfg = wt.write_config(os.path.join(wt.tmpdir("cfg"), "c.json"), docker)
         import subprocess
         p = subprocess.run([wt.WINNOWD, "select", "--config", cfg, "--input", inp, "--output", out,
-                            "--s3-endpoint", endpoint or self.s3.endpoint],
+                            "--s3-endpoint", endpoint or self.s3.endpoint] + list(extra),
                            capture_output=True, text=True, env=env or s3_env(), timeout=600)
         if check:
             self.assertEqual(p.returncode, 0, p.stderr)
@@ -103,6 +103,19 @@ class S3Local(unittest.TestCase):
                 self.assertNotIn(s3util.SECRET, p.stdout + p.stderr)
                 with open(os.path.join(s3, "log.txt")) as f:
                     self.assertNotIn(s3util.SECRET, f.read())
+
+    def test_virtual_host_addressing(self):
+        # http://data.s3.localhost:<port>/set1/...: curl resolves *.localhost to loopback.
+        docker = {"method": "coreset", "stopping_condition": {"n_samples": 0.3}}
+        loc, _ = self.select(docker, self.data)
+        before = len(self.s3.requests("GET"))
+        vh, _ = self.select(docker, "s3://data/set1", extra=["--s3-virtual-host"],
+                            endpoint="http://s3.localhost:%d" % self.s3.port)
+        self.assertGreater(len(self.s3.requests("GET")) - before, 100)
+        for f in OUTPUTS:
+            if os.path.exists(os.path.join(loc, f)):
+                self.assertTrue(filecmp.cmp(os.path.join(loc, f), os.path.join(vh, f),
+                                            shallow=False), f)
 
     def test_listing_over_1000_objects_pages(self):
         items = [("p/img_%05d.png" % i, TINY_PNG) for i in range(1050)]

@@ -26,6 +26,8 @@ DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
 DUMMY_ACCOUNT.createKeyPair(keyId, secret);
 const server = new S3rver({
   address: '127.0.0.1', port: 0, silent: true, directory: dir,
+  // Virtual-host requests: http://<bucket>.s3.localhost:<port>/<key>.
+  serviceEndpoint: 'localhost',
   configureBuckets: buckets.map((name) => ({ name, configs: [] })),
 });
 const log = (line) => fs.appendFileSync(logFile, line + '\n');
