@@ -499,7 +499,9 @@ struct ds_prefetch {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	size_t n;
-	char **keys;		/* full keys, owned */
+	size_t nkeys;		/* the paths present in the listing: the ones fetched */
+	char **keys;		/* their full keys, owned */
+	size_t *map;		/* fetch index -> path index */
 	char *const *rels;	/* borrowed */
 	size_t *order;		/* indices sorted by rel, for lookups */
 	uint64_t *sizes;
@@ -799,6 +801,7 @@ static void pf_got(void *ud, size_t i, int rc, uint8_t *buf, size_t len, const c
 	if (rc < 0 && rc != -ENOENT && rc != -EFBIG && err != NULL)
 		s3_set_error(pf->s, err);
 	pthread_mutex_lock(&pf->mu);
+	i = pf->map[i];
 	pf->slots[i].buf = buf;
 	pf->slots[i].len = len;
 	pf->slots[i].rc = rc;
@@ -821,7 +824,7 @@ static void *pf_main(void *arg)
 		.cancel = &pf->stop,
 	};
 
-	(void)s3_get_many(pf->s->client, pf->keys, pf->n, &o, pf_got, pf);
+	(void)s3_get_many(pf->s->client, pf->keys, pf->nkeys, &o, pf_got, pf);
 	pthread_mutex_lock(&pf->mu);
 	pf->finished = true;
 	pthread_cond_broadcast(&pf->cv);
@@ -836,7 +839,23 @@ static int cmp_rel_order(const void *a, const void *b, void *ctx)
 	return strcmp(rels[*(const size_t *)a], rels[*(const size_t *)b]);
 }
 
-int dataset_prefetch_start(struct dataset *ds, char *const *paths, size_t n)
+static void pf_free(struct ds_prefetch *pf)
+{
+	for (size_t i = 0; i < pf->nkeys; i++)
+		free(pf->keys[i]);
+	for (size_t i = 0; i < pf->n; i++)
+		free(pf->slots[i].buf);
+	free(pf->keys);
+	free(pf->map);
+	free(pf->order);
+	free(pf->sizes);
+	free(pf->slots);
+	pthread_mutex_destroy(&pf->mu);
+	pthread_cond_destroy(&pf->cv);
+	free(pf);
+}
+
+int dataset_prefetch_start(const struct dataset *ds, char *const *paths, size_t n)
 {
 	if (ds->s3 == NULL || n == 0)
 		return 0;
@@ -847,37 +866,41 @@ int dataset_prefetch_start(struct dataset *ds, char *const *paths, size_t n)
 	pf->n = n;
 	pf->rels = paths;
 	pf->keys = xcalloc(n, sizeof(*pf->keys));
+	pf->map = xcalloc(n, sizeof(*pf->map));
 	pf->order = xcalloc(n, sizeof(*pf->order));
 	pf->sizes = xcalloc(n, sizeof(*pf->sizes));
 	pf->slots = xcalloc(n, sizeof(*pf->slots));
 	for (size_t i = 0; i < n; i++) {
 		const struct ds_object *o = ds->s3->listed ? find_object(ds->s3, paths[i]) : NULL;
-		pf->keys[i] = key_of(ds->s3, paths[i]);
-		pf->sizes[i] = o ? o->size : 0;
 		pf->order[i] = i;
+		/* Absent from the listing (an image without a prediction file): no request. */
+		if (ds->s3->listed && o == NULL) {
+			pf->slots[i].ready = true;
+			pf->slots[i].rc = -ENOENT;
+			continue;
+		}
+		pf->keys[pf->nkeys] = key_of(ds->s3, paths[i]);
+		pf->sizes[pf->nkeys] = o ? o->size : 0;
+		pf->map[pf->nkeys++] = i;
 	}
 	/* Several runs may start prefetches at once: the GNU qsort_r, no global. */
 	qsort_r(pf->order, n, sizeof(*pf->order), cmp_rel_order, (void *)paths);
 	atomic_init(&pf->held, 0);
 	pthread_mutex_init(&pf->mu, NULL);
 	pthread_cond_init(&pf->cv, NULL);
+	if (pf->nkeys == 0) {
+		pf_free(pf);	/* nothing to fetch: every read answers from the listing */
+		return 0;
+	}
 	if (pthread_create(&pf->th, NULL, pf_main, pf) != 0) {
-		for (size_t i = 0; i < n; i++)
-			free(pf->keys[i]);
-		free(pf->keys);
-		free(pf->order);
-		free(pf->sizes);
-		free(pf->slots);
-		pthread_mutex_destroy(&pf->mu);
-		pthread_cond_destroy(&pf->cv);
-		free(pf);
+		pf_free(pf);
 		return -EAGAIN;
 	}
 	ds->s3->pf = pf;
 	return 0;
 }
 
-void dataset_prefetch_stop(struct dataset *ds)
+void dataset_prefetch_stop(const struct dataset *ds)
 {
 	if (ds->s3 == NULL || ds->s3->pf == NULL)
 		return;
@@ -885,15 +908,5 @@ void dataset_prefetch_stop(struct dataset *ds)
 	pf->stop = 1;
 	pthread_join(pf->th, NULL);
 	ds->s3->pf = NULL;
-	for (size_t i = 0; i < pf->n; i++) {
-		free(pf->keys[i]);
-		free(pf->slots[i].buf);
-	}
-	free(pf->keys);
-	free(pf->order);
-	free(pf->sizes);
-	free(pf->slots);
-	pthread_mutex_destroy(&pf->mu);
-	pthread_cond_destroy(&pf->cv);
-	free(pf);
+	pf_free(pf);
 }

@@ -92,11 +92,13 @@ void dataset_tree(const struct dataset *ds, const char *rel, struct strvec *out)
  * (borrowed until dataset_prefetch_stop) in that order on a background
  * thread, up to 16 requests and 64 MiB in flight or unread; dataset_read of
  * one of them then takes its bytes (waiting for them when they are on the
- * way). Each is handed out once: a second read fetches it again. Readers
- * should ask roughly in order (pool_for's order), so the window moves on.
+ * way). Paths absent from the listing cost no request. Each is handed out
+ * once: a second read fetches it again. Readers should ask roughly in order
+ * (pool_for's order), so the window moves on. One prefetch at a time per
+ * dataset (-EBUSY); the const is the callers' (the prefetch is S3 state).
  */
-int dataset_prefetch_start(struct dataset *ds, char *const *paths, size_t n);
-void dataset_prefetch_stop(struct dataset *ds);
+int dataset_prefetch_start(const struct dataset *ds, char *const *paths, size_t n);
+void dataset_prefetch_stop(const struct dataset *ds);
 
 /* S3: the message of the latest failed request (copied into buf), else "". */
 const char *dataset_last_error(const struct dataset *ds, char *buf, size_t len);
