@@ -562,6 +562,12 @@ static int stage_embeddings(struct run *run)
 
 /* ---- scores --------------------------------------------------------------- */
 
+/* A read that failed for the disk or the network: a later attempt may succeed. */
+static bool transient_io(const struct run *run, int rc)
+{
+	return rc == -EIO || (run->ds.s3 != NULL && s3_transient(rc));
+}
+
 /* Checks the task and score names against tasks.json and the task's type. */
 static int resolve_task(struct run *run)
 {
@@ -576,7 +582,7 @@ static int resolve_task(struct run *run)
 			    "docker.active_learning.task_name: \"%s\" is not a prediction task: "
 			    "the datasource has no .lightly/predictions/tasks.json", cfg->al_task_name);
 	if (rc < 0)
-		return fail(run, rc, true, "%s", err);
+		return fail(run, rc, !transient_io(run, rc), "%s", err);
 	bool found = false;
 	for (size_t i = 0; i < run->tasks.n; i++)
 		found = found || strcmp(run->tasks.v[i], cfg->al_task_name) == 0;
@@ -593,7 +599,7 @@ static int resolve_task(struct run *run)
 	}
 	rc = predict_load_schema(&run->ds, cfg->al_task_name, &schema, err, sizeof(err));
 	if (rc < 0)
-		return fail(run, rc, true, "%s", err);
+		return fail(run, rc, !transient_io(run, rc), "%s", err);
 	run->task_type = schema.type;
 	task_schema_free(&schema);
 	run->nscores = task_score_count(run->task_type);
@@ -636,7 +642,7 @@ static int stage_scores(struct run *run)
 	free(paths);
 	free(sizes);
 	if (rc < 0)
-		return fail(run, rc, rc != -EIO && rc != -ENOMEM, "%s", err);
+		return fail(run, rc, !transient_io(run, rc) && rc != -ENOMEM, "%s", err);
 
 	bool objfreq = run->task_type == TASK_OBJECT_DETECTION && cfg->scorer[0] != '\0';
 	if (cfg->scorer[0] != '\0' && run->task_type != TASK_OBJECT_DETECTION)

@@ -1924,7 +1924,12 @@ static int read_pred_file(const struct dataset *ds, const char *rel, uint8_t **t
 	/* ENOTDIR: a folder on the way is a file, so this file cannot exist. */
 	if (rc == -ENOENT || rc == -ENOTDIR)
 		return -ENOENT;
-	if (rc < 0)
+	char s3err[1024];
+	/* S3: the bucket's or the network's reason, not a bare errno. */
+	if (rc < 0 && ds->s3 != NULL && s3_transient(rc) &&
+	    dataset_last_error(ds, s3err, sizeof(s3err))[0] != '\0')
+		seterr(err, errlen, "%s: %s", rel, s3err);
+	else if (rc < 0)
 		seterr(err, errlen, "%s: %s", rel, read_error(rc, sb, sizeof(sb)));
 	return rc;
 }

@@ -31,7 +31,7 @@
 #include "util.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define MAX_ATTEMPTS 4
+#define MAX_ATTEMPTS 5
 #define LIST_MAX_BYTES ((size_t)64 << 20)
 #define DEFAULT_MAX_OBJECT ((size_t)1 << 30)
 

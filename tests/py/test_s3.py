@@ -154,6 +154,15 @@ class S3Local(unittest.TestCase):
         self.assertIn("reading the images", p.stderr)
         self.assertIn("SlowDown", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(out, "filenames", "corrupt_filenames.txt")))
+        # The prediction files too: S3's reason, not a bare errno.
+        self.s3.throttle(-1)
+        try:
+            out, p = self.select(CORAL, "s3://data/set1", check=False)
+        finally:
+            self.s3.throttle(0)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(".lightly/predictions/tasks.json: S3 bucket \"data\"", p.stderr)
+        self.assertIn("SlowDown", p.stderr)
 
     def test_errors(self):
         cases = [
