@@ -206,6 +206,14 @@ class S3Daemon(td.DaemonTest):
         self.ok("PUT", "/v1/datasets/%s/datasource" % ds, body)
         return ds
 
+    def make_dataset(self, path):
+        """The daemon suite's tests re-enabled below run on an S3 copy of path."""
+        prefix = os.path.basename(path)
+        if prefix not in getattr(self, "_uploaded", set()):
+            self.s3.upload_dir("data", prefix + "/", path)
+            self._uploaded = getattr(self, "_uploaded", set()) | {prefix}
+        return self.s3_dataset("s3://data/" + prefix)
+
     def assert_secret_never_logged(self, runs):
         for d in self.daemons:
             self.assertNotIn(s3util.SECRET, d.log_text())
@@ -261,6 +269,24 @@ class S3Daemon(td.DaemonTest):
                 self.assertIn(w, run["message"])
         self.assert_secret_never_logged(runs)
 
+    def test_kill9_after_the_image_pass_resumes_from_the_checkpoints(self):
+        path = td.dataset(self.root)
+        ds = self.make_dataset(path)
+        sched = self.schedule(ds, td.CORAL)
+        d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
+        self.wait_run(sched, states=("EMBEDDING", "COMPUTING_ACTIVE_LEARNING_SCORES"), timeout=90)
+        d.kill9()
+        gets = len(self.s3.requests("GET"))
+        d.env.pop("WINNOWD_TEST_DELAY_MS")
+        d.start()
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.check_results_match_local(ds, run, td.CORAL, path)
+        self.assertIn("resuming after stage", d.log_text())
+        # The images were not read again: the listing hash (keys, sizes, LastModified) held.
+        again = [l for l in self.s3.requests("GET")[gets:] if "/.lightly/" not in l]
+        self.assertEqual(again, [])
+
     def test_web_app_reads_tasks_and_thumbnails(self):
         path = td.dataset(self.root)
         self.s3.upload_dir("data", "set1/", path)
@@ -269,7 +295,7 @@ class S3Daemon(td.DaemonTest):
         with open(os.path.join(path, ".lightly", "predictions", "tasks.json")) as f:
             self.assertEqual(sorted(t["name"] for t in tasks), sorted(json.load(f)))
         self.assertTrue(all(t["taskType"] for t in tasks), tasks)
-        local = self.make_dataset(path)
+        local = td.DaemonTest.make_dataset(self, path)
         self.assertEqual(tasks, self.ok("GET", "/v1/datasets/%s/tasks" % local))
         with open(os.path.join(path, ".manifest.json")) as f:
             img = sorted(json.load(f)["candidates"])[0]
@@ -288,9 +314,10 @@ class S3Daemon(td.DaemonTest):
         self.assertNotIn(s3util.SECRET, self.web.log_text())
 
 
-# The daemon suite's own tests are not run again here.
+# The daemon suite's own tests are not run again here, but for a kill -9 in
+# the image pass and the restart that resumes from the checkpoints, on S3.
 for _name in dir(td.DaemonTest):
-    if _name.startswith("test_"):
+    if _name.startswith("test_") and _name != "test_kill9_during_a_run_then_restart":
         setattr(S3Daemon, _name, None)
 
 if __name__ == "__main__":
