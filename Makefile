@@ -14,14 +14,14 @@ BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))
 BIN     ?= bin-$(subst $(comma),-,$(SANITIZE))
 endif
 
-PKGS := libuv libcjson yajl libcurl sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
+PKGS := libuv libcjson yajl libcurl expat sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
 WEB_PKGS := libmicrohttpd libcrypto
 TEST_PKGS := cmocka
 
 # Debian packages: build libraries, test tools (cmocka, numpy, scikit-learn, Pillow).
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libyajl-dev libcurl4-openssl-dev \
 	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
-	libxxhash-dev libstb-dev libcmocka-dev sqlite3 python3 python3-numpy \
+	libxxhash-dev libstb-dev libexpat1-dev libcmocka-dev sqlite3 python3 python3-numpy \
 	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium systemd \
 	clang libclang-rt-14-dev
 
@@ -63,7 +63,7 @@ Q := @
 endif
 
 .PHONY: fuzz fuzz-build all deps check soak demo install clean bench bench-images bench-scores \
-	bench-web bench-e2e bench-select bench-csv unit web-assets
+	bench-web bench-e2e bench-select bench-csv bench-s3 unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -222,7 +222,11 @@ bench-select: $(DEPS_STAMP) $(BUILD)/bench/bench_select
 bench-csv: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/bench/bench_csv
 	@BUILD=$(BUILD) BIN=$(BIN) /usr/bin/python3 bench/bench_csv.py
 
-bench: bench-images bench-scores bench-web bench-e2e bench-select bench-csv
+# Listing and reading 10,000 objects from a local s3rver, 1 and 16 requests in flight.
+bench-s3: $(DEPS_STAMP) $(BUILD)/bench/bench_s3 web-assets
+	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_s3.py
+
+bench: bench-images bench-scores bench-web bench-e2e bench-select bench-csv bench-s3
 
 # The units name /usr/local/bin; install rewrites that to $(PREFIX)/bin. The
 # example config never overwrites a real one: it lands beside it as .example.

@@ -522,12 +522,30 @@ static void start_job(struct wd *d, const char *sched)
 	}
 	ds = j.datasource ? cJSON_Parse(j.datasource) : NULL;
 	const char *type = json_text(ds, "type"), *path = json_text(ds, "fullPath");
-	if (type == NULL || strcmp(type, "LOCAL") != 0 || path == NULL) {
-		char *msg = xasprintf("datasource: type %s is not supported by this winnowd "
-				      "(LOCAL folders only)", type ? type : "(none)");
+	bool s3 = type != NULL && strcmp(type, "S3") == 0;
+	if (type == NULL || (strcmp(type, "LOCAL") != 0 && !s3) || path == NULL ||
+	    (s3 && strncmp(path, "s3://", 5) != 0) || (!s3 && strncmp(path, "s3://", 5) == 0)) {
+		char *msg = xasprintf("datasource: type %s%s%s is not supported by this winnowd "
+				      "(LOCAL folders and S3 s3://bucket/prefix)", type ? type : "(none)",
+				      path ? " at " : "", path ? path : "");
 		end_job(d, sched, "FAILED", msg, NULL);
 		free(msg);
 		goto out;
+	}
+	if (s3) {
+		/* The datasource's settings first, the worker's own config for what they leave out. */
+		const char *ep = json_text(ds, "s3Endpoint"), *region = json_text(ds, "s3Region");
+		const char *key = json_text(ds, "s3AccessKeyId");
+		const char *secret = json_text(ds, "s3SecretAccessKey");
+		bool ds_key = key != NULL && key[0] != '\0';
+		ex->s3_endpoint = xstrdup(ep && ep[0] ? ep : d->conf.s3_endpoint ? d->conf.s3_endpoint : "");
+		ex->s3_region = xstrdup(region && region[0] ? region
+					: d->conf.s3_region ? d->conf.s3_region : "");
+		ex->s3_key_id = xstrdup(ds_key ? key : d->conf.s3_access_key_id
+					? d->conf.s3_access_key_id : "");
+		ex->s3_secret = xstrdup(ds_key ? (secret ? secret : "") : d->conf.s3_secret_access_key
+					? d->conf.s3_secret_access_key : "");
+		ex->s3_path_style = d->conf.s3_path_style;
 	}
 	snprintf(ex->sched_id, sizeof(ex->sched_id), "%s", j.sched_id);
 	snprintf(ex->run_id, sizeof(ex->run_id), "%s", j.run_id);

@@ -20,6 +20,7 @@ static const char *const known[] = {
 	"url", "allow_http", "worker_name", "labels", "token", "token_file", "state_dir",
 	"poll_interval", "poll_wait", "concurrent_runs", "threads_per_run", "keep_runs", "log_level",
 	"ca_file",
+	"s3",
 };
 
 void dconf_free(struct dconf *c)
@@ -33,6 +34,12 @@ void dconf_free(struct dconf *c)
 	free(c->token_source);
 	free(c->state_dir);
 	free(c->ca_file);
+	free(c->s3_endpoint);
+	free(c->s3_region);
+	free(c->s3_access_key_id);
+	if (c->s3_secret_access_key != NULL)
+		explicit_bzero(c->s3_secret_access_key, strlen(c->s3_secret_access_key));
+	free(c->s3_secret_access_key);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -137,6 +144,7 @@ int dconf_load(const char *path, struct dconf *c, char *err, size_t errlen)
 	c->concurrent_runs = 1;
 	c->keep_runs = 20;
 	c->log_level = LOG_LVL_INFO;
+	c->s3_path_style = -1;
 	rc = read_file(path, 1 << 20, &text, &len);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
@@ -233,6 +241,34 @@ int dconf_load(const char *path, struct dconf *c, char *err, size_t errlen)
 		}
 		if (!ok)
 			BAD("%s: log_level must be one of error, warning, notice, info, debug", path);
+	}
+
+	it = cJSON_GetObjectItemCaseSensitive(root, "s3");
+	if (it != NULL) {
+		static const char *const s3keys[] = {
+			"endpoint", "region", "access_key_id", "secret_access_key", "path_style",
+		};
+		cJSON *k;
+		if (!cJSON_IsObject(it))
+			BAD("%s: s3 must be an object", path);
+		cJSON_ArrayForEach(k, it) {
+			bool ok = false;
+			for (size_t i = 0; i < ARRAY_LEN(s3keys); i++)
+				ok |= strcmp(k->string, s3keys[i]) == 0;
+			if (!ok)
+				BAD("%s: unknown key \"s3.%s\"", path, k->string);
+		}
+		if ((rc = get_string(it, "endpoint", &c->s3_endpoint, err, errlen, path)) < 0 ||
+		    (rc = get_string(it, "region", &c->s3_region, err, errlen, path)) < 0 ||
+		    (rc = get_string(it, "access_key_id", &c->s3_access_key_id, err, errlen, path)) < 0 ||
+		    (rc = get_string(it, "secret_access_key", &c->s3_secret_access_key, err, errlen,
+				     path)) < 0)
+			goto out;
+		k = cJSON_GetObjectItemCaseSensitive(it, "path_style");
+		if (k != NULL && !cJSON_IsBool(k))
+			BAD("%s: s3.path_style must be true or false", path);
+		if (k != NULL)
+			c->s3_path_style = cJSON_IsTrue(k);
 	}
 
 	/* The token: inline, a file, the environment, a systemd credential. */

@@ -27,6 +27,13 @@ struct dconf {
 	int keep_runs;		/* run folders kept, default 20 */
 	enum log_level log_level;	/* default info */
 	char *ca_file;		/* PEM CA bundle that signs the web app's certificate, or NULL: the system's */
+	/*
+	 * "s3": {"endpoint", "region", "access_key_id", "secret_access_key",
+	 * "path_style"}: for S3 datasources whose settings in the web app leave
+	 * them out (all optional; the secret is never logged).
+	 */
+	char *s3_endpoint, *s3_region, *s3_access_key_id, *s3_secret_access_key;
+	int s3_path_style;	/* -1 (default): path style with a custom endpoint */
 };
 
 /*

@@ -52,6 +52,12 @@ void exec_free(struct exec *ex)
 	free(ex->input);
 	free(ex->run_dir);
 	strvec_free(&ex->datapool);
+	free(ex->s3_endpoint);
+	free(ex->s3_region);
+	free(ex->s3_key_id);
+	if (ex->s3_secret != NULL)
+		explicit_bzero(ex->s3_secret, strlen(ex->s3_secret));
+	free(ex->s3_secret);
 	free(ex->res);
 	free(ex);
 }
@@ -163,7 +169,13 @@ static void *thread_main(void *arg)
 		pthread_mutex_unlock(&d->lock);
 
 		struct ctx c = { d, ex };
+		struct s3_conf s3 = {
+			.endpoint = ex->s3_endpoint, .region = ex->s3_region,
+			.access_key_id = ex->s3_key_id, .secret_access_key = ex->s3_secret,
+			.path_style = ex->s3_path_style,
+		};
 		struct pipeline_opts po = {
+			.s3 = &s3,
 			.cfg = &ex->cfg, .input = ex->input, .run_dir = ex->run_dir,
 			.threads = ex->threads, .ev = &ev, .ud = &c, .cancel = &ex->cancel,
 			.resume = ex->resume,

@@ -30,6 +30,9 @@ struct exec {
 	int threads;
 	bool resume;		/* checkpoint the stages, resume after the latest valid one */
 	struct strvec datapool;	/* the datapool's members, as fetched at the claim (SPEC 4.7) */
+	/* S3 datasources: endpoint, region, key id, secret (never logged); NULL: none */
+	char *s3_endpoint, *s3_region, *s3_key_id, *s3_secret;
+	int s3_path_style;
 	volatile int cancel;
 	/* outputs */
 	int rc;

@@ -1,5 +1,7 @@
 /*
- * pipeline: the stage runner of SPEC 4 on a LOCAL datasource.
+ * pipeline: the stage runner of SPEC 4 on a LOCAL or S3 datasource (the
+ * difference stays in lib/dataset.c; here only the image pass starts S3's
+ * prefetch, and an S3 read that fails for the network fails the run).
  *
  * DESIGN: the run holds one table of items (the listed images in path order)
  * and narrows it stage by stage: corrupt and unsupported files drop out in the
@@ -85,6 +87,7 @@ struct run {
 	size_t nitems;
 	double *desc;		/* nitems x DESC_DIM, built-in descriptor */
 	atomic_size_t done;
+	atomic_int io_rc;	/* S3: a read failed for the network; the run fails */
 	enum stage cur;
 	/* candidates, after the duplicate stages */
 	size_t *cand;		/* item index of each candidate, path order */
@@ -202,13 +205,27 @@ static int stage_listing(struct run *run)
 	int rc;
 
 	stage_begin(run, STAGE_LISTING, 0);
-	rc = dataset_open(&run->ds, run->o->input);
-	if (rc < 0)
-		return fail(run, rc, true, "input folder %s: %s", run->o->input, strerror(-rc));
+	bool s3 = strncmp(run->o->input, "s3://", 5) == 0;
+	if (s3) {
+		static const struct s3_conf none = { .path_style = -1 };
+		rc = dataset_open_s3(&run->ds, run->o->input, run->o->s3 ? run->o->s3 : &none, err,
+				     sizeof(err));
+		if (rc < 0)
+			return fail(run, rc, true, "datasource %s: %s", run->o->input, err);
+	} else {
+		rc = dataset_open(&run->ds, run->o->input);
+		if (rc < 0)
+			return fail(run, rc, true, "input folder %s: %s", run->o->input, strerror(-rc));
+	}
 	run->have_ds = true;
 	rc = dataset_list(&run->ds, cfg->relevant_filenames_file, err, sizeof(err));
+	/* S3: a missing bucket and refused credentials are permanent, the network is not. */
 	if (rc < 0)
-		return fail(run, rc, rc == -ENOENT || rc == -EXDEV || rc == -EISDIR, "%s", err);
+		return fail(run, rc, rc == -ENOENT || rc == -EXDEV || rc == -EISDIR ||
+			    (s3 && rc == -EACCES), "%s", err);
+	if (s3)
+		run_log(run, LOG_LVL_INFO, "%s: %zu ListObjectsV2 requests", run->o->input,
+			dataset_list_requests(&run->ds));
 	for (size_t i = 0; i < run->ds.folder_links.n; i++)
 		run_log(run, LOG_LVL_INFO, "%s: symlink to a folder, not followed",
 			run->ds.folder_links.v[i]);
@@ -286,8 +303,16 @@ static void image_one(size_t i, int tid, void *ud)
 	bool want_desc = !run->have_csv;
 	uint8_t *buf = NULL;
 	size_t len = 0;
+
+	if (atomic_load(&run->io_rc) != 0)
+		goto done;
 	int rc = dataset_read(&run->ds, it->path, MAX_IMAGE_BYTES, &buf, &len);
 
+	if (rc < 0 && run->ds.s3 != NULL && s3_transient(rc)) {
+		/* Not the image's fault: the run fails (and is retried), no image is judged. */
+		atomic_store(&run->io_rc, rc);
+		goto done;
+	}
 	if (rc < 0) {
 		it->state = IT_CORRUPT;
 		it->reason = rc == -EFBIG ? xstrdup("file too large")
@@ -336,8 +361,22 @@ static int stage_images(struct run *run)
 	if (!run->have_csv)
 		run->desc = xcalloc(run->nitems, DESC_DIM * sizeof(double));
 	int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
-	if (pool_for(run->nitems, threads, image_one, run, run->o->cancel) < 0)
+	char **paths = xcalloc(run->nitems ? run->nitems : 1, sizeof(*paths));
+	for (size_t i = 0; i < run->nitems; i++)
+		paths[i] = run->items[i].path;
+	if (dataset_prefetch_start(&run->ds, paths, run->nitems) < 0)
+		run_log(run, LOG_LVL_WARNING, "cannot start the prefetch: reading one at a time");
+	int prc = pool_for(run->nitems, threads, image_one, run, run->o->cancel);
+	dataset_prefetch_stop(&run->ds);
+	free(paths);
+	if (prc < 0)
 		return -ECANCELED;
+	int io = atomic_load(&run->io_rc);
+	if (io != 0) {
+		char msg[1024];
+		return fail(run, io, false, "reading the images: %s",
+			    dataset_last_error(&run->ds, msg, sizeof(msg)));
+	}
 	for (size_t i = 0; i < run->nitems; i++) {
 		if (run->items[i].state == IT_CORRUPT)
 			corrupt++;
@@ -539,6 +578,12 @@ static int stage_embeddings(struct run *run)
 
 /* ---- scores --------------------------------------------------------------- */
 
+/* A read that failed for the disk or the network: a later attempt may succeed. */
+static bool transient_io(const struct run *run, int rc)
+{
+	return rc == -EIO || (run->ds.s3 != NULL && s3_transient(rc));
+}
+
 /* Checks the task and score names against tasks.json and the task's type. */
 static int resolve_task(struct run *run)
 {
@@ -553,7 +598,7 @@ static int resolve_task(struct run *run)
 			    "docker.active_learning.task_name: \"%s\" is not a prediction task: "
 			    "the datasource has no .lightly/predictions/tasks.json", cfg->al_task_name);
 	if (rc < 0)
-		return fail(run, rc, true, "%s", err);
+		return fail(run, rc, !transient_io(run, rc), "%s", err);
 	bool found = false;
 	for (size_t i = 0; i < run->tasks.n; i++)
 		found = found || strcmp(run->tasks.v[i], cfg->al_task_name) == 0;
@@ -570,7 +615,7 @@ static int resolve_task(struct run *run)
 	}
 	rc = predict_load_schema(&run->ds, cfg->al_task_name, &schema, err, sizeof(err));
 	if (rc < 0)
-		return fail(run, rc, true, "%s", err);
+		return fail(run, rc, !transient_io(run, rc), "%s", err);
 	run->task_type = schema.type;
 	task_schema_free(&schema);
 	run->nscores = task_score_count(run->task_type);
@@ -613,7 +658,7 @@ static int stage_scores(struct run *run)
 	free(paths);
 	free(sizes);
 	if (rc < 0)
-		return fail(run, rc, rc != -EIO && rc != -ENOMEM, "%s", err);
+		return fail(run, rc, !transient_io(run, rc) && rc != -ENOMEM, "%s", err);
 
 	bool objfreq = run->task_type == TASK_OBJECT_DETECTION && cfg->scorer[0] != '\0';
 	if (cfg->scorer[0] != '\0' && run->task_type != TASK_OBJECT_DETECTION)
@@ -1225,13 +1270,16 @@ static void ckpt_hashes(struct run *run)
 	for (size_t i = 0; i < run->nitems; i++) {
 		const char *p = run->items[i].path;
 		hash_str(st, p);
-		hash_stat(st, run->emb_only ? -1 : fstatat(run->ds.rootfd, p, &sb, 0), &sb);
+		hash_stat(st, run->emb_only ? -1 : dataset_stat(&run->ds, p, &sb), &sb);
 	}
 	for (size_t i = 0; i < run->ds.nexcluded; i++) {
 		hash_str(st, run->ds.excluded[i].path);
 		hash_str(st, run->ds.excluded[i].reason);
 	}
-	list_tree(run->ds.rootfd, ".lightly", &tree, 0);
+	if (run->ds.s3 != NULL)
+		dataset_tree(&run->ds, ".lightly", &tree);
+	else
+		list_tree(run->ds.rootfd, ".lightly", &tree, 0);
 	strvec_sort(&tree);
 	for (size_t i = 0; i < tree.n; i++)
 		hash_str(st, tree.v[i]);
@@ -1671,6 +1719,7 @@ int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 	r->resumed_after = -1;
 	pthread_mutex_init(&run.lock, NULL);
 	atomic_init(&run.done, 0);
+	atomic_init(&run.io_rc, 0);
 	if ((rc = prepare_dir(&run)) < 0)
 		goto out;
 	run_log(&run, LOG_LVL_INFO, "run started: method %s, input %s", method_name(o->cfg->method),

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "s3.h"
 #include "log.h"
 
 enum stage {
@@ -49,7 +50,8 @@ struct pipeline_events {
 
 struct pipeline_opts {
 	const struct run_config *cfg;	/* borrowed */
-	const char *input;		/* the LOCAL datasource root */
+	const char *input;		/* the LOCAL datasource root, or s3://bucket[/prefix] */
+	const struct s3_conf *s3;	/* endpoint and credentials for s3:// (borrowed), or NULL */
 	const char *run_dir;		/* created if absent; must be empty unless resume */
 	int threads;			/* <= 0: all cores */
 	const struct pipeline_events *ev;

@@ -300,7 +300,11 @@ static void usage(FILE *f)
 	fputs("usage: winnowd select --config FILE --input DIR --output DIR [--threads N]\n"
 	      "                      [--datapool-dir DIR] [--force] [--verbose]\n"
 	      "  --config FILE   run config (JSON: {\"docker\": {...}, \"lightly\": {...}} or the docker object)\n"
-	      "  --input DIR     the datasource folder (images, .lightly/)\n"
+	      "  --input DIR     the datasource folder (images, .lightly/), or s3://bucket[/prefix]\n"
+	      "  --s3-endpoint URL  S3-compatible endpoint (default $AWS_ENDPOINT_URL, else AWS)\n"
+	      "  --s3-region R   (default $AWS_REGION, else us-east-1)\n"
+	      "  --s3-path-style / --s3-virtual-host  addressing (default: path style with an endpoint)\n"
+	      "                  keys: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY\n"
 	      "  --output DIR    the run folder; must be empty or absent unless --force\n"
 	      "  --threads N     threads for the image pass (default: all cores)\n"
 	      "  --datapool-dir DIR  where datapools live: DIR/<datapool.name>/datapool_latest.csv\n"
@@ -371,6 +375,10 @@ int select_main(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "s3-endpoint", required_argument, NULL, 'E' },
+		{ "s3-region", required_argument, NULL, 'R' },
+		{ "s3-path-style", no_argument, NULL, 'P' },
+		{ "s3-virtual-host", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfgpath = NULL, *input = NULL, *output = NULL, *pooldir = NULL;
@@ -379,6 +387,11 @@ int select_main(int argc, char **argv)
 	struct run_config cfg;
 	struct strvec errors = { 0 };
 	struct stat st;
+	struct s3_conf s3 = {
+		.endpoint = getenv("AWS_ENDPOINT_URL"), .region = getenv("AWS_REGION"),
+		.access_key_id = getenv("AWS_ACCESS_KEY_ID"),
+		.secret_access_key = getenv("AWS_SECRET_ACCESS_KEY"), .path_style = -1,
+	};
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:i:o:t:fvh", opts, NULL)) != -1) {
@@ -390,6 +403,10 @@ int select_main(int argc, char **argv)
 		case 'f': force = true; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'E': s3.endpoint = optarg; break;
+		case 'R': s3.region = optarg; break;
+		case 'P': s3.path_style = 1; break;
+		case 'V': s3.path_style = 0; break;
 		case 't': {
 			char *end;
 			errno = 0;
@@ -446,7 +463,10 @@ int select_main(int argc, char **argv)
 	}
 	if (rc > 0)
 		remove_old_outputs(output);
-	if (stat(input, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	/* A server closing a kept-alive connection must not kill local mode. */
+	if (strncmp(input, "s3://", 5) == 0)
+		signal(SIGPIPE, SIG_IGN);
+	if (strncmp(input, "s3://", 5) != 0 && (stat(input, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		log_msg(LOG_LVL_ERR, "input folder %s: %s", input,
 			errno == 0 || S_ISDIR(st.st_mode) ? "not a folder" : strerror(errno));
 		config_free(&cfg);
@@ -461,7 +481,7 @@ int select_main(int argc, char **argv)
 	};
 	struct pipeline_opts po = {
 		.cfg = &cfg, .input = input, .run_dir = output, .threads = threads,
-		.ev = &ev, .ud = &sud, .cancel = &cancel_flag,
+		.ev = &ev, .ud = &sud, .cancel = &cancel_flag, .s3 = &s3,
 	};
 	if (cfg.datapool_name != NULL) {
 		if (pool_open(&pool, pooldir, cfg.datapool_name) < 0) {

@@ -1,7 +1,10 @@
 /*
- * dataset: a LOCAL datasource (SPEC 3): list its images in bytewise path
- * order, apply relevant_filenames_file, and open files without ever leaving
- * the root (symlinks are resolved beneath it, never out of it).
+ * dataset: a datasource (SPEC 3): list its images in bytewise path order,
+ * apply relevant_filenames_file, and read files without ever leaving the
+ * root. LOCAL: a folder (symlinks are resolved beneath it, never out of it).
+ * S3: a bucket prefix (dataset_open_s3); the listing, reads and existence
+ * checks work the same, and the image pass may prefetch objects many at a
+ * time (dataset_prefetch_start).
  */
 #ifndef WINNOW_DATASET_H
 #define WINNOW_DATASET_H
@@ -10,7 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "s3.h"
 #include "util.h"
+
+struct stat;
+struct ds_s3;
 
 struct ds_excluded {
 	char *path;	/* C-escaped when the raw name is unprintable */
@@ -19,7 +26,8 @@ struct ds_excluded {
 
 struct dataset {
 	char *root;		/* as given */
-	int rootfd;		/* O_PATH|O_DIRECTORY of the root */
+	int rootfd;		/* O_PATH|O_DIRECTORY of the root; -1 for S3 */
+	struct ds_s3 *s3;	/* NULL: LOCAL */
 	struct strvec files;	/* image paths relative to root, sorted bytewise */
 	struct ds_excluded *excluded;
 	size_t nexcluded, excluded_cap;
@@ -33,6 +41,14 @@ struct dataset {
  * -EACCES); ds is then untouched. Free with dataset_close.
  */
 int dataset_open(struct dataset *ds, const char *root);
+
+/*
+ * Opens "s3://bucket[/prefix]" with the settings in conf (borrowed). Makes
+ * no request: a missing bucket or wrong credentials show at dataset_list.
+ * Returns 0 or -EINVAL with a message in err; ds is then untouched.
+ */
+int dataset_open_s3(struct dataset *ds, const char *url, const struct s3_conf *conf,
+		    char *err, size_t errlen);
 
 /*
  * Lists the images. relevant may be NULL or "" (all images). Returns 0, or a
@@ -57,6 +73,38 @@ int dataset_read(const struct dataset *ds, const char *relpath, size_t max_bytes
 
 /* True when relpath exists beneath the root as a regular file. */
 bool dataset_exists(const struct dataset *ds, const char *relpath);
+
+/*
+ * Size and modification time of relpath (for S3 only st_mode, st_size and
+ * st_mtim: from the listing, or a HEAD request before dataset_list).
+ * Returns 0 or a negative errno.
+ */
+int dataset_stat(const struct dataset *ds, const char *relpath, struct stat *st);
+
+/*
+ * S3 only: every listed object below the folder rel, as "path TAB size TAB
+ * mtime" lines, appended to out (for the checkpoints' keys).
+ */
+void dataset_tree(const struct dataset *ds, const char *rel, struct strvec *out);
+
+/*
+ * S3 only (a no-op returning 0 for LOCAL): starts fetching paths[0..n-1]
+ * (borrowed until dataset_prefetch_stop) in that order on a background
+ * thread, up to 16 requests and 64 MiB in flight or unread; dataset_read of
+ * one of them then takes its bytes (waiting for them when they are on the
+ * way). Paths absent from the listing cost no request. Each is handed out
+ * once: a second read fetches it again. Readers should ask roughly in order
+ * (pool_for's order), so the window moves on. One prefetch at a time per
+ * dataset (-EBUSY); the const is the callers' (the prefetch is S3 state).
+ */
+int dataset_prefetch_start(const struct dataset *ds, char *const *paths, size_t n);
+void dataset_prefetch_stop(const struct dataset *ds);
+
+/* S3: the message of the latest failed request (copied into buf), else "". */
+const char *dataset_last_error(const struct dataset *ds, char *buf, size_t len);
+
+/* S3: ListObjectsV2 calls made by dataset_list (0 for LOCAL). */
+size_t dataset_list_requests(const struct dataset *ds);
 
 void dataset_close(struct dataset *ds);
 

@@ -1924,7 +1924,12 @@ static int read_pred_file(const struct dataset *ds, const char *rel, uint8_t **t
 	/* ENOTDIR: a folder on the way is a file, so this file cannot exist. */
 	if (rc == -ENOENT || rc == -ENOTDIR)
 		return -ENOENT;
-	if (rc < 0)
+	char s3err[1024];
+	/* S3: the bucket's or the network's reason, not a bare errno. */
+	if (rc < 0 && ds->s3 != NULL && s3_transient(rc) &&
+	    dataset_last_error(ds, s3err, sizeof(s3err))[0] != '\0')
+		seterr(err, errlen, "%s: %s", rel, s3err);
+	else if (rc < 0)
 		seterr(err, errlen, "%s: %s", rel, read_error(rc, sb, sizeof(sb)));
 	return rc;
 }
@@ -2163,9 +2168,33 @@ struct walk_job {
 	pthread_t tid;
 };
 
+/* S3: the same count over the listing's keys (no links there). */
+static void walk_s3(struct walk *w, const char *dir_rel)
+{
+	struct strvec tree = { 0 };
+
+	dataset_tree(w->ds, dir_rel, &tree);
+	for (size_t i = 0; i < tree.n; i++) {
+		char *rel = tree.v[i];
+		*strchr(rel, '\t') = '\0';
+		const char *below = rel + strlen(dir_rel);
+		if (strstr(below, "/.") != NULL || !ends_with_json(rel) ||
+		    strcmp(rel, w->schema_rel) == 0)
+			continue;
+		if (bsearch(&rel, w->known, w->nknown, sizeof(*w->known), cmp_strp) == NULL)
+			w->ignored++;
+	}
+	strvec_free(&tree);
+}
+
 static void *walk_main(void *arg)
 {
 	struct walk_job *wj = arg;
+
+	if (wj->w.ds->s3 != NULL) {
+		walk_s3(&wj->w, wj->dir_rel);
+		return NULL;
+	}
 	int dfd = open_dir_beneath(wj->w.ds, wj->dir_rel);
 
 	if (dfd >= 0)
@@ -2340,7 +2369,11 @@ int predict_load_task(const struct dataset *ds, const char *task, char *const *p
 	if (!walking)
 		walk_main(&wj);
 
+	/* S3: the prediction files come many at a time (a no-op for LOCAL). */
+	bool prefetching = dataset_prefetch_start(ds, rel, n) == 0;
 	pool_for(n, threads, load_one, &j, NULL);
+	if (prefetching)
+		dataset_prefetch_stop(ds);
 	if (walking)
 		pthread_join(wj.tid, NULL);
 	free(wj.sorted);

@@ -209,49 +209,73 @@ done:
 	cJSON_Delete(j);
 }
 
-/* The LOCAL folder of a dataset (caller frees), or NULL after replying. */
-static char *local_root(struct req *r, struct resp *out)
+/*
+ * Opens the dataset's datasource (a LOCAL folder or an S3 prefix, with the
+ * same lib code as the worker) into ds, releasing the database connection.
+ * Returns 0, or -1 after replying (404, 409).
+ */
+static int datasource_open(struct req *r, struct resp *out, struct dataset *ds)
 {
 	struct dbconn *c = req_db(r);
-	sqlite3_stmt *st = db_stmt(c, "SELECT type, full_path FROM datasources WHERE dataset_id = ?");
-	char *root = NULL;
+	sqlite3_stmt *st = db_stmt(c, "SELECT type, full_path, s3_endpoint, s3_region, "
+				   "s3_access_key_id, s3_secret_access_key FROM datasources "
+				   "WHERE dataset_id = ?");
+	char *f[6] = { NULL };
+	char err[1024];
+	int rc = -1;
 
 	if (!dataset_exists_id(c, r->params[0])) {
 		resp_error(out, 404, "NOT_FOUND", "no such dataset");
-		return NULL;
+		return -1;
 	}
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) != SQLITE_ROW)
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
 		resp_error(out, 404, "NOT_FOUND", "the dataset has no datasource yet");
-	else if (strcmp(db_col_text(st, 0), "LOCAL") != 0)
-		resp_error(out, 409, "NOT_LOCAL", "only a LOCAL datasource is read by the web app");
-	else
-		root = xstrdup(db_col_text(st, 1));
+		return -1;
+	}
+	for (int i = 0; i < 6; i++)
+		f[i] = xstrdup(db_col_text(st, i));
 	sqlite3_reset(st);
-	return root;
+	req_db_release(r);
+	if (strcmp(f[0], "S3") == 0) {
+		struct s3_conf conf = {
+			.endpoint = f[2], .region = f[3], .access_key_id = f[4],
+			.secret_access_key = f[5], .path_style = -1,
+		};
+		if (dataset_open_s3(ds, f[1], &conf, err, sizeof(err)) < 0)
+			resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", err);
+		else
+			rc = 0;
+	} else if (dataset_open(ds, f[1]) < 0) {
+		resp_error(out, 409, "DATASOURCE_UNREADABLE", "datasource folder: %s", strerror(errno));
+	} else {
+		rc = 0;
+	}
+	explicit_bzero(f[5], strlen(f[5]));
+	for (int i = 0; i < 6; i++)
+		free(f[i]);
+	return rc;
 }
 
 void h_tasks(struct req *r, struct resp *out)
 {
-	char *root = local_root(r, out);
 	struct dataset ds;
 	struct strvec tasks = { 0 };
 	char err[512];
 
-	if (root == NULL)
+	if (datasource_open(r, out, &ds) < 0)
 		return;
-	req_db_release(r);
-	int rc = dataset_open(&ds, root);
-	if (rc < 0) {
-		resp_error(out, 409, "DATASOURCE_UNREADABLE", "datasource folder: %s", strerror(-rc));
-		free(root);
-		return;
-	}
 	cJSON *a = cJSON_CreateArray();
-	rc = predict_list_tasks(&ds, &tasks, err, sizeof(err));
+	int rc = predict_list_tasks(&ds, &tasks, err, sizeof(err));
 	if (rc < 0 && rc != -ENOENT) {
 		cJSON_Delete(a);
-		resp_error(out, 409, "BAD_PREDICTIONS", "%s", err);
+		char s3err[1024];
+		/* S3: the bucket, the keys or the network, not the predictions. */
+		if (ds.s3 != NULL && dataset_last_error(&ds, s3err, sizeof(s3err))[0] != '\0')
+			resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", s3err);
+		else
+			resp_error(out, 409, "BAD_PREDICTIONS", "%s", err);
 		goto out;
 	}
 	for (size_t i = 0; i < tasks.n; i++) {
@@ -277,7 +301,6 @@ void h_tasks(struct req *r, struct resp *out)
 out:
 	strvec_free(&tasks);
 	dataset_close(&ds);
-	free(root);
 }
 
 /*
@@ -1000,15 +1023,18 @@ void h_thumbnail(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_FILE_NAME", "fileName must be a relative image path without '..'");
 		return;
 	}
-	char *root = local_root(r, out);
-	if (root == NULL)
+	struct dataset ds;
+	if (datasource_open(r, out, &ds) < 0)
 		return;
-	req_db_release(r);
 	uint8_t *jpg = NULL;
 	size_t len = 0;
-	char err[200];
-	int rc = thumb_get(r->ws->thumbs_dir, r->params[0], root, fn, &jpg, &len, err, sizeof(err));
-	free(root);
+	char err[1024];
+	int rc = thumb_get(r->ws->thumbs_dir, r->params[0], &ds, fn, &jpg, &len, err, sizeof(err));
+	if (rc < 0 && rc != -ENOENT && rc != -EINVAL && ds.s3 != NULL)
+		dataset_last_error(&ds, err, sizeof(err));
+	else if (rc < 0 && rc != -EINVAL)
+		snprintf(err, sizeof(err), "%s", strerror(-rc));
+	dataset_close(&ds);
 	if (rc == -EXDEV) {
 		resp_error(out, 403, "OUTSIDE_DATASET", "fileName leads outside the dataset's folder");
 	} else if (rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP) {
@@ -1016,7 +1042,7 @@ void h_thumbnail(struct req *r, struct resp *out)
 	} else if (rc == -EINVAL) {
 		resp_error(out, 422, "UNREADABLE_IMAGE", "%s", err);
 	} else if (rc < 0) {
-		resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", strerror(-rc));
+		resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", err);
 	} else {
 		free(out->body);
 		out->body = (char *)jpg;

@@ -195,31 +195,28 @@ static void cache_key(const char *dataset_id, const char *root, const char *name
 		snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
 
-int thumb_get(const char *cache_dir, const char *dataset_id, const char *root, const char *name,
-	      uint8_t **jpg, size_t *len, char *err, size_t errlen)
+int thumb_get(const char *cache_dir, const char *dataset_id, const struct dataset *ds,
+	      const char *name, uint8_t **jpg, size_t *len, char *err, size_t errlen)
 {
-	struct dataset ds;
 	struct stat st;
 	char key[65];
-	int rc = dataset_open(&ds, root);
+	int rc;
 
 	err[0] = '\0';
-	if (rc < 0)
-		return rc;
-	int fd = dataset_openat(&ds, name);
-	if (fd < 0) {
-		dataset_close(&ds);
-		return fd;
+	if (ds->s3 != NULL) {
+		rc = dataset_stat(ds, name, &st);
+	} else {
+		int fd = dataset_openat(ds, name);
+		if (fd < 0)
+			return fd;
+		rc = fstat(fd, &st) < 0 ? -errno : 0;
+		close(fd);
 	}
-	rc = fstat(fd, &st) < 0 ? -errno : 0;
-	close(fd);
 	if (rc == 0 && !S_ISREG(st.st_mode))
 		rc = -ENOENT;
-	if (rc < 0) {
-		dataset_close(&ds);
+	if (rc < 0)
 		return rc;
-	}
-	cache_key(dataset_id, root, name, &st, key);
+	cache_key(dataset_id, ds->root, name, &st, key);
 	char *dir = xasprintf("%s/%.2s", cache_dir, key);
 	char *path = xasprintf("%s/%s.jpg", dir, key);
 	char *data = NULL;
@@ -236,7 +233,7 @@ int thumb_get(const char *cache_dir, const char *dataset_id, const char *root, c
 		;
 	uint8_t *buf = NULL;
 	size_t n = 0;
-	rc = dataset_read(&ds, name, THUMB_MAX_FILE, &buf, &n);
+	rc = dataset_read(ds, name, THUMB_MAX_FILE, &buf, &n);
 	if (rc == 0)
 		rc = thumb_make(buf, n, name, jpg, len, err, errlen);
 	sem_post(&decode_sem);
@@ -246,6 +243,5 @@ int thumb_get(const char *cache_dir, const char *dataset_id, const char *root, c
 out:
 	free(dir);
 	free(path);
-	dataset_close(&ds);
 	return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * thumb: JPEG thumbnails (at most THUMB_MAX_SIDE px a side) of a LOCAL
+ * thumb: JPEG thumbnails (at most THUMB_MAX_SIDE px a side) of a LOCAL or S3
  * datasource's images, cached on disk beside the database.
  */
 #ifndef WINNOW_WEB_THUMB_H
@@ -11,18 +11,21 @@
 
 #define THUMB_MAX_SIDE 256
 
+struct dataset;
+
 /* A relative image path without "..", "." or empty segments or control characters. */
 bool thumb_name_ok(const char *name);
 
 /*
- * The thumbnail of root/name (opened beneath root only, see dataset.h), from
+ * The thumbnail of name in the datasource ds (borrowed: a LOCAL folder, where
+ * it is opened beneath the root only, see dataset.h, or an S3 prefix), from
  * the cache in cache_dir when the file's size and mtime are unchanged, else
  * made and cached. dataset_id keys the cache. Returns 0 and a malloc'd JPEG
  * (*jpg, *len; caller frees), or a negative errno: -EXDEV (leaves the root),
  * -ENOENT, -EINVAL (not a readable image; reason in err), other I/O errors.
  */
-int thumb_get(const char *cache_dir, const char *dataset_id, const char *root, const char *name,
-	      uint8_t **jpg, size_t *len, char *err, size_t errlen);
+int thumb_get(const char *cache_dir, const char *dataset_id, const struct dataset *ds,
+	      const char *name, uint8_t **jpg, size_t *len, char *err, size_t errlen);
 
 /* Makes the thumbnail of an image held in buf (borrowed); see thumb_get. Exposed for tests. */
 int thumb_make(const uint8_t *buf, size_t n, const char *name, uint8_t **jpg, size_t *len,
