@@ -125,8 +125,12 @@ unit: $(UNIT_BIN)
 
 # The pages' charting library (and the browser tests' driver) from npm, pinned by
 # web/package-lock.json; its dist file is copied into web/static/vendor/ (gitignored).
-web-assets:
-	@[ -d web/node_modules ] || npm ci --prefix web --no-audit --no-fund
+# npm ci again whenever package-lock.json changes (npm writes node_modules/.package-lock.json).
+web/node_modules/.package-lock.json: web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
+	@touch $@
+
+web-assets: web/node_modules/.package-lock.json
 	@mkdir -p web/static/vendor
 	@cmp -s web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js || \
 	  cp web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js
