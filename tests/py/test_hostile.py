@@ -8,6 +8,7 @@ under a cap far below what the hostile file declares or would inflate to.
 import io
 import json
 import os
+import random
 import shutil
 import struct
 import subprocess
@@ -101,8 +102,9 @@ class HostileTest(unittest.TestCase):
             "bomb-header.jpg": jpeg_declaring(65000, 65000),
             "bomb-header.webp": webp_declaring_max(),
             "truncated.jpg": jpeg_declaring(16, 16)[:40],
-            "garbage.png": os.urandom(4096),
-            "garbage.jpg": b"\xff\xd8\xff" + os.urandom(4096),
+            "garbage.png": random.Random(1).randbytes(4096),
+            "garbage.jpg": b"\xff\xd8\xff" + random.Random(2).randbytes(4096),
+            "garbage-sof.jpg": b"\xff\xd8\xff" + random.Random(18).randbytes(4096),
             "empty.webp": b"",
         }
         for name, data in files.items():
@@ -111,9 +113,15 @@ class HostileTest(unittest.TestCase):
         rc, err, _, out = self.select(root, CORESET)
         self.assertEqual(rc, 0, err)
         corrupt = wt.read_tsv(os.path.join(out, "filenames", "corrupt_filenames.txt"))
+        excluded = wt.read_tsv(os.path.join(out, "filenames", "excluded_filenames.txt"))
+        # Each is rejected with a reason: corrupt, or (a JPEG process the decoder does
+        # not implement, as random bytes can declare) excluded as unsupported.
         for name in files:
-            self.assertIn(name, corrupt)
-            self.assertTrue(corrupt[name], name)
+            reason = corrupt.get(name) or excluded.get(name)
+            self.assertTrue(reason, name)
+        self.assertIn("garbage.jpg", corrupt)
+        self.assertTrue(excluded.get("garbage-sof.jpg", "").startswith("unsupported: JPEG process"),
+                        excluded)
         self.assertEqual(corrupt["bomb-header.png"], "too many pixels: 100000x100000")
         self.assertEqual(corrupt["bomb-header.jpg"], "too many pixels: 65000x65000")
         self.assertEqual(corrupt["bomb-header.webp"], "too many pixels: 16384x16384")
