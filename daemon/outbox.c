@@ -33,14 +33,7 @@ struct ob_call {
 
 double wd_backoff(int attempt)
 {
-	double base = 1.0;
-
-	for (int i = 0; i < attempt && base < 60; i++)
-		base *= 2;
-	if (base > 60)
-		base = 60;
-	/* Full jitter between half and all of the step, so retries spread out. */
-	return base * (0.5 + 0.5 * ((double)random() / RAND_MAX));
+	return backoff_delay(attempt, 1.0, 60);
 }
 
 void wd_contact(struct wd *d)

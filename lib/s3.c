@@ -407,11 +407,7 @@ static enum outcome judge(const struct s3 *s, struct req *r, CURLcode cc, const 
 /* Backoff before attempt n (1, 2, ...): 100 ms doubling, with jitter, at most 5 s. */
 static double backoff(int attempt)
 {
-	double d = 0.1 * (double)(1u << (attempt > 6 ? 6 : attempt - 1));
-
-	if (d > 5)
-		d = 5;
-	return d * (0.5 + 0.5 * (double)rand() / RAND_MAX);
+	return backoff_delay(attempt - 1, 0.1, 5);
 }
 
 static void sleep_s(double s)

@@ -321,6 +321,17 @@ int mkdir_p(const char *path, unsigned mode)
 	return err;
 }
 
+double backoff_delay(int step, double first, double cap)
+{
+	double d = first;
+
+	for (int i = 0; i < step && d < cap; i++)
+		d *= 2;
+	if (d > cap)
+		d = cap;
+	return d * (0.5 + 0.5 * ((double)random() / RAND_MAX));
+}
+
 double now_seconds(void)
 {
 	struct timespec ts;

@@ -78,6 +78,11 @@ int mkdir_p(const char *path, unsigned mode);
 
 /* Seconds on the monotonic clock. */
 double now_seconds(void);
+/*
+ * Exponential backoff with jitter: first * 2^step, at most cap, times a
+ * random factor in [0.5, 1] so that retries from many clients spread out.
+ */
+double backoff_delay(int step, double first, double cap);
 
 /* C-style escape of a byte string (non-printables as \n, \t, \xNN); caller frees. */
 char *escape_bytes(const char *s);
