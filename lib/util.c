@@ -38,6 +38,20 @@ void huge_hint(void *p, size_t bytes)
 	(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }
 
+void *xalloc_aligned(size_t bytes)
+{
+	const size_t huge = (size_t)2 << 20;
+	size_t align = bytes >= huge ? huge : 64;
+	size_t size = (bytes + align - 1) / align * align;
+	void *p = aligned_alloc(align, size ? size : align);
+
+	if (p == NULL)
+		oom(size);
+	if (align == huge)
+		(void)madvise(p, size, MADV_HUGEPAGE);	/* a hint: failure only costs speed */
+	return p;
+}
+
 void *xcalloc_huge(size_t n, size_t size)
 {
 	void *p = xcalloc(n, size);

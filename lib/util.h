@@ -26,6 +26,11 @@ char *xstrdup(const char *s);
 void *xcalloc_huge(size_t n, size_t size);
 /* The same hint for bytes at p (from malloc or realloc); small blocks are left alone. */
 void huge_hint(void *p, size_t bytes);
+/*
+ * bytes from aligned_alloc (free with free): 64-byte aligned, or 2 MiB
+ * aligned with a huge-page hint from 2 MiB up. Aborts when out of memory.
+ */
+void *xalloc_aligned(size_t bytes);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
 

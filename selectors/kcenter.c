@@ -80,7 +80,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "geometry.h"
 #include "kcenter.h"
@@ -211,33 +210,16 @@ struct kcenter {
 #define ABS64 0x1p-1000
 
 /*
- * A large table on 2 MiB pages when the kernel lets us (transparent huge
- * pages in madvise mode): on a VM a 4 KiB page fault costs several
- * microseconds, and the rows of the passes are read at random, so fewer TLB
- * entries matter too. 64-byte aligned at least; free with free(). Out of
- * memory is fatal.
+ * Large tables come from xalloc_aligned (util): 2 MiB pages when the kernel
+ * lets us (transparent huge pages in madvise mode): on a VM a 4 KiB page
+ * fault costs several microseconds, and the rows of the passes are read at
+ * random, so fewer TLB entries matter too.
  */
-#define HUGE_PAGE ((size_t)2 << 20)
-
-static void *big_alloc(size_t bytes)
-{
-	size_t align = bytes >= HUGE_PAGE ? HUGE_PAGE : 64;
-	size_t size = (bytes + align - 1) / align * align;
-	void *p = aligned_alloc(align, size ? size : align);
-
-	if (!p) {
-		fprintf(stderr, "<2>winnow: out of memory (%zu bytes)\n", size);
-		abort();
-	}
-	if (align == HUGE_PAGE)
-		madvise(p, size, MADV_HUGEPAGE);	/* a hint: failure only costs speed */
-	return p;
-}
 
 /* count floats, whole 64-byte lines of them. */
 static float *xaligned_floats(size_t count)
 {
-	return big_alloc(count * sizeof(float));
+	return xalloc_aligned(count * sizeof(float));
 }
 
 static bool cancelled(const struct kcenter *kc)
@@ -599,7 +581,7 @@ static void grow_centres(struct kcenter *kc, size_t want)
 		cap *= 2;
 	kc->crow = xrealloc(kc->crow, cap * sizeof(*kc->crow));
 	if (kc->Xf) {
-		float *ctr = big_alloc(cap * kc->dp * sizeof(*ctr));
+		float *ctr = xalloc_aligned(cap * kc->dp * sizeof(*ctr));
 		if (kc->m)
 			memcpy(ctr, kc->ctr, kc->m * kc->dp * sizeof(*ctr));
 		free(kc->ctr);
@@ -1535,9 +1517,9 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 	kc->sync_every = SYNC_EVERY;
 	kc->nwk = kc->threads;
 	kc->wk = xcalloc((size_t)kc->nwk, sizeof(*kc->wk));
-	kc->d2 = big_alloc(n * sizeof(*kc->d2));
-	kc->asg = big_alloc(n * sizeof(*kc->asg));
-	kc->nrm = big_alloc(n * sizeof(*kc->nrm));
+	kc->d2 = xalloc_aligned(n * sizeof(*kc->d2));
+	kc->asg = xalloc_aligned(n * sizeof(*kc->asg));
+	kc->nrm = xalloc_aligned(n * sizeof(*kc->nrm));
 
 	struct conv cv = {
 		.kc = kc,
