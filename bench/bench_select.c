@@ -57,16 +57,18 @@ static double peak_rss_mb(void)
 
 static void print_stats(const struct select_stats *st)
 {
-	printf("passes: %zu plain, %zu clustered; rows scanned %zu, float32 distances %zu, "
-	       "float64 distances %zu\n", st->steps_plain, st->steps_clustered, st->rows_scanned,
-	       st->rows_float32, st->rows_float64);
+	printf("passes: %zu plain, %zu clustered; rows scanned %zu, projected distances %zu, "
+	       "float32 distances %zu, float64 distances %zu\n", st->steps_plain,
+	       st->steps_clustered, st->rows_scanned, st->rows_projected, st->rows_float32,
+	       st->rows_float64);
 }
 
 /* Bytes the passes read: d and the assignment of each scanned row, the rows they measured. */
 static double streamed_bytes(const struct select_stats *st, size_t d)
 {
 	size_t dp = (d + 7) / 8 * 8;
-	return (double)st->rows_scanned * 12 + (double)st->rows_float32 * (double)dp * 4 +
+	return (double)st->rows_scanned * 12 + (double)st->rows_projected * 68 +
+	       (double)st->rows_float32 * (double)dp * 4 +
 	       (double)st->rows_float64 * (double)d * 8;
 }
 

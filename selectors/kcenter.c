@@ -72,6 +72,28 @@
  *    0) all blocks are synced and the clustered pass is tried as above for
  *    the next pick; where it would not prune, the look comes less often.
  *    kcenter_d2 syncs every block first.
+ *
+ * 5. Projected gate. Real embeddings spend most of their variance in a few
+ *    directions. P (PR x dim, float64) holds PR principal directions found by
+ *    subspace iteration on a sample of rows; every row also gets y_i =
+ *    fl32(P x_i - P mu) (PR floats, one cache line), and pe_i, a bound on
+ *    |y_i - (P x_i - m)| where m is the float64 value of P mu used for every
+ *    row (it cancels in differences): (dim + 2) 2^-52 |P|_F |x_i| for the
+ *    float64 dot products, 2^-23 |y_i| for the subtraction and the float32
+ *    rounding, 2^-140 for float32 underflow. For any matrix, |P(x - c)| <=
+ *    sigma |x - c| with sigma = |P|_2, bounded from P P^T by Gershgorin with
+ *    the rounding of the product added. So |y_x - y_c| <= sigma |x - c| + pe_x
+ *    + pe_c, whatever P is: the directions only decide how tight the bound
+ *    is, never whether it holds. A row would move only if geom_sqdist(x, c)
+ *    < v, so |x - c|^2 < (v + ABS64) r64, and the float32 sum s of the PR
+ *    squared differences is below (1 + gamma32)(sqrt((v + ABS64) r64 sigma^2)
+ *    + pe_x + pe_c)^2 (+ underflow). Hence s at or above that (with margins
+ *    of 2^-40 for the rounding of the bound itself) rules the centre out
+ *    before the row's 128 floats are read. It runs before the float32 gate in
+ *    every pass, and only while it pays: it is built when the sample's top PR
+ *    directions hold at least half its variance, and turned off for a while
+ *    when a pass rules out less than one pair in eight (in->project forces
+ *    it on or off for tests).
  */
 #include <cblas.h>
 #include <errno.h>
@@ -91,6 +113,10 @@
 #define CB 512			/* centres per SGEMM tile */
 #define NCAND 8			/* candidate centres kept per row by the SGEMM start */
 #define SGEMM_MIN 16		/* fewer preselected rows are folded one by one */
+#define PR 16			/* principal directions of the projected gate (DESIGN 5) */
+#define PSAMPLE 1024		/* rows they are found from */
+#define PITER 2			/* subspace iterations */
+#define PROBE_EVERY 64		/* centres after which a gate that did not pay is tried again */
 #define PAR_MIN (1u << 20)	/* floats per pass below which one thread does it */
 #define NONE UINT32_MAX
 
@@ -138,6 +164,7 @@ struct worker {
 	struct group mbest;	/* the best of them */
 	int32_t *dcnt;		/* plain: members lost per centre */
 	size_t scanned, f32, f64;	/* this pass */
+	size_t p32, prej;	/* projected gate: pairs tested, pairs it ruled out */
 	uint32_t *cand;		/* clustered: members the float32 gate let through */
 	size_t capcand;
 	/* SGEMM start */
@@ -190,8 +217,21 @@ struct kcenter {
 	struct worker *wk;
 	int nwk;
 
+	/* the projected gate (DESIGN 5) */
+	float *Yp;		/* n x PR projected rows; NULL: no gate */
+	float *pe;		/* per row: a bound on its projected row's error */
+	double *Pt;		/* dim x PR: the directions, as columns */
+	double pmu[PR];		/* P mu, as computed */
+	double pfro;		/* an upper bound of |P|_F */
+	double psig;		/* r64 times an upper bound of |P|_2^2 */
+	double pr32, pabs32;	/* the float32 sum's bounds over PR terms */
+	int project;		/* in->project */
+	bool proj;		/* the gate is on for the coming passes */
+	size_t proj_probe;	/* adaptive, off: centres at which it is tried again */
+
 	/* The centre being folded in. */
 	uint32_t q;
+	size_t qrow;
 	const double *c64;
 	const float *cf;
 	double cn;
@@ -351,9 +391,42 @@ INLINE bool gate(const struct kcenter *kc, struct worker *w, size_t i, double v,
 	return s < (t + kc->abs32) * (1 + 0x1p-40);
 }
 
-/* The same for the centre being folded in. */
+/* The float32 squared distance of two projected rows (PR = 16 floats, 64-byte aligned). */
+INLINE float dist_proj(const float *a, const float *b)
+{
+	v8f t0 = *(const v8f *)a - *(const v8f *)b;
+	v8f t1 = *(const v8f *)(a + 8) - *(const v8f *)(b + 8);
+	v8f s = t0 * t0 + t1 * t1;
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* The row's part of the projected gate's threshold at v: sqrt((v + ABS64) r64 sigma^2). */
+INLINE double proj_root(const struct kcenter *kc, double v)
+{
+	return sqrt((v + ABS64) * kc->psig);
+}
+
+/*
+ * False only when the centre at row c is certainly not nearer to row i than
+ * v, given sv = proj_root(v) (DESIGN 5).
+ */
+INLINE bool pgate(const struct kcenter *kc, struct worker *w, size_t i, double sv, size_t c)
+{
+	w->p32++;
+	double s = dist_proj(kc->Yp + i * PR, kc->Yp + c * PR);
+	double e = sv + (double)kc->pe[i] + (double)kc->pe[c];
+	if (s >= (e * e * kc->pr32 + kc->pabs32) * (1 + 0x1p-40)) {
+		w->prej++;
+		return false;
+	}
+	return true;
+}
+
+/* The same for the centre being folded in: the projected gate, then the float32 one. */
 INLINE bool may_be_nearer(const struct kcenter *kc, struct worker *w, size_t i, double v)
 {
+	if (kc->proj && !pgate(kc, w, i, proj_root(kc, v), kc->qrow))
+		return false;
 	return gate(kc, w, i, v, kc->cf, kc->cn);
 }
 
@@ -506,15 +579,41 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 		w->capcand = end - L->off;
 		w->cand = xrealloc(w->cand, w->capcand * sizeof(*w->cand));
 	}
-	for (uint32_t t = L->off; t < end; t++) {
-		if (t + AHEAD < end && kc->Xf) {
-			uint32_t a = L->v[t + AHEAD].i;
-			__builtin_prefetch(&kc->nrm[a]);
-			prefetch_row(kc->Xf + (size_t)a * dp, dp * sizeof(float));
+	if (kc->proj) {
+		/* The projected gate first (a line per row), then the float32 one on what is left. */
+		for (uint32_t t = L->off; t < end; t++) {
+			if (t + AHEAD < end) {
+				uint32_t a = L->v[t + AHEAD].i;
+				__builtin_prefetch(&kc->pe[a]);
+				__builtin_prefetch(kc->Yp + (size_t)a * PR);
+			}
+			const struct member *mb = &L->v[t];
+			if (mb->d > 0 && pgate(kc, w, mb->i, proj_root(kc, mb->d), kc->qrow))
+				w->cand[nc++] = t;
 		}
-		/* A row at 0 stays at 0 whatever the centre. */
-		if (L->v[t].d > 0 && may_be_nearer(kc, w, L->v[t].i, L->v[t].d))
-			w->cand[nc++] = t;
+		size_t kept = 0;
+		for (size_t u = 0; u < nc; u++) {
+			if (u + AHEAD < nc) {
+				uint32_t a = L->v[w->cand[u + AHEAD]].i;
+				__builtin_prefetch(&kc->nrm[a]);
+				prefetch_row(kc->Xf + (size_t)a * dp, dp * sizeof(float));
+			}
+			const struct member *mb = &L->v[w->cand[u]];
+			if (gate(kc, w, mb->i, mb->d, kc->cf, kc->cn))
+				w->cand[kept++] = w->cand[u];
+		}
+		nc = kept;
+	} else {
+		for (uint32_t t = L->off; t < end; t++) {
+			if (t + AHEAD < end && kc->Xf) {
+				uint32_t a = L->v[t + AHEAD].i;
+				__builtin_prefetch(&kc->nrm[a]);
+				prefetch_row(kc->Xf + (size_t)a * dp, dp * sizeof(float));
+			}
+			/* A row at 0 stays at 0 whatever the centre. */
+			if (L->v[t].d > 0 && may_be_nearer(kc, w, L->v[t].i, L->v[t].d))
+				w->cand[nc++] = t;
+		}
 	}
 	for (size_t t = 0; t < nc; t++) {
 		if (t + 2 < nc)
@@ -733,6 +832,7 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 		uint32_t a = kc->asg[i];
 		const double *x = kc->X + i * dim;
 		double th = kc->Xf ? gate_threshold(kc, i, v) : INFINITY;
+		double sv = kc->proj ? proj_root(kc, v) : 0;
 		size_t c = c0;
 		/* A row at 0 stays at 0 whatever the centre. */
 		while (c < m && v > 0) {
@@ -747,6 +847,8 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 			for (; c < m && nc < 4; c++) {
 				if (tri && a != NONE && c < TRI_MAX &&
 				    stays(kc, v, kc->cc[tri_at(c, a)]))
+					continue;
+				if (kc->proj && !pgate(kc, w, i, sv, kc->crow[c]))
 					continue;
 				cs[nc++] = c;
 			}
@@ -774,6 +876,7 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 					v = s;
 					a = (uint32_t)cs[t];
 					th = kc->Xf ? gate_threshold(kc, i, v) : INFINITY;
+					sv = kc->proj ? proj_root(kc, v) : 0;
 					c = cs[t] + 1;
 					break;
 				}
@@ -986,15 +1089,34 @@ static int lazy_fold(struct kcenter *kc, size_t p, uint32_t q)
 	return rc;
 }
 
-/* Adds the workers' counters to kc->st and clears them. */
+/*
+ * Adds the workers' counters to kc->st and clears them. Adaptive (project =
+ * 0): a projected gate that ruled out less than one pair in eight this pass
+ * (after the first centre) is turned off, and tried again PROBE_EVERY
+ * centres later.
+ */
 static void collect_stats(struct kcenter *kc)
 {
+	size_t tests = 0, rej = 0;
+
 	for (int t = 0; t < kc->nwk; t++) {
 		struct worker *w = &kc->wk[t];
 		kc->st.rows_scanned += w->scanned;
 		kc->st.rows_float32 += w->f32;
 		kc->st.rows_float64 += w->f64;
-		w->scanned = w->f32 = w->f64 = 0;
+		kc->st.rows_projected += w->p32;
+		tests += w->p32;
+		rej += w->prej;
+		w->scanned = w->f32 = w->f64 = w->p32 = w->prej = 0;
+	}
+	/* The first centre meets rows at +inf, which no gate rules out. */
+	if (kc->project != 0 || !kc->Yp || kc->m < 2)
+		return;
+	if (kc->proj && tests >= 256 && 8 * rej < tests) {
+		kc->proj = false;
+		kc->proj_probe = kc->m + PROBE_EVERY;
+	} else if (!kc->proj && kc->m >= kc->proj_probe) {
+		kc->proj = true;
 	}
 }
 
@@ -1007,6 +1129,7 @@ static int fold(struct kcenter *kc, size_t p)
 	int rc;
 
 	kc->q = q;
+	kc->qrow = p;
 	kc->c64 = kc->X + p * kc->dim;
 	kc->cf = kc->Xf ? kc->Xf + p * kc->dp : NULL;
 	kc->cn = kc->Xf ? kc->nrm[p] : 0;
@@ -1014,6 +1137,7 @@ static int fold(struct kcenter *kc, size_t p)
 		kc->wk[t].nmv = 0;
 		kc->wk[t].mbest = GROUP_EMPTY;
 		kc->wk[t].scanned = kc->wk[t].f32 = kc->wk[t].f64 = 0;
+		kc->wk[t].p32 = kc->wk[t].prej = 0;
 	}
 	if (kc->clustered)
 		kc->st.steps_clustered++;
@@ -1418,6 +1542,7 @@ void kcenter_stats(const struct kcenter *kc, struct select_stats *st)
 	st->rows_scanned += kc->st.rows_scanned;
 	st->rows_float32 += kc->st.rows_float32;
 	st->rows_float64 += kc->st.rows_float64;
+	st->rows_projected += kc->st.rows_projected;
 }
 
 const double *kcenter_d2(struct kcenter *kc)
@@ -1442,6 +1567,207 @@ static double sq_threshold(double md)
 	while (sqrt(t) < md)
 		t = nextafter(t, INFINITY);
 	return t;
+}
+
+/* ---- the projected gate's directions (DESIGN 5) ---- */
+
+static double unit_noise(uint64_t *state)
+{
+	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return (double)((z ^ (z >> 31)) >> 11) * 0x1p-52 - 1;
+}
+
+/*
+ * Orthonormalises the PR columns of Z (dim x PR) by modified Gram-Schmidt,
+ * twice (the second pass restores what rounding took from the first); a
+ * column with nothing left is zero. The bounds of DESIGN 5 are taken from
+ * the result as it is, so this only has to be good, not exact.
+ */
+static void orthonormalise(double *Z, size_t dim)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t k = 0; k < PR; k++) {
+			for (size_t l = 0; l < k; l++) {
+				double dot = 0;
+				for (size_t j = 0; j < dim; j++)
+					dot += Z[j * PR + k] * Z[j * PR + l];
+				for (size_t j = 0; j < dim; j++)
+					Z[j * PR + k] -= dot * Z[j * PR + l];
+			}
+			double nn = 0;
+			for (size_t j = 0; j < dim; j++)
+				nn += Z[j * PR + k] * Z[j * PR + k];
+			double sc = nn > 0 && isfinite(nn) ? 1 / sqrt(nn) : 0;
+			for (size_t j = 0; j < dim; j++)
+				Z[j * PR + k] *= sc;
+		}
+	}
+}
+
+/*
+ * The gate's bounds from P as stored: |P|_2^2 <= max_k sum_l |G_kl| for the
+ * exact G = P P^T (Gershgorin), and the computed G is within (dim + 2)
+ * 2^-52 |c_k| |c_l| <= (dim + 2) 2^-50 of it (columns of norm <= 2 checked
+ * here). False when P is not usable (non-finite, or a column too long).
+ */
+static bool proj_bounds(struct kcenter *kc, const double *mu)
+{
+	size_t dim = kc->dim;
+	double G[PR][PR], fro = 0, sig = 0, slack = (double)(dim + 2) * 0x1p-50;
+
+	for (size_t k = 0; k < PR; k++)
+		for (size_t l = 0; l < PR; l++) {
+			double g = 0;
+			for (size_t j = 0; j < dim; j++)
+				g += kc->Pt[j * PR + k] * kc->Pt[j * PR + l];
+			G[k][l] = g;
+		}
+	for (size_t k = 0; k < PR; k++) {
+		double row = 0;
+		if (!(G[k][k] <= 4))
+			return false;
+		for (size_t l = 0; l < PR; l++)
+			row += fabs(G[k][l]) + slack;
+		if (row > sig)
+			sig = row;
+		fro += G[k][k] + slack;
+		double m = 0;
+		for (size_t j = 0; j < dim; j++)
+			m += kc->Pt[j * PR + k] * mu[j];
+		kc->pmu[k] = m;
+		if (!isfinite(m))
+			return false;
+	}
+	kc->psig = kc->r64 * sig * (1 + 0x1p-40);
+	kc->pfro = sqrt(fro * (1 + 0x1p-40)) * (1 + 0x1p-40);
+	kc->pr32 = 1 + (double)(PR + 2) * 0x1p-23;
+	kc->pabs32 = (double)PR * 0x1p-140;
+	return true;
+}
+
+/* out = x P for a row x of dim values and P of dim x PR (recursive sums, in j order). */
+INLINE void times_p(const double *x, const double *P, size_t dim, double out[PR])
+{
+	v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+
+	for (size_t j = 0; j < dim; j++, P += PR) {
+		v4d xj = { x[j], x[j], x[j], x[j] };
+		a0 += xj * *(const v4d *)P;
+		a1 += xj * *(const v4d *)(P + 4);
+		a2 += xj * *(const v4d *)(P + 8);
+		a3 += xj * *(const v4d *)(P + 12);
+	}
+	*(v4d *)out = a0;
+	*(v4d *)(out + 4) = a1;
+	*(v4d *)(out + 8) = a2;
+	*(v4d *)(out + 12) = a3;
+}
+
+/*
+ * One step of the subspace iteration on the sample A (s x dim): Om =
+ * A^T (A Om), Y = A Om on the way. Written out rather than BLAS: the
+ * products are small, and a BLAS call wakes OpenBLAS's threads, which then
+ * spin on the cores the passes are about to use.
+ */
+CLONES
+static void subspace_step(const double *A, double *Om, double *Y, size_t s, size_t dim)
+{
+	for (size_t t = 0; t < s; t++)
+		times_p(A + t * dim, Om, dim, Y + t * PR);
+	memset(Om, 0, dim * PR * sizeof(*Om));
+	for (size_t t = 0; t < s; t++) {
+		const double *a = A + t * dim, *y = Y + t * PR;
+		v4d y0 = *(const v4d *)y, y1 = *(const v4d *)(y + 4);
+		v4d y2 = *(const v4d *)(y + 8), y3 = *(const v4d *)(y + 12);
+		double *o = Om;
+		for (size_t j = 0; j < dim; j++, o += PR) {
+			v4d aj = { a[j], a[j], a[j], a[j] };
+			*(v4d *)o += aj * y0;
+			*(v4d *)(o + 4) += aj * y1;
+			*(v4d *)(o + 8) += aj * y2;
+			*(v4d *)(o + 12) += aj * y3;
+		}
+	}
+}
+
+/* The sum of squares of A Om: the sample's variance the directions hold (times s). */
+CLONES
+static double held_variance(const double *A, const double *Om, size_t s, size_t dim)
+{
+	double held = 0, y[PR];
+
+	for (size_t t = 0; t < s; t++) {
+		times_p(A + t * dim, Om, dim, y);
+		for (size_t k = 0; k < PR; k++)
+			held += y[k] * y[k];
+	}
+	return held;
+}
+
+/*
+ * PR principal directions of a sample of rows, by subspace iteration. With force false they are kept only when they hold at least half of
+ * the sample's variance (the gate would rarely rule anything out otherwise).
+ */
+static bool principal_directions(struct kcenter *kc, bool force)
+{
+	size_t n = kc->n, dim = kc->dim, s = n < PSAMPLE ? n : PSAMPLE;
+	double *A = xmalloc(s * dim * sizeof(*A)), *mu = xcalloc(dim, sizeof(*mu));
+	double *Om = xmalloc(dim * PR * sizeof(*Om)), *Y = xmalloc(s * PR * sizeof(*Y));
+	double total = 0, held = 0;
+	uint64_t seed = 2024;
+	bool ok;
+
+	for (size_t t = 0; t < s; t++) {
+		const double *x = kc->X + (t * n / s) * dim;
+		memcpy(A + t * dim, x, dim * sizeof(*A));
+		for (size_t j = 0; j < dim; j++)
+			mu[j] += x[j];
+	}
+	for (size_t j = 0; j < dim; j++)
+		mu[j] /= (double)s;
+	for (size_t t = 0; t < s; t++)
+		for (size_t j = 0; j < dim; j++) {
+			A[t * dim + j] -= mu[j];
+			total += A[t * dim + j] * A[t * dim + j];
+		}
+	for (size_t j = 0; j < dim * PR; j++)
+		Om[j] = unit_noise(&seed);
+	orthonormalise(Om, dim);
+	for (int it = 0; it < PITER; it++) {
+		subspace_step(A, Om, Y, s, dim);
+		orthonormalise(Om, dim);
+	}
+	held = held_variance(A, Om, s, dim);
+	kc->Pt = Om;
+	ok = (force || (total > 0 && held >= 0.5 * total)) && proj_bounds(kc, mu);
+	if (!ok) {
+		free(kc->Pt);
+		kc->Pt = NULL;
+	}
+	free(A);
+	free(mu);
+	free(Y);
+	return ok;
+}
+
+/* Row i's projected row and its error bound (DESIGN 5); nrm[i] is set. */
+CLONES
+static void project_row(struct kcenter *kc, size_t i)
+{
+	double a[PR], ny = 0;
+	float *y = kc->Yp + i * PR;
+
+	times_p(kc->X + i * kc->dim, kc->Pt, kc->dim, a);
+	for (size_t k = 0; k < PR; k++) {
+		double v = a[k] - kc->pmu[k];
+		y[k] = (float)v;
+		ny += v * v;
+	}
+	double e = ((double)(kc->dim + 2) * 0x1p-52 * kc->pfro * (double)kc->nrm[i] +
+		    0x1p-23 * sqrt(ny)) * (1 + 0x1p-20) + 0x1p-140;
+	kc->pe[i] = nextafterf((float)e, INFINITY);
 }
 
 struct conv {
@@ -1479,6 +1805,8 @@ static void prepare_cb(size_t b, int tid, void *ud)
 		kc->nrm[i] = nextafterf((float)nx, INFINITY);
 		if (!(nx <= cv->maxn[tid]))
 			cv->maxn[tid] = nx;
+		if (kc->Yp)
+			project_row(kc, i);
 	}
 }
 
@@ -1527,6 +1855,14 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 		.bad = xcalloc((size_t)kc->nwk, sizeof(bool)),
 	};
 	kc->Xf = xaligned_floats(n * kc->dp);
+	/* The projected gate (DESIGN 5): adaptive from 32 dimensions and 8192 rows. */
+	kc->project = in->project;
+	if (n > 0 && (in->project > 0 || (in->project == 0 && dim >= 2 * PR && n >= 8192)) &&
+	    principal_directions(kc, in->project > 0)) {
+		kc->Yp = xaligned_floats(n * PR);
+		kc->pe = xaligned_floats(n);
+		kc->proj = true;
+	}
 	pool_for(kc->nblk, threads_for(kc, n * dim), prepare_cb, &cv, NULL);
 	double maxn = 0;
 	for (int t = 0; t < kc->nwk; t++) {
@@ -1547,6 +1883,11 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 	if (!(maxn <= 0x1p55 && dim < (1u << 20))) {
 		free(kc->Xf);
 		kc->Xf = NULL;
+		/* The gate's bounds assume the same: no float32 copy, no gate. */
+		free(kc->Yp);
+		free(kc->pe);
+		kc->Yp = kc->pe = NULL;
+		kc->proj = false;
 	}
 	for (size_t i = 0; i < n; i++) {
 		bool pre = in->preselected && in->preselected[i];
@@ -1585,6 +1926,9 @@ void kcenter_free(struct kcenter *kc)
 	free(kc->ug);
 	free(kc->cc);
 	free(kc->Xf);
+	free(kc->Yp);
+	free(kc->pe);
+	free(kc->Pt);
 	free(kc->nrm);
 	free(kc->d2);
 	free(kc->asg);

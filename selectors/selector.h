@@ -16,6 +16,7 @@ struct select_stats {
 	size_t rows_scanned;	/* live rows whose d a pass read */
 	size_t rows_float32;	/* float32 distances computed */
 	size_t rows_float64;	/* float64 distances computed by the passes (exact recomputes) */
+	size_t rows_projected;	/* distances on the 16 principal directions (the projected gate) */
 };
 
 struct select_input {
@@ -31,6 +32,9 @@ struct select_input {
 	int prune;		/* coreset, coral, for tests and benchmarks: 0 = adaptive (the
 				 * default), 1 = always the clustered (triangle-pruned) pass,
 				 * -1 = never: the plain pass without triangle tests */
+	int project;		/* coreset, coral, for tests and benchmarks: 0 = adaptive (the
+				 * default), 1 = the projected gate always (whenever rows have
+				 * a float32 copy), -1 = never */
 	struct select_stats *stats;	/* coreset, coral: NULL, or filled with the work done */
 };
 

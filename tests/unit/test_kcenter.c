@@ -9,8 +9,9 @@
  * mixture in a low-dimensional subspace, uniform rows, lattice rows with many
  * duplicates, rows far from the origin (float32 cannot resolve them), with
  * and without a preselected set (small: folded; large: the SGEMM start).
- * Every case also runs with each pass forced (prune -1, 0, 1) on 1 and 2
- * threads, and all of them must give the identical selection.
+ * Every case also runs with each pass forced (prune -1, 0, 1), the projected
+ * gate adaptive, forced on and off (project 0, 1, -1), on 1 and 2 threads,
+ * and all of them must give the identical selection.
  */
 #include <errno.h>
 #include <math.h>
@@ -368,6 +369,7 @@ static void assert_same(const struct selection *a, const struct selection *b)
 }
 
 static const int PRUNES[] = {-1, 0, 1};
+static const int PROJECTS[] = {0, 1, -1};
 static const int THREADS[] = {1, 2};
 
 /*
@@ -379,17 +381,21 @@ static struct selection run_all(struct select_input in, bool coral)
 	struct selection first = {0};
 	bool have = false;
 	for (size_t p = 0; p < ARRAY_LEN(PRUNES); p++) {
-		for (size_t t = 0; t < ARRAY_LEN(THREADS); t++) {
-			struct selection s;
-			in.prune = PRUNES[p];
-			in.threads = THREADS[t];
-			assert_int_equal(coral ? coral_select(&in, &s) : coreset_select(&in, &s), 0);
-			if (!have) {
-				first = s;
-				have = true;
-			} else {
-				assert_same(&first, &s);
-				selection_free(&s);
+		for (size_t g = 0; g < ARRAY_LEN(PROJECTS); g++) {
+			for (size_t t = 0; t < ARRAY_LEN(THREADS); t++) {
+				struct selection s;
+				in.prune = PRUNES[p];
+				in.project = PROJECTS[g];
+				in.threads = THREADS[t];
+				assert_int_equal(coral ? coral_select(&in, &s) : coreset_select(&in, &s),
+						 0);
+				if (!have) {
+					first = s;
+					have = true;
+				} else {
+					assert_same(&first, &s);
+					selection_free(&s);
+				}
 			}
 		}
 	}
@@ -666,6 +672,58 @@ static void test_lazy_blocks(void **state)
 	free(X);
 }
 
+/* Runs coreset with one setting of the projected gate; returns its work counters. */
+static struct select_stats gate_run(const double *X, size_t n, size_t d, size_t k, int project,
+				    struct selection *s)
+{
+	struct select_stats st = {0};
+	struct select_input in = input(X, n, d, k, -1);
+	in.project = project;
+	in.stats = &st;
+	assert_int_equal(coreset_select(&in, s), 0);
+	return st;
+}
+
+/*
+ * The projected gate (DESIGN 5) on data it suits and data it does not: on
+ * clustered rows the adaptive engine turns it on and it rules out most pairs
+ * before their float32 rows are read, with the same selection as without
+ * it; on uniform rows the directions hold too little variance and it stays
+ * off.
+ */
+static void test_projected_gate(void **state)
+{
+	size_t n = 12000, d = 48, k = 300;
+	double *X = gmm_rows(n, d, 16, 8, 0, 24);
+	struct selection on, off, forced;
+	struct select_stats a = gate_run(X, n, d, k, 0, &on);
+	struct select_stats b = gate_run(X, n, d, k, -1, &off);
+	struct select_stats c = gate_run(X, n, d, k, 1, &forced);
+	assert_same(&on, &off);
+	assert_same(&on, &forced);
+	assert_int_equal(on.n, k);
+	assert_true(a.rows_projected > 0);
+	assert_int_equal(b.rows_projected, 0);
+	assert_true(c.rows_projected >= a.rows_projected);
+	/* Ruled out by the gate: at least half the float32 distances are never computed. */
+	assert_true(2 * a.rows_float32 < b.rows_float32);
+	assert_true(a.rows_float64 <= b.rows_float64);
+	selection_free(&on);
+	selection_free(&off);
+	selection_free(&forced);
+	free(X);
+
+	X = uniform_rows(n, d, 25);
+	a = gate_run(X, n, d, k, 0, &on);
+	c = gate_run(X, n, d, k, 1, &forced);
+	assert_same(&on, &forced);
+	assert_int_equal(a.rows_projected, 0);
+	assert_true(c.rows_projected > 0);
+	selection_free(&on);
+	selection_free(&forced);
+	free(X);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -683,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_mid_run),
 		cmocka_unit_test(test_paths_identical_large),
 		cmocka_unit_test(test_lazy_blocks),
+		cmocka_unit_test(test_projected_gate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
