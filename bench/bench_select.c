@@ -1,10 +1,11 @@
 /*
  * bench_select: the selection speed of issue 6, driven by bench/bench_select.py.
  *
- *   bench_select run FILE N D K METHOD OUT
+ *   bench_select run FILE N D K METHOD OUT [REPEAT]
  *       coreset (or coral, with the weights in FILE.w) on N x D float64 rows
- *       read from FILE (raw, row-major); prints the selection's seconds and
- *       work counters; writes the picks, one index a line, to OUT.
+ *       read from FILE (raw, row-major); prints the selection's seconds (the
+ *       median of REPEAT runs, default 1, each printed) and work counters;
+ *       writes the picks, one index a line, to OUT.
  *   bench_select big [N D K]
  *       n = 1,000,000, d = 64, k = 10,000 clustered rows generated here (a
  *       Gaussian mixture in a 16-dimensional subspace plus small noise);
@@ -92,8 +93,13 @@ static void touch_rows(const double *X, size_t count)
 
 static int run_file(int argc, char **argv)
 {
-	if (argc != 8) {
-		fprintf(stderr, "usage: bench_select run FILE N D K METHOD OUT\n");
+	if (argc != 8 && argc != 9) {
+		fprintf(stderr, "usage: bench_select run FILE N D K METHOD OUT [REPEAT]\n");
+		return 2;
+	}
+	int repeat = argc == 9 ? atoi(argv[8]) : 1;
+	if (repeat < 1 || repeat > 99) {
+		fprintf(stderr, "bench_select: REPEAT must be 1..99\n");
 		return 2;
 	}
 	size_t n = strtoull(argv[3], NULL, 10), d = strtoull(argv[4], NULL, 10);
@@ -122,16 +128,39 @@ static int run_file(int argc, char **argv)
 	struct select_input in = {
 		.X = X, .n = n, .d = d, .k = k, .min_distance = -1, .w = w, .stats = &st,
 	};
-	struct selection s;
-	double t0 = now_seconds(), c0 = cpu_seconds();
-	int rc = coral ? coral_select(&in, &s) : coreset_select(&in, &s);
-	double secs = now_seconds() - t0, cpu = cpu_seconds() - c0;
-	if (rc < 0) {
-		fprintf(stderr, "bench_select: %s\n", strerror(-rc));
-		return 1;
+	struct selection s = {0};
+	double secs[99], cpu[99];
+	for (int r = 0; r < repeat; r++) {
+		selection_free(&s);
+		st = (struct select_stats){0};
+		double t0 = now_seconds(), c0 = cpu_seconds();
+		int rc = coral ? coral_select(&in, &s) : coreset_select(&in, &s);
+		secs[r] = now_seconds() - t0;
+		cpu[r] = cpu_seconds() - c0;
+		if (rc < 0) {
+			fprintf(stderr, "bench_select: %s\n", strerror(-rc));
+			return 1;
+		}
 	}
-	printf("winnow_seconds %.6f\n", secs);
-	printf("cpu %.3f s (user + sys, all threads; the machine is shared)\n", cpu);
+	/* The median run (by wall time), with its CPU time. */
+	int order[99];
+	for (int r = 0; r < repeat; r++)
+		order[r] = r;
+	for (int a = 1; a < repeat; a++)
+		for (int b = a; b > 0 && secs[order[b]] < secs[order[b - 1]]; b--) {
+			int t = order[b];
+			order[b] = order[b - 1];
+			order[b - 1] = t;
+		}
+	int med = order[repeat / 2];
+	if (repeat > 1) {
+		printf("runs:");
+		for (int r = 0; r < repeat; r++)
+			printf(" %.3f", secs[r]);
+		printf(" s; the median is reported\n");
+	}
+	printf("winnow_seconds %.6f\n", secs[med]);
+	printf("cpu %.3f s (user + sys, all threads; the machine is shared)\n", cpu[med]);
 	print_stats(&st);
 	f = fopen(argv[7], "w");
 	if (!f)

@@ -89,11 +89,14 @@
  *    squared differences is below (1 + gamma32)(sqrt((v + ABS64) r64 sigma^2)
  *    + pe_x + pe_c)^2 (+ underflow). Hence s at or above that (with margins
  *    of 2^-40 for the rounding of the bound itself) rules the centre out
- *    before the row's 128 floats are read. It runs before the float32 gate in
+ *    before the row's floats are read. It runs before the float32 gate in
  *    every pass, and only while it pays: it is built when the sample's top PR
  *    directions hold at least half its variance, and turned off for a while
  *    when a pass rules out less than one pair in eight (in->project forces
- *    it on or off for tests).
+ *    it on or off for tests). Where it leaves the float32 gate less than one
+ *    pair in four to rule out, pairs go straight to float64 for a while. The
+ *    clustered pass also tries the cluster-level triangle test first with
+ *    the projected bound of |c_j - c|, the same inequality solved for it.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -118,6 +121,7 @@
 #define PITER 2			/* subspace iterations */
 #define PROBE_EVERY 64		/* centres after which a gate that did not pay is tried again */
 #define PAR_MIN (1u << 20)	/* floats per pass below which one thread does it */
+#define RANDOM_COST 16		/* a row read at random, in rows streamed (threads_for) */
 #define NONE UINT32_MAX
 
 /*
@@ -165,6 +169,7 @@ struct worker {
 	int32_t *dcnt;		/* plain: members lost per centre */
 	size_t scanned, f32, f64;	/* this pass */
 	size_t p32, prej;	/* projected gate: pairs tested, pairs it ruled out */
+	size_t g32, grej;	/* float32 gate after it: pairs tested, pairs ruled out */
 	uint32_t *cand;		/* clustered: members the float32 gate let through */
 	size_t capcand;
 	/* SGEMM start */
@@ -200,6 +205,8 @@ struct kcenter {
 	double *dc2;		/* plain: d2 between each centre and the new one */
 	uint32_t *cnt;		/* plain: members per centre */
 	struct list *mem;	/* clustered: members per centre */
+	struct member *msort;	/* sort_members' scratch */
+	size_t msort_cap;
 	struct group *cg;
 	bool clustered;
 	size_t nblk;
@@ -228,6 +235,8 @@ struct kcenter {
 	int project;		/* in->project */
 	bool proj;		/* the gate is on for the coming passes */
 	size_t proj_probe;	/* adaptive, off: centres at which it is tried again */
+	bool skip32;		/* the float32 gate is skipped after it (it ruled out too few) */
+	size_t skip_probe;	/* centres at which the float32 gate is tried again */
 
 	/* The centre being folded in. */
 	uint32_t q;
@@ -445,6 +454,21 @@ INLINE double centre_dist_low(const struct kcenter *kc, size_t j)
 	return r > 0 ? r * r * (1 - 0x1p-40) : 0;
 }
 
+/*
+ * The same bound from the projected rows of centre j and the new one (DESIGN
+ * 5): |c_j - c| >= (|y_j - y_c| - pe_j - pe_c) / sigma. Cheaper (a line per
+ * centre), and nearly as tight where the gate pays.
+ */
+INLINE double centre_dist_low_proj(const struct kcenter *kc, size_t j)
+{
+	size_t a = kc->crow[j];
+	double s = dist_proj(kc->Yp + a * PR, kc->Yp + kc->qrow * PR);
+	double r = sqrt((s > kc->pabs32 ? s - kc->pabs32 : 0) / kc->pr32) - (double)kc->pe[a] -
+		   (double)kc->pe[kc->qrow];
+	r /= sqrt(kc->psig);
+	return r > 0 ? r * r * (1 - 0x1p-40) : 0;
+}
+
 /* True when the triangle inequality proves a row at v from centre j (dc = d2(c_j, c)) stays. */
 INLINE bool stays(const struct kcenter *kc, double v, double dc)
 {
@@ -542,6 +566,64 @@ static int member_cmp(const void *pa, const void *pb)
 	return (a->i > b->i) - (a->i < b->i);
 }
 
+/* member_cmp(a, b) < 0, inlined. */
+INLINE bool member_before(const struct member *a, const struct member *b)
+{
+	return a->d > b->d || (a->d == b->d && a->i < b->i);
+}
+
+#define SORT_RUN 16
+
+static void merge_members(const struct member *a, size_t na, const struct member *b, size_t nb,
+			  struct member *out)
+{
+	size_t x = 0, y = 0;
+
+	while (x < na && y < nb)
+		*out++ = member_before(&b[y], &a[x]) ? b[y++] : a[x++];
+	while (x < na)
+		*out++ = a[x++];
+	while (y < nb)
+		*out++ = b[y++];
+}
+
+/*
+ * Sorts n members in member_cmp's order: insertion sort on runs, then merges
+ * (qsort's callback per comparison was a tenth of the clustered passes).
+ */
+static void sort_members(struct kcenter *kc, struct member *v, size_t n)
+{
+	for (size_t lo = 0; lo < n; lo += SORT_RUN) {
+		size_t hi = lo + SORT_RUN < n ? lo + SORT_RUN : n;
+		for (size_t t = lo + 1; t < hi; t++) {
+			struct member m = v[t];
+			size_t u = t;
+			for (; u > lo && member_before(&m, &v[u - 1]); u--)
+				v[u] = v[u - 1];
+			v[u] = m;
+		}
+	}
+	if (n <= SORT_RUN)
+		return;
+	if (kc->msort_cap < n) {
+		free(kc->msort);
+		kc->msort_cap = n;
+		kc->msort = xmalloc(n * sizeof(*kc->msort));
+	}
+	struct member *src = v, *dst = kc->msort;
+	for (size_t w = SORT_RUN; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			merge_members(src + lo, mid - lo, src + mid, hi - mid, dst + lo);
+		}
+		struct member *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+}
+
 /* Rows read ahead in the clustered pass (their d2 and float32 row, or their float64 row). */
 #define AHEAD 8
 
@@ -564,13 +646,15 @@ INLINE void prefetch_row(const void *p, size_t bytes)
 CLONES
 static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 {
-	double dc = centre_dist_low(kc, j);
 	struct group *g = &kc->cg[j];
 	struct list *L = &kc->mem[j];
 	size_t dp = kc->dp, dim = kc->dim, nc = 0;
 	uint32_t end = L->off;
 
-	if (g->r2 < 0 || stays(kc, g->r2, dc))
+	if (g->r2 < 0 || (kc->proj && stays(kc, g->r2, centre_dist_low_proj(kc, j))))
+		return;
+	double dc = centre_dist_low(kc, j);
+	if (stays(kc, g->r2, dc))
 		return;
 	while (end < L->len && !stays(kc, L->v[end].d, dc))
 		end++;
@@ -592,17 +676,21 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 				w->cand[nc++] = t;
 		}
 		size_t kept = 0;
-		for (size_t u = 0; u < nc; u++) {
+		for (size_t u = 0; u < nc && !kc->skip32; u++) {
 			if (u + AHEAD < nc) {
 				uint32_t a = L->v[w->cand[u + AHEAD]].i;
 				__builtin_prefetch(&kc->nrm[a]);
 				prefetch_row(kc->Xf + (size_t)a * dp, dp * sizeof(float));
 			}
 			const struct member *mb = &L->v[w->cand[u]];
+			w->g32++;
 			if (gate(kc, w, mb->i, mb->d, kc->cf, kc->cn))
 				w->cand[kept++] = w->cand[u];
+			else
+				w->grej++;
 		}
-		nc = kept;
+		if (!kc->skip32)
+			nc = kept;
 	} else {
 		for (uint32_t t = L->off; t < end; t++) {
 			if (t + AHEAD < end && kc->Xf) {
@@ -757,7 +845,7 @@ static bool rebuild_clusters(struct kcenter *kc)
 	}
 	for (size_t j = 0; j < kc->m; j++) {
 		struct list *L = &kc->mem[j];
-		qsort(L->v, L->len, sizeof(*L->v), member_cmp);
+		sort_members(kc, L->v, L->len);
 		list_group(kc, j);
 	}
 	kc->clustered = true;
@@ -854,12 +942,15 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 			}
 			if (nc == 0)
 				break;
-			float s32[4];
-			if (kc->Xf && nc == 1) {
+			float s32[4] = {0, 0, 0, 0};
+			bool g32 = kc->Xf && !(kc->proj && kc->skip32);
+			if (!g32) {
+				/* No float32 gate: every centre left goes to float64. */
+			} else if (nc == 1) {
 				/* One centre pending (the early steps): no padding to four. */
 				s32[0] = dist32(kc->Xf + i * dp, kc->ctr + cs[0] * dp, dp);
 				w->f32++;
-			} else if (kc->Xf) {
+			} else {
 				const float *cf[4];
 				for (int t = 0; t < 4; t++)
 					cf[t] = kc->ctr + cs[t < nc ? t : 0] * dp;
@@ -868,8 +959,12 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 			}
 			for (int t = 0; t < nc; t++) {
 				size_t p = kc->crow[cs[t]];
-				if (kc->Xf && !(s32[t] < th))
+				if (g32 && kc->proj)
+					w->g32++;
+				if (g32 && !(s32[t] < th)) {
+					w->grej += kc->proj;
 					continue;
+				}
 				w->f64++;
 				double s = sqdist64(x, kc->X + p * dim, dim);
 				if (s < v) {
@@ -1091,13 +1186,13 @@ static int lazy_fold(struct kcenter *kc, size_t p, uint32_t q)
 
 /*
  * Adds the workers' counters to kc->st and clears them. Adaptive (project =
- * 0): a projected gate that ruled out less than one pair in eight this pass
+ * 0 for the second rule): a projected gate that ruled out less than one pair in eight this pass
  * (after the first centre) is turned off, and tried again PROBE_EVERY
  * centres later.
  */
 static void collect_stats(struct kcenter *kc)
 {
-	size_t tests = 0, rej = 0;
+	size_t tests = 0, rej = 0, tests32 = 0, rej32 = 0;
 
 	for (int t = 0; t < kc->nwk; t++) {
 		struct worker *w = &kc->wk[t];
@@ -1107,7 +1202,19 @@ static void collect_stats(struct kcenter *kc)
 		kc->st.rows_projected += w->p32;
 		tests += w->p32;
 		rej += w->prej;
-		w->scanned = w->f32 = w->f64 = w->p32 = w->prej = 0;
+		tests32 += w->g32;
+		rej32 += w->grej;
+		w->scanned = w->f32 = w->f64 = w->p32 = w->prej = w->g32 = w->grej = 0;
+	}
+	/*
+	 * Where the projected gate leaves the float32 one less than one pair in
+	 * four to rule out, the pairs go straight to float64 for a while.
+	 */
+	if (!kc->skip32 && tests32 >= 256 && 4 * rej32 < tests32) {
+		kc->skip32 = true;
+		kc->skip_probe = kc->m + PROBE_EVERY;
+	} else if (kc->skip32 && kc->m >= kc->skip_probe) {
+		kc->skip32 = false;
 	}
 	/* The first centre meets rows at +inf, which no gate rules out. */
 	if (kc->project != 0 || !kc->Yp || kc->m < 2)
@@ -1150,7 +1257,8 @@ static int fold(struct kcenter *kc, size_t p)
 	}
 
 	if (kc->clustered) {
-		rc = pool_for(q, threads_for(kc, (kc->last_scanned + q) * kc->dp),
+		/* Its rows are read at random: weigh each as RANDOM_COST streamed ones. */
+		rc = pool_for(q, threads_for(kc, (kc->last_scanned * RANDOM_COST + q) * kc->dp),
 			      visit_cluster_cb, kc, kc->cancel);
 	} else {
 		kc->tri = kc->prune >= 0 && q > 0;
@@ -1183,7 +1291,7 @@ static int fold(struct kcenter *kc, size_t p)
 				uint32_t i = kc->wk[t].mv[u];
 				L->v[L->len++] = (struct member){ kc->d2[i], i };
 			}
-		qsort(L->v, L->len, sizeof(*L->v), member_cmp);
+		sort_members(kc, L->v, L->len);
 	} else {
 		for (int t = 0; t < kc->nwk; t++) {
 			int32_t *dc = kc->wk[t].dcnt;
@@ -1913,6 +2021,7 @@ void kcenter_free(struct kcenter *kc)
 	}
 	free(kc->wk);
 	free(kc->mem);
+	free(kc->msort);
 	free(kc->crow);
 	free(kc->ctr);
 	free(kc->ctrn);
