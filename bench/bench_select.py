@@ -4,9 +4,10 @@
 1. n = 100,000, d = 128, k = 1,000 coreset, clustered (a Gaussian mixture of
    64 components in a 16-dimensional subspace, embedded in 128 dimensions
    by a random linear map, plus N(0, 0.01^2) noise in every dimension) and
-   uniform ([0, 1)^128): winnow (build/bench/bench_select, all cores) against
-   the numpy reference of SPEC 4.6 (float64, one vectorised distance pass per
-   pick, argmax) timed in the same run. Prints both times, the ratio beside
+   uniform ([0, 1)^128): winnow (build/bench/bench_select, all cores; the
+   median of 3 runs in one process, each printed) against the numpy reference
+   of SPEC 4.6 (float64, one vectorised distance pass per pick, argmax) timed
+   once in the same run (at 35 s or so its spread is small beside winnow's). Prints both times, the ratio beside
    its target (>= 100x clustered, >= 20x uniform) and whether winnow's
    selection equals the reference's (SPEC 4.6's step-by-step comparison:
    where the reference's best two distances differ by < 1e-6 relative,
@@ -15,7 +16,8 @@
    big): wall time, peak RSS, bytes streamed per second against a
    STREAM-style copy, each beside its target.
 
-BENCH_SELECT_N, _D, _K change part 1's sizes; BENCH_SELECT_BIG=0 skips part 2.
+BENCH_SELECT_N, _D, _K change part 1's sizes, BENCH_SELECT_REPEAT winnow's
+runs; BENCH_SELECT_BIG=0 skips part 2.
 """
 import os
 import subprocess
@@ -32,6 +34,7 @@ N = int(os.environ.get("BENCH_SELECT_N", "100000"))
 D = int(os.environ.get("BENCH_SELECT_D", "128"))
 K = int(os.environ.get("BENCH_SELECT_K", "1000"))
 REL = 1e-6
+REPEAT = int(os.environ.get("BENCH_SELECT_REPEAT", "3"))
 
 
 def clustered(n, d, rs, comps=64, sub=16):
@@ -85,7 +88,8 @@ def run_winnow(X, k, tmp):
     path = os.path.join(tmp, "rows.f64")
     out = os.path.join(tmp, "picks.txt")
     np.ascontiguousarray(X, dtype=np.float64).tofile(path)
-    res = subprocess.run([EXE, "run", path, str(len(X)), str(X.shape[1]), str(k), "coreset", out],
+    res = subprocess.run([EXE, "run", path, str(len(X)), str(X.shape[1]), str(k), "coreset", out,
+                          str(REPEAT)],
                          check=True, capture_output=True, text=True)
     secs = None
     for line in res.stdout.splitlines():

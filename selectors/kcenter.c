@@ -172,6 +172,9 @@ struct worker {
 	size_t g32, grej;	/* float32 gate after it: pairs tested, pairs ruled out */
 	uint32_t *cand;		/* clustered: members the float32 gate let through */
 	size_t capcand;
+	struct member *ms;	/* sort_members' scratch */
+	size_t capms;
+	size_t mvat;		/* where its moved rows go in the new centre's list */
 	/* SGEMM start */
 	float *G;
 	double *xn2, *H;
@@ -205,7 +208,7 @@ struct kcenter {
 	double *dc2;		/* plain: d2 between each centre and the new one */
 	uint32_t *cnt;		/* plain: members per centre */
 	struct list *mem;	/* clustered: members per centre */
-	struct member *msort;	/* sort_members' scratch */
+	struct member *msort;	/* merge scratch */
 	size_t msort_cap;
 	struct group *cg;
 	bool clustered;
@@ -587,11 +590,22 @@ static void merge_members(const struct member *a, size_t na, const struct member
 		*out++ = b[y++];
 }
 
+/* Room for n members in *v (capacity *cap). */
+static void reserve_members(struct member **v, size_t *cap, size_t n)
+{
+	if (*cap < n) {
+		free(*v);
+		*cap = n;
+		*v = xmalloc(n * sizeof(**v));
+	}
+}
+
 /*
  * Sorts n members in member_cmp's order: insertion sort on runs, then merges
- * (qsort's callback per comparison was a tenth of the clustered passes).
+ * through w's scratch (qsort's callback per comparison was a tenth of the
+ * clustered passes).
  */
-static void sort_members(struct kcenter *kc, struct member *v, size_t n)
+static void sort_members(struct worker *w, struct member *v, size_t n)
 {
 	for (size_t lo = 0; lo < n; lo += SORT_RUN) {
 		size_t hi = lo + SORT_RUN < n ? lo + SORT_RUN : n;
@@ -605,15 +619,12 @@ static void sort_members(struct kcenter *kc, struct member *v, size_t n)
 	}
 	if (n <= SORT_RUN)
 		return;
-	if (kc->msort_cap < n) {
-		free(kc->msort);
-		kc->msort_cap = n;
-		kc->msort = xmalloc(n * sizeof(*kc->msort));
-	}
-	struct member *src = v, *dst = kc->msort;
-	for (size_t w = SORT_RUN; w < n; w *= 2) {
-		for (size_t lo = 0; lo < n; lo += 2 * w) {
-			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+	reserve_members(&w->ms, &w->capms, n);
+	struct member *src = v, *dst = w->ms;
+	for (size_t run = SORT_RUN; run < n; run *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * run) {
+			size_t mid = lo + run < n ? lo + run : n;
+			size_t hi = lo + 2 * run < n ? lo + 2 * run : n;
 			merge_members(src + lo, mid - lo, src + mid, hi - mid, dst + lo);
 		}
 		struct member *t = src;
@@ -818,6 +829,15 @@ static void recompute_blocks(struct kcenter *kc)
 	kc->next_sync = kc->m + kc->sync_every;
 }
 
+static void sort_list_cb(size_t j, int tid, void *ud)
+{
+	struct kcenter *kc = ud;
+	struct list *L = &kc->mem[j];
+
+	sort_members(&kc->wk[tid], L->v, L->len);
+	list_group(kc, j);
+}
+
 /*
  * Clustered groups from asg: member lists in path order and exact groups.
  * False (and nothing changed) when a live row has no centre yet.
@@ -843,11 +863,7 @@ static bool rebuild_clusters(struct kcenter *kc)
 		struct list *L = &kc->mem[kc->asg[i]];
 		L->v[L->len++] = (struct member){ kc->d2[i], (uint32_t)i };
 	}
-	for (size_t j = 0; j < kc->m; j++) {
-		struct list *L = &kc->mem[j];
-		sort_members(kc, L->v, L->len);
-		list_group(kc, j);
-	}
+	pool_for(kc->m, threads_for(kc, kc->live * 16), sort_list_cb, kc, NULL);
 	kc->clustered = true;
 	return true;
 }
@@ -1227,6 +1243,18 @@ static void collect_stats(struct kcenter *kc)
 	}
 }
 
+/* Worker t's moved rows, as members, into their place in the new centre's list, sorted. */
+static void sort_moved_cb(size_t t, int tid, void *ud)
+{
+	struct kcenter *kc = ud;
+	const struct worker *w = &kc->wk[t];
+	struct member *seg = kc->mem[kc->q].v + w->mvat;
+
+	for (size_t u = 0; u < w->nmv; u++)
+		seg[u] = (struct member){ kc->d2[w->mv[u]], w->mv[u] };
+	sort_members(&kc->wk[tid], seg, w->nmv);
+}
+
 /* Folds centre p (already taken) into every live row. */
 static int fold(struct kcenter *kc, size_t p)
 {
@@ -1286,12 +1314,22 @@ static int fold(struct kcenter *kc, size_t p)
 		struct list *L = &kc->mem[q];
 		L->cap = moved ? (uint32_t)moved : 1;
 		L->v = xrealloc(L->v, L->cap * sizeof(*L->v));
-		for (int t = 0; t < kc->nwk; t++)
-			for (size_t u = 0; u < kc->wk[t].nmv; u++) {
-				uint32_t i = kc->wk[t].mv[u];
-				L->v[L->len++] = (struct member){ kc->d2[i], i };
-			}
-		sort_members(kc, L->v, L->len);
+		/* Each worker's rows sorted on its thread, then merged in order. */
+		for (int t = 0; t < kc->nwk; t++) {
+			kc->wk[t].mvat = L->len;
+			L->len += (uint32_t)kc->wk[t].nmv;
+		}
+		pool_for((size_t)kc->nwk, threads_for(kc, moved * 64), sort_moved_cb, kc, NULL);
+		size_t done = kc->wk[0].nmv;
+		for (int t = 1; t < kc->nwk; t++) {
+			size_t nb = kc->wk[t].nmv;
+			if (nb == 0)
+				continue;
+			reserve_members(&kc->msort, &kc->msort_cap, done + nb);
+			merge_members(L->v, done, L->v + done, nb, kc->msort);
+			memcpy(L->v, kc->msort, (done + nb) * sizeof(*L->v));
+			done += nb;
+		}
 	} else {
 		for (int t = 0; t < kc->nwk; t++) {
 			int32_t *dc = kc->wk[t].dcnt;
@@ -2017,6 +2055,7 @@ void kcenter_free(struct kcenter *kc)
 	for (int t = 0; t < kc->nwk; t++) {
 		free(kc->wk[t].mv);
 		free(kc->wk[t].cand);
+		free(kc->wk[t].ms);
 		free(kc->wk[t].dcnt);
 	}
 	free(kc->wk);
