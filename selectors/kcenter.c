@@ -170,6 +170,7 @@ struct worker {
 	size_t scanned, f32, f64;	/* this pass */
 	size_t p32, prej;	/* projected gate: pairs tested, pairs it ruled out */
 	size_t g32, grej;	/* float32 gate after it: pairs tested, pairs ruled out */
+	size_t same64;		/* float64 recomputes after which the row stayed */
 	uint32_t *cand;		/* clustered: members the float32 gate let through */
 	size_t capcand;
 	struct member *ms;	/* sort_members' scratch */
@@ -186,7 +187,8 @@ struct worker {
 struct kcenter {
 	const double *X;
 	size_t n, dim, dp;
-	float *Xf;		/* n x dp float32 rows, zero-padded; NULL: float64 only */
+	float *Xf;		/* n x dp float32 rows, zero-padded; NULL: float64 only (or not yet) */
+	bool xf_ok;		/* the norms allow the float32 copy (DESIGN 1) */
 	float *nrm;		/* upper bounds of ||x_i|| */
 	double nrm_max;		/* the largest of them */
 	double *d2;
@@ -509,6 +511,7 @@ INLINE double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
 			move_row(kc, w, i, s);
 			return s;
 		}
+		w->same64++;
 	}
 	return v;
 }
@@ -687,7 +690,8 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 				w->cand[nc++] = t;
 		}
 		size_t kept = 0;
-		for (size_t u = 0; u < nc && !kc->skip32; u++) {
+		bool g32 = kc->Xf && !kc->skip32;
+		for (size_t u = 0; u < nc && g32; u++) {
 			if (u + AHEAD < nc) {
 				uint32_t a = L->v[w->cand[u + AHEAD]].i;
 				__builtin_prefetch(&kc->nrm[a]);
@@ -700,7 +704,7 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 			else
 				w->grej++;
 		}
-		if (!kc->skip32)
+		if (g32)
 			nc = kept;
 	} else {
 		for (uint32_t t = L->off; t < end; t++) {
@@ -723,6 +727,8 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 		if (s < mb->d) {
 			move_row(kc, w, mb->i, s);
 			mb->d = -1;	/* now in the new centre's list */
+		} else {
+			w->same64++;
 		}
 	}
 	if (nc > 0) {
@@ -991,6 +997,7 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 					c = cs[t] + 1;
 					break;
 				}
+				w->same64++;
 			}
 		}
 		kc->d2[i] = v;
@@ -1200,6 +1207,50 @@ static int lazy_fold(struct kcenter *kc, size_t p, uint32_t q)
 	return rc;
 }
 
+/* Row i's float32 copy, zero-padded to dp. */
+static void float_row(struct kcenter *kc, size_t i)
+{
+	const double *x = kc->X + i * kc->dim;
+	float *y = kc->Xf + i * kc->dp;
+
+	for (size_t j = 0; j < kc->dim; j++)
+		y[j] = (float)x[j];
+	for (size_t j = kc->dim; j < kc->dp; j++)
+		y[j] = 0;
+}
+
+static void float_rows_cb(size_t b, int tid, void *ud)
+{
+	struct kcenter *kc = ud;
+	size_t lo = b * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
+
+	for (size_t i = lo; i < hi; i++)
+		float_row(kc, i);
+}
+
+/*
+ * Makes the float32 copy of the rows, and of the centres so far, when the
+ * norms allow one. With the projected gate on it is made only once the
+ * float32 gate would pay (collect_stats): a million rows of 64 floats are
+ * 256 MB that the projected rows mostly do without.
+ */
+static void need_xf(struct kcenter *kc)
+{
+	if (kc->Xf || !kc->xf_ok)
+		return;
+	kc->Xf = xaligned_floats(kc->n * kc->dp);
+	pool_for(kc->nblk, threads_for(kc, kc->n * kc->dim), float_rows_cb, kc, NULL);
+	if (kc->mcap) {
+		kc->ctr = xalloc_aligned(kc->mcap * kc->dp * sizeof(*kc->ctr));
+		kc->ctrn = xrealloc(kc->ctrn, kc->mcap * sizeof(*kc->ctrn));
+		for (size_t q = 0; q < kc->m; q++) {
+			memcpy(kc->ctr + q * kc->dp, kc->Xf + (size_t)kc->crow[q] * kc->dp,
+			       kc->dp * sizeof(*kc->ctr));
+			kc->ctrn[q] = kc->nrm[kc->crow[q]];
+		}
+	}
+}
+
 /*
  * Adds the workers' counters to kc->st and clears them. Adaptive (project =
  * 0 for the second rule): a projected gate that ruled out less than one pair in eight this pass
@@ -1208,7 +1259,7 @@ static int lazy_fold(struct kcenter *kc, size_t p, uint32_t q)
  */
 static void collect_stats(struct kcenter *kc)
 {
-	size_t tests = 0, rej = 0, tests32 = 0, rej32 = 0;
+	size_t tests = 0, rej = 0, tests32 = 0, rej32 = 0, f64 = 0, same64 = 0;
 
 	for (int t = 0; t < kc->nwk; t++) {
 		struct worker *w = &kc->wk[t];
@@ -1220,7 +1271,18 @@ static void collect_stats(struct kcenter *kc)
 		rej += w->prej;
 		tests32 += w->g32;
 		rej32 += w->grej;
+		f64 += w->f64;
+		same64 += w->same64;
 		w->scanned = w->f32 = w->f64 = w->p32 = w->prej = w->g32 = w->grej = 0;
+		w->same64 = 0;
+	}
+	/*
+	 * No float32 copy yet: make it once one float64 recompute in four finds
+	 * the row staying, which the float32 gate might have ruled out.
+	 */
+	if (!kc->Xf && kc->xf_ok && f64 >= 256 && 4 * same64 >= f64) {
+		need_xf(kc);
+		kc->skip32 = false;
 	}
 	/*
 	 * Where the projected gate leaves the float32 one less than one pair in
@@ -1229,7 +1291,7 @@ static void collect_stats(struct kcenter *kc)
 	if (!kc->skip32 && tests32 >= 256 && 4 * rej32 < tests32) {
 		kc->skip32 = true;
 		kc->skip_probe = kc->m + PROBE_EVERY;
-	} else if (kc->skip32 && kc->m >= kc->skip_probe) {
+	} else if (kc->skip32 && kc->Xf && kc->m >= kc->skip_probe) {
 		kc->skip32 = false;
 	}
 	/* The first centre meets rows at +inf, which no gate rules out. */
@@ -1238,6 +1300,7 @@ static void collect_stats(struct kcenter *kc)
 	if (kc->proj && tests >= 256 && 8 * rej < tests) {
 		kc->proj = false;
 		kc->proj_probe = kc->m + PROBE_EVERY;
+		need_xf(kc);
 	} else if (!kc->proj && kc->m >= kc->proj_probe) {
 		kc->proj = true;
 	}
@@ -1593,7 +1656,8 @@ int kcenter_add_preselected(struct kcenter *kc)
 			rows[m0++] = i;
 	if (cancelled(kc)) {
 		rc = -ECANCELED;
-	} else if (m0 >= SGEMM_MIN && kc->Xf && kc->prune >= 0) {
+	} else if (m0 >= SGEMM_MIN && kc->xf_ok && kc->prune >= 0) {
+		need_xf(kc);
 		rc = start_sgemm(kc, rows, m0);
 	} else {
 		/* In path order, as a plain fold would (the first nearest centre is kept). */
@@ -1934,14 +1998,11 @@ static void prepare_cb(size_t b, int tid, void *ud)
 
 	for (size_t i = lo; i < hi; i++) {
 		const double *x = kc->X + i * kc->dim;
-		float *y = kc->Xf + i * kc->dp;
 		double s = 0;
-		for (size_t j = 0; j < kc->dim; j++) {
+		for (size_t j = 0; j < kc->dim; j++)
 			s += x[j] * x[j];
-			y[j] = (float)x[j];
-		}
-		for (size_t j = kc->dim; j < kc->dp; j++)
-			y[j] = 0;
+		if (kc->Xf)
+			float_row(kc, i);
 		/* s is finite unless a value is not, or the squares overflow. */
 		if (!isfinite(s))
 			for (size_t j = 0; j < kc->dim; j++)
@@ -2000,8 +2061,11 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 		.maxn = xcalloc((size_t)kc->nwk, sizeof(double)),
 		.bad = xcalloc((size_t)kc->nwk, sizeof(bool)),
 	};
-	kc->Xf = xaligned_floats(n * kc->dp);
-	/* The projected gate (DESIGN 5): adaptive from 32 dimensions and 8192 rows. */
+	/*
+	 * The projected gate (DESIGN 5): adaptive from 32 dimensions and 8192
+	 * rows, and then the float32 copy waits until it pays (need_xf); forced
+	 * on (tests), both are made at once.
+	 */
 	kc->project = in->project;
 	if (n > 0 && (in->project > 0 || (in->project == 0 && dim >= 2 * PR && n >= 8192)) &&
 	    principal_directions(kc, in->project > 0)) {
@@ -2009,6 +2073,9 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 		kc->pe = xaligned_floats(n);
 		kc->proj = true;
 	}
+	if (!kc->proj || in->project > 0)
+		kc->Xf = xaligned_floats(n * kc->dp);
+	kc->skip32 = !kc->Xf;
 	pool_for(kc->nblk, threads_for(kc, n * dim), prepare_cb, &cv, NULL);
 	double maxn = 0;
 	for (int t = 0; t < kc->nwk; t++) {
@@ -2026,7 +2093,8 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 	for (size_t i = 0; i < n; i++)
 		if (kc->nrm[i] > kc->nrm_max)
 			kc->nrm_max = kc->nrm[i];
-	if (!(maxn <= 0x1p55 && dim < (1u << 20))) {
+	kc->xf_ok = maxn <= 0x1p55 && dim < (1u << 20);
+	if (!kc->xf_ok) {
 		free(kc->Xf);
 		kc->Xf = NULL;
 		/* The gate's bounds assume the same: no float32 copy, no gate. */
