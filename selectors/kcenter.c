@@ -97,6 +97,10 @@
  *    pair in four to rule out, pairs go straight to float64 for a while. The
  *    clustered pass also tries the cluster-level triangle test first with
  *    the projected bound of |c_j - c|, the same inequality solved for it.
+ *    While the adaptive gate is on, the float32 copy of the rows (1.) is not
+ *    made at all; it is made mid-run (need_xf) when one float64 recompute in
+ *    four finds the row staying, which the float32 gate could have spared,
+ *    or when the projected gate is turned off.
  */
 #include <cblas.h>
 #include <errno.h>

@@ -728,6 +728,42 @@ static void test_projected_gate(void **state)
 	free(X);
 }
 
+/* Adds uniform noise in [-amp, amp) to every value. */
+static void add_noise(double *X, size_t count, double amp, uint64_t seed)
+{
+	rnd_state = seed;
+	for (size_t i = 0; i < count; i++)
+		X[i] += amp * (2 * rnd_unit() - 1);
+}
+
+/*
+ * Noise in every dimension loosens the projected gate: with little, the
+ * float32 copy is never made; with more, it is made mid-run once the float32
+ * gate would pay; with much, the projected gate stops paying. The selection
+ * equals the one without the projected gate each time.
+ */
+static void test_projected_gate_noisy(void **state)
+{
+	static const double amps[] = {0.3, 1.0, 2.5};
+	size_t n = 12000, d = 48, k = 300;
+	for (size_t t = 0; t < ARRAY_LEN(amps); t++) {
+		double *X = gmm_rows(n, d, 16, 8, 0, 26);
+		add_noise(X, n * d, amps[t], 27);
+		struct selection on, off;
+		struct select_stats a = gate_run(X, n, d, k, 0, &on);
+		gate_run(X, n, d, k, -1, &off);
+		assert_same(&on, &off);
+		assert_true(a.rows_projected > 0);
+		if (t == 0)
+			assert_int_equal(a.rows_float32, 0);
+		else
+			assert_true(a.rows_float32 > 0);
+		selection_free(&on);
+		selection_free(&off);
+		free(X);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -746,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_paths_identical_large),
 		cmocka_unit_test(test_lazy_blocks),
 		cmocka_unit_test(test_projected_gate),
+		cmocka_unit_test(test_projected_gate_noisy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
