@@ -57,7 +57,7 @@
  * d w, and D is common); the finalists within 1e-9 of the best key are then
  * compared with the exact rule.
  *
- * 4. Lazy plain steps (coreset, prune <= 0). d2 only falls as centres are
+ * 4. Lazy plain steps (prune <= 0). d2 only falls as centres are
  *    added, so a row block's best, computed when its rows last saw the
  *    centres, is an upper bound later. A plain step only records the new
  *    centre (and its float32 lower bounds to the earlier ones, up to TRI_MAX
@@ -71,7 +71,13 @@
  *    arithmetic, not a 51 MB sweep per step. Every SYNC_EVERY steps (prune =
  *    0) all blocks are synced and the clustered pass is tried as above for
  *    the next pick; where it would not prune, the look comes less often.
- *    kcenter_d2 syncs every block first.
+ *    kcenter_d2 syncs every block first. coral (lazy_settle_coral) needs
+ *    more from the blocks: D, the largest d2, exactly, and every row whose
+ *    key is within 1e-9 of the best; and a key d2 w |w| is an upper bound
+ *    only while w > 0 (with w <= 0 it rises towards 0 as d2 falls). So its
+ *    blocks are refreshed until no stale r2 exceeds the fresh ones and no
+ *    stale key bound (0 where the key is not positive) reaches the
+ *    finalists' threshold.
  *
  * 5. Projected gate. Real embeddings spend most of their variance in a few
  *    directions. P (PR x dim, float64) holds PR principal directions found by
@@ -1094,6 +1100,80 @@ static int lazy_settle(struct kcenter *kc)
 	}
 }
 
+/*
+ * coral (DESIGN 4): the highest key block b's rows can have now. While the
+ * block is stale its key is an upper bound for rows with w > 0 (d2 only
+ * falls); a row with w <= 0 has a key below 0 that rises as d2 falls, so
+ * below 0 the bound is 0. A row that did not qualify (d2 at 0, or under
+ * min_distance) never will.
+ */
+static double key_bound(const struct kcenter *kc, size_t b)
+{
+	const struct group *g = &kc->bg[b];
+
+	if (g->arg == SIZE_MAX)
+		return -INFINITY;
+	return g->key > 0 ? g->key : 0;
+}
+
+/*
+ * coral's settle: kcenter_coral_pick needs D (the largest d2 over the live
+ * rows) exactly and every row whose key is within 1e-9 of the best. So
+ * blocks are refreshed until no stale block's r2 exceeds the fresh ones'
+ * and no stale block's key bound reaches the finalists' threshold; the
+ * stale groups left then change neither. Highest key bounds go first.
+ */
+static int lazy_settle_coral(struct kcenter *kc)
+{
+	size_t batch = 2 * (size_t)kc->nwk;
+
+	for (;;) {
+		double fr2 = GEOM_TAKEN, fkey = 0, thr = -INFINITY;
+		bool have = false;
+		for (size_t b = 0; b < kc->nblk; b++) {
+			const struct group *g = &kc->bg[b];
+			if (!block_fresh(kc, b))
+				continue;
+			if (g->r2 > fr2)
+				fr2 = g->r2;
+			if (g->arg != SIZE_MAX && (!have || g->key > fkey)) {
+				fkey = g->key;
+				have = true;
+			}
+		}
+		if (have) {
+			/* As kcenter_coral_pick sets it. */
+			double K = fabs(fkey);
+			thr = K >= 0x1p-960 && K <= 0x1p960 ? fkey - 1e-9 * K : -INFINITY;
+		}
+		kc->nub = 0;
+		for (size_t b = 0; b < kc->nblk; b++) {
+			if (block_fresh(kc, b))
+				continue;
+			double kb = key_bound(kc, b);
+			bool need = kc->bg[b].r2 > fr2 ||
+				    (kc->bg[b].arg != SIZE_MAX && (!have || kb >= thr));
+			if (!need)
+				continue;
+			if (kc->nub < batch) {
+				kc->ub[kc->nub++] = (uint32_t)b;
+				continue;
+			}
+			size_t lo = 0;
+			for (size_t t = 1; t < batch; t++)
+				if (key_bound(kc, kc->ub[t]) < key_bound(kc, kc->ub[lo]))
+					lo = t;
+			if (kb > key_bound(kc, kc->ub[lo]))
+				kc->ub[lo] = (uint32_t)b;
+		}
+		if (kc->nub == 0)
+			return 0;
+		int rc = refresh_blocks(kc);
+		if (rc < 0)
+			return rc;
+	}
+}
+
 /* Brings every block up to date. */
 static int lazy_sync(struct kcenter *kc)
 {
@@ -1203,7 +1283,7 @@ static int lazy_fold(struct kcenter *kc, size_t p, uint32_t q)
 			row[j] = float_down(kc->dc2[j]);
 	}
 	kc->bdirty[p / BLK] = 1;
-	rc = lazy_settle(kc);
+	rc = kc->w ? lazy_settle_coral(kc) : lazy_settle(kc);
 	if (rc < 0)
 		return rc;
 	if (kc->prune == 0 && kc->m >= kc->next_sync && kc->m < TRI_MAX)
@@ -2052,7 +2132,7 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 	kc->bdirty = xcalloc(kc->nblk ? kc->nblk : 1, sizeof(*kc->bdirty));
 	kc->ub = xmalloc((kc->nblk ? kc->nblk : 1) * sizeof(*kc->ub));
 	kc->ug = xmalloc(4 * (kc->nblk ? kc->nblk : 1) * sizeof(*kc->ug));
-	kc->lazy = !coral && in->prune <= 0;
+	kc->lazy = in->prune <= 0;
 	kc->sync_every = SYNC_EVERY;
 	kc->nwk = kc->threads;
 	kc->wk = xcalloc((size_t)kc->nwk, sizeof(*kc->wk));

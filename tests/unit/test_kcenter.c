@@ -527,6 +527,23 @@ static void test_coral_uniform(void **state)
 	double *X = uniform_rows(n, d, 11);
 	double *w = weights(n, false, 12);
 	check_coral(X, w, n, d, NULL, 150, -1, false);
+	/*
+	 * Negative weights: a row's key d2 w |w| rises as its d2 falls, so the
+	 * lazy sweeps must not take a stale block's key for a bound.
+	 */
+	for (size_t i = 0; i < n; i++)
+		w[i] = 2 * w[i] - 1;
+	check_coral(X, w, n, d, NULL, 150, -1, false);
+	free(X);
+	free(w);
+	/* All negative, over many row blocks. */
+	n = 20000;
+	d = 6;
+	X = uniform_rows(n, d, 30);
+	w = weights(n, false, 31);
+	for (size_t i = 0; i < n; i++)
+		w[i] = -w[i] - 0.01;
+	check_coral(X, w, n, d, NULL, 100, -1, false);
 	free(X);
 	free(w);
 }
