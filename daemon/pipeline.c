@@ -1038,14 +1038,14 @@ static int stage_results(struct run *run)
 	rc = -EIO;
 	if ((f = open_out(run, "data/embeddings.csv")) == NULL)
 		goto out;
-	emb_csv_write(f, names, NULL, run->ncand, run->raw, run->d);
+	emb_csv_write(f, names, NULL, run->ncand, run->raw, run->d, run->o->threads);
 	if ((rc = close_out(run, f, "data/embeddings.csv")) < 0)
 		goto out;
 
 	rc = -EIO;
 	if ((f = open_out(run, "data/selected_embeddings.csv")) == NULL)
 		goto out;
-	emb_csv_write(f, names, run->sel.idx, run->sel.n, run->raw, run->d);
+	emb_csv_write(f, names, run->sel.idx, run->sel.n, run->raw, run->d, run->o->threads);
 	if ((rc = close_out(run, f, "data/selected_embeddings.csv")) < 0)
 		goto out;
 

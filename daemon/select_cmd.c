@@ -237,7 +237,7 @@ static int pool_write(struct local_pool *lp, bool keep_history)
 	}
 	if ((f = open_memstream(&text, &len)) == NULL)
 		fatalx("datapool: out of memory");
-	rc = emb_csv_write(f, names, NULL, n, rows, d);
+	rc = emb_csv_write(f, names, NULL, n, rows, d, 1);
 	if (fclose(f) != 0 && rc == 0)
 		rc = -EIO;
 	free(names);

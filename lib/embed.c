@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -692,41 +693,91 @@ int emb_table_read(const char *path, struct emb_table *t, char *err, size_t errl
 	return rc;
 }
 
-int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
-		  const double *rows, size_t d)
+/* Rows a thread formats before its turn to write them (a few MB of text at d = 64). */
+#define WCHUNK 2048
+
+struct csv_out {
+	FILE *f;
+	char *const *names;
+	const size_t *idx;
+	const double *rows;
+	size_t n, d;
+	struct buf *bufs;	/* per thread */
+	pthread_mutex_t mu;
+	pthread_cond_t turn;
+	size_t next;		/* the chunk whose turn it is to be written */
+};
+
+/* Row i (of idx, else of rows) as a line of the CSV, appended to b. */
+static void csv_row(const struct csv_out *o, size_t i, struct buf *b)
 {
+	size_t r = o->idx ? o->idx[i] : i, nl = strlen(o->names[r]);
+	size_t need = nl + o->d * (DCONV_BUFLEN + 1) + 4;
+
+	if (b->cap - b->len < need) {
+		b->cap = 2 * b->cap > b->len + need ? 2 * b->cap : b->len + need;
+		b->data = xrealloc(b->data, b->cap);
+	}
+	char *p = b->data + b->len;
+	memcpy(p, o->names[r], nl);
+	p += nl;
+	for (size_t j = 0; j < o->d; j++) {
+		*p++ = ',';
+		p += dconv_format(o->rows[r * o->d + j], p);
+	}
+	memcpy(p, ",0\n", 3);
+	b->len = (size_t)(p + 3 - b->data);
+}
+
+/*
+ * Chunk c: formatted on this thread, then written when every chunk before it
+ * has been. pool_for hands chunks out in increasing order, so the chunk
+ * waited for is always held by a thread that is formatting or writing it:
+ * one thread writes while the others format.
+ */
+static void csv_chunk_cb(size_t c, int tid, void *ud)
+{
+	struct csv_out *o = ud;
+	struct buf *b = &o->bufs[tid];
+	size_t lo = c * WCHUNK, hi = lo + WCHUNK < o->n ? lo + WCHUNK : o->n;
+
+	b->len = 0;
+	for (size_t i = lo; i < hi; i++)
+		csv_row(o, i, b);
+	pthread_mutex_lock(&o->mu);
+	while (o->next != c)
+		pthread_cond_wait(&o->turn, &o->mu);
+	pthread_mutex_unlock(&o->mu);
+	fwrite(b->data, 1, b->len, o->f);	/* large: past stdio's buffer, no second copy */
+	pthread_mutex_lock(&o->mu);
+	o->next++;
+	pthread_cond_broadcast(&o->turn);
+	pthread_mutex_unlock(&o->mu);
+}
+
+int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
+		  const double *rows, size_t d, int threads)
+{
+	struct csv_out o = {
+		.f = f, .names = names, .idx = idx, .rows = rows, .n = n, .d = d,
+		.mu = PTHREAD_MUTEX_INITIALIZER, .turn = PTHREAD_COND_INITIALIZER,
+	};
+	size_t chunks = (n + WCHUNK - 1) / WCHUNK;
+
+	if (threads <= 0)
+		threads = cpu_count();
 	fputs("filenames", f);
 	for (size_t j = 0; j < d; j++)
 		fprintf(f, ",embedding_%zu", j);
 	fputs(",labels\n", f);
-	/*
-	 * Rows are formatted into a buffer of about 1 MiB, written with one call:
-	 * a write that large bypasses stdio's own small buffer (no second copy).
-	 */
-	size_t cap = (size_t)1 << 20, len = 0, rowmax = d * (DCONV_BUFLEN + 1) + 4;
-	char *out = xmalloc(cap);
-	for (size_t i = 0; i < n; i++) {
-		size_t r = idx ? idx[i] : i, nl = strlen(names[r]);
-		if (len + nl + rowmax > cap) {
-			fwrite(out, 1, len, f);
-			len = 0;
-			if (nl + rowmax > cap) {
-				cap = nl + rowmax;
-				out = xrealloc(out, cap);
-			}
-		}
-		char *o = out + len;
-		memcpy(o, names[r], nl);
-		o += nl;
-		for (size_t j = 0; j < d; j++) {
-			*o++ = ',';
-			o += dconv_format(rows[r * d + j], o);
-		}
-		memcpy(o, ",0\n", 3);
-		len = (size_t)(o + 3 - out);
-	}
-	fwrite(out, 1, len, f);
-	free(out);
+	fflush(f);
+	o.bufs = xcalloc((size_t)threads, sizeof(*o.bufs));
+	pool_for(chunks, chunks > 1 ? threads : 1, csv_chunk_cb, &o, NULL);
+	for (int t = 0; t < threads; t++)
+		buf_free(&o.bufs[t]);
+	free(o.bufs);
+	pthread_mutex_destroy(&o.mu);
+	pthread_cond_destroy(&o.turn);
 	return ferror(f) ? -EIO : 0;
 }
 

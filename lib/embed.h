@@ -66,9 +66,13 @@ long emb_table_find(const struct emb_table *t, const char *name);
 
 void emb_table_free(struct emb_table *t);
 
-/* Writes names[i] with rows (n x d) in Lightly's format, labels 0. Returns 0 or -errno. */
+/*
+ * Writes names[i] with rows (n x d) in Lightly's format, labels 0; with idx,
+ * rows idx[0..n) in that order. Rows are formatted on `threads` threads (<=
+ * 0: cpu_count()) and written in order. Returns 0 or -errno.
+ */
 int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
-		  const double *rows, size_t d);
+		  const double *rows, size_t d, int threads);
 
 /* L2-normalises each row in place; returns the number of all-zero rows. */
 size_t embed_normalize(double *rows, size_t n, size_t d);

@@ -44,7 +44,7 @@ static void test_csv_ok(void **state)
 	FILE *f = open_memstream(&buf, &len);
 	double rows[] = { 0.1, 1.0 / 3.0, -1e-300, 123456789.123456789 };
 	char *names[] = { "x.png", "y.png" };
-	assert_int_equal(emb_csv_write(f, names, NULL, 2, rows, 2), 0);
+	assert_int_equal(emb_csv_write(f, names, NULL, 2, rows, 2, 1), 0);
 	fclose(f);
 	struct emb_table u;
 	assert_int_equal(parse(buf, &u, err), 0);
@@ -175,11 +175,40 @@ static void test_csv_large_exact(void **state)
 	char *out = NULL;
 	size_t olen = 0;
 	FILE *f = open_memstream(&out, &olen);
-	assert_int_equal(emb_csv_write(f, t4.names, NULL, t4.n, t4.rows, d), 0);
+	assert_int_equal(emb_csv_write(f, t4.names, NULL, t4.n, t4.rows, d, 2), 0);
 	fclose(f);
 	struct emb_table u;
 	assert_int_equal(emb_table_parse(out, olen, "o.csv", &u, err, sizeof(err)), 0);
 	assert_memory_equal(u.rows, t4.rows, n * d * sizeof(double));
+	emb_table_free(&u);
+	/* On 1 and 3 threads (chunks written in order whoever formats them): the same bytes. */
+	for (int th = 1; th <= 3; th += 2) {
+		char *o2 = NULL;
+		size_t l2 = 0;
+		f = open_memstream(&o2, &l2);
+		assert_int_equal(emb_csv_write(f, t4.names, NULL, t4.n, t4.rows, d, th), 0);
+		fclose(f);
+		assert_int_equal(l2, olen);
+		assert_memory_equal(o2, out, olen);
+		free(o2);
+	}
+	free(out);
+	/* A subset through idx, in its order (every third row, backwards). */
+	size_t *idx = xmalloc(n * sizeof(*idx)), m = 0;
+	for (size_t i = n; i-- > 0;)
+		if (i % 3 == 0)
+			idx[m++] = i;
+	f = open_memstream(&out, &olen);
+	assert_int_equal(emb_csv_write(f, t4.names, idx, m, t4.rows, d, 2), 0);
+	fclose(f);
+	assert_int_equal(emb_table_parse(out, olen, "s.csv", &u, err, sizeof(err)), 0);
+	assert_int_equal(u.n, m);
+	for (size_t i = 0; i < m; i++) {
+		long r = emb_table_find(&u, t4.names[idx[i]]);
+		assert_int_equal(r, (long)i);
+		assert_memory_equal(u.rows + (size_t)r * d, t4.rows + idx[i] * d, d * sizeof(double));
+	}
+	free(idx);
 	free(out);
 	emb_table_free(&u);
 	emb_table_free(&t1);
