@@ -20,10 +20,10 @@ all) and BENCH_CSV_SELECT=0 (skip step 4) change the defaults.
 """
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,11 +88,27 @@ def select_run(path):
     cmd = [os.path.join(BIN, "winnowd"), "select", "--config", cfg, "--input", src,
            "--output", out]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(proc.pid, 0)
+    errf = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf)
+    # The peak RSS is the process's own VmHWM, read until it exits. wait4's
+    # ru_maxrss would not do: a child forked from this process (which holds
+    # numpy's copy of the CSV by now) keeps the fork's high-water mark
+    # through exec, and reported 1891 MB for a run whose own peak was 1208.
+    hwm = 0
+    status_path = "/proc/%d/status" % proc.pid
+    while proc.poll() is None:
+        try:
+            with open(status_path) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        hwm = max(hwm, int(line.split()[1]) * 1024)
+        except OSError:
+            pass
+        time.sleep(0.01)
     wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace")
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    errf.seek(0)
+    err = errf.read().decode(errors="replace")
+    errf.close()
     if proc.returncode != 0:
         print("bench-csv: winnowd select failed (%d):\n%s" % (proc.returncode, err))
         return None
@@ -101,7 +117,7 @@ def select_run(path):
     sizes = {n: os.path.getsize(os.path.join(out, "data", n))
              for n in ("embeddings.csv", "embeddings_2d.csv")}
     shutil.rmtree(src, ignore_errors=True)
-    return wall, ru.ru_maxrss * 1024, rep, sizes
+    return wall, hwm, rep, sizes
 
 
 def main():
