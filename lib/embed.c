@@ -703,6 +703,8 @@ struct csv_out {
 	const double *rows;
 	size_t n, d;
 	struct buf *bufs;	/* per thread */
+	size_t chunks;
+	atomic_size_t claim;	/* the next chunk to format */
 	pthread_mutex_t mu;
 	pthread_cond_t turn;
 	size_t next;		/* the chunk whose turn it is to be written */
@@ -730,29 +732,36 @@ static void csv_row(const struct csv_out *o, size_t i, struct buf *b)
 }
 
 /*
- * Chunk c: formatted on this thread, then written when every chunk before it
- * has been. pool_for hands chunks out in increasing order, so the chunk
- * waited for is always held by a thread that is formatting or writing it:
- * one thread writes while the others format.
+ * One thread of the writer: it takes chunks one at a time, in increasing
+ * order, formats each, and writes it when every chunk before it has been
+ * written. The chunk waited for is always held by a thread that is
+ * formatting or writing it, so one thread writes while the others format.
+ * (Chunks are claimed here, one by one, rather than as pool items: pool_for
+ * hands out runs of items, and a thread holding chunks 4-7 would wait for
+ * all of 0-3 to be written.)
  */
-static void csv_chunk_cb(size_t c, int tid, void *ud)
+static void csv_thread_cb(size_t item, int tid, void *ud)
 {
 	struct csv_out *o = ud;
 	struct buf *b = &o->bufs[tid];
-	size_t lo = c * WCHUNK, hi = lo + WCHUNK < o->n ? lo + WCHUNK : o->n;
+	size_t c;
 
-	b->len = 0;
-	for (size_t i = lo; i < hi; i++)
-		csv_row(o, i, b);
-	pthread_mutex_lock(&o->mu);
-	while (o->next != c)
-		pthread_cond_wait(&o->turn, &o->mu);
-	pthread_mutex_unlock(&o->mu);
-	fwrite(b->data, 1, b->len, o->f);	/* large: past stdio's buffer, no second copy */
-	pthread_mutex_lock(&o->mu);
-	o->next++;
-	pthread_cond_broadcast(&o->turn);
-	pthread_mutex_unlock(&o->mu);
+	(void)item;
+	while ((c = atomic_fetch_add(&o->claim, 1)) < o->chunks) {
+		size_t lo = c * WCHUNK, hi = lo + WCHUNK < o->n ? lo + WCHUNK : o->n;
+		b->len = 0;
+		for (size_t i = lo; i < hi; i++)
+			csv_row(o, i, b);
+		pthread_mutex_lock(&o->mu);
+		while (o->next != c)
+			pthread_cond_wait(&o->turn, &o->mu);
+		pthread_mutex_unlock(&o->mu);
+		fwrite(b->data, 1, b->len, o->f);	/* large: past stdio's buffer */
+		pthread_mutex_lock(&o->mu);
+		o->next++;
+		pthread_cond_broadcast(&o->turn);
+		pthread_mutex_unlock(&o->mu);
+	}
 }
 
 int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
@@ -762,17 +771,17 @@ int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
 		.f = f, .names = names, .idx = idx, .rows = rows, .n = n, .d = d,
 		.mu = PTHREAD_MUTEX_INITIALIZER, .turn = PTHREAD_COND_INITIALIZER,
 	};
-	size_t chunks = (n + WCHUNK - 1) / WCHUNK;
-
 	if (threads <= 0)
 		threads = cpu_count();
+	o.chunks = (n + WCHUNK - 1) / WCHUNK;
+	atomic_init(&o.claim, 0);
 	fputs("filenames", f);
 	for (size_t j = 0; j < d; j++)
 		fprintf(f, ",embedding_%zu", j);
 	fputs(",labels\n", f);
 	fflush(f);
 	o.bufs = xcalloc((size_t)threads, sizeof(*o.bufs));
-	pool_for(chunks, chunks > 1 ? threads : 1, csv_chunk_cb, &o, NULL);
+	pool_for((size_t)threads, o.chunks > 1 ? threads : 1, csv_thread_cb, &o, NULL);
 	for (int t = 0; t < threads; t++)
 		buf_free(&o.bufs[t]);
 	free(o.bufs);
