@@ -120,13 +120,21 @@ static void dispatch_api(struct req *r, struct resp *out)
 	rt->fn(r, out);
 }
 
-static char *cookie_header(const char *value, bool clear)
+/*
+ * Secure when winnow-web speaks TLS itself (--tls-cert): the browser then
+ * never sends the session over plain HTTP. Without it the cookie cannot be
+ * Secure, or a plain-HTTP deployment (loopback, or TLS ended in a proxy in
+ * front) could not log in at all.
+ */
+static char *cookie_header(const struct web_settings *ws, const char *value, bool clear)
 {
-	/* Secure is left out: winnow-web itself speaks plain HTTP (put TLS in front). */
+	const char *secure = ws->tls_cert != NULL ? "; Secure" : "";
+
 	if (clear)
-		return xasprintf("%s=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0", AUTH_COOKIE);
-	return xasprintf("%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d", AUTH_COOKIE, value,
-			 AUTH_SESSION_SECONDS);
+		return xasprintf("%s=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s", AUTH_COOKIE,
+				 secure);
+	return xasprintf("%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d%s", AUTH_COOKIE,
+			 value, AUTH_SESSION_SECONDS, secure);
 }
 
 static void do_login(struct req *r, struct resp *out)
@@ -155,7 +163,7 @@ static void do_login(struct req *r, struct resp *out)
 	cJSON_AddStringToObject(o, "userId", r->who.id);
 	cJSON_AddStringToObject(o, "name", r->who.name);
 	resp_json(out, 200, o);
-	out->set_cookie = cookie_header(secret, false);
+	out->set_cookie = cookie_header(r->ws, secret, false);
 done:
 	cJSON_Delete(j);
 }
@@ -167,7 +175,7 @@ static void do_logout(struct req *r, struct resp *out)
 	if (cookie != NULL)
 		auth_session_delete(req_db(r), cookie);
 	resp_json(out, 200, cJSON_CreateObject());
-	out->set_cookie = cookie_header(NULL, true);
+	out->set_cookie = cookie_header(r->ws, NULL, true);
 }
 
 static const char *mime_type(const char *path)

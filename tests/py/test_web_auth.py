@@ -135,6 +135,7 @@ class TestAuth(unittest.TestCase):
         self.assertIn("HttpOnly", parts)
         self.assertIn("SameSite=Strict", parts)
         self.assertIn("Path=/", parts)
+        self.assertNotIn("Secure", parts)  # plain HTTP here: a Secure cookie would never come back
         value = parts[0].split("=", 1)[1]
         self.assertNotEqual(value, self.user)
         me = self.srv.request("GET", "/v1/me", headers={"Cookie": "winnow_session=" + value})

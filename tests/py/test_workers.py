@@ -364,6 +364,16 @@ class TestTLS(unittest.TestCase):
         c.close()
         self.assertEqual(self.web.ok("GET", "/v1/me", token=self.utok)["name"], "alice")
 
+    def test_session_cookie_is_secure(self):
+        r = self.web.request("POST", "/login", {"token": self.utok})
+        self.assertEqual(r.status, 200)
+        parts = [p.strip() for p in r.header("Set-Cookie").split(";")]
+        self.assertIn("Secure", parts)
+        self.assertIn("HttpOnly", parts)
+        out = self.web.request("POST", "/logout", headers={
+            "Cookie": parts[0]})
+        self.assertIn("Secure", [p.strip() for p in out.header("Set-Cookie").split(";")])
+
     def test_a_run_completes_over_https(self):
         ds = self.web.ok("POST", "/v1/datasets", {"name": "ds"}, token=self.utok)["id"]
         self.web.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.path},
