@@ -12,12 +12,17 @@
    selection equals the reference's (SPEC 4.6's step-by-step comparison:
    where the reference's best two distances differ by < 1e-6 relative,
    either is accepted and the reference continues from winnow's pick).
+   Then coral on the same rows with uniform [0, 1) weights (a score's range)
+   against its numpy reference (SPEC 4.6: argmax (d_i / D) w_i over the rows
+   with d_i > 0, D = max d over the unselected; first pick argmax w), with the
+   same step-by-step comparison. The issue sets no coral target; its ratio is
+   printed beside coreset's.
 2. n = 1,000,000, d = 64, k = 10,000 clustered: winnow alone (bench_select
    big): wall time, peak RSS, bytes streamed per second against a
    STREAM-style copy, each beside its target.
 
 BENCH_SELECT_N, _D, _K change part 1's sizes, BENCH_SELECT_REPEAT winnow's
-runs; BENCH_SELECT_BIG=0 skips part 2.
+runs; BENCH_SELECT_CORAL=0 skips coral; BENCH_SELECT_BIG=0 skips part 2.
 """
 import os
 import subprocess
@@ -84,11 +89,44 @@ def reference(X, k, follow=None):
     return picks, near, bad
 
 
-def run_winnow(X, k, tmp):
+def reference_coral(X, w, k, follow=None):
+    """SPEC 4.6's coral, float64, one distance pass per pick; near-ties go
+    winnow's way as in reference(). Weights are continuous here, so the first
+    pick's tie rule (farthest from the mean) and the objective's (larger d,
+    then lowest index) are not needed."""
+    n = len(X)
+    picks, near, bad = [int(np.argmax(w))], 0, None
+    taken = np.zeros(n, dtype=bool)
+    taken[picks[0]] = True
+    d = np.sqrt(((X - X[picks[0]]) ** 2).sum(axis=1))
+    while len(picks) < min(k, n):
+        live = ~taken
+        D = d[live].max()
+        obj = np.where(live & (d > 0), d / D * w, -np.inf)
+        r = int(np.argmax(obj))
+        if not np.isfinite(obj[r]):
+            break
+        step = len(picks)
+        if follow is not None and step < len(follow) and follow[step] != r:
+            g = follow[step]
+            if obj[r] - obj[g] <= REL * abs(obj[r]):
+                near += 1
+                r = g
+            elif bad is None:
+                bad = step
+        picks.append(r)
+        taken[r] = True
+        d = np.minimum(d, np.sqrt(((X - X[r]) ** 2).sum(axis=1)))
+    return picks, near, bad
+
+
+def run_winnow(X, k, tmp, method="coreset", w=None):
     path = os.path.join(tmp, "rows.f64")
     out = os.path.join(tmp, "picks.txt")
     np.ascontiguousarray(X, dtype=np.float64).tofile(path)
-    res = subprocess.run([EXE, "run", path, str(len(X)), str(X.shape[1]), str(k), "coreset", out,
+    if w is not None:
+        np.ascontiguousarray(w, dtype=np.float64).tofile(path + ".w")
+    res = subprocess.run([EXE, "run", path, str(len(X)), str(X.shape[1]), str(k), method, out,
                           str(REPEAT)],
                          check=True, capture_output=True, text=True)
     secs = None
@@ -117,6 +155,21 @@ def part1():
             ratio = p_secs / w_secs
             print("  numpy reference %.2f s, winnow %.3f s, ratio %.1fx (target >= %dx) %s"
                   % (p_secs, w_secs, ratio, target, "ok" if ratio >= target else "MISSED"))
+            print("  selection equals the reference's: %s (%d picks, %d near-ties followed%s)"
+                  % ("yes" if same else "NO", len(picks), near,
+                     "" if bad is None else ", first mismatch at step %d" % bad))
+            ok = ok and same
+            if os.environ.get("BENCH_SELECT_CORAL", "1") == "0":
+                continue
+            w = np.random.default_rng(7).random(N)  # its own stream: the rows stay as before
+            print("%s coral: n=%d d=%d k=%d, weights uniform in [0, 1)" % (name, N, D, K))
+            w_secs, picks = run_winnow(X, K, tmp, "coral", w)
+            t0 = time.perf_counter()
+            ref, near, bad = reference_coral(X, w, K, follow=picks)
+            p_secs = time.perf_counter() - t0
+            same = bad is None and ref == picks
+            print("  numpy reference %.2f s, winnow %.3f s, ratio %.1fx (no target of its own)"
+                  % (p_secs, w_secs, p_secs / w_secs))
             print("  selection equals the reference's: %s (%d picks, %d near-ties followed%s)"
                   % ("yes" if same else "NO", len(picks), near,
                      "" if bad is None else ", first mismatch at step %d" % bad))
