@@ -71,7 +71,7 @@
  *    arithmetic, not a 51 MB sweep per step. Every SYNC_EVERY steps (prune =
  *    0) all blocks are synced and the clustered pass is tried as above for
  *    the next pick; where it would not prune, the look comes less often.
- *    kcenter_d2 syncs every block first. coral (lazy_settle_coral) needs
+ *    kcenter_d2 syncs every block first. coral (must_refresh) needs
  *    more from the blocks: D, the largest d2, exactly, and every row whose
  *    key is within 1e-9 of the best; and a key d2 w |w| is an upper bound
  *    only while w > 0 (with w <= 0 it rises towards 0 as d2 falls). So its
@@ -1047,65 +1047,12 @@ static int refresh_blocks(struct kcenter *kc)
 	return 0;
 }
 
-/* True when block b's group (an upper bound while it is stale) beats f, the best of block fb. */
-static bool may_beat(const struct kcenter *kc, size_t b, const struct group *f, size_t fb)
-{
-	const struct group *g = &kc->bg[b];
-
-	if (g->arg == SIZE_MAX)
-		return false;	/* no live row */
-	return fb == SIZE_MAX || g->key > f->key || (g->key == f->key && b < fb);
-}
-
 /*
- * Refreshes blocks until the best block is fresh and no stale one can beat
- * it; then the groups give the exact argmax. The stale blocks with the
- * highest bounds go first, a few at a time, so both threads have work.
- */
-static int lazy_settle(struct kcenter *kc)
-{
-	size_t batch = 2 * (size_t)kc->nwk;
-
-	for (;;) {
-		struct group f = GROUP_EMPTY;
-		size_t fb = SIZE_MAX;
-		for (size_t b = 0; b < kc->nblk; b++) {
-			if (block_fresh(kc, b) && kc->bg[b].arg != SIZE_MAX &&
-			    (fb == SIZE_MAX || kc->bg[b].key > f.key)) {
-				f = kc->bg[b];
-				fb = b;
-			}
-		}
-		kc->nub = 0;
-		for (size_t b = 0; b < kc->nblk; b++) {
-			if (block_fresh(kc, b) || !may_beat(kc, b, &f, fb))
-				continue;
-			if (kc->nub < batch) {
-				kc->ub[kc->nub++] = (uint32_t)b;
-				continue;
-			}
-			/* Keep the batch's highest bounds: replace its lowest. */
-			size_t lo = 0;
-			for (size_t t = 1; t < batch; t++)
-				if (kc->bg[kc->ub[t]].key < kc->bg[kc->ub[lo]].key)
-					lo = t;
-			if (kc->bg[b].key > kc->bg[kc->ub[lo]].key)
-				kc->ub[lo] = (uint32_t)b;
-		}
-		if (kc->nub == 0)
-			return 0;
-		int rc = refresh_blocks(kc);
-		if (rc < 0)
-			return rc;
-	}
-}
-
-/*
- * coral (DESIGN 4): the highest key block b's rows can have now. While the
- * block is stale its key is an upper bound for rows with w > 0 (d2 only
- * falls); a row with w <= 0 has a key below 0 that rises as d2 falls, so
- * below 0 the bound is 0. A row that did not qualify (d2 at 0, or under
- * min_distance) never will.
+ * The highest key block b's rows can have now (DESIGN 4). While the block is
+ * stale its key is an upper bound for coreset's rows and coral's with w > 0
+ * (d2 only falls); a coral row with w <= 0 has a key below 0 that rises as
+ * d2 falls, so below 0 the bound is 0. A row that did not qualify (d2 at 0,
+ * or under min_distance) never will.
  */
 static double key_bound(const struct kcenter *kc, size_t b)
 {
@@ -1116,56 +1063,85 @@ static double key_bound(const struct kcenter *kc, size_t b)
 	return g->key > 0 ? g->key : 0;
 }
 
+/* Offers stale block b to the batch being refreshed; a full batch keeps the highest bounds. */
+static void batch_offer(struct kcenter *kc, size_t b, size_t batch)
+{
+	if (kc->nub < batch) {
+		kc->ub[kc->nub++] = (uint32_t)b;
+		return;
+	}
+	size_t lo = 0;
+	for (size_t t = 1; t < batch; t++)
+		if (key_bound(kc, kc->ub[t]) < key_bound(kc, kc->ub[lo]))
+			lo = t;
+	if (key_bound(kc, b) > key_bound(kc, kc->ub[lo]))
+		kc->ub[lo] = (uint32_t)b;
+}
+
+/* What the fresh blocks hold: the best (block fb) and, for coral, the largest r2 and the finalists' threshold. */
+struct fresh {
+	struct group f;
+	size_t fb;
+	double r2, thr;
+};
+
+static void fresh_summary(const struct kcenter *kc, struct fresh *s)
+{
+	*s = (struct fresh){ GROUP_EMPTY, SIZE_MAX, GEOM_TAKEN, -INFINITY };
+	for (size_t b = 0; b < kc->nblk; b++) {
+		const struct group *g = &kc->bg[b];
+		if (!block_fresh(kc, b))
+			continue;
+		if (g->r2 > s->r2)
+			s->r2 = g->r2;
+		if (g->arg != SIZE_MAX && (s->fb == SIZE_MAX || g->key > s->f.key)) {
+			s->f = *g;
+			s->fb = b;
+		}
+	}
+	if (kc->w && s->fb != SIZE_MAX) {
+		/* As kcenter_coral_pick sets it. */
+		double K = fabs(s->f.key);
+		s->thr = K >= 0x1p-960 && K <= 0x1p960 ? s->f.key - 1e-9 * K : -INFINITY;
+	}
+}
+
 /*
- * coral's settle: kcenter_coral_pick needs D (the largest d2 over the live
- * rows) exactly and every row whose key is within 1e-9 of the best. So
- * blocks are refreshed until no stale block's r2 exceeds the fresh ones'
- * and no stale block's key bound reaches the finalists' threshold; the
- * stale groups left then change neither. Highest key bounds go first.
+ * True when stale block b must be refreshed before the next pick can be read
+ * off the groups. coreset: its bound beats the best fresh block (ties: the
+ * lower block, whose rows come first). coral: kcenter_coral_pick needs D
+ * (the largest d2 over the live rows) exactly and every row whose key is
+ * within 1e-9 of the best, so the block may not hold a larger r2 nor reach
+ * the finalists' threshold.
  */
-static int lazy_settle_coral(struct kcenter *kc)
+static bool must_refresh(const struct kcenter *kc, size_t b, const struct fresh *s)
+{
+	const struct group *g = &kc->bg[b];
+
+	if (!kc->w)
+		return g->arg != SIZE_MAX && (s->fb == SIZE_MAX || g->key > s->f.key ||
+					      (g->key == s->f.key && b < s->fb));
+	return g->r2 > s->r2 ||
+	       (g->arg != SIZE_MAX && (s->fb == SIZE_MAX || key_bound(kc, b) >= s->thr));
+}
+
+/*
+ * Refreshes blocks until none that is stale can change the next pick; the
+ * stale groups left then change neither the argmax nor coral's D and
+ * finalists. The stale blocks with the highest bounds go first, a few at a
+ * time, so both threads have work.
+ */
+static int lazy_settle(struct kcenter *kc)
 {
 	size_t batch = 2 * (size_t)kc->nwk;
 
 	for (;;) {
-		double fr2 = GEOM_TAKEN, fkey = 0, thr = -INFINITY;
-		bool have = false;
-		for (size_t b = 0; b < kc->nblk; b++) {
-			const struct group *g = &kc->bg[b];
-			if (!block_fresh(kc, b))
-				continue;
-			if (g->r2 > fr2)
-				fr2 = g->r2;
-			if (g->arg != SIZE_MAX && (!have || g->key > fkey)) {
-				fkey = g->key;
-				have = true;
-			}
-		}
-		if (have) {
-			/* As kcenter_coral_pick sets it. */
-			double K = fabs(fkey);
-			thr = K >= 0x1p-960 && K <= 0x1p960 ? fkey - 1e-9 * K : -INFINITY;
-		}
+		struct fresh s;
+		fresh_summary(kc, &s);
 		kc->nub = 0;
-		for (size_t b = 0; b < kc->nblk; b++) {
-			if (block_fresh(kc, b))
-				continue;
-			double kb = key_bound(kc, b);
-			bool need = kc->bg[b].r2 > fr2 ||
-				    (kc->bg[b].arg != SIZE_MAX && (!have || kb >= thr));
-			if (!need)
-				continue;
-			if (kc->nub < batch) {
-				kc->ub[kc->nub++] = (uint32_t)b;
-				continue;
-			}
-			size_t lo = 0;
-			for (size_t t = 1; t < batch; t++)
-				if (key_bound(kc, kc->ub[t]) < key_bound(kc, kc->ub[lo]))
-					lo = t;
-			if (kb > key_bound(kc, kc->ub[lo]))
-				kc->ub[lo] = (uint32_t)b;
-		}
+		for (size_t b = 0; b < kc->nblk; b++)
+			if (!block_fresh(kc, b) && must_refresh(kc, b, &s))
+				batch_offer(kc, b, batch);
 		if (kc->nub == 0)
 			return 0;
 		int rc = refresh_blocks(kc);
@@ -1283,7 +1259,7 @@ static int lazy_fold(struct kcenter *kc, size_t p, uint32_t q)
 			row[j] = float_down(kc->dc2[j]);
 	}
 	kc->bdirty[p / BLK] = 1;
-	rc = kc->w ? lazy_settle_coral(kc) : lazy_settle(kc);
+	rc = lazy_settle(kc);
 	if (rc < 0)
 		return rc;
 	if (kc->prune == 0 && kc->m >= kc->next_sync && kc->m < TRI_MAX)
