@@ -687,46 +687,38 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 		w->capcand = end - L->off;
 		w->cand = xrealloc(w->cand, w->capcand * sizeof(*w->cand));
 	}
-	if (kc->proj) {
-		/* The projected gate first (a line per row), then the float32 one on what is left. */
-		for (uint32_t t = L->off; t < end; t++) {
-			if (t + AHEAD < end) {
-				uint32_t a = L->v[t + AHEAD].i;
-				__builtin_prefetch(&kc->pe[a]);
-				__builtin_prefetch(kc->Yp + (size_t)a * PR);
-			}
-			const struct member *mb = &L->v[t];
-			if (mb->d > 0 && pgate(kc, w, mb->i, proj_root(kc, mb->d), kc->qrow))
-				w->cand[nc++] = t;
+	/*
+	 * The gates in turn, each over what the one before let through: the
+	 * projected gate (a line per row), then the float32 one (unless skipped,
+	 * DESIGN 5). A row at 0 stays at 0 whatever the centre.
+	 */
+	for (uint32_t t = L->off; t < end; t++) {
+		if (kc->proj && t + AHEAD < end) {
+			uint32_t a = L->v[t + AHEAD].i;
+			__builtin_prefetch(&kc->pe[a]);
+			__builtin_prefetch(kc->Yp + (size_t)a * PR);
 		}
+		const struct member *mb = &L->v[t];
+		if (mb->d > 0 && (!kc->proj || pgate(kc, w, mb->i, proj_root(kc, mb->d), kc->qrow)))
+			w->cand[nc++] = t;
+	}
+	if (kc->Xf && !(kc->proj && kc->skip32)) {
 		size_t kept = 0;
-		bool g32 = kc->Xf && !kc->skip32;
-		for (size_t u = 0; u < nc && g32; u++) {
+		for (size_t u = 0; u < nc; u++) {
 			if (u + AHEAD < nc) {
 				uint32_t a = L->v[w->cand[u + AHEAD]].i;
 				__builtin_prefetch(&kc->nrm[a]);
 				prefetch_row(kc->Xf + (size_t)a * dp, dp * sizeof(float));
 			}
 			const struct member *mb = &L->v[w->cand[u]];
-			w->g32++;
-			if (gate(kc, w, mb->i, mb->d, kc->cf, kc->cn))
+			bool pass = gate(kc, w, mb->i, mb->d, kc->cf, kc->cn);
+			/* What the float32 gate adds after the projected one (collect_stats). */
+			w->g32 += kc->proj;
+			w->grej += kc->proj && !pass;
+			if (pass)
 				w->cand[kept++] = w->cand[u];
-			else
-				w->grej++;
 		}
-		if (g32)
-			nc = kept;
-	} else {
-		for (uint32_t t = L->off; t < end; t++) {
-			if (t + AHEAD < end && kc->Xf) {
-				uint32_t a = L->v[t + AHEAD].i;
-				__builtin_prefetch(&kc->nrm[a]);
-				prefetch_row(kc->Xf + (size_t)a * dp, dp * sizeof(float));
-			}
-			/* A row at 0 stays at 0 whatever the centre. */
-			if (L->v[t].d > 0 && may_be_nearer(kc, w, L->v[t].i, L->v[t].d))
-				w->cand[nc++] = t;
-		}
+		nc = kept;
 	}
 	for (size_t t = 0; t < nc; t++) {
 		if (t + 2 < nc)
