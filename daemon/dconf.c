@@ -28,18 +28,14 @@ void dconf_free(struct dconf *c)
 	free(c->url);
 	free(c->name);
 	strvec_free(&c->labels);
-	if (c->token != NULL)
-		explicit_bzero(c->token, strlen(c->token));
-	free(c->token);
+	free_secret(c->token);
 	free(c->token_source);
 	free(c->state_dir);
 	free(c->ca_file);
 	free(c->s3_endpoint);
 	free(c->s3_region);
 	free(c->s3_access_key_id);
-	if (c->s3_secret_access_key != NULL)
-		explicit_bzero(c->s3_secret_access_key, strlen(c->s3_secret_access_key));
-	free(c->s3_secret_access_key);
+	free_secret(c->s3_secret_access_key);
 	memset(c, 0, sizeof(*c));
 }
 

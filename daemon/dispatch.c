@@ -55,9 +55,7 @@ void exec_free(struct exec *ex)
 	free(ex->s3_endpoint);
 	free(ex->s3_region);
 	free(ex->s3_key_id);
-	if (ex->s3_secret != NULL)
-		explicit_bzero(ex->s3_secret, strlen(ex->s3_secret));
-	free(ex->s3_secret);
+	free_secret(ex->s3_secret);
 	free(ex->res);
 	free(ex);
 }

@@ -56,8 +56,7 @@ int sanity_web(const char *url, const char *token, const char *ca_file, char *ms
 	char *me = xasprintf("%s/v1/me", url);
 	char *auth = xasprintf("Authorization: Bearer %s", token);
 	hdr = curl_slist_append(hdr, auth);
-	explicit_bzero(auth, strlen(auth));
-	free(auth);
+	free_secret(auth);
 	if (hdr == NULL ||
 	    curl_easy_setopt(h, CURLOPT_URL, me) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr) != CURLE_OK ||

@@ -157,19 +157,6 @@ struct ectx {
 	size_t errlen;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Reports an error of `field` (NULL: the file as a whole); returns -EINVAL. */
 static int fail(const struct ectx *c, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -70,20 +70,6 @@ static void share_unlock_cb(CURL *h, curl_lock_data data, void *ud)
 	pthread_mutex_unlock(&s->locks[data]);
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 char *s3_uri_encode(const char *s, bool keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -179,9 +165,7 @@ void s3_free(struct s3 *s)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&s->locks[i]);
 	curl_slist_free_all(s->headers);
-	/* The secret is wiped before its memory goes back to the allocator. */
-	explicit_bzero(s->userpwd, strlen(s->userpwd));
-	free(s->userpwd);
+	free_secret(s->userpwd);
 	free(s->base);
 	free(s->scheme);
 	free(s->hostport);

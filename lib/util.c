@@ -335,6 +335,25 @@ int mkdir_p(const char *path, unsigned mode)
 	return err;
 }
 
+void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
 double backoff_delay(int step, double first, double cap)
 {
 	double d = first;

@@ -32,6 +32,10 @@ void huge_hint(void *p, size_t bytes);
  */
 void *xalloc_aligned(size_t bytes);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Formats into err (errlen bytes, truncating); err NULL or errlen 0: nothing. */
+void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Wipes a secret string before its memory goes back to the allocator, then frees it; NULL is fine. */
+void free_secret(char *s);
 char *xvasprintf(const char *fmt, va_list ap);
 
 /* A vector of owned strings. strvec_free(NULL) is a no-op. */

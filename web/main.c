@@ -269,9 +269,7 @@ int main(int argc, char **argv)
 	strvec_free(&roots);
 	free(ws.static_dir);
 	free(ws.thumbs_dir);
-	if (ws.tls_key != NULL)
-		explicit_bzero(ws.tls_key, strlen(ws.tls_key));
-	free(ws.tls_key);
+	free_secret(ws.tls_key);
 	free(ws.tls_cert);
 	return 0;
 }

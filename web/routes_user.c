@@ -252,8 +252,8 @@ static int datasource_open(struct req *r, struct resp *out, struct dataset *ds)
 	} else {
 		rc = 0;
 	}
-	explicit_bzero(f[5], strlen(f[5]));
-	for (int i = 0; i < 6; i++)
+	free_secret(f[5]);	/* the secret access key */
+	for (int i = 0; i < 5; i++)
 		free(f[i]);
 	return rc;
 }
