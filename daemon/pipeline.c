@@ -13,7 +13,6 @@
  */
 #include "pipeline.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -1212,36 +1211,6 @@ static void hash_stat(XXH3_state_t *st, int rc, const struct stat *sb)
 	XXH3_128bits_update(st, v, sizeof(v));
 }
 
-/* Every regular file under dir (relative name, size, mtime), for the .lightly tree. */
-static void list_tree(int dirfd, const char *rel, struct strvec *out, int depth)
-{
-	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir;
-	struct dirent *de;
-
-	if (fd < 0)
-		return;
-	if ((dir = fdopendir(fd)) == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(dir)) != NULL) {
-		struct stat sb;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		char *p = xasprintf("%s/%s", rel, de->d_name);
-		if (fstatat(dirfd, p, &sb, 0) == 0) {
-			if (S_ISDIR(sb.st_mode) && depth < 16)
-				list_tree(dirfd, p, out, depth + 1);
-			else if (S_ISREG(sb.st_mode))
-				strvec_pushf(out, "%s\t%lld\t%lld.%09ld", p, (long long)sb.st_size,
-					     (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec);
-		}
-		free(p);
-	}
-	closedir(dir);
-}
-
 /*
  * The checkpoints' keys: the effective config (and the program's version),
  * and the listing: the root, each listed path with its size and mtime, the
@@ -1276,10 +1245,7 @@ static void ckpt_hashes(struct run *run)
 		hash_str(st, run->ds.excluded[i].path);
 		hash_str(st, run->ds.excluded[i].reason);
 	}
-	if (run->ds.s3 != NULL)
-		dataset_tree(&run->ds, ".lightly", &tree);
-	else
-		list_tree(run->ds.rootfd, ".lightly", &tree, 0);
+	dataset_tree(&run->ds, ".lightly", &tree);
 	strvec_sort(&tree);
 	for (size_t i = 0; i < tree.n; i++)
 		hash_str(st, tree.v[i]);

@@ -610,12 +610,18 @@ static bool leaves_root(const char *rel)
 	return false;
 }
 
-/* The key of rel: "./" components dropped, as a LOCAL open would. */
-static char *key_of(const struct ds_s3 *s, const char *rel)
+/* rel without its leading "./" components, as a LOCAL open reads it. */
+static const char *plain_rel(const char *rel)
 {
 	while (rel[0] == '.' && rel[1] == '/')
 		rel += 2;
-	return xasprintf("%s%s", s->prefix, rel);
+	return rel;
+}
+
+/* The key of rel. */
+static char *key_of(const struct ds_s3 *s, const char *rel)
+{
+	return xasprintf("%s%s", s->prefix, plain_rel(rel));
 }
 
 static int s3_list_all(struct dataset *ds, char *err, size_t errlen)
@@ -668,8 +674,7 @@ static bool s3_exists(const struct dataset *ds, const char *relpath)
 
 	if (leaves_root(relpath))
 		return false;
-	while (relpath[0] == '.' && relpath[1] == '/')
-		relpath += 2;
+	relpath = plain_rel(relpath);
 	if (s->listed)
 		return find_object(s, relpath) != NULL;
 	uint8_t *buf;
@@ -726,8 +731,7 @@ static int s3_read(const struct dataset *ds, const char *relpath, size_t max_byt
 
 	if (leaves_root(relpath))
 		return -EXDEV;
-	while (relpath[0] == '.' && relpath[1] == '/')
-		relpath += 2;
+	relpath = plain_rel(relpath);
 	if (s->listed) {
 		const struct ds_object *o = find_object(s, relpath);
 		if (o == NULL)
@@ -781,10 +785,42 @@ static int s3_stat(const struct dataset *ds, const char *relpath, struct stat *s
 	return 0;
 }
 
+/* LOCAL: every regular file under the folder rel of dirfd, for dataset_tree. */
+static void local_tree(int dirfd, const char *rel, struct strvec *out, int depth)
+{
+	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+	struct dirent *de;
+
+	if (fd < 0)
+		return;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		struct stat sb;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char *p = xasprintf("%s/%s", rel, de->d_name);
+		if (fstatat(dirfd, p, &sb, 0) == 0) {
+			if (S_ISDIR(sb.st_mode) && depth < 16)
+				local_tree(dirfd, p, out, depth + 1);
+			else if (S_ISREG(sb.st_mode))
+				strvec_pushf(out, "%s\t%lld\t%lld.%09ld", p, (long long)sb.st_size,
+					     (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec);
+		}
+		free(p);
+	}
+	closedir(dir);
+}
+
 void dataset_tree(const struct dataset *ds, const char *rel, struct strvec *out)
 {
-	if (ds->s3 == NULL)
+	if (ds->s3 == NULL) {
+		local_tree(ds->rootfd, rel, out, 0);
 		return;
+	}
 	size_t rl = strlen(rel);
 	for (size_t i = 0; i < ds->s3->nobjects; i++) {
 		const struct ds_object *o = &ds->s3->objects[i];

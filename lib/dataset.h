@@ -82,8 +82,9 @@ bool dataset_exists(const struct dataset *ds, const char *relpath);
 int dataset_stat(const struct dataset *ds, const char *relpath, struct stat *st);
 
 /*
- * S3 only: every listed object below the folder rel, as "path TAB size TAB
- * mtime" lines, appended to out (for the checkpoints' keys).
+ * Every file below the folder rel, as "path TAB size TAB mtime" lines,
+ * appended to out (for the checkpoints' keys): S3's listed objects, or a
+ * LOCAL folder's regular files (links followed, 16 levels at most).
  */
 void dataset_tree(const struct dataset *ds, const char *rel, struct strvec *out);
 
