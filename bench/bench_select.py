@@ -53,6 +53,29 @@ def uniform(n, d, rs):
     return rs.random(size=(n, d))
 
 
+class Follow:
+    """SPEC 4.6's step-by-step comparison: at each step the reference's argmax
+    of the objective o, unless winnow's pick (follow) is within REL of it,
+    when the reference goes winnow's way (near-ties). Objectives are >= 0 for
+    every row still pickable here; taken rows are below 0."""
+
+    def __init__(self, follow):
+        self.follow, self.near, self.bad = follow, 0, None
+
+    def pick(self, o, step):
+        r = int(np.argmax(o))
+        f = self.follow
+        if f is None or step >= len(f) or f[step] == r:
+            return r
+        g = f[step]
+        if o[r] - o[g] <= REL * abs(o[r]) and o[g] >= 0:
+            self.near += 1
+            return g
+        if self.bad is None:
+            self.bad = step
+        return r
+
+
 def reference(X, k, follow=None):
     """SPEC 4.6's coreset, float64, one distance pass per pick. With follow
     (winnow's picks), near-ties go winnow's way; returns (picks, near_ties,
@@ -60,33 +83,19 @@ def reference(X, k, follow=None):
     n = len(X)
     mean = X.mean(axis=0)
     obj = np.sqrt(((X - mean) ** 2).sum(axis=1))
-    picks, near, bad = [], 0, None
-
-    def choose(o, step):
-        nonlocal near, bad
-        r = int(np.argmax(o))
-        if follow is None or step >= len(follow) or follow[step] == r:
-            return r
-        g = follow[step]
-        if o[r] - o[g] <= REL * o[r] and o[g] >= 0:
-            near += 1
-            return g
-        if bad is None:
-            bad = step
-        return r
-
-    g = choose(obj, 0)
-    picks.append(g)
+    fw = Follow(follow)
+    g = fw.pick(obj, 0)
+    picks = [g]
     d = np.sqrt(((X - X[g]) ** 2).sum(axis=1))
     d[g] = -1
     while len(picks) < min(k, n):
-        g = choose(d, len(picks))
+        g = fw.pick(d, len(picks))
         if d[g] <= 0:
             break
         picks.append(g)
         d = np.minimum(d, np.sqrt(((X - X[g]) ** 2).sum(axis=1)))
         d[picks] = -1
-    return picks, near, bad
+    return picks, fw.near, fw.bad
 
 
 def reference_coral(X, w, k, follow=None):
@@ -95,7 +104,8 @@ def reference_coral(X, w, k, follow=None):
     pick's tie rule (farthest from the mean) and the objective's (larger d,
     then lowest index) are not needed."""
     n = len(X)
-    picks, near, bad = [int(np.argmax(w))], 0, None
+    picks = [int(np.argmax(w))]
+    fw = Follow(follow)
     taken = np.zeros(n, dtype=bool)
     taken[picks[0]] = True
     d = np.sqrt(((X - X[picks[0]]) ** 2).sum(axis=1))
@@ -103,21 +113,13 @@ def reference_coral(X, w, k, follow=None):
         live = ~taken
         D = d[live].max()
         obj = np.where(live & (d > 0), d / D * w, -np.inf)
-        r = int(np.argmax(obj))
+        r = fw.pick(obj, len(picks))
         if not np.isfinite(obj[r]):
             break
-        step = len(picks)
-        if follow is not None and step < len(follow) and follow[step] != r:
-            g = follow[step]
-            if obj[r] - obj[g] <= REL * abs(obj[r]):
-                near += 1
-                r = g
-            elif bad is None:
-                bad = step
         picks.append(r)
         taken[r] = True
         d = np.minimum(d, np.sqrt(((X - X[r]) ** 2).sum(axis=1)))
-    return picks, near, bad
+    return picks, fw.near, fw.bad
 
 
 def run_winnow(X, k, tmp, method="coreset", w=None):
