@@ -253,4 +253,7 @@ clean:
 	rm -rf build build-* bin bin-*
 
 -include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(WEB_OBJ:.o=.d)
+# A unit suite that #includes a source file (test_queue.c takes daemon/queue.c) is rebuilt
+# when that file changes.
+-include $(UNIT_BIN:=.d) $(BENCH_BIN:=.d)
 -include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_WEB_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%.d)
