@@ -7,8 +7,13 @@
  * version lives in PRAGMA user_version; each version has one migration, run
  * in its own transaction, so a file of any earlier version opens. Every
  * statement is prepared once in queue_open and finalized in queue_close.
- * Changing the format: add a migration at the end of `migrations`, bump
- * QUEUE_VERSION, and add a test opening a file of the previous version.
+ * Changing the format: add a migration at the end of `migrations` and bump
+ * QUEUE_VERSION; never edit an old one. tests/unit/test_queue.c migrates a
+ * frozen file of every version (tests/data/migrate/queue-vN.db, each made once
+ * by the code of a commit at that version, see its README) and compares the
+ * result with a fresh file, so an edited old migration, or a schema change
+ * without a new one, fails there. The new version needs its own file, made
+ * by tests/tools/mkolddb.sh at a commit where it is current.
  */
 #include "queue.h"
 

@@ -14,8 +14,13 @@
  * Migrations: PRAGMA user_version is the schema version; migration N takes a
  * file from version N-1 to N, in its own transaction with the version bump,
  * so a crash leaves the file at a whole version. To change the schema, add
- * migrations[N+1] and bump DB_SCHEMA_VERSION; never edit an old one (the
- * migration test builds a version-1 file from db_migration_sql(1)).
+ * migrations[N+1] and bump DB_SCHEMA_VERSION; never edit an old one.
+ * tests/py/test_web_migrate.py starts the server on a frozen file of every
+ * version (tests/data/migrate/web-vN.db, each made once by the winnow-web of a
+ * commit at that version, see its README) and compares the migrated schema
+ * with a fresh file's, so an edited old migration, or a schema change without
+ * a new one, fails there. The new version needs its own file, made by
+ * tests/tools/mkolddb.sh at a commit where it is current.
  */
 #include "db.h"
 

@@ -8,13 +8,16 @@ so it uses files that no process can read as an image whoever it is: a dangling
 symlink named like an image (open fails with ENOENT) and a FIFO named x.jpg
 (opening it for reading would block forever without O_NONBLOCK; reading it is
 never right). Both must be reported (excluded or corrupt, with a reason), and
-the run must complete. When not root, a chmod 000 file is tested too.
+the run must complete. A chmod 000 image and folder are tested as an
+unprivileged user (test_permission_denied).
 """
 import json
 import os
 import shutil
+import pwd
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +32,31 @@ def reasons(out):
     for name in ("corrupt", "excluded", "duplicate"):
         r.update(wt.read_tsv(os.path.join(out, "filenames", name + "_filenames.txt")))
     return r
+
+
+def unprivileged():
+    """subprocess keyword arguments that run a command as a user whom chmod 000
+    denies: {} when not root; as root, nobody (or a system user made for the test
+    with useradd when there is no nobody) with only its own group; None when neither
+    can be had."""
+    if os.geteuid() != 0:
+        return {}
+    for name in ("nobody", "winnow-test"):
+        try:
+            pw = pwd.getpwnam(name)
+            break
+        except KeyError:
+            pw = None
+    if pw is None and shutil.which("useradd"):
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        "winnow-test"], capture_output=True, timeout=60)
+        try:
+            pw = pwd.getpwnam("winnow-test")
+        except KeyError:
+            pw = None
+    if pw is None or pw.pw_uid == 0:
+        return None
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
 
 
 class BadInput(unittest.TestCase):
@@ -179,16 +207,72 @@ class BadInput(unittest.TestCase):
         self.assertTrue(r["ghost.png"].startswith("cannot read: "), r["ghost.png"])
         self.assertEqual(sorted(self.selected(p)), sorted(self.images))
 
-    @unittest.skipIf(os.geteuid() == 0, "root reads a chmod 000 file")
     def test_permission_denied(self):
-        d = self.fresh()
-        f = os.path.join(d, self.images[0])
-        os.chmod(f, 0)
-        p = self.select(ALL, d)
-        self.assertOk(p)
-        r = reasons(p.out)
-        self.assertIn(self.images[0], r)
-        self.assertIn("Permission denied", r[self.images[0]])
+        """An image and a folder that the daemon's user may not read, each in its own
+        run: the image is corrupt with "cannot read: Permission denied", the folder
+        excluded with "cannot read folder: Permission denied" (and a warning), and the
+        run completes (exit 0) with every other image. As root, chmod 000 stops no
+        read, so the runs go as an unprivileged user (nobody, or a user made for it)
+        to whom everything else is reachable."""
+        run_as = unprivileged()
+        if run_as is None:
+            self.skipTest("root, with no unprivileged user to run as and no useradd")
+        # Under /tmp, not the suite's temp dir (mode 0700, root's): the user must reach it.
+        work = tempfile.mkdtemp(prefix="winnow-perm-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, work, True)
+        os.chmod(work, 0o755)
+        cfg = wt.write_config(os.path.join(work, "config.json"), ALL)
+        os.chmod(cfg, 0o644)
+        probe = subprocess.run([wt.WINNOWD, "--version"], capture_output=True, **run_as)
+        self.assertEqual(probe.returncode, 0, "winnowd does not run as the test's user: %s" % probe.stderr)
+        n = len(self.images)
+
+        def run(name, deny):
+            data = os.path.join(work, name, "data")
+            shutil.copytree(self.base, data)
+            out = os.path.join(work, name, "out")
+            os.makedirs(out)
+            for dirpath, dirs, files in os.walk(os.path.join(work, name)):
+                os.chmod(dirpath, 0o755)
+                for f in files:
+                    os.chmod(os.path.join(dirpath, f), 0o644)
+            if os.geteuid() == 0:
+                os.chown(out, run_as["user"], run_as["group"])
+            denied = deny(data)
+            os.chmod(denied, 0)
+            p = subprocess.run([wt.WINNOWD, "select", "--config", cfg, "--input", data, "--output",
+                                os.path.join(out, "run")], capture_output=True, text=True, timeout=120,
+                               **run_as)
+            os.chmod(denied, 0o755)
+            p.out = os.path.join(out, "run")
+            return p
+
+        lists = lambda p: [wt.read_tsv(os.path.join(p.out, "filenames", k + "_filenames.txt"))
+                           for k in ("corrupt", "excluded", "duplicate")]
+
+        with self.subTest("an image"):
+            img = self.images[0]
+            p = run("file", lambda data: os.path.join(data, img))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(lists(p), [{img: "cannot read: Permission denied"}, {}, {}])
+            self.assertEqual(sorted(self.selected(p)), sorted(self.images[1:]))
+            self.assertIn("counts: %d listed, 0 excluded, 1 corrupt, 0 duplicates, %d candidates, %d selected"
+                          % (n, n - 1, n - 1), p.stdout)
+
+        with self.subTest("a folder"):
+            def locked(data):
+                d = os.path.join(data, "locked")
+                os.makedirs(d)
+                shutil.copy(os.path.join(data, self.png), os.path.join(d, "inside.png"))
+                return d
+            p = run("folder", locked)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(lists(p), [{}, {"locked": "cannot read folder: Permission denied"}, {}])
+            self.assertIn("<4>locked: excluded: cannot read folder: Permission denied\n", p.stderr)
+            self.assertEqual(sorted(self.selected(p)), sorted(self.images))
+            # "listed" in the counts line holds the excluded folder too
+            self.assertIn("counts: %d listed, 1 excluded, 0 corrupt, 0 duplicates, %d candidates, %d selected"
+                          % (n + 1, n, n), p.stdout)
 
     def test_symlink_escaping(self):
         d = self.fresh()

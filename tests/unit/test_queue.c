@@ -1,7 +1,8 @@
 /*
  * Unit tests of daemon/queue.c: job states and counters, the claim steps'
  * writes, outbox order (per job, by age, backoff, coalesced run states),
- * meta, and the migration from a version-1 file. The queue is compiled in
+ * meta, and the migrations from the frozen old-version files of
+ * tests/data/migrate (one per version, made by the old code). The queue is compiled in
  * from its source: it lives in winnowd, not in libwinnow.a.
  */
 #include <errno.h>
@@ -193,91 +194,252 @@ static void test_meta_and_reopen(void **state)
 	free(path);
 }
 
-/* A file as version 1 of winnowd wrote it, with a job and an outbox row in it. */
-static void test_migration_from_v1(void **state)
+/* ---- migrations, from the frozen files of tests/data/migrate ------------
+ *
+ * Each queue-vN.db there was written once by the winnowd code of a commit at
+ * version N (tests/data/migrate/README.md), never by this tree's SQL, so an
+ * in-place edit of an old migration shows as a schema that differs from a
+ * fresh file's. The rows are the same in every version's file
+ * (tests/tools/mkolddb_queue.c); what a version lacks reads as NULL or "".
+ */
+
+/* A copy of tests/data/migrate/NAME in a fresh temp dir; the caller frees. */
+static char *frozen_copy(const char *name)
 {
-	char *path = tmp_db(), err[256];
+	const char *root = getenv("WINNOW_ROOT");
+	char *src = xasprintf("%s/tests/data/migrate/%s", root ? root : ".", name);
+	char *dst = tmp_db(), *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (read_file(src, 1 << 24, &buf, &len) < 0)
+		fail_msg("cannot read %s (run from the source tree or set WINNOW_ROOT)", src);
+	f = fopen(dst, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	free(buf);
+	free(src);
+	return dst;
+}
+
+static int user_version_of(const char *path)
+{
 	sqlite3 *db;
-	struct queue *q;
-	struct job j;
-	struct outbox_item it;
-	int64_t due;
-
-	(void)state;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	char *sql = xasprintf("%s INSERT INTO jobs (sched_id, dataset_id, config_id, run_id, state, "
-			      "created_at, updated_at) VALUES ('s1', 'd1', 'c1', 'r1', 'running', 1, 1);"
-			      "INSERT INTO outbox (job, kind, method, path, body, idem_key, created_at) "
-			      "VALUES ('s1', 'state', 'PUT', '/v1/docker/runs/r1', '{}', 'k', 1);"
-			      "PRAGMA user_version = 1;", migrations[0]);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	free(sql);
-	sqlite3_close(db);
-
-	assert_int_equal(queue_open(path, &q, err, sizeof(err)), 0);
-	assert_int_equal(queue_job_get(q, "s1", &j), 0);
-	assert_int_equal(j.state, JOB_RUNNING);
-	assert_string_equal(j.run_id, "r1");
-	assert_string_equal(j.cand_tag, "");
-	job_clear(&j);
-	assert_int_equal(queue_job_set_tag(q, "s1", "t1"), 0);
-	assert_int_equal(queue_outbox_next(q, queue_now_ms(), &it, &due), 1);
-	assert_string_equal(it.path, "/v1/docker/runs/r1");
-	assert_null(it.file);
-	outbox_item_clear(&it);
-	queue_close(q);
-
-	/* The version is recorded; a file from a newer winnowd is refused. */
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_stmt *st;
+	int v;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), QUEUE_VERSION);
+	v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(queue_open(path, &q, err, sizeof(err)), -EIO);
-	assert_non_null(strstr(err, "newer"));
+	return v;
+}
+
+/*
+ * sqlite_master of the file at path, one "type name sql" line per object in
+ * name order, runs of white space in the SQL made one space. The caller frees.
+ */
+static char *schema_of(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t cap = 4096, n = 0;
+	char *out = xcalloc(1, cap);
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT type, name, sql FROM sqlite_master WHERE sql "
+					    "IS NOT NULL ORDER BY type, name", -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char *line = xasprintf("%s %s %s\n", sqlite3_column_text(st, 0),
+				       sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
+		size_t k = strlen(line);
+
+		while (n + k + 1 > cap)
+			out = xrealloc(out, cap *= 2);
+		for (size_t i = 0; i < k; i++) {
+			int sp = line[i] == ' ' || line[i] == '\t' || line[i] == '\r' ||
+				 (line[i] == '\n' && i + 1 < k);
+			if (sp && n > 0 && out[n - 1] == ' ')
+				continue;
+			out[n++] = sp ? ' ' : line[i];
+		}
+		out[n] = '\0';
+		free(line);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+static void check_job(struct queue *q, const char *sched, enum job_state s, const char *run,
+		      const char *error)
+{
+	struct job j;
+
+	assert_int_equal(queue_job_get(q, sched, &j), 0);
+	assert_string_equal(job_state_name(j.state), job_state_name(s));
+	assert_string_equal(j.run_id, run);
+	if (error)
+		assert_string_equal(j.error ? j.error : "(null)", error);
+	else
+		assert_null(j.error);
+	job_clear(&j);
+}
+
+/* queue-vN.db opens, reaches QUEUE_VERSION with every row of the old file, and works. */
+static void check_frozen_file(int from)
+{
+	char name[32], err[256], *path, *fresh_path;
+	struct queue *q = NULL, *fresh;
+	struct job j;
+	struct outbox_item it;
+	int64_t due, now = queue_now_ms();
+	char v[64];
+
+	snprintf(name, sizeof(name), "queue-v%d.db", from);
+	print_message("%s\n", name);
+	path = frozen_copy(name);
+	/* The file is what its name says, as made by the old code. */
+	assert_int_equal(user_version_of(path), from);
+	if (queue_open(path, &q, err, sizeof(err)) < 0)
+		fail_msg("%s: %s", name, err);
+	assert_int_equal(user_version_of(path), QUEUE_VERSION);
+
+	assert_int_equal(queue_meta_get(q, "worker_id", v, sizeof(v)), 0);
+	assert_string_equal(v, "aaaaaaaaaaaaaaaaaaaaaaa1");
+	for (int s = 0; s < JOB_STATE_COUNT; s++)
+		assert_int_equal(queue_job_count(q, (enum job_state)s), 1);
+	check_job(q, "s-claimed", JOB_CLAIMED, "", NULL);
+	check_job(q, "s-done", JOB_DONE, "r-done", NULL);
+	check_job(q, "s-failed", JOB_FAILED, "r-failed", "docker.method: \"fastest\" is not allowed");
+	check_job(q, "s-aborted", JOB_ABORTED, "r-aborted", "aborted by the user");
+
+	assert_int_equal(queue_job_get(q, "s-queued", &j), 0);
+	assert_int_equal(j.state, JOB_QUEUED);
+	assert_string_equal(j.run_id, "r-queued");
+	assert_string_equal(j.dataset_id, "d1");
+	assert_string_equal(j.config_id, "c1");
+	assert_string_equal(j.config, "{\"docker\":{\"method\":\"coreset\"}}");
+	assert_string_equal(j.datasource, "{\"type\":\"LOCAL\",\"fullPath\":\"/data/old\"}");
+	/* The datapool column came with version 3. */
+	if (from >= 3)
+		assert_string_equal(j.datapool, "[\"a.jpg\",\"b.jpg\"]");
+	else
+		assert_null(j.datapool);
+	job_clear(&j);
+
+	assert_int_equal(queue_job_get(q, "s-running", &j), 0);
+	assert_int_equal(j.state, JOB_RUNNING);
+	assert_string_equal(j.dataset_id, "d2");
+	assert_string_equal(j.stage, "EMBEDDING");
+	assert_true(j.progress == 0.5);
+	assert_int_equal(j.attempts, 2);
+	assert_int_equal(j.deaths, 1);
+	assert_int_equal(j.lease, 4242);
+	assert_int_equal(j.log_seq, 7);
+	assert_string_equal(j.cand_tag, "");
+	assert_null(j.datapool);
+	job_clear(&j);
+
+	/* The candidates tag column came with version 2. */
+	assert_int_equal(queue_job_get(q, "s-reporting", &j), 0);
+	assert_int_equal(j.state, JOB_REPORTING);
+	assert_string_equal(j.cand_tag, from >= 2 ? "t-cand" : "");
+	job_clear(&j);
+
+	/* The outbox keeps its order, its failed attempt and (version 2 on) its file. */
+	assert_int_equal(queue_outbox_count(q, NULL), from >= 2 ? 3 : 2);
+	assert_int_equal(queue_outbox_next(q, now, &it, &due), 1);
+	assert_string_equal(it.path, "/v1/docker/runs/r-reporting");
+	assert_string_equal(it.body, "{\"state\":\"SAVING_RESULTS\"}");
+	assert_int_equal(it.attempts, 1);
+	assert_int_equal(it.next_try, 1000);
+	assert_int_equal(queue_outbox_done(q, it.id), 0);
+	outbox_item_clear(&it);
+	assert_int_equal(queue_outbox_next(q, now, &it, &due), 1);
+	assert_string_equal(it.path, "/v1/docker/runs/r-reporting/logs");
+	assert_int_equal(it.attempts, 0);
+	assert_null(it.file);
+	assert_int_equal(queue_outbox_done(q, it.id), 0);
+	outbox_item_clear(&it);
+	if (from >= 2) {
+		assert_int_equal(queue_outbox_next(q, now, &it, &due), 1);
+		assert_string_equal(it.path, "/v1/docker/runs/r-reporting/artifacts");
+		assert_string_equal(it.file, "/var/lib/winnowd/runs/r-reporting/report.json");
+		assert_int_equal(queue_outbox_done(q, it.id), 0);
+		outbox_item_clear(&it);
+	}
+	assert_int_equal(queue_outbox_next(q, now, &it, &due), 0);
+
+	/* Today's writes work on the migrated file: every column of today's job row. */
+	assert_int_equal(queue_job_set_tag(q, "s-running", "t2"), 0);
+	assert_int_equal(queue_job_set_sources(q, "s-claimed", "{}", "{}", "[\"x.png\"]"), 0);
+	assert_int_equal(queue_outbox_add(q, "s-claimed", "artifact", "POST", "/p", "{}", "/f"), 0);
+	assert_int_equal(queue_job_get(q, "s-claimed", &j), 0);
+	assert_string_equal(j.datapool, "[\"x.png\"]");
+	job_clear(&j);
+	queue_close(q);
+
+	/* The migrated schema is a fresh file's, text for text; a second open changes nothing. */
+	fresh = open_new(&fresh_path);
+	queue_close(fresh);
+	char *want = schema_of(fresh_path), *got = schema_of(path);
+	assert_string_equal(got, want);
+	free(got);
+	assert_int_equal(queue_open(path, &q, err, sizeof(err)), 0);
+	queue_close(q);
+	got = schema_of(path);
+	assert_string_equal(got, want);
+	assert_int_equal(user_version_of(path), QUEUE_VERSION);
+	free(got);
+	free(want);
+	free(fresh_path);
 	free(path);
 }
 
-/* A file as version 2 wrote it: the job keeps its row, with no datapool. */
-static void test_migration_from_v2(void **state)
+/* A file of a newer winnowd is refused, and left as it was. */
+static void test_newer_file_refused(void **state)
 {
-	char *path = tmp_db(), err[256];
+	char name[32], err[256] = "", *path;
 	sqlite3 *db;
-	struct queue *q;
-	struct job j;
-	struct outbox_item it;
-	int64_t due;
+	struct queue *q = NULL;
 
 	(void)state;
+	snprintf(name, sizeof(name), "queue-v%d.db", QUEUE_VERSION);
+	path = frozen_copy(name);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	char *sql = xasprintf("%s %s INSERT INTO jobs (sched_id, dataset_id, config_id, run_id, state, "
-			      "created_at, updated_at, config, cand_tag) VALUES ('s1', 'd1', 'c1', 'r1', "
-			      "'queued', 1, 1, '{}', 't1');"
-			      "INSERT INTO outbox (job, kind, method, path, body, idem_key, created_at) "
-			      "VALUES ('s1', 'state', 'PUT', '/v1/docker/runs/r1', '{}', 'k', 1);"
-			      "INSERT INTO outbox (job, kind, method, path, body, idem_key, created_at) "
-			      "VALUES ('s1', 'mappings', 'GET', '/m', NULL, 'k2', 1);"
-			      "PRAGMA user_version = 2;", migrations[0], migrations[1]);
+	char *sql = xasprintf("PRAGMA user_version = %d", QUEUE_VERSION + 1);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	free(sql);
 	sqlite3_close(db);
+	char *before = schema_of(path);
 
-	assert_int_equal(queue_open(path, &q, err, sizeof(err)), 0);
-	assert_int_equal(queue_job_get(q, "s1", &j), 0);
-	assert_int_equal(j.state, JOB_QUEUED);
-	assert_string_equal(j.cand_tag, "t1");
-	assert_null(j.datapool);
-	job_clear(&j);
-	assert_int_equal(queue_outbox_next(q, queue_now_ms(), &it, &due), 1);
-	/* Dropping the rest of a chain leaves the item itself. */
-	assert_int_equal(queue_outbox_drop_after(q, "s1", it.id), 0);
-	assert_int_equal(queue_outbox_count(q, "s1"), 1);
-	outbox_item_clear(&it);
-	queue_close(q);
+	assert_int_equal(queue_open(path, &q, err, sizeof(err)), -EIO);
+	assert_null(q);
+	char *want = xasprintf("the database is version %d, newer than this winnowd (%d)",
+			       QUEUE_VERSION + 1, QUEUE_VERSION);
+	assert_string_equal(err, want);
+	free(want);
+	assert_int_equal(user_version_of(path), QUEUE_VERSION + 1);
+	char *after = schema_of(path);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
 	free(path);
+}
+
+/*
+ * Every version from 1 up to QUEUE_VERSION has its frozen file (the current
+ * one is the baseline: a schema change without a new migration shows there).
+ */
+static void test_frozen_files_migrate(void **state)
+{
+	(void)state;
+	for (int v = 1; v <= QUEUE_VERSION; v++)
+		check_frozen_file(v);
 }
 
 int main(void)
@@ -287,8 +449,8 @@ int main(void)
 		cmocka_unit_test(test_outbox_order),
 		cmocka_unit_test(test_outbox_coalesce),
 		cmocka_unit_test(test_meta_and_reopen),
-		cmocka_unit_test(test_migration_from_v1),
-		cmocka_unit_test(test_migration_from_v2),
+		cmocka_unit_test(test_frozen_files_migrate),
+		cmocka_unit_test(test_newer_file_refused),
 	};
 
 	log_init("test_queue", LOG_LVL_ERR);
