@@ -223,7 +223,11 @@ class BadInput(unittest.TestCase):
         os.chmod(work, 0o755)
         cfg = wt.write_config(os.path.join(work, "config.json"), ALL)
         os.chmod(cfg, 0o644)
-        probe = subprocess.run([wt.WINNOWD, "--version"], capture_output=True, **run_as)
+        # A copy of winnowd beside the data: the checkout's folders may be closed to the user.
+        winnowd = os.path.join(work, "winnowd")
+        shutil.copy(wt.WINNOWD, winnowd)
+        os.chmod(winnowd, 0o755)
+        probe = subprocess.run([winnowd, "--version"], capture_output=True, **run_as)
         self.assertEqual(probe.returncode, 0, "winnowd does not run as the test's user: %s" % probe.stderr)
         n = len(self.images)
 
@@ -240,7 +244,7 @@ class BadInput(unittest.TestCase):
                 os.chown(out, run_as["user"], run_as["group"])
             denied = deny(data)
             os.chmod(denied, 0)
-            p = subprocess.run([wt.WINNOWD, "select", "--config", cfg, "--input", data, "--output",
+            p = subprocess.run([winnowd, "select", "--config", cfg, "--input", data, "--output",
                                 os.path.join(out, "run")], capture_output=True, text=True, timeout=120,
                                **run_as)
             os.chmod(denied, 0o755)
