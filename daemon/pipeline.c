@@ -263,8 +263,11 @@ static int stage_listing(struct run *run)
 		run->have_csv = true;
 	}
 
-	if (run->ds.files.n == 0 && run->have_csv) {
-		/* Embeddings-only run: the CSV's rows, sorted by name, are the dataset. */
+	/*
+	 * Embeddings-only run: the CSV's rows, sorted by name, are the dataset. Not
+	 * when relevant_filenames_file left no image: that would drop the filter.
+	 */
+	if (run->ds.files.n == 0 && run->ds.relevant_skipped == 0 && run->have_csv) {
 		run->emb_only = true;
 		run->nitems = run->csv.n;
 		run->items = xcalloc_huge(run->nitems, sizeof(*run->items));
@@ -279,6 +282,10 @@ static int stage_listing(struct run *run)
 		}
 		run_log(run, LOG_LVL_INFO, "no images: embeddings-only run on %zu rows", run->nitems);
 	} else {
+		if (run->ds.files.n == 0 && run->ds.relevant_skipped > 0)
+			return fail(run, -ENOENT, true,
+				    "no images found in %s: relevant_filenames_file %s matches none of its %zu",
+				    run->o->input, cfg->relevant_filenames_file, run->ds.relevant_skipped);
 		if (run->ds.files.n == 0)
 			return fail(run, -ENOENT, true, "no images found in %s", run->o->input);
 		run->nitems = run->ds.files.n;

@@ -914,6 +914,51 @@ static double *covariance(const double *rows, size_t n, size_t d, const double *
 	return xrealloc(c, d * d * sizeof(double));
 }
 
+/* LAPACK's symmetric eigensolver, from OpenBLAS (LP64; no LAPACK header is installed). */
+extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n,
+		    double *a, const int *lda, const double *vl, const double *vu, const int *il,
+		    const int *iu, const double *abstol, int *m, double *w, double *z,
+		    const int *ldz, int *isuppz, double *work, const int *lwork, int *iwork,
+		    const int *liwork, int *info, size_t ljobz, size_t lrange, size_t luplo);
+
+/*
+ * The top two eigenvectors of the symmetric d x d matrix c (destroyed) into v
+ * (first, then second; the second stays zero when d = 1). w is d long:
+ * dsyevr uses all of it. Returns 0, or -1
+ * when LAPACK fails (v untouched).
+ */
+static int top2_eigen(double *c, size_t d, double *v)
+{
+	int n = (int)d, il = d > 1 ? n - 1 : 1, iu = n, m = 0, info = 0;
+	int lwork = -1, liwork = -1, iq = 0;
+	double vl = 0, vu = 0, abstol = 0, wq = 0;
+	double *w = xcalloc(d, sizeof(double)), *z = xcalloc(2 * d, sizeof(double)), *work;
+	int *iwork, isuppz[4];
+
+	/* A workspace query first, as LAPACK advises. */
+	dsyevr_("V", "I", "U", &n, c, &n, &vl, &vu, &il, &iu, &abstol, &m, w, z, &n, isuppz, &wq,
+		&lwork, &iq, &liwork, &info, 1, 1, 1);
+	lwork = (int)wq > 26 * n ? (int)wq : 26 * n;
+	liwork = iq > 10 * n ? iq : 10 * n;
+	work = xcalloc((size_t)lwork, sizeof(double));
+	iwork = xcalloc((size_t)liwork, sizeof(int));
+	if (info == 0)
+		dsyevr_("V", "I", "U", &n, c, &n, &vl, &vu, &il, &iu, &abstol, &m, w, z, &n, isuppz,
+			work, &lwork, iwork, &liwork, &info, 1, 1, 1);
+	if (info == 0 && m == iu - il + 1) {
+		/* Ascending eigenvalues: the last column found is the top axis. */
+		memcpy(v, z + (size_t)(m - 1) * d, d * sizeof(double));
+		memset(v + d, 0, d * sizeof(double));
+		if (m == 2)
+			memcpy(v + d, z, d * sizeof(double));
+	}
+	free(w);
+	free(z);
+	free(work);
+	free(iwork);
+	return info == 0 && m == iu - il + 1 ? 0 : -1;
+}
+
 void embed_pca2d(const double *rows, size_t n, size_t d, double *xy)
 {
 	double *mean = xcalloc(d, sizeof(double));
@@ -940,7 +985,13 @@ void embed_pca2d(const double *rows, size_t n, size_t d, double *xy)
 	 * apply it as X^T (X v), a pass over the rows each.
 	 */
 	cov = d <= PCA_COV_MAX_DIM ? covariance(rows, n, d, mean) : NULL;
-	for (int it = 0; it < 200; it++) {
+	/*
+	 * With the covariance at hand, its exact eigenvectors: subspace iteration
+	 * converges as (l3/l2)^steps, so close eigenvalues (common in real
+	 * embeddings) would leave the second axis far off after any fixed count.
+	 */
+	bool exact = cov != NULL && top2_eigen(cov, d, v) == 0;
+	for (int it = 0; !exact && it < 200; it++) {
 		memset(w, 0, 2 * d * sizeof(double));
 		if (cov != NULL) {
 			for (size_t a = 0; a < d; a++) {

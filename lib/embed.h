@@ -78,9 +78,10 @@ int emb_csv_write(FILE *f, char *const *names, const size_t *idx, size_t n,
 size_t embed_normalize(double *rows, size_t n, size_t d);
 
 /*
- * 2-D PCA of rows (n x d) into xy (n x 2): centred, top two principal axes by
- * subspace iteration, each axis's sign chosen so that its largest-magnitude
- * loading is positive. Deterministic.
+ * 2-D PCA of rows (n x d) into xy (n x 2): centred, top two principal axes
+ * (the covariance's eigenvectors from LAPACK for d <= 512, else subspace
+ * iteration), each axis's sign chosen so that its largest-magnitude loading is
+ * positive. Deterministic.
  */
 void embed_pca2d(const double *rows, size_t n, size_t d, double *xy);
 

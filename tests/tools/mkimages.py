@@ -132,6 +132,42 @@ def main():
     put("ok_trailing.jpg", red_jpg + b"trailing garbage after EOI\xff\xd9\x00" * 4)
     # 64x64 JPEG = 4096 pixels, for the max_pixels boundary.
 
+    # YCCK (Adobe transform 2). Pillow writes CMYK only, so the YCCK samples are made
+    # here: the picture is inverted CMYK samples s (the photo) and a K ramp, whose RGB
+    # is s * K / 255; libjpeg's CMYK->YCCK stores the JFIF YCbCr of 255 - s and K as
+    # is. Pillow saves CMYK inverted (255 - value), so it is handed 255 - samples, and
+    # the Adobe marker's transform byte then says YCCK.
+    s_rgb = np.asarray(photo(), np.float64)
+    k = np.tile(np.linspace(140, 255, W), (H, 1))
+    r, g, b = (255 - s_rgb[..., c] for c in range(3))
+    ycck = np.stack([0.299 * r + 0.587 * g + 0.114 * b,
+                     -0.168735892 * r - 0.331264108 * g + 0.5 * b + 128,
+                     0.5 * r - 0.418687589 * g - 0.081312411 * b + 128, k], -1)
+    bio = io.BytesIO()
+    Image.fromarray(255 - np.clip(np.rint(ycck), 0, 255).astype(np.uint8), "CMYK").save(
+        bio, "JPEG", quality=95)
+    d = bytearray(bio.getvalue())
+    i = d.index(b"\xff\xee")
+    assert d[i + 4:i + 9] == b"Adobe" and d[i + 15] == 0
+    d[i + 15] = 2
+    ycck_jpg = put("ok_photo_ycck.jpg", bytes(d))
+    put("photo_ycck_thumb.f32", ref_thumb(s_rgb * k[..., None] / 255).astype("<f4").tobytes())
+    pil = Image.open(io.BytesIO(ycck_jpg))
+    assert pil.mode == "CMYK" and pil.info.get("adobe_transform") == 2
+    put("photo_ycck_pillow_thumb.f32", ref_thumb(np.asarray(pil.convert("RGB"))).astype("<f4").tobytes())
+    put("bad_truncated_ycck.jpg", ycck_jpg[: len(ycck_jpg) // 2])
+    # An ICC profile (one APP2 marker), and one too big for a marker (Pillow splits it
+    # over several): metadata, the pixels are ok_photo.jpg's.
+    from PIL import ImageCms
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc_jpg = save(photo(), "ok_photo_icc.jpg", quality=85, icc_profile=icc)
+    big = icc + bytes(range(256)) * 400
+    save(photo(), "ok_photo_icc_big.jpg", quality=85, icc_profile=big)
+    assert Image.open(io.BytesIO(icc_jpg)).info["icc_profile"] == icc
+    assert open(os.path.join(OUT, "ok_photo_icc_big.jpg"), "rb").read().count(b"ICC_PROFILE\0") >= 2
+    put("photo_icc_pillow_thumb.f32",
+        ref_thumb(np.asarray(Image.open(io.BytesIO(icc_jpg)).convert("RGB"))).astype("<f4").tobytes())
+
     # JPEG, damaged.
     put("bad_truncated.jpg", photo_jpg[: len(photo_jpg) // 2])
     rng = np.random.default_rng(7)

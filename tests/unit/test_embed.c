@@ -512,6 +512,41 @@ static void test_pca(void **state)
 	assert_true(xy1[0] == 0 && xy1[1] == 0);
 }
 
+/*
+ * Close eigenvalues: rows a*h1*e0 + b*h2*e1 + c*h3*e2 (+ a constant), h the
+ * columns of the 8x8 Sylvester-Hadamard matrix (orthogonal, zero sums), so
+ * the axes are e0, e1, e2 with variances a^2 > b^2 > c^2, uncorrelated, and
+ * the exact projections are (a*h1, b*h2). With c/b = 0.999 an iteration that
+ * converges as (c/b)^(2 steps) is still far off after hundreds of steps.
+ */
+static void test_pca_close_eigenvalues(void **state)
+{
+	enum { N = 64, D = 40 };
+	static const double a = 2.0, b = 1.0, c = 0.999;
+	double *rows = xcalloc(N * D, sizeof(double)), xy[2 * N];
+
+	for (int i = 0; i < N; i++) {
+		/* H[i][j] = (-1)^popcount(i & j); rows repeat the 8 Hadamard rows. */
+		double h[4];
+		for (int j = 0; j < 4; j++)
+			h[j] = __builtin_popcount((unsigned)((i % 8) & j)) % 2 ? -1.0 : 1.0;
+		rows[i * D + 0] = a * h[1];
+		rows[i * D + 1] = b * h[2];
+		rows[i * D + 2] = c * h[3];
+		for (int j = 3; j < D; j++)
+			rows[i * D + j] = 0.5 * j;
+	}
+	embed_pca2d(rows, N, D, xy);
+	for (int i = 0; i < N; i++) {
+		double h1 = __builtin_popcount((unsigned)((i % 8) & 1)) % 2 ? -1.0 : 1.0;
+		double h2 = __builtin_popcount((unsigned)((i % 8) & 2)) % 2 ? -1.0 : 1.0;
+		if (fabs(xy[2 * i] - a * h1) > 1e-9 || fabs(xy[2 * i + 1] - b * h2) > 1e-9)
+			fail_msg("row %d: (%.17g, %.17g), expected (%g, %g)", i, xy[2 * i],
+				 xy[2 * i + 1], a * h1, b * h2);
+	}
+	free(rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_descriptor),
 		cmocka_unit_test(test_normalize),
 		cmocka_unit_test(test_pca),
+		cmocka_unit_test(test_pca_close_eigenvalues),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
