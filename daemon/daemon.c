@@ -1256,7 +1256,7 @@ static void close_all(struct wd *d)
 	uv_handle_t *hs[] = {
 		(uv_handle_t *)&d->poll_timer, (uv_handle_t *)&d->hb_timer,
 		(uv_handle_t *)&d->tick_timer, (uv_handle_t *)&d->outbox_timer,
-		(uv_handle_t *)&d->reg_timer, (uv_handle_t *)&d->stop_timer,
+		(uv_handle_t *)&d->reg_timer, (uv_handle_t *)&d->stop_timer, (uv_handle_t *)&d->wd_timer,
 		(uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int, (uv_handle_t *)&d->sig_hup,
 	};
 
@@ -1298,6 +1298,7 @@ static void shutdown_maybe(struct wd *d)
 	uv_timer_stop(&d->poll_timer);
 	uv_timer_stop(&d->hb_timer);
 	uv_timer_stop(&d->tick_timer);
+	uv_timer_stop(&d->wd_timer);
 	uv_timer_stop(&d->outbox_timer);
 	uv_timer_stop(&d->reg_timer);
 	/* Tell the web app, briefly; the outbox keeps everything else for the next start. */
@@ -1390,6 +1391,13 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- the tick ----------------------------------------------------------- */
 
+/* WATCHDOG=1 at half of WatchdogSec (SPEC 6): the loop is alive. */
+static void on_wd_timer(uv_timer_t *t)
+{
+	(void)t;
+	(void)notify_send("WATCHDOG=1");
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct wd *d = t->data;
@@ -1412,13 +1420,6 @@ static void on_tick(uv_timer_t *t)
 		}
 		if ((a->dirty && now - a->last_put >= STATE_PUT_MIN) || now - a->last_put >= STATE_PUT_MAX)
 			put_state(d, a);
-	}
-	if (d->watchdog_interval > 0) {
-		static double last;
-		if (now - last >= d->watchdog_interval / 2) {
-			(void)notify_send("WATCHDOG=1");
-			last = now;
-		}
 	}
 	outbox_kick(d);
 	claim_kick(d);
@@ -1571,7 +1572,7 @@ int daemon_main(int argc, char **argv)
 		goto out_curl;
 	}
 	uv_timer_t *timers[] = { &d->poll_timer, &d->hb_timer, &d->tick_timer, &d->outbox_timer,
-				 &d->reg_timer, &d->stop_timer };
+				 &d->reg_timer, &d->stop_timer, &d->wd_timer };
 	for (size_t i = 0; i < ARRAY_LEN(timers); i++) {
 		uv_timer_init(d->loop, timers[i]);
 		timers[i]->data = d;
@@ -1591,6 +1592,11 @@ int daemon_main(int argc, char **argv)
 	if (recover_local(d) < 0)
 		log_msg(LOG_LVL_WARNING, "recovery of interrupted runs failed; continuing");
 	uv_timer_start(&d->tick_timer, on_tick, TICK_MS, TICK_MS);
+	if (d->watchdog_interval > 0) {
+		/* Its own timer, not the 1 s tick: at half of WatchdogSec whatever WatchdogSec is. */
+		uint64_t half_ms = (uint64_t)(d->watchdog_interval * 500);
+		uv_timer_start(&d->wd_timer, on_wd_timer, half_ms ? half_ms : 1, half_ms ? half_ms : 1);
+	}
 	do_register(d);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	rc = 0;

@@ -47,7 +47,7 @@ struct wd {
 	bool registered, recovered, ready;
 	bool draining, stopping;
 	int sigints;
-	uv_timer_t poll_timer, hb_timer, tick_timer, outbox_timer, reg_timer, stop_timer;
+	uv_timer_t poll_timer, hb_timer, tick_timer, outbox_timer, reg_timer, stop_timer, wd_timer;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	bool poll_busy, claim_busy, hb_busy;
 	double poll_sent;	/* monotonic seconds when the poll in flight went out */

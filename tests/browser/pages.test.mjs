@@ -181,6 +181,46 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 	}
 	const lines = (f) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean);
 
+	// The results grid after an action that reloads it: waits for the page's results call
+	// with these query parameters (call: sort, order, offset, selected) to answer 200, and then
+	// for the grid to have rendered that answer: aria-busy false and the page's own address
+	// carrying the same sort, order and selected (and `hash`: e.g. its page), which the page
+	// sets right after the cards. A sleep could pass on the old cards or fail on a slow
+	// machine; this waits for exactly the state the asserts after it read.
+	async function gridAfter(action, call, hash = {}) {
+		const asked = (url) => {
+			const u = new URL(url);
+			return u.pathname.endsWith('/results') && Object.entries(call).every(([k, v]) => u.searchParams.get(k) === String(v));
+		};
+		const answered = page.waitForResponse((r) => asked(r.url()), { timeout: T });
+		await action();
+		const r = await answered;
+		assert.equal(r.status(), 200, `results call ${r.url()}`);
+		const shown = { ...Object.fromEntries(Object.entries(call).filter(([k]) => ['sort', 'order', 'selected'].includes(k))), ...hash };
+		await page.waitForFunction((want) => {
+			const g = document.querySelector('#sample-grid');
+			if (!g || g.getAttribute('aria-busy') !== 'false') return false;
+			const q = new URLSearchParams(location.hash.split('?')[1] || '');
+			return Object.entries(want).every(([k, v]) => q.get(k) === String(v));
+		}, shown, { timeout: T });
+	}
+
+	// What the run page shows, read in one evaluation once its run badge shows `state`: the
+	// badges, every stage's status and the buttons. render() draws them all in one turn, so
+	// the snapshot is one state of the page, never half of the next poll's.
+	async function runPageWhen(state, timeout = T) {
+		const h = await page.waitForFunction((want) => {
+			if (document.querySelector('#run-state [data-state]')?.dataset.state !== want) return null;
+			return {
+				sched: document.querySelector('#sched-state [data-state]')?.dataset.state ?? null,
+				stages: Object.fromEntries([...document.querySelectorAll('[data-stage]')].map((e) => [e.dataset.stage, e.dataset.status])),
+				abortEnabled: !document.getElementById('run-abort').disabled,
+				cancelEnabled: !document.getElementById('run-cancel').disabled,
+			};
+		}, state, { timeout });
+		return h.jsonValue();
+	}
+
 	async function call(method, p, body, token = S.userToken) {
 		const res = await fetch(new URL(p, S.base), {
 			method, headers: { Authorization: `Bearer ${token}`, ...(body !== undefined && !(body instanceof Buffer) ? { 'Content-Type': 'application/json' } : {}) },
@@ -224,7 +264,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		server.stdout.on('data', (d) => { serverLog += d; });
 		server.stderr.on('data', (d) => { serverLog += d; });
 		let up = false;
-		for (let i = 0; i < 100 && !up; i++) {
+		for (const deadline = Date.now() + 30000; !up && Date.now() < deadline;) {
 			if (server.exitCode !== null) break;
 			try { const r = await fetch(`${S.base}/v1/me`); up = r.status === 401 || r.ok; } catch { await sleep(100); }
 		}
@@ -245,7 +285,15 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		if (browser) await browser.close().catch(() => {});
 		const rc = await daemon.stop();
 		if (daemon.proc) console.log(`# winnowd exited ${rc} on SIGTERM`);
-		if (server && server.exitCode === null) { server.kill('SIGTERM'); await sleep(200); }
+		if (server && server.exitCode === null && server.signalCode === null) {
+			const exited = new Promise((r) => server.once('exit', r));
+			server.kill('SIGTERM');
+			if (await Promise.race([exited.then(() => 'exited'), sleep(20000).then(() => 'timeout')]) === 'timeout') {
+				console.log('# winnow-web did not exit within 20 s of SIGTERM: killed');
+				server.kill('SIGKILL');
+				await exited;
+			}
+		}
 		if (daemon.log.trim()) console.log(daemon.log.split('\n').slice(-40).map((l) => `# winnowd: ${l}`).join('\n'));
 		if (serverLog.trim()) console.log(serverLog.split('\n').slice(-40).map((l) => `# server: ${l}`).join('\n'));
 	});
@@ -383,13 +431,16 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		// the daemon: registers, polls, claims the OPEN run and runs it
 		daemon.start();
 		await page.locator('#sched-state [data-state=LOCKED]').waitFor({ timeout: 30000 });
-		await page.locator('#run-state [data-state=CHECKING_CORRUPTNESS]').waitFor({ timeout: 30000 });
-		assert.equal(await page.getAttribute('[data-stage=LOADING_DATASET]', 'data-status'), 'done');
-		assert.equal(await page.getAttribute('[data-stage=CHECKING_CORRUPTNESS]', 'data-status'), 'active');
-		assert.equal(await page.getAttribute('[data-stage=SAMPLING]', 'data-status'), 'pending');
+		// the page as it is while the badge shows CHECKING_CORRUPTNESS, read in one go (the next
+		// poll may render the next state at any moment)
+		const live = await runPageWhen('CHECKING_CORRUPTNESS', 30000);
+		assert.equal(live.stages.LOADING_DATASET, 'done');
+		assert.equal(live.stages.CHECKING_CORRUPTNESS, 'active');
+		assert.equal(live.stages.SAMPLING, 'pending');
+		assert.equal(live.sched, 'LOCKED');
+		assert.ok(live.abortEnabled, 'a running run can be aborted');
+		assert.ok(!live.cancelEnabled, 'a LOCKED run cannot be canceled');
 		await page.locator('#run-log .log-line').first().waitFor();
-		assert.ok(await page.isEnabled('#run-abort'), 'a running run can be aborted');
-		assert.ok(await page.isDisabled('#run-cancel'), 'a LOCKED run cannot be canceled');
 		await shot(page, 'run-progress');
 		await page.locator('#run-state [data-state=COMPLETED]').waitFor({ timeout: 60000 });
 		await page.locator('#sched-state [data-state=DONE]').waitFor({ timeout: 30000 });
@@ -481,38 +532,31 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 			assert.deepEqual(got.map((v) => v.toFixed(12)), vals.slice(0, got.length).map((v) => v.toFixed(12)), `${type} ${order}`);
 			return vals;
 		};
-		await page.selectOption('#sort-by', 'objectness_least_confidence');
-		await page.waitForFunction(() => document.querySelector('#sample-grid dd.sorted')?.dataset.score === 'objectness_least_confidence');
-		await page.waitForSelector('#sample-grid[aria-busy=false]');
+		// a new score sorts descending: the server is asked for it and the grid shows it
+		await gridAfter(() => page.selectOption('#sort-by', 'objectness_least_confidence'),
+			{ sort: 'objectness_least_confidence', order: 'desc', selected: 'all' });
 		assert.equal(await page.inputValue('#sort-order'), 'desc');
+		assert.equal(await page.getAttribute('#sample-grid dd.sorted', 'data-score'), 'objectness_least_confidence');
 		const sortedDesc = await expectSorted('objectness_least_confidence', 'desc');
 		const first = (await cards()).map((c) => c.file);
-		await page.selectOption('#sort-order', 'asc');
-		await page.waitForFunction((f) => document.querySelector('#sample-grid figure')?.dataset.file !== f || true, first[0]);
-		await page.waitForSelector('#sample-grid[aria-busy=false]');
-		await page.waitForFunction(() => true);
-		await sleep(300);
+		await gridAfter(() => page.selectOption('#sort-order', 'asc'), { sort: 'objectness_least_confidence', order: 'asc', selected: 'all' });
 		await expectSorted('objectness_least_confidence', 'asc');
-		await page.selectOption('#sort-order', 'desc');
-		await sleep(300);
-		await page.waitForSelector('#sample-grid[aria-busy=false]');
+		await gridAfter(() => page.selectOption('#sort-order', 'desc'), { sort: 'objectness_least_confidence', order: 'desc', selected: 'all' });
 		assert.deepEqual((await cards()).map((c) => c.file), first);
 		// paging: page 2 continues the order, no sample twice
 		assert.match(await page.textContent('#page-info'), new RegExp(`Page 1 of ${Math.ceil(nCand / 24)}`));
 		assert.ok(await page.isDisabled('#page-prev'));
-		await page.click('#page-next');
-		await page.locator('#page-info', { hasText: 'Page 2 of' }).waitFor();
-		await page.waitForSelector('#sample-grid[aria-busy=false]');
+		await gridAfter(() => page.click('#page-next'), { sort: 'objectness_least_confidence', order: 'desc', offset: 24 }, { page: 1 });
+		assert.match(await page.textContent('#page-info'), /^Page 2 of/);
 		const p2 = await cards();
 		assert.equal(p2.length, Math.min(24, nCand - 24));
 		assert.deepEqual(p2.map((c) => c.scores.objectness_least_confidence.toFixed(12)), sortedDesc.slice(24, 24 + p2.length).map((v) => v.toFixed(12)));
 		for (const c of p2) assert.ok(!first.includes(c.file), `${c.file} on one page only`);
 		for (const [alt, w] of await imagesLoaded()) assert.ok(w > 0, `thumbnail of ${alt} loaded (page 2)`);
-		await page.click('#page-prev');
-		await page.locator('#page-info', { hasText: 'Page 1 of' }).waitFor();
-		await page.selectOption('#sort-by', 'fileName');
-		await page.waitForFunction(() => !document.querySelector('#sample-grid dd.sorted'));
-		await page.waitForSelector('#sample-grid[aria-busy=false]');
+		await gridAfter(() => page.click('#page-prev'), { sort: 'objectness_least_confidence', offset: 0 }, { page: 0 });
+		assert.match(await page.textContent('#page-info'), /^Page 1 of/);
+		await gridAfter(() => page.selectOption('#sort-by', 'fileName'), { sort: 'fileName', order: 'asc', offset: 0 });
+		assert.equal(await page.locator('#sample-grid dd.sorted').count(), 0, 'no score column marked sorted');
 		const byName = [...S.candidates].sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
 		assert.deepEqual((await cards()).map((c) => c.file), byName.slice(0, 24));
 		// not selected

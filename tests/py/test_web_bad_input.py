@@ -29,9 +29,9 @@ class TestBadInput(unittest.TestCase):
         cls.user = cls.srv.token("alice", "user")
         cls.worker = cls.srv.token("w1", "worker")
         cls.srv.start()
-        cls.ds = cls.srv.ok("POST", "/v1/datasets", {"name": "d"}, cls.user)["id"]
-        cls.cfg = cls.srv.ok("POST", "/v1/docker/worker/config", {"config": {"docker": PRESET}}, cls.user)["id"]
-        cls.wid = cls.srv.ok("POST", "/v1/docker/worker", {"name": "w", "labels": []}, cls.worker)["id"]
+        cls.ds = cls.srv.ok("POST", "/v1/datasets", {"name": "d"}, cls.user, 201)["id"]
+        cls.cfg = cls.srv.ok("POST", "/v1/docker/worker/config", {"config": {"docker": PRESET}}, cls.user, 201)["id"]
+        cls.wid = cls.srv.ok("POST", "/v1/docker/worker", {"name": "w", "labels": []}, cls.worker, 201)["id"]
 
     @classmethod
     def tearDownClass(cls):
@@ -116,12 +116,14 @@ class TestBadInput(unittest.TestCase):
         for path in ("/v1/datasets/xyz", "/v1/datasets/%s" % ("0" * 23), "/v1/datasets/%s" % ("0" * 25),
                      "/v1/datasets/%s" % ("A" * 24), "/v1/docker/runs/%s" % ("g" * 24), "/v1/docker/worker/config/..",
                      "/v1/datasets/%s/tags/notatag" % self.ds):
-            self.check(self.srv.request("GET", path, token=self.user), (400, 404), path)
+            r = self.srv.request("GET", path, token=self.user)
+            self.check(r, 400, path)     # docs/api.md: a malformed id in the path is 400 BAD_ID
+            self.assertEqual(r.json["code"], "BAD_ID", path)
         for path in ("/v1/datasets/%s" % ("0" * 24), "/v1/docker/runs/%s" % ("0" * 24), "/v1/docker/worker/config/%s" % ("0" * 24)):
             self.check(self.srv.request("GET", path, token=self.user), 404, path)
         self.check(self.srv.request("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (self.ds, self.wid, "0" * 24),
                                     {"state": "LOCKED"}, self.worker), 404, "claim of an unknown scheduled run")
-        self.check(self.srv.request("GET", "/v1/datasets/%s/samples/thumbnail" % self.ds, token=self.user), (400, 404), "no fileName")
+        self.check(self.srv.request("GET", "/v1/datasets/%s/samples/thumbnail" % self.ds, token=self.user), 400, "no fileName")
 
     def test_static_files(self):
         r = self.srv.request("GET", "/")

@@ -146,17 +146,49 @@ class Server:
         finally:
             c.close()
 
-    def ok(self, method, path, body=None, token=None, status=(200, 201)):
-        """A request that must succeed; returns the reply's JSON."""
+    def ok(self, method, path, body=None, token=None, status=None):
+        """A request that must answer one status; returns the reply's JSON.
+        status: the one status wanted; None: created_status(method, path),
+        201 for a call that creates (the first time) and 200 for every
+        other. A repeat of an idempotent create answers 200: pass it."""
         r = self.request(method, path, body, token)
+        if status is None:
+            status = created_status(method, path)
         if isinstance(status, int):
             status = (status,)
         if r.status not in status:
-            raise AssertionError("%s %s -> %d %s" % (method, path, r.status, r.body[:500]))
+            raise AssertionError("%s %s -> %d, want %s: %s" % (method, path, r.status,
+                                                              " or ".join(map(str, status)), r.body[:500]))
         return r.json if r.body else None
 
 
 ID_RE = r"^[0-9a-f]{24}$"
+
+# The calls that create and answer 201 the first time (docs/api.md: "A call that
+# creates answers 201 the first time and 200 when it finds what an earlier
+# identical call created"), as (method, path pattern); web/routes_*.c agree.
+CREATES = (
+    ("POST", "/v1/datasets"),
+    ("POST", "/v1/docker/worker/config"),
+    ("POST", "/v1/datasets/{datasetId}/docker/worker/schedule"),
+    ("POST", "/v1/docker/worker"),
+    ("POST", "/v1/docker/runs"),
+    ("POST", "/v1/datasets/{datasetId}/tags"),
+    ("POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores"),
+    ("POST", "/v1/docker/runs/{runId}/artifacts"),
+)
+
+
+def route_matches(pattern, path):
+    """Does a path (query string ignored) match a route pattern with {param} segments?"""
+    segs = path.split("?", 1)[0].split("/")
+    pats = pattern.split("/")
+    return len(segs) == len(pats) and all(p.startswith("{") and s != "" or p == s for p, s in zip(pats, segs))
+
+
+def created_status(method, path):
+    """The status of a successful first call: 201 for a create, else 200."""
+    return 201 if any(m == method and route_matches(p, path) for m, p in CREATES) else 200
 
 PRESET = {
     "enable_corruptness_check": True, "remove_exact_duplicates": True, "enable_training": False,
