@@ -59,7 +59,7 @@ class WorkersBase(unittest.TestCase):
         self.daemons.append(d)
         return d
 
-    def ok(self, method, path, body=None, token=None, status=(200, 201)):
+    def ok(self, method, path, body=None, token=None, status=None):
         return self.web.ok(method, path, body, token or self.utok, status)
 
     def make_dataset(self):
