@@ -24,8 +24,13 @@ applications left. Faults:
              passing on; `retry_after` adds a Retry-After header
   cut_request  pass on only the head and half of the body, then close both
              sides: the web app sees a body shorter than its Content-Length
+  hold       pass on, so the web app acts, then keep the answer back: the
+             rule's `held` event is set, and the answer goes to the client only
+             when the test sets the rule's `release` event (or never, when the
+             client is gone by then); the test can kill the client meanwhile
 
-Every applied fault is recorded in `events` as (fault, method, path).
+Every applied fault is recorded in `events` as (fault, method, path); every
+request, faulted or not, in `seen` as (method, path), in arrival order.
 """
 import re
 import socket
@@ -37,6 +42,8 @@ import time
 class Rule:
     def __init__(self, method, path_re, fault, count=1, forward=False, delay=0.0, status=500,
                  retry_after=None):
+        self.held = threading.Event()
+        self.release = threading.Event()
         self.method = method
         self.path_re = re.compile(path_re)
         self.fault = fault
@@ -89,6 +96,7 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.rules = []
         self.events = []
+        self.seen = []
         self.requests = 0
         self.lock = threading.Lock()
         self.stopping = False
@@ -118,6 +126,9 @@ class FaultProxy:
 
     def stop(self):
         self.stopping = True
+        with self.lock:
+            for r in self.rules:
+                r.release.set()
         try:
             self.lsock.close()
         except OSError:
@@ -141,6 +152,7 @@ class FaultProxy:
     def _pick(self, method, path):
         with self.lock:
             self.requests += 1
+            self.seen.append((method, path))
             for r in self.rules:
                 if r.matches(method, path):
                     if r.left > 0:
@@ -227,6 +239,11 @@ class FaultProxy:
                     _rst_close(c)
                     return
                 rhead, rbody = ans
+                if fault == "hold":
+                    rule.held.set()
+                    rule.release.wait()
+                    if self.stopping:
+                        return
                 if fault == "reset":
                     _rst_close(c)
                     return
