@@ -528,7 +528,7 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(n_samples(), 0)
         d.start()
         for (method, pat, state, landed), rule in zip(holds, rules):
-            self.assertTrue(rule.held.wait(180), "no %s %s came; seen %r" % (method, pat, proxy.seen[-5:]))
+            self.assertTrue(rule.held.wait(90), "no %s %s came; seen %r" % (method, pat, proxy.seen[-5:]))
             run = self.run_of(sched)
             self.assertEqual(run["state"], state, (pat, run))
             landed(run)
