@@ -1,5 +1,5 @@
 """The short form of `make soak` (tests/tools/soak.py): 8 kill -9s of winnowd at
-random moments inside its work (claiming, stages, reporting; never idle) over 4
+random moments inside its work (claiming, stages, reporting; never idle) over 6
 scheduled runs, against the real winnow-web; every run COMPLETED once, nothing
 duplicated, both databases pass PRAGMA integrity_check.
 """
@@ -16,7 +16,7 @@ import soak  # noqa: E402  (tests/tools, on the path through winnowtest)
 class SoakTest(unittest.TestCase):
     def test_short_soak(self):
         out = io.StringIO()
-        s = soak.Soak(cycles=8, runs=4, workdir=wt.tmpdir("soak"), out=out)
+        s = soak.Soak(cycles=8, runs=6, workdir=wt.tmpdir("soak"), out=out)
         try:
             ok = s.run()
         finally:

@@ -21,7 +21,8 @@ cycle, winnowd is started and killed with SIGKILL inside one phase of its work
 so no kill falls while the daemon is idle. Each kill is counted by the phase
 winnowd's queue shows right after it (a job claimed, running or reporting;
 "idle" when none: must stay 0). A cycle whose moment never comes (every run
-ended first) stops winnowd with SIGTERM instead and counts as "missed". After
+ended first) stops winnowd with SIGTERM instead and counts as "missed", and so
+do the cycles left when every run has ended. After
 the last cycle winnowd runs until every run has ended, both programs stop, and
 the soak checks:
 
@@ -132,6 +133,7 @@ class Soak:
         self.aims = {p: 0 for p in PHASES}
         self.spared = 0
         self.missed = 0
+        self.stage_hit = {}     # sched id -> index of the stage a kill last fell in
 
     def say(self, msg):
         self.out.write(msg + "\n")
@@ -180,19 +182,33 @@ class Soak:
             time.sleep(0.002)
         return False
 
-    def plan(self):
-        """The phase each cycle aims at: the cycles are shared out over the runs
-        (the runs go one after another), each run's in the order of its phases;
-        a run with more than three gets more kills in its stages."""
+    def possible(self):
+        """The phases a cycle can still aim at, read from the queue while winnowd
+        is down: claiming while a scheduled run is unclaimed or half claimed,
+        stages while one has stages left, reporting while one has not ended."""
+        js = jobs(self.d.state)
+        states = [st for st, _, _ in js.values()]
+        unclaimed = len(js) < self.nruns
         out = []
-        for i in range(self.nruns):
-            n = self.cycles // self.nruns + (1 if i < self.cycles % self.nruns else 0)
-            if n <= 3:
-                aims = sorted(self.rng.sample(range(3), n))
-            else:
-                aims = sorted([0, 2] + [1] * (n - 2))
-            out += [PHASES[a] for a in aims]
+        if unclaimed or "claimed" in states:
+            out.append("claiming")
+        if unclaimed or any(st in ("claimed", "queued", "running") for st in states):
+            out.append("stages")
+        if unclaimed or any(st in ("claimed", "queued", "running", "reporting") for st in states):
+            out.append("reporting")
         return out
+
+    def next_aim(self, k):
+        """The phases take turns (claiming, stages, reporting), starting at a
+        random one; a phase no run can reach any more is skipped. The daemon
+        runs freely between kills (it claims the next run while one reports),
+        so a fixed plan per run would aim at moments already past."""
+        can = self.possible()
+        for i in range(len(PHASES)):
+            p = PHASES[(self.first_phase + k + i) % len(PHASES)]
+            if p in can:
+                return p
+        return None
 
     def wait_held(self, rule, timeout):
         """Waits until the proxy holds rule's call; True when it does."""
@@ -215,7 +231,12 @@ class Soak:
         if phase == "stages":
             # Hold one stage, picked at random, and kill inside the hold: every
             # stage's resume from its predecessor's checkpoint gets its turn.
-            stage = self.rng.choice(STAGES)
+            # A run killed in a stage resumes there: never aim before it (that
+            # stage would not run again, and the cycle would land in a later run).
+            pending = [sid for sid, (st, _, _) in jobs(self.d.state).items()
+                       if st in ("claimed", "queued", "running")]
+            first = max([self.stage_hit.get(sid, 0) for sid in pending] + [0])
+            stage = self.rng.choice(STAGES[first:])
             self.d.env["WINNOWD_TEST_STAGE_DELAY"] = "%s:%d" % (stage, STAGE_HOLD_MS)
             self.d.start()
             landed = self.wait_marker(re.compile(r"stage %s started" % stage), since, MOMENT_TIMEOUT)
@@ -240,7 +261,12 @@ class Soak:
             return phase, "missed"
         self.aims[phase] += 1
         self.d.kill9()
-        hit = phase_of(jobs(self.d.state), phase)
+        js = jobs(self.d.state)
+        hit = phase_of(js, phase)
+        if hit == "stages":
+            for sid, (st, _, _) in js.items():
+                if st == "running":
+                    self.stage_hit[sid] = STAGES.index(stage)
         self.kills[hit] += 1
         return phase, hit
 
@@ -315,7 +341,13 @@ class Soak:
         self.setup()
         self.say("soak: seed %d, %d cycles over %d runs of %d images, workdir %s"
                  % (self.seed, self.cycles, self.nruns, self.images, self.dir))
-        for k, aim in enumerate(self.plan()):
+        self.first_phase = self.rng.randrange(len(PHASES))
+        for k in range(self.cycles):
+            aim = self.next_aim(k)
+            if aim is None:
+                self.missed += self.cycles - k
+                self.say("  cycles %d-%d: every run has ended" % (k + 1, self.cycles))
+                break
             want, hit = self.cycle(aim)
             self.say("  cycle %d: aimed at %s, killed in %s" % (k + 1, want, hit))
         self.finish()
