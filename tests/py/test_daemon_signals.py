@@ -10,7 +10,10 @@ real winnow-web on 127.0.0.1 (test_daemon's set-up and helpers):
   tty or JOURNAL_STREAM is set, none on a plain tty, and the run id on a run's
   lines;
 - SIGHUP changes the log level (debug lines appear, then stop) and the token
-  (the old one revoked in the web app, the new one read from the token file).
+  (the old one revoked in the web app, the new one read from the token file);
+- the outbox's backoff: a call answered 503 three times is retried after
+  growing waits (each within its jitter range), one with Retry-After waits
+  that long (tests/unit/test_backoff.c checks the helper and its 60 s cap).
 """
 import json
 import os
@@ -288,6 +291,50 @@ class SignalTest(td.DaemonTest):
         self.assertNotIn(new, log)
         d.signal(signal.SIGTERM)
         self.assertEqual(d.wait(), 0)
+
+
+    # -- the outbox's backoff (SPEC 6) ------------------------------------------------
+    def test_outbox_backoff_grows_and_honours_retry_after(self):
+        path = td.dataset(self.root, n=40)
+        ds = self.make_dataset(path)
+        proxy, d = self.daemon_via_proxy()
+        samples = r"^/v1/datasets/%s/samples/batch$" % ds
+        tags = r"^/v1/datasets/%s/tags$" % ds
+        proxy.add("POST", samples, "status", status=503, count=3)
+        proxy.add("POST", tags, "status", status=503, count=1, retry_after=4)
+        d.start()
+        sched = self.schedule(ds, td.CORESET)
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, td.CORESET, path)
+        self.assert_no_duplicates(ds, run)
+
+        def arrivals(pat):
+            return [t for (m, p), t in zip(proxy.seen, proxy.seen_at) if m == "POST" and re.search(pat, p)]
+
+        # The waits the daemon chose: attempt k waits [0.5, 1] x 2^k s.
+        log = d.log_text()
+        waits = [float(w) for w in re.findall(r"outbox: POST /v1/datasets/%s/samples/batch \(job %s\): "
+                                              r"HTTP 503; retry \d+ in ([0-9.]+) s" % (ds, ID), log)]
+        self.assertEqual(len(waits), 3, log)
+        for k, w in enumerate(waits):
+            self.assertTrue(0.5 * 2 ** k - 0.05 <= w <= 2 ** k + 0.05, (k, waits))
+        self.assertRegex(log, r"samples/batch \(job %s\): HTTP 503; retry 1 in" % ID)
+        self.assertRegex(log, r"samples/batch \(job %s\): HTTP 503; retry 3 in" % ID)
+        # ... and the calls came no sooner than that (a timer never fires early).
+        t = arrivals(samples)
+        self.assertEqual(len(t), 4, t)
+        gaps = [b - a for a, b in zip(t, t[1:])]
+        for g, w in zip(gaps, waits):
+            self.assertGreaterEqual(g, w - 0.1, (gaps, waits))
+        self.assertGreater(gaps[2], gaps[0])
+        # Retry-After 4 beats the first step's backoff (at most 1 s).
+        self.assertRegex(log, r"outbox: POST /v1/datasets/%s/tags \(job %s\): HTTP 503; retry 1 in 4\.0 s"
+                         % (ds, ID))
+        t = arrivals(tags)
+        self.assertEqual(len(t), 3, t)      # the refused one, its repeat, the selection tag
+        self.assertGreaterEqual(t[1] - t[0], 3.9)
 
 
 # DaemonTest's own tests run in test_daemon; here only the ones above.

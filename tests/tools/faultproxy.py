@@ -31,7 +31,8 @@ regex over the request body's bytes). Faults:
              client is gone by then); the test can kill the client meanwhile
 
 Every applied fault is recorded in `events` as (fault, method, path); every
-request, faulted or not, in `seen` as (method, path), in arrival order.
+request, faulted or not, in `seen` as (method, path), in arrival order, and
+its arrival time (time.monotonic()) at the same index of `seen_at`.
 """
 import re
 import socket
@@ -100,6 +101,7 @@ class FaultProxy:
         self.rules = []
         self.events = []
         self.seen = []
+        self.seen_at = []       # time.monotonic() of each entry of seen
         self.requests = 0
         self.lock = threading.Lock()
         self.stopping = False
@@ -156,6 +158,7 @@ class FaultProxy:
         with self.lock:
             self.requests += 1
             self.seen.append((method, path))
+            self.seen_at.append(time.monotonic())
             for r in self.rules:
                 if r.matches(method, path, body):
                     if r.left > 0:
