@@ -7,7 +7,8 @@ A real winnow-web and a real winnowd on 127.0.0.1, temp state, one generated
 dataset (tests/tools/mkdataset); winnowd talks to the web app through
 tests/tools/faultproxy.py. All runs are scheduled up front; then, cycle after
 cycle, winnowd is started and killed with SIGKILL inside one phase of its work
-(the phases take turns; the moment within the phase is random):
+(the phases take turns, skipping one that no run can reach any more; the
+moment within the phase is random):
 
   claiming   a claim call (PUT LOCKED, the run's POST, the config's or the
              datasource's GET, one at random) has reached the web app and the
@@ -22,8 +23,7 @@ so no kill falls while the daemon is idle. Each kill is counted by the phase
 winnowd's queue shows right after it (a job claimed, running or reporting;
 "idle" when none: must stay 0). A cycle whose moment never comes (every run
 ended first) stops winnowd with SIGTERM instead and counts as "missed", and so
-do the cycles left when every run has ended. After
-the last cycle winnowd runs until every run has ended, both programs stop, and
+do the cycles left when every run has ended. After the last cycle winnowd runs until every run has ended, both programs stop, and
 the soak checks:
 
   lost        runs that did not end COMPLETED with both tags in the web app
@@ -36,7 +36,8 @@ A run whose stages were running at a kill counts a daemon death (SPEC 6); the
 fifth death fails the run as a suspected poison job. The soak never makes that
 fifth kill: when the held stage belongs to a run with four deaths, the cycle
 lets it go and kills at the next reporting call instead (counted as "spared").
-Exit 0 only when nothing was lost, duplicated or differing and both checks say ok.
+Exit 0 only when nothing was lost, duplicated or differing, no kill fell in
+idle, and both checks say ok.
 """
 import argparse
 import os
@@ -381,7 +382,7 @@ class Soak:
                        "kills": dict(self.kills), "aims": dict(self.aims), "missed": self.missed,
                        "spared": self.spared, "deaths": deaths, "winnowd_rc": rc_d,
                        "seconds": el}
-        return not lost and not dup and not differ and ig_d == "ok" and ig_w == "ok" and rc_d == 0
+        return not lost and not dup and not differ and self.kills["idle"] == 0 and ig_d == "ok" and ig_w == "ok" and rc_d == 0
 
     def cleanup(self):
         for p in (getattr(self, "d", None), getattr(self, "proxy", None), getattr(self, "web", None)):
