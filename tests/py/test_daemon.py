@@ -8,6 +8,7 @@ does (docs/api.md), and checks what the web app holds afterwards.
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,9 +18,13 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import webtest  # noqa: E402
 import winnowtest as wt  # noqa: E402
+import faultproxy  # noqa: E402  (tests/tools, on the path through winnowtest)
 
 WINNOWD = wt.WINNOWD
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "ABORTED")
+ID = r"[0-9a-f]{24}"
+# The user calls that create (201); every other call of these tests answers 200.
+CREATES = (r"^/v1/datasets$", r"^/v1/docker/worker/config$", r"^/v1/datasets/%s/docker/worker/schedule$" % ID)
 
 CORAL = {
     "enable_corruptness_check": True, "remove_exact_duplicates": True, "enable_training": False,
@@ -136,7 +141,12 @@ class DaemonTest(unittest.TestCase):
         self.daemons.append(d)
         return d
 
-    def ok(self, method, path, body=None, status=(200, 201), token=None):
+    def ok(self, method, path, body=None, status=None, token=None):
+        """A call that must answer exactly status; by default 201 for the user
+        calls that create something (docs/api.md: a dataset, a config, a
+        scheduled run), 200 for every other."""
+        if status is None:
+            status = 201 if method == "POST" and any(re.search(c, path) for c in CREATES) else 200
         return self.web.ok(method, path, body, token or self.utok, status)
 
     def make_dataset(self, path):
@@ -470,19 +480,72 @@ class DaemonTest(unittest.TestCase):
         runs = runs if isinstance(runs, list) else runs.get("items", runs)
         self.assertEqual(len(runs), 1, runs)
 
+    def daemon_via_proxy(self, **kw):
+        """A faultproxy in front of the web app and a daemon that talks through it."""
+        proxy = faultproxy.FaultProxy(self.web.port).start()
+        self.addCleanup(proxy.stop)
+        d = Daemon(proxy.url(), self.wtok, os.path.join(self.dir, "wd-proxy-%d" % len(self.daemons)), **kw)
+        self.daemons.append(d)
+        return proxy, d
+
     def test_kill9_after_reporting_started(self):
-        """Killed while the results go out: after the restart nothing is posted twice."""
+        """kill -9 inside reporting, four times in one run, each time while a
+        reporting call has reached the web app and its answer has not reached
+        the daemon (faultproxy holds it back): the first call of the results
+        (the sample batch), the candidates tag (whose id later calls need), a
+        score list and an artifact. Each restart repeats the call, and nothing
+        is posted twice."""
         path = dataset(self.root)
         ds = self.make_dataset(path)
+        proxy, d = self.daemon_via_proxy()
         sched = self.schedule(ds, CORAL)
-        d = self.daemon().start()
-        self.wait_run(sched, states=("SAVING_RESULTS", "UPLOADING_ARTIFACTS", "COMPLETED"), timeout=60)
-        d.kill9()
+
+        def tag_names():
+            return [t["name"] for t in self.tags(ds)]
+
+        def n_samples():
+            return self.ok("GET", "/v1/datasets/%s" % ds)["nSamples"]
+
+        def n_scores():
+            return sum(len(self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (ds, t["id"])))
+                       for t in self.tags(ds))
+
+        def artifacts(run):
+            return [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])]
+
+        # (method, path, the run's state on the web app meanwhile, what the held call did there)
+        holds = [
+            ("POST", r"^/v1/datasets/%s/samples/batch$" % ds, "SAVING_RESULTS",
+             lambda run: self.assertGreater(n_samples(), 0)),
+            ("POST", r"^/v1/datasets/%s/tags$" % ds, "SAVING_RESULTS",
+             lambda run: self.assertEqual(tag_names(), ["run-%s-candidates" % run["id"]])),
+            ("POST", r"^/v1/datasets/%s/tags/%s/scores$" % (ds, ID), "SAVING_RESULTS",
+             lambda run: self.assertEqual(n_scores(), 1)),
+            ("POST", r"^/v1/docker/runs/%s/artifacts$" % ID, "UPLOADING_ARTIFACTS",
+             lambda run: self.assertEqual(artifacts(run), ["report.json"])),
+        ]
+        rules = [proxy.add(m, p, "hold") for m, p, _, _ in holds]
+        self.assertEqual(n_samples(), 0)
         d.start()
-        run = self.wait_run(sched, states=("COMPLETED",), timeout=60)
+        for (method, pat, state, landed), rule in zip(holds, rules):
+            self.assertTrue(rule.held.wait(90), "no %s %s came; seen %r" % (method, pat, proxy.seen[-5:]))
+            run = self.run_of(sched)
+            self.assertEqual(run["state"], state, (pat, run))
+            landed(run)
+            d.kill9()
+            d.start()
+        run = self.wait_run(sched, states=FINAL, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
         self.wait_sched_done(ds, sched)
+        # Each held call went out again after the restart (its answer was lost).
+        for method, pat, _, _ in holds:
+            n = sum(1 for m, p in proxy.seen if m == method and re.search(pat, p))
+            self.assertGreaterEqual(n, 2, "%s %s was not repeated" % (method, pat))
         self.check_results_match_local(ds, run, CORAL, path)
         self.assert_no_duplicates(ds, run)
+        self.assertEqual(len(self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])), 8)
+        runs = self.ok("GET", "/v1/docker/runs?datasetId=%s" % ds)
+        self.assertEqual([r["id"] for r in runs], [run["id"]])
 
     def test_keep_runs_and_sighup_reload(self):
         path = dataset(self.root, n=40)

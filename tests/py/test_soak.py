@@ -1,7 +1,7 @@
 """The short form of `make soak` (tests/tools/soak.py): 8 kill -9s of winnowd at
-random moments (claiming, stages, reporting) over 4 scheduled runs, against the
-real winnow-web; every run COMPLETED once, nothing duplicated, both databases
-pass PRAGMA integrity_check.
+random moments inside its work (claiming, stages, reporting; never idle) over 6
+scheduled runs, against the real winnow-web; every run COMPLETED once, nothing
+duplicated, both databases pass PRAGMA integrity_check.
 """
 import io
 import os
@@ -16,7 +16,7 @@ import soak  # noqa: E402  (tests/tools, on the path through winnowtest)
 class SoakTest(unittest.TestCase):
     def test_short_soak(self):
         out = io.StringIO()
-        s = soak.Soak(cycles=8, runs=4, workdir=wt.tmpdir("soak"), out=out)
+        s = soak.Soak(cycles=8, runs=6, workdir=wt.tmpdir("soak"), out=out)
         try:
             ok = s.run()
         finally:
@@ -29,8 +29,12 @@ class SoakTest(unittest.TestCase):
         self.assertEqual(r["integrity"], ("ok", "ok"))
         self.assertEqual(r["winnowd_rc"], 0)
         self.assertLess(r["deaths"], soak.MAX_DEATHS)
-        # The kills did land in the daemon's work, not only between runs.
-        self.assertGreaterEqual(r["kills"]["claiming"] + r["kills"]["stages"] + r["kills"]["reporting"], 4)
+        # Every kill landed in the phase it was aimed at, none while the daemon was idle.
+        self.assertEqual(r["missed"], 0, out.getvalue())
+        self.assertEqual(r["kills"]["idle"], 0, out.getvalue())
+        self.assertEqual(r["kills"], dict(r["aims"], idle=0), out.getvalue())
+        self.assertEqual(sum(r["aims"].values()), 8)
+        self.assertIn("idle 0;", out.getvalue())
         self.assertTrue(ok, out.getvalue())
 
 

@@ -10,7 +10,8 @@ The proxy reads each request whole (head and Content-Length body; winnowd
 sends no chunked bodies), matches it against the rules in order, and either
 passes it on (a new upstream connection per request, so nothing is pooled
 behind the daemon's back) or applies the first matching rule that has
-applications left. Faults:
+applications left (a rule matches a method, a path regex and, with body_re, a
+regex over the request body's bytes). Faults:
 
   latency    wait `delay` s, then pass on
   hang       read the request, never answer; the connection stays open until
@@ -24,8 +25,14 @@ applications left. Faults:
              passing on; `retry_after` adds a Retry-After header
   cut_request  pass on only the head and half of the body, then close both
              sides: the web app sees a body shorter than its Content-Length
+  hold       pass on, so the web app acts, then keep the answer back: the
+             rule's `held` event is set, and the answer goes to the client only
+             when the test sets the rule's `release` event (or never, when the
+             client is gone by then); the test can kill the client meanwhile
 
-Every applied fault is recorded in `events` as (fault, method, path).
+Every applied fault is recorded in `events` as (fault, method, path); every
+request, faulted or not, in `seen` as (method, path), in arrival order, and
+its arrival time (time.monotonic()) at the same index of `seen_at`.
 """
 import re
 import socket
@@ -36,7 +43,10 @@ import time
 
 class Rule:
     def __init__(self, method, path_re, fault, count=1, forward=False, delay=0.0, status=500,
-                 retry_after=None):
+                 retry_after=None, body_re=None):
+        self.body_re = re.compile(body_re) if body_re is not None else None
+        self.held = threading.Event()
+        self.release = threading.Event()
         self.method = method
         self.path_re = re.compile(path_re)
         self.fault = fault
@@ -46,9 +56,10 @@ class Rule:
         self.status = status
         self.retry_after = retry_after
 
-    def matches(self, method, path):
+    def matches(self, method, path, body=b""):
         return self.left != 0 and (self.method is None or self.method == method) and \
-            self.path_re.search(path) is not None
+            self.path_re.search(path) is not None and \
+            (self.body_re is None or self.body_re.search(body) is not None)
 
 
 def _read_head(sock, buf):
@@ -89,6 +100,8 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.rules = []
         self.events = []
+        self.seen = []
+        self.seen_at = []       # time.monotonic() of each entry of seen
         self.requests = 0
         self.lock = threading.Lock()
         self.stopping = False
@@ -118,6 +131,9 @@ class FaultProxy:
 
     def stop(self):
         self.stopping = True
+        with self.lock:
+            for r in self.rules:
+                r.release.set()
         try:
             self.lsock.close()
         except OSError:
@@ -138,11 +154,13 @@ class FaultProxy:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
-    def _pick(self, method, path):
+    def _pick(self, method, path, body):
         with self.lock:
             self.requests += 1
+            self.seen.append((method, path))
+            self.seen_at.append(time.monotonic())
             for r in self.rules:
-                if r.matches(method, path):
+                if r.matches(method, path, body):
                     if r.left > 0:
                         r.left -= 1
                     self.events.append((r.fault, method, path))
@@ -179,7 +197,7 @@ class FaultProxy:
                 line = head.split(b"\r\n", 1)[0].decode("latin-1")
                 method, target = line.split(" ")[:2]
                 path = target.split("?", 1)[0]
-                rule = self._pick(method, path)
+                rule = self._pick(method, path, body)
                 # One request per upstream connection: ask the web app to close it.
                 lines = [l for l in head[:-4].split(b"\r\n")
                          if not l.lower().startswith(b"connection:")]
@@ -227,6 +245,11 @@ class FaultProxy:
                     _rst_close(c)
                     return
                 rhead, rbody = ans
+                if fault == "hold":
+                    rule.held.set()
+                    rule.release.wait()
+                    if self.stopping:
+                        return
                 if fault == "reset":
                     _rst_close(c)
                     return

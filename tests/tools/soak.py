@@ -4,11 +4,27 @@
     soak.py [--cycles 50] [--runs 20] [--images 30] [--seed N] [--keep DIR]
 
 A real winnow-web and a real winnowd on 127.0.0.1, temp state, one generated
-dataset (tests/tools/mkdataset). All runs are scheduled up front; then, cycle
-after cycle, winnowd is started, the soak waits for a moment of one phase
-(claiming, stages, reporting; the phases take turns, the moment within the
-phase is random) and kills it with SIGKILL. After the last cycle winnowd runs
-until every run has ended, both programs stop, and the soak checks:
+dataset (tests/tools/mkdataset); winnowd talks to the web app through
+tests/tools/faultproxy.py. All runs are scheduled up front; then, cycle after
+cycle, winnowd is started and killed with SIGKILL inside one phase of its work
+(the phases take turns, skipping one that no run can reach any more; the
+moment within the phase is random):
+
+  claiming   a claim call (PUT LOCKED, the run's POST, the config's or the
+             datasource's GET, one at random) has reached the web app and the
+             proxy holds its answer back
+  stages     a stage (one at random) is held at its start
+             (WINNOWD_TEST_STAGE_DELAY) and the kill falls inside the hold
+  reporting  a reporting call (the sample batch, the sample order, a tag, an
+             artifact's POST or upload, one at random) has reached the web app
+             and the proxy holds its answer back
+
+so no kill falls while the daemon is idle. Each kill is counted by the phase
+winnowd's queue shows right after it (a job claimed, running or reporting;
+"idle" when none: must stay 0). A cycle whose moment never comes (every run
+ended first) stops winnowd with SIGTERM instead and counts as "missed", and so
+do the cycles left when every run has ended. After the last cycle winnowd runs until every run has ended, both programs stop, and
+the soak checks:
 
   lost        runs that did not end COMPLETED with both tags in the web app
   duplicated  runs with more than one run row for their scheduled run, or a tag,
@@ -18,9 +34,10 @@ until every run has ended, both programs stop, and the soak checks:
 
 A run whose stages were running at a kill counts a daemon death (SPEC 6); the
 fifth death fails the run as a suspected poison job. The soak never makes that
-fifth kill: when the only moment it could kill is inside the stages of a run
-with four deaths, it waits for another moment (and counts it as "spared").
-Exit 0 only when nothing was lost, duplicated or differing and both checks say ok.
+fifth kill: when the held stage belongs to a run with four deaths, the cycle
+lets it go and kills at the next reporting call instead (counted as "spared").
+Exit 0 only when nothing was lost, duplicated or differing, no kill fell in
+idle, and both checks say ok.
 """
 import argparse
 import os
@@ -35,22 +52,35 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "py"))
 import webtest  # noqa: E402
 import winnowtest as wt  # noqa: E402
+import faultproxy  # noqa: E402
 from test_daemon import Daemon, CORESET  # noqa: E402
 
 MAX_DEATHS = 5      # daemon/daemon.c
 PHASES = ("claiming", "stages", "reporting")
-# Log lines that mark the start of each phase (daemon/daemon.c).
-MARKERS = {
-    "claiming": re.compile(r"scheduled run [0-9a-f]{24}: claiming|claim of scheduled run"),
-    "stages": re.compile(r"run [0-9a-f]{24}: started \(scheduled run"),
-    "reporting": re.compile(r"stages done in .*; reporting"),
+ID = r"[0-9a-f]{24}"
+# The calls a kill aimed at claiming or reporting holds (method, path, body regex):
+# daemon/daemon.c's claim steps and daemon/results.c's chain (a coreset run: no score lists).
+HOLDS = {
+    "claiming": [("PUT", r"/docker/worker/%s/schedule/%s$" % (ID, ID), rb'"LOCKED"'),
+                 ("POST", r"^/v1/docker/runs$", None),
+                 ("GET", r"^/v1/docker/worker/config/%s$" % ID, None),
+                 ("GET", r"^/v1/datasets/%s/datasource$" % ID, None)],
+    "reporting": [("POST", r"^/v1/datasets/%s/samples/batch$" % ID, None),
+                  ("GET", r"^/v1/datasets/%s/mappings$" % ID, None),
+                  ("POST", r"^/v1/datasets/%s/tags$" % ID, None),
+                  ("POST", r"^/v1/docker/runs/%s/artifacts$" % ID, None),
+                  ("PUT", r"^/v1/artifacts/%s/content$" % ID, None)],
 }
-# How long after the marker the kill may fall (seconds, uniform).
-WINDOW = {"claiming": 0.004, "stages": 0.8, "reporting": 0.04}
-# The stages of the soak's coreset run (it has no score lists, so no "scores" stage); a cycle aimed at the stages holds one
-# of them for STAGE_HOLD_MS at its start (WINNOWD_TEST_STAGE_DELAY).
+# The job state in winnowd's queue that each phase shows (daemon/queue.c).
+JOB_STATE = {"claiming": "claimed", "stages": "running", "reporting": "reporting"}
+# The stages of the soak's coreset run (it has no score lists, so no "scores" stage); a cycle
+# aimed at the stages holds one of them for STAGE_HOLD_MS at its start
+# (WINNOWD_TEST_STAGE_DELAY) and kills within the first STAGE_KILL_S of the hold.
 STAGES = ("listing", "images", "duplicates", "embeddings", "selection", "results")
-STAGE_HOLD_MS = 600
+STAGE_HOLD_MS = 4000
+STAGE_KILL_S = 1.0
+# How long a cycle waits for its moment.
+MOMENT_TIMEOUT = 60
 
 
 def integrity(path):
@@ -79,14 +109,13 @@ def jobs(state_dir):
     return {}
 
 
-def phase_of(js):
+def phase_of(js, aim=None):
+    """The phase the queue js shows: aim when a job is in aim's state, else
+    the first of stages, claiming, reporting that one is in, else idle."""
     states = {s for s, _, _ in js.values()}
-    if "running" in states:
-        return "stages"
-    if "claimed" in states:
-        return "claiming"
-    if "reporting" in states:
-        return "reporting"
+    for p in ((aim,) if aim else ()) + ("stages", "claiming", "reporting"):
+        if JOB_STATE[p] in states:
+            return p
     return "idle"
 
 
@@ -102,7 +131,10 @@ class Soak:
         self.out = out
         self.delay_ms = delay_ms
         self.kills = {p: 0 for p in PHASES + ("idle",)}
+        self.aims = {p: 0 for p in PHASES}
         self.spared = 0
+        self.missed = 0
+        self.stage_hit = {}     # sched id -> index of the stage a kill last fell in
 
     def say(self, msg):
         self.out.write(msg + "\n")
@@ -128,8 +160,8 @@ class Soak:
         self.scheds = [self.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds,
                                {"configId": cfg, "priority": "MID"})["id"] for _ in range(self.nruns)]
         env = {"WINNOWD_TEST_DELAY_MS": str(self.delay_ms)} if self.delay_ms else {}
-        self.d = Daemon("http://127.0.0.1:%d" % self.web.port, self.wtok, os.path.join(self.dir, "wd"),
-                        env=env)
+        self.proxy = faultproxy.FaultProxy(self.web.port).start()
+        self.d = Daemon(self.proxy.url(), self.wtok, os.path.join(self.dir, "wd"), env=env)
 
     def all_ended(self):
         js = jobs(self.d.state)
@@ -151,45 +183,91 @@ class Soak:
             time.sleep(0.002)
         return False
 
-    def plan(self):
-        """The phase each cycle aims at: the cycles are shared out over the runs
-        (the runs go one after another), each run's in the order of its phases;
-        a run with more than three gets more kills in its stages."""
+    def possible(self):
+        """The phases a cycle can still aim at, read from the queue while winnowd
+        is down: claiming while a scheduled run is unclaimed or half claimed,
+        stages while one has stages left, reporting while one has not ended."""
+        js = jobs(self.d.state)
+        states = [st for st, _, _ in js.values()]
+        unclaimed = len(js) < self.nruns
         out = []
-        for i in range(self.nruns):
-            n = self.cycles // self.nruns + (1 if i < self.cycles % self.nruns else 0)
-            if n <= 3:
-                aims = sorted(self.rng.sample(range(3), n))
-            else:
-                aims = sorted([0, 2] + [1] * (n - 2))
-            out += [PHASES[a] for a in aims]
+        if unclaimed or "claimed" in states:
+            out.append("claiming")
+        if unclaimed or any(st in ("claimed", "queued", "running") for st in states):
+            out.append("stages")
+        if unclaimed or any(st in ("claimed", "queued", "running", "reporting") for st in states):
+            out.append("reporting")
         return out
+
+    def next_aim(self, k):
+        """The phases take turns (claiming, stages, reporting), starting at a
+        random one; a phase no run can reach any more is skipped. The daemon
+        runs freely between kills (it claims the next run while one reports),
+        so a fixed plan per run would aim at moments already past."""
+        can = self.possible()
+        for i in range(len(PHASES)):
+            p = PHASES[(self.first_phase + k + i) % len(PHASES)]
+            if p in can:
+                return p
+        return None
+
+    def wait_held(self, rule, timeout):
+        """Waits until the proxy holds rule's call; True when it does."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if rule.held.wait(0.05):
+                return True
+            if not self.d.proc or self.d.proc.poll() is not None or self.all_ended():
+                return rule.held.is_set()
+        return False
+
+    def hold(self, phase):
+        method, path, body = self.rng.choice(HOLDS[phase])
+        return self.proxy.add(method, path, "hold", body_re=body)
 
     def cycle(self, phase):
         since = os.path.getsize(self.d.log) if os.path.exists(self.d.log) else 0
-        marker = MARKERS[phase]
-        window = WINDOW[phase]
         self.d.env.pop("WINNOWD_TEST_STAGE_DELAY", None)
+        rules = []
         if phase == "stages":
-            # Hold one stage, picked at random, for a moment, and kill inside it or
-            # just after it: every stage's checkpoint and resume gets its turn.
-            stage = self.rng.choice(STAGES)
+            # Hold one stage, picked at random, and kill inside the hold: every
+            # stage's resume from its predecessor's checkpoint gets its turn.
+            # A run killed in a stage resumes there: never aim before it (that
+            # stage would not run again, and the cycle would land in a later run).
+            pending = [sid for sid, (st, _, _) in jobs(self.d.state).items()
+                       if st in ("claimed", "queued", "running")]
+            first = max([self.stage_hit.get(sid, 0) for sid in pending] + [0])
+            stage = self.rng.choice(STAGES[first:])
             self.d.env["WINNOWD_TEST_STAGE_DELAY"] = "%s:%d" % (stage, STAGE_HOLD_MS)
-            marker = re.compile(r"stage %s started" % stage)
-        self.d.start()
-        seen = self.wait_marker(marker, since, 20)
-        time.sleep(self.rng.uniform(0, window) if seen else 0)
-        # Never the fifth death of a run: wait while the running job already has four.
-        deadline = time.time() + 60
-        while True:
-            js = jobs(self.d.state)
-            doomed = [s for s, (st, _, deaths) in js.items() if st == "running" and deaths >= MAX_DEATHS - 1]
-            if not doomed or time.time() > deadline:
-                break
-            self.spared += 1
-            time.sleep(0.05)
+            self.d.start()
+            landed = self.wait_marker(re.compile(r"stage %s started" % stage), since, MOMENT_TIMEOUT)
+            if landed:
+                time.sleep(self.rng.uniform(0, STAGE_KILL_S))
+                js = jobs(self.d.state)
+                if any(st == "running" and deaths >= MAX_DEATHS - 1 for st, _, deaths in js.values()):
+                    # Never the fifth death of a run: let this stage go, kill in its reporting.
+                    self.spared += 1
+                    phase = "reporting"
+                    rules.append(self.hold(phase))
+                    landed = self.wait_held(rules[-1], MOMENT_TIMEOUT)
+        else:
+            rules.append(self.hold(phase))
+            self.d.start()
+            landed = self.wait_held(rules[-1], MOMENT_TIMEOUT)
+        for r in rules:
+            r.left = 0      # an unused rule must not fire in a later cycle
+        if not landed:
+            self.missed += 1
+            self.d.stop()
+            return phase, "missed"
+        self.aims[phase] += 1
         self.d.kill9()
-        hit = phase_of(jobs(self.d.state))
+        js = jobs(self.d.state)
+        hit = phase_of(js, phase)
+        if hit == "stages":
+            for sid, (st, _, _) in js.items():
+                if st == "running":
+                    self.stage_hit[sid] = STAGES.index(stage)
         self.kills[hit] += 1
         return phase, hit
 
@@ -264,13 +342,20 @@ class Soak:
         self.setup()
         self.say("soak: seed %d, %d cycles over %d runs of %d images, workdir %s"
                  % (self.seed, self.cycles, self.nruns, self.images, self.dir))
-        for k, aim in enumerate(self.plan()):
+        self.first_phase = self.rng.randrange(len(PHASES))
+        for k in range(self.cycles):
+            aim = self.next_aim(k)
+            if aim is None:
+                self.missed += self.cycles - k
+                self.say("  cycles %d-%d: every run has ended" % (k + 1, self.cycles))
+                break
             want, hit = self.cycle(aim)
             self.say("  cycle %d: aimed at %s, killed in %s" % (k + 1, want, hit))
         self.finish()
         lost, dup, differ = self.check()
         js = jobs(self.d.state)
         rc_d = self.d.stop()
+        self.proxy.stop()
         self.web.stop()
         ig_d = integrity(os.path.join(self.d.state, "winnowd.db"))
         ig_w = integrity(self.web.db)
@@ -278,8 +363,9 @@ class Soak:
         attempts = max((x[1] for x in js.values()), default=0)
         el = time.time() - t0
         self.say("soak: kills by phase: claiming %d, stages %d, reporting %d, idle %d; "
-                 "spared (a fifth death) %d" % (self.kills["claiming"], self.kills["stages"],
-                                                self.kills["reporting"], self.kills["idle"], self.spared))
+                 "spared (a fifth death) %d; missed %d" % (self.kills["claiming"], self.kills["stages"],
+                                                           self.kills["reporting"], self.kills["idle"],
+                                                           self.spared, self.missed))
         self.say("soak: most daemon deaths of one run %d (cap %d), most failed attempts %d"
                  % (deaths, MAX_DEATHS, attempts))
         self.say("soak: integrity_check winnowd.db %s, web.db %s; winnowd exit %s"
@@ -293,12 +379,13 @@ class Soak:
         self.say("soak: cycles %d, runs %d, lost %d, duplicated %d, differing %d, time %.0f s"
                  % (self.cycles, self.nruns, len(lost), len(dup), len(differ), el))
         self.result = {"lost": lost, "duplicated": dup, "differing": differ, "integrity": (ig_d, ig_w),
-                       "kills": dict(self.kills), "deaths": deaths, "winnowd_rc": rc_d,
+                       "kills": dict(self.kills), "aims": dict(self.aims), "missed": self.missed,
+                       "spared": self.spared, "deaths": deaths, "winnowd_rc": rc_d,
                        "seconds": el}
-        return not lost and not dup and not differ and ig_d == "ok" and ig_w == "ok" and rc_d == 0
+        return not lost and not dup and not differ and self.kills["idle"] == 0 and ig_d == "ok" and ig_w == "ok" and rc_d == 0
 
     def cleanup(self):
-        for p in (getattr(self, "d", None), getattr(self, "web", None)):
+        for p in (getattr(self, "d", None), getattr(self, "proxy", None), getattr(self, "web", None)):
             try:
                 if p is not None:
                     p.stop()
