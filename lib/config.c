@@ -1171,9 +1171,12 @@ static void v4_seed(struct parse *p, const cJSON *in, const char *path, struct p
 	if (v == NULL)
 		return;
 	double x = v->valuedouble;
-	/* JSON numbers above 2^64 in magnitude cannot be taken modulo 2^64 exactly. */
-	if (x != floor(x) || fabs(x) >= 18446744073709551616.0) {
-		errf(p, path, v->string, v, "is not an integer");
+	/*
+	 * |x| < 2^63 keeps the seed a signed 64-bit integer, so that the
+	 * effective config prints it back as given (plan_to_json).
+	 */
+	if (x != floor(x) || fabs(x) >= 9223372036854775808.0) {
+		errf(p, path, v->string, v, "is not an integer in (-2^63, 2^63)");
 		return;
 	}
 	e->random_seed = x >= 0 ? (uint64_t)x : (uint64_t)0 - (uint64_t)(-x);

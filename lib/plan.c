@@ -272,18 +272,13 @@ static cJSON *input_json(const struct plan_entry *e)
 		break;
 	case PLAN_INPUT_RANDOM:
 		/*
-		 * A seed above 2^53 is not an exact double; print it as the
-		 * integer it is (cJSON would round it).
+		 * config.c takes seeds in (-2^63, 2^63) modulo 2^64; print the
+		 * signed value it came from, which parses back to the same seed.
 		 */
-		if (e->random_seed <= (UINT64_C(1) << 53)) {
+		if (e->random_seed >= (UINT64_C(1) << 63))
+			put_num(o, "randomSeed", -(double)(UINT64_C(0) - e->random_seed));
+		else
 			put_num(o, "randomSeed", (double)e->random_seed);
-		} else {
-			char num[24];
-			snprintf(num, sizeof(num), "%llu", (unsigned long long)e->random_seed);
-			cJSON *raw = cJSON_CreateRaw(num);
-			oom_if_null(raw);
-			cJSON_AddItemToObject(o, "randomSeed", raw);
-		}
 		break;
 	case PLAN_INPUT_COUNT_:
 		break;

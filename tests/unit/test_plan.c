@@ -403,6 +403,10 @@ static void test_v4_random_weights(void **state)
 	config_free(&cfg);
 	parse_ok("{'selection': {'nSamples': 3, 'strategies': [{'input': {'type': 'RANDOM', 'random_seed': -1}, 'strategy': {'type': 'WEIGHTS'}}]}}", &cfg);
 	assert_true(cfg.plan.entries[0].random_seed == UINT64_MAX);
+	/* The effective config says -1 again (2^64 - 1 is no exact JSON number). */
+	char *eff = config_effective_json(&cfg);
+	assert_non_null(strstr(eff, "\"randomSeed\":-1}"));
+	free(eff);
 	config_free(&cfg);
 }
 
@@ -598,7 +602,9 @@ static void test_v4_entry_errors(void **state)
 		{ "{'type': 'EMBEDDINGS', 'datasetId': 'XYZ'}", "{'type': 'SIMILARITY'}",
 		  "selection.strategies[0].input.datasetId: 'XYZ' is not a dataset id (24 characters 0-9 a-f)" },
 		{ "{'type': 'RANDOM', 'randomSeed': 1.5}", "{'type': 'WEIGHTS'}",
-		  "selection.strategies[0].input.randomSeed: 1.5 is not an integer" },
+		  "selection.strategies[0].input.randomSeed: 1.5 is not an integer in (-2^63, 2^63)" },
+		{ "{'type': 'RANDOM', 'randomSeed': 9223372036854775808}", "{'type': 'WEIGHTS'}",
+		  "selection.strategies[0].input.randomSeed: 9.2233720368547758e+18 is not an integer in (-2^63, 2^63)" },
 		{ "{'type': 'METADATA', 'key': 'k'}", "{'type': 'THRESHOLD', 'threshold': 1, 'operation': 'BIGGER', 'strength': 2}",
 		  "selection.strategies[0].strategy.strength: 2 is not allowed with THRESHOLD (it filters, it has no strength)" },
 		{ "{'type': 'METADATA', 'key': 'k'}", "{'type': 'THRESHOLD', 'operation': 'BIGGER'}",
