@@ -21,24 +21,8 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "config_test.h"
 #include "plan.h"
-
-static char *dq(const char *s)
-{
-	char *out = xstrdup(s);
-
-	for (char *c = out; *c; c++)
-		if (*c == '\'')
-			*c = '"';
-	return out;
-}
-
-static void print_all(const char *title, const struct strvec *sv)
-{
-	print_message("%s (%zu):\n", title, sv->n);
-	for (size_t i = 0; i < sv->n; i++)
-		print_message("  %s\n", sv->v[i]);
-}
 
 static void parse_ok(const char *json, struct run_config *cfg)
 {
@@ -48,7 +32,7 @@ static void parse_ok(const char *json, struct run_config *cfg)
 
 	if (rc != 0) {
 		print_message("config: %s\n", j);
-		print_all("unexpected errors", &errs);
+		print_errors("unexpected errors", &errs);
 	}
 	free(j);
 	strvec_free(&errs);
@@ -87,7 +71,7 @@ static void check_errors(const char *json, const char *const *want, size_t n)
 		print_message("config: %s\n", json);
 		for (size_t i = 0; i < n; i++)
 			print_message("want:  %s\n", want[i]);
-		print_all("got", &errs);
+		print_errors("got", &errs);
 		strvec_free(&errs);
 		fail_msg("unexpected errors");
 	}
