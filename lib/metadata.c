@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "image.h"
 #include "pool.h"
 #include "predict.h"
 
@@ -49,6 +50,21 @@ static const char *const computed_names[META_COMPUTED_COUNT] = {
 const char *metadata_computed_name(enum meta_computed m)
 {
 	return (unsigned)m < META_COMPUTED_COUNT ? computed_names[m] : NULL;
+}
+
+double metadata_computed_value(enum meta_computed m, const struct img_meta *meta,
+			       uint32_t width, uint32_t height)
+{
+	switch (m) {
+	case META_SIZE_IN_BYTES: return (double)meta->size_bytes;
+	case META_WIDTH: return width;
+	case META_HEIGHT: return height;
+	case META_LUMINANCE: return meta->luminance;
+	case META_SNR: return meta->snr;
+	case META_SHARPNESS: return meta->sharpness;
+	case META_UNIFORM_ROW_RATIO: return meta->uniform_row_ratio;
+	default: return NAN;
+	}
 }
 
 int metadata_computed_parse(const char *key)

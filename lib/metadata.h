@@ -96,6 +96,15 @@ enum meta_computed {
 	META_COMPUTED_COUNT,
 };
 
+struct img_meta;
+
+/*
+ * The value of computed metadatum m of an image: from its image pass's
+ * img_meta, and width and height from its header (the file's, exact).
+ */
+double metadata_computed_value(enum meta_computed m, const struct img_meta *meta,
+			       uint32_t width, uint32_t height);
+
 /* The key of a computed metadatum ("lightly.width"), or NULL. */
 const char *metadata_computed_name(enum meta_computed m);
 /* The computed metadatum a key names, or -1 when it names none. */

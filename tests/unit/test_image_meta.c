@@ -11,6 +11,7 @@
  * Images are encoded here with libpng, libjpeg and libwebp; the expected
  * values are worked out from the pixel values written, never from the code.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,12 +22,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 #include <png.h>
 #include <webp/encode.h>
 
+#include "config.h"
+#include "daemon/pipeline.h"
 #include "image.h"
+#include "metadata.h"
 #include "util.h"
 
 #define MAXPX 178956970ull
@@ -466,6 +472,104 @@ static void test_invalid(void **state)
 	free(g);
 }
 
+/* ---- the pipeline keeps them per candidate, across a resume ---- */
+
+struct seen {
+	size_t n;
+	char names[4][32];
+	double v[4 * META_COMPUTED_COUNT];
+	volatile int cancel;
+	bool cancel_after_images;
+};
+
+static void seen_cb(void *ud, char *const *names, const double *values, size_t n)
+{
+	struct seen *s = ud;
+
+	assert_true(n <= 4);
+	s->n = n;
+	for (size_t i = 0; i < n; i++)
+		snprintf(s->names[i], sizeof(s->names[i]), "%s", names[i]);
+	memcpy(s->v, values, n * META_COMPUTED_COUNT * sizeof(double));
+}
+
+static void stage_end_cb(void *ud, enum stage st, double secs, const char *summary)
+{
+	struct seen *s = ud;
+
+	if (st == STAGE_IMAGES && s->cancel_after_images)
+		cancel_request(&s->cancel);
+}
+
+static int run_once(const struct run_config *cfg, const char *input, const char *dir, bool resume,
+		    struct seen *s, struct pipeline_result *r)
+{
+	struct pipeline_events ev = { .computed_meta = seen_cb, .stage_end = stage_end_cb };
+	struct pipeline_opts o = {
+		.cfg = cfg, .input = input, .run_dir = dir, .threads = 2, .ev = &ev, .ud = s,
+		.cancel = &s->cancel, .resume = resume,
+	};
+
+	return pipeline_run(&o, r);
+}
+
+static void put_file(const char *path, struct buf b)
+{
+	assert_int_equal(write_file_replace(path, b.data, b.len), 0);
+}
+
+static void test_pipeline_resume(void **state)
+{
+	struct run_config cfg;
+	struct strvec errs = { 0 };
+	const char *json = "{\"method\": \"coreset\", \"stopping_condition\": {\"n_samples\": 2}}";
+	struct pipeline_result r;
+	struct stat st;
+
+	assert_int_equal(config_parse(json, strlen(json), &cfg, &errs), 0);
+	assert_int_equal(mkdir_p("ds", 0755), 0);
+	uint8_t *g = checker(20, 20, 1, 77, 77);
+	put_file("ds/a.png", png_grey(20, 20, g));
+	free(g);
+	g = checker(10, 8, 1, 40, 200);
+	put_file("ds/b.png", png_grey(10, 8, g));
+	free(g);
+	assert_int_equal(write_file_replace("ds/c.png", "not a png", 9), 0);
+
+	/* A whole run: two candidates (c.png is corrupt), the values of each. */
+	struct seen a = { 0 };
+	assert_int_equal(run_once(&cfg, "ds", "run_a", false, &a, &r), 0);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.names[0], "a.png");
+	assert_string_equal(a.names[1], "b.png");
+	const double *va = a.v, *vb = a.v + META_COMPUTED_COUNT;
+	assert_int_equal(stat("ds/a.png", &st), 0);
+	assert_true(va[META_SIZE_IN_BYTES] == (double)st.st_size);
+	assert_true(va[META_WIDTH] == 20 && va[META_HEIGHT] == 20);
+	NEAR(va[META_LUMINANCE], 77.0 / 255);
+	assert_true(va[META_SNR] == 0 && va[META_SHARPNESS] == 0 && va[META_UNIFORM_ROW_RATIO] == 1);
+	assert_int_equal(stat("ds/b.png", &st), 0);
+	assert_true(vb[META_SIZE_IN_BYTES] == (double)st.st_size);
+	assert_true(vb[META_WIDTH] == 10 && vb[META_HEIGHT] == 8);
+	NEAR(vb[META_LUMINANCE], 120.0 / 255);
+	NEAR(vb[META_SNR], 1.5);
+	NEAR(vb[META_SHARPNESS], 16.0 * 160 * 160 / 65025);
+	assert_true(vb[META_UNIFORM_ROW_RATIO] == 0);
+
+	/* Cancelled after the image pass, then resumed from its checkpoint: the same values. */
+	struct seen b = { .cancel_after_images = true };
+	assert_int_equal(run_once(&cfg, "ds", "run_b", true, &b, &r), -ECANCELED);
+	assert_int_equal(b.n, 0);
+	assert_int_equal(access("run_b/.checkpoint/images.bin", F_OK), 0);
+	struct seen c = { 0 };
+	assert_int_equal(run_once(&cfg, "ds", "run_b", true, &c, &r), 0);
+	assert_true(r.resumed_after >= STAGE_IMAGES);
+	assert_int_equal(c.n, 2);
+	assert_memory_equal(c.v, a.v, 2 * META_COMPUTED_COUNT * sizeof(double));
+	config_free(&cfg);
+	strvec_free(&errs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +580,7 @@ int main(void)
 		cmocka_unit_test(test_rgb_alpha_16bit),
 		cmocka_unit_test(test_decode_scale),
 		cmocka_unit_test(test_invalid),
+		cmocka_unit_test(test_pipeline_resume),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
