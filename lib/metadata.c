@@ -24,7 +24,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +171,34 @@ static int lookup(const cJSON *obj, const char *key, enum meta_kind kind, const 
 	return rc;
 }
 
+/*
+ * Member key of a file's top level, checked by is (NULL: any value); what
+ * names the wanted kind in the message. A missing member is an error when
+ * required, else *out stays NULL.
+ */
+static int top_member(const cJSON *root, const char *key, bool required, cJSON_bool (*is)(const cJSON *),
+		      const char *what, const char *label, const cJSON **out, char *err, size_t errlen)
+{
+	int rc = 0;
+	const cJSON *m = predict_member(root, key, label, key, err, errlen, &rc);
+
+	*out = m;
+	if (rc < 0)
+		return rc;
+	if (m == NULL && required) {
+		seterr(err, errlen, "%s: %s: missing", label, key);
+		return -EINVAL;
+	}
+	if (m != NULL && !is(m))
+		return fail_value(label, key, m, what, err, errlen);
+	return 0;
+}
+
+static cJSON_bool is_image(const cJSON *v)
+{
+	return cJSON_IsString(v) && strcmp(v->valuestring, "image") == 0;
+}
+
 int metadata_parse_file(const char *text, size_t len, const char *label, const char *image_path,
 			const struct meta_request *req, size_t nreq, struct meta_value *vals,
 			char *err, size_t errlen)
@@ -189,18 +216,9 @@ int metadata_parse_file(const char *text, size_t len, const char *label, const c
 		rc = -EINVAL;
 		goto out;
 	}
-	v = predict_member(root, "file_name", label, "file_name", err, errlen, &rc);
-	if (rc < 0)
+	if ((rc = top_member(root, "file_name", true, cJSON_IsString, "a string", label, &v, err,
+			     errlen)) < 0)
 		goto out;
-	if (v == NULL) {
-		seterr(err, errlen, "%s: file_name: missing", label);
-		rc = -EINVAL;
-		goto out;
-	}
-	if (!cJSON_IsString(v) || v->valuestring == NULL) {
-		rc = fail_value(label, "file_name", v, "a string", err, errlen);
-		goto out;
-	}
 	if (strcmp(v->valuestring, image_path) != 0) {
 		char *a = predict_quote(v->valuestring), *b = predict_quote(image_path);
 		seterr(err, errlen, "%s: file_name %s is not the image's path %s", label, a, b);
@@ -209,25 +227,12 @@ int metadata_parse_file(const char *text, size_t len, const char *label, const c
 		rc = -EINVAL;
 		goto out;
 	}
-	v = predict_member(root, "type", label, "type", err, errlen, &rc);
-	if (rc < 0)
+	if ((rc = top_member(root, "type", false, is_image, "\"image\"", label, &v, err,
+			     errlen)) < 0)
 		goto out;
-	if (v != NULL && !(cJSON_IsString(v) && strcmp(v->valuestring, "image") == 0)) {
-		rc = fail_value(label, "type", v, "\"image\"", err, errlen);
+	if ((rc = top_member(root, "metadata", true, cJSON_IsObject, "an object", label, &meta, err,
+			     errlen)) < 0)
 		goto out;
-	}
-	meta = predict_member(root, "metadata", label, "metadata", err, errlen, &rc);
-	if (rc < 0)
-		goto out;
-	if (meta == NULL) {
-		seterr(err, errlen, "%s: metadata: missing", label);
-		rc = -EINVAL;
-		goto out;
-	}
-	if (!cJSON_IsObject(meta)) {
-		rc = fail_value(label, "metadata", meta, "an object", err, errlen);
-		goto out;
-	}
 	for (size_t k = 0; k < nreq && rc == 0; k++)
 		rc = lookup(meta, req[k].key, req[k].kind, label, &vals[k], err, errlen);
 out:
@@ -425,12 +430,23 @@ struct load_job {
 	size_t n;
 	char *tbuf;		/* one message buffer per thread */
 	size_t tlen;
-	pthread_mutex_t mu;
+	/*
+	 * Failures are kept per image and the lowest index wins after the pool,
+	 * so the message does not depend on the timing; first_bad (an atomic
+	 * minimum) only spares the work on images after a known failure.
+	 */
+	int *rc;
+	char **msg;
 	atomic_size_t first_bad;
-	int bad_rc;
-	char *err;
-	size_t errlen;
 };
+
+static void lower_to(atomic_size_t *a, size_t i)
+{
+	size_t cur = atomic_load(a);
+
+	while (i < cur && !atomic_compare_exchange_weak(a, &cur, i))
+		;
+}
 
 static void load_one(size_t i, int tid, void *ud)
 {
@@ -459,13 +475,9 @@ static void load_one(size_t i, int tid, void *ud)
 	}
 	if (rc == 0)
 		return;
-	pthread_mutex_lock(&j->mu);
-	if (i < atomic_load(&j->first_bad)) {
-		atomic_store(&j->first_bad, i);
-		j->bad_rc = rc;
-		seterr(j->err, j->errlen, "%s", msg);
-	}
-	pthread_mutex_unlock(&j->mu);
+	j->rc[i] = rc;
+	j->msg[i] = xstrdup(msg);
+	lower_to(&j->first_bad, i);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -554,10 +566,9 @@ int metadata_load(const struct dataset *ds, char *const *paths, size_t n,
 		threads = 1;
 	j.tlen = errlen > 0 ? errlen : 1;
 	j.tbuf = xcalloc((size_t)threads, j.tlen);
-	j.err = err;
-	j.errlen = errlen;
+	j.rc = xcalloc(n ? n : 1, sizeof(int));
+	j.msg = xcalloc(n ? n : 1, sizeof(char *));
 	atomic_init(&j.first_bad, n);
-	pthread_mutex_init(&j.mu, NULL);
 	/* S3: the files come many at a time; those absent from the listing cost nothing. */
 	char **fetch = xcalloc(n ? n : 1, sizeof(char *));
 	size_t nfetch = 0;
@@ -570,10 +581,16 @@ int metadata_load(const struct dataset *ds, char *const *paths, size_t n,
 	if (prefetching)
 		dataset_prefetch_stop(ds);
 	free(fetch);
-	pthread_mutex_destroy(&j.mu);
 	free(j.tbuf);
-	if (atomic_load(&j.first_bad) < n)
-		rc = j.bad_rc;
+	for (size_t i = 0; i < n; i++) {
+		if (j.msg[i] != NULL && rc == 0) {
+			rc = j.rc[i];
+			seterr(err, errlen, "%s", j.msg[i]);
+		}
+		free(j.msg[i]);
+	}
+	free(j.msg);
+	free(j.rc);
 
 	for (size_t k = 0; k < nreq; k++) {
 		const struct meta_value *d = &ks[k].def;

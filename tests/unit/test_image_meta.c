@@ -154,6 +154,7 @@ static uint8_t *checker(uint32_t w, uint32_t h, uint32_t cell, uint8_t a, uint8_
 	return g;
 }
 
+/* The metadata of image b (consumed), checked to be the same without a thumbnail. */
 static struct img_meta meta_of(struct buf b, enum img_format fmt, struct img_result *res)
 {
 	struct img_thumb t;
@@ -164,6 +165,7 @@ static struct img_meta meta_of(struct buf b, enum img_format fmt, struct img_res
 	struct img_result r2;
 	assert_int_equal(image_check((const uint8_t *)b.data, b.len, fmt, MAXPX, NULL, &r2), IMG_OK);
 	assert_memory_equal(&r2.meta, &res->meta, sizeof(res->meta));
+	buf_free(&b);
 	return res->meta;
 }
 
@@ -182,22 +184,18 @@ static void expect(const struct img_meta *m, double lum, double snr, double shar
 static void test_flat(void **state)
 {
 	uint8_t *g = checker(40, 30, 1, 77, 77);
-	struct buf b = png_grey(40, 30, g);
 	struct img_result r;
-	struct img_meta m = meta_of(b, IMG_PNG, &r);
+	struct img_meta m = meta_of(png_grey(40, 30, g), IMG_PNG, &r);
 
 	expect(&m, 77.0 / 255, 0, 0, 1);
 	assert_int_equal(m.decode_w, 40);
 	assert_int_equal(m.decode_h, 30);
 	assert_int_equal(r.width, 40);
 	assert_int_equal(r.height, 30);
-	buf_free(&b);
 	/* Black: mean 0, snr 0 (0 / 0 is taken as 0). */
 	memset(g, 0, 40 * 30);
-	b = png_grey(40, 30, g);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_grey(40, 30, g), IMG_PNG, &r);
 	expect(&m, 0, 0, 0, 1);
-	buf_free(&b);
 	free(g);
 }
 
@@ -211,10 +209,8 @@ static void test_ramps(void **state)
 	for (uint32_t y = 0; y < h; y++)
 		for (uint32_t x = 0; x < w; x++)
 			g[y * w + x] = (uint8_t)x;
-	struct buf b = png_grey(w, h, g);
-	struct img_meta m = meta_of(b, IMG_PNG, &r);
+	struct img_meta m = meta_of(png_grey(w, h, g), IMG_PNG, &r);
 	expect(&m, 31.5 / 255, 31.5 / sqrt((64.0 * 64 - 1) / 12), 0, 0);
-	buf_free(&b);
 	free(g);
 
 	/* g = 3y over 20 x 50: every row flat (uniform 1); mean 73.5, std 3 sqrt((50^2-1)/12). */
@@ -222,10 +218,8 @@ static void test_ramps(void **state)
 	for (uint32_t y = 0; y < 50; y++)
 		for (uint32_t x = 0; x < 20; x++)
 			g[y * 20 + x] = (uint8_t)(3 * y);
-	b = png_grey(20, 50, g);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_grey(20, 50, g), IMG_PNG, &r);
 	expect(&m, 73.5 / 255, 73.5 / (3 * sqrt((50.0 * 50 - 1) / 12)), 0, 1);
-	buf_free(&b);
 	free(g);
 }
 
@@ -238,16 +232,12 @@ static void test_checkerboard(void **state)
 	 * each sign: variance 16(a-b)^2, over 255^2.
 	 */
 	uint8_t *g = checker(10, 8, 1, 40, 200);
-	struct buf b = png_grey(10, 8, g);
-	struct img_meta m = meta_of(b, IMG_PNG, &r);
+	struct img_meta m = meta_of(png_grey(10, 8, g), IMG_PNG, &r);
 	expect(&m, 120.0 / 255, 120.0 / 80, 16.0 * 160 * 160 / 65025, 0);
-	buf_free(&b);
 	/* The same, interlaced: the passes come out of order, the values do not change. */
-	b = png_encode(10, 8, PNG_COLOR_TYPE_GRAY, 8, g, true);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_encode(10, 8, PNG_COLOR_TYPE_GRAY, 8, g, true), IMG_PNG, &r);
 	expect(&m, 120.0 / 255, 120.0 / 80, 16.0 * 160 * 160 / 65025, 0);
 	assert_int_equal(m.decode_h, 8);
-	buf_free(&b);
 	free(g);
 	/* Any image: interlaced or not, the same grey image and so the same values. */
 	uint64_t seed = 12345;
@@ -256,38 +246,28 @@ static void test_checkerboard(void **state)
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 		g[i] = (uint8_t)(seed >> 56);
 	}
-	b = png_encode(13, 11, PNG_COLOR_TYPE_GRAY, 8, g, false);
-	struct img_meta flat = meta_of(b, IMG_PNG, &r);
-	buf_free(&b);
-	b = png_encode(13, 11, PNG_COLOR_TYPE_GRAY, 8, g, true);
-	m = meta_of(b, IMG_PNG, &r);
+	struct img_meta flat = meta_of(png_encode(13, 11, PNG_COLOR_TYPE_GRAY, 8, g, false), IMG_PNG, &r);
+	m = meta_of(png_encode(13, 11, PNG_COLOR_TYPE_GRAY, 8, g, true), IMG_PNG, &r);
 	flat.size_bytes = m.size_bytes;	/* the files differ, of course */
 	assert_memory_equal(&m, &flat, sizeof(m));
 	assert_true(m.sharpness > 0 && m.snr > 0);
-	buf_free(&b);
 	free(g);
 
 	/* Rows within 2 of their mean (a+b)/2: |a-b| = 4 is uniform (the bound), 6 is not. */
 	g = checker(8, 7, 1, 100, 104);
-	b = png_grey(8, 7, g);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_grey(8, 7, g), IMG_PNG, &r);
 	assert_true(m.uniform_row_ratio == 1.0);
-	buf_free(&b);
 	free(g);
 	g = checker(8, 7, 1, 100, 106);
-	b = png_grey(8, 7, g);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_grey(8, 7, g), IMG_PNG, &r);
 	assert_true(m.uniform_row_ratio == 0.0);
-	buf_free(&b);
 	free(g);
 
 	/* Four rows of 10s, one of them ending in 20, 20 (mean 14): 3 of 4 rows uniform. */
 	uint8_t step[] = { 10, 10, 10, 10, 10, 10, 10, 10, 20, 20, 10, 10, 10, 10, 10,
 			   10, 10, 10, 10, 10 };
-	b = png_grey(5, 4, step);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_grey(5, 4, step), IMG_PNG, &r);
 	assert_true(m.uniform_row_ratio == 0.75);
-	buf_free(&b);
 }
 
 static void test_thin(void **state)
@@ -298,19 +278,15 @@ static void test_thin(void **state)
 	uint32_t dims[][2] = { { 2, 9 }, { 9, 2 }, { 1, 1 }, { 2, 2 } };
 	for (size_t i = 0; i < ARRAY_LEN(dims); i++) {
 		uint8_t *g = checker(dims[i][0], dims[i][1], 1, 0, 255);
-		struct buf b = png_grey(dims[i][0], dims[i][1], g);
-		struct img_meta m = meta_of(b, IMG_PNG, &r);
+		struct img_meta m = meta_of(png_grey(dims[i][0], dims[i][1], g), IMG_PNG, &r);
 		assert_true(m.sharpness == 0.0);
 		assert_int_equal(m.decode_w, dims[i][0]);
-		buf_free(&b);
 		free(g);
 	}
 	/* 3 x 3: exactly one interior pixel, so one Laplacian value and variance 0. */
 	uint8_t *g = checker(3, 3, 1, 0, 255);
-	struct buf b = png_grey(3, 3, g);
-	struct img_meta m = meta_of(b, IMG_PNG, &r);
+	struct img_meta m = meta_of(png_grey(3, 3, g), IMG_PNG, &r);
 	assert_true(m.sharpness == 0.0);
-	buf_free(&b);
 	free(g);
 }
 
@@ -330,10 +306,8 @@ static void test_rgb_alpha_16bit(void **state)
 		rgb[3 * i + 1] = 200;
 		rgb[3 * i + 2] = 33;
 	}
-	b = png_encode(4, 4, PNG_COLOR_TYPE_RGB, 8, rgb, false);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_encode(4, 4, PNG_COLOR_TYPE_RGB, 8, rgb, false), IMG_PNG, &r);
 	expect(&m, 124.0 / 255, 0, 0, 1);
-	buf_free(&b);
 
 	/* RGBA and grey+alpha: alpha varies, colour does not; alpha is ignored. */
 	uint8_t rgba[6 * 5 * 4], ga[6 * 5 * 2];
@@ -343,33 +317,25 @@ static void test_rgb_alpha_16bit(void **state)
 		ga[2 * i] = 50;
 		ga[2 * i + 1] = (uint8_t)(i * 91);
 	}
-	b = png_encode(6, 5, PNG_COLOR_TYPE_RGB_ALPHA, 8, rgba, false);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_encode(6, 5, PNG_COLOR_TYPE_RGB_ALPHA, 8, rgba, false), IMG_PNG, &r);
 	expect(&m, 50.0 / 255, 0, 0, 1);
-	buf_free(&b);
-	b = png_encode(6, 5, PNG_COLOR_TYPE_GRAY_ALPHA, 8, ga, false);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_encode(6, 5, PNG_COLOR_TYPE_GRAY_ALPHA, 8, ga, false), IMG_PNG, &r);
 	expect(&m, 50.0 / 255, 0, 0, 1);
-	buf_free(&b);
 
 	/* 16-bit flat 0x10f0: the high byte 16 (rounding to 8 bits would give 17). */
 	uint16_t flat16[5 * 5];
 	for (size_t i = 0; i < 25; i++)
 		flat16[i] = 0x10f0;
-	b = png_encode(5, 5, PNG_COLOR_TYPE_GRAY, 16, flat16, false);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_encode(5, 5, PNG_COLOR_TYPE_GRAY, 16, flat16, false), IMG_PNG, &r);
 	expect(&m, 16.0 / 255, 0, 0, 1);
-	buf_free(&b);
 	/* 16-bit RGBA, interlaced: R = G = B = 0x10f0, alpha anything. */
 	uint16_t rgba16[7 * 3 * 4];
 	for (size_t i = 0; i < 21; i++) {
 		rgba16[4 * i] = rgba16[4 * i + 1] = rgba16[4 * i + 2] = 0x10f0;
 		rgba16[4 * i + 3] = (uint16_t)(i * 3001);
 	}
-	b = png_encode(7, 3, PNG_COLOR_TYPE_RGB_ALPHA, 16, rgba16, true);
-	m = meta_of(b, IMG_PNG, &r);
+	m = meta_of(png_encode(7, 3, PNG_COLOR_TYPE_RGB_ALPHA, 16, rgba16, true), IMG_PNG, &r);
 	expect(&m, 16.0 / 255, 0, 0, 1);
-	buf_free(&b);
 
 	/*
 	 * Every 16-bit value once (v = 256y + x over 256 x 256): the high byte is
@@ -380,10 +346,10 @@ static void test_rgb_alpha_16bit(void **state)
 	for (uint32_t v = 0; v < 65536; v++)
 		all[v] = (uint16_t)v;
 	b = png_encode(256, 256, PNG_COLOR_TYPE_GRAY, 16, all, false);
-	m = meta_of(b, IMG_PNG, &r);
-	NEAR(m.luminance, 0.5);
 	struct img_thumb t;
 	assert_int_equal(image_check((const uint8_t *)b.data, b.len, IMG_PNG, MAXPX, &t, &r), IMG_OK);
+	m = meta_of(b, IMG_PNG, &r);
+	NEAR(m.luminance, 0.5);
 	for (uint32_t cy = 0; cy < 32; cy++) {
 		for (uint32_t cx = 0; cx < 32; cx++) {
 			double s = 0;
@@ -393,7 +359,6 @@ static void test_rgb_alpha_16bit(void **state)
 			assert_true(t.rgb[(cy * 32 + cx) * 3] == (float)(s / 64));
 		}
 	}
-	buf_free(&b);
 	free(all);
 }
 
@@ -401,7 +366,6 @@ static void test_decode_scale(void **state)
 {
 	struct img_result r;
 	struct img_meta m;
-	struct buf b;
 
 	/*
 	 * WebP up to 128 a side decodes 1:1; above, libwebp rescales to 128. A
@@ -410,14 +374,12 @@ static void test_decode_scale(void **state)
 	 * where at 1:1 it would be +-2(a-b) (two of four neighbours differ).
 	 */
 	uint8_t *g = checker(256, 256, 2, 40, 200);
-	b = webp_grey(256, 256, g);
-	m = meta_of(b, IMG_WEBP, &r);
+	m = meta_of(webp_grey(256, 256, g), IMG_WEBP, &r);
 	assert_int_equal(r.width, 256);
 	assert_int_equal(r.height, 256);
 	assert_int_equal(m.decode_w, 128);
 	assert_int_equal(m.decode_h, 128);
 	expect(&m, 120.0 / 255, 1.5, 16.0 * 160 * 160 / 65025, 0);
-	buf_free(&b);
 	free(g);
 	/*
 	 * 1:1 at 100 x 100: the 2 x 2 cells stay; two of each pixel's four
@@ -425,11 +387,9 @@ static void test_decode_scale(void **state)
 	 * pixels of each sign: variance 4(a-b)^2.
 	 */
 	g = checker(100, 100, 2, 40, 200);
-	b = webp_grey(100, 100, g);
-	m = meta_of(b, IMG_WEBP, &r);
+	m = meta_of(webp_grey(100, 100, g), IMG_WEBP, &r);
 	assert_int_equal(m.decode_w, 100);
 	expect(&m, 120.0 / 255, 1.5, 4.0 * 160 * 160 / 65025, 0);
-	buf_free(&b);
 	free(g);
 
 	/*
@@ -437,20 +397,16 @@ static void test_decode_scale(void **state)
 	 * decodes 1:1; 128 x 96 at 1/2, 64 x 48. A flat grey JPEG decodes flat.
 	 */
 	g = checker(128, 96, 1, 128, 128);
-	b = jpeg_grey(40, 40, g);
-	m = meta_of(b, IMG_JPEG, &r);
+	m = meta_of(jpeg_grey(40, 40, g), IMG_JPEG, &r);
 	assert_int_equal(m.decode_w, 40);
 	assert_int_equal(m.decode_h, 40);
 	expect(&m, 128.0 / 255, 0, 0, 1);
-	buf_free(&b);
-	b = jpeg_grey(128, 96, g);
-	m = meta_of(b, IMG_JPEG, &r);
+	m = meta_of(jpeg_grey(128, 96, g), IMG_JPEG, &r);
 	assert_int_equal(r.width, 128);
 	assert_int_equal(r.height, 96);
 	assert_int_equal(m.decode_w, 64);
 	assert_int_equal(m.decode_h, 48);
 	expect(&m, 128.0 / 255, 0, 0, 1);
-	buf_free(&b);
 	free(g);
 }
 
