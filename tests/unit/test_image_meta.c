@@ -469,9 +469,11 @@ static int run_once(const struct run_config *cfg, const char *input, const char 
 	return pipeline_run(&o, r);
 }
 
+/* Writes image b (consumed) to path. */
 static void put_file(const char *path, struct buf b)
 {
 	assert_int_equal(write_file_replace(path, b.data, b.len), 0);
+	buf_free(&b);
 }
 
 static void test_pipeline_resume(void **state)
