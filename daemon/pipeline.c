@@ -33,6 +33,7 @@
 #include "dconv.h"
 #include "embed.h"
 #include "image.h"
+#include "metadata.h"
 #include "pool.h"
 #include "predict.h"
 #include "scorers/scorer.h"
@@ -70,6 +71,7 @@ struct item {
 	XXH128_hash_t hash;
 	uint64_t size;
 	uint32_t width, height;	/* from the header; 0 when unknown */
+	struct img_meta meta;	/* lightly.* of a decoded image (SPEC 4.8) */
 };
 
 struct run {
@@ -90,6 +92,7 @@ struct run {
 	enum stage cur;
 	/* candidates, after the duplicate stages */
 	size_t *cand;		/* item index of each candidate, path order */
+	double *cmeta;		/* ncand x META_COMPUTED_COUNT: lightly.* of each candidate */
 	size_t ncand;
 	size_t d;
 	double *raw;		/* ncand x d, as read or computed */
@@ -350,6 +353,7 @@ static void image_one(size_t i, int tid, void *ud)
 		if (st == IMG_OK) {
 			it->width = res.width;
 			it->height = res.height;
+			it->meta = res.meta;
 		}
 	}
 done:
@@ -1120,7 +1124,9 @@ out:
  * Native byte order (the file never leaves the machine). Layout:
  *   magic[8] u32 version u32 stage  cfg_hash[16] list_hash[16]
  *   u64 nitems, per item: u8 state, u32 reason length (~0: none), reason,
- *       u64 hash.low64, u64 hash.high64, u64 size, u32 width, u32 height
+ *       u64 hash.low64, u64 hash.high64, u64 size, u32 width, u32 height,
+ *       img_meta: u32 decode_w, u32 decode_h, f64 luminance, snr, sharpness,
+ *       uniform_row_ratio (since version 3; older checkpoints are ignored)
  *   u8 desc: 0 none | 1 [nitems x DESC_DIM f64] | 2 [u64 checksum of images.bin]
  *   u8 has_emb   [u64 ncand, u64 d, u64 zero_rows, ncand u64 item indexes,
  *                 u8 rows: 1 [ncand x d f64 raw] | 2 [u64 checksum of images.bin]]
@@ -1130,7 +1136,7 @@ out:
  * The normalised rows (X) are recomputed from raw: embed_normalize is deterministic.
  */
 #define CKPT_MAGIC "WNWCKPT\n"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u
 #define CKPT_INLINE 1
 #define CKPT_IN_IMAGES 2
 #define CKPT_DIR ".checkpoint"
@@ -1291,6 +1297,12 @@ static void ckpt_save(struct run *run, enum stage s)
 		put_u64(&b, it->size);
 		put_u32(&b, it->width);
 		put_u32(&b, it->height);
+		put_u32(&b, it->meta.decode_w);
+		put_u32(&b, it->meta.decode_h);
+		put_f64s(&b, &it->meta.luminance, 1);
+		put_f64s(&b, &it->meta.snr, 1);
+		put_f64s(&b, &it->meta.sharpness, 1);
+		put_f64s(&b, &it->meta.uniform_row_ratio, 1);
 	}
 	/* Descriptor data lives in images.bin when that one was saved. */
 	bool ref = s != STAGE_IMAGES && run->images_sum != 0 && !run->have_csv;
@@ -1449,6 +1461,13 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 		it->size = get_u64(&r);
 		it->width = get_u32(&r);
 		it->height = get_u32(&r);
+		it->meta.size_bytes = it->size;
+		it->meta.decode_w = get_u32(&r);
+		it->meta.decode_h = get_u32(&r);
+		get(&r, &it->meta.luminance, sizeof(double));
+		get(&r, &it->meta.snr, sizeof(double));
+		get(&r, &it->meta.sharpness, sizeof(double));
+		get(&r, &it->meta.uniform_row_ratio, sizeof(double));
 		it->path = run->items[i].path;
 	}
 	desc_mode = get_u8(&r);
@@ -1682,6 +1701,32 @@ static void count_items(struct run *run)
 	c->candidates = run->ncand;
 }
 
+/*
+ * The candidates' computed metadata, ncand x META_COMPUTED_COUNT, for the
+ * selection (SPEC 4.8 METADATA inputs on lightly.* keys).
+ */
+static void keep_computed_meta(struct run *run)
+{
+	run->cmeta = xcalloc(run->ncand ? run->ncand * META_COMPUTED_COUNT : 1, sizeof(double));
+	for (size_t c = 0; c < run->ncand; c++) {
+		const struct item *it = &run->items[run->cand[c]];
+		struct img_meta m = it->meta;
+
+		m.size_bytes = it->size;
+		for (int k = 0; k < META_COMPUTED_COUNT; k++)
+			run->cmeta[c * META_COMPUTED_COUNT + k] =
+				metadata_computed_value(k, &m, it->width, it->height);
+	}
+	const struct pipeline_events *ev = run->o->ev;
+	if (ev == NULL || ev->computed_meta == NULL)
+		return;
+	char **names = xcalloc(run->ncand ? run->ncand : 1, sizeof(*names));
+	for (size_t c = 0; c < run->ncand; c++)
+		names[c] = run->items[run->cand[c]].path;
+	ev->computed_meta(run->o->ud, names, run->cmeta, run->ncand);
+	free(names);
+}
+
 int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 {
 	struct run run = { .o = o, .cfg = o->cfg, .r = r };
@@ -1733,6 +1778,7 @@ int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 		ckpt_save(&run, STAGE_EMBEDDINGS);
 	}
 	count_items(&run);
+	keep_computed_meta(&run);
 	if (o->cfg->al_task_name[0] != '\0' && done < STAGE_SCORES) {
 		if ((rc = stage_scores(&run)) < 0)
 			goto out;
@@ -1767,6 +1813,7 @@ out:
 	free(run.items);
 	free(run.desc);
 	free(run.cand);
+	free(run.cmeta);
 	free(run.raw);
 	free(run.X);
 	free(run.scores);
