@@ -222,6 +222,11 @@ static char *quote(const char *s)
 	return b.data;
 }
 
+char *predict_quote(const char *s)
+{
+	return quote(s);
+}
+
 /* What a value is, for "X is not a number": its text when short, else its kind. */
 static char *describe(const cJSON *v)
 {
@@ -798,20 +803,25 @@ out:
 
 /* ---- prediction files ---- */
 
-static bool schema_has(const struct task_schema *s, long id)
+long task_schema_index(const struct task_schema *s, long id)
 {
 	size_t lo = 0, hi = s->ncats;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (s->cats[mid].id == id)
-			return true;
+			return (long)mid;
 		if (s->cats[mid].id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return -1;
+}
+
+static bool schema_has(const struct task_schema *s, long id)
+{
+	return task_schema_index(s, id) >= 0;
 }
 
 static int fail_unknown_id(const struct ectx *c, const char *field, long id,
