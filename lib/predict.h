@@ -144,6 +144,15 @@ int predict_parse_file(const char *text, size_t len, const char *label, const ch
 int predict_parse_schema(const char *text, size_t len, const char *label,
 			 struct task_schema *s, char *err, size_t errlen);
 
+/* A name and its position, for finding names listed twice or looking names up. */
+struct predict_name_idx {
+	const char *name;
+	size_t idx;
+};
+
+/* qsort comparator of struct predict_name_idx: by name (strcmp), then by idx. */
+int predict_name_idx_cmp(const void *a, const void *b);
+
 /*
  * s in double quotes for a message, as every message of this module quotes:
  * quotes, backslashes and control characters escaped, UTF-8 kept when valid

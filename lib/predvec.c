@@ -34,24 +34,8 @@ void predvec_free(struct predvec *pv)
 	memset(pv, 0, sizeof(*pv));
 }
 
-/* A category for the lookups by name: sorted by name, then schema index. */
-struct named {
-	const char *name;
-	size_t idx;
-};
-
-static int cmp_named(const void *a, const void *b)
-{
-	const struct named *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	if (c != 0)
-		return c;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 /* The first position in by_name (n long) whose name is >= name. */
-static size_t lower_bound(const struct named *by_name, size_t n, const char *name)
+static size_t lower_bound(const struct predict_name_idx *by_name, size_t n, const char *name)
 {
 	size_t lo = 0, hi = n;
 
@@ -109,13 +93,13 @@ static long kept_classes(const struct task_preds *t, const struct strvec *catego
 {
 	const struct task_schema *s = &t->schema;
 	size_t n = s->ncats, nkeep = 0;
-	struct named *by_name = xcalloc(n ? n : 1, sizeof(*by_name));
+	struct predict_name_idx *by_name = xcalloc(n ? n : 1, sizeof(*by_name));
 	bool *want = xcalloc(n ? n : 1, sizeof(*want));
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++)
-		by_name[i] = (struct named){ s->cats[i].name, i };
-	qsort(by_name, n, sizeof(*by_name), cmp_named);
+		by_name[i] = (struct predict_name_idx){ s->cats[i].name, i };
+	qsort(by_name, n, sizeof(*by_name), predict_name_idx_cmp);
 	if (categories == NULL || categories->n == 0) {
 		for (size_t i = 1; i < n && rc == 0; i++)
 			if (strcmp(by_name[i - 1].name, by_name[i].name) == 0)
