@@ -222,6 +222,11 @@ static char *quote(const char *s)
 	return b.data;
 }
 
+char *predict_quote(const char *s)
+{
+	return quote(s);
+}
+
 /* What a value is, for "X is not a number": its text when short, else its kind. */
 static char *describe(const cJSON *v)
 {
@@ -798,20 +803,25 @@ out:
 
 /* ---- prediction files ---- */
 
-static bool schema_has(const struct task_schema *s, long id)
+long task_schema_index(const struct task_schema *s, long id)
 {
 	size_t lo = 0, hi = s->ncats;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (s->cats[mid].id == id)
-			return true;
+			return (long)mid;
 		if (s->cats[mid].id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return -1;
+}
+
+static bool schema_has(const struct task_schema *s, long id)
+{
+	return task_schema_index(s, id) >= 0;
 }
 
 static int fail_unknown_id(const struct ectx *c, const char *field, long id,
@@ -1921,14 +1931,9 @@ static int read_pred_file(const struct dataset *ds, const char *rel, uint8_t **t
 	return rc;
 }
 
-struct name_idx {
-	const char *name;
-	size_t idx;
-};
-
-static int cmp_name_idx(const void *a, const void *b)
+int predict_name_idx_cmp(const void *a, const void *b)
 {
-	const struct name_idx *x = a, *y = b;
+	const struct predict_name_idx *x = a, *y = b;
 	int c = strcmp(x->name, y->name);
 
 	if (c != 0)
@@ -1942,7 +1947,7 @@ static int cmp_name_idx(const void *a, const void *b)
  */
 static int check_task_dups(const struct ectx *c, const struct strvec *names)
 {
-	struct name_idx *ni = xcalloc(names->n ? names->n : 1, sizeof(*ni));
+	struct predict_name_idx *ni = xcalloc(names->n ? names->n : 1, sizeof(*ni));
 	size_t bad = names->n;
 	int rc = 0;
 
@@ -1950,7 +1955,7 @@ static int check_task_dups(const struct ectx *c, const struct strvec *names)
 		ni[i].name = names->v[i];
 		ni[i].idx = i;
 	}
-	qsort(ni, names->n, sizeof(*ni), cmp_name_idx);
+	qsort(ni, names->n, sizeof(*ni), predict_name_idx_cmp);
 	for (size_t i = 1; i < names->n; i++)
 		if (strcmp(ni[i].name, ni[i - 1].name) == 0 && ni[i].idx < bad)
 			bad = ni[i].idx;

@@ -53,6 +53,9 @@ struct task_schema {
 	size_t ncats;
 };
 
+/* The index in s->cats of category id, or -1 when the schema lacks it. */
+long task_schema_index(const struct task_schema *s, long id);
+
 /* One prediction entry (a box, a segment, a keypoint instance, the class). */
 struct pred_entry {
 	long category_id;	/* one of the schema's ids */
@@ -140,6 +143,22 @@ int predict_parse_file(const char *text, size_t len, const char *label, const ch
 /* Parses schema.json text. */
 int predict_parse_schema(const char *text, size_t len, const char *label,
 			 struct task_schema *s, char *err, size_t errlen);
+
+/* A name and its position, for finding names listed twice or looking names up. */
+struct predict_name_idx {
+	const char *name;
+	size_t idx;
+};
+
+/* qsort comparator of struct predict_name_idx: by name (strcmp), then by idx. */
+int predict_name_idx_cmp(const void *a, const void *b);
+
+/*
+ * s in double quotes for a message, as every message of this module quotes:
+ * quotes, backslashes and control characters escaped, UTF-8 kept when valid
+ * (else bytes as \xNN), cut after 120 bytes. Caller frees.
+ */
+char *predict_quote(const char *s);
 
 void pred_image_free(struct pred_image *p);
 void task_schema_free(struct task_schema *s);

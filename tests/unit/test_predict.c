@@ -26,49 +26,14 @@
 #include "predict.h"
 #include "util.h"
 
+#include "predict_test.h"
+
 #define ERRLEN 1024
-
-/* root/rel, with the folders on the way created. */
-static void put_bytes(const char *root, const char *rel, const char *data, size_t len)
-{
-	char *p = xasprintf("%s/%s", root, rel);
-	char *dir = xstrdup(p);
-	*strrchr(dir, '/') = '\0';
-	assert_int_equal(mkdir_p(dir, 0755), 0);
-	FILE *f = fopen(p, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	fclose(f);
-	free(dir);
-	free(p);
-}
-
-/* Writes text with every ' turned into ". */
-static void jput(const char *root, const char *rel, const char *text)
-{
-	char *t = xstrdup(text);
-	for (char *p = t; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	put_bytes(root, rel, t, strlen(t));
-	free(t);
-}
 
 /* An image file: contents do not matter here, only the listing. */
 static void img(const char *root, const char *rel)
 {
 	put_bytes(root, rel, "x", 1);
-}
-
-/* A fresh datasource folder named name in the cwd; returns its path (caller frees). */
-static char *mkroot(const char *name)
-{
-	char cwd[2048];
-
-	assert_non_null(getcwd(cwd, sizeof(cwd)));
-	char *root = xasprintf("%s/%s", cwd, name);
-	assert_int_equal(mkdir_p(root, 0755), 0);
-	return root;
 }
 
 static void open_ds(const char *root, struct dataset *ds)
@@ -121,12 +86,6 @@ static int parse(const struct task_schema *s, const char *text, const char *imag
 				    ERRLEN);
 	free(t);
 	return rc;
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
 }
 
 /* ---- the score-name table ---- */
