@@ -2424,11 +2424,6 @@ const struct cJSON *predict_member(const struct cJSON *obj, const char *key, con
 	return member(&c, obj, key, field, rc);
 }
 
-char *predict_quote(const char *s)
-{
-	return quote(s);
-}
-
 char *predict_describe(const struct cJSON *v)
 {
 	return describe(v);

@@ -195,7 +195,6 @@ struct cJSON *predict_parse_json(const char *text, size_t len, const char *label
 				 size_t errlen);
 const struct cJSON *predict_member(const struct cJSON *obj, const char *key, const char *label,
 				   const char *field, char *err, size_t errlen, int *rc);
-char *predict_quote(const char *s);
 char *predict_describe(const struct cJSON *v);
 size_t predict_stem_len(const char *path);
 
