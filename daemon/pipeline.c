@@ -197,6 +197,11 @@ static void progress(struct run *run, size_t done, size_t total)
 
 /* ---- listing ---------------------------------------------------------- */
 
+static ssize_t stream_read(void *st, void *buf, size_t n)
+{
+	return dataset_stream_read(st, buf, n);
+}
+
 static int stage_listing(struct run *run)
 {
 	const struct run_config *cfg = run->cfg;
@@ -204,27 +209,17 @@ static int stage_listing(struct run *run)
 	int rc;
 
 	stage_begin(run, STAGE_LISTING, 0);
-	bool s3 = strncmp(run->o->input, "s3://", 5) == 0;
-	if (s3) {
-		static const struct s3_conf none = { .path_style = -1 };
-		rc = dataset_open_s3(&run->ds, run->o->input, run->o->s3 ? run->o->s3 : &none, err,
-				     sizeof(err));
-		if (rc < 0)
-			return fail(run, rc, true, "datasource %s: %s", run->o->input, err);
-	} else {
-		rc = dataset_open(&run->ds, run->o->input);
-		if (rc < 0)
-			return fail(run, rc, true, "input folder %s: %s", run->o->input, strerror(-rc));
-	}
+	rc = dataset_open_url(&run->ds, run->o->input, run->o->s3, err, sizeof(err));
+	if (rc < 0)
+		return fail(run, rc, true, "%s", err);
 	run->have_ds = true;
 	rc = dataset_list(&run->ds, cfg->relevant_filenames_file, err, sizeof(err));
-	/* S3: a missing bucket and refused credentials are permanent, the network is not. */
+	/* A missing root or bucket and refused credentials are permanent, the network is not. */
 	if (rc < 0)
-		return fail(run, rc, rc == -ENOENT || rc == -EXDEV || rc == -EISDIR ||
-			    (s3 && rc == -EACCES), "%s", err);
-	if (s3)
-		run_log(run, LOG_LVL_INFO, "%s: %zu ListObjectsV2 requests", run->o->input,
-			dataset_list_requests(&run->ds));
+		return fail(run, rc, dataset_list_permanent(&run->ds, rc), "%s", err);
+	if (dataset_list_request_name(&run->ds) != NULL)
+		run_log(run, LOG_LVL_INFO, "%s: %zu %s requests", run->o->input,
+			dataset_list_requests(&run->ds), dataset_list_request_name(&run->ds));
 	for (size_t i = 0; i < run->ds.folder_links.n; i++)
 		run_log(run, LOG_LVL_INFO, "%s: symlink to a folder, not followed",
 			run->ds.folder_links.v[i]);
@@ -243,19 +238,21 @@ static int stage_listing(struct run *run)
 			path = xstrdup(cfg->embeddings);
 		else
 			path = xasprintf(".lightly/embeddings/%s", cfg->embeddings);
-		/* Streamed from the descriptor: a gigabyte of CSV is never all in memory. */
-		int fd = dataset_openat(&run->ds, path);
-		if (fd < 0) {
-			rc = fd;
+		/* Streamed: a gigabyte of CSV is never all in memory. */
+		struct ds_stream *st = NULL;
+		rc = dataset_stream_open(&run->ds, path, &st);
+		if (rc < 0) {
 			fail(run, rc, rc == -ENOENT || rc == -EXDEV,
 			     "embeddings %s: %s (looked for %s and .lightly/embeddings/%s)",
 			     cfg->embeddings, strerror(-rc), cfg->embeddings, cfg->embeddings);
 			free(path);
 			return rc;
 		}
-		rc = emb_table_read_fd(fd, path, run->o->threads, run->o->resume ? &run->csv_hash : NULL,
-				       &run->csv, err, sizeof(err));
-		close(fd);
+		rc = emb_table_read_stream(stream_read, st,
+					   dataset_stream_size(st), path, run->o->threads,
+					   run->o->resume ? &run->csv_hash : NULL, &run->csv, err,
+					   sizeof(err));
+		dataset_stream_close(st);
 		free(path);
 		/* A format error (-EINVAL) is permanent; a read error may not be. */
 		if (rc < 0)
@@ -314,7 +311,7 @@ static void image_one(size_t i, int tid, void *ud)
 		goto done;
 	int rc = dataset_read(&run->ds, it->path, MAX_IMAGE_BYTES, &buf, &len);
 
-	if (rc < 0 && run->ds.s3 != NULL && s3_transient(rc)) {
+	if (rc < 0 && dataset_transient(&run->ds, rc)) {
 		/* Not the image's fault: the run fails (and is retried), no image is judged. */
 		atomic_store(&run->io_rc, rc);
 		goto done;
@@ -587,7 +584,7 @@ static int stage_embeddings(struct run *run)
 /* A read that failed for the disk or the network: a later attempt may succeed. */
 static bool transient_io(const struct run *run, int rc)
 {
-	return rc == -EIO || (run->ds.s3 != NULL && s3_transient(rc));
+	return rc == -EIO || dataset_transient(&run->ds, rc);
 }
 
 /* Checks the task and score names against tasks.json and the task's type. */
