@@ -45,7 +45,7 @@ struct run {
 	size_t nitems;
 	double *desc;		/* nitems x DESC_DIM, built-in descriptor */
 	atomic_size_t done;
-	atomic_int io_rc;	/* S3: a read failed for the network; the run fails */
+	atomic_int io_rc;	/* a read failed for the transport (dataset_transient): the run fails */
 	enum stage cur;
 	/* candidates, after the duplicate stages */
 	size_t *cand;		/* item index of each candidate, path order */

@@ -2252,7 +2252,7 @@ int predict_load_task(const struct dataset *ds, const char *task, char *const *p
 	if (!walking)
 		walk_main(&wj);
 
-	/* S3: the prediction files come many at a time (a no-op for LOCAL). */
+	/* Remote datasources fetch the prediction files many at a time (a no-op for LOCAL). */
 	bool prefetching = dataset_prefetch_start(ds, rel, n) == 0;
 	pool_for(n, threads, load_one, &j, NULL);
 	if (prefetching)
