@@ -27,7 +27,9 @@
  * Native byte order (the file never leaves the machine). Layout:
  *   magic[8] u32 version u32 stage  cfg_hash[16] list_hash[16]
  *   u64 nitems, per item: u8 state, u32 reason length (~0: none), reason,
- *       u64 hash.low64, u64 hash.high64, u64 size, u32 width, u32 height
+ *       u64 hash.low64, u64 hash.high64, u64 size, u32 width, u32 height,
+ *       img_meta: u32 decode_w, u32 decode_h, f64 luminance, snr, sharpness,
+ *       uniform_row_ratio (since version 3; older checkpoints are ignored)
  *   u8 desc: 0 none | 1 [nitems x DESC_DIM f64] | 2 [u64 checksum of images.bin]
  *   u8 has_emb   [u64 ncand, u64 d, u64 zero_rows, ncand u64 item indexes,
  *                 u8 rows: 1 [ncand x d f64 raw] | 2 [u64 checksum of images.bin]]
@@ -37,7 +39,7 @@
  * The normalised rows (X) are recomputed from raw: embed_normalize is deterministic.
  */
 #define CKPT_MAGIC "WNWCKPT\n"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u
 #define CKPT_INLINE 1
 #define CKPT_IN_IMAGES 2
 #define CKPT_DIR ".checkpoint"
@@ -198,6 +200,12 @@ void ckpt_save(struct run *run, enum stage s)
 		put_u64(&b, it->size);
 		put_u32(&b, it->width);
 		put_u32(&b, it->height);
+		put_u32(&b, it->meta.decode_w);
+		put_u32(&b, it->meta.decode_h);
+		put_f64s(&b, &it->meta.luminance, 1);
+		put_f64s(&b, &it->meta.snr, 1);
+		put_f64s(&b, &it->meta.sharpness, 1);
+		put_f64s(&b, &it->meta.uniform_row_ratio, 1);
 	}
 	/* Descriptor data lives in images.bin when that one was saved. */
 	bool ref = s != STAGE_IMAGES && run->images_sum != 0 && !run->have_csv;
@@ -356,6 +364,13 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 		it->size = get_u64(&r);
 		it->width = get_u32(&r);
 		it->height = get_u32(&r);
+		it->meta.size_bytes = it->size;
+		it->meta.decode_w = get_u32(&r);
+		it->meta.decode_h = get_u32(&r);
+		get(&r, &it->meta.luminance, sizeof(double));
+		get(&r, &it->meta.snr, sizeof(double));
+		get(&r, &it->meta.sharpness, sizeof(double));
+		get(&r, &it->meta.uniform_row_ratio, sizeof(double));
 		it->path = run->items[i].path;
 	}
 	desc_mode = get_u8(&r);

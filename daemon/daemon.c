@@ -361,7 +361,7 @@ static void on_finished(struct wd *d, struct active *a)
 		goto pending;
 	}
 	if (ex->rc == 0) {
-		rc = results_enqueue_samples(d->q, &j, dir, err, sizeof(err));
+		rc = results_enqueue_samples(d->q, &j, &ex->cfg, dir, err, sizeof(err));
 		if (rc < 0)
 			rc = results_enqueue_end(d->q, &j, dir, "FAILED", err);
 		if (rc == 0)

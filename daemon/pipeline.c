@@ -31,6 +31,7 @@
 #include "dataset.h"
 #include "embed.h"
 #include "image.h"
+#include "metadata.h"
 #include "pool.h"
 #include "predict.h"
 #include "scorers/scorer.h"
@@ -289,6 +290,7 @@ static void image_one(size_t i, int tid, void *ud)
 		if (st == IMG_OK) {
 			it->width = res.width;
 			it->height = res.height;
+			it->meta = res.meta;
 		}
 	}
 done:
@@ -844,6 +846,32 @@ static void count_items(struct run *run)
 	c->candidates = run->ncand;
 }
 
+/*
+ * The candidates' computed metadata, ncand x META_COMPUTED_COUNT, for the
+ * selection (SPEC 4.8 METADATA inputs on lightly.* keys).
+ */
+static void keep_computed_meta(struct run *run)
+{
+	run->cmeta = xcalloc(run->ncand ? run->ncand * META_COMPUTED_COUNT : 1, sizeof(double));
+	for (size_t c = 0; c < run->ncand; c++) {
+		const struct item *it = &run->items[run->cand[c]];
+		struct img_meta m = it->meta;
+
+		m.size_bytes = it->size;
+		for (int k = 0; k < META_COMPUTED_COUNT; k++)
+			run->cmeta[c * META_COMPUTED_COUNT + k] =
+				metadata_computed_value(k, &m, it->width, it->height);
+	}
+	const struct pipeline_events *ev = run->o->ev;
+	if (ev == NULL || ev->computed_meta == NULL)
+		return;
+	char **names = xcalloc(run->ncand ? run->ncand : 1, sizeof(*names));
+	for (size_t c = 0; c < run->ncand; c++)
+		names[c] = run->items[run->cand[c]].path;
+	ev->computed_meta(run->o->ud, names, run->cmeta, run->ncand);
+	free(names);
+}
+
 int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 {
 	struct run run = { .o = o, .cfg = o->cfg, .r = r };
@@ -895,6 +923,7 @@ int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 		ckpt_save(&run, STAGE_EMBEDDINGS);
 	}
 	count_items(&run);
+	keep_computed_meta(&run);
 	if (o->cfg->al_task_name[0] != '\0' && done < STAGE_SCORES) {
 		if ((rc = stage_scores(&run)) < 0)
 			goto out;
@@ -929,6 +958,7 @@ out:
 	free(run.items);
 	free(run.desc);
 	free(run.cand);
+	free(run.cmeta);
 	free(run.raw);
 	free(run.X);
 	free(run.scores);

@@ -46,6 +46,13 @@ struct pipeline_events {
 	 * the call only. The datapool's caller adds them to the datapool (4.7).
 	 */
 	void (*selected)(void *ud, char *const *names, const double *rows, size_t n, size_t d);
+	/*
+	 * Once, before the selection: the candidates' names in path order and
+	 * winnow's computed image metadata (SPEC 4.8), n x META_COMPUTED_COUNT
+	 * values in lib/metadata.h's order (0 but the size when the image was not
+	 * decoded: corruptness check off with a CSV). Borrowed for the call only.
+	 */
+	void (*computed_meta)(void *ud, char *const *names, const double *values, size_t n);
 };
 
 struct pipeline_opts {

@@ -133,22 +133,6 @@ static int add_state(struct queue *q, const struct job *j, const char *state, co
 	return rc;
 }
 
-/* The datapool's name of the job's config, or NULL (caller frees). */
-static char *job_pool_name(const struct job *j)
-{
-	struct run_config cfg;
-	struct strvec cerr = { 0 };
-	char *name = NULL;
-
-	if (j->config && config_parse(j->config, strlen(j->config), &cfg, &cerr) == 0) {
-		if (cfg.datapool_name != NULL)
-			name = xstrdup(cfg.datapool_name);
-		config_free(&cfg);
-	}
-	strvec_free(&cerr);
-	return name;
-}
-
 /*
  * With a datapool (SPEC 4.7): the run's new picks, PUT to the web app's
  * datapool (at most 10,000 names a call). A PUT adds names, so a repeated
@@ -156,10 +140,11 @@ static char *job_pool_name(const struct job *j)
  * only after its picks are in the datapool; a refused PUT fails the run
  * (outbox.c), as the next run would otherwise pick them again.
  */
-static int enqueue_datapool(struct queue *q, const struct job *j, const char *run_dir,
-			    char *err, size_t errlen)
+static int enqueue_datapool(struct queue *q, const struct job *j, const struct run_config *cfg,
+			    const char *run_dir, char *err, size_t errlen)
 {
-	char *name = job_pool_name(j), *sp, *path;
+	const char *name = cfg->datapool_name;
+	char *sp, *path;
 	struct strvec sel = { 0 };
 	int rc;
 
@@ -169,7 +154,6 @@ static int enqueue_datapool(struct queue *q, const struct job *j, const char *ru
 	if ((rc = read_lines(sp, &sel)) < 0) {
 		snprintf(err, errlen, "%s: %s", sp, strerror(-rc));
 		free(sp);
-		free(name);
 		return rc;
 	}
 	free(sp);
@@ -184,13 +168,12 @@ static int enqueue_datapool(struct queue *q, const struct job *j, const char *ru
 		free(body);
 	}
 	free(path);
-	free(name);
 	strvec_free(&sel);
 	return rc;
 }
 
-int results_enqueue_samples(struct queue *q, const struct job *j, const char *run_dir,
-			    char *err, size_t errlen)
+int results_enqueue_samples(struct queue *q, const struct job *j, const struct run_config *cfg,
+			    const char *run_dir, char *err, size_t errlen)
 {
 	struct strvec cand = { 0 };
 	char *path = NULL;
@@ -215,7 +198,7 @@ int results_enqueue_samples(struct queue *q, const struct job *j, const char *ru
 		if (rc < 0)
 			goto out;
 	}
-	if ((rc = enqueue_datapool(q, j, run_dir, err, errlen)) < 0)
+	if ((rc = enqueue_datapool(q, j, cfg, run_dir, err, errlen)) < 0)
 		goto out;
 	free(path);
 	path = xasprintf("/v1/datasets/%s/mappings?field=fileName", j->dataset_id);

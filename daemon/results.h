@@ -11,6 +11,8 @@
 
 #include "queue.h"
 
+struct run_config;
+
 /* Stands for the candidates tag id in queued paths and bodies until it is known. */
 #define RESULTS_CAND_TAG "@CANDTAG@"
 
@@ -21,10 +23,11 @@ char *results_state_body(const char *state, const char *message, double progress
  * After the stages: SAVING_RESULTS, every candidate as a sample (path order,
  * at most 10,000 a call), with a datapool the new picks PUT to it (kind
  * "datapool"), then the GET of the dataset's sample order (kind "mappings").
- * Returns 0 or a negative errno with err set.
+ * cfg is the run's config as parsed when it started (borrowed). Returns 0 or
+ * a negative errno with err set.
  */
-int results_enqueue_samples(struct queue *q, const struct job *j, const char *run_dir,
-			    char *err, size_t errlen);
+int results_enqueue_samples(struct queue *q, const struct job *j, const struct run_config *cfg,
+			    const char *run_dir, char *err, size_t errlen);
 
 /*
  * With the sample order (the "mappings" reply, a JSON array of names): the

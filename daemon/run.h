@@ -14,6 +14,7 @@
 
 #include "dataset.h"
 #include "embed.h"
+#include "image.h"
 #include "log.h"
 #include "pipeline.h"
 #include "predict.h"
@@ -29,6 +30,7 @@ struct item {
 	XXH128_hash_t hash;
 	uint64_t size;
 	uint32_t width, height;	/* from the header; 0 when unknown */
+	struct img_meta meta;	/* lightly.* of a decoded image (SPEC 4.8) */
 };
 
 struct run {
@@ -49,6 +51,7 @@ struct run {
 	enum stage cur;
 	/* candidates, after the duplicate stages */
 	size_t *cand;		/* item index of each candidate, path order */
+	double *cmeta;		/* ncand x META_COMPUTED_COUNT: lightly.* of each candidate */
 	size_t ncand;
 	size_t d;
 	double *raw;		/* ncand x d, as read or computed */

@@ -27,6 +27,7 @@
 #include <strings.h>
 
 bool config_methods_with_scores = true;
+bool config_v4_plans_supported = false;
 
 #define CONFIG_MAX_BYTES	(16u << 20)
 #define VALUE_TEXT_MAX		60
@@ -129,13 +130,6 @@ static const char *const al_keys[] = { "task_name", "score_name", NULL };
 static const char *const datapool_keys[] = { "name", "keep_history", NULL };
 static const char *const corruptness_keys[] = { "max_pixels", NULL };
 static const char *const no_keys[] = { NULL };
-
-static const char *const method_names[] = {
-	[METHOD_RANDOM] = "random",
-	[METHOD_CORESET] = "coreset",
-	[METHOD_CORAL] = "coral",
-	[METHOD_ACTIVE_LEARNING] = "active_learning",
-};
 
 struct parse {
 	struct run_config *cfg;
@@ -564,8 +558,8 @@ static void parse_method(struct parse *p, const cJSON *d)
 
 	if (v == NULL)
 		return;
-	for (size_t i = 0; i < ARRAY_LEN(method_names); i++) {
-		if (strcmp(v->valuestring, method_names[i]) != 0)
+	for (int i = METHOD_RANDOM; i <= METHOD_ACTIVE_LEARNING; i++) {
+		if (strcmp(v->valuestring, method_name((enum method)i)) != 0)
 			continue;
 		if ((i == METHOD_CORAL || i == METHOD_ACTIVE_LEARNING) && !config_methods_with_scores) {
 			errf(p, "docker", "method", v, "is not available yet (needs the active-learning scores); use \"random\" or \"coreset\"");
@@ -703,7 +697,7 @@ static void check_cross(struct parse *p)
 		oom_if_null(empty);
 		errf(p, "docker.active_learning", "task_name", empty,
 		     "is not allowed with method \"%s\": it needs the name of a prediction task",
-		     method_names[cfg->method]);
+		     method_name(cfg->method));
 		cJSON_Delete(empty);
 	}
 }
@@ -787,6 +781,8 @@ void config_defaults(struct run_config *cfg)
 	cfg->datapool_keep_history = true;
 	cfg->max_pixels = 178956970;
 	cfg->seed = 1;
+	plan_from_method(&cfg->plan, cfg->method, cfg->n_samples, cfg->min_distance,
+			 cfg->al_task_name, cfg->al_score_name, cfg->seed);
 	cfg->effective = build_effective(cfg);
 }
 
@@ -803,6 +799,7 @@ void config_free(struct run_config *cfg)
 	strvec_free(&cfg->warnings);
 	cJSON_Delete(cfg->effective);
 	cJSON_Delete(cfg->lightly);
+	plan_free(&cfg->plan);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -853,6 +850,644 @@ static void syntax_error(struct strvec *errors, const char *source, const char *
 }
 
 /*
+ * The V4 config (SPEC 2.1): Lightly's DockerWorkerConfigV4. Every key has a
+ * JSON name (the models' alias, mostly camelCase) and a snake_case field
+ * name; both are accepted, both at once is a duplicate. Optional keys given
+ * as null are unset, as in Lightly's models.
+ */
+enum v4_kind {
+	V4_OWN,		/* read by the caller */
+	V4_OBJ,		/* an object walked as its own level */
+	V4_NOEFFECT,	/* accepted without effect (or an error when set): ne */
+};
+
+static const struct v4key {
+	const char *level;	/* "docker", "docker.datasource", "selection", "input", ... */
+	const char *json, *snake;
+	enum v4_kind kind;
+	struct noeffect ne;	/* V4_NOEFFECT */
+} v4_keys[] = {
+	{ "docker", "checkpoint", "checkpoint", V4_NOEFFECT, { NULL, "\"\"", T_STR, 0, NULL } },
+	{ "docker", "checkpointRunId", "checkpoint_run_id", V4_NOEFFECT, { NULL, "null", T_STR, 0, NULL } },
+	{ "docker", "corruptnessCheck", "corruptness_check", V4_OBJ, { 0 } },
+	{ "docker", "datasource", "datasource", V4_OBJ, { 0 } },
+	{ "docker", "crops", "crops", V4_NOEFFECT, { NULL, NULL, T_OBJ, NE_UNSUPPORTED, "it has no object-level selection or crops" } },
+	{ "docker", "embeddings", "embeddings", V4_OWN, { 0 } },
+	{ "docker", "enableTraining", "enable_training", V4_NOEFFECT, { NULL, "false", T_BOOL, NE_UNSUPPORTED, "it does not train a model" } },
+	{ "docker", "training", "training", V4_OBJ, { 0 } },
+	{ "docker", "normalizeEmbeddings", "normalize_embeddings", V4_OWN, { 0 } },
+	{ "docker", "numProcesses", "num_processes", V4_NOEFFECT, { NULL, "-1", T_NUM, 0, NULL } },
+	{ "docker", "numThreads", "num_threads", V4_NOEFFECT, { NULL, "-1", T_NUM, 0, NULL } },
+	{ "docker", "outputImageFormat", "output_image_format", V4_NOEFFECT, { NULL, "\"png\"", T_STR, 0, NULL } },
+	{ "docker", "pretagging", "pretagging", V4_NOEFFECT, { NULL, "false", T_BOOL, NE_UNSUPPORTED, "it has no pretagging model" } },
+	{ "docker", "pretaggingUpload", "pretagging_upload", V4_NOEFFECT, { NULL, "false", T_BOOL, 0, NULL } },
+	{ "docker", "relevantFilenamesFile", "relevant_filenames_file", V4_OWN, { 0 } },
+	{ "docker", "selectedSequenceLength", "selected_sequence_length", V4_NOEFFECT, { NULL, "1", T_NUM, NE_UNSUPPORTED, "it selects single frames, not video sequences" } },
+	{ "docker", "uploadReport", "upload_report", V4_NOEFFECT, { NULL, "true", T_BOOL, 0, NULL } },
+	{ "docker", "useDatapool", "use_datapool", V4_OWN, { 0 } },
+	{ "docker", "shutdownWhenJobFinished", "shutdown_when_job_finished", V4_NOEFFECT, { NULL, "false", T_BOOL, 0, NULL } },
+	{ "docker", "cacheSize", "cache_size", V4_NOEFFECT, { NULL, NULL, T_NUM, 0, NULL } },
+	{ "docker.corruptnessCheck", "corruptionThreshold", "corruption_threshold", V4_NOEFFECT, { NULL, "0.1", T_NUM, 0, NULL } },
+	{ "docker.datasource", "bypassVerify", "bypass_verify", V4_NOEFFECT, { NULL, "false", T_BOOL, 0, NULL } },
+	{ "docker.datasource", "enableDatapoolUpdate", "enable_datapool_update", V4_NOEFFECT, { NULL, "true", T_BOOL, 0, NULL } },
+	{ "docker.datasource", "processAll", "process_all", V4_NOEFFECT, { NULL, "false", T_BOOL, 0, NULL } },
+	{ "docker.datasource", "inputExpiration", "input_expiration", V4_NOEFFECT, { NULL, NULL, T_OBJ, 0, NULL } },
+	{ "docker.training", "taskName", "task_name", V4_NOEFFECT, { NULL, "\"\"", T_STR, 0, NULL } },
+	{ "selection", "nSamples", "n_samples", V4_OWN, { 0 } },
+	{ "selection", "proportionSamples", "proportion_samples", V4_OWN, { 0 } },
+	{ "selection", "strategies", "strategies", V4_OWN, { 0 } },
+	{ "selection", "lightlyPathRegex", "lightly_path_regex", V4_NOEFFECT, { NULL, NULL, T_STR, NE_UNSUPPORTED, "it does not read information from file names" } },
+	{ "selection", "autoTasks", "auto_tasks", V4_NOEFFECT, { NULL, "[]", T_ARR, NE_UNSUPPORTED, "it has no auto tasks" } },
+	{ "entry", "input", "input", V4_OWN, { 0 } },
+	{ "entry", "strategy", "strategy", V4_OWN, { 0 } },
+	{ "input", "type", "type", V4_OWN, { 0 } },
+	{ "input", "task", "task", V4_OWN, { 0 } },
+	{ "input", "score", "score", V4_OWN, { 0 } },
+	{ "input", "key", "key", V4_OWN, { 0 } },
+	{ "input", "name", "name", V4_OWN, { 0 } },
+	{ "input", "datasetId", "dataset_id", V4_OWN, { 0 } },
+	{ "input", "tagName", "tag_name", V4_OWN, { 0 } },
+	{ "input", "randomSeed", "random_seed", V4_OWN, { 0 } },
+	{ "input", "categories", "categories", V4_OWN, { 0 } },
+	{ "strategy", "type", "type", V4_OWN, { 0 } },
+	{ "strategy", "stopping_condition_minimum_distance", "stopping_condition_minimum_distance", V4_OWN, { 0 } },
+	{ "strategy", "threshold", "threshold", V4_OWN, { 0 } },
+	{ "strategy", "operation", "operation", V4_OWN, { 0 } },
+	{ "strategy", "target", "target", V4_OWN, { 0 } },
+	{ "strategy", "numNearestNeighbors", "num_nearest_neighbors", V4_OWN, { 0 } },
+	{ "strategy", "stoppingConditionMinimumTypicality", "stopping_condition_minimum_typicality", V4_OWN, { 0 } },
+	{ "strategy", "strength", "strength", V4_OWN, { 0 } },
+	{ "strategy", "stoppingConditionMaxSum", "stopping_condition_max_sum", V4_OWN, { 0 } },
+	{ "strategy", "targetRange", "target_range", V4_NOEFFECT, { NULL, NULL, T_OBJ, NE_UNSUPPORTED, "it has no target ranges; stoppingConditionMaxSum stops at a sum" } },
+	{ "strategy", "distribution", "distribution", V4_OWN, { 0 } },
+};
+
+/* 2.2-era docker keys that V4 has not: named in the unknown-key message. */
+static const char *const v22_only_keys[] = {
+	"method", "stopping_condition", "scorer", "scorer_config", "active_learning", "seed",
+	"remove_exact_duplicates", "enable_corruptness_check", "datapool", NULL,
+};
+
+#define V4_MAX_ENTRIES		256
+#define MAX_STRENGTH		1e9
+
+static const struct v4key *v4_find(const char *level, const char *key)
+{
+	for (size_t i = 0; i < ARRAY_LEN(v4_keys); i++)
+		if (strcmp(v4_keys[i].level, level) == 0 &&
+		    (strcmp(v4_keys[i].json, key) == 0 || strcmp(v4_keys[i].snake, key) == 0))
+			return &v4_keys[i];
+	return NULL;
+}
+
+static void v4_walk(struct parse *p, const cJSON *obj, const char *path, const char *level);
+
+/*
+ * Every member of a V4 object: duplicates (the same name twice, or the
+ * JSON and the field name together), unknown keys, keys without effect, and
+ * the objects below (V4_OBJ) walked in turn.
+ */
+static void v4_walk(struct parse *p, const cJSON *obj, const char *path, const char *level)
+{
+	for (const cJSON *c = obj->child; c; c = c->next) {
+		const struct v4key *k = v4_find(level, c->string);
+		size_t same = 0, twin = 0;
+		char *kt = key_text(c->string);
+
+		for (const cJSON *d = obj->child; d != c; d = d->next) {
+			same += strcmp(d->string, c->string) == 0;
+			twin += k && strcmp(d->string, c->string) != 0 && v4_find(level, d->string) == k;
+		}
+		if (same == 1)
+			errf(p, path, kt, NULL, "key given twice");
+		else if (same == 0 && twin == 1)
+			errf(p, path, kt, NULL, "key given twice (as \"%s\" and \"%s\")", k->json, k->snake);
+		if (same > 0 || twin > 0 || (k && k->kind == V4_OWN)) {
+			free(kt);
+			continue;
+		}
+		if (k == NULL) {
+			if (strcmp(level, "docker") == 0 && strcmp(c->string, "method") == 0)
+				errf(p, path, kt, c, "is not allowed with selection (a V4 config says what to select in selection)");
+			else if (strcmp(level, "docker") == 0 && in_list(v22_only_keys, c->string))
+				errf(p, path, kt, NULL, "unknown key (a 2.2-era key; a V4 config has none)");
+			else
+				errf(p, path, kt, NULL, "unknown key");
+		} else if (cJSON_IsNull(c)) {
+			/* Optional keys: null is unset. */
+		} else if (k->kind == V4_OBJ) {
+			if (!cJSON_IsObject(c)) {
+				errf(p, path, kt, c, "is not an object");
+			} else {
+				char *sub = xasprintf("%s.%s", path, kt);
+				char *sublevel = xasprintf("%s.%s", level, k->json);
+				v4_walk(p, c, sub, sublevel);
+				free(sublevel);
+				free(sub);
+			}
+		} else {
+			apply_noeffect(p, &k->ne, path, kt, c);
+		}
+		free(kt);
+	}
+}
+
+/*
+ * An own member of a V4 object under its JSON or its field name, when of
+ * one of the types; NULL when absent, null, or of another type (an error).
+ */
+static const cJSON *v4_get(struct parse *p, const cJSON *obj, const char *path, const char *level,
+			   const char *json, unsigned types)
+{
+	const struct v4key *k = v4_find(level, json);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, json);
+
+	if (v == NULL && k)
+		v = cJSON_GetObjectItemCaseSensitive(obj, k->snake);
+	if (v == NULL || cJSON_IsNull(v))
+		return NULL;
+	return get(p, obj, path, v->string, types);
+}
+
+/* Whether obj holds a non-null value for the key under either name. */
+static bool v4_present(const cJSON *obj, const char *level, const char *json)
+{
+	const struct v4key *k = v4_find(level, json);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, json);
+
+	if (v == NULL && k)
+		v = cJSON_GetObjectItemCaseSensitive(obj, k->snake);
+	return v != NULL && !cJSON_IsNull(v);
+}
+
+/* An enum member: its index in names[0..n), or -1 (absent, or an error). */
+static int v4_enum(struct parse *p, const cJSON *obj, const char *path, const char *level,
+		   const char *json, const char *(*name)(int), int n)
+{
+	const cJSON *v = v4_get(p, obj, path, level, json, T_STR);
+	struct buf list = { 0 };
+
+	if (v == NULL)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (strcmp(v->valuestring, name(i)) == 0)
+			return i;
+	for (int i = 0; i < n; i++)
+		buf_printf(&list, "%s\"%s\"", i ? ", " : "", name(i));
+	errf(p, path, v->string, v, "is not one of %s", list.data);
+	buf_free(&list);
+	return -2;
+}
+
+static const char *input_name_i(int i) { return plan_input_name((enum plan_input)i); }
+static const char *strategy_name_i(int i) { return plan_strategy_name((enum plan_strategy)i); }
+static const char *operation_name_i(int i) { return plan_operation_name((enum plan_operation)i); }
+static const char *distribution_name_i(int i) { return plan_distribution_name((enum plan_distribution)i); }
+/* PLAN_PRED_NONE is no JSON value. */
+static const char *pred_name_i(int i) { return plan_pred_name_name((enum plan_pred_name)(i + 1)); }
+
+/* A number member checked by ok(x); *out unchanged when absent or wrong. Returns the value or NULL. */
+static const cJSON *v4_number(struct parse *p, const cJSON *obj, const char *path, const char *level,
+			      const char *json, bool (*ok)(double), const char *allowed, double *out)
+{
+	const cJSON *v = v4_get(p, obj, path, level, json, T_NUM);
+
+	if (v == NULL)
+		return NULL;
+	if (ok && !ok(v->valuedouble)) {
+		errf(p, path, v->string, v, "is not %s", allowed);
+		return NULL;
+	}
+	*out = v->valuedouble;
+	return v;
+}
+
+static bool nonneg(double x) { return x >= 0; }
+static bool positive(double x) { return x > 0; }
+static bool unit(double x) { return x >= 0 && x <= 1; }
+static bool strength_ok(double x) { return fabs(x) <= MAX_STRENGTH; }
+static bool knn_ok(double x) { return x >= 2 && x <= UINT32_LIMIT && x == floor(x); }
+static bool n_samples_ok(double x) { return x == -1 || (x >= 1 && x <= COUNT_LIMIT && x == floor(x)); }
+
+/* s holds only characters of set (and is not empty when nonempty). */
+static bool chars_in(const char *s, const char *set, bool nonempty)
+{
+	return (!nonempty || s[0] != '\0') && strspn(s, set) == strlen(s);
+}
+
+#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+/* A string member checked by ok; a copy in *out. */
+static const cJSON *v4_string(struct parse *p, const cJSON *obj, const char *path, const char *level,
+			      const char *json, bool (*ok)(const char *), const char *allowed, char **out)
+{
+	const cJSON *v = v4_get(p, obj, path, level, json, T_STR);
+
+	if (v == NULL)
+		return NULL;
+	if (ok && !ok(v->valuestring)) {
+		errf(p, path, v->string, v, "is not %s", allowed);
+		return NULL;
+	}
+	free(*out);
+	*out = xstrdup(v->valuestring);
+	return v;
+}
+
+/* Lightly's pattern for task and score names, without "/" (a task is a folder). */
+static bool task_ok(const char *s)
+{
+	return chars_in(s, ALNUM "_+=,.@:-", true) && task_name_ok(s);
+}
+
+static bool score_ok(const char *s)
+{
+	return chars_in(s, ALNUM "_+=,.@:/-", true);
+}
+
+static bool key_ok(const char *s)
+{
+	return s[0] != '\0';
+}
+
+static bool dataset_id_ok(const char *s)
+{
+	return strlen(s) == 24 && chars_in(s, "0123456789abcdef", true);
+}
+
+/* ^[a-zA-Z0-9][a-zA-Z0-9 .:;=@_-]+$, at least 3 characters. */
+static bool tag_name_ok(const char *s)
+{
+	return strlen(s) >= 3 && strspn(s, ALNUM) >= 1 && chars_in(s + 1, ALNUM " .:;=@_-", true);
+}
+
+/* What an input type reads, and what a strategy type reads, as JSON names. */
+static const char *const input_fields[PLAN_INPUT_COUNT_][4] = {
+	[PLAN_INPUT_EMBEDDINGS] = { "tagName", "datasetId" },
+	[PLAN_INPUT_SCORES] = { "task", "score" },
+	[PLAN_INPUT_METADATA] = { "key" },
+	[PLAN_INPUT_PREDICTIONS] = { "task", "name", "categories" },
+	[PLAN_INPUT_RANDOM] = { "randomSeed" },
+};
+static const char *const strategy_fields[PLAN_STRATEGY_COUNT_][4] = {
+	[PLAN_STRATEGY_DIVERSITY] = { "stopping_condition_minimum_distance", "strength" },
+	[PLAN_STRATEGY_WEIGHTS] = { "stoppingConditionMaxSum", "strength" },
+	[PLAN_STRATEGY_THRESHOLD] = { "threshold", "operation" },
+	[PLAN_STRATEGY_BALANCE] = { "distribution", "target", "strength" },
+	[PLAN_STRATEGY_SIMILARITY] = { "strength" },
+	[PLAN_STRATEGY_TYPICALITY] = { "numNearestNeighbors", "stoppingConditionMinimumTypicality", "strength" },
+};
+
+/*
+ * A field another type reads: a warning (Lightly's models carry every field
+ * on every entry); THRESHOLD's strength is an error (SPEC 4.8).
+ */
+static void v4_unused_fields(struct parse *p, const cJSON *obj, const char *path, const char *level,
+			     const char *const fields[4], const char *type)
+{
+	struct parse w = { .cfg = p->cfg, .errors = &p->cfg->warnings };
+
+	for (const cJSON *c = obj->child; c; c = c->next) {
+		const struct v4key *k = v4_find(level, c->string);
+		bool used = k == NULL || strcmp(k->json, "type") == 0 || k->kind != V4_OWN;
+
+		for (size_t i = 0; i < 4 && fields[i] && !used; i++)
+			used = strcmp(fields[i], k->json) == 0;
+		if (used || cJSON_IsNull(c))
+			continue;
+		char *kt = key_text(c->string);
+		if (strcmp(type, "THRESHOLD") == 0 && strcmp(k->json, "strength") == 0)
+			errf(p, path, kt, c, "is not allowed with THRESHOLD (it filters, it has no strength)");
+		else
+			errf(&w, path, kt, c, "has no effect on %s", type);
+		free(kt);
+	}
+}
+
+static void v4_seed(struct parse *p, const cJSON *in, const char *path, struct plan_entry *e)
+{
+	const cJSON *v = v4_get(p, in, path, "input", "randomSeed", T_NUM);
+
+	if (v == NULL)
+		return;
+	double x = v->valuedouble;
+	/*
+	 * |x| < 2^63 keeps the seed a signed 64-bit integer, so that the
+	 * effective config prints it back as given (plan_to_json).
+	 */
+	if (x != floor(x) || fabs(x) >= 9223372036854775808.0) {
+		errf(p, path, v->string, v, "is not an integer in (-2^63, 2^63)");
+		return;
+	}
+	e->random_seed = x >= 0 ? (uint64_t)x : (uint64_t)0 - (uint64_t)(-x);
+}
+
+static void v4_categories(struct parse *p, const cJSON *in, const char *path, struct plan_entry *e)
+{
+	const cJSON *v = v4_get(p, in, path, "input", "categories", T_ARR), *c;
+
+	if (v == NULL)
+		return;
+	if (v->child == NULL)
+		errf(p, path, v->string, v, "is not a list of at least one category name");
+	cJSON_ArrayForEach(c, v) {
+		bool ok = cJSON_IsString(c) && c->valuestring[0] != '\0';
+		for (size_t i = 0; ok && i < e->categories.n; i++)
+			ok = strcmp(e->categories.v[i], c->valuestring) != 0;
+		if (!ok) {
+			errf(p, path, v->string, c, "is not a category name given once (a non-empty string)");
+			return;
+		}
+		strvec_push(&e->categories, c->valuestring);
+	}
+}
+
+static void v4_input(struct parse *p, const cJSON *in, const char *path, struct plan_entry *e)
+{
+	static const char *const task_rule = "a task name (a folder under .lightly/predictions/: characters A-Z a-z 0-9 _+=,.@:-, not \".\" or \"..\")";
+
+	v4_string(p, in, path, "input", "task", task_ok, task_rule, &e->task);
+	v4_string(p, in, path, "input", "score", score_ok, "a score name (characters A-Z a-z 0-9 _+=,.@:/-)", &e->score);
+	v4_string(p, in, path, "input", "key", key_ok, "a metadata key path", &e->key);
+	v4_string(p, in, path, "input", "datasetId", dataset_id_ok, "a dataset id (24 characters 0-9 a-f)", &e->dataset_id);
+	v4_string(p, in, path, "input", "tagName", tag_name_ok, "a tag name (3 or more characters A-Z a-z 0-9 and \" .:;=@_-\", starting with a letter or digit)", &e->tag_name);
+	int name = v4_enum(p, in, path, "input", "name", pred_name_i, PLAN_PRED_COUNT_ - 1);
+	if (name >= 0)
+		e->pred_name = (enum plan_pred_name)(name + 1);
+	v4_seed(p, in, path, e);
+	v4_categories(p, in, path, e);
+
+	/* Required per type; a field that was given but wrong is reported already. */
+	struct { enum plan_input in; const char *json; bool missing; } need[] = {
+		{ PLAN_INPUT_SCORES, "task", e->task == NULL },
+		{ PLAN_INPUT_SCORES, "score", e->score == NULL },
+		{ PLAN_INPUT_METADATA, "key", e->key == NULL },
+		{ PLAN_INPUT_PREDICTIONS, "task", e->task == NULL },
+		{ PLAN_INPUT_PREDICTIONS, "name", e->pred_name == PLAN_PRED_NONE },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(need); i++) {
+		if (need[i].in != e->input || !need[i].missing || v4_present(in, "input", need[i].json))
+			continue;
+		errf(p, path, need[i].json, NULL, "missing (%s needs it)", plan_input_name(e->input));
+	}
+	v4_unused_fields(p, in, path, "input", input_fields[e->input], plan_input_name(e->input));
+}
+
+static void v4_target(struct parse *p, const cJSON *st, const char *path, struct plan_entry *e)
+{
+	const cJSON *t = v4_get(p, st, path, "strategy", "target", T_OBJ);
+	double sum = 0;
+	bool ok = true;
+
+	if (t == NULL)
+		return;
+	char *tpath = xasprintf("%s.target", path);
+	for (const cJSON *c = t->child; c; c = c->next) {
+		char *kt = key_text(c->string);
+		size_t same = 0;
+		for (const cJSON *d = t->child; d != c; d = d->next)
+			same += strcmp(d->string, c->string) == 0;
+		if (same > 0) {
+			if (same == 1)
+				errf(p, tpath, kt, NULL, "key given twice");
+			ok = false;
+		} else if (!cJSON_IsNumber(c) || !(c->valuedouble >= 0 && c->valuedouble <= 1)) {
+			errf(p, tpath, kt, c, "is not a fraction in [0,1]");
+			ok = false;
+		} else {
+			e->target = xreallocarray(e->target, e->ntarget + 1, sizeof(*e->target));
+			e->target[e->ntarget].name = xstrdup(c->string);
+			e->target[e->ntarget++].fraction = c->valuedouble;
+			sum += c->valuedouble;
+		}
+		free(kt);
+	}
+	/* 1e-9: fractions written in decimal (0.1 + 0.2 + 0.7) may sum a hair above 1. */
+	if (ok && sum > 1 + 1e-9)
+		errf(p, path, "target", t, "has fractions summing to %.17g, more than 1", sum);
+	free(tpath);
+	if (e->distribution != PLAN_DIST_TARGET)
+		errf(p, path, "target", t, "is not allowed with distribution \"%s\" (only with \"TARGET\")",
+		     plan_distribution_name(e->distribution));
+}
+
+static void v4_strategy(struct parse *p, const cJSON *st, const char *path, struct plan_entry *e)
+{
+	int op, dist;
+	double knn = 20;
+
+	v4_number(p, st, path, "strategy", "stopping_condition_minimum_distance", nonneg, "a number >= 0", &e->min_distance);
+	v4_number(p, st, path, "strategy", "threshold", NULL, NULL, &e->threshold);
+	op = v4_enum(p, st, path, "strategy", "operation", operation_name_i, PLAN_OP_COUNT_);
+	if (op >= 0)
+		e->operation = (enum plan_operation)op;
+	if (v4_number(p, st, path, "strategy", "numNearestNeighbors", knn_ok, "an integer >= 2", &knn))
+		e->num_nearest_neighbors = (uint32_t)knn;
+	v4_number(p, st, path, "strategy", "stoppingConditionMinimumTypicality", positive, "a number > 0", &e->min_typicality);
+	if (v4_number(p, st, path, "strategy", "strength", strength_ok, "a number in [-1e9, 1e9]", &e->strength))
+		e->strength_given = true;
+	v4_number(p, st, path, "strategy", "stoppingConditionMaxSum", nonneg, "a number >= 0", &e->max_sum);
+	dist = v4_enum(p, st, path, "strategy", "distribution", distribution_name_i, PLAN_DIST_COUNT_);
+	if (dist >= 0)
+		e->distribution = (enum plan_distribution)dist;
+	v4_target(p, st, path, e);
+
+	if (e->strategy == PLAN_STRATEGY_THRESHOLD) {
+		if (!v4_present(st, "strategy", "threshold"))
+			errf(p, path, "threshold", NULL, "missing (THRESHOLD needs it)");
+		if (op == -1)
+			errf(p, path, "operation", NULL, "missing (THRESHOLD needs one of \"SMALLER\", \"SMALLER_EQUAL\", \"BIGGER\", \"BIGGER_EQUAL\")");
+	}
+	if (e->strategy == PLAN_STRATEGY_BALANCE && e->distribution == PLAN_DIST_TARGET &&
+	    !v4_present(st, "strategy", "target"))
+		errf(p, path, "target", NULL, "missing (distribution \"TARGET\" needs {class name: fraction})");
+	v4_unused_fields(p, st, path, "strategy", strategy_fields[e->strategy], plan_strategy_name(e->strategy));
+}
+
+/* One entry {input, strategy} of selection.strategies, at index i. */
+static void v4_entry(struct parse *p, const cJSON *o, size_t i, int first[PLAN_STRATEGY_COUNT_])
+{
+	char *path = xasprintf("selection.strategies[%zu]", i);
+	char *ipath = xasprintf("%s.input", path), *spath = xasprintf("%s.strategy", path);
+	const cJSON *in, *st;
+	int it = -1, stt = -1;
+
+	if (!cJSON_IsObject(o)) {
+		errf(p, path, "", o, "is not an object {input, strategy}");
+		goto out;
+	}
+	v4_walk(p, o, path, "entry");
+	in = v4_get(p, o, path, "entry", "input", T_OBJ);
+	st = v4_get(p, o, path, "entry", "strategy", T_OBJ);
+	if (!v4_present(o, "entry", "input"))
+		errf(p, path, "input", NULL, "missing (each entry has an input and a strategy)");
+	if (!v4_present(o, "entry", "strategy"))
+		errf(p, path, "strategy", NULL, "missing (each entry has an input and a strategy)");
+	if (in) {
+		v4_walk(p, in, ipath, "input");
+		it = v4_enum(p, in, ipath, "input", "type", input_name_i, PLAN_INPUT_COUNT_);
+		if (it == -1 && !v4_present(in, "input", "type"))
+			errf(p, ipath, "type", NULL, "missing (one of \"EMBEDDINGS\", \"SCORES\", \"METADATA\", \"PREDICTIONS\", \"RANDOM\")");
+	}
+	if (st) {
+		v4_walk(p, st, spath, "strategy");
+		stt = v4_enum(p, st, spath, "strategy", "type", strategy_name_i, PLAN_STRATEGY_COUNT_);
+		if (stt == -1 && !v4_present(st, "strategy", "type"))
+			errf(p, spath, "type", NULL, "missing (one of \"DIVERSITY\", \"WEIGHTS\", \"THRESHOLD\", \"BALANCE\", \"SIMILARITY\", \"TYPICALITY\")");
+	}
+	if (it < 0 || stt < 0)
+		goto out;
+	struct plan_entry *e = plan_add_entry(&p->cfg->plan, (enum plan_input)it, (enum plan_strategy)stt);
+	if (!plan_pair_allowed(e->input, e->strategy)) {
+		struct buf ok = { 0 };
+		for (int s = 0; s < PLAN_STRATEGY_COUNT_; s++)
+			if (plan_pair_allowed(e->input, (enum plan_strategy)s))
+				buf_printf(&ok, "%s%s", ok.len ? ", " : "", plan_strategy_name((enum plan_strategy)s));
+		errf(p, path, "", NULL, "input %s with strategy %s is not allowed (%s goes with %s)",
+		     plan_input_name(e->input), plan_strategy_name(e->strategy),
+		     plan_input_name(e->input), ok.data);
+		buf_free(&ok);
+	}
+	if (e->strategy == PLAN_STRATEGY_DIVERSITY || e->strategy == PLAN_STRATEGY_SIMILARITY ||
+	    e->strategy == PLAN_STRATEGY_TYPICALITY) {
+		if (first[e->strategy] >= 0)
+			errf(p, spath, "type", v4_get(p, st, spath, "strategy", "type", T_STR),
+			     "is not allowed twice (selection.strategies[%d] has one)", first[e->strategy]);
+		else
+			first[e->strategy] = (int)i;
+	}
+	v4_input(p, in, ipath, e);
+	v4_strategy(p, st, spath, e);
+out:
+	free(spath);
+	free(ipath);
+	free(path);
+}
+
+static void v4_selection(struct parse *p, const cJSON *sel)
+{
+	struct plan *plan = &p->cfg->plan;
+	const cJSON *ns, *ps, *arr, *c;
+	double n = -1, f = -1;
+	int first[PLAN_STRATEGY_COUNT_];
+	size_t i = 0;
+
+	for (size_t s = 0; s < ARRAY_LEN(first); s++)
+		first[s] = -1;
+	v4_walk(p, sel, "selection", "selection");
+	ns = v4_number(p, sel, "selection", "selection", "nSamples", n_samples_ok, "-1 or a count >= 1", &n);
+	ps = v4_number(p, sel, "selection", "selection", "proportionSamples", unit, "a fraction in [0,1]", &f);
+	if (ns && ps)
+		errf(p, "selection", ps->string, ps, "is not allowed with %s (give one budget)", ns->string);
+	else if (ns && n >= 1)
+		plan->budget = PLAN_BUDGET_COUNT, plan->budget_value = n;
+	else if (ps)
+		plan->budget = PLAN_BUDGET_FRACTION, plan->budget_value = f;
+
+	arr = v4_get(p, sel, "selection", "selection", "strategies", T_ARR);
+	if (arr == NULL) {
+		if (!v4_present(sel, "selection", "strategies"))
+			errf(p, "selection", "strategies", NULL, "missing (a list of at least one {input, strategy})");
+		return;
+	}
+	if (arr->child == NULL) {
+		errf(p, "selection", "strategies", arr, "is not a list of at least one {input, strategy}");
+		return;
+	}
+	cJSON_ArrayForEach(c, arr) {
+		if (i == V4_MAX_ENTRIES) {
+			errf(p, "selection", "strategies", NULL, "has more than %d entries", V4_MAX_ENTRIES);
+			return;
+		}
+		v4_entry(p, c, i++, first);
+	}
+	/* A budget given but wrong is reported already; no second error for it. */
+	bool stops = plan->budget != PLAN_BUDGET_NONE || (ns && ps) ||
+		     (ns == NULL && v4_present(sel, "selection", "nSamples")) ||
+		     (ps == NULL && v4_present(sel, "selection", "proportionSamples"));
+	for (size_t k = 0; k < plan->nentries; k++) {
+		const struct plan_entry *e = &plan->entries[k];
+		stops |= (e->strategy == PLAN_STRATEGY_DIVERSITY && e->min_distance >= 0) ||
+			 (e->strategy == PLAN_STRATEGY_WEIGHTS && e->max_sum >= 0) ||
+			 (e->strategy == PLAN_STRATEGY_TYPICALITY && e->min_typicality > 0);
+	}
+	/* An entry that failed to parse may have held a stopping condition. */
+	if (!stops && plan->nentries == i)
+		errf(p, "selection", "", NULL, "no budget (nSamples or proportionSamples) and no stopping condition (stopping_condition_minimum_distance, stoppingConditionMaxSum, stoppingConditionMinimumTypicality): it would select every candidate");
+}
+
+static void v4_docker(struct parse *p, const cJSON *d)
+{
+	struct run_config *cfg = p->cfg;
+	const cJSON *v;
+	bool pool = false;
+
+	v4_walk(p, d, "docker", "docker");
+	if ((v = v4_get(p, d, "docker", "docker", "embeddings", T_STR)))
+		parse_relative_path(p, d, v->string, &cfg->embeddings);
+	if ((v = v4_get(p, d, "docker", "docker", "normalizeEmbeddings", T_BOOL)))
+		cfg->normalize_embeddings = cJSON_IsTrue(v);
+	if ((v = v4_get(p, d, "docker", "docker", "relevantFilenamesFile", T_STR)))
+		parse_relative_path(p, d, v->string, &cfg->relevant_filenames_file);
+	if ((v = v4_get(p, d, "docker", "docker", "useDatapool", T_BOOL)))
+		pool = cJSON_IsTrue(v);
+	/* SPEC 2.1: useDatapool means the datapool named "default". */
+	if (pool)
+		cfg->datapool_name = xstrdup("default");
+}
+
+/* A docker key that only V4 has: with workerType, it makes the config V4. */
+static bool v4_only_key(const char *key)
+{
+	const struct v4key *k = v4_find("docker", key);
+
+	return k && !in_list(docker_keys, key) && noeffect_find("", key) == NULL;
+}
+
+/*
+ * Which form (SPEC 2.1): "selection" makes a config V4; so does
+ * "workerType" with a docker key only V4 has. The web app stores every
+ * 2.2-era config wrapped with "workerType": "FULL", so workerType alone
+ * keeps a config 2.2 (docs/differences.md).
+ */
+static bool is_v4(const cJSON *top)
+{
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(top, "docker"), *c;
+
+	if (cJSON_GetObjectItemCaseSensitive(top, "selection"))
+		return true;
+	if (!cJSON_GetObjectItemCaseSensitive(top, "workerType") || !cJSON_IsObject(d))
+		return false;
+	for (c = d->child; c; c = c->next)
+		if (v4_only_key(c->string))
+			return true;
+	return false;
+}
+
+/* The one refusal of runnable V4 plans until the engine runs them (SPEC 4.8). */
+static void refuse_v4_until_engine(struct parse *p)
+{
+	if (p->cfg->v4 && !config_v4_plans_supported && p->errors->n == p->nerrors)
+		strvec_push(p->errors, "docker.selection: V4 selection plans are not supported yet");
+}
+
+/* The effective V4 config: {workerType, docker (the keys with effect), selection}. */
+static cJSON *build_effective_v4(const struct run_config *cfg)
+{
+	cJSON *e = cJSON_CreateObject(), *d;
+
+	oom_if_null(e);
+	add_string(e, "workerType", "FULL");
+	d = add_object(e, "docker");
+	add_string(d, "embeddings", cfg->embeddings);
+	add_bool(d, "normalizeEmbeddings", cfg->normalize_embeddings);
+	add_string(d, "relevantFilenamesFile", cfg->relevant_filenames_file);
+	add_bool(d, "useDatapool", cfg->datapool_name != NULL);
+	cJSON_AddItemToObject(e, "selection", plan_to_json(&cfg->plan));
+	return e;
+}
+
+/*
  * The two forms: the top level is the wrapped form {"docker", "lightly"} when
  * it has a key "docker", "lightly" or "workerType" (Lightly's API wraps the
  * config as {workerType, docker, lightly}); none of these is a key of the
@@ -865,15 +1500,22 @@ static bool is_wrapped(const cJSON *top)
 {
 	return cJSON_GetObjectItemCaseSensitive(top, "docker") ||
 	       cJSON_GetObjectItemCaseSensitive(top, "lightly") ||
-	       cJSON_GetObjectItemCaseSensitive(top, "workerType");
+	       cJSON_GetObjectItemCaseSensitive(top, "workerType") ||
+	       cJSON_GetObjectItemCaseSensitive(top, "selection");
 }
 
 static const char *const top_keys[] = { "docker", "lightly", "workerType", NULL };
+static const char *const top_keys_v4[] = { "workerType", "docker", "lightly", "selection", NULL };
 
 static void parse_top(struct parse *p, const cJSON *top)
 {
 	const cJSON *d = top, *v;
+	bool v4 = is_v4(top);
 
+	p->cfg->v4 = v4;
+	/* config_defaults gave the default method's plan; a V4 config writes its own. */
+	if (v4)
+		plan_free(&p->cfg->plan);
 	if (is_wrapped(top)) {
 		for (const cJSON *c = top->child; c; c = c->next) {
 			size_t same = 0;
@@ -882,8 +1524,10 @@ static void parse_top(struct parse *p, const cJSON *top)
 			char *k = key_text(c->string);
 			if (same == 1)
 				errf(p, "", k, NULL, "key given twice");
-			else if (same == 0 && !in_list(top_keys, c->string))
+			else if (same == 0 && !v4 && !in_list(top_keys, c->string))
 				errf(p, "", k, NULL, "unknown key (the top level holds \"docker\", \"lightly\" and \"workerType\")");
+			else if (same == 0 && v4 && !in_list(top_keys_v4, c->string))
+				errf(p, "", k, NULL, "unknown key (the top level holds \"workerType\", \"docker\", \"lightly\" and \"selection\")");
 			free(k);
 		}
 		v = get(p, top, "", "workerType", T_STR);
@@ -897,8 +1541,18 @@ static void parse_top(struct parse *p, const cJSON *top)
 		}
 		d = get_object(p, top, "", "docker");
 	}
+	if (!v4) {
+		if (d)
+			parse_docker(p, d);
+		return;
+	}
 	if (d)
-		parse_docker(p, d);
+		v4_docker(p, d);
+	v = get_object(p, top, "", "selection");
+	if (v)
+		v4_selection(p, v);
+	else if (!cJSON_GetObjectItemCaseSensitive(top, "selection"))
+		errf(p, "", "selection", NULL, "missing (a V4 config says what to select in selection)");
 }
 
 static int parse_text(const char *source, const char *json, size_t len, struct run_config *cfg,
@@ -946,12 +1600,20 @@ static int parse_text(const char *source, const char *json, size_t len, struct r
 		goto fail;
 	}
 	parse_top(&p, top);
-	check_cross(&p);
+	if (!cfg->v4)
+		check_cross(&p);
+	refuse_v4_until_engine(&p);
 	if (errors->n != p.nerrors)
 		goto fail;
 	cJSON_Delete(top);
 	cJSON_Delete(cfg->effective);
-	cfg->effective = build_effective(cfg);
+	if (cfg->v4) {
+		cfg->effective = build_effective_v4(cfg);
+	} else {
+		plan_from_method(&cfg->plan, cfg->method, cfg->n_samples, cfg->min_distance,
+				 cfg->al_task_name, cfg->al_score_name, cfg->seed);
+		cfg->effective = build_effective(cfg);
+	}
 	return 0;
 fail:
 	cJSON_Delete(top);
@@ -990,23 +1652,16 @@ size_t config_budget(const struct run_config *cfg, size_t n)
 
 	if (!(f > 0))
 		return SIZE_MAX;
-	if (f <= 1) {
-		/* The 1e-6 keeps 0.07 of 100 at 7 although 0.07*100 is 7.000000000000001. */
-		double k = ceil(f * (double)n - 1e-6);
-		if (k <= 0)
-			return 0;
-		return k >= (double)n ? n : (size_t)k;
-	}
+	if (f <= 1)
+		return plan_fraction_k(f, n);
 	if (f >= (double)SIZE_MAX)
 		return SIZE_MAX;
 	return (size_t)f;
 }
 
-const char *method_name(enum method m)
+const struct plan *config_plan(const struct run_config *cfg)
 {
-	if ((size_t)m < ARRAY_LEN(method_names))
-		return method_names[m];
-	return "unknown";
+	return &cfg->plan;
 }
 
 char *config_effective_json(const struct run_config *cfg)

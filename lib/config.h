@@ -10,19 +10,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plan.h"
 #include "util.h"
 
 struct cJSON;
 
-enum method {
-	METHOD_RANDOM,
-	METHOD_CORESET,
-	METHOD_CORAL,
-	METHOD_ACTIVE_LEARNING,
-};
-
 /* Which methods this build accepts (coral and active_learning need the scorers). */
 extern bool config_methods_with_scores;
+
+/*
+ * Whether a V4 config (a selection plan) may run. False until the plan
+ * engine lands: config_parse then refuses a valid V4 config with
+ * "docker.selection: V4 selection plans are not supported yet". Tests of
+ * the parser set it.
+ */
+extern bool config_v4_plans_supported;
 
 struct run_config {
 	bool enable_corruptness_check;		/* default true */
@@ -46,6 +48,8 @@ struct run_config {
 	struct strvec warnings;			/* accepted keys without effect, set */
 	struct cJSON *effective;		/* the docker object, defaults filled */
 	struct cJSON *lightly;			/* the lightly object as given, or NULL */
+	bool v4;				/* a V4 config (SPEC 2.1): the plan as written */
+	struct plan plan;			/* what to select, both dialects (SPEC 4.8) */
 };
 
 /*
@@ -79,7 +83,8 @@ void config_free(struct run_config *cfg);
 /* k for n candidates: SIZE_MAX when n_samples is -1, else SPEC 2's rule. */
 size_t config_budget(const struct run_config *cfg, size_t n);
 
-const char *method_name(enum method m);
+/* The selection plan (borrowed from cfg): later code asks it instead of cfg->method. */
+const struct plan *config_plan(const struct run_config *cfg);
 
 /* Effective config (cfg->effective) as compact JSON text; caller frees with free(). */
 char *config_effective_json(const struct run_config *cfg);

@@ -930,6 +930,7 @@ static int top2_eigen(double *c, size_t d, double *v)
 	double *w = xcalloc(d, sizeof(double)), *z = xcalloc(2 * d, sizeof(double)), *work;
 	int *iwork, isuppz[4];
 
+	blas_serial();
 	/* A workspace query first, as LAPACK advises. */
 	dsyevr_("V", "I", "U", &n, c, &n, &vl, &vu, &il, &iu, &abstol, &m, w, z, &n, isuppz, &wq,
 		&lwork, &iq, &liwork, &info, 1, 1, 1);

@@ -12,9 +12,16 @@
  * interlaced PNG never hold the full image; WebP is rescaled by libwebp while
  * decoding; only BMP (stb_image) decodes the whole image, after the header
  * check. All state lives in a per-call context: no globals, thread-safe.
+ *
+ * The same rows feed the computed metadata (struct grey, SPEC 4.8): grey
+ * values at the decode scale, three rows kept for the Laplacian. An
+ * interlaced PNG's passes are collected in one grey plane (w*h bytes) first.
+ * 16-bit PNG samples reach the thumbnail rounded to 8 bits (what
+ * png_set_scale_16 gives) and the grey image as their high byte.
  */
 #include "image.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -217,6 +224,151 @@ static void acc_finish(const struct acc *a, struct img_thumb *t)
 								(double)a->cnt[i]) : 0.0f;
 }
 
+/* ---- computed metadata: statistics of the grey image ------------------------ */
+
+/*
+ * Rows are taken in order, each once. Every sum is an exact integer, so
+ * nothing depends on the order of additions, and the variances are formed as
+ * (N * sum of squares - sum^2) / N^2 in 128 bits before the one rounding.
+ */
+struct grey {
+	uint32_t w, h, next;		/* next: rows taken so far */
+	uint8_t *ring;			/* 3 rows of w values */
+	uint8_t *plane;			/* interlaced PNG: all h rows */
+	const uint8_t *up, *mid;	/* the two rows before the next */
+	uint64_t sum, sumsq, uniform;
+	int64_t lsum;
+	uint64_t lsumsq, lcount;
+};
+
+static void grey_init(struct grey *g, uint32_t w, uint32_t h)
+{
+	memset(g, 0, sizeof(*g));
+	g->w = w;
+	g->h = h;
+	g->ring = xmalloc((size_t)w * 3);
+}
+
+static void grey_close(struct grey *g)
+{
+	free(g->ring);
+	free(g->plane);
+	g->ring = g->plane = NULL;
+}
+
+static inline uint8_t grey_of(const uint8_t *px, unsigned ncomp)
+{
+	if (ncomp < 3)
+		return px[0];
+	return (uint8_t)((77u * px[0] + 150u * px[1] + 29u * px[2] + 128u) >> 8);
+}
+
+/* Accounts row (g->next, w grey values, kept until two more rows are taken). */
+static void grey_take(struct grey *g, const uint8_t *row)
+{
+	uint32_t w = g->w;
+	uint64_t rs = 0, sq = 0;
+	uint8_t lo = 255, hi = 0;
+
+	for (uint32_t x = 0; x < w; x++) {
+		uint32_t v = row[x];
+
+		rs += v;
+		sq += v * v;
+		lo = v < lo ? (uint8_t)v : lo;
+		hi = v > hi ? (uint8_t)v : hi;
+	}
+	g->sum += rs;
+	g->sumsq += sq;
+	/* Every value within 2 of the mean rs / w, in integers: |v * w - rs| <= 2w. */
+	if ((uint64_t)hi * w - rs <= 2ull * w && rs - (uint64_t)lo * w <= 2ull * w)
+		g->uniform++;
+	if (g->next >= 2 && w >= 3) {
+		const uint8_t *u = g->up, *m = g->mid;
+		int64_t ls = 0;
+		uint64_t lq = 0;
+
+		/* |l| <= 1020: l and l^2 fit 32 bits, which lets the loop vectorise. */
+		for (uint32_t x = 1; x + 1 < w; x++) {
+			int32_t l = 4 * (int32_t)m[x] - m[x - 1] - m[x + 1] - u[x] - row[x];
+
+			ls += l;
+			lq += (uint32_t)(l * l);
+		}
+		g->lsum += ls;
+		g->lsumsq += lq;
+		g->lcount += w - 2;
+	}
+	g->up = g->mid;
+	g->mid = row;
+	g->next++;
+}
+
+/*
+ * n pixels of row y, the i-th at column x0 + i*xstep, ncomp 8-bit channels
+ * as acc_row takes them. Rows in order go through the ring; an interlaced
+ * PNG's go into the plane (grey_flush takes them later).
+ */
+static void grey_row(struct grey *g, uint32_t y, const uint8_t *px, uint32_t n, unsigned ncomp,
+		     uint32_t x0, uint32_t xstep)
+{
+	if (g->plane != NULL) {
+		if (y >= g->h)
+			return;
+		for (uint32_t i = 0; i < n; i++, px += ncomp) {
+			uint64_t x = x0 + (uint64_t)i * xstep;
+
+			if (x >= g->w)
+				break;
+			g->plane[(size_t)y * g->w + x] = grey_of(px, ncomp);
+		}
+		return;
+	}
+	if (g->ring == NULL || y != g->next || y >= g->h)
+		return;
+	uint8_t *row = g->ring + (size_t)(y % 3) * g->w;
+
+	memset(row, 0, g->w);
+	for (uint32_t i = 0; i < n && i < g->w; i++, px += ncomp)
+		row[i] = grey_of(px, ncomp);
+	grey_take(g, row);
+}
+
+/* Interlaced PNG: the plane replaces the ring, filled pass by pass. */
+static void grey_use_plane(struct grey *g)
+{
+	g->plane = xcalloc(g->h ? g->h : 1, g->w ? g->w : 1);
+}
+
+static void grey_flush(struct grey *g)
+{
+	for (uint32_t y = 0; g->plane != NULL && y < g->h; y++)
+		grey_take(g, g->plane + (size_t)y * g->w);
+}
+
+static void grey_finish(const struct grey *g, struct img_meta *m)
+{
+	typedef unsigned __int128 u128;
+	typedef __int128 i128;
+	uint64_t n = (uint64_t)g->w * g->next;
+
+	m->decode_w = g->w;
+	m->decode_h = g->next;
+	if (n == 0)
+		return;
+	u128 vn = (u128)n * g->sumsq - (u128)g->sum * g->sum;	/* n^2 * variance */
+
+	m->luminance = (double)g->sum / (double)n / 255.0;
+	/* mean / std = (sum / n) / (sqrt(vn) / n) */
+	m->snr = vn == 0 ? 0.0 : (double)g->sum / sqrt((double)vn);
+	if (g->lcount > 0) {
+		i128 lv = (i128)g->lcount * (i128)g->lsumsq - (i128)g->lsum * g->lsum;
+
+		m->sharpness = (double)lv / ((double)g->lcount * (double)g->lcount) / (255.0 * 255.0);
+	}
+	m->uniform_row_ratio = (double)g->uniform / (double)g->next;
+}
+
 /* ---- shared helpers -------------------------------------------------------- */
 
 struct ctx {
@@ -227,6 +379,7 @@ struct ctx {
 	struct img_thumb *thumb;
 	struct acc acc;
 	bool acc_live;
+	struct grey grey;
 };
 
 static enum img_status fail(struct ctx *c, enum img_status st, const char *fmt, ...)
@@ -262,10 +415,20 @@ static enum img_status check_dims(struct ctx *c, uint64_t w, uint64_t h)
  */
 static void start_acc(struct ctx *c, uint32_t w, uint32_t h)
 {
+	grey_close(&c->grey);
+	grey_init(&c->grey, w, h);
 	if (c->thumb == NULL)
 		return;
 	acc_init(&c->acc, w, h);
 	c->acc_live = true;
+}
+
+/* One decoded row to the thumbnail (px) and the grey image (grey_px: px but for 16-bit PNG). */
+static void feed_row(struct ctx *c, uint32_t y, const uint8_t *px, const uint8_t *grey_px,
+		     uint32_t n, unsigned ncomp, uint32_t x0, uint32_t xstep)
+{
+	acc_row(&c->acc, y, px, n, ncomp, x0, xstep);
+	grey_row(&c->grey, y, grey_px, n, ncomp, x0, xstep);
 }
 
 /* Copy a decoder message, lower-casing its first letter to match our reasons. */
@@ -465,9 +628,9 @@ static enum img_status jpeg_run(struct jpeg_ctx *j)
 		for (JDIMENSION r = 0; r < got; r++) {
 			if (cmyk) {
 				cmyk_to_rgb(rgb[0], rows[r], ow);
-				acc_row(&c->acc, y0 + r, rgb[0], ow, 3, 0, 1);
+				feed_row(c, y0 + r, rgb[0], rgb[0], ow, 3, 0, 1);
 			} else {
-				acc_row(&c->acc, y0 + r, rows[r], ow, nc, 0, 1);
+				feed_row(c, y0 + r, rows[r], rows[r], ow, nc, 0, 1);
 			}
 		}
 	}
@@ -502,8 +665,36 @@ struct png_ctx {
 	png_infop info;
 	size_t pos;
 	bool truncated, in_header;
-	uint8_t *row;		/* one row, or the whole image when interlaced */
+	uint8_t *row;		/* one decoded row (16-bit samples for a 16-bit PNG) */
+	uint8_t *row8, *hi8;	/* 16-bit PNG: the row rounded to 8 bits, its high bytes */
 };
+
+/*
+ * A 16-bit row (big-endian samples) to 8 bits for the thumbnail, exactly as
+ * png_set_scale_16 rounds (round(v * 255 / 65535), libpng's own integer
+ * form), and to the high bytes the computed metadata take (SPEC 4.8).
+ */
+static void split16(const uint8_t *src, size_t nsamples, uint8_t *scaled, uint8_t *hi)
+{
+	for (size_t i = 0; i < nsamples; i++) {
+		uint32_t v = (uint32_t)src[2 * i] << 8 | src[2 * i + 1];
+
+		scaled[i] = (uint8_t)((v * 255u + 32895u) >> 16);
+		hi[i] = src[2 * i];
+	}
+}
+
+/* Feeds one row read into p->row; 16-bit rows are split first. */
+static void png_feed(struct png_ctx *p, bool sixteen, uint32_t y, uint32_t n, unsigned nc,
+		     uint32_t x0, uint32_t xstep)
+{
+	if (sixteen) {
+		split16(p->row, (size_t)n * nc, p->row8, p->hi8);
+		feed_row(p->c, y, p->row8, p->hi8, n, nc, x0, xstep);
+	} else {
+		feed_row(p->c, y, p->row, p->row, n, nc, x0, xstep);
+	}
+}
 
 static void png_read_cb(png_structp png, png_bytep out, size_t n)
 {
@@ -633,32 +824,39 @@ static enum img_status png_run(struct png_ctx *p)
 		return c->res->status;
 	p->in_header = false;
 
-	/* Everything to 8-bit grey, grey+alpha, RGB or RGBA; acc_row drops alpha. */
+	/*
+	 * Everything to grey, grey+alpha, RGB or RGBA of 8 bits, or of 16 that
+	 * png_feed splits; acc_row and grey_row drop alpha.
+	 */
 	if (ctype == PNG_COLOR_TYPE_PALETTE)
 		png_set_palette_to_rgb(png);
 	if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8)
 		png_set_expand_gray_1_2_4_to_8(png);
-	if (depth == 16)
-		png_set_scale_16(png);
 	png_read_update_info(png, info);
 
 	unsigned nc = png_get_channels(png, info);
 	size_t rowbytes = png_get_rowbytes(png, info);
+	bool sixteen = png_get_bit_depth(png, info) == 16;
 
 	p->row = xmalloc(rowbytes);
+	if (sixteen) {
+		p->row8 = xmalloc((size_t)w * nc);
+		p->hi8 = xmalloc((size_t)w * nc);
+	}
 	start_acc(c, w, h);
 	if (interlace == PNG_INTERLACE_NONE) {
 		for (png_uint_32 y = 0; y < h; y++) {
 			png_read_row(png, p->row, NULL);
-			acc_row(&c->acc, y, p->row, w, nc, 0, 1);
+			png_feed(p, sixteen, y, w, nc, 0, 1);
 		}
 	} else {
 		/*
 		 * Without png_set_interlace_handling libpng hands out each Adam7
 		 * pass's rows as they are stored; every pixel of the image comes
-		 * exactly once, so they are accumulated in place and the full
-		 * image is never held.
+		 * exactly once, so they are accumulated in place; only the grey
+		 * image is held whole, as the Laplacian needs rows in order.
 		 */
+		grey_use_plane(&c->grey);
 		for (int pass = 0; pass < 7; pass++) {
 			png_uint_32 pw = PNG_PASS_COLS(w, pass), ph = PNG_PASS_ROWS(h, pass);
 
@@ -666,11 +864,11 @@ static enum img_status png_run(struct png_ctx *p)
 				continue;
 			for (png_uint_32 r = 0; r < ph; r++) {
 				png_read_row(png, p->row, NULL);
-				acc_row(&c->acc, (uint32_t)PNG_ROW_FROM_PASS_ROW(r, pass), p->row,
-					pw, nc, PNG_PASS_START_COL(pass),
-					1u << PNG_PASS_COL_SHIFT(pass));
+				png_feed(p, sixteen, (uint32_t)PNG_ROW_FROM_PASS_ROW(r, pass), pw, nc,
+					 PNG_PASS_START_COL(pass), 1u << PNG_PASS_COL_SHIFT(pass));
 			}
 		}
+		grey_flush(&c->grey);
 	}
 	/* Checks the end of the zlib stream and reads on to IEND (not past it). */
 	png_read_end(png, NULL);
@@ -716,6 +914,8 @@ static enum img_status check_png(struct ctx *c)
 	st = png_run(p);
 	png_destroy_read_struct(&p->png, &p->info, NULL);
 	free(p->row);
+	free(p->row8);
+	free(p->hi8);
 	free(p);
 	return st;
 }
@@ -782,9 +982,11 @@ static enum img_status webp_decode(struct ctx *c, const uint8_t *data, size_t n)
 	const WebPRGBABuffer *rgb = &cfg.output.u.RGBA;
 
 	start_acc(c, (uint32_t)cfg.output.width, (uint32_t)cfg.output.height);
-	for (int y = 0; y < cfg.output.height; y++)
-		acc_row(&c->acc, (uint32_t)y, rgb->rgba + (size_t)y * (size_t)rgb->stride,
-			(uint32_t)cfg.output.width, 3, 0, 1);
+	for (int y = 0; y < cfg.output.height; y++) {
+		const uint8_t *row = rgb->rgba + (size_t)y * (size_t)rgb->stride;
+
+		feed_row(c, (uint32_t)y, row, row, (uint32_t)cfg.output.width, 3, 0, 1);
+	}
 	WebPFreeDecBuffer(&cfg.output);
 	c->res->status = IMG_OK;
 	return IMG_OK;
@@ -924,8 +1126,11 @@ static enum img_status check_bmp(struct ctx *c)
 		return fail(c, IMG_CORRUPT, "corrupt data: decoded size differs from header");
 	}
 	start_acc(c, (uint32_t)sw, (uint32_t)sh);
-	for (int y = 0; y < sh; y++)
-		acc_row(&c->acc, (uint32_t)y, px + (size_t)y * (size_t)sw * 3, (uint32_t)sw, 3, 0, 1);
+	for (int y = 0; y < sh; y++) {
+		const uint8_t *line = px + (size_t)y * (size_t)sw * 3;
+
+		feed_row(c, (uint32_t)y, line, line, (uint32_t)sw, 3, 0, 1);
+	}
 	stbi_image_free(px);
 	c->res->status = IMG_OK;
 	return IMG_OK;
@@ -941,6 +1146,7 @@ enum img_status image_check(const uint8_t *buf, size_t len, enum img_format expe
 	enum img_status st;
 
 	memset(res, 0, sizeof(*res));
+	res->meta.size_bytes = len;
 	if (len == 0) {
 		res->status = IMG_CORRUPT;
 		snprintf(res->reason, sizeof(res->reason), "empty file");
@@ -979,9 +1185,11 @@ enum img_status image_check(const uint8_t *buf, size_t len, enum img_format expe
 		res->reason[0] = '\0';
 		if (c->acc_live)
 			acc_finish(&c->acc, thumb);
+		grey_finish(&c->grey, &res->meta);
 	}
 	if (c->acc_live)
 		acc_close(&c->acc);
+	grey_close(&c->grey);
 	free(c);
 	res->status = st;
 	return st;

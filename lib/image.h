@@ -24,11 +24,29 @@ struct img_thumb {
 	float rgb[THUMB_SIZE * THUMB_SIZE * 3];	/* row-major, interleaved R,G,B */
 };
 
+/*
+ * winnow's computed image metadata (SPEC 4.8, docs/metadata.md), from the
+ * grey image at the descriptor's decode scale (decode_w x decode_h): grey =
+ * (77R + 150G + 29B + 128) >> 8 of 8-bit RGB, a 16-bit sample's high byte,
+ * alpha ignored. lightly.width, lightly.height and lightly.sizeInBytes are
+ * the file's: img_result's width and height, and the byte count.
+ */
+struct img_meta {
+	uint64_t size_bytes;		/* the file's length */
+	uint32_t decode_w, decode_h;	/* the grey image's size */
+	double luminance;		/* mean grey / 255 */
+	double snr;			/* mean / population std of grey; 0 when flat */
+	double sharpness;		/* population variance of the 4-neighbour Laplacian of
+					   grey / 255 over interior pixels; 0 when a side < 3 */
+	double uniform_row_ratio;	/* share of rows whose values all lie within 2 of its mean */
+};
+
 struct img_result {
 	enum img_status status;
 	enum img_format format;	/* from the magic bytes (IMG_UNKNOWN if none match) */
 	uint32_t width, height;	/* from the header, when it could be read */
 	char reason[160];	/* for IMG_CORRUPT / IMG_UNSUPPORTED, e.g. "truncated" */
+	struct img_meta meta;	/* for IMG_OK; size_bytes always */
 };
 
 /* Format by file extension, case-insensitive (.jpg .jpeg .png .webp .bmp). */
@@ -47,7 +65,8 @@ const char *image_format_name(enum img_format f);
  * before any pixel buffer is allocated. When thumb is non-NULL and the image
  * is valid, it receives an area-averaged THUMB_SIZE x THUMB_SIZE RGB thumbnail
  * (aspect ratio not kept; greyscale replicated; CMYK/YCCK converted; alpha
- * ignored). Thread-safe. Fills *res; returns res->status.
+ * ignored). Thread-safe. Fills *res, res->meta included when the image is
+ * valid (computed in the same decode); returns res->status.
  *
  * Reasons: "empty file", "truncated", "bad magic: <Format> data in .<ext>",
  * "bad header: zero width or height", "bad header: <detail>", "too many

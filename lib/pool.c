@@ -20,6 +20,8 @@
  */
 #include "pool.h"
 
+#include <cblas.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -277,4 +279,16 @@ int pool_for(size_t n, int threads, pool_fn fn, void *ud, volatile int *cancel)
 		run_own(n, threads, fn, ud, cancel);
 	}
 	return cancel_requested(cancel) ? -ECANCELED : 0;
+}
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_serial_once(void)
+{
+	openblas_set_num_threads(1);
+}
+
+void blas_serial(void)
+{
+	pthread_once(&blas_once, blas_serial_once);
 }

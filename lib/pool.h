@@ -26,4 +26,12 @@ int pool_for(size_t n, int threads, pool_fn fn, void *ud, volatile int *cancel);
  */
 void pool_stop(void);
 
+/*
+ * OpenBLAS on one thread, once per process, before any BLAS or LAPACK call:
+ * our pools are the parallelism (ARCHITECTURE), and OpenBLAS's own threads
+ * would only compete with them (and, woken from two run threads at once,
+ * write the same buffers).
+ */
+void blas_serial(void);
+
 #endif

@@ -2290,3 +2290,42 @@ void task_preds_free_mt(struct task_preds *t, int threads)
 	pool_for(t->nimg, threads, free_one, t, NULL);
 	task_preds_free(t);
 }
+
+/* ---- the strict JSON reading, shared with metadata.c ---- */
+
+int predict_read_file(const struct dataset *ds, const char *rel, uint8_t **text, size_t *len,
+		      char *err, size_t errlen)
+{
+	return read_pred_file(ds, rel, text, len, err, errlen);
+}
+
+struct cJSON *predict_parse_json(const char *text, size_t len, const char *label, char *err,
+				 size_t errlen)
+{
+	struct ectx c = { label, err, errlen };
+
+	return parse_json(&c, text, len);
+}
+
+const struct cJSON *predict_member(const struct cJSON *obj, const char *key, const char *label,
+				   const char *field, char *err, size_t errlen, int *rc)
+{
+	struct ectx c = { label, err, errlen };
+
+	return member(&c, obj, key, field, rc);
+}
+
+char *predict_quote(const char *s)
+{
+	return quote(s);
+}
+
+char *predict_describe(const struct cJSON *v)
+{
+	return describe(v);
+}
+
+size_t predict_stem_len(const char *path)
+{
+	return stem_len(path);
+}

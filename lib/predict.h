@@ -147,4 +147,37 @@ void task_preds_free(struct task_preds *t);
 /* task_preds_free, freeing the images' entries on `threads` threads. */
 void task_preds_free_mt(struct task_preds *t, int threads);
 
+/*
+ * The strict JSON reading of this module, for other Lightly files
+ * (metadata.c): the same limits, checks and message style.
+ *
+ * predict_read_file: reads rel (beneath the datasource root, at most
+ * PREDICT_MAX_FILE_BYTES) into *text (caller frees). Returns 0, -ENOENT when
+ * absent (err untouched), or another negative errno with "REL: reason" in err.
+ *
+ * predict_parse_json: parses a whole file's text (borrowed): UTF-8, no NUL,
+ * at most PREDICT_MAX_DEPTH levels, nothing after the value. Returns the tree
+ * (free with cJSON_Delete) or NULL with "LABEL: what, at line L, column C".
+ *
+ * predict_member: member key of obj (borrowed from obj), NULL when absent; a
+ * key given twice sets *rc to -EINVAL and err to "LABEL: FIELD: given twice".
+ *
+ * predict_quote: s in double quotes, escaped and cut for a message; predict_
+ * describe: a value's text when short, else its kind ("an object"). Both
+ * return a string the caller frees.
+ *
+ * predict_stem_len: the length of path without its extension (the dot of the
+ * last component), as prediction and metadata files are named.
+ */
+struct cJSON;
+int predict_read_file(const struct dataset *ds, const char *rel, uint8_t **text, size_t *len,
+		      char *err, size_t errlen);
+struct cJSON *predict_parse_json(const char *text, size_t len, const char *label, char *err,
+				 size_t errlen);
+const struct cJSON *predict_member(const struct cJSON *obj, const char *key, const char *label,
+				   const char *field, char *err, size_t errlen, int *rc);
+char *predict_quote(const char *s);
+char *predict_describe(const struct cJSON *v);
+size_t predict_stem_len(const char *path);
+
 #endif

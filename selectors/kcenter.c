@@ -1666,7 +1666,7 @@ static int start_sgemm(struct kcenter *kc, const size_t *rows, size_t m0)
 	kc->cnrm = cnrm;
 	kc->m0 = m0;
 	/* Our threads split the rows; OpenBLAS's own threads would only compete. */
-	openblas_set_num_threads(1);
+	blas_serial();
 	rc = pool_for((kc->n + RB - 1) / RB, kc->threads, sgemm_rows, kc, kc->cancel);
 	for (int t = 0; t < kc->nwk; t++) {
 		struct worker *w = &kc->wk[t];

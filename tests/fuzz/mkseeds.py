@@ -107,6 +107,34 @@ CONFIGS = [
     ' "object_level": {"task_name": "x"}}, "workerType": "FULL"}',
     '{"datapool": {"name": ".hidden"}, "stopping_condition": {"min_distance": -0.5}}',
     '[1, 2', '{"a": "\\ud800"}', '"just a string"',
+    # V4 (SPEC 2.1, 4.8): Lightly's selection configs, valid and not
+    '{"workerType": "FULL", "docker": {"useDatapool": true, "normalizeEmbeddings": false},'
+    ' "lightly": {}, "selection": {"nSamples": 50, "strategies": ['
+    '{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY",'
+    ' "stopping_condition_minimum_distance": 0.2, "strength": 0.6}},'
+    '{"input": {"type": "SCORES", "task": "det", "score": "uncertainty_entropy"},'
+    ' "strategy": {"type": "WEIGHTS", "strength": -2, "stoppingConditionMaxSum": 4}}]}}',
+    '{"selection": {"proportion_samples": 0.3, "auto_tasks": [], "strategies": ['
+    '{"input": {"type": "METADATA", "key": "lightly.sharpness"},'
+    ' "strategy": {"type": "THRESHOLD", "threshold": 20, "operation": "BIGGER_EQUAL"}},'
+    '{"input": {"type": "METADATA", "key": "weather"},'
+    ' "strategy": {"type": "BALANCE", "target": {"sunny": 0.5, "rainy": 0.2}}},'
+    '{"input": {"type": "PREDICTIONS", "task": "cls", "name": "CLASS_DISTRIBUTION",'
+    ' "categories": ["a", "b"]}, "strategy": {"type": "BALANCE", "distribution": "UNIFORM"}},'
+    '{"input": {"type": "RANDOM", "random_seed": -3}, "strategy": {"type": "WEIGHTS"}}]}}',
+    '{"selection": {"strategies": [{"input": {"type": "EMBEDDINGS", "tagName": "query-tag",'
+    ' "datasetId": "0123456789abcdef01234567"}, "strategy": {"type": "SIMILARITY"}},'
+    '{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "TYPICALITY",'
+    ' "numNearestNeighbors": 30, "stoppingConditionMinimumTypicality": 0.5}}]}}',
+    '{"docker": {"method": "coral", "crops": {"enableUpload": true}, "enableTraining": true},'
+    ' "selection": {"nSamples": 0, "proportionSamples": 2, "lightlyPathRegex": "x", "strategies": ['
+    '{"input": {"type": "SCORES"}, "strategy": {"type": "DIVERSITY", "strength": 1e10}},'
+    '{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}},'
+    '{"input": {"type": "METADATA", "key": "k"}, "strategy": {"type": "BALANCE",'
+    ' "distribution": "INPUT", "target": {"a": 0.9, "b": 0.9}}},'
+    '{"input": {"type": "SCORES", "task": "t", "score": "s"}, "strategy": {"type": "WEIGHTS",'
+    ' "targetRange": {"minSum": 1}}}]}}',
+    '{"workerType": "FULL", "docker": {"use_datapool": true}}',
 ]
 
 

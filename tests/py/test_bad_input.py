@@ -155,6 +155,30 @@ class BadInput(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("method", p.stderr)
 
+    def select_v4(self, config):
+        """select with a V4 config written as given (not wrapped as a docker object)."""
+        cpath = os.path.join(wt.tmpdir("cfg"), "v4.json")
+        with open(cpath, "w") as f:
+            json.dump(config, f)
+        return self.select(cpath, self.base)
+
+    def test_config_v4_plan_refused_until_the_engine_lands(self):
+        # A valid V4 selection config parses, and is refused where a run would start.
+        v4 = {"workerType": "FULL", "docker": {}, "selection": {"nSamples": 2, "strategies": [
+            {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]}}
+        p = self.select_v4(v4)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("docker.selection: V4 selection plans are not supported yet", p.stderr)
+
+    def test_config_v4_errors_name_json_paths(self):
+        v4 = {"selection": {"nSamples": 0, "strategies": [
+            {"input": {"type": "SCORES", "task": "t", "score": "s"}, "strategy": {"type": "DIVERSITY"}}]}}
+        p = self.select_v4(v4)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("selection.nSamples: 0 is not -1 or a count >= 1", p.stderr)
+        self.assertIn("selection.strategies[0]: input SCORES with strategy DIVERSITY is not allowed", p.stderr)
+        self.assertNotIn("not supported yet", p.stderr)
+
     def test_output_not_empty_refused_unless_force(self):
         out = os.path.join(wt.tmpdir("o"), "run")
         os.makedirs(out)

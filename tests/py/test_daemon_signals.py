@@ -275,7 +275,8 @@ class SignalTest(td.DaemonTest):
         new = self.web.token("worker2", "worker")
         self.wait_log(d, r"UNAUTHORIZED", off, timeout=60)
         sched = self.schedule(ds, td.CORESET)
-        time.sleep(2)       # a few polls with the revoked token: nothing is claimed
+        # A poll after the schedule, refused too: nothing is claimed.
+        self.wait_log(d, r"UNAUTHORIZED", self.log_size(d), timeout=60)
         self.assertIsNone(self.run_of(sched))
         # ... a new one in the token file and SIGHUP: the daemon works again.
         with open(tokfile, "w") as f:

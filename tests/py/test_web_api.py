@@ -153,6 +153,21 @@ class TestWorkerCalls(Base):
         self.assertEqual(r.status, 400)
         self.assertEqual(r.json["errors"][0]["path"], "docker.bogus_key")
 
+    def test_config_v4_refused_until_the_engine_lands(self):
+        v4 = {"workerType": "FULL", "docker": {}, "lightly": {}, "selection": {"nSamples": 2, "strategies": [
+            {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]}}
+        r = self.srv.request("POST", "/v1/docker/worker/config", {"config": v4}, self.user)
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.json["errors"], [{"path": "docker.selection",
+                                             "message": "V4 selection plans are not supported yet"}])
+        # A V4 config with errors gets every one, with its path.
+        v4["selection"]["nSamples"] = 0
+        v4["selection"]["strategies"].append({"input": {"type": "METADATA"}, "strategy": {"type": "WEIGHTS"}})
+        r = self.srv.request("POST", "/v1/docker/worker/config", {"config": v4}, self.user)
+        self.assertEqual(r.status, 400)
+        self.assertEqual(sorted(e["path"] for e in r.json["errors"]),
+                         ["selection.nSamples", "selection.strategies[1].input.key"])
+
     def test_run_lifecycle_abort(self):
         ds = self.dataset()
         cfg = self.config()

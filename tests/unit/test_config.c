@@ -20,24 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
-
-/* s with every ' turned into "; caller frees. */
-static char *dq(const char *s)
-{
-	char *out = xstrdup(s);
-
-	for (char *c = out; *c; c++)
-		if (*c == '\'')
-			*c = '"';
-	return out;
-}
-
-static void print_errors(const char *title, const struct strvec *sv)
-{
-	print_message("%s (%zu):\n", title, sv->n);
-	for (size_t i = 0; i < sv->n; i++)
-		print_message("  %s\n", sv->v[i]);
-}
+#include "config_test.h"
 
 /* Parses json (with ' for "), which must be valid; cfg is the caller's to free. */
 static void parse_ok(const char *json, struct run_config *cfg)
