@@ -38,9 +38,10 @@ ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recov
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard scorers/*.c) $(wildcard selectors/*.c)) daemon/pipeline.c
+RUNNER_SRC := daemon/pipeline.c daemon/report.c daemon/checkpoint.c
+LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard scorers/*.c) $(wildcard selectors/*.c)) $(RUNNER_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-WINNOWD_SRC := $(filter-out daemon/pipeline.c daemon/ctl.c,$(sort $(wildcard daemon/*.c)))
+WINNOWD_SRC := $(filter-out $(RUNNER_SRC) daemon/ctl.c,$(sort $(wildcard daemon/*.c)))
 WINNOWD_OBJ := $(WINNOWD_SRC:%.c=$(BUILD)/%.o)
 # winnowctl: its own small program; it shares the config reader, the queue's
 # names and the web app check with winnowd, and links nothing of the loop.

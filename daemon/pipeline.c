@@ -1,7 +1,9 @@
 /*
- * pipeline: the stage runner of SPEC 4 on a LOCAL or S3 datasource (the
- * difference stays in lib/dataset.c; here only the image pass starts S3's
- * prefetch, and an S3 read that fails for the network fails the run).
+ * pipeline: the stage runner of SPEC 4 on any datasource (lib/dataset.h; the
+ * backends' differences stay behind it: the image pass starts a prefetch,
+ * which only remote backends use, and a read that fails for the transport
+ * fails the run). Its outputs are written by report.c, its checkpoints by
+ * checkpoint.c.
  *
  * DESIGN: the run holds one table of items (the listed images in path order)
  * and narrows it stage by stage: corrupt and unsupported files drop out in the
@@ -11,10 +13,9 @@
  * needs its bytes (check, hash, descriptor) while they are in memory; only a
  * hash collision reads a file again, to compare bytes.
  */
-#include "pipeline.h"
+#include "run.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -27,10 +28,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include <cjson/cJSON.h>
-
 #include "dataset.h"
-#include "dconv.h"
 #include "embed.h"
 #include "image.h"
 #include "metadata.h"
@@ -40,8 +38,6 @@
 #include "selectors/selector.h"
 #include "util.h"
 
-#include "version.h"
-#define WINNOW_VERSION_STR WINNOW_VERSION
 #define MAX_IMAGE_BYTES ((size_t)1 << 30)
 
 static const char *const stage_names[STAGE_COUNT] = {
@@ -62,59 +58,7 @@ const char *stage_run_state(enum stage s)
 	return s < STAGE_COUNT ? stage_states[s] : "STARTED";
 }
 
-enum item_state { IT_OK, IT_CORRUPT, IT_EXCLUDED, IT_DUPLICATE };
-
-struct item {
-	char *path;		/* borrowed from the dataset or the CSV table */
-	enum item_state state;
-	char *reason;		/* owned; for corrupt, excluded and duplicate */
-	XXH128_hash_t hash;
-	uint64_t size;
-	uint32_t width, height;	/* from the header; 0 when unknown */
-	struct img_meta meta;	/* lightly.* of a decoded image (SPEC 4.8) */
-};
-
-struct run {
-	const struct pipeline_opts *o;
-	const struct run_config *cfg;
-	struct pipeline_result *r;
-	FILE *log;
-	pthread_mutex_t lock;	/* serialises log and progress from the pool */
-	struct dataset ds;
-	bool have_ds;
-	struct emb_table csv;
-	bool have_csv, emb_only;
-	struct item *items;
-	size_t nitems;
-	double *desc;		/* nitems x DESC_DIM, built-in descriptor */
-	atomic_size_t done;
-	atomic_int io_rc;	/* S3: a read failed for the network; the run fails */
-	enum stage cur;
-	/* candidates, after the duplicate stages */
-	size_t *cand;		/* item index of each candidate, path order */
-	double *cmeta;		/* ncand x META_COMPUTED_COUNT: lightly.* of each candidate */
-	size_t ncand;
-	size_t d;
-	double *raw;		/* ncand x d, as read or computed */
-	double *X;		/* ncand x d, normalised when configured */
-	struct selection sel;
-	double stage_t0;
-	/* scores (SPEC 4.4, 4.5), when active_learning.task_name is set */
-	struct strvec tasks;	/* tasks.json */
-	enum task_type task_type;
-	const char *score_name;	/* the weighting score */
-	size_t nscores;		/* columns */
-	double *scores;		/* ncand x nscores */
-	double *w;		/* ncand weights, or NULL */
-	/* checkpoints (opts.resume) */
-	XXH128_hash_t cfg_hash, list_hash, csv_hash;
-	uint64_t images_sum;	/* checksum of the valid images checkpoint, 0: none */
-};
-
-static void run_log(struct run *run, enum log_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void run_log(struct run *run, enum log_level lvl, const char *fmt, ...)
+void run_log(struct run *run, enum log_level lvl, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
@@ -140,11 +84,7 @@ static void run_log(struct run *run, enum log_level lvl, const char *fmt, ...)
 	free(msg);
 }
 
-/* Records a failure; returns rc so callers can `return fail(...)`. */
-static int fail(struct run *run, int rc, bool permanent, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(struct run *run, int rc, bool permanent, const char *fmt, ...)
+int run_fail(struct run *run, int rc, bool permanent, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -200,6 +140,11 @@ static void progress(struct run *run, size_t done, size_t total)
 
 /* ---- listing ---------------------------------------------------------- */
 
+static ssize_t stream_read(void *st, void *buf, size_t n)
+{
+	return dataset_stream_read(st, buf, n);
+}
+
 static int stage_listing(struct run *run)
 {
 	const struct run_config *cfg = run->cfg;
@@ -207,27 +152,17 @@ static int stage_listing(struct run *run)
 	int rc;
 
 	stage_begin(run, STAGE_LISTING, 0);
-	bool s3 = strncmp(run->o->input, "s3://", 5) == 0;
-	if (s3) {
-		static const struct s3_conf none = { .path_style = -1 };
-		rc = dataset_open_s3(&run->ds, run->o->input, run->o->s3 ? run->o->s3 : &none, err,
-				     sizeof(err));
-		if (rc < 0)
-			return fail(run, rc, true, "datasource %s: %s", run->o->input, err);
-	} else {
-		rc = dataset_open(&run->ds, run->o->input);
-		if (rc < 0)
-			return fail(run, rc, true, "input folder %s: %s", run->o->input, strerror(-rc));
-	}
+	rc = dataset_open_url(&run->ds, run->o->input, run->o->s3, err, sizeof(err));
+	if (rc < 0)
+		return run_fail(run, rc, true, "%s", err);
 	run->have_ds = true;
 	rc = dataset_list(&run->ds, cfg->relevant_filenames_file, err, sizeof(err));
-	/* S3: a missing bucket and refused credentials are permanent, the network is not. */
+	/* A missing root or bucket and refused credentials are permanent, the network is not. */
 	if (rc < 0)
-		return fail(run, rc, rc == -ENOENT || rc == -EXDEV || rc == -EISDIR ||
-			    (s3 && rc == -EACCES), "%s", err);
-	if (s3)
-		run_log(run, LOG_LVL_INFO, "%s: %zu ListObjectsV2 requests", run->o->input,
-			dataset_list_requests(&run->ds));
+		return run_fail(run, rc, dataset_list_permanent(&run->ds, rc), "%s", err);
+	if (dataset_list_request_name(&run->ds) != NULL)
+		run_log(run, LOG_LVL_INFO, "%s: %zu %s requests", run->o->input,
+			dataset_list_requests(&run->ds), dataset_list_request_name(&run->ds));
 	for (size_t i = 0; i < run->ds.folder_links.n; i++)
 		run_log(run, LOG_LVL_INFO, "%s: symlink to a folder, not followed",
 			run->ds.folder_links.v[i]);
@@ -246,23 +181,25 @@ static int stage_listing(struct run *run)
 			path = xstrdup(cfg->embeddings);
 		else
 			path = xasprintf(".lightly/embeddings/%s", cfg->embeddings);
-		/* Streamed from the descriptor: a gigabyte of CSV is never all in memory. */
-		int fd = dataset_openat(&run->ds, path);
-		if (fd < 0) {
-			rc = fd;
-			fail(run, rc, rc == -ENOENT || rc == -EXDEV,
+		/* Streamed: a gigabyte of CSV is never all in memory. */
+		struct ds_stream *st = NULL;
+		rc = dataset_stream_open(&run->ds, path, &st);
+		if (rc < 0) {
+			run_fail(run, rc, rc == -ENOENT || rc == -EXDEV,
 			     "embeddings %s: %s (looked for %s and .lightly/embeddings/%s)",
 			     cfg->embeddings, strerror(-rc), cfg->embeddings, cfg->embeddings);
 			free(path);
 			return rc;
 		}
-		rc = emb_table_read_fd(fd, path, run->o->threads, run->o->resume ? &run->csv_hash : NULL,
-				       &run->csv, err, sizeof(err));
-		close(fd);
+		rc = emb_table_read_stream(stream_read, st,
+					   dataset_stream_size(st), path, run->o->threads,
+					   run->o->resume ? &run->csv_hash : NULL, &run->csv, err,
+					   sizeof(err));
+		dataset_stream_close(st);
 		free(path);
 		/* A format error (-EINVAL) is permanent; a read error may not be. */
 		if (rc < 0)
-			return fail(run, rc, rc == -EINVAL, "embeddings CSV %s", err);
+			return run_fail(run, rc, rc == -EINVAL, "embeddings CSV %s", err);
 		run->have_csv = true;
 	}
 
@@ -286,11 +223,11 @@ static int stage_listing(struct run *run)
 		run_log(run, LOG_LVL_INFO, "no images: embeddings-only run on %zu rows", run->nitems);
 	} else {
 		if (run->ds.files.n == 0 && run->ds.relevant_skipped > 0)
-			return fail(run, -ENOENT, true,
+			return run_fail(run, -ENOENT, true,
 				    "no images found in %s: relevant_filenames_file %s matches none of its %zu",
 				    run->o->input, cfg->relevant_filenames_file, run->ds.relevant_skipped);
 		if (run->ds.files.n == 0)
-			return fail(run, -ENOENT, true, "no images found in %s", run->o->input);
+			return run_fail(run, -ENOENT, true, "no images found in %s", run->o->input);
 		run->nitems = run->ds.files.n;
 		run->items = xcalloc(run->nitems, sizeof(*run->items));
 		for (size_t i = 0; i < run->nitems; i++)
@@ -317,7 +254,7 @@ static void image_one(size_t i, int tid, void *ud)
 		goto done;
 	int rc = dataset_read(&run->ds, it->path, MAX_IMAGE_BYTES, &buf, &len);
 
-	if (rc < 0 && run->ds.s3 != NULL && s3_transient(rc)) {
+	if (rc < 0 && dataset_transient(&run->ds, rc)) {
 		/* Not the image's fault: the run fails (and is retried), no image is judged. */
 		atomic_store(&run->io_rc, rc);
 		goto done;
@@ -384,7 +321,7 @@ static int stage_images(struct run *run)
 	int io = atomic_load(&run->io_rc);
 	if (io != 0) {
 		char msg[1024];
-		return fail(run, io, false, "reading the images: %s",
+		return run_fail(run, io, false, "reading the images: %s",
 			    dataset_last_error(&run->ds, msg, sizeof(msg)));
 	}
 	for (size_t i = 0; i < run->nitems; i++) {
@@ -505,7 +442,7 @@ static int stage_embeddings(struct run *run)
 			       run->d * sizeof(double));
 		}
 		if (nmissing > 0) {
-			fail(run, -EINVAL, true, "embeddings CSV %s: no row for %zu candidates: %s%s",
+			run_fail(run, -EINVAL, true, "embeddings CSV %s: no row for %zu candidates: %s%s",
 			     cfg->embeddings, nmissing, missing.data, nmissing > 5 ? ", ..." : "");
 			buf_free(&missing);
 			free(cand);
@@ -591,7 +528,7 @@ static int stage_embeddings(struct run *run)
 /* A read that failed for the disk or the network: a later attempt may succeed. */
 static bool transient_io(const struct run *run, int rc)
 {
-	return rc == -EIO || (run->ds.s3 != NULL && s3_transient(rc));
+	return rc == -EIO || dataset_transient(&run->ds, rc);
 }
 
 /* Checks the task and score names against tasks.json and the task's type. */
@@ -604,11 +541,11 @@ static int resolve_task(struct run *run)
 
 	run->r->config_error = rc == -ENOENT;
 	if (rc == -ENOENT)
-		return fail(run, rc, true,
+		return run_fail(run, rc, true,
 			    "docker.active_learning.task_name: \"%s\" is not a prediction task: "
 			    "the datasource has no .lightly/predictions/tasks.json", cfg->al_task_name);
 	if (rc < 0)
-		return fail(run, rc, !transient_io(run, rc), "%s", err);
+		return run_fail(run, rc, !transient_io(run, rc), "%s", err);
 	bool found = false;
 	for (size_t i = 0; i < run->tasks.n; i++)
 		found = found || strcmp(run->tasks.v[i], cfg->al_task_name) == 0;
@@ -617,7 +554,7 @@ static int resolve_task(struct run *run)
 		run->r->config_error = true;
 		for (size_t i = 0; i < run->tasks.n; i++)
 			buf_printf(&b, "%s\"%s\"", i ? ", " : "", run->tasks.v[i]);
-		fail(run, -EINVAL, true,
+		run_fail(run, -EINVAL, true,
 		     "docker.active_learning.task_name: \"%s\" is not a task of tasks.json (valid: %s)",
 		     cfg->al_task_name, b.data ? b.data : "none");
 		buf_free(&b);
@@ -625,7 +562,7 @@ static int resolve_task(struct run *run)
 	}
 	rc = predict_load_schema(&run->ds, cfg->al_task_name, &schema, err, sizeof(err));
 	if (rc < 0)
-		return fail(run, rc, !transient_io(run, rc), "%s", err);
+		return run_fail(run, rc, !transient_io(run, rc), "%s", err);
 	run->task_type = schema.type;
 	task_schema_free(&schema);
 	run->nscores = task_score_count(run->task_type);
@@ -636,7 +573,7 @@ static int resolve_task(struct run *run)
 		run->r->config_error = true;
 		for (size_t i = 0; i < run->nscores; i++)
 			buf_printf(&b, "%s\"%s\"", i ? ", " : "", task_score_name(run->task_type, i));
-		fail(run, -EINVAL, true,
+		run_fail(run, -EINVAL, true,
 		     "docker.active_learning.score_name: \"%s\" is not a score of %s task \"%s\" (valid: %s)",
 		     run->score_name, task_type_name(run->task_type), cfg->al_task_name, b.data);
 		buf_free(&b);
@@ -668,7 +605,7 @@ static int stage_scores(struct run *run)
 	free(paths);
 	free(sizes);
 	if (rc < 0)
-		return fail(run, rc, !transient_io(run, rc) && rc != -ENOMEM, "%s", err);
+		return run_fail(run, rc, !transient_io(run, rc) && rc != -ENOMEM, "%s", err);
 
 	bool objfreq = run->task_type == TASK_OBJECT_DETECTION && cfg->scorer[0] != '\0';
 	if (cfg->scorer[0] != '\0' && run->task_type != TASK_OBJECT_DETECTION)
@@ -734,7 +671,7 @@ static int datapool_preselect(struct run *run, bool **pre)
 	if (run->cfg->datapool_name == NULL)
 		return 0;
 	if (o->datapool_dim != 0 && run->ncand > 0 && o->datapool_dim != run->d)
-		return fail(run, -EINVAL, true,
+		return run_fail(run, -EINVAL, true,
 			    "datapool \"%s\" (%s): its rows have %zu dimensions, this run's embeddings %zu; "
 			    "a datapool keeps one kind of embeddings",
 			    run->cfg->datapool_name, o->datapool_label ? o->datapool_label : "",
@@ -809,13 +746,13 @@ static int stage_selection(struct run *run)
 		break;
 	default:
 		free(pre);
-		return fail(run, -EINVAL, true, "unknown method");
+		return run_fail(run, -EINVAL, true, "unknown method");
 	}
 	free(pre);
 	if (rc == -ECANCELED)
 		return rc;
 	if (rc < 0)
-		return fail(run, rc, false, "selection failed: %s", strerror(-rc));
+		return run_fail(run, rc, false, "selection failed: %s", strerror(-rc));
 	if (run->sel.fill_rest)
 		run_log(run, LOG_LVL_INFO,
 			"every candidate is selected: %zu by %s order, then %zu left at distance 0 in path order",
@@ -837,161 +774,9 @@ static int stage_selection(struct run *run)
 
 /* ---- results ------------------------------------------------------------ */
 
-static FILE *open_out(struct run *run, const char *rel)
-{
-	char *path = xasprintf("%s/%s", run->o->run_dir, rel);
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL)
-		fail(run, -errno, false, "%s: %s", path, strerror(errno));
-	free(path);
-	return f;
-}
-
-static int close_out(struct run *run, FILE *f, const char *rel)
-{
-	int bad = ferror(f);
-
-	if (fclose(f) != 0 || bad)
-		return fail(run, -EIO, false, "%s/%s: write failed", run->o->run_dir, rel);
-	return 0;
-}
-
-static int write_tsv(struct run *run, const char *rel, enum item_state want, bool with_ds_excluded)
-{
-	FILE *f = open_out(run, rel);
-	size_t i = 0, j = 0;
-
-	if (f == NULL)
-		return -EIO;
-	/* Merge the listing's exclusions and the items', both in path order. */
-	for (;;) {
-		const char *ip = NULL, *ep = NULL;
-		while (i < run->nitems && run->items[i].state != want)
-			i++;
-		if (i < run->nitems)
-			ip = run->items[i].path;
-		if (with_ds_excluded && j < run->ds.nexcluded)
-			ep = run->ds.excluded[j].path;
-		if (ip == NULL && ep == NULL)
-			break;
-		if (ep != NULL && (ip == NULL || strcmp(ep, ip) < 0)) {
-			fprintf(f, "%s\t%s\n", ep, run->ds.excluded[j].reason);
-			j++;
-		} else {
-			fprintf(f, "%s\t%s\n", ip, run->items[i].reason);
-			i++;
-		}
-	}
-	return close_out(run, f, rel);
-}
-
-static void fmt_double(char *out, size_t len, double v)
-{
-	if (isnan(v))
-		out[0] = '\0';
-	else if (len >= DCONV_BUFLEN)
-		dconv_format(v, out);
-	else
-		snprintf(out, len, "%.17g", v);
-}
-
-/* ",<v>" as printf("%.17g") prints v, at a fraction of its cost (1,000,000-row outputs). */
-static void put_number(FILE *f, double v)
-{
-	char s[DCONV_BUFLEN + 1];
-
-	s[0] = ',';
-	fwrite(s, 1, dconv_format(v, s + 1) + 1, f);
-}
-
-static cJSON *report_json(struct run *run)
-{
-	const struct pipeline_counts *c = &run->r->counts;
-	cJSON *root = cJSON_CreateObject();
-	cJSON *counts, *stages, *warn;
-
-	cJSON_AddStringToObject(root, "version", WINNOW_VERSION_STR);
-	cJSON_AddItemToObject(root, "config", cJSON_Duplicate(run->cfg->effective, 1));
-	counts = cJSON_AddObjectToObject(root, "counts");
-	stages = cJSON_AddArrayToObject(root, "stages");
-	cJSON_AddNumberToObject(counts, "listed", (double)c->listed);
-	cJSON_AddNumberToObject(counts, "excluded", (double)c->excluded);
-	cJSON_AddNumberToObject(counts, "corrupt", (double)c->corrupt);
-	cJSON_AddNumberToObject(counts, "duplicates", (double)c->duplicates);
-	cJSON_AddNumberToObject(counts, "candidates", (double)c->candidates);
-	cJSON_AddNumberToObject(counts, "selected", (double)c->selected);
-	cJSON_AddNumberToObject(counts, "no_predictions", (double)c->no_predictions);
-	cJSON_AddNumberToObject(counts, "zero_rows", (double)c->zero_rows);
-	cJSON_AddNumberToObject(counts, "preselected", (double)c->preselected);
-	if (run->cfg->datapool_name != NULL) {
-		cJSON *dp = cJSON_AddObjectToObject(root, "datapool");
-		cJSON_AddStringToObject(dp, "name", run->cfg->datapool_name);
-		cJSON_AddNumberToObject(dp, "members", (double)c->datapool_members);
-		cJSON_AddNumberToObject(dp, "preselected", (double)c->preselected);
-		cJSON_AddNumberToObject(dp, "ignored", (double)c->datapool_ignored);
-		cJSON_AddNumberToObject(dp, "added", (double)c->selected);
-	}
-	for (int s = 0; s < STAGE_COUNT; s++) {
-		if (!run->r->ran[s])
-			continue;
-		cJSON *st = cJSON_CreateObject();
-		cJSON_AddStringToObject(st, "name", stage_name((enum stage)s));
-		cJSON_AddNumberToObject(st, "seconds", run->r->seconds[s]);
-		cJSON_AddItemToArray(stages, st);
-	}
-	cJSON *scores = cJSON_AddObjectToObject(root, "scores");
-	for (size_t j = 0; run->scores != NULL && j < run->nscores; j++) {
-		double mn = INFINITY, mx = -INFINITY, sum = 0;
-		for (size_t i = 0; i < run->ncand; i++) {
-			double v = run->scores[i * run->nscores + j];
-			mn = v < mn ? v : mn;
-			mx = v > mx ? v : mx;
-			sum += v;
-		}
-		cJSON *st = cJSON_AddObjectToObject(scores, task_score_name(run->task_type, j));
-		if (run->ncand == 0) {
-			cJSON_AddNullToObject(st, "min");
-			cJSON_AddNullToObject(st, "mean");
-			cJSON_AddNullToObject(st, "max");
-		} else {
-			cJSON_AddNumberToObject(st, "min", mn);
-			cJSON_AddNumberToObject(st, "mean", sum / (double)run->ncand);
-			cJSON_AddNumberToObject(st, "max", mx);
-		}
-	}
-	if (run->tasks.n > 0) {
-		cJSON *pt = cJSON_AddObjectToObject(root, "predictions");
-		cJSON_AddStringToObject(pt, "task", run->cfg->al_task_name);
-		cJSON_AddStringToObject(pt, "task_type", task_type_name(run->task_type));
-		cJSON_AddStringToObject(pt, "score_name", run->score_name);
-		cJSON *all = cJSON_AddArrayToObject(pt, "tasks");
-		for (size_t i = 0; i < run->tasks.n; i++)
-			cJSON_AddItemToArray(all, cJSON_CreateString(run->tasks.v[i]));
-	}
-	warn = cJSON_AddArrayToObject(root, "warnings");
-	for (size_t i = 0; i < run->cfg->warnings.n; i++)
-		cJSON_AddItemToArray(warn, cJSON_CreateString(run->cfg->warnings.v[i]));
-	if ((run->cfg->method == METHOD_RANDOM || run->cfg->method == METHOD_ACTIVE_LEARNING) &&
-	    run->cfg->min_distance >= 0) {
-		char *m = xasprintf("docker.stopping_condition.min_distance is ignored by method %s",
-				    method_name(run->cfg->method));
-		cJSON_AddItemToArray(warn, cJSON_CreateString(m));
-		free(m);
-	}
-	if (c->zero_rows > 0) {
-		char *m = xasprintf("%zu all-zero embedding rows", c->zero_rows);
-		cJSON_AddItemToArray(warn, cJSON_CreateString(m));
-		free(m);
-	}
-	return root;
-}
-
 static int stage_results(struct run *run)
 {
-	struct pipeline_counts *c = &run->r->counts;
 	char **names;
-	FILE *f;
 	int rc;
 
 	stage_begin(run, STAGE_RESULTS, 0);
@@ -999,101 +784,10 @@ static int stage_results(struct run *run)
 	for (size_t i = 0; i < run->ncand; i++)
 		names[i] = run->items[run->cand[i]].path;
 
-	if ((rc = write_tsv(run, "filenames/corrupt_filenames.txt", IT_CORRUPT, false)) < 0 ||
-	    (rc = write_tsv(run, "filenames/duplicate_filenames.txt", IT_DUPLICATE, false)) < 0 ||
-	    (rc = write_tsv(run, "filenames/excluded_filenames.txt", IT_EXCLUDED, true)) < 0)
+	if ((rc = report_write_outputs(run, names)) < 0)
 		goto out;
-
-	rc = -EIO;
-	if ((f = open_out(run, "filenames/selected_filenames.txt")) == NULL)
-		goto out;
-	for (size_t i = 0; i < run->sel.n; i++)
-		fprintf(f, "%s\n", names[run->sel.idx[i]]);
-	if ((rc = close_out(run, f, "filenames/selected_filenames.txt")) < 0)
-		goto out;
-
-	rc = -EIO;
-	if ((f = open_out(run, "data/selection.csv")) == NULL)
-		goto out;
-	fputs("rank,filenames,weight,distance\n", f);
-	for (size_t i = 0; i < run->sel.n; i++) {
-		char dist[40], weight[40];
-		bool weighted = run->cfg->method == METHOD_CORAL ||
-			run->cfg->method == METHOD_ACTIVE_LEARNING;
-		fmt_double(dist, sizeof(dist), run->sel.dist ? run->sel.dist[i] : NAN);
-		fmt_double(weight, sizeof(weight), weighted ? run->w[run->sel.idx[i]] : NAN);
-		fprintf(f, "%zu,%s,%s,%s\n", i + 1, names[run->sel.idx[i]], weight, dist);
-	}
-	if ((rc = close_out(run, f, "data/selection.csv")) < 0)
-		goto out;
-
-	if (run->scores != NULL) {
-		rc = -EIO;
-		if ((f = open_out(run, "data/scores.csv")) == NULL)
-			goto out;
-		fputs("filenames", f);
-		for (size_t j = 0; j < run->nscores; j++)
-			fprintf(f, ",%s", task_score_name(run->task_type, j));
-		fputc('\n', f);
-		for (size_t i = 0; i < run->ncand; i++) {
-			fputs(names[i], f);
-			for (size_t j = 0; j < run->nscores; j++)
-				put_number(f, run->scores[i * run->nscores + j]);
-			fputc('\n', f);
-		}
-		if ((rc = close_out(run, f, "data/scores.csv")) < 0)
-			goto out;
-	}
-
-	rc = -EIO;
-	if ((f = open_out(run, "data/embeddings.csv")) == NULL)
-		goto out;
-	emb_csv_write(f, names, NULL, run->ncand, run->raw, run->d, run->o->threads);
-	if ((rc = close_out(run, f, "data/embeddings.csv")) < 0)
-		goto out;
-
-	rc = -EIO;
-	if ((f = open_out(run, "data/selected_embeddings.csv")) == NULL)
-		goto out;
-	emb_csv_write(f, names, run->sel.idx, run->sel.n, run->raw, run->d, run->o->threads);
-	if ((rc = close_out(run, f, "data/selected_embeddings.csv")) < 0)
-		goto out;
-
-	rc = -EIO;
-	if ((f = open_out(run, "data/embeddings_2d.csv")) == NULL)
-		goto out;
-	{
-		double *xy = xcalloc_huge(run->ncand ? 2 * run->ncand : 1, sizeof(double));
-		embed_pca2d(run->X, run->ncand, run->d, xy);
-		fputs("filenames,x,y\n", f);
-		for (size_t i = 0; i < run->ncand; i++) {
-			fputs(names[i], f);
-			put_number(f, xy[2 * i]);
-			put_number(f, xy[2 * i + 1]);
-			fputc('\n', f);
-		}
-		free(xy);
-	}
-	if ((rc = close_out(run, f, "data/embeddings_2d.csv")) < 0)
-		goto out;
-
 	stage_end(run, STAGE_RESULTS, "written to %s", run->o->run_dir);
-	{
-		cJSON *rep = report_json(run);
-		char *text = cJSON_Print(rep);
-		char *path = xasprintf("%s/report.json", run->o->run_dir);
-		size_t tl = strlen(text);
-		text = xrealloc(text, tl + 2);
-		text[tl] = '\n';
-		text[tl + 1] = '\0';
-		rc = write_file_atomic(path, text, tl + 1);
-		if (rc < 0)
-			fail(run, rc, false, "%s: %s", path, strerror(-rc));
-		free(path);
-		free(text);
-		cJSON_Delete(rep);
-	}
-	(void)c;
+	rc = report_write_json(run);
 	if (rc == 0 && run->o->ev != NULL && run->o->ev->selected != NULL) {
 		char **picks = xcalloc(run->sel.n ? run->sel.n : 1, sizeof(*picks));
 		double *rows = xcalloc(run->sel.n ? run->sel.n * run->d : 1, sizeof(double));
@@ -1111,555 +805,6 @@ out:
 	return rc;
 }
 
-/* ---- checkpoints (SPEC 6) ------------------------------------------------ */
-
-/*
- * A checkpoint holds the state of the run after its stage (item table,
- * descriptors or candidate rows, scores, stage timings). The built-in
- * descriptors (nitems x 204 doubles, 16 MB at 10,000 images) are written
- * once, in images.bin; the later checkpoints refer to that file by its
- * checksum for them and for the candidate rows, which are descriptor rows,
- * instead of writing them again (four copies cost more than the stages they
- * follow). A later checkpoint whose images.bin is gone or changed is invalid.
- * Native byte order (the file never leaves the machine). Layout:
- *   magic[8] u32 version u32 stage  cfg_hash[16] list_hash[16]
- *   u64 nitems, per item: u8 state, u32 reason length (~0: none), reason,
- *       u64 hash.low64, u64 hash.high64, u64 size, u32 width, u32 height,
- *       img_meta: u32 decode_w, u32 decode_h, f64 luminance, snr, sharpness,
- *       uniform_row_ratio (since version 3; older checkpoints are ignored)
- *   u8 desc: 0 none | 1 [nitems x DESC_DIM f64] | 2 [u64 checksum of images.bin]
- *   u8 has_emb   [u64 ncand, u64 d, u64 zero_rows, ncand u64 item indexes,
- *                 u8 rows: 1 [ncand x d f64 raw] | 2 [u64 checksum of images.bin]]
- *   u8 has_scores [u64 nscores, u64 no_predictions, ncand x nscores f64, ncand f64 weights]
- *   u32 STAGE_COUNT, per stage: u8 ran, f64 seconds, summary[192]
- *   u64 XXH3-64 of everything before it
- * The normalised rows (X) are recomputed from raw: embed_normalize is deterministic.
- */
-#define CKPT_MAGIC "WNWCKPT\n"
-#define CKPT_VERSION 3u
-#define CKPT_INLINE 1
-#define CKPT_IN_IMAGES 2
-#define CKPT_DIR ".checkpoint"
-
-static const enum stage ckpt_stages[] = {
-	STAGE_IMAGES, STAGE_DUPLICATES, STAGE_EMBEDDINGS, STAGE_SCORES,
-};
-
-static char *ckpt_path(const struct run *run, enum stage s)
-{
-	return xasprintf("%s/" CKPT_DIR "/%s.bin", run->o->run_dir, stage_name(s));
-}
-
-static void put_u8(struct buf *b, uint8_t v) { buf_append(b, &v, 1); }
-static void put_u32(struct buf *b, uint32_t v) { buf_append(b, &v, sizeof(v)); }
-static void put_u64(struct buf *b, uint64_t v) { buf_append(b, &v, sizeof(v)); }
-static void put_f64s(struct buf *b, const double *v, size_t n)
-{
-	if (n > 0)
-		buf_append(b, v, n * sizeof(double));
-}
-static void put_hash(struct buf *b, XXH128_hash_t h)
-{
-	put_u64(b, h.low64);
-	put_u64(b, h.high64);
-}
-
-struct rd {
-	const uint8_t *p;
-	size_t left;
-	bool bad;
-};
-
-static void get(struct rd *r, void *out, size_t n)
-{
-	if (r->bad || n > r->left) {
-		r->bad = true;
-		if (out != NULL)
-			memset(out, 0, n);
-		return;
-	}
-	if (out != NULL)
-		memcpy(out, r->p, n);
-	r->p += n;
-	r->left -= n;
-}
-static uint8_t get_u8(struct rd *r) { uint8_t v; get(r, &v, 1); return v; }
-static uint32_t get_u32(struct rd *r) { uint32_t v; get(r, &v, sizeof(v)); return v; }
-static uint64_t get_u64(struct rd *r) { uint64_t v; get(r, &v, sizeof(v)); return v; }
-static XXH128_hash_t get_hash(struct rd *r)
-{
-	XXH128_hash_t h;
-
-	h.low64 = get_u64(r);
-	h.high64 = get_u64(r);
-	return h;
-}
-
-/* A newly allocated copy of n doubles from r, or NULL (r->bad set) when short. */
-static double *get_f64s(struct rd *r, uint64_t n)
-{
-	if (r->bad || n > r->left / sizeof(double)) {
-		r->bad = true;
-		return NULL;
-	}
-	double *v = xcalloc(n ? (size_t)n : 1, sizeof(double));
-	get(r, v, (size_t)n * sizeof(double));
-	return v;
-}
-
-static void hash_str(XXH3_state_t *st, const char *s)
-{
-	XXH3_128bits_update(st, s, strlen(s) + 1);
-}
-
-static void hash_stat(XXH3_state_t *st, int rc, const struct stat *sb)
-{
-	int64_t v[3] = { -1, -1, -1 };
-
-	if (rc == 0) {
-		v[0] = (int64_t)sb->st_size;
-		v[1] = (int64_t)sb->st_mtim.tv_sec;
-		v[2] = (int64_t)sb->st_mtim.tv_nsec;
-	}
-	XXH3_128bits_update(st, v, sizeof(v));
-}
-
-/*
- * The checkpoints' keys: the effective config (and the program's version),
- * and the listing: the root, each listed path with its size and mtime, the
- * listing's exclusions, every file under .lightly (predictions, embeddings)
- * and the embeddings CSV's bytes.
- */
-static void ckpt_hashes(struct run *run)
-{
-	XXH3_state_t *st = XXH3_createState();
-	char *cfg = config_effective_json(run->cfg);
-	struct strvec tree = { 0 };
-	struct stat sb;
-	uint32_t v = CKPT_VERSION;
-
-	if (st == NULL)
-		fatalx("out of memory");
-	XXH3_128bits_reset(st);
-	XXH3_128bits_update(st, &v, sizeof(v));
-	hash_str(st, WINNOW_VERSION_STR);
-	hash_str(st, cfg ? cfg : "");
-	run->cfg_hash = XXH3_128bits_digest(st);
-	free(cfg);
-
-	XXH3_128bits_reset(st);
-	hash_str(st, run->o->input);
-	for (size_t i = 0; i < run->nitems; i++) {
-		const char *p = run->items[i].path;
-		hash_str(st, p);
-		hash_stat(st, run->emb_only ? -1 : dataset_stat(&run->ds, p, &sb), &sb);
-	}
-	for (size_t i = 0; i < run->ds.nexcluded; i++) {
-		hash_str(st, run->ds.excluded[i].path);
-		hash_str(st, run->ds.excluded[i].reason);
-	}
-	dataset_tree(&run->ds, ".lightly", &tree);
-	strvec_sort(&tree);
-	for (size_t i = 0; i < tree.n; i++)
-		hash_str(st, tree.v[i]);
-	strvec_free(&tree);
-	XXH3_128bits_update(st, &run->csv_hash, sizeof(run->csv_hash));
-	run->list_hash = XXH3_128bits_digest(st);
-	XXH3_freeState(st);
-}
-
-/* Saves the state after stage s. A failure is logged only: the run goes on. */
-static void ckpt_save(struct run *run, enum stage s)
-{
-	struct buf b = { 0 };
-	char *dir, *path;
-	int rc;
-
-	if (!run->o->resume)
-		return;
-	buf_append(&b, CKPT_MAGIC, 8);
-	put_u32(&b, CKPT_VERSION);
-	put_u32(&b, (uint32_t)s);
-	put_hash(&b, run->cfg_hash);
-	put_hash(&b, run->list_hash);
-	put_u64(&b, run->nitems);
-	for (size_t i = 0; i < run->nitems; i++) {
-		const struct item *it = &run->items[i];
-		put_u8(&b, (uint8_t)it->state);
-		if (it->reason == NULL) {
-			put_u32(&b, UINT32_MAX);
-		} else {
-			size_t n = strlen(it->reason);
-			put_u32(&b, (uint32_t)n);
-			buf_append(&b, it->reason, n);
-		}
-		put_hash(&b, it->hash);
-		put_u64(&b, it->size);
-		put_u32(&b, it->width);
-		put_u32(&b, it->height);
-		put_u32(&b, it->meta.decode_w);
-		put_u32(&b, it->meta.decode_h);
-		put_f64s(&b, &it->meta.luminance, 1);
-		put_f64s(&b, &it->meta.snr, 1);
-		put_f64s(&b, &it->meta.sharpness, 1);
-		put_f64s(&b, &it->meta.uniform_row_ratio, 1);
-	}
-	/* Descriptor data lives in images.bin when that one was saved. */
-	bool ref = s != STAGE_IMAGES && run->images_sum != 0 && !run->have_csv;
-	if (run->desc == NULL) {
-		put_u8(&b, 0);
-	} else if (ref) {
-		put_u8(&b, CKPT_IN_IMAGES);
-		put_u64(&b, run->images_sum);
-	} else {
-		put_u8(&b, CKPT_INLINE);
-		put_f64s(&b, run->desc, run->nitems * DESC_DIM);
-	}
-	bool emb = s >= STAGE_EMBEDDINGS;
-	put_u8(&b, emb);
-	if (emb) {
-		put_u64(&b, run->ncand);
-		put_u64(&b, run->d);
-		put_u64(&b, run->r->counts.zero_rows);
-		for (size_t c = 0; c < run->ncand; c++)
-			put_u64(&b, run->cand[c]);
-		if (ref) {
-			put_u8(&b, CKPT_IN_IMAGES);
-			put_u64(&b, run->images_sum);
-		} else {
-			put_u8(&b, CKPT_INLINE);
-			put_f64s(&b, run->raw, run->ncand * run->d);
-		}
-	}
-	bool sc = s >= STAGE_SCORES && run->scores != NULL;
-	put_u8(&b, sc);
-	if (sc) {
-		put_u64(&b, run->nscores);
-		put_u64(&b, run->r->counts.no_predictions);
-		put_f64s(&b, run->scores, run->ncand * run->nscores);
-		put_f64s(&b, run->w, run->ncand);
-	}
-	put_u32(&b, STAGE_COUNT);
-	for (int k = 0; k < STAGE_COUNT; k++) {
-		put_u8(&b, run->r->ran[k]);
-		put_f64s(&b, &run->r->seconds[k], 1);
-		buf_append(&b, run->r->summary[k], sizeof(run->r->summary[k]));
-	}
-	uint64_t sum = XXH3_64bits(b.data, b.len);
-	put_u64(&b, sum);
-
-	dir = xasprintf("%s/" CKPT_DIR, run->o->run_dir);
-	path = ckpt_path(run, s);
-	rc = mkdir_p(dir, 0755);
-	/*
-	 * No fsync: a checkpoint ends with its own checksum, so one torn by a
-	 * power loss is found and ignored (the stage reruns). Syncing ~50 MB
-	 * per run at 10,000 images cost more than the daemon's whole overhead.
-	 */
-	if (rc == 0)
-		rc = write_file_replace(path, b.data, b.len);
-	if (s == STAGE_IMAGES)
-		run->images_sum = rc == 0 ? sum | 1 : 0;	/* | 1: never 0, which means none */
-	if (rc < 0)
-		run_log(run, LOG_LVL_WARNING, "checkpoint after stage %s not saved: %s: %s",
-			stage_name(s), path, strerror(-rc));
-	else
-		run_log(run, LOG_LVL_DEBUG, "checkpoint after stage %s saved (%zu bytes)",
-			stage_name(s), b.len);
-	free(path);
-	free(dir);
-	buf_free(&b);
-}
-
-static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t len,
-		      char *why, size_t whylen, double **desc_out);
-
-/*
- * The descriptors of images.bin, whose checksum a later checkpoint gives as
- * sum. Returns them (the caller frees), or NULL with why in why.
- */
-static double *ckpt_images_desc(struct run *run, uint64_t sum, char *why, size_t whylen)
-{
-	char *path = ckpt_path(run, STAGE_IMAGES), *data = NULL, sub[192];
-	double *desc = NULL;
-	size_t len = 0;
-	uint64_t have;
-	int rc = read_file(path, (size_t)1 << 36, &data, &len);
-
-	free(path);
-	if (rc < 0) {
-		snprintf(why, whylen, "its images checkpoint: %s", strerror(-rc));
-		return NULL;
-	}
-	if (len < 8 || (memcpy(&have, data + len - 8, 8), (have | 1) != sum))
-		snprintf(why, whylen, "its images checkpoint is not the one it was saved with");
-	else if (ckpt_parse(run, STAGE_IMAGES, (const uint8_t *)data, len, sub, sizeof(sub), &desc) < 0)
-		snprintf(why, whylen, "its images checkpoint: %s", sub);
-	free(data);
-	return desc;
-}
-
-/*
- * Parses a checkpoint of stage s into the run. Returns 0, or -1 with why in
- * why (the run is then untouched). With desc_out, the run is left alone in
- * any case and a valid checkpoint's descriptors go to *desc_out.
- */
-static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t len,
-		      char *why, size_t whylen, double **desc_out)
-{
-	struct rd r = { data, len, false };
-	char magic[8];
-	uint64_t sum;
-	struct item *items = NULL;
-	double *desc = NULL, *raw = NULL, *scores = NULL, *w = NULL;
-	size_t *cand = NULL;
-	uint64_t nitems, ncand = 0, d = 0, zero_rows = 0, nscores = 0, nopred = 0;
-	uint64_t images_sum = 0;
-	uint8_t desc_mode, rows_mode;
-	bool has_emb, has_sc;
-	char sub[224];
-	struct pipeline_result meta;
-
-#define BAD(...) do { snprintf(why, whylen, __VA_ARGS__); goto bad; } while (0)
-	if (len < 8 + 8 + 32 + 8)
-		BAD("truncated (%zu bytes)", len);
-	memcpy(&sum, data + len - 8, 8);
-	if (sum != XXH3_64bits(data, len - 8))
-		BAD("corrupt (checksum mismatch)");
-	r.left = len - 8;
-	get(&r, magic, 8);
-	if (memcmp(magic, CKPT_MAGIC, 8) != 0)
-		BAD("not a checkpoint (bad magic)");
-	uint32_t version = get_u32(&r), stage = get_u32(&r);
-	if (version != CKPT_VERSION)
-		BAD("format version %u, not %u", version, CKPT_VERSION);
-	if (stage != (uint32_t)s)
-		BAD("holds stage %u", stage);
-	XXH128_hash_t ch = get_hash(&r), lh = get_hash(&r);
-	if (!XXH128_isEqual(ch, run->cfg_hash))
-		BAD("the config changed");
-	if (!XXH128_isEqual(lh, run->list_hash))
-		BAD("the dataset changed (listing, sizes, mtimes or .lightly files)");
-	nitems = get_u64(&r);
-	if (nitems != run->nitems)
-		BAD("%llu items, the listing has %zu", (unsigned long long)nitems, run->nitems);
-	items = xcalloc(run->nitems ? run->nitems : 1, sizeof(*items));
-	for (size_t i = 0; i < run->nitems && !r.bad; i++) {
-		struct item *it = &items[i];
-		uint8_t st = get_u8(&r);
-		uint32_t rl = get_u32(&r);
-		if (st > IT_DUPLICATE)
-			BAD("bad item state");
-		it->state = (enum item_state)st;
-		if (rl != UINT32_MAX) {
-			if (rl > r.left)
-				BAD("truncated");
-			it->reason = xcalloc(1, (size_t)rl + 1);
-			get(&r, it->reason, rl);
-		}
-		it->hash = get_hash(&r);
-		it->size = get_u64(&r);
-		it->width = get_u32(&r);
-		it->height = get_u32(&r);
-		it->meta.size_bytes = it->size;
-		it->meta.decode_w = get_u32(&r);
-		it->meta.decode_h = get_u32(&r);
-		get(&r, &it->meta.luminance, sizeof(double));
-		get(&r, &it->meta.snr, sizeof(double));
-		get(&r, &it->meta.sharpness, sizeof(double));
-		get(&r, &it->meta.uniform_row_ratio, sizeof(double));
-		it->path = run->items[i].path;
-	}
-	desc_mode = get_u8(&r);
-	if ((desc_mode != 0) != (s < STAGE_EMBEDDINGS && !run->have_csv))
-		BAD("descriptors %s", desc_mode ? "not expected" : "missing");
-	if (desc_mode == CKPT_INLINE) {
-		if ((desc = get_f64s(&r, (uint64_t)run->nitems * DESC_DIM)) == NULL)
-			BAD("truncated");
-	} else if (desc_mode == CKPT_IN_IMAGES && s != STAGE_IMAGES) {
-		images_sum = get_u64(&r);
-		if (r.bad)
-			BAD("truncated");
-		if ((desc = ckpt_images_desc(run, images_sum, sub, sizeof(sub))) == NULL)
-			BAD("%s", sub);
-	} else if (desc_mode != 0) {
-		BAD("bad descriptor mode");
-	}
-	has_emb = get_u8(&r);
-	if (has_emb != (s >= STAGE_EMBEDDINGS))
-		BAD("candidate rows %s", has_emb ? "not expected" : "missing");
-	if (has_emb) {
-		ncand = get_u64(&r);
-		d = get_u64(&r);
-		zero_rows = get_u64(&r);
-		if (ncand > run->nitems || d != (run->have_csv ? run->csv.d : DESC_DIM))
-			BAD("bad candidate table");
-		cand = xcalloc(ncand ? ncand : 1, sizeof(*cand));
-		for (size_t c = 0; c < ncand; c++) {
-			cand[c] = (size_t)get_u64(&r);
-			if (cand[c] >= run->nitems || items[cand[c]].state != IT_OK)
-				BAD("bad candidate index");
-		}
-		if (d != 0 && ncand > SIZE_MAX / d)
-			BAD("bad candidate table");
-		rows_mode = get_u8(&r);
-		if (rows_mode == CKPT_INLINE) {
-			if ((raw = get_f64s(&r, ncand * d)) == NULL)
-				BAD("truncated");
-		} else if (rows_mode == CKPT_IN_IMAGES && !run->have_csv) {
-			/* The built-in descriptor: candidate rows are descriptor rows. */
-			images_sum = get_u64(&r);
-			if (r.bad)
-				BAD("truncated");
-			double *all = ckpt_images_desc(run, images_sum, sub, sizeof(sub));
-			if (all == NULL)
-				BAD("%s", sub);
-			raw = xcalloc(ncand ? ncand : 1, d * sizeof(double));
-			for (size_t c = 0; c < ncand; c++)
-				memcpy(raw + c * d, all + cand[c] * DESC_DIM, DESC_DIM * sizeof(double));
-			free(all);
-		} else {
-			BAD("bad candidate rows mode");
-		}
-	}
-	has_sc = get_u8(&r);
-	if (has_sc != (s >= STAGE_SCORES))
-		BAD("scores %s", has_sc ? "not expected" : "missing");
-	if (has_sc) {
-		nscores = get_u64(&r);
-		nopred = get_u64(&r);
-		if (nscores != run->nscores || nopred > ncand)
-			BAD("bad score table");
-		if ((scores = get_f64s(&r, ncand * nscores)) == NULL || (w = get_f64s(&r, ncand)) == NULL)
-			BAD("truncated");
-	}
-	if (get_u32(&r) != STAGE_COUNT)
-		BAD("bad stage table");
-	for (int k = 0; k < STAGE_COUNT; k++) {
-		meta.ran[k] = get_u8(&r) != 0;
-		get(&r, &meta.seconds[k], sizeof(double));
-		get(&r, meta.summary[k], sizeof(meta.summary[k]));
-		meta.summary[k][sizeof(meta.summary[k]) - 1] = '\0';
-	}
-	if (r.bad || r.left != 0)
-		BAD(r.bad ? "truncated" : "trailing bytes");
-#undef BAD
-	if (desc_out != NULL) {
-		for (size_t i = 0; i < run->nitems; i++)
-			free(items[i].reason);
-		free(items);
-		free(cand);
-		free(raw);
-		free(scores);
-		free(w);
-		*desc_out = desc;
-		return 0;
-	}
-	run->images_sum = s == STAGE_IMAGES ? sum | 1 : images_sum;
-
-	/* Valid: it replaces the run's state. */
-	for (size_t i = 0; i < run->nitems; i++)
-		free(run->items[i].reason);
-	free(run->items);
-	run->items = items;
-	free(run->desc);
-	run->desc = desc;
-	if (has_emb) {
-		run->cand = cand;
-		run->ncand = ncand;
-		run->d = d;
-		run->raw = raw;
-		run->X = xcalloc(ncand ? ncand : 1, d * sizeof(double));
-		memcpy(run->X, raw, ncand * d * sizeof(double));
-		if (run->cfg->normalize_embeddings)
-			(void)embed_normalize(run->X, ncand, d);
-		run->r->counts.zero_rows = zero_rows;
-	}
-	if (has_sc) {
-		run->scores = scores;
-		run->w = w;
-		run->r->counts.no_predictions = nopred;
-	}
-	/* The stages the checkpoint covers keep their timings for report.json. */
-	for (int k = STAGE_IMAGES; k <= (int)s; k++) {
-		run->r->ran[k] = meta.ran[k];
-		run->r->seconds[k] = meta.seconds[k];
-		memcpy(run->r->summary[k], meta.summary[k], sizeof(meta.summary[k]));
-	}
-	return 0;
-bad:
-	for (size_t i = 0; items != NULL && i < run->nitems; i++)
-		free(items[i].reason);
-	free(items);
-	free(desc);
-	free(cand);
-	free(raw);
-	free(scores);
-	free(w);
-	return -1;
-}
-
-/* Removes the checkpoints of the stages after s (stale: from other inputs). */
-static void ckpt_remove_after(struct run *run, int s)
-{
-	for (size_t i = 0; i < ARRAY_LEN(ckpt_stages); i++) {
-		if ((int)ckpt_stages[i] <= s)
-			continue;
-		char *p = ckpt_path(run, ckpt_stages[i]);
-		(void)unlink(p);
-		free(p);
-	}
-}
-
-static void ckpt_remove_all(struct run *run)
-{
-	char *dir = xasprintf("%s/" CKPT_DIR, run->o->run_dir);
-
-	ckpt_remove_after(run, -1);
-	(void)rmdir(dir);
-	free(dir);
-}
-
-/*
- * Loads the latest valid checkpoint that fits this run. Returns the stage it
- * covers, or -1 (start from the image pass).
- */
-static int ckpt_load(struct run *run)
-{
-	int found = -1;
-
-	for (size_t i = ARRAY_LEN(ckpt_stages); i-- > 0 && found < 0;) {
-		enum stage s = ckpt_stages[i];
-		char *path = ckpt_path(run, s), *data = NULL, why[256];
-		size_t len = 0;
-		int rc = read_file(path, (size_t)1 << 36, &data, &len);
-
-		if (rc == -ENOENT) {
-			free(path);
-			continue;
-		}
-		if (rc < 0)
-			snprintf(why, sizeof(why), "%s", strerror(-rc));
-		else if ((s == STAGE_DUPLICATES && !run->cfg->remove_exact_duplicates) ||
-			 ((s == STAGE_IMAGES || s == STAGE_DUPLICATES) && run->emb_only) ||
-			 (s == STAGE_SCORES && run->cfg->al_task_name[0] == '\0'))
-			snprintf(why, sizeof(why), "the config has no such stage");
-		else if (ckpt_parse(run, s, (const uint8_t *)data, len, why, sizeof(why), NULL) == 0)
-			found = (int)s;
-		if (found < 0)
-			run_log(run, LOG_LVL_WARNING, "checkpoint after stage %s ignored: %s",
-				stage_name(s), why);
-		free(data);
-		free(path);
-	}
-	if (found >= 0)
-		run_log(run, LOG_LVL_NOTICE, "resuming after stage %s (checkpoint %s/%s/%s.bin)",
-			stage_name((enum stage)found), run->o->run_dir, CKPT_DIR,
-			stage_name((enum stage)found));
-	ckpt_remove_after(run, found);
-	return found;
-}
-
 /* ---- the runner ---------------------------------------------------------- */
 
 static int prepare_dir(struct run *run)
@@ -1668,19 +813,19 @@ static int prepare_dir(struct run *run)
 	int rc = mkdir_p(run->o->run_dir, 0755);
 
 	if (rc < 0)
-		return fail(run, rc, false, "output folder %s: %s", run->o->run_dir, strerror(-rc));
+		return run_fail(run, rc, false, "output folder %s: %s", run->o->run_dir, strerror(-rc));
 	for (size_t i = 0; i < ARRAY_LEN(subdirs); i++) {
 		char *p = xasprintf("%s/%s", run->o->run_dir, subdirs[i]);
 		rc = mkdir_p(p, 0755);
 		free(p);
 		if (rc < 0)
-			return fail(run, rc, false, "output folder %s: %s", run->o->run_dir, strerror(-rc));
+			return run_fail(run, rc, false, "output folder %s: %s", run->o->run_dir, strerror(-rc));
 	}
 	char *lp = xasprintf("%s/log.txt", run->o->run_dir);
 	run->log = fopen(lp, "a");
 	free(lp);
 	if (run->log == NULL)
-		return fail(run, -errno, false, "%s/log.txt: %s", run->o->run_dir, strerror(errno));
+		return run_fail(run, -errno, false, "%s/log.txt: %s", run->o->run_dir, strerror(errno));
 	return 0;
 }
 

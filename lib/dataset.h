@@ -1,10 +1,12 @@
 /*
  * dataset: a datasource (SPEC 3): list its images in bytewise path order,
  * apply relevant_filenames_file, and read files without ever leaving the
- * root. LOCAL: a folder (symlinks are resolved beneath it, never out of it).
- * S3: a bucket prefix (dataset_open_s3); the listing, reads and existence
- * checks work the same, and the image pass may prefetch objects many at a
- * time (dataset_prefetch_start).
+ * root. One interface (list, stat, read a whole file under a size cap, open
+ * a stream, prefetch) over its backends, each in its own file behind a table
+ * of operations (lib/ds_backend.h): LOCAL, a folder (lib/ds_local.c: symlinks
+ * are resolved beneath it, never out of it), and S3, a bucket prefix
+ * (lib/ds_s3.c). Callers never learn which backend they have: the same
+ * calls give the same answers on both.
  */
 #ifndef WINNOW_DATASET_H
 #define WINNOW_DATASET_H
@@ -12,12 +14,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "s3.h"
 #include "util.h"
 
 struct stat;
-struct ds_s3;
+struct ds_backend;
+struct ds_stream;
 
 struct ds_excluded {
 	char *path;	/* C-escaped when the raw name is unprintable */
@@ -26,8 +30,8 @@ struct ds_excluded {
 
 struct dataset {
 	char *root;		/* as given */
-	int rootfd;		/* O_PATH|O_DIRECTORY of the root; -1 for S3 */
-	struct ds_s3 *s3;	/* NULL: LOCAL */
+	const struct ds_backend *be;	/* the backend's operations (lib/ds_backend.h) */
+	void *impl;		/* the backend's state */
 	struct strvec files;	/* image paths relative to root, sorted bytewise */
 	struct ds_excluded *excluded;
 	size_t nexcluded, excluded_cap;
@@ -41,6 +45,14 @@ struct dataset {
  * -EACCES); ds is then untouched. Free with dataset_close.
  */
 int dataset_open(struct dataset *ds, const char *root);
+
+/*
+ * Opens input by its form: "s3://bucket[/prefix]" (with s3conf, borrowed; NULL:
+ * defaults and no credentials) or a folder. Returns 0 or a negative errno with
+ * a message naming input in err; ds is then untouched.
+ */
+int dataset_open_url(struct dataset *ds, const char *input, const struct s3_conf *s3conf,
+		     char *err, size_t errlen);
 
 /*
  * Opens "s3://bucket[/prefix]" with the settings in conf (borrowed). Makes
@@ -58,12 +70,6 @@ int dataset_open_s3(struct dataset *ds, const char *url, const struct s3_conf *c
 int dataset_list(struct dataset *ds, const char *relevant, char *err, size_t errlen);
 
 /*
- * Opens root/relpath read-only beneath the root: ".." and symlinks that leave
- * the root fail with -EXDEV. Returns an fd or a negative errno.
- */
-int dataset_openat(const struct dataset *ds, const char *relpath);
-
-/*
  * Reads root/relpath into a buffer the caller frees (NUL-terminated; *len
  * excludes the NUL). Refuses files larger than max_bytes with -EFBIG.
  * Returns 0 or a negative errno.
@@ -75,11 +81,42 @@ int dataset_read(const struct dataset *ds, const char *relpath, size_t max_bytes
 bool dataset_exists(const struct dataset *ds, const char *relpath);
 
 /*
- * Size and modification time of relpath (for S3 only st_mode, st_size and
- * st_mtim: from the listing, or a HEAD request before dataset_list).
- * Returns 0 or a negative errno.
+ * Size and modification time of relpath, beneath the root as dataset_read
+ * (-EXDEV when it leaves it); for S3 only st_mode, st_size and st_mtim: from
+ * the listing, or a HEAD request before dataset_list. Returns 0 or a negative
+ * errno.
  */
 int dataset_stat(const struct dataset *ds, const char *relpath, struct stat *st);
+
+/*
+ * Opens relpath (a regular file beneath the root, as dataset_read) for
+ * reading from the start in pieces, so a file of any size is never all in
+ * memory: LOCAL reads the file, S3 makes ranged GETs of at most 8 MiB as the
+ * reader asks. Returns 0 or a negative errno (-ENOENT, -EXDEV, -EISDIR, ...).
+ */
+int dataset_stream_open(const struct dataset *ds, const char *relpath, struct ds_stream **out);
+
+/*
+ * Reads up to n bytes into buf, fewer only at the end of the file. Returns
+ * the count (0 at the end) or a negative errno; an S3 object that changed
+ * size under the reader is -EIO.
+ */
+ssize_t dataset_stream_read(struct ds_stream *s, void *buf, size_t n);
+
+/* The file's size when it was opened. */
+uint64_t dataset_stream_size(const struct ds_stream *s);
+
+void dataset_stream_close(struct ds_stream *s);
+
+/*
+ * Calls cb with the path (from the root) of every file below the folder rel
+ * whose name, at every level below rel, does not start with a dot: links to
+ * folders are not followed, a link to a file counts only when it stays inside
+ * the root, 256 levels at most; unreadable folders are skipped. The order is
+ * the backend's. For counts that decide nothing.
+ */
+typedef void (*dataset_walk_cb)(void *ud, const char *rel);
+void dataset_walk(const struct dataset *ds, const char *rel, dataset_walk_cb cb, void *ud);
 
 /*
  * Every file below the folder rel, as "path TAB size TAB mtime" lines,
@@ -89,7 +126,7 @@ int dataset_stat(const struct dataset *ds, const char *relpath, struct stat *st)
 void dataset_tree(const struct dataset *ds, const char *rel, struct strvec *out);
 
 /*
- * S3 only (a no-op returning 0 for LOCAL): starts fetching paths[0..n-1]
+ * Where reads cost a request each (S3; a no-op returning 0 for LOCAL): starts fetching paths[0..n-1]
  * (borrowed until dataset_prefetch_stop) in that order on a background
  * thread, up to 16 requests and 64 MiB in flight or unread; dataset_read of
  * one of them then takes its bytes (waiting for them when they are on the
@@ -101,11 +138,31 @@ void dataset_tree(const struct dataset *ds, const char *rel, struct strvec *out)
 int dataset_prefetch_start(const struct dataset *ds, char *const *paths, size_t n);
 void dataset_prefetch_stop(const struct dataset *ds);
 
-/* S3: the message of the latest failed request (copied into buf), else "". */
+/*
+ * The message of the latest failed request to a remote datasource (copied
+ * into buf), else "" (always "" for LOCAL).
+ */
 const char *dataset_last_error(const struct dataset *ds, char *buf, size_t len);
 
-/* S3: ListObjectsV2 calls made by dataset_list (0 for LOCAL). */
+/*
+ * Requests made by dataset_list (S3's ListObjectsV2 calls; 0 for LOCAL), and
+ * their name for the log ("ListObjectsV2"; NULL for LOCAL).
+ */
 size_t dataset_list_requests(const struct dataset *ds);
+const char *dataset_list_request_name(const struct dataset *ds);
+
+/*
+ * True when the error rc of a read is the transport's (network, endpoint),
+ * not the file's, so that a later attempt may succeed (never for LOCAL).
+ */
+bool dataset_transient(const struct dataset *ds, int rc);
+
+/*
+ * True when dataset_list's error rc is one no retry can fix: a missing root
+ * or relevant_filenames_file (-ENOENT, -EXDEV, -EISDIR), and for S3 refused
+ * credentials (-EACCES).
+ */
+bool dataset_list_permanent(const struct dataset *ds, int rc);
 
 void dataset_close(struct dataset *ds);
 

@@ -572,26 +572,23 @@ int emb_table_parse(const char *text, size_t len, const char *label, struct emb_
 
 size_t emb_read_block_bytes = (size_t)32 << 20;
 
-/* Reads up to n bytes (fewer only at EOF). */
-static ssize_t read_full(int fd, char *buf, size_t n)
+static ssize_t fd_read(void *ud, void *buf, size_t n)
 {
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t k = read(fd, buf + got, n - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	return (ssize_t)got;
+	return read_full(*(int *)ud, buf, n);
 }
 
 int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *hash,
 		      struct emb_table *t, char *err, size_t errlen)
+{
+	struct stat sb;
+	uint64_t size_hint = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+
+	return emb_table_read_stream(fd_read, &fd, size_hint, label, threads, hash, t, err, errlen);
+}
+
+int emb_table_read_stream(emb_read_fn rd, void *ud, uint64_t size_hint, const char *label,
+			  int threads, XXH128_hash_t *hash, struct emb_table *t, char *err,
+			  size_t errlen)
 {
 	size_t cap = emb_read_block_bytes > 0 ? emb_read_block_bytes : 1, len = 0;
 	char *buf = xmalloc(cap);
@@ -604,9 +601,7 @@ int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *has
 	int rc = 0;
 
 	memset(t, 0, sizeof(*t));
-	struct stat sb;
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
-		r.size_hint = (uint64_t)sb.st_size;
+	r.size_hint = size_hint;
 	if (hash != NULL) {
 		if ((st = XXH3_createState()) == NULL)
 			fatalx("out of memory");
@@ -621,7 +616,7 @@ int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *has
 			cap *= 2;	/* a header longer than a block */
 			buf = xrealloc(buf, cap);
 		}
-		ssize_t k = read_full(fd, buf + len, cap - len);
+		ssize_t k = rd(ud, buf + len, cap - len);
 		if (k < 0) {
 			rc = (int)k;
 			snprintf(err, errlen, "%s: %s", label, strerror(-rc));

@@ -7,7 +7,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <xxhash.h>
 
@@ -48,6 +50,16 @@ extern size_t emb_read_block_bytes;
 
 int emb_table_read_fd(int fd, const char *label, int threads, XXH128_hash_t *hash,
 		      struct emb_table *t, char *err, size_t errlen);
+
+/*
+ * The same from any source: rd reads up to n bytes into buf, fewer only at
+ * the end (0 there), or returns a negative errno. size_hint: the expected
+ * size in bytes, or 0.
+ */
+typedef ssize_t (*emb_read_fn)(void *ud, void *buf, size_t n);
+int emb_table_read_stream(emb_read_fn rd, void *ud, uint64_t size_hint, const char *label,
+			  int threads, XXH128_hash_t *hash, struct emb_table *t, char *err,
+			  size_t errlen);
 
 /*
  * Parses CSV text held in memory (borrowed); label names the source in errors.

@@ -49,11 +49,9 @@
 #include "predict.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <float.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -62,7 +60,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <yajl/yajl_parse.h>
 
@@ -78,7 +75,6 @@
 #define QUOTE_MAX	120
 /* Ids listed in "is not a category of the schema (...)". */
 #define IDS_LISTED	10
-#define WALK_MAX_DEPTH	256
 
 /* ---- the score-name table (SPEC 4.4) ---- */
 
@@ -1921,11 +1917,11 @@ static int read_pred_file(const struct dataset *ds, const char *rel, uint8_t **t
 	/* ENOTDIR: a folder on the way is a file, so this file cannot exist. */
 	if (rc == -ENOENT || rc == -ENOTDIR)
 		return -ENOENT;
-	char s3err[1024];
-	/* S3: the bucket's or the network's reason, not a bare errno. */
-	if (rc < 0 && ds->s3 != NULL && s3_transient(rc) &&
-	    dataset_last_error(ds, s3err, sizeof(s3err))[0] != '\0')
-		seterr(err, errlen, "%s: %s", rel, s3err);
+	char dserr[1024];
+	/* A remote datasource: the bucket's or the network's reason, not a bare errno. */
+	if (rc < 0 && dataset_transient(ds, rc) &&
+	    dataset_last_error(ds, dserr, sizeof(dserr))[0] != '\0')
+		seterr(err, errlen, "%s: %s", rel, dserr);
 	else if (rc < 0)
 		seterr(err, errlen, "%s: %s", rel, read_error(rc, sb, sizeof(sb)));
 	return rc;
@@ -2046,33 +2042,6 @@ int predict_load_schema(const struct dataset *ds, const char *task, struct task_
 	return rc;
 }
 
-/* Opens a folder beneath the root without following a link out of it. */
-static int open_dir_beneath(const struct dataset *ds, const char *rel)
-{
-	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, ds->rootfd, rel, &how, sizeof(how));
-
-	if (fd >= 0)
-		return (int)fd;
-	if (errno != ENOSYS)
-		return -errno;
-	/* Before Linux 5.6: follow no link at all, one component at a time. */
-	char *path = xstrdup(rel), *save = NULL;
-	int dfd = dup(ds->rootfd);
-	for (char *comp = strtok_r(path, "/", &save); comp != NULL && dfd >= 0;
-	     comp = strtok_r(NULL, "/", &save)) {
-		int next = strcmp(comp, "..") == 0 ? -1
-			: openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(dfd);
-		dfd = next;
-	}
-	free(path);
-	return dfd >= 0 ? dfd : -ENOENT;
-}
-
 static int cmp_strp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -2094,63 +2063,16 @@ static bool ends_with_json(const char *name)
 }
 
 /*
- * Counts prediction files below dirfd (prefix: its path from the root) that
- * belong to no given image. Links to folders are not followed; a link to a
- * file counts only when it stays inside the root. Names starting with a dot
- * are skipped, as the image listing skips them. Unreadable folders are
- * skipped: the count is for the report and decides nothing.
+ * Counts a prediction file that belongs to no given image (dataset_walk's
+ * callback). The count is for the report and decides nothing.
  */
-static void walk_dir(struct walk *w, int dirfd, const char *prefix, int depth)
+static void walk_one(void *ud, const char *rel)
 {
-	DIR *d;
-	struct dirent *de;
+	struct walk *w = ud;
 
-	if (depth > WALK_MAX_DEPTH)
-		return;
-	d = fdopendir(dirfd);
-	if (d == NULL) {
-		close(dirfd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-		if (de->d_name[0] == '.')
-			continue;
-		/* d_type spares a stat per file; only filesystems without it need one. */
-		switch (de->d_type) {
-		case DT_DIR: st.st_mode = S_IFDIR; break;
-		case DT_REG: st.st_mode = S_IFREG; break;
-		case DT_LNK: st.st_mode = S_IFLNK; break;
-		case DT_UNKNOWN:
-			if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				continue;
-			break;
-		default: continue;
-		}
-		if (!S_ISDIR(st.st_mode) && !ends_with_json(de->d_name))
-			continue;
-		char *rel = xasprintf("%s/%s", prefix, de->d_name);
-		if (S_ISDIR(st.st_mode)) {
-			int fd = openat(dirfd, de->d_name,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd >= 0)
-				walk_dir(w, fd, rel, depth + 1);
-		} else if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
-			   ends_with_json(de->d_name) && strcmp(rel, w->schema_rel) != 0) {
-			bool counts = true;
-			if (S_ISLNK(st.st_mode)) {
-				int fd = dataset_openat(w->ds, rel);
-				counts = fd >= 0;
-				if (fd >= 0)
-					close(fd);
-			}
-			if (counts && bsearch(&rel, w->known, w->nknown, sizeof(*w->known),
-					      cmp_strp) == NULL)
-				w->ignored++;
-		}
-		free(rel);
-	}
-	closedir(d);
+	if (ends_with_json(rel) && strcmp(rel, w->schema_rel) != 0 &&
+	    bsearch(&rel, w->known, w->nknown, sizeof(*w->known), cmp_strp) == NULL)
+		w->ignored++;
 }
 
 struct walk_job {
@@ -2160,37 +2082,11 @@ struct walk_job {
 	pthread_t tid;
 };
 
-/* S3: the same count over the listing's keys (no links there). */
-static void walk_s3(struct walk *w, const char *dir_rel)
-{
-	struct strvec tree = { 0 };
-
-	dataset_tree(w->ds, dir_rel, &tree);
-	for (size_t i = 0; i < tree.n; i++) {
-		char *rel = tree.v[i];
-		*strchr(rel, '\t') = '\0';
-		const char *below = rel + strlen(dir_rel);
-		if (strstr(below, "/.") != NULL || !ends_with_json(rel) ||
-		    strcmp(rel, w->schema_rel) == 0)
-			continue;
-		if (bsearch(&rel, w->known, w->nknown, sizeof(*w->known), cmp_strp) == NULL)
-			w->ignored++;
-	}
-	strvec_free(&tree);
-}
-
 static void *walk_main(void *arg)
 {
 	struct walk_job *wj = arg;
 
-	if (wj->w.ds->s3 != NULL) {
-		walk_s3(&wj->w, wj->dir_rel);
-		return NULL;
-	}
-	int dfd = open_dir_beneath(wj->w.ds, wj->dir_rel);
-
-	if (dfd >= 0)
-		walk_dir(&wj->w, dfd, wj->dir_rel, 0);
+	dataset_walk(wj->w.ds, wj->dir_rel, walk_one, &wj->w);
 	return NULL;
 }
 
@@ -2361,7 +2257,7 @@ int predict_load_task(const struct dataset *ds, const char *task, char *const *p
 	if (!walking)
 		walk_main(&wj);
 
-	/* S3: the prediction files come many at a time (a no-op for LOCAL). */
+	/* Remote datasources fetch the prediction files many at a time (a no-op for LOCAL). */
 	bool prefetching = dataset_prefetch_start(ds, rel, n) == 0;
 	pool_for(n, threads, load_one, &j, NULL);
 	if (prefetching)

@@ -196,6 +196,7 @@ struct req {
 	CURL *e;
 	struct buf body;
 	size_t max;
+	const char *range;	/* "first-last" of a ranged GET, or NULL */
 	bool too_big;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -238,7 +239,8 @@ static void req_setup(struct s3 *s, struct req *r, const char *url, size_t max)
 	    curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_SHARE, s->share) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	    (r->range != NULL && curl_easy_setopt(e, CURLOPT_RANGE, r->range) != CURLE_OK))
 		fatalx("curl_easy_setopt failed");
 }
 
@@ -440,6 +442,29 @@ int s3_get(struct s3 *s, const char *key, size_t max_bytes, uint8_t **out, size_
 	*out = (uint8_t *)r.body.data;
 	*len = r.body.len;
 	return 0;
+}
+
+int s3_get_range(struct s3 *s, const char *key, uint64_t off, size_t n, uint8_t *dst, size_t *got,
+		 char *err, size_t errlen)
+{
+	char range[64];
+	snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)off,
+		 (unsigned long long)(off + (n ? n : 1) - 1));
+	struct req r = { .range = range };
+	char *url = make_url(s, key, NULL);
+	char *what = xasprintf("GET %s (bytes %s)", key, range);
+	/* A server that ignores Range sends more than n bytes: -EFBIG, never an overrun. */
+	int rc = request(s, &r, url, n, what, err, errlen);
+
+	free(url);
+	free(what);
+	curl_easy_cleanup(r.e);
+	if (rc == 0) {
+		memcpy(dst, r.body.data, r.body.len);
+		*got = r.body.len;
+	}
+	buf_free(&r.body);
+	return rc;
 }
 
 int s3_head(struct s3 *s, const char *key, uint64_t *size, int64_t *mtime, char *err,

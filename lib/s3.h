@@ -67,6 +67,14 @@ void s3_objects_free(struct s3_object *objs, size_t n);
 int s3_get(struct s3 *s, const char *key, size_t max_bytes, uint8_t **buf, size_t *len,
 	   char *err, size_t errlen);
 
+/*
+ * GETs bytes [off, off + n) of one object into dst (n bytes): *got is how
+ * many came (fewer when the object is shorter). -EFBIG when the server sends
+ * more than n (it ignored the range). Thread-safe as s3_get.
+ */
+int s3_get_range(struct s3 *s, const char *key, uint64_t off, size_t n, uint8_t *dst, size_t *got,
+		 char *err, size_t errlen);
+
 /* HEAD of one object: its size and Last-Modified (unix seconds, 0 when absent). */
 int s3_head(struct s3 *s, const char *key, uint64_t *size, int64_t *mtime, char *err,
 	    size_t errlen);

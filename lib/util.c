@@ -198,6 +198,23 @@ void buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
+ssize_t read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(fd, (char *)buf + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
 int read_fd(int fd, uint64_t st_size, size_t max_bytes, char **out, size_t *len)
 {
 	if (st_size > max_bytes)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -58,6 +59,9 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
+
+/* Reads up to n bytes from fd (fewer only at EOF); the count or a negative errno. */
+ssize_t read_full(int fd, void *buf, size_t n);
 
 /*
  * Reads an open regular file of st_size bytes (from fstat) to its end into a

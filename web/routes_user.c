@@ -270,10 +270,10 @@ void h_tasks(struct req *r, struct resp *out)
 	int rc = predict_list_tasks(&ds, &tasks, err, sizeof(err));
 	if (rc < 0 && rc != -ENOENT) {
 		cJSON_Delete(a);
-		char s3err[1024];
-		/* S3: the bucket, the keys or the network, not the predictions. */
-		if (ds.s3 != NULL && dataset_last_error(&ds, s3err, sizeof(s3err))[0] != '\0')
-			resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", s3err);
+		char dserr[1024];
+		/* A remote datasource: the bucket, the keys or the network, not the predictions. */
+		if (dataset_last_error(&ds, dserr, sizeof(dserr))[0] != '\0')
+			resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", dserr);
 		else
 			resp_error(out, 409, "BAD_PREDICTIONS", "%s", err);
 		goto out;
@@ -1030,8 +1030,10 @@ void h_thumbnail(struct req *r, struct resp *out)
 	size_t len = 0;
 	char err[1024];
 	int rc = thumb_get(r->ws->thumbs_dir, r->params[0], &ds, fn, &jpg, &len, err, sizeof(err));
-	if (rc < 0 && rc != -ENOENT && rc != -EINVAL && ds.s3 != NULL)
-		dataset_last_error(&ds, err, sizeof(err));
+	char dserr[1024];
+	if (rc < 0 && rc != -ENOENT && rc != -EINVAL &&
+	    dataset_last_error(&ds, dserr, sizeof(dserr))[0] != '\0')
+		snprintf(err, sizeof(err), "%s", dserr);
 	else if (rc < 0 && rc != -EINVAL)
 		snprintf(err, sizeof(err), "%s", strerror(-rc));
 	dataset_close(&ds);

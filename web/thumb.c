@@ -203,17 +203,10 @@ int thumb_get(const char *cache_dir, const char *dataset_id, const struct datase
 	int rc;
 
 	err[0] = '\0';
-	if (ds->s3 != NULL) {
-		rc = dataset_stat(ds, name, &st);
-	} else {
-		int fd = dataset_openat(ds, name);
-		if (fd < 0)
-			return fd;
-		rc = fstat(fd, &st) < 0 ? -errno : 0;
-		close(fd);
-	}
+	rc = dataset_stat(ds, name, &st);
+	/* As dataset_read would answer: a folder or a FIFO is no image. */
 	if (rc == 0 && !S_ISREG(st.st_mode))
-		rc = -ENOENT;
+		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	if (rc < 0)
 		return rc;
 	cache_key(dataset_id, ds->root, name, &st, key);

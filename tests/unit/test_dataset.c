@@ -1,4 +1,8 @@
-/* Tests of lib/dataset.c: listing order, skipped names, symlinks, safe opens, patterns. */
+/*
+ * Tests of lib/dataset.c on LOCAL (lib/ds_local.c): listing order, skipped names,
+ * symlinks, safe opens, patterns, and the rest of the interface: stat, streams,
+ * walks, opening by URL, the backend-neutral error questions.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -186,6 +190,127 @@ static void test_relevant(void **state)
 	dataset_close(&ds);
 }
 
+static void test_stat_beneath(void **state)
+{
+	struct dataset ds;
+	struct stat st;
+
+	assert_int_equal(dataset_open(&ds, root), 0);
+	assert_int_equal(dataset_stat(&ds, "big.jpg", &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 10);
+	assert_int_equal(dataset_stat(&ds, "./sub/c.webp", &st), 0);
+	assert_int_equal(st.st_size, 1);
+	assert_int_equal(dataset_stat(&ds, "sub", &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	/* A link out of the root tells nothing of its target. */
+	assert_int_equal(dataset_stat(&ds, "escape.jpg", &st), -EXDEV);
+	assert_int_equal(dataset_stat(&ds, "../outside.jpg", &st), -EXDEV);
+	assert_int_equal(dataset_stat(&ds, outside, &st), -EXDEV);
+	assert_int_equal(dataset_stat(&ds, "missing.jpg", &st), -ENOENT);
+	assert_true(dataset_exists(&ds, "inside_link.jpg"));
+	assert_false(dataset_exists(&ds, "escape.jpg"));
+	assert_false(dataset_exists(&ds, "sub"));
+	assert_false(dataset_exists(&ds, "dangling.jpg"));
+	dataset_close(&ds);
+}
+
+static void test_stream(void **state)
+{
+	struct dataset ds;
+	struct ds_stream *s = NULL;
+	char buf[16];
+
+	put("stream/seq.txt", "0123456789abcdefghij");	/* 20 bytes */
+	assert_int_equal(dataset_open(&ds, root), 0);
+	assert_int_equal(dataset_stream_open(&ds, "stream/seq.txt", &s), 0);
+	assert_int_equal(dataset_stream_size(s), 20);
+	/* Full pieces until the end, a short one there, then 0. */
+	assert_int_equal(dataset_stream_read(s, buf, 8), 8);
+	assert_memory_equal(buf, "01234567", 8);
+	assert_int_equal(dataset_stream_read(s, buf, 8), 8);
+	assert_memory_equal(buf, "89abcdef", 8);
+	assert_int_equal(dataset_stream_read(s, buf, 8), 4);
+	assert_memory_equal(buf, "ghij", 4);
+	assert_int_equal(dataset_stream_read(s, buf, 8), 0);
+	dataset_stream_close(s);
+	s = NULL;
+	assert_int_equal(dataset_stream_open(&ds, "escape.jpg", &s), -EXDEV);
+	assert_int_equal(dataset_stream_open(&ds, "sub/../../outside.jpg", &s), -EXDEV);
+	assert_int_equal(dataset_stream_open(&ds, "sub", &s), -EISDIR);
+	assert_int_equal(dataset_stream_open(&ds, "none.csv", &s), -ENOENT);
+	assert_null(s);
+	dataset_stream_close(NULL);
+	dataset_close(&ds);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void walk_cb(void *ud, const char *rel)
+{
+	strvec_push(ud, rel);
+}
+
+static void test_walk(void **state)
+{
+	struct dataset ds;
+	struct strvec got = { 0 };
+
+	put("w/a.json", "{}");
+	put("w/deep/b.json", "{}");
+	put("w/.hidden.json", "{}");
+	put("w/.dot/c.json", "{}");
+	put("w/deep/notes.txt", "n");
+	link_at("../b.jpg", "w/in_link.json");
+	link_at(outside, "w/out_link.json");
+	link_at("..", "w/folder_link");
+	assert_int_equal(dataset_open(&ds, root), 0);
+	dataset_walk(&ds, "w", walk_cb, &got);
+	qsort(got.v, got.n, sizeof(*got.v), cmp_strp);
+	const char *want[] = { "w/a.json", "w/deep/b.json", "w/deep/notes.txt", "w/in_link.json" };
+	assert_int_equal(got.n, ARRAY_LEN(want));
+	for (size_t i = 0; i < ARRAY_LEN(want); i++)
+		assert_string_equal(got.v[i], want[i]);
+	strvec_free(&got);
+	/* A folder that is not there, or a link leaving the root: nothing. */
+	dataset_walk(&ds, "nope", walk_cb, &got);
+	link_at("..", "w_out");
+	dataset_walk(&ds, "w_out", walk_cb, &got);
+	assert_int_equal(got.n, 0);
+	dataset_close(&ds);
+}
+
+static void test_open_url_and_errors(void **state)
+{
+	struct dataset ds;
+	char err[512], buf[8];
+
+	assert_int_equal(dataset_open_url(&ds, root, NULL, err, sizeof(err)), 0);
+	assert_int_equal(dataset_list(&ds, NULL, err, sizeof(err)), 0);
+	assert_int_equal(ds.files.n, 7);
+	/* LOCAL: no remote errors, no list requests, nothing transient. */
+	assert_string_equal(dataset_last_error(&ds, buf, sizeof(buf)), "");
+	assert_int_equal(dataset_list_requests(&ds), 0);
+	assert_null(dataset_list_request_name(&ds));
+	assert_false(dataset_transient(&ds, -EIO));
+	assert_false(dataset_transient(&ds, -ECONNREFUSED));
+	assert_true(dataset_list_permanent(&ds, -ENOENT));
+	assert_true(dataset_list_permanent(&ds, -EXDEV));
+	assert_false(dataset_list_permanent(&ds, -EACCES));	/* permissions can be fixed */
+	assert_false(dataset_list_permanent(&ds, -EIO));
+	assert_int_equal(dataset_prefetch_start(&ds, ds.files.v, ds.files.n), 0);
+	dataset_prefetch_stop(&ds);
+	dataset_close(&ds);
+	assert_int_equal(dataset_open_url(&ds, "/nonexistent/winnow", NULL, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "input folder /nonexistent/winnow: No such file or directory");
+	/* The s3:// form goes to the S3 backend: no request yet, its rules at once. */
+	assert_int_equal(dataset_open_url(&ds, "s3://", NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "datasource s3://"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +318,10 @@ int main(void)
 		cmocka_unit_test(test_open_beneath),
 		cmocka_unit_test(test_patterns),
 		cmocka_unit_test(test_relevant),
+		cmocka_unit_test(test_stat_beneath),
+		cmocka_unit_test(test_stream),
+		cmocka_unit_test(test_walk),
+		cmocka_unit_test(test_open_url_and_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

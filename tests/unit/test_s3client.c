@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 
 #include "dataset.h"
@@ -73,14 +75,15 @@ static void test_dataset_open_s3(void **state)
 			     .secret_access_key = "s", .path_style = -1 };
 
 	assert_int_equal(dataset_open_s3(&ds, "s3://b/pre", &c, err, sizeof(err)), 0);
-	assert_non_null(ds.s3);
-	assert_int_equal(ds.rootfd, -1);
-	assert_int_equal(dataset_openat(&ds, "a.jpg"), -ENOTSUP);
 	uint8_t *buf;
 	size_t len;
+	struct stat st;
+	struct ds_stream *s;
 	/* ".." never leaves the prefix, and needs no request to say so. */
 	assert_int_equal(dataset_read(&ds, "../other/a.jpg", 10, &buf, &len), -EXDEV);
 	assert_int_equal(dataset_read(&ds, "/a.jpg", 10, &buf, &len), -EXDEV);
+	assert_int_equal(dataset_stat(&ds, "a/../../b.jpg", &st), -EXDEV);
+	assert_int_equal(dataset_stream_open(&ds, "../x.csv", &s), -EXDEV);
 	/* Nothing listens on port 1. */
 	assert_int_equal(dataset_list(&ds, NULL, err, sizeof(err)), -ECONNREFUSED);
 	assert_non_null(strstr(err, "cannot connect to the S3 endpoint http://127.0.0.1:1"));

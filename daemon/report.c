@@ -1,0 +1,272 @@
+/*
+ * report: the run's outputs (SPEC 5): the filenames lists, selection.csv,
+ * scores.csv, the embeddings CSVs and report.json, written from the run's
+ * state when the runner (pipeline.c) reaches its results stage.
+ */
+#include "run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "dconv.h"
+#include "version.h"
+
+#define WINNOW_VERSION_STR WINNOW_VERSION
+
+static FILE *open_out(struct run *run, const char *rel)
+{
+	char *path = xasprintf("%s/%s", run->o->run_dir, rel);
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		run_fail(run, -errno, false, "%s: %s", path, strerror(errno));
+	free(path);
+	return f;
+}
+
+static int close_out(struct run *run, FILE *f, const char *rel)
+{
+	int bad = ferror(f);
+
+	if (fclose(f) != 0 || bad)
+		return run_fail(run, -EIO, false, "%s/%s: write failed", run->o->run_dir, rel);
+	return 0;
+}
+
+static int write_tsv(struct run *run, const char *rel, enum item_state want, bool with_ds_excluded)
+{
+	FILE *f = open_out(run, rel);
+	size_t i = 0, j = 0;
+
+	if (f == NULL)
+		return -EIO;
+	/* Merge the listing's exclusions and the items', both in path order. */
+	for (;;) {
+		const char *ip = NULL, *ep = NULL;
+		while (i < run->nitems && run->items[i].state != want)
+			i++;
+		if (i < run->nitems)
+			ip = run->items[i].path;
+		if (with_ds_excluded && j < run->ds.nexcluded)
+			ep = run->ds.excluded[j].path;
+		if (ip == NULL && ep == NULL)
+			break;
+		if (ep != NULL && (ip == NULL || strcmp(ep, ip) < 0)) {
+			fprintf(f, "%s\t%s\n", ep, run->ds.excluded[j].reason);
+			j++;
+		} else {
+			fprintf(f, "%s\t%s\n", ip, run->items[i].reason);
+			i++;
+		}
+	}
+	return close_out(run, f, rel);
+}
+
+static void fmt_double(char *out, size_t len, double v)
+{
+	if (isnan(v))
+		out[0] = '\0';
+	else if (len >= DCONV_BUFLEN)
+		dconv_format(v, out);
+	else
+		snprintf(out, len, "%.17g", v);
+}
+
+/* ",<v>" as printf("%.17g") prints v, at a fraction of its cost (1,000,000-row outputs). */
+static void put_number(FILE *f, double v)
+{
+	char s[DCONV_BUFLEN + 1];
+
+	s[0] = ',';
+	fwrite(s, 1, dconv_format(v, s + 1) + 1, f);
+}
+
+static cJSON *report_json(struct run *run)
+{
+	const struct pipeline_counts *c = &run->r->counts;
+	cJSON *root = cJSON_CreateObject();
+	cJSON *counts, *stages, *warn;
+
+	cJSON_AddStringToObject(root, "version", WINNOW_VERSION_STR);
+	cJSON_AddItemToObject(root, "config", cJSON_Duplicate(run->cfg->effective, 1));
+	counts = cJSON_AddObjectToObject(root, "counts");
+	stages = cJSON_AddArrayToObject(root, "stages");
+	cJSON_AddNumberToObject(counts, "listed", (double)c->listed);
+	cJSON_AddNumberToObject(counts, "excluded", (double)c->excluded);
+	cJSON_AddNumberToObject(counts, "corrupt", (double)c->corrupt);
+	cJSON_AddNumberToObject(counts, "duplicates", (double)c->duplicates);
+	cJSON_AddNumberToObject(counts, "candidates", (double)c->candidates);
+	cJSON_AddNumberToObject(counts, "selected", (double)c->selected);
+	cJSON_AddNumberToObject(counts, "no_predictions", (double)c->no_predictions);
+	cJSON_AddNumberToObject(counts, "zero_rows", (double)c->zero_rows);
+	cJSON_AddNumberToObject(counts, "preselected", (double)c->preselected);
+	if (run->cfg->datapool_name != NULL) {
+		cJSON *dp = cJSON_AddObjectToObject(root, "datapool");
+		cJSON_AddStringToObject(dp, "name", run->cfg->datapool_name);
+		cJSON_AddNumberToObject(dp, "members", (double)c->datapool_members);
+		cJSON_AddNumberToObject(dp, "preselected", (double)c->preselected);
+		cJSON_AddNumberToObject(dp, "ignored", (double)c->datapool_ignored);
+		cJSON_AddNumberToObject(dp, "added", (double)c->selected);
+	}
+	for (int s = 0; s < STAGE_COUNT; s++) {
+		if (!run->r->ran[s])
+			continue;
+		cJSON *st = cJSON_CreateObject();
+		cJSON_AddStringToObject(st, "name", stage_name((enum stage)s));
+		cJSON_AddNumberToObject(st, "seconds", run->r->seconds[s]);
+		cJSON_AddItemToArray(stages, st);
+	}
+	cJSON *scores = cJSON_AddObjectToObject(root, "scores");
+	for (size_t j = 0; run->scores != NULL && j < run->nscores; j++) {
+		double mn = INFINITY, mx = -INFINITY, sum = 0;
+		for (size_t i = 0; i < run->ncand; i++) {
+			double v = run->scores[i * run->nscores + j];
+			mn = v < mn ? v : mn;
+			mx = v > mx ? v : mx;
+			sum += v;
+		}
+		cJSON *st = cJSON_AddObjectToObject(scores, task_score_name(run->task_type, j));
+		if (run->ncand == 0) {
+			cJSON_AddNullToObject(st, "min");
+			cJSON_AddNullToObject(st, "mean");
+			cJSON_AddNullToObject(st, "max");
+		} else {
+			cJSON_AddNumberToObject(st, "min", mn);
+			cJSON_AddNumberToObject(st, "mean", sum / (double)run->ncand);
+			cJSON_AddNumberToObject(st, "max", mx);
+		}
+	}
+	if (run->tasks.n > 0) {
+		cJSON *pt = cJSON_AddObjectToObject(root, "predictions");
+		cJSON_AddStringToObject(pt, "task", run->cfg->al_task_name);
+		cJSON_AddStringToObject(pt, "task_type", task_type_name(run->task_type));
+		cJSON_AddStringToObject(pt, "score_name", run->score_name);
+		cJSON *all = cJSON_AddArrayToObject(pt, "tasks");
+		for (size_t i = 0; i < run->tasks.n; i++)
+			cJSON_AddItemToArray(all, cJSON_CreateString(run->tasks.v[i]));
+	}
+	warn = cJSON_AddArrayToObject(root, "warnings");
+	for (size_t i = 0; i < run->cfg->warnings.n; i++)
+		cJSON_AddItemToArray(warn, cJSON_CreateString(run->cfg->warnings.v[i]));
+	if ((run->cfg->method == METHOD_RANDOM || run->cfg->method == METHOD_ACTIVE_LEARNING) &&
+	    run->cfg->min_distance >= 0) {
+		char *m = xasprintf("docker.stopping_condition.min_distance is ignored by method %s",
+				    method_name(run->cfg->method));
+		cJSON_AddItemToArray(warn, cJSON_CreateString(m));
+		free(m);
+	}
+	if (c->zero_rows > 0) {
+		char *m = xasprintf("%zu all-zero embedding rows", c->zero_rows);
+		cJSON_AddItemToArray(warn, cJSON_CreateString(m));
+		free(m);
+	}
+	return root;
+}
+
+int report_write_outputs(struct run *run, char *const *names)
+{
+	FILE *f;
+	int rc;
+
+	if ((rc = write_tsv(run, "filenames/corrupt_filenames.txt", IT_CORRUPT, false)) < 0 ||
+	    (rc = write_tsv(run, "filenames/duplicate_filenames.txt", IT_DUPLICATE, false)) < 0 ||
+	    (rc = write_tsv(run, "filenames/excluded_filenames.txt", IT_EXCLUDED, true)) < 0)
+		return rc;
+
+	rc = -EIO;
+	if ((f = open_out(run, "filenames/selected_filenames.txt")) == NULL)
+		return rc;
+	for (size_t i = 0; i < run->sel.n; i++)
+		fprintf(f, "%s\n", names[run->sel.idx[i]]);
+	if ((rc = close_out(run, f, "filenames/selected_filenames.txt")) < 0)
+		return rc;
+
+	rc = -EIO;
+	if ((f = open_out(run, "data/selection.csv")) == NULL)
+		return rc;
+	fputs("rank,filenames,weight,distance\n", f);
+	for (size_t i = 0; i < run->sel.n; i++) {
+		char dist[40], weight[40];
+		bool weighted = run->cfg->method == METHOD_CORAL ||
+			run->cfg->method == METHOD_ACTIVE_LEARNING;
+		fmt_double(dist, sizeof(dist), run->sel.dist ? run->sel.dist[i] : NAN);
+		fmt_double(weight, sizeof(weight), weighted ? run->w[run->sel.idx[i]] : NAN);
+		fprintf(f, "%zu,%s,%s,%s\n", i + 1, names[run->sel.idx[i]], weight, dist);
+	}
+	if ((rc = close_out(run, f, "data/selection.csv")) < 0)
+		return rc;
+
+	if (run->scores != NULL) {
+		rc = -EIO;
+		if ((f = open_out(run, "data/scores.csv")) == NULL)
+			return rc;
+		fputs("filenames", f);
+		for (size_t j = 0; j < run->nscores; j++)
+			fprintf(f, ",%s", task_score_name(run->task_type, j));
+		fputc('\n', f);
+		for (size_t i = 0; i < run->ncand; i++) {
+			fputs(names[i], f);
+			for (size_t j = 0; j < run->nscores; j++)
+				put_number(f, run->scores[i * run->nscores + j]);
+			fputc('\n', f);
+		}
+		if ((rc = close_out(run, f, "data/scores.csv")) < 0)
+			return rc;
+	}
+
+	rc = -EIO;
+	if ((f = open_out(run, "data/embeddings.csv")) == NULL)
+		return rc;
+	emb_csv_write(f, names, NULL, run->ncand, run->raw, run->d, run->o->threads);
+	if ((rc = close_out(run, f, "data/embeddings.csv")) < 0)
+		return rc;
+
+	rc = -EIO;
+	if ((f = open_out(run, "data/selected_embeddings.csv")) == NULL)
+		return rc;
+	emb_csv_write(f, names, run->sel.idx, run->sel.n, run->raw, run->d, run->o->threads);
+	if ((rc = close_out(run, f, "data/selected_embeddings.csv")) < 0)
+		return rc;
+
+	rc = -EIO;
+	if ((f = open_out(run, "data/embeddings_2d.csv")) == NULL)
+		return rc;
+	{
+		double *xy = xcalloc_huge(run->ncand ? 2 * run->ncand : 1, sizeof(double));
+		embed_pca2d(run->X, run->ncand, run->d, xy);
+		fputs("filenames,x,y\n", f);
+		for (size_t i = 0; i < run->ncand; i++) {
+			fputs(names[i], f);
+			put_number(f, xy[2 * i]);
+			put_number(f, xy[2 * i + 1]);
+			fputc('\n', f);
+		}
+		free(xy);
+	}
+	if ((rc = close_out(run, f, "data/embeddings_2d.csv")) < 0)
+		return rc;
+	return 0;
+}
+
+int report_write_json(struct run *run)
+{
+	cJSON *rep = report_json(run);
+	char *text = cJSON_Print(rep);
+	char *path = xasprintf("%s/report.json", run->o->run_dir);
+	size_t tl = strlen(text);
+	text = xrealloc(text, tl + 2);
+	text[tl] = '\n';
+	text[tl + 1] = '\0';
+	int rc = write_file_atomic(path, text, tl + 1);
+	if (rc < 0)
+		run_fail(run, rc, false, "%s: %s", path, strerror(-rc));
+	free(path);
+	free(text);
+	cJSON_Delete(rep);
+	return rc;
+}
