@@ -92,6 +92,8 @@ static double score(const struct run *r, size_t i)
 
 	for (size_t e = 0; e < r->nslots; e++) {
 		const struct slot *sl = &r->slots[e];
+		if (sl->st->keep)
+			continue;
 		if (sl->factor)
 			S *= sl->factor[i];
 		else
