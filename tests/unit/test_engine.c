@@ -195,12 +195,13 @@ static void test_strengths(void **s)
 	assert_true(t.r.score[0] == 0.9 && t.r.score[2] == 0.2);
 	done(&t);
 
-	/* s = 0: every factor 1, so path order. */
+	/* s = 0: every factor 1, even for o = 0, so path order. */
+	static const double w0[] = { 0, 0.9, 0.5 };
 	memset(&t, 0, sizeof(t));
-	add(&t, PLAN_INPUT_SCORES, PLAN_STRATEGY_WEIGHTS, w)->strength = 0;
+	add(&t, PLAN_INPUT_SCORES, PLAN_STRATEGY_WEIGHTS, w0)->strength = 0;
 	assert_int_equal(run(&t, 3, 0, NULL, SIZE_MAX), 0);
 	PICKS(&t, 0, 1, 2);
-	assert_true(t.r.score[0] == 1 && OBJ(&t, 0, 0) == 0.2);
+	assert_true(t.r.score[0] == 1 && OBJ(&t, 0, 0) == 0);
 	done(&t);
 
 	/* s = 2: 0.04, 0.81, 0.25. */
