@@ -299,7 +299,7 @@ static enum engine_stop greedy(struct run *r, struct engine_result *out, int *rc
 
 	for (;;) {
 		struct best b;
-		bool stop = false;
+		enum engine_stop why = ENGINE_STOP_COUNT_;
 
 		if (out->npicks >= in->k)
 			return ENGINE_STOP_BUDGET;
@@ -310,14 +310,11 @@ static enum engine_stop greedy(struct run *r, struct engine_result *out, int *rc
 		b = argmax(r);
 		if (b.i == SIZE_MAX)
 			return exhausted(r);
-		for (size_t e = 0, o = 0; e < r->nslots; e++) {
+		for (size_t e = 0; e < r->nslots; e++) {
 			const struct slot *sl = &r->slots[e];
-			if (sl->st->keep)
-				continue;
 			if (sl->st->stop_before &&
 			    sl->st->stop_before(sl->state, sl->st->objective(sl->state, b.i)))
 				return sl->st->stop;
-			o++;
 		}
 		record(r, out, &b);
 		r->selected[b.i] = true;
@@ -327,16 +324,15 @@ static enum engine_stop greedy(struct run *r, struct engine_result *out, int *rc
 			if (sl->st->update)
 				sl->st->update(sl->state, &sl->ctx, b.i);
 		}
-		/* Every entry sees the pick (WEIGHTS sums its raw value) before any stops. */
-		enum engine_stop why = ENGINE_STOP_COUNT_;
+		/* Every entry sees the pick (WEIGHTS sums its raw value) before any stops;
+		 * reaching a max_sum and the budget with the same pick reports max_sum. */
 		for (size_t e = 0; e < r->nslots; e++) {
 			struct slot *sl = &r->slots[e];
-			if (sl->st->stop_after && sl->st->stop_after(sl->state, b.i) && !stop) {
-				stop = true;
+			if (sl->st->stop_after && sl->st->stop_after(sl->state, b.i) &&
+			    why == ENGINE_STOP_COUNT_)
 				why = sl->st->stop;
-			}
 		}
-		if (stop)
+		if (why != ENGINE_STOP_COUNT_)
 			return why;
 	}
 }
