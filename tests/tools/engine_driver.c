@@ -48,15 +48,16 @@ static double *doubles(const cJSON *o, const char *k)
 
 static bool *flags(const cJSON *o, const char *k)
 {
-	const cJSON *a = get(o, k), *v;
+	const cJSON *a = get(o, k);
+	double *v = doubles(o, k);
 	bool *out;
-	size_t i = 0;
 
-	if (!cJSON_IsArray(a))
+	if (!v)
 		return NULL;
 	out = xcalloc((size_t)cJSON_GetArraySize(a) + 1, sizeof(*out));
-	cJSON_ArrayForEach(v, a)
-		out[i++] = cJSON_IsTrue(v) || (cJSON_IsNumber(v) && v->valuedouble != 0);
+	for (int i = 0; i < cJSON_GetArraySize(a); i++)
+		out[i] = v[i] != 0;
+	free(v);
 	return out;
 }
 
