@@ -51,6 +51,8 @@ WEB_OBJ := $(WEB_SRC:%.c=$(BUILD)/%.o)
 WEB_BIN := $(if $(WEB_SRC),$(BIN)/winnow-web)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Test drivers: small programs under tests/tools/ that the Python suites run.
+DRIVER_BIN := $(BUILD)/tests/tools/engine_driver
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -117,12 +119,17 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libwinnow.a $(LDLIBS_ALL) $(shell pkg-config --libs $(TEST_PKGS))
 
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  TOOL    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwinnow.a $(LDLIBS_ALL)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  BENCH   $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwinnow.a $(LDLIBS_ALL)
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(DRIVER_BIN)
 
 # The pages' charting library (and the browser tests' driver) from npm, pinned by
 # web/package-lock.json; its dist file is copied into web/static/vendor/ (gitignored).
@@ -136,7 +143,7 @@ web-assets: web/node_modules/.package-lock.json
 	@cmp -s web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js || \
 	  cp web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js
 
-check: deps $(DEPS_STAMP) $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(UNIT_BIN) web-assets fuzz-build
+check: deps $(DEPS_STAMP) $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) $(UNIT_BIN) $(DRIVER_BIN) web-assets fuzz-build
 	@BUILD=$(BUILD) BIN=$(BIN) FUZZ_BUILD=$(FUZZ_BUILD) tests/run.sh
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang in their own folder
@@ -256,5 +263,5 @@ clean:
 -include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(WEB_OBJ:.o=.d)
 # A unit suite that #includes a source file (test_queue.c takes daemon/queue.c) is rebuilt
 # when that file changes.
--include $(UNIT_BIN:=.d) $(BENCH_BIN:=.d)
+-include $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(DRIVER_BIN:=.d)
 -include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_WEB_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%.d)
