@@ -56,6 +56,8 @@ run_suite() {	# name kind cmd...
 		s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' "$log" | tail -1)
 		f=$(( ${fl:-0} + ${er:-0} ))
 		p=$(( ${ran:-0} - f - ${s:-0} ))
+		# A test's failing subTests each count as a failure: never a negative "passed".
+		[ "$p" -lt 0 ] && p=0
 	fi
 	p=${p:-0} f=${f:-0} s=${s:-0}
 	# A suite that crashed, timed out or printed no summary counts as a failure.
