@@ -65,6 +65,19 @@ static double *clustered_rows(size_t n, size_t d)
 	return X;
 }
 
+/* comps tight blobs (spread 0.01) around centres in [0, 100)^d: whole tiles can be ruled out. */
+static double *separated_rows(size_t n, size_t d, size_t comps)
+{
+	double *C = uniform_rows(comps, d, 100), *X = xmalloc(n * d * sizeof(*X));
+	for (size_t i = 0; i < n; i++) {
+		size_t c = (size_t)(unit() * (double)comps);
+		for (size_t k = 0; k < d; k++)
+			X[i * d + k] = C[c * d + k] + 0.01 * gauss();
+	}
+	free(C);
+	return X;
+}
+
 /* Each row a copy of one of `protos` integer prototypes: many rows at distance 0. */
 static double *duplicate_rows(size_t n, size_t d, size_t protos)
 {
@@ -91,6 +104,28 @@ static double *line_rows(size_t n, size_t d)
 			X[i * d + k] = 3 + t * u[k] / sqrt(s);
 	}
 	free(u);
+	return X;
+}
+
+/*
+ * Row 0 at the centre of a unit sphere (offset 5 in every coordinate), the
+ * others on it at radius 1 + 1e-6 (u - 0.5): row 0's neighbours all tie to
+ * within 1e-6, below what float32 resolves of |y|^2 - 2 y.c, and lie in every block.
+ */
+static double *sphere_rows(size_t n, size_t d)
+{
+	double *X = xmalloc(n * d * sizeof(*X));
+	for (size_t k = 0; k < d; k++)
+		X[k] = 5;
+	for (size_t i = 1; i < n; i++) {
+		double s = 0, r = 1 + 1e-6 * (unit() - 0.5);
+		for (size_t k = 0; k < d; k++) {
+			X[i * d + k] = gauss();
+			s += X[i * d + k] * X[i * d + k];
+		}
+		for (size_t k = 0; k < d; k++)
+			X[i * d + k] = 5 + r * X[i * d + k] / sqrt(s);
+	}
 	return X;
 }
 
@@ -181,6 +216,13 @@ static void test_clustered(void **state)
 	check_rows(clustered_rows(3000, 40), 3000, 40, (const int[]){1, 20, 300}, 3);
 }
 
+static void test_separated(void **state)
+{
+	(void)state;
+	rs = 8;
+	check_rows(separated_rows(5000, 6, 5), 5000, 6, (const int[]){1, 20}, 2);
+}
+
 static void test_duplicates(void **state)
 {
 	(void)state;
@@ -196,6 +238,13 @@ static void test_near_ties(void **state)
 	(void)state;
 	rs = 4;
 	check_rows(line_rows(2000, 24), 2000, 24, (const int[]){1, 2, 3, 20}, 4);
+}
+
+static void test_sphere(void **state)
+{
+	(void)state;
+	rs = 9;
+	check_rows(sphere_rows(3001, 16), 3001, 16, (const int[]){1, 20}, 2);
 }
 
 static void test_magnitudes(void **state)
@@ -288,8 +337,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uniform),
 		cmocka_unit_test(test_clustered),
+		cmocka_unit_test(test_separated),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_near_ties),
+		cmocka_unit_test(test_sphere),
 		cmocka_unit_test(test_magnitudes),
 		cmocka_unit_test(test_small_and_clamped),
 		cmocka_unit_test(test_large_k),
