@@ -95,16 +95,6 @@
 #define CLONES __attribute__((target_clones("avx2", "default")))
 #endif
 
-/*
- * The flag pass is built for AVX2 and for any x86-64, picked at load time
- * (as in kcenter.c); ThreadSanitizer's build has the default copy only.
- */
-#if defined(__SANITIZE_THREAD__) || !defined(__x86_64__)
-#define CLONES
-#else
-#define CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-
 /* Per-thread scratch of a tile. */
 struct worker {
 	float *G;		/* BS x BS dot products */
@@ -127,14 +117,13 @@ struct knn {
 	double *q;		/* |y'_i|^2 */
 	float *qf;		/* the same in float32 */
 	int sc;			/* y = 2^-sc (x - mu) */
-	double e, b, r64, va;	/* DESIGN 1, 2, 3: the largest e_ij and B_ij; va scaled */
+	double e, b, r64, va;	/* e of DESIGN 1, B of 2, r64 and va' of 3 */
 	double *H;		/* symmetric: n x K heaps */
 	uint32_t *cnt;		/* and their counts */
 	double *seed;		/* seeds (DESIGN 4) */
 	float *thr;		/* thresholds (DESIGN 3) */
 	pthread_mutex_t *lock;	/* symmetric: one per block */
 	double *cent, *rad;	/* symmetric: each block's centre and radius (DESIGN 6) */
-	size_t skipped;		/* tiles ruled out */
 	struct worker *wk;
 	double *m;
 	volatile int *cancel;
@@ -142,28 +131,17 @@ struct knn {
 
 /* ---- heaps: max-heaps of K doubles ---- */
 
-static void heap_push(double *h, uint32_t *c, size_t K, double v)
+/* Puts v in the place of the top of the heap h[0, c) and sifts it down. */
+static void sift_down(double *h, size_t c, double v)
 {
-	size_t i;
+	size_t i = 0;
 
-	if (*c < K) {
-		i = (*c)++;
-		while (i > 0 && h[(i - 1) / 2] < v) {
-			h[i] = h[(i - 1) / 2];
-			i = (i - 1) / 2;
-		}
-		h[i] = v;
-		return;
-	}
-	if (!(v < h[0]))
-		return;
-	i = 0;
 	for (;;) {
 		size_t l = 2 * i + 1, b = i;
 		double bv = v;
-		if (l < K && h[l] > bv)
+		if (l < c && h[l] > bv)
 			b = l, bv = h[l];
-		if (l + 1 < K && h[l + 1] > bv)
+		if (l + 1 < c && h[l + 1] > bv)
 			b = l + 1;
 		if (b == i)
 			break;
@@ -173,6 +151,21 @@ static void heap_push(double *h, uint32_t *c, size_t K, double v)
 	h[i] = v;
 }
 
+/* Adds v to the heap (h, *c) of at most K values: while it is full, only below the top. */
+static void heap_push(double *h, uint32_t *c, size_t K, double v)
+{
+	if (*c < K) {
+		size_t i = (*c)++;
+		while (i > 0 && h[(i - 1) / 2] < v) {
+			h[i] = h[(i - 1) / 2];
+			i = (i - 1) / 2;
+		}
+		h[i] = v;
+	} else if (v < h[0]) {
+		sift_down(h, K, v);
+	}
+}
+
 /* The mean of sqrt over the K values of a full heap, summed from the smallest (sorts h). */
 static double heap_mean(double *h, size_t K)
 {
@@ -180,21 +173,8 @@ static double heap_mean(double *h, size_t K)
 
 	/* Heapsort: the top goes to the end, the heap shrinks. */
 	for (size_t c = K; c > 1; c--) {
-		double top = h[0], v = h[c - 1];
-		size_t i = 0;
-		for (;;) {
-			size_t l = 2 * i + 1, b = i;
-			double bv = v;
-			if (l < c - 1 && h[l] > bv)
-				b = l, bv = h[l];
-			if (l + 1 < c - 1 && h[l + 1] > bv)
-				b = l + 1;
-			if (b == i)
-				break;
-			h[i] = h[b];
-			i = b;
-		}
-		h[i] = v;
+		double top = h[0];
+		sift_down(h, c - 1, h[c - 1]);
 		h[c - 1] = top;
 	}
 	for (size_t k = 0; k < K; k++)
@@ -498,10 +478,8 @@ static void sym_tile(size_t u, int tid, void *ud)
 			hi = mid - 1;
 	}
 	size_t bi = u - (lo * nb - lo * (lo - 1) / 2), i0 = bi * BS;
-	if (lo > 0 && tile_ruled_out(kn, bi, bi + lo)) {
-		__atomic_fetch_add(&kn->skipped, 1, __ATOMIC_RELAXED);
+	if (lo > 0 && tile_ruled_out(kn, bi, bi + lo))
 		return;
-	}
 	tile(kn, &kn->wk[tid], i0, i0 + BS < kn->n ? BS : kn->n - i0, bi + lo, lo > 0);
 }
 
