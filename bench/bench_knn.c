@@ -3,9 +3,8 @@
  * exact brute-force NearestNeighbors, both on every core (issue 13's Speed).
  *
  *   bench_knn SCRIPT [N D K]
- *       N x D clustered rows generated here (default 100,000 x 128: a Gaussian
- *       mixture of 64 components in a 16-dimensional subspace plus small
- *       noise), K = 20 by default. Times knn_mean_dist on all cores, writes
+ *       N x D clustered rows generated here (bench_rows.h; default 100,000 x
+ *       128), K = 20 by default. Times knn_mean_dist on all cores, writes
  *       the rows to a temp file, runs SCRIPT (bench/bench_knn.py) under
  *       /usr/bin/python3 on them, and prints the core count, the load, both
  *       times, the ratio beside its target (>= 3x), winnow's time beside its
@@ -20,49 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_rows.h"
 #include "selectors/knn.h"
 #include "util.h"
-
-static uint64_t rnd_state = 4242;
-
-static double rnd_unit(void)
-{
-	uint64_t z = (rnd_state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
-}
-
-static double rnd_normal(void)
-{
-	return sqrt(-2 * log(rnd_unit() + 1e-300)) * cos(2 * M_PI * rnd_unit());
-}
-
-/* 64 unit-variance blobs with means 4 N(0, 1) in a random 16-dimensional subspace, + N(0, 0.01^2). */
-static double *clustered(size_t n, size_t d)
-{
-	enum { COMPS = 64, SUB = 16 };
-	double *basis = xmalloc(SUB * d * sizeof(*basis)), means[COMPS * SUB], z[SUB];
-	double *X = xmalloc(n * d * sizeof(*X));
-
-	for (size_t i = 0; i < SUB * d; i++)
-		basis[i] = rnd_normal() / sqrt(SUB);
-	for (size_t i = 0; i < COMPS * SUB; i++)
-		means[i] = 4 * rnd_normal();
-	for (size_t i = 0; i < n; i++) {
-		size_t c = (size_t)(rnd_unit() * COMPS);
-		for (size_t a = 0; a < SUB; a++)
-			z[a] = means[c * SUB + a] + rnd_normal();
-		for (size_t j = 0; j < d; j++) {
-			double v = 0.01 * rnd_normal();
-			for (size_t a = 0; a < SUB; a++)
-				v += z[a] * basis[a * d + j];
-			X[i * d + j] = v;
-		}
-	}
-	free(basis);
-	return X;
-}
 
 static int write_rows(const char *path, const double *v, size_t count)
 {
@@ -95,7 +54,7 @@ int main(int argc, char **argv)
 	printf("rows: %zu x %zu clustered, K = %d\n", n, d, K);
 	fflush(stdout);
 
-	double *X = clustered(n, d), *m = xmalloc(n * sizeof(*m)), *ref = xmalloc(n * sizeof(*ref));
+	double *X = clustered_rows(n, d), *m = xmalloc(n * sizeof(*m)), *ref = xmalloc(n * sizeof(*ref));
 	double t0 = now_seconds();
 	int rc = knn_mean_dist(X, n, d, K, 0, NULL, m);
 	double tw = now_seconds() - t0;

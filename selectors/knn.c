@@ -277,6 +277,30 @@ static float row_thr(const struct knn *kn, struct rowref rr, size_t i, double *e
 	return *rr.thr;
 }
 
+/* E_ij of DESIGN 2, as the seeds compute it. */
+static inline double screen_e(double qi, double qj, float g)
+{
+	return (qi + qj) - 2.0 * (double)g;
+}
+
+/*
+ * Row i's threshold for a tile in which its dot products with the other
+ * side's rows (q values qo) are g[0], g[stride], ... (len of them), entry
+ * self being the row itself (-1: none).
+ */
+static float tile_thr(struct knn *kn, struct worker *w, size_t i, size_t i0, const float *g,
+		      size_t stride, const double *qo, size_t len, ptrdiff_t self)
+{
+	struct rowref rr = row_of(kn, w, i, i0);
+	size_t ne = 0;
+
+	if (*rr.c < kn->K)
+		for (size_t t = 0; t < len; t++)
+			if ((ptrdiff_t)t != self)
+				w->ev[ne++] = screen_e(kn->q[i], qo[t], g[t * stride]);
+	return row_thr(kn, rr, i, w->ev, ne);
+}
+
 /* Pushes v into row i's heap and brings its threshold up to date. */
 static void row_push(const struct knn *kn, struct rowref rr, size_t i, double v)
 {
@@ -285,12 +309,6 @@ static void row_push(const struct knn *kn, struct rowref rr, size_t i, double v)
 	heap_push(rr.h, rr.c, kn->K, v);
 	if (*rr.c == kn->K)
 		row_update(kn, rr, i);
-}
-
-/* E_ij of DESIGN 2, as the seeds compute it. */
-static inline double screen_e(double qi, double qj, float g)
-{
-	return (qi + qj) - 2.0 * (double)g;
 }
 
 typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
@@ -364,33 +382,19 @@ static void tile(struct knn *kn, struct worker *w, size_t i0, size_t nr, size_t 
 	size_t bi = i0 / BS, nh;
 	const double *qr = kn->q + i0, *qc = kn->q + j0;
 	ptrdiff_t self = (ptrdiff_t)i0 - (ptrdiff_t)j0;	/* row r is column r + self */
-	struct rowref rr;
 
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, (int)d, 1.0f,
 		    kn->Yf + i0 * d, (int)d, kn->Yf + j0 * d, (int)d, 0.0f, w->G, (int)nc);
 	if (kn->sym)
 		pthread_mutex_lock(&kn->lock[bi]);
-	for (size_t r = 0; r < nr; r++) {
-		size_t ne = 0;
-		rr = row_of(kn, w, i0 + r, i0);
-		if (*rr.c < kn->K)
-			for (size_t t = 0; t < nc; t++)
-				if ((ptrdiff_t)t != self + (ptrdiff_t)r)
-					w->ev[ne++] = screen_e(qr[r], qc[t], w->G[r * nc + t]);
-		w->ta[r] = row_thr(kn, rr, i0 + r, w->ev, ne);
-	}
+	for (size_t r = 0; r < nr; r++)
+		w->ta[r] = tile_thr(kn, w, i0 + r, i0, w->G + r * nc, 1, qc, nc, self + (ptrdiff_t)r);
 	if (kn->sym)
 		pthread_mutex_unlock(&kn->lock[bi]);
 	if (side_b) {
 		pthread_mutex_lock(&kn->lock[bj]);
-		for (size_t t = 0; t < nc; t++) {
-			size_t ne = 0;
-			rr = row_of(kn, w, j0 + t, i0);
-			if (*rr.c < kn->K)
-				for (size_t r = 0; r < nr; r++)
-					w->ev[ne++] = screen_e(qr[r], qc[t], w->G[r * nc + t]);
-			w->tb[t] = row_thr(kn, rr, j0 + t, w->ev, ne);
-		}
+		for (size_t t = 0; t < nc; t++)
+			w->tb[t] = tile_thr(kn, w, j0 + t, i0, w->G + t, nc, qr, nr, -1);
 		pthread_mutex_unlock(&kn->lock[bj]);
 	} else {
 		for (size_t t = 0; t < nc; t++)
