@@ -2,11 +2,12 @@
  * test_knn: the exact k-NN mean distances of TYPICALITY (selectors/knn.c)
  * against a float64 brute force written here literally (every pair's
  * sequential sum of squared differences, sqrt, the row's distances sorted,
- * the K smallest averaged). Data: uniform rows, a Gaussian mixture, rows with
- * many exact duplicates (distance 0), near-ties along a line (neighbour
- * distances 1 +- 1e-7, far below the float32 screen's resolution), rows of
- * huge and of tiny magnitude; K = 1, 20, n - 1 (and clamped); the symmetric
- * sweep and the one-sided one (K > d and n K > 2^22). Each case runs on 1 and
+ * the K smallest averaged). Data: uniform rows, a Gaussian mixture, tight
+ * separated blobs (whole tiles ruled out), rows with many exact duplicates
+ * (distance 0), near-ties along a line (neighbour distances 1 +- 1e-7) and on
+ * a sphere around one row (all its neighbours within float32's error, in
+ * every block), rows of huge and of tiny magnitude; K = 1, 20, n - 1 (and
+ * clamped); the symmetric sweep and the one-sided one (K > d and n K > 2^22). Each case runs on 1 and
  * 2 threads, which must agree to the bit; every m_i must be within 1e-12
  * relative of the brute force's. Then wrong input and the objective helper.
  */
