@@ -66,7 +66,7 @@ Q := @
 endif
 
 .PHONY: fuzz fuzz-build all deps check soak demo install clean bench bench-images bench-scores \
-	bench-web bench-e2e bench-select bench-csv bench-s3 unit web-assets
+	bench-web bench-e2e bench-select bench-knn bench-csv bench-s3 unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -229,6 +229,11 @@ bench-e2e: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
 bench-select: $(DEPS_STAMP) $(BUILD)/bench/bench_select
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_select.py
 
+# TYPICALITY's exact k-NN (K = 20) on 100,000 x 128 clustered rows against scikit-learn's
+# exact brute-force NearestNeighbors, both on every core.
+bench-knn: $(DEPS_STAMP) $(BUILD)/bench/bench_knn
+	@$(BUILD)/bench/bench_knn bench/bench_knn.py
+
 # The embeddings CSV at 1,000,000 rows: parse MB/s beside numpy's loadtxt, then the
 # whole local-mode run on it (stage times, peak RSS).
 bench-csv: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/bench/bench_csv
@@ -238,7 +243,7 @@ bench-csv: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/bench/bench_csv
 bench-s3: $(DEPS_STAMP) $(BUILD)/bench/bench_s3 web-assets
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_s3.py
 
-bench: bench-images bench-scores bench-web bench-e2e bench-select bench-csv bench-s3
+bench: bench-images bench-scores bench-web bench-e2e bench-select bench-knn bench-csv bench-s3
 
 # The units name /usr/local/bin; install rewrites that to $(PREFIX)/bin. The
 # example config never overwrites a real one: it lands beside it as .example.

@@ -21,25 +21,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_rows.h"
 #include "selectors/selector.h"
 #include "util.h"
-
-static uint64_t rnd_state = 12345;
-
-static uint64_t rnd_next(void)
-{
-	uint64_t z = (rnd_state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static double rnd_normal(void)
-{
-	double u = ((double)(rnd_next() >> 11) + 0.5) / 9007199254740992.0;
-	double v = (double)(rnd_next() >> 11) / 9007199254740992.0;
-	return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
-}
 
 static double cpu_seconds(void)
 {
@@ -216,26 +200,7 @@ static int run_big(int argc, char **argv)
 
 	/* The peak RSS target is for the whole process: measure the memory bandwidth first. */
 	double bw = stream_copy_bandwidth();
-	double *X = xmalloc(n * d * sizeof(*X));
-	double *basis = xmalloc(s * d * sizeof(*basis)), *means = xmalloc(comps * s * sizeof(*means));
-	for (size_t i = 0; i < s * d; i++)
-		basis[i] = rnd_normal() / sqrt((double)s);
-	for (size_t i = 0; i < comps * s; i++)
-		means[i] = 4 * rnd_normal();
-	for (size_t i = 0; i < n; i++) {
-		size_t c = rnd_next() % comps;
-		double z[16];
-		for (size_t a = 0; a < s; a++)
-			z[a] = means[c * s + a] + rnd_normal();
-		for (size_t j = 0; j < d; j++) {
-			double v = 0.01 * rnd_normal();
-			for (size_t a = 0; a < s; a++)
-				v += z[a] * basis[a * d + j];
-			X[i * d + j] = v;
-		}
-	}
-	free(basis);
-	free(means);
+	double *X = clustered_rows(n, d);
 	printf("data: n=%zu d=%zu k=%zu, %zu Gaussian components in a %zu-dim subspace, "
 	       "noise 0.01 per dim, float64 input %.0f MB\n", n, d, k, comps, s,
 	       (double)(n * d * sizeof(double)) / 1e6);
