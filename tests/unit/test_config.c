@@ -22,43 +22,6 @@
 #include "config.h"
 #include "config_test.h"
 
-/* Parses json (with ' for "), which must be valid; cfg is the caller's to free. */
-static void parse_ok(const char *json, struct run_config *cfg)
-{
-	struct strvec errs = { 0 };
-	char *j = dq(json);
-	int rc = config_parse(j, strlen(j), cfg, &errs);
-
-	if (rc != 0) {
-		print_message("config: %s\n", j);
-		print_errors("unexpected errors", &errs);
-	}
-	free(j);
-	strvec_free(&errs);
-	assert_int_equal(rc, 0);
-	assert_non_null(cfg->effective);
-}
-
-/* Parses json, which must fail; returns the errors (caller frees). */
-static struct strvec parse_fail(const char *json)
-{
-	struct strvec errs = { 0 };
-	struct run_config cfg;
-	char *j = dq(json);
-	int rc = config_parse(j, strlen(j), &cfg, &errs);
-
-	if (rc != -EINVAL)
-		print_message("config should fail: %s\n", j);
-	free(j);
-	assert_int_equal(rc, -EINVAL);
-	assert_true(errs.n > 0);
-	/* A failed parse leaves nothing to free. */
-	assert_null(cfg.effective);
-	assert_null(cfg.scorer);
-	assert_null(cfg.warnings.v);
-	return errs;
-}
-
 /* json must fail with exactly the one error want (both with ' for "). */
 static void check_error(const char *json, const char *want)
 {

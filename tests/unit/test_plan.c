@@ -24,38 +24,6 @@
 #include "config_test.h"
 #include "plan.h"
 
-static void parse_ok(const char *json, struct run_config *cfg)
-{
-	struct strvec errs = { 0 };
-	char *j = dq(json);
-	int rc = config_parse(j, strlen(j), cfg, &errs);
-
-	if (rc != 0) {
-		print_message("config: %s\n", j);
-		print_errors("unexpected errors", &errs);
-	}
-	free(j);
-	strvec_free(&errs);
-	assert_int_equal(rc, 0);
-}
-
-static struct strvec parse_fail(const char *json)
-{
-	struct strvec errs = { 0 };
-	struct run_config cfg;
-	char *j = dq(json);
-	int rc = config_parse(j, strlen(j), &cfg, &errs);
-
-	if (rc != -EINVAL)
-		print_message("config should fail: %s\n", j);
-	free(j);
-	assert_int_equal(rc, -EINVAL);
-	assert_true(errs.n > 0);
-	assert_int_equal(cfg.plan.nentries, 0);
-	assert_null(cfg.plan.entries);
-	return errs;
-}
-
 /* The errors of json must be exactly want[0..n) in this order. */
 static void check_errors(const char *json, const char *const *want, size_t n)
 {
