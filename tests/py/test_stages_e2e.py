@@ -38,14 +38,7 @@ OUTPUT_FILES = ["report.json", "log.txt",
 CLASSIFICATION_SCORES = ["uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy"]
 
 
-def bsorted(paths):
-    return sorted(paths, key=lambda p: p.encode("utf-8", "surrogateescape"))
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    return rows[0], rows[1:]
+bsorted, read_csv = wt.bsorted, wt.read_csv
 
 
 def read_text(path):

@@ -3,6 +3,7 @@
 Each suite is a unittest module run as a script by tests/run.sh, from inside a
 fresh temp dir (the cwd), with WINNOW_ROOT, BUILD and BIN in the environment.
 """
+import csv
 import json
 import os
 import subprocess
@@ -44,6 +45,18 @@ def run_select(config, input_dir, output_dir, *extra, threads=None, check=True, 
     if check and p.returncode != 0:
         raise AssertionError("winnowd select failed (%d):\n%s" % (p.returncode, p.stderr))
     return p
+
+
+def bsorted(paths):
+    """Paths in bytewise order (the order of SPEC 3's listing)."""
+    return sorted(paths, key=lambda p: p.encode("utf-8", "surrogateescape"))
+
+
+def read_csv(path):
+    """(header, rows) of a CSV file."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
 
 
 def read_lines(path):
