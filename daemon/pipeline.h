@@ -89,6 +89,16 @@ struct pipeline_opts {
 	size_t ndatapool;
 	size_t datapool_dim;
 	const char *datapool_label;
+	/*
+	 * The query tags of SPEC 4.8 (EMBEDDINGS with tagName): the file names
+	 * of tag `name`, in any order, appended to *names. NULL: the pipeline
+	 * reads .lightly/tags/<name>.txt (one file name a line) from the
+	 * datasource (local mode). The daemon answers from the web app's tag of
+	 * that name on the run's dataset. Returns 0, -ENOENT when there is no
+	 * such tag (a config error of the run), or another negative errno with
+	 * err filled (-EAGAIN and the like: a retry may help).
+	 */
+	int (*query_tag)(void *ud, const char *name, struct strvec *names, char *err, size_t errlen);
 };
 
 struct pipeline_counts {
