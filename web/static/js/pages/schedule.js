@@ -285,7 +285,7 @@ export async function schedulePage(main, ctx) {
 		if (strat.type !== undefined) ensureOption(stSel, String(strat.type), `${strat.type} (not allowed with ${input.type})`);
 		stSel.value = strat.type ?? allowed[0];
 		inSel.addEventListener('change', () => {
-			const fresh = newEntry(inSel.value, strat.type);
+			const fresh = newEntry(inSel.value, freeStrategy(inSel.value, strat.type, i));
 			if (strat.strength !== undefined && STRATEGIES[fresh.strategy.type].strength) fresh.strategy.strength = strat.strength;
 			if (fresh.strategy.type === strat.type) fresh.strategy = strat;
 			if (inSel.value === 'SCORES' || inSel.value === 'PREDICTIONS') {
@@ -335,6 +335,16 @@ export async function schedulePage(main, ctx) {
 				h('div', null, (stDef ? stDef.fields : []).map((f) => ctl(strat, f, 'st')), strength ? ctl(strat, strength, 'st') : null)));
 	}
 
+	// The strategy an entry (index i; -1: a new one) of this input gets: prefer if allowed and
+	// free, else the first allowed one that another entry does not hold already (DIVERSITY,
+	// SIMILARITY and TYPICALITY are allowed once each, SPEC 4.8).
+	function freeStrategy(input, prefer, i) {
+		const taken = (st) => ONCE.includes(st) && entries().some((x, k) => k !== i && x && x.strategy && x.strategy.type === st);
+		const allowed = ALLOWED[input] || [];
+		if (allowed.includes(prefer) && !taken(prefer)) return prefer;
+		return allowed.find((st) => !taken(st)) || allowed[0];
+	}
+
 	budgetKind.addEventListener('change', () => {
 		const s = sel();
 		const old = 'nSamples' in s ? s.nSamples : s.proportionSamples;
@@ -356,11 +366,7 @@ export async function schedulePage(main, ctx) {
 			e.input.task = t.name;
 			if (addInput.value === 'SCORES') e.input.score = defaultScoreOf(t);
 		}
-		// a second DIVERSITY is not allowed: EMBEDDINGS then starts as the next free one
-		if (ONCE.includes(e.strategy.type) && entries().some((x) => x && x.strategy && x.strategy.type === e.strategy.type)) {
-			const free = ALLOWED[addInput.value].find((st) => !entries().some((x) => x && x.strategy && x.strategy.type === st));
-			if (free) e.strategy = newEntry(addInput.value, free).strategy;
-		}
+		e.strategy = newEntry(addInput.value, freeStrategy(addInput.value, e.strategy.type, -1)).strategy;
 		entries().push(e);
 		changed(true);
 		document.getElementById(`f-e${entries().length - 1}-input`)?.focus();
@@ -610,7 +616,7 @@ export async function schedulePage(main, ctx) {
 	} catch { /* no tags offered: the field still takes a name */ }
 	if (!ctx.alive) return;
 	const preset = ctx.query.get('preset');
-	const planPreset = PLAN_PRESETS.find((p) => p.id === `plan-${preset}`);
+	const planPreset = PLAN_PRESETS.find((p) => p.id === `plan-${ctx.query.get('plan')}`);
 	if (planPreset) applyPlanPreset(planPreset);
 	else applyPreset(PRESETS.find((p) => p.id === `preset-${preset}`) || PRESETS[0]);
 	if (tasksError) setFieldError(el.task, `The task list could not be read: ${tasksError instanceof ApiError ? tasksError.message : tasksError}`);
