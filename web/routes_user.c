@@ -1131,7 +1131,9 @@ void h_results(struct req *r, struct resp *out)
 			cJSON *so = cJSON_AddObjectToObject(e, "selection");
 			const double *rv = csv.vals + (size_t)row * csv.ncols;
 			for (size_t k = 0; k < csv.ncols; k++)
+				/* JSON has no infinity: "inf" and "-inf", as selection.csv writes them. */
 				cJSON_AddItemToObject(so, csv.cols[k], isnan(rv[k]) ? cJSON_CreateNull() :
+						      isinf(rv[k]) ? cJSON_CreateString(rv[k] > 0 ? "inf" : "-inf") :
 						      json_exact_number(rv[k]));
 		}
 		cJSON_AddItemToArray(ia, e);

@@ -879,15 +879,21 @@ void h_tag_get(struct req *r, struct resp *out)
 	resp_json(out, 200, t);
 }
 
+/*
+ * A score list's name: a 4.4 score ("uncertainty_margin"), or a plan's
+ * "<task>:<score>" (SPEC 4.8: scores.csv names a column per task and score
+ * of the plan), so the characters of task and score names but '/', which
+ * would not fit the path of GET .../scores/{scoreType}.
+ */
 static bool score_type_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > 64)
+	if (n == 0 || n > 256)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.'))
+		      (s[i] >= '0' && s[i] <= '9') || strchr("_-.:+=,@", s[i]) != NULL))
 			return false;
 	return true;
 }
@@ -905,7 +911,7 @@ void h_scores_post(struct req *r, struct resp *out)
 	if (json_str(j, "scoreType", true, &type, out) < 0)
 		goto done;
 	if (!score_type_ok(type)) {
-		resp_error(out, 400, "BAD_REQUEST", "scoreType must be 1-64 of [A-Za-z0-9_.-]");
+		resp_error(out, 400, "BAD_REQUEST", "scoreType must be 1-256 of [A-Za-z0-9_.:+=,@-]");
 		goto done;
 	}
 	scores = cJSON_GetObjectItemCaseSensitive(j, "scores");

@@ -208,13 +208,14 @@ int selcsv_parse(const char *text, size_t len, struct selcsv *out, char *err, si
 			if (f[0] != '\0') {
 				char *end;
 				x = strtod(f, &end);
-				if (*end != '\0' || !isfinite(x) || f[0] == ' ') {
+				/* inf: d_i at the first pick, before anything is selected (SPEC 4.8) */
+				if (*end != '\0' || isnan(x) || f[0] == ' ') {
 					shown(f, v, sizeof(v));
 					fail(&r, "field %zu (%s): \"%s\" is not a number", i + 1, out->cols[k], v);
 					goto bad;
 				}
 			}
-			if (i == 0 && !(x >= 1 && x == floor(x))) {
+			if (i == 0 && !(isfinite(x) && x >= 1 && x == floor(x))) {
 				shown(f, v, sizeof(v));
 				fail(&r, "field 1 (rank): \"%s\" is not an integer >= 1", v);
 				goto bad;

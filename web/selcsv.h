@@ -29,7 +29,8 @@ struct selcsv {
  * (quoted fields may hold commas, quotes doubled, CRLF or LF line ends).
  * The header must start with rank,filenames; column names are printable
  * ASCII, not empty, not repeated; every row has the header's field count;
- * every field but filenames is empty or a finite number; rank is an
+ * every field but filenames is empty or a number (inf and -inf too: a
+ * distance at the first pick is +inf; NaN is refused); rank is an
  * integer >= 1; a file name is not empty and appears once. Returns 0, or
  * -1 with a message in err ("line 7: field 3 (weight): \"x\" is not a
  * number") and out empty.
