@@ -153,13 +153,14 @@ class TestWorkerCalls(Base):
         self.assertEqual(r.status, 400)
         self.assertEqual(r.json["errors"][0]["path"], "docker.bogus_key")
 
-    def test_config_v4_refused_until_the_engine_lands(self):
+    def test_config_v4_on_the_22_route(self):
+        # a config with a selection is V4 on the 2.2-era route too (SPEC 2.1); the vX route
+        # and the plan in the validate reply: test_web_plans.py
         v4 = {"workerType": "FULL", "docker": {}, "lightly": {}, "selection": {"nSamples": 2, "strategies": [
             {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]}}
         r = self.srv.request("POST", "/v1/docker/worker/config", {"config": v4}, self.user)
-        self.assertEqual(r.status, 400)
-        self.assertEqual(r.json["errors"], [{"path": "docker.selection",
-                                             "message": "V4 selection plans are not supported yet"}])
+        self.assertEqual(r.status, 201, r.json)
+        self.assertEqual(self.u("GET", "/v1/docker/worker/config/%s" % r.json["id"])["config"], v4)
         # A V4 config with errors gets every one, with its path.
         v4["selection"]["nSamples"] = 0
         v4["selection"]["strategies"].append({"input": {"type": "METADATA"}, "strategy": {"type": "WEIGHTS"}})
