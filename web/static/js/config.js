@@ -56,10 +56,11 @@ export function planOfMethod(docker) {
 
 // ---- V4 plans (SPEC 2.1, 4.8) --------------------------------------------------------------
 // Each input and strategy type with the fields it reads (JSON names, as Lightly's models spell
-// them). kind: text | number | task | score | categories | enum | target | tag | key.
+// them). kind: text | number | task | score | categories | enum | target | tag | key; only: the
+// strategies an input field is for (a field another strategy ignores is not offered).
 export const INPUTS = {
 	EMBEDDINGS: { label: 'Embeddings', fields: [
-		{ key: 'tagName', label: 'Query tag (SIMILARITY)', kind: 'tag', hint: 'A tag of this dataset: the query set of SIMILARITY.' }] },
+		{ key: 'tagName', label: 'Query tag', kind: 'tag', only: ['SIMILARITY'], hint: 'A tag of this dataset: the query set of SIMILARITY.' }] },
 	SCORES: { label: 'Active-learning scores', fields: [
 		{ key: 'task', label: 'Prediction task', kind: 'task', required: true },
 		{ key: 'score', label: 'Score', kind: 'score', required: true }] },

@@ -99,7 +99,7 @@ export async function resultsPage(main, ctx) {
 	// --- summary ----------------------------------------------------------------------
 	const reportArt = byType('REPORT_JSON')[0];
 	const facts = (counts) => h('dl', { class: 'facts facts-wide' },
-		h('dt', null, 'Method'), h('dd', null, docker.method || '—'),
+		h('dt', null, 'Method'), h('dd', null, cfg && cfg.config && cfg.config.selection ? 'V4 selection plan' : (docker.method || 'coreset')),
 		h('dt', null, 'Task / weighting score'), h('dd', null, al.task_name ? `${al.task_name} / ${al.score_name || 'default'}` : 'none'),
 		h('dt', null, 'Candidates'), h('dd', { id: 'count-candidates' }, fmtInt(counts.candidates ?? (cand ? countBits(cand) : undefined))),
 		h('dt', null, 'Selected'), h('dd', { id: 'count-selected' }, fmtInt(counts.selected ?? (sel ? countBits(sel) : undefined))),

@@ -331,7 +331,7 @@ export async function schedulePage(main, ctx) {
 				h('span', { class: 'actions plan-entry-moves' }, up, down, rm)),
 			h('div', { class: 'row2' }, field('Input', inSel), field('Strategy', stSel)),
 			h('div', { class: 'row2' },
-				h('div', null, (inDef ? inDef.fields : []).map((f) => ctl(input, f, 'in'))),
+				h('div', null, (inDef ? inDef.fields : []).filter((f) => !f.only || f.only.includes(strat.type) || input[f.key] !== undefined).map((f) => ctl(input, f, 'in'))),
 				h('div', null, (stDef ? stDef.fields : []).map((f) => ctl(strat, f, 'st')), strength ? ctl(strat, strength, 'st') : null)));
 	}
 
