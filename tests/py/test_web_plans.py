@@ -130,7 +130,7 @@ class TestSelectionCsv(Base):
         cand = [0, 1, 2, 4, 5]           # e.jpg (index 3) is not a candidate
         cid = w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "r-candidates", "prevTagId": None, "bitMaskData": bitmask(cand),
                                                           "totSize": 6, "creator": "USER_WORKER", "runId": cls.rid}, 201)["id"]
-        w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "r", "prevTagId": cid, "bitMaskData": bitmask([0, 1, 2]),
+        w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "r", "prevTagId": cid, "bitMaskData": bitmask([1, 2, 4]),
                                                     "totSize": 6, "creator": "USER_WORKER", "runId": cls.rid}, 201)
         a = w("POST", "/v1/docker/runs/%s/artifacts" % cls.rid, {"fileName": "selection.csv", "type": "SELECTION_CSV"}, 201)
         url = urllib.parse.urlsplit(a["signedWriteUrl"])
@@ -150,7 +150,7 @@ class TestSelectionCsv(Base):
         self.upload(self.HEAD + "\n"
                     "1,d.jpg,0.5,inf,0.5,1,0.5\n"
                     '2,"b,c.jpg",0.25,0.75,0.1875,0.75,0.25\n'
-                    "3,a.jpg,0.9,0.5,0.45,0.5,0.9\r\n")
+                    "3,f.jpg,0.9,0.5,0.45,0.5,0.9\r\n")
         page = self.results("selected=all&sort=index")
         self.assertIsNone(page["selectionError"])
         self.assertEqual(page["selectionColumns"], ["rank", "weight", "distance", "score", "DIVERSITY:EMBEDDINGS",
@@ -160,15 +160,17 @@ class TestSelectionCsv(Base):
                                         "WEIGHTS:SCORES:t1:uncertainty_margin": 0.5})
         self.assertEqual(sel["b,c.jpg"]["score"], 0.1875)
         self.assertIsNone(sel["g.jpg"], "not in selection.csv: no selection object")
+        self.assertIsNone(sel["a.jpg"])
         self.assertNotIn("e.jpg", sel, "not a candidate")
-        # sorted by a column: samples without a value last in both orders, ties by index
+        # sorted by a column: samples without a value (a.jpg, the lowest index, and g.jpg) last
+        # in both orders, ties by index
         order = lambda q: [it["fileName"] for it in self.results("selected=all&" + q)["items"]]  # noqa: E731
-        self.assertEqual(order("sort=selection:score&order=desc"), ["d.jpg", "a.jpg", "b,c.jpg", "f.jpg", "g.jpg"])
-        self.assertEqual(order("sort=selection:score&order=asc"), ["b,c.jpg", "a.jpg", "d.jpg", "f.jpg", "g.jpg"])
-        self.assertEqual(order("sort=selection:distance&order=desc"), ["d.jpg", "b,c.jpg", "a.jpg", "f.jpg", "g.jpg"])
-        self.assertEqual(order("sort=selection:rank&order=asc"), ["d.jpg", "b,c.jpg", "a.jpg", "f.jpg", "g.jpg"])
+        self.assertEqual(order("sort=selection:score&order=desc"), ["d.jpg", "f.jpg", "b,c.jpg", "a.jpg", "g.jpg"])
+        self.assertEqual(order("sort=selection:score&order=asc"), ["b,c.jpg", "f.jpg", "d.jpg", "a.jpg", "g.jpg"])
+        self.assertEqual(order("sort=selection:distance&order=desc"), ["d.jpg", "b,c.jpg", "f.jpg", "a.jpg", "g.jpg"])
+        self.assertEqual(order("sort=selection:rank&order=asc"), ["d.jpg", "b,c.jpg", "f.jpg", "a.jpg", "g.jpg"])
         self.assertEqual([it["fileName"] for it in self.results("sort=selection:WEIGHTS:SCORES:t1:uncertainty_margin&order=desc&selected=1")["items"]],
-                         ["a.jpg", "d.jpg", "b,c.jpg"])
+                         ["f.jpg", "d.jpg", "b,c.jpg"])
         r = self.srv.request("GET", "/v1/docker/runs/%s/results?sort=selection:nope" % self.rid, token=self.user)
         self.assertEqual(r.status, 400)
         self.assertIn("selection:nope", r.json["error"])
