@@ -390,6 +390,7 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		const local = localSelect('plan', stored.config);
 		local.catch(() => {});
 		const run = await runToCompletion(sid);
+		S.planSid = sid;
 		assert.equal(run.state, 'COMPLETED', `run ${run.state}: ${run.message}\n${daemon.log.slice(-3000)}`);
 		const out = await local;
 		const { header, rows } = readSelection(out);
@@ -443,6 +444,25 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		await checkSortedBy('distance', rows);
 		await checkSortedBy('rank', rows);
 		await shot(page, 'results-coral');
+		assert.deepEqual(S.problems, []);
+	});
+
+	test('a phone-sized window: the plan editor (a preset) and the plan\'s results reflow, nothing runs off the side', async () => {
+		await page.setViewportSize({ width: 400, height: 860 });
+		try {
+			await openWizard('plan=balance');
+			assert.ok(await page.isChecked('#form-plan'));
+			assert.deepEqual(await page.$$eval('#plan-entries li.plan-entry', (ls) => ls.map((l) => `${l.dataset.input}/${l.dataset.strategy}`)),
+				['EMBEDDINGS/DIVERSITY', 'PREDICTIONS/BALANCE']);
+			assert.equal(await page.inputValue('#f-e1-in-task'), 'my-classification-task');
+			assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'wizard: no horizontal scrolling');
+			await shot(page, 'narrow-wizard');
+			await openResults(S.planSid);
+			assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'results: no horizontal scrolling');
+			await shot(page, 'narrow-results');
+		} finally {
+			await page.setViewportSize({ width: 1360, height: 900 });
+		}
 		assert.deepEqual(S.problems, []);
 	});
 });
