@@ -83,7 +83,7 @@ export const STRATEGIES = {
 		{ key: 'operation', label: 'Keep values', kind: 'enum', values: ['SMALLER', 'SMALLER_EQUAL', 'BIGGER', 'BIGGER_EQUAL'], required: true }] },
 	BALANCE: { label: 'Class balance', strength: true, fields: [
 		{ key: 'distribution', label: 'Distribution', kind: 'enum', values: ['TARGET', 'UNIFORM', 'INPUT'] },
-		{ key: 'target', label: 'Target', kind: 'target', hint: 'class: fraction, … (TARGET only; fractions in [0,1] summing to at most 1).' }] },
+		{ key: 'target', label: 'Target', kind: 'target', hint: 'class: fraction, … or a JSON object (TARGET only; fractions in [0,1] summing to at most 1).' }] },
 	SIMILARITY: { label: 'Similarity to the query tag', strength: true, fields: [] },
 	TYPICALITY: { label: 'Typicality', strength: true, fields: [
 		{ key: 'numNearestNeighbors', label: 'Nearest neighbours (K)', kind: 'number', hint: 'Default 20.' },
