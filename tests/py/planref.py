@@ -401,8 +401,9 @@ def image_metadata(path):
         sharp = (lap.astype(np.float64) / 255.0).var()
     else:
         sharp = 0.0
-    rowmean = gf.mean(axis=1, keepdims=True)
-    uniform = (np.abs(gf - rowmean) <= 2).all(axis=1).mean()
+    # |v - mean| <= 2 for every v of a row, in integers: |v * w - row sum| <= 2w.
+    rs = g.sum(axis=1, keepdims=True)
+    uniform = (np.abs(g * w - rs) <= 2 * w).all(axis=1).mean()
     return {"lightly.sizeInBytes": float(os.path.getsize(path)), "lightly.width": float(w),
             "lightly.height": float(h), "lightly.luminance": mean / 255.0,
             "lightly.snr": 0.0 if sd == 0 else mean / sd, "lightly.sharpness": float(sharp),
