@@ -443,6 +443,52 @@ class Plans(unittest.TestCase):
         self.assertEqual(self.reasons, {"budget", "min_distance", "max_sum", "min_typicality",
                                         "none_selectable", "all_selected"})
 
+    def test_checker_catches_wrong_outputs(self):
+        """The run-level checker itself: two picks swapped, a pick's S off by
+        1e-7 relative, another stop reason, a balance share changed: each is red."""
+        sel = PLANS["negative_strengths_mix"]
+        out, _ = self.select(self.v4(sel))
+        src = self.source(out)
+        self.check_run(sel, out, src)
+
+        def broken(edit_csv=None, edit_report=None):
+            bad = os.path.join(wt.tmpdir("bad"), "run")
+            shutil.copytree(out, bad)
+            if edit_csv:
+                p = os.path.join(bad, "data", "selection.csv")
+                hdr, body = wt.read_csv(p)
+                edit_csv(body)
+                with open(p, "w") as f:
+                    f.write(",".join(hdr) + "\n" + "".join(",".join(r) + "\n" for r in body))
+                with open(os.path.join(bad, "filenames", "selected_filenames.txt"), "w") as f:
+                    f.write("".join(r[1] + "\n" for r in body))
+            if edit_report:
+                p = os.path.join(bad, "report.json")
+                with open(p) as f:
+                    rep = json.load(f)
+                edit_report(rep)
+                with open(p, "w") as f:
+                    json.dump(rep, f)
+            return bad
+
+        def swap(body):
+            body[5][1:], body[6][1:] = body[6][1:], body[5][1:]
+
+        def nudge(body):
+            body[9][4] = repr(float(body[9][4]) * (1 + 1e-7))
+
+        def stop(rep):
+            rep["stop_reason"] = "none_selectable"
+
+        def share(rep):
+            rep["balance"][0]["selection_share"][0] += 1e-6
+
+        for name, kw in (("swap", {"edit_csv": swap}), ("nudge", {"edit_csv": nudge}),
+                         ("stop", {"edit_report": stop}), ("share", {"edit_report": share})):
+            with self.subTest(breakage=name):
+                with self.assertRaises(AssertionError):
+                    self.check_run(sel, broken(**kw), src)
+
     def test_scores_csv_from_predictions(self):
         """The margin the reference reads from scores.csv is SPEC 4.4's, from the files."""
         sel = PLANS["similarity"]
