@@ -229,12 +229,12 @@ PLANS = {
         E({"type": "METADATA", "key": "weather.temp"}, {"type": "WEIGHTS", "strength": 2}),
         DIV]},
     "thresholds_all_four": {"nSamples": 500, "strategies": [
+        E({"type": "METADATA", "key": "lightly.sizeInBytes"},
+          {"type": "THRESHOLD", "threshold": 60000, "operation": "SMALLER"}),
         E({"type": "METADATA", "key": "weather.temp"}, {"type": "THRESHOLD", "threshold": 2.5, "operation": "BIGGER"}),
         E({"type": "METADATA", "key": "lanes"}, {"type": "THRESHOLD", "threshold": 3, "operation": "SMALLER_EQUAL"}),
         E({"type": "SCORES", "task": CLS, "score": "uncertainty_entropy"},
           {"type": "THRESHOLD", "threshold": 0.3, "operation": "BIGGER_EQUAL"}),
-        E({"type": "METADATA", "key": "lightly.sizeInBytes"},
-          {"type": "THRESHOLD", "threshold": 60000, "operation": "SMALLER"}),
         E({"type": "RANDOM", "randomSeed": 42}, {"type": "WEIGHTS"})]},
     "balance_metadata_target": {"proportionSamples": 0.25, "strategies": [
         E({"type": "METADATA", "key": "scene"},
@@ -443,6 +443,15 @@ class Plans(unittest.TestCase):
         self.assertEqual(self.reasons, {"budget", "min_distance", "max_sum", "min_typicality",
                                         "none_selectable", "all_selected"})
 
+    def test_custom_then_computed_metadata(self):
+        """A computed lightly.* key after a custom key in one plan (the other
+        order is in thresholds_all_four)."""
+        sel = {"nSamples": 10, "strategies": [
+            E({"type": "METADATA", "key": "weather.temp"}, {"type": "THRESHOLD", "threshold": 0, "operation": "BIGGER"}),
+            E({"type": "METADATA", "key": "lightly.luminance"}, {"type": "WEIGHTS"})]}
+        out, _ = self.select(self.v4(sel))
+        self.check_run(sel, out, self.source(out))
+
     def test_checker_catches_wrong_outputs(self):
         """The run-level checker itself: two picks swapped, a pick's S off by
         1e-7 relative, another stop reason, a balance share changed: each is red."""
@@ -538,19 +547,29 @@ class Plans(unittest.TestCase):
 
     def test_coral_and_its_v4_plan(self):
         """SPEC 4.8: a 2.2 coral config and the V4 plan of its shape select the same
-        rows in the same order with the same columns while the budget is under the
-        candidates; with a budget over them coral's "all selected" fill appends the
-        d = 0 twin (empty objectives), the V4 plan stops at none_selectable."""
+        rows in the same order with the same columns and values (but the first
+        pick's distance) while the budget is under the candidates; with a budget
+        over them coral's "all selected" fill appends the d = 0 twin (empty
+        objectives), the V4 plan stops at none_selectable."""
         v4sel = lambda k: {"nSamples": k, "strategies": [  # noqa: E731
             DIV, E({"type": "SCORES", "task": CLS, "score": "uncertainty_margin"}, {"type": "WEIGHTS"})]}
         coral = lambda k: {"docker": {"method": "coral", "stopping_condition": {"n_samples": k},  # noqa: E731
                                       "active_learning": {"task_name": CLS, "score_name": "uncertainty_margin"},
                                       "embeddings": "default.csv"}}
         sel_csv = lambda o: wt.read_csv(os.path.join(o, "data", "selection.csv"))  # noqa: E731
+        def first_distance(rows):
+            """The first pick's distance, which differs: a 2.2 config keeps its
+            column as it was (empty), a V4 plan prints d_i (+inf, nothing selected)."""
+            d = rows[0][3]
+            rows[0][3] = "?"
+            return d
+
         a, _ = self.select(coral(30))
         b, _ = self.select(self.v4(v4sel(30)))
         self.check_run(v4sel(30), b, self.source(b))
-        self.assertEqual(sel_csv(a), sel_csv(b))
+        (ha, ra), (hb, rb) = sel_csv(a), sel_csv(b)
+        self.assertEqual((first_distance(ra), float(first_distance(rb))), ("", math.inf))
+        self.assertEqual((ha, ra), (hb, rb))
         for f in ("filenames/selected_filenames.txt", "data/embeddings.csv", "data/selected_embeddings.csv"):
             with open(os.path.join(a, f), "rb") as fa, open(os.path.join(b, f), "rb") as fb:
                 self.assertEqual(fa.read(), fb.read(), f)
@@ -566,6 +585,7 @@ class Plans(unittest.TestCase):
         self.assertEqual(rep["stop_reason"], "none_selectable")
         ha, ra = sel_csv(a)
         hb, rb = sel_csv(b)
+        self.assertEqual((first_distance(ra), float(first_distance(rb))), ("", math.inf))
         self.assertEqual(ha, hb)
         self.assertEqual(len(ra), n)
         self.assertEqual(len(rb), n - 1)
