@@ -285,6 +285,13 @@ PLANS = {
         E({"type": "METADATA", "key": "lightly.snr"}, {"type": "WEIGHTS", "strength": 0.5}),
         E({"type": "METADATA", "key": "lightly.sharpness"}, {"type": "WEIGHTS"}),
         E({"type": "METADATA", "key": "lightly.height"}, {"type": "WEIGHTS", "strength": -0.25})]},
+    "lightly_metadata_thresholds": {"nSamples": 500, "strategies": [
+        E({"type": "METADATA", "key": "lightly.luminance"}, {"type": "THRESHOLD", "threshold": 0.45, "operation": "BIGGER"}),
+        E({"type": "METADATA", "key": "lightly.snr"}, {"type": "THRESHOLD", "threshold": 3.5, "operation": "SMALLER_EQUAL"}),
+        E({"type": "METADATA", "key": "lightly.sharpness"},
+          {"type": "THRESHOLD", "threshold": 0.01, "operation": "BIGGER_EQUAL"}),
+        E({"type": "METADATA", "key": "lightly.height"}, {"type": "THRESHOLD", "threshold": 121, "operation": "SMALLER"}),
+        E({"type": "METADATA", "key": "lightly.sizeInBytes"}, {"type": "WEIGHTS"})]},
     "none_selectable": {"nSamples": 1000, "strategies": [
         DIV, E({"type": "METADATA", "key": "lightly.uniformRowRatio"}, {"type": "WEIGHTS"})]},
 }
