@@ -80,10 +80,19 @@ def extra_image(i, rng):
         a = np.repeat(rng.integers(0, 256, (h, 1, 3)), w, axis=1).astype(np.uint8)
     elif kind == 2:    # noise
         a = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
-    else:              # rows of small noise around a level: some within 2, some not
-        base = rng.integers(20, 230, (h, 1, 1))
-        a = np.clip(base + rng.integers(-3, 4, (h, w, 1)) * (rng.random((h, 1, 1)) < 0.5), 0, 255)
-        a = np.repeat(a, 3, axis=2).astype(np.uint8)
+    else:              # rows on the edge of "within 2 of the row's mean" (w is even)
+        a = np.zeros((h, w), dtype=np.int64)
+        for y in range(h):
+            lvl = int(rng.integers(20, 230))
+            kind = int(rng.integers(4))
+            a[y] = lvl
+            if kind == 1:      # lvl and lvl + 4 half each: every value exactly 2 off the mean
+                a[y, rng.permutation(w)[:w // 2]] += 4
+            elif kind == 2:    # lvl and lvl + 5: 2.5 off
+                a[y, rng.permutation(w)[:w // 2]] += 5
+            elif kind == 3:    # noise in [-3, 3]
+                a[y] += rng.integers(-3, 4, w)
+        a = np.repeat(a[..., None], 3, axis=2).astype(np.uint8)
     return Image.fromarray(a, "RGB")
 
 
@@ -458,6 +467,28 @@ class Plans(unittest.TestCase):
             E({"type": "METADATA", "key": "lightly.luminance"}, {"type": "WEIGHTS"})]}
         out, _ = self.select(self.v4(sel))
         self.check_run(sel, out, self.source(out))
+
+    def test_computed_metadata_values(self):
+        """lightly.* values, not only their order: per key, THRESHOLDs halfway
+        between neighbouring values (recomputed here with PIL) near the first
+        and third quartiles, so any error larger than those gaps moves an
+        image across; WEIGHTS on the key orders what is left."""
+        src = planref.Source(self.data, self.cands, [self.rows[nm] for nm in self.cands])
+        for key in ("lightly.luminance", "lightly.snr", "lightly.sharpness", "lightly.uniformRowRatio",
+                    "lightly.sizeInBytes", "lightly.width", "lightly.height"):
+            vals = sorted(set(src.metadata(key)[0]))
+            self.assertGreaterEqual(len(vals), 4, key)
+            j, k = len(vals) // 4, (3 * len(vals)) // 4
+            lo, hi = (vals[j] + vals[j + 1]) / 2, (vals[k - 1] + vals[k]) / 2
+            sel = {"nSamples": 500, "strategies": [
+                E({"type": "METADATA", "key": key}, {"type": "THRESHOLD", "threshold": lo, "operation": "BIGGER"}),
+                E({"type": "METADATA", "key": key}, {"type": "THRESHOLD", "threshold": hi, "operation": "SMALLER_EQUAL"}),
+                E({"type": "METADATA", "key": key}, {"type": "WEIGHTS"})]}
+            with self.subTest(key=key):
+                out, _ = self.select(self.v4(sel))
+                rep, picked = self.check_run(sel, out, self.source(out))
+                self.assertEqual(rep["stop_reason"], "all_selected")
+                self.assertGreater(len(picked), 0)
 
     def test_checker_catches_wrong_outputs(self):
         """The run-level checker itself: two picks swapped, a pick's S off by
