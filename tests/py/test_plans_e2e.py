@@ -245,6 +245,13 @@ PLANS = {
         E({"type": "SCORES", "task": CLS, "score": "uncertainty_entropy"},
           {"type": "THRESHOLD", "threshold": 0.3, "operation": "BIGGER_EQUAL"}),
         E({"type": "RANDOM", "randomSeed": 42}, {"type": "WEIGHTS"})]},
+    # Each operation at a value some candidates hold: strict and not strict differ.
+    "thresholds_at_values": {"nSamples": 500, "strategies": [
+        E({"type": "METADATA", "key": "lightly.width"}, {"type": "THRESHOLD", "threshold": 160, "operation": "BIGGER_EQUAL"}),
+        E({"type": "METADATA", "key": "lightly.height"}, {"type": "THRESHOLD", "threshold": 180, "operation": "SMALLER"}),
+        E({"type": "METADATA", "key": "lanes"}, {"type": "THRESHOLD", "threshold": 1, "operation": "BIGGER"}),
+        E({"type": "METADATA", "key": "lanes"}, {"type": "THRESHOLD", "threshold": 3, "operation": "SMALLER_EQUAL"}),
+        E({"type": "SCORES", "task": CLS, "score": "uncertainty_margin"}, {"type": "WEIGHTS"})]},
     "balance_metadata_target": {"proportionSamples": 0.25, "strategies": [
         E({"type": "METADATA", "key": "scene"},
           {"type": "BALANCE", "target": {"highway": 0.2, "tunnel": 0.4, "snow": 0.1}}),
