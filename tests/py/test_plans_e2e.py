@@ -422,6 +422,15 @@ class Plans(unittest.TestCase):
                     self.assertTrue(planref.close(b["target"][pos], want_t, planref.VAL_REL), (b, c))
                 else:
                     self.assertIsNone(b["target"][pos], (b, c))
+        # Query tags: the names that are not candidates are counted (SPEC 4.8).
+        want = []
+        for i, e in enumerate(selection["strategies"]):
+            tag = e["input"].get("tagName")
+            if tag:
+                lines = wt.read_lines(os.path.join(self.data, ".lightly", "tags", tag + ".txt"))
+                want.append({"entry": i, "tag": tag, "images": len(lines),
+                             "not_candidates": sum(nm not in src.index for nm in lines)})
+        self.assertEqual(rep.get("query_tags", []), want)
         return rep, [r[1] for r in body]
 
     def check_column_names(self, got, cols):
