@@ -229,7 +229,7 @@ def same_number(a, b):
 # ---- the plans ---------------------------------------------------------------------
 
 PLANS = {
-    "diversity_min_distance": {"strategies": [
+    "diversity_min_distance": {"nSamples": -1, "strategies": [
         E({"type": "EMBEDDINGS"}, {"type": "DIVERSITY", "stopping_condition_minimum_distance": 0.95})]},
     "weights_scores_max_sum": {"nSamples": 120, "strategies": [
         E({"type": "SCORES", "task": CLS, "score": "uncertainty_margin"},
@@ -598,6 +598,12 @@ class Plans(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(pools, "default", "datapool_latest.csv")))
         out3, _ = self.select(self.v4(sel(25)))
         self.assertEqual(wt.read_lines(os.path.join(out3, "filenames", "selected_filenames.txt")), first + second)
+        # proportionSamples counts the preselected among the candidates (k = ceil(0.05 * 164) = 9 new).
+        prop = dict(sel(1), proportionSamples=0.05)
+        del prop["nSamples"]
+        out4, _ = self.select(self.v4(prop, docker), extra=["--datapool-dir", pools])
+        _, third = self.check_run(prop, out4, src, preselected=[src.index[nm] for nm in first + second])
+        self.assertEqual(len(third), math.ceil(0.05 * len(self.cands)))
 
     def test_coral_and_its_v4_plan(self):
         """SPEC 4.8: a 2.2 coral config and the V4 plan of its shape select the same
