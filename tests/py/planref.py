@@ -450,9 +450,21 @@ class Source:
     def stem(self, name):
         return os.path.splitext(name)[0]
 
+    def schema_default(self, key):
+        """(found, defaultValue) of key in .lightly/metadata/schema.json (SPEC 3)."""
+        p = os.path.join(self.root, ".lightly", "metadata", "schema.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                for ent in json.load(f):
+                    if ent["path"] == key and ent.get("defaultValue") is not None:
+                        return True, ent["defaultValue"]
+        return False, None
+
     def metadata(self, key):
-        """(values, has) of a key: custom from .lightly/metadata, or lightly.*."""
+        """(values, has) of a key: custom from .lightly/metadata (the schema's
+        default standing in for a missing value), or lightly.*."""
         vals, has = [], []
+        has_default, default = self.schema_default(key)
         for nm in self.names:
             if key.startswith("lightly."):
                 if nm not in self._img:
@@ -465,6 +477,8 @@ class Source:
             if os.path.exists(p):
                 with open(p) as f:
                     found, v = lookup(json.load(f), key)
+            if not found and has_default:
+                found, v = True, default
             vals.append(v)
             has.append(found and v is not None)
         return vals, has

@@ -506,6 +506,25 @@ class Plans(unittest.TestCase):
                 self.assertEqual(rep["stop_reason"], "all_selected")
                 self.assertGreater(len(picked), 0)
 
+    def test_metadata_schema_defaults(self):
+        """SPEC 3: schema.json's defaultValue stands in for a missing value
+        (a missing key or a missing file), numeric and category alike."""
+        root = os.path.join(wt.tmpdir("schema"), "data")
+        shutil.copytree(self.data, root)
+        write_json(os.path.join(root, ".lightly", "metadata", "schema.json"), [
+            {"name": "temperature", "path": "weather.temp", "defaultValue": -30.5, "valueDataType": "NUMERIC_FLOAT"},
+            {"name": "scene", "path": "scene", "defaultValue": "unknown", "valueDataType": "CATEGORICAL_STRING"}])
+        sel = {"nSamples": 20, "strategies": [
+            E({"type": "METADATA", "key": "weather.temp"}, {"type": "WEIGHTS", "strength": -1}),
+            E({"type": "METADATA", "key": "scene"}, {"type": "BALANCE", "target": {"unknown": 0.5, "city": 0.3}}),
+            DIV]}
+        out, _ = self.select(self.v4(sel), inp=root)
+        src = self.source(out)
+        src.root = root
+        rep, picked = self.check_run(sel, out, src)
+        self.assertIn("unknown", rep["balance"][0]["classes"])
+        self.assertIn(self.cands[4], picked)    # no metadata file: the defaults make it the pick
+
     def test_checker_catches_wrong_outputs(self):
         """The run-level checker itself: two picks swapped, a pick's S off by
         1e-7 relative, another stop reason, a balance share changed: each is red."""
