@@ -271,6 +271,11 @@ PLANS = {
           {"type": "BALANCE", "distribution": "UNIFORM"}),
         E({"type": "PREDICTIONS", "task": DET, "name": "CLASS_DISTRIBUTION"},
           {"type": "BALANCE", "distribution": "INPUT", "strength": 2})]},
+    "balance_predictions_segmentation_and_classes": {"nSamples": 25, "strategies": [
+        E({"type": "PREDICTIONS", "task": "my-segmentation-task", "name": "CLASS_DISTRIBUTION"},
+          {"type": "BALANCE", "target": {"road": 0.5, "sky": 0.3}}),
+        E({"type": "PREDICTIONS", "task": CLS, "name": "CATEGORY_COUNT"},
+          {"type": "BALANCE", "distribution": "UNIFORM", "strength": 0.5})]},
     "similarity": {"nSamples": 20, "strategies": [
         E({"type": "EMBEDDINGS", "tagName": "query_set"}, {"type": "SIMILARITY"}),
         E({"type": "SCORES", "task": CLS, "score": "uncertainty_margin"}, {"type": "WEIGHTS", "strength": 0.5})]},
