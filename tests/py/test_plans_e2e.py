@@ -6,8 +6,9 @@ a float64 reference of SPEC 4.8 fed from independent sources:
   descriptor, the run's data/embeddings.csv), normalised as SPEC 4.3 says;
 - SCORES: the run's data/scores.csv (`<task>:<score>` columns), its margin
   column checked against the prediction files;
-- METADATA: the .lightly/metadata files written here, and lightly.* recomputed
-  with PIL from the PNG files by SPEC 4.8's formulas;
+- METADATA: the .lightly/metadata files (and a schema.json's defaults) written
+  here, and lightly.* recomputed with PIL from the PNG files by SPEC 4.8's
+  formulas (pinned by thresholds between neighbouring values);
 - PREDICTIONS: class distributions and category counts computed here from
   mkdataset's prediction files;
 - SIMILARITY: .lightly/tags/<name>.txt written here;
@@ -21,8 +22,8 @@ nSamples and proportionSamples, and a datapool run. Checked per run:
 selected_filenames.txt's order, selection.csv's rank, weight, distance, score
 and objective columns (named `<STRATEGY>:<INPUT>[:<task>][:<score or
 name>][:<key>]`), report.json's plan, stop_reason (every one of the six) and
-balance, scores.csv's columns. Every plan run again on the S3 datasource
-(s3rver) gives byte-identical outputs. A 2.2 coral config and the V4 plan of
+balance and query_tags, scores.csv's columns. Every plan (and the datapool
+runs) run again on the S3 datasource (s3rver) gives byte-identical outputs. A 2.2 coral config and the V4 plan of
 its shape agree where SPEC 4.8 says they must and differ where it says they
 may. Bad plans are config errors (exit 2) naming their JSON path; a malformed
 metadata file fails the run naming the file.
@@ -622,6 +623,12 @@ class Plans(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(pools, "default", "datapool_latest.csv")))
         out3, _ = self.select(self.v4(sel(25)))
         self.assertEqual(wt.read_lines(os.path.join(out3, "filenames", "selected_filenames.txt")), first + second)
+        # The same two runs on S3, with a datapool of their own, give the same outputs.
+        pools_s3 = wt.tmpdir("pool")
+        s3a, _ = self.select(self.v4(sel(15), docker), inp="s3://plans/set", extra=["--datapool-dir", pools_s3])
+        s3b, _ = self.select(self.v4(sel(10), docker), inp="s3://plans/set", extra=["--datapool-dir", pools_s3])
+        self.assert_same_outputs(out1, s3a)
+        self.assert_same_outputs(out2, s3b)
         # proportionSamples counts the preselected among the candidates (k = ceil(0.05 * 164) = 9 new).
         prop = dict(sel(1), proportionSamples=0.05)
         del prop["nSamples"]
