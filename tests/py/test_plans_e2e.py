@@ -287,6 +287,11 @@ PLANS = {
         E({"type": "SCORES", "task": CLS, "score": "uncertainty_least_confidence"},
           {"type": "THRESHOLD", "threshold": 0.5, "operation": "SMALLER"}),
         E({"type": "EMBEDDINGS"}, {"type": "TYPICALITY"})]},
+    # Thresholds leave fewer than K + 1 candidates: K becomes n - 1.
+    "typicality_k_over_n": {"nSamples": 3, "strategies": [
+        E({"type": "METADATA", "key": "lanes"}, {"type": "THRESHOLD", "threshold": 3, "operation": "BIGGER"}),
+        E({"type": "METADATA", "key": "weather.temp"}, {"type": "THRESHOLD", "threshold": 16, "operation": "BIGGER"}),
+        E({"type": "EMBEDDINGS"}, {"type": "TYPICALITY", "strength": 2})]},
     "random": {"nSamples": 20, "strategies": [
         E({"type": "RANDOM", "randomSeed": 123456789012}, {"type": "WEIGHTS"})]},
     "random_twice_clash": {"nSamples": 12, "strategies": [
