@@ -65,6 +65,14 @@ static int embeddings_resolve(struct run *run, size_t e)
 
 	if (pe->tag_name == NULL)
 		return 0;
+	if (pe->dataset_id != NULL && run->o->dataset_id != NULL &&
+	    strcmp(pe->dataset_id, run->o->dataset_id) != 0)
+		return inputs_config_error(run, "%s.datasetId: \"%s\" is another dataset than the run's "
+					   "(\"%s\"); a query tag must be of the run's dataset", d->path,
+					   pe->dataset_id, run->o->dataset_id);
+	if (pe->dataset_id != NULL && run->o->dataset_id == NULL)
+		run_log(run, LOG_LVL_NOTICE, "%s.datasetId: \"%s\" taken as this run's dataset "
+			"(local mode has no dataset ids)", d->path, pe->dataset_id);
 	if (run->o->query_tag != NULL)
 		rc = run->o->query_tag(run->o->ud, pe->tag_name, &d->tag_names, err, sizeof(err));
 	else

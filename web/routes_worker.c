@@ -880,20 +880,19 @@ void h_tag_get(struct req *r, struct resp *out)
 }
 
 /*
- * A score list's name: a 4.4 score ("uncertainty_margin"), or a plan's
- * "<task>:<score>" (SPEC 4.8: scores.csv names a column per task and score
- * of the plan), so the characters of task and score names but '/', which
- * would not fit the path of GET .../scores/{scoreType}.
+ * Lightly's scoreType pattern, ^[a-zA-Z0-9_+=,.@:/-]*$, without '/' (the
+ * type is a path segment of GET .../scores/{scoreType}) and at most 128
+ * characters: a V4 plan's score lists are named "<task>:<score>".
  */
 static bool score_type_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > 256)
+	if (n == 0 || n > 128)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || strchr("_-.:+=,@", s[i]) != NULL))
+		      (s[i] >= '0' && s[i] <= '9') || strchr("_+=,.@:-", s[i]) != NULL))
 			return false;
 	return true;
 }
@@ -911,7 +910,7 @@ void h_scores_post(struct req *r, struct resp *out)
 	if (json_str(j, "scoreType", true, &type, out) < 0)
 		goto done;
 	if (!score_type_ok(type)) {
-		resp_error(out, 400, "BAD_REQUEST", "scoreType must be 1-256 of [A-Za-z0-9_.:+=,@-]");
+		resp_error(out, 400, "BAD_REQUEST", "scoreType must be 1-128 of [A-Za-z0-9_+=,.@:-]");
 		goto done;
 	}
 	scores = cJSON_GetObjectItemCaseSensitive(j, "scores");
