@@ -465,4 +465,42 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		}
 		assert.deepEqual(S.problems, []);
 	});
+
+	test('hostile artifacts: a bad selection.csv and a malformed balance are said on the page, the rest still shown', async () => {
+		// a run held by a separate worker (runsOn a label the daemon lacks), its artifacts hand-made
+		const seed = (m, p, b) => call(m, p, b, S.workerToken);
+		const did = (await U('POST', '/v1/datasets', { name: 'hostile' })).id;
+		const cfgId = (await U('POST', '/v1/docker/worker/config/vX', { version: 'V4', config: { workerType: 'FULL', docker: {}, selection: S.plan } })).id;
+		const sid = (await U('POST', `/v1/datasets/${did}/docker/worker/schedule`, { configId: cfgId, runsOn: ['hostile-seed'] })).id;
+		const wid = (await seed('POST', '/v1/docker/worker', { name: 'hostile-seeder', workerType: 'FULL', labels: ['hostile-seed'] })).id;
+		await seed('PUT', `/v1/datasets/${did}/docker/worker/${wid}/schedule/${sid}`, { state: 'LOCKED' });
+		const rid = (await seed('POST', '/v1/docker/runs', { dockerVersion: 'hostile', datasetId: did, scheduledId: sid, configId: cfgId })).id;
+		const names = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'];
+		await seed('POST', `/v1/datasets/${did}/samples/batch`, names.map((fileName) => ({ fileName, metaData: {} })));
+		const cand = (await seed('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}-candidates`, prevTagId: null, bitMaskData: '0xf', totSize: 4, creator: 'USER_WORKER', runId: rid })).id;
+		await seed('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}`, prevTagId: cand, bitMaskData: '0x3', totSize: 4, creator: 'USER_WORKER', runId: rid });
+		const up = async (fileName, type, text) => {
+			const a = await seed('POST', `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
+			assert.ok((await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: text })).ok);
+		};
+		await up('selection.csv', 'SELECTION_CSV', 'rank,filenames,weight,distance,score\n1,a.jpg,0.5,inf,0.5\n2,b.jpg,oops,1,0.25\n');
+		await up('report.json', 'REPORT_JSON', JSON.stringify({ counts: { candidates: 4, selected: 2 }, plan: S.plan, stop_reason: 'budget',
+			balance: [{ entry: 2, classes: 'not a list' }, { entry: 2, classes: ['cat', 'dog'], target: [0.5, 0.5], candidate_share: { cat: 0.75, dog: 0.25 }, selection_share: [1, 'x'] }] }));
+		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: 'hand-made', progress: 1 });
+		await page.goto(`${S.base}/#/datasets/${did}/runs/${sid}/results`);
+		await page.locator('#sample-grid[aria-busy=false] figure').first().waitFor();
+		await page.locator('#results-plan[aria-busy=false]').waitFor();
+		// the CSV's error, with its line and field, above a grid that still works; no columns offered
+		assert.match(await page.textContent('#selection-csv-error'), /selection\.csv: line 3: field 3 \(weight\): "oops" is not a number/);
+		assert.equal(await page.locator('#sort-by optgroup').count(), 0);
+		assert.equal(await page.locator('#sample-grid figure').count(), 2);
+		assert.equal(await page.locator('#sample-grid dd[data-objective]').count(), 0);
+		// the balance element of the wrong shape is said; the other is drawn, its bad value left out
+		assert.match(await page.textContent('#results-plan'), /report\.json: balance\[0\] is not \{entry, classes, target, candidate_share, selection_share\}/);
+		const drawn = await page.evaluate(() => window.Chart.getChart(document.getElementById('balance-2')).data.datasets.map((d) => [d.label, d.data]));
+		assert.deepEqual(drawn, [['target', [0.5, 0.5]], ['candidates', [0.75, 0.25]], ['selection', [1, null]]]);
+		assert.equal(await page.textContent('#stop-reason'), 'budget');
+		await shot(page, 'results-hostile');
+		assert.deepEqual(S.problems, []);
+	});
 });
