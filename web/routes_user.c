@@ -335,8 +335,10 @@ static cJSON *check_config(struct req *r, struct resp *out, enum version_use vu,
 		cJSON_Delete(j);
 		return NULL;
 	}
-	cJSON *version = vu == VERSION_IGNORED ? NULL : cJSON_GetObjectItemCaseSensitive(j, "version");
-	if ((version || vu == VERSION_REQUIRED) && !(cJSON_IsString(version) && strcmp(version->valuestring, "V4") == 0)) {
+	cJSON *version = vu == VERSION_IGNORED ? NULL :
+			 cJSON_GetObjectItemCaseSensitive(j, "version");
+	bool v4 = cJSON_IsString(version) && strcmp(version->valuestring, "V4") == 0;
+	if ((version || vu == VERSION_REQUIRED) && !v4) {
 		resp_error(out, 400, "BAD_REQUEST", "version must be \"V4\"");
 		cJSON_Delete(j);
 		return NULL;
@@ -349,7 +351,8 @@ static cJSON *check_config(struct req *r, struct resp *out, enum version_use vu,
 	*warnings = cJSON_CreateArray();
 	*plan = NULL;
 	if (version && !cJSON_GetObjectItemCaseSensitive(cfg, "selection"))
-		strvec_push(&msgs, "selection: missing (a V4 config says what to select in selection)");
+		strvec_push(&msgs, "selection: missing (a V4 config says what to select in "
+			    "selection)");
 	if (config_parse(text, strlen(text), &rc, &msgs) == 0) {
 		for (size_t i = 0; i < rc.warnings.n; i++)
 			cJSON_AddItemToArray(*warnings, cJSON_CreateString(rc.warnings.v[i]));
@@ -1008,8 +1011,8 @@ void h_results(struct req *r, struct resp *out)
 			goto out;
 		}
 		if (!have_csv || selcsv_col(&csv, selcol) < 0) {
-			resp_error(out, 400, "BAD_REQUEST", "sort: selection:%s is not a column of this run's selection.csv",
-				   selcol);
+			resp_error(out, 400, "BAD_REQUEST",
+				   "sort: selection:%s is not a column of this run's selection.csv", selcol);
 			goto out;
 		}
 	} else if (sort != NULL && strcmp(sort, "fileName") != 0 && strcmp(sort, "index") != 0) {
@@ -1058,8 +1061,8 @@ void h_results(struct req *r, struct resp *out)
 			struct name_rank want = { csv.names[row], 0 };
 			struct name_rank *f = bsearch(&want, nr, ncand, sizeof(*nr), cmp_name_rank);
 			if (f == NULL) {
-				csv_err = xasprintf("selection.csv: line %zu: \"%.60s\" is not a candidate of this run",
-						    row + 2, csv.names[row]);
+				csv_err = xasprintf("selection.csv: line %zu: \"%.60s\" is not a "
+						    "candidate of this run", row + 2, csv.names[row]);
 				have_csv = false;
 				break;
 			}
@@ -1074,7 +1077,8 @@ void h_results(struct req *r, struct resp *out)
 			int col = selcsv_col(&csv, selcol);
 			selkey = xmalloc((ncand ? ncand : 1) * sizeof(double));
 			for (size_t i = 0; i < ncand; i++)
-				selkey[i] = selrow[i] < 0 ? NAN : csv.vals[(size_t)selrow[i] * csv.ncols + (size_t)col];
+				selkey[i] = selrow[i] < 0 ? NAN :
+					    csv.vals[(size_t)selrow[i] * csv.ncols + (size_t)col];
 			key = selkey;
 		}
 	}
@@ -1130,11 +1134,13 @@ void h_results(struct req *r, struct resp *out)
 		if (row >= 0) {
 			cJSON *so = cJSON_AddObjectToObject(e, "selection");
 			const double *rv = csv.vals + (size_t)row * csv.ncols;
-			for (size_t k = 0; k < csv.ncols; k++)
-				/* JSON has no infinity: "inf" and "-inf", as selection.csv writes them. */
-				cJSON_AddItemToObject(so, csv.cols[k], isnan(rv[k]) ? cJSON_CreateNull() :
-						      isinf(rv[k]) ? cJSON_CreateString(rv[k] > 0 ? "inf" : "-inf") :
-						      json_exact_number(rv[k]));
+			/* JSON has no infinity: "inf" and "-inf", as selection.csv writes them. */
+			for (size_t k = 0; k < csv.ncols; k++) {
+				cJSON *v = isnan(rv[k]) ? cJSON_CreateNull() :
+					   isinf(rv[k]) ? cJSON_CreateString(rv[k] > 0 ? "inf" : "-inf") :
+					   json_exact_number(rv[k]);
+				cJSON_AddItemToObject(so, csv.cols[k], v);
+			}
 		}
 		cJSON_AddItemToArray(ia, e);
 	}
