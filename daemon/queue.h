@@ -97,7 +97,7 @@ int queue_job_set_run(struct queue *q, const char *sched, const char *run_id);
 /* Stores what the claim fetched (datapool may be NULL) and makes the job "queued". */
 int queue_job_set_sources(struct queue *q, const char *sched, const char *config,
 			  const char *datasource, const char *datapool);
-/* Stores what was taken from the parsed config (struct job's pool_name, tag_creator, query_tags). */
+/* Stores what the claim took from the parsed config: pool_name, tag_creator, query_tags. */
 int queue_job_set_plan(struct queue *q, const char *sched, const char *pool_name,
 		       const char *tag_creator, const char *query_tags);
 int queue_job_set_state(struct queue *q, const char *sched, enum job_state s, const char *error);

@@ -269,7 +269,10 @@ class DaemonTest(unittest.TestCase):
         run = self.wait_run(sched)
         self.assertEqual(run["state"], "COMPLETED", run)
         self.wait_sched_done(ds, sched)
-        self.check_results_match_local(ds, run, CORAL, path)
+        tags = self.check_results_match_local(ds, run, CORAL, path)
+        # The selection tag's creator is the method's sampler (SPEC 7), taken at the claim.
+        self.assertEqual(tags["run-%s" % run["id"]]["creator"], "SAMPLER_CORAL")
+        self.assertEqual(tags["run-%s-candidates" % run["id"]]["creator"], "USER_WORKER")
         arts = {a["fileName"]: a for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])}
         for f in ("report.json", "scores.csv", "selection.csv", "embeddings_2d.csv", "log.txt",
                   "corrupt_filenames.txt", "duplicate_filenames.txt", "excluded_filenames.txt"):
@@ -295,8 +298,10 @@ class DaemonTest(unittest.TestCase):
         time.sleep(1.5)     # a few more polls: the cancelled run must stay untouched
         self.assertIsNone(self.run_of(c))
         self.assertEqual(self.scheduled(ds, c)["state"], "CANCELED")
-        self.check_results_match_local(ds, ra, CORAL, path)
-        self.check_results_match_local(ds, rb, CORESET, path)
+        ta = self.check_results_match_local(ds, ra, CORAL, path)
+        tb = self.check_results_match_local(ds, rb, CORESET, path)
+        self.assertEqual(ta["run-%s" % ra["id"]]["creator"], "SAMPLER_CORAL")
+        self.assertEqual(tb["run-%s" % rb["id"]]["creator"], "SAMPLER_CORESET")
 
     def test_abort_then_next_run(self):
         path = dataset(self.root)
