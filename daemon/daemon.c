@@ -42,9 +42,9 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "bitmask.h"
 #include "log.h"
 #include "notify.h"
-#include "bitmask.h"
 #include "results.h"
 #include "util.h"
 #include "version.h"

@@ -104,7 +104,10 @@ class Daemon:
             return f.read().decode("utf-8", "replace")
 
 
-class DaemonTest(unittest.TestCase):
+class DaemonFixture(unittest.TestCase):
+    """A web app and worker tokens per test, and the helpers; no tests of its own
+    (test_daemon_plans.py builds on it too)."""
+
     def setUp(self):
         self.dir = wt.tmpdir("dm")
         self.root = os.path.join(self.dir, "data")
@@ -260,7 +263,8 @@ class DaemonTest(unittest.TestCase):
             dup = [m for m in set(msgs) if msgs.count(m) > 1 and "stage" in m]
             self.assertEqual(dup, [], "log lines repeated")
 
-    # -- tests ----------------------------------------------------------------
+
+class DaemonTest(DaemonFixture):
     def test_coral_run_completes_like_local_mode(self):
         path = dataset(self.root)
         ds = self.make_dataset(path)
@@ -465,6 +469,41 @@ class DaemonTest(unittest.TestCase):
         self.wait_sched_done(ds, sched)
         self.check_results_match_local(ds, run, CORAL, path)
         self.assert_no_duplicates(ds, run, same_attempt=False)
+
+    def test_reporting_uses_what_the_claim_stored(self):
+        """The selection tag's creator and the datapool's name are taken from
+        the config once, at the claim, and kept in the job row: changed there
+        while the daemon is down, they are what the run reports (no later
+        step parses the config again for them)."""
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        docker = dict(CORESET, datapool={"name": "pool-a"})
+        sched = self.schedule(ds, docker)
+        d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
+        self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(60), 0)
+        db = os.path.join(d.state, "winnowd.db")
+
+        def sql(q):
+            return subprocess.run(["sqlite3", db, q], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        self.assertEqual(sql("SELECT pool_name, tag_creator, query_tags IS NULL FROM jobs "
+                             "WHERE sched_id = '%s'" % sched), "pool-a|SAMPLER_CORESET|1")
+        sql("UPDATE jobs SET pool_name = 'pool-b', tag_creator = 'SAMPLER_RANDOM' "
+            "WHERE sched_id = '%s'" % sched)
+        d.env.pop("WINNOWD_TEST_DELAY_MS")
+        d.start()
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        tags = {t["name"]: t for t in self.tags(ds)}
+        sel = tags["run-%s" % run["id"]]
+        self.assertEqual(sel["creator"], "SAMPLER_RANDOM")
+        pool_b = self.web.ok("GET", "/v1/datasets/%s/datapools/pool-b" % ds, token=self.wtok)
+        self.assertEqual(sorted(pool_b["fileNames"]), sorted(self.tag_names(ds, sel)))
+        r = self.web.request("GET", "/v1/datasets/%s/datapools/pool-a" % ds, token=self.wtok)
+        self.assertEqual(r.json.get("fileNames", []) if r.status == 200 else [], [])
 
     def test_kill9_during_a_run_then_restart(self):
         path = dataset(self.root)

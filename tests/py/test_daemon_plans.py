@@ -34,16 +34,13 @@ SIMILAR_AND_DIVERSE = SIMILARITY + [{"input": {"type": "EMBEDDINGS"},
                                      "strategy": {"type": "DIVERSITY", "strength": 0.5}}]
 
 
-class PlanTest(unittest.TestCase):
-    """Uses test_daemon.DaemonTest's fixture and helpers, not its tests."""
-
-    def setUp(self):
-        td.DaemonTest.setUp(self)
+class PlanTest(td.DaemonFixture):
+    def v4_runs(self):
+        """Whether this build runs V4 plans (the web app validates with lib/config.c)."""
         r = self.web.request("POST", "/v1/docker/worker/config/validate",
                              {"config": v4_config(SIMILARITY)}, token=self.utok)
         msgs = [e["message"] for e in r.json.get("errors", [])] if r.status == 200 else [r.body]
         if any("not supported yet" in str(m) for m in msgs):
-            self.tearDown()
             self.skipTest("V4 plans do not run in this build yet (the engine wiring, "
                           "\"pipeline: V4 plans run\", is not merged)")
 
@@ -89,7 +86,26 @@ class PlanTest(unittest.TestCase):
         wt.run_select(cpath, copy, out)
         return wt.read_lines(os.path.join(out, "filenames", "selected_filenames.txt"))
 
+    def test_selection_tag_creator_of_each_method(self):
+        """plan_tag_creator's table, through a daemon run of each 2.2 method."""
+        path = td.dataset(self.root)
+        ds = self.make_dataset(path)
+        methods = {
+            "random": "SAMPLER_RANDOM", "coreset": "SAMPLER_CORESET",
+            "coral": "SAMPLER_CORAL", "active_learning": "SAMPLER_ACTIVE_LEARNING",
+        }
+        scheds = {m: self.schedule(ds, dict(td.CORAL, method=m)) for m in methods}
+        self.daemon(concurrent=2).start()
+        for m, want in methods.items():
+            run = self.wait_run(scheds[m])
+            self.assertEqual(run["state"], "COMPLETED", run)
+            self.wait_sched_done(ds, scheds[m])
+            tags = {t["name"]: t for t in self.tags(ds)}
+            self.assertEqual(tags["run-%s" % run["id"]]["creator"], want, m)
+            self.assertEqual(tags["run-%s-candidates" % run["id"]]["creator"], "USER_WORKER", m)
+
     def test_similarity_plan_uses_the_web_apps_tag(self):
+        self.v4_runs()
         path, ds = self.populated_dataset()
         order = self.mapping(ds)
         # Query images spread over the dataset (its samples are the first run's candidates).
@@ -115,6 +131,7 @@ class PlanTest(unittest.TestCase):
                 self.assertTrue(set(query) & set(want))
 
     def test_missing_query_tag_fails_at_once(self):
+        self.v4_runs()
         path, ds = self.populated_dataset()
         config = v4_config([{"input": {"type": "EMBEDDINGS", "tagName": "no-such-tag"},
                              "strategy": {"type": "SIMILARITY"}}])
@@ -132,6 +149,7 @@ class PlanTest(unittest.TestCase):
         self.assertNotIn("run-%s" % run["id"], [t["name"] for t in self.tags(ds)])
 
     def test_query_tag_of_another_dataset_is_a_config_error(self):
+        self.v4_runs()
         path, ds = self.populated_dataset()
         other = "0123456789abcdef01234567"
         config = v4_config([{"input": {"type": "EMBEDDINGS", "tagName": QUERY,
@@ -142,11 +160,6 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(run["state"], "FAILED", run)
         self.assertIn("selection.strategies[0].input.datasetId", run["message"])
         self.assertIn(other, run["message"])
-
-
-for _k, _v in vars(td.DaemonTest).items():
-    if not _k.startswith("test") and callable(_v) and _k not in vars(PlanTest):
-        setattr(PlanTest, _k, _v)
 
 if __name__ == "__main__":
     unittest.main()
