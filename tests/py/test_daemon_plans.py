@@ -62,15 +62,20 @@ class PlanTest(td.DaemonFixture):
                 "totSize": len(order), "creator": "USER_PIP"}
         return self.web.ok("POST", "/v1/datasets/%s/tags" % ds, body, self.wtok, 201)["id"]
 
-    def populated_dataset(self):
-        """A dataset whose samples are in the web app (a first 2.2 run posts them)."""
+    def populated_dataset(self, proxy=False):
+        """A dataset whose samples are in the web app (a first 2.2 run posts them);
+        with proxy, the daemon talks to the web app through a faultproxy (returned)."""
         path = td.dataset(self.root)
         ds = self.make_dataset(path)
-        self.daemon().start()
+        if proxy:
+            proxy, d = td.DaemonTest.daemon_via_proxy(self)
+            d.start()
+        else:
+            self.daemon().start()
         first = self.schedule(ds, td.CORESET)
         self.assertEqual(self.wait_run(first)["state"], "COMPLETED")
         self.wait_sched_done(ds, first)
-        return path, ds
+        return (path, ds, proxy) if proxy else (path, ds)
 
     def local_with_tag(self, path, config, names):
         """Local mode on a copy of the datasource holding .lightly/tags/<QUERY>.txt."""
@@ -106,12 +111,15 @@ class PlanTest(td.DaemonFixture):
 
     def test_similarity_plan_uses_the_web_apps_tag(self):
         self.v4_runs()
-        path, ds = self.populated_dataset()
+        path, ds, proxy = self.populated_dataset(proxy=True)
         order = self.mapping(ds)
         # Query images spread over the dataset (its samples are the first run's candidates).
         query = order[5::23]
         self.assertGreaterEqual(len(query), 4)
         self.create_tag_from_filenames(ds, query, QUERY)
+        # The web app unreachable while the first claim reads the tag: retried, not failed.
+        proxy.add("GET", r"^/v1/datasets/[0-9a-f]{24}/tags$", "status", count=2, status=503)
+        proxy.add("GET", r"^/v1/datasets/[0-9a-f]{24}/mappings", "reset", count=1)
         for strategies in (SIMILARITY, SIMILAR_AND_DIVERSE):
             with self.subTest(strategies=[s["strategy"]["type"] for s in strategies]):
                 config = v4_config(strategies)
@@ -129,6 +137,11 @@ class PlanTest(td.DaemonFixture):
                 self.assertEqual(sorted(got), sorted(want))
                 # The selection is the query's neighbourhood, not the whole dataset's spread.
                 self.assertTrue(set(query) & set(want))
+        faults = [(f, p.split("?")[0].rsplit("/", 1)[1]) for f, m, p in proxy.events]
+        self.assertEqual(faults, [("status", "tags"), ("status", "tags"), ("reset", "mappings")])
+        log = self.daemons[0].log_text()
+        self.assertIn(": tags: refused: ", log)
+        self.assertIn(": sample order: ", log)
 
     def test_missing_query_tag_fails_at_once(self):
         self.v4_runs()
