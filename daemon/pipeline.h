@@ -99,6 +99,13 @@ struct pipeline_opts {
 	 * err filled (-EAGAIN and the like: a retry may help).
 	 */
 	int (*query_tag)(void *ud, const char *name, struct strvec *names, char *err, size_t errlen);
+	/*
+	 * The run's dataset in the web app (the daemon), or NULL (local mode):
+	 * a query tag's datasetId must be it (SPEC 4.8). Local mode has no
+	 * dataset ids: a datasetId there is taken as the run's own, with a
+	 * notice in the log.
+	 */
+	const char *dataset_id;
 };
 
 struct pipeline_counts {

@@ -27,7 +27,6 @@
 #include <strings.h>
 
 bool config_methods_with_scores = true;
-bool config_v4_plans_supported = false;
 
 #define CONFIG_MAX_BYTES	(16u << 20)
 #define VALUE_TEXT_MAX		60
@@ -1464,13 +1463,6 @@ static bool is_v4(const cJSON *top)
 	return false;
 }
 
-/* The one refusal of runnable V4 plans until the engine runs them (SPEC 4.8). */
-static void refuse_v4_until_engine(struct parse *p)
-{
-	if (p->cfg->v4 && !config_v4_plans_supported && p->errors->n == p->nerrors)
-		strvec_push(p->errors, "docker.selection: V4 selection plans are not supported yet");
-}
-
 /* The effective V4 config: {workerType, docker (the keys with effect), selection}. */
 static cJSON *build_effective_v4(const struct run_config *cfg)
 {
@@ -1602,7 +1594,6 @@ static int parse_text(const char *source, const char *json, size_t len, struct r
 	parse_top(&p, top);
 	if (!cfg->v4)
 		check_cross(&p);
-	refuse_v4_until_engine(&p);
 	if (errors->n != p.nerrors)
 		goto fail;
 	cJSON_Delete(top);
