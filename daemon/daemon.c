@@ -604,6 +604,7 @@ static void start_job(struct wd *d, const char *sched)
 	}
 	snprintf(ex->sched_id, sizeof(ex->sched_id), "%s", j.sched_id);
 	snprintf(ex->run_id, sizeof(ex->run_id), "%s", j.run_id);
+	snprintf(ex->dataset_id, sizeof(ex->dataset_id), "%s", j.dataset_id);
 	ex->input = xstrdup(path);
 	ex->run_dir = wd_run_dir(d, sched);
 	ex->threads = d->conf.threads_per_run;

@@ -208,6 +208,7 @@ static void *thread_main(void *arg)
 			.datapool = ex->datapool.v, .ndatapool = ex->datapool.n,
 			.datapool_label = "the web app's datapool",
 			.query_tag = ev_query_tag,
+			.dataset_id = ex->dataset_id,
 		};
 		ex->res = xcalloc(1, sizeof(*ex->res));
 		ex->rc = pipeline_run(&po, ex->res);
