@@ -525,6 +525,8 @@ static void start_job(struct wd *d, const char *sched)
 	 * later one (a retry, a drain, a restart) parses the stored text here.
 	 */
 	struct parsed_config *pc = parsed_take(d, sched);
+	log_debug("run %s: config %s", j.run_id, pc ? "as parsed at the claim" :
+		  "parsed for this attempt");
 	if (pc != NULL) {
 		ex->cfg = pc->cfg;
 		free(pc);

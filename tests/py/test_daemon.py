@@ -483,6 +483,9 @@ class DaemonTest(DaemonFixture):
         self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
         d.signal(signal.SIGTERM)
         self.assertEqual(d.wait(60), 0)
+        # The first attempt ran on the claim's parse (one parse for both).
+        self.assertEqual(d.log_text().count("config as parsed at the claim"), 1)
+        self.assertNotIn("config parsed for this attempt", d.log_text())
         db = os.path.join(d.state, "winnowd.db")
 
         def sql(q):
@@ -500,6 +503,9 @@ class DaemonTest(DaemonFixture):
         tags = {t["name"]: t for t in self.tags(ds)}
         sel = tags["run-%s" % run["id"]]
         self.assertEqual(sel["creator"], "SAMPLER_RANDOM")
+        # The attempt after the restart parsed the stored config, once.
+        self.assertEqual(d.log_text().count("config parsed for this attempt"), 1)
+        self.assertEqual(d.log_text().count("config as parsed at the claim"), 1)
         pool_b = self.web.ok("GET", "/v1/datasets/%s/datapools/pool-b" % ds, token=self.wtok)
         self.assertEqual(sorted(pool_b["fileNames"]), sorted(self.tag_names(ds, sel)))
         r = self.web.request("GET", "/v1/datasets/%s/datapools/pool-a" % ds, token=self.wtok)
