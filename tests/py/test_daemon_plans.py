@@ -12,6 +12,8 @@ takes a worker token. Local mode answers the same plan from
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -142,6 +144,64 @@ class PlanTest(td.DaemonFixture):
         log = self.daemons[0].log_text()
         self.assertIn(": tags: refused: ", log)
         self.assertIn(": sample order: ", log)
+
+    def sql(self, d, q):
+        return subprocess.run(["sqlite3", os.path.join(d.state, "winnowd.db"), q],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    def test_rows_of_an_older_winnowd(self):
+        """A queue migrated from version 3 holds jobs without what the claim now
+        stores (the version-4 columns NULL). A queued V4 job with a query tag goes
+        back to the claim, which fetches the tag; a reporting job gets its
+        selection tag's creator from its config at the daemon's start."""
+        self.v4_runs()
+        path, ds, proxy = self.populated_dataset(proxy=True)
+        d = self.daemons[0]
+        query = self.mapping(ds)[3::17]
+        self.create_tag_from_filenames(ds, query, QUERY)
+        null = "UPDATE jobs SET pool_name = NULL, tag_creator = NULL, query_tags = NULL " \
+               "WHERE sched_id = '%s'"
+
+        # Queued: stopped inside its first attempt, then made a version-3 row.
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(60), 0)
+        d.env["WINNOWD_TEST_STAGE_DELAY"] = "images:120000"
+        d.start()
+        config = v4_config(SIMILARITY)
+        sched = self.schedule_v4(ds, config)
+        self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(60), 0)
+        self.assertEqual(self.sql(d, "SELECT state, query_tags IS NOT NULL FROM jobs WHERE "
+                                     "sched_id = '%s'" % sched), "queued|1")
+        self.sql(d, null % sched)
+        d.env.pop("WINNOWD_TEST_STAGE_DELAY")
+        d.start()
+        run = self.wait_run(sched)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.assertIn("the query tags not fetched yet; fetching", d.log_text())
+        self.assertEqual(self.sql(d, "SELECT tag_creator, query_tags IS NOT NULL FROM jobs "
+                                     "WHERE sched_id = '%s'" % sched), "USER_WORKER|1")
+        sel = {t["name"]: t for t in self.tags(ds)}["run-%s" % run["id"]]
+        self.assertEqual(sel["creator"], "USER_WORKER")
+        self.assertEqual(sorted(self.tag_names(ds, sel)),
+                         sorted(self.local_with_tag(path, config, query)))
+
+        # Reporting: killed while the sample order is on its way, then a version-3 row.
+        rule = proxy.add("GET", r"^/v1/datasets/[0-9a-f]{24}/mappings", "hold", count=1)
+        sched = self.schedule(ds, td.CORESET)
+        self.assertTrue(rule.held.wait(90), "no GET mappings came")
+        d.kill9()
+        self.assertEqual(self.sql(d, "SELECT state, tag_creator FROM jobs WHERE sched_id = '%s'"
+                                  % sched), "reporting|SAMPLER_CORESET")
+        self.sql(d, null % sched)
+        d.start()
+        run = self.wait_run(sched)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        sel = {t["name"]: t for t in self.tags(ds)}["run-%s" % run["id"]]
+        self.assertEqual(sel["creator"], "SAMPLER_CORESET")
 
     def test_missing_query_tag_fails_at_once(self):
         self.v4_runs()
