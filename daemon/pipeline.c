@@ -275,8 +275,9 @@ static void image_one(size_t i, int tid, void *ud)
 	if (cfg->enable_corruptness_check || want_desc) {
 		struct img_thumb thumb;
 		struct img_result res;
-		enum img_status st = image_check(buf, len, image_format_from_name(it->path),
-						 cfg->max_pixels, want_desc ? &thumb : NULL, &res);
+		enum img_status st = image_check_meta(buf, len, image_format_from_name(it->path),
+						      cfg->max_pixels, want_desc ? &thumb : NULL,
+						      run->want_meta, &res);
 		if (st == IMG_UNSUPPORTED) {
 			it->state = IT_EXCLUDED;
 			it->reason = xstrdup(res.reason);
@@ -1041,6 +1042,11 @@ int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 	if ((rc = prepare_dir(&run)) < 0)
 		goto out;
 	run.plan = config_plan(o->cfg);
+	for (size_t e = 0; e < run.plan->nentries; e++) {
+		const struct plan_entry *pe = &run.plan->entries[e];
+		int m = pe->input == PLAN_INPUT_METADATA ? metadata_computed_parse(pe->key) : -1;
+		run.want_meta = run.want_meta || (m >= 0 && metadata_computed_from_pixels(m));
+	}
 	run_log(&run, LOG_LVL_INFO, "run started: %s%s, input %s", run.plan->from_method ? "method " : "",
 		run.plan->from_method ? method_name(o->cfg->method) : "selection plan (V4)", o->input);
 	for (size_t i = 0; i < o->cfg->warnings.n; i++)

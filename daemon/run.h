@@ -62,6 +62,7 @@ struct run {
 	bool have_csv, emb_only;
 	struct item *items;
 	size_t nitems;
+	bool want_meta;		/* the plan reads a lightly.* key made from the pixels */
 	double *desc;		/* nitems x DESC_DIM, built-in descriptor */
 	atomic_size_t done;
 	atomic_int io_rc;	/* a read failed for the transport (dataset_transient): the run fails */
