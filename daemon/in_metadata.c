@@ -13,6 +13,12 @@
 #include "inputs.h"
 #include "util.h"
 
+/* A custom key, read from the files (not one of winnow's lightly.* keys). */
+static bool custom_key(const struct plan_entry *pe)
+{
+	return pe->input == PLAN_INPUT_METADATA && metadata_computed_parse(pe->key) < 0;
+}
+
 static enum meta_kind kind_of(const struct plan_entry *pe)
 {
 	return pe->strategy == PLAN_STRATEGY_BALANCE ? META_CATEGORY : META_NUMERIC;
@@ -30,7 +36,7 @@ static int load_all(struct run *run)
 
 	for (size_t e = 0; e < p->nentries; e++) {
 		const struct plan_entry *pe = &p->entries[e];
-		if (pe->input != PLAN_INPUT_METADATA || run->ed[e].computed >= 0)
+		if (!custom_key(pe))
 			continue;
 		req[nreq] = (struct meta_request){ .key = pe->key, .kind = kind_of(pe) };
 		owner[nreq++] = e;
@@ -50,8 +56,14 @@ static int load_all(struct run *run)
 		} else if (dataset_transient(&run->ds, rc)) {
 			rc = run_fail(run, rc, false, "reading %s: %s", META_DIR, err);
 		} else {
+			/* The entry the message is about: the first whose key it names. */
+			size_t who = owner[0];
+			for (size_t r = nreq; r-- > 0;)
+				if (strstr(err, req[r].key) != NULL)
+					who = owner[r];
 			run->r->config_error = rc == -EINVAL;
-			rc = run_fail(run, rc, true, "%s", err);
+			rc = run_fail(run, rc, true, "%s.key \"%s\": %s", run->ed[who].path,
+				      p->entries[who].key, err);
 		}
 		free(cols);
 	}
@@ -61,12 +73,36 @@ static int load_all(struct run *run)
 	return rc;
 }
 
+/* A key that no listed image has (no file gives it, the schema no default) is a config error. */
+static int check_present(struct run *run, size_t e)
+{
+	const struct entry_data *d = &run->ed[e];
+
+	if (run->nitems == 0)	/* nothing listed: an empty run, not a missing key */
+		return 0;
+	for (size_t i = 0; i < d->meta.n; i++)
+		if (d->meta.has[i])
+			return 0;
+	return inputs_config_error(run, "%s.key: \"%s\" is in none of the %zu images' %s files "
+				   "and has no default in %s", d->path, run->plan->entries[e].key,
+				   run->nitems, META_DIR, META_SCHEMA_FILE);
+}
+
 static int metadata_resolve(struct run *run, size_t e)
 {
 	const struct plan_entry *pe = &run->plan->entries[e];
 	struct entry_data *d = &run->ed[e];
 
 	d->computed = metadata_computed_parse(pe->key);
+	if (d->computed < 0 && strncmp(pe->key, "lightly.", 8) == 0) {
+		struct buf b = { 0 };
+		for (int m = 0; m < META_COMPUTED_COUNT; m++)
+			buf_printf(&b, "%s\"%s\"", m ? ", " : "", metadata_computed_name(m));
+		inputs_config_error(run, "%s.key: \"%s\" is not one of winnow's computed keys (%s)",
+				    d->path, pe->key, b.data);
+		buf_free(&b);
+		return -EINVAL;
+	}
 	if (d->computed >= 0) {
 		if (kind_of(pe) == META_CATEGORY)
 			return inputs_config_error(run, "%s.key: \"%s\" is numeric; BALANCE needs a "
@@ -78,9 +114,10 @@ static int metadata_resolve(struct run *run, size_t e)
 	}
 	/* The first custom key's entry reads them all; the later ones find theirs. */
 	for (size_t f = 0; f < e; f++)
-		if (run->plan->entries[f].input == PLAN_INPUT_METADATA && run->ed[f].computed < 0)
-			return 0;
-	return load_all(run);
+		if (custom_key(&run->plan->entries[f]))
+			return check_present(run, e);
+	int rc = load_all(run);
+	return rc < 0 ? rc : check_present(run, e);
 }
 
 static int metadata_prepare(struct run *run, size_t e)
