@@ -42,6 +42,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "bitmask.h"
 #include "log.h"
 #include "notify.h"
 #include "results.h"
@@ -361,7 +362,7 @@ static void on_finished(struct wd *d, struct active *a)
 		goto pending;
 	}
 	if (ex->rc == 0) {
-		rc = results_enqueue_samples(d->q, &j, &ex->cfg, dir, err, sizeof(err));
+		rc = results_enqueue_samples(d->q, &j, dir, err, sizeof(err));
 		if (rc < 0)
 			rc = results_enqueue_end(d->q, &j, dir, "FAILED", err);
 		if (rc == 0)
@@ -477,6 +478,35 @@ static const char *json_text(cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+static struct parsed_config *parsed_take(struct wd *d, const char *sched);
+
+/* The query tags the claim stored ({name: [file names]}) into the exec. */
+static int exec_set_query_tags(struct exec *ex, const char *json)
+{
+	cJSON *o = cJSON_Parse(json), *t, *e;
+	int rc = cJSON_IsObject(o) ? 0 : -EINVAL;
+
+	if (rc < 0) {
+		cJSON_Delete(o);
+		return rc;
+	}
+	cJSON_ArrayForEach(t, o) {
+		if (!cJSON_IsArray(t)) {
+			rc = -EINVAL;
+			break;
+		}
+		ex->qtags = xreallocarray(ex->qtags, ex->nqtags + 1, sizeof(*ex->qtags));
+		struct exec_query_tag *q = &ex->qtags[ex->nqtags++];
+		memset(q, 0, sizeof(*q));
+		q->name = xstrdup(t->string);
+		cJSON_ArrayForEach(e, t)
+			if (cJSON_IsString(e))
+				strvec_push(&q->names, e->valuestring);
+	}
+	cJSON_Delete(o);
+	return rc;
+}
+
 static void start_job(struct wd *d, const char *sched)
 {
 	struct job j;
@@ -490,8 +520,18 @@ static void start_job(struct wd *d, const char *sched)
 	if (j.deaths > 0 || j.attempts > 0)
 		log_info("run %s: starting again (%d earlier failures, %d daemon deaths)", j.run_id,
 			 j.attempts, j.deaths);
-	if (config_parse(j.config ? j.config : "{}", j.config ? strlen(j.config) : 2, &ex->cfg,
-			 &errs) < 0) {
+	/*
+	 * One parse per attempt: the first attempt takes the claim's parse; a
+	 * later one (a retry, a drain, a restart) parses the stored text here.
+	 */
+	struct parsed_config *pc = parsed_take(d, sched);
+	log_debug("run %s: config %s", j.run_id, pc ? "as parsed at the claim" :
+		  "parsed for this attempt");
+	if (pc != NULL) {
+		ex->cfg = pc->cfg;
+		free(pc);
+	} else if (config_parse(j.config ? j.config : "{}", j.config ? strlen(j.config) : 2,
+				&ex->cfg, &errs) < 0) {
 		struct buf m = { 0 };
 		buf_puts(&m, "invalid config: ");
 		for (size_t i = 0; i < errs.n; i++)
@@ -502,15 +542,32 @@ static void start_job(struct wd *d, const char *sched)
 		ex = NULL;
 		goto out;
 	}
-	if (ex->cfg.datapool_name != NULL && j.datapool == NULL) {
+	const struct plan *plan = config_plan(&ex->cfg);
+	bool wants_tags = false;
+	for (size_t i = 0; i < plan->nentries; i++)
+		wants_tags |= plan->entries[i].input == PLAN_INPUT_EMBEDDINGS &&
+			      plan->entries[i].tag_name != NULL;
+	if ((ex->cfg.datapool_name != NULL && j.datapool == NULL) ||
+	    (wants_tags && j.query_tags == NULL)) {
 		/*
-		 * Claimed by a winnowd that did not fetch datapools: claim it again
-		 * from the config step (the stored run stays), which fetches it.
+		 * Claimed by a winnowd that did not fetch datapools or query tags:
+		 * claim it again from the config step (the stored run stays), which
+		 * fetches them.
 		 */
-		log_info("run %s: datapool \"%s\" not fetched yet; fetching it", j.run_id,
-			 ex->cfg.datapool_name);
+		log_info("run %s: %s not fetched yet; fetching", j.run_id,
+			 j.datapool == NULL && ex->cfg.datapool_name ? "the datapool" : "the query tags");
 		(void)queue_job_set_state(d->q, sched, JOB_CLAIMED, NULL);
 		claim_kick(d);
+		goto out;
+	}
+	/* A row of a winnowd before queue version 4: what the claim now stores. */
+	if (j.tag_creator == NULL &&
+	    queue_job_set_plan(d->q, sched, ex->cfg.datapool_name, plan_tag_creator(plan),
+			       j.query_tags) < 0)
+		goto out;
+	if (j.query_tags != NULL && exec_set_query_tags(ex, j.query_tags) < 0) {
+		end_job(d, sched, "FAILED", "the stored query tags are not {name: [file names]}",
+			NULL);
 		goto out;
 	}
 	if (j.datapool != NULL) {
@@ -549,6 +606,7 @@ static void start_job(struct wd *d, const char *sched)
 	}
 	snprintf(ex->sched_id, sizeof(ex->sched_id), "%s", j.sched_id);
 	snprintf(ex->run_id, sizeof(ex->run_id), "%s", j.run_id);
+	snprintf(ex->dataset_id, sizeof(ex->dataset_id), "%s", j.dataset_id);
 	ex->input = xstrdup(path);
 	ex->run_dir = wd_run_dir(d, sched);
 	ex->threads = d->conf.threads_per_run;
@@ -623,43 +681,73 @@ static void try_dispatch(struct wd *d)
 
 /* ---- claims ------------------------------------------------------------- */
 
-enum claim_step { CLAIM_LOCK, CLAIM_RUN, CLAIM_CONFIG, CLAIM_DATASOURCE, CLAIM_DATAPOOL };
+enum claim_step {
+	CLAIM_LOCK, CLAIM_RUN, CLAIM_CONFIG, CLAIM_DATASOURCE, CLAIM_DATAPOOL, CLAIM_TAGS,
+	CLAIM_MAPPINGS,
+};
+
+static const char *const claim_step_names[] = {
+	"LOCKED", "create run", "config", "datasource", "datapool", "tags", "sample order",
+};
 
 struct claim {
 	struct wd *d;
 	struct job j;
 	enum claim_step step;
 	char *config;		/* the config reply's "config" object, JSON */
+	struct run_config *cfg;	/* config, parsed: here, once, and handed on to the first attempt */
 	char *datasource;	/* the datasource reply */
-	char *pool_name;	/* the config's datapool.name, or NULL */
+	char *pool_names;	/* the datapool's member names, a JSON array; NULL without one */
+	int pool_members;
+	struct strvec qtags;	/* the plan's query tag names (SPEC 4.8), each once */
+	struct strvec qmasks;	/* their bitMaskData, from the tags reply */
+	char *query_tags;	/* {tag name: [file names]}, JSON; NULL when the plan names none */
 };
 
 static void claim_free(struct claim *c)
 {
 	job_clear(&c->j);
 	free(c->config);
+	if (c->cfg != NULL) {
+		config_free(c->cfg);
+		free(c->cfg);
+	}
 	free(c->datasource);
-	free(c->pool_name);
+	free(c->pool_names);
+	strvec_free(&c->qtags);
+	strvec_free(&c->qmasks);
+	free(c->query_tags);
 	free(c);
 }
 
-/*
- * The datapool's name when the config is valid and names one (an invalid
- * config fails the run at its start, so there is nothing to fetch for it).
- */
-static char *config_pool_name(const char *config)
+/* Removes and returns the parsed config kept for sched, or NULL. */
+static struct parsed_config *parsed_take(struct wd *d, const char *sched)
 {
-	struct run_config cfg;
-	struct strvec errs = { 0 };
-	char *name = NULL;
-
-	if (config_parse(config, strlen(config), &cfg, &errs) == 0) {
-		if (cfg.datapool_name != NULL)
-			name = xstrdup(cfg.datapool_name);
-		config_free(&cfg);
+	for (struct parsed_config **p = &d->parsed; *p; p = &(*p)->next) {
+		if (strcmp((*p)->sched_id, sched) == 0) {
+			struct parsed_config *pc = *p;
+			*p = pc->next;
+			return pc;
+		}
 	}
-	strvec_free(&errs);
-	return name;
+	return NULL;
+}
+
+static void parsed_free(struct parsed_config *pc)
+{
+	if (pc == NULL)
+		return;
+	config_free(&pc->cfg);
+	free(pc);
+}
+
+/* The JSON path of the first plan entry that names query tag name. */
+static char *qtag_path(const struct plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->nentries; i++)
+		if (p->entries[i].tag_name && strcmp(p->entries[i].tag_name, name) == 0)
+			return xasprintf("selection.strategies[%zu].input.tagName", i);
+	return xstrdup("selection");
 }
 
 /* The names of a datapool reply ({name, fileNames}) as a JSON array text, or NULL. */
@@ -703,11 +791,226 @@ static void claim_end(struct claim *c, bool failed)
 	worker_state_update(d, false);
 }
 
+/*
+ * The run cannot start: its config is invalid or does not fit the dataset
+ * (a query tag that is absent). A config error fails the run at once (SPEC
+ * 2), with the messages in its log.
+ */
+static void claim_config_error(struct claim *c, const char *prefix, const struct strvec *errs)
+{
+	struct buf m = { 0 };
+
+	buf_puts(&m, prefix);
+	for (size_t i = 0; i < errs->n; i++)
+		buf_printf(&m, "%s%s", i ? "; " : "", errs->v[i]);
+	end_job(c->d, c->j.sched_id, "FAILED", m.data, errs);
+	buf_free(&m);
+	claim_end(c, false);
+}
+
+/*
+ * Parses the config, once for the job (the parse goes on to its first
+ * attempt), and takes what the claim's next steps need from it. Returns
+ * false when the run ended on a config error.
+ */
+static bool claim_parse(struct claim *c)
+{
+	struct strvec errs = { 0 };
+
+	c->cfg = xcalloc(1, sizeof(*c->cfg));
+	if (config_parse(c->config, strlen(c->config), c->cfg, &errs) < 0) {
+		free(c->cfg);	/* config_parse freed what it held */
+		c->cfg = NULL;
+		claim_config_error(c, "invalid config: ", &errs);
+		strvec_free(&errs);
+		return false;
+	}
+	const struct plan *p = config_plan(c->cfg);
+	for (size_t i = 0; i < p->nentries; i++) {
+		const struct plan_entry *e = &p->entries[i];
+		if (e->input != PLAN_INPUT_EMBEDDINGS || e->tag_name == NULL)
+			continue;
+		if (e->dataset_id != NULL && strcmp(e->dataset_id, c->j.dataset_id) != 0) {
+			char *m = xasprintf("selection.strategies[%zu].input.datasetId: \"%s\" is not "
+					    "the run's dataset %s (a query tag must be of the run's "
+					    "own dataset)", i, e->dataset_id, c->j.dataset_id);
+			strvec_push(&errs, m);
+			free(m);
+			continue;
+		}
+		bool seen = false;
+		for (size_t k = 0; k < c->qtags.n && !seen; k++)
+			seen = strcmp(c->qtags.v[k], e->tag_name) == 0;
+		if (!seen)
+			strvec_push(&c->qtags, e->tag_name);
+	}
+	if (errs.n > 0) {
+		claim_config_error(c, "invalid config: ", &errs);
+		strvec_free(&errs);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The tags reply (List[TagData]): the bitMaskData of every query tag.
+ * Returns 1 when all were found, 0 when the run ended (a tag is absent),
+ * -1 when the reply is not a list of tags (retried).
+ */
+static int claim_tags(struct claim *c, cJSON *o)
+{
+	struct strvec errs = { 0 };
+	cJSON *t;
+
+	if (!cJSON_IsArray(o))
+		return -1;
+	for (size_t i = 0; i < c->qtags.n; i++) {
+		const char *mask = NULL;
+		cJSON_ArrayForEach(t, o) {
+			const char *name = json_text(t, "name");
+			if (name != NULL && strcmp(name, c->qtags.v[i]) == 0) {
+				mask = json_text(t, "bitMaskData");
+				break;
+			}
+		}
+		if (mask != NULL) {
+			strvec_push(&c->qmasks, mask);
+			continue;
+		}
+		char *path = qtag_path(config_plan(c->cfg), c->qtags.v[i]);
+		char *m = xasprintf("%s: the dataset has no tag named \"%s\"", path, c->qtags.v[i]);
+		strvec_push(&errs, m);
+		free(m);
+		free(path);
+	}
+	if (errs.n > 0) {
+		claim_config_error(c, "", &errs);
+		strvec_free(&errs);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The sample order reply: each query tag's bits read against it (bit k =
+ * the k-th name, SPEC 7) into c->query_tags. Returns 1, 0 when the run
+ * ended (a mask the sample order cannot hold), -1 when the reply is not a
+ * list of names (retried).
+ */
+static int claim_mappings(struct claim *c, cJSON *o)
+{
+	struct strvec errs = { 0 };
+	size_t n = (size_t)cJSON_GetArraySize(o), k = 0;
+	const char **names;
+	cJSON *e, *out;
+
+	if (!cJSON_IsArray(o))
+		return -1;
+	names = xcalloc(n + 1, sizeof(*names));
+	cJSON_ArrayForEach(e, o) {
+		if (!cJSON_IsString(e)) {
+			free(names);
+			return -1;
+		}
+		names[k++] = e->valuestring;
+	}
+	out = cJSON_CreateObject();
+	for (size_t i = 0; i < c->qtags.n; i++) {
+		struct bitmask bm = { 0 };
+		int rc = bitmask_parse(c->qmasks.v[i], n, &bm);
+		if (rc < 0) {
+			char *path = qtag_path(config_plan(c->cfg), c->qtags.v[i]);
+			char *m = rc == -ERANGE ?
+				xasprintf("%s: tag \"%s\" (%s) names samples beyond the dataset's %zu",
+					  path, c->qtags.v[i], c->qmasks.v[i], n) :
+				xasprintf("%s: tag \"%s\": bitMaskData \"%.64s\" is not a bitmask",
+					  path, c->qtags.v[i], c->qmasks.v[i]);
+			strvec_push(&errs, m);
+			free(m);
+			free(path);
+			continue;
+		}
+		cJSON *a = cJSON_CreateArray();
+		for (size_t b = 0; b < n; b++)
+			if (bitmask_get(&bm, b))
+				cJSON_AddItemToArray(a, cJSON_CreateString(names[b]));
+		cJSON_AddItemToObject(out, c->qtags.v[i], a);
+		bitmask_free(&bm);
+	}
+	free(names);
+	if (errs.n > 0) {
+		cJSON_Delete(out);
+		claim_config_error(c, "", &errs);
+		strvec_free(&errs);
+		return 0;
+	}
+	c->query_tags = cJSON_PrintUnformatted(out);
+	cJSON_Delete(out);
+	if (c->query_tags == NULL)
+		fatalx("out of memory");
+	return 1;
+}
+
+/*
+ * The last step: what the claim fetched and what it took from the config,
+ * stored in one transaction; the job is "queued", and its parsed config
+ * waits in memory for its first attempt.
+ */
+static void claim_finish(struct claim *c)
+{
+	struct wd *d = c->d;
+	const char *creator = plan_tag_creator(config_plan(c->cfg));
+
+	if (queue_begin(d->q) < 0 ||
+	    queue_job_set_sources(d->q, c->j.sched_id, c->config, c->datasource, c->pool_names) < 0 ||
+	    queue_job_set_plan(d->q, c->j.sched_id, c->cfg->datapool_name, creator,
+			       c->query_tags) < 0 ||
+	    queue_commit(d->q) < 0) {
+		queue_rollback(d->q);
+		claim_end(c, true);
+		return;
+	}
+	struct buf m = { 0 };
+	if (c->pool_names != NULL)
+		buf_printf(&m, "; datapool \"%s\": %d members", c->cfg->datapool_name, c->pool_members);
+	for (size_t i = 0; i < c->qtags.n; i++)
+		buf_printf(&m, "; query tag \"%s\"", c->qtags.v[i]);
+	log_info("run %s: claimed scheduled run %s (selection tag by %s%s)", c->j.run_id,
+		 c->j.sched_id, creator, m.data ? m.data : "");
+	buf_free(&m);
+	parsed_free(parsed_take(d, c->j.sched_id));
+	struct parsed_config *pc = xcalloc(1, sizeof(*pc));
+	snprintf(pc->sched_id, sizeof(pc->sched_id), "%s", c->j.sched_id);
+	pc->cfg = *c->cfg;
+	free(c->cfg);
+	c->cfg = NULL;
+	pc->next = d->parsed;
+	d->parsed = pc;
+	claim_end(c, false);
+}
+
+/* After step `done`: the next step the config asks for, or the end of the claim. */
+static void claim_advance(struct claim *c, enum claim_step done)
+{
+	if (done < CLAIM_DATAPOOL && c->cfg->datapool_name != NULL) {
+		c->step = CLAIM_DATAPOOL;
+	} else if (done < CLAIM_TAGS && c->qtags.n > 0) {
+		c->step = CLAIM_TAGS;
+	} else if (done == CLAIM_TAGS) {
+		c->step = CLAIM_MAPPINGS;
+	} else {
+		claim_finish(c);
+		return;
+	}
+	claim_next(c);
+}
+
 static void on_claim_reply(void *ud, const struct http_reply *rep)
 {
 	struct claim *c = ud;
 	struct wd *d = c->d;
 	cJSON *o = NULL;
+	int rc;
 
 	if (d->stopping) {
 		claim_free(c);
@@ -725,10 +1028,8 @@ static void on_claim_reply(void *ud, const struct http_reply *rep)
 	}
 	if (rep->status < 200 || rep->status >= 300) {
 		log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: %s: %s%.200s", c->j.sched_id,
-			c->step == CLAIM_LOCK ? "LOCKED" : c->step == CLAIM_RUN ? "create run" :
-			c->step == CLAIM_CONFIG ? "config" : c->step == CLAIM_DATASOURCE ? "datasource" :
-			"datapool",
-			rep->status ? "refused: " : rep->curl_error, rep->status ? rep->body : "");
+			claim_step_names[c->step], rep->status ? "refused: " : rep->curl_error,
+			rep->status ? rep->body : "");
 		claim_end(c, true);
 		return;
 	}
@@ -756,49 +1057,55 @@ static void on_claim_reply(void *ud, const struct http_reply *rep)
 			return;
 		}
 		c->config = cJSON_PrintUnformatted(cfg);
-		c->step = CLAIM_DATASOURCE;
-		break;
+		cJSON_Delete(o);
+		if (claim_parse(c)) {
+			c->step = CLAIM_DATASOURCE;
+			claim_next(c);
+		}
+		return;
 	}
 	case CLAIM_DATASOURCE:
 		c->datasource = xstrdup(rep->body ? rep->body : "");
-		c->pool_name = config_pool_name(c->config);
-		if (c->pool_name != NULL) {
-			c->step = CLAIM_DATAPOOL;
-			break;
-		}
-		/* FALLTHROUGH */
-	case CLAIM_DATAPOOL: {
+		cJSON_Delete(o);
+		claim_advance(c, CLAIM_DATASOURCE);
+		return;
+	case CLAIM_DATAPOOL:
 		/*
 		 * The datapool is fetched once, here, and stored with the job: every
 		 * attempt of the run (after a death, a drain, a failure) preselects
 		 * the same members, and this run's own picks, PUT when it reports,
 		 * never count as members of itself.
 		 */
-		char *names = NULL;
-		if (c->step == CLAIM_DATAPOOL && (names = pool_names_json(o)) == NULL) {
+		if ((c->pool_names = pool_names_json(o)) == NULL) {
 			log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: datapool \"%s\": "
-				"the reply has no fileNames array", c->j.sched_id, c->pool_name);
+				"the reply has no fileNames array", c->j.sched_id,
+				c->cfg->datapool_name);
 			cJSON_Delete(o);
 			claim_end(c, true);
 			return;
 		}
-		if (queue_job_set_sources(d->q, c->j.sched_id, c->config, c->datasource, names) < 0) {
-			free(names);
-			cJSON_Delete(o);
-			claim_end(c, true);
-			return;
-		}
-		if (names != NULL)
-			log_info("run %s: claimed scheduled run %s (datapool \"%s\": %d members)",
-				 c->j.run_id, c->j.sched_id, c->pool_name,
-				 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "fileNames")));
-		else
-			log_info("run %s: claimed scheduled run %s", c->j.run_id, c->j.sched_id);
-		free(names);
+		c->pool_members = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "fileNames"));
 		cJSON_Delete(o);
-		claim_end(c, false);
+		claim_advance(c, CLAIM_DATAPOOL);
 		return;
-	}
+	case CLAIM_TAGS:
+	case CLAIM_MAPPINGS:
+		/*
+		 * The query tags (SPEC 4.8) are fetched once, here, like the
+		 * datapool: the worker thread reads them from the job and never
+		 * calls the web app, and every attempt queries the same names.
+		 */
+		rc = c->step == CLAIM_TAGS ? claim_tags(c, o) : claim_mappings(c, o);
+		if (rc < 0)
+			log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: %s: the reply is not "
+				"a list of %s", c->j.sched_id, claim_step_names[c->step],
+				c->step == CLAIM_TAGS ? "tags" : "file names");
+		cJSON_Delete(o);
+		if (rc < 0)
+			claim_end(c, true);
+		else if (rc > 0)
+			claim_advance(c, c->step);
+		return;
 	}
 	cJSON_Delete(o);
 	claim_next(c);
@@ -837,7 +1144,14 @@ static void claim_next(struct claim *c)
 		break;
 	case CLAIM_DATAPOOL:
 		/* The name is [A-Za-z0-9._-] (config.c): nothing to escape. */
-		url = url_of(d, "/v1/datasets/%s/datapools/%s", c->j.dataset_id, c->pool_name);
+		url = url_of(d, "/v1/datasets/%s/datapools/%s", c->j.dataset_id,
+			     c->cfg->datapool_name);
+		break;
+	case CLAIM_TAGS:
+		url = url_of(d, "/v1/datasets/%s/tags", c->j.dataset_id);
+		break;
+	case CLAIM_MAPPINGS:
+		url = url_of(d, "/v1/datasets/%s/mappings?field=fileName", c->j.dataset_id);
 		break;
 	}
 	if (http_request(d->http, method, url, d->conf.token, body, body ? strlen(body) : 0, 30,
@@ -1094,11 +1408,43 @@ static void do_register(struct wd *d)
 	free(body);
 }
 
+/*
+ * Jobs a winnowd before queue version 4 left reporting have no selection tag
+ * creator stored yet: it is taken from their config, parsed once here (the
+ * jobs that will run again get theirs at their start).
+ */
+static void recover_v3_rows(struct wd *d)
+{
+	struct strvec ids = { 0 };
+
+	if (queue_job_ids(d->q, JOB_REPORTING, &ids) < 0)
+		return;
+	for (size_t i = 0; i < ids.n; i++) {
+		struct job j;
+		struct run_config cfg;
+		struct strvec errs = { 0 };
+		if (queue_job_get(d->q, ids.v[i], &j) < 0)
+			continue;
+		if (j.tag_creator == NULL && j.config != NULL &&
+		    config_parse(j.config, strlen(j.config), &cfg, &errs) == 0) {
+			(void)queue_job_set_plan(d->q, ids.v[i], cfg.datapool_name,
+						 plan_tag_creator(config_plan(&cfg)), j.query_tags);
+			config_free(&cfg);
+		}
+		strvec_free(&errs);
+		job_clear(&j);
+	}
+	strvec_free(&ids);
+}
+
 /* Jobs the last daemon left "running" died with it. */
 static int recover_local(struct wd *d)
 {
 	struct strvec ids = { 0 };
-	int rc = queue_job_ids(d->q, JOB_RUNNING, &ids);
+	int rc;
+
+	recover_v3_rows(d);
+	rc = queue_job_ids(d->q, JOB_RUNNING, &ids);
 
 	for (size_t i = 0; rc == 0 && i < ids.n; i++) {
 		struct job j;
@@ -1159,6 +1505,7 @@ void wd_job_released(struct wd *d, const char *sched, const char *why)
 		a->released = true;
 		cancel_request(&a->ex->cancel);
 	}
+	parsed_free(parsed_take(d, sched));
 	status_update(d);
 	worker_state_update(d, false);
 }
@@ -1613,6 +1960,8 @@ out_curl_only:
 out_queue:
 	while (d->active)
 		active_free(d, d->active);
+	while (d->parsed)
+		parsed_free(parsed_take(d, d->parsed->sched_id));
 	queue_close(d->q);
 out_conf:
 	if (pidfd >= 0)

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +53,11 @@ void exec_free(struct exec *ex)
 	free(ex->input);
 	free(ex->run_dir);
 	strvec_free(&ex->datapool);
+	for (size_t i = 0; i < ex->nqtags; i++) {
+		free(ex->qtags[i].name);
+		strvec_free(&ex->qtags[i].names);
+	}
+	free(ex->qtags);
 	free(ex->s3_endpoint);
 	free(ex->s3_region);
 	free(ex->s3_key_id);
@@ -145,6 +151,28 @@ static void ev_progress(void *ud, enum stage s, size_t done, size_t total)
 		uv_async_send(&d->async);
 }
 
+/*
+ * The pipeline's query tags (SPEC 4.8), from what the claim fetched. A name
+ * the claim did not fetch cannot be asked for (the claim fetches every tag
+ * the plan names), but is a config error rather than a crash.
+ */
+static int ev_query_tag(void *ud, const char *name, struct strvec *names, char *err,
+			size_t errlen)
+{
+	struct ctx *c = ud;
+
+	for (size_t i = 0; i < c->ex->nqtags; i++) {
+		const struct exec_query_tag *t = &c->ex->qtags[i];
+		if (strcmp(t->name, name) != 0)
+			continue;
+		for (size_t k = 0; k < t->names.n; k++)
+			strvec_push(names, t->names.v[k]);
+		return 0;
+	}
+	snprintf(err, errlen, "the dataset has no tag named \"%s\"", name);
+	return -ENOENT;
+}
+
 static void *thread_main(void *arg)
 {
 	struct dispatch *d = arg;
@@ -179,6 +207,8 @@ static void *thread_main(void *arg)
 			.resume = ex->resume,
 			.datapool = ex->datapool.v, .ndatapool = ex->datapool.n,
 			.datapool_label = "the web app's datapool",
+			.query_tag = ev_query_tag,
+			.dataset_id = ex->dataset_id,
 		};
 		ex->res = xcalloc(1, sizeof(*ex->res));
 		ex->rc = pipeline_run(&po, ex->res);

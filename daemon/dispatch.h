@@ -16,6 +16,12 @@
 #include "pipeline.h"
 #include "util.h"
 
+/* A query tag of the plan (SPEC 4.8) as the claim fetched it: its file names. */
+struct exec_query_tag {
+	char *name;
+	struct strvec names;
+};
+
 /*
  * One run handed to a worker thread. The loop fills the inputs, then only
  * reads the outputs after the EXEC_FINISHED event; cancel is the one field
@@ -23,13 +29,21 @@
  */
 struct exec {
 	/* inputs, owned by the exec */
-	char sched_id[25], run_id[25];
-	struct run_config cfg;
+	char sched_id[25], run_id[25], dataset_id[25];
+	struct run_config cfg;	/* parsed once for this attempt (daemon.c) */
 	char *input;
 	char *run_dir;
 	int threads;
 	bool resume;		/* checkpoint the stages, resume after the latest valid one */
 	struct strvec datapool;	/* the datapool's members, as fetched at the claim (SPEC 4.7) */
+	/*
+	 * The plan's query tags, fetched from the web app at the claim and
+	 * stored with the job: the worker thread answers the pipeline's
+	 * query_tag from them and never calls the web app itself (the HTTP
+	 * client belongs to the loop thread).
+	 */
+	struct exec_query_tag *qtags;
+	size_t nqtags;
 	/* S3 datasources: endpoint, region, key id, secret (never logged); NULL: none */
 	char *s3_endpoint, *s3_region, *s3_key_id, *s3_secret;
 	int s3_path_style;

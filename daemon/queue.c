@@ -50,6 +50,9 @@ void job_clear(struct job *j)
 	free(j->config);
 	free(j->datasource);
 	free(j->datapool);
+	free(j->pool_name);
+	free(j->tag_creator);
+	free(j->query_tags);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -84,11 +87,19 @@ static const char *const migrations[QUEUE_VERSION] = {
 	"CREATE INDEX outbox_job ON outbox (job, id);",
 	/* 2 -> 3: the datapool fetched at the claim (SPEC 4.7), a JSON array of names. */
 	"ALTER TABLE jobs ADD COLUMN datapool TEXT;",
+	/*
+	 * 3 -> 4: what the claim takes from the config, parsed once there: the
+	 * datapool's name, the selection tag's creator, the plan's query tags
+	 * (SPEC 4.8). Rows of older files get them from the daemon at its start.
+	 */
+	"ALTER TABLE jobs ADD COLUMN pool_name TEXT;"
+	"ALTER TABLE jobs ADD COLUMN tag_creator TEXT;"
+	"ALTER TABLE jobs ADD COLUMN query_tags TEXT;",
 };
 
 enum stmt {
-	S_JOB_INSERT, S_JOB_GET, S_JOB_IDS, S_JOB_COUNT, S_JOB_RUN, S_JOB_SOURCES, S_JOB_STATE,
-	S_JOB_STAGE, S_JOB_TAG, S_JOB_LEASE, S_JOB_COUNT_UP, S_JOB_SEQ_GET, S_JOB_SEQ_ADD,
+	S_JOB_INSERT, S_JOB_GET, S_JOB_IDS, S_JOB_COUNT, S_JOB_RUN, S_JOB_SOURCES, S_JOB_PLAN,
+	S_JOB_STATE, S_JOB_STAGE, S_JOB_TAG, S_JOB_LEASE, S_JOB_COUNT_UP, S_JOB_SEQ_GET, S_JOB_SEQ_ADD,
 	S_JOB_DELETE,
 	S_OB_ADD, S_OB_LAST, S_OB_SETBODY, S_OB_NEXT, S_OB_MINDUE, S_OB_DONE, S_OB_RETRY,
 	S_OB_COUNT, S_OB_COUNT_ALL, S_OB_DROP_AFTER,
@@ -102,12 +113,15 @@ static const char *const stmt_sql[S_COUNT] = {
 			 "created_at, updated_at) VALUES (?, ?, ?, 'claimed', ?, ?)",
 	[S_JOB_GET] = "SELECT sched_id, dataset_id, config_id, run_id, state, stage, progress, "
 		      "attempts, deaths, lease, log_seq, error, created_at, updated_at, config, "
-		      "datasource, cand_tag, datapool FROM jobs WHERE sched_id = ?",
+		      "datasource, cand_tag, datapool, pool_name, tag_creator, query_tags "
+		      "FROM jobs WHERE sched_id = ?",
 	[S_JOB_IDS] = "SELECT sched_id FROM jobs WHERE state = ? ORDER BY created_at, rowid",
 	[S_JOB_COUNT] = "SELECT count(*) FROM jobs WHERE state = ?",
 	[S_JOB_RUN] = "UPDATE jobs SET run_id = ?, updated_at = ? WHERE sched_id = ?",
 	[S_JOB_SOURCES] = "UPDATE jobs SET config = ?, datasource = ?, datapool = ?, state = 'queued', "
 			  "updated_at = ? WHERE sched_id = ?",
+	[S_JOB_PLAN] = "UPDATE jobs SET pool_name = ?, tag_creator = ?, query_tags = ?, "
+		       "updated_at = ? WHERE sched_id = ?",
 	[S_JOB_STATE] = "UPDATE jobs SET state = ?, error = coalesce(?, error), updated_at = ? "
 			"WHERE sched_id = ?",
 	[S_JOB_STAGE] = "UPDATE jobs SET stage = ?, progress = ?, updated_at = ? WHERE sched_id = ?",
@@ -340,6 +354,9 @@ int queue_job_get(struct queue *q, const char *sched, struct job *j)
 		j->datasource = dup_col(st, 15);
 		copy_col(j->cand_tag, sizeof(j->cand_tag), st, 16);
 		j->datapool = dup_col(st, 17);
+		j->pool_name = dup_col(st, 18);
+		j->tag_creator = dup_col(st, 19);
+		j->query_tags = dup_col(st, 20);
 	}
 	if (sqlite3_reset(st) != SQLITE_OK || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
 		job_clear(j);
@@ -408,6 +425,18 @@ int queue_job_set_sources(struct queue *q, const char *sched, const char *config
 	bind_text(st, 3, datapool);
 	(void)sqlite3_bind_int64(st, 4, queue_now_ms());
 	return update_job(q, S_JOB_SOURCES, 5, sched);
+}
+
+int queue_job_set_plan(struct queue *q, const char *sched, const char *pool_name,
+		       const char *tag_creator, const char *query_tags)
+{
+	sqlite3_stmt *st = q->st[S_JOB_PLAN];
+
+	bind_text(st, 1, pool_name);
+	bind_text(st, 2, tag_creator);
+	bind_text(st, 3, query_tags);
+	(void)sqlite3_bind_int64(st, 4, queue_now_ms());
+	return update_job(q, S_JOB_PLAN, 5, sched);
 }
 
 int queue_job_set_state(struct queue *q, const char *sched, enum job_state s, const char *error)

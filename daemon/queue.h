@@ -12,7 +12,7 @@
 #include "util.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define QUEUE_VERSION 3
+#define QUEUE_VERSION 4
 
 enum job_state {
 	JOB_CLAIMED,	/* intent written; LOCKED, run, config, datasource on the way */
@@ -43,6 +43,17 @@ struct job {
 	char *config;		/* the stored config reply's "config" object, JSON; may be NULL */
 	char *datasource;	/* the datasource reply, JSON; may be NULL */
 	char *datapool;		/* the datapool's names fetched at the claim, a JSON array; NULL without one */
+	/*
+	 * What the claim took from the config, parsed once there (version 4),
+	 * so that later steps need not parse it again: the datapool's name
+	 * (NULL: none), the selection tag's creator (NULL: not taken yet, a row
+	 * of an older winnowd or an invalid config) and the plan's query tags
+	 * as fetched from the web app, a JSON object {tag name: [file names]}
+	 * (NULL: the plan names none).
+	 */
+	char *pool_name;
+	char *tag_creator;
+	char *query_tags;
 };
 
 void job_clear(struct job *j);	/* frees the owned strings */
@@ -86,6 +97,9 @@ int queue_job_set_run(struct queue *q, const char *sched, const char *run_id);
 /* Stores what the claim fetched (datapool may be NULL) and makes the job "queued". */
 int queue_job_set_sources(struct queue *q, const char *sched, const char *config,
 			  const char *datasource, const char *datapool);
+/* Stores what the claim took from the parsed config: pool_name, tag_creator, query_tags. */
+int queue_job_set_plan(struct queue *q, const char *sched, const char *pool_name,
+		       const char *tag_creator, const char *query_tags);
 int queue_job_set_state(struct queue *q, const char *sched, enum job_state s, const char *error);
 int queue_job_set_stage(struct queue *q, const char *sched, const char *stage, double progress);
 int queue_job_set_tag(struct queue *q, const char *sched, const char *cand_tag);

@@ -24,7 +24,6 @@
 #include <cjson/cJSON.h>
 
 #include "bitmask.h"
-#include "config.h"
 #include "log.h"
 #include "util.h"
 
@@ -140,10 +139,10 @@ static int add_state(struct queue *q, const struct job *j, const char *state, co
  * only after its picks are in the datapool; a refused PUT fails the run
  * (outbox.c), as the next run would otherwise pick them again.
  */
-static int enqueue_datapool(struct queue *q, const struct job *j, const struct run_config *cfg,
-			    const char *run_dir, char *err, size_t errlen)
+static int enqueue_datapool(struct queue *q, const struct job *j, const char *run_dir, char *err,
+			    size_t errlen)
 {
-	const char *name = cfg->datapool_name;
+	const char *name = j->pool_name;
 	char *sp, *path;
 	struct strvec sel = { 0 };
 	int rc;
@@ -172,8 +171,8 @@ static int enqueue_datapool(struct queue *q, const struct job *j, const struct r
 	return rc;
 }
 
-int results_enqueue_samples(struct queue *q, const struct job *j, const struct run_config *cfg,
-			    const char *run_dir, char *err, size_t errlen)
+int results_enqueue_samples(struct queue *q, const struct job *j, const char *run_dir, char *err,
+			    size_t errlen)
 {
 	struct strvec cand = { 0 };
 	char *path = NULL;
@@ -198,7 +197,7 @@ int results_enqueue_samples(struct queue *q, const struct job *j, const struct r
 		if (rc < 0)
 			goto out;
 	}
-	if ((rc = enqueue_datapool(q, j, cfg, run_dir, err, errlen)) < 0)
+	if ((rc = enqueue_datapool(q, j, run_dir, err, errlen)) < 0)
 		goto out;
 	free(path);
 	path = xasprintf("/v1/datasets/%s/mappings?field=fileName", j->dataset_id);
@@ -228,17 +227,6 @@ static long lookup(const struct name_idx *map, size_t n, const char *name)
 	const struct name_idx *f = bsearch(&key, map, n, sizeof(*map), cmp_name);
 
 	return f ? (long)f->idx : -1;
-}
-
-static const char *creator_of(enum method m)
-{
-	switch (m) {
-	case METHOD_RANDOM: return "SAMPLER_RANDOM";
-	case METHOD_CORESET: return "SAMPLER_CORESET";
-	case METHOD_CORAL: return "SAMPLER_CORAL";
-	case METHOD_ACTIVE_LEARNING: return "SAMPLER_ACTIVE_LEARNING";
-	}
-	return "USER_WORKER";
 }
 
 static char *tag_body(const char *name, const char *prev, const struct bitmask *bm, size_t tot,
@@ -410,8 +398,6 @@ int results_enqueue_tags(struct queue *q, const struct job *j, const char *run_d
 	size_t nmap = 0;
 	char *name = NULL, *cname = NULL, *body = NULL, *path = NULL, *sp = NULL;
 	cJSON *arr = cJSON_ParseWithLength(mappings, len), *e;
-	struct run_config cfg;
-	struct strvec cerr = { 0 };
 	int rc;
 
 	if (!cJSON_IsArray(arr)) {
@@ -456,13 +442,12 @@ int results_enqueue_tags(struct queue *q, const struct job *j, const char *run_d
 		}
 		bitmask_set(&sm, (size_t)k);
 	}
-	/* The method names the selection tag's creator; the config was validated at start. */
-	enum method m = METHOD_CORESET;
-	if (j->config && config_parse(j->config, strlen(j->config), &cfg, &cerr) == 0) {
-		m = cfg.method;
-		config_free(&cfg);
-	}
-	strvec_free(&cerr);
+	/*
+	 * The selection tag's creator was taken from the config at the claim
+	 * (plan_tag_creator); a row without one is of an older winnowd whose
+	 * config this one cannot parse: Lightly's UNKNOWN says so.
+	 */
+	const char *creator = j->tag_creator ? j->tag_creator : "UNKNOWN";
 
 	name = results_run_name(j);
 	cname = xasprintf("%s-candidates", name);
@@ -471,7 +456,7 @@ int results_enqueue_tags(struct queue *q, const struct job *j, const char *run_d
 	if ((rc = queue_outbox_add(q, j->sched_id, "tag_cand", "POST", path, body, NULL)) < 0)
 		goto out;
 	free(body);
-	body = tag_body(name, RESULTS_CAND_TAG, &sm, nmap, creator_of(m), j->run_id);
+	body = tag_body(name, RESULTS_CAND_TAG, &sm, nmap, creator, j->run_id);
 	if ((rc = queue_outbox_add(q, j->sched_id, "tag_sel", "POST", path, body, NULL)) < 0)
 		goto out;
 	if ((rc = enqueue_scores(q, j, run_dir, map, nmap, err, errlen)) < 0)

@@ -11,8 +11,6 @@
 
 #include "queue.h"
 
-struct run_config;
-
 /* Stands for the candidates tag id in queued paths and bodies until it is known. */
 #define RESULTS_CAND_TAG "@CANDTAG@"
 
@@ -21,18 +19,19 @@ char *results_state_body(const char *state, const char *message, double progress
 
 /*
  * After the stages: SAVING_RESULTS, every candidate as a sample (path order,
- * at most 10,000 a call), with a datapool the new picks PUT to it (kind
- * "datapool"), then the GET of the dataset's sample order (kind "mappings").
- * cfg is the run's config as parsed when it started (borrowed). Returns 0 or
- * a negative errno with err set.
+ * at most 10,000 a call), with a datapool (j->pool_name, taken from the
+ * config at the claim) the new picks PUT to it (kind "datapool"), then the
+ * GET of the dataset's sample order (kind "mappings"). Returns 0 or a
+ * negative errno with err set.
  */
-int results_enqueue_samples(struct queue *q, const struct job *j, const struct run_config *cfg,
-			    const char *run_dir, char *err, size_t errlen);
+int results_enqueue_samples(struct queue *q, const struct job *j, const char *run_dir, char *err,
+			    size_t errlen);
 
 /*
  * With the sample order (the "mappings" reply, a JSON array of names): the
- * candidates tag, the selection tag, the score lists, UPLOADING_ARTIFACTS,
- * the artifacts, COMPLETED, the scheduled run DONE and the local "finish".
+ * candidates tag, the selection tag (its creator: j->tag_creator), the score
+ * lists, UPLOADING_ARTIFACTS, the artifacts, COMPLETED, the scheduled run DONE
+ * and the local "finish".
  */
 int results_enqueue_tags(struct queue *q, const struct job *j, const char *run_dir,
 			 const char *mappings, size_t len, char *err, size_t errlen);

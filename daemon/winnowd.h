@@ -35,6 +35,18 @@ struct active {
 
 struct ob_call;
 
+/*
+ * A config parsed at its claim, kept in memory until the job's first
+ * attempt takes it (a job's config is parsed once per attempt: the claim's
+ * parse serves the first one; a later attempt, or the first after a
+ * restart, parses the stored text once in start_job).
+ */
+struct parsed_config {
+	char sched_id[25];
+	struct run_config cfg;
+	struct parsed_config *next;
+};
+
 struct wd {
 	uv_loop_t *loop;
 	struct http *http;
@@ -61,6 +73,7 @@ struct wd {
 	int ob_hold_failures;
 	int64_t last_contact_saved;
 	struct active *active;
+	struct parsed_config *parsed;	/* claimed jobs' configs, not yet taken by a start */
 	double watchdog_interval;	/* seconds, 0: off */
 	int64_t retry_ms;	/* a failed attempt waits retry_ms * attempts before the next */
 	uint64_t heartbeat_ms;	/* PUT worker state every (SPEC 6: 15 s) */

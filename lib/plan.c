@@ -351,3 +351,23 @@ cJSON *plan_to_json(const struct plan *p)
 	}
 	return o;
 }
+
+/*
+ * The creator of a run's selection tag (SPEC 7), a value of Lightly's
+ * TagCreator enum (lightly v1.5.20). A 2.2-era method keeps the sampler
+ * Lightly's own worker named for it; a V4 plan has no sampler of its own,
+ * and Lightly's worker tags its selections USER_WORKER (docs/differences.md).
+ */
+static const char *const method_creators[] = {
+	[METHOD_RANDOM] = "SAMPLER_RANDOM",
+	[METHOD_CORESET] = "SAMPLER_CORESET",
+	[METHOD_CORAL] = "SAMPLER_CORAL",
+	[METHOD_ACTIVE_LEARNING] = "SAMPLER_ACTIVE_LEARNING",
+};
+
+const char *plan_tag_creator(const struct plan *p)
+{
+	if (p->from_method && (size_t)p->method < ARRAY_LEN(method_creators))
+		return method_creators[p->method];
+	return "USER_WORKER";
+}

@@ -169,4 +169,11 @@ const char *plan_distribution_name(enum plan_distribution d);
 /* Whether SPEC 4.8 allows this input with this strategy (METADATA: numeric or category). */
 bool plan_pair_allowed(enum plan_input in, enum plan_strategy st);
 
+/*
+ * The creator of the run's selection tag, a value of Lightly's TagCreator:
+ * SAMPLER_RANDOM, _CORESET, _CORAL or _ACTIVE_LEARNING for the plan of a
+ * 2.2-era method, USER_WORKER for a V4 plan. A static string.
+ */
+const char *plan_tag_creator(const struct plan *p);
+
 #endif

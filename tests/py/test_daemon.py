@@ -104,7 +104,10 @@ class Daemon:
             return f.read().decode("utf-8", "replace")
 
 
-class DaemonTest(unittest.TestCase):
+class DaemonFixture(unittest.TestCase):
+    """A web app and worker tokens per test, and the helpers; no tests of its own
+    (test_daemon_plans.py builds on it too)."""
+
     def setUp(self):
         self.dir = wt.tmpdir("dm")
         self.root = os.path.join(self.dir, "data")
@@ -260,7 +263,8 @@ class DaemonTest(unittest.TestCase):
             dup = [m for m in set(msgs) if msgs.count(m) > 1 and "stage" in m]
             self.assertEqual(dup, [], "log lines repeated")
 
-    # -- tests ----------------------------------------------------------------
+
+class DaemonTest(DaemonFixture):
     def test_coral_run_completes_like_local_mode(self):
         path = dataset(self.root)
         ds = self.make_dataset(path)
@@ -269,7 +273,10 @@ class DaemonTest(unittest.TestCase):
         run = self.wait_run(sched)
         self.assertEqual(run["state"], "COMPLETED", run)
         self.wait_sched_done(ds, sched)
-        self.check_results_match_local(ds, run, CORAL, path)
+        tags = self.check_results_match_local(ds, run, CORAL, path)
+        # The selection tag's creator is the method's sampler (SPEC 7), taken at the claim.
+        self.assertEqual(tags["run-%s" % run["id"]]["creator"], "SAMPLER_CORAL")
+        self.assertEqual(tags["run-%s-candidates" % run["id"]]["creator"], "USER_WORKER")
         arts = {a["fileName"]: a for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])}
         for f in ("report.json", "scores.csv", "selection.csv", "embeddings_2d.csv", "log.txt",
                   "corrupt_filenames.txt", "duplicate_filenames.txt", "excluded_filenames.txt"):
@@ -295,8 +302,10 @@ class DaemonTest(unittest.TestCase):
         time.sleep(1.5)     # a few more polls: the cancelled run must stay untouched
         self.assertIsNone(self.run_of(c))
         self.assertEqual(self.scheduled(ds, c)["state"], "CANCELED")
-        self.check_results_match_local(ds, ra, CORAL, path)
-        self.check_results_match_local(ds, rb, CORESET, path)
+        ta = self.check_results_match_local(ds, ra, CORAL, path)
+        tb = self.check_results_match_local(ds, rb, CORESET, path)
+        self.assertEqual(ta["run-%s" % ra["id"]]["creator"], "SAMPLER_CORAL")
+        self.assertEqual(tb["run-%s" % rb["id"]]["creator"], "SAMPLER_CORESET")
 
     def test_abort_then_next_run(self):
         path = dataset(self.root)
@@ -460,6 +469,47 @@ class DaemonTest(unittest.TestCase):
         self.wait_sched_done(ds, sched)
         self.check_results_match_local(ds, run, CORAL, path)
         self.assert_no_duplicates(ds, run, same_attempt=False)
+
+    def test_reporting_uses_what_the_claim_stored(self):
+        """The selection tag's creator and the datapool's name are taken from
+        the config once, at the claim, and kept in the job row: changed there
+        while the daemon is down, they are what the run reports (no later
+        step parses the config again for them)."""
+        path = dataset(self.root)
+        ds = self.make_dataset(path)
+        docker = dict(CORESET, datapool={"name": "pool-a"})
+        sched = self.schedule(ds, docker)
+        d = self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
+        self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=60)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(60), 0)
+        # The first attempt ran on the claim's parse (one parse for both).
+        self.assertEqual(d.log_text().count("config as parsed at the claim"), 1)
+        self.assertNotIn("config parsed for this attempt", d.log_text())
+        db = os.path.join(d.state, "winnowd.db")
+
+        def sql(q):
+            return subprocess.run(["sqlite3", db, q], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        self.assertEqual(sql("SELECT pool_name, tag_creator, query_tags IS NULL FROM jobs "
+                             "WHERE sched_id = '%s'" % sched), "pool-a|SAMPLER_CORESET|1")
+        sql("UPDATE jobs SET pool_name = 'pool-b', tag_creator = 'SAMPLER_RANDOM' "
+            "WHERE sched_id = '%s'" % sched)
+        d.env.pop("WINNOWD_TEST_DELAY_MS")
+        d.start()
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        tags = {t["name"]: t for t in self.tags(ds)}
+        sel = tags["run-%s" % run["id"]]
+        self.assertEqual(sel["creator"], "SAMPLER_RANDOM")
+        # The attempt after the restart parsed the stored config, once.
+        self.assertEqual(d.log_text().count("config parsed for this attempt"), 1)
+        self.assertEqual(d.log_text().count("config as parsed at the claim"), 1)
+        pool_b = self.web.ok("GET", "/v1/datasets/%s/datapools/pool-b" % ds, token=self.wtok)
+        self.assertEqual(sorted(pool_b["fileNames"]), sorted(self.tag_names(ds, sel)))
+        r = self.web.request("GET", "/v1/datasets/%s/datapools/pool-a" % ds, token=self.wtok)
+        self.assertEqual(r.json.get("fileNames", []) if r.status == 200 else [], [])
 
     def test_kill9_during_a_run_then_restart(self):
         path = dataset(self.root)
