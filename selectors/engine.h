@@ -65,6 +65,10 @@ struct engine_inputs {
 	size_t k;			/* new picks at most; SIZE_MAX: no budget */
 	int threads;			/* 0: all cores */
 	volatile int *cancel;		/* non-zero stops with -ECANCELED; may be NULL */
+	int prune;			/* for tests and benchmarks: 0 (the default) = adaptive,
+					 * 1 = the fast path whenever the plan has it (a DIVERSITY
+					 * entry with strength > 0 and at least one candidate),
+					 * -1 = the plain path always. Same selection either way. */
 };
 
 /* One BALANCE entry's figures, for report.json. Shares and target are per class. */
@@ -88,6 +92,7 @@ struct engine_result {
 	double *dist;		/* d_i at the pick (+inf for a first pick); NaN without DIVERSITY */
 	enum engine_stop stop_reason;
 	size_t ncandidates;	/* left after thresholds, preselected included */
+	bool fast_path;		/* the run took the fast path (engine_inputs.prune) */
 	size_t nbalance;
 	struct engine_balance *balance;
 };

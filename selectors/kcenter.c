@@ -121,7 +121,7 @@
 #include "pool.h"
 #include "util.h"
 
-#define BLK 1024		/* rows per block of the plain pass */
+#define BLK KCENTER_BLOCK	/* rows per block of the plain pass */
 #define RB 128			/* rows per SGEMM tile */
 #define CB 512			/* centres per SGEMM tile */
 #define NCAND 8			/* candidate centres kept per row by the SGEMM start */
@@ -224,6 +224,7 @@ struct kcenter {
 	size_t msort_cap;
 	struct group *cg;
 	bool clustered;
+	bool blocks_only;	/* never the clustered passes (kcenter_blocks_only) */
 	size_t nblk;
 	struct group *bg;	/* plain: per row block */
 	/* lazy plain steps (DESIGN 4) */
@@ -1254,7 +1255,7 @@ static int lazy_fold(struct kcenter *kc, size_t p, uint32_t q)
 	rc = lazy_settle(kc);
 	if (rc < 0)
 		return rc;
-	if (kc->prune == 0 && kc->m >= kc->next_sync && kc->m < TRI_MAX)
+	if (kc->prune == 0 && !kc->blocks_only && kc->m >= kc->next_sync && kc->m < TRI_MAX)
 		rc = lazy_look(kc);
 	return rc;
 }
@@ -1461,7 +1462,7 @@ static int fold(struct kcenter *kc, size_t p)
 	if (kc->prune > 0) {
 		if (!kc->clustered)
 			rebuild_clusters(kc);
-	} else if (kc->prune == 0) {
+	} else if (kc->prune == 0 && !kc->blocks_only) {
 		if (kc->clustered && 10 * scanned > 9 * kc->live)
 			leave_clusters(kc);
 		else if (!kc->clustered && kc->tri && 4 * clustered_estimate(kc) < 3 * kc->live)
@@ -1684,7 +1685,7 @@ static int start_sgemm(struct kcenter *kc, const size_t *rows, size_t m0)
 	kc->cn2 = kc->cnrm = NULL;
 	if (rc < 0)
 		return rc;
-	if (!rebuild_clusters(kc))
+	if (kc->blocks_only || !rebuild_clusters(kc))
 		recompute_blocks(kc);
 	return 0;
 }
@@ -1815,6 +1816,56 @@ const double *kcenter_d2(struct kcenter *kc)
 	if (kc->lazy && !kc->clustered)
 		lazy_sync(kc);
 	kc->cancel = cancel;
+	return kc->d2;
+}
+
+/* ---- row blocks, for the plan engine's fast path (engine.c) ---- */
+
+void kcenter_blocks_only(struct kcenter *kc)
+{
+	if (kc->clustered)
+		leave_clusters(kc);
+	kc->blocks_only = true;
+}
+
+size_t kcenter_nblocks(const struct kcenter *kc)
+{
+	return kc->nblk;
+}
+
+double kcenter_block_r2(const struct kcenter *kc, size_t b)
+{
+	return kc->bg[b].r2;
+}
+
+int kcenter_max_d2(struct kcenter *kc, double *m2)
+{
+	double best = GEOM_TAKEN;
+	int rc = 0;
+
+	/* Coreset's settle: no stale block's bound then exceeds the fresh maximum. */
+	if (kc->lazy && !kc->clustered)
+		rc = lazy_settle(kc);
+	for (size_t b = 0; b < kc->nblk; b++)
+		if (kc->bg[b].r2 > best)
+			best = kc->bg[b].r2;
+	*m2 = best;
+	return rc;
+}
+
+int kcenter_refresh(struct kcenter *kc, const size_t *blocks, size_t nb)
+{
+	if (!kc->lazy || kc->clustered)
+		return 0;
+	kc->nub = 0;
+	for (size_t t = 0; t < nb; t++)
+		if (!block_fresh(kc, blocks[t]))
+			kc->ub[kc->nub++] = (uint32_t)blocks[t];
+	return kc->nub ? refresh_blocks(kc) : 0;
+}
+
+const double *kcenter_d2_held(const struct kcenter *kc)
+{
 	return kc->d2;
 }
 
