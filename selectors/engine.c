@@ -497,15 +497,13 @@ static int fast_argmax(struct run *r, struct best *out)
 {
 	struct fastpath *fp = r->fp;
 	const struct fdiv *v = r->slots[fp->div].state;
-	size_t batch = 2 * (size_t)r->in->threads;
+	size_t batch = (size_t)r->in->threads;
 	struct best best = { SIZE_MAX, 0, 0 };
 	int rc;
 
 	*out = best;
 	if (v->rc < 0)
 		return v->rc;
-	if (batch < 4)
-		batch = 4;
 	dynamic_bounds(r);
 	for (size_t b = 0; b < fp->nblk; b++) {
 		fp->ub[b] = block_bound(r, b, v);
