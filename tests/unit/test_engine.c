@@ -719,8 +719,9 @@ static void fx_make(struct fx *f, bool grid, uint64_t seed)
 		/* Classes clumped by block too, so that some blocks lack some. */
 		if (i / 1024 == 1 && f->cls[i] == 4)
 			f->cls[i] = 0;
+		/* From row 2048 on, only class x: those blocks' BALANCE bound falls as x fills. */
 		for (size_t t = 0; t < 3; t++)
-			f->vec[i * 3 + t] = (double)(lcg(&x) % 3) / 2;
+			f->vec[i * 3 + t] = i >= 2048 && t > 0 ? 0 : (double)(lcg(&x) % 3) / 2;
 		f->pre[i] = false;
 	}
 	for (size_t t = 0; t < 2 * FD; t++)
