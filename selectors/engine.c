@@ -26,6 +26,7 @@
 
 #define BLOCK 512	/* candidates per block of the argmax */
 #define FAST_MIN 4096	/* candidates from which the adaptive choice takes the fast path */
+#define KEY_CLASSES_MAX 256	/* BALANCE classes the per-class keys are kept for */
 
 static const char *const stop_names[ENGINE_STOP_COUNT_] = {
 	[ENGINE_STOP_BUDGET] = "budget",
@@ -378,6 +379,23 @@ struct fastpath {
 	struct best *lb;
 	size_t nlist;
 	size_t dyn_slot;	/* the FK_DYN slot dyn_cb works on */
+	/*
+	 * Keys (docs/selection.md): key_j = s log d_j + lp_j for candidate
+	 * position j, lp_j = the sum of log f_e over the static entries. K
+	 * holds, per block and key class (the classes of one BALANCE entry on
+	 * categories, kslot; else one), the largest key of its selectable rows
+	 * when it was last scanned: an upper bound ever after, as d only falls.
+	 */
+	double sdiv;
+	double *lp;		/* ncand */
+	double lmag;		/* the largest sum of |log f_e| over the static entries */
+	double sglob;		/* the static entries' product of max(1, largest factor) */
+	size_t kslot;		/* SIZE_MAX: no key classes */
+	size_t nk;
+	uint32_t *kcls;		/* ncand: key class */
+	double *K;		/* nblk x nk */
+	double *logfc;		/* nk: log of kslot's class factors this step */
+	double slack;		/* this step's absolute slack */
 };
 
 static size_t blk_hi(const struct run *r, size_t b)
@@ -427,6 +445,7 @@ static void fast_block_cb(size_t t, int tid, void *ud)
 	struct run *r = ud;
 	struct fastpath *fp = r->fp;
 	size_t blk = fp->list[t];
+	const struct fdiv *v = r->slots[fp->div].state;
 	struct best b = { SIZE_MAX, 0, 0 };
 
 	for (size_t j = blk * KCENTER_BLOCK; j < blk_hi(r, blk); j++) {
@@ -441,6 +460,22 @@ static void fast_block_cb(size_t t, int tid, void *ud)
 			b = c;
 	}
 	fp->lb[t] = b;
+	if (!v->any)
+		return;
+	/* The block is fresh: its keys now (rows that are not selectable never will be). */
+	double *K = fp->K + blk * fp->nk;
+	for (size_t c = 0; c < fp->nk; c++)
+		K[c] = -INFINITY;
+	for (size_t j = blk * KCENTER_BLOCK; j < blk_hi(r, blk); j++) {
+		size_t i = r->cand[j];
+		if (r->selected[i] || !fdiv_selectable(v, i))
+			continue;
+		double key = fp->sdiv * log(fdiv_dist(v, i)) + fp->lp[j];
+		if (isnan(key))
+			key = INFINITY;
+		if (key > K[fp->kcls[j]])
+			K[fp->kcls[j]] = key;
+	}
 }
 
 /* The per-block bounds of the dynamic entries other than DIVERSITY, for this step. */
@@ -469,6 +504,46 @@ static void dynamic_bounds(struct run *r)
 	}
 }
 
+#define KEPS 0x1p-40	/* relative slack for the rounding of logs, sums, exp and S itself */
+
+/*
+ * The key bound of block b's best S: exp of its largest key, minus s log D,
+ * plus the logs of the dynamic entries' factors (per key class for kslot,
+ * the block maxima for the others), with KEPS on every magnitude involved,
+ * then fp->slack for products whose rounding is absolute (subnormal).
+ */
+static double key_bound(const struct run *r, size_t b, const struct fdiv *v)
+{
+	const struct fastpath *fp = r->fp;
+	const double *K = fp->K + b * fp->nk;
+	double best = -INFINITY, sD = fp->sdiv * log(v->D), rest = -sD, mag = fabs(sD) + 1;
+
+	if (fp->kslot == SIZE_MAX) {
+		best = K[0] + KEPS * fabs(K[0]);
+	} else {
+		for (size_t u = fp->boff[fp->kslot][b]; u < fp->boff[fp->kslot][b + 1]; u++) {
+			size_t c = fp->bcls[fp->kslot][u];
+			double t = K[c] + fp->logfc[c];
+			t += KEPS * (fabs(K[c]) + fabs(fp->logfc[c]));
+			if (isnan(t))
+				return INFINITY;
+			if (t > best)
+				best = t;
+		}
+	}
+	for (size_t e = 0; e < r->nslots; e++) {
+		if (e == fp->kslot || (fp->kind[e] != FK_CLASS && fp->kind[e] != FK_DYN))
+			continue;
+		double l = log(fp->bmax[e][b]);
+		rest += l;
+		mag += fabs(l);
+	}
+	double x = best + rest + KEPS * (mag + 3 * fp->lmag);
+	if (isnan(x) || x > 700)
+		return INFINITY;
+	return exp(x) * (1 + KEPS) + fp->slack;
+}
+
 static double block_bound(const struct run *r, size_t b, const struct fdiv *v)
 {
 	const struct fastpath *fp = r->fp;
@@ -489,8 +564,40 @@ static double block_bound(const struct run *r, size_t b, const struct fdiv *v)
 		}
 	}
 	if (isnan(ub))
-		return INFINITY;
-	return ub * (1 + 0x1p-40) + 0x1p-1000;
+		ub = INFINITY;
+	else
+		ub = ub * (1 + 0x1p-40) + 0x1p-1000;
+	if (v->any && v->D != 0 && !isinf(v->D))
+		ub = fmin(ub, key_bound(r, b, v));
+	return ub;
+}
+
+/*
+ * This step's logs of the key classes' factors, and the absolute slack: a
+ * product rounded in the subnormal range is off by up to 2^-1075, and the
+ * factors after it scale that by at most the product of max(1, largest
+ * factor) over the entries (DIVERSITY's d_i / D <= 1 gives <= 1).
+ */
+static void step_slack(struct run *r)
+{
+	struct fastpath *fp = r->fp;
+	double g = fp->sglob;
+
+	if (fp->kslot != SIZE_MAX)
+		for (size_t c = 0; c < fp->nk; c++)
+			fp->logfc[c] = log(fp->fc[fp->kslot][c]);
+	for (size_t e = 0; e < r->nslots; e++) {
+		if (fp->kind[e] != FK_CLASS && fp->kind[e] != FK_DYN)
+			continue;
+		double m = 1;
+		for (size_t b = 0; b < fp->nblk; b++)
+			if (fp->bmax[e][b] > m)
+				m = fp->bmax[e][b];
+		g *= m;
+	}
+	fp->slack = (double)(r->nslots + 2) * 0x1p-1073 * g + 0x1p-1000;
+	if (isnan(fp->slack))
+		fp->slack = INFINITY;
 }
 
 static int fast_argmax(struct run *r, struct best *out)
@@ -505,6 +612,7 @@ static int fast_argmax(struct run *r, struct best *out)
 	if (v->rc < 0)
 		return v->rc;
 	dynamic_bounds(r);
+	step_slack(r);
 	for (size_t b = 0; b < fp->nblk; b++) {
 		fp->ub[b] = block_bound(r, b, v);
 		fp->done[b] = 0;
@@ -625,6 +733,46 @@ static void fast_setup(struct run *r)
 		free(seen);
 	}
 	pool_for(nblk, r->in->threads, static_max_cb, r, NULL);
+
+	fp->sdiv = r->slots[fp->div].strength;
+	fp->kslot = SIZE_MAX;
+	fp->nk = 1;
+	for (size_t e = 0; e < r->nslots && fp->kslot == SIZE_MAX; e++)
+		if (fp->kind[e] == FK_CLASS && r->slots[e].ctx.ein->nclasses < KEY_CLASSES_MAX) {
+			fp->kslot = e;
+			fp->nk = r->slots[e].ctx.ein->nclasses + 1;
+		}
+	fp->lp = xcalloc(r->ncand + 1, sizeof(*fp->lp));
+	fp->kcls = xcalloc(r->ncand + 1, sizeof(*fp->kcls));
+	fp->K = xmalloc(nblk * fp->nk * sizeof(*fp->K) + 1);
+	fp->logfc = xcalloc(fp->nk, sizeof(*fp->logfc));
+	for (size_t u = 0; u < nblk * fp->nk; u++)
+		fp->K[u] = INFINITY;	/* never scanned */
+	fp->sglob = 1;
+	for (size_t e = 0; e < r->nslots; e++) {
+		double m = 1;
+		if (fp->kind[e] != FK_STATIC)
+			continue;
+		for (size_t b = 0; b < nblk; b++)
+			m = fp->bmax[e][b] > m ? fp->bmax[e][b] : m;
+		fp->sglob *= m;
+	}
+	for (size_t j = 0; j < r->ncand; j++) {
+		size_t i = r->cand[j];
+		double l = 0, mag = 0;
+		for (size_t e = 0; e < r->nslots; e++) {
+			if (fp->kind[e] != FK_STATIC)
+				continue;
+			double f = r->slots[e].factor[i], t = log(isnan(f) ? INFINITY : f);
+			l += t;
+			mag += fabs(t);
+		}
+		fp->lp[j] = isnan(l) ? INFINITY : l;
+		if (isfinite(mag) && mag > fp->lmag)
+			fp->lmag = mag;
+		if (fp->kslot != SIZE_MAX)
+			fp->kcls[j] = (uint32_t)(r->slots[fp->kslot].ctx.ein->class_idx[i] + 1);
+	}
 }
 
 static void fast_free(struct run *r)
@@ -650,6 +798,10 @@ static void fast_free(struct run *r)
 	free(fp->done);
 	free(fp->list);
 	free(fp->lb);
+	free(fp->lp);
+	free(fp->kcls);
+	free(fp->K);
+	free(fp->logfc);
 	free(fp);
 	r->fp = NULL;
 }
