@@ -252,7 +252,6 @@ static int fdiv_prepare(void **state, const struct strat_ctx *c)
 	si.threads = c->threads;
 	if ((rc = kcenter_new(&si, false, &v->kc)) < 0)
 		return rc;
-	kcenter_blocks_only(v->kc);
 	v->d2 = kcenter_d2_held(v->kc);
 	v->any = npre > 0;
 	if (v->any) {

@@ -1835,7 +1835,8 @@ size_t kcenter_nblocks(const struct kcenter *kc)
 
 double kcenter_block_r2(const struct kcenter *kc, size_t b)
 {
-	return kc->bg[b].r2;
+	/* The clustered passes keep no block groups: no bound then. */
+	return kc->clustered ? INFINITY : kc->bg[b].r2;
 }
 
 int kcenter_max_d2(struct kcenter *kc, double *m2)
@@ -1844,11 +1845,15 @@ int kcenter_max_d2(struct kcenter *kc, double *m2)
 	int rc = 0;
 
 	/* Coreset's settle: no stale block's bound then exceeds the fresh maximum. */
+	size_t ng;
+	const struct group *g;
+
 	if (kc->lazy && !kc->clustered)
 		rc = lazy_settle(kc);
-	for (size_t b = 0; b < kc->nblk; b++)
-		if (kc->bg[b].r2 > best)
-			best = kc->bg[b].r2;
+	g = groups(kc, &ng);	/* the clustered passes keep every group exact */
+	for (size_t t = 0; t < ng; t++)
+		if (g[t].r2 > best)
+			best = g[t].r2;
 	*m2 = best;
 	return rc;
 }
