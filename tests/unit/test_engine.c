@@ -955,6 +955,43 @@ static void test_fast_stops(void **s)
 	free(f);
 }
 
+/*
+ * Exact ties across blocks: x = 0 preselected (row 2100; the rest of block 2
+ * at 0 too); block 0 at x = -1 with w = 1, block 1 at x = 2 with w = 0.5,
+ * rows 2048..2059 at x = -2 with w = 0.5. Step 1: D = 2, every S = 0.5; the
+ * larger d (2) wins, lowest index: 1024. Step 2: D = 2 still, S = 0.5 at
+ * x = -1 (d = 1) and at x = -2 (d = 2): 2048, from the block scanned after
+ * block 0 or before it, whichever the bounds say; a bound a hair too low
+ * loses it. Step 3: x = -2 and 2 are at d = 0 now, D = 1: row 0.
+ */
+static void test_fast_tie_blocks(void **s)
+{
+	enum { N = 3072 };
+	double *X = xcalloc(N, sizeof(*X)), *w = xcalloc(N, sizeof(*w));
+	bool *pre = xcalloc(N, sizeof(*pre));
+
+	for (size_t i = 0; i < N; i++) {
+		X[i] = i < 1024 ? -1 : i < 2048 ? 2 : i < 2060 ? -2 : 0;
+		w[i] = i < 1024 ? 1 : 0.5;
+	}
+	pre[2100] = true;
+	for (int prune = -1; prune <= 1; prune += 2) {
+		struct tcase t = { 0 };
+		add(&t, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_DIVERSITY, NULL);
+		add(&t, PLAN_INPUT_SCORES, PLAN_STRATEGY_WEIGHTS, w);
+		t.in.preselected = pre;
+		t.in.prune = prune;
+		assert_int_equal(run(&t, N, 1, X, 3), 0);
+		assert_int_equal(t.r.fast_path, prune > 0);
+		PICKS(&t, 1024, 2048, 0);
+		assert_true(t.r.score[0] == 0.5 && t.r.score[1] == 0.5 && t.r.dist[1] == 2);
+		done(&t);
+	}
+	free(X);
+	free(w);
+	free(pre);
+}
+
 /* The adaptive choice: small runs plain, large ones fast; DIVERSITY s <= 0 always plain. */
 static void test_fast_choice(void **s)
 {
@@ -1028,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_fast_strengths),
 		cmocka_unit_test(test_fast_preselected),
 		cmocka_unit_test(test_fast_stops),
+		cmocka_unit_test(test_fast_tie_blocks),
 		cmocka_unit_test(test_fast_choice),
 		cmocka_unit_test(test_fast_cancel),
 	};
