@@ -6,7 +6,9 @@
  * selectable is left.
  *
  * A straightforward exact float64 implementation: O(n) per pick per entry,
- * spread over the pool's threads. A plan made from a 2.2-era method runs here
+ * spread over the pool's threads. A plan with a DIVERSITY entry of strength
+ * > 0 takes a fast path with the same results (kcenter's lazy distances and
+ * per-block bounds of S; docs/selection.md), chosen by engine_inputs.prune. A plan made from a 2.2-era method runs here
  * by 4.8's rules alone (4.6's Fisher-Yates and "all selected" fill are the
  * old selectors' business).
  */
