@@ -38,7 +38,8 @@ ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recov
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-RUNNER_SRC := daemon/pipeline.c daemon/report.c daemon/checkpoint.c
+RUNNER_SRC := daemon/pipeline.c daemon/report.c daemon/checkpoint.c daemon/inputs.c \
+	$(sort $(wildcard daemon/in_*.c))
 LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard scorers/*.c) $(wildcard selectors/*.c)) $(RUNNER_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 WINNOWD_SRC := $(filter-out $(RUNNER_SRC) daemon/ctl.c,$(sort $(wildcard daemon/*.c)))

@@ -33,13 +33,17 @@
  *   u8 desc: 0 none | 1 [nitems x DESC_DIM f64] | 2 [u64 checksum of images.bin]
  *   u8 has_emb   [u64 ncand, u64 d, u64 zero_rows, ncand u64 item indexes,
  *                 u8 rows: 1 [ncand x d f64 raw] | 2 [u64 checksum of images.bin]]
- *   u8 has_scores [u64 nscores, u64 no_predictions, ncand x nscores f64, ncand f64 weights]
+ *   u8 has_scores [u64 nscores, u64 no_predictions, ncand x nscores f64] (version 4: no
+ *                 weights column; a 2.2 config's weights are a column of the scores)
  *   u32 STAGE_COUNT, per stage: u8 ran, f64 seconds, summary[192]
  *   u64 XXH3-64 of everything before it
  * The normalised rows (X) are recomputed from raw: embed_normalize is deterministic.
+ * A plan with PREDICTIONS inputs saves no scores checkpoint: its class
+ * vectors are not kept, so a retry resumes after the embeddings and reads
+ * the predictions again.
  */
 #define CKPT_MAGIC "WNWCKPT\n"
-#define CKPT_VERSION 3u
+#define CKPT_VERSION 4u
 #define CKPT_INLINE 1
 #define CKPT_IN_IMAGES 2
 #define CKPT_DIR ".checkpoint"
@@ -172,13 +176,22 @@ void ckpt_hashes(struct run *run)
 }
 
 /* Saves the state after stage s. A failure is logged only: the run goes on. */
+/* Whether the run's plan reads PREDICTIONS (their class vectors are not checkpointed). */
+static bool plan_has_predictions(const struct run *run)
+{
+	for (size_t e = 0; run->plan && e < run->plan->nentries; e++)
+		if (run->plan->entries[e].input == PLAN_INPUT_PREDICTIONS)
+			return true;
+	return false;
+}
+
 void ckpt_save(struct run *run, enum stage s)
 {
 	struct buf b = { 0 };
 	char *dir, *path;
 	int rc;
 
-	if (!run->o->resume)
+	if (!run->o->resume || (s == STAGE_SCORES && plan_has_predictions(run)))
 		return;
 	buf_append(&b, CKPT_MAGIC, 8);
 	put_u32(&b, CKPT_VERSION);
@@ -240,7 +253,6 @@ void ckpt_save(struct run *run, enum stage s)
 		put_u64(&b, run->nscores);
 		put_u64(&b, run->r->counts.no_predictions);
 		put_f64s(&b, run->scores, run->ncand * run->nscores);
-		put_f64s(&b, run->w, run->ncand);
 	}
 	put_u32(&b, STAGE_COUNT);
 	for (int k = 0; k < STAGE_COUNT; k++) {
@@ -314,7 +326,7 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 	char magic[8];
 	uint64_t sum;
 	struct item *items = NULL;
-	double *desc = NULL, *raw = NULL, *scores = NULL, *w = NULL;
+	double *desc = NULL, *raw = NULL, *scores = NULL;
 	size_t *cand = NULL;
 	uint64_t nitems, ncand = 0, d = 0, zero_rows = 0, nscores = 0, nopred = 0;
 	uint64_t images_sum = 0;
@@ -433,7 +445,7 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 		nopred = get_u64(&r);
 		if (nscores != run->nscores || nopred > ncand)
 			BAD("bad score table");
-		if ((scores = get_f64s(&r, ncand * nscores)) == NULL || (w = get_f64s(&r, ncand)) == NULL)
+		if ((scores = get_f64s(&r, ncand * nscores)) == NULL)
 			BAD("truncated");
 	}
 	if (get_u32(&r) != STAGE_COUNT)
@@ -454,7 +466,6 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 		free(cand);
 		free(raw);
 		free(scores);
-		free(w);
 		*desc_out = desc;
 		return 0;
 	}
@@ -480,7 +491,6 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 	}
 	if (has_sc) {
 		run->scores = scores;
-		run->w = w;
 		run->r->counts.no_predictions = nopred;
 	}
 	/* The stages the checkpoint covers keep their timings for report.json. */
@@ -498,7 +508,6 @@ bad:
 	free(cand);
 	free(raw);
 	free(scores);
-	free(w);
 	return -1;
 }
 
@@ -545,7 +554,7 @@ int ckpt_load(struct run *run)
 			snprintf(why, sizeof(why), "%s", strerror(-rc));
 		else if ((s == STAGE_DUPLICATES && !run->cfg->remove_exact_duplicates) ||
 			 ((s == STAGE_IMAGES || s == STAGE_DUPLICATES) && run->emb_only) ||
-			 (s == STAGE_SCORES && run->cfg->al_task_name[0] == '\0'))
+			 (s == STAGE_SCORES && (run->ntask == 0 || plan_has_predictions(run))))
 			snprintf(why, sizeof(why), "the config has no such stage");
 		else if (ckpt_parse(run, s, (const uint8_t *)data, len, why, sizeof(why), NULL) == 0)
 			found = (int)s;

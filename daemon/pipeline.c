@@ -31,6 +31,7 @@
 #include "dataset.h"
 #include "embed.h"
 #include "image.h"
+#include "inputs.h"
 #include "metadata.h"
 #include "pool.h"
 #include "predict.h"
@@ -274,8 +275,9 @@ static void image_one(size_t i, int tid, void *ud)
 	if (cfg->enable_corruptness_check || want_desc) {
 		struct img_thumb thumb;
 		struct img_result res;
-		enum img_status st = image_check(buf, len, image_format_from_name(it->path),
-						 cfg->max_pixels, want_desc ? &thumb : NULL, &res);
+		enum img_status st = image_check_meta(buf, len, image_format_from_name(it->path),
+						      cfg->max_pixels, want_desc ? &thumb : NULL,
+						      run->want_meta, &res);
 		if (st == IMG_UNSUPPORTED) {
 			it->state = IT_EXCLUDED;
 			it->reason = xstrdup(res.reason);
@@ -531,66 +533,182 @@ static bool transient_io(const struct run *run, int rc)
 	return rc == -EIO || dataset_transient(&run->ds, rc);
 }
 
-/* Checks the task and score names against tasks.json and the task's type. */
-static int resolve_task(struct run *run)
+/* "docker.active_learning.task_name" or the plan entry's "selection.strategies[i].input.task". */
+static const char *task_path(const struct run *run, const char *task, char *buf, size_t len)
 {
-	const struct run_config *cfg = run->cfg;
-	struct task_schema schema;
-	char err[1024];
-	int rc = predict_list_tasks(&run->ds, &run->tasks, err, sizeof(err));
+	if (run->cfg->v4)
+		for (size_t e = 0; e < run->plan->nentries; e++) {
+			const char *t;
+			if (inputs_entry_task(run, e, &t) && strcmp(t, task) == 0) {
+				snprintf(buf, len, "selection.strategies[%zu].input.task", e);
+				return buf;
+			}
+		}
+	return "docker.active_learning.task_name";
+}
 
-	run->r->config_error = rc == -ENOENT;
-	if (rc == -ENOENT)
-		return run_fail(run, rc, true,
-			    "docker.active_learning.task_name: \"%s\" is not a prediction task: "
-			    "the datasource has no .lightly/predictions/tasks.json", cfg->al_task_name);
-	if (rc < 0)
-		return run_fail(run, rc, !transient_io(run, rc), "%s", err);
+/* Adds a task the selection reads (once), checked against tasks.json and typed by its schema. */
+static int add_task(struct run *run, const char *name)
+{
+	struct task_schema schema;
+	char err[1024], pb[64];
+	const char *path = task_path(run, name, pb, sizeof(pb));
+	int rc;
+
+	for (size_t t = 0; t < run->ntask; t++)
+		if (strcmp(run->task[t].name, name) == 0)
+			return 0;
+	if (run->tasks.n == 0) {
+		rc = predict_list_tasks(&run->ds, &run->tasks, err, sizeof(err));
+		if (rc == -ENOENT)
+			return inputs_config_error(run, "%s: \"%s\" is not a prediction task: "
+						   "the datasource has no .lightly/predictions/tasks.json",
+						   path, name);
+		if (rc < 0)
+			return run_fail(run, rc, !transient_io(run, rc), "%s", err);
+	}
 	bool found = false;
 	for (size_t i = 0; i < run->tasks.n; i++)
-		found = found || strcmp(run->tasks.v[i], cfg->al_task_name) == 0;
+		found = found || strcmp(run->tasks.v[i], name) == 0;
 	if (!found) {
 		struct buf b = { 0 };
-		run->r->config_error = true;
 		for (size_t i = 0; i < run->tasks.n; i++)
 			buf_printf(&b, "%s\"%s\"", i ? ", " : "", run->tasks.v[i]);
-		run_fail(run, -EINVAL, true,
-		     "docker.active_learning.task_name: \"%s\" is not a task of tasks.json (valid: %s)",
-		     cfg->al_task_name, b.data ? b.data : "none");
+		inputs_config_error(run, "%s: \"%s\" is not a task of tasks.json (valid: %s)", path,
+				    name, b.data ? b.data : "none");
 		buf_free(&b);
 		return -EINVAL;
 	}
-	rc = predict_load_schema(&run->ds, cfg->al_task_name, &schema, err, sizeof(err));
+	rc = predict_load_schema(&run->ds, name, &schema, err, sizeof(err));
 	if (rc < 0)
 		return run_fail(run, rc, !transient_io(run, rc), "%s", err);
-	run->task_type = schema.type;
+	run->task = xrealloc(run->task, (run->ntask + 1) * sizeof(*run->task));
+	run->task[run->ntask++] = (struct run_task){ .name = name, .type = schema.type };
 	task_schema_free(&schema);
-	run->nscores = task_score_count(run->task_type);
-	run->score_name = cfg->al_score_name_given ? cfg->al_score_name
-		: task_default_score(run->task_type);
-	if (task_score_index(run->task_type, run->score_name) < 0) {
-		struct buf b = { 0 };
-		run->r->config_error = true;
-		for (size_t i = 0; i < run->nscores; i++)
-			buf_printf(&b, "%s\"%s\"", i ? ", " : "", task_score_name(run->task_type, i));
-		run_fail(run, -EINVAL, true,
-		     "docker.active_learning.score_name: \"%s\" is not a score of %s task \"%s\" (valid: %s)",
-		     run->score_name, task_type_name(run->task_type), cfg->al_task_name, b.data);
-		buf_free(&b);
-		return -EINVAL;
-	}
 	return 0;
+}
+
+/*
+ * The tasks and score columns the selection reads, checked against the
+ * datasource before any image is read: a 2.2 config's task (every score of
+ * its type a column, the weighting score chosen), or every task a plan
+ * names (the inputs' resolve adds the columns its SCORES entries name).
+ */
+static int resolve_tasks(struct run *run)
+{
+	const struct run_config *cfg = run->cfg;
+	int rc;
+
+	run->wcol = -1;
+	if (!cfg->v4 && cfg->al_task_name[0] != '\0') {
+		if ((rc = add_task(run, cfg->al_task_name)) < 0)
+			return rc;
+		enum task_type type = run->task[0].type;
+		const char *wname = cfg->al_score_name_given ? cfg->al_score_name
+			: task_default_score(type);
+		run->wcol = task_score_index(type, wname);
+		if (run->wcol < 0) {
+			struct buf b = { 0 };
+			for (size_t i = 0; i < task_score_count(type); i++)
+				buf_printf(&b, "%s\"%s\"", i ? ", " : "", task_score_name(type, i));
+			inputs_config_error(run, "docker.active_learning.score_name: \"%s\" is not a score "
+					    "of %s task \"%s\" (valid: %s)", wname, task_type_name(type),
+					    cfg->al_task_name, b.data);
+			buf_free(&b);
+			return -EINVAL;
+		}
+		run->nscores = task_score_count(type);
+		run->col = xcalloc(run->nscores, sizeof(*run->col));
+		for (size_t j = 0; j < run->nscores; j++)
+			run->col[j] = (struct score_col){ .task = 0, .score = (int)j,
+							  .label = xstrdup(task_score_name(type, j)) };
+		run->task[0].objfreq = type == TASK_OBJECT_DETECTION && cfg->scorer[0] != '\0';
+		return 0;
+	}
+	for (size_t e = 0; cfg->v4 && e < run->plan->nentries; e++) {
+		const char *t;
+		if (inputs_entry_task(run, e, &t) && (rc = add_task(run, t)) < 0)
+			return rc;
+	}
+	/* V4: the object-frequency scorer runs with its defaults on every detection task (2.1). */
+	for (size_t t = 0; t < run->ntask; t++)
+		run->task[t].objfreq = run->task[t].type == TASK_OBJECT_DETECTION;
+	return 0;
+}
+
+/* The weighting score of a 2.2 config: its column of the score table. */
+static void take_weights(struct run *run)
+{
+	free(run->w);
+	run->w = NULL;
+	if (run->wcol < 0 || run->scores == NULL)
+		return;
+	run->w = xcalloc(run->ncand ? run->ncand : 1, sizeof(double));
+	for (size_t i = 0; i < run->ncand; i++)
+		run->w[i] = run->scores[i * run->nscores + (size_t)run->wcol];
+}
+
+/* One task: its predictions loaded for the candidates, its score columns, its class vectors. */
+static int score_task(struct run *run, size_t t, char **paths, const struct img_size *sizes,
+		      int threads, size_t *nopred)
+{
+	const struct run_config *cfg = run->cfg;
+	const struct run_task *rt = &run->task[t];
+	struct task_preds preds;
+	char err[2048];
+	size_t n = run->ncand;
+	int rc = predict_load_task(&run->ds, rt->name, paths, sizes, n, threads, &preds,
+				   err, sizeof(err));
+
+	if (rc < 0)
+		return run_fail(run, rc, !transient_io(run, rc) && rc != -ENOMEM, "%s", err);
+	if (!cfg->v4 && cfg->scorer[0] != '\0' && rt->type != TASK_OBJECT_DETECTION)
+		run_log(run, LOG_LVL_INFO, "scorer \"%s\" is inactive on %s task \"%s\"", cfg->scorer,
+			task_type_name(rt->type), rt->name);
+	if (run->wcol >= 0 && rt->type == TASK_OBJECT_DETECTION && !rt->objfreq &&
+	    strcmp(task_score_name(rt->type, run->wcol), "object_frequency") == 0)
+		run_log(run, LOG_LVL_WARNING,
+			"score object_frequency weights the selection but scorer is \"\": every weight is 0");
+
+	/* Every score of the task's type, then the columns that come from it. */
+	struct scorer_opts so = {
+		.frequency_penalty = cfg->frequency_penalty,
+		.min_score = cfg->min_score,
+		.object_frequency = rt->objfreq,
+	};
+	size_t ns = task_score_count(rt->type);
+	double *all = xcalloc(n ? n * ns : 1, sizeof(double));
+	scorer_compute_mt(&preds, &so, all, threads);
+	for (size_t c = 0; c < run->nscores; c++) {
+		if (run->col[c].task != t)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			run->scores[i * run->nscores + c] = all[i * ns + (size_t)run->col[c].score];
+	}
+	free(all);
+
+	size_t np = 0;
+	for (size_t i = 0; i < n; i++)
+		np += preds.img[i].n == 0;
+	if (preds.files_ignored > 0)
+		run_log(run, LOG_LVL_INFO, "task \"%s\": %zu prediction files of images that are not "
+			"candidates ignored", rt->name, preds.files_ignored);
+	if (np > 0)
+		run_log(run, LOG_LVL_INFO, "task \"%s\": %zu candidates have no predictions (they score 0)",
+			rt->name, np);
+	*nopred = np > *nopred ? np : *nopred;
+	rc = run->plan != NULL && run->cfg->v4 ? inputs_scores(run, t, &preds) : 0;
+	task_preds_free_mt(&preds, threads);
+	return rc;
 }
 
 static int stage_scores(struct run *run)
 {
-	const struct run_config *cfg = run->cfg;
-	struct task_preds preds;
-	char err[2048];
-	size_t n = run->ncand;
+	size_t n = run->ncand, nopred = 0;
 	char **paths = xcalloc(n ? n : 1, sizeof(*paths));
 	struct img_size *sizes = xcalloc(n ? n : 1, sizeof(*sizes));
-	int rc;
+	int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
+	int rc = 0;
 
 	stage_begin(run, STAGE_SCORES, n);
 	for (size_t i = 0; i < n; i++) {
@@ -599,48 +717,22 @@ static int stage_scores(struct run *run)
 		sizes[i].w = it->width;
 		sizes[i].h = it->height;
 	}
-	int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
-	rc = predict_load_task(&run->ds, cfg->al_task_name, paths, sizes, n, threads, &preds,
-			       err, sizeof(err));
+	free(run->scores);
+	run->scores = xcalloc(n && run->nscores ? n * run->nscores : 1, sizeof(double));
+	for (size_t t = 0; t < run->ntask && rc == 0; t++)
+		rc = score_task(run, t, paths, sizes, threads, &nopred);
 	free(paths);
 	free(sizes);
 	if (rc < 0)
-		return run_fail(run, rc, !transient_io(run, rc) && rc != -ENOMEM, "%s", err);
-
-	bool objfreq = run->task_type == TASK_OBJECT_DETECTION && cfg->scorer[0] != '\0';
-	if (cfg->scorer[0] != '\0' && run->task_type != TASK_OBJECT_DETECTION)
-		run_log(run, LOG_LVL_INFO, "scorer \"%s\" is inactive on %s task \"%s\"", cfg->scorer,
-			task_type_name(run->task_type), cfg->al_task_name);
-	if (run->task_type == TASK_OBJECT_DETECTION && !objfreq &&
-	    strcmp(run->score_name, "object_frequency") == 0)
-		run_log(run, LOG_LVL_WARNING,
-			"score object_frequency weights the selection but scorer is \"\": every weight is 0");
-	struct scorer_opts so = {
-		.frequency_penalty = cfg->frequency_penalty,
-		.min_score = cfg->min_score,
-		.object_frequency = objfreq,
-	};
-	run->scores = xcalloc(n ? n * run->nscores : 1, sizeof(double));
-	scorer_compute_mt(&preds, &so, run->scores, threads);
-
-	size_t nopred = 0;
-	for (size_t i = 0; i < n; i++)
-		if (preds.img[i].n == 0)
-			nopred++;
+		return rc;
 	run->r->counts.no_predictions = nopred;
-	if (preds.files_ignored > 0)
-		run_log(run, LOG_LVL_INFO, "%zu prediction files of images that are not candidates ignored",
-			preds.files_ignored);
-	if (nopred > 0)
-		run_log(run, LOG_LVL_INFO, "%zu candidates have no predictions (they score 0)", nopred);
-	task_preds_free_mt(&preds, threads);
-
-	int col = task_score_index(run->task_type, run->score_name);
-	run->w = xcalloc(n ? n : 1, sizeof(double));
-	for (size_t i = 0; i < n; i++)
-		run->w[i] = run->scores[i * run->nscores + (size_t)col];
-	stage_end(run, STAGE_SCORES, "%zu candidates scored on %s task \"%s\" (%zu without predictions)",
-		  n, task_type_name(run->task_type), cfg->al_task_name, nopred);
+	take_weights(run);
+	if (run->ntask == 1)
+		stage_end(run, STAGE_SCORES, "%zu candidates scored on %s task \"%s\" (%zu without predictions)",
+			  n, task_type_name(run->task[0].type), run->task[0].name, nopred);
+	else
+		stage_end(run, STAGE_SCORES, "%zu candidates scored on %zu tasks (at most %zu without predictions)",
+			  n, run->ntask, nopred);
 	return 0;
 }
 
@@ -711,48 +803,40 @@ static int datapool_preselect(struct run *run, bool **pre)
 	return 0;
 }
 
-static int stage_selection(struct run *run)
+/* Why a fixed plan stopped (report.json's stop_reason). */
+static const char *fixed_stop_reason(const struct run *run, size_t k, size_t pickable)
+{
+	const struct plan_entry *div = plan_find(run->plan, PLAN_STRATEGY_DIVERSITY);
+
+	if (run->sel.n_method >= k && k < pickable)
+		return engine_stop_name(ENGINE_STOP_BUDGET);
+	if (run->sel.n >= pickable)
+		return engine_stop_name(ENGINE_STOP_ALL_SELECTED);
+	if (div != NULL && div->min_distance >= 0)
+		return engine_stop_name(ENGINE_STOP_MIN_DISTANCE);
+	return engine_stop_name(ENGINE_STOP_NONE_SELECTABLE);
+}
+
+/* A 2.2-era method: its fixed plan, by SPEC 4.6's own selector. */
+static int select_fixed(struct run *run, const bool *pre, size_t k)
 {
 	const struct run_config *cfg = run->cfg;
-	size_t n = run->ncand, k = config_budget(cfg, n);
+	const struct method_row *row = method_row(cfg->method);
+	size_t n = run->ncand;
 	struct select_input in = {
 		.X = run->X, .n = n, .d = run->d, .k = k,
 		.min_distance = cfg->min_distance, .seed = cfg->seed,
-		.w = run->w, .cancel = run->o->cancel,
+		.w = run->w, .cancel = run->o->cancel, .preselected = pre,
 	};
-	bool *pre = NULL;
 	int rc;
 
-	stage_begin(run, STAGE_SELECTION, n);
-	if ((rc = datapool_preselect(run, &pre)) < 0)
-		return rc;
-	in.preselected = pre;
-	if ((cfg->method == METHOD_RANDOM || cfg->method == METHOD_ACTIVE_LEARNING) &&
-	    cfg->min_distance >= 0)
+	if (row == NULL)
+		return run_fail(run, -EINVAL, true, "unknown method");
+	if (plan_find(run->plan, PLAN_STRATEGY_DIVERSITY) == NULL && cfg->min_distance >= 0)
 		run_log(run, LOG_LVL_WARNING, "stopping_condition.min_distance is ignored by method %s",
 			method_name(cfg->method));
-	switch (cfg->method) {
-	case METHOD_RANDOM:
-		rc = random_select(&in, &run->sel);
-		break;
-	case METHOD_CORESET:
-		rc = coreset_select(&in, &run->sel);
-		break;
-	case METHOD_CORAL:
-		rc = coral_select(&in, &run->sel);
-		break;
-	case METHOD_ACTIVE_LEARNING:
-		rc = topk_select(&in, &run->sel);
-		break;
-	default:
-		free(pre);
-		return run_fail(run, -EINVAL, true, "unknown method");
-	}
-	free(pre);
-	if (rc == -ECANCELED)
+	if ((rc = row->select(&in, &run->sel)) < 0)
 		return rc;
-	if (rc < 0)
-		return run_fail(run, rc, false, "selection failed: %s", strerror(-rc));
 	if (run->sel.fill_rest)
 		run_log(run, LOG_LVL_INFO,
 			"every candidate is selected: %zu by %s order, then %zu left at distance 0 in path order",
@@ -760,15 +844,87 @@ static int stage_selection(struct run *run)
 	else if (cfg->min_distance < 0 && k >= n - run->r->counts.preselected)
 		run_log(run, LOG_LVL_INFO, "every candidate is selected (%zu)",
 			n - run->r->counts.preselected);
+	size_t ne = run->plan->nentries;
+	run->obj = xcalloc(run->sel.n && ne ? run->sel.n * ne : 1, sizeof(double));
+	run->S = xcalloc(run->sel.n ? run->sel.n : 1, sizeof(double));
+	method_objectives(run->plan, &run->sel, run->w, run->obj, run->S);
+	run->stop_reason = fixed_stop_reason(run, k, n - run->r->counts.preselected);
+	return 0;
+}
+
+/* A V4 plan: its inputs prepared, then the engine (SPEC 4.8). */
+static int select_plan(struct run *run, const bool *pre)
+{
+	const struct plan *p = run->plan;
+	const struct plan_entry *typ = plan_find(p, PLAN_STRATEGY_TYPICALITY);
+	struct engine_entry_input *eis = NULL;
+	struct engine_result *er = &run->er;
+	size_t n = run->ncand, ne = p->nentries;
+	int rc;
+
+	if ((rc = inputs_prepare(run, &eis)) < 0)
+		return rc;
+	if (typ != NULL)
+		run_log(run, LOG_LVL_INFO, "typicality: exact %u-nearest neighbours of up to %zu candidates "
+			"x %zu dimensions, about %.3g distance terms", typ->num_nearest_neighbors, n,
+			run->d, (double)n * (double)n * (double)run->d);
+	struct engine_inputs in = {
+		.n = n, .d = run->d, .X = run->X, .preselected = pre, .entries = eis,
+		.k = p->budget == PLAN_BUDGET_COUNT ? plan_budget_k(p, n) : SIZE_MAX,
+		.threads = run->o->threads, .cancel = run->o->cancel,
+	};
+	rc = engine_run(p, &in, er);
+	free(eis);
+	if (rc < 0)
+		return rc;
+	selection_init(&run->sel, er->npicks);
+	run->obj = xcalloc(er->npicks && ne ? er->npicks * ne : 1, sizeof(double));
+	run->S = xcalloc(er->npicks ? er->npicks : 1, sizeof(double));
+	for (size_t i = 0; i < er->npicks; i++) {
+		run->sel.idx[i] = er->idx[i];
+		run->sel.dist[i] = er->dist[i];
+		run->S[i] = er->score[i];
+		for (size_t e = 0; e < ne; e++)
+			run->obj[i * ne + e] = NAN;
+		for (size_t j = 0; j < er->nobj; j++)
+			run->obj[i * ne + er->obj_entry[j]] = er->objective[i * er->nobj + j];
+	}
+	run->sel.n = run->sel.n_method = er->npicks;
+	run->stop_reason = engine_stop_name(er->stop_reason);
+	run->balance = er->balance;
+	run->nbalance = er->nbalance;
+	if (er->ncandidates < n)
+		run_log(run, LOG_LVL_INFO, "thresholds: %zu of %zu candidates left", er->ncandidates, n);
+	return 0;
+}
+
+static int stage_selection(struct run *run)
+{
+	const struct run_config *cfg = run->cfg;
+	const struct plan *p = run->plan;
+	size_t n = run->ncand, k = p->from_method ? config_budget(cfg, n) : plan_budget_k(p, n);
+	bool *pre = NULL;
+	int rc;
+
+	stage_begin(run, STAGE_SELECTION, n);
+	if ((rc = datapool_preselect(run, &pre)) < 0)
+		return rc;
+	rc = p->from_method ? select_fixed(run, pre, k) : select_plan(run, pre);
+	free(pre);
+	if (rc == -ECANCELED || run->r->error[0] != '\0')
+		return rc;
+	if (rc < 0)
+		return run_fail(run, rc, false, "selection failed: %s", strerror(-rc));
 	run->r->counts.selected = run->sel.n;
+	const char *what = p->from_method ? method_name(cfg->method) : "selection plan";
+	bool nobudget = p->from_method ? k == SIZE_MAX : p->budget == PLAN_BUDGET_NONE;
 	if (cfg->datapool_name != NULL)
-		stage_end(run, STAGE_SELECTION, "%zu of %zu candidates selected, %zu preselected from datapool \"%s\" (%s%s)",
+		stage_end(run, STAGE_SELECTION, "%zu of %zu candidates selected, %zu preselected from datapool \"%s\" (%s%s, stop: %s)",
 			  run->sel.n, n, run->r->counts.preselected, cfg->datapool_name,
-			  method_name(cfg->method), k == SIZE_MAX ? ", no budget" : "");
+			  what, nobudget ? ", no budget" : "", run->stop_reason);
 	else
-		stage_end(run, STAGE_SELECTION, "%zu of %zu candidates selected (%s%s)", run->sel.n, n,
-			  method_name(cfg->method),
-			  k == SIZE_MAX ? ", no budget" : "");
+		stage_end(run, STAGE_SELECTION, "%zu of %zu candidates selected (%s%s, stop: %s)", run->sel.n, n,
+			  what, nobudget ? ", no budget" : "", run->stop_reason);
 	return 0;
 }
 
@@ -885,15 +1041,23 @@ int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 	atomic_init(&run.io_rc, 0);
 	if ((rc = prepare_dir(&run)) < 0)
 		goto out;
-	run_log(&run, LOG_LVL_INFO, "run started: method %s, input %s", method_name(o->cfg->method),
-		o->input);
+	run.plan = config_plan(o->cfg);
+	for (size_t e = 0; e < run.plan->nentries; e++) {
+		const struct plan_entry *pe = &run.plan->entries[e];
+		int m = pe->input == PLAN_INPUT_METADATA ? metadata_computed_parse(pe->key) : -1;
+		run.want_meta = run.want_meta || (m >= 0 && metadata_computed_from_pixels(m));
+	}
+	run_log(&run, LOG_LVL_INFO, "run started: %s%s, input %s", run.plan->from_method ? "method " : "",
+		run.plan->from_method ? method_name(o->cfg->method) : "selection plan (V4)", o->input);
 	for (size_t i = 0; i < o->cfg->warnings.n; i++)
 		run_log(&run, LOG_LVL_WARNING, "%s", o->cfg->warnings.v[i]);
 
 	if ((rc = stage_listing(&run)) < 0)
 		goto out;
-	/* A wrong task or score name fails before any image is read. */
-	if (o->cfg->al_task_name[0] != '\0' && (rc = resolve_task(&run)) < 0)
+	/* A wrong task, score, metadata key or query tag fails before any image is read. */
+	if ((rc = resolve_tasks(&run)) < 0)
+		goto out;
+	if (o->cfg->v4 && (rc = inputs_resolve(&run)) < 0)
 		goto out;
 	int done = -1;	/* the last stage a checkpoint covers */
 	if (o->resume) {
@@ -924,10 +1088,12 @@ int pipeline_run(const struct pipeline_opts *o, struct pipeline_result *r)
 	}
 	count_items(&run);
 	keep_computed_meta(&run);
-	if (o->cfg->al_task_name[0] != '\0' && done < STAGE_SCORES) {
+	if (run.ntask > 0 && done < STAGE_SCORES) {
 		if ((rc = stage_scores(&run)) < 0)
 			goto out;
 		ckpt_save(&run, STAGE_SCORES);
+	} else if (run.ntask > 0) {
+		take_weights(&run);
 	}
 	if ((rc = stage_selection(&run)) < 0)
 		goto out;
@@ -963,6 +1129,14 @@ out:
 	free(run.X);
 	free(run.scores);
 	free(run.w);
+	for (size_t c = 0; c < run.nscores; c++)
+		free(run.col[c].label);
+	free(run.col);
+	free(run.task);
+	inputs_free(&run);
+	free(run.obj);
+	free(run.S);
+	engine_result_free(&run.er);
 	strvec_free(&run.tasks);
 	selection_free(&run.sel);
 	if (run.have_csv)

@@ -50,7 +50,9 @@ struct pipeline_events {
 	 * Once, before the selection: the candidates' names in path order and
 	 * winnow's computed image metadata (SPEC 4.8), n x META_COMPUTED_COUNT
 	 * values in lib/metadata.h's order (0 but the size when the image was not
-	 * decoded: corruptness check off with a CSV). Borrowed for the call only.
+	 * decoded: corruptness check off with a CSV; the values made from the
+	 * pixels are 0 unless the plan reads one of them, as they cost about 3%
+	 * of the image pass). Borrowed for the call only.
 	 */
 	void (*computed_meta)(void *ud, char *const *names, const double *values, size_t n);
 };
@@ -99,6 +101,13 @@ struct pipeline_opts {
 	 * err filled (-EAGAIN and the like: a retry may help).
 	 */
 	int (*query_tag)(void *ud, const char *name, struct strvec *names, char *err, size_t errlen);
+	/*
+	 * The run's dataset in the web app (the daemon), or NULL (local mode):
+	 * a query tag's datasetId must be it (SPEC 4.8). Local mode has no
+	 * dataset ids: a datasetId there is taken as the run's own, with a
+	 * notice in the log.
+	 */
+	const char *dataset_id;
 };
 
 struct pipeline_counts {

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "dconv.h"
+#include "inputs.h"
 #include "version.h"
 
 #define WINNOW_VERSION_STR WINNOW_VERSION
@@ -86,6 +87,67 @@ static void put_number(FILE *f, double v)
 	fwrite(s, 1, dconv_format(v, s + 1) + 1, f);
 }
 
+/* A CSV field as RFC 4180 writes it: quoted when it holds a comma, a quote or a line break. */
+static void put_field(FILE *f, const char *v)
+{
+	if (strpbrk(v, ",\"\r\n") == NULL) {
+		fputs(v, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *v; v++) {
+		if (*v == '"')
+			fputc('"', f);
+		fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+static cJSON *number_array(const double *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, isfinite(v[i]) ? cJSON_CreateNumber(v[i]) : cJSON_CreateNull());
+	return a;
+}
+
+/* SPEC 4.8's additions: the plan, why it stopped, BALANCE's shares, the query tags. */
+static void report_plan(struct run *run, cJSON *root)
+{
+	const struct plan *p = run->plan;
+
+	cJSON_AddItemToObject(root, "plan", plan_to_json(p));
+	if (run->stop_reason != NULL)
+		cJSON_AddStringToObject(root, "stop_reason", run->stop_reason);
+	cJSON *bal = cJSON_AddArrayToObject(root, "balance");
+	for (size_t b = 0; b < run->nbalance; b++) {
+		const struct engine_balance *eb = &run->balance[b];
+		cJSON *o = cJSON_CreateObject(), *cl = cJSON_AddArrayToObject(o, "classes");
+		cJSON_AddNumberToObject(o, "entry", (double)eb->entry);
+		for (size_t j = 0; j < eb->nclasses; j++)
+			cJSON_AddItemToArray(cl, cJSON_CreateString(eb->classes[j]));
+		cJSON_AddItemToObject(o, "target", number_array(eb->target, eb->nclasses));
+		cJSON_AddItemToObject(o, "candidate_share", number_array(eb->candidate_share, eb->nclasses));
+		cJSON_AddItemToObject(o, "selection_share", number_array(eb->selection_share, eb->nclasses));
+		cJSON_AddItemToArray(bal, o);
+	}
+	cJSON *q = NULL;
+	for (size_t e = 0; run->ed != NULL && e < p->nentries; e++) {
+		const struct entry_data *d = &run->ed[e];
+		if (p->entries[e].tag_name == NULL)
+			continue;
+		if (q == NULL)
+			q = cJSON_AddArrayToObject(root, "query_tags");
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "entry", (double)e);
+		cJSON_AddStringToObject(o, "tag", p->entries[e].tag_name);
+		cJSON_AddNumberToObject(o, "images", (double)d->query_named);
+		cJSON_AddNumberToObject(o, "not_candidates", (double)d->query_outside);
+		cJSON_AddItemToArray(q, o);
+	}
+}
+
 static cJSON *report_json(struct run *run)
 {
 	const struct pipeline_counts *c = &run->r->counts;
@@ -130,7 +192,7 @@ static cJSON *report_json(struct run *run)
 			mx = v > mx ? v : mx;
 			sum += v;
 		}
-		cJSON *st = cJSON_AddObjectToObject(scores, task_score_name(run->task_type, j));
+		cJSON *st = cJSON_AddObjectToObject(scores, run->col[j].label);
 		if (run->ncand == 0) {
 			cJSON_AddNullToObject(st, "min");
 			cJSON_AddNullToObject(st, "mean");
@@ -143,9 +205,20 @@ static cJSON *report_json(struct run *run)
 	}
 	if (run->tasks.n > 0) {
 		cJSON *pt = cJSON_AddObjectToObject(root, "predictions");
-		cJSON_AddStringToObject(pt, "task", run->cfg->al_task_name);
-		cJSON_AddStringToObject(pt, "task_type", task_type_name(run->task_type));
-		cJSON_AddStringToObject(pt, "score_name", run->score_name);
+		if (run->wcol >= 0) {	/* a 2.2 config's task and weighting score */
+			cJSON_AddStringToObject(pt, "task", run->task[0].name);
+			cJSON_AddStringToObject(pt, "task_type", task_type_name(run->task[0].type));
+			cJSON_AddStringToObject(pt, "score_name",
+						task_score_name(run->task[0].type, run->wcol));
+		} else {		/* every task a plan reads */
+			cJSON *rd = cJSON_AddArrayToObject(pt, "read");
+			for (size_t t = 0; t < run->ntask; t++) {
+				cJSON *o = cJSON_CreateObject();
+				cJSON_AddStringToObject(o, "task", run->task[t].name);
+				cJSON_AddStringToObject(o, "task_type", task_type_name(run->task[t].type));
+				cJSON_AddItemToArray(rd, o);
+			}
+		}
 		cJSON *all = cJSON_AddArrayToObject(pt, "tasks");
 		for (size_t i = 0; i < run->tasks.n; i++)
 			cJSON_AddItemToArray(all, cJSON_CreateString(run->tasks.v[i]));
@@ -153,7 +226,7 @@ static cJSON *report_json(struct run *run)
 	warn = cJSON_AddArrayToObject(root, "warnings");
 	for (size_t i = 0; i < run->cfg->warnings.n; i++)
 		cJSON_AddItemToArray(warn, cJSON_CreateString(run->cfg->warnings.v[i]));
-	if ((run->cfg->method == METHOD_RANDOM || run->cfg->method == METHOD_ACTIVE_LEARNING) &&
+	if (run->plan->from_method && plan_find(run->plan, PLAN_STRATEGY_DIVERSITY) == NULL &&
 	    run->cfg->min_distance >= 0) {
 		char *m = xasprintf("docker.stopping_condition.min_distance is ignored by method %s",
 				    method_name(run->cfg->method));
@@ -165,7 +238,74 @@ static cJSON *report_json(struct run *run)
 		cJSON_AddItemToArray(warn, cJSON_CreateString(m));
 		free(m);
 	}
+	report_plan(run, root);
 	return root;
+}
+
+/* The entry whose objective is selection.csv's weight: a 2.2 plan's SCORES entry, a V4 plan's only WEIGHTS. */
+static long weight_entry(const struct plan *p)
+{
+	long found = -1;
+
+	for (size_t e = 0; e < p->nentries; e++) {
+		const struct plan_entry *pe = &p->entries[e];
+		bool w = p->from_method ? pe->input == PLAN_INPUT_SCORES
+			: pe->strategy == PLAN_STRATEGY_WEIGHTS;
+		if (w && found >= 0)
+			return -1;
+		if (w)
+			found = (long)e;
+	}
+	return found;
+}
+
+/*
+ * An entry's objective column. A 2.2 config's SCORES entry is named after
+ * the weighting score the run used: its type's default when score_name was
+ * left out (keypoints: mean_uncertainty), which the parsed plan cannot know.
+ */
+static char *entry_column_name(const struct run *run, size_t e)
+{
+	const struct plan_entry *pe = &run->plan->entries[e];
+
+	if (run->plan->from_method && pe->input == PLAN_INPUT_SCORES && run->wcol >= 0)
+		return xasprintf("%s:%s:%s:%s", plan_strategy_name(pe->strategy),
+				 plan_input_name(pe->input), run->task[0].name,
+				 run->col[run->wcol].label);
+	return inputs_column_name(pe);
+}
+
+/* The header of selection.csv: the existing columns, score, one per non-THRESHOLD entry. */
+static void selection_header(struct run *run, FILE *f, bool *objcol)
+{
+	const struct plan *p = run->plan;
+	char **names = xcalloc(p->nentries + 1, sizeof(*names));
+
+	fputs("rank,filenames,weight,distance,score", f);
+	for (size_t e = 0; e < p->nentries; e++) {
+		objcol[e] = p->entries[e].strategy != PLAN_STRATEGY_THRESHOLD;
+		if (objcol[e])
+			names[e] = entry_column_name(run, e);
+	}
+	for (size_t e = 0; e < p->nentries; e++) {
+		if (!objcol[e])
+			continue;
+		bool clash = false;
+		for (size_t o = 0; o < p->nentries; o++)
+			clash = clash || (o != e && objcol[o] && strcmp(names[o], names[e]) == 0);
+		fputc(',', f);
+		if (clash) {
+			char *s = xasprintf("%s#%zu", names[e], e);
+			put_field(f, s);
+			free(s);
+		} else {
+			put_field(f, names[e]);
+		}
+	}
+	fputc('\n', f);
+	for (size_t e = 0; e < p->nentries; e++)
+		free(names[e]);
+	free(names);
 }
 
 int report_write_outputs(struct run *run, char *const *names)
@@ -189,25 +329,46 @@ int report_write_outputs(struct run *run, char *const *names)
 	rc = -EIO;
 	if ((f = open_out(run, "data/selection.csv")) == NULL)
 		return rc;
-	fputs("rank,filenames,weight,distance\n", f);
-	for (size_t i = 0; i < run->sel.n; i++) {
-		char dist[40], weight[40];
-		bool weighted = run->cfg->method == METHOD_CORAL ||
-			run->cfg->method == METHOD_ACTIVE_LEARNING;
-		fmt_double(dist, sizeof(dist), run->sel.dist ? run->sel.dist[i] : NAN);
-		fmt_double(weight, sizeof(weight), weighted ? run->w[run->sel.idx[i]] : NAN);
-		fprintf(f, "%zu,%s,%s,%s\n", i + 1, names[run->sel.idx[i]], weight, dist);
+	{
+		const struct plan *p = run->plan;
+		size_t ne = p->nentries;
+		bool *objcol = xcalloc(ne + 1, sizeof(bool));
+		long we = weight_entry(p);
+		selection_header(run, f, objcol);
+		for (size_t i = 0; i < run->sel.n; i++) {
+			char num[40];
+			/* A 2.2 plan's weight is its weighting score, also in the fill's rows. */
+			double wv = we < 0 ? NAN : p->from_method ? run->w[run->sel.idx[i]]
+				: run->obj[i * ne + (size_t)we];
+			fprintf(f, "%zu,%s,", i + 1, names[run->sel.idx[i]]);
+			fmt_double(num, sizeof(num), wv);
+			fputs(num, f);
+			fmt_double(num, sizeof(num), run->sel.dist ? run->sel.dist[i] : NAN);
+			fprintf(f, ",%s,", num);
+			fmt_double(num, sizeof(num), run->S ? run->S[i] : NAN);
+			fputs(num, f);
+			for (size_t e = 0; e < ne; e++) {
+				if (!objcol[e])
+					continue;
+				fmt_double(num, sizeof(num), run->obj ? run->obj[i * ne + e] : NAN);
+				fprintf(f, ",%s", num);
+			}
+			fputc('\n', f);
+		}
+		free(objcol);
 	}
 	if ((rc = close_out(run, f, "data/selection.csv")) < 0)
 		return rc;
 
-	if (run->scores != NULL) {
+	if (run->scores != NULL && run->nscores > 0) {
 		rc = -EIO;
 		if ((f = open_out(run, "data/scores.csv")) == NULL)
 			return rc;
 		fputs("filenames", f);
-		for (size_t j = 0; j < run->nscores; j++)
-			fprintf(f, ",%s", task_score_name(run->task_type, j));
+		for (size_t j = 0; j < run->nscores; j++) {
+			fputc(',', f);
+			put_field(f, run->col[j].label);
+		}
 		fputc('\n', f);
 		for (size_t i = 0; i < run->ncand; i++) {
 			fputs(names[i], f);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "predict.h"
+#include "selectors/engine.h"
 #include "selectors/selector.h"
 #include "util.h"
 
@@ -33,6 +34,22 @@ struct item {
 	struct img_meta meta;	/* lightly.* of a decoded image (SPEC 4.8) */
 };
 
+/* A prediction task the selection reads. */
+struct run_task {
+	const char *name;	/* borrowed from the config */
+	enum task_type type;
+	bool objfreq;		/* the object-frequency scorer runs on it */
+};
+
+/* A column of run->scores. */
+struct score_col {
+	size_t task;		/* index into run->task */
+	int score;		/* task_score_index of its task's type */
+	char *label;		/* its name in scores.csv and report.json (owned) */
+};
+
+struct entry_data;
+
 struct run {
 	const struct pipeline_opts *o;
 	const struct run_config *cfg;
@@ -45,6 +62,7 @@ struct run {
 	bool have_csv, emb_only;
 	struct item *items;
 	size_t nitems;
+	bool want_meta;		/* the plan reads a lightly.* key made from the pixels */
 	double *desc;		/* nitems x DESC_DIM, built-in descriptor */
 	atomic_size_t done;
 	atomic_int io_rc;	/* a read failed for the transport (dataset_transient): the run fails */
@@ -58,13 +76,31 @@ struct run {
 	double *X;		/* ncand x d, normalised when configured */
 	struct selection sel;
 	double stage_t0;
-	/* scores (SPEC 4.4, 4.5), when active_learning.task_name is set */
+	/*
+	 * scores (SPEC 4.4, 4.5): the tasks the selection reads, a 2.2 config's
+	 * active_learning.task_name or every task a plan's SCORES and
+	 * PREDICTIONS entries name, and the score columns: a 2.2 config's task's
+	 * every score (named as the score), or each (task, score) a plan names
+	 * ("<task>:<score>").
+	 */
 	struct strvec tasks;	/* tasks.json */
-	enum task_type task_type;
-	const char *score_name;	/* the weighting score */
+	struct run_task *task;
+	size_t ntask;
+	struct score_col *col;
 	size_t nscores;		/* columns */
 	double *scores;		/* ncand x nscores */
-	double *w;		/* ncand weights, or NULL */
+	int wcol;		/* 2.2: the weighting score's column; -1: none */
+	double *w;		/* ncand weights of column wcol, or NULL */
+	/* the plan (SPEC 4.8) and what its inputs hold, one per entry (inputs.h) */
+	const struct plan *plan;
+	struct entry_data *ed;
+	/* the selection explained (SPEC 4.8's outputs): per pick, each entry's
+	 * objective (sel.n x plan->nentries, NaN where none) and S */
+	double *obj, *S;
+	const char *stop_reason;
+	struct engine_balance *balance;	/* the engine's BALANCE figures */
+	size_t nbalance;
+	struct engine_result er;	/* the V4 engine's result (owns balance) */
 	/* checkpoints (opts.resume) */
 	XXH128_hash_t cfg_hash, list_hash, csv_hash;
 	uint64_t images_sum;	/* checksum of the valid images checkpoint, 0: none */

@@ -27,7 +27,6 @@
 #include <strings.h>
 
 bool config_methods_with_scores = true;
-bool config_v4_plans_supported = false;
 
 #define CONFIG_MAX_BYTES	(16u << 20)
 #define VALUE_TEXT_MAX		60
@@ -552,6 +551,19 @@ static bool task_name_ok(const char *s)
 	return strchr(s, '/') == NULL && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
+/* Whether a method's fixed plan (plan.c, SPEC 4.8) reads a prediction task's scores. */
+static bool method_reads_scores(enum method m)
+{
+	struct plan fixed = { 0 };
+	bool reads = false;
+
+	plan_from_method(&fixed, m, -1, -1, "", "", 1);
+	for (size_t e = 0; e < fixed.nentries; e++)
+		reads = reads || fixed.entries[e].input == PLAN_INPUT_SCORES;
+	plan_free(&fixed);
+	return reads;
+}
+
 static void parse_method(struct parse *p, const cJSON *d)
 {
 	const cJSON *v = get(p, d, "docker", "method", T_STR);
@@ -561,7 +573,7 @@ static void parse_method(struct parse *p, const cJSON *d)
 	for (int i = METHOD_RANDOM; i <= METHOD_ACTIVE_LEARNING; i++) {
 		if (strcmp(v->valuestring, method_name((enum method)i)) != 0)
 			continue;
-		if ((i == METHOD_CORAL || i == METHOD_ACTIVE_LEARNING) && !config_methods_with_scores) {
+		if (method_reads_scores((enum method)i) && !config_methods_with_scores) {
 			errf(p, "docker", "method", v, "is not available yet (needs the active-learning scores); use \"random\" or \"coreset\"");
 			return;
 		}
@@ -691,8 +703,7 @@ static void check_cross(struct parse *p)
 {
 	struct run_config *cfg = p->cfg;
 
-	if ((cfg->method == METHOD_CORAL || cfg->method == METHOD_ACTIVE_LEARNING) &&
-	    cfg->al_task_name[0] == '\0' && !p->al_task_name_bad) {
+	if (method_reads_scores(cfg->method) && cfg->al_task_name[0] == '\0' && !p->al_task_name_bad) {
 		cJSON *empty = cJSON_CreateString(cfg->al_task_name);
 		oom_if_null(empty);
 		errf(p, "docker.active_learning", "task_name", empty,
@@ -1464,13 +1475,6 @@ static bool is_v4(const cJSON *top)
 	return false;
 }
 
-/* The one refusal of runnable V4 plans until the engine runs them (SPEC 4.8). */
-static void refuse_v4_until_engine(struct parse *p)
-{
-	if (p->cfg->v4 && !config_v4_plans_supported && p->errors->n == p->nerrors)
-		strvec_push(p->errors, "docker.selection: V4 selection plans are not supported yet");
-}
-
 /* The effective V4 config: {workerType, docker (the keys with effect), selection}. */
 static cJSON *build_effective_v4(const struct run_config *cfg)
 {
@@ -1602,7 +1606,6 @@ static int parse_text(const char *source, const char *json, size_t len, struct r
 	parse_top(&p, top);
 	if (!cfg->v4)
 		check_cross(&p);
-	refuse_v4_until_engine(&p);
 	if (errors->n != p.nerrors)
 		goto fail;
 	cJSON_Delete(top);

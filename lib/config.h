@@ -18,14 +18,6 @@ struct cJSON;
 /* Which methods this build accepts (coral and active_learning need the scorers). */
 extern bool config_methods_with_scores;
 
-/*
- * Whether a V4 config (a selection plan) may run. False until the plan
- * engine lands: config_parse then refuses a valid V4 config with
- * "docker.selection: V4 selection plans are not supported yet". Tests of
- * the parser set it.
- */
-extern bool config_v4_plans_supported;
-
 struct run_config {
 	bool enable_corruptness_check;		/* default true */
 	bool remove_exact_duplicates;		/* default true */

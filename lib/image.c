@@ -380,6 +380,7 @@ struct ctx {
 	struct acc acc;
 	bool acc_live;
 	struct grey grey;
+	bool meta;		/* the grey statistics are wanted (img_meta) */
 };
 
 static enum img_status fail(struct ctx *c, enum img_status st, const char *fmt, ...)
@@ -416,7 +417,9 @@ static enum img_status check_dims(struct ctx *c, uint64_t w, uint64_t h)
 static void start_acc(struct ctx *c, uint32_t w, uint32_t h)
 {
 	grey_close(&c->grey);
-	grey_init(&c->grey, w, h);
+	/* Without a grey ring, grey_row returns at once and the statistics stay 0. */
+	if (c->meta)
+		grey_init(&c->grey, w, h);
 	if (c->thumb == NULL)
 		return;
 	acc_init(&c->acc, w, h);
@@ -856,7 +859,8 @@ static enum img_status png_run(struct png_ctx *p)
 		 * exactly once, so they are accumulated in place; only the grey
 		 * image is held whole, as the Laplacian needs rows in order.
 		 */
-		grey_use_plane(&c->grey);
+		if (c->meta)
+			grey_use_plane(&c->grey);
 		for (int pass = 0; pass < 7; pass++) {
 			png_uint_32 pw = PNG_PASS_COLS(w, pass), ph = PNG_PASS_ROWS(h, pass);
 
@@ -1142,6 +1146,13 @@ enum img_status image_check(const uint8_t *buf, size_t len, enum img_format expe
 			    uint64_t max_pixels, struct img_thumb *thumb,
 			    struct img_result *res)
 {
+	return image_check_meta(buf, len, expected, max_pixels, thumb, true, res);
+}
+
+enum img_status image_check_meta(const uint8_t *buf, size_t len, enum img_format expected,
+				 uint64_t max_pixels, struct img_thumb *thumb, bool meta,
+				 struct img_result *res)
+{
 	struct ctx *c;
 	enum img_status st;
 
@@ -1175,6 +1186,7 @@ enum img_status image_check(const uint8_t *buf, size_t len, enum img_format expe
 	c->max_pixels = max_pixels;
 	c->res = res;
 	c->thumb = thumb;
+	c->meta = meta;
 	switch (res->format) {
 	case IMG_JPEG: st = check_jpeg(c); break;
 	case IMG_PNG: st = check_png(c); break;

@@ -46,6 +46,12 @@ static const char *const computed_names[META_COMPUTED_COUNT] = {
 	[META_UNIFORM_ROW_RATIO] = "lightly.uniformRowRatio",
 };
 
+bool metadata_computed_from_pixels(enum meta_computed m)
+{
+	return m != META_SIZE_IN_BYTES && m != META_WIDTH && m != META_HEIGHT &&
+		(unsigned)m < META_COMPUTED_COUNT;
+}
+
 const char *metadata_computed_name(enum meta_computed m)
 {
 	return (unsigned)m < META_COMPUTED_COUNT ? computed_names[m] : NULL;

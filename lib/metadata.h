@@ -105,6 +105,9 @@ struct img_meta;
 double metadata_computed_value(enum meta_computed m, const struct img_meta *meta,
 			       uint32_t width, uint32_t height);
 
+/* Whether m comes from the decoded pixels (the grey statistics), not the file or its header. */
+bool metadata_computed_from_pixels(enum meta_computed m);
+
 /* The key of a computed metadatum ("lightly.width"), or NULL. */
 const char *metadata_computed_name(enum meta_computed m);
 /* The computed metadatum a key names, or -1 when it names none. */

@@ -97,11 +97,12 @@ int coral_select(const struct select_input *in, struct selection *out)
 
 	/* Nothing selected yet (k = 0 or n = 0) means nothing to pick. */
 	while (out->n < in->k && (n_pre > 0 || out->n > 0)) {
-		double dist;
-		size_t arg = kcenter_coral_pick(kc, &dist);
+		double dist, dmax;
+		size_t arg = kcenter_coral_pick(kc, &dist, &dmax);
 		if (arg == SIZE_MAX)	/* no row left with d > 0 (and >= min_distance) */
 			break;
 		out->idx[out->n] = arg;
+		out->dmax[out->n] = dmax;
 		out->dist[out->n++] = dist;
 		rc = kcenter_add(kc, arg);
 		if (rc < 0)

@@ -61,6 +61,7 @@ int coreset_select(const struct select_input *in, struct selection *out)
 		if (dist < in->min_distance)	/* always false when it is off (< 0) */
 			break;
 		out->idx[out->n] = arg;
+		out->dmax[out->n] = dist;
 		out->dist[out->n++] = dist;
 		rc = kcenter_add(kc, arg);
 		if (rc < 0)

@@ -1029,6 +1029,11 @@ int engine_run(const struct plan *p, const struct engine_inputs *in, struct engi
 		if (rc == 0 && r.fp)
 			fast_setup(&r);
 	}
+	/* proportionSamples: a fraction of the candidates left after thresholds (SPEC 4.8). */
+	if (rc == 0 && p->budget == PLAN_BUDGET_FRACTION) {
+		size_t kf = plan_fraction_k(p->budget_value, r.ncand);
+		local.k = kf < local.k ? kf : local.k;
+	}
 	if (rc == 0) {
 		size_t cap = local.k < r.ncand ? local.k : r.ncand;
 		result_init(out, p, cap);

@@ -64,7 +64,10 @@ struct engine_inputs {
 	const double *X;		/* n x d float64 rows; needed by DIVERSITY, SIMILARITY */
 	const bool *preselected;	/* n flags (datapool members, 4.7), or NULL */
 	const struct engine_entry_input *entries;	/* one per plan entry, same order */
-	size_t k;			/* new picks at most; SIZE_MAX: no budget */
+	size_t k;			/* new picks at most; SIZE_MAX: no budget. A plan
+					 * with proportionSamples takes the smaller of this
+					 * and its fraction of the candidates left after
+					 * thresholds (preselected included). */
 	int threads;			/* 0: all cores */
 	volatile int *cancel;		/* non-zero stops with -ECANCELED; may be NULL */
 	int prune;			/* for tests and benchmarks: 0 (the default) = adaptive,

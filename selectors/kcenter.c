@@ -1766,7 +1766,7 @@ static void coral_consider(const struct kcenter *kc, struct coral_best *b, size_
 	}
 }
 
-size_t kcenter_coral_pick(const struct kcenter *kc, double *dist)
+size_t kcenter_coral_pick(const struct kcenter *kc, double *dist, double *dmax)
 {
 	size_t ng;
 	const struct group *g = groups(kc, &ng);
@@ -1795,6 +1795,7 @@ size_t kcenter_coral_pick(const struct kcenter *kc, double *dist)
 		}
 	}
 	*dist = b.dist;
+	*dmax = D;
 	return b.arg;
 }
 

@@ -51,7 +51,7 @@ size_t kcenter_farthest(const struct kcenter *kc, double *d2);
  * the larger d_i, then the lowest index. *dist gets its d_i. SIZE_MAX when
  * no row qualifies.
  */
-size_t kcenter_coral_pick(const struct kcenter *kc, double *dist);
+size_t kcenter_coral_pick(const struct kcenter *kc, double *dist, double *dmax);
 
 /* Adds the work done so far to *st. */
 void kcenter_stats(const struct kcenter *kc, struct select_stats *st);

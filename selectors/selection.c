@@ -16,6 +16,9 @@ void selection_init(struct selection *s, size_t cap)
 	s->n = 0;
 	s->idx = xmalloc(c * sizeof(*s->idx));
 	s->dist = xmalloc(c * sizeof(*s->dist));
+	s->dmax = xmalloc(c * sizeof(*s->dmax));
+	for (size_t i = 0; i < c; i++)
+		s->dmax[i] = NAN;
 	s->fill_rest = false;
 	s->n_method = 0;
 }
@@ -26,8 +29,10 @@ void selection_free(struct selection *s)
 		return;
 	free(s->idx);
 	free(s->dist);
+	free(s->dmax);
 	s->idx = NULL;
 	s->dist = NULL;
+	s->dmax = NULL;
 	s->n = 0;
 	s->n_method = 0;
 	s->fill_rest = false;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plan.h"
+
 /* Work counters of coreset and coral, for benchmarks (select_input.stats). */
 struct select_stats {
 	size_t steps_plain;	/* passes made as a sweep over row blocks */
@@ -42,6 +44,8 @@ struct selection {
 	size_t n;		/* picks */
 	size_t *idx;		/* candidate index of each pick, in selection order */
 	double *dist;		/* d_i at its pick (NaN where not defined, e.g. random) */
+	double *dmax;		/* D = max d_j over the selectable at the pick (coral; the
+				 * DIVERSITY objective is dist / dmax), NaN elsewhere */
 	bool fill_rest;		/* true when the "select everything" rule appended the rest */
 	size_t n_method;	/* picks made by the method before any fill */
 };
@@ -106,5 +110,28 @@ int topk_select(const struct select_input *in, struct selection *out);
  * (it reaches every pickable candidate itself). On an error *out holds
  * nothing to free.
  */
+
+/*
+ * The 2.2-era methods (SPEC 4.6) as the fixed plans of 4.8 (methods.c): the
+ * selector each runs, and whether its order is explained by its plan's
+ * objectives (random's Fisher-Yates draw is not).
+ */
+struct method_row {
+	enum method method;
+	int (*select)(const struct select_input *in, struct selection *out);
+	bool explains;
+};
+
+/* The row of method m, or NULL out of range. */
+const struct method_row *method_row(enum method m);
+
+/*
+ * The fixed plan p's objective of each entry at each pick of s (obj: s->n x
+ * p->nentries, row-major) and S (score: s->n), from the picks' d_i and D
+ * and the weights w (ncand, or NULL); NaN where a row has none (the fill,
+ * random).
+ */
+void method_objectives(const struct plan *p, const struct selection *s, const double *w,
+		       double *obj, double *score);
 
 #endif

@@ -19,6 +19,8 @@ const struct route routes[] = {
 	{ "POST", "/v1/docker/worker", W, h_worker_register },
 	{ "POST", "/v1/docker/worker/config", U, h_config_create },
 	{ "POST", "/v1/docker/worker/config/validate", U, h_config_validate },
+	{ "POST", "/v1/docker/worker/config/vX", U, h_config_create_vx },
+	{ "GET", "/v1/docker/worker/config/vX/{configId}", A, h_config_get },
 	{ "GET", "/v1/docker/worker/config/{configId}", A, h_config_get },
 	{ "GET", "/v1/docker/worker/{workerId}", A, h_worker_get },
 	{ "PUT", "/v1/docker/worker/{workerId}", W, h_worker_state },

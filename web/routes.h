@@ -63,6 +63,7 @@ void h_datasource_put(struct req *r, struct resp *out);
 void h_tasks(struct req *r, struct resp *out);
 void h_config_create(struct req *r, struct resp *out);
 void h_config_validate(struct req *r, struct resp *out);
+void h_config_create_vx(struct req *r, struct resp *out);
 void h_schedule_create(struct req *r, struct resp *out);
 void h_schedule_list(struct req *r, struct resp *out);
 void h_schedule_cancel(struct req *r, struct resp *out);

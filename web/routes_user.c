@@ -21,6 +21,7 @@
 #include "longpoll.h"
 #include "models.h"
 #include "predict.h"
+#include "selcsv.h"
 #include "thumb.h"
 #include "util.h"
 
@@ -305,10 +306,18 @@ out:
 
 /*
  * Validates body.config with config_parse. Returns the parsed body (caller
- * frees) with *errors filled ([{path, message}], empty when valid) and
- * *warnings, or NULL after replying 400 for a malformed body.
+ * frees) with *errors filled ([{path, message}], empty when valid),
+ * *warnings and *plan (the selection plan the config means, SPEC 4.8, as
+ * Lightly's SelectionConfigV4 JSON; NULL when the config has an error), or
+ * NULL after replying 400 for a malformed body. body.version, when given,
+ * must be "V4" (Lightly's vX route); with it the config must hold a
+ * selection (SPEC 2.1: a V4 config without one is an error). The vX route
+ * requires it; the 2.2-era create route ignores it, as it always did.
  */
-static cJSON *check_config(struct req *r, struct resp *out, cJSON **errors, cJSON **warnings)
+enum version_use { VERSION_IGNORED, VERSION_OPTIONAL, VERSION_REQUIRED };
+
+static cJSON *check_config(struct req *r, struct resp *out, enum version_use vu, cJSON **errors,
+			   cJSON **warnings, cJSON **plan)
 {
 	cJSON *j = req_json_object(r, out);
 
@@ -326,15 +335,29 @@ static cJSON *check_config(struct req *r, struct resp *out, cJSON **errors, cJSO
 		cJSON_Delete(j);
 		return NULL;
 	}
+	cJSON *version = vu == VERSION_IGNORED ? NULL :
+			 cJSON_GetObjectItemCaseSensitive(j, "version");
+	bool v4 = cJSON_IsString(version) && strcmp(version->valuestring, "V4") == 0;
+	if ((version || vu == VERSION_REQUIRED) && !v4) {
+		resp_error(out, 400, "BAD_REQUEST", "version must be \"V4\"");
+		cJSON_Delete(j);
+		return NULL;
+	}
 	/* The wrapped form is what config_parse sees; "docker" alone would do too. */
 	char *text = cJSON_PrintUnformatted(cfg);
 	struct run_config rc;
 	struct strvec msgs = { 0 };
 	*errors = cJSON_CreateArray();
 	*warnings = cJSON_CreateArray();
+	*plan = NULL;
+	if (version && !cJSON_GetObjectItemCaseSensitive(cfg, "selection"))
+		strvec_push(&msgs, "selection: missing (a V4 config says what to select in "
+			    "selection)");
 	if (config_parse(text, strlen(text), &rc, &msgs) == 0) {
 		for (size_t i = 0; i < rc.warnings.n; i++)
 			cJSON_AddItemToArray(*warnings, cJSON_CreateString(rc.warnings.v[i]));
+		if (msgs.n == 0)
+			*plan = plan_to_json(config_plan(&rc));
 		config_free(&rc);
 	}
 	for (size_t i = 0; i < msgs.n; i++) {
@@ -358,27 +381,29 @@ static cJSON *check_config(struct req *r, struct resp *out, cJSON **errors, cJSO
 
 void h_config_validate(struct req *r, struct resp *out)
 {
-	cJSON *errors, *warnings;
-	cJSON *j = check_config(r, out, &errors, &warnings);
+	cJSON *errors, *warnings, *plan;
+	cJSON *j = check_config(r, out, VERSION_OPTIONAL, &errors, &warnings, &plan);
 
 	if (j == NULL)
 		return;
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "errors", errors);
 	cJSON_AddItemToObject(o, "warnings", warnings);
+	cJSON_AddItemToObject(o, "plan", plan ? plan : cJSON_CreateNull());
 	resp_json(out, 200, o);
 	cJSON_Delete(j);
 }
 
-void h_config_create(struct req *r, struct resp *out)
+static void config_create(struct req *r, struct resp *out, enum version_use vu)
 {
-	cJSON *errors, *warnings;
-	cJSON *j = check_config(r, out, &errors, &warnings);
+	cJSON *errors, *warnings, *plan;
+	cJSON *j = check_config(r, out, vu, &errors, &warnings, &plan);
 	struct dbconn *c = req_db(r);
 	char id[25];
 
 	if (j == NULL)
 		return;
+	cJSON_Delete(plan);
 	if (cJSON_GetArraySize(errors) > 0) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "error", "invalid config");
@@ -409,6 +434,22 @@ void h_config_create(struct req *r, struct resp *out)
 	else
 		reply_id(out, 201, id);
 	cJSON_Delete(j);
+}
+
+void h_config_create(struct req *r, struct resp *out)
+{
+	config_create(r, out, VERSION_IGNORED);
+}
+
+/*
+ * Lightly's vX route: {version: "V4", config, creator}. The config is
+ * stored as posted, like the 2.2-era route's; it holds a selection (checked
+ * above), which is what makes config_parse read it as V4 when the daemon
+ * fetches it, so no column says which form it is.
+ */
+void h_config_create_vx(struct req *r, struct resp *out)
+{
+	config_create(r, out, VERSION_REQUIRED);
 }
 
 void h_schedule_create(struct req *r, struct resp *out)
@@ -834,7 +875,13 @@ static int cmp_items(const void *pa, const void *pb)
 
 	if (sort_ctx.key) {
 		double x = sort_ctx.key[a->rank], y = sort_ctx.key[b->rank];
-		c = (x > y) - (x < y);
+		/* No value (a selection.csv column of a sample not selected): last either way. */
+		if (isnan(x) || isnan(y)) {
+			if (isnan(x) != isnan(y))
+				return isnan(x) ? 1 : -1;
+		} else {
+			c = (x > y) - (x < y);
+		}
 	} else if (a->name && b->name) {
 		c = strcmp(a->name, b->name);
 		c = (c > 0) - (c < 0);
@@ -843,6 +890,16 @@ static int cmp_items(const void *pa, const void *pb)
 		return c * sort_ctx.dir;
 	/* Ties: ascending index whatever the order, so pages are stable. */
 	return (a->index > b->index) - (a->index < b->index);
+}
+
+struct name_rank {
+	const char *name;
+	size_t rank;
+};
+
+static int cmp_name_rank(const void *pa, const void *pb)
+{
+	return strcmp(((const struct name_rank *)pa)->name, ((const struct name_rank *)pb)->name);
 }
 
 void h_results(struct req *r, struct resp *out)
@@ -856,8 +913,12 @@ void h_results(struct req *r, struct resp *out)
 	char *cand_mask = NULL, *sel_mask = NULL;
 	struct bitmask cm = { 0 }, sm = { 0 };
 	struct strvec types = { 0 }, names = { 0 };
-	double **vals = NULL;
+	double **vals = NULL, *selkey = NULL;
 	struct result_item *items = NULL;
+	struct selcsv csv = { 0 };
+	long *selrow = NULL;		/* by rank: the selection.csv row, or -1 */
+	char *csv_err = NULL;
+	bool have_csv = false;
 
 	if (offset == INT64_MIN || limit == INT64_MIN)
 		return;
@@ -922,8 +983,39 @@ void h_results(struct req *r, struct resp *out)
 	}
 	sqlite3_reset(st);
 
+	/*
+	 * The run's selection.csv (SPEC 4.8's objective columns): the newest
+	 * uploaded SELECTION_CSV. A bad one is reported beside the results,
+	 * which stay usable; only a sort by its columns needs it.
+	 */
+	st = db_stmt(c, "SELECT content FROM artifacts WHERE run_id = ? AND type = 'SELECTION_CSV' "
+		     "AND uploaded_at IS NOT NULL ORDER BY created_at DESC LIMIT 1");
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		char e[512];
+		const char *b = sqlite3_column_blob(st, 0);
+		size_t blen = (size_t)sqlite3_column_bytes(st, 0);
+		if (selcsv_parse(b ? b : "", blen, &csv, e, sizeof(e)) == 0)
+			have_csv = true;
+		else
+			csv_err = xstrdup(e);
+	}
+	sqlite3_reset(st);
+
 	const double *key = NULL;
-	if (sort != NULL && strcmp(sort, "fileName") != 0 && strcmp(sort, "index") != 0) {
+	const char *selcol = NULL;
+	if (sort != NULL && strncmp(sort, "selection:", 10) == 0) {
+		selcol = sort + 10;
+		if (csv_err) {
+			resp_error(out, 422, "BAD_SELECTION_CSV", "%s", csv_err);
+			goto out;
+		}
+		if (!have_csv || selcsv_col(&csv, selcol) < 0) {
+			resp_error(out, 400, "BAD_REQUEST",
+				   "sort: selection:%s is not a column of this run's selection.csv", selcol);
+			goto out;
+		}
+	} else if (sort != NULL && strcmp(sort, "fileName") != 0 && strcmp(sort, "index") != 0) {
 		int k = -1;
 		for (size_t i = 0; i < types.n; i++)
 			if (strcmp(types.v[i], sort) == 0)
@@ -949,6 +1041,47 @@ void h_results(struct req *r, struct resp *out)
 	}
 	sqlite3_reset(st);
 	req_db_release(r);
+
+	/* selection.csv's rows by candidate rank, through the names. */
+	if (have_csv) {
+		struct name_rank *nr = xcalloc(ncand ? ncand : 1, sizeof(*nr));
+		size_t k = 0;
+		for (size_t w = 0; w < cm.nwords; w++)
+			for (uint64_t bits = cm.w[w]; bits; bits &= bits - 1) {
+				size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+				nr[k].name = names.v[i] ? names.v[i] : "";
+				nr[k].rank = k;
+				k++;
+			}
+		qsort(nr, ncand, sizeof(*nr), cmp_name_rank);
+		selrow = xmalloc((ncand ? ncand : 1) * sizeof(*selrow));
+		for (size_t i = 0; i < ncand; i++)
+			selrow[i] = -1;
+		for (size_t row = 0; row < csv.nrows; row++) {
+			struct name_rank want = { csv.names[row], 0 };
+			struct name_rank *f = bsearch(&want, nr, ncand, sizeof(*nr), cmp_name_rank);
+			if (f == NULL) {
+				csv_err = xasprintf("selection.csv: line %zu: \"%.60s\" is not a "
+						    "candidate of this run", row + 2, csv.names[row]);
+				have_csv = false;
+				break;
+			}
+			selrow[f->rank] = (long)row;
+		}
+		free(nr);
+		if (!have_csv && selcol) {
+			resp_error(out, 422, "BAD_SELECTION_CSV", "%s", csv_err);
+			goto out;
+		}
+		if (have_csv && selcol) {
+			int col = selcsv_col(&csv, selcol);
+			selkey = xmalloc((ncand ? ncand : 1) * sizeof(double));
+			for (size_t i = 0; i < ncand; i++)
+				selkey[i] = selrow[i] < 0 ? NAN :
+					    csv.vals[(size_t)selrow[i] * csv.ncols + (size_t)col];
+			key = selkey;
+		}
+	}
 
 	items = xcalloc(ncand ? ncand : 1, sizeof(*items));
 	size_t n = 0, rank = 0, nsel = 0;
@@ -984,6 +1117,10 @@ void h_results(struct req *r, struct resp *out)
 	cJSON *ta = cJSON_AddArrayToObject(o, "scoreTypes");
 	for (size_t i = 0; i < types.n; i++)
 		cJSON_AddItemToArray(ta, cJSON_CreateString(types.v[i]));
+	cJSON *sa = cJSON_AddArrayToObject(o, "selectionColumns");
+	for (size_t i = 0; have_csv && i < csv.ncols; i++)
+		cJSON_AddItemToArray(sa, cJSON_CreateString(csv.cols[i]));
+	json_add_str_or_null(o, "selectionError", csv_err);
 	cJSON *ia = cJSON_AddArrayToObject(o, "items");
 	for (size_t i = (size_t)offset; i < n && i < (size_t)offset + (size_t)limit; i++) {
 		cJSON *e = cJSON_CreateObject();
@@ -993,6 +1130,18 @@ void h_results(struct req *r, struct resp *out)
 		cJSON *sc = cJSON_AddObjectToObject(e, "scores");
 		for (size_t k = 0; k < types.n; k++)
 			cJSON_AddItemToObject(sc, types.v[k], json_exact_number(vals[k][items[i].rank]));
+		long row = have_csv ? selrow[items[i].rank] : -1;
+		if (row >= 0) {
+			cJSON *so = cJSON_AddObjectToObject(e, "selection");
+			const double *rv = csv.vals + (size_t)row * csv.ncols;
+			/* JSON has no infinity: "inf" and "-inf", as selection.csv writes them. */
+			for (size_t k = 0; k < csv.ncols; k++) {
+				cJSON *v = isnan(rv[k]) ? cJSON_CreateNull() :
+					   isinf(rv[k]) ? cJSON_CreateString(rv[k] > 0 ? "inf" : "-inf") :
+					   json_exact_number(rv[k]);
+				cJSON_AddItemToObject(so, csv.cols[k], v);
+			}
+		}
 		cJSON_AddItemToArray(ia, e);
 	}
 	resp_json(out, 200, o);
@@ -1003,6 +1152,10 @@ out:
 	strvec_free(&types);
 	strvec_free(&names);
 	free(items);
+	free(selkey);
+	free(selrow);
+	free(csv_err);
+	selcsv_free(&csv);
 	free(cand_mask);
 	free(sel_mask);
 	bitmask_free(&cm);

@@ -879,15 +879,20 @@ void h_tag_get(struct req *r, struct resp *out)
 	resp_json(out, 200, t);
 }
 
+/*
+ * Lightly's scoreType pattern, ^[a-zA-Z0-9_+=,.@:/-]*$, without '/' (the
+ * type is a path segment of GET .../scores/{scoreType}) and at most 128
+ * characters: a V4 plan's score lists are named "<task>:<score>".
+ */
 static bool score_type_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > 64)
+	if (n == 0 || n > 128)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.'))
+		      (s[i] >= '0' && s[i] <= '9') || strchr("_+=,.@:-", s[i]) != NULL))
 			return false;
 	return true;
 }
@@ -905,7 +910,7 @@ void h_scores_post(struct req *r, struct resp *out)
 	if (json_str(j, "scoreType", true, &type, out) < 0)
 		goto done;
 	if (!score_type_ok(type)) {
-		resp_error(out, 400, "BAD_REQUEST", "scoreType must be 1-64 of [A-Za-z0-9_.-]");
+		resp_error(out, 400, "BAD_REQUEST", "scoreType must be 1-128 of [A-Za-z0-9_+=,.@:-]");
 		goto done;
 	}
 	scores = cJSON_GetObjectItemCaseSensitive(j, "scores");

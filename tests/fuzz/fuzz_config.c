@@ -85,7 +85,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	config_methods_with_scores = true;
 	/* The V4 parser is exercised in full, round trip included. */
-	config_v4_plans_supported = true;
 	if (config_parse((const char *)data, size, &cfg, &errors) == 0) {
 		char *eff = config_effective_json(&cfg);
 		struct run_config again;

@@ -162,13 +162,13 @@ class BadInput(unittest.TestCase):
             json.dump(config, f)
         return self.select(cpath, self.base)
 
-    def test_config_v4_plan_refused_until_the_engine_lands(self):
-        # A valid V4 selection config parses, and is refused where a run would start.
+    def test_config_v4_plan_runs(self):
+        # A valid V4 selection config runs: its plan selects (SPEC 4.8), its outputs say so.
         v4 = {"workerType": "FULL", "docker": {}, "selection": {"nSamples": 2, "strategies": [
             {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]}}
         p = self.select_v4(v4)
-        self.assertEqual(p.returncode, 2, p.stderr)
-        self.assertIn("docker.selection: V4 selection plans are not supported yet", p.stderr)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("2 of 12 candidates selected (selection plan, stop: budget)", p.stdout + p.stderr)
 
     def test_config_v4_errors_name_json_paths(self):
         v4 = {"selection": {"nSamples": 0, "strategies": [

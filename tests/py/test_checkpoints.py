@@ -21,21 +21,42 @@ import test_daemon as td  # noqa: E402
 HOLD = {"WINNOWD_TEST_STAGE_DELAY": "selection:120000"}
 STAGES = ("images", "duplicates", "embeddings", "scores")
 
+# V4 plans (SPEC 4.8): one that reads scores of two tasks, one that also balances on a
+# task's PREDICTIONS (its class vectors are not checkpointed: no scores.bin).
+V4_SCORES = {"workerType": "FULL", "docker": {}, "selection": {"proportionSamples": 0.1, "strategies": [
+    {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}},
+    {"input": {"type": "SCORES", "task": "my-classification-task", "score": "uncertainty_entropy"},
+     "strategy": {"type": "WEIGHTS"}},
+    {"input": {"type": "SCORES", "task": "my-detection-task", "score": "object_frequency"},
+     "strategy": {"type": "WEIGHTS", "strength": 0.5}}]}}
+V4_PRED = {"workerType": "FULL", "docker": {}, "selection": {"nSamples": 12, "strategies": [
+    {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}},
+    {"input": {"type": "SCORES", "task": "my-classification-task", "score": "uncertainty_margin"},
+     "strategy": {"type": "WEIGHTS"}},
+    {"input": {"type": "PREDICTIONS", "task": "my-detection-task", "name": "CATEGORY_COUNT"},
+     "strategy": {"type": "BALANCE", "distribution": "UNIFORM"}}]}}
+
 
 class CheckpointTest(td.DaemonTest):
     def run_dir(self, d, sched):
         return os.path.join(d.state, "runs", sched)
 
-    def kill_in_selection(self, docker):
-        """A run killed -9 while its selection stage is held; returns (ds, sched, daemon, path)."""
+    def kill_in_selection(self, docker, v4=None, stages=STAGES):
+        """A run killed -9 while its selection stage is held; returns (ds, sched, daemon, path).
+        v4: a whole V4 config to run instead of the docker object."""
         path = td.dataset(self.root)
         ds = self.make_dataset(path)
-        sched = self.schedule(ds, docker)
+        if v4 is None:
+            sched = self.schedule(ds, docker)
+        else:
+            cfg = self.ok("POST", "/v1/docker/worker/config", {"config": v4})["id"]
+            sched = self.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % ds,
+                            {"configId": cfg, "priority": "MID"})["id"]
         d = self.daemon(env=HOLD).start()
         self.wait_run(sched, states=("SAMPLING",), timeout=120)
         ck = os.path.join(self.run_dir(d, sched), ".checkpoint")
         have = sorted(os.listdir(ck))
-        self.assertEqual(have, sorted(s + ".bin" for s in STAGES), have)
+        self.assertEqual(have, sorted(s + ".bin" for s in stages), have)
         d.kill9()
         d.env.pop("WINNOWD_TEST_STAGE_DELAY")
         return ds, sched, d, path
@@ -78,6 +99,28 @@ class CheckpointTest(td.DaemonTest):
                                  "selection", "results"])
         # A finished run keeps no checkpoints.
         self.assertFalse(os.path.exists(os.path.join(self.run_dir(d, sched), ".checkpoint")))
+
+    def test_v4_plans_resume(self):
+        """A V4 plan resumes after its scores, or, reading PREDICTIONS, after its
+        embeddings; either way it ends with local mode's selection and scores."""
+        for v4, stages, after in ((V4_SCORES, STAGES, "scores"),
+                                  (V4_PRED, STAGES[:3], "embeddings")):
+            with self.subTest(after=after):
+                cpath = os.path.join(self.root, "v4-%s.json" % after)
+                with open(cpath, "w") as f:
+                    json.dump(v4, f)
+                ds, sched, d, path = self.kill_in_selection(None, v4=v4, stages=stages)
+                self.finish(ds, sched, d, cpath, path)
+                log = self.after_restart(d)
+                self.assertIn("resuming after stage %s" % after, log)
+                self.assertNotIn("stage images started", log)
+                self.assertEqual(after == "embeddings", "stage scores started" in log)
+                with open(os.path.join(self.run_dir(d, sched), "report.json")) as f:
+                    rep = json.load(f)
+                self.assertEqual(rep["plan"]["strategies"][2]["input"]["type"],
+                                 v4["selection"]["strategies"][2]["input"]["type"])
+                self.assertIn(rep["stop_reason"], ("budget", "none_selectable"))
+                d.stop()
 
     def test_changed_config_invalidates_the_checkpoints(self):
         ds, sched, d, path = self.kill_in_selection(td.CORAL)

@@ -256,7 +256,11 @@ class CoralCrossCheck(unittest.TestCase):
         root, names = make_source(rows, probs, missing=missing)
         out, got_names, header, body, sh, scores = select(
             docker("coral", n_samples, min_distance, normalize, dups), root)
-        self.assertEqual(header, ["rank", "filenames", "weight", "distance"])
+        # SPEC 4.8: the existing columns, then S and the objective of each entry of coral's plan.
+        self.assertEqual(header[:5], ["rank", "filenames", "weight", "distance", "score"])
+        self.assertEqual(len(header), 7, header)
+        self.assertEqual(header[5], "DIVERSITY:EMBEDDINGS")
+        self.assertRegex(header[6], r"^WEIGHTS:SCORES:.+:uncertainty_margin$")
         self.assertEqual(sh, ["filenames", "uncertainty_least_confidence", "uncertainty_margin",
                               "uncertainty_entropy"])
         self.assertEqual([r[1] for r in body], got_names)
@@ -273,6 +277,16 @@ class CoralCrossCheck(unittest.TestCase):
         dist = [parse_dist(r[3]) for r in body]
         k = budget(n_samples, len(keep))
         n_method, ties = check_coral(self, X, w, k, min_distance, got, dist)
+        for j, r in enumerate(body):
+            if j >= n_method:	# the fill explains nothing
+                self.assertEqual(r[4:], ["", "", ""], r)
+                continue
+            S, div, wo = float(r[4]), float(r[5]), float(r[6])
+            self.assertEqual(wo, w[got[j]], r)
+            self.assertEqual(S, div * wo, r)
+            self.assertTrue(0 < div <= 1, r)
+            if dist[j] is None:	# the first pick: nothing selected yet
+                self.assertEqual(div, 1.0, r)
         return out, got, n_method, ties, w
 
     def test_count_tied_weights(self):

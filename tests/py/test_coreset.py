@@ -251,7 +251,8 @@ class CoresetCrossCheck(unittest.TestCase):
         root, names = make_source(rows)
         out, got_names, header, body = select(docker("coreset", n_samples, min_distance,
                                                      normalize, dups), root)
-        self.assertEqual(header, ["rank", "filenames", "weight", "distance"])
+        self.assertEqual(header, ["rank", "filenames", "weight", "distance", "score",
+                                  "DIVERSITY:EMBEDDINGS"])
         self.assertEqual([r[1] for r in body], got_names)
         ranks = [int(r[0]) for r in body]
         self.assertEqual(ranks, list(range(ranks[0], ranks[0] + len(ranks))) if ranks else [])
@@ -263,6 +264,9 @@ class CoresetCrossCheck(unittest.TestCase):
         dist = [parse_dist(r[3]) for r in body]
         k = budget(n_samples, len(keep))
         n_method, ties = check_coreset(self, X, k, min_distance, got, dist, strict=strict)
+        # coreset picks the largest d_i: its DIVERSITY objective d_i / D is 1; the fill's is empty.
+        for j, r in enumerate(body):
+            self.assertEqual(r[4:], ["1", "1"] if j < n_method else ["", ""], r)
         return out, got, n_method, ties
 
     def test_count(self):

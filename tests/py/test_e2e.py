@@ -92,7 +92,10 @@ class CheckMixin:
         self.assertEqual(len(set(run.selected)), len(run.selected), "repeated picks")
         self.assertLessEqual(set(run.selected), set(candidates))
         hdr, rows = read_csv(run.path("data/selection.csv"))
-        self.assertEqual(hdr, ["rank", "filenames", "weight", "distance"])
+        # SPEC 4.8: the objective columns of the method's fixed plan follow the old ones.
+        plan_cols = {"coreset": ["DIVERSITY:EMBEDDINGS"], "random": ["WEIGHTS:RANDOM"]}
+        self.assertEqual(hdr, ["rank", "filenames", "weight", "distance", "score"] +
+                         plan_cols[run.report["config"]["method"]])
         self.assertEqual([r[1] for r in rows], run.selected)
         self.assertEqual([r[0] for r in rows], [str(i) for i in range(1, k + 1)])
 

@@ -73,9 +73,13 @@ class ScoresE2E(unittest.TestCase):
                 wname = "mean_uncertainty" if ttype == "keypoint-detection" else "uncertainty_margin"
                 self.assertEqual(rep["predictions"]["score_name"], wname)
                 sel = self.read_csv(os.path.join(out, "data", "selection.csv"))
-                self.assertEqual(sel[0], ["rank", "filenames", "weight", "distance"])
+                self.assertEqual(sel[0], ["rank", "filenames", "weight", "distance", "score",
+                                          "DIVERSITY:EMBEDDINGS",
+                                          "WEIGHTS:SCORES:%s:%s" % (task, wname)])
                 for r in sel[1:]:
                     self.assertEqual(float(r[2]), vals[r[1]][SCORES[ttype].index(wname)])
+                    if r[6]:	# a method pick: its weights objective is its weight
+                        self.assertEqual(float(r[6]), float(r[2]))
                 # Images without predictions are counted.
                 tm = self.man["tasks"][task]
                 nopred = [p for p in self.candidates if p in tm["empty"] or p in tm["missing"]]

@@ -97,6 +97,7 @@ def add_classification_task(root, images):
 
 class ZeroCandidatesLocal(unittest.TestCase):
     """SPEC 4.6: zero candidates complete with an empty selection, headers only."""
+    objective_columns = ",DIVERSITY:EMBEDDINGS"	# coreset's, for the tests that run coreset
 
     @classmethod
     def setUpClass(cls):
@@ -117,7 +118,8 @@ class ZeroCandidatesLocal(unittest.TestCase):
         for rel in ("filenames/duplicate_filenames.txt", "filenames/excluded_filenames.txt",
                     "filenames/selected_filenames.txt"):
             self.assertEqual(os.path.getsize(os.path.join(out, rel)), 0, rel)
-        self.assertEqual(read_text(os.path.join(out, "data/selection.csv")), "rank,filenames,weight,distance\n")
+        self.assertEqual(read_text(os.path.join(out, "data/selection.csv")),
+                         "rank,filenames,weight,distance,score%s\n" % self.objective_columns)
         self.assertEqual(read_text(os.path.join(out, "data/embeddings_2d.csv")), "filenames,x,y\n")
         # Lightly's CSV header with the built-in descriptor's width (>= 32, SPEC 4.3), no rows.
         for rel in ("data/embeddings.csv", "data/selected_embeddings.csv"):
@@ -139,6 +141,11 @@ class ZeroCandidatesLocal(unittest.TestCase):
                     docker["active_learning"] = {"task_name": "cls", "score_name": "uncertainty_margin"}
                 out = os.path.join(wt.tmpdir("zo"), "out")
                 p = wt.run_select(docker, self.data, out, check=False)
+                # SPEC 4.8: the objective columns of the method's fixed plan.
+                self.objective_columns = {
+                    "coreset": ",DIVERSITY:EMBEDDINGS", "random": ",WEIGHTS:RANDOM",
+                    "coral": ",DIVERSITY:EMBEDDINGS,WEIGHTS:SCORES:cls:uncertainty_margin",
+                    "active_learning": ",WEIGHTS:SCORES:cls:uncertainty_margin"}[method]
                 rep = self.check_empty_run(out, p)
                 scores_csv = os.path.join(out, "data/scores.csv")
                 if method in ("coral", "active_learning"):

@@ -153,13 +153,13 @@ class TestWorkerCalls(Base):
         self.assertEqual(r.status, 400)
         self.assertEqual(r.json["errors"][0]["path"], "docker.bogus_key")
 
-    def test_config_v4_refused_until_the_engine_lands(self):
+    def test_config_v4(self):
         v4 = {"workerType": "FULL", "docker": {}, "lightly": {}, "selection": {"nSamples": 2, "strategies": [
             {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]}}
         r = self.srv.request("POST", "/v1/docker/worker/config", {"config": v4}, self.user)
-        self.assertEqual(r.status, 400)
-        self.assertEqual(r.json["errors"], [{"path": "docker.selection",
-                                             "message": "V4 selection plans are not supported yet"}])
+        self.assertEqual(r.status, 201, r.json)
+        stored = self.u("GET", "/v1/docker/worker/config/%s" % r.json["id"])
+        self.assertEqual(stored["config"]["selection"]["strategies"], v4["selection"]["strategies"])
         # A V4 config with errors gets every one, with its path.
         v4["selection"]["nSamples"] = 0
         v4["selection"]["strategies"].append({"input": {"type": "METADATA"}, "strategy": {"type": "WEIGHTS"}})
@@ -276,6 +276,16 @@ class TestWorkerCalls(Base):
         got = self.u("GET", path + "/uncertainty_margin")
         self.assertEqual(got["scores"], scores)
         self.assertEqual(self.srv.request("GET", path + "/nope", token=self.user).status, 404)
+        # A V4 plan's lists are "<task>:<score>" (Lightly's pattern, '/' left out); others are 400.
+        plan_type = "my-task:uncertainty_entropy"
+        r = self.srv.request("POST", path, {"scoreType": plan_type, "scores": scores}, self.worker)
+        self.assertEqual(r.status, 201, r.json)
+        self.assertEqual(self.u("GET", path + "/" + plan_type)["scores"], scores)
+        for bad in ("a/b", "a b", "", "x" * 129, "caf\u00e9"):
+            r = self.srv.request("POST", path, {"scoreType": bad, "scores": scores}, self.worker)
+            self.assertEqual(r.status, 400, bad)
+        r = self.srv.request("POST", path, {"scoreType": "x" * 128, "scores": scores}, self.worker)
+        self.assertEqual(r.status, 201)
 
     def test_datapool(self):
         ds = self.dataset()

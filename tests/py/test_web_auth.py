@@ -27,6 +27,8 @@ ROUTES = (
     ("POST", "/v1/docker/worker", W),
     ("POST", "/v1/docker/worker/config", U),
     ("POST", "/v1/docker/worker/config/validate", U),
+    ("POST", "/v1/docker/worker/config/vX", U),
+    ("GET", "/v1/docker/worker/config/vX/{configId}", A),
     ("GET", "/v1/docker/worker/config/{configId}", A),
     ("GET", "/v1/docker/worker/{workerId}", A),
     ("PUT", "/v1/docker/worker/{workerId}", W),

@@ -480,7 +480,12 @@ static void test_pipeline_resume(void **state)
 {
 	struct run_config cfg;
 	struct strvec errs = { 0 };
-	const char *json = "{\"method\": \"coreset\", \"stopping_condition\": {\"n_samples\": 2}}";
+	/* A plan that reads lightly.luminance: the image pass makes the grey statistics. */
+	const char *json = "{\"selection\": {\"nSamples\": 2, \"strategies\": ["
+		"{\"input\": {\"type\": \"EMBEDDINGS\"}, \"strategy\": {\"type\": \"DIVERSITY\"}},"
+		"{\"input\": {\"type\": \"METADATA\", \"key\": \"lightly.luminance\"},"
+		" \"strategy\": {\"type\": \"THRESHOLD\", \"threshold\": -1, \"operation\": \"BIGGER\"}}]}}";
+	const char *plain = "{\"method\": \"coreset\", \"stopping_condition\": {\"n_samples\": 2}}";
 	struct pipeline_result r;
 	struct stat st;
 
@@ -524,6 +529,17 @@ static void test_pipeline_resume(void **state)
 	assert_true(r.resumed_after >= STAGE_IMAGES);
 	assert_int_equal(c.n, 2);
 	assert_memory_equal(c.v, a.v, 2 * META_COMPUTED_COUNT * sizeof(double));
+	config_free(&cfg);
+
+	/* A plan that reads none of them: the file's values only, the grey ones 0 (not computed). */
+	assert_int_equal(config_parse(plain, strlen(plain), &cfg, &errs), 0);
+	struct seen d = { 0 };
+	assert_int_equal(run_once(&cfg, "ds", "run_c", false, &d, &r), 0);
+	assert_int_equal(d.n, 2);
+	const double *vd = d.v + META_COMPUTED_COUNT;
+	assert_true(vd[META_SIZE_IN_BYTES] == vb[META_SIZE_IN_BYTES]);
+	assert_true(vd[META_WIDTH] == 10 && vd[META_HEIGHT] == 8);
+	assert_true(vd[META_LUMINANCE] == 0 && vd[META_SNR] == 0 && vd[META_SHARPNESS] == 0);
 	config_free(&cfg);
 	strvec_free(&errs);
 }

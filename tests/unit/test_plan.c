@@ -68,7 +68,6 @@ static void check_entry_error(const char *in, const char *st, const char *want)
 static int v4_on(void **state)
 {
 	(void)state;
-	config_v4_plans_supported = true;
 	return 0;
 }
 
@@ -624,22 +623,22 @@ static void test_v4_errors_together(void **state)
 		     "{'input': {'type': 'EMBEDDINGS'}, 'strategy': {'type': 'SIMILARITY'}}]}}", want, ARRAY_LEN(want));
 }
 
-/* Until the engine lands, a valid V4 config is refused with one message, and only a valid one. */
-static void test_v4_refused(void **state)
+/* A valid V4 config parses; 2.2 configs alongside it are untouched. */
+static void test_v4_accepted(void **state)
 {
 	static const char *const ok = "{'selection': {'nSamples': 2, 'strategies': [{'input': {'type': 'EMBEDDINGS'}, 'strategy': {'type': 'DIVERSITY'}}]}}";
 	struct run_config cfg;
 
 	(void)state;
-	config_v4_plans_supported = false;
-	check_error(ok, "docker.selection: V4 selection plans are not supported yet");
 	check_error("{'selection': {'nSamples': 0, 'strategies': [{'input': {'type': 'EMBEDDINGS'}, 'strategy': {'type': 'DIVERSITY'}}]}}",
 		    "selection.nSamples: 0 is not -1 or a count >= 1");
-	/* 2.2 configs are not touched by it. */
 	parse_ok("{'workerType': 'FULL', 'docker': {'method': 'coral', 'active_learning': {'task_name': 't'}}, 'lightly': {}}", &cfg);
+	assert_false(cfg.v4);
 	config_free(&cfg);
-	config_v4_plans_supported = true;
 	parse_ok(ok, &cfg);
+	assert_true(cfg.v4);
+	assert_false(config_plan(&cfg)->from_method);
+	assert_int_equal(config_plan(&cfg)->nentries, 1);
 	config_free(&cfg);
 }
 
@@ -689,7 +688,7 @@ int main(void)
 		cmocka_unit_test_setup(test_v4_budget_errors, v4_on),
 		cmocka_unit_test_setup(test_v4_entry_errors, v4_on),
 		cmocka_unit_test_setup(test_v4_errors_together, v4_on),
-		cmocka_unit_test(test_v4_refused),
+		cmocka_unit_test(test_v4_accepted),
 		cmocka_unit_test(test_names_and_pairs),
 	};
 

@@ -68,3 +68,40 @@ export function scatter(canvas, points, selectedSet) {
 		},
 	});
 }
+
+// One BALANCE entry of report.json (SPEC 4.8): per class, the target against the candidates'
+// and the selection's shares. Each of target, candidate_share and selection_share is a list in
+// the order of classes, or an object {class: share}; a class without a value is left out.
+export function balanceChart(canvas, b, { title = 'BALANCE' } = {}) {
+	const Chart = chartLib();
+	const classes = balanceClasses(b);
+	const ds = (label, v, color, fill) => ({ label, data: classes.map((c, i) => shareOf(v, c, i)), backgroundColor: fill, borderColor: color, borderWidth: 1 });
+	return new Chart(canvas, {
+		type: 'bar',
+		data: {
+			labels: classes,
+			datasets: [
+				ds('target', b.target, 'rgba(30,122,70,0.9)', 'rgba(30,122,70,0.55)'),
+				ds('candidates', b.candidate_share, REST, REST_FILL),
+				ds('selection', b.selection_share, SEL, SEL_FILL),
+			],
+		},
+		options: {
+			animation: false, responsive: true, maintainAspectRatio: false,
+			scales: { y: { beginAtZero: true, suggestedMax: 1, title: { display: true, text: 'share' } } },
+			plugins: { legend: { position: 'top' }, title: { display: true, text: title } },
+		},
+	});
+}
+
+export function balanceClasses(b) {
+	if (Array.isArray(b.classes)) return b.classes.map(String);
+	const o = [b.target, b.candidate_share, b.selection_share].find((x) => x && typeof x === 'object' && !Array.isArray(x));
+	return o ? Object.keys(o) : [];
+}
+
+// A share of class c (index i): null when the value is missing or not a finite number.
+export function shareOf(v, c, i) {
+	const x = Array.isArray(v) ? v[i] : (v && typeof v === 'object' ? v[c] : undefined);
+	return typeof x === 'number' && Number.isFinite(x) ? x : null;
+}

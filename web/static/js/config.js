@@ -21,12 +21,147 @@ export const PRESETS = [
 	{ id: 'preset-coral', label: 'Active learning example (coral)', docker: PRESET_CORAL },
 ];
 
-export const METHODS = [
-	['random', 'random — a uniform random subset'],
-	['coreset', 'coreset — diversity (farthest-first)'],
-	['coral', 'coral — diversity × active-learning score'],
-	['active_learning', 'active_learning — top k by score'],
+// The 2.2-era methods, one row each: its label and the plan it means (SPEC 4.8's table; the
+// server answers the same plan from the validate route, this is for a config it has not seen).
+// A row's plan(d) reads the docker object d with SPEC 2's defaults.
+const nSamplesOf = (d) => getPath(d, 'stopping_condition.n_samples') ?? -1;
+const minDistOf = (d) => getPath(d, 'stopping_condition.min_distance') ?? -1;
+const scoresEntry = (d) => ({
+	input: { type: 'SCORES', task: getPath(d, 'active_learning.task_name') ?? '', score: getPath(d, 'active_learning.score_name') ?? 'uncertainty_margin' },
+	strategy: { type: 'WEIGHTS', strength: 1 },
+});
+const diversityEntry = (d) => ({
+	input: { type: 'EMBEDDINGS' },
+	strategy: { type: 'DIVERSITY', strength: 1, ...(minDistOf(d) >= 0 ? { stopping_condition_minimum_distance: minDistOf(d) } : {}) },
+});
+export const METHOD_ROWS = [
+	{ name: 'random', label: 'random — a uniform random subset',
+		entries: (d) => [{ input: { type: 'RANDOM', randomSeed: d.seed ?? 1 }, strategy: { type: 'WEIGHTS', strength: 1 } }] },
+	{ name: 'coreset', label: 'coreset — diversity (farthest-first)', entries: (d) => [diversityEntry(d)] },
+	{ name: 'coral', label: 'coral — diversity × active-learning score', entries: (d) => [diversityEntry(d), scoresEntry(d)] },
+	{ name: 'active_learning', label: 'active_learning — top k by score', entries: (d) => [scoresEntry(d)] },
 ];
+export const METHODS = METHOD_ROWS.map((m) => [m.name, m.label]);
+
+// The plan a 2.2-era docker object means, in the server's shape (plan_to_json): the budget as
+// nSamples or proportionSamples (SPEC 2's n_samples rule), "method", the entries.
+export function planOfMethod(docker) {
+	const d = docker || {};
+	const row = METHOD_ROWS.find((m) => m.name === (d.method ?? 'coreset'));
+	if (!row) return null;
+	const n = nSamplesOf(d);
+	const budget = typeof n !== 'number' || n === -1 ? {} : (n > 0 && n <= 1 ? { proportionSamples: n } : { nSamples: n });
+	return { method: row.name, ...budget, strategies: row.entries(d) };
+}
+
+// ---- V4 plans (SPEC 2.1, 4.8) --------------------------------------------------------------
+// Each input and strategy type with the fields it reads (JSON names, as Lightly's models spell
+// them). kind: text | number | task | score | categories | enum | target | tag | key; only: the
+// strategies an input field is for (a field another strategy ignores is not offered).
+export const INPUTS = {
+	EMBEDDINGS: { label: 'Embeddings', fields: [
+		{ key: 'tagName', label: 'Query tag', kind: 'tag', only: ['SIMILARITY'], hint: 'A tag of this dataset: the query set of SIMILARITY.' }] },
+	SCORES: { label: 'Active-learning scores', fields: [
+		{ key: 'task', label: 'Prediction task', kind: 'task', required: true },
+		{ key: 'score', label: 'Score', kind: 'score', required: true }] },
+	METADATA: { label: 'Metadata', fields: [
+		{ key: 'key', label: 'Metadata key', kind: 'key', required: true, hint: 'A custom key path of .lightly/metadata, or lightly.width, lightly.luminance, …' }] },
+	PREDICTIONS: { label: 'Predictions', fields: [
+		{ key: 'task', label: 'Prediction task', kind: 'task', required: true },
+		{ key: 'name', label: 'Vector', kind: 'enum', values: ['CLASS_DISTRIBUTION', 'CATEGORY_COUNT'], required: true },
+		{ key: 'categories', label: 'Categories (optional)', kind: 'categories', hint: 'Comma-separated names of the task’s schema; empty: all.' }] },
+	RANDOM: { label: 'Random', fields: [
+		{ key: 'randomSeed', label: 'Random seed', kind: 'number', hint: 'Default 1.' }] },
+};
+export const STRATEGIES = {
+	DIVERSITY: { label: 'Diversity', strength: true, fields: [
+		{ key: 'stopping_condition_minimum_distance', label: 'Minimum distance', kind: 'number', hint: 'Stop when no candidate is this far from the selection (≥ 0); empty: off.' }] },
+	WEIGHTS: { label: 'Weights', strength: true, fields: [
+		{ key: 'stoppingConditionMaxSum', label: 'Max sum', kind: 'number', hint: 'Stop once the picks’ values sum to this (≥ 0); empty: off.' }] },
+	THRESHOLD: { label: 'Threshold', strength: false, fields: [
+		{ key: 'threshold', label: 'Threshold', kind: 'number', required: true },
+		{ key: 'operation', label: 'Keep values', kind: 'enum', values: ['SMALLER', 'SMALLER_EQUAL', 'BIGGER', 'BIGGER_EQUAL'], required: true }] },
+	BALANCE: { label: 'Class balance', strength: true, fields: [
+		{ key: 'distribution', label: 'Distribution', kind: 'enum', values: ['TARGET', 'UNIFORM', 'INPUT'] },
+		{ key: 'target', label: 'Target', kind: 'target', hint: 'class: fraction, … or a JSON object (TARGET only; fractions in [0,1] summing to at most 1).' }] },
+	SIMILARITY: { label: 'Similarity to the query tag', strength: true, fields: [] },
+	TYPICALITY: { label: 'Typicality', strength: true, fields: [
+		{ key: 'numNearestNeighbors', label: 'Nearest neighbours (K)', kind: 'number', hint: 'Default 20.' },
+		{ key: 'stoppingConditionMinimumTypicality', label: 'Minimum typicality', kind: 'number', hint: 'Stop before a pick below it (> 0); empty: off.' }] },
+};
+// SPEC 4.8's allowed pairs: the strategies each input may go with (METADATA: numeric keys with
+// WEIGHTS and THRESHOLD, category keys with BALANCE).
+export const ALLOWED = {
+	EMBEDDINGS: ['DIVERSITY', 'SIMILARITY', 'TYPICALITY'],
+	SCORES: ['WEIGHTS', 'THRESHOLD'],
+	METADATA: ['WEIGHTS', 'THRESHOLD', 'BALANCE'],
+	PREDICTIONS: ['BALANCE'],
+	RANDOM: ['WEIGHTS'],
+};
+// At most one entry each (SPEC 4.8).
+export const ONCE = ['DIVERSITY', 'SIMILARITY', 'TYPICALITY'];
+
+// A new entry of an input type: its first allowed strategy, required fields blank.
+export function newEntry(input = 'EMBEDDINGS', strategy) {
+	const st = strategy && ALLOWED[input].includes(strategy) ? strategy : ALLOWED[input][0];
+	const e = { input: { type: input }, strategy: { type: st } };
+	if (input === 'PREDICTIONS') e.input.name = 'CLASS_DISTRIBUTION';
+	if (st === 'THRESHOLD') e.strategy.operation = 'BIGGER_EQUAL';
+	if (st === 'BALANCE') e.strategy.distribution = 'UNIFORM';
+	return e;
+}
+
+// Lightly's documented example plans (docs.lightly.ai, "Selection"), as wizard presets.
+// TASK / SCORE / TAG are filled in with the dataset's first task, its default score and tag.
+export const PLAN_PRESETS = [
+	{ id: 'plan-diversity', label: 'Diversity only', selection: () => ({
+		proportionSamples: 0.1,
+		strategies: [{ input: { type: 'EMBEDDINGS' }, strategy: { type: 'DIVERSITY' } }] }) },
+	{ id: 'plan-coral', label: 'Diversity + uncertainty weights (coral-like)', selection: (c) => ({
+		proportionSamples: 0.1,
+		strategies: [
+			{ input: { type: 'EMBEDDINGS' }, strategy: { type: 'DIVERSITY' } },
+			{ input: { type: 'SCORES', task: c.task, score: c.score }, strategy: { type: 'WEIGHTS' } }] }) },
+	{ id: 'plan-threshold', label: 'Threshold + diversity', selection: (c) => ({
+		nSamples: 50,
+		strategies: [
+			{ input: { type: 'SCORES', task: c.task, score: c.score }, strategy: { type: 'THRESHOLD', threshold: 0.5, operation: 'BIGGER_EQUAL' } },
+			{ input: { type: 'EMBEDDINGS' }, strategy: { type: 'DIVERSITY' } }] }) },
+	{ id: 'plan-balance', label: 'Class balancing on predictions', selection: (c) => ({
+		nSamples: 50,
+		strategies: [
+			{ input: { type: 'EMBEDDINGS' }, strategy: { type: 'DIVERSITY' } },
+			{ input: { type: 'PREDICTIONS', task: c.task, name: 'CLASS_DISTRIBUTION' }, strategy: { type: 'BALANCE', distribution: 'UNIFORM' } }] }) },
+	{ id: 'plan-similarity', label: 'Similarity search with a query tag', selection: (c) => ({
+		nSamples: 50,
+		strategies: [{ input: { type: 'EMBEDDINGS', tagName: c.tag }, strategy: { type: 'SIMILARITY' } }] }) },
+	{ id: 'plan-typicality', label: 'Typicality (+ diversity)', selection: () => ({
+		nSamples: 50,
+		strategies: [
+			{ input: { type: 'EMBEDDINGS' }, strategy: { type: 'TYPICALITY', numNearestNeighbors: 20 } },
+			{ input: { type: 'EMBEDDINGS' }, strategy: { type: 'DIVERSITY' } }] }) },
+];
+
+// "cat: 0.4, dog: 0.3" -> {cat: 0.4, dog: 0.3}; text that does not read so stays text (the
+// server then says what is wrong with it, at the field).
+export function parseTarget(text) {
+	const t = String(text).trim();
+	if (!t) return undefined;
+	if (t.startsWith('{')) { try { return JSON.parse(t); } catch { return t; } }
+	const o = {};
+	for (const part of t.split(/[,\n]/)) {
+		if (!part.trim()) continue;
+		const m = part.match(/^\s*(.+?)\s*[:=]\s*(\S+)\s*$/);
+		if (!m || m[1] in o) return t;
+		o[m[1]] = parseNumberish(m[2]);
+	}
+	return o;
+}
+export function targetText(v) {
+	if (v === undefined || v === null) return '';
+	if (typeof v !== 'object' || Array.isArray(v)) return typeof v === 'string' ? v : JSON.stringify(v);
+	return Object.entries(v).map(([k, x]) => `${k}: ${typeof x === 'string' ? x : JSON.stringify(x)}`).join(', ');
+}
 
 // Score names per task type (SPEC 4.4), used only when the server's task list lacks them.
 export const SCORES_BY_TYPE = {
@@ -70,6 +205,6 @@ export function parseNumberish(text) {
 export function normalizeErrorPath(p) {
 	let s = String(p || '').trim().replace(/^\$\.?/, '').replace(/^config\./, '').replace(/\[(\d+)\]/g, '.$1');
 	if (!s) return '';
-	if (!/^(docker|lightly)(\.|$)/.test(s)) s = `docker.${s}`;
+	if (!/^(docker|lightly|selection|workerType)(\.|$)/.test(s)) s = `docker.${s}`;
 	return s;
 }

@@ -1,9 +1,11 @@
-// Results of a run: the samples as a thumbnail grid with their scores (sorted and paged on
-// the server), the weighting score's histogram, the 2-D embeddings, corrupt and duplicate
-// files, and the selected file names as a download.
-import { get, getText, getOrNull, asList, enc } from '../api.js';
+// Results of a run: the samples as a thumbnail grid with their scores and, for the selected
+// ones, selection.csv's columns (each plan entry's objective at its pick, SPEC 4.8), sorted and
+// paged on the server; the plan with its stopping reason and each BALANCE entry's target
+// against the selection's shares; the weighting score's histogram, the 2-D embeddings,
+// corrupt and duplicate files, and the selected file names as a download.
+import { get, post, getText, getOrNull, asList, enc } from '../api.js';
 import { h, fmtInt, fmtScore, section, table, badge, errorBox, showBanner, setTitle, bitIndices } from '../ui.js';
-import { histogram, scatter } from '../charts.js';
+import { histogram, scatter, balanceChart, balanceClasses } from '../charts.js';
 import { SCORES_BY_TYPE } from '../config.js';
 
 const SHORT = {
@@ -31,6 +33,8 @@ export async function resultsPage(main, ctx) {
 	}
 	const summaryBox = h('div', { id: 'results-summary' }, h('p', { class: 'muted' }, 'Loading…'));
 	main.appendChild(section('Summary', summaryBox));
+	const planBox = h('div', { id: 'results-plan', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
+	main.appendChild(section('Selection plan', planBox));
 
 	// --- what the run left: config, tags, score types, artifacts ------------------------
 	const cfg = await getOrNull(`/v1/docker/worker/config/${enc(run.configId)}`).catch(() => null);
@@ -95,20 +99,73 @@ export async function resultsPage(main, ctx) {
 	// --- summary ----------------------------------------------------------------------
 	const reportArt = byType('REPORT_JSON')[0];
 	const facts = (counts) => h('dl', { class: 'facts facts-wide' },
-		h('dt', null, 'Method'), h('dd', null, docker.method || '—'),
+		h('dt', null, 'Method'), h('dd', null, cfg && cfg.config && cfg.config.selection ? 'V4 selection plan' : (docker.method || 'coreset')),
 		h('dt', null, 'Task / weighting score'), h('dd', null, al.task_name ? `${al.task_name} / ${al.score_name || 'default'}` : 'none'),
 		h('dt', null, 'Candidates'), h('dd', { id: 'count-candidates' }, fmtInt(counts.candidates ?? (cand ? countBits(cand) : undefined))),
 		h('dt', null, 'Selected'), h('dd', { id: 'count-selected' }, fmtInt(counts.selected ?? (sel ? countBits(sel) : undefined))),
 		h('dt', null, 'Listed / excluded'), h('dd', null, `${fmtInt(counts.listed)} / ${fmtInt(counts.excluded)}`),
 		h('dt', null, 'Corrupt / duplicates'), h('dd', null, `${fmtInt(counts.corrupt)} / ${fmtInt(counts.duplicates)}`),
 		h('dt', null, 'Tags'), h('dd', null, cand ? h('code', null, cand.name) : '—', ' ', sel ? h('code', null, sel.name) : ''));
+	const balanceCharts = [];
+	ctx.onLeave(() => balanceCharts.forEach((c) => c.destroy()));
+	// report.json is the worker's upload: anything not of the expected shape is said, not drawn
+	async function showPlan(rep) {
+		let plan = rep && rep.plan && typeof rep.plan === 'object' ? rep.plan : null;
+		let source = 'report.json';
+		if (!plan && cfg && cfg.config) {
+			// a run from before plans: the plan its config means, from the server's validate route
+			const body = cfg.config.selection ? { version: 'V4', config: cfg.config } : { config: cfg.config };
+			const r = await post('/v1/docker/worker/config/validate', body).catch(() => null);
+			if (r && r.plan) { plan = r.plan; source = 'config'; }
+		}
+		const items = [];
+		if (plan) {
+			const budget = plan.nSamples !== undefined && plan.nSamples !== -1 ? `nSamples ${plan.nSamples}`
+				: (plan.proportionSamples !== undefined ? `proportionSamples ${plan.proportionSamples}` : 'no budget');
+			items.push(h('p', null, plan.method ? `The 2.2-era method ${plan.method} means this plan; ` : '', budget,
+				rep && typeof rep.stop_reason === 'string' ? ['; stopped: ', h('strong', { id: 'stop-reason' }, rep.stop_reason)] : '',
+				h('span', { class: 'muted' }, ` (from ${source})`)));
+			const list = Array.isArray(plan.strategies) ? plan.strategies : [];
+			items.push(h('ol', { class: 'plan-list', id: 'plan-entries-view' }, list.map((e) => {
+				const i = (e && e.input) || {}, st = (e && e.strategy) || {};
+				const args = ['task', 'score', 'name', 'key', 'tagName'].filter((k) => typeof i[k] === 'string').map((k) => i[k]);
+				return h('li', { 'data-strategy': String(st.type ?? ''), 'data-input': String(i.type ?? '') },
+					`${st.type ?? '?'} on ${i.type ?? '?'}${args.length ? ` (${args.join(', ')})` : ''}`,
+					st.strength !== undefined && st.type !== 'THRESHOLD' ? h('span', { class: 'muted' }, ` strength ${st.strength}`) : '');
+			})));
+		} else items.push(h('p', { class: 'muted' }, 'The run’s plan is not known (no report.json plan and no stored config).'));
+		const bal = rep && Array.isArray(rep.balance) ? rep.balance : [];
+		if (bal.length) {
+			const boxes = h('div', { class: 'balance-charts' });
+			items.push(h('h3', null, 'Class balance: target against the selection'), boxes);
+			bal.forEach((b, k) => {
+				const ok = b && typeof b === 'object' && balanceClasses(b).length > 0 && balanceClasses(b).length <= 1000;
+				if (!ok) { boxes.appendChild(errorBox(new Error(`report.json: balance[${k}] is not {entry, classes, target, candidate_share, selection_share}`))); return; }
+				const entry = Number.isInteger(b.entry) ? b.entry : k;
+				const canvas = h('canvas', { id: `balance-${entry}`, class: 'balance-chart', role: 'img', 'data-entry': entry,
+					'aria-label': `BALANCE entry ${entry + 1}: target, candidates' and selection's shares per class` });
+				boxes.appendChild(h('div', { class: 'chart-box' }, canvas));
+				try {
+					balanceCharts.push(balanceChart(canvas, b, { title: `Entry ${entry + 1}: BALANCE` }));
+					canvas.dataset.classes = String(balanceClasses(b).length);
+				} catch (e) { boxes.appendChild(errorBox(e)); }
+			});
+		}
+		planBox.replaceChildren(...items);
+		planBox.setAttribute('aria-busy', 'false');
+	}
 	if (reportArt) {
 		getText(artUrl(reportArt)).then((t) => {
 			const rep = JSON.parse(t);
 			summaryBox.replaceChildren(facts(rep.counts || {}));
 			if ((rep.warnings || []).length) summaryBox.appendChild(h('ul', { class: 'warnings' }, rep.warnings.map((w) => h('li', null, w))));
-		}).catch((e) => summaryBox.replaceChildren(facts({}), errorBox(e)));
-	} else summaryBox.replaceChildren(facts({}));
+			return showPlan(rep);
+		}).catch((e) => { summaryBox.replaceChildren(facts({}), errorBox(e)); return showPlan(null); })
+			.catch((e) => { planBox.replaceChildren(errorBox(e)); planBox.setAttribute('aria-busy', 'false'); });
+	} else {
+		summaryBox.replaceChildren(facts({}));
+		showPlan(null).catch((e) => { planBox.replaceChildren(errorBox(e)); planBox.setAttribute('aria-busy', 'false'); });
+	}
 
 	// --- the grid ---------------------------------------------------------------------
 	const q = ctx.query;
@@ -143,6 +200,20 @@ export async function resultsPage(main, ctx) {
 		gridErr, grid,
 		h('div', { class: 'pager' }, prevBtn, pageInfo, nextBtn)));
 
+	// selection.csv's columns (rank, weight, distance, score, one per plan entry): sort keys
+	// "selection:<column>", offered once the first results answer names them
+	let selCols = null;
+	const csvErr = h('div', { id: 'selection-csv-error' });
+	grid.before(csvErr);
+	function offerSelectionColumns(cols) {
+		if (selCols) return;
+		selCols = cols;
+		if (!cols.length) return;
+		sortSel.appendChild(h('optgroup', { label: 'selection.csv (selected samples)' },
+			cols.map((c) => h('option', { value: `selection:${c}` }, c))));
+		sortSel.value = state.sort;
+	}
+
 	let loadSeq = 0;
 	async function loadPage() {
 		const my = ++loadSeq;
@@ -156,6 +227,8 @@ export async function resultsPage(main, ctx) {
 		}
 		if (my !== loadSeq || !ctx.alive) return;
 		gridErr.replaceChildren();
+		offerSelectionColumns(Array.isArray(page.selectionColumns) ? page.selectionColumns.map(String) : []);
+		csvErr.replaceChildren(...(page.selectionError ? [h('p', { class: 'error-box', role: 'alert' }, `The run’s selection.csv could not be read: ${page.selectionError}`)] : []));
 		const items = asList(page, 'items');
 		const total = Number(page.total ?? items.length);
 		const pages = Math.max(1, Math.ceil(total / state.limit));
@@ -182,13 +255,17 @@ export async function resultsPage(main, ctx) {
 				h('span', { class: 'fname', title: it.fileName }, it.fileName),
 				h('dl', { class: 'scores' }, shownScores.map((s) => [
 					h('dt', { title: s, class: s === state.sort ? 'sorted' : null }, SHORT[s] || s),
-					h('dd', { 'data-score': s, 'data-value': scores[s] ?? '', class: s === state.sort ? 'sorted' : null }, fmtScore(scores[s]))]))));
+					h('dd', { 'data-score': s, 'data-value': scores[s] ?? '', class: s === state.sort ? 'sorted' : null }, fmtScore(scores[s]))])),
+				it.selection && typeof it.selection === 'object' ? h('dl', { class: 'scores objectives' }, Object.entries(it.selection).map(([c, v]) => {
+					const on = `selection:${c}` === state.sort ? 'sorted' : null;
+					return [h('dt', { title: c, class: on }, c), h('dd', { 'data-objective': c, 'data-value': v ?? '', class: on }, c === 'rank' ? fmtInt(v) : fmtScore(v))];
+				})) : null));
 	}
 
 	filterGroup.addEventListener('change', (ev) => { state.filter = ev.target.value; state.page = 0; loadPage(); });
 	sortSel.addEventListener('change', () => {
 		state.sort = sortSel.value;
-		state.order = state.sort === 'fileName' ? 'asc' : 'desc';
+		state.order = state.sort === 'fileName' || state.sort === 'selection:rank' ? 'asc' : 'desc';
 		orderSel.value = state.order;
 		state.page = 0;
 		loadPage();

@@ -1,10 +1,19 @@
 // "Schedule run": the wizard. Form fields and the JSON editor edit one config and stay in
 // sync both ways; the server validates (POST config) and each error lands next to its field.
+// Two forms (SPEC 2.1): a 2.2-era `method` config, shown with the plan it means (SPEC 4.8), or
+// a V4 plan built entry by entry (input, strategy, their fields, strength) and stored through
+// POST /v1/docker/worker/config/vX.
 import { get, post, asList, enc, ApiError } from '../api.js';
 import { h, field, section, setFieldError, clearFieldErrors, showBanner, setTitle } from '../ui.js';
-import { PRESETS, METHODS, SCORES_BY_TYPE, getPath, setPath, parseNumberish, normalizeErrorPath } from '../config.js';
+import { PRESETS, METHODS, SCORES_BY_TYPE, getPath, setPath, parseNumberish, normalizeErrorPath,
+	planOfMethod, INPUTS, STRATEGIES, ALLOWED, ONCE, newEntry, PLAN_PRESETS, parseTarget, targetText } from '../config.js';
 
 const PRIORITIES = ['LOW', 'MID', 'HIGH', 'CRITICAL'];
+// winnow's computed image metadata (SPEC 4.8), offered beside the custom keys.
+const LIGHTLY_KEYS = ['lightly.sizeInBytes', 'lightly.width', 'lightly.height', 'lightly.luminance',
+	'lightly.snr', 'lightly.sharpness', 'lightly.uniformRowRatio'];
+const BUDGETS = [['nSamples', 'nSamples — a count ≥ 1'], ['proportionSamples', 'proportionSamples — a fraction in [0,1]'], ['', 'none (a stopping condition ends it)']];
+const isV4 = (c) => !!(c && typeof c === 'object' && 'selection' in c);
 
 export async function schedulePage(main, ctx) {
 	const [did] = ctx.params;
@@ -17,6 +26,8 @@ export async function schedulePage(main, ctx) {
 	let cfg = { docker: structuredClone(PRESETS[0].docker), lightly: {} };
 	let tasks = [];
 	let tasksError = null;
+	let tags = [];
+	let serverPlan = null;	// the plan the validate route answered for the config shown
 
 	// --- inputs -----------------------------------------------------------------------
 	const el = {
@@ -52,17 +63,47 @@ export async function schedulePage(main, ctx) {
 	const warnBox = h('ul', { class: 'warnings', id: 'wizard-warnings', hidden: true, 'aria-label': 'Warnings' });
 	const submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'wizard-submit' }, 'Schedule run');
 	const presetBtns = PRESETS.map((p) => h('button', { type: 'button', class: 'btn', id: p.id, onclick: () => applyPreset(p) }, p.label));
+	const planPresetBtns = PLAN_PRESETS.map((p) => h('button', { type: 'button', class: 'btn', id: p.id, onclick: () => applyPlanPreset(p) }, p.label));
+
+	// --- the form's two shapes -----------------------------------------------------------
+	const modeMethod = h('input', { type: 'radio', name: 'config-form', id: 'form-method', value: 'method' });
+	const modePlan = h('input', { type: 'radio', name: 'config-form', id: 'form-plan', value: 'plan' });
+	const modeGroup = h('div', { class: 'segmented', role: 'radiogroup', 'aria-label': 'Config form' },
+		h('label', null, modeMethod, ' 2.2-era method'), h('label', null, modePlan, ' V4 selection plan'));
+	const methodPlan = h('div', { id: 'method-plan', class: 'plan-view', 'aria-live': 'polite' });
+	const toPlanBtn = h('button', { type: 'button', class: 'btn btn-small', id: 'method-to-plan' }, 'Edit as a V4 plan');
+	const budgetKind = h('select', { id: 'f-budget-kind', name: 'budget' }, BUDGETS.map(([v, l]) => h('option', { value: v }, l)));
+	const budgetValue = h('input', { id: 'f-budget-value', name: 'budget_value', type: 'text', inputmode: 'decimal', autocomplete: 'off' });
+	const entriesBox = h('ol', { id: 'plan-entries', class: 'plan-entries' });
+	const addInput = h('select', { id: 'plan-add-input', 'aria-label': 'Input of the new entry' }, Object.keys(INPUTS).map((k) => h('option', { value: k }, `${k} — ${INPUTS[k].label}`)));
+	const addBtn = h('button', { type: 'button', class: 'btn', id: 'plan-add' }, 'Add entry');
+	const keyList = h('datalist', { id: 'metadata-keys' }, LIGHTLY_KEYS.map((k) => h('option', { value: k })));
+	const tagList = h('datalist', { id: 'dataset-tags' });
+	const planBox = h('div', { id: 'plan-editor', hidden: true },
+		h('fieldset', null, h('legend', null, 'Budget'),
+			h('div', { class: 'row2' },
+				field('Budget', budgetKind, 'Not both: a count or a fraction of the candidates left after thresholds.'),
+				field('Value', budgetValue))),
+		h('fieldset', null, h('legend', null, 'Plan entries (multiplied left to right)'),
+			entriesBox,
+			h('div', { class: 'actions' }, addInput, addBtn),
+			keyList, tagList));
 
 	const form = h('form', { id: 'wizard', class: 'wizard', novalidate: true, 'aria-busy': 'true' },
 		summary,
 		h('div', { class: 'presets', role: 'group', 'aria-label': 'Presets' }, h('span', { class: 'muted' }, 'Presets:'), presetBtns),
+		h('div', { class: 'presets', role: 'group', 'aria-label': 'Plan presets' }, h('span', { class: 'muted' }, 'Plans (Lightly’s examples):'), planPresetBtns),
+		h('div', { class: 'presets' }, h('span', { class: 'muted' }, 'Form:'), modeGroup),
 		h('div', { class: 'wizard-cols' },
 			h('div', { class: 'wizard-form' },
+				planBox,
+				h('div', { id: 'method-form' },
 				h('fieldset', null, h('legend', null, 'Selection'),
 					field('Method', el.method),
 					h('div', { class: 'row2' },
 						field('n_samples', el.nSamples, 'A fraction in (0,1], a count ≥ 2, or -1 (off).'),
-						field('min_distance', el.minDistance, '-1 (off) or a distance ≥ 0.'))),
+						field('min_distance', el.minDistance, '-1 (off) or a distance ≥ 0.')),
+					h('div', { class: 'field' }, h('span', { class: 'label' }, 'The plan this method means (SPEC 4.8)'), methodPlan, h('div', null, toPlanBtn))),
 				h('fieldset', null, h('legend', null, 'Active learning'),
 					field('Prediction task', el.task, 'Needed by coral and active_learning.'),
 					field('Score', el.score, 'The score that weights the selection; only those of the task’s type.')),
@@ -73,7 +114,7 @@ export async function schedulePage(main, ctx) {
 						field('min_score', el.minScore, 'In [0, 1].'))),
 				h('fieldset', null, h('legend', null, 'Checks'),
 					h('div', { class: 'field field-check' }, el.corrupt, h('label', { for: el.corrupt.id }, 'Corruptness check')),
-					h('div', { class: 'field field-check' }, el.dups, h('label', { for: el.dups.id }, 'Remove exact duplicates'))),
+					h('div', { class: 'field field-check' }, el.dups, h('label', { for: el.dups.id }, 'Remove exact duplicates')))),
 				h('fieldset', null, h('legend', null, 'Scheduling'),
 					field('Priority', el.priority))),
 			h('div', { class: 'wizard-json' },
@@ -119,7 +160,258 @@ export async function schedulePage(main, ctx) {
 		if (cur !== undefined) ensureOption(el.score, String(cur), `${cur} (not a score of this task)`);
 	}
 
+	// --- the plan of a 2.2-era config, read-only ------------------------------------------
+	function entryText(e) {
+		const i = (e && e.input) || {}, st = (e && e.strategy) || {};
+		const args = ['task', 'score', 'name', 'key', 'tagName', 'randomSeed'].filter((k) => i[k] !== undefined && i[k] !== '').map((k) => `${k}=${i[k]}`);
+		const sargs = Object.entries(st).filter(([k]) => k !== 'type').map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
+		return `${i.type || '?'}${args.length ? `(${args.join(', ')})` : ''} / ${st.type || '?'}${sargs.length ? ` (${sargs.join(', ')})` : ''}`;
+	}
+	function budgetText(p) {
+		if (p.nSamples !== undefined && p.nSamples !== -1) return `nSamples ${p.nSamples}`;
+		if (p.proportionSamples !== undefined) return `proportionSamples ${p.proportionSamples}`;
+		return 'no budget';
+	}
+	function renderMethodPlan() {
+		const plan = serverPlan || planOfMethod(cfg.docker);
+		methodPlan.dataset.source = serverPlan ? 'server' : 'table';
+		if (!plan) { methodPlan.replaceChildren(h('p', { class: 'muted' }, 'No plan: the method is not one of the four.')); return; }
+		methodPlan.replaceChildren(
+			h('p', { class: 'muted' }, `${budgetText(plan)}${serverPlan ? '' : ' (the server checks the config next)'}`),
+			h('ol', { class: 'plan-list' }, (plan.strategies || []).map((e) => h('li', { class: 'plan-item' }, entryText(e)))));
+	}
+
+	// --- the V4 plan editor ----------------------------------------------------------------
+	let planFields = [];	// {el, path} of the plan editor, for the server's error paths
+	const sel = () => cfg.selection && typeof cfg.selection === 'object' && !Array.isArray(cfg.selection) ? cfg.selection : (cfg.selection = {});
+	const entries = () => (Array.isArray(sel().strategies) ? sel().strategies : (sel().strategies = []));
+	const obj = (e, k) => (e[k] && typeof e[k] === 'object' && !Array.isArray(e[k]) ? e[k] : (e[k] = {}));
+
+	function firstTask(types) {
+		return tasks.find((t) => types.includes(t.taskType)) || tasks.find((t) => t.taskType) || null;
+	}
+	function presetValues() {
+		const t = firstTask(['classification']);
+		return { task: t ? t.name : 'my-classification-task', score: t ? defaultScoreOf(t) : 'uncertainty_margin',
+			tag: tags.length ? tags[0].name : 'my-query-tag' };
+	}
+
+	function valueText(f, v) {
+		if (v === undefined || v === null) return '';
+		if (f.kind === 'target') return targetText(v);
+		if (f.kind === 'categories') return Array.isArray(v) ? v.join(', ') : (typeof v === 'string' ? v : JSON.stringify(v));
+		return typeof v === 'string' ? v : JSON.stringify(v);
+	}
+	function valueOf(f, text) {
+		const t = String(text);
+		if (t.trim() === '') return undefined;
+		if (f.kind === 'number') return parseNumberish(t);
+		if (f.kind === 'target') return parseTarget(t);
+		if (f.kind === 'categories') return t.split(',').map((x) => x.trim()).filter(Boolean);
+		return t;
+	}
+
+	// One control for a field of an entry's input or strategy; edits go to part[f.key].
+	function planControl(id, f, part, structural) {
+		const v = part[f.key];
+		let c;
+		if (f.kind === 'task') {
+			c = h('select', { id }, h('option', { value: '' }, '(choose a task)'),
+				tasks.map((t) => h('option', { value: t.name }, t.taskType ? `${t.name} (${t.taskType})` : t.name)));
+			if (v !== undefined && v !== '') ensureOption(c, String(v), `${v} (not in this dataset)`);
+		} else if (f.kind === 'score') {
+			const list = scoresOf(taskOf(part.task)) || [];
+			c = h('select', { id }, h('option', { value: '' }, '(choose a score)'), list.map((x) => h('option', { value: x }, x)));
+			if (v !== undefined && v !== '') ensureOption(c, String(v), `${v} (not a score of this task)`);
+		} else if (f.kind === 'enum') {
+			c = h('select', { id }, f.required ? null : h('option', { value: '' }, '(default)'), f.values.map((x) => h('option', { value: x }, x)));
+			if (v !== undefined && v !== '') ensureOption(c, String(v));
+		} else {
+			c = h('input', { id, type: 'text', autocomplete: 'off', spellcheck: 'false',
+				inputmode: f.kind === 'number' ? 'decimal' : null,
+				list: f.kind === 'key' ? 'metadata-keys' : f.kind === 'tag' ? 'dataset-tags' : null });
+		}
+		c.value = valueText(f, v);
+		const isSelect = c.tagName === 'SELECT';
+		c.addEventListener(isSelect ? 'change' : 'input', () => {
+			const nv = valueOf(f, c.value);
+			if (nv === undefined) delete part[f.key]; else part[f.key] = nv;
+			if (f.kind === 'task') {
+				// a SCORES entry keeps its score only when the new task has it
+				const list = scoresOf(taskOf(nv));
+				if ('score' in part || structural === 'scores') part.score = list && list.includes(part.score) ? part.score : (taskOf(nv) ? defaultScoreOf(taskOf(nv)) : part.score);
+			}
+			changed(isSelect);
+		});
+		return c;
+	}
+
+	function changed(structural) {
+		if (structural) renderPlan();
+		writeJson();
+		validateSoon();
+	}
+
+	function renderPlan() {
+		const focusId = document.activeElement && document.activeElement.id;
+		planFields = [];
+		const s = sel();
+		const kind = 'nSamples' in s ? 'nSamples' : ('proportionSamples' in s ? 'proportionSamples' : '');
+		budgetKind.value = kind;
+		budgetValue.disabled = !kind;
+		budgetValue.value = kind ? valueText({ kind: 'number' }, s[kind]) : '';
+		planFields.push({ el: budgetKind, path: 'selection' }, { el: budgetValue, path: 'selection.nSamples' },
+			{ el: budgetValue, path: 'selection.proportionSamples' }, { el: addBtn, path: 'selection.strategies' });
+		const list = entries();
+		entriesBox.replaceChildren(...list.map((e, i) => renderEntry(e, i, list.length)));
+		if (!list.length) entriesBox.appendChild(h('li', { class: 'muted' }, 'No entries yet: add one.'));
+		// only DIVERSITY, SIMILARITY and TYPICALITY are limited to one entry each
+		if (focusId && document.getElementById(focusId) && document.getElementById(focusId) !== document.activeElement) document.getElementById(focusId).focus();
+	}
+
+	function renderEntry(e, i, n) {
+		if (!e || typeof e !== 'object' || Array.isArray(e)) {
+			const li = h('li', { class: 'plan-entry', 'data-index': i }, h('p', { class: 'field-error-text' }, `Entry ${i + 1} is not an object {input, strategy}; edit it in the JSON.`));
+			return li;
+		}
+		const input = obj(e, 'input'), strat = obj(e, 'strategy');
+		const pre = `f-e${i}`;
+		const inSel = h('select', { id: `${pre}-input` }, Object.keys(INPUTS).map((k) => h('option', { value: k }, `${k} — ${INPUTS[k].label}`)));
+		if (input.type !== undefined) ensureOption(inSel, String(input.type), `${input.type} (unknown)`);
+		inSel.value = input.type ?? 'EMBEDDINGS';
+		const allowed = ALLOWED[input.type] || Object.keys(STRATEGIES);
+		const taken = (t) => ONCE.includes(t) && entries().some((x, k) => k !== i && x && x.strategy && x.strategy.type === t);
+		const stSel = h('select', { id: `${pre}-strategy` }, allowed.map((k) => h('option', { value: k, disabled: taken(k) && strat.type !== k }, `${k} — ${STRATEGIES[k].label}${taken(k) && strat.type !== k ? ' (already in the plan)' : ''}`)));
+		if (strat.type !== undefined) ensureOption(stSel, String(strat.type), `${strat.type} (not allowed with ${input.type})`);
+		stSel.value = strat.type ?? allowed[0];
+		inSel.addEventListener('change', () => {
+			const fresh = newEntry(inSel.value, freeStrategy(inSel.value, strat.type, i));
+			if (strat.strength !== undefined && STRATEGIES[fresh.strategy.type].strength) fresh.strategy.strength = strat.strength;
+			if (fresh.strategy.type === strat.type) fresh.strategy = strat;
+			if (inSel.value === 'SCORES' || inSel.value === 'PREDICTIONS') {
+				const t = firstTask(inSel.value === 'PREDICTIONS' ? ['classification', 'object-detection'] : ['classification']);
+				if (t) { fresh.input.task = t.name; if (inSel.value === 'SCORES') fresh.input.score = defaultScoreOf(t); }
+			}
+			entries()[i] = fresh;
+			changed(true);
+		});
+		stSel.addEventListener('change', () => {
+			const fresh = newEntry(input.type in ALLOWED ? input.type : 'EMBEDDINGS', stSel.value).strategy;
+			fresh.type = stSel.value;
+			if (strat.strength !== undefined && STRATEGIES[stSel.value] && STRATEGIES[stSel.value].strength) fresh.strength = strat.strength;
+			e.strategy = fresh;
+			changed(true);
+		});
+		const ctl = (part, f, side) => {
+			const c = planControl(`${pre}-${side}-${f.key}`, f, part, part === input && input.type === 'SCORES' ? 'scores' : null);
+			planFields.push({ el: c, path: `selection.strategies.${i}.${side === 'in' ? 'input' : 'strategy'}.${f.key}` });
+			return field(f.label + (f.required ? '' : ''), c, f.hint);
+		};
+		const inDef = INPUTS[input.type], stDef = STRATEGIES[strat.type];
+		const strength = stDef && stDef.strength ? { key: 'strength', label: 'Strength', kind: 'number', hint: 'Default 1; negative prefers low objectives; 0 ignores the entry.' } : null;
+		const up = h('button', { type: 'button', class: 'btn btn-small', id: `${pre}-up`, disabled: i === 0, 'aria-label': `Move entry ${i + 1} up` }, '↑');
+		const down = h('button', { type: 'button', class: 'btn btn-small', id: `${pre}-down`, disabled: i === n - 1, 'aria-label': `Move entry ${i + 1} down` }, '↓');
+		const rm = h('button', { type: 'button', class: 'btn btn-small btn-danger', id: `${pre}-remove`, 'aria-label': `Remove entry ${i + 1}` }, 'Remove');
+		const move = (to) => {
+			const l = entries();
+			[l[i], l[to]] = [l[to], l[i]];
+			changed(false);
+			renderPlan();
+			document.getElementById(`f-e${to}-${to < i ? 'up' : 'down'}`)?.focus();
+		};
+		up.addEventListener('click', () => move(i - 1));
+		down.addEventListener('click', () => move(i + 1));
+		rm.addEventListener('click', () => { entries().splice(i, 1); changed(true); addBtn.focus(); });
+		planFields.push({ el: stSel, path: `selection.strategies.${i}` }, { el: inSel, path: `selection.strategies.${i}.input` },
+			{ el: inSel, path: `selection.strategies.${i}.input.type` }, { el: stSel, path: `selection.strategies.${i}.strategy` },
+			{ el: stSel, path: `selection.strategies.${i}.strategy.type` });
+		return h('li', { class: 'plan-entry', 'data-index': i, 'data-input': input.type ?? '', 'data-strategy': strat.type ?? '' },
+			h('div', { class: 'plan-entry-head' },
+				h('strong', null, `Entry ${i + 1}`), h('span', { class: 'muted' }, ` ${strat.type ?? '?'} on ${input.type ?? '?'}`),
+				h('span', { class: 'actions plan-entry-moves' }, up, down, rm)),
+			h('div', { class: 'row2' }, field('Input', inSel), field('Strategy', stSel)),
+			h('div', { class: 'row2' },
+				h('div', null, (inDef ? inDef.fields : []).filter((f) => !f.only || f.only.includes(strat.type) || input[f.key] !== undefined).map((f) => ctl(input, f, 'in'))),
+				h('div', null, (stDef ? stDef.fields : []).map((f) => ctl(strat, f, 'st')), strength ? ctl(strat, strength, 'st') : null)));
+	}
+
+	// The strategy an entry (index i; -1: a new one) of this input gets: prefer if allowed and
+	// free, else the first allowed one that another entry does not hold already (DIVERSITY,
+	// SIMILARITY and TYPICALITY are allowed once each, SPEC 4.8).
+	function freeStrategy(input, prefer, i) {
+		const taken = (st) => ONCE.includes(st) && entries().some((x, k) => k !== i && x && x.strategy && x.strategy.type === st);
+		const allowed = ALLOWED[input] || [];
+		if (allowed.includes(prefer) && !taken(prefer)) return prefer;
+		return allowed.find((st) => !taken(st)) || allowed[0];
+	}
+
+	budgetKind.addEventListener('change', () => {
+		const s = sel();
+		const old = 'nSamples' in s ? s.nSamples : s.proportionSamples;
+		delete s.nSamples;
+		delete s.proportionSamples;
+		if (budgetKind.value === 'nSamples') s.nSamples = typeof old === 'number' && old >= 1 ? old : 100;
+		if (budgetKind.value === 'proportionSamples') s.proportionSamples = typeof old === 'number' && old <= 1 ? old : 0.1;
+		changed(true);
+	});
+	budgetValue.addEventListener('input', () => {
+		const v = valueOf({ kind: 'number' }, budgetValue.value);
+		if (budgetKind.value) { if (v === undefined) delete sel()[budgetKind.value]; else sel()[budgetKind.value] = v; }
+		changed(false);
+	});
+	addBtn.addEventListener('click', () => {
+		const e = newEntry(addInput.value);
+		const t = firstTask(addInput.value === 'PREDICTIONS' ? ['classification', 'object-detection'] : ['classification']);
+		if (t && (addInput.value === 'SCORES' || addInput.value === 'PREDICTIONS')) {
+			e.input.task = t.name;
+			if (addInput.value === 'SCORES') e.input.score = defaultScoreOf(t);
+		}
+		e.strategy = newEntry(addInput.value, freeStrategy(addInput.value, e.strategy.type, -1)).strategy;
+		entries().push(e);
+		changed(true);
+		document.getElementById(`f-e${entries().length - 1}-input`)?.focus();
+	});
+
+	// Switching the form: a method becomes the plan it means; a plan goes back to the default preset.
+	function setMode(plan) {
+		if (plan === isV4(cfg)) return;
+		if (plan) {
+			const p = serverPlan || planOfMethod(cfg.docker) || { strategies: [] };
+			const { method, ...selection } = structuredClone(p);
+			void method;
+			cfg = { workerType: 'FULL', docker: {}, lightly: cfg.lightly || {}, selection };
+		} else {
+			cfg = { docker: structuredClone(PRESETS[0].docker), lightly: cfg.lightly || {} };
+		}
+		serverPlan = null;
+		clearFieldErrors(form);
+		summary.hidden = true;
+		renderForm();
+		writeJson();
+		validateSoon();
+	}
+	modeMethod.addEventListener('change', () => setMode(false));
+	modePlan.addEventListener('change', () => setMode(true));
+	toPlanBtn.addEventListener('click', () => { setMode(true); modePlan.focus(); });
+
+	function applyPlanPreset(p) {
+		cfg = { workerType: 'FULL', docker: {}, lightly: cfg.lightly || {}, selection: p.selection(presetValues()) };
+		serverPlan = null;
+		clearFieldErrors(form);
+		summary.hidden = true;
+		renderForm();
+		writeJson();
+		validateSoon();
+	}
+
 	function renderForm() {
+		const v4 = isV4(cfg);
+		modePlan.checked = v4;
+		modeMethod.checked = !v4;
+		planBox.hidden = !v4;
+		form.querySelector('#method-form').hidden = v4;
+		if (v4) { renderPlan(); return; }
+		renderMethodPlan();
 		const tname = getPath(cfg, 'docker.active_learning.task_name');
 		fillTasks();
 		if (tname) ensureOption(el.task, String(tname), `${tname} (not in this dataset)`);
@@ -157,6 +449,7 @@ export async function schedulePage(main, ctx) {
 	}
 
 	for (const f of FIELDS) {
+		f.el.addEventListener(f.el.tagName === 'SELECT' || f.el.type === 'checkbox' ? 'change' : 'input', () => { serverPlan = null; }, { capture: true });
 		const evname = f.el.tagName === 'SELECT' || f.el.type === 'checkbox' ? 'change' : 'input';
 		f.el.addEventListener(evname, () => {
 			const v = fromField(f);
@@ -191,8 +484,9 @@ export async function schedulePage(main, ctx) {
 			jsonStatus.classList.add('field-error-text');
 			return;
 		}
-		const bare = !('docker' in parsed) && !('lightly' in parsed);
+		const bare = !('docker' in parsed) && !('lightly' in parsed) && !isV4(parsed) && !('workerType' in parsed);
 		cfg = bare ? { docker: parsed, lightly: {} } : { ...parsed, docker: parsed.docker ?? {}, lightly: parsed.lightly ?? {} };
+		serverPlan = null;
 		if (!cfg.docker || typeof cfg.docker !== 'object') cfg.docker = {};
 		jsonStatus.classList.remove('field-error-text');
 		jsonStatus.textContent = bare ? 'Read as the docker part.' : 'In sync with the form.';
@@ -202,6 +496,7 @@ export async function schedulePage(main, ctx) {
 
 	function applyPreset(p) {
 		cfg = { docker: structuredClone(p.docker), lightly: cfg.lightly || {} };
+		serverPlan = null;
 		const t = taskOf(cfg.docker.active_learning.task_name);
 		if (t && !scoresOf(t).includes(cfg.docker.active_learning.score_name)) cfg.docker.active_learning.score_name = defaultScoreOf(t);
 		clearFieldErrors(form);
@@ -214,9 +509,11 @@ export async function schedulePage(main, ctx) {
 	// --- errors -----------------------------------------------------------------------
 	function fieldForPath(p) {
 		const np = normalizeErrorPath(p);
-		let best = FIELDS.find((f) => f.path === np);
-		if (!best) best = FIELDS.find((f) => np.startsWith(`${f.path}.`));
-		if (!best) best = FIELDS.find((f) => np && f.path.startsWith(`${np}.`));
+		const all = isV4(cfg) ? planFields : FIELDS;
+		let best = all.find((f) => f.path === np);
+		// the longest field path the error lies under ("...target.\"cat\"" -> the target field)
+		if (!best) best = all.filter((f) => np.startsWith(`${f.path}.`)).sort((a, b) => b.path.length - a.path.length)[0];
+		if (!best) best = all.find((f) => np && f.path.startsWith(`${np}.`));
 		return best || null;
 	}
 
@@ -237,10 +534,14 @@ export async function schedulePage(main, ctx) {
 		const warns = (r && Array.isArray(r.warnings)) ? r.warnings : [];
 		if (errs.length) showErrors(errs, null, { live: true });
 		else { clearFieldErrors(form); summary.hidden = true; }
+		serverPlan = r && r.plan && typeof r.plan === 'object' ? r.plan : null;
+		if (!isV4(cfg)) renderMethodPlan();
+		form.dataset.validated = String(my);
 		warnBox.replaceChildren(...warns.map((w) => h('li', null, typeof w === 'string' ? w : `${w.path ? w.path + ': ' : ''}${w.message || ''}`)));
 		warnBox.hidden = !warns.length;
 	}
 	function configBody() {
+		if (isV4(cfg)) return { version: 'V4', config: { ...cfg, workerType: cfg.workerType ?? 'FULL', docker: cfg.docker ?? {}, lightly: cfg.lightly || {} } };
 		return { config: { ...cfg, workerType: 'FULL', docker: cfg.docker, lightly: cfg.lightly || {} } };
 	}
 
@@ -287,7 +588,7 @@ export async function schedulePage(main, ctx) {
 			vSeq++;	// a live check still under way must not overwrite what the submit shows
 			let configId;
 			try {
-				configId = (await post('/v1/docker/worker/config', body)).id;
+				configId = (await post(isV4(cfg) ? '/v1/docker/worker/config/vX' : '/v1/docker/worker/config', body)).id;
 			} catch (e) {
 				if (e instanceof ApiError && e.errors.length) { showErrors(e.errors, null); return; }
 				if (e instanceof ApiError && e.status === 400) { showErrors([], e.message); return; }
@@ -309,9 +610,15 @@ export async function schedulePage(main, ctx) {
 	} catch (e) {
 		tasksError = e;
 	}
+	try {
+		tags = asList(await get(`/v1/datasets/${enc(did)}/tags`), 'tags');
+		tagList.replaceChildren(...tags.map((t) => h('option', { value: t.name })));
+	} catch { /* no tags offered: the field still takes a name */ }
 	if (!ctx.alive) return;
 	const preset = ctx.query.get('preset');
-	applyPreset(PRESETS.find((p) => p.id === `preset-${preset}`) || PRESETS[0]);
+	const planPreset = PLAN_PRESETS.find((p) => p.id === `plan-${ctx.query.get('plan')}`);
+	if (planPreset) applyPlanPreset(planPreset);
+	else applyPreset(PRESETS.find((p) => p.id === `preset-${preset}`) || PRESETS[0]);
 	if (tasksError) setFieldError(el.task, `The task list could not be read: ${tasksError instanceof ApiError ? tasksError.message : tasksError}`);
 	else if (!tasks.length) el.task.closest('.field').appendChild(h('p', { class: 'hint' }, 'This datasource has no prediction tasks.'));
 	form.setAttribute('aria-busy', 'false');
