@@ -224,7 +224,6 @@ struct kcenter {
 	size_t msort_cap;
 	struct group *cg;
 	bool clustered;
-	bool blocks_only;	/* never the clustered passes (kcenter_blocks_only) */
 	size_t nblk;
 	struct group *bg;	/* plain: per row block */
 	/* lazy plain steps (DESIGN 4) */
@@ -1255,7 +1254,7 @@ static int lazy_fold(struct kcenter *kc, size_t p, uint32_t q)
 	rc = lazy_settle(kc);
 	if (rc < 0)
 		return rc;
-	if (kc->prune == 0 && !kc->blocks_only && kc->m >= kc->next_sync && kc->m < TRI_MAX)
+	if (kc->prune == 0 && kc->m >= kc->next_sync && kc->m < TRI_MAX)
 		rc = lazy_look(kc);
 	return rc;
 }
@@ -1462,7 +1461,7 @@ static int fold(struct kcenter *kc, size_t p)
 	if (kc->prune > 0) {
 		if (!kc->clustered)
 			rebuild_clusters(kc);
-	} else if (kc->prune == 0 && !kc->blocks_only) {
+	} else if (kc->prune == 0) {
 		if (kc->clustered && 10 * scanned > 9 * kc->live)
 			leave_clusters(kc);
 		else if (!kc->clustered && kc->tri && 4 * clustered_estimate(kc) < 3 * kc->live)
@@ -1685,7 +1684,7 @@ static int start_sgemm(struct kcenter *kc, const size_t *rows, size_t m0)
 	kc->cn2 = kc->cnrm = NULL;
 	if (rc < 0)
 		return rc;
-	if (kc->blocks_only || !rebuild_clusters(kc))
+	if (!rebuild_clusters(kc))
 		recompute_blocks(kc);
 	return 0;
 }
@@ -1822,13 +1821,6 @@ const double *kcenter_d2(struct kcenter *kc)
 
 /* ---- row blocks, for the plan engine's fast path (engine.c) ---- */
 
-void kcenter_blocks_only(struct kcenter *kc)
-{
-	if (kc->clustered)
-		leave_clusters(kc);
-	kc->blocks_only = true;
-}
-
 size_t kcenter_nblocks(const struct kcenter *kc)
 {
 	return kc->nblk;
@@ -1843,12 +1835,11 @@ double kcenter_block_r2(const struct kcenter *kc, size_t b)
 int kcenter_max_d2(struct kcenter *kc, double *m2)
 {
 	double best = GEOM_TAKEN;
+	size_t ng;
+	const struct group *g;
 	int rc = 0;
 
 	/* Coreset's settle: no stale block's bound then exceeds the fresh maximum. */
-	size_t ng;
-	const struct group *g;
-
 	if (kc->lazy && !kc->clustered)
 		rc = lazy_settle(kc);
 	g = groups(kc, &ng);	/* the clustered passes keep every group exact */

@@ -64,18 +64,17 @@ const double *kcenter_d2(struct kcenter *kc);
 
 /*
  * For the plan engine's fast path (engine.c), which ranks rows by more than
- * d and so reads the row blocks itself. kcenter_blocks_only keeps the engine
- * on the plain (lazy, with prune = 0) passes for good, so that the groups are
- * always the blocks of KCENTER_BLOCK rows: block b holds rows [b * BLOCK,
- * (b + 1) * BLOCK). Call it right after kcenter_new.
+ * d and so reads the row blocks itself: block b holds rows [b * KCENTER_BLOCK,
+ * (b + 1) * KCENTER_BLOCK). The engine runs kcenter with prune = 0, so it
+ * moves between the lazy plain passes (stale blocks, refreshed on demand)
+ * and the clustered ones (every d^2 exact after each fold) as coral does.
  */
-void kcenter_blocks_only(struct kcenter *kc);
 size_t kcenter_nblocks(const struct kcenter *kc);
 
 /*
  * The largest d^2 of block b's live rows as held: exact for a fresh block, an
  * upper bound for a stale one (d^2 only falls); GEOM_TAKEN when the block
- * has no live row.
+ * has no live row; +inf while the clustered passes run (they keep no blocks).
  */
 double kcenter_block_r2(const struct kcenter *kc, size_t b);
 
@@ -85,12 +84,16 @@ double kcenter_block_r2(const struct kcenter *kc, size_t b);
  */
 int kcenter_max_d2(struct kcenter *kc, double *m2);
 
-/* Brings the nb blocks listed up to date (fresh ones are skipped). 0 or -ECANCELED. */
+/*
+ * Brings the nb blocks listed up to date (fresh ones are skipped; nothing to
+ * do while the clustered passes run). 0 or -ECANCELED.
+ */
 int kcenter_refresh(struct kcenter *kc, const size_t *blocks, size_t nb);
 
 /*
  * d^2 of every row as held, without syncing: exact for the rows of fresh
- * blocks (after kcenter_refresh of their block), stale elsewhere.
+ * blocks (after kcenter_refresh of their block) and for every row while the
+ * clustered passes run, an upper bound elsewhere.
  */
 const double *kcenter_d2_held(const struct kcenter *kc);
 
