@@ -226,8 +226,10 @@ bench-web: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 bench-e2e: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) /usr/bin/python3 bench/bench_e2e.py
 
-# Coreset on 100,000 x 128 rows against numpy in the same run; then 1,000,000 x 64, winnow alone.
-bench-select: $(DEPS_STAMP) $(BUILD)/bench/bench_select
+# Coreset on 100,000 x 128 rows against numpy in the same run; then 1,000,000 x 64, winnow
+# alone; the plan [DIVERSITY, WEIGHTS, BALANCE] on 1,000,000 x 64 against coral; TYPICALITY's
+# k-NN against scikit-learn (bench-knn's run).
+bench-select: $(DEPS_STAMP) $(BUILD)/bench/bench_select $(BUILD)/bench/bench_knn
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_select.py
 
 # TYPICALITY's exact k-NN (K = 20) on 100,000 x 128 clustered rows against scikit-learn's

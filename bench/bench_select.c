@@ -12,6 +12,17 @@
  *       prints wall time, peak RSS, the bytes the passes streamed per second
  *       and a STREAM-style copy's bandwidth measured in the same run, each
  *       beside its target.
+ *   bench_select plan [N D K]
+ *       issue 13's plan on the same kind of rows (default 1,000,000 x 64,
+ *       k = 10,000): [EMBEDDINGS/DIVERSITY, SCORES/WEIGHTS, METADATA/BALANCE
+ *       over 5 classes, UNIFORM] through the plan engine, timed against coral
+ *       on the same rows and weights in the same run; prints the ratio beside
+ *       its target (<= 2x of coral). Exactness, so that a fast wrong answer
+ *       cannot print a good ratio: the engine's [DIVERSITY, WEIGHTS] on the
+ *       same rows must pick exactly coral's picks (SPEC 4.8 makes that plan
+ *       coral: the same first pick, objective and ties), and the fast path
+ *       must equal the plain path on the first 20,000 rows (k = 300) for the
+ *       full plan. Either failing prints MISSED and exits 1.
  */
 #include <errno.h>
 #include <math.h>
@@ -22,6 +33,8 @@
 #include <sys/resource.h>
 
 #include "bench_rows.h"
+#include "plan.h"
+#include "selectors/engine.h"
 #include "selectors/selector.h"
 #include "util.h"
 
@@ -232,12 +245,125 @@ static int run_big(int argc, char **argv)
 	return 0;
 }
 
+static const char *const bal_names[] = { "c0", "c1", "c2", "c3", "c4" };
+
+/* [DIVERSITY, WEIGHTS(w)] plus, with cls, BALANCE UNIFORM over the 5 classes. */
+static void bench_plan(struct plan *p, struct engine_entry_input *ei, const double *w,
+		       const int32_t *cls)
+{
+	memset(p, 0, sizeof(*p));
+	memset(ei, 0, 3 * sizeof(*ei));
+	plan_add_entry(p, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_DIVERSITY);
+	plan_add_entry(p, PLAN_INPUT_SCORES, PLAN_STRATEGY_WEIGHTS);
+	ei[1].value = w;
+	if (cls) {
+		plan_add_entry(p, PLAN_INPUT_METADATA, PLAN_STRATEGY_BALANCE)->distribution =
+			PLAN_DIST_UNIFORM;
+		ei[2].class_names = bal_names;
+		ei[2].nclasses = 5;
+		ei[2].class_idx = cls;
+	}
+}
+
+static int engine_time(const double *X, size_t n, size_t d, size_t k, const double *w,
+		       const int32_t *cls, int prune, struct engine_result *res, double *secs)
+{
+	struct plan p;
+	struct engine_entry_input ei[3];
+	struct engine_inputs in = { .n = n, .d = d, .X = X, .entries = ei, .k = k, .prune = prune };
+
+	bench_plan(&p, ei, w, cls);
+	double t0 = now_seconds();
+	int rc = engine_run(&p, &in, res);
+	*secs = now_seconds() - t0;
+	plan_free(&p);
+	if (rc < 0)
+		fprintf(stderr, "bench_select: engine_run: %s\n", strerror(-rc));
+	return rc;
+}
+
+static bool same_results(const struct engine_result *a, const struct engine_result *b)
+{
+	return a->npicks == b->npicks && a->stop_reason == b->stop_reason &&
+	       memcmp(a->idx, b->idx, a->npicks * sizeof(*a->idx)) == 0 &&
+	       memcmp(a->score, b->score, a->npicks * sizeof(*a->score)) == 0 &&
+	       memcmp(a->dist, b->dist, a->npicks * sizeof(*a->dist)) == 0 &&
+	       memcmp(a->objective, b->objective,
+		      a->npicks * a->nobj * sizeof(*a->objective)) == 0;
+}
+
+static int run_plan(int argc, char **argv)
+{
+	size_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
+	size_t d = argc > 3 ? strtoull(argv[3], NULL, 10) : 64;
+	size_t k = argc > 4 ? strtoull(argv[4], NULL, 10) : 10000;
+	size_t nsub = n < 20000 ? n : 20000, ksub = 300;
+	double *X = clustered_rows(n, d), *w = xmalloc(n * sizeof(*w));
+	int32_t *cls = xmalloc(n * sizeof(*cls));
+	struct engine_result rp, rw, fa, pa;
+	struct selection sel;
+	double tp, tw, tc, tf, tpl;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		w[i] = (double)(rnd_next() >> 11) * 0x1p-53;
+		cls[i] = (int32_t)(rnd_next() % 5);
+	}
+	touch_rows(X, n * d);
+	printf("data: n=%zu d=%zu k=%zu clustered (as big), weights uniform in [0, 1), "
+	       "5 metadata classes uniform; %d cores\n", n, d, k, cpu_count());
+	fflush(stdout);
+
+	struct select_input in = { .X = X, .n = n, .d = d, .k = k, .min_distance = -1, .w = w };
+	double t0 = now_seconds();
+	rc = coral_select(&in, &sel);
+	tc = now_seconds() - t0;
+	if (rc < 0) {
+		fprintf(stderr, "bench_select: coral: %s\n", strerror(-rc));
+		return 1;
+	}
+	if ((rc = engine_time(X, n, d, k, w, cls, 0, &rp, &tp)) < 0 ||
+	    (rc = engine_time(X, n, d, k, w, NULL, 0, &rw, &tw)) < 0 ||
+	    (rc = engine_time(X, nsub, d, ksub, w, cls, 1, &fa, &tf)) < 0 ||
+	    (rc = engine_time(X, nsub, d, ksub, w, cls, -1, &pa, &tpl)) < 0)
+		return 1;
+
+	bool coral_same = rw.fast_path && rw.npicks == sel.n;
+	for (size_t t = 0; coral_same && t < sel.n; t++)
+		coral_same = rw.idx[t] == sel.idx[t];
+	bool sub_same = fa.fast_path && !pa.fast_path && same_results(&fa, &pa);
+	bool ok = coral_same && sub_same && rp.fast_path && rp.npicks == k;
+	double ratio = tp / tc;
+
+	printf("coral: %.2f s (%zu picks)\n", tc, sel.n);
+	printf("plan [DIVERSITY, WEIGHTS, BALANCE(5 classes)]: %.2f s (%zu picks, stop %s, "
+	       "fast path %s)\n", tp, rp.npicks, engine_stop_name(rp.stop_reason),
+	       rp.fast_path ? "yes" : "no");
+	printf("plan [DIVERSITY, WEIGHTS]: %.2f s; picks equal coral's: %s\n", tw,
+	       coral_same ? "yes" : "NO");
+	printf("fast path equals the plain path on %zu rows, k = %zu, full plan: %s "
+	       "(fast %.2f s, plain %.2f s)\n", nsub, ksub, sub_same ? "yes" : "NO", tf, tpl);
+	printf("plan 1M ratio %.2fx of coral (target <= 2x of coral) %s\n", ratio,
+	       ok && ratio <= 2 ? "ok" : "MISSED");
+	engine_result_free(&rp);
+	engine_result_free(&rw);
+	engine_result_free(&fa);
+	engine_result_free(&pa);
+	selection_free(&sel);
+	free(X);
+	free(w);
+	free(cls);
+	return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return run_file(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "big") == 0)
 		return run_big(argc, argv);
-	fprintf(stderr, "usage: bench_select run FILE N D K METHOD OUT | big [N D K]\n");
+	if (argc >= 2 && strcmp(argv[1], "plan") == 0)
+		return run_plan(argc, argv);
+	fprintf(stderr, "usage: bench_select run FILE N D K METHOD OUT | big [N D K] | plan [N D K]\n");
 	return 2;
 }

@@ -21,8 +21,23 @@
    big): wall time, peak RSS, bytes streamed per second against a
    STREAM-style copy, each beside its target.
 
+3. Selection plans (issue 13), from one run each (bench_select plan): on
+   1,000,000 x 64 clustered rows, the plan [EMBEDDINGS/DIVERSITY,
+   SCORES/WEIGHTS, METADATA/BALANCE over 5 classes (UNIFORM)], k = 10,000,
+   through the plan engine against coral on the same rows and weights in the
+   same process: the ratio beside its target (<= 2x of coral). It counts only
+   when the engine is exact there: [DIVERSITY, WEIGHTS] must pick exactly
+   coral's picks on the same rows, and the fast path must equal the plain
+   path on 20,000 of them (k = 300) for the full plan.
+4. TYPICALITY's exact k-NN, K = 20 on 100,000 x 128 clustered rows, against
+   scikit-learn's exact NearestNeighbors(algorithm='brute', n_jobs=-1) on the
+   same rows computing the same m_i (bench_knn, as make bench-knn): the core
+   count, the ratio beside its target (>= 3x), winnow's time beside 60 s and
+   whether every m_i agrees within 1e-6.
+
 BENCH_SELECT_N, _D, _K change part 1's sizes, BENCH_SELECT_REPEAT winnow's
-runs; BENCH_SELECT_CORAL=0 skips coral; BENCH_SELECT_BIG=0 skips part 2.
+runs; BENCH_SELECT_CORAL=0 skips coral; BENCH_SELECT_BIG=0 skips part 2,
+BENCH_SELECT_PLAN=0 part 3, BENCH_SELECT_KNN=0 part 4.
 """
 import os
 import subprocess
@@ -184,6 +199,22 @@ def main():
     if os.environ.get("BENCH_SELECT_BIG", "1") != "0":
         print("big: winnow alone")
         res = subprocess.run([EXE, "big"], capture_output=True, text=True)
+        sys.stdout.write("".join("  " + l + "\n" for l in res.stdout.splitlines()))
+        sys.stderr.write(res.stderr)
+        ok = ok and res.returncode == 0
+    if os.environ.get("BENCH_SELECT_PLAN", "1") != "0":
+        print("plan: [DIVERSITY, WEIGHTS, BALANCE] against coral, same rows, same run")
+        sys.stdout.flush()
+        res = subprocess.run([EXE, "plan"], capture_output=True, text=True)
+        sys.stdout.write("".join("  " + l + "\n" for l in res.stdout.splitlines()))
+        sys.stderr.write(res.stderr)
+        ok = ok and res.returncode == 0
+    if os.environ.get("BENCH_SELECT_KNN", "1") != "0":
+        print("typicality: exact k-NN (K = 20) against sklearn, same rows, same run")
+        sys.stdout.flush()
+        knn = os.path.join(BUILD, "bench", "bench_knn")
+        res = subprocess.run([knn, os.path.join(ROOT, "bench", "bench_knn.py")],
+                             capture_output=True, text=True)
         sys.stdout.write("".join("  " + l + "\n" for l in res.stdout.splitlines()))
         sys.stderr.write(res.stderr)
         ok = ok and res.returncode == 0

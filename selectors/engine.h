@@ -6,7 +6,9 @@
  * selectable is left.
  *
  * A straightforward exact float64 implementation: O(n) per pick per entry,
- * spread over the pool's threads. A plan made from a 2.2-era method runs here
+ * spread over the pool's threads. A plan with a DIVERSITY entry of strength
+ * > 0 takes a fast path with the same results (kcenter's lazy distances and
+ * per-block bounds of S; docs/selection.md), chosen by engine_inputs.prune. A plan made from a 2.2-era method runs here
  * by 4.8's rules alone (4.6's Fisher-Yates and "all selected" fill are the
  * old selectors' business).
  */
@@ -68,6 +70,10 @@ struct engine_inputs {
 					 * thresholds (preselected included). */
 	int threads;			/* 0: all cores */
 	volatile int *cancel;		/* non-zero stops with -ECANCELED; may be NULL */
+	int prune;			/* for tests and benchmarks: 0 (the default) = adaptive,
+					 * 1 = the fast path whenever the plan has it (a DIVERSITY
+					 * entry with strength > 0 and at least one candidate),
+					 * -1 = the plain path always. Same selection either way. */
 };
 
 /* One BALANCE entry's figures, for report.json. Shares and target are per class. */
@@ -91,6 +97,7 @@ struct engine_result {
 	double *dist;		/* d_i at the pick (+inf for a first pick); NaN without DIVERSITY */
 	enum engine_stop stop_reason;
 	size_t ncandidates;	/* left after thresholds, preselected included */
+	bool fast_path;		/* the run took the fast path (engine_inputs.prune) */
 	size_t nbalance;
 	struct engine_balance *balance;
 };

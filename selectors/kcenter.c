@@ -121,7 +121,7 @@
 #include "pool.h"
 #include "util.h"
 
-#define BLK 1024		/* rows per block of the plain pass */
+#define BLK KCENTER_BLOCK	/* rows per block of the plain pass */
 #define RB 128			/* rows per SGEMM tile */
 #define CB 512			/* centres per SGEMM tile */
 #define NCAND 8			/* candidate centres kept per row by the SGEMM start */
@@ -1816,6 +1816,53 @@ const double *kcenter_d2(struct kcenter *kc)
 	if (kc->lazy && !kc->clustered)
 		lazy_sync(kc);
 	kc->cancel = cancel;
+	return kc->d2;
+}
+
+/* ---- row blocks, for the plan engine's fast path (engine.c) ---- */
+
+size_t kcenter_nblocks(const struct kcenter *kc)
+{
+	return kc->nblk;
+}
+
+double kcenter_block_r2(const struct kcenter *kc, size_t b)
+{
+	/* The clustered passes keep no block groups: no bound then. */
+	return kc->clustered ? INFINITY : kc->bg[b].r2;
+}
+
+int kcenter_max_d2(struct kcenter *kc, double *m2)
+{
+	double best = GEOM_TAKEN;
+	size_t ng;
+	const struct group *g;
+	int rc = 0;
+
+	/* Coreset's settle: no stale block's bound then exceeds the fresh maximum. */
+	if (kc->lazy && !kc->clustered)
+		rc = lazy_settle(kc);
+	g = groups(kc, &ng);	/* the clustered passes keep every group exact */
+	for (size_t t = 0; t < ng; t++)
+		if (g[t].r2 > best)
+			best = g[t].r2;
+	*m2 = best;
+	return rc;
+}
+
+int kcenter_refresh(struct kcenter *kc, const size_t *blocks, size_t nb)
+{
+	if (!kc->lazy || kc->clustered)
+		return 0;
+	kc->nub = 0;
+	for (size_t t = 0; t < nb; t++)
+		if (!block_fresh(kc, blocks[t]))
+			kc->ub[kc->nub++] = (uint32_t)blocks[t];
+	return kc->nub ? refresh_blocks(kc) : 0;
+}
+
+const double *kcenter_d2_held(const struct kcenter *kc)
+{
 	return kc->d2;
 }
 

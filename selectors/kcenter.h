@@ -14,6 +14,9 @@
 
 struct kcenter;
 
+/* Rows per block of the plain passes (kcenter_nblocks and the calls after it). */
+#define KCENTER_BLOCK 1024
+
 /*
  * Builds the engine over in->X (borrowed; it must outlive the engine), no
  * centres yet: every row not preselected is live at d^2 = +inf. With coral
@@ -58,5 +61,40 @@ void kcenter_stats(const struct kcenter *kc, struct select_stats *st);
  * borrowed; brings rows that the lazy steps left behind up to date first.
  */
 const double *kcenter_d2(struct kcenter *kc);
+
+/*
+ * For the plan engine's fast path (engine.c), which ranks rows by more than
+ * d and so reads the row blocks itself: block b holds rows [b * KCENTER_BLOCK,
+ * (b + 1) * KCENTER_BLOCK). The engine runs kcenter with prune = 0, so it
+ * moves between the lazy plain passes (stale blocks, refreshed on demand)
+ * and the clustered ones (every d^2 exact after each fold) as coral does.
+ */
+size_t kcenter_nblocks(const struct kcenter *kc);
+
+/*
+ * The largest d^2 of block b's live rows as held: exact for a fresh block, an
+ * upper bound for a stale one (d^2 only falls); GEOM_TAKEN when the block
+ * has no live row; +inf while the clustered passes run (they keep no blocks).
+ */
+double kcenter_block_r2(const struct kcenter *kc, size_t b);
+
+/*
+ * The largest d^2 over the live rows, exactly (GEOM_TAKEN: none), in *m2;
+ * refreshes the stale blocks that could hold it. 0 or -ECANCELED.
+ */
+int kcenter_max_d2(struct kcenter *kc, double *m2);
+
+/*
+ * Brings the nb blocks listed up to date (fresh ones are skipped; nothing to
+ * do while the clustered passes run). 0 or -ECANCELED.
+ */
+int kcenter_refresh(struct kcenter *kc, const size_t *blocks, size_t nb);
+
+/*
+ * d^2 of every row as held, without syncing: exact for the rows of fresh
+ * blocks (after kcenter_refresh of their block) and for every row while the
+ * clustered passes run, an upper bound elsewhere.
+ */
+const double *kcenter_d2_held(const struct kcenter *kc);
 
 #endif

@@ -670,6 +670,376 @@ static void test_threads(void **s)
 	free(w);
 }
 
+/* ---- the fast path (engine.c) against the plain path ---- */
+
+/*
+ * Rows for the comparisons: FN candidates (several kcenter blocks of 1024) in
+ * FD dimensions, either on a coarse grid (many exact duplicates and equal
+ * distances: ties everywhere) or clustered (8 tight Gaussian-ish clusters),
+ * with quantised weights (equal S), 5 metadata classes and none, prediction
+ * vectors, m_i and a threshold value.
+ */
+enum { FN = 5000, FD = 3 };
+
+struct fx {
+	double X[FN * FD], w[FN], v[FN], m[FN], vec[FN * 3], q[2 * FD];
+	int32_t cls[FN];
+	bool pre[FN];
+};
+
+static uint64_t lcg(uint64_t *x)
+{
+	*x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *x >> 11;
+}
+
+static double unit(uint64_t *x)
+{
+	return (double)lcg(x) * 0x1p-53;
+}
+
+static void fx_make(struct fx *f, bool grid, uint64_t seed)
+{
+	uint64_t x = seed;
+	double ctr[8][FD];
+
+	for (size_t c = 0; c < 8; c++)
+		for (size_t t = 0; t < FD; t++)
+			ctr[c][t] = 10 * unit(&x);
+	for (size_t i = 0; i < FN; i++) {
+		size_t c = lcg(&x) % 8;
+		for (size_t t = 0; t < FD; t++)
+			f->X[i * FD + t] = grid ? (double)(lcg(&x) % 9) :
+				ctr[c][t] + 0.3 * (unit(&x) + unit(&x) - 1);
+		/* 0, .25, .5, .75, 1, lower in later blocks (their bounds differ) */
+		f->w[i] = (double)(lcg(&x) % 5) / 4 * (i < 2048 ? 1 : 0.75);
+		f->v[i] = unit(&x);
+		f->m[i] = 0.5 + (double)(lcg(&x) % 7);
+		f->cls[i] = (int32_t)(lcg(&x) % 6) - 1;	/* -1: no category */
+		/* Classes clumped by block too, so that some blocks lack some. */
+		if (i / 1024 == 1 && f->cls[i] == 4)
+			f->cls[i] = 0;
+		/* From row 2048 on, only class x: those blocks' BALANCE bound falls as x fills. */
+		for (size_t t = 0; t < 3; t++)
+			f->vec[i * 3 + t] = i >= 2048 && t > 0 ? 0 : (double)(lcg(&x) % 3) / 2;
+		f->pre[i] = false;
+	}
+	for (size_t t = 0; t < 2 * FD; t++)
+		f->q[t] = 10 * unit(&x);
+}
+
+enum {
+	P_W = 1, P_BM = 2, P_BV = 4, P_SIM = 8, P_TYP = 16, P_THR = 32,
+	P_DIV_LAST = 64, P_PRE = 128,
+};
+
+struct pspec {
+	unsigned parts;
+	double sdiv, sother;	/* DIVERSITY's strength; every other entry's */
+	double min_distance, max_sum;
+	size_t k;
+	enum plan_distribution dist;
+};
+
+static const char *cls_names[] = { "a", "b", "c", "d", "e" };
+static const char *vec_names[] = { "x", "y", "z" };
+
+static void fx_build(struct tcase *t, const struct fx *f, const struct pspec *p)
+{
+	struct plan_entry *pe;
+
+	if (!(p->parts & P_DIV_LAST)) {
+		pe = add(t, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_DIVERSITY, NULL);
+		pe->strength = p->sdiv;
+		pe->min_distance = p->min_distance;
+	}
+	if (p->parts & P_THR) {
+		pe = add(t, PLAN_INPUT_SCORES, PLAN_STRATEGY_THRESHOLD, f->v);
+		pe->threshold = 0.3;
+		pe->operation = PLAN_OP_BIGGER_EQUAL;
+	}
+	if (p->parts & P_W) {
+		pe = add(t, PLAN_INPUT_SCORES, PLAN_STRATEGY_WEIGHTS, f->w);
+		pe->strength = p->sother;
+		pe->max_sum = p->max_sum;
+	}
+	if (p->parts & P_BM) {
+		pe = add(t, PLAN_INPUT_METADATA, PLAN_STRATEGY_BALANCE, NULL);
+		pe->strength = p->sother;
+		pe->distribution = p->dist;
+		if (p->dist == PLAN_DIST_TARGET) {
+			pe->ntarget = 3;
+			pe->target = xcalloc(3, sizeof(*pe->target));
+			pe->target[0] = (struct plan_target){ xstrdup("b"), 0.5 };
+			pe->target[1] = (struct plan_target){ xstrdup("e"), 0.3 };
+			pe->target[2] = (struct plan_target){ xstrdup("zz"), 0.1 };
+		}
+		last(t)->class_names = cls_names;
+		last(t)->nclasses = 5;
+		last(t)->class_idx = f->cls;
+	}
+	if (p->parts & P_BV) {
+		pe = add(t, PLAN_INPUT_PREDICTIONS, PLAN_STRATEGY_BALANCE, NULL);
+		pe->strength = p->sother;
+		pe->distribution = PLAN_DIST_UNIFORM;
+		last(t)->class_names = vec_names;
+		last(t)->nclasses = 3;
+		last(t)->class_vec = f->vec;
+	}
+	if (p->parts & P_SIM) {
+		pe = add(t, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_SIMILARITY, NULL);
+		pe->strength = p->sother;
+		last(t)->query = f->q;
+		last(t)->nquery = 2;
+	}
+	if (p->parts & P_TYP) {
+		pe = add(t, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_TYPICALITY, NULL);
+		pe->strength = p->sother;
+		last(t)->m = f->m;
+	}
+	if (p->parts & P_DIV_LAST) {
+		pe = add(t, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_DIVERSITY, NULL);
+		pe->strength = p->sdiv;
+		pe->min_distance = p->min_distance;
+	}
+	if (p->parts & P_PRE)
+		t->in.preselected = f->pre;
+}
+
+/* One thread: the fast path scans blocks one at a time, so a bound too low shows. */
+static int fx_threads = 1;
+
+/*
+ * Runs plan p on the plain path (1 thread) and on the forced fast path
+ * (fx_threads threads): every pick, S, objective, d_i and the stop reason must be the
+ * same, bitwise (the fast path scores with the plain path's own functions).
+ * Returns the stop reason; *npicks gets the picks.
+ */
+static enum engine_stop fx_compare(const struct fx *f, const struct pspec *p, size_t *npicks)
+{
+	struct tcase a = { 0 }, b = { 0 };
+	enum engine_stop why;
+
+	fx_build(&a, f, p);
+	fx_build(&b, f, p);
+	a.in.prune = -1;
+	b.in.prune = 1;
+	b.in.threads = fx_threads;
+	assert_int_equal(run(&a, FN, FD, f->X, p->k), 0);
+	assert_int_equal(run(&b, FN, FD, f->X, p->k), 0);
+	assert_false(a.r.fast_path);
+	assert_true(b.r.fast_path);
+	assert_int_equal(a.r.npicks, b.r.npicks);
+	assert_int_equal(a.r.stop_reason, b.r.stop_reason);
+	assert_int_equal(a.r.ncandidates, b.r.ncandidates);
+	assert_int_equal(a.r.nobj, b.r.nobj);
+	assert_memory_equal(a.r.idx, b.r.idx, a.r.npicks * sizeof(size_t));
+	assert_memory_equal(a.r.score, b.r.score, a.r.npicks * sizeof(double));
+	assert_memory_equal(a.r.dist, b.r.dist, a.r.npicks * sizeof(double));
+	assert_memory_equal(a.r.objective, b.r.objective,
+			    a.r.npicks * a.r.nobj * sizeof(double));
+	assert_int_equal(a.r.nbalance, b.r.nbalance);
+	for (size_t k = 0; k < a.r.nbalance; k++)
+		assert_memory_equal(a.r.balance[k].selection_share, b.r.balance[k].selection_share,
+				    a.r.balance[k].nclasses * sizeof(double));
+	why = a.r.stop_reason;
+	*npicks = a.r.npicks;
+	done(&a);
+	done(&b);
+	return why;
+}
+
+static const struct pspec SPEC0 = { 0, 1, 1, -1, -1, 150, PLAN_DIST_TARGET };
+
+/* DIVERSITY with each other strategy, and all at once, on both kinds of rows. */
+static void test_fast_combinations(void **s)
+{
+	static const unsigned parts[] = {
+		0, P_W, P_BM, P_BV, P_SIM, P_TYP, P_THR, P_W | P_THR,
+		P_W | P_BM | P_SIM | P_TYP | P_THR, P_BM | P_DIV_LAST, P_W | P_BV | P_DIV_LAST,
+	};
+	struct fx *f = xcalloc(1, sizeof(*f));
+	size_t np;
+
+	for (int grid = 0; grid <= 2; grid++) {
+		fx_make(f, grid == 1, 7 + (uint64_t)grid);
+		fx_threads = grid == 2 ? 3 : 1;	/* and the same picks on 3 threads */
+		for (size_t c = 0; c < sizeof(parts) / sizeof(parts[0]); c++) {
+			struct pspec p = SPEC0;
+			p.parts = parts[c];
+			assert_int_equal(fx_compare(f, &p, &np), ENGINE_STOP_BUDGET);
+			assert_int_equal(np, p.k);
+		}
+	}
+	fx_threads = 1;
+	free(f);
+}
+
+/* Strengths other than 1: DIVERSITY 2 and 0.5; the others 3, -1, -0.5, 0. */
+static void test_fast_strengths(void **s)
+{
+	static const double sdiv[] = { 2, 0.5, 1, 1, 1, 1e-3 };
+	static const double soth[] = { 1, 1, 3, -1, -0.5, 0 };
+	struct fx *f = xcalloc(1, sizeof(*f));
+	size_t np;
+
+	fx_make(f, false, 11);
+	for (size_t c = 0; c < sizeof(sdiv) / sizeof(sdiv[0]); c++) {
+		struct pspec p = SPEC0;
+		p.parts = P_W | P_BM | P_TYP;
+		p.sdiv = sdiv[c];
+		p.sother = soth[c];
+		assert_int_equal(fx_compare(f, &p, &np), ENGINE_STOP_BUDGET);
+		p.parts = P_BV | P_SIM | P_DIV_LAST;
+		assert_int_equal(fx_compare(f, &p, &np), ENGINE_STOP_BUDGET);
+	}
+	free(f);
+}
+
+/* Preselected rows (no first-pick rule), BALANCE counting them; UNIFORM and INPUT. */
+static void test_fast_preselected(void **s)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	size_t np;
+
+	fx_make(f, false, 3);
+	for (size_t i = 0; i < FN; i += 97)
+		f->pre[i] = true;
+	for (int d = PLAN_DIST_TARGET; d <= PLAN_DIST_INPUT; d++) {
+		struct pspec p = SPEC0;
+		p.parts = P_PRE | P_W | P_BM | P_THR;
+		p.dist = d;
+		assert_int_equal(fx_compare(f, &p, &np), ENGINE_STOP_BUDGET);
+	}
+	free(f);
+}
+
+/* The stops: min_distance, max_sum, none_selectable (duplicates), all_selected. */
+static void test_fast_stops(void **s)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct pspec p = SPEC0;
+	size_t np;
+
+	fx_make(f, false, 5);
+	p.parts = P_W | P_BM;
+	p.min_distance = 0.2;
+	p.k = SIZE_MAX;
+	assert_int_equal(fx_compare(f, &p, &np), ENGINE_STOP_MIN_DISTANCE);
+	assert_true(np > 20);
+
+	p = SPEC0;
+	p.parts = P_W;
+	p.max_sum = 40;
+	assert_int_equal(fx_compare(f, &p, &np), ENGINE_STOP_MAX_SUM);
+	assert_true(np > 40 && np < p.k);
+
+	/* 9^3 grid points < FN rows: every distinct point, then d = 0 for the rest. */
+	fx_make(f, true, 9);
+	p = SPEC0;
+	p.parts = P_BM;
+	p.k = SIZE_MAX;
+	assert_int_equal(fx_compare(f, &p, &np), ENGINE_STOP_NONE_SELECTABLE);
+	assert_true(np > 700 && np <= 729);
+
+	/* Thresholds leave 715 candidates, all distinct: every one is picked. */
+	fx_make(f, false, 13);
+	for (size_t i = 0; i < FN; i++)
+		f->v[i] = i % 7 == 0 ? 1 : 0;
+	p = SPEC0;
+	p.parts = P_THR | P_W | P_PRE;
+	f->pre[14] = f->pre[700] = true;
+	p.k = SIZE_MAX;
+	assert_int_equal(fx_compare(f, &p, &np), ENGINE_STOP_ALL_SELECTED);
+	assert_int_equal(np, (FN + 6) / 7 - 2);	/* 14 and 700 pass too, preselected */
+	free(f);
+}
+
+/*
+ * Exact ties across blocks: x = 0 preselected (row 2100; the rest of block 2
+ * at 0 too); block 0 at x = -1 with w = 1, block 1 at x = 2 with w = 0.5,
+ * rows 2048..2059 at x = -2 with w = 0.5. Step 1: D = 2, every S = 0.5; the
+ * larger d (2) wins, lowest index: 1024. Step 2: D = 2 still, S = 0.5 at
+ * x = -1 (d = 1) and at x = -2 (d = 2): 2048, from the block scanned after
+ * block 0 or before it, whichever the bounds say; a bound a hair too low
+ * loses it. Step 3: x = -2 and 2 are at d = 0 now, D = 1: row 0.
+ */
+static void test_fast_tie_blocks(void **s)
+{
+	enum { N = 3072 };
+	double *X = xcalloc(N, sizeof(*X)), *w = xcalloc(N, sizeof(*w));
+	bool *pre = xcalloc(N, sizeof(*pre));
+
+	for (size_t i = 0; i < N; i++) {
+		X[i] = i < 1024 ? -1 : i < 2048 ? 2 : i < 2060 ? -2 : 0;
+		w[i] = i < 1024 ? 1 : 0.5;
+	}
+	pre[2100] = true;
+	for (int prune = -1; prune <= 1; prune += 2) {
+		struct tcase t = { 0 };
+		add(&t, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_DIVERSITY, NULL);
+		add(&t, PLAN_INPUT_SCORES, PLAN_STRATEGY_WEIGHTS, w);
+		t.in.preselected = pre;
+		t.in.prune = prune;
+		assert_int_equal(run(&t, N, 1, X, 3), 0);
+		assert_int_equal(t.r.fast_path, prune > 0);
+		PICKS(&t, 1024, 2048, 0);
+		assert_true(t.r.score[0] == 0.5 && t.r.score[1] == 0.5 && t.r.dist[1] == 2);
+		done(&t);
+	}
+	free(X);
+	free(w);
+	free(pre);
+}
+
+/* The adaptive choice: small runs plain, large ones fast; DIVERSITY s <= 0 always plain. */
+static void test_fast_choice(void **s)
+{
+	enum { N = 5000 };
+	double *X = xcalloc(N, sizeof(*X));
+	struct tcase t = { 0 };
+
+	for (size_t i = 0; i < N; i++)
+		X[i] = (double)((i * 7919) % N);
+	add(&t, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_DIVERSITY, NULL);
+	assert_int_equal(run(&t, N, 1, X, 3), 0);
+	assert_true(t.r.fast_path);
+	done(&t);
+
+	memset(&t, 0, sizeof(t));
+	add(&t, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_DIVERSITY, NULL);
+	assert_int_equal(run(&t, 100, 1, X, 3), 0);
+	assert_false(t.r.fast_path);
+	done(&t);
+
+	memset(&t, 0, sizeof(t));
+	add(&t, PLAN_INPUT_EMBEDDINGS, PLAN_STRATEGY_DIVERSITY, NULL)->strength = -1;
+	t.in.prune = 1;
+	assert_int_equal(run(&t, N, 1, X, 3), 0);
+	assert_false(t.r.fast_path);
+	done(&t);
+	free(X);
+}
+
+/* A cancel flag already set stops the fast path too. */
+static void test_fast_cancel(void **s)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct tcase t = { 0 };
+	struct pspec p = SPEC0;
+	volatile int cancel = 1;
+
+	fx_make(f, false, 17);
+	p.parts = P_W | P_BM;
+	fx_build(&t, f, &p);
+	t.in.prune = 1;
+	t.in.cancel = &cancel;
+	assert_int_equal(run(&t, FN, FD, f->X, p.k), -ECANCELED);
+	assert_int_equal(t.r.npicks, 0);
+	plan_free(&t.p);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -691,6 +1061,13 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_fast_combinations),
+		cmocka_unit_test(test_fast_strengths),
+		cmocka_unit_test(test_fast_preselected),
+		cmocka_unit_test(test_fast_stops),
+		cmocka_unit_test(test_fast_tie_blocks),
+		cmocka_unit_test(test_fast_choice),
+		cmocka_unit_test(test_fast_cancel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
