@@ -8,7 +8,8 @@ the snapshot at /work/.mirror/lightly-ai+lightly/repo):
   `from_dict` refuses any key not in `__properties`); `nullable` is `Optional[...]`
   (a required nullable field, e.g. TagData.prevTagId, must be present and may be
   null); `type`: StrictStr/constr -> "str", StrictInt/conint -> "int",
-  StrictFloat/confloat/Union[StrictFloat, StrictInt] -> "float" (an int is accepted),
+  StrictFloat/confloat(strict=True) -> "float" (a JSON float: `1` is an int and
+  refused, write `1.0`), Union[StrictFloat, StrictInt] -> "number" (either),
   StrictBool -> "bool", conlist(X)/List[X] -> "list[X]", Dict[str, X] -> "dict[X]",
   Dict[str, Any]/object -> "dict"/"any", else the name of a model, an enum or a oneOf;
   constraints (min_length, max_length, ge, le, gt, lt, min_items, max_items,
@@ -211,13 +212,13 @@ ONE_OF = {
 MODELS = {
     'ActiveLearningScoreCreateRequest': {
         'scoreType': {'type': 'str', 'required': True, 'nullable': False, 'min_length': 1, 'pattern': '^[a-zA-Z0-9_+=,.@:\\/-]*$'},
-        'scores': {'type': 'list[float]', 'required': True, 'nullable': False, 'min_items': 1},
+        'scores': {'type': 'list[number]', 'required': True, 'nullable': False, 'min_items': 1},
     },
     'ActiveLearningScoreData': {
         'id': {'type': 'str', 'required': True, 'nullable': False, 'pattern': '^[a-f0-9]{24}$'},
         'tagId': {'type': 'str', 'required': True, 'nullable': False, 'pattern': '^[a-f0-9]{24}$'},
         'scoreType': {'type': 'str', 'required': True, 'nullable': False, 'min_length': 1, 'pattern': '^[a-zA-Z0-9_+=,.@:\\/-]*$'},
-        'scores': {'type': 'list[float]', 'required': True, 'nullable': False, 'min_items': 1},
+        'scores': {'type': 'list[number]', 'required': True, 'nullable': False, 'min_items': 1},
         'createdAt': {'type': 'int', 'required': True, 'nullable': False, 'ge': 0},
     },
     'ApiErrorResponse': {
@@ -229,14 +230,14 @@ MODELS = {
     'AutoTaskCrop': {
         'type': {'type': 'str', 'required': True, 'nullable': False},
         'name': {'type': 'str', 'required': True, 'nullable': False, 'pattern': '^[a-zA-Z0-9_+=,.@:\\/-]*$'},
-        'bboxs': {'type': 'list[list[float]]', 'required': True, 'nullable': False, 'min_items': 1, 'items_max_items': 4, 'items_min_items': 4},
+        'bboxs': {'type': 'list[list[number]]', 'required': True, 'nullable': False, 'min_items': 1, 'items_max_items': 4, 'items_min_items': 4},
     },
     'AutoTaskTiling': {
         'type': {'type': 'str', 'required': True, 'nullable': False},
         'name': {'type': 'str', 'required': True, 'nullable': False, 'pattern': '^[a-zA-Z0-9_+=,.@:\\/-]*$'},
         'numRows': {'type': 'int', 'required': True, 'nullable': False, 'ge': 1},
         'numCols': {'type': 'int', 'required': True, 'nullable': False, 'ge': 1},
-        'overlap': {'type': 'float', 'required': False, 'nullable': True, 'ge': 0.0},
+        'overlap': {'type': 'number', 'required': False, 'nullable': True, 'ge': 0.0},
     },
     'CreateDockerWorkerRegistryEntryRequest': {
         'name': {'type': 'str', 'required': True, 'nullable': False, 'min_length': 3, 'pattern': '^[a-zA-Z0-9][a-zA-Z0-9 _-]+$'},
@@ -390,8 +391,8 @@ MODELS = {
         'logs': {'type': 'list[DockerRunLogEntryData]', 'required': True, 'nullable': False},
     },
     'DockerRunLogDockerLoad': {
-        'cpu': {'type': 'float', 'required': False, 'nullable': True, 'le': 100, 'ge': 0},
-        'mem': {'type': 'float', 'required': False, 'nullable': True, 'le': 100, 'ge': 0},
+        'cpu': {'type': 'number', 'required': False, 'nullable': True, 'le': 100, 'ge': 0},
+        'mem': {'type': 'number', 'required': False, 'nullable': True, 'le': 100, 'ge': 0},
     },
     'DockerRunLogEntryData': {
         'ts': {'type': 'int', 'required': True, 'nullable': False, 'ge': 0},
@@ -499,12 +500,12 @@ MODELS = {
     },
     'DockerWorkerConfigV2DockerObjectLevel': {
         'cropDatasetName': {'type': 'str', 'required': False, 'nullable': True, 'pattern': '^[a-zA-Z0-9 _-]*$'},
-        'padding': {'type': 'float', 'required': False, 'nullable': True},
+        'padding': {'type': 'number', 'required': False, 'nullable': True},
         'taskName': {'type': 'str', 'required': False, 'nullable': True, 'pattern': '^[a-zA-Z0-9_+=,.@:\\/-]*$'},
     },
     'DockerWorkerConfigV2DockerStoppingCondition': {
-        'minDistance': {'type': 'float', 'required': False, 'nullable': True},
-        'nSamples': {'type': 'float', 'required': False, 'nullable': True},
+        'minDistance': {'type': 'number', 'required': False, 'nullable': True},
+        'nSamples': {'type': 'number', 'required': False, 'nullable': True},
     },
     'DockerWorkerConfigV2Lightly': {
         'loader': {'type': 'DockerWorkerConfigV3LightlyLoader', 'required': False, 'nullable': True},
@@ -516,19 +517,19 @@ MODELS = {
     },
     'DockerWorkerConfigV2LightlyCollate': {
         'inputSize': {'type': 'int', 'required': False, 'nullable': True, 'ge': 1},
-        'cjProb': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'cjBright': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'cjContrast': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'cjSat': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'cjHue': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'minScale': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'randomGrayScale': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'gaussianBlur': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'kernelSize': {'type': 'float', 'required': False, 'nullable': True, 'ge': 0.0},
-        'sigmas': {'type': 'list[float]', 'required': False, 'nullable': True, 'max_items': 2, 'min_items': 2, 'items_gt': 0},
-        'vfProb': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'hfProb': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'rrProb': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'cjProb': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'cjBright': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'cjContrast': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'cjSat': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'cjHue': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'minScale': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'randomGrayScale': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'gaussianBlur': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'kernelSize': {'type': 'number', 'required': False, 'nullable': True, 'ge': 0.0},
+        'sigmas': {'type': 'list[number]', 'required': False, 'nullable': True, 'max_items': 2, 'min_items': 2, 'items_gt': 0},
+        'vfProb': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'hfProb': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'rrProb': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
     },
     'DockerWorkerConfigV2LightlyModel': {
         'name': {'type': 'LightlyModelV2', 'required': False, 'nullable': True},
@@ -555,7 +556,7 @@ MODELS = {
         'configOrig': {'type': 'DockerWorkerConfigV3', 'required': False, 'nullable': True},
     },
     'DockerWorkerConfigV3DatasourceInputExpiration': {
-        'minDaysToExpiration': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
+        'minDaysToExpiration': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
         'handlingStrategy': {'type': 'ExpiryHandlingStrategyV3', 'required': True, 'nullable': False},
     },
     'DockerWorkerConfigV3Docker': {
@@ -578,7 +579,7 @@ MODELS = {
         'shutdownWhenJobFinished': {'type': 'bool', 'required': False, 'nullable': True},
     },
     'DockerWorkerConfigV3DockerCorruptnessCheck': {
-        'corruptionThreshold': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'corruptionThreshold': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
     },
     'DockerWorkerConfigV3DockerDatasource': {
         'bypassVerify': {'type': 'bool', 'required': False, 'nullable': True},
@@ -604,23 +605,23 @@ MODELS = {
     },
     'DockerWorkerConfigV3LightlyCollate': {
         'inputSize': {'type': 'int', 'required': False, 'nullable': True, 'ge': 1},
-        'cjProb': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'cjBright': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'cjContrast': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'cjSat': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'cjHue': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'minScale': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'randomGrayScale': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'gaussianBlur': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'kernelSize': {'type': 'float', 'required': False, 'nullable': True, 'ge': 0.0},
-        'sigmas': {'type': 'list[float]', 'required': False, 'nullable': True, 'max_items': 2, 'min_items': 2, 'items_gt': 0},
-        'vfProb': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'hfProb': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'rrProb': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
-        'rrDegrees': {'type': 'list[float]', 'required': False, 'nullable': True, 'max_items': 2, 'min_items': 2},
+        'cjProb': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'cjBright': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'cjContrast': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'cjSat': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'cjHue': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'minScale': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'randomGrayScale': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'gaussianBlur': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'kernelSize': {'type': 'number', 'required': False, 'nullable': True, 'ge': 0.0},
+        'sigmas': {'type': 'list[number]', 'required': False, 'nullable': True, 'max_items': 2, 'min_items': 2, 'items_gt': 0},
+        'vfProb': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'hfProb': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'rrProb': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'rrDegrees': {'type': 'list[number]', 'required': False, 'nullable': True, 'max_items': 2, 'min_items': 2},
     },
     'DockerWorkerConfigV3LightlyCriterion': {
-        'temperature': {'type': 'float', 'required': False, 'nullable': True, 'gt': 0.0},
+        'temperature': {'type': 'number', 'required': False, 'nullable': True, 'gt': 0.0},
     },
     'DockerWorkerConfigV3LightlyLoader': {
         'batchSize': {'type': 'int', 'required': False, 'nullable': True, 'ge': 1},
@@ -635,8 +636,8 @@ MODELS = {
         'width': {'type': 'int', 'required': False, 'nullable': True, 'ge': 1},
     },
     'DockerWorkerConfigV3LightlyOptimizer': {
-        'lr': {'type': 'float', 'required': False, 'nullable': True, 'ge': 0.0},
-        'weightDecay': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'lr': {'type': 'number', 'required': False, 'nullable': True, 'ge': 0.0},
+        'weightDecay': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
     },
     'DockerWorkerConfigV3LightlyTrainer': {
         'gpus': {'type': 'int', 'required': False, 'nullable': True, 'ge': 0},
@@ -702,7 +703,7 @@ MODELS = {
     },
     'SelectionConfig': {
         'nSamples': {'type': 'int', 'required': False, 'nullable': True, 'ge': -1},
-        'proportionSamples': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'proportionSamples': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
         'strategies': {'type': 'list[SelectionConfigEntry]', 'required': True, 'nullable': False, 'min_items': 1},
     },
     'SelectionConfigEntry': {
@@ -722,14 +723,14 @@ MODELS = {
     },
     'SelectionConfigEntryStrategy': {
         'type': {'type': 'SelectionStrategyType', 'required': True, 'nullable': False},
-        'stopping_condition_minimum_distance': {'type': 'float', 'required': False, 'nullable': True},
-        'threshold': {'type': 'float', 'required': False, 'nullable': True},
+        'stopping_condition_minimum_distance': {'type': 'number', 'required': False, 'nullable': True},
+        'threshold': {'type': 'number', 'required': False, 'nullable': True},
         'operation': {'type': 'SelectionStrategyThresholdOperation', 'required': False, 'nullable': True},
         'target': {'type': 'dict', 'required': False, 'nullable': True},
     },
     'SelectionConfigV3': {
         'nSamples': {'type': 'int', 'required': False, 'nullable': True, 'ge': -1},
-        'proportionSamples': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'proportionSamples': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
         'strategies': {'type': 'list[SelectionConfigV3Entry]', 'required': True, 'nullable': False, 'min_items': 1},
     },
     'SelectionConfigV3Entry': {
@@ -749,23 +750,23 @@ MODELS = {
     },
     'SelectionConfigV3EntryStrategy': {
         'type': {'type': 'SelectionStrategyTypeV3', 'required': True, 'nullable': False},
-        'stopping_condition_minimum_distance': {'type': 'float', 'required': False, 'nullable': True},
-        'threshold': {'type': 'float', 'required': False, 'nullable': True},
+        'stopping_condition_minimum_distance': {'type': 'number', 'required': False, 'nullable': True},
+        'threshold': {'type': 'number', 'required': False, 'nullable': True},
         'operation': {'type': 'SelectionStrategyThresholdOperation', 'required': False, 'nullable': True},
         'target': {'type': 'dict', 'required': False, 'nullable': True},
         'numNearestNeighbors': {'type': 'int', 'required': False, 'nullable': True, 'ge': 2},
-        'stoppingConditionMinimumTypicality': {'type': 'float', 'required': False, 'nullable': True, 'gt': 0},
-        'strength': {'type': 'float', 'required': False, 'nullable': True, 'le': 1000000000, 'ge': -1000000000},
-        'stoppingConditionMaxSum': {'type': 'float', 'required': False, 'nullable': True, 'ge': 0.0},
+        'stoppingConditionMinimumTypicality': {'type': 'number', 'required': False, 'nullable': True, 'gt': 0},
+        'strength': {'type': 'number', 'required': False, 'nullable': True, 'le': 1000000000, 'ge': -1000000000},
+        'stoppingConditionMaxSum': {'type': 'number', 'required': False, 'nullable': True, 'ge': 0.0},
         'targetRange': {'type': 'SelectionConfigV3EntryStrategyAllOfTargetRange', 'required': False, 'nullable': True},
     },
     'SelectionConfigV3EntryStrategyAllOfTargetRange': {
-        'minSum': {'type': 'float', 'required': False, 'nullable': True, 'ge': 0.0},
-        'maxSum': {'type': 'float', 'required': False, 'nullable': True, 'ge': 0.0},
+        'minSum': {'type': 'number', 'required': False, 'nullable': True, 'ge': 0.0},
+        'maxSum': {'type': 'number', 'required': False, 'nullable': True, 'ge': 0.0},
     },
     'SelectionConfigV4': {
         'nSamples': {'type': 'int', 'required': False, 'nullable': True, 'ge': -1},
-        'proportionSamples': {'type': 'float', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
+        'proportionSamples': {'type': 'number', 'required': False, 'nullable': True, 'le': 1.0, 'ge': 0.0},
         'strategies': {'type': 'list[SelectionConfigV4Entry]', 'required': True, 'nullable': False, 'min_items': 1},
         'lightlyPathRegex': {'type': 'str', 'required': False, 'nullable': True, 'min_length': 1},
         'autoTasks': {'type': 'list[AutoTask]', 'required': False, 'nullable': True},
@@ -787,14 +788,14 @@ MODELS = {
     },
     'SelectionConfigV4EntryStrategy': {
         'type': {'type': 'SelectionStrategyTypeV3', 'required': True, 'nullable': False},
-        'stopping_condition_minimum_distance': {'type': 'float', 'required': False, 'nullable': True},
-        'threshold': {'type': 'float', 'required': False, 'nullable': True},
+        'stopping_condition_minimum_distance': {'type': 'number', 'required': False, 'nullable': True},
+        'threshold': {'type': 'number', 'required': False, 'nullable': True},
         'operation': {'type': 'SelectionStrategyThresholdOperation', 'required': False, 'nullable': True},
         'target': {'type': 'dict', 'required': False, 'nullable': True},
         'numNearestNeighbors': {'type': 'int', 'required': False, 'nullable': True, 'ge': 2},
-        'stoppingConditionMinimumTypicality': {'type': 'float', 'required': False, 'nullable': True, 'gt': 0},
-        'strength': {'type': 'float', 'required': False, 'nullable': True, 'le': 1000000000, 'ge': -1000000000},
-        'stoppingConditionMaxSum': {'type': 'float', 'required': False, 'nullable': True, 'ge': 0.0},
+        'stoppingConditionMinimumTypicality': {'type': 'number', 'required': False, 'nullable': True, 'gt': 0},
+        'strength': {'type': 'number', 'required': False, 'nullable': True, 'le': 1000000000, 'ge': -1000000000},
+        'stoppingConditionMaxSum': {'type': 'number', 'required': False, 'nullable': True, 'ge': 0.0},
         'targetRange': {'type': 'SelectionConfigV3EntryStrategyAllOfTargetRange', 'required': False, 'nullable': True},
         'distribution': {'type': 'str', 'required': False, 'nullable': True, 'enum_values': ['TARGET', 'UNIFORM', 'INPUT']},
     },
@@ -824,9 +825,9 @@ MODELS = {
     },
     'TagChangeDataMetadata': {
         'method': {'type': 'TagChangeDataOperationMethod', 'required': True, 'nullable': False},
-        'count': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
-        'added': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
-        'removed': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
+        'count': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
+        'added': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
+        'removed': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
         'changes': {'type': 'dict', 'required': True, 'nullable': False},
     },
     'TagChangeDataRename': {
@@ -838,21 +839,21 @@ MODELS = {
     },
     'TagChangeDataSamples': {
         'method': {'type': 'TagChangeDataOperationMethod', 'required': True, 'nullable': False},
-        'count': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
-        'added': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
-        'removed': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
+        'count': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
+        'added': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
+        'removed': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
     },
     'TagChangeDataScatterplot': {
         'method': {'type': 'TagChangeDataOperationMethod', 'required': True, 'nullable': False},
         'view': {'type': 'str', 'required': False, 'nullable': True},
-        'count': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
-        'added': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
-        'removed': {'type': 'float', 'required': True, 'nullable': False, 'ge': 0},
+        'count': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
+        'added': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
+        'removed': {'type': 'number', 'required': True, 'nullable': False, 'ge': 0},
     },
     'TagChangeDataUpsize': {
         'runId': {'type': 'str', 'required': False, 'nullable': True, 'pattern': '^[a-f0-9]{24}$'},
-        'from': {'type': 'float', 'required': True, 'nullable': False},
-        'to': {'type': 'float', 'required': True, 'nullable': False},
+        'from': {'type': 'number', 'required': True, 'nullable': False},
+        'to': {'type': 'number', 'required': True, 'nullable': False},
     },
     'TagChangeEntry': {
         'userId': {'type': 'str', 'required': True, 'nullable': False},
