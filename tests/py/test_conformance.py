@@ -190,6 +190,18 @@ class TestRoutes(unittest.TestCase):
         self.assertIsNone(cf.match_route("GET", "/v1/datasets/%s/samples/thumbnail" % ID1))
         self.assertIsNone(cf.match_route("DELETE", "/v1/datasets"))
 
+    def test_match_literal_wins_in_either_order(self):
+        saved = lm.ROUTES
+        a = ("GET", "/v1/x/{id}", None, "TagData", (200,), (), "a")
+        b = ("GET", "/v1/x/all", None, "list[TagData]", (200,), (), "b")
+        try:
+            for routes in ((a, b), (b, a)):
+                lm.ROUTES = routes
+                self.assertEqual(cf.match_route("GET", "/v1/x/all")[6], "b")
+                self.assertEqual(cf.match_route("GET", "/v1/x/%s" % ID1)[6], "a")
+        finally:
+            lm.ROUTES = saved
+
     def test_reply_status(self):
         p = cf.check_reply("POST", "/v1/datasets", 200, json.dumps({"id": ID1}).encode())
         self.assertEqual(len(p), 1, p)
