@@ -124,7 +124,8 @@ def check_type(t, v, path="$", out=None):
     elif t in lm.ENUMS:
         vals = lm.ENUMS[t]
         if isinstance(v, bool) or v not in vals or type(v) is not type(vals[0]):
-            out.append("%s: %s is not in %s (%s)" % (path, _short(v), t, "/".join(map(str, vals))))
+            shown = "/".join(map(str, vals)) if len(vals) <= 12 else "%d values" % len(vals)
+            out.append("%s: %s is not in %s (%s)" % (path, _short(v), t, shown))
     elif t in lm.ONE_OF:
         _check_one_of(t, v, path, out)
     elif t in lm.MODELS:
