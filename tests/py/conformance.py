@@ -284,11 +284,12 @@ class Checked:
         return r
 
     def problems(self):
-        """Every problem seen, as "METHOD template: problem", each once, in order."""
+        """Every problem seen, as "METHOD template: problem", each once, in order
+        (list indices shown as [*], so a problem of every item is one line)."""
         seen = []
         for m, t, _s, probs in self.log:
             for p in probs:
-                line = "%s %s: %s" % (m, t, p)
+                line = "%s %s: %s" % (m, t, re.sub(r"\[\d+\]", "[*]", p))
                 if line not in seen:
                     seen.append(line)
         return seen
