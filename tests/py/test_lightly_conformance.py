@@ -390,6 +390,9 @@ class TestFlows(Base):
     #   GET /v1/docker/worker/config/vX/{configId}: $.version: missing is not one of DockerWorkerConfigVXData...
     #   GET /v1/datasets/{datasetId}/docker/worker/schedule: $[*]: unknown key 'workerId' (not in DockerRunSc...
     #   GET /v1/datasets/{datasetId}/docker/worker/schedule: $[*]: unknown key 'originScheduledId' (not in Do...
+    #   GET /v1/docker/worker/config/{configId}: $: unknown key 'creator' (not in DockerWorkerConfigV0Data)
+    #   GET /v1/docker/worker/config/{configId}: $: unknown key 'userId' (not in DockerWorkerConfigV0Data)
+    #   GET /v1/docker/worker/config/{configId}: $.version: missing required key of DockerWorkerConfigV0Data
     #   scheduled runs ?state=DONE: got [{'id': '<id>', 'datasetId': '<id>', 'configId': '<id>', 'priority': ...
     @unittest.expectedFailure
     def test_config_and_schedule(self):
@@ -409,6 +412,12 @@ class TestFlows(Base):
             self.expect(self.jbody(r), [], "scheduled runs ?state=DONE")
         r = self.call("GET", "/v1/docker/runs/schedule/%s" % sid)
         self.want(r, "run of a scheduled run before it exists", (404,))
+        # the 2.2-era config routes (winnowd and older clients)
+        v0 = self.create("/v1/docker/worker/config", {"config": {"workerType": "FULL", "docker": webtest.PRESET, "lightly": {}},
+                                                      "creator": "USER_PIP"}, "create 2.2-era config")
+        r = self.call("GET", "/v1/docker/worker/config/%s" % v0)
+        if self.want(r, "get 2.2-era config", (200,)):
+            self.expect(self.jbody(r)["config"]["docker"], webtest.PRESET, "2.2-era config docker")
         self.done()
 
     # Fails today (issue 14); the problems it showed:
@@ -477,6 +486,7 @@ class TestFlows(Base):
 
     # Fails today (issue 14); the problems it showed:
     #   POST /v1/docker/worker: status 200: the client maps only 201 for POST /v1/docker/worker (it then retu...
+    #   GET /v1/docker/worker/{workerId}: $: unknown key 'lastSeenAt' (not in DockerWorkerRegistryEntryData)
     #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'workerId' (not in DockerRunScheduledData)
     #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'originScheduledId' (not in DockerRunSch...
     #   GET /v1/docker/worker/config/vX/{configId}: $.version: missing is not one of DockerWorkerConfigVXData...
@@ -500,6 +510,8 @@ class TestFlows(Base):
                           "register", token=wt)
         r = self.call("PUT", "/v1/docker/worker/%s" % wid, body={"state": "IDLE", "dockerVersion": "winnow"}, token=wt)
         self.want(r, "heartbeat", (200, 204))
+        r = self.call("GET", "/v1/docker/worker/%s" % wid, token=wt)
+        self.want(r, "get worker", (200,))
         r = self.call("GET", "/v1/docker/worker/%s/schedule" % wid, [("state", "OPEN")], token=wt)
         if self.want(r, "poll", (200,)):
             self.expect(sid in [x.get("id") for x in self.jbody(r)], True, "poll: holds the scheduled run")
