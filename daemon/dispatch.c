@@ -102,7 +102,7 @@ static void ev_stage_begin(void *ud, enum stage s, size_t total)
 	post(d, c->ex, EXEC_STAGE_BEGIN, s, 0, total, LOG_LVL_INFO, NULL);
 	/* Test only: hold the stage (a drain or an abort still ends the wait). */
 	for (long left = d->test_stage == (int)s ? d->test_stage_ms : 0;
-	     left > 0 && !c->ex->cancel; left -= 50) {
+	     left > 0 && !cancel_requested(&c->ex->cancel); left -= 50) {
 		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
