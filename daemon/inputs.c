@@ -58,11 +58,9 @@ int inputs_resolve(struct run *run)
 
 bool inputs_entry_task(const struct run *run, size_t e, const char **task)
 {
-	const struct plan_entry *pe = &run->plan->entries[e];
-
-	*task = pe->task;
-	return pe->task != NULL &&
-		(pe->input == PLAN_INPUT_SCORES || pe->input == PLAN_INPUT_PREDICTIONS);
+	/* plan.c sets a task only on the inputs that read one (SCORES, PREDICTIONS). */
+	*task = run->plan->entries[e].task;
+	return *task != NULL;
 }
 
 int inputs_scores(struct run *run, size_t t, const struct task_preds *preds)

@@ -133,10 +133,9 @@ static bool better(const struct best *a, const struct best *b)
 	return a->i < b->i;
 }
 
-static void block_cb(size_t blk, int tid, void *ud)
+/* The best selectable candidate among r->cand[lo..hi). */
+static struct best scan(struct run *r, size_t lo, size_t hi)
 {
-	struct run *r = ud;
-	size_t lo = blk * BLOCK, hi = lo + BLOCK < r->ncand ? lo + BLOCK : r->ncand;
 	struct best b = { SIZE_MAX, 0, 0 };
 
 	for (size_t j = lo; j < hi; j++) {
@@ -150,7 +149,15 @@ static void block_cb(size_t blk, int tid, void *ud)
 		if (better(&c, &b))
 			b = c;
 	}
-	r->blocks[blk] = b;
+	return b;
+}
+
+static void block_cb(size_t blk, int tid, void *ud)
+{
+	struct run *r = ud;
+	size_t lo = blk * BLOCK, hi = lo + BLOCK < r->ncand ? lo + BLOCK : r->ncand;
+
+	r->blocks[blk] = scan(r, lo, hi);
 }
 
 static struct best argmax(struct run *r)
@@ -445,20 +452,8 @@ static void fast_block_cb(size_t t, int tid, void *ud)
 	struct fastpath *fp = r->fp;
 	size_t blk = fp->list[t];
 	const struct fdiv *v = r->slots[fp->div].state;
-	struct best b = { SIZE_MAX, 0, 0 };
 
-	for (size_t j = blk * KCENTER_BLOCK; j < blk_hi(r, blk); j++) {
-		size_t i = r->cand[j];
-		struct best c;
-		if (!selectable(r, i))
-			continue;
-		c.i = i;
-		c.S = score(r, i);
-		c.tie = tie_key(r, i);
-		if (better(&c, &b))
-			b = c;
-	}
-	fp->lb[t] = b;
+	fp->lb[t] = scan(r, blk * KCENTER_BLOCK, blk_hi(r, blk));
 	if (!v->any)
 		return;
 	/* The block is fresh: its keys now (rows that are not selectable never will be). */

@@ -18,6 +18,8 @@ import os
 
 import numpy as np
 
+import winnowtest as wt
+
 REL = 1e-6       # SPEC 4.6: near-ties within this go either way
 VAL_REL = 1e-9   # recorded S, objectives, distances vs the reference's
 
@@ -337,36 +339,11 @@ def knn_mean(X, cand, K):
 
 # ---- RANDOM: splitmix64 seeding xoshiro256** (SPEC 4.8) ---------------------------
 
-M64 = (1 << 64) - 1
-
-
-def _rotl(x, k):
-    return ((x << k) | (x >> (64 - k))) & M64
-
-
 def random_values(seed, n):
     """u_0 .. u_{n-1}: (x >> 11) * 2^-53 of xoshiro256**'s outputs, its state
     the first four outputs of splitmix64 started at seed (mod 2^64)."""
-    x = seed % (1 << 64)
-    s = []
-    for _ in range(4):
-        x = (x + 0x9E3779B97F4A7C15) & M64
-        z = x
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-        s.append(z ^ (z >> 31))
-    out = []
-    for _ in range(n):
-        r = (_rotl((s[1] * 5) & M64, 7) * 9) & M64
-        t = (s[1] << 17) & M64
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = _rotl(s[3], 45)
-        out.append((r >> 11) * 2.0 ** -53)
-    return out
+    rng = wt.Xoshiro256ss(seed)
+    return [(rng.next() >> 11) * 2.0 ** -53 for _ in range(n)]
 
 
 # ---- lightly.* image metadata, recomputed with PIL (SPEC 4.8) ------------------------

@@ -17,56 +17,13 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from winnowtest import read_lines, run_select, tmpdir  # noqa: E402
+from winnowtest import Xoshiro256ss, read_lines, run_select, tmpdir  # noqa: E402
 
 REL = 1e-6      # SPEC 4.6: near-ties within this are either way
 DIST_REL = 1e-9  # recorded distances vs the reference's
 
 
 # ---- the reference ----------------------------------------------------------
-
-M64 = (1 << 64) - 1
-
-
-def splitmix64(x):
-    x = (x + 0x9E3779B97F4A7C15) & M64
-    z = x
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return x, z ^ (z >> 31)
-
-
-def rotl(v, k):
-    return ((v << k) | (v >> (64 - k))) & M64
-
-
-class Xoshiro256ss:
-    def __init__(self, seed):
-        x = seed & M64
-        self.s = []
-        for _ in range(4):
-            x, z = splitmix64(x)
-            self.s.append(z)
-
-    def next(self):
-        s = self.s
-        result = (rotl((s[1] * 5) & M64, 7) * 9) & M64
-        t = (s[1] << 17) & M64
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = rotl(s[3], 45)
-        return result
-
-    def bounded(self, m):
-        threshold = ((1 << 64) - m) % m
-        while True:
-            r = self.next()
-            if r >= threshold:
-                return r % m
-
 
 def ref_random(n, k, seed):
     """Partial Fisher-Yates over 0..n-1, picks in draw order."""

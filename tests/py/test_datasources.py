@@ -18,10 +18,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import s3util  # noqa: E402
 import winnowtest as wt  # noqa: E402
 
-OUTPUTS = ["data/selection.csv", "data/scores.csv", "data/embeddings.csv",
-           "data/selected_embeddings.csv", "data/embeddings_2d.csv",
-           "filenames/corrupt_filenames.txt", "filenames/duplicate_filenames.txt",
-           "filenames/excluded_filenames.txt", "filenames/selected_filenames.txt"]
 TASK = "my-detection-task"
 
 
@@ -91,23 +87,6 @@ class Datasources(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
         return out, p
 
-    def assert_same(self, loc, s3):
-        for f in OUTPUTS:
-            a, b = os.path.join(loc, f), os.path.join(s3, f)
-            self.assertEqual(os.path.exists(a), os.path.exists(b), f)
-            if os.path.exists(a):
-                with open(a, "rb") as fa, open(b, "rb") as fb:
-                    self.assertEqual(fa.read(), fb.read(), f)
-        reps = []
-        for o in (loc, s3):
-            with open(os.path.join(o, "report.json")) as f:
-                r = json.load(f)
-            r.pop("stages", None)       # timings
-            r.pop("total_seconds", None)
-            reps.append(r)
-        self.assertEqual(reps[0], reps[1])
-        return reps[1]
-
     def test_local_and_s3_give_the_same_outputs(self):
         csv = read_csv_rows(os.path.join(self.data, ".lightly", "embeddings", "default.csv"))
         for emb in ("default.csv", "emb/custom.csv"):
@@ -118,7 +97,7 @@ class Datasources(unittest.TestCase):
             with self.subTest(embeddings=emb):
                 loc, _ = self.select(docker, self.data)
                 s3, _ = self.select(docker, "s3://data/set")
-                rep = self.assert_same(loc, s3)
+                rep = wt.assert_same_outputs(self, loc, s3)
                 self.assertGreater(rep["counts"]["selected"], 0)
                 self.assertEqual(rep["counts"]["listed"], len(self.relevant))
                 self.assertIn("scores", rep)
@@ -145,7 +124,7 @@ class Datasources(unittest.TestCase):
         size = os.path.getsize(os.path.join(self.embonly, ".lightly", "embeddings", "big.csv"))
         self.assertGreater(size, 8 << 20)
         self.assertGreaterEqual(len(gets), -(-size // (8 << 20)), gets)
-        rep = self.assert_same(loc, s3)
+        rep = wt.assert_same_outputs(self, loc, s3)
         self.assertEqual(rep["counts"]["candidates"], 12000)
         self.assertEqual(rep["counts"]["selected"], 25)
         with open(os.path.join(s3, "log.txt")) as f:

@@ -48,10 +48,6 @@ CLS = "my-classification-task"
 DET = "my-detection-task"
 EMB_DIM = 16
 N_IMAGES = 150        # mkdataset's images, before 16 extras of our own
-OUTPUTS = ["data/selection.csv", "data/scores.csv", "data/embeddings.csv",
-           "data/selected_embeddings.csv", "data/embeddings_2d.csv",
-           "filenames/corrupt_filenames.txt", "filenames/duplicate_filenames.txt",
-           "filenames/excluded_filenames.txt", "filenames/selected_filenames.txt"]
 SCENES = ["highway", "city", "rural", "tunnel"]
 
 
@@ -456,22 +452,6 @@ class Plans(unittest.TestCase):
                 self.assertIn(name, (base, "%s#%d" % (base, ci)))
         self.assertEqual(len(set(got)), len(got), got)
 
-    def assert_same_outputs(self, a, b):
-        for f in OUTPUTS:
-            pa, pb = os.path.join(a, f), os.path.join(b, f)
-            self.assertEqual(os.path.exists(pa), os.path.exists(pb), f)
-            if os.path.exists(pa):
-                with open(pa, "rb") as fa, open(pb, "rb") as fb:
-                    self.assertEqual(fa.read(), fb.read(), f)
-        reps = []
-        for o in (a, b):
-            with open(os.path.join(o, "report.json")) as f:
-                r = json.load(f)
-            r.pop("stages", None)
-            r.pop("total_seconds", None)
-            reps.append(r)
-        self.assertEqual(reps[0], reps[1])
-
     # -- the tests
     def test_plans_local_and_s3(self):
         for name, sel in PLANS.items():
@@ -481,7 +461,7 @@ class Plans(unittest.TestCase):
                 self.assertGreater(len(picked), 0)
                 self.reasons.add(rep["stop_reason"])
                 s3, _ = self.select(self.v4(sel), inp="s3://plans/set")
-                self.assert_same_outputs(out, s3)
+                wt.assert_same_outputs(self, out, s3)
         # The plans stop in each of the six ways.
         self.assertEqual(self.reasons, {"budget", "min_distance", "max_sum", "min_typicality",
                                         "none_selectable", "all_selected"})
@@ -632,8 +612,8 @@ class Plans(unittest.TestCase):
         pools_s3 = wt.tmpdir("pool")
         s3a, _ = self.select(self.v4(sel(15), docker), inp="s3://plans/set", extra=["--datapool-dir", pools_s3])
         s3b, _ = self.select(self.v4(sel(10), docker), inp="s3://plans/set", extra=["--datapool-dir", pools_s3])
-        self.assert_same_outputs(out1, s3a)
-        self.assert_same_outputs(out2, s3b)
+        wt.assert_same_outputs(self, out1, s3a)
+        wt.assert_same_outputs(self, out2, s3b)
         # proportionSamples counts the preselected among the candidates (k = ceil(0.05 * 164) = 9 new).
         prop = dict(sel(1), proportionSamples=0.05)
         del prop["nSamples"]

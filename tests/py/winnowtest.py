@@ -78,3 +78,77 @@ def mkdataset(out_dir, *args):
                    check=True, capture_output=True, text=True, timeout=900)
     with open(os.path.join(out_dir, ".manifest.json")) as f:
         return json.load(f)
+
+
+# The files of a run (SPEC 5) that two runs of one config on one dataset write byte for byte.
+RUN_OUTPUTS = ["data/selection.csv", "data/scores.csv", "data/embeddings.csv",
+               "data/selected_embeddings.csv", "data/embeddings_2d.csv",
+               "filenames/corrupt_filenames.txt", "filenames/duplicate_filenames.txt",
+               "filenames/excluded_filenames.txt", "filenames/selected_filenames.txt"]
+
+
+def assert_same_outputs(tc, a, b):
+    """Run folders a and b hold the same outputs: each file of RUN_OUTPUTS present in
+    both or neither and byte-identical, report.json equal but for the timings.
+    Returns b's report."""
+    for f in RUN_OUTPUTS:
+        pa, pb = os.path.join(a, f), os.path.join(b, f)
+        tc.assertEqual(os.path.exists(pa), os.path.exists(pb), f)
+        if os.path.exists(pa):
+            with open(pa, "rb") as fa, open(pb, "rb") as fb:
+                tc.assertEqual(fa.read(), fb.read(), f)
+    reps = []
+    for o in (a, b):
+        with open(os.path.join(o, "report.json")) as f:
+            r = json.load(f)
+        r.pop("stages", None)       # timings
+        r.pop("total_seconds", None)
+        reps.append(r)
+    tc.assertEqual(reps[0], reps[1])
+    return reps[1]
+
+
+# ---- xoshiro256** seeded through splitmix64 (SPEC 4.6 random, 4.8 RANDOM) -------------
+
+M64 = (1 << 64) - 1
+
+
+def splitmix64(x):
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    z = x
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return x, z ^ (z >> 31)
+
+
+def rotl(v, k):
+    return ((v << k) | (v >> (64 - k))) & M64
+
+
+class Xoshiro256ss:
+    def __init__(self, seed):
+        x = seed & M64
+        self.s = []
+        for _ in range(4):
+            x, z = splitmix64(x)
+            self.s.append(z)
+
+    def next(self):
+        s = self.s
+        result = (rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
+
+    def bounded(self, m):
+        """A draw in [0, m) by rejection (SPEC 4.6's random)."""
+        threshold = ((1 << 64) - m) % m
+        while True:
+            r = self.next()
+            if r >= threshold:
+                return r % m
