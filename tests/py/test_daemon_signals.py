@@ -81,8 +81,8 @@ class SignalTest(td.DaemonTest):
             self.wait_log(d, r"run %s: stage images started" % ID, off)
             attempts, deaths, state = self.job_row(d, sched)
             self.assertEqual((attempts, deaths, state), (0, death - 1, "running"))
-            run = self.run_of(sched)
-            self.assertEqual(run["state"], "CHECKING_CORRUPTNESS", run)
+            # The stage's state reaches the web app through the outbox, after the log line.
+            self.wait_run(sched, states=("CHECKING_CORRUPTNESS",), timeout=30)
             d.kill9()
         # After the fifth death: no sixth start of the stages, the run FAILED.
         off = self.log_size(d)
