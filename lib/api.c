@@ -590,6 +590,26 @@ static const struct field f_error[] = {
 #define AT(s, f, T) ((T *)(void *)((char *)(s) + (f)->off))
 #define CAT(s, f, T) ((const T *)(const void *)((const char *)(s) + (f)->off))
 
+/*
+ * A number as the shortest of %.15g, %.16g, %.17g that reads back as the
+ * same double (cJSON's own printing stops at 15 digits when its tolerant
+ * comparison says "equal", which loses the last bits and turns the largest
+ * doubles into inf).
+ */
+static cJSON *exact_number(double v)
+{
+	char b[40];
+
+	if (!isfinite(v))
+		return cJSON_CreateNull();
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(b, sizeof(b), "%.*g", prec, v);
+		if (strtod(b, NULL) == v)
+			break;
+	}
+	return cJSON_CreateRaw(b);
+}
+
 /* Adds s's fields to o; false when an enum value is out of range. */
 static bool build_fields(cJSON *o, const struct field *fs, const void *s, enum api_wire wire)
 {
@@ -618,14 +638,17 @@ static bool build_fields(cJSON *o, const struct field *fs, const void *s, enum a
 		}
 		case K_INT: {
 			int64_t v = *CAT(s, f, int64_t);
-			if (v >= 0 || f->required)
-				cJSON_AddNumberToObject(o, f->key, (double)v);
+			if (v >= 0 || f->required) {
+				char b[24];
+				snprintf(b, sizeof(b), "%lld", (long long)v);
+				cJSON_AddItemToObject(o, f->key, cJSON_CreateRaw(b));
+			}
 			break;
 		}
 		case K_NUM: {
 			double v = *CAT(s, f, double);
 			if (!isnan(v))
-				cJSON_AddNumberToObject(o, f->key, v);
+				cJSON_AddItemToObject(o, f->key, exact_number(v));
 			break;
 		}
 		case K_BOOL:
@@ -644,7 +667,7 @@ static bool build_fields(cJSON *o, const struct field *fs, const void *s, enum a
 			const struct api_nums *v = CAT(s, f, struct api_nums);
 			cJSON *a = cJSON_AddArrayToObject(o, f->key);
 			for (size_t i = 0; i < v->n; i++)
-				cJSON_AddItemToArray(a, cJSON_CreateNumber(v->v[i]));
+				cJSON_AddItemToArray(a, exact_number(v->v[i]));
 			break;
 		}
 		case K_OBJ: {
@@ -1110,6 +1133,22 @@ int api_parse_progress(const char *text, size_t len, unsigned flags, struct api_
 		rc = -EINVAL;
 	}
 	return rc;
+}
+
+void api_progress_free(struct api_progress *s)
+{
+	(void)s;
+}
+
+void api_abort_reply_free(struct api_abort_reply *s)
+{
+	(void)s;
+}
+
+void api_run_file_create_free(struct api_artifact_create *s)
+{
+	if (s != NULL)
+		free_fields(f_run_file_create, s);
 }
 
 char *api_build_abort_reply(const struct api_abort_reply *s)

@@ -481,6 +481,9 @@ void api_sched_update_free(struct api_sched_update *s);
 void api_config_data_free(struct api_config_data *s);
 void api_run_create_free(struct api_run_create *s);
 void api_run_update_free(struct api_run_update *s);
+void api_progress_free(struct api_progress *s);		/* nothing owned: for symmetry */
+void api_abort_reply_free(struct api_abort_reply *s);	/* nothing owned: for symmetry */
+void api_run_file_create_free(struct api_artifact_create *s);
 void api_log_list_free(struct api_log_list *s);
 void api_log_data_free(struct api_log_data *s);
 void api_datasource_free(struct api_datasource *s);
