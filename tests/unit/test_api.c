@@ -223,6 +223,9 @@ static const struct bad bads[] = {
 	{ rt_scheduled_list, "[{\"id\":\"" ID1 "\",\"datasetId\":\"" ID2 "\",\"configId\":\"" ID3
 	  "\",\"priority\":\"LOW\",\"runsOn\":[],\"state\":\"OPEN\",\"createdAt\":0,"
 	  "\"lastModifiedAt\":0,\"workerId\":null}]", "[0].workerId: not a field" },
+	{ rt_scheduled_list, "[{\"id\":\"" ID1 "\",\"datasetId\":\"" ID2 "\",\"configId\":\"" ID3
+	  "\",\"priority\":\"LOW\",\"runsOn\":[],\"state\":\"OPEN\",\"createdAt\":0,"
+	  "\"lastModifiedAt\":18446744073709551616}]", "[0].lastModifiedAt: must be a whole number" },
 	/* claim */
 	{ rt_sched_update, "{\"state\":\"TAKEN\"}", "state: \"TAKEN\"" },
 	{ rt_sched_update, "{\"priority\":\"LOW\"}", "state: missing" },
@@ -412,6 +415,31 @@ static void test_worker_register_struct(void **state)
 	/* An enum value out of range builds nothing. */
 	r.worker_type = 1;
 	assert_null(api_build_worker_register(&r));
+}
+
+/* Integers up to 2^53 come back exact (cJSON's own printing would round them to 15 digits). */
+static void test_scheduled_struct(void **state)
+{
+	struct api_scheduled v = { .id = ID1, .dataset_id = ID2, .config_id = ID3,
+				   .priority = API_PRIO_CRITICAL, .state = API_SCHED_LOCKED,
+				   .created_at = 1700000000123, .last_modified_at = 9007199254740992,
+				   .owner = ID3 };
+	struct api_scheduled_list l = { &v, 1 }, p;
+	char err[256];
+
+	char *s = api_build_scheduled_list(&l);
+	assert_non_null(strstr(s, "\"lastModifiedAt\":9007199254740992"));
+	assert_non_null(strstr(s, "\"runsOn\":[]"));	/* required: present even when empty */
+	assert_null(strstr(s, "userId"));
+	assert_int_equal(api_parse_scheduled_list(s, strlen(s), 0, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.v[0].created_at, 1700000000123);
+	assert_int_equal(p.v[0].last_modified_at, 9007199254740992);
+	assert_int_equal(p.v[0].priority, API_PRIO_CRITICAL);
+	assert_int_equal(p.v[0].state, API_SCHED_LOCKED);
+	assert_string_equal(p.v[0].owner, ID3);
+	api_scheduled_list_free(&p);
+	free(s);
 }
 
 static void test_run_update_struct(void **state)
@@ -641,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_extra_keys),
 		cmocka_unit_test(test_worker_register_struct),
+		cmocka_unit_test(test_scheduled_struct),
 		cmocka_unit_test(test_run_update_struct),
 		cmocka_unit_test(test_log_list_struct),
 		cmocka_unit_test(test_tag_and_scores_struct),
