@@ -578,6 +578,44 @@ static void test_datasource_struct(void **state)
 	free(s);
 }
 
+/* winnowd's bodies through the contract: the very bytes it sent before (today's web app reads them). */
+static void test_today_bytes(void **state)
+{
+	struct api_worker_update wu = { .state = API_WORKER_OFFLINE };
+	struct api_sched_update su = { .state = API_SCHED_LOCKED, .priority = -1 };
+	struct api_run_create rc = { .docker_version = "0.14.0", .dataset_id = ID1,
+				     .scheduled_id = ID2, .config_id = ID3, .creator = -1 };
+	struct api_artifact_create ac;
+	struct api_sample smp[2] = { { "a.jpg", "{}" }, { "b c.jpg", "{}" } };
+	struct api_sample_list sl = { smp, 2 };
+	char *s;
+
+	s = api_build_worker_update(&wu);
+	assert_string_equal(s, "{\"state\":\"OFFLINE\"}");
+	free(s);
+	s = api_build_sched_update(&su);
+	assert_string_equal(s, "{\"state\":\"LOCKED\"}");
+	free(s);
+	s = api_build_run_create(&rc);
+	assert_string_equal(s, "{\"dockerVersion\":\"0.14.0\",\"datasetId\":\"" ID1
+			    "\",\"scheduledId\":\"" ID2 "\",\"configId\":\"" ID3 "\"}");
+	free(s);
+	api_artifact_create_init(&ac);
+	ac.file_name = "scores.csv";
+	ac.type = API_FILE_SCORES_CSV;
+	s = api_build_run_file_create(&ac);
+	assert_string_equal(s, "{\"fileName\":\"scores.csv\",\"type\":\"SCORES_CSV\"}");
+	free(s);
+	ac.type = API_ART_LOG;
+	s = api_build_artifact_create(&ac);
+	assert_string_equal(s, "{\"fileName\":\"scores.csv\",\"type\":\"LOG\"}");
+	free(s);
+	s = api_build_sample_list(&sl);
+	assert_string_equal(s, "[{\"fileName\":\"a.jpg\",\"metaData\":{}},"
+			    "{\"fileName\":\"b c.jpg\",\"metaData\":{}}]");
+	free(s);
+}
+
 static void test_enums(void **state)
 {
 	assert_string_equal(api_enum_name(API_E_RUN_STATE, API_RUN_ABORTED), "ABORTED");
@@ -674,6 +712,7 @@ int main(void)
 		cmocka_unit_test(test_log_list_struct),
 		cmocka_unit_test(test_tag_and_scores_struct),
 		cmocka_unit_test(test_datasource_struct),
+		cmocka_unit_test(test_today_bytes),
 		cmocka_unit_test(test_enums),
 		cmocka_unit_test(test_paths),
 	};
