@@ -226,7 +226,7 @@ const char *api_method(enum api_call c);
 #define API_MAX_NAME 1024	/* names of datasets, workers, tags, score types, labels */
 #define API_MAX_FILENAME 4096	/* file names and paths */
 #define API_MAX_TEXT 65536	/* messages, log lines, URLs */
-#define API_MAX_LIST 1000000	/* items of any list */
+#define API_MAX_LIST 50000000	/* items of any list (a dataset's sample order is one) */
 
 #define API_PARSE_EXTRA_OK 1u	/* tolerate keys the model does not define (today's web app) */
 
