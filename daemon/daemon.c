@@ -781,20 +781,26 @@ static char *qtag_path(const struct plan *p, const char *name)
 	return xstrdup("selection");
 }
 
-/* The names of a datapool reply ({name, fileNames}) as a JSON array text, or NULL. */
-static char *pool_names_json(const cJSON *o)
+/*
+ * The datapool's names from winnow's {fileNames} (today's answer adds name
+ * and added: tolerated), kept as a JSON array text for the job row.
+ */
+static int claim_datapool(struct claim *c, const struct http_reply *rep)
 {
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "fileNames"), *e;
+	struct api_datapool dp;
+	char err[256];
 
-	if (!cJSON_IsArray(a))
-		return NULL;
-	cJSON_ArrayForEach(e, a)
-		if (!cJSON_IsString(e))
-			return NULL;
-	char *s = cJSON_PrintUnformatted(a);
-	if (s == NULL)
-		fatalx("out of memory");
-	return s;
+	if (api_parse_datapool(rep->body, rep->len, API_PARSE_EXTRA_OK, &dp, err,
+			       sizeof(err)) < 0) {
+		log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: datapool \"%s\": the reply "
+			"is no datapool: %s", c->j.sched_id, c->cfg->datapool_name, err);
+		api_datapool_free(&dp);
+		return -EPROTO;
+	}
+	c->pool_names = api_build_strs(&dp.file_names);
+	c->pool_members = (int)dp.file_names.n;
+	api_datapool_free(&dp);
+	return 0;
 }
 
 static void claim_next(struct claim *c);
@@ -1119,16 +1125,11 @@ static void on_claim_reply(void *ud, const struct http_reply *rep)
 		 * the same members, and this run's own picks, PUT when it reports,
 		 * never count as members of itself.
 		 */
-		if ((c->pool_names = pool_names_json(o)) == NULL) {
-			log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: datapool \"%s\": "
-				"the reply has no fileNames array", c->j.sched_id,
-				c->cfg->datapool_name);
-			cJSON_Delete(o);
+		cJSON_Delete(o);
+		if (claim_datapool(c, rep) < 0) {
 			claim_end(c, true);
 			return;
 		}
-		c->pool_members = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "fileNames"));
-		cJSON_Delete(o);
 		claim_advance(c, CLAIM_DATAPOOL);
 		return;
 	case CLAIM_TAGS:
