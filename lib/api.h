@@ -100,6 +100,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The Lightly client version whose models this wire follows (SPEC 7): the
+ * version route's answer. */
+#define API_LIGHTLY_VERSION "1.5.20"
+
 /* ---- enums: the index is the C value, the text Lightly's ---------------- */
 
 enum api_enum {

@@ -15,6 +15,8 @@
 
 const struct route routes[] = {
 	{ "GET", "/v1/me", A, h_me },
+	{ "GET", "/v1/versions/pip/minimum", ROLE_PUBLIC, h_version },
+	{ "GET", "/v1/versions/pip/latest", ROLE_PUBLIC, h_version },
 	{ "GET", "/v1/docker/worker", U, h_workers_list },
 	{ "POST", "/v1/docker/worker", W, h_worker_register },
 	{ "POST", "/v1/docker/worker/config", U, h_config_create },
@@ -50,6 +52,8 @@ const struct route routes[] = {
 	{ "GET", "/v1/datasets/{datasetId}/tags", A, h_tags_list },
 	{ "POST", "/v1/datasets/{datasetId}/tags", W, h_tag_create },
 	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}", A, h_tag_get },
+	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}/export/basic/filenames", U,
+	  h_tag_export_filenames },
 	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores", U, h_scores_list },
 	{ "POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", W, h_scores_post },
 	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores/{scoreType}", U, h_score_get },
@@ -149,6 +153,6 @@ void routes_print(FILE *f)
 		unsigned ro = routes[i].roles;
 		fprintf(f, "%s %s %s\n", routes[i].method, routes[i].pattern,
 			ro == ROLE_ANY ? "worker,user" : ro == ROLE_WORKER ? "worker" :
-			ro == ROLE_USER ? "user" : "none");
+			ro == ROLE_USER ? "user" : ro == ROLE_PUBLIC ? "public" : "none");
 	}
 }

@@ -14,7 +14,8 @@
 struct route {
 	const char *method;
 	const char *pattern;	/* "/v1/datasets/{datasetId}"; a {..Id} must be an id */
-	unsigned roles;		/* ROLE_* bits; ROLE_NONE: the handler checks its own credential */
+	unsigned roles;		/* ROLE_* bits; ROLE_NONE: the handler checks its own credential;
+				   ROLE_PUBLIC: no credential at all (the version route) */
 	void (*fn)(struct req *r, struct resp *out);
 };
 
@@ -46,6 +47,7 @@ void h_datasource_get(struct req *r, struct resp *out);
 void h_samples_batch(struct req *r, struct resp *out);
 void h_mappings(struct req *r, struct resp *out);
 void h_tags_list(struct req *r, struct resp *out);
+void h_tag_export_filenames(struct req *r, struct resp *out);
 void h_tag_create(struct req *r, struct resp *out);
 void h_tag_get(struct req *r, struct resp *out);
 void h_scores_post(struct req *r, struct resp *out);
@@ -80,5 +82,6 @@ void h_scores_list(struct req *r, struct resp *out);
 void h_score_get(struct req *r, struct resp *out);
 void h_results(struct req *r, struct resp *out);
 void h_thumbnail(struct req *r, struct resp *out);
+void h_version(struct req *r, struct resp *out);
 
 #endif

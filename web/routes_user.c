@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api.h"
 #include "bitmask.h"
 #include "config.h"
 #include "dataset.h"
@@ -651,25 +652,6 @@ void h_run_abort(struct req *r, struct resp *out)
 	resp_json(out, 200, model_run(c, r->params[0]));
 }
 
-/* An integer query argument in [min, max] (absent: def); INT64_MIN after replying 400. */
-static int64_t query_int(struct req *r, struct resp *out, const char *key, int64_t def,
-			 int64_t min, int64_t max)
-{
-	const char *s = req_query(r, key);
-	char *end;
-
-	if (s == NULL)
-		return def;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (s[0] == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
-		resp_error(out, 400, "BAD_REQUEST", "%s must be an integer in [%lld, %lld]", key,
-			   (long long)min, (long long)max);
-		return INT64_MIN;
-	}
-	return v;
-}
-
 static bool run_exists(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM runs WHERE id = ?");
@@ -683,8 +665,8 @@ static bool run_exists(struct dbconn *c, const char *id)
 void h_run_logs_get(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
-	int64_t since = query_int(r, out, "since", -1, -1, INT64_MAX / 2);
-	int64_t limit = query_int(r, out, "limit", 1000, 1, 10000);
+	int64_t since = req_query_int(r, out, "since", -1, -1, INT64_MAX / 2);
+	int64_t limit = req_query_int(r, out, "limit", 1000, 1, 10000);
 
 	if (since == INT64_MIN || limit == INT64_MIN)
 		return;
@@ -907,8 +889,8 @@ void h_results(struct req *r, struct resp *out)
 	struct dbconn *c = req_db(r);
 	const char *sort = req_query(r, "sort"), *order = req_query(r, "order"),
 		   *sel = req_query(r, "selected");
-	int64_t offset = query_int(r, out, "offset", 0, 0, INT64_MAX / 2);
-	int64_t limit = query_int(r, out, "limit", 100, 1, 1000);
+	int64_t offset = req_query_int(r, out, "offset", 0, 0, INT64_MAX / 2);
+	int64_t limit = req_query_int(r, out, "limit", 100, 1, 1000);
 	char cand_id[25] = "", sel_id[25] = "", dataset[25] = "";
 	char *cand_mask = NULL, *sel_mask = NULL;
 	struct bitmask cm = { 0 }, sm = { 0 };
@@ -1205,4 +1187,14 @@ void h_thumbnail(struct req *r, struct resp *out)
 		out->status = 200;
 		out->ctype = "image/jpeg";
 	}
+}
+
+/*
+ * GET /v1/versions/pip/minimum and /latest (no token, as Lightly's client
+ * asks): the Lightly client version winnow's wire follows, as a JSON string.
+ */
+void h_version(struct req *r, struct resp *out)
+{
+	(void)r;
+	resp_json(out, 200, cJSON_CreateString(API_LIGHTLY_VERSION));
 }

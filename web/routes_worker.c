@@ -711,22 +711,80 @@ void h_mappings(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
 	const char *field = req_query(r, "field");
+	int64_t limit, offset;
 
 	if (field == NULL || strcmp(field, "fileName") != 0) {
 		resp_error(out, 400, "BAD_REQUEST", "field must be fileName");
 		return;
 	}
+	if (req_paging(r, out, &limit, &offset) < 0)
+		return;
 	if (!dataset_exists_id(c, r->params[0])) {
 		resp_error(out, 404, "NOT_FOUND", "no such dataset");
 		return;
 	}
-	sqlite3_stmt *st = db_stmt(c, "SELECT file_name FROM samples WHERE dataset_id = ? ORDER BY idx");
+	sqlite3_stmt *st = db_stmt(c, "SELECT file_name FROM samples WHERE dataset_id = ? "
+				   "ORDER BY idx LIMIT ? OFFSET ?");
 	cJSON *a = cJSON_CreateArray();
 	db_bind_text(st, 1, r->params[0]);
+	sqlite3_bind_int64(st, 2, limit);
+	sqlite3_bind_int64(st, 3, offset);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		cJSON_AddItemToArray(a, cJSON_CreateString(db_col_text(st, 0)));
 	sqlite3_reset(st);
 	resp_json(out, 200, a);
+}
+
+/*
+ * GET /v1/datasets/{datasetId}/tags/{tagId}/export/basic/filenames: the
+ * tag's file names in sample order, one a line (no newline after the last),
+ * text/plain; Lightly's paging counts file names (a page past the end is "").
+ */
+void h_tag_export_filenames(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	int64_t limit, offset;
+	char *mask = NULL;
+
+	if (req_paging(r, out, &limit, &offset) < 0)
+		return;
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT bit_mask_data FROM tags WHERE id = ? AND dataset_id = ?");
+	db_bind_text(st, 1, r->params[1]);
+	db_bind_text(st, 2, r->params[0]);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		mask = xstrdup(db_col_text(st, 0));
+	sqlite3_reset(st);
+	if (mask == NULL) {
+		resp_error(out, 404, "NOT_FOUND", "no such tag in this dataset");
+		return;
+	}
+	struct bitmask bm = { 0 };
+	bitmask_parse(mask, SIZE_MAX, &bm);	/* stored masks were checked when created */
+	free(mask);
+	size_t nbits = bitmask_bits(&bm);
+	struct buf b = { 0 };
+	int64_t seen = 0, put = 0;
+	st = db_stmt(c, "SELECT idx, file_name FROM samples WHERE dataset_id = ? ORDER BY idx");
+	db_bind_text(st, 1, r->params[0]);
+	while ((limit < 0 || put < limit) && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t i = sqlite3_column_int64(st, 0);
+		if (i < 0 || (uint64_t)i >= nbits || !bitmask_get(&bm, (size_t)i))
+			continue;
+		if (seen++ < offset)
+			continue;
+		buf_printf(&b, "%s%s", put++ ? "\n" : "", db_col_text(st, 1));
+	}
+	sqlite3_reset(st);
+	bitmask_free(&bm);
+	free(out->body);
+	out->status = 200;
+	out->body = b.data ? b.data : xstrdup("");
+	out->len = b.data ? b.len : 0;
+	out->ctype = "text/plain; charset=utf-8";
 }
 
 void h_tags_list(struct req *r, struct resp *out)

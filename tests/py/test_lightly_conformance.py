@@ -267,9 +267,6 @@ class Base(unittest.TestCase):
 
 
 class TestFlows(Base):
-    # Fails today (issue 14); the problems it showed:
-    #   version check (no token): 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    @unittest.expectedFailure
     def test_version_check(self):
         r = self.call("GET", "/v1/versions/pip/minimum", token="")
         if self.want(r, "version check (no token)", (200,)):
@@ -581,12 +578,6 @@ class TestFlows(Base):
 class TestPaging(Base):
     N = 30000
 
-    # Fails today (issue 14); the problems it showed:
-    #   mappings: paging did not end after 20 pages of 5000
-    #   mappings pages: every name once, in order: got ['f00000.jpg', 'f00001.jpg', 'f00002.jpg', 'f00003.jpg...
-    #   export: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   export pages: every name once, in order: got [''], want ['f00000.jpg', 'f00001.jpg', 'f00002.jpg', 'f...
-    @unittest.expectedFailure
     def test_30000_samples_list_in_pages_that_end(self):
         ds = self.dataset("big")
         names = ["f%05d.jpg" % i for i in range(self.N)]

@@ -19,10 +19,13 @@ import webtest  # noqa: E402
 # routes, user routes, "also role user") and the route table in web/routes.c.
 # Written here so that a route dropped from, added to or loosened in the
 # server's table fails test_route_list_is_the_servers instead of escaping the
-# checks. "none": the signed artifact upload, whose credential is its sig.
-W, U, A, NONE = "worker", "user", "worker,user", "none"
+# checks. "none": the signed artifact upload, whose credential is its sig;
+# "public": no credential at all (Lightly's version route, SPEC 7).
+W, U, A, NONE, PUBLIC = "worker", "user", "worker,user", "none", "public"
 ROUTES = (
     ("GET", "/v1/me", A),
+    ("GET", "/v1/versions/pip/minimum", PUBLIC),
+    ("GET", "/v1/versions/pip/latest", PUBLIC),
     ("GET", "/v1/docker/worker", U),
     ("POST", "/v1/docker/worker", W),
     ("POST", "/v1/docker/worker/config", U),
@@ -58,6 +61,7 @@ ROUTES = (
     ("GET", "/v1/datasets/{datasetId}/tags", A),
     ("POST", "/v1/datasets/{datasetId}/tags", W),
     ("GET", "/v1/datasets/{datasetId}/tags/{tagId}", A),
+    ("GET", "/v1/datasets/{datasetId}/tags/{tagId}/export/basic/filenames", U),
     ("GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores", U),
     ("POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", W),
     ("GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores/{scoreType}", U),
@@ -110,7 +114,7 @@ class TestAuth(unittest.TestCase):
         for line in printed:
             f = line.split(" ")
             self.assertEqual(len(f), 3, "not METHOD PATTERN ROLES: %r" % line)
-            self.assertIn(f[2], (W, U, A, NONE), line)
+            self.assertIn(f[2], (W, U, A, NONE, PUBLIC), line)
             self.assertNotIn((f[0], f[1]), served, "printed twice: %r" % line)
             served[(f[0], f[1])] = f[2]
         want = {(m, p): r for m, p, r in ROUTES}
@@ -124,6 +128,11 @@ class TestAuth(unittest.TestCase):
             path = fill(pattern)
             body = b"{}" if method in ("POST", "PUT") else None
             with self.subTest(route=(method, pattern)):
+                if roles == PUBLIC:
+                    for tok in (None, "f" * 64):
+                        r = self.srv.request(method, path, raw=body, token=tok)
+                        self.assertEqual((r.status, r.header("Content-Type")), (200, "application/json"), (method, path))
+                    continue
                 self.assert_json_error(self.srv.request(method, path, raw=body), 401, "no token")
                 self.assert_json_error(self.srv.request(method, path, raw=body, token="f" * 64), 401, "wrong token")
                 self.assert_json_error(self.srv.request(method, path + "?token=" + "e" * 64, raw=body), 401, "wrong ?token")
