@@ -203,8 +203,7 @@ cJSON *model_tag(struct dbconn *c, const char *id)
 cJSON *model_dataset(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT d.id, d.name, d.user_id, d.created_at, d.last_modified_at, "
-				   "(SELECT count(*) FROM samples s WHERE s.dataset_id = d.id), "
-				   "(SELECT type FROM datasources x WHERE x.dataset_id = d.id) "
+				   "(SELECT count(*) FROM samples s WHERE s.dataset_id = d.id) "
 				   "FROM datasets d WHERE d.id = ?");
 	cJSON *o = NULL;
 
@@ -220,7 +219,6 @@ cJSON *model_dataset(struct dbconn *c, const char *id)
 		json_add_i64(o, "sizeInBytes", 0);
 		json_add_i64(o, "createdAt", sqlite3_column_int64(st, 3));
 		json_add_i64(o, "lastModifiedAt", sqlite3_column_int64(st, 4));
-		json_add_str_or_null(o, "datasourceType", col_or_null(st, 6));
 	}
 	sqlite3_reset(st);
 	return o;

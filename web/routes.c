@@ -41,6 +41,7 @@ const struct route routes[] = {
 	{ "GET", "/v1/docker/runs/{runId}/results", U, h_results },
 	{ "PUT", "/v1/artifacts/{artifactId}/content", ROLE_NONE, h_artifact_upload },
 	{ "GET", "/v1/datasets", U, h_datasets_list },
+	{ "GET", "/v1/datasets/query/name/{datasetName}", U, h_datasets_by_name },
 	{ "POST", "/v1/datasets", U, h_dataset_create },
 	{ "GET", "/v1/datasets/{datasetId}", A, h_dataset_get },
 	{ "GET", "/v1/datasets/{datasetId}/datasource", A, h_datasource_get },

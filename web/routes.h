@@ -59,6 +59,7 @@ void h_artifact_upload(struct req *r, struct resp *out);
 /* User routes (routes_user.c). */
 void h_me(struct req *r, struct resp *out);
 void h_datasets_list(struct req *r, struct resp *out);
+void h_datasets_by_name(struct req *r, struct resp *out);
 void h_dataset_create(struct req *r, struct resp *out);
 void h_dataset_get(struct req *r, struct resp *out);
 void h_datasource_put(struct req *r, struct resp *out);

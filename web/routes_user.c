@@ -67,13 +67,73 @@ void h_me(struct req *r, struct resp *out)
 	resp_json(out, 200, o);
 }
 
-void h_datasets_list(struct req *r, struct resp *out)
+/*
+ * A query boolean as Lightly's client writes it (True/False; true/false too):
+ * 1, 0, def when absent, -1 after replying 400.
+ */
+static int query_bool(struct req *r, struct resp *out, const char *key, int def)
+{
+	const char *s = req_query(r, key);
+
+	if (s == NULL)
+		return def;
+	if (strcmp(s, "True") == 0 || strcmp(s, "true") == 0)
+		return 1;
+	if (strcmp(s, "False") == 0 || strcmp(s, "false") == 0)
+		return 0;
+	resp_error(out, 400, "BAD_REQUEST", "%s must be True or False", key);
+	return -1;
+}
+
+/*
+ * The datasets of GET /v1/datasets and its name query, newest first, paged.
+ * winnow has one workspace (every user sees every dataset, SPEC 8), so
+ * nothing is "shared" from elsewhere: shared=True answers no dataset. name:
+ * NULL for all; exact: that name, else the names that start with it.
+ */
+static void datasets_reply(struct req *r, struct resp *out, const char *name)
 {
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
+	int64_t limit, offset;
+	int shared = query_bool(r, out, "shared", 0);
+	int exact = name ? query_bool(r, out, "exact", 0) : 0;
 
-	collect_ids(db_stmt(c, "SELECT id FROM datasets ORDER BY created_at DESC, rowid DESC"), &ids);
+	if (shared < 0 || exact < 0 || req_paging(r, out, &limit, &offset) < 0)
+		return;
+	if (shared) {
+		resp_json(out, 200, cJSON_CreateArray());
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM datasets WHERE ?1 IS NULL OR name = ?1 OR "
+				   "(?2 = 0 AND substr(name, 1, length(?1)) = ?1) "
+				   "ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4");
+	if (name)
+		db_bind_text(st, 1, name);
+	else
+		sqlite3_bind_null(st, 1);
+	sqlite3_bind_int(st, 2, exact);
+	sqlite3_bind_int64(st, 3, limit);
+	sqlite3_bind_int64(st, 4, offset);
+	collect_ids(st, &ids);
 	reply_models(out, c, &ids, model_dataset);
+}
+
+void h_datasets_list(struct req *r, struct resp *out)
+{
+	datasets_reply(r, out, NULL);
+}
+
+/* GET /v1/datasets/query/name/{datasetName} (Lightly's get_datasets_query_by_name) */
+void h_datasets_by_name(struct req *r, struct resp *out)
+{
+	const char *name = r->params[0];
+
+	if (strlen(name) > 200 || !utf8_valid(name, strlen(name))) {
+		resp_error(out, 400, "BAD_REQUEST", "datasetName must be 1-200 characters of UTF-8");
+		return;
+	}
+	datasets_reply(r, out, name);
 }
 
 void h_dataset_create(struct req *r, struct resp *out)

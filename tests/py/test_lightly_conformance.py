@@ -274,14 +274,6 @@ class TestFlows(Base):
             self.expect(v if isinstance(v, str) else r.body.decode(), "1.5.20", "minimum version")
         self.done()
 
-    # Fails today (issue 14); the problems it showed:
-    #   GET /v1/datasets/{datasetId}: $: unknown key 'datasourceType' (not in DatasetData)
-    #   GET /v1/datasets: $[*]: unknown key 'datasourceType' (not in DatasetData)
-    #   find by name (before): 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   find by name: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   find by name: the dataset: got [], want ['<id>']
-    #   list datasets: the page at pageOffset=5000 (past the end) is not empty: paging ignored
-    @unittest.expectedFailure
     def test_dataset_create_and_find_by_name(self):
         name = "flow-dataset"
         q = [("shared", False), ("exact", True)]

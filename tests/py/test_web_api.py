@@ -497,6 +497,33 @@ class TestScheduling(Base):
 
 
 class TestDatasets(Base):
+    def test_find_by_name_and_paging(self):
+        """Lightly's name query: exact, or by prefix; shared=True finds nothing
+        (one workspace); pages of GET /v1/datasets end; bad booleans 400."""
+        a = self.dataset("query-alpha")
+        b = self.dataset("query-alpha-2")
+        q = "/v1/datasets/query/name/%s?shared=%s&exact=%s"
+        self.assertEqual([d["id"] for d in self.u("GET", q % ("query-alpha", "False", "True"))], [a])
+        self.assertEqual([d["id"] for d in self.u("GET", q % ("query-alpha", "False", "False"))], [b, a])
+        self.assertEqual([d["id"] for d in self.u("GET", "/v1/datasets/query/name/query-alph")], [b, a])
+        self.assertEqual(self.u("GET", q % ("query-alph", "False", "True")), [])
+        self.assertEqual(self.u("GET", q % ("query-alpha", "True", "True")), [])
+        self.assertEqual(self.u("GET", "/v1/datasets/query/name/query%25"), [])   # no LIKE wildcards
+        self.assertEqual([d["id"] for d in self.u("GET", q % ("query-alpha", "False", "False") + "&pageSize=1&pageOffset=1")], [a])
+        every = [d["id"] for d in self.u("GET", "/v1/datasets")]
+        pages = []
+        for k in range(len(every) + 1):
+            page = self.u("GET", "/v1/datasets?shared=False&pageSize=1&pageOffset=%d" % k)
+            pages += [d["id"] for d in page]
+        self.assertEqual(pages, every)
+        self.assertEqual(page, [])
+        for bad in ("?shared=yes", "?shared=", "?pageSize=0"):
+            r = self.srv.request("GET", "/v1/datasets" + bad, token=self.user)
+            self.assertEqual(r.status, 400, bad)
+        r = self.srv.request("GET", "/v1/datasets/query/name/x?exact=1", token=self.user)
+        self.assertEqual(r.status, 400)
+        self.assertIn("exact", r.json["error"])
+
     def test_dataset_fields(self):
         ds = self.dataset("my data")
         d = self.u("GET", "/v1/datasets/%s" % ds)

@@ -50,6 +50,7 @@ ROUTES = (
     ("GET", "/v1/docker/runs/{runId}/results", U),
     ("PUT", "/v1/artifacts/{artifactId}/content", NONE),
     ("GET", "/v1/datasets", U),
+    ("GET", "/v1/datasets/query/name/{datasetName}", U),
     ("POST", "/v1/datasets", U),
     ("GET", "/v1/datasets/{datasetId}", A),
     ("GET", "/v1/datasets/{datasetId}/datasource", A),
@@ -73,7 +74,7 @@ ROUTES = (
     ("PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", W),
 )
 
-FILL = {"name": "pool-1", "scoreType": "uncertainty_margin"}
+FILL = {"name": "pool-1", "scoreType": "uncertainty_margin", "datasetName": "some-dataset"}
 SOME_ID = "0123456789abcdef01234567"
 
 

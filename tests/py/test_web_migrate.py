@@ -126,9 +126,9 @@ class TestFrozenFiles(unittest.TestCase):
         self.assertEqual(srv.request("GET", "/v1/me", token=rec["revoked_token"]).status, 401)
 
         ds, ds3 = rec["dataset"], rec["dataset_s3"]
-        got = {d["id"]: (d["name"], d["nSamples"], d["datasourceType"])
-               for d in srv.ok("GET", "/v1/datasets", token=user)}
-        self.assertEqual(got, {ds: ("kept dataset", 3, "LOCAL"), ds3: ("bucket dataset", 0, "S3")})
+        got = {d["id"]: (d["name"], d["nSamples"]) for d in srv.ok("GET", "/v1/datasets", token=user)}
+        self.assertEqual(got, {ds: ("kept dataset", 3), ds3: ("bucket dataset", 0)})
+        self.assertEqual(srv.ok("GET", "/v1/datasets/%s/datasource" % ds3, token=user)["type"], "S3")
         src = srv.ok("GET", "/v1/datasets/%s/datasource" % ds, token=user)
         self.assertEqual((src["type"], src["fullPath"]), ("LOCAL", rec["local_path"]))
         s3 = srv.ok("GET", "/v1/datasets/%s/datasource" % ds3, token=worker)
