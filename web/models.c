@@ -80,7 +80,7 @@ static cJSON *json_col(sqlite3_stmt *st, int i)
 	return j ? j : cJSON_CreateArray();
 }
 
-cJSON *model_worker(struct dbconn *c, const char *id)
+static cJSON *worker_model(struct dbconn *c, const char *id, bool winnow)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, user_id, name, worker_type, state, labels, "
 				   "created_at, last_modified_at, last_seen_at FROM workers WHERE id = ?");
@@ -101,11 +101,22 @@ cJSON *model_worker(struct dbconn *c, const char *id)
 		cJSON_AddStringToObject(o, "state", state);
 		json_add_i64(o, "createdAt", sqlite3_column_int64(st, 6));
 		json_add_i64(o, "lastModifiedAt", sqlite3_column_int64(st, 7));
-		json_add_i64(o, "lastSeenAt", seen);
+		if (winnow)
+			json_add_i64(o, "lastSeenAt", seen);
 		cJSON_AddItemToObject(o, "labels", json_col(st, 5));
 	}
 	sqlite3_reset(st);
 	return o;
+}
+
+cJSON *model_worker(struct dbconn *c, const char *id)
+{
+	return worker_model(c, id, false);
+}
+
+cJSON *model_worker_winnow(struct dbconn *c, const char *id)
+{
+	return worker_model(c, id, true);
 }
 
 cJSON *model_scheduled(struct dbconn *c, const char *id)

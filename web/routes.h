@@ -79,6 +79,8 @@ void h_artifacts_list(struct req *r, struct resp *out);
 void h_artifact_download(struct req *r, struct resp *out);
 void h_workers_list(struct req *r, struct resp *out);
 void h_worker_get(struct req *r, struct resp *out);
+void h_worker_delete(struct req *r, struct resp *out);
+void h_winnow_workers_list(struct req *r, struct resp *out);
 void h_scores_list(struct req *r, struct resp *out);
 void h_score_get(struct req *r, struct resp *out);
 void h_results(struct req *r, struct resp *out);

@@ -68,7 +68,7 @@ void h_me(struct req *r, struct resp *out)
 }
 
 /*
- * A query boolean as Lightly's client writes it (True/False; true/false too):
+ * A query boolean as Lightly's client writes it (True/False; any case, SPEC 7):
  * 1, 0, def when absent, -1 after replying 400.
  */
 static int query_bool(struct req *r, struct resp *out, const char *key, int def)
@@ -77,9 +77,9 @@ static int query_bool(struct req *r, struct resp *out, const char *key, int def)
 
 	if (s == NULL)
 		return def;
-	if (strcmp(s, "True") == 0 || strcmp(s, "true") == 0)
+	if (strcasecmp(s, "true") == 0)
 		return 1;
-	if (strcmp(s, "False") == 0 || strcmp(s, "false") == 0)
+	if (strcasecmp(s, "false") == 0)
 		return 0;
 	resp_error(out, 400, "BAD_REQUEST", "%s must be True or False", key);
 	return -1;
@@ -810,6 +810,63 @@ void h_workers_list(struct req *r, struct resp *out)
 
 	collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids);
 	reply_models(out, c, &ids, model_worker);
+}
+
+/* GET /v1/winnow/workers: the pages' list, with each worker's last contact. */
+void h_winnow_workers_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	struct strvec ids = { 0 };
+
+	collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids);
+	reply_models(out, c, &ids, model_worker_winnow);
+}
+
+/*
+ * DELETE /v1/docker/worker/{workerId} (Lightly's delete_docker_worker_registry_entry_by_id):
+ * 204; 404 unknown; 409 while it holds a LOCKED scheduled run (its run would
+ * never be taken back: abort or let it finish first).
+ */
+void h_worker_delete(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+
+	if (db_begin(c) != SQLITE_OK) {
+		resp_db_error(out, c);
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT (SELECT count(*) FROM workers WHERE id = ?1), "
+				   "(SELECT count(*) FROM scheduled WHERE worker_id = ?1 AND state = 'LOCKED')");
+	db_bind_text(st, 1, r->params[0]);
+	int64_t found = 0, held = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found = sqlite3_column_int64(st, 0);
+		held = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (!found || held) {
+		db_rollback(c);
+		if (!found)
+			resp_error(out, 404, "NOT_FOUND", "no such worker");
+		else
+			resp_error(out, 409, "CONFLICT", "the worker holds a scheduled run (LOCKED): "
+				   "abort it or let it finish first");
+		return;
+	}
+	st = db_stmt(c, "DELETE FROM workers WHERE id = ?");
+	db_bind_text(st, 1, r->params[0]);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK) {
+		resp_db_error(out, c);
+		db_rollback(c);
+		return;
+	}
+	free(out->body);
+	out->body = xstrdup("");	/* 204: no body */
+	out->len = 0;
+	out->ctype = "application/json";
+	out->status = 204;
 }
 
 void h_worker_get(struct req *r, struct resp *out)

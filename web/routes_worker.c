@@ -15,8 +15,10 @@
 
 #include <openssl/crypto.h>
 
+#include "api.h"
 #include "bitmask.h"
 #include "db.h"
+#include "log.h"
 #include "longpoll.h"
 #include "models.h"
 #include "util.h"
@@ -95,7 +97,6 @@ void h_worker_register(struct req *r, struct resp *out)
 	}
 	char *labels_text = labels ? cJSON_PrintUnformatted(labels) : xstrdup("[]");
 	int64_t now = db_now_ms();
-	int status = 201;
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
 	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM workers WHERE name = ?");
@@ -111,7 +112,6 @@ void h_worker_register(struct req *r, struct resp *out)
 		sqlite3_bind_int64(st, 3, now);
 		sqlite3_bind_int64(st, 4, now);
 		db_bind_text(st, 5, id);
-		status = 200;
 	} else {
 		sqlite3_reset(st);
 		id_new(id);
@@ -131,7 +131,8 @@ void h_worker_register(struct req *r, struct resp *out)
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 		goto dberr;
 	free(labels_text);
-	reply_id(out, status, "id", id);
+	/* 201 also for the same name again: Lightly's client maps only 201 (SPEC 7). */
+	reply_id(out, 201, "id", id);
 	goto done;
 dberr:
 	free(labels_text);
@@ -377,11 +378,17 @@ done:
 	cJSON_Delete(j);
 }
 
+/*
+ * GET /v1/docker/worker/config/{configId} and .../config/vX/{configId}:
+ * Lightly's DockerWorkerConfigV0Data / DockerWorkerConfigVXData, built by
+ * lib/api.c: {id, version, createdAt, config} exactly. version: "V4" for a
+ * config holding a selection (the vX route's, or a 2.2-era body with one),
+ * "V0" for a 2.2-era config. Who created it is not in Lightly's model.
+ */
 void h_config_get(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
-	sqlite3_stmt *st = db_stmt(c, "SELECT id, config, creator, created_at, user_id FROM configs "
-				   "WHERE id = ?");
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, config, created_at FROM configs WHERE id = ?");
 
 	db_bind_text(st, 1, r->params[0]);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -389,16 +396,25 @@ void h_config_get(struct req *r, struct resp *out)
 		resp_error(out, 404, "NOT_FOUND", "no such config");
 		return;
 	}
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
 	cJSON *cfg = cJSON_Parse(db_col_text(st, 1));
-	cJSON_AddItemToObject(o, "config", cfg ? cfg : cJSON_CreateObject());
-	json_add_str_or_null(o, "creator", sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL :
-			     db_col_text(st, 2));
-	json_add_i64(o, "createdAt", sqlite3_column_int64(st, 3));
-	cJSON_AddStringToObject(o, "userId", db_col_text(st, 4));
+	bool v4 = cJSON_IsObject(cfg) && cJSON_GetObjectItem(cfg, "selection") != NULL;
+	struct api_config_data d = {
+		.id = xstrdup(db_col_text(st, 0)),
+		.version = xstrdup(v4 ? "V4" : "V0"),
+		.created_at = sqlite3_column_int64(st, 2),
+		.config = xstrdup(cJSON_IsObject(cfg) ? db_col_text(st, 1) : "{}"),
+	};
 	sqlite3_reset(st);
-	resp_json(out, 200, o);
+	cJSON_Delete(cfg);
+	char *body = api_build_config_data(&d);
+	api_config_data_free(&d);
+	if (body == NULL)
+		fatalx("out of memory building a config reply");
+	free(out->body);
+	out->status = 200;
+	out->body = body;
+	out->len = strlen(body);
+	out->ctype = "application/json";
 }
 
 void h_run_create(struct req *r, struct resp *out)

@@ -157,6 +157,7 @@ async function handle(req, res, who, url, body) {
 		return json({ id: w.id });
 	}
 	if (p === '/v1/docker/worker' && m === 'GET') { need('user'); return json([...db.workers.values()]); }
+	if (p === '/v1/winnow/workers' && m === 'GET') { need('user'); return json([...db.workers.values()].map((w) => ({ ...w, lastSeenAt: w.lastModifiedAt }))); }
 	if (seg[2] === 'worker' && seg.length === 4 && m === 'PUT') { need('worker'); const w = db.workers.get(seg[3]) || fail(404, 'no such worker', 'NOT_FOUND'); w.state = body.state; w.lastModifiedAt = now(); return json({}); }
 	if (seg[2] === 'worker' && seg.length === 4 && m === 'GET') { either(); return json(db.workers.get(seg[3]) || fail(404, 'no such worker', 'NOT_FOUND')); }
 	if (seg[2] === 'worker' && seg[4] === 'schedule') { need('worker'); const st = url.searchParams.get('state') || 'OPEN'; return json([...db.sched.values()].filter((s) => s.state === st && (st === 'OPEN' || s.workerId === seg[3]))); }

@@ -752,6 +752,10 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await shot(page, 'dataset');
 		await page.click('nav[aria-label=Main] >> text=Workers');
 		await page.locator('#workers-list td', { hasText: WORKER_NAME }).waitFor();
+		// the last contact comes from winnow's own route (lastSeenAt is not in Lightly's worker model)
+		const seenCell = await page.locator('#workers-list tr', { hasText: WORKER_NAME }).locator('td').nth(4).textContent();
+		assert.match(seenCell, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/, 'workers page: last contact');
+		assert.ok(!('lastSeenAt' in (await U('GET', '/v1/docker/worker'))[0]), 'no lastSeenAt on Lightly\'s route');
 		await shot(page, 'workers');
 		// a dataset without a datasource gets one from its page (refused first, then set)
 		const bare = (await call('POST', '/v1/datasets', { name: 'no-source-yet' }, S.userToken)).id;

@@ -347,14 +347,6 @@ class TestFlows(Base):
             self.expect(self.jbody(r).get("s3SecretAccessKey") != "secret-key", True, "S3 secret masked (SPEC 8)")
         self.done()
 
-    # Fails today (issue 14); the problems it showed:
-    #   GET /v1/docker/worker: $[*]: unknown key 'lastSeenAt' (not in DockerWorkerRegistryEntryData)
-    #   DELETE /v1/docker/worker/{workerId}: status 405: $.code: 'METHOD_NOT_ALLOWED' is not in ApiErrorCode ...
-    #   register worker: 403, want 201: {"error":"this route is for worker tokens","code":"FORBIDDEN"}
-    #   register worker again: 403, want 201: {"error":"this route is for worker tokens","code":"FORBIDDEN"}
-    #   list workers: holds it: got False, want True
-    #   delete unknown worker: 405, want 404: {"error":"DELETE is not allowed here","code":"METHOD_NOT_ALLOWED"}
-    @unittest.expectedFailure
     def test_workers(self):
         body = {"name": "my-worker", "workerType": "FULL", "labels": ["worker-label"], "creator": "USER_PIP"}
         wid = self.create("/v1/docker/worker", body, "register worker")

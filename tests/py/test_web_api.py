@@ -96,7 +96,7 @@ class TestWorkerCalls(Base):
         wid = r1.json["id"]
         self.assertRegex(wid, ID_RE)
         r2 = self.srv.request("POST", "/v1/docker/worker", {"name": "gpu-box", "workerType": "FULL", "labels": ["gpu", "x"]}, self.worker)
-        self.assertEqual(r2.status, 200)
+        self.assertEqual(r2.status, 201)   # Lightly's client maps only 201 (SPEC 7)
         self.assertEqual(r2.json["id"], wid)
         other = self.register("cpu-box")
         self.assertNotEqual(other, wid)
@@ -113,11 +113,15 @@ class TestWorkerCalls(Base):
 
     def test_worker_state_heartbeat(self):
         wid = self.register("hb")
-        before = self.u("GET", "/v1/docker/worker/%s" % wid)
+        seen = lambda: [x for x in self.u("GET", "/v1/winnow/workers") if x["id"] == wid][0]   # noqa: E731
+        before = seen()
+        self.assertNotIn("lastSeenAt", self.u("GET", "/v1/docker/worker/%s" % wid))   # winnow's: on winnow's route
         time.sleep(0.01)
         m = self.w("PUT", "/v1/docker/worker/%s" % wid, {"state": "BUSY"})
         self.assertEqual(m["state"], "BUSY")
-        self.assertGreater(m["lastSeenAt"], before["lastSeenAt"] - 1)
+        after = seen()
+        self.assertEqual(after["state"], "BUSY")
+        self.assertGreater(after["lastSeenAt"], before["lastSeenAt"] - 1)
         self.assertGreaterEqual(m["lastModifiedAt"], before["lastModifiedAt"])
         self.assertEqual(self.srv.request("PUT", "/v1/docker/worker/%s" % wid, {"state": "SLEEPY"}, self.worker).status, 400)
         self.assertEqual(self.srv.request("PUT", "/v1/docker/worker/%s" % ("0" * 24), {"state": "IDLE"}, self.worker).status, 404)
@@ -129,6 +133,9 @@ class TestWorkerCalls(Base):
         self.assertEqual(c["config"]["docker"], PRESET)
         self.assertEqual(c["config"]["workerType"], "FULL")
         self.assertIn("createdAt", c)
+        # Lightly's DockerWorkerConfigV0Data exactly; a 2.2-era config is V0
+        self.assertEqual((sorted(c), c["version"]), (["config", "createdAt", "id", "version"], "V0"))
+        self.assertEqual(self.u("GET", "/v1/docker/worker/config/vX/%s" % cfg), c)
         bad = {"method": "foo", "stopping_condition": {"n_samples": -3}}
         r = self.srv.request("POST", "/v1/docker/worker/config",
                              {"config": {"workerType": "FULL", "docker": bad, "lightly": {}}}, self.user)
@@ -160,6 +167,8 @@ class TestWorkerCalls(Base):
         self.assertEqual(r.status, 201, r.json)
         stored = self.u("GET", "/v1/docker/worker/config/%s" % r.json["id"])
         self.assertEqual(stored["config"]["selection"]["strategies"], v4["selection"]["strategies"])
+        self.assertEqual(stored["version"], "V4")   # a selection makes it V4, on either route
+        self.assertEqual(self.u("GET", "/v1/docker/worker/config/vX/%s" % r.json["id"])["version"], "V4")
         # A V4 config with errors gets every one, with its path.
         v4["selection"]["nSamples"] = 0
         v4["selection"]["strategies"].append({"input": {"type": "METADATA"}, "strategy": {"type": "WEIGHTS"}})
@@ -448,6 +457,28 @@ class TestScheduling(Base):
         other = self.dataset("other")
         self.assertEqual(self.claim(other, a, sid).status, 404)
         self.assertEqual(self.claim(ds, a, sid, "OPEN").status, 400)
+
+    def test_delete_worker(self):
+        """DELETE /v1/docker/worker/{id}: 204, then 404; 409 while it holds a LOCKED run;
+        a user token may register (Lightly's register_compute_worker)."""
+        r = self.srv.request("POST", "/v1/docker/worker", {"name": "user-made", "workerType": "FULL", "labels": ["x"],
+                                                           "creator": "USER_PIP"}, self.user)
+        self.assertEqual(r.status, 201, r)
+        wid = r.json["id"]
+        r = self.srv.request("DELETE", "/v1/docker/worker/%s" % wid, token=self.user)
+        self.assertEqual((r.status, r.body), (204, b""))
+        self.assertEqual(self.srv.request("GET", "/v1/docker/worker/%s" % wid, token=self.user).status, 404)
+        self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % wid, token=self.user).status, 404)
+        self.assertNotIn(wid, [x["id"] for x in self.u("GET", "/v1/winnow/workers")])
+        ds, cfg = self.dataset(), self.config()
+        sid = self.schedule(ds, cfg)
+        holder = self.register("holder")
+        self.assertEqual(self.claim(ds, holder, sid).status, 200)
+        r = self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.user)
+        self.assertEqual((r.status, r.json["code"]), (409, "CONFLICT"))
+        self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.worker).status, 403)
+        self.assertEqual(self.claim(ds, holder, sid, "DONE").status, 200)
+        self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.user).status, 204)
 
     def test_claim_race(self):
         ds = self.dataset()
