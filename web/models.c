@@ -188,7 +188,7 @@ cJSON *model_run(struct dbconn *c, const char *id)
 	return o;
 }
 
-cJSON *model_tag(struct dbconn *c, const char *id)
+static cJSON *tag_model(struct dbconn *c, const char *id, bool winnow)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, dataset_id, prev_tag_id, name, bit_mask_data, "
 				   "tot_size, created_at, creator, run_id FROM tags WHERE id = ?");
@@ -204,11 +204,23 @@ cJSON *model_tag(struct dbconn *c, const char *id)
 		cJSON_AddStringToObject(o, "bitMaskData", db_col_text(st, 4));
 		json_add_i64(o, "totSize", sqlite3_column_int64(st, 5));
 		json_add_i64(o, "createdAt", sqlite3_column_int64(st, 6));
-		cJSON_AddStringToObject(o, "creator", db_col_text(st, 7));
-		json_add_str_or_null(o, "runId", col_or_null(st, 8));
+		if (winnow)
+			cJSON_AddStringToObject(o, "creator", db_col_text(st, 7));
+		if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+			cJSON_AddStringToObject(o, "runId", db_col_text(st, 8));
 	}
 	sqlite3_reset(st);
 	return o;
+}
+
+cJSON *model_tag(struct dbconn *c, const char *id)
+{
+	return tag_model(c, id, false);
+}
+
+cJSON *model_tag_winnow(struct dbconn *c, const char *id)
+{
+	return tag_model(c, id, true);
 }
 
 cJSON *model_dataset(struct dbconn *c, const char *id)

@@ -34,6 +34,8 @@ cJSON *model_worker_winnow(struct dbconn *c, const char *id);
 cJSON *model_scheduled(struct dbconn *c, const char *id);
 cJSON *model_run(struct dbconn *c, const char *id);
 cJSON *model_tag(struct dbconn *c, const char *id);
+/* winnow's tag (GET /v1/winnow/datasets/{id}/tags): Lightly's TagData plus creator. */
+cJSON *model_tag_winnow(struct dbconn *c, const char *id);
 cJSON *model_dataset(struct dbconn *c, const char *id);
 
 /* Adds an int64 (ms times, counts) as a JSON number. */

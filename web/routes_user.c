@@ -626,25 +626,47 @@ void h_schedule_cancel(struct req *r, struct resp *out)
 	resp_json(out, 200, model_scheduled(c, r->params[1]));
 }
 
-void h_runs_list(struct req *r, struct resp *out)
+/* Runs newest first, of one dataset or all (ds NULL), paged (Lightly's pageSize/pageOffset). */
+static void runs_reply(struct req *r, struct resp *out, const char *ds)
 {
 	struct dbconn *c = req_db(r);
-	const char *ds = req_query(r, "datasetId");
 	struct strvec ids = { 0 };
-	sqlite3_stmt *st;
+	int64_t limit, offset;
+
+	if (req_paging(r, out, &limit, &offset) < 0)
+		return;
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE ?1 IS NULL OR dataset_id = ?1 "
+				   "ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3");
+	if (ds)
+		db_bind_text(st, 1, ds);
+	else
+		sqlite3_bind_null(st, 1);
+	sqlite3_bind_int64(st, 2, limit);
+	sqlite3_bind_int64(st, 3, offset);
+	collect_ids(st, &ids);
+	reply_models(out, c, &ids, model_run);
+}
+
+/* GET /v1/docker/runs[?datasetId=] (the filter is the pages'), paged. */
+void h_runs_list(struct req *r, struct resp *out)
+{
+	const char *ds = req_query(r, "datasetId");
 
 	if (ds != NULL && !id_valid(ds)) {
 		resp_error(out, 400, "BAD_ID", "datasetId must be an id");
 		return;
 	}
-	if (ds != NULL) {
-		st = db_stmt(c, "SELECT id FROM runs WHERE dataset_id = ? ORDER BY created_at DESC, rowid DESC");
-		db_bind_text(st, 1, ds);
-	} else {
-		st = db_stmt(c, "SELECT id FROM runs ORDER BY created_at DESC, rowid DESC");
+	runs_reply(r, out, ds);
+}
+
+/* GET /v1/docker/runs/query/datasetId/{datasetId} (Lightly's get_docker_runs_query_by_dataset_id), paged. */
+void h_runs_by_dataset(struct req *r, struct resp *out)
+{
+	if (!dataset_exists_id(req_db(r), r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
 	}
-	collect_ids(st, &ids);
-	reply_models(out, c, &ids, model_run);
+	runs_reply(r, out, r->params[0]);
 }
 
 void h_run_get(struct req *r, struct resp *out)

@@ -92,6 +92,9 @@ async function handle(req, res, who, url, body) {
 		const d = { id: id(), name: body.name, userId: who.userId, type: 'Images', sizeInBytes: 0, createdAt: now(), lastModifiedAt: now() };
 		db.datasets.set(d.id, d); db.samples.set(d.id, []); return json({ id: d.id }, 201);
 	}
+	if (seg[0] === 'v1' && seg[1] === 'winnow' && seg[2] === 'datasets' && seg[4] === 'tags' && seg.length === 5 && m === 'GET') {
+		need('user'); return json([...db.tags.values()].filter((t) => t.datasetId === seg[3]));
+	}
 	if (seg[0] === 'v1' && seg[1] === 'datasets' && seg.length >= 3) {
 		const did = seg[2]; const rest = seg.slice(3).join('/');
 		if (rest === '' && m === 'GET') { either(); const d = ds(did); return json({ ...d, nSamples: db.samples.get(did).length }); }

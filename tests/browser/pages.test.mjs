@@ -748,6 +748,9 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await page.locator('#ds-runs tbody tr').first().waitFor();
 		await page.waitForFunction(() => document.querySelectorAll('#ds-runs tbody tr').length === 3);
 		await page.locator('#ds-tags td', { hasText: `run-${S.rid}-candidates` }).waitFor();
+		// the creator comes from winnow's own tag list (it is not in Lightly's TagData)
+		const candRow = page.locator('#ds-tags tr', { hasText: `run-${S.rid}-candidates` });
+		assert.equal((await candRow.locator('td').nth(2).textContent()).trim(), 'USER_WORKER', 'dataset page: tag creator');
 		assert.equal((await page.textContent('#ds-samples')).replace(/,/g, ''), String(S.candidates.length));
 		await shot(page, 'dataset');
 		await page.click('nav[aria-label=Main] >> text=Workers');

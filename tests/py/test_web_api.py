@@ -251,7 +251,7 @@ class TestWorkerCalls(Base):
         t2 = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
                               {"name": "run-candidates", "prevTagId": None, "bitMaskData": cand, "totSize": 10,
                                "creator": "USER_WORKER", "runId": None}, self.worker)
-        self.assertEqual((t2.status, t2.json["id"]), (200, cid))
+        self.assertEqual((t2.status, t2.json["id"]), (201, cid))   # a repeat: 201 again (SPEC 7)
         sel = bitmask([0, 3, 4, 6])
         self.assertEqual(sel, "0x59")
         sid = self.w("POST", "/v1/datasets/%s/tags" % ds,
@@ -265,8 +265,13 @@ class TestWorkerCalls(Base):
             self.assertEqual(r.status, 400, bad)
         tag = self.u("GET", "/v1/datasets/%s/tags/%s" % (ds, sid))
         self.assertTrue(TAG_FIELDS <= set(tag), tag)
-        self.assertEqual((tag["prevTagId"], tag["bitMaskData"], tag["totSize"], tag["creator"]), (cid, "0x59", 10, "SAMPLER_CORESET"))
+        self.assertEqual((tag["prevTagId"], tag["bitMaskData"], tag["totSize"]), (cid, "0x59", 10))
+        self.assertNotIn("creator", tag)   # not in Lightly's TagData: winnow's route has it
+        self.assertNotIn("runId", tag)     # none given: absent, not null
         self.assertEqual([x["name"] for x in self.w("GET", "/v1/datasets/%s/tags" % ds)], ["run-candidates", "run"])
+        own = {x["name"]: x for x in self.u("GET", "/v1/winnow/datasets/%s/tags" % ds)}
+        self.assertEqual((own["run"]["creator"], own["run"]["bitMaskData"], own["run-candidates"]["creator"]),
+                         ("SAMPLER_CORESET", "0x59", "USER_WORKER"))
 
         scores = [i / 10 for i in range(10)]
         path = "/v1/datasets/%s/tags/%s/scores" % (ds, cid)
@@ -274,7 +279,7 @@ class TestWorkerCalls(Base):
         self.assertEqual(r.status, 201)
         score_id = r.json["id"]
         r = self.srv.request("POST", path, {"scoreType": "uncertainty_margin", "scores": scores}, self.worker)
-        self.assertEqual((r.status, r.json["id"]), (200, score_id))
+        self.assertEqual((r.status, r.json["id"]), (201, score_id))   # a repeat: 201 again (SPEC 7)
         r = self.srv.request("POST", path, {"scoreType": "uncertainty_margin", "scores": scores[::-1]}, self.worker)
         self.assertEqual(r.status, 409)
         r = self.srv.request("POST", path, {"scoreType": "uncertainty_entropy", "scores": scores[:9]}, self.worker)
@@ -295,6 +300,64 @@ class TestWorkerCalls(Base):
             self.assertEqual(r.status, 400, bad)
         r = self.srv.request("POST", path, {"scoreType": "x" * 128, "scores": scores}, self.worker)
         self.assertEqual(r.status, 201)
+
+    def test_initial_tag_and_run_tags(self):
+        """POST .../tags/initial: every sample, 201 {id} again for a repeat; strict body
+        (Lightly's InitialTagCreateRequest); GET /v1/docker/runs/{runId}/tags newest first."""
+        ds = self.dataset()
+        self.srv.ok("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": "i%d.jpg" % i} for i in range(5)], self.worker, 200)
+        path = "/v1/datasets/%s/tags/initial" % ds
+        r = self.srv.request("POST", path, {"creator": "USER_WORKER", "imgType": "full"}, self.worker)
+        self.assertEqual(r.status, 201, r)
+        init = r.json["id"]
+        r = self.srv.request("POST", path, {"name": "initial-tag", "imgType": "full"}, self.user)
+        self.assertEqual((r.status, r.json), (201, {"id": init}))
+        t = self.u("GET", "/v1/datasets/%s/tags/%s" % (ds, init))
+        self.assertEqual((t["name"], t["bitMaskData"], t["totSize"], t["prevTagId"]), ("initial-tag", "0x1f", 5, None))
+        for bad, field in (({"imgType": "thumbnail"}, "imgType"), ({}, "imgType"), ({"imgType": "FULL"}, "imgType"),
+                           ({"imgType": "full", "name": "x"}, "name"), ({"imgType": "full", "color": 1}, "color"),
+                           ({"imgType": "full", "runId": "zz"}, "runId"), ({"imgType": "full", "runId": "0" * 24}, "runId")):
+            r = self.srv.request("POST", path, bad, self.worker)
+            self.assertEqual(r.status, 400, bad)
+            self.assertIn(field, r.json["error"], bad)
+        self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/tags/initial" % ("0" * 24), {"imgType": "full"},
+                                          self.worker).status, 404)
+        # a run's tags, newest first
+        cfg = self.config()
+        sched = self.schedule(ds, cfg)
+        wid = self.register("tagger")
+        self.assertEqual(self.claim(ds, wid, sched).status, 200)
+        rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "t", "datasetId": ds, "scheduledId": sched, "configId": cfg}, 201)["id"]
+        self.assertEqual(self.u("GET", "/v1/docker/runs/%s/tags" % rid), [])
+        for name, prev in (("r-candidates", init), ("r", None)):
+            body = {"name": name, "prevTagId": prev, "bitMaskData": "0x3", "totSize": 5, "runId": rid}
+            self.w("POST", "/v1/datasets/%s/tags" % ds, body, 201)
+        self.assertEqual([x["name"] for x in self.u("GET", "/v1/docker/runs/%s/tags" % rid)], ["r", "r-candidates"])
+        self.assertEqual(self.srv.request("GET", "/v1/docker/runs/%s/tags" % ("0" * 24), token=self.user).status, 404)
+
+    def test_runs_by_dataset_paged(self):
+        """GET /v1/docker/runs/query/datasetId/{id} and GET /v1/docker/runs: newest first,
+        pages of pageSize from item pageOffset that end; an unknown dataset 404."""
+        ds, other = self.dataset("runs-paged"), self.dataset("runs-other")
+        cfg = self.config()
+        wid = self.register("pager")
+        rids = []
+        for _ in range(3):
+            sid = self.schedule(ds, cfg)
+            self.assertEqual(self.claim(ds, wid, sid).status, 200)
+            rids.append(self.w("POST", "/v1/docker/runs", {"dockerVersion": "t", "datasetId": ds, "scheduledId": sid,
+                                                           "configId": cfg}, 201)["id"])
+            self.assertEqual(self.claim(ds, wid, sid, "DONE").status, 200)
+        q = "/v1/docker/runs/query/datasetId/%s" % ds
+        self.assertEqual([x["id"] for x in self.u("GET", q)], rids[::-1])
+        self.assertEqual([x["id"] for x in self.u("GET", q + "?pageSize=2&pageOffset=0")], rids[::-1][:2])
+        self.assertEqual([x["id"] for x in self.u("GET", q + "?pageSize=2&pageOffset=2")], rids[:1])
+        self.assertEqual(self.u("GET", q + "?pageSize=2&pageOffset=3"), [])
+        self.assertEqual(self.u("GET", "/v1/docker/runs/query/datasetId/%s" % other), [])
+        self.assertEqual(self.srv.request("GET", "/v1/docker/runs/query/datasetId/%s" % ("0" * 24), token=self.user).status, 404)
+        self.assertEqual(len(self.u("GET", "/v1/docker/runs?pageSize=1")), 1)
+        self.assertEqual([x["id"] for x in self.u("GET", "/v1/docker/runs?datasetId=%s&pageSize=1&pageOffset=1" % ds)], [rids[1]])
+        self.assertEqual(self.srv.request("GET", q + "?pageOffset=-2", token=self.user).status, 400)
 
     def test_datapool(self):
         ds = self.dataset()
