@@ -42,6 +42,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "api.h"
 #include "bitmask.h"
 #include "log.h"
 #include "notify.h"
@@ -64,6 +65,7 @@ static void try_dispatch(struct wd *d);
 static void start_drain(struct wd *d, const char *why);
 static void shutdown_maybe(struct wd *d);
 static void worker_state_update(struct wd *d, bool force);
+static const char *json_text(cJSON *o, const char *key);
 
 char *wd_run_dir(struct wd *d, const char *sched)
 {
@@ -78,17 +80,25 @@ struct active *wd_active(struct wd *d, const char *sched)
 	return NULL;
 }
 
-static char *url_of(struct wd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *url_of(struct wd *d, const char *fmt, ...)
+/*
+ * The web app's URL of a path from api_path() (lib/api.c, the wire
+ * contract; today's paths, API_WIRE_TODAY, until the web app serves SPEC 7's
+ * /v1/winnow/ ones). Takes path; NULL stays NULL.
+ */
+static char *api_url(struct wd *d, char *path)
 {
-	va_list ap;
+	char *url = path ? xasprintf("%s%s", d->conf.url, path) : NULL;
 
-	va_start(ap, fmt);
-	char *path = xvasprintf(fmt, ap);
-	va_end(ap);
-	char *url = xasprintf("%s%s", d->conf.url, path);
 	free(path);
 	return url;
+}
+
+/* A worker state body (UpdateDockerWorkerRegistryEntryRequest); caller frees. */
+static char *worker_state_body(enum api_worker_state state)
+{
+	struct api_worker_update u = { .state = (int)state };
+
+	return api_build_worker_update(&u);
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
@@ -170,20 +180,22 @@ static bool busy(struct wd *d)
 
 static void worker_state_update(struct wd *d, bool force)
 {
-	const char *s = busy(d) ? "BUSY" : "IDLE";
+	enum api_worker_state st = busy(d) ? API_WORKER_BUSY : API_WORKER_IDLE;
+	const char *s = api_enum_name(API_E_WORKER_STATE, (int)st);
 
 	if (!d->registered || d->stopping || (d->hb_busy && !force))
 		return;
 	if (!force && strcmp(s, d->worker_state) == 0)
 		return;
 	snprintf(d->worker_state, sizeof(d->worker_state), "%s", s);
-	char *url = url_of(d, "/v1/docker/worker/%s", d->worker_id);
-	char body[40];
-	snprintf(body, sizeof(body), "{\"state\":\"%s\"}", s);
+	char *url = api_url(d, api_path(API_WORKER_UPDATE, API_WIRE_TODAY, d->worker_id));
+	char *body = worker_state_body(st);
 	d->hb_busy = true;
-	if (http_request(d->http, "PUT", url, d->conf.token, body, strlen(body), 15, on_hb_reply, d) < 0)
+	if (http_request(d->http, api_method(API_WORKER_UPDATE), url, d->conf.token, body,
+			 strlen(body), 15, on_hb_reply, d) < 0)
 		d->hb_busy = false;
 	free(url);
+	free(body);
 }
 
 static void on_hb_timer(uv_timer_t *t)
@@ -209,14 +221,32 @@ static int flush_logs(struct wd *d, struct active *a)
 	int rc = queue_job_take_seq(d->q, a->sched_id, n, &seq);
 	if (rc < 0)
 		return rc;
+	/*
+	 * List[DockerRunLogCreateEntryData], with today's seq (SPEC 7 replaces
+	 * it by the Idempotency-Key). A line sent again after a rollback takes
+	 * the seq of this attempt.
+	 */
+	struct api_log_entry *v = xcalloc((size_t)n, sizeof(*v));
+	size_t k = 0;
 	cJSON_ArrayForEach(e, a->logs) {
-		/* A line sent again after a rollback takes the seq of this attempt. */
-		cJSON_DeleteItemFromObjectCaseSensitive(e, "seq");
-		cJSON_AddNumberToObject(e, "seq", (double)seq++);
+		api_log_entry_init(&v[k]);
+		v[k].ts = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "ts"));
+		v[k].level = api_enum_value(API_E_LOG_LEVEL, json_text(e, "level"));
+		v[k].group = "winnowd";
+		v[k].msg = (char *)json_text(e, "msg");
+		v[k].state = api_enum_value(API_E_RUN_STATE, json_text(e, "state"));
+		v[k].seq = seq++;
+		if (v[k].level < 0)
+			v[k].level = API_LOG_INFO;
+		k++;
 	}
-	char *body = cJSON_PrintUnformatted(a->logs);
-	char *path = xasprintf("/v1/docker/runs/%s/logs", a->run_id);
-	rc = queue_outbox_add(d->q, a->sched_id, "logs", "PUT", path, body, NULL);
+	struct api_log_list l = { v, k };
+	char *body = api_build_log_list(&l, API_WIRE_TODAY);
+	free(v);
+	if (body == NULL)
+		return -ENOMEM;
+	char *path = api_path(API_RUN_LOGS, API_WIRE_TODAY, a->run_id);
+	rc = queue_outbox_add(d->q, a->sched_id, "logs", api_method(API_RUN_LOGS), path, body, NULL);
 	free(path);
 	free(body);
 	return rc;
@@ -270,8 +300,9 @@ static void put_state(struct wd *d, struct active *a)
 	char *body = results_state_body(state, msg, progress_of(a));
 	int rc = queue_outbox_coalesce_state(d->q, a->sched_id, body, d->ob_inflight);
 	if (rc == 0) {
-		char *path = xasprintf("/v1/docker/runs/%s", a->run_id);
-		rc = queue_outbox_add(d->q, a->sched_id, "state", "PUT", path, body, NULL);
+		char *path = api_path(API_RUN_UPDATE, API_WIRE_TODAY, a->run_id);
+		rc = queue_outbox_add(d->q, a->sched_id, "state", api_method(API_RUN_UPDATE), path,
+				      body, NULL);
 		free(path);
 	}
 	free(body);
@@ -750,20 +781,26 @@ static char *qtag_path(const struct plan *p, const char *name)
 	return xstrdup("selection");
 }
 
-/* The names of a datapool reply ({name, fileNames}) as a JSON array text, or NULL. */
-static char *pool_names_json(const cJSON *o)
+/*
+ * The datapool's names from winnow's {fileNames} (today's answer adds name
+ * and added: tolerated), kept as a JSON array text for the job row.
+ */
+static int claim_datapool(struct claim *c, const struct http_reply *rep)
 {
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "fileNames"), *e;
+	struct api_datapool dp;
+	char err[256];
 
-	if (!cJSON_IsArray(a))
-		return NULL;
-	cJSON_ArrayForEach(e, a)
-		if (!cJSON_IsString(e))
-			return NULL;
-	char *s = cJSON_PrintUnformatted(a);
-	if (s == NULL)
-		fatalx("out of memory");
-	return s;
+	if (api_parse_datapool(rep->body, rep->len, API_PARSE_EXTRA_OK, &dp, err,
+			       sizeof(err)) < 0) {
+		log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: datapool \"%s\": the reply "
+			"is no datapool: %s", c->j.sched_id, c->cfg->datapool_name, err);
+		api_datapool_free(&dp);
+		return -EPROTO;
+	}
+	c->pool_names = api_build_strs(&dp.file_names);
+	c->pool_members = (int)dp.file_names.n;
+	api_datapool_free(&dp);
+	return 0;
 }
 
 static void claim_next(struct claim *c);
@@ -1039,13 +1076,25 @@ static void on_claim_reply(void *ud, const struct http_reply *rep)
 		c->step = CLAIM_RUN;
 		break;
 	case CLAIM_RUN: {
-		const char *id = json_text(o, "id");
-		if (id == NULL || strlen(id) != 24 || queue_job_set_run(d->q, c->j.sched_id, id) < 0) {
+		struct api_entity e;
+		char err[256];
+		if (api_parse_entity(rep->body, rep->len, API_PARSE_EXTRA_OK, &e, err,
+				     sizeof(err)) < 0) {
+			log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: create run: the answer "
+				"is no CreateEntityResponse: %s", c->j.sched_id, err);
+			api_entity_free(&e);
 			cJSON_Delete(o);
 			claim_end(c, true);
 			return;
 		}
-		snprintf(c->j.run_id, sizeof(c->j.run_id), "%s", id);
+		if (queue_job_set_run(d->q, c->j.sched_id, e.id) < 0) {
+			api_entity_free(&e);
+			cJSON_Delete(o);
+			claim_end(c, true);
+			return;
+		}
+		snprintf(c->j.run_id, sizeof(c->j.run_id), "%s", e.id);
+		api_entity_free(&e);
 		c->step = CLAIM_CONFIG;
 		break;
 	}
@@ -1076,16 +1125,11 @@ static void on_claim_reply(void *ud, const struct http_reply *rep)
 		 * the same members, and this run's own picks, PUT when it reports,
 		 * never count as members of itself.
 		 */
-		if ((c->pool_names = pool_names_json(o)) == NULL) {
-			log_msg(LOG_LVL_WARNING, "claim of scheduled run %s: datapool \"%s\": "
-				"the reply has no fileNames array", c->j.sched_id,
-				c->cfg->datapool_name);
-			cJSON_Delete(o);
+		cJSON_Delete(o);
+		if (claim_datapool(c, rep) < 0) {
 			claim_end(c, true);
 			return;
 		}
-		c->pool_members = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "fileNames"));
-		cJSON_Delete(o);
 		claim_advance(c, CLAIM_DATAPOOL);
 		return;
 	case CLAIM_TAGS:
@@ -1114,48 +1158,54 @@ static void on_claim_reply(void *ud, const struct http_reply *rep)
 static void claim_next(struct claim *c)
 {
 	struct wd *d = c->d;
-	char *url = NULL, *body = NULL;
-	const char *method = "GET";
+	char *path = NULL, *body = NULL;
+	enum api_call call = API_CONFIG_V0;
 
 	switch (c->step) {
-	case CLAIM_LOCK:
-		method = "PUT";
-		url = url_of(d, "/v1/datasets/%s/docker/worker/%s/schedule/%s", c->j.dataset_id,
-			     d->worker_id, c->j.sched_id);
-		body = xstrdup("{\"state\":\"LOCKED\"}");
+	case CLAIM_LOCK: {
+		struct api_sched_update u = { .state = API_SCHED_LOCKED, .priority = -1 };
+		call = API_SCHED_UPDATE;
+		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id, d->worker_id, c->j.sched_id);
+		body = api_build_sched_update(&u);
 		break;
+	}
 	case CLAIM_RUN: {
-		method = "POST";
-		url = url_of(d, "/v1/docker/runs");
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "dockerVersion", WINNOW_VERSION);
-		cJSON_AddStringToObject(o, "datasetId", c->j.dataset_id);
-		cJSON_AddStringToObject(o, "scheduledId", c->j.sched_id);
-		cJSON_AddStringToObject(o, "configId", c->j.config_id);
-		body = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
+		struct api_run_create r = { .docker_version = WINNOW_VERSION,
+					    .dataset_id = c->j.dataset_id,
+					    .scheduled_id = c->j.sched_id,
+					    .config_id = c->j.config_id, .creator = -1 };
+		call = API_RUN_CREATE;
+		path = api_path(call, API_WIRE_TODAY);
+		body = api_build_run_create(&r);
 		break;
 	}
 	case CLAIM_CONFIG:
-		url = url_of(d, "/v1/docker/worker/config/%s", c->j.config_id);
+		/* The 2.2-era route answers V4 configs too (today's web app; SPEC 7: .../vX/). */
+		call = API_CONFIG_V0;
+		path = api_path(call, API_WIRE_TODAY, c->j.config_id);
 		break;
 	case CLAIM_DATASOURCE:
-		url = url_of(d, "/v1/datasets/%s/datasource", c->j.dataset_id);
+		call = API_DATASOURCE;
+		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id);
 		break;
 	case CLAIM_DATAPOOL:
-		/* The name is [A-Za-z0-9._-] (config.c): nothing to escape. */
-		url = url_of(d, "/v1/datasets/%s/datapools/%s", c->j.dataset_id,
-			     c->cfg->datapool_name);
+		/* The name is [A-Za-z0-9._-] (config.c); api_path escapes anything else. */
+		call = API_DATAPOOL_GET;
+		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id, c->cfg->datapool_name);
 		break;
 	case CLAIM_TAGS:
-		url = url_of(d, "/v1/datasets/%s/tags", c->j.dataset_id);
+		call = API_TAGS_LIST;
+		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id);
 		break;
 	case CLAIM_MAPPINGS:
-		url = url_of(d, "/v1/datasets/%s/mappings?field=fileName", c->j.dataset_id);
+		call = API_MAPPINGS;
+		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id);
 		break;
 	}
-	if (http_request(d->http, method, url, d->conf.token, body, body ? strlen(body) : 0, 30,
-			 on_claim_reply, c) < 0) {
+	const char *method = api_method(call);
+	char *url = api_url(d, path);
+	if (url == NULL || http_request(d->http, method, url, d->conf.token, body,
+					body ? strlen(body) : 0, 30, on_claim_reply, c) < 0) {
 		free(url);
 		free(body);
 		claim_end(c, true);
@@ -1210,10 +1260,40 @@ static int capacity(struct wd *d)
  * the next one at once; one answered at once by a web app that does not wait
  * leaves the interval timer to pace the polls.
  */
+/*
+ * A poll's answer, List[DockerRunScheduledData]; today's web app adds keys of
+ * its own (workerId, originScheduledId), tolerated. 0 or -EINVAL, logged.
+ */
+static int parse_scheduled(const struct http_reply *rep, const char *what,
+			   struct api_scheduled_list *l)
+{
+	char err[256];
+	int rc = api_parse_scheduled_list(rep->body, rep->len, API_PARSE_EXTRA_OK, l, err,
+					  sizeof(err));
+
+	if (rc < 0) {
+		log_msg(LOG_LVL_WARNING, "%s: the answer is no list of scheduled runs: %s", what, err);
+		api_scheduled_list_free(l);
+	}
+	return rc;
+}
+
+static char *poll_url(struct wd *d, const char *state)
+{
+	char *path = api_path(API_POLL, API_WIRE_TODAY, d->worker_id, state);
+
+	if (path != NULL && d->conf.poll_wait > 0 && strcmp(state, "OPEN") == 0) {
+		char *p = xasprintf("%s&wait=%g", path, d->conf.poll_wait);	/* winnow's long poll */
+		free(path);
+		path = p;
+	}
+	return api_url(d, path);
+}
+
 static void on_poll_reply(void *ud, const struct http_reply *rep)
 {
 	struct wd *d = ud;
-	cJSON *a = NULL, *e;
+	struct api_scheduled_list a;
 	bool waited = d->conf.poll_wait > 0 &&
 		      now_seconds() - d->poll_sent >= d->conf.poll_wait * 0.5;
 
@@ -1229,16 +1309,14 @@ static void on_poll_reply(void *ud, const struct http_reply *rep)
 	}
 	if (d->draining)
 		return;
-	a = cJSON_ParseWithLength(rep->body, rep->len);
+	if (parse_scheduled(rep, "poll", &a) < 0)
+		return;
 	int room = capacity(d);
-	cJSON_ArrayForEach(e, a) {
-		const char *id = json_text(e, "id"), *ds = json_text(e, "datasetId"),
-			   *cfg = json_text(e, "configId");
+	for (size_t i = 0; i < a.n; i++) {
+		const char *id = a.v[i].id, *ds = a.v[i].dataset_id, *cfg = a.v[i].config_id;
 		struct job j;
 		if (room <= 0)
 			break;
-		if (id == NULL || ds == NULL || cfg == NULL)
-			continue;
 		if (queue_job_get(d->q, id, &j) == 0) {
 			job_clear(&j);
 			continue;
@@ -1252,7 +1330,7 @@ static void on_poll_reply(void *ud, const struct http_reply *rep)
 			room--;
 		}
 	}
-	cJSON_Delete(a);
+	api_scheduled_list_free(&a);
 	claim_kick(d);
 	/* After a wait, the next poll goes out soon (10-60 ms, jittered). */
 	if (waited)
@@ -1264,13 +1342,10 @@ static void on_poll_timer(uv_timer_t *t)
 	struct wd *d = t->data;
 
 	if (!d->draining && d->recovered && !d->poll_busy && capacity(d) > 0) {
-		char *url = d->conf.poll_wait > 0 ?
-			url_of(d, "/v1/docker/worker/%s/schedule?state=OPEN&wait=%g", d->worker_id,
-			       d->conf.poll_wait) :
-			url_of(d, "/v1/docker/worker/%s/schedule?state=OPEN", d->worker_id);
+		char *url = poll_url(d, "OPEN");
 		d->poll_busy = true;
 		d->poll_sent = now_seconds();
-		if (http_request(d->http, "GET", url, d->conf.token, NULL, 0,
+		if (http_request(d->http, api_method(API_POLL), url, d->conf.token, NULL, 0,
 				 30 + (long)d->conf.poll_wait, on_poll_reply, d) < 0)
 			d->poll_busy = false;
 		free(url);
@@ -1310,7 +1385,7 @@ static void retry_register(struct wd *d, const char *what, const struct http_rep
 static void on_locked_reply(void *ud, const struct http_reply *rep)
 {
 	struct wd *d = ud;
-	cJSON *a, *e;
+	struct api_scheduled_list a;
 
 	if (d->stopping)
 		return;
@@ -1319,13 +1394,15 @@ static void on_locked_reply(void *ud, const struct http_reply *rep)
 		return;
 	}
 	wd_contact(d);
-	a = cJSON_ParseWithLength(rep->body, rep->len);
-	cJSON_ArrayForEach(e, a) {
-		const char *id = json_text(e, "id"), *ds = json_text(e, "datasetId"),
-			   *cfg = json_text(e, "configId");
+	/* Without the list the runs this worker holds could be missed: asked again. */
+	if (parse_scheduled(rep, "recovery (runs held LOCKED)", &a) < 0) {
+		struct http_reply bad = { .status = rep->status, .body = "a bad answer" };
+		retry_register(d, "recovery (runs held LOCKED)", &bad);
+		return;
+	}
+	for (size_t i = 0; i < a.n; i++) {
+		const char *id = a.v[i].id, *ds = a.v[i].dataset_id, *cfg = a.v[i].config_id;
 		struct job j;
-		if (id == NULL || ds == NULL || cfg == NULL)
-			continue;
 		if (queue_job_get(d->q, id, &j) == 0) {
 			job_clear(&j);
 			continue;
@@ -1334,7 +1411,7 @@ static void on_locked_reply(void *ud, const struct http_reply *rep)
 			id);
 		(void)queue_job_insert(d->q, id, ds, cfg);
 	}
-	cJSON_Delete(a);
+	api_scheduled_list_free(&a);
 	d->recovered = true;
 	d->reg_failures = 0;
 	(void)notify_send("READY=1");
@@ -1353,8 +1430,8 @@ static void on_locked_reply(void *ud, const struct http_reply *rep)
 static void on_register_reply(void *ud, const struct http_reply *rep)
 {
 	struct wd *d = ud;
-	cJSON *o;
-	const char *id;
+	struct api_entity e;
+	char err[256];
 
 	if (d->stopping)
 		return;
@@ -1362,25 +1439,24 @@ static void on_register_reply(void *ud, const struct http_reply *rep)
 		retry_register(d, "register", rep);
 		return;
 	}
-	o = cJSON_ParseWithLength(rep->body, rep->len);
-	id = json_text(o, "id");
-	if (id == NULL || strlen(id) != 24) {
-		cJSON_Delete(o);
-		struct http_reply bad = { .status = rep->status, .body = "no id in the answer" };
-		retry_register(d, "register", &bad);
+	if (api_parse_entity(rep->body, rep->len, API_PARSE_EXTRA_OK, &e, err, sizeof(err)) < 0) {
+		api_entity_free(&e);
+		struct http_reply bad = { .status = rep->status, .body = err };
+		retry_register(d, "register: the answer is no CreateEntityResponse", &bad);
 		return;
 	}
+	const char *id = e.id;
 	if (d->worker_id[0] && strcmp(d->worker_id, id) != 0)
 		log_msg(LOG_LVL_NOTICE, "worker id changed from %s to %s", d->worker_id, id);
 	snprintf(d->worker_id, sizeof(d->worker_id), "%s", id);
-	cJSON_Delete(o);
+	api_entity_free(&e);
 	(void)queue_meta_set(d->q, "worker_id", d->worker_id);
 	(void)queue_meta_set(d->q, "worker_name", d->conf.name);	/* for winnowctl */
 	d->registered = true;
 	wd_contact(d);
 	/* Runs this worker holds that the local queue does not know (a lost intent). */
-	char *url = url_of(d, "/v1/docker/worker/%s/schedule?state=LOCKED", d->worker_id);
-	if (http_request(d->http, "GET", url, d->conf.token, NULL, 0, 30, on_locked_reply, d) < 0) {
+	char *url = poll_url(d, "LOCKED");
+	if (http_request(d->http, api_method(API_POLL), url, d->conf.token, NULL, 0, 30, on_locked_reply, d) < 0) {
 		struct http_reply bad = { .curl_error = "cannot start the request" };
 		retry_register(d, "recovery", &bad);
 	}
@@ -1389,18 +1465,16 @@ static void on_register_reply(void *ud, const struct http_reply *rep)
 
 static void do_register(struct wd *d)
 {
-	cJSON *o = cJSON_CreateObject(), *l = cJSON_CreateArray();
+	struct api_worker_register r;
 
-	cJSON_AddStringToObject(o, "name", d->conf.name);
-	cJSON_AddStringToObject(o, "workerType", "FULL");
-	for (size_t i = 0; i < d->conf.labels.n; i++)
-		cJSON_AddItemToArray(l, cJSON_CreateString(d->conf.labels.v[i]));
-	cJSON_AddItemToObject(o, "labels", l);
-	char *body = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	char *url = url_of(d, "/v1/docker/worker");
-	if (http_request(d->http, "POST", url, d->conf.token, body, strlen(body), 30,
-			 on_register_reply, d) < 0) {
+	api_worker_register_init(&r);
+	r.name = d->conf.name;
+	r.worker_type = 0;	/* FULL, Lightly's only type */
+	r.labels = (struct api_strs){ d->conf.labels.v, d->conf.labels.n, true };
+	char *body = api_build_worker_register(&r);
+	char *url = api_url(d, api_path(API_WORKER_REGISTER, API_WIRE_TODAY));
+	if (http_request(d->http, api_method(API_WORKER_REGISTER), url, d->conf.token, body,
+			 strlen(body), 30, on_register_reply, d) < 0) {
 		struct http_reply bad = { .curl_error = "cannot start the request" };
 		retry_register(d, "register", &bad);
 	}
@@ -1651,12 +1725,13 @@ static void shutdown_maybe(struct wd *d)
 	/* Tell the web app, briefly; the outbox keeps everything else for the next start. */
 	uv_timer_start(&d->stop_timer, on_stop_timer, 2000, 0);
 	if (d->registered) {
-		char *url = url_of(d, "/v1/docker/worker/%s", d->worker_id);
-		const char *body = "{\"state\":\"OFFLINE\"}";
-		if (http_request(d->http, "PUT", url, d->conf.token, body, strlen(body), 2,
-				 on_offline_reply, d) < 0)
+		char *url = api_url(d, api_path(API_WORKER_UPDATE, API_WIRE_TODAY, d->worker_id));
+		char *body = worker_state_body(API_WORKER_OFFLINE);
+		if (http_request(d->http, api_method(API_WORKER_UPDATE), url, d->conf.token, body,
+				 strlen(body), 2, on_offline_reply, d) < 0)
 			log_debug("cannot send OFFLINE");
 		free(url);
+		free(body);
 	}
 }
 

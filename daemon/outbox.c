@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
 
+#include "api.h"
 #include "log.h"
 #include "results.h"
 #include "util.h"
@@ -170,55 +170,61 @@ fail:
 static int handle_ok(struct wd *d, struct ob_call *c, const struct http_reply *rep)
 {
 	struct outbox_item *it = &c->it;
-	cJSON *o = NULL;
+	char err[256];
 	int rc = 0;
 
 	if (strcmp(it->kind, "state") == 0) {
-		o = cJSON_ParseWithLength(rep->body, rep->len);
+		/*
+		 * Today the run state's answer is winnow's {abortRequested} (SPEC 7
+		 * moves it to the progress route's answer); anything else is no abort.
+		 */
+		struct api_abort_reply ar = { 0 };
 		struct active *a = wd_active(d, it->job);
-		if (a && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "abortRequested")) &&
+		if (api_parse_abort_reply(rep->body, rep->len, API_PARSE_EXTRA_OK, &ar, err,
+					  sizeof(err)) == 0 && ar.abort_requested && a &&
 		    !a->abort_requested) {
 			log_msg(LOG_LVL_NOTICE, "run %s: abort requested; stopping at the next image",
 				a->run_id);
 			a->abort_requested = true;
 			cancel_request(&a->ex->cancel);
 		}
-		cJSON_Delete(o);
 		return queue_outbox_done(d->q, it->id);
 	}
 	if (strcmp(it->kind, "artifact") == 0 && !c->upload) {
 		/* Step two, the upload, is part of the same item: a restart repeats both. */
-		o = cJSON_ParseWithLength(rep->body, rep->len);
-		cJSON *url = cJSON_GetObjectItemCaseSensitive(o, "signedWriteUrl");
+		struct api_artifact_created ac;
 		char *data = NULL;
 		size_t len = 0;
-		if (!cJSON_IsString(url)) {
-			cJSON_Delete(o);
+		if (api_parse_artifact_created(rep->body, rep->len, API_PARSE_EXTRA_OK, &ac, err,
+					       sizeof(err)) < 0) {
+			log_debug("outbox: artifact: %s", err);
+			api_artifact_created_free(&ac);
 			return -EPROTO;
 		}
 		rc = read_file(it->file, (size_t)1 << 31, &data, &len);
 		if (rc < 0) {
 			log_warnx("outbox: artifact %s: %s; not uploaded", it->file, strerror(-rc));
-			cJSON_Delete(o);
+			api_artifact_created_free(&ac);
 			return queue_outbox_done(d->q, it->id);
 		}
 		c->upload = true;
-		send_call(c, "PUT", url->valuestring, NULL, data, len);
+		send_call(c, "PUT", ac.signed_write_url, NULL, data, len);
 		free(data);
-		cJSON_Delete(o);
+		api_artifact_created_free(&ac);
 		return 1;	/* still in flight */
 	}
 	if (queue_begin(d->q) < 0)
 		return -EIO;
 	if (strcmp(it->kind, "mappings") == 0) {
 		struct job j;
-		char err[512] = "";
+		char terr[512] = "";
 		if ((rc = queue_job_get(d->q, it->job, &j)) == 0) {
 			char *dir = wd_run_dir(d, it->job);
-			rc = results_enqueue_tags(d->q, &j, dir, rep->body, rep->len, err, sizeof(err));
+			rc = results_enqueue_tags(d->q, &j, dir, rep->body, rep->len, terr,
+						  sizeof(terr));
 			if (rc < 0) {
-				log_msg(LOG_LVL_ERR, "run %s: %s", j.run_id, err);
-				char *msg = xasprintf("reporting the results failed: %s", err);
+				log_msg(LOG_LVL_ERR, "run %s: %s", j.run_id, terr);
+				char *msg = xasprintf("reporting the results failed: %s", terr);
 				rc = results_enqueue_end(d->q, &j, dir, "FAILED", msg);
 				free(msg);
 			}
@@ -226,10 +232,10 @@ static int handle_ok(struct wd *d, struct ob_call *c, const struct http_reply *r
 			job_clear(&j);
 		}
 	} else if (strcmp(it->kind, "tag_cand") == 0) {
-		o = cJSON_ParseWithLength(rep->body, rep->len);
-		cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-		rc = cJSON_IsString(id) ? queue_job_set_tag(d->q, it->job, id->valuestring) : -EPROTO;
-		cJSON_Delete(o);
+		struct api_entity e;
+		rc = api_parse_entity(rep->body, rep->len, API_PARSE_EXTRA_OK, &e, err, sizeof(err));
+		rc = rc == 0 ? queue_job_set_tag(d->q, it->job, e.id) : -EPROTO;
+		api_entity_free(&e);
 	}
 	if (rc == 0 || rc == -ENOENT)
 		rc = queue_outbox_done(d->q, it->id);

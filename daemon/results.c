@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "api.h"
 #include "bitmask.h"
 #include "log.h"
 #include "util.h"
@@ -34,28 +35,32 @@ char *results_run_name(const struct job *j)
 	return xasprintf("run-%s", j->run_id);
 }
 
+/*
+ * DockerRunUpdateRequest; the progress rides along on today's wire (SPEC 7
+ * moves it to winnow's progress route, API_RUN_PROGRESS, once the web app
+ * serves it).
+ */
 char *results_state_body(const char *state, const char *message, double progress)
 {
-	cJSON *o = cJSON_CreateObject();
+	struct api_run_update u;
 
-	cJSON_AddStringToObject(o, "state", state);
-	if (message != NULL)
-		cJSON_AddStringToObject(o, "message", message);
+	api_run_update_init(&u);
+	u.state = api_enum_value(API_E_RUN_STATE, state);
+	u.message = (char *)message;
 	if (progress >= 0)
-		cJSON_AddNumberToObject(o, "progress", progress > 1 ? 1 : progress);
-	char *s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
+		u.progress = progress > 1 ? 1 : progress;
+	char *s = api_build_run_update(&u, API_WIRE_TODAY);
+	if (s == NULL)
+		fatalx("results: run state %s is not one of Lightly's", state);
 	return s;
 }
 
-static char *json_take(cJSON *o)
+/* A path of the contract on today's wire; the route table makes it, never NULL here. */
+static char *path_of(char *p)
 {
-	char *s = cJSON_PrintUnformatted(o);
-
-	cJSON_Delete(o);
-	if (s == NULL)
-		fatalx("results: out of memory printing JSON");
-	return s;
+	if (p == NULL)
+		fatalx("results: a route the web app does not serve");
+	return p;
 }
 
 /* Splits a file into lines (without their newline); empty lines are skipped. */
@@ -123,7 +128,7 @@ static int read_candidates(const char *run_dir, struct strvec *cand, char *err, 
 static int add_state(struct queue *q, const struct job *j, const char *state, const char *msg,
 		     double progress)
 {
-	char *path = xasprintf("/v1/docker/runs/%s", j->run_id);
+	char *path = path_of(api_path(API_RUN_UPDATE, API_WIRE_TODAY, j->run_id));
 	char *body = results_state_body(state, msg, progress);
 	int rc = queue_outbox_add(q, j->sched_id, "state", "PUT", path, body, NULL);
 
@@ -156,14 +161,13 @@ static int enqueue_datapool(struct queue *q, const struct job *j, const char *ru
 		return rc;
 	}
 	free(sp);
-	path = xasprintf("/v1/datasets/%s/datapools/%s", j->dataset_id, name);
+	path = path_of(api_path(API_DATAPOOL_PUT, API_WIRE_TODAY, j->dataset_id, name));
 	for (size_t i = 0; i < sel.n && rc == 0; i += SAMPLES_PER_CALL) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON *a = cJSON_AddArrayToObject(o, "fileNames");
-		for (size_t k = i; k < sel.n && k < i + SAMPLES_PER_CALL; k++)
-			cJSON_AddItemToArray(a, cJSON_CreateString(sel.v[k]));
-		char *body = json_take(o);
-		rc = queue_outbox_add(q, j->sched_id, "datapool", "PUT", path, body, NULL);
+		size_t n = sel.n - i < SAMPLES_PER_CALL ? sel.n - i : SAMPLES_PER_CALL;
+		struct api_datapool dp = { { sel.v + i, n, true } };
+		char *body = api_build_datapool(&dp);
+		rc = queue_outbox_add(q, j->sched_id, "datapool", api_method(API_DATAPOOL_PUT), path,
+				      body, NULL);
 		free(body);
 	}
 	free(path);
@@ -182,26 +186,28 @@ int results_enqueue_samples(struct queue *q, const struct job *j, const char *ru
 		return rc;
 	if ((rc = add_state(q, j, "SAVING_RESULTS", "saving results", 0.92)) < 0)
 		goto out;
-	path = xasprintf("/v1/datasets/%s/samples/batch", j->dataset_id);
+	path = path_of(api_path(API_SAMPLES, API_WIRE_TODAY, j->dataset_id));
+	struct api_sample *smp = xcalloc(SAMPLES_PER_CALL, sizeof(*smp));
 	for (size_t i = 0; i < cand.n; i += SAMPLES_PER_CALL) {
-		cJSON *a = cJSON_CreateArray();
-		for (size_t k = i; k < cand.n && k < i + SAMPLES_PER_CALL; k++) {
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "fileName", cand.v[k]);
-			cJSON_AddItemToObject(o, "metaData", cJSON_CreateObject());
-			cJSON_AddItemToArray(a, o);
-		}
-		char *body = json_take(a);
-		rc = queue_outbox_add(q, j->sched_id, "samples", "POST", path, body, NULL);
+		size_t n = cand.n - i < SAMPLES_PER_CALL ? cand.n - i : SAMPLES_PER_CALL;
+		for (size_t k = 0; k < n; k++)
+			smp[k] = (struct api_sample){ cand.v[i + k], "{}" };
+		struct api_sample_list l = { smp, n };
+		char *body = api_build_sample_list(&l);
+		rc = queue_outbox_add(q, j->sched_id, "samples", api_method(API_SAMPLES), path, body,
+				      NULL);
 		free(body);
-		if (rc < 0)
+		if (rc < 0) {
+			free(smp);
 			goto out;
+		}
 	}
+	free(smp);
 	if ((rc = enqueue_datapool(q, j, run_dir, err, errlen)) < 0)
 		goto out;
 	free(path);
-	path = xasprintf("/v1/datasets/%s/mappings?field=fileName", j->dataset_id);
-	rc = queue_outbox_add(q, j->sched_id, "mappings", "GET", path, NULL, NULL);
+	path = path_of(api_path(API_MAPPINGS, API_WIRE_TODAY, j->dataset_id));
+	rc = queue_outbox_add(q, j->sched_id, "mappings", api_method(API_MAPPINGS), path, NULL, NULL);
 out:
 	if (rc < 0 && err[0] == '\0')
 		snprintf(err, errlen, "cannot queue the samples");
@@ -229,23 +235,31 @@ static long lookup(const struct name_idx *map, size_t n, const char *name)
 	return f ? (long)f->idx : -1;
 }
 
+/*
+ * TagCreateRequest. prev NULL (the candidates tag of today, before the
+ * initial tag of SPEC 7 exists) builds "prevTagId": null, which today's web
+ * app takes; prev may be RESULTS_CAND_TAG, substituted when sent.
+ */
 static char *tag_body(const char *name, const char *prev, const struct bitmask *bm, size_t tot,
 		      const char *creator, const char *run_id)
 {
-	cJSON *o = cJSON_CreateObject();
+	struct api_tag_create t;
 	char *mask = bitmask_format(bm);
 
-	cJSON_AddStringToObject(o, "name", name);
-	if (prev)
-		cJSON_AddStringToObject(o, "prevTagId", prev);
-	else
-		cJSON_AddNullToObject(o, "prevTagId");
-	cJSON_AddStringToObject(o, "bitMaskData", mask);
-	cJSON_AddNumberToObject(o, "totSize", (double)tot);
-	cJSON_AddStringToObject(o, "creator", creator);
-	cJSON_AddStringToObject(o, "runId", run_id);
+	api_tag_create_init(&t);
+	t.name = (char *)name;
+	t.prev_tag_id = (char *)prev;
+	t.bit_mask_data = mask;
+	t.tot_size = (int64_t)tot;
+	t.creator = api_enum_value(API_E_TAG_CREATOR, creator);
+	if (t.creator < 0)
+		t.creator = API_TAG_UNKNOWN;
+	t.run_id = (char *)run_id;
+	char *s = api_build_tag_create(&t);
 	free(mask);
-	return json_take(o);
+	if (s == NULL)
+		fatalx("results: out of memory");
+	return s;
 }
 
 /* A row of scores.csv: its cells (pointing into the read lines) and its bit. */
@@ -263,8 +277,8 @@ static int cmp_row(const void *a, const void *b)
 
 /*
  * The score lists: one per column of data/scores.csv, the values of the
- * candidates in ascending bit order, each kept as the exact text the stage
- * printed (%.17g), so the web app stores the very doubles of the run.
+ * candidates in ascending bit order, each the very double the stage
+ * printed (%.17g), written exactly again by lib/api.c.
  */
 static int enqueue_scores(struct queue *q, const struct job *j, const char *run_dir,
 			  const struct name_idx *map, size_t nmap, char *err, size_t errlen)
@@ -309,28 +323,30 @@ static int enqueue_scores(struct queue *q, const struct job *j, const char *run_
 		r->idx = (size_t)idx;
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_row);
-	path = xasprintf("/v1/datasets/%s/tags/" RESULTS_CAND_TAG "/scores", j->dataset_id);
+	path = path_of(api_path(API_SCORES, API_WIRE_TODAY, j->dataset_id, RESULTS_CAND_TAG));
+	double *vals = xcalloc(nrows + 1, sizeof(double));
 	for (size_t c = 1; c < cols.n && rc == 0; c++) {
-		cJSON *o = cJSON_CreateObject(), *a = cJSON_CreateArray();
-		cJSON_AddStringToObject(o, "scoreType", cols.v[c]);
 		for (size_t r = 0; r < nrows; r++) {
 			const char *v = rows[r].cells[c];
 			char *end;
-			double dv = strtod(v, &end);
-			if (*end != '\0' || !isfinite(dv)) {
+			vals[r] = strtod(v, &end);
+			if (*end != '\0' || !isfinite(vals[r])) {
 				snprintf(err, errlen, "scores.csv: %s: \"%s\" is not a number",
 					 cols.v[c], v);
 				rc = -EINVAL;
 				break;
 			}
-			cJSON_AddItemToArray(a, cJSON_CreateRaw(v));
 		}
-		cJSON_AddItemToObject(o, "scores", a);
-		char *body = json_take(o);
-		if (rc == 0)
-			rc = queue_outbox_add(q, j->sched_id, "scores", "POST", path, body, NULL);
+		if (rc < 0)
+			break;
+		/* ActiveLearningScoreCreateRequest: each double written exactly (lib/api.c). */
+		struct api_scores sc = { cols.v[c], { vals, nrows } };
+		char *body = api_build_scores(&sc);
+		rc = queue_outbox_add(q, j->sched_id, "scores", api_method(API_SCORES), path, body,
+				      NULL);
 		free(body);
 	}
+	free(vals);
 out:
 	for (size_t r = 0; r < nrows; r++)
 		free(rows[r].cells);
@@ -342,19 +358,31 @@ out:
 	return rc;
 }
 
-static const struct { const char *file, *type; } artifacts[] = {
-	{ "report.json", "REPORT_JSON" },
-	{ "filenames/corrupt_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION" },
-	{ "filenames/duplicate_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION" },
-	{ "filenames/excluded_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION" },
-	{ "data/scores.csv", "SCORES_CSV" },
-	{ "data/selection.csv", "SELECTION_CSV" },
-	{ "data/embeddings_2d.csv", "EMBEDDINGS_2D" },
-	{ "log.txt", "LOG" },
+/*
+ * Lightly's artifacts (API_ARTIFACT_CREATE, DockerRunArtifactType) and
+ * winnow's own run files (API_RUN_FILE_CREATE, SPEC 7's /v1/winnow/runs/
+ * {runId}/files; today the artifacts route with winnow's types).
+ */
+static const struct {
+	const char *file;
+	enum api_call call;
+	int type;
+} artifacts[] = {
+	{ "report.json", API_ARTIFACT_CREATE, API_ART_REPORT_JSON },
+	{ "filenames/corrupt_filenames.txt", API_ARTIFACT_CREATE,
+	  API_ART_CORRUPTNESS_CHECK_INFORMATION },
+	{ "filenames/duplicate_filenames.txt", API_ARTIFACT_CREATE,
+	  API_ART_CORRUPTNESS_CHECK_INFORMATION },
+	{ "filenames/excluded_filenames.txt", API_ARTIFACT_CREATE,
+	  API_ART_CORRUPTNESS_CHECK_INFORMATION },
+	{ "data/scores.csv", API_RUN_FILE_CREATE, API_FILE_SCORES_CSV },
+	{ "data/selection.csv", API_RUN_FILE_CREATE, API_FILE_SELECTION_CSV },
+	{ "data/embeddings_2d.csv", API_RUN_FILE_CREATE, API_FILE_EMBEDDINGS_2D },
+	{ "log.txt", API_ARTIFACT_CREATE, API_ART_LOG },
 };
 
 static int enqueue_artifact(struct queue *q, const struct job *j, const char *run_dir,
-			    const char *file, const char *type)
+			    const char *file, enum api_call call, int type)
 {
 	char *abs = xasprintf("%s/%s", run_dir, file);
 	struct stat st;
@@ -362,12 +390,16 @@ static int enqueue_artifact(struct queue *q, const struct job *j, const char *ru
 
 	if (stat(abs, &st) == 0 && S_ISREG(st.st_mode)) {
 		const char *base = strrchr(file, '/');
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "fileName", base ? base + 1 : file);
-		cJSON_AddStringToObject(o, "type", type);
-		char *body = json_take(o);
-		char *path = xasprintf("/v1/docker/runs/%s/artifacts", j->run_id);
-		rc = queue_outbox_add(q, j->sched_id, "artifact", "POST", path, body, abs);
+		struct api_artifact_create a;
+		api_artifact_create_init(&a);
+		a.file_name = (char *)(base ? base + 1 : file);
+		a.type = type;
+		char *body = call == API_RUN_FILE_CREATE ? api_build_run_file_create(&a) :
+			     api_build_artifact_create(&a);
+		char *path = path_of(api_path(call, API_WIRE_TODAY, j->run_id));
+		if (body == NULL)
+			fatalx("results: artifact %s: type %d out of range", file, type);
+		rc = queue_outbox_add(q, j->sched_id, "artifact", api_method(call), path, body, abs);
 		free(path);
 		free(body);
 	}
@@ -378,12 +410,16 @@ static int enqueue_artifact(struct queue *q, const struct job *j, const char *ru
 /* The scheduled run DONE, then the local end of the job. */
 static int enqueue_finish(struct queue *q, const struct job *j, const char *job_state)
 {
-	char *path = xasprintf("/v1/datasets/%s/docker/worker/@WORKER@/schedule/%s",
-			       j->dataset_id, j->sched_id);
-	int rc = queue_outbox_add(q, j->sched_id, "schedule", "PUT", path, "{\"state\":\"DONE\"}",
-				  NULL);
+	struct api_sched_update u = { .state = API_SCHED_DONE, .priority = -1 };
+	/* @WORKER@: the outbox puts the worker id in when it sends (api_path keeps '@'). */
+	char *path = path_of(api_path(API_SCHED_UPDATE, API_WIRE_TODAY, j->dataset_id, "@WORKER@",
+				      j->sched_id));
+	char *body = api_build_sched_update(&u);
+	int rc = queue_outbox_add(q, j->sched_id, "schedule", api_method(API_SCHED_UPDATE), path,
+				  body, NULL);
 
 	free(path);
+	free(body);
 	if (rc == 0)
 		rc = queue_outbox_add(q, j->sched_id, "finish", "LOCAL", "", job_state, NULL);
 	return rc;
@@ -397,24 +433,20 @@ int results_enqueue_tags(struct queue *q, const struct job *j, const char *run_d
 	struct name_idx *map = NULL;
 	size_t nmap = 0;
 	char *name = NULL, *cname = NULL, *body = NULL, *path = NULL, *sp = NULL;
-	cJSON *arr = cJSON_ParseWithLength(mappings, len), *e;
+	struct api_strs order;
+	char perr[256];
 	int rc;
 
-	if (!cJSON_IsArray(arr)) {
-		snprintf(err, errlen, "the sample order is not a JSON array");
+	/* List[str], the answer of API_MAPPINGS. */
+	if (api_parse_strs(mappings, len, 0, &order, perr, sizeof(perr)) < 0) {
+		snprintf(err, errlen, "the sample order is not a list of file names: %s", perr);
 		rc = -EPROTO;
 		goto out;
 	}
-	map = xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*map));
-	cJSON_ArrayForEach(e, arr) {
-		if (!cJSON_IsString(e)) {
-			snprintf(err, errlen, "the sample order holds a non-string");
-			rc = -EPROTO;
-			goto out;
-		}
-		map[nmap].name = e->valuestring;
+	map = xcalloc(order.n + 1, sizeof(*map));
+	for (; nmap < order.n; nmap++) {
+		map[nmap].name = order.v[nmap];
 		map[nmap].idx = nmap;
-		nmap++;
 	}
 	qsort(map, nmap, sizeof(*map), cmp_name);
 	if ((rc = read_candidates(run_dir, &cand, err, errlen)) < 0)
@@ -451,7 +483,7 @@ int results_enqueue_tags(struct queue *q, const struct job *j, const char *run_d
 
 	name = results_run_name(j);
 	cname = xasprintf("%s-candidates", name);
-	path = xasprintf("/v1/datasets/%s/tags", j->dataset_id);
+	path = path_of(api_path(API_TAG_CREATE, API_WIRE_TODAY, j->dataset_id));
 	body = tag_body(cname, NULL, &cm, nmap, "USER_WORKER", j->run_id);
 	if ((rc = queue_outbox_add(q, j->sched_id, "tag_cand", "POST", path, body, NULL)) < 0)
 		goto out;
@@ -464,7 +496,8 @@ int results_enqueue_tags(struct queue *q, const struct job *j, const char *run_d
 	if ((rc = add_state(q, j, "UPLOADING_ARTIFACTS", "uploading artifacts", 0.96)) < 0)
 		goto out;
 	for (size_t i = 0; i < ARRAY_LEN(artifacts); i++)
-		if ((rc = enqueue_artifact(q, j, run_dir, artifacts[i].file, artifacts[i].type)) < 0)
+		if ((rc = enqueue_artifact(q, j, run_dir, artifacts[i].file, artifacts[i].call,
+					   artifacts[i].type)) < 0)
 			goto out;
 	char msg[160];
 	snprintf(msg, sizeof(msg), "completed: %zu selected of %zu candidates", sel.n, cand.n);
@@ -474,7 +507,7 @@ int results_enqueue_tags(struct queue *q, const struct job *j, const char *run_d
 out:
 	if (rc < 0 && err[0] == '\0')
 		snprintf(err, errlen, "cannot queue the results: %s", strerror(-rc));
-	cJSON_Delete(arr);
+	api_strs_free(&order);
 	free(map);
 	free(name);
 	free(cname);
@@ -496,7 +529,8 @@ int results_enqueue_end(struct queue *q, const struct job *j, const char *run_di
 	if (j->run_id[0] != '\0') {
 		if ((rc = add_state(q, j, end_state, message, -1)) < 0)
 			return rc;
-		if (run_dir && (rc = enqueue_artifact(q, j, run_dir, "log.txt", "LOG")) < 0)
+		if (run_dir && (rc = enqueue_artifact(q, j, run_dir, "log.txt", API_ARTIFACT_CREATE,
+						      API_ART_LOG)) < 0)
 			return rc;
 	}
 	return enqueue_finish(q, j, strcmp(end_state, "ABORTED") == 0 ? "aborted" : "failed");

@@ -272,3 +272,32 @@ int str_index(const char *const *list, const char *s)
 			return i;
 	return -1;
 }
+
+int64_t req_query_int(struct req *r, struct resp *out, const char *key, int64_t def, int64_t min,
+		      int64_t max)
+{
+	const char *s = req_query(r, key);
+	char *end;
+
+	if (s == NULL)
+		return def;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (s[0] == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+		resp_error(out, 400, "BAD_REQUEST", "%s must be an integer in [%lld, %lld]", key,
+			   (long long)min, (long long)max);
+		return INT64_MIN;
+	}
+	return v;
+}
+
+int req_paging(struct req *r, struct resp *out, int64_t *limit, int64_t *offset)
+{
+	*limit = req_query_int(r, out, "pageSize", -1, 1, INT64_MAX / 2);
+	if (*limit == INT64_MIN)
+		return -1;
+	*offset = req_query_int(r, out, "pageOffset", 0, 0, INT64_MAX / 2);
+	if (*offset == INT64_MIN)
+		return -1;
+	return 0;
+}

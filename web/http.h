@@ -25,6 +25,7 @@ enum role {
 	ROLE_WORKER = 1,
 	ROLE_USER = 2,
 	ROLE_ANY = 3,
+	ROLE_PUBLIC = 4,	/* no credential: anyone may call (Lightly's version route) */
 };
 
 /* Who is calling: the token's id (the userId of what it creates), name and role. */
@@ -75,6 +76,15 @@ void req_db_release(struct req *r);
 
 /* A query argument, or NULL. */
 const char *req_query(struct req *r, const char *key);
+/* An integer query argument in [min, max] (absent: def); INT64_MIN after replying 400. */
+int64_t req_query_int(struct req *r, struct resp *out, const char *key, int64_t def, int64_t min,
+		      int64_t max);
+/*
+ * Lightly's paging (SPEC 7): pageSize items (>= 1; absent: *limit -1, all of
+ * them) from item pageOffset (>= 0; absent: 0). A page past the end is empty.
+ * Returns 0, or -1 after replying 400 naming the argument.
+ */
+int req_paging(struct req *r, struct resp *out, int64_t *limit, int64_t *offset);
 /* A request header, or NULL. */
 const char *req_header(struct req *r, const char *key);
 

@@ -80,7 +80,7 @@ static cJSON *json_col(sqlite3_stmt *st, int i)
 	return j ? j : cJSON_CreateArray();
 }
 
-cJSON *model_worker(struct dbconn *c, const char *id)
+static cJSON *worker_model(struct dbconn *c, const char *id, bool winnow)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, user_id, name, worker_type, state, labels, "
 				   "created_at, last_modified_at, last_seen_at FROM workers WHERE id = ?");
@@ -101,11 +101,22 @@ cJSON *model_worker(struct dbconn *c, const char *id)
 		cJSON_AddStringToObject(o, "state", state);
 		json_add_i64(o, "createdAt", sqlite3_column_int64(st, 6));
 		json_add_i64(o, "lastModifiedAt", sqlite3_column_int64(st, 7));
-		json_add_i64(o, "lastSeenAt", seen);
+		if (winnow)
+			json_add_i64(o, "lastSeenAt", seen);
 		cJSON_AddItemToObject(o, "labels", json_col(st, 5));
 	}
 	sqlite3_reset(st);
 	return o;
+}
+
+cJSON *model_worker(struct dbconn *c, const char *id)
+{
+	return worker_model(c, id, false);
+}
+
+cJSON *model_worker_winnow(struct dbconn *c, const char *id)
+{
+	return worker_model(c, id, true);
 }
 
 cJSON *model_scheduled(struct dbconn *c, const char *id)
@@ -177,7 +188,7 @@ cJSON *model_run(struct dbconn *c, const char *id)
 	return o;
 }
 
-cJSON *model_tag(struct dbconn *c, const char *id)
+static cJSON *tag_model(struct dbconn *c, const char *id, bool winnow)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, dataset_id, prev_tag_id, name, bit_mask_data, "
 				   "tot_size, created_at, creator, run_id FROM tags WHERE id = ?");
@@ -193,18 +204,29 @@ cJSON *model_tag(struct dbconn *c, const char *id)
 		cJSON_AddStringToObject(o, "bitMaskData", db_col_text(st, 4));
 		json_add_i64(o, "totSize", sqlite3_column_int64(st, 5));
 		json_add_i64(o, "createdAt", sqlite3_column_int64(st, 6));
-		cJSON_AddStringToObject(o, "creator", db_col_text(st, 7));
-		json_add_str_or_null(o, "runId", col_or_null(st, 8));
+		if (winnow)
+			cJSON_AddStringToObject(o, "creator", db_col_text(st, 7));
+		if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+			cJSON_AddStringToObject(o, "runId", db_col_text(st, 8));
 	}
 	sqlite3_reset(st);
 	return o;
 }
 
+cJSON *model_tag(struct dbconn *c, const char *id)
+{
+	return tag_model(c, id, false);
+}
+
+cJSON *model_tag_winnow(struct dbconn *c, const char *id)
+{
+	return tag_model(c, id, true);
+}
+
 cJSON *model_dataset(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT d.id, d.name, d.user_id, d.created_at, d.last_modified_at, "
-				   "(SELECT count(*) FROM samples s WHERE s.dataset_id = d.id), "
-				   "(SELECT type FROM datasources x WHERE x.dataset_id = d.id) "
+				   "(SELECT count(*) FROM samples s WHERE s.dataset_id = d.id) "
 				   "FROM datasets d WHERE d.id = ?");
 	cJSON *o = NULL;
 
@@ -220,7 +242,6 @@ cJSON *model_dataset(struct dbconn *c, const char *id)
 		json_add_i64(o, "sizeInBytes", 0);
 		json_add_i64(o, "createdAt", sqlite3_column_int64(st, 3));
 		json_add_i64(o, "lastModifiedAt", sqlite3_column_int64(st, 4));
-		json_add_str_or_null(o, "datasourceType", col_or_null(st, 6));
 	}
 	sqlite3_reset(st);
 	return o;

@@ -29,9 +29,13 @@ extern int worker_timeout_seconds;
 
 /* Each returns a new object (caller frees), or NULL when the id is unknown. */
 cJSON *model_worker(struct dbconn *c, const char *id);
+/* winnow's worker (GET /v1/winnow/workers): Lightly's fields and lastSeenAt. */
+cJSON *model_worker_winnow(struct dbconn *c, const char *id);
 cJSON *model_scheduled(struct dbconn *c, const char *id);
 cJSON *model_run(struct dbconn *c, const char *id);
 cJSON *model_tag(struct dbconn *c, const char *id);
+/* winnow's tag (GET /v1/winnow/datasets/{id}/tags): Lightly's TagData plus creator. */
+cJSON *model_tag_winnow(struct dbconn *c, const char *id);
 cJSON *model_dataset(struct dbconn *c, const char *id);
 
 /* Adds an int64 (ms times, counts) as a JSON number. */

@@ -15,8 +15,10 @@
 
 const struct route routes[] = {
 	{ "GET", "/v1/me", A, h_me },
+	{ "GET", "/v1/versions/pip/minimum", ROLE_PUBLIC, h_version },
+	{ "GET", "/v1/versions/pip/latest", ROLE_PUBLIC, h_version },
 	{ "GET", "/v1/docker/worker", U, h_workers_list },
-	{ "POST", "/v1/docker/worker", W, h_worker_register },
+	{ "POST", "/v1/docker/worker", A, h_worker_register },
 	{ "POST", "/v1/docker/worker/config", U, h_config_create },
 	{ "POST", "/v1/docker/worker/config/validate", U, h_config_validate },
 	{ "POST", "/v1/docker/worker/config/vX", U, h_config_create_vx },
@@ -24,13 +26,16 @@ const struct route routes[] = {
 	{ "GET", "/v1/docker/worker/config/{configId}", A, h_config_get },
 	{ "GET", "/v1/docker/worker/{workerId}", A, h_worker_get },
 	{ "PUT", "/v1/docker/worker/{workerId}", W, h_worker_state },
+	{ "DELETE", "/v1/docker/worker/{workerId}", U, h_worker_delete },
 	{ "GET", "/v1/docker/worker/{workerId}/schedule", W, h_worker_poll },
 	{ "GET", "/v1/docker/runs", U, h_runs_list },
 	{ "POST", "/v1/docker/runs", W, h_run_create },
+	{ "GET", "/v1/docker/runs/query/datasetId/{datasetId}", U, h_runs_by_dataset },
 	{ "GET", "/v1/docker/runs/schedule/{scheduledId}", A, h_run_by_scheduled },
 	{ "GET", "/v1/docker/runs/{runId}", A, h_run_get },
 	{ "PUT", "/v1/docker/runs/{runId}", W, h_run_state },
 	{ "POST", "/v1/docker/runs/{runId}/abort", U, h_run_abort },
+	{ "GET", "/v1/docker/runs/{runId}/tags", U, h_run_tags },
 	{ "GET", "/v1/docker/runs/{runId}/logs", U, h_run_logs_get },
 	{ "PUT", "/v1/docker/runs/{runId}/logs", W, h_run_logs_put },
 	{ "GET", "/v1/docker/runs/{runId}/artifacts", U, h_artifacts_list },
@@ -38,7 +43,10 @@ const struct route routes[] = {
 	{ "GET", "/v1/docker/runs/{runId}/artifacts/{artifactId}/content", U, h_artifact_download },
 	{ "GET", "/v1/docker/runs/{runId}/results", U, h_results },
 	{ "PUT", "/v1/artifacts/{artifactId}/content", ROLE_NONE, h_artifact_upload },
+	{ "GET", "/v1/winnow/workers", U, h_winnow_workers_list },
+	{ "GET", "/v1/winnow/datasets/{datasetId}/tags", U, h_winnow_tags_list },
 	{ "GET", "/v1/datasets", U, h_datasets_list },
+	{ "GET", "/v1/datasets/query/name/{datasetName}", U, h_datasets_by_name },
 	{ "POST", "/v1/datasets", U, h_dataset_create },
 	{ "GET", "/v1/datasets/{datasetId}", A, h_dataset_get },
 	{ "GET", "/v1/datasets/{datasetId}/datasource", A, h_datasource_get },
@@ -49,7 +57,10 @@ const struct route routes[] = {
 	{ "GET", "/v1/datasets/{datasetId}/mappings", A, h_mappings },
 	{ "GET", "/v1/datasets/{datasetId}/tags", A, h_tags_list },
 	{ "POST", "/v1/datasets/{datasetId}/tags", W, h_tag_create },
+	{ "POST", "/v1/datasets/{datasetId}/tags/initial", A, h_tag_initial },
 	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}", A, h_tag_get },
+	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}/export/basic/filenames", U,
+	  h_tag_export_filenames },
 	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores", U, h_scores_list },
 	{ "POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", W, h_scores_post },
 	{ "GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores/{scoreType}", U, h_score_get },
@@ -149,6 +160,6 @@ void routes_print(FILE *f)
 		unsigned ro = routes[i].roles;
 		fprintf(f, "%s %s %s\n", routes[i].method, routes[i].pattern,
 			ro == ROLE_ANY ? "worker,user" : ro == ROLE_WORKER ? "worker" :
-			ro == ROLE_USER ? "user" : "none");
+			ro == ROLE_USER ? "user" : ro == ROLE_PUBLIC ? "public" : "none");
 	}
 }

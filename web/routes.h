@@ -14,7 +14,8 @@
 struct route {
 	const char *method;
 	const char *pattern;	/* "/v1/datasets/{datasetId}"; a {..Id} must be an id */
-	unsigned roles;		/* ROLE_* bits; ROLE_NONE: the handler checks its own credential */
+	unsigned roles;		/* ROLE_* bits; ROLE_NONE: the handler checks its own credential;
+				   ROLE_PUBLIC: no credential at all (the version route) */
 	void (*fn)(struct req *r, struct resp *out);
 };
 
@@ -46,6 +47,10 @@ void h_datasource_get(struct req *r, struct resp *out);
 void h_samples_batch(struct req *r, struct resp *out);
 void h_mappings(struct req *r, struct resp *out);
 void h_tags_list(struct req *r, struct resp *out);
+void h_winnow_tags_list(struct req *r, struct resp *out);
+void h_run_tags(struct req *r, struct resp *out);
+void h_tag_initial(struct req *r, struct resp *out);
+void h_tag_export_filenames(struct req *r, struct resp *out);
 void h_tag_create(struct req *r, struct resp *out);
 void h_tag_get(struct req *r, struct resp *out);
 void h_scores_post(struct req *r, struct resp *out);
@@ -57,6 +62,7 @@ void h_artifact_upload(struct req *r, struct resp *out);
 /* User routes (routes_user.c). */
 void h_me(struct req *r, struct resp *out);
 void h_datasets_list(struct req *r, struct resp *out);
+void h_datasets_by_name(struct req *r, struct resp *out);
 void h_dataset_create(struct req *r, struct resp *out);
 void h_dataset_get(struct req *r, struct resp *out);
 void h_datasource_put(struct req *r, struct resp *out);
@@ -68,6 +74,7 @@ void h_schedule_create(struct req *r, struct resp *out);
 void h_schedule_list(struct req *r, struct resp *out);
 void h_schedule_cancel(struct req *r, struct resp *out);
 void h_runs_list(struct req *r, struct resp *out);
+void h_runs_by_dataset(struct req *r, struct resp *out);
 void h_run_get(struct req *r, struct resp *out);
 void h_run_by_scheduled(struct req *r, struct resp *out);
 void h_run_abort(struct req *r, struct resp *out);
@@ -76,9 +83,12 @@ void h_artifacts_list(struct req *r, struct resp *out);
 void h_artifact_download(struct req *r, struct resp *out);
 void h_workers_list(struct req *r, struct resp *out);
 void h_worker_get(struct req *r, struct resp *out);
+void h_worker_delete(struct req *r, struct resp *out);
+void h_winnow_workers_list(struct req *r, struct resp *out);
 void h_scores_list(struct req *r, struct resp *out);
 void h_score_get(struct req *r, struct resp *out);
 void h_results(struct req *r, struct resp *out);
 void h_thumbnail(struct req *r, struct resp *out);
+void h_version(struct req *r, struct resp *out);
 
 #endif

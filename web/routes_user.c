@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api.h"
 #include "bitmask.h"
 #include "config.h"
 #include "dataset.h"
@@ -66,13 +67,73 @@ void h_me(struct req *r, struct resp *out)
 	resp_json(out, 200, o);
 }
 
-void h_datasets_list(struct req *r, struct resp *out)
+/*
+ * A query boolean as Lightly's client writes it (True/False; any case, SPEC 7):
+ * 1, 0, def when absent, -1 after replying 400.
+ */
+static int query_bool(struct req *r, struct resp *out, const char *key, int def)
+{
+	const char *s = req_query(r, key);
+
+	if (s == NULL)
+		return def;
+	if (strcasecmp(s, "true") == 0)
+		return 1;
+	if (strcasecmp(s, "false") == 0)
+		return 0;
+	resp_error(out, 400, "BAD_REQUEST", "%s must be True or False", key);
+	return -1;
+}
+
+/*
+ * The datasets of GET /v1/datasets and its name query, newest first, paged.
+ * winnow has one workspace (every user sees every dataset, SPEC 8), so
+ * nothing is "shared" from elsewhere: shared=True answers no dataset. name:
+ * NULL for all; exact: that name, else the names that start with it.
+ */
+static void datasets_reply(struct req *r, struct resp *out, const char *name)
 {
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
+	int64_t limit, offset;
+	int shared = query_bool(r, out, "shared", 0);
+	int exact = name ? query_bool(r, out, "exact", 0) : 0;
 
-	collect_ids(db_stmt(c, "SELECT id FROM datasets ORDER BY created_at DESC, rowid DESC"), &ids);
+	if (shared < 0 || exact < 0 || req_paging(r, out, &limit, &offset) < 0)
+		return;
+	if (shared) {
+		resp_json(out, 200, cJSON_CreateArray());
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM datasets WHERE ?1 IS NULL OR name = ?1 OR "
+				   "(?2 = 0 AND substr(name, 1, length(?1)) = ?1) "
+				   "ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4");
+	if (name)
+		db_bind_text(st, 1, name);
+	else
+		sqlite3_bind_null(st, 1);
+	sqlite3_bind_int(st, 2, exact);
+	sqlite3_bind_int64(st, 3, limit);
+	sqlite3_bind_int64(st, 4, offset);
+	collect_ids(st, &ids);
 	reply_models(out, c, &ids, model_dataset);
+}
+
+void h_datasets_list(struct req *r, struct resp *out)
+{
+	datasets_reply(r, out, NULL);
+}
+
+/* GET /v1/datasets/query/name/{datasetName} (Lightly's get_datasets_query_by_name) */
+void h_datasets_by_name(struct req *r, struct resp *out)
+{
+	const char *name = r->params[0];
+
+	if (strlen(name) > 200 || !utf8_valid(name, strlen(name))) {
+		resp_error(out, 400, "BAD_REQUEST", "datasetName must be 1-200 characters of UTF-8");
+		return;
+	}
+	datasets_reply(r, out, name);
 }
 
 void h_dataset_create(struct req *r, struct resp *out)
@@ -565,25 +626,47 @@ void h_schedule_cancel(struct req *r, struct resp *out)
 	resp_json(out, 200, model_scheduled(c, r->params[1]));
 }
 
-void h_runs_list(struct req *r, struct resp *out)
+/* Runs newest first, of one dataset or all (ds NULL), paged (Lightly's pageSize/pageOffset). */
+static void runs_reply(struct req *r, struct resp *out, const char *ds)
 {
 	struct dbconn *c = req_db(r);
-	const char *ds = req_query(r, "datasetId");
 	struct strvec ids = { 0 };
-	sqlite3_stmt *st;
+	int64_t limit, offset;
+
+	if (req_paging(r, out, &limit, &offset) < 0)
+		return;
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE ?1 IS NULL OR dataset_id = ?1 "
+				   "ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3");
+	if (ds)
+		db_bind_text(st, 1, ds);
+	else
+		sqlite3_bind_null(st, 1);
+	sqlite3_bind_int64(st, 2, limit);
+	sqlite3_bind_int64(st, 3, offset);
+	collect_ids(st, &ids);
+	reply_models(out, c, &ids, model_run);
+}
+
+/* GET /v1/docker/runs[?datasetId=] (the filter is the pages'), paged. */
+void h_runs_list(struct req *r, struct resp *out)
+{
+	const char *ds = req_query(r, "datasetId");
 
 	if (ds != NULL && !id_valid(ds)) {
 		resp_error(out, 400, "BAD_ID", "datasetId must be an id");
 		return;
 	}
-	if (ds != NULL) {
-		st = db_stmt(c, "SELECT id FROM runs WHERE dataset_id = ? ORDER BY created_at DESC, rowid DESC");
-		db_bind_text(st, 1, ds);
-	} else {
-		st = db_stmt(c, "SELECT id FROM runs ORDER BY created_at DESC, rowid DESC");
+	runs_reply(r, out, ds);
+}
+
+/* GET /v1/docker/runs/query/datasetId/{datasetId} (Lightly's get_docker_runs_query_by_dataset_id), paged. */
+void h_runs_by_dataset(struct req *r, struct resp *out)
+{
+	if (!dataset_exists_id(req_db(r), r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
 	}
-	collect_ids(st, &ids);
-	reply_models(out, c, &ids, model_run);
+	runs_reply(r, out, r->params[0]);
 }
 
 void h_run_get(struct req *r, struct resp *out)
@@ -651,25 +734,6 @@ void h_run_abort(struct req *r, struct resp *out)
 	resp_json(out, 200, model_run(c, r->params[0]));
 }
 
-/* An integer query argument in [min, max] (absent: def); INT64_MIN after replying 400. */
-static int64_t query_int(struct req *r, struct resp *out, const char *key, int64_t def,
-			 int64_t min, int64_t max)
-{
-	const char *s = req_query(r, key);
-	char *end;
-
-	if (s == NULL)
-		return def;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (s[0] == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
-		resp_error(out, 400, "BAD_REQUEST", "%s must be an integer in [%lld, %lld]", key,
-			   (long long)min, (long long)max);
-		return INT64_MIN;
-	}
-	return v;
-}
-
 static bool run_exists(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM runs WHERE id = ?");
@@ -683,8 +747,8 @@ static bool run_exists(struct dbconn *c, const char *id)
 void h_run_logs_get(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
-	int64_t since = query_int(r, out, "since", -1, -1, INT64_MAX / 2);
-	int64_t limit = query_int(r, out, "limit", 1000, 1, 10000);
+	int64_t since = req_query_int(r, out, "since", -1, -1, INT64_MAX / 2);
+	int64_t limit = req_query_int(r, out, "limit", 1000, 1, 10000);
 
 	if (since == INT64_MIN || limit == INT64_MIN)
 		return;
@@ -768,6 +832,63 @@ void h_workers_list(struct req *r, struct resp *out)
 
 	collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids);
 	reply_models(out, c, &ids, model_worker);
+}
+
+/* GET /v1/winnow/workers: the pages' list, with each worker's last contact. */
+void h_winnow_workers_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	struct strvec ids = { 0 };
+
+	collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids);
+	reply_models(out, c, &ids, model_worker_winnow);
+}
+
+/*
+ * DELETE /v1/docker/worker/{workerId} (Lightly's delete_docker_worker_registry_entry_by_id):
+ * 204; 404 unknown; 409 while it holds a LOCKED scheduled run (its run would
+ * never be taken back: abort or let it finish first).
+ */
+void h_worker_delete(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+
+	if (db_begin(c) != SQLITE_OK) {
+		resp_db_error(out, c);
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT (SELECT count(*) FROM workers WHERE id = ?1), "
+				   "(SELECT count(*) FROM scheduled WHERE worker_id = ?1 AND state = 'LOCKED')");
+	db_bind_text(st, 1, r->params[0]);
+	int64_t found = 0, held = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found = sqlite3_column_int64(st, 0);
+		held = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (!found || held) {
+		db_rollback(c);
+		if (!found)
+			resp_error(out, 404, "NOT_FOUND", "no such worker");
+		else
+			resp_error(out, 409, "CONFLICT", "the worker holds a scheduled run (LOCKED): "
+				   "abort it or let it finish first");
+		return;
+	}
+	st = db_stmt(c, "DELETE FROM workers WHERE id = ?");
+	db_bind_text(st, 1, r->params[0]);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK) {
+		resp_db_error(out, c);
+		db_rollback(c);
+		return;
+	}
+	free(out->body);
+	out->body = xstrdup("");	/* 204: no body */
+	out->len = 0;
+	out->ctype = "application/json";
+	out->status = 204;
 }
 
 void h_worker_get(struct req *r, struct resp *out)
@@ -907,8 +1028,8 @@ void h_results(struct req *r, struct resp *out)
 	struct dbconn *c = req_db(r);
 	const char *sort = req_query(r, "sort"), *order = req_query(r, "order"),
 		   *sel = req_query(r, "selected");
-	int64_t offset = query_int(r, out, "offset", 0, 0, INT64_MAX / 2);
-	int64_t limit = query_int(r, out, "limit", 100, 1, 1000);
+	int64_t offset = req_query_int(r, out, "offset", 0, 0, INT64_MAX / 2);
+	int64_t limit = req_query_int(r, out, "limit", 100, 1, 1000);
 	char cand_id[25] = "", sel_id[25] = "", dataset[25] = "";
 	char *cand_mask = NULL, *sel_mask = NULL;
 	struct bitmask cm = { 0 }, sm = { 0 };
@@ -1205,4 +1326,14 @@ void h_thumbnail(struct req *r, struct resp *out)
 		out->status = 200;
 		out->ctype = "image/jpeg";
 	}
+}
+
+/*
+ * GET /v1/versions/pip/minimum and /latest (no token, as Lightly's client
+ * asks): the Lightly client version winnow's wire follows, as a JSON string.
+ */
+void h_version(struct req *r, struct resp *out)
+{
+	(void)r;
+	resp_json(out, 200, cJSON_CreateString(API_LIGHTLY_VERSION));
 }

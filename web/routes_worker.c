@@ -15,8 +15,10 @@
 
 #include <openssl/crypto.h>
 
+#include "api.h"
 #include "bitmask.h"
 #include "db.h"
+#include "log.h"
 #include "longpoll.h"
 #include "models.h"
 #include "util.h"
@@ -95,7 +97,6 @@ void h_worker_register(struct req *r, struct resp *out)
 	}
 	char *labels_text = labels ? cJSON_PrintUnformatted(labels) : xstrdup("[]");
 	int64_t now = db_now_ms();
-	int status = 201;
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
 	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM workers WHERE name = ?");
@@ -111,7 +112,6 @@ void h_worker_register(struct req *r, struct resp *out)
 		sqlite3_bind_int64(st, 3, now);
 		sqlite3_bind_int64(st, 4, now);
 		db_bind_text(st, 5, id);
-		status = 200;
 	} else {
 		sqlite3_reset(st);
 		id_new(id);
@@ -131,7 +131,8 @@ void h_worker_register(struct req *r, struct resp *out)
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 		goto dberr;
 	free(labels_text);
-	reply_id(out, status, "id", id);
+	/* 201 also for the same name again: Lightly's client maps only 201 (SPEC 7). */
+	reply_id(out, 201, "id", id);
 	goto done;
 dberr:
 	free(labels_text);
@@ -377,11 +378,17 @@ done:
 	cJSON_Delete(j);
 }
 
+/*
+ * GET /v1/docker/worker/config/{configId} and .../config/vX/{configId}:
+ * Lightly's DockerWorkerConfigV0Data / DockerWorkerConfigVXData, built by
+ * lib/api.c: {id, version, createdAt, config} exactly. version: "V4" for a
+ * config holding a selection (the vX route's, or a 2.2-era body with one),
+ * "V0" for a 2.2-era config. Who created it is not in Lightly's model.
+ */
 void h_config_get(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
-	sqlite3_stmt *st = db_stmt(c, "SELECT id, config, creator, created_at, user_id FROM configs "
-				   "WHERE id = ?");
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, config, created_at FROM configs WHERE id = ?");
 
 	db_bind_text(st, 1, r->params[0]);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -389,16 +396,25 @@ void h_config_get(struct req *r, struct resp *out)
 		resp_error(out, 404, "NOT_FOUND", "no such config");
 		return;
 	}
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
 	cJSON *cfg = cJSON_Parse(db_col_text(st, 1));
-	cJSON_AddItemToObject(o, "config", cfg ? cfg : cJSON_CreateObject());
-	json_add_str_or_null(o, "creator", sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL :
-			     db_col_text(st, 2));
-	json_add_i64(o, "createdAt", sqlite3_column_int64(st, 3));
-	cJSON_AddStringToObject(o, "userId", db_col_text(st, 4));
+	bool v4 = cJSON_IsObject(cfg) && cJSON_GetObjectItem(cfg, "selection") != NULL;
+	struct api_config_data d = {
+		.id = xstrdup(db_col_text(st, 0)),
+		.version = xstrdup(v4 ? "V4" : "V0"),
+		.created_at = sqlite3_column_int64(st, 2),
+		.config = xstrdup(cJSON_IsObject(cfg) ? db_col_text(st, 1) : "{}"),
+	};
 	sqlite3_reset(st);
-	resp_json(out, 200, o);
+	cJSON_Delete(cfg);
+	char *body = api_build_config_data(&d);
+	api_config_data_free(&d);
+	if (body == NULL)
+		fatalx("out of memory building a config reply");
+	free(out->body);
+	out->status = 200;
+	out->body = body;
+	out->len = strlen(body);
+	out->ctype = "application/json";
 }
 
 void h_run_create(struct req *r, struct resp *out)
@@ -711,46 +727,144 @@ void h_mappings(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
 	const char *field = req_query(r, "field");
+	int64_t limit, offset;
 
 	if (field == NULL || strcmp(field, "fileName") != 0) {
 		resp_error(out, 400, "BAD_REQUEST", "field must be fileName");
 		return;
 	}
+	if (req_paging(r, out, &limit, &offset) < 0)
+		return;
 	if (!dataset_exists_id(c, r->params[0])) {
 		resp_error(out, 404, "NOT_FOUND", "no such dataset");
 		return;
 	}
-	sqlite3_stmt *st = db_stmt(c, "SELECT file_name FROM samples WHERE dataset_id = ? ORDER BY idx");
+	sqlite3_stmt *st = db_stmt(c, "SELECT file_name FROM samples WHERE dataset_id = ? "
+				   "ORDER BY idx LIMIT ? OFFSET ?");
 	cJSON *a = cJSON_CreateArray();
 	db_bind_text(st, 1, r->params[0]);
+	sqlite3_bind_int64(st, 2, limit);
+	sqlite3_bind_int64(st, 3, offset);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		cJSON_AddItemToArray(a, cJSON_CreateString(db_col_text(st, 0)));
 	sqlite3_reset(st);
 	resp_json(out, 200, a);
 }
 
-void h_tags_list(struct req *r, struct resp *out)
+/*
+ * GET /v1/datasets/{datasetId}/tags/{tagId}/export/basic/filenames: the
+ * tag's file names in sample order, one a line (no newline after the last),
+ * text/plain; Lightly's paging counts file names (a page past the end is "").
+ */
+void h_tag_export_filenames(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
-	struct strvec ids = { 0 };
+	int64_t limit, offset;
+	char *mask = NULL;
 
+	if (req_paging(r, out, &limit, &offset) < 0)
+		return;
 	if (!dataset_exists_id(c, r->params[0])) {
 		resp_error(out, 404, "NOT_FOUND", "no such dataset");
 		return;
 	}
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM tags WHERE dataset_id = ? ORDER BY created_at, rowid");
+	sqlite3_stmt *st = db_stmt(c, "SELECT bit_mask_data FROM tags WHERE id = ? AND dataset_id = ?");
+	db_bind_text(st, 1, r->params[1]);
+	db_bind_text(st, 2, r->params[0]);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		mask = xstrdup(db_col_text(st, 0));
+	sqlite3_reset(st);
+	if (mask == NULL) {
+		resp_error(out, 404, "NOT_FOUND", "no such tag in this dataset");
+		return;
+	}
+	struct bitmask bm = { 0 };
+	bitmask_parse(mask, SIZE_MAX, &bm);	/* stored masks were checked when created */
+	free(mask);
+	size_t nbits = bitmask_bits(&bm);
+	struct buf b = { 0 };
+	int64_t seen = 0, put = 0;
+	st = db_stmt(c, "SELECT idx, file_name FROM samples WHERE dataset_id = ? ORDER BY idx");
 	db_bind_text(st, 1, r->params[0]);
+	while ((limit < 0 || put < limit) && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t i = sqlite3_column_int64(st, 0);
+		if (i < 0 || (uint64_t)i >= nbits || !bitmask_get(&bm, (size_t)i))
+			continue;
+		if (seen++ < offset)
+			continue;
+		buf_printf(&b, "%s%s", put++ ? "\n" : "", db_col_text(st, 1));
+	}
+	sqlite3_reset(st);
+	bitmask_free(&bm);
+	free(out->body);
+	out->status = 200;
+	out->body = b.data ? b.data : xstrdup("");
+	out->len = b.data ? b.len : 0;
+	out->ctype = "text/plain; charset=utf-8";
+}
+
+/* The tags of the query (its one parameter bound to p), as models. */
+static void tags_reply(struct resp *out, struct dbconn *c, const char *sql, const char *p,
+		       cJSON *(*model)(struct dbconn *, const char *))
+{
+	struct strvec ids = { 0 };
+	sqlite3_stmt *st = db_stmt(c, sql);
+
+	db_bind_text(st, 1, p);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		strvec_push(&ids, db_col_text(st, 0));
 	sqlite3_reset(st);
 	cJSON *a = cJSON_CreateArray();
 	for (size_t i = 0; i < ids.n; i++) {
-		cJSON *t = model_tag(c, ids.v[i]);
+		cJSON *t = model(c, ids.v[i]);
 		if (t)
 			cJSON_AddItemToArray(a, t);
 	}
 	strvec_free(&ids);
 	resp_json(out, 200, a);
+}
+
+/* GET /v1/datasets/{datasetId}/tags: Lightly's TagData, oldest first. */
+void h_tags_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
+	}
+	tags_reply(out, c, "SELECT id FROM tags WHERE dataset_id = ? ORDER BY created_at, rowid",
+		   r->params[0], model_tag);
+}
+
+/* GET /v1/winnow/datasets/{datasetId}/tags: the pages' list, with each tag's creator. */
+void h_winnow_tags_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		return;
+	}
+	tags_reply(out, c, "SELECT id FROM tags WHERE dataset_id = ? ORDER BY created_at, rowid",
+		   r->params[0], model_tag_winnow);
+}
+
+/* GET /v1/docker/runs/{runId}/tags: the run's tags, newest first (the selection first). */
+void h_run_tags(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM runs WHERE id = ?");
+
+	db_bind_text(st, 1, r->params[0]);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	if (!found) {
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+		return;
+	}
+	tags_reply(out, c, "SELECT id FROM tags WHERE run_id = ? ORDER BY created_at DESC, rowid DESC",
+		   r->params[0], model_tag);
 }
 
 static int64_t dataset_nsamples(struct dbconn *c, const char *id)
@@ -834,8 +948,8 @@ void h_tag_create(struct req *r, struct resp *out)
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
 		sqlite3_reset(st);
 		db_rollback(c);
-		if (same)
-			reply_id(out, 200, "id", id);
+		if (same)	/* 201 again: Lightly's client maps only 201 (SPEC 7) */
+			reply_id(out, 201, "id", id);
 		else
 			resp_error(out, 409, "CONFLICT", "a tag named %s exists with another mask", name);
 		goto done;
@@ -865,6 +979,95 @@ dberr:
 done:
 	bitmask_free(&bm);
 	cJSON_Delete(j);
+}
+
+/*
+ * POST /v1/datasets/{datasetId}/tags/initial (InitialTagCreateRequest, parsed
+ * by lib/api.c): the dataset's tag of every sample, without a previous tag;
+ * name "initial-tag" unless given. 201 {id}, also when the dataset already
+ * has a tag of that name (that tag). imgType: winnow keeps full images only.
+ */
+void h_tag_initial(struct req *r, struct resp *out)
+{
+	struct api_initial_tag t;
+	struct bitmask bm = { 0 };
+	struct dbconn *c = req_db(r);
+	char err[512], id[25];
+	char *mask = NULL;
+
+	if (api_parse_initial_tag(r->body, r->body_len, 0, &t, err, sizeof(err)) < 0) {
+		resp_error(out, 400, "BAD_REQUEST", "%s", err);
+		goto done;
+	}
+	if (t.img_type != API_IMG_FULL) {
+		resp_error(out, 400, "BAD_REQUEST", "imgType: winnow supports full only");
+		goto done;
+	}
+	const char *name = t.name ? t.name : "initial-tag";
+	const char *creator = t.creator >= 0 ? api_enum_name(API_E_TAG_CREATOR, t.creator) :
+			      r->who.role == ROLE_WORKER ? "USER_WORKER" : "USER_PIP";
+	if (!dataset_exists_id(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		goto done;
+	}
+	if (db_begin(c) != SQLITE_OK)
+		goto dberr;
+	if (t.run_id != NULL) {
+		sqlite3_stmt *q = db_stmt(c, "SELECT 1 FROM runs WHERE id = ? AND dataset_id = ?");
+		db_bind_text(q, 1, t.run_id);
+		db_bind_text(q, 2, r->params[0]);
+		bool ok = sqlite3_step(q) == SQLITE_ROW;
+		sqlite3_reset(q);
+		if (!ok) {
+			db_rollback(c);
+			resp_error(out, 400, "BAD_REQUEST", "runId: not a run of this dataset");
+			goto done;
+		}
+		if (workers_run_released(c, t.run_id)) {
+			db_rollback(c);
+			reply_released(out, t.run_id);
+			goto done;
+		}
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM tags WHERE dataset_id = ? AND name = ?");
+	db_bind_text(st, 1, r->params[0]);
+	db_bind_text(st, 2, name);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
+		sqlite3_reset(st);
+		db_rollback(c);
+		reply_id(out, 201, "id", id);
+		goto done;
+	}
+	sqlite3_reset(st);
+	int64_t n = dataset_nsamples(c, r->params[0]);
+	for (int64_t i = 0; i < n; i++)
+		bitmask_set(&bm, (size_t)i);
+	mask = bitmask_format(&bm);
+	id_new(id);
+	st = db_stmt(c, "INSERT INTO tags (id, dataset_id, name, prev_tag_id, bit_mask_data, tot_size, "
+		     "creator, run_id, created_at) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)");
+	db_bind_text(st, 1, id);
+	db_bind_text(st, 2, r->params[0]);
+	db_bind_text(st, 3, name);
+	db_bind_text(st, 4, mask);
+	sqlite3_bind_int64(st, 5, n);
+	db_bind_text(st, 6, creator);
+	db_bind_text(st, 7, t.run_id);
+	sqlite3_bind_int64(st, 8, db_now_ms());
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
+		goto dberr;
+	reply_id(out, 201, "id", id);
+	goto done;
+dberr:
+	resp_db_error(out, c);
+	db_rollback(c);
+done:
+	free(mask);
+	bitmask_free(&bm);
+	api_initial_tag_free(&t);
 }
 
 void h_tag_get(struct req *r, struct resp *out)
@@ -954,8 +1157,8 @@ void h_scores_post(struct req *r, struct resp *out)
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
 		sqlite3_reset(st);
 		db_rollback(c);
-		if (same)
-			reply_id(out, 200, "id", id);
+		if (same)	/* 201 again: Lightly's client maps only 201 (SPEC 7) */
+			reply_id(out, 201, "id", id);
 		else
 			resp_error(out, 409, "CONFLICT", "scores %s of this tag exist with other values", type);
 		goto done;

@@ -12,7 +12,7 @@
  * database connection from db.c's pool on first use and returns it when the
  * reply is built. Every /v1 route is authenticated here, from the route
  * table, before its handler runs; the handler never sees an unauthenticated
- * call unless its route says ROLE_NONE.
+ * call unless its route says ROLE_NONE (or ROLE_PUBLIC: no credential at all).
  */
 #include "server.h"
 
@@ -100,7 +100,7 @@ static void dispatch_api(struct req *r, struct resp *out)
 		}
 		return;
 	}
-	if (rt->roles != ROLE_NONE) {
+	if (rt->roles != ROLE_NONE && rt->roles != ROLE_PUBLIC) {
 		if (authenticate(r) < 0) {
 			resp_error(out, 401, "UNAUTHORIZED", "a valid token is required");
 			return;

@@ -92,6 +92,9 @@ async function handle(req, res, who, url, body) {
 		const d = { id: id(), name: body.name, userId: who.userId, type: 'Images', sizeInBytes: 0, createdAt: now(), lastModifiedAt: now() };
 		db.datasets.set(d.id, d); db.samples.set(d.id, []); return json({ id: d.id }, 201);
 	}
+	if (seg[0] === 'v1' && seg[1] === 'winnow' && seg[2] === 'datasets' && seg[4] === 'tags' && seg.length === 5 && m === 'GET') {
+		need('user'); return json([...db.tags.values()].filter((t) => t.datasetId === seg[3]));
+	}
 	if (seg[0] === 'v1' && seg[1] === 'datasets' && seg.length >= 3) {
 		const did = seg[2]; const rest = seg.slice(3).join('/');
 		if (rest === '' && m === 'GET') { either(); const d = ds(did); return json({ ...d, nSamples: db.samples.get(did).length }); }
@@ -157,6 +160,7 @@ async function handle(req, res, who, url, body) {
 		return json({ id: w.id });
 	}
 	if (p === '/v1/docker/worker' && m === 'GET') { need('user'); return json([...db.workers.values()]); }
+	if (p === '/v1/winnow/workers' && m === 'GET') { need('user'); return json([...db.workers.values()].map((w) => ({ ...w, lastSeenAt: w.lastModifiedAt }))); }
 	if (seg[2] === 'worker' && seg.length === 4 && m === 'PUT') { need('worker'); const w = db.workers.get(seg[3]) || fail(404, 'no such worker', 'NOT_FOUND'); w.state = body.state; w.lastModifiedAt = now(); return json({}); }
 	if (seg[2] === 'worker' && seg.length === 4 && m === 'GET') { either(); return json(db.workers.get(seg[3]) || fail(404, 'no such worker', 'NOT_FOUND')); }
 	if (seg[2] === 'worker' && seg[4] === 'schedule') { need('worker'); const st = url.searchParams.get('state') || 'OPEN'; return json([...db.sched.values()].filter((s) => s.state === st && (st === 'OPEN' || s.workerId === seg[3]))); }

@@ -748,10 +748,17 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await page.locator('#ds-runs tbody tr').first().waitFor();
 		await page.waitForFunction(() => document.querySelectorAll('#ds-runs tbody tr').length === 3);
 		await page.locator('#ds-tags td', { hasText: `run-${S.rid}-candidates` }).waitFor();
+		// the creator comes from winnow's own tag list (it is not in Lightly's TagData)
+		const candRow = page.locator('#ds-tags tr', { hasText: `run-${S.rid}-candidates` });
+		assert.equal((await candRow.locator('td').nth(2).textContent()).trim(), 'USER_WORKER', 'dataset page: tag creator');
 		assert.equal((await page.textContent('#ds-samples')).replace(/,/g, ''), String(S.candidates.length));
 		await shot(page, 'dataset');
 		await page.click('nav[aria-label=Main] >> text=Workers');
 		await page.locator('#workers-list td', { hasText: WORKER_NAME }).waitFor();
+		// the last contact comes from winnow's own route (lastSeenAt is not in Lightly's worker model)
+		const seenCell = await page.locator('#workers-list tr', { hasText: WORKER_NAME }).locator('td').nth(4).textContent();
+		assert.match(seenCell, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/, 'workers page: last contact');
+		assert.ok(!('lastSeenAt' in (await U('GET', '/v1/docker/worker'))[0]), 'no lastSeenAt on Lightly\'s route');
 		await shot(page, 'workers');
 		// a dataset without a datasource gets one from its page (refused first, then set)
 		const bare = (await call('POST', '/v1/datasets', { name: 'no-source-yet' }, S.userToken)).id;

@@ -192,7 +192,8 @@ class DaemonFixture(unittest.TestCase):
         self.fail("scheduled run %s not DONE" % sched)
 
     def tags(self, ds):
-        return self.ok("GET", "/v1/datasets/%s/tags" % ds)
+        # winnow's list: Lightly's TagData plus each tag's creator (SPEC 7)
+        return self.ok("GET", "/v1/winnow/datasets/%s/tags" % ds)
 
     def mapping(self, ds):
         return self.web.ok("GET", "/v1/datasets/%s/mappings?field=fileName" % ds, token=self.wtok)

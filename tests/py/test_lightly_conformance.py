@@ -267,9 +267,6 @@ class Base(unittest.TestCase):
 
 
 class TestFlows(Base):
-    # Fails today (issue 14); the problems it showed:
-    #   version check (no token): 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    @unittest.expectedFailure
     def test_version_check(self):
         r = self.call("GET", "/v1/versions/pip/minimum", token="")
         if self.want(r, "version check (no token)", (200,)):
@@ -277,14 +274,6 @@ class TestFlows(Base):
             self.expect(v if isinstance(v, str) else r.body.decode(), "1.5.20", "minimum version")
         self.done()
 
-    # Fails today (issue 14); the problems it showed:
-    #   GET /v1/datasets/{datasetId}: $: unknown key 'datasourceType' (not in DatasetData)
-    #   GET /v1/datasets: $[*]: unknown key 'datasourceType' (not in DatasetData)
-    #   find by name (before): 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   find by name: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   find by name: the dataset: got [], want ['<id>']
-    #   list datasets: the page at pageOffset=5000 (past the end) is not empty: paging ignored
-    @unittest.expectedFailure
     def test_dataset_create_and_find_by_name(self):
         name = "flow-dataset"
         q = [("shared", False), ("exact", True)]
@@ -313,11 +302,11 @@ class TestFlows(Base):
         self.want(r, "GET datasource/all", (200,))
 
     # Fails today (issue 14); the problems it showed:
-    #   PUT /v1/datasets/{datasetId}/datasource: status 400: $.code: 'BAD_DATASOURCE' is not in ApiErrorCode ...
-    #   PUT datasource LOCAL INPUT: 400, want 200/201/204: {"error":"fullPath must be an existing folder (abs...
+    #   PUT /v1/datasets/{datasetId}/datasource: status 400: $.code: 'BAD_DATASOURCE' is not in ApiErrorC...
+    #   PUT datasource LOCAL INPUT: 400, want 200/201/204: {"error":"fullPath must be an existing folder ...
     #   GET datasource: 404, want 200: {"error":"the dataset has no datasource yet","code":"NOT_FOUND"}
     #   GET datasource/all: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   PUT datasource LOCAL LIGHTLY: 400, want 200/201/204: {"error":"fullPath must be an existing folder (a...
+    #   PUT datasource LOCAL LIGHTLY: 400, want 200/201/204: {"error":"fullPath must be an existing folde...
     #   GET datasource: 404, want 200: {"error":"the dataset has no datasource yet","code":"NOT_FOUND"}
     #   GET datasource/all: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
     @unittest.expectedFailure
@@ -331,7 +320,7 @@ class TestFlows(Base):
         self.done()
 
     # Fails today (issue 14); the problems it showed:
-    #   GET /v1/datasets/{datasetId}/datasource: $: unknown key 'lastModifiedAt' (not in DatasourceConfigLOCAL)
+    #   GET /v1/datasets/{datasetId}/datasource: $: unknown key 'lastModifiedAt' (not in DatasourceConfig...
     #   GET /v1/datasets/{datasetId}/datasource: $.purpose: missing required key of DatasourceConfigLOCAL
     #   purpose: got None, want 'INPUT_OUTPUT'
     #   GET datasource/all: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
@@ -344,7 +333,7 @@ class TestFlows(Base):
         self.done()
 
     # Fails today (issue 14); the problems it showed:
-    #   PUT datasource S3 INPUT: 400, want 200/201/204: {"error":"s3Endpoint is required","code":"BAD_REQUEST"}
+    #   PUT datasource S3 INPUT: 400, want 200/201/204: {"error":"s3Endpoint is required","code":"BAD_REQ...
     #   GET datasource: 404, want 200: {"error":"the dataset has no datasource yet","code":"NOT_FOUND"}
     #   GET datasource/all: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
     @unittest.expectedFailure
@@ -358,14 +347,6 @@ class TestFlows(Base):
             self.expect(self.jbody(r).get("s3SecretAccessKey") != "secret-key", True, "S3 secret masked (SPEC 8)")
         self.done()
 
-    # Fails today (issue 14); the problems it showed:
-    #   GET /v1/docker/worker: $[*]: unknown key 'lastSeenAt' (not in DockerWorkerRegistryEntryData)
-    #   DELETE /v1/docker/worker/{workerId}: status 405: $.code: 'METHOD_NOT_ALLOWED' is not in ApiErrorCode ...
-    #   register worker: 403, want 201: {"error":"this route is for worker tokens","code":"FORBIDDEN"}
-    #   register worker again: 403, want 201: {"error":"this route is for worker tokens","code":"FORBIDDEN"}
-    #   list workers: holds it: got False, want True
-    #   delete unknown worker: 405, want 404: {"error":"DELETE is not allowed here","code":"METHOD_NOT_ALLOWED"}
-    @unittest.expectedFailure
     def test_workers(self):
         body = {"name": "my-worker", "workerType": "FULL", "labels": ["worker-label"], "creator": "USER_PIP"}
         wid = self.create("/v1/docker/worker", body, "register worker")
@@ -387,13 +368,9 @@ class TestFlows(Base):
         self.done()
 
     # Fails today (issue 14); the problems it showed:
-    #   GET /v1/docker/worker/config/vX/{configId}: $.version: missing is not one of DockerWorkerConfigVXData...
-    #   GET /v1/datasets/{datasetId}/docker/worker/schedule: $[*]: unknown key 'workerId' (not in DockerRunSc...
-    #   GET /v1/datasets/{datasetId}/docker/worker/schedule: $[*]: unknown key 'originScheduledId' (not in Do...
-    #   GET /v1/docker/worker/config/{configId}: $: unknown key 'creator' (not in DockerWorkerConfigV0Data)
-    #   GET /v1/docker/worker/config/{configId}: $: unknown key 'userId' (not in DockerWorkerConfigV0Data)
-    #   GET /v1/docker/worker/config/{configId}: $.version: missing required key of DockerWorkerConfigV0Data
-    #   scheduled runs ?state=DONE: got [{'id': '<id>', 'datasetId': '<id>', 'configId': '<id>', 'priority': ...
+    #   GET /v1/datasets/{datasetId}/docker/worker/schedule: $[*]: unknown key 'workerId' (not in DockerR...
+    #   GET /v1/datasets/{datasetId}/docker/worker/schedule: $[*]: unknown key 'originScheduledId' (not i...
+    #   scheduled runs ?state=DONE: got [{'id': '<id>', 'datasetId': '<id>', 'configId': '<id>', 'priorit...
     @unittest.expectedFailure
     def test_config_and_schedule(self):
         ds = self.dataset("sched")
@@ -423,28 +400,25 @@ class TestFlows(Base):
     # Fails today (issue 14); the problems it showed:
     #   GET /v1/docker/runs/schedule/{scheduledId}: $: unknown key 'progress' (not in DockerRunData)
     #   GET /v1/docker/runs/schedule/{scheduledId}: $: unknown key 'abortRequested' (not in DockerRunData)
-    #   GET /v1/docker/runs/schedule/{scheduledId}: $.artifacts[*]: unknown key 'uploaded' (not in DockerRunA...
-    #   GET /v1/docker/runs/schedule/{scheduledId}: $.artifacts[*]: unknown key 'size' (not in DockerRunArtif...
-    #   GET /v1/docker/runs/schedule/{scheduledId}: $.artifacts[*].type: 'SELECTION_CSV' is not in DockerRunA...
+    #   GET /v1/docker/runs/schedule/{scheduledId}: $.artifacts[*]: unknown key 'uploaded' (not in Docker...
+    #   GET /v1/docker/runs/schedule/{scheduledId}: $.artifacts[*]: unknown key 'size' (not in DockerRunA...
+    #   GET /v1/docker/runs/schedule/{scheduledId}: $.artifacts[*].type: 'SELECTION_CSV' is not in Docker...
     #   GET /v1/docker/runs/{runId}: $: unknown key 'progress' (not in DockerRunData)
     #   GET /v1/docker/runs/{runId}: $: unknown key 'abortRequested' (not in DockerRunData)
     #   GET /v1/docker/runs/{runId}: $.artifacts[*]: unknown key 'uploaded' (not in DockerRunArtifactData)
     #   GET /v1/docker/runs/{runId}: $.artifacts[*]: unknown key 'size' (not in DockerRunArtifactData)
-    #   GET /v1/docker/runs/{runId}: $.artifacts[*].type: 'SELECTION_CSV' is not in DockerRunArtifactType (LO...
+    #   GET /v1/docker/runs/{runId}: $.artifacts[*].type: 'SELECTION_CSV' is not in DockerRunArtifactType...
     #   GET /v1/docker/runs: $[*]: unknown key 'progress' (not in DockerRunData)
     #   GET /v1/docker/runs: $[*]: unknown key 'abortRequested' (not in DockerRunData)
     #   GET /v1/docker/runs: $[*].artifacts[*]: unknown key 'uploaded' (not in DockerRunArtifactData)
     #   GET /v1/docker/runs: $[*].artifacts[*]: unknown key 'size' (not in DockerRunArtifactData)
-    #   GET /v1/docker/runs: $[*].artifacts[*].type: 'SELECTION_CSV' is not in DockerRunArtifactType (LOG/MEM...
-    #   GET /v1/datasets/{datasetId}/tags: $[*]: unknown key 'creator' (not in TagData)
-    #   GET /v1/datasets/{datasetId}/tags/{tagId}: $: unknown key 'creator' (not in TagData)
+    #   GET /v1/docker/runs: $[*].artifacts[*].type: 'SELECTION_CSV' is not in DockerRunArtifactType (LOG...
+    #   GET /v1/docker/runs/query/datasetId/{datasetId}: $[*]: unknown key 'progress' (not in DockerRunData)
+    #   GET /v1/docker/runs/query/datasetId/{datasetId}: $[*]: unknown key 'abortRequested' (not in Docke...
+    #   GET /v1/docker/runs/query/datasetId/{datasetId}: $[*].artifacts[*]: unknown key 'uploaded' (not i...
+    #   GET /v1/docker/runs/query/datasetId/{datasetId}: $[*].artifacts[*]: unknown key 'size' (not in Do...
+    #   GET /v1/docker/runs/query/datasetId/{datasetId}: $[*].artifacts[*].type: 'SELECTION_CSV' is not i...
     #   GET /v1/docker/runs/{runId}/logs: $: list where DockerRunLogData (an object) is wanted
-    #   all runs: the page at pageOffset=5000 (past the end) is not empty: paging ignored
-    #   runs of a dataset: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   runs of the dataset: got [], want ['<id>']
-    #   run tags: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   export filenames: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   export filenames: got '', want 'img_1.png\nimg_2.png\nimg_4.png'
     #   artifact read URL: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
     @unittest.expectedFailure
     def test_follow_run_tags_export_artifacts(self):
@@ -485,18 +459,10 @@ class TestFlows(Base):
         self.done()
 
     # Fails today (issue 14); the problems it showed:
-    #   POST /v1/docker/worker: status 200: the client maps only 201 for POST /v1/docker/worker (it then retu...
-    #   GET /v1/docker/worker/{workerId}: $: unknown key 'lastSeenAt' (not in DockerWorkerRegistryEntryData)
-    #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'workerId' (not in DockerRunScheduledData)
-    #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'originScheduledId' (not in DockerRunSch...
-    #   GET /v1/docker/worker/config/vX/{configId}: $.version: missing is not one of DockerWorkerConfigVXData...
-    #   POST /v1/datasets/{datasetId}/tags/initial: status 405: $.code: 'METHOD_NOT_ALLOWED' is not in ApiErr...
+    #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'workerId' (not in DockerRunSchedule...
+    #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'originScheduledId' (not in DockerRu...
     #   GET /v1/docker/runs/{runId}/logs: $: list where DockerRunLogData (an object) is wanted
-    #   register: 200, want 201: {"id":"<id>"}
     #   logs: 400, want 200/204: {"error":"seq is required","code":"BAD_REQUEST"}
-    #   initial tag: 405, want 201: {"error":"POST is not allowed here","code":"METHOD_NOT_ALLOWED"}
-    #   candidates tag: 400, want 201: {"error":"prevTagId is not a tag of this dataset","code":"BAD_REQUEST"}
-    #   selection tag: 400, want 201: {"error":"prevTagId is not a tag of this dataset","code":"BAD_REQUEST"}
     #   confirm upload: 404, want 200/204: {"error":"no such route","code":"NOT_FOUND"}
     #   read logs: messages: got [], want ['embedding']
     @unittest.expectedFailure
@@ -557,7 +523,7 @@ class TestFlows(Base):
 
     # Fails today (issue 14); the problems it showed:
     #   POST /v1/docker/worker/config/vX: status 400: $: unknown key 'errors' (not in ApiErrorResponse)
-    #   POST /v1/docker/worker/config/vX: status 400: $.code: 'INVALID_CONFIG' is not in ApiErrorCode (77 val...
+    #   POST /v1/docker/worker/config/vX: status 400: $.code: 'INVALID_CONFIG' is not in ApiErrorCode (77...
     #   autoTasks refused naming it: got False, want True
     @unittest.expectedFailure
     def test_errors_are_lightly_errors(self):
@@ -581,12 +547,6 @@ class TestFlows(Base):
 class TestPaging(Base):
     N = 30000
 
-    # Fails today (issue 14); the problems it showed:
-    #   mappings: paging did not end after 20 pages of 5000
-    #   mappings pages: every name once, in order: got ['f00000.jpg', 'f00001.jpg', 'f00002.jpg', 'f00003.jpg...
-    #   export: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   export pages: every name once, in order: got [''], want ['f00000.jpg', 'f00001.jpg', 'f00002.jpg', 'f...
-    @unittest.expectedFailure
     def test_30000_samples_list_in_pages_that_end(self):
         ds = self.dataset("big")
         names = ["f%05d.jpg" % i for i in range(self.N)]

@@ -96,7 +96,7 @@ class TestWorkerCalls(Base):
         wid = r1.json["id"]
         self.assertRegex(wid, ID_RE)
         r2 = self.srv.request("POST", "/v1/docker/worker", {"name": "gpu-box", "workerType": "FULL", "labels": ["gpu", "x"]}, self.worker)
-        self.assertEqual(r2.status, 200)
+        self.assertEqual(r2.status, 201)   # Lightly's client maps only 201 (SPEC 7)
         self.assertEqual(r2.json["id"], wid)
         other = self.register("cpu-box")
         self.assertNotEqual(other, wid)
@@ -113,11 +113,15 @@ class TestWorkerCalls(Base):
 
     def test_worker_state_heartbeat(self):
         wid = self.register("hb")
-        before = self.u("GET", "/v1/docker/worker/%s" % wid)
+        seen = lambda: [x for x in self.u("GET", "/v1/winnow/workers") if x["id"] == wid][0]   # noqa: E731
+        before = seen()
+        self.assertNotIn("lastSeenAt", self.u("GET", "/v1/docker/worker/%s" % wid))   # winnow's: on winnow's route
         time.sleep(0.01)
         m = self.w("PUT", "/v1/docker/worker/%s" % wid, {"state": "BUSY"})
         self.assertEqual(m["state"], "BUSY")
-        self.assertGreater(m["lastSeenAt"], before["lastSeenAt"] - 1)
+        after = seen()
+        self.assertEqual(after["state"], "BUSY")
+        self.assertGreater(after["lastSeenAt"], before["lastSeenAt"] - 1)
         self.assertGreaterEqual(m["lastModifiedAt"], before["lastModifiedAt"])
         self.assertEqual(self.srv.request("PUT", "/v1/docker/worker/%s" % wid, {"state": "SLEEPY"}, self.worker).status, 400)
         self.assertEqual(self.srv.request("PUT", "/v1/docker/worker/%s" % ("0" * 24), {"state": "IDLE"}, self.worker).status, 404)
@@ -129,6 +133,9 @@ class TestWorkerCalls(Base):
         self.assertEqual(c["config"]["docker"], PRESET)
         self.assertEqual(c["config"]["workerType"], "FULL")
         self.assertIn("createdAt", c)
+        # Lightly's DockerWorkerConfigV0Data exactly; a 2.2-era config is V0
+        self.assertEqual((sorted(c), c["version"]), (["config", "createdAt", "id", "version"], "V0"))
+        self.assertEqual(self.u("GET", "/v1/docker/worker/config/vX/%s" % cfg), c)
         bad = {"method": "foo", "stopping_condition": {"n_samples": -3}}
         r = self.srv.request("POST", "/v1/docker/worker/config",
                              {"config": {"workerType": "FULL", "docker": bad, "lightly": {}}}, self.user)
@@ -160,6 +167,8 @@ class TestWorkerCalls(Base):
         self.assertEqual(r.status, 201, r.json)
         stored = self.u("GET", "/v1/docker/worker/config/%s" % r.json["id"])
         self.assertEqual(stored["config"]["selection"]["strategies"], v4["selection"]["strategies"])
+        self.assertEqual(stored["version"], "V4")   # a selection makes it V4, on either route
+        self.assertEqual(self.u("GET", "/v1/docker/worker/config/vX/%s" % r.json["id"])["version"], "V4")
         # A V4 config with errors gets every one, with its path.
         v4["selection"]["nSamples"] = 0
         v4["selection"]["strategies"].append({"input": {"type": "METADATA"}, "strategy": {"type": "WEIGHTS"}})
@@ -242,7 +251,7 @@ class TestWorkerCalls(Base):
         t2 = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
                               {"name": "run-candidates", "prevTagId": None, "bitMaskData": cand, "totSize": 10,
                                "creator": "USER_WORKER", "runId": None}, self.worker)
-        self.assertEqual((t2.status, t2.json["id"]), (200, cid))
+        self.assertEqual((t2.status, t2.json["id"]), (201, cid))   # a repeat: 201 again (SPEC 7)
         sel = bitmask([0, 3, 4, 6])
         self.assertEqual(sel, "0x59")
         sid = self.w("POST", "/v1/datasets/%s/tags" % ds,
@@ -256,8 +265,13 @@ class TestWorkerCalls(Base):
             self.assertEqual(r.status, 400, bad)
         tag = self.u("GET", "/v1/datasets/%s/tags/%s" % (ds, sid))
         self.assertTrue(TAG_FIELDS <= set(tag), tag)
-        self.assertEqual((tag["prevTagId"], tag["bitMaskData"], tag["totSize"], tag["creator"]), (cid, "0x59", 10, "SAMPLER_CORESET"))
+        self.assertEqual((tag["prevTagId"], tag["bitMaskData"], tag["totSize"]), (cid, "0x59", 10))
+        self.assertNotIn("creator", tag)   # not in Lightly's TagData: winnow's route has it
+        self.assertNotIn("runId", tag)     # none given: absent, not null
         self.assertEqual([x["name"] for x in self.w("GET", "/v1/datasets/%s/tags" % ds)], ["run-candidates", "run"])
+        own = {x["name"]: x for x in self.u("GET", "/v1/winnow/datasets/%s/tags" % ds)}
+        self.assertEqual((own["run"]["creator"], own["run"]["bitMaskData"], own["run-candidates"]["creator"]),
+                         ("SAMPLER_CORESET", "0x59", "USER_WORKER"))
 
         scores = [i / 10 for i in range(10)]
         path = "/v1/datasets/%s/tags/%s/scores" % (ds, cid)
@@ -265,7 +279,7 @@ class TestWorkerCalls(Base):
         self.assertEqual(r.status, 201)
         score_id = r.json["id"]
         r = self.srv.request("POST", path, {"scoreType": "uncertainty_margin", "scores": scores}, self.worker)
-        self.assertEqual((r.status, r.json["id"]), (200, score_id))
+        self.assertEqual((r.status, r.json["id"]), (201, score_id))   # a repeat: 201 again (SPEC 7)
         r = self.srv.request("POST", path, {"scoreType": "uncertainty_margin", "scores": scores[::-1]}, self.worker)
         self.assertEqual(r.status, 409)
         r = self.srv.request("POST", path, {"scoreType": "uncertainty_entropy", "scores": scores[:9]}, self.worker)
@@ -286,6 +300,64 @@ class TestWorkerCalls(Base):
             self.assertEqual(r.status, 400, bad)
         r = self.srv.request("POST", path, {"scoreType": "x" * 128, "scores": scores}, self.worker)
         self.assertEqual(r.status, 201)
+
+    def test_initial_tag_and_run_tags(self):
+        """POST .../tags/initial: every sample, 201 {id} again for a repeat; strict body
+        (Lightly's InitialTagCreateRequest); GET /v1/docker/runs/{runId}/tags newest first."""
+        ds = self.dataset()
+        self.srv.ok("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": "i%d.jpg" % i} for i in range(5)], self.worker, 200)
+        path = "/v1/datasets/%s/tags/initial" % ds
+        r = self.srv.request("POST", path, {"creator": "USER_WORKER", "imgType": "full"}, self.worker)
+        self.assertEqual(r.status, 201, r)
+        init = r.json["id"]
+        r = self.srv.request("POST", path, {"name": "initial-tag", "imgType": "full"}, self.user)
+        self.assertEqual((r.status, r.json), (201, {"id": init}))
+        t = self.u("GET", "/v1/datasets/%s/tags/%s" % (ds, init))
+        self.assertEqual((t["name"], t["bitMaskData"], t["totSize"], t["prevTagId"]), ("initial-tag", "0x1f", 5, None))
+        for bad, field in (({"imgType": "thumbnail"}, "imgType"), ({}, "imgType"), ({"imgType": "FULL"}, "imgType"),
+                           ({"imgType": "full", "name": "x"}, "name"), ({"imgType": "full", "color": 1}, "color"),
+                           ({"imgType": "full", "runId": "zz"}, "runId"), ({"imgType": "full", "runId": "0" * 24}, "runId")):
+            r = self.srv.request("POST", path, bad, self.worker)
+            self.assertEqual(r.status, 400, bad)
+            self.assertIn(field, r.json["error"], bad)
+        self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/tags/initial" % ("0" * 24), {"imgType": "full"},
+                                          self.worker).status, 404)
+        # a run's tags, newest first
+        cfg = self.config()
+        sched = self.schedule(ds, cfg)
+        wid = self.register("tagger")
+        self.assertEqual(self.claim(ds, wid, sched).status, 200)
+        rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "t", "datasetId": ds, "scheduledId": sched, "configId": cfg}, 201)["id"]
+        self.assertEqual(self.u("GET", "/v1/docker/runs/%s/tags" % rid), [])
+        for name, prev in (("r-candidates", init), ("r", None)):
+            body = {"name": name, "prevTagId": prev, "bitMaskData": "0x3", "totSize": 5, "runId": rid}
+            self.w("POST", "/v1/datasets/%s/tags" % ds, body, 201)
+        self.assertEqual([x["name"] for x in self.u("GET", "/v1/docker/runs/%s/tags" % rid)], ["r", "r-candidates"])
+        self.assertEqual(self.srv.request("GET", "/v1/docker/runs/%s/tags" % ("0" * 24), token=self.user).status, 404)
+
+    def test_runs_by_dataset_paged(self):
+        """GET /v1/docker/runs/query/datasetId/{id} and GET /v1/docker/runs: newest first,
+        pages of pageSize from item pageOffset that end; an unknown dataset 404."""
+        ds, other = self.dataset("runs-paged"), self.dataset("runs-other")
+        cfg = self.config()
+        wid = self.register("pager")
+        rids = []
+        for _ in range(3):
+            sid = self.schedule(ds, cfg)
+            self.assertEqual(self.claim(ds, wid, sid).status, 200)
+            rids.append(self.w("POST", "/v1/docker/runs", {"dockerVersion": "t", "datasetId": ds, "scheduledId": sid,
+                                                           "configId": cfg}, 201)["id"])
+            self.assertEqual(self.claim(ds, wid, sid, "DONE").status, 200)
+        q = "/v1/docker/runs/query/datasetId/%s" % ds
+        self.assertEqual([x["id"] for x in self.u("GET", q)], rids[::-1])
+        self.assertEqual([x["id"] for x in self.u("GET", q + "?pageSize=2&pageOffset=0")], rids[::-1][:2])
+        self.assertEqual([x["id"] for x in self.u("GET", q + "?pageSize=2&pageOffset=2")], rids[:1])
+        self.assertEqual(self.u("GET", q + "?pageSize=2&pageOffset=3"), [])
+        self.assertEqual(self.u("GET", "/v1/docker/runs/query/datasetId/%s" % other), [])
+        self.assertEqual(self.srv.request("GET", "/v1/docker/runs/query/datasetId/%s" % ("0" * 24), token=self.user).status, 404)
+        self.assertEqual(len(self.u("GET", "/v1/docker/runs?pageSize=1")), 1)
+        self.assertEqual([x["id"] for x in self.u("GET", "/v1/docker/runs?datasetId=%s&pageSize=1&pageOffset=1" % ds)], [rids[1]])
+        self.assertEqual(self.srv.request("GET", q + "?pageOffset=-2", token=self.user).status, 400)
 
     def test_datapool(self):
         ds = self.dataset()
@@ -449,6 +521,28 @@ class TestScheduling(Base):
         self.assertEqual(self.claim(other, a, sid).status, 404)
         self.assertEqual(self.claim(ds, a, sid, "OPEN").status, 400)
 
+    def test_delete_worker(self):
+        """DELETE /v1/docker/worker/{id}: 204, then 404; 409 while it holds a LOCKED run;
+        a user token may register (Lightly's register_compute_worker)."""
+        r = self.srv.request("POST", "/v1/docker/worker", {"name": "user-made", "workerType": "FULL", "labels": ["x"],
+                                                           "creator": "USER_PIP"}, self.user)
+        self.assertEqual(r.status, 201, r)
+        wid = r.json["id"]
+        r = self.srv.request("DELETE", "/v1/docker/worker/%s" % wid, token=self.user)
+        self.assertEqual((r.status, r.body), (204, b""))
+        self.assertEqual(self.srv.request("GET", "/v1/docker/worker/%s" % wid, token=self.user).status, 404)
+        self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % wid, token=self.user).status, 404)
+        self.assertNotIn(wid, [x["id"] for x in self.u("GET", "/v1/winnow/workers")])
+        ds, cfg = self.dataset(), self.config()
+        sid = self.schedule(ds, cfg)
+        holder = self.register("holder")
+        self.assertEqual(self.claim(ds, holder, sid).status, 200)
+        r = self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.user)
+        self.assertEqual((r.status, r.json["code"]), (409, "CONFLICT"))
+        self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.worker).status, 403)
+        self.assertEqual(self.claim(ds, holder, sid, "DONE").status, 200)
+        self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.user).status, 204)
+
     def test_claim_race(self):
         ds = self.dataset()
         cfg = self.config()
@@ -497,6 +591,33 @@ class TestScheduling(Base):
 
 
 class TestDatasets(Base):
+    def test_find_by_name_and_paging(self):
+        """Lightly's name query: exact, or by prefix; shared=True finds nothing
+        (one workspace); pages of GET /v1/datasets end; bad booleans 400."""
+        a = self.dataset("query-alpha")
+        b = self.dataset("query-alpha-2")
+        q = "/v1/datasets/query/name/%s?shared=%s&exact=%s"
+        self.assertEqual([d["id"] for d in self.u("GET", q % ("query-alpha", "False", "True"))], [a])
+        self.assertEqual([d["id"] for d in self.u("GET", q % ("query-alpha", "False", "False"))], [b, a])
+        self.assertEqual([d["id"] for d in self.u("GET", "/v1/datasets/query/name/query-alph")], [b, a])
+        self.assertEqual(self.u("GET", q % ("query-alph", "False", "True")), [])
+        self.assertEqual(self.u("GET", q % ("query-alpha", "True", "True")), [])
+        self.assertEqual(self.u("GET", "/v1/datasets/query/name/query%25"), [])   # no LIKE wildcards
+        self.assertEqual([d["id"] for d in self.u("GET", q % ("query-alpha", "False", "False") + "&pageSize=1&pageOffset=1")], [a])
+        every = [d["id"] for d in self.u("GET", "/v1/datasets")]
+        pages = []
+        for k in range(len(every) + 1):
+            page = self.u("GET", "/v1/datasets?shared=False&pageSize=1&pageOffset=%d" % k)
+            pages += [d["id"] for d in page]
+        self.assertEqual(pages, every)
+        self.assertEqual(page, [])
+        for bad in ("?shared=yes", "?shared=", "?pageSize=0"):
+            r = self.srv.request("GET", "/v1/datasets" + bad, token=self.user)
+            self.assertEqual(r.status, 400, bad)
+        r = self.srv.request("GET", "/v1/datasets/query/name/x?exact=1", token=self.user)
+        self.assertEqual(r.status, 400)
+        self.assertIn("exact", r.json["error"])
+
     def test_dataset_fields(self):
         ds = self.dataset("my data")
         d = self.u("GET", "/v1/datasets/%s" % ds)

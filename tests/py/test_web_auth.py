@@ -19,12 +19,15 @@ import webtest  # noqa: E402
 # routes, user routes, "also role user") and the route table in web/routes.c.
 # Written here so that a route dropped from, added to or loosened in the
 # server's table fails test_route_list_is_the_servers instead of escaping the
-# checks. "none": the signed artifact upload, whose credential is its sig.
-W, U, A, NONE = "worker", "user", "worker,user", "none"
+# checks. "none": the signed artifact upload, whose credential is its sig;
+# "public": no credential at all (Lightly's version route, SPEC 7).
+W, U, A, NONE, PUBLIC = "worker", "user", "worker,user", "none", "public"
 ROUTES = (
     ("GET", "/v1/me", A),
+    ("GET", "/v1/versions/pip/minimum", PUBLIC),
+    ("GET", "/v1/versions/pip/latest", PUBLIC),
     ("GET", "/v1/docker/worker", U),
-    ("POST", "/v1/docker/worker", W),
+    ("POST", "/v1/docker/worker", A),
     ("POST", "/v1/docker/worker/config", U),
     ("POST", "/v1/docker/worker/config/validate", U),
     ("POST", "/v1/docker/worker/config/vX", U),
@@ -32,13 +35,16 @@ ROUTES = (
     ("GET", "/v1/docker/worker/config/{configId}", A),
     ("GET", "/v1/docker/worker/{workerId}", A),
     ("PUT", "/v1/docker/worker/{workerId}", W),
+    ("DELETE", "/v1/docker/worker/{workerId}", U),
     ("GET", "/v1/docker/worker/{workerId}/schedule", W),
     ("GET", "/v1/docker/runs", U),
     ("POST", "/v1/docker/runs", W),
+    ("GET", "/v1/docker/runs/query/datasetId/{datasetId}", U),
     ("GET", "/v1/docker/runs/schedule/{scheduledId}", A),
     ("GET", "/v1/docker/runs/{runId}", A),
     ("PUT", "/v1/docker/runs/{runId}", W),
     ("POST", "/v1/docker/runs/{runId}/abort", U),
+    ("GET", "/v1/docker/runs/{runId}/tags", U),
     ("GET", "/v1/docker/runs/{runId}/logs", U),
     ("PUT", "/v1/docker/runs/{runId}/logs", W),
     ("GET", "/v1/docker/runs/{runId}/artifacts", U),
@@ -46,7 +52,10 @@ ROUTES = (
     ("GET", "/v1/docker/runs/{runId}/artifacts/{artifactId}/content", U),
     ("GET", "/v1/docker/runs/{runId}/results", U),
     ("PUT", "/v1/artifacts/{artifactId}/content", NONE),
+    ("GET", "/v1/winnow/workers", U),
+    ("GET", "/v1/winnow/datasets/{datasetId}/tags", U),
     ("GET", "/v1/datasets", U),
+    ("GET", "/v1/datasets/query/name/{datasetName}", U),
     ("POST", "/v1/datasets", U),
     ("GET", "/v1/datasets/{datasetId}", A),
     ("GET", "/v1/datasets/{datasetId}/datasource", A),
@@ -57,7 +66,9 @@ ROUTES = (
     ("GET", "/v1/datasets/{datasetId}/mappings", A),
     ("GET", "/v1/datasets/{datasetId}/tags", A),
     ("POST", "/v1/datasets/{datasetId}/tags", W),
+    ("POST", "/v1/datasets/{datasetId}/tags/initial", A),
     ("GET", "/v1/datasets/{datasetId}/tags/{tagId}", A),
+    ("GET", "/v1/datasets/{datasetId}/tags/{tagId}/export/basic/filenames", U),
     ("GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores", U),
     ("POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", W),
     ("GET", "/v1/datasets/{datasetId}/tags/{tagId}/scores/{scoreType}", U),
@@ -69,7 +80,7 @@ ROUTES = (
     ("PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", W),
 )
 
-FILL = {"name": "pool-1", "scoreType": "uncertainty_margin"}
+FILL = {"name": "pool-1", "scoreType": "uncertainty_margin", "datasetName": "some-dataset"}
 SOME_ID = "0123456789abcdef01234567"
 
 
@@ -110,7 +121,7 @@ class TestAuth(unittest.TestCase):
         for line in printed:
             f = line.split(" ")
             self.assertEqual(len(f), 3, "not METHOD PATTERN ROLES: %r" % line)
-            self.assertIn(f[2], (W, U, A, NONE), line)
+            self.assertIn(f[2], (W, U, A, NONE, PUBLIC), line)
             self.assertNotIn((f[0], f[1]), served, "printed twice: %r" % line)
             served[(f[0], f[1])] = f[2]
         want = {(m, p): r for m, p, r in ROUTES}
@@ -124,6 +135,11 @@ class TestAuth(unittest.TestCase):
             path = fill(pattern)
             body = b"{}" if method in ("POST", "PUT") else None
             with self.subTest(route=(method, pattern)):
+                if roles == PUBLIC:
+                    for tok in (None, "f" * 64):
+                        r = self.srv.request(method, path, raw=body, token=tok)
+                        self.assertEqual((r.status, r.header("Content-Type")), (200, "application/json"), (method, path))
+                    continue
                 self.assert_json_error(self.srv.request(method, path, raw=body), 401, "no token")
                 self.assert_json_error(self.srv.request(method, path, raw=body, token="f" * 64), 401, "wrong token")
                 self.assert_json_error(self.srv.request(method, path + "?token=" + "e" * 64, raw=body), 401, "wrong ?token")

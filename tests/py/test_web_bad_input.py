@@ -87,6 +87,37 @@ class TestBadInput(unittest.TestCase):
         for method, path, body, tok in cases:
             self.check(self.srv.request(method, path, body, tok), 400, (method, path, str(body)[:60]))
 
+    def test_paging_and_export(self):
+        """Lightly's pageSize/pageOffset: integers, pageSize >= 1, pageOffset >= 0,
+        named in the 400; the export of an unknown tag, or another dataset's, 404."""
+        r = self.srv.request("POST", "/v1/datasets/%s/samples/batch" % self.ds, [{"fileName": "p%d.jpg" % i} for i in range(3)],
+                             self.worker)
+        self.assertEqual(r.status, 200, r)
+        tag = self.srv.ok("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "pg-tag", "bitMaskData": "0x5", "totSize": 3,
+                                                                      "prevTagId": None}, self.worker)["id"]
+        other = self.srv.ok("POST", "/v1/datasets", {"name": "d-other"}, self.user, 201)["id"]
+        export = "/v1/datasets/%s/tags/%s/export/basic/filenames" % (self.ds, tag)
+        mappings = "/v1/datasets/%s/mappings?field=fileName" % self.ds
+        for path in (export + "?", mappings + "&"):
+            for q, name in (("pageSize=0", "pageSize"), ("pageSize=-1", "pageSize"), ("pageSize=abc", "pageSize"),
+                            ("pageSize=", "pageSize"), ("pageSize=5&pageOffset=-1", "pageOffset"),
+                            ("pageOffset=1e3", "pageOffset"), ("pageSize=99999999999999999999999", "pageSize")):
+                r = self.srv.request("GET", path + q, token=self.user)
+                self.check(r, 400, (path, q))
+                self.assertIn(name, r.json["error"], (path, q))
+        # the pages themselves (a text page past the end is empty, not an error)
+        for q, want in (("", "p0.jpg\np2.jpg"), ("?pageSize=1", "p0.jpg"), ("?pageSize=1&pageOffset=1", "p2.jpg"),
+                        ("?pageSize=5&pageOffset=2", "")):
+            r = self.srv.request("GET", export + q, token=self.user)
+            self.assertEqual((r.status, r.body.decode()), (200, want), q)
+            self.assertTrue(r.header("Content-Type").startswith("text/plain"), q)
+        r = self.srv.request("GET", mappings + "&pageSize=1&pageOffset=1", token=self.worker)
+        self.assertEqual((r.status, r.json), (200, ["p1.jpg"]))
+        for path in ("/v1/datasets/%s/tags/%s/export/basic/filenames" % (other, tag),
+                     "/v1/datasets/%s/tags/%s/export/basic/filenames" % (self.ds, "0" * 24),
+                     "/v1/datasets/%s/tags/%s/export/basic/filenames" % ("0" * 24, tag)):
+            self.check(self.srv.request("GET", path, token=self.user), 404, path)
+
     def test_oversized_body(self):
         big = b"[" + b"1," * (17 * 1024 * 1024 // 2) + b"1]"
         self.assertGreater(len(big), 16 * 1024 * 1024)

@@ -126,9 +126,9 @@ class TestFrozenFiles(unittest.TestCase):
         self.assertEqual(srv.request("GET", "/v1/me", token=rec["revoked_token"]).status, 401)
 
         ds, ds3 = rec["dataset"], rec["dataset_s3"]
-        got = {d["id"]: (d["name"], d["nSamples"], d["datasourceType"])
-               for d in srv.ok("GET", "/v1/datasets", token=user)}
-        self.assertEqual(got, {ds: ("kept dataset", 3, "LOCAL"), ds3: ("bucket dataset", 0, "S3")})
+        got = {d["id"]: (d["name"], d["nSamples"]) for d in srv.ok("GET", "/v1/datasets", token=user)}
+        self.assertEqual(got, {ds: ("kept dataset", 3), ds3: ("bucket dataset", 0)})
+        self.assertEqual(srv.ok("GET", "/v1/datasets/%s/datasource" % ds3, token=user)["type"], "S3")
         src = srv.ok("GET", "/v1/datasets/%s/datasource" % ds, token=user)
         self.assertEqual((src["type"], src["fullPath"]), ("LOCAL", rec["local_path"]))
         s3 = srv.ok("GET", "/v1/datasets/%s/datasource" % ds3, token=worker)
@@ -137,7 +137,14 @@ class TestFrozenFiles(unittest.TestCase):
                          "****")
 
         cfg = srv.ok("GET", "/v1/docker/worker/config/%s" % rec["config_id"], token=user)
-        self.assertEqual((cfg["config"], cfg["creator"]), (rec["config"], "USER_PIP"))
+        self.assertEqual((cfg["config"], cfg["version"]), (rec["config"], "V0"))
+        # the creator is kept (Lightly's config reply has no field for it)
+        con = sqlite3.connect("file:%s?mode=ro" % srv.db, uri=True)
+        try:
+            self.assertEqual(con.execute("SELECT creator FROM configs WHERE id = ?", (rec["config_id"],)).fetchone(),
+                             ("USER_PIP",))
+        finally:
+            con.close()
 
         sched = {s["id"]: s for s in
                  srv.ok("GET", "/v1/datasets/%s/docker/worker/schedule" % ds, token=user)}

@@ -55,7 +55,8 @@ export async function datasetPage(main, ctx) {
 		{ empty: 'No prediction tasks in the datasource (.lightly/predictions/tasks.json).' }));
 	}).catch((e) => tasksBox.replaceChildren(errorBox(e)));
 
-	get(`/v1/datasets/${enc(did)}/tags`).then((t) => {
+	// winnow's list: Lightly's tags plus who made each (creator is not in Lightly's TagData)
+	get(`/v1/winnow/datasets/${enc(did)}/tags`).then((t) => {
 		const tags = asList(t, 'tags').sort((a, b) => (b.createdAt || 0) - (a.createdAt || 0));
 		tagsBox.replaceChildren(table(['Tag', 'Samples', 'Creator', 'Created'], tags.map((x) => h('tr', null,
 			h('td', null, x.name), h('td', { class: 'num' }, fmtInt(bitCount(x.bitMaskData))),

@@ -1,0 +1,511 @@
+/*
+ * api: the one wire contract between winnowd and winnow-web (SPEC 7).
+ *
+ * Every body winnowd sends or reads is a C struct here, with a builder
+ * (struct -> JSON text) and a strict parser (JSON text -> struct), using the
+ * field names and enums of lightly v1.5.20's generated client
+ * (lightly/openapi_generated/swagger_client/models/). Every path is a row of
+ * one route table (api.c), filled by api_path().
+ *
+ * INVENTORY: what was typed by hand before this file (grep of daemon/ and
+ * web/ at the start of the h-api branch). "call | route (today) | request |
+ * reply", with the model of SPEC 7 in brackets.
+ *
+ *  register     | POST /v1/docker/worker (daemon.c do_register; web routes_worker.c
+ *                 h_worker_register) | {name, workerType:"FULL", labels[]}
+ *                 [CreateDockerWorkerRegistryEntryRequest] | {id} [CreateEntityResponse]
+ *  heartbeat    | PUT /v1/docker/worker/{workerId} (daemon.c worker_state_update,
+ *                 shutdown_maybe; web h_worker_state) | {state: IDLE|BUSY|OFFLINE}
+ *                 [UpdateDockerWorkerRegistryEntryRequest] | any 2xx
+ *  poll         | GET /v1/docker/worker/{workerId}/schedule?state=OPEN[&wait=S], ?state=LOCKED
+ *                 (daemon.c on_poll_timer, on_register_reply; web h_worker_poll) |
+ *                 - | [{id, datasetId, configId, priority, runsOn, state, createdAt,
+ *                 lastModifiedAt, userId, + winnow's workerId, originScheduledId}]
+ *                 [List[DockerRunScheduledData]]; winnowd reads id, datasetId, configId
+ *  claim/finish | PUT /v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}
+ *                 (daemon.c claim_next; results.c enqueue_finish with @WORKER@; web
+ *                 h_schedule_update) | {state: LOCKED|DONE} [DockerRunScheduledUpdateRequest]
+ *                 | the scheduled run (model_scheduled)
+ *  config       | GET /v1/docker/worker/config/{configId} (daemon.c claim_next; web
+ *                 h_config_get) | - | {id, config, creator, createdAt, userId}
+ *                 [DockerWorkerConfigV0Data: id, version, createdAt, config, configOrig?];
+ *                 winnowd reads config
+ *  create run   | POST /v1/docker/runs (daemon.c claim_next; web h_run_create) |
+ *                 {dockerVersion, datasetId, scheduledId, configId} [DockerRunCreateRequest]
+ *                 | {id} (200 on a repeat) [CreateEntityResponse, 201 always]
+ *  run state    | PUT /v1/docker/runs/{runId} (daemon.c put_state; results.c add_state;
+ *                 web h_run_state) | {state, message?, progress?} [DockerRunUpdateRequest
+ *                 has no progress: it moves to PUT /v1/winnow/runs/{runId}/progress] |
+ *                 {abortRequested} (winnow's; outbox.c handle_ok reads it)
+ *  run logs     | PUT /v1/docker/runs/{runId}/logs (daemon.c flush_logs, add_log; web
+ *                 h_run_logs_put) | [{ts, level, msg, state, seq}]
+ *                 [List[DockerRunLogCreateEntryData]: group required, seq is winnow's
+ *                 (SPEC 7 replaces it by Idempotency-Key)] | {received, inserted}
+ *  datasource   | GET /v1/datasets/{datasetId}/datasource (daemon.c claim_next; web
+ *                 h_datasource_get) | - | {type, fullPath, s3Endpoint?, s3Region?,
+ *                 s3AccessKeyId?, s3SecretAccessKey?, lastModifiedAt} [DatasourceConfig
+ *                 LOCAL|S3: purpose required; s3Endpoint moves to /v1/winnow/...]
+ *  datapool     | GET, PUT /v1/datasets/{datasetId}/datapools/{name} (daemon.c claim_next;
+ *                 results.c enqueue_datapool; web h_datapool_get/put) | {fileNames[]} |
+ *                 {name, fileNames[], added?} [winnow's: /v1/winnow/.../datapools/{name}]
+ *  query tags   | GET /v1/datasets/{datasetId}/tags (daemon.c claim_tags) | - |
+ *                 [{id, datasetId, prevTagId, name, bitMaskData, totSize, createdAt,
+ *                 creator, runId}] [List[TagData]]
+ *  samples      | POST /v1/datasets/{datasetId}/samples/batch (results.c
+ *                 results_enqueue_samples; web h_samples_batch) | [{fileName, metaData}]
+ *                 | {added, nSamples} [winnow's: /v1/winnow/datasets/{id}/samples/batch]
+ *  sample order | GET /v1/datasets/{datasetId}/mappings?field=fileName (daemon.c, results.c;
+ *                 web h_mappings) | - | [str] [List[str]]
+ *  tags         | POST /v1/datasets/{datasetId}/tags (results.c tag_body; web h_tag_create)
+ *                 | {name, prevTagId (null for the candidates tag today), bitMaskData,
+ *                 totSize, creator, runId} [TagCreateRequest: prevTagId required; the
+ *                 initial tag: POST .../tags/initial InitialTagCreateRequest, not served
+ *                 yet] | {id} [CreateEntityResponse]
+ *  scores       | POST /v1/datasets/{datasetId}/tags/{tagId}/scores (results.c
+ *                 enqueue_scores; web h_scores_post) | {scoreType, scores[]}
+ *                 [ActiveLearningScoreCreateRequest] | {id}
+ *  artifacts    | POST /v1/docker/runs/{runId}/artifacts (results.c enqueue_artifact;
+ *                 web h_artifact_create) | {fileName, type} with winnow's types
+ *                 SCORES_CSV, SELECTION_CSV, EMBEDDINGS_2D beside Lightly's
+ *                 [DockerRunArtifactCreateRequest, Lightly's types only; winnow's files
+ *                 go to POST /v1/winnow/runs/{runId}/files] | {signedWriteUrl,
+ *                 artifactId} [DockerRunArtifactCreatedData]; then PUT signedWriteUrl
+ *                 (outbox.c); confirmUpload is not called today
+ *  errors       | every route (web resp_error) | - | {code, error} [ApiErrorResponse;
+ *                 web codes outside ApiErrorCode today: BAD_ID, RUN_RELEASED, ...]
+ *  sanity       | GET /v1/me (daemon/sanity.c, winnow's own) | - | {role, ...}
+ *
+ * WIRE TODAY VS SPEC. Routes whose SPEC 7 path the web app does not serve yet
+ * (winnow's extras under /v1/winnow/) carry their path of today in the table;
+ * api_path(call, API_WIRE_TODAY, ...) gives the path winnowd sends on this
+ * branch, api_path(call, API_WIRE_SPEC, ...) the path of SPEC 7. Bodies that
+ * differ likewise (the run state's progress, the log entries' seq) are
+ * marked "today" below: builders emit them only when asked to.
+ *
+ * RULES. Builders do not validate (winnowd's outbox puts placeholders such as
+ * "@CANDTAG@" in ids, substituted when sent); they return NULL only when an
+ * enum value is out of range or memory runs out. Parsers are strict like
+ * Lightly's models: a wrong type, a missing required field, a value outside
+ * Lightly's enum or pattern, a string over its cap, and (without
+ * API_PARSE_EXTRA_OK) a key the model does not define, all give -EINVAL with
+ * a message naming the field (e.g. "logs[3].level: \"LOUD\" is not one of
+ * VERBOSE, ...").  JSON null is the same as an absent key. Structs own their
+ * strings; each has an api_*_free. Absent optional values: NULL strings,
+ * -1 enums and integers (Lightly's are all >= 0), NAN numbers.
+ */
+#ifndef WINNOW_API_H
+#define WINNOW_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The Lightly client version whose models this wire follows (SPEC 7): the
+ * version route's answer. */
+#define API_LIGHTLY_VERSION "1.5.20"
+
+/* ---- enums: the index is the C value, the text Lightly's ---------------- */
+
+enum api_enum {
+	API_E_WORKER_TYPE,	/* DockerWorkerType */
+	API_E_WORKER_STATE,	/* DockerWorkerState */
+	API_E_CREATOR,		/* Creator */
+	API_E_TAG_CREATOR,	/* TagCreator */
+	API_E_PRIORITY,		/* DockerRunScheduledPriority */
+	API_E_SCHED_STATE,	/* DockerRunScheduledState */
+	API_E_RUN_STATE,	/* DockerRunState */
+	API_E_LOG_LEVEL,	/* DockerRunLogLevel */
+	API_E_ARTIFACT_TYPE,	/* DockerRunArtifactType */
+	API_E_STORAGE,		/* DockerRunArtifactStorageLocation */
+	API_E_IMAGE_TYPE,	/* ImageType */
+	API_E_PURPOSE,		/* DatasourcePurpose */
+	API_E_S3_REGION,	/* S3Region */
+	API_E_ERROR_CODE,	/* ApiErrorCode */
+	API_E_DS_TYPE,		/* DatasourceConfig's discriminator: the types winnow supports */
+	API_E_RUN_FILE_TYPE,	/* winnow's own run files (SPEC 7) */
+	API_E_COUNT
+};
+
+enum api_worker_state { API_WORKER_OFFLINE, API_WORKER_CRASHED, API_WORKER_IDLE, API_WORKER_BUSY };
+enum api_sched_state { API_SCHED_OPEN, API_SCHED_LOCKED, API_SCHED_DONE, API_SCHED_CANCELED };
+enum api_priority { API_PRIO_LOW, API_PRIO_MID, API_PRIO_HIGH, API_PRIO_CRITICAL };
+enum api_log_level {
+	API_LOG_VERBOSE, API_LOG_NOTSET, API_LOG_DEBUG, API_LOG_INFO, API_LOG_WARNING,
+	API_LOG_ERROR, API_LOG_CRITICAL
+};
+enum api_creator {
+	API_CREATOR_UNKNOWN, API_CREATOR_USER_WEBAPP, API_CREATOR_USER_PIP,
+	API_CREATOR_USER_PIP_LIGHTLY_MAGIC, API_CREATOR_USER_WORKER
+};
+/* TagCreator: Creator's five, then the samplers. */
+enum api_tag_creator {
+	API_TAG_UNKNOWN, API_TAG_USER_WEBAPP, API_TAG_USER_PIP, API_TAG_USER_PIP_LIGHTLY_MAGIC,
+	API_TAG_USER_WORKER, API_TAG_SAMPLER_ACTIVE_LEARNING, API_TAG_SAMPLER_CORAL,
+	API_TAG_SAMPLER_CORESET, API_TAG_SAMPLER_RANDOM
+};
+enum api_artifact_type {
+	API_ART_LOG, API_ART_MEMLOG, API_ART_CHECKPOINT, API_ART_REPORT_PDF, API_ART_REPORT_JSON,
+	API_ART_REPORT_V2_JSON, API_ART_CORRUPTNESS_CHECK_INFORMATION,
+	API_ART_SEQUENCE_INFORMATION, API_ART_RELEVANT_FILENAMES
+};
+enum api_run_file_type { API_FILE_SCORES_CSV, API_FILE_SELECTION_CSV, API_FILE_EMBEDDINGS_2D };
+enum api_image_type { API_IMG_FULL, API_IMG_THUMBNAIL, API_IMG_META };
+enum api_purpose { API_PURPOSE_INPUT_OUTPUT, API_PURPOSE_INPUT, API_PURPOSE_LIGHTLY };
+enum api_ds_type { API_DS_LOCAL, API_DS_S3 };
+enum api_storage { API_STORAGE_LIGHTLY, API_STORAGE_DATASOURCE };
+/* DockerRunState: Lightly's 26, in Lightly's order. */
+enum api_run_state {
+	API_RUN_STARTED, API_RUN_INITIALIZING, API_RUN_LOADING_DATASET, API_RUN_LOADING_METADATA,
+	API_RUN_LOADING_PREDICTION, API_RUN_CHECKING_CORRUPTNESS, API_RUN_INITIALIZING_OBJECT_CROPS,
+	API_RUN_COMPUTING_METADATA, API_RUN_TRAINING, API_RUN_EMBEDDING,
+	API_RUN_EMBEDDING_OBJECT_CROPS, API_RUN_PRETAGGING, API_RUN_COMPUTING_ACTIVE_LEARNING_SCORES,
+	API_RUN_SAMPLING, API_RUN_EMBEDDING_FULL_IMAGES, API_RUN_SAVING_RESULTS,
+	API_RUN_UPLOADING_DATASET, API_RUN_GENERATING_REPORT, API_RUN_UPLOADING_REPORT,
+	API_RUN_UPLOADED_REPORT, API_RUN_UPLOADING_ARTIFACTS, API_RUN_UPLOADED_ARTIFACTS,
+	API_RUN_COMPLETED, API_RUN_FAILED, API_RUN_CRASHED, API_RUN_ABORTED
+};
+
+/* The text of value v of enum e, or NULL when out of range. */
+const char *api_enum_name(enum api_enum e, int v);
+/* The value of text s in enum e, or -1 (exact, case-sensitive match). */
+int api_enum_value(enum api_enum e, const char *s);
+/* The enum's values, NULL-terminated (for messages and conformance tables). */
+const char *const *api_enum_names(enum api_enum e);
+
+/* ---- routes ------------------------------------------------------------- */
+
+enum api_call {
+	API_WORKER_REGISTER,	/* POST /v1/docker/worker */
+	API_WORKER_UPDATE,	/* PUT /v1/docker/worker/{workerId} */
+	API_POLL,		/* GET /v1/docker/worker/{workerId}/schedule?state={state} */
+	API_SCHED_UPDATE,	/* PUT /v1/datasets/{d}/docker/worker/{w}/schedule/{s} */
+	API_CONFIG_V0,		/* GET /v1/docker/worker/config/{configId} */
+	API_CONFIG_VX,		/* GET /v1/docker/worker/config/vX/{configId} */
+	API_RUN_CREATE,		/* POST /v1/docker/runs */
+	API_RUN_UPDATE,		/* PUT /v1/docker/runs/{runId} */
+	API_RUN_PROGRESS,	/* PUT /v1/winnow/runs/{runId}/progress */
+	API_RUN_LOGS,		/* PUT /v1/docker/runs/{runId}/logs */
+	API_DATASOURCE,		/* GET /v1/datasets/{datasetId}/datasource */
+	API_DATASOURCE_WINNOW,	/* GET /v1/winnow/datasets/{datasetId}/datasource */
+	API_SAMPLES,		/* POST /v1/winnow/datasets/{datasetId}/samples/batch */
+	API_MAPPINGS,		/* GET /v1/datasets/{datasetId}/mappings?field=fileName */
+	API_TAGS_LIST,		/* GET /v1/datasets/{datasetId}/tags */
+	API_TAG_INITIAL,	/* POST /v1/datasets/{datasetId}/tags/initial */
+	API_TAG_CREATE,		/* POST /v1/datasets/{datasetId}/tags */
+	API_SCORES,		/* POST /v1/datasets/{datasetId}/tags/{tagId}/scores */
+	API_DATAPOOL_GET,	/* GET /v1/winnow/datasets/{datasetId}/datapools/{name} */
+	API_DATAPOOL_PUT,	/* PUT /v1/winnow/datasets/{datasetId}/datapools/{name} */
+	API_ARTIFACT_CREATE,	/* POST /v1/docker/runs/{runId}/artifacts */
+	API_ARTIFACT_CONFIRM,	/* PUT /v1/docker/runs/{runId}/artifacts/{artifactId}/confirmUpload */
+	API_RUN_FILE_CREATE,	/* POST /v1/winnow/runs/{runId}/files */
+	API_CALL_COUNT
+};
+
+enum api_wire {
+	API_WIRE_SPEC,		/* SPEC 7's path and body */
+	API_WIRE_TODAY,		/* what today's web app serves (the path of before, if it has one) */
+};
+
+struct api_route {
+	const char *method;
+	const char *path;	/* SPEC 7's template: {name} stands for a parameter */
+	const char *today;	/* the web app's path of today, when it does not serve `path` yet */
+	int nparams;
+};
+
+const struct api_route *api_route(enum api_call c);
+
+/*
+ * The call's path with its nparams parameters filled in, in the template's
+ * order (each percent-escaped but for [A-Za-z0-9._~@:-], so the outbox's
+ * "@CANDTAG@" survives); wire picks SPEC 7's path or today's. Caller frees;
+ * NULL when a parameter is NULL or empty.
+ */
+char *api_path(enum api_call c, enum api_wire wire, ...);
+const char *api_method(enum api_call c);
+
+/* ---- bodies ------------------------------------------------------------- */
+
+/* Caps of the parsers (bytes of a string). */
+#define API_MAX_NAME 1024	/* names of datasets, workers, tags, score types, labels */
+#define API_MAX_FILENAME 4096	/* file names and paths */
+#define API_MAX_TEXT 65536	/* messages, log lines, URLs */
+#define API_MAX_LIST 50000000	/* items of any list (a dataset's sample order is one) */
+
+#define API_PARSE_EXTRA_OK 1u	/* tolerate keys the model does not define (today's web app) */
+
+struct api_strs {
+	char **v;
+	size_t n;
+	bool set;		/* present (possibly empty) */
+};
+
+struct api_nums {
+	double *v;
+	size_t n;
+};
+
+/* CreateEntityResponse {id} */
+struct api_entity {
+	char *id;
+};
+
+/* CreateDockerWorkerRegistryEntryRequest */
+struct api_worker_register {
+	char *name;			/* required, ^[a-zA-Z0-9][a-zA-Z0-9 _-]+$, >= 3 */
+	int worker_type;		/* required, DockerWorkerType (0: FULL) */
+	struct api_strs labels;
+	int creator;			/* Creator or -1 */
+	char *docker_version;
+};
+
+/* UpdateDockerWorkerRegistryEntryRequest */
+struct api_worker_update {
+	int state;			/* required, enum api_worker_state */
+	char *docker_version;
+};
+
+/* DockerRunScheduledData */
+struct api_scheduled {
+	char *id, *dataset_id, *config_id;	/* required ids */
+	char *user_id;
+	int priority;				/* required */
+	struct api_strs runs_on;		/* required */
+	int state;				/* required */
+	int64_t created_at, last_modified_at;	/* required, >= 0 */
+	char *owner;
+};
+
+struct api_scheduled_list {
+	struct api_scheduled *v;
+	size_t n;
+};
+
+/* DockerRunScheduledUpdateRequest */
+struct api_sched_update {
+	int state;			/* required */
+	int priority;			/* -1: absent */
+	struct api_strs runs_on;
+};
+
+/* DockerWorkerConfigV0Data and the V0/V4 members of DockerWorkerConfigVXData */
+struct api_config_data {
+	char *id;			/* required */
+	char *version;			/* required: "V0".."V4" */
+	int64_t created_at;		/* required */
+	char *config;			/* required: the object, as JSON text */
+	char *config_orig;		/* object text or NULL */
+};
+
+/* DockerRunCreateRequest */
+struct api_run_create {
+	char *docker_version;		/* required */
+	char *dataset_id, *scheduled_id, *config_id;
+	char *message;
+	int creator;			/* Creator or -1 */
+};
+
+/* DockerRunUpdateRequest, and today's winnow extra `progress` */
+struct api_run_update {
+	int state;			/* required, DockerRunState */
+	char *message;
+	int64_t ts;			/* -1: absent */
+	double progress;		/* today only (NAN: absent); SPEC: API_RUN_PROGRESS */
+};
+
+/* winnow's progress call {progress} and its answer {abortRequested} */
+struct api_progress {
+	double progress;		/* required, 0..1 */
+};
+struct api_abort_reply {
+	bool abort_requested;		/* required */
+};
+
+/* DockerRunLogCreateEntryData (and DockerRunLogEntryData of the read side) */
+struct api_log_entry {
+	int64_t ts;			/* required */
+	int level;			/* required, enum api_log_level */
+	char *group;			/* required on create, optional on read */
+	char *origin;
+	char *msg;			/* required */
+	int state;			/* DockerRunState or -1 (required on read) */
+	int64_t seq;			/* today only (-1: absent); SPEC: Idempotency-Key */
+};
+
+struct api_log_list {
+	struct api_log_entry *v;
+	size_t n;
+};
+
+/* DockerRunLogData {cursor, logs} */
+struct api_log_data {
+	int64_t cursor;			/* -1: absent (Lightly's default 0) */
+	struct api_log_list logs;
+};
+
+/* DatasourceConfig, its LOCAL and S3 members */
+struct api_datasource {
+	char *id;
+	int purpose;			/* required */
+	int type;			/* required, enum api_ds_type */
+	char *thumb_suffix;
+	char *full_path;		/* required */
+	char *web_server_location;	/* LOCAL */
+	char *s3_region;		/* S3, required: one of S3Region */
+	char *s3_access_key_id;		/* S3, required, >= 1 */
+	char *s3_secret_access_key;	/* S3, required, >= 1 */
+	char *s3_kms_key;		/* S3: s3ServerSideEncryptionKMSKey */
+};
+
+/* InitialTagCreateRequest */
+struct api_initial_tag {
+	char *name;
+	int creator;			/* TagCreator or -1 */
+	int img_type;			/* required, ImageType */
+	char *run_id;
+};
+
+/* TagCreateRequest (changes is refused: winnow does not support it) */
+struct api_tag_create {
+	char *name;			/* required, ^[a-zA-Z0-9][a-zA-Z0-9 .:;=@_-]+$, >= 3 */
+	char *prev_tag_id;		/* required (the builder writes null for NULL: today's wire) */
+	char *query_tag_id, *preselected_tag_id;
+	char *bit_mask_data;		/* required, ^0x[a-f0-9]+$ */
+	int64_t tot_size;		/* required */
+	int creator;			/* TagCreator or -1 */
+	char *run_id;
+};
+
+/* ActiveLearningScoreCreateRequest */
+struct api_scores {
+	char *score_type;		/* required, ^[a-zA-Z0-9_+=,.@:\/-]*$, >= 1 */
+	struct api_nums scores;		/* required, >= 1 item */
+};
+
+/* DockerRunArtifactCreateRequest; winnow's run files take the same shape */
+struct api_artifact_create {
+	char *file_name;		/* required */
+	int type;			/* required: api_artifact_type (api_run_file_type for files) */
+	int storage_location;		/* -1: absent */
+};
+
+/* DockerRunArtifactCreatedData */
+struct api_artifact_created {
+	char *signed_write_url, *artifact_id;	/* required */
+};
+
+/* winnow's datapool {fileNames} (request of PUT, reply of GET: name and added tolerated) */
+struct api_datapool {
+	struct api_strs file_names;	/* required */
+};
+
+/* A sample of winnow's samples/batch: {fileName, metaData} */
+struct api_sample {
+	char *file_name;		/* required */
+	char *meta_data;		/* object text or NULL */
+};
+
+struct api_sample_list {
+	struct api_sample *v;
+	size_t n;
+};
+
+/* ApiErrorResponse */
+struct api_error {
+	char *code;			/* required, one of ApiErrorCode */
+	char *error;			/* required */
+	char *request_id;
+	struct api_strs error_labels;
+};
+
+/* Builders: JSON text (caller frees) or NULL. */
+char *api_build_entity(const struct api_entity *s);
+char *api_build_worker_register(const struct api_worker_register *s);
+char *api_build_worker_update(const struct api_worker_update *s);
+char *api_build_scheduled(const struct api_scheduled *s);
+char *api_build_scheduled_list(const struct api_scheduled_list *s);
+char *api_build_sched_update(const struct api_sched_update *s);
+char *api_build_config_data(const struct api_config_data *s);
+char *api_build_run_create(const struct api_run_create *s);
+char *api_build_run_update(const struct api_run_update *s, enum api_wire wire);
+char *api_build_progress(const struct api_progress *s);
+char *api_build_abort_reply(const struct api_abort_reply *s);
+char *api_build_log_list(const struct api_log_list *s, enum api_wire wire);
+char *api_build_log_data(const struct api_log_data *s);
+char *api_build_datasource(const struct api_datasource *s);
+char *api_build_initial_tag(const struct api_initial_tag *s);
+char *api_build_tag_create(const struct api_tag_create *s);
+char *api_build_scores(const struct api_scores *s);
+char *api_build_artifact_create(const struct api_artifact_create *s);
+char *api_build_run_file_create(const struct api_artifact_create *s);
+char *api_build_artifact_created(const struct api_artifact_created *s);
+char *api_build_datapool(const struct api_datapool *s);
+char *api_build_sample_list(const struct api_sample_list *s);
+char *api_build_strs(const struct api_strs *s);	/* List[str]: the mappings */
+char *api_build_error(const struct api_error *s);
+
+/*
+ * Parsers: 0, or -EINVAL with err naming the field (-ENOMEM never: memory
+ * failures abort, as everywhere in winnow). *out is zeroed first and always
+ * safe to free.
+ */
+#define API_PARSER(name, type)                                                          \
+	int api_parse_##name(const char *text, size_t len, unsigned flags, type *out,  \
+			     char *err, size_t errlen)
+API_PARSER(entity, struct api_entity);
+API_PARSER(worker_register, struct api_worker_register);
+API_PARSER(worker_update, struct api_worker_update);
+API_PARSER(scheduled_list, struct api_scheduled_list);
+API_PARSER(sched_update, struct api_sched_update);
+API_PARSER(config_data, struct api_config_data);
+API_PARSER(run_create, struct api_run_create);
+API_PARSER(run_update, struct api_run_update);
+API_PARSER(progress, struct api_progress);
+API_PARSER(abort_reply, struct api_abort_reply);
+API_PARSER(log_list, struct api_log_list);
+API_PARSER(log_data, struct api_log_data);
+API_PARSER(datasource, struct api_datasource);
+API_PARSER(initial_tag, struct api_initial_tag);
+API_PARSER(tag_create, struct api_tag_create);
+API_PARSER(scores, struct api_scores);
+API_PARSER(artifact_create, struct api_artifact_create);
+API_PARSER(run_file_create, struct api_artifact_create);
+API_PARSER(artifact_created, struct api_artifact_created);
+API_PARSER(datapool, struct api_datapool);
+API_PARSER(sample_list, struct api_sample_list);
+API_PARSER(strs, struct api_strs);
+API_PARSER(error, struct api_error);
+#undef API_PARSER
+
+void api_entity_free(struct api_entity *s);
+void api_worker_register_free(struct api_worker_register *s);
+void api_worker_update_free(struct api_worker_update *s);
+void api_scheduled_list_free(struct api_scheduled_list *s);
+void api_sched_update_free(struct api_sched_update *s);
+void api_config_data_free(struct api_config_data *s);
+void api_run_create_free(struct api_run_create *s);
+void api_run_update_free(struct api_run_update *s);
+void api_progress_free(struct api_progress *s);		/* nothing owned: for symmetry */
+void api_abort_reply_free(struct api_abort_reply *s);	/* nothing owned: for symmetry */
+void api_run_file_create_free(struct api_artifact_create *s);
+void api_log_list_free(struct api_log_list *s);
+void api_log_data_free(struct api_log_data *s);
+void api_datasource_free(struct api_datasource *s);
+void api_initial_tag_free(struct api_initial_tag *s);
+void api_tag_create_free(struct api_tag_create *s);
+void api_scores_free(struct api_scores *s);
+void api_artifact_create_free(struct api_artifact_create *s);
+void api_artifact_created_free(struct api_artifact_created *s);
+void api_datapool_free(struct api_datapool *s);
+void api_sample_list_free(struct api_sample_list *s);
+void api_strs_free(struct api_strs *s);
+void api_error_free(struct api_error *s);
+
+/* Empty initialisers: every optional field absent. */
+void api_worker_register_init(struct api_worker_register *s);
+void api_run_update_init(struct api_run_update *s);
+void api_log_entry_init(struct api_log_entry *s);
+void api_tag_create_init(struct api_tag_create *s);
+void api_artifact_create_init(struct api_artifact_create *s);
+
+#endif
