@@ -295,7 +295,7 @@ static void on_reply(void *ud, const struct http_reply *rep)
 	}
 	char why[400];
 	snprintf(why, sizeof(why), "HTTP %ld: %.300s", rep->status, rep->body ? rep->body : "");
-	if (rep->status == 409 && rep->body && strstr(rep->body, "\"RUN_RELEASED\"")) {
+	if (rep->status == 409 && rep->body && strstr(rep->body, "\"DOCKER_WORKER_SCHEDULE_UPDATE_FAILED\"")) {
 		/* The run is another worker's now, or CRASHED: the whole job goes, not this call only. */
 		wd_job_released(d, c->it.job, why);
 		finish_call(c);

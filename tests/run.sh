@@ -49,12 +49,14 @@ run_suite() {	# name kind cmd...
 		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 		f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 	else
-		local ran fl er
+		local ran fl er us
 		ran=$(sed -n 's/^Ran \([0-9]*\) test.*/\1/p' "$log" | tail -1)
-		fl=$(sed -n 's/^FAILED (.*failures=\([0-9]*\).*/\1/p' "$log" | tail -1)
-		er=$(sed -n 's/^FAILED (.*errors=\([0-9]*\).*/\1/p' "$log" | tail -1)
+		# "expected failures" are passes; "unexpected successes" are failures.
+		fl=$(sed -nE 's/^FAILED \((.*, )?failures=([0-9]+).*/\2/p' "$log" | tail -1)
+		er=$(sed -nE 's/^FAILED \((.*, )?errors=([0-9]+).*/\2/p' "$log" | tail -1)
+		us=$(sed -nE 's/^FAILED \(.*unexpected successes=([0-9]+).*/\1/p' "$log" | tail -1)
 		s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' "$log" | tail -1)
-		f=$(( ${fl:-0} + ${er:-0} ))
+		f=$(( ${fl:-0} + ${er:-0} + ${us:-0} ))
 		p=$(( ${ran:-0} - f - ${s:-0} ))
 		# A test's failing subTests each count as a failure: never a negative "passed".
 		[ "$p" -lt 0 ] && p=0

@@ -57,16 +57,76 @@ void resp_json(struct resp *out, int status, cJSON *j)
 	out->ctype = "application/json";
 }
 
+/*
+ * Lightly's ApiErrorCode (lightly v1.5.20, api_error_code.py), the only codes
+ * an error reply carries (SPEC 7). docs/api.md maps winnow's errors onto them.
+ */
+static const char *const api_error_codes[] = {
+	"BAD_REQUEST", "NOT_IMPLEMENTED", "FORBIDDEN", "UNAUTHORIZED", "NOT_FOUND", "NOT_MODIFIED",
+	"CONFLICT", "MALFORMED_REQUEST", "MALFORMED_RESPONSE", "PAYLOAD_TOO_LARGE", "JWT_INVALID",
+	"JWT_MALFORMED", "CREATION_FAILED", "JOB_CREATION_FAILED", "JOB_UNKNOWN", "USER_NOT_KNOWN",
+	"USER_ACCOUNT_DEACTIVATED", "USER_ACCOUNT_BLOCKED", "TEAM_ACCOUNT_PLAN_INSUFFICIENT",
+	"ILLEGAL_ACTION_RESOURCE_IN_USE", "DATASET_UNKNOWN", "DATASET_NOT_SUPPORTED",
+	"DATASET_TAG_INVALID", "DATASET_NAME_EXISTS", "DATASET_AT_MAX_CAPACITY",
+	"DATASET_DATASOURCE_UNKNOWN", "DATASET_DATASOURCE_CREDENTIALS_ERROR",
+	"DATASET_DATASOURCE_INVALID", "DATASET_DATASOURCE_ACTION_NOT_IMPLEMENTED",
+	"DATASET_DATASOURCE_ILLEGAL_ACTION", "DATASET_DATASOURCE_FILE_TOO_LARGE",
+	"DATASET_DATASOURCE_RELEVANT_FILENAMES_INVALID", "ACCESS_CONTROL_UNKNOWN",
+	"EMBEDDING_UNKNOWN", "EMBEDDING_NAME_EXISTS", "EMBEDDING_INVALID", "EMBEDDING_NOT_READY",
+	"EMBEDDING_ROW_COUNT_UNKNOWN", "EMBEDDING_ROW_COUNT_INVALID", "EMBEDDING_2D_UNKNOWN",
+	"TAG_UNKNOWN", "TAG_NAME_EXISTS", "TAG_INITIAL_EXISTS", "TAG_UNDELETABLE_NOT_A_LEAF",
+	"TAG_UNDELETABLE_IS_INITIAL", "TAG_NO_TAG_IN_DATASET", "TAG_PREVTAG_NOT_IN_DATASET",
+	"TAG_QUERYTAG_NOT_IN_DATASET", "TAG_PRESELECTEDTAG_NOT_IN_DATASET",
+	"TAG_NO_SCORES_AVAILABLE", "SAMPLE_UNKNOWN", "SAMPLE_THUMBNAME_UNKNOWN",
+	"SAMPLE_CREATE_REQUEST_INVALID_FORMAT", "SAMPLE_CREATE_REQUEST_INVALID_CROP_DATA",
+	"PREDICTION_TASK_SCHEMA_UNKNOWN", "PREDICTION_TASK_SCHEMA_CATEGORIES_NOT_UNIQUE",
+	"SCORE_UNKNOWN", "SCORES_CANNOT_BE_SET", "DOCKER_RUN_UNKNOWN",
+	"DOCKER_RUN_DATASET_UNAVAILABLE", "DOCKER_RUN_REPORT_UNAVAILABLE",
+	"DOCKER_RUN_ARTIFACT_UNKNOWN", "DOCKER_RUN_ARTIFACT_EXISTS",
+	"DOCKER_RUN_ARTIFACT_UNAVAILABLE", "DOCKER_WORKER_UNKNOWN", "DOCKER_WORKER_CONFIG_UNKNOWN",
+	"DOCKER_WORKER_CONFIG_NOT_COMPATIBLE_WITH_DATASOURCE",
+	"DOCKER_WORKER_CONFIG_REFERENCES_INVALID_FILES", "DOCKER_WORKER_CONFIG_IN_USE",
+	"DOCKER_WORKER_CONFIG_INVALID", "DOCKER_WORKER_SCHEDULE_UNKNOWN",
+	"DOCKER_WORKER_SCHEDULE_UPDATE_FAILED", "METADATA_CONFIGURATION_UNKNOWN",
+	"CUSTOM_METADATA_AT_MAX_SIZE", "ONPREM_SUBSCRIPTION_INSUFFICIENT",
+	"ACCOUNT_SUBSCRIPTION_INSUFFICIENT", "TEAM_UNKNOWN",
+};
+
+bool api_error_code_ok(const char *code)
+{
+	for (size_t i = 0; i < sizeof(api_error_codes) / sizeof(api_error_codes[0]); i++)
+		if (strcmp(api_error_codes[i], code) == 0)
+			return true;
+	return false;
+}
+
+/* The general code of a status, for a code outside Lightly's enum (a bug). */
+static const char *status_code(int status)
+{
+	switch (status) {
+	case 401: return "UNAUTHORIZED";
+	case 403: return "FORBIDDEN";
+	case 404: return "NOT_FOUND";
+	case 409: return "CONFLICT";
+	case 413: return "PAYLOAD_TOO_LARGE";
+	default: return status >= 500 ? "MALFORMED_RESPONSE" : "BAD_REQUEST";
+	}
+}
+
 void resp_error(struct resp *out, int status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 	cJSON *j = cJSON_CreateObject();
 
+	if (!api_error_code_ok(code)) {
+		log_warnx("bug: error code %s is not one of Lightly's ApiErrorCode", code);
+		code = status_code(status);
+	}
 	va_start(ap, fmt);
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	cJSON_AddStringToObject(j, "error", msg);
 	cJSON_AddStringToObject(j, "code", code);
+	cJSON_AddStringToObject(j, "error", msg);
 	free(msg);
 	resp_json(out, status, j);
 }
@@ -76,12 +136,14 @@ void resp_db_error(struct resp *out, struct dbconn *c)
 	sqlite3 *h = db_handle(c);
 	int rc = sqlite3_errcode(h);
 
+	/* ApiErrorCode has no code of a server's own failure: a busy database is
+	   a resource in use (retry), any other error a reply that could not be made. */
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-		resp_error(out, 503, "BUSY", "database busy, retry");
+		resp_error(out, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE", "database busy, retry");
 		return;
 	}
 	log_warnx("database error: %s", sqlite3_errmsg(h));
-	resp_error(out, 500, "DB_ERROR", "database error");
+	resp_error(out, 500, "MALFORMED_RESPONSE", "database error");
 }
 
 cJSON *req_json(struct req *r, struct resp *out)
@@ -89,7 +151,7 @@ cJSON *req_json(struct req *r, struct resp *out)
 	const char *end = NULL;
 
 	if (r->body_len == 0) {
-		resp_error(out, 400, "BAD_JSON", "a JSON body is required");
+		resp_error(out, 400, "MALFORMED_REQUEST", "a JSON body is required");
 		return NULL;
 	}
 	/* The body is NUL-terminated: parsing len + 1 bytes lets cJSON's
@@ -104,7 +166,7 @@ cJSON *req_json(struct req *r, struct resp *out)
 		size_t at = end ? (size_t)(end - r->body) : 0;
 		if (at > r->body_len)
 			at = r->body_len;
-		resp_error(out, 400, "BAD_JSON", "invalid JSON at byte %zu", at);
+		resp_error(out, 400, "MALFORMED_REQUEST", "invalid JSON at byte %zu", at);
 		return NULL;
 	}
 	return j;

@@ -90,11 +90,14 @@ const char *req_header(struct req *r, const char *key);
 
 /* Replies with the JSON of j (consumed), status code given. */
 void resp_json(struct resp *out, int status, cJSON *j);
-/* Replies {"error": msg, "code": code}. */
+/* Replies Lightly's ApiErrorResponse {"code": code, "error": msg}; code is one of
+   Lightly's ApiErrorCode (another is a bug: logged, and the status's general code sent). */
 void resp_error(struct resp *out, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Replies 500 for an SQLite failure (503 when the database stayed busy). */
 void resp_db_error(struct resp *out, struct dbconn *c);
+/* Is code one of Lightly's ApiErrorCode values? */
+bool api_error_code_ok(const char *code);
 
 /*
  * Parses the body as JSON (strict: nothing after the value). Returns the tree

@@ -20,7 +20,7 @@ const struct route routes[] = {
 	{ "GET", "/v1/docker/worker", U, h_workers_list },
 	{ "POST", "/v1/docker/worker", A, h_worker_register },
 	{ "POST", "/v1/docker/worker/config", U, h_config_create },
-	{ "POST", "/v1/docker/worker/config/validate", U, h_config_validate },
+	{ "POST", "/v1/winnow/configs/validate", U, h_config_validate },
 	{ "POST", "/v1/docker/worker/config/vX", U, h_config_create_vx },
 	{ "GET", "/v1/docker/worker/config/vX/{configId}", A, h_config_get },
 	{ "GET", "/v1/docker/worker/config/{configId}", A, h_config_get },

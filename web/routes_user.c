@@ -214,11 +214,11 @@ void h_datasource_put(struct req *r, struct resp *out)
 		struct stat st;
 		if (path[0] != '/' || realpath(path, real) == NULL || stat(real, &st) < 0 ||
 		    !S_ISDIR(st.st_mode)) {
-			resp_error(out, 400, "BAD_DATASOURCE", "fullPath must be an existing folder (absolute path)");
+			resp_error(out, 400, "DATASET_DATASOURCE_INVALID", "fullPath must be an existing folder (absolute path)");
 			goto done;
 		}
 		if (!under_root(r->ws, real)) {
-			resp_error(out, 400, "OUTSIDE_DATASET_ROOT",
+			resp_error(out, 400, "DATASET_DATASOURCE_ILLEGAL_ACTION",
 				   "fullPath is not beneath a --dataset-root of this server");
 			goto done;
 		}
@@ -230,7 +230,7 @@ void h_datasource_put(struct req *r, struct resp *out)
 		    json_str(j, "s3SecretAccessKey", true, &secret, out) < 0)
 			goto done;
 		if (strncmp(path, "s3://", 5) != 0 || path[5] == '\0' || path[5] == '/') {
-			resp_error(out, 400, "BAD_DATASOURCE", "fullPath must read s3://bucket[/prefix]");
+			resp_error(out, 400, "DATASET_DATASOURCE_INVALID", "fullPath must read s3://bucket[/prefix]");
 			goto done;
 		}
 		if (strcmp(secret, "****") == 0) {
@@ -242,7 +242,7 @@ void h_datasource_put(struct req *r, struct resp *out)
 				old_secret = xstrdup(db_col_text(st, 0));
 			sqlite3_reset(st);
 			if (old_secret == NULL) {
-				resp_error(out, 400, "BAD_DATASOURCE", "s3SecretAccessKey is required");
+				resp_error(out, 400, "DATASET_DATASOURCE_INVALID", "s3SecretAccessKey is required");
 				goto done;
 			}
 			secret = old_secret;
@@ -306,11 +306,11 @@ static int datasource_open(struct req *r, struct resp *out, struct dataset *ds)
 			.secret_access_key = f[5], .path_style = -1,
 		};
 		if (dataset_open_s3(ds, f[1], &conf, err, sizeof(err)) < 0)
-			resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", err);
+			resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "%s", err);
 		else
 			rc = 0;
 	} else if (dataset_open(ds, f[1]) < 0) {
-		resp_error(out, 409, "DATASOURCE_UNREADABLE", "datasource folder: %s", strerror(errno));
+		resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "datasource folder: %s", strerror(errno));
 	} else {
 		rc = 0;
 	}
@@ -335,9 +335,9 @@ void h_tasks(struct req *r, struct resp *out)
 		char dserr[1024];
 		/* A remote datasource: the bucket, the keys or the network, not the predictions. */
 		if (dataset_last_error(&ds, dserr, sizeof(dserr))[0] != '\0')
-			resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", dserr);
+			resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "%s", dserr);
 		else
-			resp_error(out, 409, "BAD_PREDICTIONS", "%s", err);
+			resp_error(out, 409, "PREDICTION_TASK_SCHEMA_UNKNOWN", "%s", err);
 		goto out;
 	}
 	for (size_t i = 0; i < tasks.n; i++) {
@@ -465,13 +465,26 @@ static void config_create(struct req *r, struct resp *out, enum version_use vu)
 	if (j == NULL)
 		return;
 	cJSON_Delete(plan);
-	if (cJSON_GetArraySize(errors) > 0) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "error", "invalid config");
-		cJSON_AddStringToObject(o, "code", "INVALID_CONFIG");
-		cJSON_AddItemToObject(o, "errors", errors);
+	int nerr = cJSON_GetArraySize(errors);
+	if (nerr > 0) {
+		/* Lightly's ApiErrorResponse has no list: the first errors, each naming
+		   its field, in the message (the pages ask /v1/winnow/configs/validate
+		   for the whole list). */
+		struct buf msg = { 0 };
+		buf_printf(&msg, "invalid config (%d error%s)", nerr, nerr == 1 ? "" : "s");
+		for (int i = 0; i < nerr && i < 5; i++) {
+			cJSON *e = cJSON_GetArrayItem(errors, i);
+			const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "path"));
+			const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
+			buf_printf(&msg, "%s %s%s%s", i == 0 ? ":" : ";", path && *path ? path : "",
+				    path && *path ? ": " : "", m ? m : "");
+		}
+		if (nerr > 5)
+			buf_printf(&msg, "; and %d more", nerr - 5);
+		resp_error(out, 400, "DOCKER_WORKER_CONFIG_INVALID", "%s", msg.data);
+		buf_free(&msg);
+		cJSON_Delete(errors);
 		cJSON_Delete(warnings);
-		resp_json(out, 400, o);
 		cJSON_Delete(j);
 		return;
 	}
@@ -528,7 +541,7 @@ void h_schedule_create(struct req *r, struct resp *out)
 	    json_str(j, "originScheduledId", false, &origin, out) < 0)
 		goto done;
 	if (!id_valid(config) || (origin && !id_valid(origin))) {
-		resp_error(out, 400, "BAD_ID", "configId and originScheduledId must be ids");
+		resp_error(out, 400, "MALFORMED_REQUEST", "configId and originScheduledId must be ids");
 		goto done;
 	}
 	if (!dataset_exists_id(c, r->params[0])) {
@@ -653,7 +666,7 @@ void h_runs_list(struct req *r, struct resp *out)
 	const char *ds = req_query(r, "datasetId");
 
 	if (ds != NULL && !id_valid(ds)) {
-		resp_error(out, 400, "BAD_ID", "datasetId must be an id");
+		resp_error(out, 400, "MALFORMED_REQUEST", "datasetId must be an id");
 		return;
 	}
 	runs_reply(r, out, ds);
@@ -1128,7 +1141,7 @@ void h_results(struct req *r, struct resp *out)
 	if (sort != NULL && strncmp(sort, "selection:", 10) == 0) {
 		selcol = sort + 10;
 		if (csv_err) {
-			resp_error(out, 422, "BAD_SELECTION_CSV", "%s", csv_err);
+			resp_error(out, 422, "DOCKER_RUN_ARTIFACT_UNAVAILABLE", "%s", csv_err);
 			goto out;
 		}
 		if (!have_csv || selcsv_col(&csv, selcol) < 0) {
@@ -1191,7 +1204,7 @@ void h_results(struct req *r, struct resp *out)
 		}
 		free(nr);
 		if (!have_csv && selcol) {
-			resp_error(out, 422, "BAD_SELECTION_CSV", "%s", csv_err);
+			resp_error(out, 422, "DOCKER_RUN_ARTIFACT_UNAVAILABLE", "%s", csv_err);
 			goto out;
 		}
 		if (have_csv && selcol) {
@@ -1294,7 +1307,7 @@ void h_thumbnail(struct req *r, struct resp *out)
 		return;
 	}
 	if (!thumb_name_ok(fn)) {
-		resp_error(out, 400, "BAD_FILE_NAME", "fileName must be a relative image path without '..'");
+		resp_error(out, 400, "SAMPLE_UNKNOWN", "fileName must be a relative image path without '..'");
 		return;
 	}
 	struct dataset ds;
@@ -1312,13 +1325,13 @@ void h_thumbnail(struct req *r, struct resp *out)
 		snprintf(err, sizeof(err), "%s", strerror(-rc));
 	dataset_close(&ds);
 	if (rc == -EXDEV) {
-		resp_error(out, 403, "OUTSIDE_DATASET", "fileName leads outside the dataset's folder");
+		resp_error(out, 403, "FORBIDDEN", "fileName leads outside the dataset's folder");
 	} else if (rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP) {
 		resp_error(out, 404, "NOT_FOUND", "no such image in the datasource");
 	} else if (rc == -EINVAL) {
-		resp_error(out, 422, "UNREADABLE_IMAGE", "%s", err);
+		resp_error(out, 422, "SAMPLE_THUMBNAME_UNKNOWN", "%s", err);
 	} else if (rc < 0) {
-		resp_error(out, 409, "DATASOURCE_UNREADABLE", "%s", err);
+		resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "%s", err);
 	} else {
 		free(out->body);
 		out->body = (char *)jpg;

@@ -60,7 +60,7 @@ static bool run_exists(struct dbconn *c, const char *id)
  */
 static void reply_released(struct resp *out, const char *run)
 {
-	resp_error(out, 409, "RUN_RELEASED", "run %s was taken back from its worker after missed "
+	resp_error(out, 409, "DOCKER_WORKER_SCHEDULE_UPDATE_FAILED", "run %s was taken back from its worker after missed "
 		   "heartbeats (reopened or CRASHED and rescheduled); drop it", run);
 }
 
@@ -432,7 +432,7 @@ void h_run_create(struct req *r, struct resp *out)
 	    json_str(j, "configId", true, &config, out) < 0)
 		goto done;
 	if (!id_valid(dataset) || !id_valid(sched) || !id_valid(config)) {
-		resp_error(out, 400, "BAD_ID", "datasetId, scheduledId and configId must be ids");
+		resp_error(out, 400, "MALFORMED_REQUEST", "datasetId, scheduledId and configId must be ids");
 		goto done;
 	}
 	if (db_begin(c) != SQLITE_OK)
@@ -900,7 +900,7 @@ void h_tag_create(struct req *r, struct resp *out)
 		goto done;
 	}
 	if ((prev && !id_valid(prev)) || (run && !id_valid(run))) {
-		resp_error(out, 400, "BAD_ID", "prevTagId and runId must be ids or null");
+		resp_error(out, 400, "MALFORMED_REQUEST", "prevTagId and runId must be ids or null");
 		goto done;
 	}
 	if (!dataset_exists_id(c, r->params[0])) {

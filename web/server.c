@@ -92,7 +92,7 @@ static void dispatch_api(struct req *r, struct resp *out)
 
 	if (rt == NULL) {
 		if (status == 405) {
-			resp_error(out, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", r->method);
+			resp_error(out, 405, "BAD_REQUEST", "%s is not allowed here", r->method);
 			out->extra_header_name = xstrdup(MHD_HTTP_HEADER_ALLOW);
 			out->extra_header_value = xstrdup(allow);
 		} else {
@@ -113,7 +113,7 @@ static void dispatch_api(struct req *r, struct resp *out)
 	}
 	for (int i = 0; i < HTTP_MAX_PARAMS && strchr(rt->pattern, '{'); i++) {
 		if (param_is_id(rt->pattern, i) && !id_valid(r->params[i])) {
-			resp_error(out, 400, "BAD_ID", "malformed id (24 lowercase hex characters)");
+			resp_error(out, 400, "MALFORMED_REQUEST", "malformed id (24 lowercase hex characters)");
 			return;
 		}
 	}
@@ -241,7 +241,7 @@ static void dispatch(struct req *r, struct resp *out)
 		dispatch_api(r, out);
 	} else if (strcmp(r->path, "/login") == 0 || strcmp(r->path, "/logout") == 0) {
 		if (strcmp(r->method, "POST") != 0) {
-			resp_error(out, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", r->method);
+			resp_error(out, 405, "BAD_REQUEST", "%s is not allowed here", r->method);
 			out->extra_header_name = xstrdup(MHD_HTTP_HEADER_ALLOW);
 			out->extra_header_value = xstrdup("POST");
 		} else if (strcmp(r->path, "/login") == 0) {
@@ -252,7 +252,7 @@ static void dispatch(struct req *r, struct resp *out)
 	} else if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) {
 		do_static(r, out);
 	} else {
-		resp_error(out, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", r->method);
+		resp_error(out, 405, "BAD_REQUEST", "%s is not allowed here", r->method);
 		out->extra_header_name = xstrdup(MHD_HTTP_HEADER_ALLOW);
 		out->extra_header_value = xstrdup("GET, HEAD");
 	}
@@ -316,12 +316,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct resp out = { .status = 500, .fd = -1 };
 
 	if (ctx->too_large)
-		resp_error(&out, 413, "TOO_LARGE", "request body over 16 MiB");
+		resp_error(&out, 413, "PAYLOAD_TOO_LARGE", "request body over 16 MiB");
 	else
 		dispatch(&r, &out);
 	req_db_release(&r);
 	if (out.body == NULL && out.fd < 0)
-		resp_error(&out, 500, "INTERNAL", "no reply");
+		resp_error(&out, 500, "MALFORMED_RESPONSE", "no reply");
 	int status = out.status;
 	enum MHD_Result ret = send_reply(conn, &out, strncmp(url, "/v1", 3) == 0);
 	/* The path only: a query string may hold a token. */

@@ -101,8 +101,8 @@ async function handle(req, res, who, url, body) {
 		if (rest === 'datasource' && m === 'PUT') {
 			need('user'); ds(did);
 			const fp = path.resolve(String(body.fullPath || ''));
-			if (!roots.some((r) => fp === r || fp.startsWith(r + '/'))) fail(400, `fullPath: ${body.fullPath} is not under a --dataset-root (${roots.join(', ')})`, 'BAD_DATASOURCE');
-			if (!fs.existsSync(fp)) fail(400, `fullPath: ${body.fullPath}: no such folder`, 'BAD_DATASOURCE');
+			if (!roots.some((r) => fp === r || fp.startsWith(r + '/'))) fail(400, `fullPath: ${body.fullPath} is not under a --dataset-root (${roots.join(', ')})`, 'DATASET_DATASOURCE_INVALID');
+			if (!fs.existsSync(fp)) fail(400, `fullPath: ${body.fullPath}: no such folder`, 'DATASET_DATASOURCE_INVALID');
 			db.sources.set(did, { type: 'LOCAL', fullPath: fp }); return json({});
 		}
 		if (rest === 'datasource' && m === 'GET') { either(); ds(did); return json(db.sources.get(did) || fail(404, 'no datasource', 'NOT_FOUND')); }
@@ -149,10 +149,10 @@ async function handle(req, res, who, url, body) {
 	}
 	if (p === '/v1/docker/worker/config' && m === 'POST') {
 		need('user'); const errs = validate(body.config && body.config.docker);
-		if (errs.length) return json({ error: `the config has ${errs.length} error(s)`, code: 'INVALID_CONFIG', errors: errs }, 400);
+		if (errs.length) return json({ code: 'DOCKER_WORKER_CONFIG_INVALID', error: `invalid config (${errs.length} error(s))` }, 400);
 		const c = { id: id(), config: body.config, createdAt: now() }; db.configs.set(c.id, c); return json({ id: c.id }, 201);
 	}
-	if (p === '/v1/docker/worker/config/validate') { need('user'); return json({ errors: validate(body.config && body.config.docker) }); }
+	if (p === '/v1/winnow/configs/validate') { need('user'); return json({ errors: validate(body.config && body.config.docker) }); }
 	if (seg[2] === 'worker' && seg[3] === 'config' && seg.length === 5) { either(); return json(db.configs.get(seg[4]) || fail(404, 'no such config', 'NOT_FOUND')); }
 	if (p === '/v1/docker/worker' && m === 'POST') {
 		need('worker'); let w = [...db.workers.values()].find((x) => x.name === body.name);

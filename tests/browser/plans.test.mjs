@@ -140,7 +140,7 @@ describe('selection plans in the pages, against the real server and daemon', { s
 	const jsonOf = async () => JSON.parse(await page.inputValue('#f-json'));
 	// The live check has answered for the config shown (the wizard counts its answers).
 	async function validated(action) {
-		const answered = page.waitForResponse((r) => r.url().endsWith('/v1/docker/worker/config/validate'), { timeout: T });
+		const answered = page.waitForResponse((r) => r.url().endsWith('/v1/winnow/configs/validate'), { timeout: T });
 		await action();
 		await answered;
 		await page.waitForFunction(() => document.querySelector('#wizard')?.dataset.validated !== undefined);

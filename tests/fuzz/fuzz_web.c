@@ -79,7 +79,7 @@ struct froute {
 static const struct froute froutes[] = {
 	{ "POST", "/v1/docker/worker", ROLE_WORKER, { NULL } },
 	{ "POST", "/v1/docker/worker/config", ROLE_USER, { NULL } },
-	{ "POST", "/v1/docker/worker/config/validate", ROLE_USER, { NULL } },
+	{ "POST", "/v1/winnow/configs/validate", ROLE_USER, { NULL } },
 	{ "PUT", "/v1/docker/worker/{workerId}", ROLE_WORKER, { WORKER } },
 	{ "POST", "/v1/docker/runs", ROLE_WORKER, { NULL } },
 	{ "PUT", "/v1/docker/runs/{runId}", ROLE_WORKER, { RUN } },

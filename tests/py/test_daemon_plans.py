@@ -39,7 +39,7 @@ SIMILAR_AND_DIVERSE = SIMILARITY + [{"input": {"type": "EMBEDDINGS"},
 class PlanTest(td.DaemonFixture):
     def v4_runs(self):
         """Whether this build runs V4 plans (the web app validates with lib/config.c)."""
-        r = self.web.request("POST", "/v1/docker/worker/config/validate",
+        r = self.web.request("POST", "/v1/winnow/configs/validate",
                              {"config": v4_config(SIMILARITY)}, token=self.utok)
         msgs = [e["message"] for e in r.json.get("errors", [])] if r.status == 200 else [r.body]
         if any("not supported yet" in str(m) for m in msgs):

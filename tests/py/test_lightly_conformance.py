@@ -521,11 +521,6 @@ class TestFlows(Base):
             self.expect([x.get("msg") for x in v.get("logs", [])] if isinstance(v, dict) else v, ["embedding"], "read logs: messages")
         self.done()
 
-    # Fails today (issue 14); the problems it showed:
-    #   POST /v1/docker/worker/config/vX: status 400: $: unknown key 'errors' (not in ApiErrorResponse)
-    #   POST /v1/docker/worker/config/vX: status 400: $.code: 'INVALID_CONFIG' is not in ApiErrorCode (77...
-    #   autoTasks refused naming it: got False, want True
-    @unittest.expectedFailure
     def test_errors_are_lightly_errors(self):
         r = self.call("GET", "/v1/docker/runs/%s" % ("0" * 24))
         self.want(r, "unknown run", (404,))

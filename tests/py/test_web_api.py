@@ -139,26 +139,31 @@ class TestWorkerCalls(Base):
         bad = {"method": "foo", "stopping_condition": {"n_samples": -3}}
         r = self.srv.request("POST", "/v1/docker/worker/config",
                              {"config": {"workerType": "FULL", "docker": bad, "lightly": {}}}, self.user)
-        self.assertEqual(r.status, 400)
-        errs = r.json["errors"]
-        paths = sorted(e["path"] for e in errs)
-        self.assertEqual(paths, ["docker.method", "docker.stopping_condition.n_samples"])
+        # Lightly's ApiErrorResponse exactly: a message naming every field (up to 5), no list
+        self.assertEqual((r.status, sorted(r.json), r.json["code"]),
+                         (400, ["code", "error"], "DOCKER_WORKER_CONFIG_INVALID"))
+        self.assertRegex(r.json["error"], r"^invalid config \(2 errors\): ")
+        self.assertIn("docker.method: ", r.json["error"])
+        self.assertIn("docker.stopping_condition.n_samples: -3 is not", r.json["error"])
+        paths = ["docker.method", "docker.stopping_condition.n_samples"]
+        # the whole list, with a message per path, on winnow's validate route
+        v = self.u("POST", "/v1/winnow/configs/validate",
+                   {"config": {"workerType": "FULL", "docker": bad, "lightly": {}}}, 200)
+        errs = v["errors"]
+        self.assertEqual(sorted(e["path"] for e in errs), paths)
         for e in errs:
             self.assertNotIn(": ", e["path"])
             self.assertTrue(e["message"])
         nsm = [e for e in errs if e["path"].endswith("n_samples")][0]["message"]
         self.assertTrue(nsm.startswith("-3 is not"), nsm)
-        v = self.u("POST", "/v1/docker/worker/config/validate",
-                   {"config": {"workerType": "FULL", "docker": bad, "lightly": {}}}, 200)
-        self.assertEqual(sorted(e["path"] for e in v["errors"]), paths)
-        v = self.u("POST", "/v1/docker/worker/config/validate",
+        v = self.u("POST", "/v1/winnow/configs/validate",
                    {"config": {"workerType": "FULL", "docker": PRESET, "lightly": {}}}, 200)
         self.assertEqual(v["errors"], [])
         # a config with an unknown key is refused too
         r = self.srv.request("POST", "/v1/docker/worker/config",
                              {"config": {"docker": {"bogus_key": 1}}}, self.user)
-        self.assertEqual(r.status, 400)
-        self.assertEqual(r.json["errors"][0]["path"], "docker.bogus_key")
+        self.assertEqual((r.status, r.json["code"]), (400, "DOCKER_WORKER_CONFIG_INVALID"))
+        self.assertIn("docker.bogus_key: ", r.json["error"])
 
     def test_config_v4(self):
         v4 = {"workerType": "FULL", "docker": {}, "lightly": {}, "selection": {"nSamples": 2, "strategies": [
@@ -174,8 +179,9 @@ class TestWorkerCalls(Base):
         v4["selection"]["strategies"].append({"input": {"type": "METADATA"}, "strategy": {"type": "WEIGHTS"}})
         r = self.srv.request("POST", "/v1/docker/worker/config", {"config": v4}, self.user)
         self.assertEqual(r.status, 400)
-        self.assertEqual(sorted(e["path"] for e in r.json["errors"]),
-                         ["selection.nSamples", "selection.strategies[1].input.key"])
+        self.assertNotIn("errors", r.json)
+        for path in ("selection.nSamples: ", "selection.strategies[1].input.key: "):
+            self.assertIn(path, r.json["error"])
 
     def test_run_lifecycle_abort(self):
         ds = self.dataset()
@@ -642,7 +648,7 @@ class TestDatasets(Base):
         if not os.path.lexists(link):
             os.symlink(self.outside, link)
         r = self.srv.request("PUT", p, {"type": "LOCAL", "fullPath": link}, self.user)
-        self.assertEqual((r.status, r.json["code"]), (400, "OUTSIDE_DATASET_ROOT"))
+        self.assertEqual((r.status, r.json["code"]), (400, "DATASET_DATASOURCE_ILLEGAL_ACTION"))
         self.assertEqual(self.w("GET", p)["fullPath"], os.path.realpath(self.data))
 
     def test_s3_secret_masked(self):

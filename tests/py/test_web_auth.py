@@ -29,7 +29,7 @@ ROUTES = (
     ("GET", "/v1/docker/worker", U),
     ("POST", "/v1/docker/worker", A),
     ("POST", "/v1/docker/worker/config", U),
-    ("POST", "/v1/docker/worker/config/validate", U),
+    ("POST", "/v1/winnow/configs/validate", U),
     ("POST", "/v1/docker/worker/config/vX", U),
     ("GET", "/v1/docker/worker/config/vX/{configId}", A),
     ("GET", "/v1/docker/worker/config/{configId}", A),

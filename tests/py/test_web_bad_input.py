@@ -148,8 +148,8 @@ class TestBadInput(unittest.TestCase):
                      "/v1/datasets/%s" % ("A" * 24), "/v1/docker/runs/%s" % ("g" * 24), "/v1/docker/worker/config/..",
                      "/v1/datasets/%s/tags/notatag" % self.ds):
             r = self.srv.request("GET", path, token=self.user)
-            self.check(r, 400, path)     # docs/api.md: a malformed id in the path is 400 BAD_ID
-            self.assertEqual(r.json["code"], "BAD_ID", path)
+            self.check(r, 400, path)     # docs/api.md: a malformed id in the path is 400 MALFORMED_REQUEST
+            self.assertEqual(r.json["code"], "MALFORMED_REQUEST", path)
         for path in ("/v1/datasets/%s" % ("0" * 24), "/v1/docker/runs/%s" % ("0" * 24), "/v1/docker/worker/config/%s" % ("0" * 24)):
             self.check(self.srv.request("GET", path, token=self.user), 404, path)
         self.check(self.srv.request("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (self.ds, self.wid, "0" * 24),

@@ -56,18 +56,18 @@ class TestConfigs(Base):
         for p in ("/v1/docker/worker/config/vX/%s", "/v1/docker/worker/config/%s"):
             self.assertEqual(self.w("GET", p % cid)["config"], V4)
         # the validate route answers the plan: as written for V4, the fixed plan for a method
-        r = self.u("POST", "/v1/docker/worker/config/validate", {"version": "V4", "config": V4})
+        r = self.u("POST", "/v1/winnow/configs/validate", {"version": "V4", "config": V4})
         self.assertEqual(r["errors"], [])
         self.assertEqual([(e["input"]["type"], e["strategy"]["type"]) for e in r["plan"]["strategies"]],
                          [("EMBEDDINGS", "DIVERSITY"), ("SCORES", "WEIGHTS"), ("PREDICTIONS", "BALANCE")])
         self.assertEqual(r["plan"]["nSamples"], 3)
         self.assertNotIn("method", r["plan"])
-        r = self.u("POST", "/v1/docker/worker/config/validate", {"config": CORAL})
+        r = self.u("POST", "/v1/winnow/configs/validate", {"config": CORAL})
         self.assertEqual(r["plan"], {"method": "coral", "proportionSamples": 0.1, "strategies": [
             {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY", "strength": 1}},
             {"input": {"type": "SCORES", "task": "t1", "score": "uncertainty_margin"}, "strategy": {"type": "WEIGHTS", "strength": 1}}]})
         # an invalid config has no plan
-        r = self.u("POST", "/v1/docker/worker/config/validate", {"config": {"docker": {"method": "nope"}}})
+        r = self.u("POST", "/v1/winnow/configs/validate", {"config": {"docker": {"method": "nope"}}})
         self.assertIsNone(r["plan"])
         self.assertEqual(r["errors"][0]["path"], "docker.method")
 
@@ -81,20 +81,22 @@ class TestConfigs(Base):
         # a V4 config without selection (SPEC 2.1), and a plan with errors: every message at its path
         r = self.srv.request("POST", "/v1/docker/worker/config/vX", {"version": "V4", "config": CORAL}, self.user)
         self.assertEqual(r.status, 400)
-        self.assertIn("selection", [e["path"] for e in r.json["errors"]])
+        self.assertIn("selection: missing", r.json["error"])
         bad = {"workerType": "FULL", "docker": {}, "selection": {"nSamples": 0, "strategies": [
             {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}},
             {"input": {"type": "METADATA"}, "strategy": {"type": "WEIGHTS", "strength": "x"}},
             {"input": {"type": "PREDICTIONS", "task": "t1", "name": "CLASS_DISTRIBUTION"}, "strategy": {"type": "BALANCE", "target": {"a": 0.7, "b": 0.6}}},
             {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "BALANCE", "distribution": "UNIFORM"}}]}}
         r = self.srv.request("POST", "/v1/docker/worker/config/vX", {"version": "V4", "config": bad}, self.user)
-        self.assertEqual(r.status, 400)
-        self.assertEqual(sorted(e["path"] for e in r.json["errors"]), [
-            "selection.nSamples", "selection.strategies[1].input.key", "selection.strategies[1].strategy.strength",
-            "selection.strategies[2].strategy.target", "selection.strategies[3]"])
-        # the same through validate: 200 with the errors, no plan
-        r = self.u("POST", "/v1/docker/worker/config/validate", {"version": "V4", "config": bad})
-        self.assertEqual(len(r["errors"]), 5)
+        paths = ["selection.nSamples", "selection.strategies[1].input.key", "selection.strategies[1].strategy.strength",
+                 "selection.strategies[2].strategy.target", "selection.strategies[3]"]
+        self.assertEqual((r.status, r.json["code"]), (400, "DOCKER_WORKER_CONFIG_INVALID"))
+        self.assertTrue(r.json["error"].startswith("invalid config (5 errors): "), r.json)
+        for path in paths:
+            self.assertIn(path + ": ", r.json["error"])
+        # the same through validate: 200 with every error at its path, no plan
+        r = self.u("POST", "/v1/winnow/configs/validate", {"version": "V4", "config": bad})
+        self.assertEqual(sorted(e["path"] for e in r["errors"]), paths)
         self.assertIsNone(r["plan"])
 
     def test_score_lists_named_task_score(self):
@@ -206,7 +208,7 @@ class TestSelectionCsv(Base):
                 self.assertTrue(all("selection" not in it for it in page["items"]))
                 self.assertEqual(page["total"], 5, "the results stay usable")
                 r = self.results("sort=selection:score", status=422)
-                self.assertEqual(r["code"], "BAD_SELECTION_CSV")
+                self.assertEqual(r["code"], "DOCKER_RUN_ARTIFACT_UNAVAILABLE")
                 self.assertIn(msg, r["error"])
         self.assertTrue(self.srv.alive())
 

@@ -185,7 +185,7 @@ class TestWorkers(WorkersBase):
         victim.start()
         self.wait_for("the victim dropping its job",
                       lambda: "dropping the job without reporting" in victim.log_text(), timeout=60)
-        self.assertIn("RUN_RELEASED", victim.log_text())
+        self.assertIn("DOCKER_WORKER_SCHEDULE_UPDATE_FAILED", victim.log_text())
         time.sleep(1)
         self.assertEqual(self.run_of(v_sched)["state"], "CRASHED")
         self.assertEqual(set(self.tag_names(ds)), want)
@@ -262,17 +262,17 @@ class TestGhostWorkers(WorkersBase):
         self.assertEqual(len(self.schedules(ds)), 1, "reopened, not rescheduled")
         # The ghost is back: every call on its old run and its claim are refused.
         r = self.put_state(run, "EMBEDDING")
-        self.assertEqual((r.status, r.json["code"]), (409, "RUN_RELEASED"), r)
+        self.assertEqual((r.status, r.json["code"]), (409, "DOCKER_WORKER_SCHEDULE_UPDATE_FAILED"), r)
         r = self.web.request("PUT", "/v1/docker/runs/%s/logs" % run,
                              [{"seq": 0, "ts": 1, "level": "INFO", "msg": "late"}], token=self.wtok)
-        self.assertEqual((r.status, r.json["code"]), (409, "RUN_RELEASED"), r)
+        self.assertEqual((r.status, r.json["code"]), (409, "DOCKER_WORKER_SCHEDULE_UPDATE_FAILED"), r)
         r = self.web.request("POST", "/v1/docker/runs/%s/artifacts" % run,
                              {"fileName": "log.txt", "type": "LOG"}, token=self.wtok)
-        self.assertEqual((r.status, r.json["code"]), (409, "RUN_RELEASED"), r)
+        self.assertEqual((r.status, r.json["code"]), (409, "DOCKER_WORKER_SCHEDULE_UPDATE_FAILED"), r)
         r = self.web.request("POST", "/v1/datasets/%s/tags" % ds,
                              {"name": "run-%s" % run, "prevTagId": None, "bitMaskData": "0x1",
                               "totSize": 1, "creator": "SAMPLER_CORESET", "runId": run}, token=self.wtok)
-        self.assertEqual((r.status, r.json["code"]), (409, "RUN_RELEASED"), r)
+        self.assertEqual((r.status, r.json["code"]), (409, "DOCKER_WORKER_SCHEDULE_UPDATE_FAILED"), r)
         self.claim(ds, ghost, sched, status=(409,))
         self.assertEqual(self.run_of(sched)["id"], done["id"])
         d.stop()

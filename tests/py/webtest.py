@@ -108,6 +108,10 @@ class Server:
         # a crash) fails the test that stopped it.
         if rc is not None and rc != 0:
             raise AssertionError("winnow-web exited %d:\n%s" % (rc, self.log_text()[-4000:]))
+        # An error code outside Lightly's ApiErrorCode is a bug the server logs (web/http.c).
+        bugs = [l for l in self.log_text().splitlines() if "bug: error code" in l]
+        if bugs:
+            raise AssertionError("winnow-web answered codes outside ApiErrorCode:\n" + "\n".join(bugs[:10]))
         return rc
 
     def log_text(self):

@@ -1,5 +1,5 @@
 // The HTTP calls of the pages (docs/api.md). Every failure becomes an ApiError that
-// carries the status, the server's message and code, and its validation errors.
+// carries the status and Lightly's ApiErrorResponse: the server's message and code.
 
 export class ApiError extends Error {
 	constructor(status, body, method, path) {
@@ -8,7 +8,6 @@ export class ApiError extends Error {
 		this.name = 'ApiError';
 		this.status = status;
 		this.code = (body && body.code) || '';
-		this.errors = (body && Array.isArray(body.errors)) ? body.errors : [];
 		this.method = method;
 		this.path = path;
 	}

@@ -115,7 +115,7 @@ export async function resultsPage(main, ctx) {
 		if (!plan && cfg && cfg.config) {
 			// a run from before plans: the plan its config means, from the server's validate route
 			const body = cfg.config.selection ? { version: 'V4', config: cfg.config } : { config: cfg.config };
-			const r = await post('/v1/docker/worker/config/validate', body).catch(() => null);
+			const r = await post('/v1/winnow/configs/validate', body).catch(() => null);
 			if (r && r.plan) { plan = r.plan; source = 'config'; }
 		}
 		const items = [];

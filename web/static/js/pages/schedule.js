@@ -528,7 +528,7 @@ export async function schedulePage(main, ctx) {
 	async function validateNow() {
 		const my = ++vSeq;
 		let r;
-		try { r = await post('/v1/docker/worker/config/validate', configBody()); } catch { return; /* submit reports it */ }
+		try { r = await post('/v1/winnow/configs/validate', configBody()); } catch { return; /* submit reports it */ }
 		if (my !== vSeq || !ctx.alive) return;
 		const errs = (r && Array.isArray(r.errors)) ? r.errors : [];
 		const warns = (r && Array.isArray(r.warnings)) ? r.warnings : [];
@@ -590,7 +590,14 @@ export async function schedulePage(main, ctx) {
 			try {
 				configId = (await post(isV4(cfg) ? '/v1/docker/worker/config/vX' : '/v1/docker/worker/config', body)).id;
 			} catch (e) {
-				if (e instanceof ApiError && e.errors.length) { showErrors(e.errors, null); return; }
+				if (e instanceof ApiError && e.code === 'DOCKER_WORKER_CONFIG_INVALID') {
+					// Lightly's error reply holds a message only: the list, each next to its field,
+					// comes from the validate route.
+					const v = await post('/v1/winnow/configs/validate', body).catch(() => null);
+					const errs = v && Array.isArray(v.errors) ? v.errors : [];
+					showErrors(errs, errs.length ? null : e.message);
+					return;
+				}
 				if (e instanceof ApiError && e.status === 400) { showErrors([], e.message); return; }
 				throw e;
 			}
