@@ -6,6 +6,7 @@
 #include "dconf.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+
+#include "api.h"
 
 static const char *const known[] = {
 	"url", "allow_http", "worker_name", "labels", "token", "token_file", "state_dir",
@@ -187,9 +190,20 @@ int dconf_load(const char *path, struct dconf *c, char *err, size_t errlen)
 		    "localhost); use https://, or set \"allow_http\": true to send the token "
 		    "unencrypted over the network", path);
 	if (c->name == NULL) {
-		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
-			snprintf(host, sizeof(host), "winnowd");
-		c->name = xstrdup(host);
+		/* The host's name, made a worker name (SPEC 7): "gpu-1.lab" -> "gpu-1-lab". */
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			host[0] = '\0';
+		host[sizeof(host) - 1] = '\0';
+		for (char *p = host; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+				*p = '-';
+		c->name = api_name_ok(API_NAME_WORKER, host) ? xstrdup(host) : xasprintf("winnowd-%.64s", host);
+		if (!api_name_ok(API_NAME_WORKER, c->name)) {
+			free(c->name);
+			c->name = xstrdup("winnowd");
+		}
+	} else if (!api_name_ok(API_NAME_WORKER, c->name)) {
+		BAD("%s: worker_name: %s", path, api_name_rule(API_NAME_WORKER));
 	}
 	it = cJSON_GetObjectItemCaseSensitive(root, "labels");
 	if (it != NULL) {

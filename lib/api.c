@@ -1381,3 +1381,19 @@ void api_artifact_create_init(struct api_artifact_create *s)
 	memset(s, 0, sizeof(*s));
 	clear_fields(f_artifact_create, s);
 }
+
+bool api_name_ok(enum api_name kind, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 3 || n > API_NAME_MAX)
+		return false;
+	return kind == API_NAME_TAG ? pat_tag_name(s) : pat_worker_name(s);
+}
+
+const char *api_name_rule(enum api_name kind)
+{
+	return kind == API_NAME_TAG ?
+		"3 to 200 characters: letters, digits, space and . : ; = @ _ -, starting with a letter or digit" :
+		"3 to 200 characters: letters, digits, space, _ and -, starting with a letter or digit";
+}

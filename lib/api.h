@@ -501,6 +501,17 @@ void api_sample_list_free(struct api_sample_list *s);
 void api_strs_free(struct api_strs *s);
 void api_error_free(struct api_error *s);
 
+/*
+ * Lightly's name patterns (SPEC 7), checked at every entry point (API, pages,
+ * winnowd's config): datasets and workers ^[a-zA-Z0-9][a-zA-Z0-9 _-]{2,}$,
+ * tags ^[a-zA-Z0-9][a-zA-Z0-9 .:;=@_-]{2,}$; winnow caps them at
+ * API_NAME_MAX bytes. api_name_rule says the rule in words, for messages.
+ */
+#define API_NAME_MAX 200
+enum api_name { API_NAME_DATASET, API_NAME_WORKER, API_NAME_TAG };
+bool api_name_ok(enum api_name kind, const char *s);
+const char *api_name_rule(enum api_name kind);
+
 /* Empty initialisers: every optional field absent. */
 void api_worker_register_init(struct api_worker_register *s);
 void api_run_update_init(struct api_run_update *s);

@@ -147,8 +147,8 @@ void h_dataset_create(struct req *r, struct resp *out)
 		return;
 	if (json_str(j, "name", true, &name, out) < 0)
 		goto done;
-	if (name[0] == '\0' || strlen(name) > 200 || !utf8_valid(name, strlen(name))) {
-		resp_error(out, 400, "BAD_REQUEST", "name must be 1-200 characters of UTF-8");
+	if (!api_name_ok(API_NAME_DATASET, name)) {
+		resp_error(out, 400, "BAD_REQUEST", "name: %s", api_name_rule(API_NAME_DATASET));
 		goto done;
 	}
 	id_new(id);

@@ -91,8 +91,8 @@ void h_worker_register(struct req *r, struct resp *out)
 	    json_enum(j, "workerType", false, types, &type, out) < 0 ||
 	    json_str_array(j, "labels", false, &labels, out) < 0)
 		goto done;
-	if (!name_ok(name, 200)) {
-		resp_error(out, 400, "BAD_REQUEST", "name must be 1-200 printable characters");
+	if (!api_name_ok(API_NAME_WORKER, name)) {
+		resp_error(out, 400, "BAD_REQUEST", "name: %s", api_name_rule(API_NAME_WORKER));
 		goto done;
 	}
 	char *labels_text = labels ? cJSON_PrintUnformatted(labels) : xstrdup("[]");
@@ -895,8 +895,8 @@ void h_tag_create(struct req *r, struct resp *out)
 	    json_enum(j, "creator", false, tag_creators, &creator, out) < 0 ||
 	    json_str(j, "runId", false, &run, out) < 0)
 		goto done;
-	if (!name_ok(name, 256)) {
-		resp_error(out, 400, "BAD_REQUEST", "name must be 1-256 printable characters");
+	if (!api_name_ok(API_NAME_TAG, name)) {
+		resp_error(out, 400, "BAD_REQUEST", "name: %s", api_name_rule(API_NAME_TAG));
 		goto done;
 	}
 	if ((prev && !id_valid(prev)) || (run && !id_valid(run))) {

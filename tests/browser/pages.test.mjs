@@ -313,6 +313,21 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		assert.ok(await page.isVisible('nav[aria-label=Main] >> text=Workers'));
 	});
 
+	test('datasets: a name outside Lightly\'s pattern is refused at its field, before any request', async () => {
+		const posted = [];
+		const seen = (r) => { if (r.method() === 'POST' && new URL(r.url()).pathname === '/v1/datasets') posted.push(r.url()); };
+		page.on('request', seen);
+		for (const bad of ['ab', '-shop', 'shop.v2']) {
+			await page.fill('#ds-name', bad);
+			await page.fill('#ds-path', S.dsDir);
+			await page.click('#ds-create');
+			await page.locator('#ds-name-error').waitFor();
+			assert.match(await page.textContent('#ds-name-error'), /Not a valid name: 3 to 200 characters/);
+		}
+		page.off('request', seen);
+		assert.deepEqual(posted, []);
+	});
+
 	test('datasets: a folder outside --dataset-root is refused next to the path field; then created', async () => {
 		await page.fill('#ds-name', 'shop');
 		await page.fill('#ds-path', '/etc');

@@ -51,7 +51,7 @@ def dataset(root, n=150):
 class Daemon:
     """A running winnowd with its own config file and state dir."""
 
-    def __init__(self, url, token, workdir, name="w1", concurrent=1, poll=0.3, env=None, extra=None):
+    def __init__(self, url, token, workdir, name="worker1", concurrent=1, poll=0.3, env=None, extra=None):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.state = os.path.join(workdir, "state")
@@ -138,7 +138,7 @@ class DaemonFixture(unittest.TestCase):
     def url(self):
         return "http://127.0.0.1:%d" % self.web.port
 
-    def daemon(self, name="w1", **kw):
+    def daemon(self, name="worker1", **kw):
         d = Daemon(self.url(), self.wtok, os.path.join(self.dir, "wd-%s-%d" % (name, len(self.daemons))),
                    name=name, **kw)
         self.daemons.append(d)
@@ -284,7 +284,7 @@ class DaemonTest(DaemonFixture):
             self.assertIn(f, arts)
         self.assertGreater(len(self.logs(run["id"])), 3)
         w = self.ok("GET", "/v1/docker/worker")
-        self.assertEqual([x["name"] for x in w], ["w1"])
+        self.assertEqual([x["name"] for x in w], ["worker1"])
         self.assertEqual(d.signal(signal.SIGTERM), None)
         self.assertEqual(d.wait(), 0)
 

@@ -329,13 +329,13 @@ class TruncatedBodyTest(unittest.TestCase):
         self.wtok = self.web.token("worker1", "worker")
         self.utok = self.web.token("alice", "user")
         self.web.start()
-        self.ds = self.web.ok("POST", "/v1/datasets", {"name": "tb"}, self.utok)["id"]
+        self.ds = self.web.ok("POST", "/v1/datasets", {"name": "truncated"}, self.utok)["id"]
         cfg = self.web.ok("POST", "/v1/docker/worker/config",
                           {"config": {"workerType": "FULL", "docker": CORESET, "lightly": {}}}, self.utok)["id"]
         self.sched = self.web.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds,
                                  {"configId": cfg, "priority": "MID"}, self.utok)["id"]
         self.wid = self.web.ok("POST", "/v1/docker/worker",
-                               {"name": "w1", "workerType": "FULL", "labels": []}, self.wtok)["id"]
+                               {"name": "worker1", "workerType": "FULL", "labels": []}, self.wtok)["id"]
 
     def tearDown(self):
         self.web.stop()

@@ -140,6 +140,17 @@ class SanityTest(unittest.TestCase):
         self.assertEqual(len(fails(p)), 1, p.stdout)
         self.assertIn('unknown key "poll_intervall"', fails(p)[0])
 
+    def test_worker_name_follows_lightlys_pattern(self):
+        """SPEC 7: worker_name ^[a-zA-Z0-9][a-zA-Z0-9 _-]{2,}$, at most 200 bytes."""
+        for bad in ("ab", "-gpu", "gpu.box", "x" * 201):
+            path, _ = self.conf(worker_name=bad)
+            p = sanity(path)
+            self.assertEqual(p.returncode, 1, (bad, p.stdout))
+            self.assertIn("worker_name: 3 to 200 characters", fails(p)[0], bad)
+        path, _ = self.conf(worker_name="gpu box_1-a")
+        p = sanity(path)
+        self.assertEqual((p.returncode, fails(p)), (0, []), p.stdout)
+
     def test_database_of_a_newer_winnowd(self):
         path, cfg = self.conf()
         os.makedirs(cfg["state_dir"])

@@ -68,7 +68,7 @@ class Base(unittest.TestCase):
     def w(self, method, path, body=None, status=200):
         return self.srv.ok(method, path, body, self.worker, status)
 
-    def dataset(self, name="ds"):
+    def dataset(self, name="dataset"):
         return self.u("POST", "/v1/datasets", {"name": name}, 201)["id"]
 
     def config(self, docker=None):
@@ -112,7 +112,7 @@ class TestWorkerCalls(Base):
         self.assertIn("cpu-box", names)
 
     def test_worker_state_heartbeat(self):
-        wid = self.register("hb")
+        wid = self.register("heartbeat")
         seen = lambda: [x for x in self.u("GET", "/v1/winnow/workers") if x["id"] == wid][0]   # noqa: E731
         before = seen()
         self.assertNotIn("lastSeenAt", self.u("GET", "/v1/docker/worker/%s" % wid))   # winnow's: on winnow's route
@@ -250,33 +250,33 @@ class TestWorkerCalls(Base):
 
         cand = bitmask(range(10))
         t = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
-                             {"name": "run-candidates", "prevTagId": None, "bitMaskData": cand, "totSize": 10,
+                             {"name": "run-1-candidates", "prevTagId": None, "bitMaskData": cand, "totSize": 10,
                               "creator": "USER_WORKER", "runId": None}, self.worker)
         self.assertEqual(t.status, 201)
         cid = t.json["id"]
         t2 = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
-                              {"name": "run-candidates", "prevTagId": None, "bitMaskData": cand, "totSize": 10,
+                              {"name": "run-1-candidates", "prevTagId": None, "bitMaskData": cand, "totSize": 10,
                                "creator": "USER_WORKER", "runId": None}, self.worker)
         self.assertEqual((t2.status, t2.json["id"]), (201, cid))   # a repeat: 201 again (SPEC 7)
         sel = bitmask([0, 3, 4, 6])
         self.assertEqual(sel, "0x59")
         sid = self.w("POST", "/v1/datasets/%s/tags" % ds,
-                     {"name": "run", "prevTagId": cid, "bitMaskData": sel, "totSize": 10, "creator": "SAMPLER_CORESET"}, 201)["id"]
+                     {"name": "run-1", "prevTagId": cid, "bitMaskData": sel, "totSize": 10, "creator": "SAMPLER_CORESET"}, 201)["id"]
         conflict = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
-                                    {"name": "run", "prevTagId": cid, "bitMaskData": "0x1", "totSize": 10}, self.worker)
+                                    {"name": "run-1", "prevTagId": cid, "bitMaskData": "0x1", "totSize": 10}, self.worker)
         self.assertEqual(conflict.status, 409)
         for bad in ("0x400", "0X59", "0x059", "59", ""):
             r = self.srv.request("POST", "/v1/datasets/%s/tags" % ds,
-                                 {"name": "bad", "bitMaskData": bad, "totSize": 10}, self.worker)
+                                 {"name": "bad-mask", "bitMaskData": bad, "totSize": 10}, self.worker)
             self.assertEqual(r.status, 400, bad)
         tag = self.u("GET", "/v1/datasets/%s/tags/%s" % (ds, sid))
         self.assertTrue(TAG_FIELDS <= set(tag), tag)
         self.assertEqual((tag["prevTagId"], tag["bitMaskData"], tag["totSize"]), (cid, "0x59", 10))
         self.assertNotIn("creator", tag)   # not in Lightly's TagData: winnow's route has it
         self.assertNotIn("runId", tag)     # none given: absent, not null
-        self.assertEqual([x["name"] for x in self.w("GET", "/v1/datasets/%s/tags" % ds)], ["run-candidates", "run"])
+        self.assertEqual([x["name"] for x in self.w("GET", "/v1/datasets/%s/tags" % ds)], ["run-1-candidates", "run-1"])
         own = {x["name"]: x for x in self.u("GET", "/v1/winnow/datasets/%s/tags" % ds)}
-        self.assertEqual((own["run"]["creator"], own["run"]["bitMaskData"], own["run-candidates"]["creator"]),
+        self.assertEqual((own["run-1"]["creator"], own["run-1"]["bitMaskData"], own["run-1-candidates"]["creator"]),
                          ("SAMPLER_CORESET", "0x59", "USER_WORKER"))
 
         scores = [i / 10 for i in range(10)]
@@ -335,10 +335,10 @@ class TestWorkerCalls(Base):
         self.assertEqual(self.claim(ds, wid, sched).status, 200)
         rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "t", "datasetId": ds, "scheduledId": sched, "configId": cfg}, 201)["id"]
         self.assertEqual(self.u("GET", "/v1/docker/runs/%s/tags" % rid), [])
-        for name, prev in (("r-candidates", init), ("r", None)):
+        for name, prev in (("run-3-candidates", init), ("run-3", None)):
             body = {"name": name, "prevTagId": prev, "bitMaskData": "0x3", "totSize": 5, "runId": rid}
             self.w("POST", "/v1/datasets/%s/tags" % ds, body, 201)
-        self.assertEqual([x["name"] for x in self.u("GET", "/v1/docker/runs/%s/tags" % rid)], ["r", "r-candidates"])
+        self.assertEqual([x["name"] for x in self.u("GET", "/v1/docker/runs/%s/tags" % rid)], ["run-3", "run-3-candidates"])
         self.assertEqual(self.srv.request("GET", "/v1/docker/runs/%s/tags" % ("0" * 24), token=self.user).status, 404)
 
     def test_runs_by_dataset_paged(self):
@@ -511,7 +511,7 @@ class TestScheduling(Base):
         ds = self.dataset()
         cfg = self.config()
         sid = self.schedule(ds, cfg)
-        a, b = self.register("a"), self.register("b")
+        a, b = self.register("worker-a"), self.register("worker-b")
         r = self.claim(ds, a, sid)
         self.assertEqual(r.status, 200)
         self.assertEqual((r.json["state"], r.json["workerId"]), ("LOCKED", a))
@@ -552,7 +552,7 @@ class TestScheduling(Base):
     def test_claim_race(self):
         ds = self.dataset()
         cfg = self.config()
-        workers = [self.register("r%d" % i) for i in range(8)]
+        workers = [self.register("racer-%d" % i) for i in range(8)]
         for round_ in range(5):
             sid = self.schedule(ds, cfg)
             results = [None] * len(workers)
@@ -578,7 +578,7 @@ class TestScheduling(Base):
         r = self.u("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s1), None, 200)
         self.assertEqual(r["state"], "CANCELED")
         self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s1), token=self.user).status, 409)
-        wid = self.register("c")
+        wid = self.register("claimer")
         self.assertEqual(self.claim(ds, wid, s1).status, 409)  # canceled: not claimable
         self.assertEqual(self.claim(ds, wid, s2).status, 200)
         self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s2), token=self.user).status, 409)
@@ -706,9 +706,9 @@ class TestResults(Base):
         rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg}, 201)["id"]
         cand = [i for i in range(n) if i % 7 != 3]           # some samples are not candidates
         sel = set(rnd.sample(cand, 40))
-        cid = self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "r-candidates", "prevTagId": None, "bitMaskData": bitmask(cand),
+        cid = self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "run-2-candidates", "prevTagId": None, "bitMaskData": bitmask(cand),
                                                           "totSize": n, "creator": "USER_WORKER", "runId": rid}, 201)["id"]
-        self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "r", "prevTagId": cid, "bitMaskData": bitmask(sel),
+        self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "run-2", "prevTagId": cid, "bitMaskData": bitmask(sel),
                                                     "totSize": n, "creator": "SAMPLER_CORAL", "runId": rid}, 201)
         scores = {
             "uncertainty_margin": [round(rnd.random(), 3) for _ in cand],   # rounded: ties happen

@@ -29,9 +29,9 @@ class TestBadInput(unittest.TestCase):
         cls.user = cls.srv.token("alice", "user")
         cls.worker = cls.srv.token("w1", "worker")
         cls.srv.start()
-        cls.ds = cls.srv.ok("POST", "/v1/datasets", {"name": "d"}, cls.user, 201)["id"]
+        cls.ds = cls.srv.ok("POST", "/v1/datasets", {"name": "dataset"}, cls.user, 201)["id"]
         cls.cfg = cls.srv.ok("POST", "/v1/docker/worker/config", {"config": {"docker": PRESET}}, cls.user, 201)["id"]
-        cls.wid = cls.srv.ok("POST", "/v1/docker/worker", {"name": "w", "labels": []}, cls.worker, 201)["id"]
+        cls.wid = cls.srv.ok("POST", "/v1/docker/worker", {"name": "worker", "labels": []}, cls.worker, 201)["id"]
 
     @classmethod
     def tearDownClass(cls):
@@ -53,14 +53,39 @@ class TestBadInput(unittest.TestCase):
                                       ("PUT", "/v1/docker/runs/%s/logs" % ("0" * 24), self.worker)):
                 self.check(self.srv.request(method, path, raw=raw, token=tok), 400, (raw[:20], path))
 
+    def test_names_follow_lightlys_patterns(self):
+        """SPEC 7: datasets and workers ^[a-zA-Z0-9][a-zA-Z0-9 _-]{2,}$, tags
+        ^[a-zA-Z0-9][a-zA-Z0-9 .:;=@_-]{2,}$ (winnow: at most 200 bytes)."""
+        good_ds = ["abc", "My data 2", "a_b-c", "x" * 200]
+        bad_ds = ["ab", "", "-abc", " abc", "a.bc", "a/bc", "caf\u00e9", "a\tbc", "x" * 201, "ab:c"]
+        for name in good_ds:
+            r = self.srv.request("POST", "/v1/datasets", {"name": name}, self.user)
+            self.assertEqual(r.status, 201, (name, r))
+            r = self.srv.request("POST", "/v1/docker/worker", {"name": name, "labels": []}, self.worker)
+            self.assertEqual(r.status, 201, (name, r))
+        for name in bad_ds:
+            for path, tok in (("/v1/datasets", self.user), ("/v1/docker/worker", self.worker)):
+                r = self.srv.request("POST", path, {"name": name}, tok)
+                self.check(r, 400, (path, name))
+                self.assertEqual(r.json["code"], "BAD_REQUEST")
+                self.assertIn("name: 3 to 200 characters", r.json["error"])
+        tag = {"bitMaskData": "0x0", "totSize": 0, "prevTagId": None}
+        for name in ["run-1.a:b;c=d@e_f", "abc", "9 lives"]:
+            r = self.srv.request("POST", "/v1/datasets/%s/tags" % self.ds, dict(tag, name=name), self.worker)
+            self.assertEqual(r.status, 201, (name, r))
+        for name in ["ab", ".abc", "a/bc", "a,bc", "a\nbc", "t" * 201]:
+            r = self.srv.request("POST", "/v1/datasets/%s/tags" % self.ds, dict(tag, name=name), self.worker)
+            self.check(r, 400, name)
+            self.assertIn("name: 3 to 200 characters", r.json["error"])
+
     def test_wrong_types(self):
         cases = [
             ("POST", "/v1/datasets", {"name": 5}, self.user),
             ("POST", "/v1/datasets", ["name"], self.user),
             ("POST", "/v1/datasets", {"name": ""}, self.user),
-            ("POST", "/v1/docker/worker", {"name": "x", "labels": "gpu"}, self.worker),
-            ("POST", "/v1/docker/worker", {"name": "x", "labels": [1]}, self.worker),
-            ("POST", "/v1/docker/worker", {"name": "x", "workerType": "HALF"}, self.worker),
+            ("POST", "/v1/docker/worker", {"name": "worker-x", "labels": "gpu"}, self.worker),
+            ("POST", "/v1/docker/worker", {"name": "worker-x", "labels": [1]}, self.worker),
+            ("POST", "/v1/docker/worker", {"name": "worker-x", "workerType": "HALF"}, self.worker),
             ("PUT", "/v1/docker/worker/%s" % self.wid, {"state": 3}, self.worker),
             ("POST", "/v1/docker/worker/config", {"config": "coreset"}, self.user),
             ("POST", "/v1/docker/worker/config", {"config": {"docker": []}}, self.user),
@@ -72,10 +97,10 @@ class TestBadInput(unittest.TestCase):
             ("POST", "/v1/datasets/%s/samples/batch" % self.ds, [{"fileName": 1}], self.worker),
             ("POST", "/v1/datasets/%s/samples/batch" % self.ds, [{"fileName": "a\nb.jpg"}], self.worker),
             ("POST", "/v1/datasets/%s/samples/batch" % self.ds, [{"fileName": "x%d" % i} for i in range(10001)], self.worker),
-            ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "t", "bitMaskData": 89, "totSize": 0}, self.worker),
-            ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "t", "bitMaskData": "0x0", "totSize": 1.5}, self.worker),
-            ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "t", "bitMaskData": "0x0", "totSize": 10 ** 30}, self.worker),
-            ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "t", "bitMaskData": "0x0", "totSize": 0, "prevTagId": "zz"}, self.worker),
+            ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "tag-t", "bitMaskData": 89, "totSize": 0}, self.worker),
+            ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "tag-t", "bitMaskData": "0x0", "totSize": 1.5}, self.worker),
+            ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "tag-t", "bitMaskData": "0x0", "totSize": 10 ** 30}, self.worker),
+            ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "tag-t", "bitMaskData": "0x0", "totSize": 0, "prevTagId": "zz"}, self.worker),
             ("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "FTP", "fullPath": "/x"}, self.user),
             ("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "LOCAL", "fullPath": None}, self.user),
             ("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "S3", "fullPath": "s3://b"}, self.user),

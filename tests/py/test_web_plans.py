@@ -102,7 +102,7 @@ class TestConfigs(Base):
     def test_score_lists_named_task_score(self):
         ds = self.u("POST", "/v1/datasets", {"name": "scored"}, 201)["id"]
         self.w("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": "a.jpg"}, {"fileName": "b.jpg"}])
-        tag = self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "r-candidates", "prevTagId": None, "bitMaskData": "0x3",
+        tag = self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "run-7-candidates", "prevTagId": None, "bitMaskData": "0x3",
                                                           "totSize": 2, "creator": "USER_WORKER"}, 201)["id"]
         name = "my-classification-task:uncertainty_margin"
         self.w("POST", "/v1/datasets/%s/tags/%s/scores" % (ds, tag), {"scoreType": name, "scores": [0.25, 0.5]}, 201)
@@ -130,9 +130,9 @@ class TestSelectionCsv(Base):
         sid = u("POST", "/v1/datasets/%s/docker/worker/schedule" % cls.ds, {"configId": cfg}, 201)["id"]
         cls.rid = w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": cls.ds, "scheduledId": sid, "configId": cfg}, 201)["id"]
         cand = [0, 1, 2, 4, 5]           # e.jpg (index 3) is not a candidate
-        cid = w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "r-candidates", "prevTagId": None, "bitMaskData": bitmask(cand),
+        cid = w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "run-7-candidates", "prevTagId": None, "bitMaskData": bitmask(cand),
                                                           "totSize": 6, "creator": "USER_WORKER", "runId": cls.rid}, 201)["id"]
-        w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "r", "prevTagId": cid, "bitMaskData": bitmask([1, 2, 4]),
+        w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "run-7", "prevTagId": cid, "bitMaskData": bitmask([1, 2, 4]),
                                                     "totSize": 6, "creator": "USER_WORKER", "runId": cls.rid}, 201)
         a = w("POST", "/v1/docker/runs/%s/artifacts" % cls.rid, {"fileName": "selection.csv", "type": "SELECTION_CSV"}, 201)
         url = urllib.parse.urlsplit(a["signedWriteUrl"])

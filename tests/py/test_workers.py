@@ -114,13 +114,13 @@ class TestWorkers(WorkersBase):
     def test_three_workers_twenty_runs_one_killed(self):
         ds = self.make_dataset()
         cfg = self.config()
-        workers = [self.daemon(n) for n in ("w1", "w2", "w3")]
+        workers = [self.daemon(n) for n in ("worker1", "worker2", "worker3")]
         for d in workers:
             d.start()
         for d in workers:
             self.wait_ready(d)
         victim = workers[1]
-        vid = self.worker_id("w2")
+        vid = self.worker_id("worker2")
         original = [self.schedule(ds, cfg) for _ in range(20)]
 
         # Midway: some runs completed, and the victim is inside the stages of one.
@@ -255,7 +255,7 @@ class TestGhostWorkers(WorkersBase):
         self.assertIsNone(self.run_of(sched))
         self.assertIn("back to OPEN: worker ghost went OFFLINE", self.web.log_text())
         # A real worker takes it, under the same scheduled id, with a run of its own.
-        d = self.daemon("w1", env={"WINNOWD_TEST_HEARTBEAT_MS": "500"}).start()
+        d = self.daemon("worker1", env={"WINNOWD_TEST_HEARTBEAT_MS": "500"}).start()
         done = self.wait_for("COMPLETED", lambda: (self.run_of(sched) or {}).get("state") == "COMPLETED"
                              and self.run_of(sched), timeout=120)
         self.assertNotEqual(done["id"], run)
@@ -383,7 +383,7 @@ class TestTLS(unittest.TestCase):
                           token=self.utok)["id"]
         sched = self.web.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % ds,
                             {"configId": cfg, "priority": "MID"}, token=self.utok)["id"]
-        d = self.daemon("w1", ca_file=self.cert)
+        d = self.daemon("worker1", ca_file=self.cert)
         p = self.sanity(d)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("reachable", p.stdout)
@@ -409,7 +409,7 @@ class TestTLS(unittest.TestCase):
         self.assertNotIn("not trusted", d.log_text())
 
     def test_without_ca_file_the_certificate_is_refused(self):
-        d = self.daemon("w1")
+        d = self.daemon("worker1")
         p = self.sanity(d)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("TLS certificate is not trusted", p.stdout + p.stderr)
@@ -423,7 +423,7 @@ class TestTLS(unittest.TestCase):
         self.assertEqual(self.web.ok("GET", "/v1/docker/worker", token=self.utok), [])
 
     def test_ca_file_that_does_not_exist_is_a_config_error(self):
-        d = self.daemon("w1", ca_file=os.path.join(self.dir, "nope.pem"))
+        d = self.daemon("worker1", ca_file=os.path.join(self.dir, "nope.pem"))
         d.start()
         self.assertEqual(d.wait(30), 2)
         self.assertIn("ca_file", d.log_text())

@@ -2,6 +2,9 @@
 import { get, post, put, asList, enc, ApiError } from '../api.js';
 import { h, fmtTime, fmtInt, field, section, table, setFieldError, clearFieldErrors, showBanner, errorBox, setTitle } from '../ui.js';
 
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9 _-]{2,}$/;
+const NAME_RULE = '3 to 200 characters: letters, digits, space, _ and -, starting with a letter or digit.';
+
 export async function datasetsPage(main, ctx) {
 	setTitle('Datasets');
 	main.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Datasets')));
@@ -24,13 +27,15 @@ export async function datasetsPage(main, ctx) {
 }
 
 function createForm(ctx) {
-	const name = h('input', { id: 'ds-name', name: 'name', type: 'text', autocomplete: 'off', required: true });
+	// Lightly's dataset name pattern (SPEC 7), as the server checks it.
+	const name = h('input', { id: 'ds-name', name: 'name', type: 'text', autocomplete: 'off', required: true,
+		pattern: NAME_RE.source, maxlength: 200 });
 	const path = h('input', { id: 'ds-path', name: 'fullPath', type: 'text', autocomplete: 'off', required: true,
 		spellcheck: 'false', placeholder: '/srv/datasets/my-images' });
 	const btn = h('button', { type: 'submit', class: 'btn btn-primary', id: 'ds-create' }, 'Create dataset');
 	const status = h('p', { class: 'muted', role: 'status' });
 	const form = h('form', { id: 'dataset-form', class: 'form-grid', novalidate: true },
-		field('Name', name),
+		field('Name', name, NAME_RULE),
 		field('Folder (LOCAL datasource)', path, 'A folder on the server, inside one of its --dataset-root folders.'),
 		h('div', { class: 'actions' }, btn, status));
 	// A dataset created whose datasource was refused: a retry only sets the datasource.
@@ -41,6 +46,7 @@ function createForm(ctx) {
 		const n = name.value.trim(), p = path.value.trim();
 		let bad = false;
 		if (!n) { setFieldError(name, 'Give the dataset a name.'); bad = true; }
+		else if (!NAME_RE.test(n) || n.length > 200) { setFieldError(name, `Not a valid name: ${NAME_RULE}`); bad = true; }
 		if (!p) { setFieldError(path, 'Give the folder that holds the images.'); bad = true; }
 		if (bad) return;
 		btn.disabled = true;
