@@ -63,7 +63,7 @@ class WorkersBase(unittest.TestCase):
         return self.web.ok(method, path, body, token or self.utok, status)
 
     def make_dataset(self):
-        ds = self.ok("POST", "/v1/datasets", {"name": "ds"})["id"]
+        ds = self.ok("POST", "/v1/datasets", {"name": "dataset"})["id"]
         self.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.path})
         return ds
 
@@ -375,7 +375,7 @@ class TestTLS(unittest.TestCase):
         self.assertIn("Secure", [p.strip() for p in out.header("Set-Cookie").split(";")])
 
     def test_a_run_completes_over_https(self):
-        ds = self.web.ok("POST", "/v1/datasets", {"name": "ds"}, token=self.utok)["id"]
+        ds = self.web.ok("POST", "/v1/datasets", {"name": "dataset"}, token=self.utok)["id"]
         self.web.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.path},
                     token=self.utok)
         cfg = self.web.ok("POST", "/v1/docker/worker/config",
