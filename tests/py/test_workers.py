@@ -156,7 +156,7 @@ class TestWorkers(WorkersBase):
         crashed = self.run_of(v_sched)
         self.assertEqual(crashed["id"], v_run)
         self.assertEqual(crashed["state"], "CRASHED", crashed)
-        self.assertIn("w2 went OFFLINE", crashed["message"])
+        self.assertIn("worker2 went OFFLINE", crashed["message"])
         self.assertEqual(sc[v_sched]["state"], "DONE")
         again = [x for x in sc if sc[x]["originScheduledId"] == v_sched]
         self.assertEqual(len(again), 1, sc)
@@ -178,7 +178,7 @@ class TestWorkers(WorkersBase):
         for s in sc.values():
             self.assertEqual(s["state"], "DONE", s)
         # The three live workers shared the work.
-        self.assertIn("CRASHED: worker w2 went OFFLINE", self.web.log_text())
+        self.assertIn("CRASHED: worker worker2 went OFFLINE", self.web.log_text())
 
         # The victim comes back: its job on the crashed run is refused and dropped, unreported.
         victim.env.pop("WINNOWD_TEST_STAGE_DELAY")
