@@ -83,7 +83,7 @@ static const struct froute froutes[] = {
 	{ "PUT", "/v1/docker/worker/{workerId}", ROLE_WORKER, { WORKER } },
 	{ "POST", "/v1/docker/runs", ROLE_WORKER, { NULL } },
 	{ "PUT", "/v1/docker/runs/{runId}", ROLE_WORKER, { RUN } },
-	{ "POST", "/v1/docker/runs/{runId}/abort", ROLE_USER, { RUN } },
+	{ "POST", "/v1/winnow/runs/{runId}/abort", ROLE_USER, { RUN } },
 	{ "PUT", "/v1/docker/runs/{runId}/logs", ROLE_WORKER, { RUN } },
 	{ "POST", "/v1/docker/runs/{runId}/artifacts", ROLE_WORKER, { RUN } },
 	{ "POST", "/v1/datasets", ROLE_USER, { NULL } },
