@@ -250,8 +250,10 @@ class TestReadUrl(ReadUrlBase):
         q = dict(urllib.parse.parse_qsl(p.query))
         sig, exp = q["sig"], q["expires"]
         flip = ("1" if sig[0] == "0" else "0") + sig[1:]
+        flip_last = sig[:-1] + ("1" if sig[-1] == "0" else "0")
         bad = {
             "sig changed": (p.path, {"expires": exp, "sig": flip}),
+            "sig's last character changed": (p.path, {"expires": exp, "sig": flip_last}),
             "sig upper case": (p.path, {"expires": exp, "sig": sig.upper()}),
             "sig cut": (p.path, {"expires": exp, "sig": sig[:-1]}),
             "expires moved": (p.path, {"expires": str(int(exp) + 1), "sig": sig}),
