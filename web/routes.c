@@ -73,8 +73,7 @@ const struct route routes[] = {
 	{ "PUT", "/v1/datasets/{datasetId}/datapools/{name}", W, h_datapool_put },
 	{ "GET", "/v1/datasets/{datasetId}/docker/worker/schedule", U, h_schedule_list },
 	{ "POST", "/v1/datasets/{datasetId}/docker/worker/schedule", U, h_schedule_create },
-	{ "POST", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}/cancel", U,
-	  h_schedule_cancel },
+	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}", U, h_schedule_cancel },
 	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", W,
 	  h_schedule_claim },
 };

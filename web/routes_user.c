@@ -649,6 +649,11 @@ void h_winnow_schedule_list(struct req *r, struct resp *out)
 	schedule_reply(r, out, 0xfu, model_scheduled_winnow);
 }
 
+/*
+ * PUT /v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId} (Lightly's
+ * cancel_scheduled_docker_run_state_by_id, no body): an OPEN scheduled run
+ * becomes CANCELED, 204; 409 once it is no longer OPEN, 404 unknown.
+ */
 void h_schedule_cancel(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
@@ -684,7 +689,11 @@ void h_schedule_cancel(struct req *r, struct resp *out)
 		db_rollback(c);
 		return;
 	}
-	resp_json(out, 200, model_scheduled_winnow(c, r->params[1]));
+	free(out->body);
+	out->body = xstrdup("");	/* 204: no body */
+	out->len = 0;
+	out->ctype = "application/json";
+	out->status = 204;
 }
 
 /*

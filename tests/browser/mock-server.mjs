@@ -114,10 +114,10 @@ async function handle(req, res, who, url, body) {
 			db.sched.set(s.id, s); return json({ id: s.id }, 201);
 		}
 		if (rest === 'docker/worker/schedule' && m === 'GET') { either(); return json([...db.sched.values()].filter((s) => s.datasetId === did)); }
-		if (seg[3] === 'docker' && seg[5] === 'schedule' && seg[7] === 'cancel' && m === 'POST') {
+		if (seg[3] === 'docker' && seg[4] === 'worker' && seg[5] === 'schedule' && seg.length === 7 && m === 'PUT') {
 			need('user'); const s = db.sched.get(seg[6]) || fail(404, 'no such scheduled run', 'NOT_FOUND');
 			if (s.state !== 'OPEN') fail(409, `the scheduled run is ${s.state}`, 'CONFLICT');
-			s.state = 'CANCELED'; s.lastModifiedAt = now(); return json({});
+			s.state = 'CANCELED'; s.lastModifiedAt = now(); res.writeHead(204); return res.end();
 		}
 		if (seg[3] === 'docker' && seg[4] === 'worker' && seg[6] === 'schedule' && m === 'PUT') {
 			need('worker'); const s = db.sched.get(seg[7]) || fail(404, 'no such scheduled run', 'NOT_FOUND');

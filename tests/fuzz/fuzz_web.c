@@ -93,7 +93,7 @@ static const struct froute froutes[] = {
 	{ "POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", ROLE_WORKER, { DATASET, TAG } },
 	{ "PUT", "/v1/datasets/{datasetId}/datapools/{name}", ROLE_WORKER, { DATASET, "pool-1" } },
 	{ "POST", "/v1/datasets/{datasetId}/docker/worker/schedule", ROLE_USER, { DATASET } },
-	{ "POST", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}/cancel", ROLE_USER,
+	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}", ROLE_USER,
 	  { DATASET, SCHED_OPEN } },
 	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", ROLE_WORKER,
 	  { DATASET, WORKER, SCHED_OPEN } },

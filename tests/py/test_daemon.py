@@ -294,7 +294,7 @@ class DaemonTest(DaemonFixture):
         a = self.schedule(ds, CORAL)
         c = self.schedule(ds, CORESET)
         b = self.schedule(ds, CORESET)
-        self.ok("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, c))
+        self.ok("PUT", "/v1/datasets/%s/docker/worker/schedule/%s" % (ds, c), status=204)     # Lightly's cancel
         self.daemon(concurrent=2).start()
         ra, rb = self.wait_run(a), self.wait_run(b)
         self.assertEqual((ra["state"], rb["state"]), ("COMPLETED", "COMPLETED"))

@@ -588,13 +588,17 @@ class TestScheduling(Base):
         ds = self.dataset()
         cfg = self.config()
         s1, s2 = self.schedule(ds, cfg), self.schedule(ds, cfg)
-        r = self.u("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s1), None, 200)
-        self.assertEqual(r["state"], "CANCELED")
-        self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s1), token=self.user).status, 409)
+        # Lightly's cancel_scheduled_docker_run_state_by_id: PUT without a body, 204
+        cancel = lambda s: self.srv.request("PUT", "/v1/datasets/%s/docker/worker/schedule/%s" % (ds, s), token=self.user)   # noqa: E731
+        r = cancel(s1)
+        self.assertEqual((r.status, r.body), (204, b""))
+        self.assertEqual([x["state"] for x in self.u("GET", "/v1/winnow/datasets/%s/schedule" % ds) if x["id"] == s1], ["CANCELED"])
+        self.assertEqual(cancel(s1).status, 409)
+        self.assertEqual(self.srv.request("PUT", "/v1/datasets/%s/docker/worker/schedule/%s" % (ds, "0" * 24), token=self.user).status, 404)
         wid = self.register("c")
         self.assertEqual(self.claim(ds, wid, s1).status, 409)  # canceled: not claimable
         self.assertEqual(self.claim(ds, wid, s2).status, 200)
-        self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s2), token=self.user).status, 409)
+        self.assertEqual(cancel(s2).status, 409)
         self.assertEqual(self.w("GET", "/v1/docker/worker/%s/schedule" % wid), [])
 
     def test_worker_goes_offline(self):

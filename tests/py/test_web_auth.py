@@ -81,7 +81,7 @@ ROUTES = (
     ("PUT", "/v1/datasets/{datasetId}/datapools/{name}", W),
     ("GET", "/v1/datasets/{datasetId}/docker/worker/schedule", U),
     ("POST", "/v1/datasets/{datasetId}/docker/worker/schedule", U),
-    ("POST", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}/cancel", U),
+    ("PUT", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}", U),
     ("PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", W),
 )
 

@@ -113,7 +113,7 @@ class TestScheduledRuns(Base):
         self.claim(ds, wid, s_done)
         self.claim(ds, wid, s_done, "DONE")
         s_cancel = self.schedule(ds, cfg)
-        self.u("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s_cancel), {})
+        self.u("PUT", "/v1/datasets/%s/docker/worker/schedule/%s" % (ds, s_cancel), None, 204)     # Lightly's cancel
         s_locked = self.schedule(ds, cfg)
         self.claim(ds, wid, s_locked)
         s_open = self.schedule(ds, cfg)

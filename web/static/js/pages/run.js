@@ -1,5 +1,5 @@
 // A run: scheduled state, run state, progress per stage, live log lines, cancel and abort.
-import { get, post, asList, enc, ApiError } from '../api.js';
+import { get, post, put, asList, enc, ApiError } from '../api.js';
 import { h, fmtTime, section, badge, progressBar, errorBox, showBanner, setTitle, RUN_STAGES, RUN_FINAL } from '../ui.js';
 
 const LOG_PAGE = 1000;
@@ -57,7 +57,7 @@ export async function runPage(main, ctx) {
 	cancelBtn.addEventListener('click', async () => {
 		cancelBtn.disabled = true;
 		try {
-			await post(`/v1/datasets/${enc(did)}/docker/worker/schedule/${enc(sid)}/cancel`, {});
+			await put(`/v1/datasets/${enc(did)}/docker/worker/schedule/${enc(sid)}`);	// Lightly's cancel
 			actionMsg.textContent = 'Canceled.';
 			await refresh();
 		} catch (e) {
