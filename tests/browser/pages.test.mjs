@@ -685,6 +685,11 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		const seeder = (await seed('POST', '/v1/docker/worker', { name: 'page-speed-seeder', workerType: 'FULL', labels: ['page-speed-seed'] })).id;
 		await seed('PUT', `/v1/datasets/${did}/docker/worker/${seeder}/schedule/${sid}`, { state: 'LOCKED' });
 		const rid = (await seed('POST', '/v1/docker/runs', { dockerVersion: 'page-speed-seed', datasetId: did, scheduledId: sid, configId: cfgId })).id;
+		// the run page shows the progress of winnow's view of the run (Lightly's DockerRunData has none)
+		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'SAMPLING', progress: 0.42 });
+		await page.goto(`${S.base}/#/datasets/${did}/runs/${sid}`);
+		await page.locator('#run-state [data-state=SAMPLING]').waitFor();
+		assert.equal(await page.getAttribute('#run-progress [role=progressbar]', 'aria-valuenow'), '42');
 		const name = (i) => `img/${String(i).padStart(6, '0')}.jpg`;
 		for (let b = 0; b < N; b += 10000) await seed('POST', `/v1/datasets/${did}/samples/batch`, Array.from({ length: 10000 }, (_, k) => ({ fileName: name(b + k), metaData: {} })));
 		// every 10th sample selected; masks built a hex digit (4 samples) at a time
