@@ -44,6 +44,9 @@ struct web_settings {
 	char *thumbs_dir;	/* <db>.thumbs */
 	const char *listen;	/* host:port, for absolute URLs when Host is absent */
 	char *tls_cert, *tls_key;	/* PEM text of --tls-cert/--tls-key, or NULL: plain HTTP */
+	const char *public_url;	/* --public-url without a trailing '/', or NULL */
+	int64_t read_url_ttl;	/* seconds a read URL works (--read-url-ttl) */
+	uint8_t url_key[32];	/* the read URLs' HMAC key (readurl.h) */
 };
 
 struct req {

@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "auth.h"
 #include "config.h"
@@ -18,6 +21,7 @@
 #include "http.h"
 #include "log.h"
 #include "models.h"
+#include "readurl.h"
 #include "routes.h"
 #include "server.h"
 #include "util.h"
@@ -37,6 +41,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: winnow-web --listen HOST:PORT --db PATH [--dataset-root DIR]... [--static DIR]\n"
 	      "                  [--worker-timeout SECONDS] [--tls-cert PEM --tls-key PEM]\n"
+	      "                  [--public-url URL] [--read-url-ttl SECONDS]\n"
 	      "       winnow-web token create NAME --role worker|user --db PATH\n"
 	      "       winnow-web token list --db PATH\n"
 	      "       winnow-web token revoke NAME --db PATH\n"
@@ -137,6 +142,23 @@ static int cmd_token(int argc, char **argv)
 	return rc == 0 ? 0 : rc == -EINVAL ? 2 : 1;
 }
 
+/*
+ * --public-url: http(s)://HOST[:PORT][/PREFIX], the address clients reach the
+ * app at (the read URLs are built on it); no query, fragment, credentials,
+ * spaces or quotes.
+ */
+static bool public_url_ok(const char *v)
+{
+	size_t scheme = strncmp(v, "https://", 8) == 0 ? 8 : strncmp(v, "http://", 7) == 0 ? 7 : 0;
+
+	if (scheme == 0 || strlen(v) > 512 || v[scheme] == '\0' || v[scheme] == '/')
+		return false;
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("?#@\\\"'<>", *p))
+			return false;
+	return true;
+}
+
 /* The static folder: --static, else ../web/static beside the binary, else ./web/static. */
 static char *find_static(const char *given)
 {
@@ -164,7 +186,8 @@ int main(int argc, char **argv)
 {
 	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL, *tls_cert = NULL, *tls_key = NULL;
 	struct strvec roots = { 0 };
-	struct web_settings ws = { 0 };
+	struct web_settings ws = { .read_url_ttl = 3600 };
+	char *public_url = NULL;
 
 	log_init("winnow-web", LOG_LVL_INFO);
 	if (argc > 1 && strcmp(argv[1], "token") == 0)
@@ -204,6 +227,22 @@ int main(int argc, char **argv)
 			if (*end != '\0' || s < 1 || s > 86400)
 				bad_usage("--worker-timeout %s: expected seconds in [1, 86400]", v);
 			worker_timeout_seconds = (int)s;
+		} else if (strcmp(argv[i], "--public-url") == 0) {
+			const char *v = optarg_of(argc, argv, &i);
+			if (!public_url_ok(v))
+				bad_usage("--public-url %s: expected http(s)://HOST[:PORT][/PREFIX]", v);
+			free(public_url);
+			public_url = xstrdup(v);
+			while (public_url[strlen(public_url) - 1] == '/')
+				public_url[strlen(public_url) - 1] = '\0';
+		} else if (strcmp(argv[i], "--read-url-ttl") == 0) {
+			/* 0: every read URL has expired when given (the tests' expired URL). */
+			const char *v = optarg_of(argc, argv, &i);
+			char *end;
+			long s = strtol(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || s < 0 || s > 7 * 86400)
+				bad_usage("--read-url-ttl %s: expected seconds in [0, 604800]", v);
+			ws.read_url_ttl = s;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -233,6 +272,14 @@ int main(int argc, char **argv)
 	if (ws.static_dir == NULL)
 		log_warnx("no web/static folder found; only the API is served");
 	ws.db = open_db(dbpath);
+	char *keypath = xasprintf("%s.urlkey", dbpath), kerr[512];
+	if (readurl_key_load(keypath, ws.url_key, kerr, sizeof(kerr)) < 0) {
+		fprintf(stderr, "winnow-web: %s\n", kerr);
+		db_close(ws.db);
+		return 1;
+	}
+	free(keypath);
+	ws.public_url = public_url;
 	ws.dataset_roots = roots.v;
 	ws.nroots = roots.n;
 	ws.thumbs_dir = xasprintf("%s.thumbs", dbpath);
@@ -269,6 +316,8 @@ int main(int argc, char **argv)
 	strvec_free(&roots);
 	free(ws.static_dir);
 	free(ws.thumbs_dir);
+	free(public_url);
+	OPENSSL_cleanse(ws.url_key, sizeof(ws.url_key));
 	free_secret(ws.tls_key);
 	free(ws.tls_cert);
 	return 0;

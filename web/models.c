@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "db.h"
 #include "util.h"
 
@@ -119,7 +120,11 @@ cJSON *model_worker_winnow(struct dbconn *c, const char *id)
 	return worker_model(c, id, true);
 }
 
-cJSON *model_scheduled(struct dbconn *c, const char *id)
+/*
+ * DockerRunScheduledData; winnow's view (winnow) adds who holds it (workerId)
+ * and the run it reschedules (originScheduledId).
+ */
+static cJSON *scheduled_model(struct dbconn *c, const char *id, bool winnow)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, dataset_id, config_id, priority, runs_on, state, "
 				   "worker_id, origin_scheduled_id, created_at, last_modified_at, user_id "
@@ -135,8 +140,10 @@ cJSON *model_scheduled(struct dbconn *c, const char *id)
 		cJSON_AddStringToObject(o, "priority", db_col_text(st, 3));
 		cJSON_AddItemToObject(o, "runsOn", json_col(st, 4));
 		cJSON_AddStringToObject(o, "state", db_col_text(st, 5));
-		json_add_str_or_null(o, "workerId", col_or_null(st, 6));
-		json_add_str_or_null(o, "originScheduledId", col_or_null(st, 7));
+		if (winnow) {
+			json_add_str_or_null(o, "workerId", col_or_null(st, 6));
+			json_add_str_or_null(o, "originScheduledId", col_or_null(st, 7));
+		}
 		json_add_i64(o, "createdAt", sqlite3_column_int64(st, 8));
 		json_add_i64(o, "lastModifiedAt", sqlite3_column_int64(st, 9));
 		cJSON_AddStringToObject(o, "userId", db_col_text(st, 10));
@@ -145,7 +152,29 @@ cJSON *model_scheduled(struct dbconn *c, const char *id)
 	return o;
 }
 
-cJSON *model_run(struct dbconn *c, const char *id)
+cJSON *model_scheduled(struct dbconn *c, const char *id)
+{
+	return scheduled_model(c, id, false);
+}
+
+cJSON *model_scheduled_winnow(struct dbconn *c, const char *id)
+{
+	return scheduled_model(c, id, true);
+}
+
+bool artifact_type_lightly(const char *type)
+{
+	return api_enum_value(API_E_ARTIFACT_TYPE, type) >= 0;
+}
+
+/*
+ * DockerRunData. Lightly's view lists the artifacts of Lightly's types that
+ * were uploaded (what its client can download through a read URL), as
+ * DockerRunArtifactData; winnow's view (winnow) adds progress and the abort
+ * flag, and lists every artifact and run file with its size and whether it
+ * was uploaded.
+ */
+static cJSON *run_model(struct dbconn *c, const char *id, bool winnow)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, user_id, docker_version, state, created_at, "
 				   "last_modified_at, dataset_id, config_id, scheduled_id, message, "
@@ -165,27 +194,46 @@ cJSON *model_run(struct dbconn *c, const char *id)
 		cJSON_AddStringToObject(o, "configId", db_col_text(st, 7));
 		cJSON_AddStringToObject(o, "scheduledId", db_col_text(st, 8));
 		cJSON_AddStringToObject(o, "message", db_col_text(st, 9));
-		cJSON_AddNumberToObject(o, "progress", sqlite3_column_double(st, 10));
-		cJSON_AddBoolToObject(o, "abortRequested", sqlite3_column_int(st, 11) != 0);
+		if (winnow) {
+			cJSON_AddNumberToObject(o, "progress", sqlite3_column_double(st, 10));
+			cJSON_AddBoolToObject(o, "abortRequested", sqlite3_column_int(st, 11) != 0);
+		}
 	}
 	sqlite3_reset(st);
 	if (o == NULL)
 		return NULL;
 	cJSON *arts = cJSON_AddArrayToObject(o, "artifacts");
-	st = db_stmt(c, "SELECT id, file_name, type, uploaded_at IS NOT NULL, length(content) "
+	st = db_stmt(c, "SELECT id, file_name, type, uploaded_at IS NOT NULL, length(content), created_at "
 		     "FROM artifacts WHERE run_id = ? ORDER BY created_at, file_name");
 	db_bind_text(st, 1, id);
 	while (sqlite3_step(st) == SQLITE_ROW) {
+		bool uploaded = sqlite3_column_int(st, 3) != 0;
+		const char *type = db_col_text(st, 2);
+		if (!winnow && (!uploaded || !artifact_type_lightly(type)))
+			continue;
 		cJSON *a = cJSON_CreateObject();
 		cJSON_AddStringToObject(a, "id", db_col_text(st, 0));
 		cJSON_AddStringToObject(a, "fileName", db_col_text(st, 1));
-		cJSON_AddStringToObject(a, "type", db_col_text(st, 2));
-		cJSON_AddBoolToObject(a, "uploaded", sqlite3_column_int(st, 3) != 0);
-		json_add_i64(a, "size", sqlite3_column_int64(st, 4));
+		cJSON_AddStringToObject(a, "type", type);
+		json_add_i64(a, "createdAt", sqlite3_column_int64(st, 5));
+		if (winnow) {
+			cJSON_AddBoolToObject(a, "uploaded", uploaded);
+			json_add_i64(a, "size", sqlite3_column_int64(st, 4));
+		}
 		cJSON_AddItemToArray(arts, a);
 	}
 	sqlite3_reset(st);
 	return o;
+}
+
+cJSON *model_run(struct dbconn *c, const char *id)
+{
+	return run_model(c, id, false);
+}
+
+cJSON *model_run_winnow(struct dbconn *c, const char *id)
+{
+	return run_model(c, id, true);
 }
 
 static cJSON *tag_model(struct dbconn *c, const char *id, bool winnow)

@@ -1,7 +1,7 @@
 /*
  * models: the JSON reply models of winnow-web (worker, scheduled run, run,
- * tag, dataset), built from the database with at least the fields Lightly's
- * client requires (SPEC 7), and the enums they use.
+ * tag, dataset), built from the database: Lightly's models exactly, and
+ * winnow's views of them with its extras (SPEC 7), and the enums they use.
  */
 #ifndef WINNOW_WEB_MODELS_H
 #define WINNOW_WEB_MODELS_H
@@ -31,8 +31,19 @@ extern int worker_timeout_seconds;
 cJSON *model_worker(struct dbconn *c, const char *id);
 /* winnow's worker (GET /v1/winnow/workers): Lightly's fields and lastSeenAt. */
 cJSON *model_worker_winnow(struct dbconn *c, const char *id);
+/* Lightly's DockerRunScheduledData, exactly. */
 cJSON *model_scheduled(struct dbconn *c, const char *id);
+/* winnow's scheduled run (GET /v1/winnow/...): Lightly's fields, workerId, originScheduledId. */
+cJSON *model_scheduled_winnow(struct dbconn *c, const char *id);
+/* Lightly's DockerRunData, exactly: its artifacts only of Lightly's types, and uploaded. */
 cJSON *model_run(struct dbconn *c, const char *id);
+/*
+ * winnow's run (GET /v1/winnow/runs/{runId}): Lightly's fields, progress,
+ * abortRequested, and every artifact and run file with uploaded and size.
+ */
+cJSON *model_run_winnow(struct dbconn *c, const char *id);
+/* True when type is one of Lightly's DockerRunArtifactType values. */
+bool artifact_type_lightly(const char *type);
 cJSON *model_tag(struct dbconn *c, const char *id);
 /* winnow's tag (GET /v1/winnow/datasets/{id}/tags): Lightly's TagData plus creator. */
 cJSON *model_tag_winnow(struct dbconn *c, const char *id);

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <microhttpd.h>
+
 #include "api.h"
 #include "bitmask.h"
 #include "config.h"
@@ -22,6 +24,7 @@
 #include "longpoll.h"
 #include "models.h"
 #include "predict.h"
+#include "readurl.h"
 #include "selcsv.h"
 #include "thumb.h"
 #include "util.h"
@@ -585,22 +588,85 @@ done:
 	cJSON_Delete(j);
 }
 
-void h_schedule_list(struct req *r, struct resp *out)
+struct state_args {
+	unsigned mask;		/* bit i: scheduled_states[i] */
+	const char *bad;	/* the first value that is not a state */
+};
+
+static enum MHD_Result state_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct state_args *sa = cls;
+
+	(void)kind;
+	if (strcmp(key, "state") != 0 && strcmp(key, "states") != 0)
+		return MHD_YES;
+	int i = value ? str_index(scheduled_states, value) : -1;
+	if (i < 0) {
+		if (sa->bad == NULL)
+			sa->bad = value ? value : "";
+	} else {
+		sa->mask |= 1u << i;
+	}
+	return MHD_YES;
+}
+
+/*
+ * The scheduled runs of a dataset, newest first, in the states that
+ * ?state= (and Lightly's repeatable ?states=) name; none named: def (a mask
+ * of scheduled_states). 404 for an unknown dataset, 400 for a state that is
+ * not one of Lightly's.
+ */
+static void schedule_reply(struct req *r, struct resp *out, unsigned def,
+			   cJSON *(*model)(struct dbconn *, const char *))
 {
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
+	struct state_args sa = { 0 };
 
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, state_arg, &sa);
+	if (sa.bad != NULL) {
+		resp_error(out, 400, "BAD_REQUEST", "state must be OPEN, LOCKED, DONE or CANCELED");
+		return;
+	}
+	if (sa.mask == 0)
+		sa.mask = def;
 	if (!dataset_exists_id(c, r->params[0])) {
 		resp_error(out, 404, "NOT_FOUND", "no such dataset");
 		return;
 	}
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM scheduled WHERE dataset_id = ? "
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, state FROM scheduled WHERE dataset_id = ? "
 				   "ORDER BY created_at DESC, rowid DESC");
 	db_bind_text(st, 1, r->params[0]);
-	collect_ids(st, &ids);
-	reply_models(out, c, &ids, model_scheduled);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int k = str_index(scheduled_states, db_col_text(st, 1));
+		if (k >= 0 && (sa.mask & 1u << k))
+			strvec_push(&ids, db_col_text(st, 0));
+	}
+	sqlite3_reset(st);
+	reply_models(out, c, &ids, model);
 }
 
+/*
+ * GET /v1/datasets/{datasetId}/docker/worker/schedule[?state=] (Lightly's
+ * get_docker_runs_scheduled_by_dataset_id): without a state, the runs not
+ * finished (OPEN and LOCKED), as DockerRunScheduledData.
+ */
+void h_schedule_list(struct req *r, struct resp *out)
+{
+	schedule_reply(r, out, 1u << 0 | 1u << 1, model_scheduled);
+}
+
+/* GET /v1/winnow/datasets/{datasetId}/schedule[?state=]: every state by default, winnow's view. */
+void h_winnow_schedule_list(struct req *r, struct resp *out)
+{
+	schedule_reply(r, out, 0xfu, model_scheduled_winnow);
+}
+
+/*
+ * PUT /v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId} (Lightly's
+ * cancel_scheduled_docker_run_state_by_id, no body): an OPEN scheduled run
+ * becomes CANCELED, 204; 409 once it is no longer OPEN, 404 unknown.
+ */
 void h_schedule_cancel(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
@@ -636,11 +702,19 @@ void h_schedule_cancel(struct req *r, struct resp *out)
 		db_rollback(c);
 		return;
 	}
-	resp_json(out, 200, model_scheduled(c, r->params[1]));
+	free(out->body);
+	out->body = xstrdup("");	/* 204: no body */
+	out->len = 0;
+	out->ctype = "application/json";
+	out->status = 204;
 }
 
-/* Runs newest first, of one dataset or all (ds NULL), paged (Lightly's pageSize/pageOffset). */
-static void runs_reply(struct req *r, struct resp *out, const char *ds)
+/*
+ * Runs newest first, of one dataset and/or one scheduled run or all (NULL),
+ * paged (Lightly's pageSize/pageOffset).
+ */
+static void runs_reply(struct req *r, struct resp *out, const char *ds, const char *sched,
+		       cJSON *(*model)(struct dbconn *, const char *))
 {
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
@@ -648,28 +722,32 @@ static void runs_reply(struct req *r, struct resp *out, const char *ds)
 
 	if (req_paging(r, out, &limit, &offset) < 0)
 		return;
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE ?1 IS NULL OR dataset_id = ?1 "
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE (?1 IS NULL OR dataset_id = ?1) "
+				   "AND (?4 IS NULL OR scheduled_id = ?4) "
 				   "ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3");
-	if (ds)
-		db_bind_text(st, 1, ds);
-	else
-		sqlite3_bind_null(st, 1);
+	db_bind_text(st, 1, ds);
 	sqlite3_bind_int64(st, 2, limit);
 	sqlite3_bind_int64(st, 3, offset);
+	db_bind_text(st, 4, sched);
 	collect_ids(st, &ids);
-	reply_models(out, c, &ids, model_run);
+	reply_models(out, c, &ids, model);
 }
 
-/* GET /v1/docker/runs[?datasetId=] (the filter is the pages'), paged. */
+/* An optional id query argument: 0 (*v NULL when absent), or -1 after replying 400. */
+static int query_id(struct req *r, struct resp *out, const char *key, const char **v)
+{
+	*v = req_query(r, key);
+	if (*v != NULL && !id_valid(*v)) {
+		resp_error(out, 400, "MALFORMED_REQUEST", "%s must be an id (24 lowercase hex characters)", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /v1/docker/runs (Lightly's get_docker_runs), paged. */
 void h_runs_list(struct req *r, struct resp *out)
 {
-	const char *ds = req_query(r, "datasetId");
-
-	if (ds != NULL && !id_valid(ds)) {
-		resp_error(out, 400, "MALFORMED_REQUEST", "datasetId must be an id");
-		return;
-	}
-	runs_reply(r, out, ds);
+	runs_reply(r, out, NULL, NULL, model_run);
 }
 
 /* GET /v1/docker/runs/query/datasetId/{datasetId} (Lightly's get_docker_runs_query_by_dataset_id), paged. */
@@ -679,17 +757,38 @@ void h_runs_by_dataset(struct req *r, struct resp *out)
 		resp_error(out, 404, "NOT_FOUND", "no such dataset");
 		return;
 	}
-	runs_reply(r, out, r->params[0]);
+	runs_reply(r, out, r->params[0], NULL, model_run);
 }
 
-void h_run_get(struct req *r, struct resp *out)
+/* GET /v1/winnow/runs[?datasetId=][&scheduledId=], paged: winnow's view of the runs (the pages'). */
+void h_winnow_runs_list(struct req *r, struct resp *out)
 {
-	cJSON *m = model_run(req_db(r), r->params[0]);
+	const char *ds, *sched;
+
+	if (query_id(r, out, "datasetId", &ds) < 0 || query_id(r, out, "scheduledId", &sched) < 0)
+		return;
+	runs_reply(r, out, ds, sched, model_run_winnow);
+}
+
+static void run_reply(struct req *r, struct resp *out, cJSON *(*model)(struct dbconn *, const char *))
+{
+	cJSON *m = model(req_db(r), r->params[0]);
 
 	if (m == NULL)
 		resp_error(out, 404, "NOT_FOUND", "no such run");
 	else
 		resp_json(out, 200, m);
+}
+
+void h_run_get(struct req *r, struct resp *out)
+{
+	run_reply(r, out, model_run);
+}
+
+/* GET /v1/winnow/runs/{runId}: with progress, the abort flag and every file. */
+void h_winnow_run_get(struct req *r, struct resp *out)
+{
+	run_reply(r, out, model_run_winnow);
 }
 
 void h_run_by_scheduled(struct req *r, struct resp *out)
@@ -744,7 +843,7 @@ void h_run_abort(struct req *r, struct resp *out)
 		db_rollback(c);
 		return;
 	}
-	resp_json(out, 200, model_run(c, r->params[0]));
+	resp_json(out, 200, model_run_winnow(c, r->params[0]));
 }
 
 static bool run_exists(struct dbconn *c, const char *id)
@@ -791,7 +890,7 @@ void h_run_logs_get(struct req *r, struct resp *out)
 
 void h_artifacts_list(struct req *r, struct resp *out)
 {
-	cJSON *m = model_run(req_db(r), r->params[0]);
+	cJSON *m = model_run_winnow(req_db(r), r->params[0]);
 
 	if (m == NULL) {
 		resp_error(out, 404, "NOT_FOUND", "no such run");
@@ -802,14 +901,15 @@ void h_artifacts_list(struct req *r, struct resp *out)
 	resp_json(out, 200, a);
 }
 
-void h_artifact_download(struct req *r, struct resp *out)
+/* Sends the uploaded content of artifact art of run run (404 when there is none). */
+static void send_artifact(struct req *r, struct resp *out, const char *run, const char *art)
 {
 	struct dbconn *c = req_db(r);
 	sqlite3_stmt *st = db_stmt(c, "SELECT content, type, file_name FROM artifacts "
 				   "WHERE id = ? AND run_id = ? AND uploaded_at IS NOT NULL");
 
-	db_bind_text(st, 1, r->params[1]);
-	db_bind_text(st, 2, r->params[0]);
+	db_bind_text(st, 1, art);
+	db_bind_text(st, 2, run);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		resp_error(out, 404, "NOT_FOUND", "no such uploaded artifact of this run");
@@ -836,6 +936,77 @@ void h_artifact_download(struct req *r, struct resp *out)
 	out->extra_header_value = xasprintf("attachment; filename=\"%s\"", fn);
 	free(fn);
 	sqlite3_reset(st);
+}
+
+void h_artifact_download(struct req *r, struct resp *out)
+{
+	send_artifact(r, out, r->params[0], r->params[1]);
+}
+
+/* The path a read URL names (what its signature covers). */
+static char *read_path(const char *run, const char *art)
+{
+	return xasprintf("/v1/winnow/runs/%s/artifacts/%s/download", run, art);
+}
+
+/*
+ * GET /v1/docker/runs/{runId}/artifacts/{artifactId}/readurl (Lightly's
+ * get_docker_run_artifact_read_url_by_id): the absolute URL, as a JSON
+ * string (the generated client json-decodes a "str" reply), that downloads
+ * the artifact without a token until it expires (readurl.h). Built on
+ * --public-url; without it, on the Host the client used (else --listen).
+ */
+void h_artifact_readurl(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM artifacts WHERE id = ? AND run_id = ? "
+				   "AND uploaded_at IS NOT NULL");
+
+	db_bind_text(st, 1, r->params[1]);
+	db_bind_text(st, 2, r->params[0]);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	if (!found) {
+		resp_error(out, 404, "NOT_FOUND", "no such uploaded artifact of this run");
+		return;
+	}
+	char *path = read_path(r->params[0], r->params[1]), sig[READURL_SIG_HEX + 1];
+	int64_t expires = db_now_ms() / 1000 + r->ws->read_url_ttl;
+	readurl_sign(r->ws->url_key, path, expires, sig);
+	char *base;
+	if (r->ws->public_url != NULL) {
+		base = xstrdup(r->ws->public_url);
+	} else {
+		const char *host = req_header(r, "Host");
+		if (host == NULL || host[0] == '\0' || strlen(host) > 255 || strpbrk(host, " /\\?#@\"'<>") != NULL)
+			host = r->ws->listen;
+		base = xasprintf("%s://%s", r->ws->tls_cert ? "https" : "http", host);
+	}
+	char *url = xasprintf("%s%s?expires=%lld&sig=%s", base, path, (long long)expires, sig);
+	resp_json(out, 200, cJSON_CreateString(url));
+	free(url);
+	free(base);
+	free(path);
+}
+
+/*
+ * GET /v1/winnow/runs/{runId}/artifacts/{artifactId}/download?expires=&sig=:
+ * a read URL; its signature is the credential: 401 when it is missing, not
+ * the key's, or expired (like the upload's signature; the message says which).
+ */
+void h_artifact_read(struct req *r, struct resp *out)
+{
+	char *path = read_path(r->params[0], r->params[1]);
+	enum readurl_verdict v = readurl_check(r->ws->url_key, path, req_query(r, "expires"),
+					       req_query(r, "sig"), db_now_ms() / 1000);
+
+	free(path);
+	if (v == READURL_BAD)
+		resp_error(out, 401, "UNAUTHORIZED", "the read URL's signature is missing or wrong");
+	else if (v == READURL_EXPIRED)
+		resp_error(out, 401, "UNAUTHORIZED", "the read URL has expired: ask for a new one");
+	else
+		send_artifact(r, out, r->params[0], r->params[1]);
 }
 
 void h_workers_list(struct req *r, struct resp *out)

@@ -19,7 +19,7 @@
  *  - already ended (the worker died between its run's end and DONE): the
  *    scheduled run becomes DONE.
  * A worker that comes back finds its calls on a taken-back run refused with
- * 409 RUN_RELEASED (routes_worker.c) and drops the job; its claim of a
+ * 409 DOCKER_WORKER_SCHEDULE_UPDATE_FAILED (routes_worker.c) and drops the job; its claim of a
  * scheduled run another worker took was already refused with 409. So a run
  * is processed twice only when a worker that was silent past the timeout
  * was in fact still working (a network partition): then the old run's

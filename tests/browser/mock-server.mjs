@@ -114,10 +114,10 @@ async function handle(req, res, who, url, body) {
 			db.sched.set(s.id, s); return json({ id: s.id }, 201);
 		}
 		if (rest === 'docker/worker/schedule' && m === 'GET') { either(); return json([...db.sched.values()].filter((s) => s.datasetId === did)); }
-		if (seg[3] === 'docker' && seg[5] === 'schedule' && seg[7] === 'cancel' && m === 'POST') {
+		if (seg[3] === 'docker' && seg[4] === 'worker' && seg[5] === 'schedule' && seg.length === 7 && m === 'PUT') {
 			need('user'); const s = db.sched.get(seg[6]) || fail(404, 'no such scheduled run', 'NOT_FOUND');
 			if (s.state !== 'OPEN') fail(409, `the scheduled run is ${s.state}`, 'CONFLICT');
-			s.state = 'CANCELED'; s.lastModifiedAt = now(); return json({});
+			s.state = 'CANCELED'; s.lastModifiedAt = now(); res.writeHead(204); return res.end();
 		}
 		if (seg[3] === 'docker' && seg[4] === 'worker' && seg[6] === 'schedule' && m === 'PUT') {
 			need('worker'); const s = db.sched.get(seg[7]) || fail(404, 'no such scheduled run', 'NOT_FOUND');
@@ -146,6 +146,17 @@ async function handle(req, res, who, url, body) {
 			if (!f.startsWith(src.fullPath + '/') || !fs.existsSync(f)) fail(404, 'no such sample', 'NOT_FOUND');
 			res.writeHead(200, { 'Content-Type': MIME[path.extname(f).toLowerCase()] || 'application/octet-stream' }); return res.end(fs.readFileSync(f));
 		}
+	}
+	// winnow's own views (SPEC 7): every scheduled state with workerId; runs with progress and the abort flag
+	if (seg[1] === 'winnow' && seg[2] === 'datasets' && seg[4] === 'schedule' && seg.length === 5 && m === 'GET') { need('user'); ds(seg[3]); return json([...db.sched.values()].filter((s) => s.datasetId === seg[3])); }
+	if (p === '/v1/winnow/runs' && m === 'GET') {
+		need('user'); const d = url.searchParams.get('datasetId'), s = url.searchParams.get('scheduledId');
+		return json([...db.runs.values()].filter((r) => (!d || r.datasetId === d) && (!s || r.scheduledId === s)).map((r) => ({ ...r, abortRequested: !!r.abortRequested })));
+	}
+	if (seg[1] === 'winnow' && seg[2] === 'runs' && seg.length >= 4) {
+		need('user'); const r = db.runs.get(seg[3]) || fail(404, 'no such run', 'NOT_FOUND');
+		if (seg.length === 4 && m === 'GET') return json({ ...r, abortRequested: !!r.abortRequested });
+		if (seg[4] === 'abort' && m === 'POST') { if (['COMPLETED', 'FAILED', 'CRASHED', 'ABORTED'].includes(r.state)) fail(409, `the run is ${r.state}`, 'CONFLICT'); r.abortRequested = true; return json({ ...r }); }
 	}
 	if (p === '/v1/docker/worker/config' && m === 'POST') {
 		need('user'); const errs = validate(body.config && body.config.docker);
@@ -176,7 +187,6 @@ async function handle(req, res, who, url, body) {
 		const rest = seg.slice(4).join('/');
 		if (rest === '' && m === 'GET') { either(); return json(r); }
 		if (rest === '' && m === 'PUT') { need('worker'); Object.assign(r, { state: body.state, message: body.message ?? r.message, progress: body.progress ?? r.progress, lastModifiedAt: now() }); return json({ abortRequested: !!r.abortRequested }); }
-		if (rest === 'abort') { need('user'); if (['COMPLETED', 'FAILED', 'CRASHED', 'ABORTED'].includes(r.state)) fail(409, `the run is ${r.state}`, 'CONFLICT'); r.abortRequested = true; return json({}); }
 		if (rest === 'logs' && m === 'PUT') { need('worker'); const L = db.logs.get(r.id); for (const l of body) if (!L.some((x) => x.seq === l.seq)) L.push(l); L.sort((a, b) => a.seq - b.seq); return json({}); }
 		if (rest === 'logs' && m === 'GET') { either(); const since = Number(url.searchParams.get('since') ?? -Infinity); return json(db.logs.get(r.id).filter((l) => l.seq > since)); }
 		if (rest === 'artifacts' && m === 'POST') {

@@ -161,10 +161,10 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 	};
 	// GET as the user (the pages' role): what the web app holds, to compare with the pages
 	const U = (m, p, b) => call(m, p, b, S.userToken);
-	// a run's state as the server has it (null before the daemon created the run)
+	// a run's state as the server has it, winnow's view with progress and the abort flag
+	// (null before the daemon created the run)
 	async function runOf(sid) {
-		const r = await fetch(new URL(`/v1/docker/runs/schedule/${sid}`, S.base), { headers: { Authorization: `Bearer ${S.userToken}` } });
-		return r.status === 200 ? r.json() : null;
+		return (await U('GET', `/v1/winnow/runs?scheduledId=${sid}`))[0] || null;
 	}
 	// local mode on the same folder with the same config: the independent check of the daemon
 	function localSelect(name, docker, lightly, input) {
@@ -487,7 +487,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		// the worker that ran it is the daemon
 		const workers = await U('GET', '/v1/docker/worker');
 		assert.deepEqual(workers.map((w) => w.name), [WORKER_NAME]);
-		assert.equal((await U('GET', `/v1/datasets/${S.did}/docker/worker/schedule`)).find((s) => s.id === S.sid).workerId, workers[0].id);
+		assert.equal((await U('GET', `/v1/winnow/datasets/${S.did}/schedule`)).find((s) => s.id === S.sid).workerId, workers[0].id);
 		// local mode's output: what the results page must show
 		const out = await local;
 		S.out = out;
@@ -677,7 +677,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await page.goto(`${S.base}/#/datasets/${S.did}/runs/${nextSid}`);
 		await page.locator('#run-state [data-state=COMPLETED]').waitFor({ timeout: 60000 });
 		assert.equal(await runOf(cancelSid), null, 'the canceled run was never started');
-		assert.equal((await U('GET', `/v1/datasets/${S.did}/docker/worker/schedule`)).find((s) => s.id === cancelSid).state, 'CANCELED');
+		assert.equal((await U('GET', `/v1/datasets/${S.did}/docker/worker/schedule?state=CANCELED`)).find((s) => s.id === cancelSid).state, 'CANCELED');
 		S.nextSid = nextSid;
 		await shot(page, 'run-next-completed');
 	});
@@ -700,6 +700,11 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		const seeder = (await seed('POST', '/v1/docker/worker', { name: 'page-speed-seeder', workerType: 'FULL', labels: ['page-speed-seed'] })).id;
 		await seed('PUT', `/v1/datasets/${did}/docker/worker/${seeder}/schedule/${sid}`, { state: 'LOCKED' });
 		const rid = (await seed('POST', '/v1/docker/runs', { dockerVersion: 'page-speed-seed', datasetId: did, scheduledId: sid, configId: cfgId })).id;
+		// the run page shows the progress of winnow's view of the run (Lightly's DockerRunData has none)
+		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'SAMPLING', progress: 0.42 });
+		await page.goto(`${S.base}/#/datasets/${did}/runs/${sid}`);
+		await page.locator('#run-state [data-state=SAMPLING]').waitFor();
+		assert.equal(await page.getAttribute('#run-progress [role=progressbar]', 'aria-valuenow'), '42');
 		const name = (i) => `img/${String(i).padStart(6, '0')}.jpg`;
 		for (let b = 0; b < N; b += 10000) await seed('POST', `/v1/datasets/${did}/samples/batch`, Array.from({ length: 10000 }, (_, k) => ({ fileName: name(b + k), metaData: {} })));
 		// every 10th sample selected; masks built a hex digit (4 samples) at a time
@@ -718,6 +723,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await up('embeddings_2d.csv', 'EMBEDDINGS_2D', `filenames,x,y\n${Array.from({ length: N }, (_, i) => `${name(i)},${Math.cos(i) * (i % 97) / 97},${Math.sin(i) * (i % 89) / 89}`).join('\n')}\n`);
 		await up('selection.csv', 'SELECTION_CSV', `rank,filenames,weight,distance\n${Array.from({ length: K }, (_, r) => `${r + 1},${name(r * 10)},0.5,0.1`).join('\n')}\n`);
 		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: 'seeded for the page-speed measurement', progress: 1 });
+		S.seedRid = rid;
 		await seed('PUT', `/v1/datasets/${did}/docker/worker/${seeder}/schedule/${sid}`, { state: 'DONE' });
 
 		const resultCalls = [];
@@ -758,6 +764,8 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		// shop: the coral run, the canceled one, the next one; slow: the aborted one; big: the seeded one
 		await page.waitForFunction(() => document.querySelectorAll('#runs-list tbody tr').length === 5);
 		for (const st of ['COMPLETED', 'ABORTED', 'CANCELED']) assert.ok(await page.locator(`#runs-list [data-state=${st}]`).count() >= 1, st);
+		// progress comes from winnow's view of the runs (Lightly's DockerRunData has none): the seeded run reported 1
+		assert.equal(await page.getAttribute(`#runs-list tr[data-run-id="${S.seedRid}"] [role=progressbar]`, 'aria-valuenow'), '100');
 		await shot(page, 'runs');
 		await page.goto(`${S.base}/#/datasets/${S.did}`);
 		await page.locator('#ds-runs tbody tr').first().waitFor();

@@ -376,7 +376,7 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		await page.fill('#f-e1-st-strength', '1');
 		await validated(() => page.fill('#f-e2-st-target', 'cat: 0.4, dog: 0.3, bird: 0.2, fish: 0.1'));
 		assert.deepEqual((await jsonOf()).selection, S.plan);
-		const sched = await U('GET', `/v1/datasets/${S.did}/docker/worker/schedule`);
+		const sched = await U('GET', `/v1/winnow/datasets/${S.did}/schedule`);
 		assert.equal(sched.length, 0, 'nothing scheduled');
 	});
 

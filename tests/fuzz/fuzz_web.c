@@ -11,8 +11,8 @@
  * run, a run, a tag), with the fixed ids below, so that bodies can refer to
  * them; it is restored from a template before every input, and getrandom()
  * is replaced by a counter reset with it, so an input always does the same.
- * The reply must be a status in 200..499 with a JSON body: a 5xx for a body
- * is a bug.
+ * The reply must be a status in 200..499 with a JSON body (204: none): a 5xx
+ * for a body is a bug.
  *
  * FUZZ_WEB_SHOW=1 in the environment prints each request's reply.
  *
@@ -83,7 +83,7 @@ static const struct froute froutes[] = {
 	{ "PUT", "/v1/docker/worker/{workerId}", ROLE_WORKER, { WORKER } },
 	{ "POST", "/v1/docker/runs", ROLE_WORKER, { NULL } },
 	{ "PUT", "/v1/docker/runs/{runId}", ROLE_WORKER, { RUN } },
-	{ "POST", "/v1/docker/runs/{runId}/abort", ROLE_USER, { RUN } },
+	{ "POST", "/v1/winnow/runs/{runId}/abort", ROLE_USER, { RUN } },
 	{ "PUT", "/v1/docker/runs/{runId}/logs", ROLE_WORKER, { RUN } },
 	{ "POST", "/v1/docker/runs/{runId}/artifacts", ROLE_WORKER, { RUN } },
 	{ "POST", "/v1/datasets", ROLE_USER, { NULL } },
@@ -93,7 +93,7 @@ static const struct froute froutes[] = {
 	{ "POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", ROLE_WORKER, { DATASET, TAG } },
 	{ "PUT", "/v1/datasets/{datasetId}/datapools/{name}", ROLE_WORKER, { DATASET, "pool-1" } },
 	{ "POST", "/v1/datasets/{datasetId}/docker/worker/schedule", ROLE_USER, { DATASET } },
-	{ "POST", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}/cancel", ROLE_USER,
+	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}", ROLE_USER,
 	  { DATASET, SCHED_OPEN } },
 	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", ROLE_WORKER,
 	  { DATASET, WORKER, SCHED_OPEN } },
@@ -229,7 +229,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (getenv("FUZZ_WEB_SHOW") != NULL)	/* to see what a corpus does */
 		fprintf(stderr, "%s %s -> %d %.*s\n", fr->method, fr->pattern, out.status,
 			(int)out.len, out.body);
-	cJSON *reply = cJSON_ParseWithLength(out.body, out.len);
+	/* A JSON body, or none with 204 (Lightly's cancel: no body either way). */
+	cJSON *reply = out.status == 204 && out.len == 0 ? cJSON_CreateNull() :
+		       cJSON_ParseWithLength(out.body, out.len);
 	if (reply == NULL)
 		abort();
 	cJSON_Delete(reply);

@@ -178,7 +178,7 @@ class DaemonFixture(unittest.TestCase):
         self.fail("run of %s did not reach %s; last %r" % (sched, states, run))
 
     def scheduled(self, ds, sched):
-        for s in self.ok("GET", "/v1/datasets/%s/docker/worker/schedule" % ds):
+        for s in self.ok("GET", "/v1/winnow/datasets/%s/schedule" % ds):   # every state: winnow's view
             if s["id"] == sched:
                 return s
         return None
@@ -294,7 +294,7 @@ class DaemonTest(DaemonFixture):
         a = self.schedule(ds, CORAL)
         c = self.schedule(ds, CORESET)
         b = self.schedule(ds, CORESET)
-        self.ok("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, c))
+        self.ok("PUT", "/v1/datasets/%s/docker/worker/schedule/%s" % (ds, c), status=204)     # Lightly's cancel
         self.daemon(concurrent=2).start()
         ra, rb = self.wait_run(a), self.wait_run(b)
         self.assertEqual((ra["state"], rb["state"]), ("COMPLETED", "COMPLETED"))
@@ -315,7 +315,7 @@ class DaemonTest(DaemonFixture):
         second = self.schedule(ds, CORESET, priority="LOW")
         self.daemon(env={"WINNOWD_TEST_DELAY_MS": "1500"}).start()
         run = self.wait_run(first, states=("CHECKING_CORRUPTNESS",), timeout=60)
-        self.ok("POST", "/v1/docker/runs/%s/abort" % run["id"])
+        self.ok("POST", "/v1/winnow/runs/%s/abort" % run["id"])
         run = self.wait_run(first, timeout=60)
         self.assertEqual(run["state"], "ABORTED", run)
         self.wait_sched_done(ds, first)

@@ -368,7 +368,7 @@ class TruncatedBodyTest(unittest.TestCase):
         return got
 
     def sched_state(self):
-        for x in self.web.ok("GET", "/v1/datasets/%s/docker/worker/schedule" % self.ds, token=self.utok):
+        for x in self.web.ok("GET", "/v1/winnow/datasets/%s/schedule" % self.ds, token=self.utok):
             if x["id"] == self.sched:
                 return x["state"]
         return None

@@ -21,9 +21,14 @@ from webtest import ID_RE, PRESET, bitmask  # noqa: E402
 from PIL import Image  # noqa: E402
 
 WORKER_FIELDS = {"id", "userId", "name", "workerType", "state", "createdAt", "lastModifiedAt", "labels"}
-SCHED_FIELDS = {"id", "datasetId", "configId", "priority", "runsOn", "state", "createdAt", "lastModifiedAt"}
+# Lightly's models exactly (SPEC 7); winnow's views add their extras on /v1/winnow/
+SCHED_FIELDS = {"id", "datasetId", "userId", "configId", "priority", "runsOn", "state", "createdAt", "lastModifiedAt"}
+SCHED_WINNOW_FIELDS = SCHED_FIELDS | {"workerId", "originScheduledId"}
 RUN_FIELDS = {"id", "userId", "dockerVersion", "state", "createdAt", "lastModifiedAt", "datasetId",
               "configId", "scheduledId", "message", "artifacts"}
+RUN_WINNOW_FIELDS = RUN_FIELDS | {"progress", "abortRequested"}
+ARTIFACT_FIELDS = {"id", "type", "fileName", "createdAt"}
+ARTIFACT_WINNOW_FIELDS = ARTIFACT_FIELDS | {"uploaded", "size"}
 TAG_FIELDS = {"id", "datasetId", "prevTagId", "name", "bitMaskData", "totSize", "createdAt"}
 DATASET_FIELDS = {"id", "name", "userId", "type", "nSamples", "sizeInBytes", "createdAt", "lastModifiedAt"}
 
@@ -196,20 +201,31 @@ class TestWorkerCalls(Base):
         r2 = self.srv.request("POST", "/v1/docker/runs", body, self.worker)
         self.assertEqual((r2.status, r2.json["id"]), (200, rid))
         run = self.u("GET", "/v1/docker/runs/%s" % rid)
-        self.assertTrue(RUN_FIELDS <= set(run), run)
+        self.assertEqual(set(run), RUN_FIELDS)      # Lightly's DockerRunData exactly
         self.assertEqual((run["state"], run["scheduledId"], run["datasetId"]), ("STARTED", sid, ds))
         self.assertEqual(self.w("GET", "/v1/docker/runs/schedule/%s" % sid)["id"], rid)
-        self.assertIn(rid, [x["id"] for x in self.u("GET", "/v1/docker/runs?datasetId=%s" % ds)])
+        self.assertIn(rid, [x["id"] for x in self.u("GET", "/v1/winnow/runs?datasetId=%s" % ds)])
         a = self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "EMBEDDING", "message": "m", "progress": 0.3})
         self.assertEqual(a, {"abortRequested": False})
         run = self.u("GET", "/v1/docker/runs/%s" % rid)
         self.assertEqual((run["state"], run["message"]), ("EMBEDDING", "m"))
-        self.assertAlmostEqual(run["progress"], 0.3)
-        self.u("POST", "/v1/docker/runs/%s/abort" % rid, None, 200)
+        self.assertEqual(set(run), RUN_FIELDS)
+        # winnow's view: progress and the abort flag
+        mine = self.u("GET", "/v1/winnow/runs/%s" % rid)
+        self.assertEqual(set(mine), RUN_WINNOW_FIELDS)
+        self.assertEqual({k: mine[k] for k in RUN_FIELDS}, run)
+        self.assertAlmostEqual(mine["progress"], 0.3)
+        self.assertIs(mine["abortRequested"], False)
+        aborting = self.u("POST", "/v1/winnow/runs/%s/abort" % rid, None, 200)
+        self.assertIs(aborting["abortRequested"], True)
+        self.assertIs(self.u("GET", "/v1/winnow/runs/%s" % rid)["abortRequested"], True)
+        self.assertNotIn("abortRequested", self.u("GET", "/v1/docker/runs/%s" % rid))
         a = self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "SAMPLING", "message": "", "progress": 0.5})
         self.assertEqual(a, {"abortRequested": True})
         self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "ABORTED", "message": "aborted", "progress": 1})
-        self.assertEqual(self.srv.request("POST", "/v1/docker/runs/%s/abort" % rid, None, self.user).status, 409)
+        self.assertEqual(self.srv.request("POST", "/v1/winnow/runs/%s/abort" % rid, None, self.user).status, 409)
+        self.assertEqual(self.srv.request("POST", "/v1/winnow/runs/%s/abort" % ("0" * 24), None, self.user).status, 404)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/runs/%s" % ("0" * 24), token=self.user).status, 404)
         self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s" % rid, {"state": "NOPE"}, self.worker).status, 400)
         self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s" % rid, {"state": "FAILED", "progress": 2}, self.worker).status, 400)
         # a run for an unknown scheduled run is refused
@@ -402,7 +418,8 @@ class TestWorkerCalls(Base):
         d = self.srv.request("GET", "/v1/docker/runs/%s/artifacts/%s/content" % (rid, a["artifactId"]), token=self.user)
         self.assertEqual((d.status, d.body), (200, content))
         self.assertEqual(d.header("Content-Type"), "application/json")
-        self.assertEqual(self.u("GET", "/v1/docker/runs/%s" % rid)["artifacts"][0]["id"], a["artifactId"])
+        arts = self.u("GET", "/v1/docker/runs/%s" % rid)["artifacts"]
+        self.assertEqual([(x["id"], set(x)) for x in arts], [(a["artifactId"], ARTIFACT_FIELDS)])
 
 
 class TestScheduling(Base):
@@ -433,7 +450,7 @@ class TestScheduling(Base):
         self.assertEqual(order(gpu), ["crit", "gpu", "high", "mid1", "mid2", "low"])
         self.assertEqual(order(both), ["crit", "gpu", "high", "gpu-fast", "mid1", "mid2", "low"])
         first = self.w("GET", "/v1/docker/worker/%s/schedule?state=OPEN" % plain)[0]
-        self.assertTrue(SCHED_FIELDS <= set(first), first)
+        self.assertEqual(set(first), SCHED_FIELDS)      # Lightly's DockerRunScheduledData exactly
         # a worker without the labels cannot claim it either
         gpu_id = [k for k, v in ids.items() if v == "gpu"][0]
         self.assertEqual(self.claim(ds, plain, gpu_id).status, 409)
@@ -442,7 +459,7 @@ class TestScheduling(Base):
         self.assertEqual([x["id"] for x in self.w("GET", "/v1/docker/worker/%s/schedule?state=LOCKED" % gpu)], [gpu_id])
         self.assertEqual(self.srv.request("GET", "/v1/docker/worker/%s/schedule?state=DONE" % gpu, token=self.worker).status, 400)
         lst = self.u("GET", "/v1/datasets/%s/docker/worker/schedule" % ds)
-        self.assertEqual(len(lst), 7)
+        self.assertEqual(len(lst), 7)       # 6 OPEN, 1 LOCKED: not finished
 
     def poll_in_thread(self, wid, wait):
         """GET ?wait= on a thread; returns (thread, result dict: status, ids, seconds)."""
@@ -514,7 +531,9 @@ class TestScheduling(Base):
         a, b = self.register("worker-a"), self.register("worker-b")
         r = self.claim(ds, a, sid)
         self.assertEqual(r.status, 200)
-        self.assertEqual((r.json["state"], r.json["workerId"]), ("LOCKED", a))
+        self.assertEqual((r.json["state"], set(r.json)), ("LOCKED", SCHED_FIELDS))
+        held = [x for x in self.u("GET", "/v1/winnow/datasets/%s/schedule" % ds) if x["id"] == sid]
+        self.assertEqual([(x["state"], x["workerId"]) for x in held], [("LOCKED", a)])
         self.assertEqual(self.claim(ds, b, sid).status, 409)
         self.assertEqual(self.claim(ds, a, sid).status, 200)   # the holder again
         self.assertEqual(self.w("GET", "/v1/docker/worker/%s/schedule?state=OPEN" % b), [])
@@ -575,13 +594,17 @@ class TestScheduling(Base):
         ds = self.dataset()
         cfg = self.config()
         s1, s2 = self.schedule(ds, cfg), self.schedule(ds, cfg)
-        r = self.u("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s1), None, 200)
-        self.assertEqual(r["state"], "CANCELED")
-        self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s1), token=self.user).status, 409)
+        # Lightly's cancel_scheduled_docker_run_state_by_id: PUT without a body, 204
+        cancel = lambda s: self.srv.request("PUT", "/v1/datasets/%s/docker/worker/schedule/%s" % (ds, s), token=self.user)   # noqa: E731
+        r = cancel(s1)
+        self.assertEqual((r.status, r.body), (204, b""))
+        self.assertEqual([x["state"] for x in self.u("GET", "/v1/winnow/datasets/%s/schedule" % ds) if x["id"] == s1], ["CANCELED"])
+        self.assertEqual(cancel(s1).status, 409)
+        self.assertEqual(self.srv.request("PUT", "/v1/datasets/%s/docker/worker/schedule/%s" % (ds, "0" * 24), token=self.user).status, 404)
         wid = self.register("claimer")
         self.assertEqual(self.claim(ds, wid, s1).status, 409)  # canceled: not claimable
         self.assertEqual(self.claim(ds, wid, s2).status, 200)
-        self.assertEqual(self.srv.request("POST", "/v1/datasets/%s/docker/worker/schedule/%s/cancel" % (ds, s2), token=self.user).status, 409)
+        self.assertEqual(cancel(s2).status, 409)
         self.assertEqual(self.w("GET", "/v1/docker/worker/%s/schedule" % wid), [])
 
     def test_worker_goes_offline(self):

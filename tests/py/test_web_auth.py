@@ -19,7 +19,7 @@ import webtest  # noqa: E402
 # routes, user routes, "also role user") and the route table in web/routes.c.
 # Written here so that a route dropped from, added to or loosened in the
 # server's table fails test_route_list_is_the_servers instead of escaping the
-# checks. "none": the signed artifact upload, whose credential is its sig;
+# checks. "none": the signed artifact upload and read URL, whose credential is their sig;
 # "public": no credential at all (Lightly's version route, SPEC 7).
 W, U, A, NONE, PUBLIC = "worker", "user", "worker,user", "none", "public"
 ROUTES = (
@@ -43,17 +43,22 @@ ROUTES = (
     ("GET", "/v1/docker/runs/schedule/{scheduledId}", A),
     ("GET", "/v1/docker/runs/{runId}", A),
     ("PUT", "/v1/docker/runs/{runId}", W),
-    ("POST", "/v1/docker/runs/{runId}/abort", U),
     ("GET", "/v1/docker/runs/{runId}/tags", U),
     ("GET", "/v1/docker/runs/{runId}/logs", U),
     ("PUT", "/v1/docker/runs/{runId}/logs", W),
     ("GET", "/v1/docker/runs/{runId}/artifacts", U),
     ("POST", "/v1/docker/runs/{runId}/artifacts", W),
     ("GET", "/v1/docker/runs/{runId}/artifacts/{artifactId}/content", U),
+    ("GET", "/v1/docker/runs/{runId}/artifacts/{artifactId}/readurl", U),
     ("GET", "/v1/docker/runs/{runId}/results", U),
     ("PUT", "/v1/artifacts/{artifactId}/content", NONE),
     ("GET", "/v1/winnow/workers", U),
     ("GET", "/v1/winnow/datasets/{datasetId}/tags", U),
+    ("GET", "/v1/winnow/datasets/{datasetId}/schedule", U),
+    ("GET", "/v1/winnow/runs", U),
+    ("GET", "/v1/winnow/runs/{runId}", U),
+    ("POST", "/v1/winnow/runs/{runId}/abort", U),
+    ("GET", "/v1/winnow/runs/{runId}/artifacts/{artifactId}/download", NONE),
     ("GET", "/v1/datasets", U),
     ("GET", "/v1/datasets/query/name/{datasetName}", U),
     ("POST", "/v1/datasets", U),
@@ -76,7 +81,7 @@ ROUTES = (
     ("PUT", "/v1/datasets/{datasetId}/datapools/{name}", W),
     ("GET", "/v1/datasets/{datasetId}/docker/worker/schedule", U),
     ("POST", "/v1/datasets/{datasetId}/docker/worker/schedule", U),
-    ("POST", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}/cancel", U),
+    ("PUT", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}", U),
     ("PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", W),
 )
 
@@ -238,6 +243,13 @@ class TestAuth(unittest.TestCase):
         path = "/v1/artifacts/%s/content" % SOME_ID
         self.assertEqual(self.srv.request("PUT", path, raw=b"x", token=self.worker).status, 401)
         self.assertEqual(self.srv.request("PUT", path + "?sig=" + "a" * 64, raw=b"x").status, 401)
+
+    def test_read_url_needs_its_signature(self):
+        # A read URL's credential is its signature: a token does not replace it.
+        path = "/v1/winnow/runs/%s/artifacts/%s/download" % (SOME_ID, SOME_ID)
+        for query, tok in (("", self.user), ("?expires=9999999999&sig=" + "a" * 64, None),
+                           ("?expires=9999999999&sig=" + "a" * 64, self.user)):
+            self.assert_json_error(self.srv.request("GET", path + query, token=tok), 401, query)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ class TestFrozenFiles(unittest.TestCase):
             con.close()
 
         sched = {s["id"]: s for s in
-                 srv.ok("GET", "/v1/datasets/%s/docker/worker/schedule" % ds, token=user)}
+                 srv.ok("GET", "/v1/winnow/datasets/%s/schedule" % ds, token=user)}
         want = {sid: ("DONE" if st == "ABORTED" else st) for st, sid in rec["scheduled"].items()}
         self.assertEqual({k: s["state"] for k, s in sched.items()}, want)
         s_open = sched[rec["scheduled"]["OPEN"]]
@@ -159,7 +159,7 @@ class TestFrozenFiles(unittest.TestCase):
         self.assertEqual([(w["id"], w["name"], w["labels"]) for w in workers],
                          [(rec["worker_id"], "old-box", ["cpu"])])
 
-        run = srv.ok("GET", "/v1/docker/runs/%s" % rec["run"], token=user)
+        run = srv.ok("GET", "/v1/winnow/runs/%s" % rec["run"], token=user)     # winnow's view: progress, abort flag
         self.assertEqual((run["state"], run["message"], run["progress"], run["abortRequested"],
                           run["scheduledId"], run["configId"], run["dockerVersion"]),
                          ("COMPLETED", "done in the old version", 1, False, rec["scheduled"]["DONE"],
@@ -168,7 +168,7 @@ class TestFrozenFiles(unittest.TestCase):
                          [(rec["artifact"], "report.json", "REPORT_JSON", True, len(rec["artifact_content"]))])
         r = srv.request("GET", "/v1/docker/runs/%s/artifacts/%s/content" % (rec["run"], rec["artifact"]), token=user)
         self.assertEqual((r.status, r.body.decode()), (200, rec["artifact_content"]))
-        aborted = srv.ok("GET", "/v1/docker/runs/%s" % rec["run_aborted"], token=user)
+        aborted = srv.ok("GET", "/v1/winnow/runs/%s" % rec["run_aborted"], token=user)
         self.assertEqual((aborted["state"], aborted["abortRequested"]), ("ABORTED", True))
         logs = srv.ok("GET", "/v1/docker/runs/%s/logs" % rec["run"], token=user)
         self.assertEqual([{k: e[k] for k in ("seq", "ts", "level", "msg", "state")} for e in logs], rec["logs"])

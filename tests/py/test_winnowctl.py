@@ -181,7 +181,7 @@ class CtlDaemonTest(td.DaemonTest):
 
         aborted = self.schedule(ds, td.CORAL)
         run = self.wait_run(aborted, states=("CHECKING_CORRUPTNESS",), timeout=60)
-        self.ok("POST", "/v1/docker/runs/%s/abort" % run["id"])
+        self.ok("POST", "/v1/winnow/runs/%s/abort" % run["id"])
         self.assertEqual(self.wait_run(aborted, timeout=60)["state"], "ABORTED")
         self.wait_job(d, aborted, ("aborted",))
         self.assertIn("state          aborted", ctl(*self.sd(d), "show", aborted, expect=1).stdout)

@@ -78,7 +78,8 @@ class WorkersBase(unittest.TestCase):
         return self.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % ds, body)["id"]
 
     def schedules(self, ds):
-        return {s["id"]: s for s in self.ok("GET", "/v1/datasets/%s/docker/worker/schedule" % ds)}
+        # winnow's view: every state, with workerId and originScheduledId
+        return {s["id"]: s for s in self.ok("GET", "/v1/winnow/datasets/%s/schedule" % ds)}
 
     def run_of(self, sched):
         r = self.web.request("GET", "/v1/docker/runs/schedule/%s" % sched, token=self.utok)

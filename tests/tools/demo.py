@@ -160,7 +160,7 @@ def follow(api, base, utok, data):
             except SystemExit:
                 run = None
         if run is not None:
-            r = api("GET", "/v1/docker/runs/%s" % run)
+            r = api("GET", "/v1/winnow/runs/%s" % run)     # winnow's view: with progress
             line = "run %s: %-34s %5.1f%%" % (run, r["state"], 100 * (r.get("progress") or 0))
             if TTY:
                 print("\r" + line, end="", flush=True)

@@ -66,8 +66,8 @@ export async function datasetPage(main, ctx) {
 
 	ctx.poll(async () => {
 		const [sched, runs] = await Promise.all([
-			get(`/v1/datasets/${enc(did)}/docker/worker/schedule`),
-			get(`/v1/docker/runs?datasetId=${enc(did)}`),
+			get(`/v1/winnow/datasets/${enc(did)}/schedule`),
+			get(`/v1/winnow/runs?datasetId=${enc(did)}`),
 		]);
 		if (!ctx.alive) return false;
 		const rows = joinRuns(asList(sched, 'scheduled'), asList(runs, 'runs'));

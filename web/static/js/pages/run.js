@@ -1,5 +1,5 @@
 // A run: scheduled state, run state, progress per stage, live log lines, cancel and abort.
-import { get, getOrNull, post, asList, enc, ApiError } from '../api.js';
+import { get, post, put, asList, enc, ApiError } from '../api.js';
 import { h, fmtTime, section, badge, progressBar, errorBox, showBanner, setTitle, RUN_STAGES, RUN_FINAL } from '../ui.js';
 
 const LOG_PAGE = 1000;
@@ -57,7 +57,7 @@ export async function runPage(main, ctx) {
 	cancelBtn.addEventListener('click', async () => {
 		cancelBtn.disabled = true;
 		try {
-			await post(`/v1/datasets/${enc(did)}/docker/worker/schedule/${enc(sid)}/cancel`, {});
+			await put(`/v1/datasets/${enc(did)}/docker/worker/schedule/${enc(sid)}`);	// Lightly's cancel
 			actionMsg.textContent = 'Canceled.';
 			await refresh();
 		} catch (e) {
@@ -70,7 +70,7 @@ export async function runPage(main, ctx) {
 		if (!run) return;
 		abortBtn.disabled = true;
 		try {
-			await post(`/v1/docker/runs/${enc(run.id)}/abort`, {});
+			await post(`/v1/winnow/runs/${enc(run.id)}/abort`, {});
 			actionMsg.textContent = 'Abort requested: the worker stops at its next report.';
 		} catch (e) {
 			showBanner(e);
@@ -139,9 +139,10 @@ export async function runPage(main, ctx) {
 	}
 
 	async function refresh() {
-		const list = asList(await get(`/v1/datasets/${enc(did)}/docker/worker/schedule`), 'scheduled');
+		// winnow's views: every state of the scheduled runs, and the run with its progress and abort flag
+		const list = asList(await get(`/v1/winnow/datasets/${enc(did)}/schedule`), 'scheduled');
 		sched = list.find((s) => s.id === sid) || null;
-		const r = await getOrNull(`/v1/docker/runs/schedule/${enc(sid)}`);
+		const r = asList(await get(`/v1/winnow/runs?scheduledId=${enc(sid)}`), 'runs')[0];
 		if (r && r.id) {
 			run = r;
 			if (RUN_STAGES.some(([k]) => k === run.state)) lastActive = run.state;

@@ -13,8 +13,8 @@ export async function runsPage(main, ctx) {
 		const names = new Map(datasets.map((d) => [d.id, d.name]));
 		const per = await Promise.all(datasets.map(async (d) => {
 			const [s, r] = await Promise.all([
-				get(`/v1/datasets/${enc(d.id)}/docker/worker/schedule`),
-				get(`/v1/docker/runs?datasetId=${enc(d.id)}`),
+				get(`/v1/winnow/datasets/${enc(d.id)}/schedule`),
+				get(`/v1/winnow/runs?datasetId=${enc(d.id)}`),
 			]);
 			return joinRuns(asList(s, 'scheduled'), asList(r, 'runs'));
 		}));
