@@ -210,7 +210,7 @@ fuzz: deps fuzz-build
 # both databases intact. Not part of `make check` (tests/py/test_soak.py is its short form).
 SOAK_CYCLES ?= 50
 SOAK_RUNS ?= 20
-soak: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
+soak: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/tests/tools/winnowd-test $(WEB_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) WINNOW_ROOT=$(CURDIR) /usr/bin/python3 tests/tools/soak.py \
 		--cycles $(SOAK_CYCLES) --runs $(SOAK_RUNS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
