@@ -55,7 +55,7 @@ WEB_BIN := $(if $(WEB_SRC),$(BIN)/winnow-web)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Test drivers: small programs under tests/tools/ that the Python suites run.
-DRIVER_BIN := $(BUILD)/tests/tools/engine_driver
+DRIVER_BIN := $(BUILD)/tests/tools/engine_driver $(BUILD)/tests/tools/winnowd-test
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -126,6 +126,15 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  TOOL    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libwinnow.a $(LDLIBS_ALL)
+
+# winnowd with its test seams set from the environment (daemon/hooks.h): every
+# object of winnowd but main.o, and the driver's own main.
+$(BUILD)/tests/tools/winnowd-test: tests/tools/winnowd_test.c $(filter-out $(BUILD)/daemon/main.o,$(WINNOWD_OBJ)) \
+		$(BUILD)/libwinnow.a | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  TOOL    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< $(filter-out $(BUILD)/daemon/main.o,$(WINNOWD_OBJ)) \
+		$(BUILD)/libwinnow.a $(LDLIBS_ALL)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -201,7 +210,7 @@ fuzz: deps fuzz-build
 # both databases intact. Not part of `make check` (tests/py/test_soak.py is its short form).
 SOAK_CYCLES ?= 50
 SOAK_RUNS ?= 20
-soak: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN)
+soak: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/tests/tools/winnowd-test $(WEB_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) WINNOW_ROOT=$(CURDIR) /usr/bin/python3 tests/tools/soak.py \
 		--cycles $(SOAK_CYCLES) --runs $(SOAK_RUNS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 

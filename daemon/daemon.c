@@ -44,6 +44,7 @@
 
 #include "api.h"
 #include "bitmask.h"
+#include "hooks.h"
 #include "log.h"
 #include "notify.h"
 #include "results.h"
@@ -1937,16 +1938,9 @@ int daemon_main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(d->conf.log_level);
-	/* WINNOWD_TEST_RETRY_MS (tests only) shortens the wait between a run's attempts. */
-	const char *retry = getenv("WINNOWD_TEST_RETRY_MS");
-	d->retry_ms = retry ? strtoll(retry, NULL, 10) : 10000;
-	if (d->retry_ms <= 0)
-		d->retry_ms = 10000;
-	/* WINNOWD_TEST_HEARTBEAT_MS (tests only): a web app with a worker timeout of seconds. */
-	const char *hb = getenv("WINNOWD_TEST_HEARTBEAT_MS");
-	d->heartbeat_ms = hb ? strtoll(hb, NULL, 10) : HEARTBEAT_MS;
-	if (d->heartbeat_ms <= 0)
-		d->heartbeat_ms = HEARTBEAT_MS;
+	/* The test driver may shorten both waits (hooks.h); winnowd leaves them 0. */
+	d->retry_ms = wd_hooks.retry_ms > 0 ? wd_hooks.retry_ms : 10000;
+	d->heartbeat_ms = wd_hooks.heartbeat_ms > 0 ? wd_hooks.heartbeat_ms : HEARTBEAT_MS;
 	/*
 	 * Fixed malloc thresholds: glibc otherwise raises its mmap threshold to
 	 * the size of the largest block freed (up to 32 MB) and its trim

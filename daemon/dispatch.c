@@ -18,8 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "hooks.h"
 #include "util.h"
 
 struct dispatch {
@@ -35,9 +35,6 @@ struct dispatch {
 	struct exec_event *head, *tail;	/* events for the loop */
 	dispatch_event_cb cb;
 	void *ud;
-	long test_delay_ms;	/* WINNOWD_TEST_DELAY_MS: slows the runs down for tests */
-	int test_stage;		/* WINNOWD_TEST_STAGE_DELAY=<stage>:<ms> (tests only): */
-	long test_stage_ms;	/* a pause at the start of that stage; -1: none */
 };
 
 struct ctx {
@@ -94,18 +91,22 @@ static void post(struct dispatch *d, struct exec *ex, enum exec_event_type type,
 	uv_async_send(&d->async);
 }
 
+static bool ctx_cancelled(void *arg)
+{
+	struct ctx *c = arg;
+
+	return cancel_requested(&c->ex->cancel);
+}
+
 static void ev_stage_begin(void *ud, enum stage s, size_t total)
 {
 	struct ctx *c = ud;
 	struct dispatch *d = c->d;
 
 	post(d, c->ex, EXEC_STAGE_BEGIN, s, 0, total, LOG_LVL_INFO, NULL);
-	/* Test only: hold the stage (a drain or an abort still ends the wait). */
-	for (long left = d->test_stage == (int)s ? d->test_stage_ms : 0;
-	     left > 0 && !cancel_requested(&c->ex->cancel); left -= 50) {
-		struct timespec ts = { 0, 50 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
+	/* The test driver's hold of a stage (hooks.h); a drain or an abort ends it. */
+	if (wd_hooks.stage_begin != NULL)
+		wd_hooks.stage_begin((int)s, ctx_cancelled, c);
 }
 
 static void ev_stage_end(void *ud, enum stage s, double secs, const char *summary)
@@ -129,10 +130,8 @@ static void ev_progress(void *ud, enum stage s, size_t done, size_t total)
 	struct dispatch *d = c->d;
 	bool fresh = false;
 
-	if (d->test_delay_ms > 0) {
-		struct timespec ts = { d->test_delay_ms / 1000, (d->test_delay_ms % 1000) * 1000000 };
-		nanosleep(&ts, NULL);
-	}
+	if (wd_hooks.progress != NULL)
+		wd_hooks.progress((int)s);
 	pthread_mutex_lock(&d->lock);
 	struct exec_event *e = c->ex->pending_progress;
 	if (e == NULL || e->stage != s) {
@@ -245,7 +244,6 @@ static void on_async(uv_async_t *a)
 struct dispatch *dispatch_new(uv_loop_t *loop, int nthreads, dispatch_event_cb cb, void *ud)
 {
 	struct dispatch *d = xcalloc(1, sizeof(*d));
-	const char *delay = getenv("WINNOWD_TEST_DELAY_MS");
 
 	if (nthreads < 1 || nthreads > (int)ARRAY_LEN(d->todo)) {
 		free(d);
@@ -255,16 +253,6 @@ struct dispatch *dispatch_new(uv_loop_t *loop, int nthreads, dispatch_event_cb c
 	d->cb = cb;
 	d->ud = ud;
 	d->nthreads = nthreads;
-	d->test_delay_ms = delay ? strtol(delay, NULL, 10) : 0;
-	d->test_stage = -1;
-	if ((delay = getenv("WINNOWD_TEST_STAGE_DELAY")) != NULL) {
-		const char *colon = strchr(delay, ':');
-		for (int s = 0; colon != NULL && s < STAGE_COUNT; s++)
-			if (strlen(stage_name((enum stage)s)) == (size_t)(colon - delay) &&
-			    strncmp(delay, stage_name((enum stage)s), (size_t)(colon - delay)) == 0)
-				d->test_stage = s;
-		d->test_stage_ms = colon ? strtol(colon + 1, NULL, 10) : 0;
-	}
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	if (uv_async_init(loop, &d->async, on_async) < 0) {

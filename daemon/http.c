@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 
+#include "hooks.h"
 #include "log.h"
 #include "util.h"
 
@@ -45,7 +46,7 @@ struct http {
 	uv_timer_t timer;
 	struct http_req *reqs;	/* in flight, a doubly linked list */
 	int pending;
-	long max_timeout_s;	/* WINNOWD_TEST_HTTP_TIMEOUT_S (tests only), 0: none */
+	long max_timeout_s;	/* the test driver's cap (hooks.h), 0: none */
 	const char *ca_file;	/* CURLOPT_CAINFO, borrowed; NULL: the system's bundle */
 };
 
@@ -265,12 +266,9 @@ struct http *http_new(uv_loop_t *loop)
 	}
 	uv_timer_init(loop, &h->timer);
 	h->timer.data = h;
-	/*
-	 * Tests only: a cap on every request's timeout, so that a test of a web
-	 * app that never answers sees the timeout fire in seconds, not minutes.
-	 */
-	const char *cap = getenv("WINNOWD_TEST_HTTP_TIMEOUT_S");
-	h->max_timeout_s = cap ? strtol(cap, NULL, 10) : 0;
+	/* The test driver's cap on every request's timeout (hooks.h), so that a
+	   test of a web app that never answers sees the timeout fire in seconds. */
+	h->max_timeout_s = wd_hooks.http_timeout_cap_s;
 	return h;
 }
 

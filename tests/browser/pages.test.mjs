@@ -3,8 +3,8 @@
 // Starts the real bin/winnow-web on 127.0.0.1 (free port, temp db, a user and a worker token),
 // generates datasets with tests/tools/mkdataset under a --dataset-root, and then, in the
 // browser: logs in, creates a dataset, schedules a coral run through the wizard, and watches
-// it live while the real daemon (bin/winnowd, started by this file with the worker token and
-// WINNOWD_TEST_DELAY_MS) claims and runs it. The results page is checked against local mode
+// it live while the real daemon (winnowd's objects with its test seams: winnowd-test, started
+// by this file with the worker token and WINNOWD_TEST_DELAY_MS) claims and runs it. The results page is checked against local mode
 // (`bin/winnowd select` with the same config on the same folder, run here as the independent
 // check): thumbnails, scores, sorting, paging, the selected filter, histogram, scatter,
 // corrupt and duplicate lists, the download. Then cancel (an OPEN run, the daemon busy) and
@@ -31,6 +31,8 @@ const BIN = path.resolve(ROOT, process.env.BIN || 'bin');
 const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
 const WEB_BIN = path.join(BIN, 'winnow-web');
 const WINNOWD = path.join(BIN, 'winnowd');
+// winnowd with its test seams (tests/tools/winnowd_test.c): the live run is slowed down.
+const WINNOWD_TEST = path.join(BUILD, 'tests/tools/winnowd-test');
 const STATIC = path.join(ROOT, 'web/static');
 const SHOTS = path.join(BUILD, 'test-artifacts/screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -116,7 +118,7 @@ test('static pages load: login form, modules and the chart library, no script er
 });
 
 // ---------------------------------------------------------------------------------------
-const missing = [WEB_BIN, WINNOWD].filter((f) => !fs.existsSync(f)).map((f) => path.relative(ROOT, f));
+const missing = [WEB_BIN, WINNOWD, WINNOWD_TEST].filter((f) => !fs.existsSync(f)).map((f) => path.relative(ROOT, f));
 const skipWhy = MOCK || !missing.length ? false : `${missing.join(' and ')} not built yet (build with make): the server tests skip`;
 if (skipWhy) console.log(`# SKIP ${skipWhy}`);
 
@@ -142,7 +144,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 				url: S.base, worker_name: WORKER_NAME, token: S.workerToken, state_dir: path.join(dir, 'state'),
 				poll_interval: 0.3, concurrent_runs: 1, threads_per_run: 1, log_level: 'debug',
 			}));
-			this.proc = spawn(WINNOWD, ['--config', this.conf], {
+			this.proc = spawn(WINNOWD_TEST, ['--config', this.conf], {
 				stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WINNOWD_TEST_DELAY_MS: String(DELAY_MS) },
 			});
 			this.proc.stdout.on('data', (d) => { this.log += d; });

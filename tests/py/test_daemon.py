@@ -69,7 +69,7 @@ class Daemon:
 
     def start(self):
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([WINNOWD, "--config", self.conf], stdout=self.logf,
+        self.proc = subprocess.Popen([wt.winnowd_for(self.env), "--config", self.conf], stdout=self.logf,
                                      stderr=self.logf, env=self.env)
         return self
 

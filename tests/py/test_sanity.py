@@ -151,6 +151,21 @@ class SanityTest(unittest.TestCase):
         p = sanity(path)
         self.assertEqual((p.returncode, fails(p)), (0, []), p.stdout)
 
+    def test_test_seams_only_in_the_test_driver(self):
+        """winnowd reads no WINNOWD_TEST_* variable (daemon/hooks.h): the seams live in
+        the test driver only, which refuses a value it cannot parse."""
+        with open(wt.WINNOWD, "rb") as f:
+            self.assertNotIn(b"WINNOWD_TEST_", f.read())
+        with open(wt.WINNOWD_TEST, "rb") as f:
+            self.assertIn(b"WINNOWD_TEST_STAGE_DELAY", f.read())
+        path, _ = self.conf()
+        for var, val in (("WINNOWD_TEST_DELAY_MS", "soon"), ("WINNOWD_TEST_RETRY_MS", "-5"),
+                         ("WINNOWD_TEST_STAGE_DELAY", "nostage:100"), ("WINNOWD_TEST_STAGE_DELAY", "images:")):
+            p = subprocess.run([wt.WINNOWD_TEST, "--config", path], capture_output=True, text=True,
+                               timeout=30, env=dict(os.environ, **{var: val}))
+            self.assertEqual(p.returncode, 2, (var, val, p.stderr))
+            self.assertIn(var + "=" + val, p.stderr)
+
     def test_database_of_a_newer_winnowd(self):
         path, cfg = self.conf()
         os.makedirs(cfg["state_dir"])

@@ -14,6 +14,13 @@ ROOT = os.environ.get("WINNOW_ROOT") or os.path.dirname(os.path.dirname(os.path.
 BIN = os.path.join(ROOT, os.environ.get("BIN", "bin"))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 WINNOWD = os.path.join(BIN, "winnowd")
+# winnowd with its test seams read from WINNOWD_TEST_* (tests/tools/winnowd_test.c)
+WINNOWD_TEST = os.path.join(BUILD, "tests", "tools", "winnowd-test")
+
+
+def winnowd_for(env):
+    """The daemon binary for an environment: the test driver when a test seam is set."""
+    return WINNOWD_TEST if any(k.startswith("WINNOWD_TEST_") for k in env) else WINNOWD
 MKDATASET = os.path.join(ROOT, "tests", "tools", "mkdataset")
 PY = "/usr/bin/python3"
 
