@@ -195,9 +195,10 @@ class TestRuns(Base):
         self.assertIn(r3, listed(""))
         for x in self.u("GET", "/v1/winnow/runs?datasetId=%s" % ds):
             self.assertEqual(set(x), RUN_WINNOW_FIELDS)
-        for bad in ("?datasetId=xyz", "?scheduledId=" + "A" * 24, "?pageSize=0"):
+        for bad, code in (("?datasetId=xyz", "MALFORMED_REQUEST"), ("?scheduledId=" + "A" * 24, "MALFORMED_REQUEST"),
+                          ("?pageSize=0", "BAD_REQUEST")):
             r = self.srv.request("GET", "/v1/winnow/runs" + bad, token=self.user)
-            self.is_error(r, 400, "BAD_REQUEST")
+            self.is_error(r, 400, code)
 
 
 class ReadUrlBase(Base):
