@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 
 #include "api.h"
 #include "bitmask.h"
+#include "dsroot.h"
 #include "log.h"
 #include "notify.h"
 #include "results.h"
@@ -635,6 +637,19 @@ static void start_job(struct wd *d, const char *sched)
 					? d->conf.s3_secret_access_key : "");
 		ex->s3_path_style = d->conf.s3_path_style;
 	}
+	char local[PATH_MAX];
+	if (!s3 && (path[0] != '/' || d->conf.dataset_roots.n > 0)) {
+		/* A relative fullPath (Lightly's form) lies under dataset_roots (SPEC 3). */
+		char err[700];
+		if (dsroot_resolve(d->conf.dataset_roots.v, d->conf.dataset_roots.n, path, local,
+				   sizeof(local), err, sizeof(err)) < 0) {
+			char *msg = xasprintf("datasource: %s (winnowd's dataset_roots)", err);
+			end_job(d, sched, "FAILED", msg, NULL);
+			free(msg);
+			goto out;
+		}
+		path = local;
+	}
 	snprintf(ex->sched_id, sizeof(ex->sched_id), "%s", j.sched_id);
 	snprintf(ex->run_id, sizeof(ex->run_id), "%s", j.run_id);
 	snprintf(ex->dataset_id, sizeof(ex->dataset_id), "%s", j.dataset_id);
@@ -1185,7 +1200,8 @@ static void claim_next(struct claim *c)
 		path = api_path(call, API_WIRE_TODAY, c->j.config_id);
 		break;
 	case CLAIM_DATASOURCE:
-		call = API_DATASOURCE;
+		/* winnow's route: the INPUT datasource with its S3 endpoint and secret (SPEC 7). */
+		call = API_DATASOURCE_WINNOW;
 		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id);
 		break;
 	case CLAIM_DATAPOOL:

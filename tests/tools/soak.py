@@ -154,7 +154,7 @@ class Soak:
         self.utok = self.web.token("alice", "user")
         self.web.start()
         self.ds = self.ok("POST", "/v1/datasets", {"name": "soak"})["id"]
-        self.ok("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "LOCAL", "fullPath": self.path})
+        self.ok("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.path})
         cfg = self.ok("POST", "/v1/docker/worker/config",
                       {"config": {"workerType": "FULL", "docker": CORESET, "lightly": {}}})["id"]
         self.scheds = [self.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds,
