@@ -98,38 +98,36 @@ static int row_serving(struct dbconn *c, const char *dataset, const char *p, str
 	return 0;
 }
 
-static void add_str(cJSON *o, const char *k, const char *v)
-{
-	if (v != NULL)
-		cJSON_AddStringToObject(o, k, v);
-}
-
 /*
- * The reply for a row: Lightly's DatasourceConfigLOCAL/S3 exactly (winnow:
- * false), or winnow's (plus s3Endpoint, null for AWS, and lastModifiedAt).
- * secret: the S3 secret to show (the mask, or the stored one).
+ * The reply for a row: Lightly's DatasourceConfigLOCAL/S3 exactly, built by
+ * lib/api.c (winnow: false), or winnow's (plus s3Endpoint, null for AWS, and
+ * lastModifiedAt). secret: the S3 secret to show (the mask, or the stored one).
  */
 static cJSON *row_json(const struct row *w, bool winnow, const char *secret)
 {
-	cJSON *o = cJSON_CreateObject();
 	bool s3 = w->f[C_TYPE] && strcmp(w->f[C_TYPE], "S3") == 0;
+	struct api_datasource d = {
+		.purpose = api_enum_value(API_E_PURPOSE, w->f[C_PURPOSE] ? w->f[C_PURPOSE] : ""),
+		.type = s3 ? API_DS_S3 : API_DS_LOCAL,
+		.thumb_suffix = w->f[C_THUMB],
+		.full_path = w->f[C_PATH],
+		.web_server_location = s3 ? NULL : w->f[C_WEB],
+		.s3_region = w->f[C_REGION] ? w->f[C_REGION] : (char *)"us-east-1",
+		.s3_access_key_id = w->f[C_KEY] ? w->f[C_KEY] : (char *)"",
+		/* no stored credentials (the worker's own): both "" */
+		.s3_secret_access_key = (char *)(w->f[C_SECRET] ? secret : ""),
+	};
+	char *text = api_build_datasource(&d);
+	cJSON *o = text ? cJSON_Parse(text) : NULL;
 
-	add_str(o, "purpose", w->f[C_PURPOSE]);
-	add_str(o, "type", w->f[C_TYPE]);
-	add_str(o, "thumbSuffix", w->f[C_THUMB]);
-	add_str(o, "fullPath", w->f[C_PATH]);
-	if (s3) {
-		add_str(o, "s3Region", w->f[C_REGION] ? w->f[C_REGION] : "us-east-1");
-		add_str(o, "s3AccessKeyId", w->f[C_KEY] ? w->f[C_KEY] : "");
-		add_str(o, "s3SecretAccessKey", w->f[C_SECRET] ? secret : "");
-		if (winnow) {
-			if (w->f[C_EP])
-				cJSON_AddStringToObject(o, "s3Endpoint", w->f[C_EP]);
-			else
-				cJSON_AddNullToObject(o, "s3Endpoint");
-		}
-	} else {
-		add_str(o, "webServerLocation", w->f[C_WEB]);
+	free_secret(text);
+	if (o == NULL)
+		o = cJSON_CreateObject();
+	if (winnow && s3) {
+		if (w->f[C_EP])
+			cJSON_AddStringToObject(o, "s3Endpoint", w->f[C_EP]);
+		else
+			cJSON_AddNullToObject(o, "s3Endpoint");
 	}
 	if (winnow)
 		json_add_i64(o, "lastModifiedAt", w->mod);
