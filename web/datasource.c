@@ -194,7 +194,23 @@ static void get_one(struct req *r, struct resp *out, bool winnow)
 			   "the dataset has no datasource for %s yet", p);
 		return;
 	}
-	resp_json(out, 200, row_json(&w, winnow, show ? w.f[C_SECRET] : DS_SECRET_MASK));
+	cJSON *o = row_json(&w, winnow, show ? w.f[C_SECRET] : DS_SECRET_MASK);
+	if (winnow && strcmp(p, "INPUT") == 0) {
+		/* What winnowd needs besides: the LIGHTLY datasource, when another one serves it. */
+		struct row l;
+		rc = row_serving(c, r->params[0], "LIGHTLY", &l);
+		if (rc < 0) {
+			row_free(&w);
+			cJSON_Delete(o);
+			resp_db_error(out, c);
+			return;
+		}
+		if (rc > 0 && strcmp(l.f[C_PURPOSE], w.f[C_PURPOSE]) != 0)
+			cJSON_AddItemToObject(o, "lightly",
+					      row_json(&l, true, show ? l.f[C_SECRET] : DS_SECRET_MASK));
+		row_free(&l);
+	}
+	resp_json(out, 200, o);
 	row_free(&w);
 }
 

@@ -4,7 +4,8 @@
  * .../datasource/all: exactly DatasourceConfig, the secret masked) and
  * winnow's (GET and PUT /v1/winnow/datasets/{datasetId}/datasource: the same
  * with the S3 endpoint, and the secret for a worker while the dataset has a
- * run LOCKED by a worker).
+ * run LOCKED by a worker; for INPUT, the LIGHTLY one under "lightly" when
+ * another datasource serves LIGHTLY).
  */
 #ifndef WINNOW_WEB_DATASOURCE_H
 #define WINNOW_WEB_DATASOURCE_H

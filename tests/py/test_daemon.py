@@ -322,6 +322,28 @@ class DaemonTest(DaemonFixture):
         self.assertIn("dataset_roots", run["message"])
         self.wait_sched_done(ds_esc, bad)
 
+    def test_lightly_datasource_apart_from_input(self):
+        """INPUT holds the images, LIGHTLY the .lightly/ folder (predictions): the run reads
+        each from its own datasource and selects as local mode does on both together."""
+        import shutil
+        path = dataset(self.root)
+        wroot = os.path.join(self.dir, "worker-data")
+        shutil.copytree(path, os.path.join(wroot, "split", "imgs"), ignore=shutil.ignore_patterns(".lightly"))
+        shutil.copytree(os.path.join(path, ".lightly"), os.path.join(wroot, "split", "labels", ".lightly"))
+        os.makedirs(os.path.join(self.root, "split"))
+        for name in ("imgs", "labels"):     # the web app's view of the same names
+            os.symlink(path, os.path.join(self.root, "split", name))
+        ds = self.ok("POST", "/v1/datasets", {"name": "split"})["id"]
+        for purpose, rel in (("INPUT", "split/imgs"), ("LIGHTLY", "split/labels")):
+            self.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": purpose, "fullPath": rel})
+        self.daemon(extra={"dataset_roots": [wroot]}).start()
+        sched = self.schedule(ds, CORAL)
+        run = self.wait_run(sched)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assertTrue(any(".lightly/ from %s" % os.path.join(wroot, "split", "labels") in l["msg"]
+                            for l in self.logs(run["id"])))
+
     def test_two_runs_at_once_and_a_cancelled_one(self):
         path = dataset(self.root)
         ds = self.make_dataset(path)

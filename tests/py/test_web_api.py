@@ -673,12 +673,15 @@ class TestDatasets(Base):
         # winnow's route answers the INPUT one by default, with its endpoint (null: AWS)
         w = self.u("GET", "/v1/winnow/datasets/%s/datasource" % ds)
         self.assertEqual((w["purpose"], w["s3Endpoint"], w["s3SecretAccessKey"]), ("INPUT", None, "********"))
+        # ... and, for winnowd, the LIGHTLY one that reads .lightly/ apart from the images
+        self.assertEqual((w["lightly"]["purpose"], w["lightly"]["type"], w["lightly"]["fullPath"]), ("LIGHTLY", "LOCAL", "ds1"))
         self.assertEqual(self.u("GET", "/v1/winnow/datasets/%s/datasource?purpose=LIGHTLY" % ds)["type"], "LOCAL")
         # the tasks come from LIGHTLY's .lightly/ (the folder: 200, not the unreachable bucket's 409)
         self.assertEqual(self.srv.request("GET", "/v1/datasets/%s/tasks" % ds, token=self.user).status, 200)
         # INPUT_OUTPUT replaces both
         self.u("PUT", p, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.data}, 200)
         self.assertEqual([x["purpose"] for x in self.u("GET", p + "/all")], ["INPUT_OUTPUT"])
+        self.assertNotIn("lightly", self.u("GET", "/v1/winnow/datasets/%s/datasource" % ds))
         r = self.srv.request("GET", p + "?purpose=OUTPUT", token=self.user)
         self.assertEqual(r.status, 400)
         self.assertEqual(self.srv.request("GET", "/v1/datasets/%s/datasource/all" % ("0" * 24), token=self.user).status, 404)
