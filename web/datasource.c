@@ -271,6 +271,32 @@ static bool same_str(const char *a, const char *b)
 }
 
 /*
+ * Is endpoint ep on the --s3-endpoint-allow list (SPEC 8: winnow has no admin
+ * role yet, so the list is the only way to a non-AWS endpoint)? An entry
+ * without a port allows every port of its scheme and host.
+ */
+static bool endpoint_allowed(const struct web_settings *ws, const char *ep)
+{
+	size_t n = strlen(ep);
+
+	while (n > 0 && ep[n - 1] == '/')
+		n--;
+	for (size_t i = 0; i < ws->ns3_allow; i++) {
+		const char *a = ws->s3_allow[i];
+		size_t an = strlen(a);
+		while (an > 0 && a[an - 1] == '/')
+			an--;
+		if (an > n || strncmp(ep, a, an) != 0)
+			continue;
+		const char *host = strstr(a, "://");
+		bool port = host != NULL && memchr(host + 3, ':', an - (size_t)(host + 3 - a)) != NULL;
+		if (n == an || (!port && ep[an] == ':'))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Stores the datasource d (parsed) for dataset id with endpoint ep (S3;
  * NULL: AWS). Replies 400/404/503 itself; 0 when stored.
  */
@@ -310,6 +336,11 @@ static int store(struct req *r, struct resp *out, struct api_datasource *d, cons
 		}
 		if (ep != NULL && strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
 			resp_error(out, 400, "BAD_REQUEST", "s3Endpoint: must be http(s)://host[:port]");
+			return -1;
+		}
+		if (ep != NULL && !endpoint_allowed(r->ws, ep)) {
+			resp_error(out, 403, "FORBIDDEN", "s3Endpoint: %.200s is not on this server's "
+				   "--s3-endpoint-allow list", ep);
 			return -1;
 		}
 	}

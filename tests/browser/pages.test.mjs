@@ -258,7 +258,8 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 			S.userToken = tokenCreate('alice', 'user');
 			S.workerToken = tokenCreate('worker-1', 'worker');
 			cmd = WEB_BIN;
-			argv = ['--listen', `127.0.0.1:${S.port}`, '--db', S.db, '--dataset-root', S.root, '--static', STATIC];
+			argv = ['--listen', `127.0.0.1:${S.port}`, '--db', S.db, '--dataset-root', S.root, '--static', STATIC,
+				'--s3-endpoint-allow', 'http://127.0.0.1'];
 		}
 		server = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
 		server.stdout.on('data', (d) => { serverLog += d; });

@@ -693,11 +693,11 @@ class TestDatasets(Base):
         body = {"type": "S3", "purpose": "INPUT_OUTPUT", "fullPath": "s3://bucket/prefix",
                 "s3Region": "us-east-1", "s3AccessKeyId": "AKIA", "s3SecretAccessKey": "s3cr3t"}
         # Lightly's model has no endpoint: on Lightly's route it is refused, on winnow's it is set
-        r = self.srv.request("PUT", p, dict(body, s3Endpoint="http://minio:9000"), self.user)
+        r = self.srv.request("PUT", p, dict(body, s3Endpoint="http://127.0.0.1:9000"), self.user)
         self.assertEqual(r.status, 400)
         self.assertIn("s3Endpoint", r.json["error"])
-        r = self.u("PUT", wp, dict(body, s3Endpoint="http://minio:9000"), 200)
-        self.assertEqual((r["s3SecretAccessKey"], r["s3Endpoint"]), ("********", "http://minio:9000"))
+        r = self.u("PUT", wp, dict(body, s3Endpoint="http://127.0.0.1:9000"), 200)
+        self.assertEqual((r["s3SecretAccessKey"], r["s3Endpoint"]), ("********", "http://127.0.0.1:9000"))
         self.assertEqual(self.u("GET", p)["s3SecretAccessKey"], "********")
         self.assertNotIn("s3Endpoint", self.u("GET", p))
         # a worker reads the secret on winnow's route only while a run of the dataset is LOCKED
@@ -709,18 +709,18 @@ class TestDatasets(Base):
         got = self.w("GET", wp)
         self.assertEqual((got["type"], got["fullPath"], got["s3Endpoint"], got["s3Region"], got["s3AccessKeyId"],
                           got["s3SecretAccessKey"]),
-                         ("S3", "s3://bucket/prefix", "http://minio:9000", "us-east-1", "AKIA", "s3cr3t"))
+                         ("S3", "s3://bucket/prefix", "http://127.0.0.1:9000", "us-east-1", "AKIA", "s3cr3t"))
         self.assertEqual(self.w("GET", p)["s3SecretAccessKey"], "********")
         self.assertEqual(self.u("GET", wp)["s3SecretAccessKey"], "********")
         # the pages send the mask back: the secret is kept while endpoint, bucket and key id stay
-        self.u("PUT", wp, dict(body, s3Endpoint="http://minio:9000", s3Region="eu-west-1",
+        self.u("PUT", wp, dict(body, s3Endpoint="http://127.0.0.1:9000", s3Region="eu-west-1",
                                s3SecretAccessKey="********", fullPath="s3://bucket/other"), 200)
         got = self.w("GET", wp)
         self.assertEqual((got["s3Region"], got["s3SecretAccessKey"]), ("eu-west-1", "s3cr3t"))
         # ... and never travels to another endpoint, bucket or key id (SPEC 8)
-        for change in ({"s3Endpoint": "http://evil:9000"}, {"fullPath": "s3://other-bucket/prefix"},
+        for change in ({"s3Endpoint": "http://127.0.0.1:9001"}, {"fullPath": "s3://other-bucket/prefix"},
                        {"s3AccessKeyId": "AKIB"}, {"s3Endpoint": None}):
-            b = dict(body, s3Endpoint="http://minio:9000", s3SecretAccessKey="********")
+            b = dict(body, s3Endpoint="http://127.0.0.1:9000", s3SecretAccessKey="********")
             b.update(change)
             r = self.srv.request("PUT", wp, b, self.user)
             self.assertEqual(r.status, 400, change)
@@ -729,12 +729,32 @@ class TestDatasets(Base):
         r = self.srv.request("PUT", p, dict(body, s3SecretAccessKey="********"), self.user)
         self.assertEqual(r.status, 400)
         got = self.w("GET", wp)
-        self.assertEqual((got["s3Endpoint"], got["s3SecretAccessKey"]), ("http://minio:9000", "s3cr3t"))
+        self.assertEqual((got["s3Endpoint"], got["s3SecretAccessKey"]), ("http://127.0.0.1:9000", "s3cr3t"))
         self.assertNotIn(b"s3cr3t", self.srv.request("GET", "/v1/datasets/%s" % ds, token=self.user).body)
         self.assertNotIn(b"s3cr3t", self.srv.request("GET", p + "/all", token=self.worker).body)
         # set on Lightly's route: AWS's endpoint for the region (null on winnow's route)
         self.u("PUT", p, dict(body, s3SecretAccessKey="new"), 200)
         self.assertIsNone(self.w("GET", wp)["s3Endpoint"])
+
+    def test_s3_endpoint_allow_list(self):
+        """SPEC 8: a user sets only an endpoint on --s3-endpoint-allow (this server: http://127.0.0.1,
+        any port; webtest.py); another host, scheme or a longer host name is 403 naming s3Endpoint."""
+        ds = self.dataset()
+        wp = "/v1/winnow/datasets/%s/datasource" % ds
+        body = {"type": "S3", "purpose": "INPUT", "fullPath": "s3://b/p", "s3Region": "us-east-1",
+                "s3AccessKeyId": "K", "s3SecretAccessKey": "S"}
+        for ep in ("http://127.0.0.1", "http://127.0.0.1:9000", "http://127.0.0.1:9000/"):
+            self.assertEqual(self.u("PUT", wp, dict(body, s3Endpoint=ep))["s3Endpoint"], ep)
+        for ep in ("http://169.254.169.254", "https://127.0.0.1:9000", "http://127.0.0.10:9000",
+                   "http://127.0.0.1.evil.example:80", "http://localhost:9000"):
+            r = self.srv.request("PUT", wp, dict(body, s3Endpoint=ep), self.user)
+            self.assertEqual((r.status, r.json["code"]), (403, "FORBIDDEN"), ep)
+            self.assertTrue(r.json["error"].startswith("s3Endpoint:"), r.json)
+        self.assertEqual(self.u("GET", wp)["s3Endpoint"], "http://127.0.0.1:9000/")
+        p = webtest.cli("--listen", "127.0.0.1:1", "--db", os.path.join(self.srv.dir, "x.db"),
+                        "--s3-endpoint-allow", "ftp://host", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--s3-endpoint-allow ftp://host", p.stderr)
 
     def test_tasks(self):
         pred = os.path.join(self.data, ".lightly", "predictions")
