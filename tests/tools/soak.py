@@ -64,7 +64,7 @@ HOLDS = {
     "claiming": [("PUT", r"/docker/worker/%s/schedule/%s$" % (ID, ID), rb'"LOCKED"'),
                  ("POST", r"^/v1/docker/runs$", None),
                  ("GET", r"^/v1/docker/worker/config/%s$" % ID, None),
-                 ("GET", r"^/v1/datasets/%s/datasource$" % ID, None)],
+                 ("GET", r"^/v1/winnow/datasets/%s/datasource$" % ID, None)],
     "reporting": [("POST", r"^/v1/datasets/%s/samples/batch$" % ID, None),
                   ("GET", r"^/v1/datasets/%s/mappings$" % ID, None),
                   ("POST", r"^/v1/datasets/%s/tags$" % ID, None),
