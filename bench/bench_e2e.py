@@ -134,7 +134,7 @@ def main():
         try:
             d.start()
             ds = web.ok("POST", "/v1/datasets", {"name": "bench"}, utok)["id"]
-            web.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": path}, utok)
+            web.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": path}, utok)
             cfg = web.ok("POST", "/v1/docker/worker/config",
                          {"config": {"workerType": "FULL", "docker": CONFIG, "lightly": {}}}, utok)["id"]
             time.sleep(2 * POLL)    # registered and polling: the clock starts at the schedule call

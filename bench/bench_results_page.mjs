@@ -37,7 +37,7 @@ const U = (m, p, b) => call(m, p, b, user), W = (m, p, b) => call(m, p, b, worke
 let browser;
 try {
 	const did = (await U('POST', '/v1/datasets', { name: 'big' })).id;
-	await U('PUT', `/v1/datasets/${did}/datasource`, { type: 'LOCAL', fullPath: path.join(tmp, 'big') });
+	await U('PUT', `/v1/datasets/${did}/datasource`, { type: 'LOCAL', purpose: 'INPUT_OUTPUT', fullPath: path.join(tmp, 'big') });
 	const cfg = (await U('POST', '/v1/docker/worker/config', { config: { workerType: 'FULL', docker: { method: 'coral', stopping_condition: { n_samples: K }, active_learning: { task_name: 't', score_name: 'uncertainty_margin' } }, lightly: {} } })).id;
 	const sid = (await U('POST', `/v1/datasets/${did}/docker/worker/schedule`, { configId: cfg })).id;
 	const wid = (await W('POST', '/v1/docker/worker', { name: 'bench', workerType: 'FULL', labels: [] })).id;

@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 
 #include "api.h"
 #include "bitmask.h"
+#include "dsroot.h"
 #include "hooks.h"
 #include "log.h"
 #include "notify.h"
@@ -539,6 +541,51 @@ static int exec_set_query_tags(struct exec *ex, const char *json)
 	return rc;
 }
 
+/*
+ * The LIGHTLY datasource lt (winnow's datasource reply's "lightly") into ex:
+ * a LOCAL folder resolved under dataset_roots as INPUT's, or an S3 prefix
+ * with its settings (the worker's own "s3" config for what they leave out).
+ * Returns 0, or -1 after failing the job.
+ */
+static int lightly_source(struct wd *d, cJSON *lt, struct exec *ex, const char *sched)
+{
+	const char *type = json_text(lt, "type"), *path = json_text(lt, "fullPath");
+	bool s3 = type != NULL && strcmp(type, "S3") == 0;
+	char local[PATH_MAX], err[700];
+
+	if (type == NULL || path == NULL || (!s3 && strcmp(type, "LOCAL") != 0) ||
+	    s3 != (strncmp(path, "s3://", 5) == 0)) {
+		end_job(d, sched, "FAILED", "datasource: the LIGHTLY datasource is neither a LOCAL "
+			"folder nor an S3 s3://bucket/prefix", NULL);
+		return -1;
+	}
+	if (!s3 && (path[0] != '/' || d->conf.dataset_roots.n > 0)) {
+		if (dsroot_resolve(d->conf.dataset_roots.v, d->conf.dataset_roots.n, path, local,
+				   sizeof(local), err, sizeof(err)) < 0) {
+			char *msg = xasprintf("LIGHTLY datasource: %s (winnowd's dataset_roots)", err);
+			end_job(d, sched, "FAILED", msg, NULL);
+			free(msg);
+			return -1;
+		}
+		path = local;
+	}
+	ex->lightly = xstrdup(path);
+	if (s3) {
+		const char *ep = json_text(lt, "s3Endpoint"), *region = json_text(lt, "s3Region");
+		const char *key = json_text(lt, "s3AccessKeyId");
+		const char *secret = json_text(lt, "s3SecretAccessKey");
+		bool ds_key = key != NULL && key[0] != '\0';
+		ex->lt_s3_endpoint = xstrdup(ep && ep[0] ? ep : d->conf.s3_endpoint ? d->conf.s3_endpoint : "");
+		ex->lt_s3_region = xstrdup(region && region[0] ? region
+					   : d->conf.s3_region ? d->conf.s3_region : "");
+		ex->lt_s3_key_id = xstrdup(ds_key ? key : d->conf.s3_access_key_id
+					   ? d->conf.s3_access_key_id : "");
+		ex->lt_s3_secret = xstrdup(ds_key ? (secret ? secret : "") : d->conf.s3_secret_access_key
+					   ? d->conf.s3_secret_access_key : "");
+	}
+	return 0;
+}
+
 static void start_job(struct wd *d, const char *sched)
 {
 	struct job j;
@@ -636,6 +683,23 @@ static void start_job(struct wd *d, const char *sched)
 					? d->conf.s3_secret_access_key : "");
 		ex->s3_path_style = d->conf.s3_path_style;
 	}
+	char local[PATH_MAX];
+	if (!s3 && (path[0] != '/' || d->conf.dataset_roots.n > 0)) {
+		/* A relative fullPath (Lightly's form) lies under dataset_roots (SPEC 3). */
+		char err[700];
+		if (dsroot_resolve(d->conf.dataset_roots.v, d->conf.dataset_roots.n, path, local,
+				   sizeof(local), err, sizeof(err)) < 0) {
+			char *msg = xasprintf("datasource: %s (winnowd's dataset_roots)", err);
+			end_job(d, sched, "FAILED", msg, NULL);
+			free(msg);
+			goto out;
+		}
+		path = local;
+	}
+	/* A LIGHTLY datasource apart from INPUT (winnow's route adds it): `.lightly/` from there. */
+	cJSON *lt = cJSON_GetObjectItemCaseSensitive(ds, "lightly");
+	if (cJSON_IsObject(lt) && lightly_source(d, lt, ex, sched) < 0)
+		goto out;
 	snprintf(ex->sched_id, sizeof(ex->sched_id), "%s", j.sched_id);
 	snprintf(ex->run_id, sizeof(ex->run_id), "%s", j.run_id);
 	snprintf(ex->dataset_id, sizeof(ex->dataset_id), "%s", j.dataset_id);
@@ -1186,7 +1250,8 @@ static void claim_next(struct claim *c)
 		path = api_path(call, API_WIRE_TODAY, c->j.config_id);
 		break;
 	case CLAIM_DATASOURCE:
-		call = API_DATASOURCE;
+		/* winnow's route: the INPUT datasource with its S3 endpoint and secret (SPEC 7). */
+		call = API_DATASOURCE_WINNOW;
 		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id);
 		break;
 	case CLAIM_DATAPOOL:

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -22,7 +23,7 @@
 static const char *const known[] = {
 	"url", "allow_http", "worker_name", "labels", "token", "token_file", "state_dir",
 	"poll_interval", "poll_wait", "concurrent_runs", "threads_per_run", "keep_runs", "log_level",
-	"ca_file",
+	"ca_file", "dataset_roots",
 	"s3",
 };
 
@@ -31,6 +32,7 @@ void dconf_free(struct dconf *c)
 	free(c->url);
 	free(c->name);
 	strvec_free(&c->labels);
+	strvec_free(&c->dataset_roots);
 	free_secret(c->token);
 	free(c->token_source);
 	free(c->state_dir);
@@ -214,6 +216,21 @@ int dconf_load(const char *path, struct dconf *c, char *err, size_t errlen)
 			if (!cJSON_IsString(l) || l->valuestring[0] == '\0')
 				BAD("%s: labels must be an array of non-empty strings", path);
 			strvec_push(&c->labels, l->valuestring);
+		}
+	}
+	/* Where relative LOCAL datasources resolve (SPEC 3, lib/dsroot.c); each an existing folder. */
+	it = cJSON_GetObjectItemCaseSensitive(root, "dataset_roots");
+	if (it != NULL) {
+		cJSON *l;
+		struct stat sb;
+		if (!cJSON_IsArray(it))
+			BAD("%s: dataset_roots must be an array of folders", path);
+		cJSON_ArrayForEach(l, it) {
+			if (!cJSON_IsString(l) || l->valuestring[0] != '/')
+				BAD("%s: dataset_roots must be an array of absolute folder paths", path);
+			if (stat(l->valuestring, &sb) < 0 || !S_ISDIR(sb.st_mode))
+				BAD("%s: dataset_roots: %s is not a folder", path, l->valuestring);
+			strvec_push(&c->dataset_roots, l->valuestring);
 		}
 	}
 	num = c->poll_interval;

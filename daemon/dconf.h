@@ -17,6 +17,8 @@ struct dconf {
 	bool allow_http;	/* plain http:// to a host that is not loopback (default false) */
 	char *name;		/* worker name (default: the host name) */
 	struct strvec labels;
+	struct strvec dataset_roots;	/* where relative LOCAL fullPaths resolve (SPEC 3); absolute
+					   ones must lie beneath one when any is set */
 	char *token;		/* never logged */
 	char *token_source;	/* "token", "token_file PATH", "$WINNOW_TOKEN", "credential" */
 	char *state_dir;	/* default /var/lib/winnow */

@@ -59,6 +59,11 @@ void exec_free(struct exec *ex)
 	free(ex->s3_region);
 	free(ex->s3_key_id);
 	free_secret(ex->s3_secret);
+	free(ex->lightly);
+	free(ex->lt_s3_endpoint);
+	free(ex->lt_s3_region);
+	free(ex->lt_s3_key_id);
+	free_secret(ex->lt_s3_secret);
 	free(ex->res);
 	free(ex);
 }
@@ -199,8 +204,14 @@ static void *thread_main(void *arg)
 			.access_key_id = ex->s3_key_id, .secret_access_key = ex->s3_secret,
 			.path_style = ex->s3_path_style,
 		};
+		struct s3_conf lt_s3 = {
+			.endpoint = ex->lt_s3_endpoint, .region = ex->lt_s3_region,
+			.access_key_id = ex->lt_s3_key_id, .secret_access_key = ex->lt_s3_secret,
+			.path_style = ex->s3_path_style,
+		};
 		struct pipeline_opts po = {
 			.s3 = &s3,
+			.lightly = ex->lightly, .lightly_s3 = &lt_s3,
 			.cfg = &ex->cfg, .input = ex->input, .run_dir = ex->run_dir,
 			.threads = ex->threads, .ev = &ev, .ud = &c, .cancel = &ex->cancel,
 			.resume = ex->resume,

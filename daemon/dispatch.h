@@ -47,6 +47,9 @@ struct exec {
 	/* S3 datasources: endpoint, region, key id, secret (never logged); NULL: none */
 	char *s3_endpoint, *s3_region, *s3_key_id, *s3_secret;
 	int s3_path_style;
+	/* A LIGHTLY datasource apart from input (SPEC 3), and its S3 settings; NULL: none */
+	char *lightly;
+	char *lt_s3_endpoint, *lt_s3_region, *lt_s3_key_id, *lt_s3_secret;
 	volatile int cancel;
 	/* outputs */
 	int rc;

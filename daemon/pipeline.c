@@ -156,6 +156,19 @@ static int stage_listing(struct run *run)
 	rc = dataset_open_url(&run->ds, run->o->input, run->o->s3, err, sizeof(err));
 	if (rc < 0)
 		return run_fail(run, rc, true, "%s", err);
+	if (run->o->lightly != NULL) {
+		/* `.lightly/` from the LIGHTLY datasource (lib/ds_overlay.c). */
+		struct dataset in = run->ds, lt;
+		memset(&run->ds, 0, sizeof(run->ds));
+		rc = dataset_open_url(&lt, run->o->lightly, run->o->lightly_s3, err, sizeof(err));
+		if (rc < 0) {
+			dataset_close(&in);
+			return run_fail(run, rc, true, "LIGHTLY datasource: %s", err);
+		}
+		dataset_open_overlay(&run->ds, &in, &lt);
+		run_log(run, LOG_LVL_INFO, "images from %s, .lightly/ from %s", run->o->input,
+			run->o->lightly);
+	}
 	run->have_ds = true;
 	rc = dataset_list(&run->ds, cfg->relevant_filenames_file, err, sizeof(err));
 	/* A missing root or bucket and refused credentials are permanent, the network is not. */

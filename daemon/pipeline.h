@@ -61,6 +61,9 @@ struct pipeline_opts {
 	const struct run_config *cfg;	/* borrowed */
 	const char *input;		/* the LOCAL datasource root, or s3://bucket[/prefix] */
 	const struct s3_conf *s3;	/* endpoint and credentials for s3:// (borrowed), or NULL */
+	/* A LIGHTLY datasource apart from input (SPEC 3): `.lightly/` is read there; NULL: input's */
+	const char *lightly;
+	const struct s3_conf *lightly_s3;	/* as s3, for lightly */
 	const char *run_dir;		/* created if absent; must be empty unless resume */
 	int threads;			/* <= 0: all cores */
 	const struct pipeline_events *ev;

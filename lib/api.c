@@ -168,9 +168,10 @@ static const struct {
 	[API_RUN_PROGRESS] = { { "PUT", "/v1/winnow/runs/{runId}/progress", NULL, 1 }, false },
 	[API_RUN_LOGS] = { { "PUT", "/v1/docker/runs/{runId}/logs", NULL, 1 }, true },
 	[API_DATASOURCE] = { { "GET", "/v1/datasets/{datasetId}/datasource", NULL, 1 }, true },
-	/* Today the S3 endpoint and secret come with API_DATASOURCE. */
+	/* The INPUT datasource with winnow's s3Endpoint (null: AWS) and, for a worker
+	 * while a run of the dataset is LOCKED, the S3 secret (web/datasource.c). */
 	[API_DATASOURCE_WINNOW] = { { "GET", "/v1/winnow/datasets/{datasetId}/datasource", NULL,
-				      1 }, false },
+				      1 }, true },
 	[API_SAMPLES] = { { "POST", "/v1/winnow/datasets/{datasetId}/samples/batch",
 			    "/v1/datasets/{datasetId}/samples/batch", 1 }, true },
 	[API_MAPPINGS] = { { "GET", "/v1/datasets/{datasetId}/mappings?field=fileName", NULL, 1 },

@@ -63,6 +63,13 @@ int dataset_open_s3(struct dataset *ds, const char *url, const struct s3_conf *c
 		    char *err, size_t errlen);
 
 /*
+ * Makes ds one dataset of two open ones (SPEC 3's purposes): its images and
+ * every path outside `.lightly/` from input, `.lightly/` from lightly
+ * (lib/ds_overlay.c). Takes both (they are zeroed); returns 0.
+ */
+int dataset_open_overlay(struct dataset *ds, struct dataset *input, struct dataset *lightly);
+
+/*
  * Lists the images. relevant may be NULL or "" (all images). Returns 0, or a
  * negative errno with a message in err (errlen bytes) when the listing itself
  * fails (relevant_filenames_file missing or unreadable, root unreadable).

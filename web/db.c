@@ -204,6 +204,31 @@ static const char *const migrations[] = {
 	"  released_at INTEGER NOT NULL\n"
 	");\n"
 	"ALTER TABLE scheduled ADD COLUMN crash_rescheduled INTEGER NOT NULL DEFAULT 0;\n",
+	/*
+	 * v4: datasources per purpose (SPEC 3, Lightly's DatasourcePurpose): at
+	 * most one row per (dataset, purpose), INPUT_OUTPUT alone or INPUT and
+	 * LIGHTLY beside each other (web/datasource.c keeps that). Lightly's
+	 * thumbSuffix and webServerLocation are kept to answer them back;
+	 * s3_endpoint NULL means AWS's regional endpoint. A datasource of before
+	 * served both: it becomes INPUT_OUTPUT, its endpoint kept.
+	 */
+	[4] =
+	"CREATE TABLE datasources_v4 (\n"
+	"  dataset_id TEXT NOT NULL REFERENCES datasets(id),\n"
+	"  purpose TEXT NOT NULL CHECK (purpose IN ('INPUT_OUTPUT', 'INPUT', 'LIGHTLY')),\n"
+	"  type TEXT NOT NULL,\n"
+	"  full_path TEXT NOT NULL,\n"
+	"  thumb_suffix TEXT, web_server_location TEXT,\n"
+	"  s3_endpoint TEXT, s3_region TEXT, s3_access_key_id TEXT, s3_secret_access_key TEXT,\n"
+	"  last_modified_at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (dataset_id, purpose)\n"
+	");\n"
+	"INSERT INTO datasources_v4 (dataset_id, purpose, type, full_path, s3_endpoint, s3_region,\n"
+	"  s3_access_key_id, s3_secret_access_key, last_modified_at)\n"
+	"  SELECT dataset_id, 'INPUT_OUTPUT', type, full_path, nullif(s3_endpoint, ''), s3_region,\n"
+	"  s3_access_key_id, s3_secret_access_key, last_modified_at FROM datasources;\n"
+	"DROP TABLE datasources;\n"
+	"ALTER TABLE datasources_v4 RENAME TO datasources;\n",
 };
 
 const char *db_migration_sql(int version)

@@ -40,6 +40,8 @@ struct web_settings {
 	struct db *db;
 	char **dataset_roots;	/* realpath'd --dataset-root folders */
 	size_t nroots;
+	char **s3_allow;	/* --s3-endpoint-allow: http(s)://host[:port] (no port: any) */
+	size_t ns3_allow;
 	char *static_dir;	/* realpath'd */
 	char *thumbs_dir;	/* <db>.thumbs */
 	const char *listen;	/* host:port, for absolute URLs when Host is absent */

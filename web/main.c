@@ -40,6 +40,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fputs("usage: winnow-web --listen HOST:PORT --db PATH [--dataset-root DIR]... [--static DIR]\n"
+	      "                  [--s3-endpoint-allow http(s)://HOST[:PORT]]...\n"
 	      "                  [--worker-timeout SECONDS] [--tls-cert PEM --tls-key PEM]\n"
 	      "                  [--public-url URL] [--read-url-ttl SECONDS]\n"
 	      "       winnow-web token create NAME --role worker|user --db PATH\n"
@@ -185,7 +186,7 @@ static char *find_static(const char *given)
 int main(int argc, char **argv)
 {
 	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL, *tls_cert = NULL, *tls_key = NULL;
-	struct strvec roots = { 0 };
+	struct strvec roots = { 0 }, s3_allow = { 0 };
 	struct web_settings ws = { .read_url_ttl = 3600 };
 	char *public_url = NULL;
 
@@ -214,6 +215,14 @@ int main(int argc, char **argv)
 			if (realpath(d, real) == NULL)
 				bad_usage("--dataset-root %s: no such folder", d);
 			strvec_push(&roots, real);
+		} else if (strcmp(argv[i], "--s3-endpoint-allow") == 0) {
+			/* S3 endpoints users may set (SPEC 8); without a port: any port of the host. */
+			const char *u = optarg_of(argc, argv, &i);
+			const char *h = strncmp(u, "http://", 7) == 0 ? u + 7
+					: strncmp(u, "https://", 8) == 0 ? u + 8 : NULL;
+			if (h == NULL || h[0] == '\0' || h[0] == ':' || strpbrk(h, "/?#@ ") != NULL)
+				bad_usage("--s3-endpoint-allow %s: expected http(s)://host[:port]", u);
+			strvec_push(&s3_allow, u);
 		} else if (strcmp(argv[i], "--tls-cert") == 0) {
 			tls_cert = optarg_of(argc, argv, &i);
 		} else if (strcmp(argv[i], "--tls-key") == 0) {
@@ -282,6 +291,8 @@ int main(int argc, char **argv)
 	ws.public_url = public_url;
 	ws.dataset_roots = roots.v;
 	ws.nroots = roots.n;
+	ws.s3_allow = s3_allow.v;
+	ws.ns3_allow = s3_allow.n;
 	ws.thumbs_dir = xasprintf("%s.thumbs", dbpath);
 	ws.listen = listen;
 
@@ -314,6 +325,7 @@ int main(int argc, char **argv)
 	server_stop(srv);
 	db_close(ws.db);
 	strvec_free(&roots);
+	strvec_free(&s3_allow);
 	free(ws.static_dir);
 	free(ws.thumbs_dir);
 	free(public_url);

@@ -6,6 +6,8 @@
  */
 #include "routes.h"
 
+#include "datasource.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -54,7 +56,10 @@ const struct route routes[] = {
 	{ "GET", "/v1/datasets/query/name/{datasetName}", U, h_datasets_by_name },
 	{ "POST", "/v1/datasets", U, h_dataset_create },
 	{ "GET", "/v1/datasets/{datasetId}", A, h_dataset_get },
+	{ "GET", "/v1/winnow/datasets/{datasetId}/datasource", A, h_winnow_datasource_get },
+	{ "PUT", "/v1/winnow/datasets/{datasetId}/datasource", U, h_winnow_datasource_put },
 	{ "GET", "/v1/datasets/{datasetId}/datasource", A, h_datasource_get },
+	{ "GET", "/v1/datasets/{datasetId}/datasource/all", A, h_datasource_all },
 	{ "PUT", "/v1/datasets/{datasetId}/datasource", U, h_datasource_put },
 	{ "GET", "/v1/datasets/{datasetId}/tasks", U, h_tasks },
 	{ "POST", "/v1/datasets/{datasetId}/samples/batch", W, h_samples_batch },

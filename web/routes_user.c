@@ -20,6 +20,7 @@
 #include "bitmask.h"
 #include "config.h"
 #include "dataset.h"
+#include "datasource.h"
 #include "db.h"
 #include "longpoll.h"
 #include "models.h"
@@ -183,153 +184,13 @@ void h_dataset_get(struct req *r, struct resp *out)
 		resp_json(out, 200, d);
 }
 
-/* Is real (a resolved path) one of the roots or beneath one? */
-static bool under_root(const struct web_settings *ws, const char *real)
-{
-	for (size_t i = 0; i < ws->nroots; i++) {
-		size_t n = strlen(ws->dataset_roots[i]);
-		if (strncmp(real, ws->dataset_roots[i], n) == 0 &&
-		    (real[n] == '\0' || real[n] == '/' || (n == 1 && real[0] == '/')))
-			return true;
-	}
-	return false;
-}
-
-void h_datasource_put(struct req *r, struct resp *out)
-{
-	static const char *const types[] = { "LOCAL", "S3", NULL };
-	cJSON *j = req_json_object(r, out);
-	const char *type = NULL, *path = NULL, *ep = NULL, *region = NULL, *key = NULL, *secret = NULL;
-	struct dbconn *c = req_db(r);
-	char real[PATH_MAX];
-	char *old_secret = NULL;
-
-	if (j == NULL)
-		return;
-	if (json_enum(j, "type", true, types, &type, out) < 0 ||
-	    json_str(j, "fullPath", true, &path, out) < 0)
-		goto done;
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
-		goto done;
-	}
-	if (strcmp(type, "LOCAL") == 0) {
-		struct stat st;
-		if (path[0] != '/' || realpath(path, real) == NULL || stat(real, &st) < 0 ||
-		    !S_ISDIR(st.st_mode)) {
-			resp_error(out, 400, "DATASET_DATASOURCE_INVALID", "fullPath must be an existing folder (absolute path)");
-			goto done;
-		}
-		if (!under_root(r->ws, real)) {
-			resp_error(out, 400, "DATASET_DATASOURCE_ILLEGAL_ACTION",
-				   "fullPath is not beneath a --dataset-root of this server");
-			goto done;
-		}
-		path = real;
-	} else {
-		if (json_str(j, "s3Endpoint", true, &ep, out) < 0 ||
-		    json_str(j, "s3Region", true, &region, out) < 0 ||
-		    json_str(j, "s3AccessKeyId", true, &key, out) < 0 ||
-		    json_str(j, "s3SecretAccessKey", true, &secret, out) < 0)
-			goto done;
-		if (strncmp(path, "s3://", 5) != 0 || path[5] == '\0' || path[5] == '/') {
-			resp_error(out, 400, "DATASET_DATASOURCE_INVALID", "fullPath must read s3://bucket[/prefix]");
-			goto done;
-		}
-		if (strcmp(secret, "****") == 0) {
-			/* The pages never see the secret; "****" keeps the one stored. */
-			sqlite3_stmt *st = db_stmt(c, "SELECT s3_secret_access_key FROM datasources "
-						   "WHERE dataset_id = ? AND type = 'S3'");
-			db_bind_text(st, 1, r->params[0]);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				old_secret = xstrdup(db_col_text(st, 0));
-			sqlite3_reset(st);
-			if (old_secret == NULL) {
-				resp_error(out, 400, "DATASET_DATASOURCE_INVALID", "s3SecretAccessKey is required");
-				goto done;
-			}
-			secret = old_secret;
-		}
-	}
-	sqlite3_stmt *st = db_stmt(c, "INSERT OR REPLACE INTO datasources (dataset_id, type, full_path, "
-				   "s3_endpoint, s3_region, s3_access_key_id, s3_secret_access_key, "
-				   "last_modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-	db_bind_text(st, 1, r->params[0]);
-	db_bind_text(st, 2, type);
-	db_bind_text(st, 3, path);
-	db_bind_text(st, 4, ep);
-	db_bind_text(st, 5, region);
-	db_bind_text(st, 6, key);
-	db_bind_text(st, 7, secret);
-	sqlite3_bind_int64(st, 8, db_now_ms());
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		resp_db_error(out, c);
-		goto done;
-	}
-	h_datasource_get(r, out);
-done:
-	free(old_secret);
-	cJSON_Delete(j);
-}
-
-/*
- * Opens the dataset's datasource (a LOCAL folder or an S3 prefix, with the
- * same lib code as the worker) into ds, releasing the database connection.
- * Returns 0, or -1 after replying (404, 409).
- */
-static int datasource_open(struct req *r, struct resp *out, struct dataset *ds)
-{
-	struct dbconn *c = req_db(r);
-	sqlite3_stmt *st = db_stmt(c, "SELECT type, full_path, s3_endpoint, s3_region, "
-				   "s3_access_key_id, s3_secret_access_key FROM datasources "
-				   "WHERE dataset_id = ?");
-	char *f[6] = { NULL };
-	char err[1024];
-	int rc = -1;
-
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
-		return -1;
-	}
-	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		resp_error(out, 404, "NOT_FOUND", "the dataset has no datasource yet");
-		return -1;
-	}
-	for (int i = 0; i < 6; i++)
-		f[i] = xstrdup(db_col_text(st, i));
-	sqlite3_reset(st);
-	req_db_release(r);
-	if (strcmp(f[0], "S3") == 0) {
-		struct s3_conf conf = {
-			.endpoint = f[2], .region = f[3], .access_key_id = f[4],
-			.secret_access_key = f[5], .path_style = -1,
-		};
-		if (dataset_open_s3(ds, f[1], &conf, err, sizeof(err)) < 0)
-			resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "%s", err);
-		else
-			rc = 0;
-	} else if (dataset_open(ds, f[1]) < 0) {
-		resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "datasource folder: %s", strerror(errno));
-	} else {
-		rc = 0;
-	}
-	free_secret(f[5]);	/* the secret access key */
-	for (int i = 0; i < 5; i++)
-		free(f[i]);
-	return rc;
-}
-
 void h_tasks(struct req *r, struct resp *out)
 {
 	struct dataset ds;
 	struct strvec tasks = { 0 };
 	char err[512];
 
-	if (datasource_open(r, out, &ds) < 0)
+	if (web_datasource_open(r, out, DS_USE_LIGHTLY, &ds) < 0)
 		return;
 	cJSON *a = cJSON_CreateArray();
 	int rc = predict_list_tasks(&ds, &tasks, err, sizeof(err));
@@ -1482,7 +1343,7 @@ void h_thumbnail(struct req *r, struct resp *out)
 		return;
 	}
 	struct dataset ds;
-	if (datasource_open(r, out, &ds) < 0)
+	if (web_datasource_open(r, out, DS_USE_INPUT, &ds) < 0)
 		return;
 	uint8_t *jpg = NULL;
 	size_t len = 0;

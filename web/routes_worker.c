@@ -610,38 +610,6 @@ done:
 	cJSON_Delete(j);
 }
 
-void h_datasource_get(struct req *r, struct resp *out)
-{
-	struct dbconn *c = req_db(r);
-	sqlite3_stmt *st = db_stmt(c, "SELECT type, full_path, s3_endpoint, s3_region, s3_access_key_id, "
-				   "s3_secret_access_key, last_modified_at FROM datasources WHERE dataset_id = ?");
-
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
-		return;
-	}
-	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		resp_error(out, 404, "NOT_FOUND", "the dataset has no datasource yet");
-		return;
-	}
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "type", db_col_text(st, 0));
-	cJSON_AddStringToObject(o, "fullPath", db_col_text(st, 1));
-	if (strcmp(db_col_text(st, 0), "S3") == 0) {
-		cJSON_AddStringToObject(o, "s3Endpoint", db_col_text(st, 2));
-		cJSON_AddStringToObject(o, "s3Region", db_col_text(st, 3));
-		cJSON_AddStringToObject(o, "s3AccessKeyId", db_col_text(st, 4));
-		/* The secret goes to workers only; the pages see that one is set. */
-		cJSON_AddStringToObject(o, "s3SecretAccessKey",
-					r->who.role == ROLE_WORKER ? db_col_text(st, 5) : "****");
-	}
-	json_add_i64(o, "lastModifiedAt", sqlite3_column_int64(st, 6));
-	sqlite3_reset(st);
-	resp_json(out, 200, o);
-}
-
 #define MAX_BATCH 10000
 
 void h_samples_batch(struct req *r, struct resp *out)

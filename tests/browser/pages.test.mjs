@@ -260,7 +260,8 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 			S.userToken = tokenCreate('alice', 'user');
 			S.workerToken = tokenCreate('worker-1', 'worker');
 			cmd = WEB_BIN;
-			argv = ['--listen', `127.0.0.1:${S.port}`, '--db', S.db, '--dataset-root', S.root, '--static', STATIC];
+			argv = ['--listen', `127.0.0.1:${S.port}`, '--db', S.db, '--dataset-root', S.root, '--static', STATIC,
+				'--s3-endpoint-allow', 'http://127.0.0.1'];
 		}
 		server = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
 		server.stdout.on('data', (d) => { serverLog += d; });
@@ -638,7 +639,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 	test('cancel an OPEN run while the daemon is busy; abort a running one: ABORTED, and the daemon takes the next run', async () => {
 		// a slow run for the daemon: a coreset run on the 224-image dataset
 		const slow = (await U('POST', '/v1/datasets', { name: 'slow' })).id;
-		await U('PUT', `/v1/datasets/${slow}/datasource`, { type: 'LOCAL', fullPath: S.slowDir });
+		await U('PUT', `/v1/datasets/${slow}/datasource`, { type: 'LOCAL', purpose: 'INPUT_OUTPUT', fullPath: S.slowDir });
 		const slowCfg = (await U('POST', '/v1/docker/worker/config', { config: { workerType: 'FULL', docker: { method: 'coreset', stopping_condition: { n_samples: 0.1, min_distance: -1 } }, lightly: {} } })).id;
 		const abortSid = (await U('POST', `/v1/datasets/${slow}/docker/worker/schedule`, { configId: slowCfg, priority: 'HIGH' })).id;
 		S.slowDid = slow;
@@ -696,7 +697,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		const seed = (m, p, b) => call(m, p, b, S.workerToken);
 		fs.mkdirSync(path.join(S.root, 'big'), { recursive: true });
 		const did = (await U('POST', '/v1/datasets', { name: 'big' })).id;
-		await U('PUT', `/v1/datasets/${did}/datasource`, { type: 'LOCAL', fullPath: path.join(S.root, 'big') });
+		await U('PUT', `/v1/datasets/${did}/datasource`, { type: 'LOCAL', purpose: 'INPUT_OUTPUT', fullPath: path.join(S.root, 'big') });
 		const cfgId = (await U('POST', '/v1/docker/worker/config', { config: { workerType: 'FULL', docker: { method: 'coral', stopping_condition: { n_samples: K }, active_learning: { task_name: 't', score_name: 'uncertainty_margin' } }, lightly: {} } })).id;
 		const sid = (await U('POST', `/v1/datasets/${did}/docker/worker/schedule`, { configId: cfgId, runsOn: ['page-speed-seed'] })).id;
 		const seeder = (await seed('POST', '/v1/docker/worker', { name: 'page-speed-seeder', workerType: 'FULL', labels: ['page-speed-seed'] })).id;
@@ -795,6 +796,28 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await page.click('#ds-source button[type=submit]');
 		await page.locator('#ds-source code', { hasText: 'shop' }).waitFor();
 		await page.locator('#ds-tasks td', { hasText: 'my-keypoint-task' }).waitFor();
+		assert.match(await page.textContent('#ds-source'), /INPUT_OUTPUT/);
+		// a second datasource for LIGHTLY, an S3 bucket with its endpoint (winnow's route); a bad region first
+		await page.click('#src-change');
+		await page.selectOption('#src-purpose', 'LIGHTLY');
+		await page.selectOption('#src-type', 'S3');
+		await page.fill('#src-path', 's3://labels/run-1');
+		await page.fill('#src-s3-endpoint', 'http://127.0.0.1:9');
+		await page.fill('#src-s3-region', 'mars-1');
+		await page.fill('#src-s3-key', 'KEYID');
+		await page.fill('#src-s3-secret', 'SECRET');
+		await page.click('#ds-source button[type=submit]');
+		await page.locator('#src-s3-region-error:not([hidden])').waitFor();
+		await page.fill('#src-s3-region', 'eu-west-1');
+		await page.click('#ds-source button[type=submit]');
+		await page.locator('#ds-source code', { hasText: 's3://labels/run-1' }).waitFor();
+		const srcText = await page.textContent('#ds-source');
+		assert.match(srcText, /LIGHTLY.*S3.*at http:\/\/127\.0\.0\.1:9/s);
+		assert.match(srcText, /INPUT\b.*LOCAL/s, 'the INPUT_OUTPUT folder now serves INPUT');
+		assert.doesNotMatch(srcText, /SECRET/);
+		const winnowSrc = await U('GET', `/v1/winnow/datasets/${bare}/datasource?purpose=LIGHTLY`);
+		assert.deepEqual([winnowSrc.s3Endpoint, winnowSrc.s3Region, winnowSrc.s3AccessKeyId, winnowSrc.s3SecretAccessKey],
+			['http://127.0.0.1:9', 'eu-west-1', 'KEYID', '********']);
 		// a phone-sized window: the pages reflow, nothing runs off the side
 		await page.setViewportSize({ width: 400, height: 860 });
 		for (const [hash, name, sel] of [[`#/datasets/${S.did}/runs/${S.sid}/results`, 'narrow-results', '#sample-grid figure'],

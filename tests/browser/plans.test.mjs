@@ -233,7 +233,7 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		assert.ok(up, `winnow-web did not come up:\n${serverLog}`);
 		const ds = await U('POST', '/v1/datasets', { name: 'plans' });
 		S.did = ds.id;
-		await U('PUT', `/v1/datasets/${S.did}/datasource`, { type: 'LOCAL', fullPath: S.dsDir });
+		await U('PUT', `/v1/datasets/${S.did}/datasource`, { type: 'LOCAL', purpose: 'INPUT_OUTPUT', fullPath: S.dsDir });
 		const profile = fs.mkdtempSync(path.join(TMP, 'profile-'));
 		context = await chromium.launchPersistentContext(profile, {
 			executablePath: CHROMIUM, headless: true,

@@ -52,8 +52,8 @@ const char *__wrap_MHD_lookup_connection_value(struct MHD_Connection *c, enum MH
 
 static const char seed_sql[] =
 	"INSERT INTO datasets VALUES ('" DATASET "', 'ds', '" USER_ID "', 1, 1);"
-	"INSERT INTO datasources (dataset_id, type, full_path, last_modified_at) "
-	"  VALUES ('" DATASET "', 'LOCAL', '/nonexistent', 1);"
+	"INSERT INTO datasources (dataset_id, purpose, type, full_path, last_modified_at) "
+	"  VALUES ('" DATASET "', 'INPUT_OUTPUT', 'LOCAL', '/nonexistent', 1);"
 	"INSERT INTO samples VALUES ('" DATASET "', 0, 'a.jpg', NULL), ('" DATASET "', 1, 'b/c.png', NULL),"
 	"  ('" DATASET "', 2, 'd.webp', '{\"x\": 1}'), ('" DATASET "', 3, 'e.bmp', NULL);"
 	"INSERT INTO workers VALUES ('" WORKER "', '" USER_ID "', 'w1', 'FULL', 'IDLE', '[\"gpu\"]', 1, 1, 1);"
@@ -99,6 +99,7 @@ static const struct froute froutes[] = {
 	  { DATASET, WORKER, SCHED_OPEN } },
 	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", ROLE_WORKER,
 	  { DATASET, WORKER, SCHED_LOCKED } },
+	{ "PUT", "/v1/winnow/datasets/{datasetId}/datasource", ROLE_USER, { DATASET } },
 };
 #define NFROUTES (sizeof(froutes) / sizeof(froutes[0]))
 

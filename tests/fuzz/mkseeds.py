@@ -220,8 +220,9 @@ WEB = [
      '[{"seq": -1, "ts": 1, "level": "INFO", "msg": "m"}]'],
     ['{"fileName": "report.pdf", "type": "REPORT_PDF"}', '{"fileName": "log.txt", "type": "LOG"}'],
     ['{"name": "new dataset"}', '{"name": 3}'],
-    ['{"type": "LOCAL", "fullPath": "/"}', '{"type": "S3", "fullPath": "s3://b/p", "s3Endpoint": "http://x",'
-     ' "s3Region": "r", "s3AccessKeyId": "k", "s3SecretAccessKey": "****"}'],
+    ['{"type": "LOCAL", "purpose": "INPUT", "fullPath": "/"}', '{"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": "a/../b"}',
+     '{"type": "S3", "purpose": "LIGHTLY", "fullPath": "s3://b/p", "s3Region": "eu-west-1", "s3AccessKeyId": "k",'
+     ' "s3SecretAccessKey": "********"}', '{"type": "GCS", "purpose": "INPUT", "fullPath": "gs://b"}'],
     ['[{"fileName": "a.jpg"}, {"fileName": "z.png", "metaData": {"k": [1, 2]}}]', '[{"fileName": ""}]'],
     ['{"name": "sel", "prevTagId": "%s", "bitMaskData": "0x5", "totSize": 4, "creator": "USER_WORKER", "runId": "%s"}' % (T, R),
      '{"name": "initial-tag", "bitMaskData": "0xf", "totSize": 4}', '{"name": "t", "bitMaskData": "0x10", "totSize": 4}'],
@@ -231,6 +232,8 @@ WEB = [
     ['{}'],
     ['{"state": "LOCKED"}', '{"state": "DONE"}'],
     ['{"state": "DONE"}', '{"state": "LOCKED"}'],
+    ['{"type": "S3", "purpose": "INPUT", "fullPath": "s3://b/p", "s3Endpoint": "http://127.0.0.1:9", "s3Region": "us-east-1",'
+     ' "s3AccessKeyId": "", "s3SecretAccessKey": ""}', '{"type": "LOCAL", "purpose": "INPUT", "fullPath": "", "s3Endpoint": null}'],
 ]
 
 

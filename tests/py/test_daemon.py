@@ -154,7 +154,7 @@ class DaemonFixture(unittest.TestCase):
 
     def make_dataset(self, path):
         ds = self.ok("POST", "/v1/datasets", {"name": "ds-%d" % len(os.listdir(self.dir))})["id"]
-        self.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": path})
+        self.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": path})
         return ds
 
     def schedule(self, ds, docker, priority="MID"):
@@ -287,6 +287,62 @@ class DaemonTest(DaemonFixture):
         self.assertEqual([x["name"] for x in w], ["worker1"])
         self.assertEqual(d.signal(signal.SIGTERM), None)
         self.assertEqual(d.wait(), 0)
+
+    def test_relative_datasource_under_dataset_roots(self):
+        """Lightly's relative LOCAL fullPath: the web app checks it under its --dataset-root,
+        winnowd reads it under its own dataset_roots (the first root that holds it); a folder
+        that leaves the worker's root through a link fails the run, naming dataset_roots."""
+        import shutil
+        path = dataset(self.root)
+        wroot = os.path.join(self.dir, "worker-data")
+        shutil.copytree(path, os.path.join(wroot, "shared", "imgs"))
+        os.makedirs(os.path.join(self.root, "shared"))
+        os.symlink(path, os.path.join(self.root, "shared", "imgs"))   # the web app's view: inside its root
+        empty = os.path.join(self.dir, "worker-empty")
+        os.makedirs(empty)
+        ds = self.ok("POST", "/v1/datasets", {"name": "relative"})["id"]
+        self.ok("PUT", "/v1/datasets/%s/datasource" % ds,
+                {"type": "LOCAL", "purpose": "INPUT", "fullPath": "shared/imgs", "thumbSuffix": ".lightly/thumbnails/[filename]_thumb.[extension]",
+                 "webServerLocation": "http://localhost:3456"})
+        outside = os.path.join(self.dir, "outside")
+        os.makedirs(os.path.join(self.root, "esc"))
+        shutil.copytree(path, outside)
+        os.symlink(outside, os.path.join(wroot, "esc"))
+        ds_esc = self.ok("POST", "/v1/datasets", {"name": "escapes"})["id"]
+        self.ok("PUT", "/v1/datasets/%s/datasource" % ds_esc, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": "esc"})
+        self.daemon(extra={"dataset_roots": [empty, wroot]}).start()
+        sched = self.schedule(ds, CORESET)
+        run = self.wait_run(sched)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.check_results_match_local(ds, run, CORESET, path)
+        bad = self.schedule(ds_esc, CORESET)
+        run = self.wait_run(bad)
+        self.assertEqual(run["state"], "FAILED", run)
+        self.assertIn("leaves its dataset root", run["message"])
+        self.assertIn("dataset_roots", run["message"])
+        self.wait_sched_done(ds_esc, bad)
+
+    def test_lightly_datasource_apart_from_input(self):
+        """INPUT holds the images, LIGHTLY the .lightly/ folder (predictions): the run reads
+        each from its own datasource and selects as local mode does on both together."""
+        import shutil
+        path = dataset(self.root)
+        wroot = os.path.join(self.dir, "worker-data")
+        shutil.copytree(path, os.path.join(wroot, "split", "imgs"), ignore=shutil.ignore_patterns(".lightly"))
+        shutil.copytree(os.path.join(path, ".lightly"), os.path.join(wroot, "split", "labels", ".lightly"))
+        os.makedirs(os.path.join(self.root, "split"))
+        for name in ("imgs", "labels"):     # the web app's view of the same names
+            os.symlink(path, os.path.join(self.root, "split", name))
+        ds = self.ok("POST", "/v1/datasets", {"name": "split"})["id"]
+        for purpose, rel in (("INPUT", "split/imgs"), ("LIGHTLY", "split/labels")):
+            self.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": purpose, "fullPath": rel})
+        self.daemon(extra={"dataset_roots": [wroot]}).start()
+        sched = self.schedule(ds, CORAL)
+        run = self.wait_run(sched)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.check_results_match_local(ds, run, CORAL, path)
+        self.assertTrue(any(".lightly/ from %s" % os.path.join(wroot, "split", "labels") in l["msg"]
+                            for l in self.logs(run["id"])))
 
     def test_two_runs_at_once_and_a_cancelled_one(self):
         path = dataset(self.root)
@@ -711,6 +767,14 @@ class ConfigTest(unittest.TestCase):
         p = self.run_conf({"url": "http://127.0.0.1:1"})
         self.assertEqual(p.returncode, 2)
         self.assertIn("token", p.stderr)
+
+    def test_dataset_roots(self):
+        for bad, why in ((["relative/dir"], "absolute"), ("/srv", "array"), (["/nonexistent-root"], "not a folder")):
+            p = self.run_conf({"url": "http://127.0.0.1:1", "token": "t", "dataset_roots": bad})
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("dataset_roots", p.stderr)
+            self.assertIn(why, p.stderr)
+        self.assertTrue(self.starts({"url": "http://127.0.0.1:1", "dataset_roots": [wt.tmpdir("root")]}))
 
     def test_missing_file(self):
         p = subprocess.run([WINNOWD, "--config", "/nonexistent/winnowd.json"], capture_output=True,

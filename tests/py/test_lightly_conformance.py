@@ -301,15 +301,6 @@ class TestFlows(Base):
         r = self.call("GET", "/v1/datasets/%s/datasource/all" % ds)
         self.want(r, "GET datasource/all", (200,))
 
-    # Fails today (issue 14); the problems it showed:
-    #   PUT /v1/datasets/{datasetId}/datasource: status 400: $.code: 'BAD_DATASOURCE' is not in ApiErrorC...
-    #   PUT datasource LOCAL INPUT: 400, want 200/201/204: {"error":"fullPath must be an existing folder ...
-    #   GET datasource: 404, want 200: {"error":"the dataset has no datasource yet","code":"NOT_FOUND"}
-    #   GET datasource/all: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    #   PUT datasource LOCAL LIGHTLY: 400, want 200/201/204: {"error":"fullPath must be an existing folde...
-    #   GET datasource: 404, want 200: {"error":"the dataset has no datasource yet","code":"NOT_FOUND"}
-    #   GET datasource/all: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    @unittest.expectedFailure
     def test_datasource_local_relative(self):
         ds = self.dataset("local-rel")
         # set_local_config(relative_path="images", purpose=INPUT) then LIGHTLY
@@ -319,12 +310,6 @@ class TestFlows(Base):
             self._datasource_flow(ds, body, purpose)
         self.done()
 
-    # Fails today (issue 14); the problems it showed:
-    #   GET /v1/datasets/{datasetId}/datasource: $: unknown key 'lastModifiedAt' (not in DatasourceConfig...
-    #   GET /v1/datasets/{datasetId}/datasource: $.purpose: missing required key of DatasourceConfigLOCAL
-    #   purpose: got None, want 'INPUT_OUTPUT'
-    #   GET datasource/all: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    @unittest.expectedFailure
     def test_datasource_local_absolute(self):
         ds = self.dataset("local-abs")
         body = {"purpose": "INPUT_OUTPUT", "type": "LOCAL", "thumbSuffix": THUMB, "fullPath": self.images,
@@ -332,11 +317,6 @@ class TestFlows(Base):
         self._datasource_flow(ds, body)
         self.done()
 
-    # Fails today (issue 14); the problems it showed:
-    #   PUT datasource S3 INPUT: 400, want 200/201/204: {"error":"s3Endpoint is required","code":"BAD_REQ...
-    #   GET datasource: 404, want 200: {"error":"the dataset has no datasource yet","code":"NOT_FOUND"}
-    #   GET datasource/all: 404, want 200: {"error":"no such route","code":"NOT_FOUND"}
-    @unittest.expectedFailure
     def test_datasource_s3(self):
         ds = self.dataset("s3-ds")
         body = {"purpose": "INPUT", "type": "S3", "thumbSuffix": THUMB, "fullPath": "s3://my-bucket/images/",

@@ -196,14 +196,15 @@ class S3Daemon(td.DaemonTest):
 
     def s3_dataset(self, path, creds=True, endpoint=None):
         ds = self.ok("POST", "/v1/datasets", {"name": "s3-%d" % len(os.listdir(self.dir))})["id"]
-        body = {"type": "S3", "fullPath": path, "s3Endpoint": endpoint or self.s3.endpoint,
-                "s3Region": "us-east-1"}
+        body = {"type": "S3", "purpose": "INPUT_OUTPUT", "fullPath": path,
+                "s3Endpoint": endpoint or self.s3.endpoint, "s3Region": "us-east-1"}
         # Empty keys: the worker's own config ("s3" in winnowd.json) gives them.
         body.update(s3AccessKeyId="", s3SecretAccessKey="")
         if creds:
             body.update(s3AccessKeyId=creds[0] if isinstance(creds, tuple) else s3util.KEY_ID,
                         s3SecretAccessKey=creds[1] if isinstance(creds, tuple) else s3util.SECRET)
-        self.ok("PUT", "/v1/datasets/%s/datasource" % ds, body)
+        # winnow's route: Lightly's model has no endpoint (SPEC 7)
+        self.ok("PUT", "/v1/winnow/datasets/%s/datasource" % ds, body)
         return ds
 
     def make_dataset(self, path):

@@ -657,40 +657,133 @@ class TestDatasets(Base):
         self.assertEqual(self.w("GET", "/v1/datasets/%s" % ds)["id"], ds)
 
     def test_local_datasource_root(self):
+        """A LOCAL fullPath: absolute under a --dataset-root, or relative to one (Lightly's
+        form); stored as given, resolved at each use; `..` and links out of the root refused."""
         ds = self.dataset()
         p = "/v1/datasets/%s/datasource" % ds
         self.assertEqual(self.srv.request("GET", p, token=self.worker).status, 404)
-        r = self.u("PUT", p, {"type": "LOCAL", "fullPath": self.data}, 200)
-        self.assertEqual((r["type"], r["fullPath"]), ("LOCAL", os.path.realpath(self.data)))
-        self.assertEqual(self.w("GET", p)["fullPath"], os.path.realpath(self.data))
-        for bad in (self.outside, self.root + "/../outside", "/etc", os.path.join(self.root, "missing"), "relative/path"):
-            r = self.srv.request("PUT", p, {"type": "LOCAL", "fullPath": bad}, self.user)
-            self.assertEqual(r.status, 400, bad)
-            self.assertIn("error", r.json)
+        r = self.u("PUT", p, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.data}, 200)
+        self.assertEqual((r["type"], r["purpose"], r["fullPath"]), ("LOCAL", "INPUT_OUTPUT", self.data))
+        self.assertEqual(self.w("GET", p)["fullPath"], self.data)
         link = os.path.join(self.root, "escape-link")
         if not os.path.lexists(link):
             os.symlink(self.outside, link)
-        r = self.srv.request("PUT", p, {"type": "LOCAL", "fullPath": link}, self.user)
-        self.assertEqual((r.status, r.json["code"]), (400, "DATASET_DATASOURCE_ILLEGAL_ACTION"))
-        self.assertEqual(self.w("GET", p)["fullPath"], os.path.realpath(self.data))
+        for bad in (self.outside, self.root + "/../outside", "/etc", os.path.join(self.root, "missing"),
+                    "relative/path", "../outside", "ds1/../../outside", "escape-link", link):
+            r = self.srv.request("PUT", p, {"type": "LOCAL", "purpose": "INPUT", "fullPath": bad}, self.user)
+            self.assertEqual((r.status, r.json["code"]), (400, "BAD_REQUEST"), bad)
+            self.assertIn("fullPath", r.json["error"], bad)
+        self.assertIn("leaves its dataset root", self.srv.request(
+            "PUT", p, {"type": "LOCAL", "purpose": "INPUT", "fullPath": "escape-link"}, self.user).json["error"])
+        self.assertEqual(self.w("GET", p)["fullPath"], self.data)
+        # relative: resolved under the root, used by the server (the thumbnails read it)
+        self.u("PUT", p, {"type": "LOCAL", "purpose": "INPUT", "fullPath": "ds1/"}, 200)
+        self.assertEqual(self.u("GET", p + "?purpose=INPUT")["fullPath"], "ds1/")
+        r = self.srv.request("GET", "/v1/datasets/%s/samples/thumbnail?fileName=big.jpg" % ds, token=self.user)
+        self.assertEqual(r.status, 200, r)
+
+    def test_purposes(self):
+        """One datasource per purpose; INPUT_OUTPUT serves both; a GET without purpose is Lightly's
+        INPUT_OUTPUT default (else the one set); /all lists them."""
+        ds = self.dataset()
+        p = "/v1/datasets/%s/datasource" % ds
+        self.assertEqual(self.u("GET", p + "/all"), [])
+        self.u("PUT", p, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": "ds1"}, 200)
+        for q in ("INPUT", "LIGHTLY", "INPUT_OUTPUT"):
+            self.assertEqual(self.u("GET", p + "?purpose=" + q)["purpose"], "INPUT_OUTPUT", q)
+        # INPUT beside INPUT_OUTPUT: the old one keeps serving LIGHTLY
+        self.u("PUT", p, {"type": "S3", "purpose": "INPUT", "fullPath": "s3://b/in", "s3Region": "eu-west-1",
+                          "s3AccessKeyId": "K", "s3SecretAccessKey": "S"}, 200)
+        got = [(x["purpose"], x["type"], x["fullPath"]) for x in self.u("GET", p + "/all")]
+        self.assertEqual(got, [("INPUT", "S3", "s3://b/in"), ("LIGHTLY", "LOCAL", "ds1")])
+        self.assertEqual(self.u("GET", p + "?purpose=INPUT")["type"], "S3")
+        self.assertEqual(self.u("GET", p + "?purpose=LIGHTLY")["type"], "LOCAL")
+        self.assertEqual(self.u("GET", p)["purpose"], "INPUT")
+        # winnow's route answers the INPUT one by default, with its endpoint (null: AWS)
+        w = self.u("GET", "/v1/winnow/datasets/%s/datasource" % ds)
+        self.assertEqual((w["purpose"], w["s3Endpoint"], w["s3SecretAccessKey"]), ("INPUT", None, "********"))
+        # ... and, for winnowd, the LIGHTLY one that reads .lightly/ apart from the images
+        self.assertEqual((w["lightly"]["purpose"], w["lightly"]["type"], w["lightly"]["fullPath"]), ("LIGHTLY", "LOCAL", "ds1"))
+        self.assertEqual(self.u("GET", "/v1/winnow/datasets/%s/datasource?purpose=LIGHTLY" % ds)["type"], "LOCAL")
+        # the tasks come from LIGHTLY's .lightly/ (the folder: 200, not the unreachable bucket's 409)
+        self.assertEqual(self.srv.request("GET", "/v1/datasets/%s/tasks" % ds, token=self.user).status, 200)
+        # INPUT_OUTPUT replaces both
+        self.u("PUT", p, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.data}, 200)
+        self.assertEqual([x["purpose"] for x in self.u("GET", p + "/all")], ["INPUT_OUTPUT"])
+        self.assertNotIn("lightly", self.u("GET", "/v1/winnow/datasets/%s/datasource" % ds))
+        r = self.srv.request("GET", p + "?purpose=OUTPUT", token=self.user)
+        self.assertEqual(r.status, 400)
+        self.assertEqual(self.srv.request("GET", "/v1/datasets/%s/datasource/all" % ("0" * 24), token=self.user).status, 404)
 
     def test_s3_secret_masked(self):
         ds = self.dataset()
         p = "/v1/datasets/%s/datasource" % ds
-        body = {"type": "S3", "fullPath": "s3://bucket/prefix", "s3Endpoint": "http://minio:9000",
+        wp = "/v1/winnow/datasets/%s/datasource" % ds
+        body = {"type": "S3", "purpose": "INPUT_OUTPUT", "fullPath": "s3://bucket/prefix",
                 "s3Region": "us-east-1", "s3AccessKeyId": "AKIA", "s3SecretAccessKey": "s3cr3t"}
-        r = self.u("PUT", p, body, 200)
-        self.assertEqual(r["s3SecretAccessKey"], "****")
-        self.assertEqual(self.u("GET", p)["s3SecretAccessKey"], "****")
-        got = self.w("GET", p)
-        self.assertEqual(got["s3SecretAccessKey"], "s3cr3t")
-        self.assertEqual((got["type"], got["fullPath"], got["s3Endpoint"], got["s3Region"], got["s3AccessKeyId"]),
-                         ("S3", "s3://bucket/prefix", "http://minio:9000", "us-east-1", "AKIA"))
-        # the pages send "****" back: the secret is kept
-        self.u("PUT", p, dict(body, s3Region="eu-west-1", s3SecretAccessKey="****"), 200)
-        got = self.w("GET", p)
+        # Lightly's model has no endpoint: on Lightly's route it is refused, on winnow's it is set
+        r = self.srv.request("PUT", p, dict(body, s3Endpoint="http://127.0.0.1:9000"), self.user)
+        self.assertEqual(r.status, 400)
+        self.assertIn("s3Endpoint", r.json["error"])
+        r = self.u("PUT", wp, dict(body, s3Endpoint="http://127.0.0.1:9000"), 200)
+        self.assertEqual((r["s3SecretAccessKey"], r["s3Endpoint"]), ("********", "http://127.0.0.1:9000"))
+        self.assertEqual(self.u("GET", p)["s3SecretAccessKey"], "********")
+        self.assertNotIn("s3Endpoint", self.u("GET", p))
+        # a worker reads the secret on winnow's route only while a run of the dataset is LOCKED
+        self.assertEqual(self.w("GET", wp)["s3SecretAccessKey"], "********")
+        self.assertEqual(self.w("GET", p)["s3SecretAccessKey"], "********")
+        wid = self.register("secret-reader")
+        sid = self.schedule(ds, self.config())
+        self.assertEqual(self.claim(ds, wid, sid).status, 200)
+        got = self.w("GET", wp)
+        self.assertEqual((got["type"], got["fullPath"], got["s3Endpoint"], got["s3Region"], got["s3AccessKeyId"],
+                          got["s3SecretAccessKey"]),
+                         ("S3", "s3://bucket/prefix", "http://127.0.0.1:9000", "us-east-1", "AKIA", "s3cr3t"))
+        self.assertEqual(self.w("GET", p)["s3SecretAccessKey"], "********")
+        self.assertEqual(self.u("GET", wp)["s3SecretAccessKey"], "********")
+        # the pages send the mask back: the secret is kept while endpoint, bucket and key id stay
+        self.u("PUT", wp, dict(body, s3Endpoint="http://127.0.0.1:9000", s3Region="eu-west-1",
+                               s3SecretAccessKey="********", fullPath="s3://bucket/other"), 200)
+        got = self.w("GET", wp)
         self.assertEqual((got["s3Region"], got["s3SecretAccessKey"]), ("eu-west-1", "s3cr3t"))
+        # ... and never travels to another endpoint, bucket or key id (SPEC 8)
+        for change in ({"s3Endpoint": "http://127.0.0.1:9001"}, {"fullPath": "s3://other-bucket/prefix"},
+                       {"s3AccessKeyId": "AKIB"}, {"s3Endpoint": None}):
+            b = dict(body, s3Endpoint="http://127.0.0.1:9000", s3SecretAccessKey="********")
+            b.update(change)
+            r = self.srv.request("PUT", wp, b, self.user)
+            self.assertEqual(r.status, 400, change)
+            self.assertIn("s3SecretAccessKey", r.json["error"])
+        # Lightly's route names no endpoint: the mask there means AWS, not minio
+        r = self.srv.request("PUT", p, dict(body, s3SecretAccessKey="********"), self.user)
+        self.assertEqual(r.status, 400)
+        got = self.w("GET", wp)
+        self.assertEqual((got["s3Endpoint"], got["s3SecretAccessKey"]), ("http://127.0.0.1:9000", "s3cr3t"))
         self.assertNotIn(b"s3cr3t", self.srv.request("GET", "/v1/datasets/%s" % ds, token=self.user).body)
+        self.assertNotIn(b"s3cr3t", self.srv.request("GET", p + "/all", token=self.worker).body)
+        # set on Lightly's route: AWS's endpoint for the region (null on winnow's route)
+        self.u("PUT", p, dict(body, s3SecretAccessKey="new"), 200)
+        self.assertIsNone(self.w("GET", wp)["s3Endpoint"])
+
+    def test_s3_endpoint_allow_list(self):
+        """SPEC 8: a user sets only an endpoint on --s3-endpoint-allow (this server: http://127.0.0.1,
+        any port; webtest.py); another host, scheme or a longer host name is 403 naming s3Endpoint."""
+        ds = self.dataset()
+        wp = "/v1/winnow/datasets/%s/datasource" % ds
+        body = {"type": "S3", "purpose": "INPUT", "fullPath": "s3://b/p", "s3Region": "us-east-1",
+                "s3AccessKeyId": "K", "s3SecretAccessKey": "S"}
+        for ep in ("http://127.0.0.1", "http://127.0.0.1:9000", "http://127.0.0.1:9000/"):
+            self.assertEqual(self.u("PUT", wp, dict(body, s3Endpoint=ep))["s3Endpoint"], ep)
+        for ep in ("http://169.254.169.254", "https://127.0.0.1:9000", "http://127.0.0.10:9000",
+                   "http://127.0.0.1.evil.example:80", "http://localhost:9000"):
+            r = self.srv.request("PUT", wp, dict(body, s3Endpoint=ep), self.user)
+            self.assertEqual((r.status, r.json["code"]), (403, "FORBIDDEN"), ep)
+            self.assertTrue(r.json["error"].startswith("s3Endpoint:"), r.json)
+        self.assertEqual(self.u("GET", wp)["s3Endpoint"], "http://127.0.0.1:9000/")
+        p = webtest.cli("--listen", "127.0.0.1:1", "--db", os.path.join(self.srv.dir, "x.db"),
+                        "--s3-endpoint-allow", "ftp://host", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--s3-endpoint-allow ftp://host", p.stderr)
 
     def test_tasks(self):
         pred = os.path.join(self.data, ".lightly", "predictions")
@@ -703,7 +796,7 @@ class TestDatasets(Base):
         with open(os.path.join(pred, "det", "schema.json"), "w") as f:
             json.dump({"task_type": "object-detection", "categories": [{"id": 0, "name": "a"}]}, f)
         ds = self.dataset()
-        self.u("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.data}, 200)
+        self.u("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.data}, 200)
         t = self.u("GET", "/v1/datasets/%s/tasks" % ds)
         self.assertEqual([x["name"] for x in t], ["cls", "det", "broken"])
         self.assertEqual(t[0], {"name": "cls", "taskType": "classification",
@@ -785,7 +878,7 @@ class TestThumbnails(Base):
 
     def test_thumbnails(self):
         ds = self.dataset()
-        self.u("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.data}, 200)
+        self.u("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.data}, 200)
         for name, size in (("big.jpg", (256, 171)), ("sub/tall.png", (28, 256)), ("small.webp", (40, 30))):
             r = self.thumb(ds, name)
             self.assertEqual(r.status, 200, (name, r))
@@ -816,8 +909,9 @@ class TestThumbnails(Base):
         self.assertIn(self.thumb(ds, "dirlink/secret.jpg").status, (403, 404))
         # an S3 dataset has no thumbnails here
         s3 = self.dataset()
-        self.u("PUT", "/v1/datasets/%s/datasource" % s3, {"type": "S3", "fullPath": "s3://b/p", "s3Endpoint": "e",
-                                                           "s3Region": "r", "s3AccessKeyId": "k", "s3SecretAccessKey": "s"}, 200)
+        self.u("PUT", "/v1/winnow/datasets/%s/datasource" % s3, {"type": "S3", "purpose": "INPUT_OUTPUT", "fullPath": "s3://b/p",
+                                                                  "s3Endpoint": "http://127.0.0.1:9", "s3Region": "us-east-1",
+                                                                  "s3AccessKeyId": "k", "s3SecretAccessKey": "s"}, 200)
         self.assertEqual(self.thumb(s3, "big.jpg").status, 409)
 
 

@@ -26,6 +26,12 @@ class TestBadInput(unittest.TestCase):
         with open(os.path.join(cls.srv.dir, "private.txt"), "w") as f:
             f.write("secret")
         cls.srv.extra = ["--static", cls.static]
+        cls.root = os.path.join(cls.srv.dir, "datasets")
+        os.makedirs(os.path.join(cls.root, "imgs"))
+        cls.outside = os.path.join(cls.srv.dir, "outside")
+        os.makedirs(cls.outside)
+        os.symlink(cls.outside, os.path.join(cls.root, "link-out"))
+        cls.srv.roots = [cls.root]
         cls.user = cls.srv.token("alice", "user")
         cls.worker = cls.srv.token("w1", "worker")
         cls.srv.start()
@@ -111,6 +117,63 @@ class TestBadInput(unittest.TestCase):
         ]
         for method, path, body, tok in cases:
             self.check(self.srv.request(method, path, body, tok), 400, (method, path, str(body)[:60]))
+
+    def test_datasource(self):
+        """Lightly's datasource types winnow does not support, a missing or unknown purpose,
+        LOCAL paths that leave every root: 400 naming the field; an unknown dataset 404.
+        The bodies are what lightly v1.5.20's set_*_config sends."""
+        p = "/v1/datasets/%s/datasource" % self.ds
+        thumb = ".lightly/thumbnails/[filename]_thumb.[extension]"
+        unsupported = [
+            {"type": "LIGHTLY", "fullPath": "x", "purpose": "INPUT"},
+            {"type": "S3DelegatedAccess", "fullPath": "s3://b/p", "s3Region": "eu-central-1",
+             "s3ExternalId": "external-id-1", "s3ARN": "arn:aws:iam::123456789012:role/r", "purpose": "INPUT"},
+            {"type": "GCS", "fullPath": "gs://b/p", "gcsProjectId": "p", "gcsCredentials": "{}", "purpose": "INPUT"},
+            {"type": "AZURE", "fullPath": "c/p", "accountName": "a", "accountKey": "k", "purpose": "INPUT"},
+            {"type": "OBS", "fullPath": "obs://b/p", "obsEndpoint": "https://obs.x", "obsAccessKeyId": "a",
+             "obsSecretAccessKey": "s", "purpose": "INPUT"},
+        ]
+        for body in unsupported:
+            body["thumbSuffix"] = thumb
+            for path in (p, "/v1/winnow/datasets/%s/datasource" % self.ds):
+                r = self.srv.request("PUT", path, body, self.user)
+                self.check(r, 400, body["type"])
+                self.assertTrue(r.json["error"].startswith("type:"), r.json)
+                self.assertIn(body["type"], r.json["error"])
+        local = {"type": "LOCAL", "fullPath": "imgs", "thumbSuffix": thumb, "webServerLocation": "http://localhost:3456"}
+        bad = [
+            (local, "purpose"),                                     # missing
+            (dict(local, purpose="OUTPUT"), "purpose"),
+            (dict(local, purpose="INPUT", fullPath="../outside"), "fullPath"),
+            (dict(local, purpose="INPUT", fullPath="imgs/../../outside"), "fullPath"),
+            (dict(local, purpose="INPUT", fullPath="link-out"), "fullPath"),
+            (dict(local, purpose="INPUT", fullPath=self.outside), "fullPath"),
+            (dict(local, purpose="INPUT", fullPath=os.path.join(self.root, "link-out")), "fullPath"),
+            (dict(local, purpose="INPUT", fullPath="missing"), "fullPath"),
+            (dict(local, purpose="INPUT", webServerLocation="ftp://x"), "webServerLocation"),
+            ({"type": "S3", "purpose": "INPUT", "fullPath": "s3://b/p", "s3Region": "eu-central-1",
+              "s3AccessKeyId": "a"}, "s3SecretAccessKey"),
+            ({"type": "S3", "purpose": "INPUT", "fullPath": "s3://b/p", "s3Region": "mars-1",
+              "s3AccessKeyId": "a", "s3SecretAccessKey": "s"}, "s3Region"),
+            ({"type": "S3", "purpose": "INPUT", "fullPath": "/not/a/bucket", "s3Region": "eu-central-1",
+              "s3AccessKeyId": "a", "s3SecretAccessKey": "s"}, "fullPath"),
+        ]
+        for body, field in bad:
+            r = self.srv.request("PUT", p, body, self.user)
+            self.check(r, 400, (body, field))
+            self.assertTrue(r.json["error"].startswith(field), (field, r.json))
+        self.assertEqual(self.srv.request("GET", p, token=self.user).status, 404)   # nothing was stored
+        r = self.srv.request("PUT", "/v1/winnow/datasets/%s/datasource" % self.ds,
+                             dict(local, purpose="INPUT", s3Endpoint="http://127.0.0.1:9"), self.user)
+        self.check(r, 400, "an endpoint on LOCAL")
+        self.assertIn("s3Endpoint", r.json["error"])
+        for path in ("/v1/datasets/%s/datasource", "/v1/datasets/%s/datasource/all",
+                     "/v1/winnow/datasets/%s/datasource"):
+            self.check(self.srv.request("GET", path % ("0" * 24), token=self.user), 404, path)
+        self.check(self.srv.request("PUT", p.replace(self.ds, "0" * 24), dict(local, purpose="INPUT"), self.user),
+                   404, "unknown dataset")
+        # and the good one is taken
+        self.assertEqual(self.srv.request("PUT", p, dict(local, purpose="INPUT"), self.user).status, 200)
 
     def test_paging_and_export(self):
         """Lightly's pageSize/pageOffset: integers, pageSize >= 1, pageOffset >= 0,

@@ -64,7 +64,7 @@ class WorkersBase(unittest.TestCase):
 
     def make_dataset(self):
         ds = self.ok("POST", "/v1/datasets", {"name": "dataset"})["id"]
-        self.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.path})
+        self.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.path})
         return ds
 
     def config(self):
@@ -377,7 +377,7 @@ class TestTLS(unittest.TestCase):
 
     def test_a_run_completes_over_https(self):
         ds = self.web.ok("POST", "/v1/datasets", {"name": "dataset"}, token=self.utok)["id"]
-        self.web.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": self.path},
+        self.web.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.path},
                     token=self.utok)
         cfg = self.web.ok("POST", "/v1/docker/worker/config",
                           {"config": {"workerType": "FULL", "docker": CORESET, "lightly": {}}},

@@ -75,6 +75,8 @@ class Server:
         cmd = [WEB, "--listen", "127.0.0.1:%d" % self.port, "--db", self.db]
         for r in self.roots:
             cmd += ["--dataset-root", r]
+        # S3 endpoints users may set (SPEC 8): the tests' own S3 server, on any port
+        cmd += ["--s3-endpoint-allow", "http://127.0.0.1"]
         cmd += self.extra
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf)

@@ -64,7 +64,7 @@ HOLDS = {
     "claiming": [("PUT", r"/docker/worker/%s/schedule/%s$" % (ID, ID), rb'"LOCKED"'),
                  ("POST", r"^/v1/docker/runs$", None),
                  ("GET", r"^/v1/docker/worker/config/%s$" % ID, None),
-                 ("GET", r"^/v1/datasets/%s/datasource$" % ID, None)],
+                 ("GET", r"^/v1/winnow/datasets/%s/datasource$" % ID, None)],
     "reporting": [("POST", r"^/v1/datasets/%s/samples/batch$" % ID, None),
                   ("GET", r"^/v1/datasets/%s/mappings$" % ID, None),
                   ("POST", r"^/v1/datasets/%s/tags$" % ID, None),
@@ -154,7 +154,7 @@ class Soak:
         self.utok = self.web.token("alice", "user")
         self.web.start()
         self.ds = self.ok("POST", "/v1/datasets", {"name": "soak"})["id"]
-        self.ok("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "LOCAL", "fullPath": self.path})
+        self.ok("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.path})
         cfg = self.ok("POST", "/v1/docker/worker/config",
                       {"config": {"workerType": "FULL", "docker": CORESET, "lightly": {}}})["id"]
         self.scheds = [self.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds,

@@ -663,6 +663,10 @@ static void test_paths(void **state)
 	p = api_path(API_RUN_FILE_CREATE, API_WIRE_SPEC, ID1);
 	assert_string_equal(p, "/v1/winnow/runs/" ID1 "/files");
 	free(p);
+	/* winnowd reads the datasource (endpoint, secret) on winnow's route (SPEC 7). */
+	p = api_path(API_DATASOURCE_WINNOW, API_WIRE_TODAY, ID1);
+	assert_string_equal(p, "/v1/winnow/datasets/" ID1 "/datasource");
+	free(p);
 	/* Not served today: no path, so no call can go out by mistake. */
 	assert_null(api_path(API_RUN_PROGRESS, API_WIRE_TODAY, ID1));
 	assert_null(api_path(API_TAG_INITIAL, API_WIRE_TODAY, ID1));

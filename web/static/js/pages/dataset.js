@@ -2,22 +2,65 @@
 import { get, getOrNull, put, asList, enc, ApiError } from '../api.js';
 import { h, fmtTime, fmtInt, section, table, badge, progressBar, bitCount, errorBox, setTitle, field, setFieldError, clearFieldErrors, RUN_FINAL, SCHEDULED_FINAL } from '../ui.js';
 
-// A dataset without a datasource (its folder was refused at creation): set it here.
-function sourceForm(did, ctx) {
-	const path = h('input', { id: 'src-path', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: '/srv/datasets/my-images' });
-	const form = h('form', { class: 'inline-form', novalidate: true },
-		h('p', { class: 'muted' }, 'None set yet.'),
-		field('Folder (LOCAL datasource)', path, 'A folder on the server, inside one of its --dataset-root folders.'),
+// The datasource form (winnow's route, which also takes an S3 endpoint): purpose, type, the
+// folder (absolute, or relative to a --dataset-root) or the bucket prefix and its settings.
+const PURPOSES = [['INPUT_OUTPUT', 'Input and .lightly (INPUT_OUTPUT)'], ['INPUT', 'Images only (INPUT)'],
+	['LIGHTLY', '.lightly only (LIGHTLY)']];
+function sourceForm(did, ctx, hint) {
+	const input = (id, attrs = {}) => h('input', { id, type: 'text', autocomplete: 'off', spellcheck: 'false', ...attrs });
+	const purpose = h('select', { id: 'src-purpose' }, PURPOSES.map(([v, l]) => h('option', { value: v }, l)));
+	const type = h('select', { id: 'src-type' }, h('option', { value: 'LOCAL' }, 'Folder (LOCAL)'), h('option', { value: 'S3' }, 'Bucket (S3)'));
+	const path = input('src-path', { placeholder: 'my-images, or /srv/datasets/my-images' });
+	const s3 = {
+		s3Endpoint: input('src-s3-endpoint', { placeholder: 'empty: AWS (https://s3.<region>.amazonaws.com)' }),
+		s3Region: input('src-s3-region', { value: 'us-east-1' }),
+		s3AccessKeyId: input('src-s3-key'),
+		s3SecretAccessKey: input('src-s3-secret', { type: 'password', autocomplete: 'new-password' }),
+	};
+	const s3Box = h('div', { id: 'src-s3', hidden: true },
+		field('Endpoint', s3.s3Endpoint, 'A MinIO or Ceph server; empty for AWS.'), field('Region', s3.s3Region),
+		field('Access key id', s3.s3AccessKeyId), field('Secret access key', s3.s3SecretAccessKey));
+	const pathHint = () => (type.value === 'S3' ? 's3://bucket/prefix' :
+		'A folder on the server: relative to one of its --dataset-root folders, or an absolute path inside one.');
+	const pathField = field('Path', path, pathHint());
+	type.addEventListener('change', () => {
+		s3Box.hidden = type.value !== 'S3';
+		pathField.querySelector('.hint').textContent = pathHint();
+	});
+	const form = h('form', { class: 'inline-form', novalidate: true, id: 'src-form' },
+		hint ? h('p', { class: 'muted' }, hint) : null,
+		field('Purpose', purpose), field('Type', type), pathField, s3Box,
 		h('button', { type: 'submit', class: 'btn' }, 'Set datasource'));
 	form.addEventListener('submit', async (ev) => {
 		ev.preventDefault();
 		clearFieldErrors(form);
+		const body = { purpose: purpose.value, type: type.value, fullPath: path.value.trim() };
+		if (type.value === 'S3') for (const [k, el] of Object.entries(s3)) body[k] = el.value.trim() || (k === 's3Endpoint' ? null : '');
 		try {
-			await put(`/v1/datasets/${enc(did)}/datasource`, { type: 'LOCAL', fullPath: path.value.trim() });
+			await put(`/v1/winnow/datasets/${enc(did)}/datasource`, body);
 			if (ctx.alive) location.reload();
-		} catch (e) { setFieldError(path, e instanceof ApiError ? e.message : String(e)); }
+		} catch (e) {
+			const msg = e instanceof ApiError ? e.message : String(e);
+			// the server names the field first ("s3Region: ...")
+			const k = (msg.match(/^([A-Za-z0-9]+):/) || [])[1];
+			setFieldError(s3[k] || (k === 'purpose' ? purpose : k === 'type' ? type : path), msg);
+		}
 	});
 	return form;
+}
+
+// The datasources, one per purpose (Lightly's list; the endpoint from winnow's route).
+async function sourceList(did) {
+	const all = await get(`/v1/datasets/${enc(did)}/datasource/all`);
+	return Promise.all(all.map(async (s) => {
+		let ep = null;
+		if (s.type === 'S3') {
+			const w = await getOrNull(`/v1/winnow/datasets/${enc(did)}/datasource?purpose=${enc(s.purpose)}`);
+			ep = w && w.purpose === s.purpose ? w.s3Endpoint : null;
+		}
+		return h('div', { class: 'src-row' }, h('span', { class: 'pill' }, s.purpose), ' ', h('span', { class: 'pill' }, s.type), ' ',
+			h('code', null, s.fullPath || '(the dataset root)'), s.type === 'S3' ? h('span', { class: 'muted' }, ` at ${ep || 'AWS'}`) : null);
+	}));
 }
 
 export async function datasetPage(main, ctx) {
@@ -43,8 +86,14 @@ export async function datasetPage(main, ctx) {
 	const tagsBox = h('div', { id: 'ds-tags' }, h('p', { class: 'muted' }, 'Loading…'));
 	main.appendChild(section('Tags', tagsBox));
 
-	getOrNull(`/v1/datasets/${enc(did)}/datasource`).then((s) => {
-		srcBox.replaceChildren(s ? h('span', null, h('span', { class: 'pill' }, s.type || 'LOCAL'), ' ', h('code', null, s.fullPath || '')) : sourceForm(did, ctx));
+	sourceList(did).then((rows) => {
+		if (!rows.length) {
+			srcBox.replaceChildren(sourceForm(did, ctx, 'None set yet.'));
+			return;
+		}
+		const change = h('button', { type: 'button', class: 'btn', id: 'src-change' }, 'Change datasource');
+		change.addEventListener('click', () => change.replaceWith(sourceForm(did, ctx)));
+		srcBox.replaceChildren(...rows, change);
 	}).catch((e) => srcBox.replaceChildren(errorBox(e)));
 
 	get(`/v1/datasets/${enc(did)}/tasks`).then((t) => {

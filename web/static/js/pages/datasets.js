@@ -36,7 +36,7 @@ function createForm(ctx) {
 	const status = h('p', { class: 'muted', role: 'status' });
 	const form = h('form', { id: 'dataset-form', class: 'form-grid', novalidate: true },
 		field('Name', name, NAME_RULE),
-		field('Folder (LOCAL datasource)', path, 'A folder on the server, inside one of its --dataset-root folders.'),
+		field('Folder (LOCAL datasource)', path, 'A folder on the server: relative to one of its --dataset-root folders, or an absolute path inside one.'),
 		h('div', { class: 'actions' }, btn, status));
 	// A dataset created whose datasource was refused: a retry only sets the datasource.
 	let pending = null;
@@ -64,7 +64,7 @@ function createForm(ctx) {
 				pending = { id, name: n };
 			}
 			try {
-				await put(`/v1/datasets/${enc(id)}/datasource`, { type: 'LOCAL', fullPath: p });
+				await put(`/v1/datasets/${enc(id)}/datasource`, { type: 'LOCAL', purpose: 'INPUT_OUTPUT', fullPath: p });
 			} catch (e) {
 				setFieldError(path, e instanceof ApiError ? e.message : String(e));
 				path.focus();
