@@ -101,8 +101,6 @@ void resp_error(struct resp *out, int status, const char *code, const char *fmt,
 	__attribute__((format(printf, 4, 5)));
 /* Replies 500 for an SQLite failure (503 when the database stayed busy). */
 void resp_db_error(struct resp *out, struct dbconn *c);
-/* Is code one of Lightly's ApiErrorCode values? */
-bool api_error_code_ok(const char *code);
 
 /*
  * Parses the body as JSON (strict: nothing after the value). Returns the tree
