@@ -71,6 +71,15 @@ static const char *status_code(int status)
 	}
 }
 
+void resp_no_content(struct resp *out)
+{
+	free(out->body);
+	out->body = xstrdup("");
+	out->len = 0;
+	out->ctype = "application/json";
+	out->status = 204;
+}
+
 void resp_error(struct resp *out, int status, const char *code, const char *fmt, ...)
 {
 	va_list ap;

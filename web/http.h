@@ -95,6 +95,8 @@ const char *req_header(struct req *r, const char *key);
 
 /* Replies with the JSON of j (consumed), status code given. */
 void resp_json(struct resp *out, int status, cJSON *j);
+/* Replies 204 without a body. */
+void resp_no_content(struct resp *out);
 /* Replies Lightly's ApiErrorResponse {"code": code, "error": msg}; code is one of
    Lightly's ApiErrorCode (another is a bug: logged, and the status's general code sent). */
 void resp_error(struct resp *out, int status, const char *code, const char *fmt, ...)

@@ -563,11 +563,7 @@ void h_schedule_cancel(struct req *r, struct resp *out)
 		db_rollback(c);
 		return;
 	}
-	free(out->body);
-	out->body = xstrdup("");	/* 204: no body */
-	out->len = 0;
-	out->ctype = "application/json";
-	out->status = 204;
+	resp_no_content(out);
 }
 
 /*
@@ -929,11 +925,7 @@ void h_worker_delete(struct req *r, struct resp *out)
 		db_rollback(c);
 		return;
 	}
-	free(out->body);
-	out->body = xstrdup("");	/* 204: no body */
-	out->len = 0;
-	out->ctype = "application/json";
-	out->status = 204;
+	resp_no_content(out);
 }
 
 void h_worker_get(struct req *r, struct resp *out)
