@@ -90,6 +90,7 @@ void h_worker_delete(struct req *r, struct resp *out);
 void h_winnow_workers_list(struct req *r, struct resp *out);
 void h_scores_list(struct req *r, struct resp *out);
 void h_score_get(struct req *r, struct resp *out);
+void h_winnow_score_by_type(struct req *r, struct resp *out);
 void h_results(struct req *r, struct resp *out);
 void h_thumbnail(struct req *r, struct resp *out);
 void h_version(struct req *r, struct resp *out);

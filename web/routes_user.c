@@ -975,7 +975,11 @@ void h_scores_list(struct req *r, struct resp *out)
 	resp_json(out, 200, a);
 }
 
-void h_score_get(struct req *r, struct resp *out)
+/*
+ * One score list of a tag as Lightly's ActiveLearningScoreData, found by its
+ * id (Lightly's route) or by its score type (winnow's).
+ */
+static void score_reply(struct req *r, struct resp *out, bool by_id, const char *key)
 {
 	struct dbconn *c = req_db(r);
 	cJSON *t = tag_of(r, out, r->params[0], r->params[1]);
@@ -983,30 +987,47 @@ void h_score_get(struct req *r, struct resp *out)
 	if (t == NULL)
 		return;
 	cJSON_Delete(t);
-	sqlite3_stmt *st = db_stmt(c, "SELECT id, scores, created_at FROM scores "
-				   "WHERE tag_id = ? AND score_type = ?");
+	sqlite3_stmt *st = db_stmt(c, by_id ?
+		"SELECT id, score_type, scores, created_at FROM scores WHERE tag_id = ? AND id = ?" :
+		"SELECT id, score_type, scores, created_at FROM scores WHERE tag_id = ? AND score_type = ?");
 	db_bind_text(st, 1, r->params[1]);
-	db_bind_text(st, 2, r->params[2]);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	db_bind_text(st, 2, key);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
 		sqlite3_reset(st);
-		resp_error(out, 404, "NOT_FOUND", "no such score list for this tag");
+		if (rc == SQLITE_DONE)
+			resp_error(out, 404, "NOT_FOUND", "no such score list for this tag");
+		else
+			resp_db_error(out, c);
 		return;
 	}
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
 	cJSON_AddStringToObject(o, "tagId", r->params[1]);
-	cJSON_AddStringToObject(o, "scoreType", r->params[2]);
-	size_t n = (size_t)sqlite3_column_bytes(st, 1) / sizeof(double);
-	const unsigned char *b = sqlite3_column_blob(st, 1);
+	cJSON_AddStringToObject(o, "scoreType", db_col_text(st, 1));
+	size_t n = (size_t)sqlite3_column_bytes(st, 2) / sizeof(double);
+	const unsigned char *b = sqlite3_column_blob(st, 2);
 	cJSON *a = cJSON_AddArrayToObject(o, "scores");
 	for (size_t i = 0; i < n; i++) {
 		double v;
 		memcpy(&v, b + i * sizeof(double), sizeof(double));
 		cJSON_AddItemToArray(a, json_exact_number(v));
 	}
-	json_add_i64(o, "createdAt", sqlite3_column_int64(st, 2));
+	json_add_i64(o, "createdAt", sqlite3_column_int64(st, 3));
 	sqlite3_reset(st);
 	resp_json(out, 200, o);
+}
+
+/* GET /v1/datasets/{datasetId}/tags/{tagId}/scores/{scoreId}: Lightly's, by id. */
+void h_score_get(struct req *r, struct resp *out)
+{
+	score_reply(r, out, true, r->params[2]);
+}
+
+/* GET /v1/winnow/datasets/{datasetId}/tags/{tagId}/scores/{scoreType}: the pages', by type. */
+void h_winnow_score_by_type(struct req *r, struct resp *out)
+{
+	score_reply(r, out, false, r->params[2]);
 }
 
 /* ---- results ---- */

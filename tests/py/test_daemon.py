@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import webtest  # noqa: E402
@@ -206,8 +207,11 @@ class DaemonFixture(unittest.TestCase):
     def scores(self, ds, tag_id):
         out = {}
         for s in self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (ds, tag_id)):
-            out[s["scoreType"]] = self.ok("GET", "/v1/datasets/%s/tags/%s/scores/%s"
-                                          % (ds, tag_id, s["scoreType"]))["scores"]
+            # Lightly's route, by the list's id; winnow's by type must agree
+            one = self.ok("GET", "/v1/datasets/%s/tags/%s/scores/%s" % (ds, tag_id, s["id"]))
+            self.assertEqual(one, self.ok("GET", "/v1/winnow/datasets/%s/tags/%s/scores/%s"
+                                          % (ds, tag_id, urllib.parse.quote(s["scoreType"], safe=""))))
+            out[s["scoreType"]] = one["scores"]
         return out
 
     def logs(self, run_id):

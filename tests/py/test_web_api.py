@@ -308,15 +308,25 @@ class TestWorkerCalls(Base):
         self.assertEqual(r.status, 400)
         r = self.srv.request("POST", path, {"scoreType": "uncertainty_entropy", "scores": ["a"] * 10}, self.worker)
         self.assertEqual(r.status, 400)
-        self.assertEqual([x["scoreType"] for x in self.u("GET", path)], ["uncertainty_margin"])
-        got = self.u("GET", path + "/uncertainty_margin")
-        self.assertEqual(got["scores"], scores)
-        self.assertEqual(self.srv.request("GET", path + "/nope", token=self.user).status, 404)
+        # Lightly's list (TagActiveLearningScoresData) and one list by its id (ActiveLearningScoreData)
+        listed = self.u("GET", path)
+        self.assertEqual([(sorted(x), x["id"], x["tagId"], x["scoreType"]) for x in listed],
+                         [(["createdAt", "id", "scoreType", "tagId"], score_id, cid, "uncertainty_margin")])
+        got = self.u("GET", path + "/" + score_id)
+        self.assertEqual(sorted(got), ["createdAt", "id", "scoreType", "scores", "tagId"])
+        self.assertEqual((got["scores"], got["scoreType"]), (scores, "uncertainty_margin"))
+        self.assertEqual(self.srv.request("GET", path + "/" + "0" * 24, token=self.user).status, 404)
+        # ... not by type there (an id is required: 400); winnow's route finds it by type
+        self.assertEqual(self.srv.request("GET", path + "/uncertainty_margin", token=self.user).status, 400)
+        wpath = "/v1/winnow/datasets/%s/tags/%s/scores" % (ds, cid)
+        self.assertEqual(self.u("GET", wpath + "/uncertainty_margin"), got)
+        self.assertEqual(self.srv.request("GET", wpath + "/nope", token=self.user).status, 404)
         # A V4 plan's lists are "<task>:<score>" (Lightly's pattern, '/' left out); others are 400.
         plan_type = "my-task:uncertainty_entropy"
         r = self.srv.request("POST", path, {"scoreType": plan_type, "scores": scores}, self.worker)
         self.assertEqual(r.status, 201, r.json)
-        self.assertEqual(self.u("GET", path + "/" + plan_type)["scores"], scores)
+        self.assertEqual(self.u("GET", wpath + "/" + plan_type)["scores"], scores)
+        self.assertEqual(self.u("GET", path + "/" + r.json["id"])["scoreType"], plan_type)
         for bad in ("a/b", "a b", "", "x" * 129, "caf\u00e9"):
             r = self.srv.request("POST", path, {"scoreType": bad, "scores": scores}, self.worker)
             self.assertEqual(r.status, 400, bad)

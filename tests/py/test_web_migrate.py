@@ -195,7 +195,7 @@ class TestFrozenFiles(unittest.TestCase):
                          {rec["cand_tag"]: ("candidates-old", None, "0x7", 3, rec["run"]),
                           rec["sel_tag"]: ("selected-old", rec["cand_tag"], "0x5", 3, rec["run"])})
         for st, values in rec["scores"].items():
-            got = srv.ok("GET", "/v1/datasets/%s/tags/%s/scores/%s" % (ds, rec["sel_tag"], st), token=user)
+            got = srv.ok("GET", "/v1/winnow/datasets/%s/tags/%s/scores/%s" % (ds, rec["sel_tag"], st), token=user)
             self.assertEqual(got["scores"], values)
         res = srv.ok("GET", "/v1/docker/runs/%s/results?selected=all" % rec["run"], token=user)
         self.assertEqual([(i["fileName"], i["selected"]) for i in res["items"]],

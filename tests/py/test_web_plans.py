@@ -106,7 +106,7 @@ class TestConfigs(Base):
                                                           "totSize": 2, "creator": "USER_WORKER"}, 201)["id"]
         name = "my-classification-task:uncertainty_margin"
         self.w("POST", "/v1/datasets/%s/tags/%s/scores" % (ds, tag), {"scoreType": name, "scores": [0.25, 0.5]}, 201)
-        got = self.u("GET", "/v1/datasets/%s/tags/%s/scores/%s" % (ds, tag, urllib.parse.quote(name, safe="")))
+        got = self.u("GET", "/v1/winnow/datasets/%s/tags/%s/scores/%s" % (ds, tag, urllib.parse.quote(name, safe="")))
         self.assertEqual((got["scoreType"], got["scores"]), (name, [0.25, 0.5]))
         for bad in ("task/score", "", "x" * 257, "a b"):
             r = self.srv.request("POST", "/v1/datasets/%s/tags/%s/scores" % (ds, tag), {"scoreType": bad, "scores": [0, 0]}, self.worker)

@@ -297,7 +297,7 @@ export async function resultsPage(main, ctx) {
 		const st = histSel.value;
 		if (!st || !cand) { histMsg.replaceChildren(h('p', { class: 'muted' }, 'This run has no scores (no prediction task).')); histCanvas.hidden = true; return; }
 		try {
-			const r = await get(`/v1/datasets/${enc(did)}/tags/${enc(cand.id)}/scores/${enc(st)}`);
+			const r = await get(`/v1/winnow/datasets/${enc(did)}/tags/${enc(cand.id)}/scores/${enc(st)}`);
 			if (!ctx.alive) return;
 			const values = (r && r.scores) || [];
 			if (histChart) histChart.destroy();
