@@ -293,24 +293,24 @@ class S3Daemon(td.DaemonTest):
         path = td.dataset(self.root)
         self.s3.upload_dir("data", "set1/", path)
         ds = self.s3_dataset("s3://data/set1")
-        tasks = self.ok("GET", "/v1/datasets/%s/tasks" % ds)
+        tasks = self.ok("GET", "/v1/winnow/datasets/%s/tasks" % ds)
         with open(os.path.join(path, ".lightly", "predictions", "tasks.json")) as f:
             self.assertEqual(sorted(t["name"] for t in tasks), sorted(json.load(f)))
         self.assertTrue(all(t["taskType"] for t in tasks), tasks)
         local = td.DaemonTest.make_dataset(self, path)
-        self.assertEqual(tasks, self.ok("GET", "/v1/datasets/%s/tasks" % local))
+        self.assertEqual(tasks, self.ok("GET", "/v1/winnow/datasets/%s/tasks" % local))
         with open(os.path.join(path, ".manifest.json")) as f:
             img = sorted(json.load(f)["candidates"])[0]
         for _ in range(2):      # made, then from the cache
-            r = self.web.request("GET", "/v1/datasets/%s/samples/thumbnail?fileName=%s" % (ds, img),
+            r = self.web.request("GET", "/v1/winnow/datasets/%s/samples/thumbnail?fileName=%s" % (ds, img),
                                  token=self.utok)
             self.assertEqual(r.status, 200, r)
             self.assertEqual(r.body[:2], b"\xff\xd8")
-        r = self.web.request("GET", "/v1/datasets/%s/samples/thumbnail?fileName=nope.jpg" % ds,
+        r = self.web.request("GET", "/v1/winnow/datasets/%s/samples/thumbnail?fileName=nope.jpg" % ds,
                              token=self.utok)
         self.assertEqual(r.status, 404, r)
         bad = self.s3_dataset("s3://data/set1", creds=(s3util.KEY_ID, "wrong-secret"))
-        r = self.web.request("GET", "/v1/datasets/%s/tasks" % bad, token=self.utok)
+        r = self.web.request("GET", "/v1/winnow/datasets/%s/tasks" % bad, token=self.utok)
         self.assertEqual(r.status, 409, r)
         self.assertIn("SignatureDoesNotMatch", r.body.decode())
         self.assertNotIn(s3util.SECRET, self.web.log_text())

@@ -689,7 +689,7 @@ class TestDatasets(Base):
         # relative: resolved under the root, used by the server (the thumbnails read it)
         self.u("PUT", p, {"type": "LOCAL", "purpose": "INPUT", "fullPath": "ds1/"}, 200)
         self.assertEqual(self.u("GET", p + "?purpose=INPUT")["fullPath"], "ds1/")
-        r = self.srv.request("GET", "/v1/datasets/%s/samples/thumbnail?fileName=big.jpg" % ds, token=self.user)
+        r = self.srv.request("GET", "/v1/winnow/datasets/%s/samples/thumbnail?fileName=big.jpg" % ds, token=self.user)
         self.assertEqual(r.status, 200, r)
 
     def test_purposes(self):
@@ -716,7 +716,7 @@ class TestDatasets(Base):
         self.assertEqual((w["lightly"]["purpose"], w["lightly"]["type"], w["lightly"]["fullPath"]), ("LIGHTLY", "LOCAL", "ds1"))
         self.assertEqual(self.u("GET", "/v1/winnow/datasets/%s/datasource?purpose=LIGHTLY" % ds)["type"], "LOCAL")
         # the tasks come from LIGHTLY's .lightly/ (the folder: 200, not the unreachable bucket's 409)
-        self.assertEqual(self.srv.request("GET", "/v1/datasets/%s/tasks" % ds, token=self.user).status, 200)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/datasets/%s/tasks" % ds, token=self.user).status, 200)
         # INPUT_OUTPUT replaces both
         self.u("PUT", p, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.data}, 200)
         self.assertEqual([x["purpose"] for x in self.u("GET", p + "/all")], ["INPUT_OUTPUT"])
@@ -807,7 +807,7 @@ class TestDatasets(Base):
             json.dump({"task_type": "object-detection", "categories": [{"id": 0, "name": "a"}]}, f)
         ds = self.dataset()
         self.u("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.data}, 200)
-        t = self.u("GET", "/v1/datasets/%s/tasks" % ds)
+        t = self.u("GET", "/v1/winnow/datasets/%s/tasks" % ds)
         self.assertEqual([x["name"] for x in t], ["cls", "det", "broken"])
         self.assertEqual(t[0], {"name": "cls", "taskType": "classification",
                                 "scores": ["uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy"],
@@ -884,7 +884,7 @@ class TestResults(Base):
 
 class TestThumbnails(Base):
     def thumb(self, ds, name):
-        return self.srv.request("GET", "/v1/datasets/%s/samples/thumbnail?fileName=%s" % (ds, urllib.parse.quote(name)), token=self.user)
+        return self.srv.request("GET", "/v1/winnow/datasets/%s/samples/thumbnail?fileName=%s" % (ds, urllib.parse.quote(name)), token=self.user)
 
     def test_thumbnails(self):
         ds = self.dataset()

@@ -242,7 +242,7 @@ class TestBadInput(unittest.TestCase):
             self.check(self.srv.request("GET", path, token=self.user), 404, path)
         self.check(self.srv.request("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (self.ds, self.wid, "0" * 24),
                                     {"state": "LOCKED"}, self.worker), 404, "claim of an unknown scheduled run")
-        self.check(self.srv.request("GET", "/v1/datasets/%s/samples/thumbnail" % self.ds, token=self.user), 400, "no fileName")
+        self.check(self.srv.request("GET", "/v1/winnow/datasets/%s/samples/thumbnail" % self.ds, token=self.user), 400, "no fileName")
 
     def test_static_files(self):
         r = self.srv.request("GET", "/")

@@ -139,7 +139,7 @@ def follow(api, base, utok, data):
     # What the wizard does: dataset, datasource, tasks, config, schedule.
     ds = api("POST", "/v1/datasets", {"name": "demo"})["id"]
     api("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": data})
-    tasks = api("GET", "/v1/datasets/%s/tasks" % ds)
+    tasks = api("GET", "/v1/winnow/datasets/%s/tasks" % ds)
     det = next(t for t in tasks if t["taskType"] == "object-detection")
     docker = {"enable_corruptness_check": True, "remove_exact_duplicates": True,
               "enable_training": False, "pretagging": False, "pretagging_debug": False,

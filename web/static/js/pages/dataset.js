@@ -96,7 +96,7 @@ export async function datasetPage(main, ctx) {
 		srcBox.replaceChildren(...rows, change);
 	}).catch((e) => srcBox.replaceChildren(errorBox(e)));
 
-	get(`/v1/datasets/${enc(did)}/tasks`).then((t) => {
+	get(`/v1/winnow/datasets/${enc(did)}/tasks`).then((t) => {
 		const tasks = asList(t, 'tasks');
 		tasksBox.replaceChildren(table(['Task', 'Type', 'Scores'], tasks.map((x) => h('tr', null,
 			h('td', null, x.name), h('td', null, x.taskType),

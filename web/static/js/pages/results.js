@@ -245,7 +245,7 @@ export async function resultsPage(main, ctx) {
 	}
 
 	function card(it, shownScores) {
-		const img = h('img', { src: `/v1/datasets/${enc(did)}/samples/thumbnail?fileName=${enc(it.fileName)}`,
+		const img = h('img', { src: `/v1/winnow/datasets/${enc(did)}/samples/thumbnail?fileName=${enc(it.fileName)}`,
 			alt: it.fileName, loading: 'lazy', decoding: 'async' });
 		img.addEventListener('error', () => { img.classList.add('broken'); img.alt = `${it.fileName} (no thumbnail)`; });
 		const scores = it.scores || {};

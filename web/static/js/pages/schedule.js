@@ -613,7 +613,7 @@ export async function schedulePage(main, ctx) {
 
 	// --- start: tasks of the dataset, then the default preset ------------------------
 	try {
-		tasks = asList(await get(`/v1/datasets/${enc(did)}/tasks`), 'tasks');
+		tasks = asList(await get(`/v1/winnow/datasets/${enc(did)}/tasks`), 'tasks');
 	} catch (e) {
 		tasksError = e;
 	}
