@@ -4,7 +4,7 @@
  * script can run it before enabling the service. Unlike the daemon it talks
  * to the web app with a plain blocking curl easy handle: one request, no loop.
  *
- * The token check is GET /v1/me: it exists for every role, writes nothing,
+ * The token check is GET /v1/winnow/me: it exists for every role, writes nothing,
  * and needs no worker id (the worker routes that read, such as the poll,
  * take one, and register is a write). Its answer names the token's role, so
  * a user token given to the worker is caught here rather than at the first
@@ -34,7 +34,7 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
 {
 	struct buf *b = ud;
 
-	/* /v1/me answers a few bytes; anything long is not winnow-web. */
+	/* /v1/winnow/me answers a few bytes; anything long is not winnow-web. */
 	if (b->len + size * n <= 65536)
 		buf_append(b, ptr, size * n);
 	return size * n;
@@ -53,7 +53,7 @@ int sanity_web(const char *url, const char *token, const char *ca_file, char *ms
 		snprintf(msg, len, "web app: cannot start libcurl");
 		return -ENOMEM;
 	}
-	char *me = xasprintf("%s/v1/me", url);
+	char *me = xasprintf("%s/v1/winnow/me", url);
 	char *auth = xasprintf("Authorization: Bearer %s", token);
 	hdr = curl_slist_append(hdr, auth);
 	free_secret(auth);
@@ -93,7 +93,7 @@ int sanity_web(const char *url, const char *token, const char *ca_file, char *ms
 		goto out;
 	}
 	if (status != 200) {
-		snprintf(msg, len, "web app %s: GET /v1/me answered HTTP %ld (is it winnow-web?)",
+		snprintf(msg, len, "web app %s: GET /v1/winnow/me answered HTTP %ld (is it winnow-web?)",
 			 url, status);
 		rc = -EPROTO;
 		goto out;
@@ -103,7 +103,7 @@ int sanity_web(const char *url, const char *token, const char *ca_file, char *ms
 	cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
 	const char *who = cJSON_IsString(name) ? name->valuestring : "?";
 	if (!cJSON_IsString(role)) {
-		snprintf(msg, len, "web app %s: GET /v1/me: no role in the answer (is it winnow-web?)",
+		snprintf(msg, len, "web app %s: GET /v1/winnow/me: no role in the answer (is it winnow-web?)",
 			 url);
 		rc = -EPROTO;
 	} else if (strcmp(role->valuestring, "worker") != 0) {

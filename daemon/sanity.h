@@ -10,7 +10,7 @@
 
 /*
  * Asks the web app at url (borrowed) who the token (borrowed, never printed)
- * belongs to: GET /v1/me, a read-only route every role may call. Returns 0
+ * belongs to: GET /v1/winnow/me, a read-only route every role may call. Returns 0
  * when the app answers and the token is a worker token; -ECONNREFUSED (or
  * another negative errno) when the app cannot be reached; -EACCES when the
  * token is refused or is not a worker token, or the web app's certificate is

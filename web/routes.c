@@ -16,7 +16,7 @@
 #define A ROLE_ANY
 
 const struct route routes[] = {
-	{ "GET", "/v1/me", A, h_me },
+	{ "GET", "/v1/winnow/me", A, h_me },
 	{ "GET", "/v1/versions/pip/minimum", ROLE_PUBLIC, h_version },
 	{ "GET", "/v1/versions/pip/latest", ROLE_PUBLIC, h_version },
 	{ "GET", "/v1/docker/worker", U, h_workers_list },

@@ -83,7 +83,7 @@ async function handle(req, res, who, url, body) {
 		return json({ userId: t.userId, name: t.name });
 	}
 	if (p === '/logout' && m === 'POST') { res.setHeader('Set-Cookie', 'winnow_session=; Max-Age=0; Path=/'); return json({}); }
-	if (p === '/v1/me') { either(); return json({ userId: who.userId, name: who.name, role: who.role }); }
+	if (p === '/v1/winnow/me') { either(); return json({ userId: who.userId, name: who.name, role: who.role }); }
 	if (p === '/v1/datasets' && m === 'GET') { need('user'); return json([...db.datasets.values()].map((d) => ({ ...d, nSamples: (db.samples.get(d.id) || []).length }))); }
 	if (p === '/v1/datasets' && m === 'POST') {
 		need('user');

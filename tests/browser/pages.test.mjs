@@ -87,7 +87,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------
 test('static pages load: login form, modules and the chart library, no script errors', async () => {
-	// a plain file server for web/static whose /v1/me says 401: the pages must show the login
+	// a plain file server for web/static whose /v1/winnow/me says 401: the pages must show the login
 	const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
 	const srv = http.createServer((req, res) => {
 		const u = new URL(req.url, 'http://x');
@@ -269,7 +269,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		let up = false;
 		for (const deadline = Date.now() + 30000; !up && Date.now() < deadline;) {
 			if (server.exitCode !== null) break;
-			try { const r = await fetch(`${S.base}/v1/me`); up = r.status === 401 || r.ok; } catch { await sleep(100); }
+			try { const r = await fetch(`${S.base}/v1/winnow/me`); up = r.status === 401 || r.ok; } catch { await sleep(100); }
 		}
 		assert.ok(up, `winnow-web did not come up on ${S.base}:\n${serverLog}`);
 		({ context: browser, page } = await launch());

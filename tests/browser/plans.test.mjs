@@ -228,7 +228,7 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		let up = false;
 		for (const deadline = Date.now() + 30000; !up && Date.now() < deadline;) {
 			if (server.exitCode !== null) break;
-			try { const r = await fetch(`${S.base}/v1/me`); up = r.status === 401 || r.ok; } catch { await sleep(100); }
+			try { const r = await fetch(`${S.base}/v1/winnow/me`); up = r.status === 401 || r.ok; } catch { await sleep(100); }
 		}
 		assert.ok(up, `winnow-web did not come up:\n${serverLog}`);
 		const ds = await U('POST', '/v1/datasets', { name: 'plans' });

@@ -253,7 +253,7 @@ class TestRoutes(unittest.TestCase):
 
     def test_winnow_routes_are_not_checked(self):
         self.assertIsNone(cf.check_reply("GET", "/v1/winnow/runs/%s/progress" % ID1, 200, b"{}"))
-        self.assertIsNone(cf.check_reply("GET", "/v1/me", 200, b"{}"))
+        self.assertIsNone(cf.check_reply("GET", "/v1/winnow/me", 200, b"{}"))
 
     def test_request_bodies(self):
         ok = {"configId": ID1, "priority": "MID", "runsOn": [], "creator": "USER_PIP"}

@@ -110,7 +110,7 @@ class TestWorkerCalls(Base):
         self.assertEqual(m["labels"], ["gpu", "x"])
         self.assertEqual(m["state"], "IDLE")
         self.assertEqual(m["workerType"], "FULL")
-        me = self.w("GET", "/v1/me")
+        me = self.w("GET", "/v1/winnow/me")
         self.assertEqual(m["userId"], me["userId"])
         names = [x["name"] for x in self.u("GET", "/v1/docker/worker")]
         self.assertIn("gpu-box", names)
@@ -662,7 +662,7 @@ class TestDatasets(Base):
         d = self.u("GET", "/v1/datasets/%s" % ds)
         self.assertTrue(DATASET_FIELDS <= set(d), d)
         self.assertEqual((d["name"], d["type"], d["nSamples"]), ("my data", "Images", 0))
-        self.assertEqual(d["userId"], self.u("GET", "/v1/me")["userId"])
+        self.assertEqual(d["userId"], self.u("GET", "/v1/winnow/me")["userId"])
         self.assertIn(ds, [x["id"] for x in self.u("GET", "/v1/datasets")])
         self.assertEqual(self.w("GET", "/v1/datasets/%s" % ds)["id"], ds)
 

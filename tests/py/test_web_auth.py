@@ -23,7 +23,7 @@ import webtest  # noqa: E402
 # "public": no credential at all (Lightly's version route, SPEC 7).
 W, U, A, NONE, PUBLIC = "worker", "user", "worker,user", "none", "public"
 ROUTES = (
-    ("GET", "/v1/me", A),
+    ("GET", "/v1/winnow/me", A),
     ("GET", "/v1/versions/pip/minimum", PUBLIC),
     ("GET", "/v1/versions/pip/latest", PUBLIC),
     ("GET", "/v1/docker/worker", U),
@@ -168,21 +168,21 @@ class TestAuth(unittest.TestCase):
         self.assertTrue(self.srv.alive())
 
     def test_query_token(self):
-        r = self.srv.request("GET", "/v1/me?token=" + self.worker)
+        r = self.srv.request("GET", "/v1/winnow/me?token=" + self.worker)
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json["role"], "worker")
         self.assertEqual(r.json["name"], "w1")
-        self.srv.request("GET", "/v1/me?token=" + self.user)
-        self.srv.request("GET", "/v1/me", token=self.user)
+        self.srv.request("GET", "/v1/winnow/me?token=" + self.user)
+        self.srv.request("GET", "/v1/winnow/me", token=self.user)
         log = self.srv.log_text()
-        self.assertIn("GET /v1/me", log)
+        self.assertIn("GET /v1/winnow/me", log)
         self.assertNotIn(self.worker, log)
         self.assertNotIn(self.user, log)
 
     def test_token_cli_list_revoke(self):
         tok = self.srv.token("temp-user", "user")
         self.assertRegex(tok, r"^[0-9a-f]{64}$")
-        self.assertEqual(self.srv.request("GET", "/v1/me", token=tok).status, 200)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/me", token=tok).status, 200)
         listing = webtest.cli("token", "list", "--db", self.srv.db).stdout
         line = [l for l in listing.splitlines() if l.startswith("temp-user ")]
         self.assertEqual(len(line), 1)
@@ -200,7 +200,7 @@ class TestAuth(unittest.TestCase):
         dup = webtest.cli("token", "create", "temp-user", "--role", "user", "--db", self.srv.db, check=False)
         self.assertNotEqual(dup.returncode, 0)
         webtest.cli("token", "revoke", "temp-user", "--db", self.srv.db)
-        self.assertEqual(self.srv.request("GET", "/v1/me", token=tok).status, 401)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/me", token=tok).status, 401)
         self.assertIn("revoked", [l for l in webtest.cli("token", "list", "--db", self.srv.db).stdout.splitlines()
                                   if l.startswith("temp-user ")][0])
         again = webtest.cli("token", "revoke", "temp-user", "--db", self.srv.db, check=False)
@@ -224,7 +224,7 @@ class TestAuth(unittest.TestCase):
         self.assertNotIn("Secure", parts)  # plain HTTP here: a Secure cookie would never come back
         value = parts[0].split("=", 1)[1]
         self.assertNotEqual(value, self.user)
-        me = self.srv.request("GET", "/v1/me", headers={"Cookie": "winnow_session=" + value})
+        me = self.srv.request("GET", "/v1/winnow/me", headers={"Cookie": "winnow_session=" + value})
         self.assertEqual((me.status, me.json["role"]), (200, "user"))
         self.assertEqual(self.srv.request("POST", "/login", {"token": self.worker}).status, 403)
         self.assertEqual(self.srv.request("POST", "/login", {"token": "0" * 64}).status, 401)
@@ -232,15 +232,15 @@ class TestAuth(unittest.TestCase):
         out = self.srv.request("POST", "/logout", headers={"Cookie": "winnow_session=" + value})
         self.assertEqual(out.status, 200)
         self.assertIn("Max-Age=0", out.header("Set-Cookie"))
-        self.assertEqual(self.srv.request("GET", "/v1/me", headers={"Cookie": "winnow_session=" + value}).status, 401)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/me", headers={"Cookie": "winnow_session=" + value}).status, 401)
 
     def test_revoke_ends_sessions(self):
         tok = self.srv.token("sess-user", "user")
         r = self.srv.request("POST", "/login", {"token": tok})
         value = r.header("Set-Cookie").split(";")[0].split("=", 1)[1]
-        self.assertEqual(self.srv.request("GET", "/v1/me", headers={"Cookie": "winnow_session=" + value}).status, 200)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/me", headers={"Cookie": "winnow_session=" + value}).status, 200)
         webtest.cli("token", "revoke", "sess-user", "--db", self.srv.db)
-        self.assertEqual(self.srv.request("GET", "/v1/me", headers={"Cookie": "winnow_session=" + value}).status, 401)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/me", headers={"Cookie": "winnow_session=" + value}).status, 401)
 
     def test_artifact_upload_needs_its_signature(self):
         # The one route without a token: a wrong or missing signature is 401.

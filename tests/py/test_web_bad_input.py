@@ -225,7 +225,7 @@ class TestBadInput(unittest.TestCase):
 
     def test_wrong_methods(self):
         for method, path in (("DELETE", "/v1/datasets"), ("PATCH", "/v1/datasets/%s" % self.ds),
-                             ("PUT", "/v1/docker/runs"), ("POST", "/v1/me"), ("GET", "/v1/artifacts/%s/content" % ("0" * 24)),
+                             ("PUT", "/v1/docker/runs"), ("POST", "/v1/winnow/me"), ("GET", "/v1/artifacts/%s/content" % ("0" * 24)),
                              ("DELETE", "/index.html"), ("GET", "/logout")):
             r = self.srv.request(method, path, token=self.user)
             self.check(r, 405, (method, path))
@@ -271,7 +271,7 @@ class TestBadInput(unittest.TestCase):
                 pass
             s.close()
             self.assertTrue(self.srv.alive())
-        self.assertEqual(self.srv.request("GET", "/v1/me", token=self.user).status, 200)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/me", token=self.user).status, 200)
 
 
 if __name__ == "__main__":

@@ -120,15 +120,15 @@ class TestFrozenFiles(unittest.TestCase):
 
         # A second start has nothing to migrate.
         with srv:
-            self.assertEqual(srv.request("GET", "/v1/me", token=user).status, 200)
+            self.assertEqual(srv.request("GET", "/v1/winnow/me", token=user).status, 200)
         self.assertEqual(srv.log_text().count("migrated to schema version"), log.count("migrated to schema version"))
         self.assertEqual(schema(srv.db), self.fresh_schema)
 
     def check_rows(self, srv, rec, user, worker):
-        me = srv.ok("GET", "/v1/me", token=user)
+        me = srv.ok("GET", "/v1/winnow/me", token=user)
         self.assertEqual((me["userId"], me["name"], me["role"]), (rec["user_id"], "old-user", "user"))
-        self.assertEqual(srv.ok("GET", "/v1/me", token=worker)["role"], "worker")
-        self.assertEqual(srv.request("GET", "/v1/me", token=rec["revoked_token"]).status, 401)
+        self.assertEqual(srv.ok("GET", "/v1/winnow/me", token=worker)["role"], "worker")
+        self.assertEqual(srv.request("GET", "/v1/winnow/me", token=rec["revoked_token"]).status, 401)
 
         ds, ds3 = rec["dataset"], rec["dataset_s3"]
         got = {d["id"]: (d["name"], d["nSamples"]) for d in srv.ok("GET", "/v1/datasets", token=user)}

@@ -360,10 +360,10 @@ class TestTLS(unittest.TestCase):
     def test_plain_http_to_the_tls_port_gets_nothing(self):
         c = http.client.HTTPConnection("127.0.0.1", self.web.port, timeout=10)
         with self.assertRaises((OSError, http.client.HTTPException)):
-            c.request("GET", "/v1/me", headers={"Authorization": "Bearer " + self.utok})
+            c.request("GET", "/v1/winnow/me", headers={"Authorization": "Bearer " + self.utok})
             c.getresponse().read()
         c.close()
-        self.assertEqual(self.web.ok("GET", "/v1/me", token=self.utok)["name"], "alice")
+        self.assertEqual(self.web.ok("GET", "/v1/winnow/me", token=self.utok)["name"], "alice")
 
     def test_session_cookie_is_secure(self):
         r = self.web.request("POST", "/login", {"token": self.utok})

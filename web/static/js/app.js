@@ -70,7 +70,7 @@ async function route() {
 	clearBanners();
 	const main = document.getElementById('main');
 	if (!me && path !== '/login') {
-		try { me = await get('/v1/me'); } catch (e) {
+		try { me = await get('/v1/winnow/me'); } catch (e) {
 			if (e instanceof ApiError && (e.status === 401 || e.status === 403)) { location.hash = `#/login?next=${encodeURIComponent(raw)}`; return; }
 			showLayout(false);
 			clear(main).appendChild(h('div', { class: 'card' }, h('h1', null, 'winnow'),
@@ -124,7 +124,7 @@ async function loginPage(main, ctx) {
 		btn.disabled = true;
 		try {
 			const r = await api('POST', '/login', { token: t });
-			me = await get('/v1/me').catch(() => ({ userId: r && r.userId, name: r && r.name, role: 'user' }));
+			me = await get('/v1/winnow/me').catch(() => ({ userId: r && r.userId, name: r && r.name, role: 'user' }));
 			const next = ctx.query.get('next');
 			location.hash = next && next !== '/login' ? `#${next}` : '#/datasets';
 		} catch (e) {
