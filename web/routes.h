@@ -43,6 +43,12 @@ void h_config_get(struct req *r, struct resp *out);
 void h_run_create(struct req *r, struct resp *out);
 void h_run_state(struct req *r, struct resp *out);
 void h_run_logs_put(struct req *r, struct resp *out);
+void h_run_progress(struct req *r, struct resp *out);
+void h_artifact_confirm(struct req *r, struct resp *out);
+void h_run_file_create(struct req *r, struct resp *out);
+void h_run_files_list(struct req *r, struct resp *out);
+/* Does the route store Idempotency-Key answers (server.c)? Its creates do. */
+bool routes_idempotent(const struct route *rt);
 void h_datasource_get(struct req *r, struct resp *out);
 void h_samples_batch(struct req *r, struct resp *out);
 void h_mappings(struct req *r, struct resp *out);

@@ -177,8 +177,8 @@ async function handle(req, res, who, url, body) {
 		if (rest === '' && m === 'GET') { either(); return json(r); }
 		if (rest === '' && m === 'PUT') { need('worker'); Object.assign(r, { state: body.state, message: body.message ?? r.message, progress: body.progress ?? r.progress, lastModifiedAt: now() }); return json({ abortRequested: !!r.abortRequested }); }
 		if (rest === 'abort') { need('user'); if (['COMPLETED', 'FAILED', 'CRASHED', 'ABORTED'].includes(r.state)) fail(409, `the run is ${r.state}`, 'CONFLICT'); r.abortRequested = true; return json({}); }
-		if (rest === 'logs' && m === 'PUT') { need('worker'); const L = db.logs.get(r.id); for (const l of body) if (!L.some((x) => x.seq === l.seq)) L.push(l); L.sort((a, b) => a.seq - b.seq); return json({}); }
-		if (rest === 'logs' && m === 'GET') { either(); const since = Number(url.searchParams.get('since') ?? -Infinity); return json(db.logs.get(r.id).filter((l) => l.seq > since)); }
+		if (rest === 'logs' && m === 'PUT') { need('worker'); const L = db.logs.get(r.id); for (const l of body) L.push(l); return json({}); }
+		if (rest === 'logs' && m === 'GET') { either(); const c = Number(url.searchParams.get('cursor') ?? 0); const L = db.logs.get(r.id).slice(c); return json({ cursor: c + L.length, logs: L }); }
 		if (rest === 'artifacts' && m === 'POST') {
 			need('worker'); let a = [...db.artifacts.values()].find((x) => x.runId === r.id && x.fileName === body.fileName);
 			if (!a) { a = { id: id(), runId: r.id, fileName: body.fileName, type: body.type, sig: id(), content: null }; db.artifacts.set(a.id, a); }

@@ -476,7 +476,7 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		await seed('PUT', `/v1/datasets/${did}/docker/worker/${wid}/schedule/${sid}`, { state: 'LOCKED' });
 		const rid = (await seed('POST', '/v1/docker/runs', { dockerVersion: 'hostile', datasetId: did, scheduledId: sid, configId: cfgId })).id;
 		const names = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'];
-		await seed('POST', `/v1/datasets/${did}/samples/batch`, names.map((fileName) => ({ fileName, metaData: {} })));
+		await seed('POST', `/v1/winnow/datasets/${did}/samples/batch`, names.map((fileName) => ({ fileName, metaData: {} })));
 		const cand = (await seed('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}-candidates`, prevTagId: null, bitMaskData: '0xf', totSize: 4, creator: 'USER_WORKER', runId: rid })).id;
 		await seed('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}`, prevTagId: cand, bitMaskData: '0x3', totSize: 4, creator: 'USER_WORKER', runId: rid });
 		const up = async (fileName, type, text) => {

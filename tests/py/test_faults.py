@@ -101,7 +101,7 @@ class FaultTest(td.DaemonTest):
              ("POST", r"/samples/batch$", "hang")],
             env={"WINNOWD_TEST_HTTP_TIMEOUT_S": "3"}, extra={"poll_wait": 1})
         self.assertRegex(log, r"outbox: PUT /v1/docker/runs/%s \(job %s\): [^;]*timed out[^;]*; retry 1" % (ID, ID))
-        self.assertRegex(log, r"outbox: POST /v1/datasets/%s/samples/batch \(job %s\): [^;]*timed out[^;]*; retry 1"
+        self.assertRegex(log, r"outbox: POST /v1/winnow/datasets/%s/samples/batch \(job %s\): [^;]*timed out[^;]*; retry 1"
                          % (ID, ID))
 
     def test_connection_reset(self):
@@ -116,7 +116,7 @@ class FaultTest(td.DaemonTest):
         # A reset before any answer on a reused connection is retried by libcurl
         # itself, once, on a fresh connection (not logged; every call is idempotent).
         # After the web app acted, the daemon's own retry shows.
-        self.assertRegex(log, r"outbox: POST /v1/datasets/%s/samples/batch \(job %s\): [^;]*; retry 1" % (ID, ID))
+        self.assertRegex(log, r"outbox: POST /v1/winnow/datasets/%s/samples/batch \(job %s\): [^;]*; retry 1" % (ID, ID))
         self.assertRegex(log, r"claim of scheduled run %s: LOCKED: " % ID)
         self.assertRegex(log, r"claim of scheduled run %s: create run: " % ID)
 
@@ -146,7 +146,7 @@ class FaultTest(td.DaemonTest):
         _, _, log = self.run_through(
             [("POST", r"/samples/batch$", "status", {"status": 429, "retry_after": 3})])
         # Retry-After (3 s) is longer than the first backoff step (0.5..1 s): it wins.
-        self.assertRegex(log, r"outbox: POST /v1/datasets/%s/samples/batch \(job %s\): HTTP 429; retry 1 in 3\.0 s"
+        self.assertRegex(log, r"outbox: POST /v1/winnow/datasets/%s/samples/batch \(job %s\): HTTP 429; retry 1 in 3\.0 s"
                          % (ID, ID))
         self.assertGreater(time.time() - t0, 3)
 
@@ -387,7 +387,7 @@ class TruncatedBodyTest(unittest.TestCase):
         samples = b'[{"fileName":"a.jpg","metaData":{}}]'
         tag = b'{"name":"cut","prevTagId":null,"bitMaskData":"0x1","totSize":1,"creator":"USER_WORKER"}'
         for chunked in (False, True):
-            self.send_cut("POST", "/v1/datasets/%s/samples/batch" % self.ds, samples, chunked=chunked)
+            self.send_cut("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, samples, chunked=chunked)
             self.send_cut("POST", "/v1/datasets/%s/tags" % self.ds, tag, chunked=chunked)
         # A body cut inside the JSON, too (Content-Length of the whole, half sent).
         self.send_cut("POST", "/v1/datasets/%s/tags" % self.ds, tag[:len(tag) // 2], declared=len(tag))
@@ -396,7 +396,7 @@ class TruncatedBodyTest(unittest.TestCase):
         self.assertEqual(self.web.ok("GET", "/v1/datasets/%s/tags" % self.ds, token=self.utok), [])
         self.assertTrue(self.web.alive())
         # The same bodies whole are taken: the cut ones were refused for being cut.
-        r = self.web.request("POST", "/v1/datasets/%s/samples/batch" % self.ds, raw=samples, token=self.wtok,
+        r = self.web.request("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, raw=samples, token=self.wtok,
                              headers={"Content-Type": "application/json"})
         self.assertIn(r.status, (200, 201), r)
         r = self.web.request("POST", "/v1/datasets/%s/tags" % self.ds, raw=tag, token=self.wtok,

@@ -65,7 +65,7 @@ HOLDS = {
                  ("POST", r"^/v1/docker/runs$", None),
                  ("GET", r"^/v1/docker/worker/config/%s$" % ID, None),
                  ("GET", r"^/v1/datasets/%s/datasource$" % ID, None)],
-    "reporting": [("POST", r"^/v1/datasets/%s/samples/batch$" % ID, None),
+    "reporting": [("POST", r"^/v1/winnow/datasets/%s/samples/batch$" % ID, None),
                   ("GET", r"^/v1/datasets/%s/mappings$" % ID, None),
                   ("POST", r"^/v1/datasets/%s/tags$" % ID, None),
                   ("POST", r"^/v1/docker/runs/%s/artifacts$" % ID, None),
@@ -323,8 +323,9 @@ class Soak:
             arts = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])]
             if len(arts) != len(set(arts)):
                 bad_dup = True
-            seqs = [l["seq"] for l in self.ok("GET", "/v1/docker/runs/%s/logs" % run["id"])]
-            if len(seqs) != len(set(seqs)):
+            lines = self.ok("GET", "/v1/docker/runs/%s/logs" % run["id"])["logs"]
+            keys = [(l["ts"], l["level"], l["msg"]) for l in lines]
+            if len(keys) != len(set(keys)):
                 bad_dup = True
             if bad_dup:
                 dup.append(s)
