@@ -18,6 +18,7 @@
 """
 import os
 import random
+import re
 import resource
 import signal
 import socket
@@ -89,8 +90,25 @@ class FaultTest(td.DaemonTest):
     # -- network faults -------------------------------------------------------
     def test_latency(self):
         # Every call 0.3 s late: slower, nothing else.
-        _, _, log = self.run_through([(None, r".", "latency", {"count": -1, "delay": 0.3})])
+        _, run, log = self.run_through([(None, r".", "latency", {"count": -1, "delay": 0.3})])
         self.assertNotIn("retry", log)
+        # SPEC 7's wire, as the proxy saw it: each Lightly artifact created, uploaded and
+        # confirmed; winnow's files on winnow's route, not confirmed; no path of before
+        seen = [(m, p.split("?")[0]) for m, p in self.proxy.seen]
+        rid = run["id"]
+        lightly = {a["id"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % rid)
+                   if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")}
+        fl = self.ok("GET", "/v1/winnow/runs/%s/files" % rid)
+        self.assertLessEqual({"selection.csv", "embeddings_2d.csv"}, {f["fileName"] for f in fl})
+        files = {f["id"] for f in fl}
+        confirmed = [p.split("/")[6] for m, p in seen if m == "PUT" and p.endswith("/confirmUpload")]
+        self.assertEqual(sorted(confirmed), sorted(lightly))
+        uploaded = {p.split("/")[3] for m, p in seen if m == "PUT" and p.startswith("/v1/artifacts/")}
+        self.assertEqual(uploaded, lightly | files)
+        self.assertEqual(sum(1 for m, p in seen if m == "POST" and p == "/v1/winnow/runs/%s/files" % rid), len(files))
+        self.assertTrue(any(m == "PUT" and p == "/v1/winnow/runs/%s/progress" % rid for m, p in seen))
+        old = [e for e in seen if re.match(r"^/v1/datasets/[^/]+/(samples/batch|datapools/)", e[1])]
+        self.assertEqual(old, [])
 
     def test_hang_fires_the_request_timeout(self):
         # The web app accepts the first run-state PUT and the sample batch and never
