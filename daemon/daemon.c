@@ -1200,12 +1200,17 @@ static void claim_next(struct claim *c)
 	}
 	const char *method = api_method(call);
 	char *url = api_url(d, path);
-	/* The claim's two writes are keyed by the job and their step (SPEC 7's Idempotency-Key). */
+	/*
+	 * SPEC 7's Idempotency-Key: the job and the claim step ("<job>:lock",
+	 * "<job>:run", "<job>:config", ...), the same for every retry of the step.
+	 */
+	static const char *const step_keys[] = {
+		"lock", "run", "config", "datasource", "datapool", "tags", "mappings",
+	};
 	char key[64];
-	snprintf(key, sizeof(key), "%s:%s", c->j.sched_id, c->step == CLAIM_LOCK ? "lock" : "run");
-	if (url == NULL || http_request_key(d->http, method, url, d->conf.token,
-					    body ? key : NULL, body, body ? strlen(body) : 0, 30,
-					    on_claim_reply, c) < 0) {
+	snprintf(key, sizeof(key), "%s:%s", c->j.sched_id, step_keys[c->step]);
+	if (url == NULL || http_request_key(d->http, method, url, d->conf.token, key, body,
+					    body ? strlen(body) : 0, 30, on_claim_reply, c) < 0) {
 		free(url);
 		free(body);
 		claim_end(c, true);
@@ -1342,11 +1347,13 @@ static void on_poll_timer(uv_timer_t *t)
 	struct wd *d = t->data;
 
 	if (!d->draining && d->recovered && !d->poll_busy && capacity(d) > 0) {
-		char *url = poll_url(d, "OPEN");
+		char *url = poll_url(d, "OPEN"), key[64];
+		/* A read: each poll has a key of its own (SPEC 7: every call carries one). */
+		snprintf(key, sizeof(key), "%s:poll%lld", d->worker_id, (long long)queue_now_ms());
 		d->poll_busy = true;
 		d->poll_sent = now_seconds();
-		if (http_request(d->http, api_method(API_POLL), url, d->conf.token, NULL, 0,
-				 30 + (long)d->conf.poll_wait, on_poll_reply, d) < 0)
+		if (http_request_key(d->http, api_method(API_POLL), url, d->conf.token, key, NULL, 0,
+				     30 + (long)d->conf.poll_wait, on_poll_reply, d) < 0)
 			d->poll_busy = false;
 		free(url);
 	}
@@ -1455,8 +1462,10 @@ static void on_register_reply(void *ud, const struct http_reply *rep)
 	d->registered = true;
 	wd_contact(d);
 	/* Runs this worker holds that the local queue does not know (a lost intent). */
-	char *url = poll_url(d, "LOCKED");
-	if (http_request(d->http, api_method(API_POLL), url, d->conf.token, NULL, 0, 30, on_locked_reply, d) < 0) {
+	char *url = poll_url(d, "LOCKED"), key[64];
+	snprintf(key, sizeof(key), "%s:locked%lld", d->worker_id, (long long)queue_now_ms());
+	if (http_request_key(d->http, api_method(API_POLL), url, d->conf.token, key, NULL, 0, 30,
+			     on_locked_reply, d) < 0) {
 		struct http_reply bad = { .curl_error = "cannot start the request" };
 		retry_register(d, "recovery", &bad);
 	}
@@ -1729,9 +1738,10 @@ static void shutdown_maybe(struct wd *d)
 	uv_timer_start(&d->stop_timer, on_stop_timer, 2000, 0);
 	if (d->registered) {
 		char *url = api_url(d, api_path(API_WORKER_UPDATE, d->worker_id));
-		char *body = worker_state_body(API_WORKER_OFFLINE);
-		if (http_request(d->http, api_method(API_WORKER_UPDATE), url, d->conf.token, body,
-				 strlen(body), 2, on_offline_reply, d) < 0)
+		char *body = worker_state_body(API_WORKER_OFFLINE), key[64];
+		snprintf(key, sizeof(key), "%s:offline%lld", d->worker_id, (long long)queue_now_ms());
+		if (http_request_key(d->http, api_method(API_WORKER_UPDATE), url, d->conf.token, key,
+				     body, strlen(body), 2, on_offline_reply, d) < 0)
 			log_debug("cannot send OFFLINE");
 		free(url);
 		free(body);

@@ -109,6 +109,19 @@ class FaultTest(td.DaemonTest):
         self.assertTrue(any(m == "PUT" and p == "/v1/winnow/runs/%s/progress" % rid for m, p in seen))
         old = [e for e in seen if re.match(r"^/v1/datasets/[^/]+/(samples/batch|datapools/)", e[1])]
         self.assertEqual(old, [])
+        # every call winnowd makes to the web app carries an Idempotency-Key (SPEC 7); the
+        # uploads to a signedWriteUrl (no token, the signature is the credential) need none
+        keys = list(zip(seen, self.proxy.seen_keys))
+        self.assertEqual([e for e, k in keys if not k and not e[1].startswith("/v1/artifacts/")], [])
+        # the outbox's keys, "<job id>:<seq>", each once on its route (a retry would repeat
+        # one: none here; an artifact's confirmUpload is its create's item, with its key)
+        sched = run["scheduledId"]
+        outbox = [(k, e[0], e[1]) for e, k in keys if k and re.fullmatch(re.escape(sched) + r":\d+", k)]
+        self.assertGreater(len(outbox), 10)
+        self.assertEqual(len(outbox), len(set(outbox)))
+        self.assertEqual(len({k for k, m, p in outbox if not p.endswith("/confirmUpload")}),
+                         len([1 for k, m, p in outbox if not p.endswith("/confirmUpload")]))
+        self.assertIn(sched + ":lock", [k for e, k in keys])
 
     def test_hang_fires_the_request_timeout(self):
         # The web app accepts the first run-state PUT and the sample batch and never
