@@ -62,7 +62,7 @@ int64_t db_now_ms(void);
 
 /*
  * Idempotency keys (SPEC 7): what a call with `Idempotency-Key: key` on
- * route ("METHOD /path") answered, so that a repeat answers the same and
+ * route ("METHOD /path sha256(body)", routes_idem_route) answered, so that a repeat answers the same and
  * creates nothing. db_idem_get: 1 and the stored status and reply (caller
  * frees), 0 when none, -1 on a database error. db_idem_put stores a 2xx
  * answer (a key already stored keeps its first answer) and forgets keys

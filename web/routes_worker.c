@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "api.h"
 #include "bitmask.h"
@@ -622,7 +623,7 @@ void h_run_logs_put(struct req *r, struct resp *out)
 	if (key != NULL) {
 		int status;
 		size_t len;
-		route = xasprintf("%s %s", r->method, r->path);
+		route = routes_idem_route(r);
 		int f = db_idem_get(c, key, route, &status, &reply, &len);
 		if (f < 0)
 			goto dberr;
@@ -1533,6 +1534,27 @@ void h_run_files_list(struct req *r, struct resp *out)
 	}
 	sqlite3_reset(st);
 	resp_json(out, 200, a);
+}
+
+/*
+ * The route an Idempotency-Key is stored under: "METHOD /path sha256(body)".
+ * The body is part of it, so a key repeated with another body (a client
+ * that reuses keys, e.g. a winnowd whose queue was lost and counts again
+ * from 0) is another call, never answered with what another body created.
+ * Caller frees.
+ */
+char *routes_idem_route(struct req *r)
+{
+	unsigned char h[32];
+	unsigned int n = 0;
+	char hex[65];
+
+	if (EVP_Digest(r->body ? r->body : "", r->body ? r->body_len : 0, h, &n, EVP_sha256(),
+		       NULL) != 1 || n != 32)
+		fatalx("sha256 failed");
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	return xasprintf("%s %s %s", r->method, r->path, hex);
 }
 
 /* The creates of winnowd's calls store their Idempotency-Key answers (server.c). */

@@ -85,9 +85,9 @@ static int authenticate(struct req *r)
 
 /*
  * Idempotency-Key (SPEC 7): on the routes that create something
- * (routes_idempotent), a key seen before on the same method and path answers
- * what its first call answered, and the handler does not run again; a 2xx
- * answer is stored with its key. Handlers that must store the key in their
+ * (routes_idempotent), a key seen before on the same method, path and body
+ * answers what its first call answered, and the handler does not run again;
+ * a 2xx answer is stored with its key. Handlers that must store the key in their
  * own transaction (the log lines) do so too; the store keeps the first.
  */
 static void idem_dispatch(struct req *r, const struct route *rt, struct resp *out)
@@ -104,7 +104,7 @@ static void idem_dispatch(struct req *r, const struct route *rt, struct resp *ou
 			   DB_IDEM_MAX_KEY);
 		return;
 	}
-	char *route = xasprintf("%s %s", r->method, r->path);
+	char *route = routes_idem_route(r);
 	int status;
 	char *reply;
 	size_t len;

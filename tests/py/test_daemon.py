@@ -304,11 +304,12 @@ class DaemonTest(DaemonFixture):
         # run create "<job>:run", the outbox's "<job>:<seq>", each seq once
         con = sqlite3.connect(self.web.db)
         try:
-            keyed = con.execute("SELECT key, route FROM idempotency").fetchall()
+            # route: "METHOD /path sha256(body)"
+            keyed = [(k, r.rsplit(" ", 1)[0]) for k, r in con.execute("SELECT key, route FROM idempotency")]
         finally:
             con.close()
         self.assertIn((sched + ":run", "POST /v1/docker/runs"), keyed)
-        routes = {r.split(" ", 1)[0] + " " + re.sub(r"[0-9a-f]{24}", "{id}", r.split(" ", 1)[1]) for k, r in keyed}
+        routes = {re.sub(r"[0-9a-f]{24}", "{id}", r) for k, r in keyed}
         for want in ("PUT /v1/docker/runs/{id}/logs", "POST /v1/winnow/datasets/{id}/samples/batch",
                      "POST /v1/datasets/{id}/tags", "POST /v1/datasets/{id}/tags/{id}/scores",
                      "POST /v1/docker/runs/{id}/artifacts", "POST /v1/winnow/runs/{id}/files"):

@@ -285,6 +285,10 @@ class TestWorkerCalls(Base):
         b = self.srv.request("POST", batch, [{"fileName": "a.jpg"}], self.worker, headers=k)
         self.assertEqual((a.json, b.json), ({"added": 1, "nSamples": 1}, {"added": 1, "nSamples": 1}))
         self.assertEqual(self.w("POST", batch, [{"fileName": "a.jpg"}]), {"added": 0, "nSamples": 2})
+        # the key with another body is another call (a client counting its keys again from 0
+        # must never get what another body created)
+        c = self.srv.request("POST", batch, [{"fileName": "c.jpg"}], self.worker, headers=k)
+        self.assertEqual(c.json, {"added": 1, "nSamples": 3})
         # a tag created twice under one key: one tag, one id
         tag = {"name": "keyed-tag", "prevTagId": None, "bitMaskData": "0x1", "totSize": 2, "creator": "USER_WORKER", "runId": rid}
         k = {"Idempotency-Key": sid + ":6"}
