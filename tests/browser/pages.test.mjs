@@ -695,14 +695,16 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await seed('POST', `/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_margin', scores: margin });
 		await seed('POST', `/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_entropy', scores: margin.map((v) => 1 - v) });
 		const up = async (fileName, type, text) => {
-			const a = await seed('POST', `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
+			// winnow's own files on winnow's route, Lightly's artifacts on Lightly's (SPEC 7)
+			const winnow = ['SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D'].includes(type);
+			const a = await seed('POST', winnow ? `/v1/winnow/runs/${rid}/files` : `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
 			const r = await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: text });
 			assert.ok(r.ok, `${fileName}: ${r.status}`);
 		};
 		// the artifact names the daemon uses (daemon/results.c)
 		await up('embeddings_2d.csv', 'EMBEDDINGS_2D', `filenames,x,y\n${Array.from({ length: N }, (_, i) => `${name(i)},${Math.cos(i) * (i % 97) / 97},${Math.sin(i) * (i % 89) / 89}`).join('\n')}\n`);
 		await up('selection.csv', 'SELECTION_CSV', `rank,filenames,weight,distance\n${Array.from({ length: K }, (_, r) => `${r + 1},${name(r * 10)},0.5,0.1`).join('\n')}\n`);
-		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: 'seeded for the page-speed measurement', progress: 1 });
+		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: 'seeded for the page-speed measurement' });
 		await seed('PUT', `/v1/datasets/${did}/docker/worker/${seeder}/schedule/${sid}`, { state: 'DONE' });
 
 		const resultCalls = [];
