@@ -194,7 +194,7 @@ async function handle(req, res, who, url, body) {
 		if (rest === 'artifacts' && m === 'POST') {
 			need('worker'); let a = [...db.artifacts.values()].find((x) => x.runId === r.id && x.fileName === body.fileName);
 			if (!a) { a = { id: id(), runId: r.id, fileName: body.fileName, type: body.type, sig: id(), content: null }; db.artifacts.set(a.id, a); }
-			return json({ signedWriteUrl: `/v1/artifacts/${a.id}/content?sig=${a.sig}`, artifactId: a.id });
+			return json({ signedWriteUrl: `http://${req.headers.host}/v1/artifacts/${a.id}/content?sig=${a.sig}`, artifactId: a.id });
 		}
 		if (rest === 'artifacts' && m === 'GET') { either(); return json([...db.artifacts.values()].filter((a) => a.runId === r.id && a.content).map((a) => ({ id: a.id, fileName: a.fileName, type: a.type }))); }
 		if (seg[4] === 'artifacts' && seg[6] === 'content') { either(); const a = db.artifacts.get(seg[5]) || fail(404, 'no such artifact', 'NOT_FOUND'); res.writeHead(200, { 'Content-Type': 'application/octet-stream' }); return res.end(a.content); }
