@@ -211,6 +211,12 @@ class DaemonFixture(unittest.TestCase):
                                           % (ds, tag_id, s["scoreType"]))["scores"]
         return out
 
+    def run_files(self, run_id):
+        """The names of a run's Lightly artifacts and winnow's own run files (SPEC 7: two routes)."""
+        lightly = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run_id)
+                   if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")]
+        return lightly + [f["fileName"] for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run_id)]
+
     def logs(self, run_id):
         """Every line of the run, through DockerRunLogData's cursor until a page comes empty."""
         out, cursor = [], 0
@@ -263,7 +269,7 @@ class DaemonFixture(unittest.TestCase):
         for t in self.tags(ds):
             types = [s["scoreType"] for s in self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (ds, t["id"]))]
             self.assertEqual(len(types), len(set(types)), types)
-        arts = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])]
+        arts = self.run_files(run["id"])
         self.assertEqual(len(arts), len(set(arts)), arts)
         lines = self.logs(run["id"])
         # a logs call repeated (its Idempotency-Key known) adds no line twice
@@ -629,7 +635,7 @@ class DaemonTest(DaemonFixture):
             self.assertGreaterEqual(n, 2, "%s %s was not repeated" % (method, pat))
         self.check_results_match_local(ds, run, CORAL, path)
         self.assert_no_duplicates(ds, run)
-        self.assertEqual(len(self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])), 8)
+        self.assertEqual(len(self.run_files(run["id"])), 8)
         runs = self.ok("GET", "/v1/docker/runs?datasetId=%s" % ds)
         self.assertEqual([r["id"] for r in runs], [run["id"]])
 
