@@ -214,9 +214,9 @@ WEB = [
     ['{"state": "BUSY"}', '{"state": "nope"}'],
     ['{"dockerVersion": "1.0", "datasetId": "%s", "scheduledId": "%s", "configId": "%s"}' % (D, S1, C),
      '{"dockerVersion": "1.0", "datasetId": "%s", "scheduledId": "%s", "configId": "%s"}' % (D, S2, C)],
-    ['{"state": "EMBEDDING", "message": "step", "progress": 0.5}', '{"state": "COMPLETED"}'],
+    ['{"state": "EMBEDDING", "message": "step"}', '{"state": "COMPLETED"}', '{"state": "EMBEDDING", "progress": 0.5}'],
     ['{}', ''],
-    ['[{"seq": 0, "ts": 1, "level": "INFO", "msg": "hello"}, {"seq": 1, "ts": 2, "level": "ERROR", "msg": "x", "state": "FAILED"}]',
+    ['[{"ts": 1, "level": "INFO", "group": "winnowd", "msg": "hello"}, {"ts": 2, "level": "ERROR", "group": "g", "msg": "x", "state": "FAILED"}]',
      '[{"seq": -1, "ts": 1, "level": "INFO", "msg": "m"}]'],
     ['{"fileName": "report.pdf", "type": "REPORT_PDF"}', '{"fileName": "log.txt", "type": "LOG"}'],
     ['{"name": "new dataset"}', '{"name": 3}'],
@@ -231,6 +231,8 @@ WEB = [
     ['{}'],
     ['{"state": "LOCKED"}', '{"state": "DONE"}'],
     ['{"state": "DONE"}', '{"state": "LOCKED"}'],
+    ['{"progress": 0.25}', '{"progress": 2}'],
+    ['{"fileName": "scores.csv", "type": "SCORES_CSV"}', '{"fileName": "log.txt", "type": "LOG"}'],
 ]
 
 
