@@ -85,8 +85,7 @@ struct active *wd_active(struct wd *d, const char *sched)
 
 /*
  * The web app's URL of a path from api_path() (lib/api.c, the wire
- * contract; today's paths, API_WIRE_TODAY, until the web app serves SPEC 7's
- * /v1/winnow/ ones). Takes path; NULL stays NULL.
+ * contract of SPEC 7). Takes path; NULL stays NULL.
  */
 static char *api_url(struct wd *d, char *path)
 {
@@ -191,11 +190,14 @@ static void worker_state_update(struct wd *d, bool force)
 	if (!force && strcmp(s, d->worker_state) == 0)
 		return;
 	snprintf(d->worker_state, sizeof(d->worker_state), "%s", s);
-	char *url = api_url(d, api_path(API_WORKER_UPDATE, API_WIRE_TODAY, d->worker_id));
+	char *url = api_url(d, api_path(API_WORKER_UPDATE, d->worker_id));
 	char *body = worker_state_body(st);
+	/* A state is a plain set: each heartbeat has a key of its own. */
+	char key[64];
+	snprintf(key, sizeof(key), "%s:hb%lld", d->worker_id, (long long)queue_now_ms());
 	d->hb_busy = true;
-	if (http_request(d->http, api_method(API_WORKER_UPDATE), url, d->conf.token, body,
-			 strlen(body), 15, on_hb_reply, d) < 0)
+	if (http_request_key(d->http, api_method(API_WORKER_UPDATE), url, d->conf.token, key, body,
+			     strlen(body), 15, on_hb_reply, d) < 0)
 		d->hb_busy = false;
 	free(url);
 	free(body);
@@ -216,18 +218,13 @@ static void on_hb_timer(uv_timer_t *t)
 static int flush_logs(struct wd *d, struct active *a)
 {
 	int n = cJSON_GetArraySize(a->logs);
-	int64_t seq;
 	cJSON *e;
 
 	if (n == 0)
 		return 0;
-	int rc = queue_job_take_seq(d->q, a->sched_id, n, &seq);
-	if (rc < 0)
-		return rc;
 	/*
-	 * List[DockerRunLogCreateEntryData], with today's seq (SPEC 7 replaces
-	 * it by the Idempotency-Key). A line sent again after a rollback takes
-	 * the seq of this attempt.
+	 * List[DockerRunLogCreateEntryData]; the outbox item's Idempotency-Key
+	 * (queue_outbox_add) makes a retried call add nothing.
 	 */
 	struct api_log_entry *v = xcalloc((size_t)n, sizeof(*v));
 	size_t k = 0;
@@ -238,18 +235,17 @@ static int flush_logs(struct wd *d, struct active *a)
 		v[k].group = "winnowd";
 		v[k].msg = (char *)json_text(e, "msg");
 		v[k].state = api_enum_value(API_E_RUN_STATE, json_text(e, "state"));
-		v[k].seq = seq++;
 		if (v[k].level < 0)
 			v[k].level = API_LOG_INFO;
 		k++;
 	}
 	struct api_log_list l = { v, k };
-	char *body = api_build_log_list(&l, API_WIRE_TODAY);
+	char *body = api_build_log_list(&l);
 	free(v);
 	if (body == NULL)
 		return -ENOMEM;
-	char *path = api_path(API_RUN_LOGS, API_WIRE_TODAY, a->run_id);
-	rc = queue_outbox_add(d->q, a->sched_id, "logs", api_method(API_RUN_LOGS), path, body, NULL);
+	char *path = api_path(API_RUN_LOGS, a->run_id);
+	int rc = queue_outbox_add(d->q, a->sched_id, "logs", api_method(API_RUN_LOGS), path, body, NULL);
 	free(path);
 	free(body);
 	return rc;
@@ -300,15 +296,15 @@ static void put_state(struct wd *d, struct active *a)
 	/* The stage is also kept in the job row, for winnowctl. */
 	(void)queue_job_set_stage(d->q, a->sched_id, a->stage_known ? stage_name(a->stage) : "",
 				  progress_of(a));
-	char *body = results_state_body(state, msg, progress_of(a));
-	int rc = queue_outbox_coalesce_state(d->q, a->sched_id, body, d->ob_inflight);
-	if (rc == 0) {
-		char *path = api_path(API_RUN_UPDATE, API_WIRE_TODAY, a->run_id);
-		rc = queue_outbox_add(d->q, a->sched_id, "state", api_method(API_RUN_UPDATE), path,
-				      body, NULL);
-		free(path);
-	}
-	free(body);
+	/*
+	 * The run state on Lightly's route when it changed, the progress on
+	 * winnow's each time (its answer carries the abort flag, outbox.c).
+	 */
+	bool changed = strcmp(a->last_state, state) != 0;
+	int rc = results_put_state(d->q, a->sched_id, a->run_id, changed, state, msg,
+				   progress_of(a), d->ob_inflight);
+	if (rc >= 0)
+		snprintf(a->last_state, sizeof(a->last_state), "%s", state);
 	if (rc >= 0) {
 		a->last_put = now_seconds();
 		a->dirty = false;
@@ -847,8 +843,8 @@ static char *qtag_path(const struct plan *p, const char *name)
 }
 
 /*
- * The datapool's names from winnow's {fileNames} (today's answer adds name
- * and added: tolerated), kept as a JSON array text for the job row.
+ * The datapool's names from winnow's {fileNames} (the answer adds name and
+ * added: tolerated), kept as a JSON array text for the job row.
  */
 static int claim_datapool(struct claim *c, const struct http_reply *rep)
 {
@@ -1230,7 +1226,7 @@ static void claim_next(struct claim *c)
 	case CLAIM_LOCK: {
 		struct api_sched_update u = { .state = API_SCHED_LOCKED, .priority = -1 };
 		call = API_SCHED_UPDATE;
-		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id, d->worker_id, c->j.sched_id);
+		path = api_path(call, c->j.dataset_id, d->worker_id, c->j.sched_id);
 		body = api_build_sched_update(&u);
 		break;
 	}
@@ -1240,38 +1236,47 @@ static void claim_next(struct claim *c)
 					    .scheduled_id = c->j.sched_id,
 					    .config_id = c->j.config_id, .creator = -1 };
 		call = API_RUN_CREATE;
-		path = api_path(call, API_WIRE_TODAY);
+		path = api_path(call);
 		body = api_build_run_create(&r);
 		break;
 	}
 	case CLAIM_CONFIG:
-		/* The 2.2-era route answers V4 configs too (today's web app; SPEC 7: .../vX/). */
+		/* The 2.2-era route answers V4 configs too (SPEC 7 also has .../vX/). */
 		call = API_CONFIG_V0;
-		path = api_path(call, API_WIRE_TODAY, c->j.config_id);
+		path = api_path(call, c->j.config_id);
 		break;
 	case CLAIM_DATASOURCE:
 		/* winnow's route: the INPUT datasource with its S3 endpoint and secret (SPEC 7). */
 		call = API_DATASOURCE_WINNOW;
-		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id);
+		path = api_path(call, c->j.dataset_id);
 		break;
 	case CLAIM_DATAPOOL:
 		/* The name is [A-Za-z0-9._-] (config.c); api_path escapes anything else. */
 		call = API_DATAPOOL_GET;
-		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id, c->cfg->datapool_name);
+		path = api_path(call, c->j.dataset_id, c->cfg->datapool_name);
 		break;
 	case CLAIM_TAGS:
 		call = API_TAGS_LIST;
-		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id);
+		path = api_path(call, c->j.dataset_id);
 		break;
 	case CLAIM_MAPPINGS:
 		call = API_MAPPINGS;
-		path = api_path(call, API_WIRE_TODAY, c->j.dataset_id);
+		path = api_path(call, c->j.dataset_id);
 		break;
 	}
 	const char *method = api_method(call);
 	char *url = api_url(d, path);
-	if (url == NULL || http_request(d->http, method, url, d->conf.token, body,
-					body ? strlen(body) : 0, 30, on_claim_reply, c) < 0) {
+	/*
+	 * SPEC 7's Idempotency-Key: the job and the claim step ("<job>:lock",
+	 * "<job>:run", "<job>:config", ...), the same for every retry of the step.
+	 */
+	static const char *const step_keys[] = {
+		"lock", "run", "config", "datasource", "datapool", "tags", "mappings",
+	};
+	char key[64];
+	snprintf(key, sizeof(key), "%s:%s", c->j.sched_id, step_keys[c->step]);
+	if (url == NULL || http_request_key(d->http, method, url, d->conf.token, key, body,
+					    body ? strlen(body) : 0, 30, on_claim_reply, c) < 0) {
 		free(url);
 		free(body);
 		claim_end(c, true);
@@ -1327,8 +1332,8 @@ static int capacity(struct wd *d)
  * leaves the interval timer to pace the polls.
  */
 /*
- * A poll's answer, List[DockerRunScheduledData]; today's web app adds keys of
- * its own (workerId, originScheduledId), tolerated. 0 or -EINVAL, logged.
+ * A poll's answer, List[DockerRunScheduledData]; the web app may still add
+ * keys of its own (workerId, originScheduledId), tolerated. 0 or -EINVAL, logged.
  */
 static int parse_scheduled(const struct http_reply *rep, const char *what,
 			   struct api_scheduled_list *l)
@@ -1346,7 +1351,7 @@ static int parse_scheduled(const struct http_reply *rep, const char *what,
 
 static char *poll_url(struct wd *d, const char *state)
 {
-	char *path = api_path(API_POLL, API_WIRE_TODAY, d->worker_id, state);
+	char *path = api_path(API_POLL, d->worker_id, state);
 
 	if (path != NULL && d->conf.poll_wait > 0 && strcmp(state, "OPEN") == 0) {
 		char *p = xasprintf("%s&wait=%g", path, d->conf.poll_wait);	/* winnow's long poll */
@@ -1408,11 +1413,13 @@ static void on_poll_timer(uv_timer_t *t)
 	struct wd *d = t->data;
 
 	if (!d->draining && d->recovered && !d->poll_busy && capacity(d) > 0) {
-		char *url = poll_url(d, "OPEN");
+		char *url = poll_url(d, "OPEN"), key[64];
+		/* A read: each poll has a key of its own (SPEC 7: every call carries one). */
+		snprintf(key, sizeof(key), "%s:poll%lld", d->worker_id, (long long)queue_now_ms());
 		d->poll_busy = true;
 		d->poll_sent = now_seconds();
-		if (http_request(d->http, api_method(API_POLL), url, d->conf.token, NULL, 0,
-				 30 + (long)d->conf.poll_wait, on_poll_reply, d) < 0)
+		if (http_request_key(d->http, api_method(API_POLL), url, d->conf.token, key, NULL, 0,
+				     30 + (long)d->conf.poll_wait, on_poll_reply, d) < 0)
 			d->poll_busy = false;
 		free(url);
 	}
@@ -1521,8 +1528,10 @@ static void on_register_reply(void *ud, const struct http_reply *rep)
 	d->registered = true;
 	wd_contact(d);
 	/* Runs this worker holds that the local queue does not know (a lost intent). */
-	char *url = poll_url(d, "LOCKED");
-	if (http_request(d->http, api_method(API_POLL), url, d->conf.token, NULL, 0, 30, on_locked_reply, d) < 0) {
+	char *url = poll_url(d, "LOCKED"), key[64];
+	snprintf(key, sizeof(key), "%s:locked%lld", d->worker_id, (long long)queue_now_ms());
+	if (http_request_key(d->http, api_method(API_POLL), url, d->conf.token, key, NULL, 0, 30,
+			     on_locked_reply, d) < 0) {
 		struct http_reply bad = { .curl_error = "cannot start the request" };
 		retry_register(d, "recovery", &bad);
 	}
@@ -1538,9 +1547,12 @@ static void do_register(struct wd *d)
 	r.worker_type = 0;	/* FULL, Lightly's only type */
 	r.labels = (struct api_strs){ d->conf.labels.v, d->conf.labels.n, true };
 	char *body = api_build_worker_register(&r);
-	char *url = api_url(d, api_path(API_WORKER_REGISTER, API_WIRE_TODAY));
-	if (http_request(d->http, api_method(API_WORKER_REGISTER), url, d->conf.token, body,
-			 strlen(body), 30, on_register_reply, d) < 0) {
+	char *url = api_url(d, api_path(API_WORKER_REGISTER));
+	char *key = xasprintf("%s:register", d->conf.name);	/* a repeat finds the same worker */
+	int rc = http_request_key(d->http, api_method(API_WORKER_REGISTER), url, d->conf.token, key,
+				  body, strlen(body), 30, on_register_reply, d);
+	free(key);
+	if (rc < 0) {
 		struct http_reply bad = { .curl_error = "cannot start the request" };
 		retry_register(d, "register", &bad);
 	}
@@ -1791,10 +1803,11 @@ static void shutdown_maybe(struct wd *d)
 	/* Tell the web app, briefly; the outbox keeps everything else for the next start. */
 	uv_timer_start(&d->stop_timer, on_stop_timer, 2000, 0);
 	if (d->registered) {
-		char *url = api_url(d, api_path(API_WORKER_UPDATE, API_WIRE_TODAY, d->worker_id));
-		char *body = worker_state_body(API_WORKER_OFFLINE);
-		if (http_request(d->http, api_method(API_WORKER_UPDATE), url, d->conf.token, body,
-				 strlen(body), 2, on_offline_reply, d) < 0)
+		char *url = api_url(d, api_path(API_WORKER_UPDATE, d->worker_id));
+		char *body = worker_state_body(API_WORKER_OFFLINE), key[64];
+		snprintf(key, sizeof(key), "%s:offline%lld", d->worker_id, (long long)queue_now_ms());
+		if (http_request_key(d->http, api_method(API_WORKER_UPDATE), url, d->conf.token, key,
+				     body, strlen(body), 2, on_offline_reply, d) < 0)
 			log_debug("cannot send OFFLINE");
 		free(url);
 		free(body);

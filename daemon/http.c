@@ -285,6 +285,13 @@ void http_set_ca_file(struct http *h, const char *path)
 int http_request(struct http *h, const char *method, const char *url, const char *token,
 		 const char *body, size_t body_len, long timeout_s, http_cb cb, void *ud)
 {
+	return http_request_key(h, method, url, token, NULL, body, body_len, timeout_s, cb, ud);
+}
+
+int http_request_key(struct http *h, const char *method, const char *url, const char *token,
+		     const char *idem_key, const char *body, size_t body_len, long timeout_s,
+		     http_cb cb, void *ud)
+{
 	struct http_req *r = xcalloc(1, sizeof(*r));
 
 	r->h = h;
@@ -322,6 +329,11 @@ int http_request(struct http *h, const char *method, const char *url, const char
 		char *auth = xasprintf("Authorization: Bearer %s", token);
 		r->headers = curl_slist_append(r->headers, auth);
 		free(auth);
+	}
+	if (idem_key != NULL) {
+		char *k = xasprintf("Idempotency-Key: %s", idem_key);
+		r->headers = curl_slist_append(r->headers, k);
+		free(k);
 	}
 	if (body != NULL) {
 		r->headers = curl_slist_append(r->headers, token != NULL ?

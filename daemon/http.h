@@ -50,6 +50,10 @@ void http_set_ca_file(struct http *h, const char *path);
  */
 int http_request(struct http *h, const char *method, const char *url, const char *token,
 		 const char *body, size_t body_len, long timeout_s, http_cb cb, void *ud);
+/* The same with an Idempotency-Key header (SPEC 7) when idem_key is not NULL. */
+int http_request_key(struct http *h, const char *method, const char *url, const char *token,
+		     const char *idem_key, const char *body, size_t body_len, long timeout_s,
+		     http_cb cb, void *ud);
 
 /* Number of requests in flight. */
 int http_pending(const struct http *h);

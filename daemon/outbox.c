@@ -28,7 +28,9 @@
 struct ob_call {
 	struct wd *d;
 	struct outbox_item it;
-	bool upload;		/* the artifact's second step: PUT of its signedWriteUrl */
+	bool upload;		/* an artifact's or file's second step: PUT of its signedWriteUrl */
+	bool confirm;		/* an artifact's third step: PUT .../confirmUpload */
+	char artifact_id[25];
 };
 
 double wd_backoff(int attempt)
@@ -128,7 +130,22 @@ void outbox_abandon(struct wd *d)
 }
 
 static void send_call(struct ob_call *c, const char *method, const char *url, const char *token,
-		      const char *body, size_t len);
+		      const char *key, const char *body, size_t len);
+
+/*
+ * The run id of an artifact item's path, /v1/docker/runs/{runId}/artifacts
+ * (a static buffer: used at once).
+ */
+static const char *run_of(const char *path)
+{
+	static char id[25];
+	const char *p = strstr(path, "/runs/");
+
+	id[0] = '\0';
+	if (p != NULL)
+		snprintf(id, sizeof(id), "%.*s", (int)strcspn(p + 6, "/?"), p + 6);
+	return id;
+}
 
 /* Deletes the item, and lets the job's end follow when a broken chain ends it. */
 static void drop_item(struct wd *d, const struct outbox_item *it, const char *why)
@@ -173,16 +190,12 @@ static int handle_ok(struct wd *d, struct ob_call *c, const struct http_reply *r
 	char err[256];
 	int rc = 0;
 
-	if (strcmp(it->kind, "state") == 0) {
-		/*
-		 * Today the run state's answer is winnow's {abortRequested} (SPEC 7
-		 * moves it to the progress route's answer); anything else is no abort.
-		 */
+	if (strcmp(it->kind, "progress") == 0) {
+		/* winnow's progress route answers {abortRequested} (SPEC 7); anything else is no abort. */
 		struct api_abort_reply ar = { 0 };
 		struct active *a = wd_active(d, it->job);
-		if (api_parse_abort_reply(rep->body, rep->len, API_PARSE_EXTRA_OK, &ar, err,
-					  sizeof(err)) == 0 && ar.abort_requested && a &&
-		    !a->abort_requested) {
+		if (api_parse_abort_reply(rep->body, rep->len, 0, &ar, err, sizeof(err)) == 0 &&
+		    ar.abort_requested && a && !a->abort_requested) {
 			log_msg(LOG_LVL_NOTICE, "run %s: abort requested; stopping at the next image",
 				a->run_id);
 			a->abort_requested = true;
@@ -190,13 +203,16 @@ static int handle_ok(struct wd *d, struct ob_call *c, const struct http_reply *r
 		}
 		return queue_outbox_done(d->q, it->id);
 	}
-	if (strcmp(it->kind, "artifact") == 0 && !c->upload) {
-		/* Step two, the upload, is part of the same item: a restart repeats both. */
+	bool artifact = strcmp(it->kind, "artifact") == 0;
+	if ((artifact || strcmp(it->kind, "file") == 0) && !c->upload) {
+		/*
+		 * Step two, the upload (and for Lightly's artifacts step three, the
+		 * confirmation), is part of the same item: a restart repeats them all.
+		 */
 		struct api_artifact_created ac;
 		char *data = NULL;
 		size_t len = 0;
-		if (api_parse_artifact_created(rep->body, rep->len, API_PARSE_EXTRA_OK, &ac, err,
-					       sizeof(err)) < 0) {
+		if (api_parse_artifact_created(rep->body, rep->len, 0, &ac, err, sizeof(err)) < 0) {
 			log_debug("outbox: artifact: %s", err);
 			api_artifact_created_free(&ac);
 			return -EPROTO;
@@ -207,12 +223,27 @@ static int handle_ok(struct wd *d, struct ob_call *c, const struct http_reply *r
 			api_artifact_created_free(&ac);
 			return queue_outbox_done(d->q, it->id);
 		}
+		snprintf(c->artifact_id, sizeof(c->artifact_id), "%s", ac.artifact_id);
 		c->upload = true;
-		send_call(c, "PUT", ac.signed_write_url, NULL, data, len);
+		send_call(c, "PUT", ac.signed_write_url, NULL, NULL, data, len);
 		free(data);
 		api_artifact_created_free(&ac);
 		return 1;	/* still in flight */
 	}
+	if (artifact && !c->confirm) {
+		char *path = api_path(API_ARTIFACT_CONFIRM, run_of(it->path), c->artifact_id);
+		char *url = path ? xasprintf("%s%s", d->conf.url, path) : NULL;
+		free(path);
+		if (url == NULL)
+			return queue_outbox_done(d->q, it->id);
+		c->confirm = true;
+		send_call(c, api_method(API_ARTIFACT_CONFIRM), url, d->conf.token, it->idem_key,
+			  NULL, 0);
+		free(url);
+		return 1;
+	}
+	if (strcmp(it->kind, "state") == 0 || artifact || strcmp(it->kind, "file") == 0)
+		return queue_outbox_done(d->q, it->id);
 	if (queue_begin(d->q) < 0)
 		return -EIO;
 	if (strcmp(it->kind, "mappings") == 0) {
@@ -259,7 +290,8 @@ static void on_reply(void *ud, const struct http_reply *rep)
 		free(c);
 		return;
 	}
-	log_path(lp, sizeof(lp), c->upload ? "artifact upload" : c->it.path);
+	log_path(lp, sizeof(lp), c->confirm ? "artifact confirmUpload" :
+		 c->upload ? "artifact upload" : c->it.path);
 	if (rep->status > 0)
 		wd_contact(d);
 	if (rep->status >= 200 && rep->status < 300) {
@@ -311,10 +343,10 @@ static void on_reply(void *ud, const struct http_reply *rep)
 }
 
 static void send_call(struct ob_call *c, const char *method, const char *url, const char *token,
-		      const char *body, size_t len)
+		      const char *key, const char *body, size_t len)
 {
 	struct wd *d = c->d;
-	int rc = http_request(d->http, method, url, token, body, len, 120, on_reply, c);
+	int rc = http_request_key(d->http, method, url, token, key, body, len, 120, on_reply, c);
 
 	if (rc < 0) {
 		struct http_reply rep = { .status = 0, .body = "", .retry_after = -1,
@@ -404,7 +436,8 @@ void outbox_kick(struct wd *d)
 		d->ob_call = c;
 		char *url = xasprintf("%s%s", d->conf.url, it.path);
 		log_debug("outbox: %s %s (job %s, %s)", it.method, it.path, it.job, it.kind);
-		send_call(c, it.method, url, d->conf.token, it.body, it.body ? strlen(it.body) : 0);
+		send_call(c, it.method, url, d->conf.token, it.idem_key[0] ? it.idem_key : NULL, it.body,
+			  it.body ? strlen(it.body) : 0);
 		free(url);
 		return;
 	}

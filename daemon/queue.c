@@ -95,6 +95,29 @@ static const char *const migrations[QUEUE_VERSION] = {
 	"ALTER TABLE jobs ADD COLUMN pool_name TEXT;"
 	"ALTER TABLE jobs ADD COLUMN tag_creator TEXT;"
 	"ALTER TABLE jobs ADD COLUMN query_tags TEXT;",
+	/*
+	 * 4 -> 5: SPEC 7's wire (no schema change; the queued calls move). A run
+	 * state loses winnow's progress (DockerRunUpdateRequest: the progress has
+	 * its own route now, and the web app makes a COMPLETED run's 1); log
+	 * lines lose winnow's seq (the item's Idempotency-Key replaces it); a run
+	 * file queued as an artifact of winnow's types moves to winnow's files
+	 * route (kind "file"); sample batches and datapools move under
+	 * /v1/winnow/. jobs.log_seq now numbers every item's key.
+	 */
+	"UPDATE outbox SET body = json_remove(body, '$.progress') WHERE kind = 'state' AND "
+	"  json_valid(body) AND json_type(body) = 'object';"
+	"UPDATE outbox SET body = (SELECT json_group_array(CASE"
+	"    WHEN e.type = 'object' THEN json(json_remove(e.value, '$.seq'))"
+	"    WHEN e.type = 'array' THEN json(e.value) ELSE e.value END)"
+	"  FROM json_each(outbox.body) e) "
+	"  WHERE kind = 'logs' AND json_valid(body) AND json_type(body) = 'array';"
+	"UPDATE outbox SET kind = 'file', path = replace(replace(path, '/v1/docker/runs/', "
+	"  '/v1/winnow/runs/'), '/artifacts', '/files') WHERE kind = 'artifact' AND "
+	"  path LIKE '/v1/docker/runs/%/artifacts' AND json_valid(body) AND "
+	"  json_extract(body, '$.type') IN ('SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D');"
+	"UPDATE outbox SET path = '/v1/winnow' || substr(path, 4) WHERE "
+	"  (kind = 'samples' AND path LIKE '/v1/datasets/%/samples/batch') OR "
+	"  (kind = 'datapool' AND path LIKE '/v1/datasets/%/datapools/%');",
 };
 
 enum stmt {
@@ -508,11 +531,19 @@ int queue_outbox_add(struct queue *q, const char *job, const char *kind, const c
 		     const char *path, const char *body, const char *file)
 {
 	sqlite3_stmt *st = q->st[S_OB_ADD];
-	int64_t now = queue_now_ms();
-	/* What makes the call idempotent on the web app is its content (SPEC 7);
-	 * the key names the call for humans and winnowctl. */
-	char *key = xasprintf("%s:%s:%lld", job, kind, (long long)now);
+	int64_t now = queue_now_ms(), seq;
+	char *key;
 
+	/*
+	 * The Idempotency-Key of SPEC 7, "<job id>:<seq>": seq from the job's
+	 * own counter, so a retry sends the key of its first attempt and no two
+	 * calls of a job share one. An item of no job row (none is made so)
+	 * takes the time instead.
+	 */
+	if (queue_job_take_seq(q, job, 1, &seq) == 0)
+		key = xasprintf("%s:%lld", job, (long long)seq);
+	else
+		key = xasprintf("%s:t%lld", job, (long long)now);
 	bind_text(st, 1, job);
 	bind_text(st, 2, kind);
 	bind_text(st, 3, method);
@@ -525,8 +556,8 @@ int queue_outbox_add(struct queue *q, const char *job, const char *kind, const c
 	return exec_done(q, S_OB_ADD);
 }
 
-int queue_outbox_coalesce_state(struct queue *q, const char *job, const char *body,
-				int64_t exclude_id)
+int queue_outbox_coalesce(struct queue *q, const char *job, const char *kind, const char *body,
+			  int64_t exclude_id)
 {
 	sqlite3_stmt *st = q->st[S_OB_LAST];
 	int64_t id = -1;
@@ -534,7 +565,7 @@ int queue_outbox_coalesce_state(struct queue *q, const char *job, const char *bo
 
 	bind_text(st, 1, job);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 1), "state") == 0)
+	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 1), kind) == 0)
 		id = sqlite3_column_int64(st, 0);
 	if (sqlite3_reset(st) != SQLITE_OK || (rc != SQLITE_ROW && rc != SQLITE_DONE))
 		return db_err(q, "outbox last");

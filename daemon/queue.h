@@ -12,7 +12,7 @@
 #include "util.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define QUEUE_VERSION 4
+#define QUEUE_VERSION 5
 
 enum job_state {
 	JOB_CLAIMED,	/* intent written; LOCKED, run, config, datasource on the way */
@@ -37,7 +37,7 @@ struct job {
 	int attempts;		/* the run's own failures */
 	int deaths;		/* daemon deaths while it ran (a poison-job cap) */
 	int64_t lease;		/* unix ms: the claim step is retried after this */
-	int64_t log_seq;	/* the next log seq for this run */
+	int64_t log_seq;	/* the next seq of the job's Idempotency-Keys (outbox items) */
 	int64_t created, updated;
 	char *error;		/* owned, may be NULL */
 	char *config;		/* the stored config reply's "config" object, JSON; may be NULL */
@@ -66,7 +66,7 @@ struct outbox_item {
 	char *path;		/* owned; relative to the web app URL, or absolute for uploads */
 	char *body;		/* owned, may be NULL */
 	char *file;		/* owned, may be NULL: upload this file after the call */
-	char idem_key[80];
+	char idem_key[80];	/* Idempotency-Key: "<job id>:<seq>" */
 	int attempts;
 	int64_t next_try;	/* unix ms */
 };
@@ -106,7 +106,7 @@ int queue_job_set_tag(struct queue *q, const char *sched, const char *cand_tag);
 int queue_job_set_lease(struct queue *q, const char *sched, int64_t lease);
 /* attempts += da, deaths += dd. */
 int queue_job_count_up(struct queue *q, const char *sched, int da, int dd);
-/* Reserves n log seqs: *first = the first one. */
+/* Reserves n seqs of the job's keys: *first = the first one. */
 int queue_job_take_seq(struct queue *q, const char *sched, int n, int64_t *first);
 int queue_job_delete(struct queue *q, const char *sched);
 
@@ -114,12 +114,13 @@ int queue_job_delete(struct queue *q, const char *sched);
 int queue_outbox_add(struct queue *q, const char *job, const char *kind, const char *method,
 		     const char *path, const char *body, const char *file);
 /*
- * Replaces the body of the job's last item when that is an unsent "state"
- * item (not exclude_id, the one in flight): a run state superseded before it
- * was sent needs no call of its own. Returns 1 when it did, 0 when not.
+ * Replaces the body of the job's last item when that is an unsent item of
+ * kind (not exclude_id, the one in flight): a run state or progress
+ * superseded before it was sent needs no call of its own. Returns 1 when it
+ * did, 0 when not.
  */
-int queue_outbox_coalesce_state(struct queue *q, const char *job, const char *body,
-				int64_t exclude_id);
+int queue_outbox_coalesce(struct queue *q, const char *job, const char *kind, const char *body,
+			  int64_t exclude_id);
 /*
  * The next item due at now_ms: the oldest item of some job whose oldest item
  * is due. Returns 1 and fills it, 0 when none is due (*next_due = the

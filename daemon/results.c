@@ -35,32 +35,59 @@ char *results_run_name(const struct job *j)
 	return xasprintf("run-%s", j->run_id);
 }
 
-/*
- * DockerRunUpdateRequest; the progress rides along on today's wire (SPEC 7
- * moves it to winnow's progress route, API_RUN_PROGRESS, once the web app
- * serves it).
- */
-char *results_state_body(const char *state, const char *message, double progress)
+/* DockerRunUpdateRequest {state, message?} (the progress has its own route). */
+char *results_state_body(const char *state, const char *message)
 {
 	struct api_run_update u;
 
 	api_run_update_init(&u);
 	u.state = api_enum_value(API_E_RUN_STATE, state);
 	u.message = (char *)message;
-	if (progress >= 0)
-		u.progress = progress > 1 ? 1 : progress;
-	char *s = api_build_run_update(&u, API_WIRE_TODAY);
+	char *s = api_build_run_update(&u);
 	if (s == NULL)
 		fatalx("results: run state %s is not one of Lightly's", state);
 	return s;
 }
 
-/* A path of the contract on today's wire; the route table makes it, never NULL here. */
+/* A path of the contract; the route table makes it, never NULL here. */
 static char *path_of(char *p)
 {
 	if (p == NULL)
-		fatalx("results: a route the web app does not serve");
+		fatalx("results: a route without its parameters");
 	return p;
+}
+
+/* Adds an item, or gives its body to an unsent one of the same kind ending the job's list. */
+static int add_or_coalesce(struct queue *q, const char *sched, const char *kind, enum api_call call,
+			   const char *run_id, const char *body, int64_t exclude_id)
+{
+	int rc = queue_outbox_coalesce(q, sched, kind, body, exclude_id);
+
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	char *path = path_of(api_path(call, run_id));
+	rc = queue_outbox_add(q, sched, kind, api_method(call), path, body, NULL);
+	free(path);
+	return rc;
+}
+
+int results_put_state(struct queue *q, const char *sched, const char *run_id, bool with_state,
+		      const char *state, const char *message, double progress, int64_t exclude_id)
+{
+	int rc = 0;
+
+	if (with_state) {
+		char *body = results_state_body(state, message);
+		rc = add_or_coalesce(q, sched, "state", API_RUN_UPDATE, run_id, body, exclude_id);
+		free(body);
+	}
+	if (rc == 0 && progress >= 0) {
+		struct api_progress p = { progress > 1 ? 1 : progress };
+		char *body = api_build_progress(&p);
+		rc = add_or_coalesce(q, sched, "progress", API_RUN_PROGRESS, run_id, body, exclude_id);
+		free(body);
+	}
+	return rc;
 }
 
 /* Splits a file into lines (without their newline); empty lines are skipped. */
@@ -125,13 +152,27 @@ static int read_candidates(const char *run_dir, struct strvec *cand, char *err, 
 	return 0;
 }
 
+/* A state of the results chain: its progress first (the state may end the run), then the state. */
 static int add_state(struct queue *q, const struct job *j, const char *state, const char *msg,
 		     double progress)
 {
-	char *path = path_of(api_path(API_RUN_UPDATE, API_WIRE_TODAY, j->run_id));
-	char *body = results_state_body(state, msg, progress);
-	int rc = queue_outbox_add(q, j->sched_id, "state", "PUT", path, body, NULL);
+	int rc = 0;
+	char *path, *body;
 
+	if (progress >= 0) {
+		struct api_progress p = { progress > 1 ? 1 : progress };
+		path = path_of(api_path(API_RUN_PROGRESS, j->run_id));
+		body = api_build_progress(&p);
+		rc = queue_outbox_add(q, j->sched_id, "progress", api_method(API_RUN_PROGRESS), path,
+				      body, NULL);
+		free(path);
+		free(body);
+		if (rc < 0)
+			return rc;
+	}
+	path = path_of(api_path(API_RUN_UPDATE, j->run_id));
+	body = results_state_body(state, msg);
+	rc = queue_outbox_add(q, j->sched_id, "state", api_method(API_RUN_UPDATE), path, body, NULL);
 	free(path);
 	free(body);
 	return rc;
@@ -161,7 +202,7 @@ static int enqueue_datapool(struct queue *q, const struct job *j, const char *ru
 		return rc;
 	}
 	free(sp);
-	path = path_of(api_path(API_DATAPOOL_PUT, API_WIRE_TODAY, j->dataset_id, name));
+	path = path_of(api_path(API_DATAPOOL_PUT, j->dataset_id, name));
 	for (size_t i = 0; i < sel.n && rc == 0; i += SAMPLES_PER_CALL) {
 		size_t n = sel.n - i < SAMPLES_PER_CALL ? sel.n - i : SAMPLES_PER_CALL;
 		struct api_datapool dp = { { sel.v + i, n, true } };
@@ -186,7 +227,7 @@ int results_enqueue_samples(struct queue *q, const struct job *j, const char *ru
 		return rc;
 	if ((rc = add_state(q, j, "SAVING_RESULTS", "saving results", 0.92)) < 0)
 		goto out;
-	path = path_of(api_path(API_SAMPLES, API_WIRE_TODAY, j->dataset_id));
+	path = path_of(api_path(API_SAMPLES, j->dataset_id));
 	struct api_sample *smp = xcalloc(SAMPLES_PER_CALL, sizeof(*smp));
 	for (size_t i = 0; i < cand.n; i += SAMPLES_PER_CALL) {
 		size_t n = cand.n - i < SAMPLES_PER_CALL ? cand.n - i : SAMPLES_PER_CALL;
@@ -206,7 +247,7 @@ int results_enqueue_samples(struct queue *q, const struct job *j, const char *ru
 	if ((rc = enqueue_datapool(q, j, run_dir, err, errlen)) < 0)
 		goto out;
 	free(path);
-	path = path_of(api_path(API_MAPPINGS, API_WIRE_TODAY, j->dataset_id));
+	path = path_of(api_path(API_MAPPINGS, j->dataset_id));
 	rc = queue_outbox_add(q, j->sched_id, "mappings", api_method(API_MAPPINGS), path, NULL, NULL);
 out:
 	if (rc < 0 && err[0] == '\0')
@@ -236,9 +277,9 @@ static long lookup(const struct name_idx *map, size_t n, const char *name)
 }
 
 /*
- * TagCreateRequest. prev NULL (the candidates tag of today, before the
- * initial tag of SPEC 7 exists) builds "prevTagId": null, which today's web
- * app takes; prev may be RESULTS_CAND_TAG, substituted when sent.
+ * TagCreateRequest. prev NULL (the candidates tag, until winnowd makes the
+ * initial tag of SPEC 7) builds "prevTagId": null, which the web app takes;
+ * prev may be RESULTS_CAND_TAG, substituted when sent.
  */
 static char *tag_body(const char *name, const char *prev, const struct bitmask *bm, size_t tot,
 		      const char *creator, const char *run_id)
@@ -323,7 +364,7 @@ static int enqueue_scores(struct queue *q, const struct job *j, const char *run_
 		r->idx = (size_t)idx;
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_row);
-	path = path_of(api_path(API_SCORES, API_WIRE_TODAY, j->dataset_id, RESULTS_CAND_TAG));
+	path = path_of(api_path(API_SCORES, j->dataset_id, RESULTS_CAND_TAG));
 	double *vals = xcalloc(nrows + 1, sizeof(double));
 	for (size_t c = 1; c < cols.n && rc == 0; c++) {
 		for (size_t r = 0; r < nrows; r++) {
@@ -359,9 +400,10 @@ out:
 }
 
 /*
- * Lightly's artifacts (API_ARTIFACT_CREATE, DockerRunArtifactType) and
- * winnow's own run files (API_RUN_FILE_CREATE, SPEC 7's /v1/winnow/runs/
- * {runId}/files; today the artifacts route with winnow's types).
+ * Lightly's artifacts (API_ARTIFACT_CREATE, DockerRunArtifactType: kind
+ * "artifact", uploaded then confirmed) and winnow's own run files
+ * (API_RUN_FILE_CREATE, SPEC 7's /v1/winnow/runs/{runId}/files: kind "file",
+ * uploaded).
  */
 static const struct {
 	const char *file;
@@ -396,10 +438,11 @@ static int enqueue_artifact(struct queue *q, const struct job *j, const char *ru
 		a.type = type;
 		char *body = call == API_RUN_FILE_CREATE ? api_build_run_file_create(&a) :
 			     api_build_artifact_create(&a);
-		char *path = path_of(api_path(call, API_WIRE_TODAY, j->run_id));
+		char *path = path_of(api_path(call, j->run_id));
 		if (body == NULL)
 			fatalx("results: artifact %s: type %d out of range", file, type);
-		rc = queue_outbox_add(q, j->sched_id, "artifact", api_method(call), path, body, abs);
+		rc = queue_outbox_add(q, j->sched_id, call == API_RUN_FILE_CREATE ? "file" : "artifact",
+				      api_method(call), path, body, abs);
 		free(path);
 		free(body);
 	}
@@ -412,7 +455,7 @@ static int enqueue_finish(struct queue *q, const struct job *j, const char *job_
 {
 	struct api_sched_update u = { .state = API_SCHED_DONE, .priority = -1 };
 	/* @WORKER@: the outbox puts the worker id in when it sends (api_path keeps '@'). */
-	char *path = path_of(api_path(API_SCHED_UPDATE, API_WIRE_TODAY, j->dataset_id, "@WORKER@",
+	char *path = path_of(api_path(API_SCHED_UPDATE, j->dataset_id, "@WORKER@",
 				      j->sched_id));
 	char *body = api_build_sched_update(&u);
 	int rc = queue_outbox_add(q, j->sched_id, "schedule", api_method(API_SCHED_UPDATE), path,
@@ -483,7 +526,7 @@ int results_enqueue_tags(struct queue *q, const struct job *j, const char *run_d
 
 	name = results_run_name(j);
 	cname = xasprintf("%s-candidates", name);
-	path = path_of(api_path(API_TAG_CREATE, API_WIRE_TODAY, j->dataset_id));
+	path = path_of(api_path(API_TAG_CREATE, j->dataset_id));
 	body = tag_body(cname, NULL, &cm, nmap, "USER_WORKER", j->run_id);
 	if ((rc = queue_outbox_add(q, j->sched_id, "tag_cand", "POST", path, body, NULL)) < 0)
 		goto out;

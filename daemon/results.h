@@ -7,15 +7,28 @@
 #ifndef WINNOWD_RESULTS_H
 #define WINNOWD_RESULTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "queue.h"
 
 /* Stands for the candidates tag id in queued paths and bodies until it is known. */
 #define RESULTS_CAND_TAG "@CANDTAG@"
 
-/* {"state", "message", "progress"} of a run-state PUT; caller frees. progress < 0: none. */
-char *results_state_body(const char *state, const char *message, double progress);
+/* DockerRunUpdateRequest {state, message?} of a run-state PUT; caller frees. */
+char *results_state_body(const char *state, const char *message);
+
+/*
+ * Queues a run's state and progress (SPEC 7: the state on Lightly's run
+ * route, kind "state"; the progress on winnow's progress route, kind
+ * "progress", whose answer carries abortRequested). with_state false: the
+ * progress alone; progress < 0: the state alone. An unsent item of the same
+ * kind at the end of the job's list takes the new body instead (not
+ * exclude_id, the item in flight). 0 or a negative errno.
+ */
+int results_put_state(struct queue *q, const char *sched, const char *run_id, bool with_state,
+		      const char *state, const char *message, double progress, int64_t exclude_id);
 
 /*
  * After the stages: SAVING_RESULTS, every candidate as a sample (path order,

@@ -25,6 +25,7 @@ struct active {
 	size_t done, total;
 	double last_put;	/* monotonic seconds of the last run-state call queued */
 	double last_progress_put;
+	char last_state[40];	/* the run state last queued ("" before the first) */
 	bool dirty;		/* stage or progress changed since */
 	bool abort_requested;	/* the web app said abortRequested */
 	bool end_pending;	/* the stages ended but the queue could not record it (disk full): retried by the tick */

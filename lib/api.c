@@ -146,60 +146,46 @@ int api_enum_value(enum api_enum e, const char *s)
 
 /* ---- routes ------------------------------------------------------------- */
 
-/*
- * SPEC 7's paths; `today` is the path today's web app serves instead (NULL:
- * it serves SPEC's path, or, with served false, nothing yet).
- */
-static const struct {
-	struct api_route r;
-	bool served;
-} routes[API_CALL_COUNT] = {
-	[API_WORKER_REGISTER] = { { "POST", "/v1/docker/worker", NULL, 0 }, true },
-	[API_WORKER_UPDATE] = { { "PUT", "/v1/docker/worker/{workerId}", NULL, 1 }, true },
-	[API_POLL] = { { "GET", "/v1/docker/worker/{workerId}/schedule?state={state}", NULL, 2 },
-		       true },
-	[API_SCHED_UPDATE] = { { "PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}"
-				 "/schedule/{scheduledId}", NULL, 3 }, true },
-	[API_CONFIG_V0] = { { "GET", "/v1/docker/worker/config/{configId}", NULL, 1 }, true },
-	[API_CONFIG_VX] = { { "GET", "/v1/docker/worker/config/vX/{configId}", NULL, 1 }, true },
-	[API_RUN_CREATE] = { { "POST", "/v1/docker/runs", NULL, 0 }, true },
-	[API_RUN_UPDATE] = { { "PUT", "/v1/docker/runs/{runId}", NULL, 1 }, true },
-	/* Today the progress rides on the run state's PUT (api_build_run_update, TODAY). */
-	[API_RUN_PROGRESS] = { { "PUT", "/v1/winnow/runs/{runId}/progress", NULL, 1 }, false },
-	[API_RUN_LOGS] = { { "PUT", "/v1/docker/runs/{runId}/logs", NULL, 1 }, true },
-	[API_DATASOURCE] = { { "GET", "/v1/datasets/{datasetId}/datasource", NULL, 1 }, true },
+/* SPEC 7's paths, the only ones winnowd calls and winnow-web serves. */
+static const struct api_route routes[API_CALL_COUNT] = {
+	[API_WORKER_REGISTER] = { "POST", "/v1/docker/worker", 0 },
+	[API_WORKER_UPDATE] = { "PUT", "/v1/docker/worker/{workerId}", 1 },
+	[API_POLL] = { "GET", "/v1/docker/worker/{workerId}/schedule?state={state}", 2 },
+	[API_SCHED_UPDATE] = { "PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}"
+			       "/schedule/{scheduledId}", 3 },
+	[API_CONFIG_V0] = { "GET", "/v1/docker/worker/config/{configId}", 1 },
+	[API_CONFIG_VX] = { "GET", "/v1/docker/worker/config/vX/{configId}", 1 },
+	[API_RUN_CREATE] = { "POST", "/v1/docker/runs", 0 },
+	[API_RUN_UPDATE] = { "PUT", "/v1/docker/runs/{runId}", 1 },
+	[API_RUN_PROGRESS] = { "PUT", "/v1/winnow/runs/{runId}/progress", 1 },
+	[API_RUN_LOGS] = { "PUT", "/v1/docker/runs/{runId}/logs", 1 },
+	[API_DATASOURCE] = { "GET", "/v1/datasets/{datasetId}/datasource", 1 },
 	/* The INPUT datasource with winnow's s3Endpoint (null: AWS) and, for a worker
 	 * while a run of the dataset is LOCKED, the S3 secret (web/datasource.c). */
-	[API_DATASOURCE_WINNOW] = { { "GET", "/v1/winnow/datasets/{datasetId}/datasource", NULL,
-				      1 }, true },
-	[API_SAMPLES] = { { "POST", "/v1/winnow/datasets/{datasetId}/samples/batch",
-			    "/v1/datasets/{datasetId}/samples/batch", 1 }, true },
-	[API_MAPPINGS] = { { "GET", "/v1/datasets/{datasetId}/mappings?field=fileName", NULL, 1 },
-			   true },
-	[API_TAGS_LIST] = { { "GET", "/v1/datasets/{datasetId}/tags", NULL, 1 }, true },
-	[API_TAG_INITIAL] = { { "POST", "/v1/datasets/{datasetId}/tags/initial", NULL, 1 }, false },
-	[API_TAG_CREATE] = { { "POST", "/v1/datasets/{datasetId}/tags", NULL, 1 }, true },
-	[API_SCORES] = { { "POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", NULL, 2 }, true },
-	[API_DATAPOOL_GET] = { { "GET", "/v1/winnow/datasets/{datasetId}/datapools/{name}",
-				 "/v1/datasets/{datasetId}/datapools/{name}", 2 }, true },
-	[API_DATAPOOL_PUT] = { { "PUT", "/v1/winnow/datasets/{datasetId}/datapools/{name}",
-				 "/v1/datasets/{datasetId}/datapools/{name}", 2 }, true },
-	[API_ARTIFACT_CREATE] = { { "POST", "/v1/docker/runs/{runId}/artifacts", NULL, 1 }, true },
-	[API_ARTIFACT_CONFIRM] = { { "PUT", "/v1/docker/runs/{runId}/artifacts/{artifactId}"
-				     "/confirmUpload", NULL, 2 }, false },
-	/* Today winnow's files are artifacts with winnow's types. */
-	[API_RUN_FILE_CREATE] = { { "POST", "/v1/winnow/runs/{runId}/files",
-				    "/v1/docker/runs/{runId}/artifacts", 1 }, true },
+	[API_DATASOURCE_WINNOW] = { "GET", "/v1/winnow/datasets/{datasetId}/datasource", 1 },
+	[API_SAMPLES] = { "POST", "/v1/winnow/datasets/{datasetId}/samples/batch", 1 },
+	[API_MAPPINGS] = { "GET", "/v1/datasets/{datasetId}/mappings?field=fileName", 1 },
+	[API_TAGS_LIST] = { "GET", "/v1/datasets/{datasetId}/tags", 1 },
+	[API_TAG_INITIAL] = { "POST", "/v1/datasets/{datasetId}/tags/initial", 1 },
+	[API_TAG_CREATE] = { "POST", "/v1/datasets/{datasetId}/tags", 1 },
+	[API_SCORES] = { "POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", 2 },
+	[API_DATAPOOL_GET] = { "GET", "/v1/winnow/datasets/{datasetId}/datapools/{name}", 2 },
+	[API_DATAPOOL_PUT] = { "PUT", "/v1/winnow/datasets/{datasetId}/datapools/{name}", 2 },
+	[API_ARTIFACT_CREATE] = { "POST", "/v1/docker/runs/{runId}/artifacts", 1 },
+	[API_ARTIFACT_CONFIRM] = { "PUT", "/v1/docker/runs/{runId}/artifacts/{artifactId}"
+				   "/confirmUpload", 2 },
+	[API_RUN_FILE_CREATE] = { "POST", "/v1/winnow/runs/{runId}/files", 1 },
+	[API_RUN_FILES_LIST] = { "GET", "/v1/winnow/runs/{runId}/files", 1 },
 };
 
 const struct api_route *api_route(enum api_call c)
 {
-	return (unsigned)c < API_CALL_COUNT ? &routes[c].r : NULL;
+	return (unsigned)c < API_CALL_COUNT ? &routes[c] : NULL;
 }
 
 const char *api_method(enum api_call c)
 {
-	return (unsigned)c < API_CALL_COUNT ? routes[c].r.method : NULL;
+	return (unsigned)c < API_CALL_COUNT ? routes[c].method : NULL;
 }
 
 static bool keep_char(unsigned char ch)
@@ -208,20 +194,14 @@ static bool keep_char(unsigned char ch)
 	       strchr("-._~@:", ch) != NULL;
 }
 
-char *api_path(enum api_call c, enum api_wire wire, ...)
+char *api_path(enum api_call c, ...)
 {
 	if ((unsigned)c >= API_CALL_COUNT)
 		return NULL;
-	const char *t = routes[c].r.path;
-	if (wire == API_WIRE_TODAY) {
-		if (!routes[c].served)
-			return NULL;
-		if (routes[c].r.today != NULL)
-			t = routes[c].r.today;
-	}
+	const char *t = routes[c].path;
 	struct buf b = { 0 };
 	va_list ap;
-	va_start(ap, wire);
+	va_start(ap, c);
 	for (const char *p = t; *p;) {
 		if (*p != '{') {
 			buf_append(&b, p++, 1);
@@ -275,7 +255,6 @@ struct field {
 	size_t min;		/* least length (strings) or items (number lists) */
 	pattern_fn pat;
 	const char *pat_text;
-	bool today;		/* built only for API_WIRE_TODAY */
 };
 
 static bool pat_id(const char *s)
@@ -440,7 +419,6 @@ static const struct field f_run_update[] = {
 	F("state", K_ENUM, true, struct api_run_update, state, .en = API_E_RUN_STATE),
 	F("message", K_STR, false, struct api_run_update, message, .max = API_MAX_TEXT),
 	F("ts", K_INT, false, struct api_run_update, ts),
-	F("progress", K_NUM, false, struct api_run_update, progress, .today = true),
 	F_END
 };
 
@@ -462,7 +440,6 @@ static const struct field f_log_create[] = {
 	F("msg", K_STR, true, struct api_log_entry, msg, .max = API_MAX_TEXT),
 	F("state", K_ENUM, false, struct api_log_entry, state, .en = API_E_RUN_STATE),
 	F("load", K_REFUSE, false, struct api_log_entry, ts),
-	F("seq", K_INT, false, struct api_log_entry, seq, .today = true),
 	F_END
 };
 
@@ -612,11 +589,9 @@ static cJSON *exact_number(double v)
 }
 
 /* Adds s's fields to o; false when an enum value is out of range. */
-static bool build_fields(cJSON *o, const struct field *fs, const void *s, enum api_wire wire)
+static bool build_fields(cJSON *o, const struct field *fs, const void *s)
 {
 	for (const struct field *f = fs; f->key; f++) {
-		if (f->today && wire != API_WIRE_TODAY)
-			continue;
 		switch (f->kind) {
 		case K_STR:
 		case K_ENUMSTR: {
@@ -695,26 +670,25 @@ static char *print_take(cJSON *j)
 	return s;
 }
 
-static char *build_one(const struct field *fs, const void *s, enum api_wire wire)
+static char *build_one(const struct field *fs, const void *s)
 {
 	cJSON *o = cJSON_CreateObject();
 
-	if (s == NULL || !build_fields(o, fs, s, wire)) {
+	if (s == NULL || !build_fields(o, fs, s)) {
 		cJSON_Delete(o);
 		return NULL;
 	}
 	return print_take(o);
 }
 
-static char *build_list(const struct field *fs, const void *v, size_t n, size_t size,
-			enum api_wire wire)
+static char *build_list(const struct field *fs, const void *v, size_t n, size_t size)
 {
 	cJSON *a = cJSON_CreateArray();
 
 	for (size_t i = 0; i < n; i++) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddItemToArray(a, o);
-		if (!build_fields(o, fs, (const char *)v + i * size, wire)) {
+		if (!build_fields(o, fs, (const char *)v + i * size)) {
 			cJSON_Delete(a);
 			return NULL;
 		}
@@ -1075,7 +1049,7 @@ static void free_list(const struct field *fs, void *v, size_t n, size_t size)
 #define ONE(name, T, table)                                                              \
 	char *api_build_##name(const T *s)                                              \
 	{                                                                               \
-		return build_one(table, s, API_WIRE_SPEC);                              \
+		return build_one(table, s);                              \
 	}                                                                               \
 	int api_parse_##name(const char *text, size_t len, unsigned flags, T *out,      \
 			     char *err, size_t errlen)                                  \
@@ -1102,9 +1076,9 @@ ONE(artifact_created, struct api_artifact_created, f_artifact_created)
 ONE(datapool, struct api_datapool, f_datapool)
 ONE(error, struct api_error, f_error)
 
-char *api_build_run_update(const struct api_run_update *s, enum api_wire wire)
+char *api_build_run_update(const struct api_run_update *s)
 {
-	return build_one(f_run_update, s, wire);
+	return build_one(f_run_update, s);
 }
 
 int api_parse_run_update(const char *text, size_t len, unsigned flags, struct api_run_update *out,
@@ -1121,7 +1095,7 @@ void api_run_update_free(struct api_run_update *s)
 
 char *api_build_progress(const struct api_progress *s)
 {
-	return build_one(f_progress, s, API_WIRE_SPEC);
+	return build_one(f_progress, s);
 }
 
 int api_parse_progress(const char *text, size_t len, unsigned flags, struct api_progress *out,
@@ -1154,7 +1128,7 @@ void api_run_file_create_free(struct api_artifact_create *s)
 
 char *api_build_abort_reply(const struct api_abort_reply *s)
 {
-	return build_one(f_abort_reply, s, API_WIRE_SPEC);
+	return build_one(f_abort_reply, s);
 }
 
 int api_parse_abort_reply(const char *text, size_t len, unsigned flags,
@@ -1165,7 +1139,7 @@ int api_parse_abort_reply(const char *text, size_t len, unsigned flags,
 
 char *api_build_run_file_create(const struct api_artifact_create *s)
 {
-	return build_one(f_run_file_create, s, API_WIRE_SPEC);
+	return build_one(f_run_file_create, s);
 }
 
 int api_parse_run_file_create(const char *text, size_t len, unsigned flags,
@@ -1208,29 +1182,29 @@ LIST(sample_list, struct api_sample_list, struct api_sample, f_sample, "")
 
 char *api_build_scheduled(const struct api_scheduled *s)
 {
-	return build_one(f_scheduled, s, API_WIRE_SPEC);
+	return build_one(f_scheduled, s);
 }
 
 char *api_build_scheduled_list(const struct api_scheduled_list *s)
 {
-	return build_list(f_scheduled, s->v, s->n, sizeof(*s->v), API_WIRE_SPEC);
+	return build_list(f_scheduled, s->v, s->n, sizeof(*s->v));
 }
 
-char *api_build_log_list(const struct api_log_list *s, enum api_wire wire)
+char *api_build_log_list(const struct api_log_list *s)
 {
-	return build_list(f_log_create, s->v, s->n, sizeof(*s->v), wire);
+	return build_list(f_log_create, s->v, s->n, sizeof(*s->v));
 }
 
 char *api_build_sample_list(const struct api_sample_list *s)
 {
-	return build_list(f_sample, s->v, s->n, sizeof(*s->v), API_WIRE_SPEC);
+	return build_list(f_sample, s->v, s->n, sizeof(*s->v));
 }
 
 char *api_build_log_data(const struct api_log_data *s)
 {
 	cJSON *o = cJSON_CreateObject(), *a = cJSON_CreateArray();
 
-	if (!build_fields(o, f_log_data, s, API_WIRE_SPEC)) {
+	if (!build_fields(o, f_log_data, s)) {
 		cJSON_Delete(o);
 		cJSON_Delete(a);
 		return NULL;
@@ -1239,7 +1213,7 @@ char *api_build_log_data(const struct api_log_data *s)
 	for (size_t i = 0; i < s->logs.n; i++) {
 		cJSON *e = cJSON_CreateObject();
 		cJSON_AddItemToArray(a, e);
-		if (!build_fields(e, f_log_read, &s->logs.v[i], API_WIRE_SPEC)) {
+		if (!build_fields(e, f_log_read, &s->logs.v[i])) {
 			cJSON_Delete(o);
 			return NULL;
 		}
@@ -1282,7 +1256,7 @@ void api_log_data_free(struct api_log_data *s)
 
 char *api_build_datasource(const struct api_datasource *s)
 {
-	return build_one(s->type == API_DS_S3 ? f_ds_s3 : f_ds_local, s, API_WIRE_SPEC);
+	return build_one(s->type == API_DS_S3 ? f_ds_s3 : f_ds_local, s);
 }
 
 int api_parse_datasource(const char *text, size_t len, unsigned flags, struct api_datasource *out,

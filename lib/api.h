@@ -8,8 +8,9 @@
  * one route table (api.c), filled by api_path().
  *
  * INVENTORY: what was typed by hand before this file (grep of daemon/ and
- * web/ at the start of the h-api branch). "call | route (today) | request |
- * reply", with the model of SPEC 7 in brackets.
+ * web/ at the start of the h-api branch; history: the wire has since moved to
+ * SPEC 7's, see ONE WIRE). "call | route (then) | request | reply", with the
+ * model of SPEC 7 in brackets.
  *
  *  register     | POST /v1/docker/worker (daemon.c do_register; web routes_worker.c
  *                 h_worker_register) | {name, workerType:"FULL", labels[]}
@@ -57,7 +58,7 @@
  *  sample order | GET /v1/datasets/{datasetId}/mappings?field=fileName (daemon.c, results.c;
  *                 web h_mappings) | - | [str] [List[str]]
  *  tags         | POST /v1/datasets/{datasetId}/tags (results.c tag_body; web h_tag_create)
- *                 | {name, prevTagId (null for the candidates tag today), bitMaskData,
+ *                 | {name, prevTagId (null for the candidates tag then), bitMaskData,
  *                 totSize, creator, runId} [TagCreateRequest: prevTagId required; the
  *                 initial tag: POST .../tags/initial InitialTagCreateRequest, not served
  *                 yet] | {id} [CreateEntityResponse]
@@ -70,17 +71,15 @@
  *                 [DockerRunArtifactCreateRequest, Lightly's types only; winnow's files
  *                 go to POST /v1/winnow/runs/{runId}/files] | {signedWriteUrl,
  *                 artifactId} [DockerRunArtifactCreatedData]; then PUT signedWriteUrl
- *                 (outbox.c); confirmUpload is not called today
+ *                 (outbox.c); confirmUpload was not called then
  *  errors       | every route (web resp_error) | - | {code, error} [ApiErrorResponse;
- *                 web codes outside ApiErrorCode today: BAD_ID, RUN_RELEASED, ...]
+ *                 web codes outside ApiErrorCode then: BAD_ID, RUN_RELEASED, ...]
  *  sanity       | GET /v1/me (daemon/sanity.c, winnow's own) | - | {role, ...}
  *
- * WIRE TODAY VS SPEC. Routes whose SPEC 7 path the web app does not serve yet
- * (winnow's extras under /v1/winnow/) carry their path of today in the table;
- * api_path(call, API_WIRE_TODAY, ...) gives the path winnowd sends on this
- * branch, api_path(call, API_WIRE_SPEC, ...) the path of SPEC 7. Bodies that
- * differ likewise (the run state's progress, the log entries' seq) are
- * marked "today" below: builders emit them only when asked to.
+ * ONE WIRE. Every path of the table is SPEC 7's, and winnow-web serves
+ * each one: api_path() has no other. (An older winnowd's queue may hold calls
+ * on the paths of before; daemon/queue.c's migration to version 5 rewrites
+ * them.)
  *
  * RULES. Builders do not validate (winnowd's outbox puts placeholders such as
  * "@CANDTAG@" in ids, substituted when sent); they return NULL only when an
@@ -198,18 +197,13 @@ enum api_call {
 	API_ARTIFACT_CREATE,	/* POST /v1/docker/runs/{runId}/artifacts */
 	API_ARTIFACT_CONFIRM,	/* PUT /v1/docker/runs/{runId}/artifacts/{artifactId}/confirmUpload */
 	API_RUN_FILE_CREATE,	/* POST /v1/winnow/runs/{runId}/files */
+	API_RUN_FILES_LIST,	/* GET /v1/winnow/runs/{runId}/files (the pages) */
 	API_CALL_COUNT
-};
-
-enum api_wire {
-	API_WIRE_SPEC,		/* SPEC 7's path and body */
-	API_WIRE_TODAY,		/* what today's web app serves (the path of before, if it has one) */
 };
 
 struct api_route {
 	const char *method;
 	const char *path;	/* SPEC 7's template: {name} stands for a parameter */
-	const char *today;	/* the web app's path of today, when it does not serve `path` yet */
 	int nparams;
 };
 
@@ -218,10 +212,10 @@ const struct api_route *api_route(enum api_call c);
 /*
  * The call's path with its nparams parameters filled in, in the template's
  * order (each percent-escaped but for [A-Za-z0-9._~@:-], so the outbox's
- * "@CANDTAG@" survives); wire picks SPEC 7's path or today's. Caller frees;
- * NULL when a parameter is NULL or empty.
+ * "@CANDTAG@" survives). Caller frees; NULL when a parameter is NULL or
+ * empty.
  */
-char *api_path(enum api_call c, enum api_wire wire, ...);
+char *api_path(enum api_call c, ...);
 const char *api_method(enum api_call c);
 
 /* ---- bodies ------------------------------------------------------------- */
@@ -232,7 +226,7 @@ const char *api_method(enum api_call c);
 #define API_MAX_TEXT 65536	/* messages, log lines, URLs */
 #define API_MAX_LIST 50000000	/* items of any list (a dataset's sample order is one) */
 
-#define API_PARSE_EXTRA_OK 1u	/* tolerate keys the model does not define (today's web app) */
+#define API_PARSE_EXTRA_OK 1u	/* tolerate keys the model does not define */
 
 struct api_strs {
 	char **v;
@@ -305,12 +299,11 @@ struct api_run_create {
 	int creator;			/* Creator or -1 */
 };
 
-/* DockerRunUpdateRequest, and today's winnow extra `progress` */
+/* DockerRunUpdateRequest (the progress goes to API_RUN_PROGRESS) */
 struct api_run_update {
 	int state;			/* required, DockerRunState */
 	char *message;
 	int64_t ts;			/* -1: absent */
-	double progress;		/* today only (NAN: absent); SPEC: API_RUN_PROGRESS */
 };
 
 /* winnow's progress call {progress} and its answer {abortRequested} */
@@ -329,7 +322,6 @@ struct api_log_entry {
 	char *origin;
 	char *msg;			/* required */
 	int state;			/* DockerRunState or -1 (required on read) */
-	int64_t seq;			/* today only (-1: absent); SPEC: Idempotency-Key */
 };
 
 struct api_log_list {
@@ -368,7 +360,7 @@ struct api_initial_tag {
 /* TagCreateRequest (changes is refused: winnow does not support it) */
 struct api_tag_create {
 	char *name;			/* required, ^[a-zA-Z0-9][a-zA-Z0-9 .:;=@_-]+$, >= 3 */
-	char *prev_tag_id;		/* required (the builder writes null for NULL: today's wire) */
+	char *prev_tag_id;		/* required (the builder writes null for NULL) */
 	char *query_tag_id, *preselected_tag_id;
 	char *bit_mask_data;		/* required, ^0x[a-f0-9]+$ */
 	int64_t tot_size;		/* required */
@@ -427,10 +419,10 @@ char *api_build_scheduled_list(const struct api_scheduled_list *s);
 char *api_build_sched_update(const struct api_sched_update *s);
 char *api_build_config_data(const struct api_config_data *s);
 char *api_build_run_create(const struct api_run_create *s);
-char *api_build_run_update(const struct api_run_update *s, enum api_wire wire);
+char *api_build_run_update(const struct api_run_update *s);
 char *api_build_progress(const struct api_progress *s);
 char *api_build_abort_reply(const struct api_abort_reply *s);
-char *api_build_log_list(const struct api_log_list *s, enum api_wire wire);
+char *api_build_log_list(const struct api_log_list *s);
 char *api_build_log_data(const struct api_log_data *s);
 char *api_build_datasource(const struct api_datasource *s);
 char *api_build_initial_tag(const struct api_initial_tag *s);

@@ -229,6 +229,23 @@ static const char *const migrations[] = {
 	"  s3_access_key_id, s3_secret_access_key, last_modified_at FROM datasources;\n"
 	"DROP TABLE datasources;\n"
 	"ALTER TABLE datasources_v4 RENAME TO datasources;\n",
+	/*
+	 * v5: the Idempotency-Key store of SPEC 7 (db_idem_*: a
+	 * repeated call answers what the first did), and the log group of
+	 * Lightly's DockerRunLogCreateEntryData (the winnow seq of a line is now
+	 * the web app's own numbering).
+	 */
+	[5] =
+	"CREATE TABLE idempotency (\n"
+	"  key TEXT NOT NULL,\n"
+	"  route TEXT NOT NULL,\n"
+	"  status INTEGER NOT NULL,\n"
+	"  reply BLOB NOT NULL,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (key, route)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX idempotency_age ON idempotency (created_at);\n"
+	"ALTER TABLE run_logs ADD COLUMN grp TEXT;\n",
 };
 
 const char *db_migration_sql(int version)
@@ -458,4 +475,51 @@ const char *db_col_text(sqlite3_stmt *st, int i)
 	const unsigned char *t = sqlite3_column_text(st, i);
 
 	return t ? (const char *)t : "";
+}
+
+int db_idem_get(struct dbconn *c, const char *key, const char *route, int *status, char **reply,
+		size_t *len)
+{
+	sqlite3_stmt *st = db_stmt(c, "SELECT status, reply FROM idempotency "
+				   "WHERE key = ? AND route = ?");
+	int rc;
+
+	db_bind_text(st, 1, key);
+	db_bind_text(st, 2, route);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+		const void *b = sqlite3_column_blob(st, 1);
+		*status = sqlite3_column_int(st, 0);
+		*reply = xmalloc(n + 1);
+		if (n > 0)
+			memcpy(*reply, b, n);
+		(*reply)[n] = '\0';
+		*len = n;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int db_idem_put(struct dbconn *c, const char *key, const char *route, int status,
+		const char *reply, size_t len)
+{
+	int64_t now = db_now_ms();
+	sqlite3_stmt *st = db_stmt(c, "DELETE FROM idempotency WHERE created_at < ?");
+
+	sqlite3_bind_int64(st, 1, now - DB_IDEM_TTL_MS);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	st = db_stmt(c, "INSERT OR IGNORE INTO idempotency (key, route, status, reply, created_at) "
+		     "VALUES (?, ?, ?, ?, ?)");
+	db_bind_text(st, 1, key);
+	db_bind_text(st, 2, route);
+	sqlite3_bind_int(st, 3, status);
+	sqlite3_bind_blob(st, 4, reply ? reply : "", (int)len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, now);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }

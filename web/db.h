@@ -14,7 +14,7 @@ struct db;
 struct dbconn;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 /*
  * Opens (creating it when absent) the database at path with `pool` connections,
@@ -59,5 +59,21 @@ const char *db_col_text(sqlite3_stmt *st, int i);
 
 /* Unix milliseconds. */
 int64_t db_now_ms(void);
+
+/*
+ * Idempotency keys (SPEC 7): what a call with `Idempotency-Key: key` on
+ * route ("METHOD /path sha256(body)", routes_idem_route) answered, so that a repeat answers the same and
+ * creates nothing. db_idem_get: 1 and the stored status and reply (caller
+ * frees), 0 when none, -1 on a database error. db_idem_put stores a 2xx
+ * answer (a key already stored keeps its first answer) and forgets keys
+ * older than DB_IDEM_TTL_MS; 0 or -1. Both run inside the caller's
+ * transaction when there is one.
+ */
+#define DB_IDEM_TTL_MS (7LL * 24 * 3600 * 1000)
+#define DB_IDEM_MAX_KEY 200
+int db_idem_get(struct dbconn *c, const char *key, const char *route, int *status, char **reply,
+		size_t *len);
+int db_idem_put(struct dbconn *c, const char *key, const char *route, int status,
+		const char *reply, size_t len);
 
 #endif

@@ -713,36 +713,68 @@ static bool run_exists(struct dbconn *c, const char *id)
 	return found;
 }
 
+/*
+ * GET /v1/docker/runs/{runId}/logs[?cursor=N]: DockerRunLogData {cursor,
+ * logs}: the run's lines from number N (0: the first), at most 1,000; the
+ * reply's cursor is the number after the last line given, so a client
+ * passes it back until logs comes empty.
+ */
 void h_run_logs_get(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
-	int64_t since = req_query_int(r, out, "since", -1, -1, INT64_MAX / 2);
-	int64_t limit = req_query_int(r, out, "limit", 1000, 1, 10000);
+	int64_t cursor = req_query_int(r, out, "cursor", 0, 0, INT64_MAX / 2);
 
-	if (since == INT64_MIN || limit == INT64_MIN)
+	if (cursor == INT64_MIN)
 		return;
 	if (!run_exists(c, r->params[0])) {
 		resp_error(out, 404, "NOT_FOUND", "no such run");
 		return;
 	}
-	sqlite3_stmt *st = db_stmt(c, "SELECT seq, ts, level, msg, state FROM run_logs "
-				   "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+	sqlite3_stmt *st = db_stmt(c, "SELECT state FROM runs WHERE id = ?");
+	char run_state[48] = "STARTED";
 	db_bind_text(st, 1, r->params[0]);
-	sqlite3_bind_int64(st, 2, since);
-	sqlite3_bind_int64(st, 3, limit);
-	cJSON *a = cJSON_CreateArray();
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(run_state, sizeof(run_state), "%s", db_col_text(st, 0));
+	sqlite3_reset(st);
+	st = db_stmt(c, "SELECT seq, ts, level, msg, state, grp FROM run_logs "
+		     "WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT 1000");
+	db_bind_text(st, 1, r->params[0]);
+	sqlite3_bind_int64(st, 2, cursor);
+	struct api_log_data ld = { cursor, { NULL, 0 } };
+	size_t cap = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		cJSON *e = cJSON_CreateObject();
-		json_add_i64(e, "seq", sqlite3_column_int64(st, 0));
-		json_add_i64(e, "ts", sqlite3_column_int64(st, 1));
-		cJSON_AddStringToObject(e, "level", db_col_text(st, 2));
-		cJSON_AddStringToObject(e, "msg", db_col_text(st, 3));
-		json_add_str_or_null(e, "state", sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL :
-				     db_col_text(st, 4));
-		cJSON_AddItemToArray(a, e);
+		if (ld.logs.n == cap) {
+			cap = cap ? 2 * cap : 64;
+			ld.logs.v = xrealloc(ld.logs.v, cap * sizeof(*ld.logs.v));
+		}
+		struct api_log_entry *e = &ld.logs.v[ld.logs.n++];
+		api_log_entry_init(e);
+		ld.cursor = sqlite3_column_int64(st, 0) + 1;
+		e->ts = sqlite3_column_int64(st, 1);
+		e->level = api_enum_value(API_E_LOG_LEVEL, db_col_text(st, 2));
+		if (e->level < 0)
+			e->level = API_LOG_INFO;
+		e->msg = xstrdup(db_col_text(st, 3));
+		/* Lines stored without a state (older rows) show the run's. */
+		e->state = api_enum_value(API_E_RUN_STATE, sqlite3_column_type(st, 4) == SQLITE_NULL ?
+					  run_state : db_col_text(st, 4));
+		if (e->state < 0)
+			e->state = API_RUN_STARTED;
+		if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+			e->group = xstrdup(db_col_text(st, 5));
 	}
 	sqlite3_reset(st);
-	resp_json(out, 200, a);
+	char *body = api_build_log_data(&ld);
+	api_log_data_free(&ld);
+	if (body == NULL) {
+		resp_error(out, 500, "INTERNAL_SERVER_ERROR", "cannot print the logs");
+		return;
+	}
+	free(out->body);
+	out->status = 200;
+	out->body = body;
+	out->len = strlen(body);
+	out->ctype = "application/json";
 }
 
 void h_artifacts_list(struct req *r, struct resp *out)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "api.h"
 #include "bitmask.h"
@@ -440,11 +441,11 @@ void h_run_create(struct req *r, struct resp *out)
 	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE scheduled_id = ?");
 	db_bind_text(st, 1, sched);
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		/* The same scheduled run again: its run, created once. */
+		/* The same scheduled run again: its run, created once (201: SPEC 7's creates). */
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
 		sqlite3_reset(st);
 		db_rollback(c);
-		reply_id(out, 200, "id", id);
+		reply_id(out, 201, "id", id);
 		goto done;
 	}
 	sqlite3_reset(st);
@@ -485,129 +486,213 @@ done:
 	cJSON_Delete(j);
 }
 
+/* The request body as text (NULL after replying 400 when there is none). */
+static const char *body_text(struct req *r, struct resp *out)
+{
+	if (r->body == NULL || r->body_len == 0) {
+		resp_error(out, 400, "BAD_REQUEST", "a JSON body is required");
+		return NULL;
+	}
+	return r->body;
+}
+
+/*
+ * PUT /v1/docker/runs/{runId}: exactly DockerRunUpdateRequest {state,
+ * message?} (the progress and the abort flag are winnow's progress route's).
+ * A COMPLETED run's progress is 1.
+ */
 void h_run_state(struct req *r, struct resp *out)
 {
-	cJSON *j = req_json_object(r, out);
-	const char *state = NULL, *message = NULL;
-	double progress = NAN;
+	struct api_run_update u;
 	struct dbconn *c = req_db(r);
+	char err[256];
+	const char *text = body_text(r, out);
 
-	if (j == NULL)
+	if (text == NULL)
 		return;
-	if (json_enum(j, "state", true, run_states, &state, out) < 0 ||
-	    json_str(j, "message", false, &message, out) < 0 ||
-	    json_num(j, "progress", false, &progress, out) < 0)
-		goto done;
-	if (!isnan(progress) && (progress < 0 || progress > 1)) {
-		resp_error(out, 400, "BAD_REQUEST", "progress must lie in [0, 1]");
-		goto done;
+	if (api_parse_run_update(text, r->body_len, 0, &u, err, sizeof(err)) < 0) {
+		resp_error(out, 400, "BAD_REQUEST", "%s", err);
+		api_run_update_free(&u);
+		return;
 	}
+	const char *state = api_enum_name(API_E_RUN_STATE, u.state);
 	/* A CRASHED run is one the sweep took back: its end is written once. */
 	sqlite3_stmt *st = db_stmt(c, "UPDATE runs SET state = ?, message = coalesce(?, message), "
-				   "progress = coalesce(?, progress), last_modified_at = ? "
-				   "WHERE id = ? AND state != 'CRASHED'");
+				   "progress = CASE WHEN ? = 'COMPLETED' THEN 1 ELSE progress END, "
+				   "last_modified_at = ? WHERE id = ? AND state != 'CRASHED'");
 	db_bind_text(st, 1, state);
-	db_bind_text(st, 2, message);
-	if (isnan(progress))
-		sqlite3_bind_null(st, 3);
-	else
-		sqlite3_bind_double(st, 3, progress);
+	db_bind_text(st, 2, u.message);
+	db_bind_text(st, 3, state);
 	sqlite3_bind_int64(st, 4, db_now_ms());
 	db_bind_text(st, 5, r->params[0]);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
+	api_run_update_free(&u);
 	if (rc != SQLITE_DONE) {
 		resp_db_error(out, c);
-		goto done;
+		return;
 	}
 	if (sqlite3_changes(db_handle(c)) == 0) {
 		if (workers_run_released(c, r->params[0]))
 			reply_released(out, r->params[0]);
 		else
 			resp_error(out, 404, "NOT_FOUND", "no such run");
-		goto done;
+		return;
+	}
+	resp_json(out, 200, cJSON_CreateObject());
+}
+
+/* PUT /v1/winnow/runs/{runId}/progress {progress} -> {abortRequested} (SPEC 7). */
+void h_run_progress(struct req *r, struct resp *out)
+{
+	struct api_progress p;
+	struct dbconn *c = req_db(r);
+	char err[256];
+	const char *text = body_text(r, out);
+
+	if (text == NULL)
+		return;
+	if (api_parse_progress(text, r->body_len, 0, &p, err, sizeof(err)) < 0) {
+		resp_error(out, 400, "BAD_REQUEST", "%s", err);
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "UPDATE runs SET progress = ?, last_modified_at = ? "
+				   "WHERE id = ? AND state != 'CRASHED'");
+	sqlite3_bind_double(st, 1, p.progress);
+	sqlite3_bind_int64(st, 2, db_now_ms());
+	db_bind_text(st, 3, r->params[0]);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		resp_db_error(out, c);
+		return;
+	}
+	if (sqlite3_changes(db_handle(c)) == 0) {
+		if (workers_run_released(c, r->params[0]))
+			reply_released(out, r->params[0]);
+		else
+			resp_error(out, 404, "NOT_FOUND", "no such run");
+		return;
 	}
 	st = db_stmt(c, "SELECT abort_requested FROM runs WHERE id = ?");
 	db_bind_text(st, 1, r->params[0]);
-	bool abort_req = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+	struct api_abort_reply ar = { sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) };
 	sqlite3_reset(st);
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddBoolToObject(o, "abortRequested", abort_req);
-	resp_json(out, 200, o);
-done:
-	cJSON_Delete(j);
+	char *body = api_build_abort_reply(&ar);
+	free(out->body);
+	out->status = 200;
+	out->body = body;
+	out->len = strlen(body);
+	out->ctype = "application/json";
 }
 
+#define MAX_LOG_LINES 10000
+
+/*
+ * PUT /v1/docker/runs/{runId}/logs: exactly List[DockerRunLogCreateEntryData].
+ * The lines take the run's next numbers in order (the cursor of the GET).
+ * A repeat is known by its Idempotency-Key, stored in the same transaction
+ * as the lines, so a retried call adds nothing and answers as the first did.
+ */
 void h_run_logs_put(struct req *r, struct resp *out)
 {
-	cJSON *j = req_json(r, out), *e;
+	struct api_log_list l;
 	struct dbconn *c = req_db(r);
-	int64_t inserted = 0;
+	const char *key = req_header(r, "Idempotency-Key");
+	char err[256], *route = NULL, *reply = NULL;
+	int64_t next = 0;
+	const char *text = body_text(r, out);
 
-	if (j == NULL)
+	if (text == NULL)
 		return;
-	if (!cJSON_IsArray(j)) {
-		resp_error(out, 400, "BAD_REQUEST", "the body must be an array of log entries");
+	if (api_parse_log_list(text, r->body_len, 0, &l, err, sizeof(err)) < 0) {
+		resp_error(out, 400, "BAD_REQUEST", "%s", err);
 		goto done;
 	}
-	cJSON_ArrayForEach(e, j) {
-		int64_t seq = 0, ts = 0;
-		const char *level = NULL, *msg = NULL, *state = NULL;
-		if (!cJSON_IsObject(e)) {
-			resp_error(out, 400, "BAD_REQUEST", "each log entry must be an object");
-			goto done;
-		}
-		if (json_int(e, "seq", true, &seq, out) < 0 || json_int(e, "ts", true, &ts, out) < 0 ||
-		    json_enum(e, "level", true, log_levels, &level, out) < 0 ||
-		    json_str(e, "msg", true, &msg, out) < 0 ||
-		    json_enum(e, "state", false, run_states, &state, out) < 0)
-			goto done;
-		if (seq < 0) {
-			resp_error(out, 400, "BAD_REQUEST", "seq must be >= 0");
-			goto done;
-		}
+	if (l.n > MAX_LOG_LINES) {
+		resp_error(out, 400, "BAD_REQUEST", "at most %d log lines a call", MAX_LOG_LINES);
+		goto done;
+	}
+	if (key != NULL && (strlen(key) == 0 || strlen(key) > DB_IDEM_MAX_KEY)) {
+		resp_error(out, 400, "BAD_REQUEST", "Idempotency-Key must be 1-%d characters",
+			   DB_IDEM_MAX_KEY);
+		goto done;
 	}
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
+	if (key != NULL) {
+		int status;
+		size_t len;
+		route = routes_idem_route(r);
+		int f = db_idem_get(c, key, route, &status, &reply, &len);
+		if (f < 0)
+			goto dberr;
+		if (f > 0) {
+			db_rollback(c);
+			free(out->body);
+			out->status = status;
+			out->body = reply;
+			out->len = len;
+			out->ctype = "application/json";
+			reply = NULL;
+			goto done;
+		}
+	}
 	if (workers_run_released(c, r->params[0])) {
 		db_rollback(c);
 		reply_released(out, r->params[0]);
 		goto done;
 	}
-	if (!run_exists(c, r->params[0])) {
+	sqlite3_stmt *st = db_stmt(c, "SELECT state FROM runs WHERE id = ?");
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
 		db_rollback(c);
 		resp_error(out, 404, "NOT_FOUND", "no such run");
 		goto done;
 	}
-	cJSON_ArrayForEach(e, j) {
-		/* A repeated seq is a retry of a line already stored: ignored. */
-		sqlite3_stmt *st = db_stmt(c, "INSERT OR IGNORE INTO run_logs (run_id, seq, ts, level, "
-					   "msg, state) VALUES (?, ?, ?, ?, ?, ?)");
-		cJSON *st_j = cJSON_GetObjectItemCaseSensitive(e, "state");
+	/* A line without a state is of the run's state when it arrived (the read model needs one). */
+	char run_state[48];
+	snprintf(run_state, sizeof(run_state), "%s", db_col_text(st, 0));
+	sqlite3_reset(st);
+	st = db_stmt(c, "SELECT coalesce(max(seq) + 1, 0) FROM run_logs WHERE run_id = ?");
+	db_bind_text(st, 1, r->params[0]);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		next = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct api_log_entry *e = &l.v[i];
+		st = db_stmt(c, "INSERT INTO run_logs (run_id, seq, ts, level, msg, state, grp) "
+			     "VALUES (?, ?, ?, ?, ?, ?, ?)");
 		db_bind_text(st, 1, r->params[0]);
-		sqlite3_bind_int64(st, 2, (int64_t)cJSON_GetObjectItemCaseSensitive(e, "seq")->valuedouble);
-		sqlite3_bind_int64(st, 3, (int64_t)cJSON_GetObjectItemCaseSensitive(e, "ts")->valuedouble);
-		db_bind_text(st, 4, cJSON_GetObjectItemCaseSensitive(e, "level")->valuestring);
-		db_bind_text(st, 5, cJSON_GetObjectItemCaseSensitive(e, "msg")->valuestring);
-		db_bind_text(st, 6, cJSON_IsString(st_j) ? st_j->valuestring : NULL);
+		sqlite3_bind_int64(st, 2, next++);
+		sqlite3_bind_int64(st, 3, e->ts);
+		db_bind_text(st, 4, api_enum_name(API_E_LOG_LEVEL, e->level));
+		db_bind_text(st, 5, e->msg);
+		db_bind_text(st, 6, e->state >= 0 ? api_enum_name(API_E_RUN_STATE, e->state) :
+			     run_state);
+		db_bind_text(st, 7, e->group);
 		int rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
 			goto dberr;
-		inserted += sqlite3_changes(db_handle(c));
 	}
+	cJSON *o = cJSON_CreateObject();
+	json_add_i64(o, "received", (int64_t)l.n);
+	json_add_i64(o, "inserted", (int64_t)l.n);
+	resp_json(out, 200, o);
+	if (key != NULL && db_idem_put(c, key, route, out->status, out->body, out->len) < 0)
+		goto dberr;
 	if (db_commit(c) != SQLITE_OK)
 		goto dberr;
-	cJSON *o = cJSON_CreateObject();
-	json_add_i64(o, "received", cJSON_GetArraySize(j));
-	json_add_i64(o, "inserted", inserted);
-	resp_json(out, 200, o);
 	goto done;
 dberr:
 	resp_db_error(out, c);
 	db_rollback(c);
 done:
-	cJSON_Delete(j);
+	free(route);
+	free(reply);
+	api_log_list_free(&l);
 }
 
 #define MAX_BATCH 10000
@@ -1257,18 +1342,30 @@ static char *write_url(struct req *r, const char *id, const char *sig)
 			 host, id, sig);
 }
 
-void h_artifact_create(struct req *r, struct resp *out)
+/*
+ * Lightly's artifacts (DockerRunArtifactType only) and winnow's own run
+ * files (SPEC 7: scores, selection, 2-D CSVs) share one table and one upload
+ * mechanism; each route takes only its own types, so no winnow type ever
+ * reaches a Lightly reply. A create answers 201 {signedWriteUrl, artifactId},
+ * also when it finds the run's file of that name and type again.
+ */
+static void file_create(struct req *r, struct resp *out, bool winnow)
 {
-	cJSON *j = req_json_object(r, out);
-	const char *fn = NULL, *type = NULL;
+	struct api_artifact_create a;
 	struct dbconn *c = req_db(r);
-	char id[25], sig[65];
+	char id[25], sig[65], err[256];
+	const char *text = body_text(r, out);
 
-	if (j == NULL)
+	if (text == NULL)
 		return;
-	if (json_str(j, "fileName", true, &fn, out) < 0 ||
-	    json_enum(j, "type", true, artifact_types, &type, out) < 0)
+	int rc = winnow ? api_parse_run_file_create(text, r->body_len, 0, &a, err, sizeof(err))
+			: api_parse_artifact_create(text, r->body_len, 0, &a, err, sizeof(err));
+	if (rc < 0) {
+		resp_error(out, 400, "BAD_REQUEST", "%s", err);
 		goto done;
+	}
+	const char *fn = a.file_name;
+	const char *type = api_enum_name(winnow ? API_E_RUN_FILE_TYPE : API_E_ARTIFACT_TYPE, a.type);
 	if (!name_ok(fn, 255)) {
 		resp_error(out, 400, "BAD_REQUEST", "fileName must be 1-255 printable characters");
 		goto done;
@@ -1288,7 +1385,6 @@ void h_artifact_create(struct req *r, struct resp *out)
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, type, sig FROM artifacts WHERE run_id = ? AND file_name = ?");
 	db_bind_text(st, 1, r->params[0]);
 	db_bind_text(st, 2, fn);
-	int status = 201;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		bool same = strcmp(db_col_text(st, 1), type) == 0;
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
@@ -1296,10 +1392,10 @@ void h_artifact_create(struct req *r, struct resp *out)
 		sqlite3_reset(st);
 		db_rollback(c);
 		if (!same) {
-			resp_error(out, 409, "CONFLICT", "artifact %s exists with another type", fn);
+			resp_error(out, 409, "CONFLICT", "%s %s exists with another type",
+				   winnow ? "run file" : "artifact", fn);
 			goto done;
 		}
-		status = 200;
 	} else {
 		sqlite3_reset(st);
 		id_new(id);
@@ -1312,23 +1408,135 @@ void h_artifact_create(struct req *r, struct resp *out)
 		db_bind_text(st, 4, type);
 		db_bind_text(st, 5, sig);
 		sqlite3_bind_int64(st, 6, db_now_ms());
-		int rc = sqlite3_step(st);
+		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 			goto dberr;
 	}
-	cJSON *o = cJSON_CreateObject();
 	char *url = write_url(r, id, sig);
-	cJSON_AddStringToObject(o, "signedWriteUrl", url);
-	cJSON_AddStringToObject(o, "artifactId", id);
+	struct api_artifact_created ac = { url, id };
+	char *body = api_build_artifact_created(&ac);
 	free(url);
-	resp_json(out, status, o);
+	free(out->body);
+	out->status = 201;
+	out->body = body;
+	out->len = strlen(body);
+	out->ctype = "application/json";
 	goto done;
 dberr:
 	resp_db_error(out, c);
 	db_rollback(c);
 done:
-	cJSON_Delete(j);
+	api_artifact_create_free(&a);
+}
+
+void h_artifact_create(struct req *r, struct resp *out)
+{
+	file_create(r, out, false);
+}
+
+void h_run_file_create(struct req *r, struct resp *out)
+{
+	file_create(r, out, true);
+}
+
+/* Is type one of winnow's own run file types? */
+static bool winnow_file_type(const char *type)
+{
+	return api_enum_value(API_E_RUN_FILE_TYPE, type) >= 0;
+}
+
+/*
+ * PUT .../artifacts/{artifactId}/confirmUpload: Lightly's end of an upload.
+ * The bytes are the artifact's once its signedWriteUrl took them; the
+ * confirmation is accepted for any Lightly artifact of the run.
+ */
+void h_artifact_confirm(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	sqlite3_stmt *st = db_stmt(c, "SELECT type FROM artifacts WHERE id = ? AND run_id = ?");
+
+	db_bind_text(st, 1, r->params[1]);
+	db_bind_text(st, 2, r->params[0]);
+	bool found = sqlite3_step(st) == SQLITE_ROW && !winnow_file_type(db_col_text(st, 0));
+	sqlite3_reset(st);
+	if (!found) {
+		if (workers_run_released(c, r->params[0]))
+			reply_released(out, r->params[0]);
+		else
+			resp_error(out, 404, "NOT_FOUND", "no such artifact of this run");
+		return;
+	}
+	resp_json(out, 200, cJSON_CreateObject());
+}
+
+/*
+ * GET /v1/winnow/runs/{runId}/files: winnow's own files of a run, for the
+ * pages: [{id, fileName, type, uploaded, size, createdAt}], oldest first;
+ * each downloads at .../files/{id}/content.
+ */
+void h_run_files_list(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+
+	if (!run_exists(c, r->params[0])) {
+		resp_error(out, 404, "NOT_FOUND", "no such run");
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, file_name, type, uploaded_at IS NOT NULL, "
+				   "coalesce(length(content), 0), created_at FROM artifacts "
+				   "WHERE run_id = ? ORDER BY created_at, id");
+	cJSON *a = cJSON_CreateArray();
+	db_bind_text(st, 1, r->params[0]);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (!winnow_file_type(db_col_text(st, 2)))
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
+		cJSON_AddStringToObject(o, "fileName", db_col_text(st, 1));
+		cJSON_AddStringToObject(o, "type", db_col_text(st, 2));
+		cJSON_AddBoolToObject(o, "uploaded", sqlite3_column_int(st, 3) != 0);
+		json_add_i64(o, "size", sqlite3_column_int64(st, 4));
+		json_add_i64(o, "createdAt", sqlite3_column_int64(st, 5));
+		cJSON_AddItemToArray(a, o);
+	}
+	sqlite3_reset(st);
+	resp_json(out, 200, a);
+}
+
+/*
+ * The route an Idempotency-Key is stored under: "METHOD /path sha256(body)".
+ * The body is part of it, so a key repeated with another body (a client
+ * that reuses keys, e.g. a winnowd whose queue was lost and counts again
+ * from 0) is another call, never answered with what another body created.
+ * Caller frees.
+ */
+char *routes_idem_route(struct req *r)
+{
+	unsigned char h[32];
+	unsigned int n = 0;
+	char hex[65];
+
+	if (EVP_Digest(r->body ? r->body : "", r->body ? r->body_len : 0, h, &n, EVP_sha256(),
+		       NULL) != 1 || n != 32)
+		fatalx("sha256 failed");
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	return xasprintf("%s %s %s", r->method, r->path, hex);
+}
+
+/* The creates of winnowd's calls store their Idempotency-Key answers (server.c). */
+bool routes_idempotent(const struct route *rt)
+{
+	static void (*const creates[])(struct req *, struct resp *) = {
+		h_run_create, h_samples_batch, h_tag_create, h_tag_initial, h_scores_post,
+		h_artifact_create, h_run_file_create,
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(creates); i++)
+		if (rt->fn == creates[i])
+			return true;
+	return false;
 }
 
 /* PUT of a signedWriteUrl: the signature in the URL is the credential. */

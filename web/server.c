@@ -83,6 +83,49 @@ static int authenticate(struct req *r)
 	return -1;
 }
 
+/*
+ * Idempotency-Key (SPEC 7): on the routes that create something
+ * (routes_idempotent), a key seen before on the same method, path and body
+ * answers what its first call answered, and the handler does not run again;
+ * a 2xx answer is stored with its key. Handlers that must store the key in their
+ * own transaction (the log lines) do so too; the store keeps the first.
+ */
+static void idem_dispatch(struct req *r, const struct route *rt, struct resp *out)
+{
+	const char *key = req_header(r, "Idempotency-Key");
+
+	if (key == NULL || !routes_idempotent(rt)) {
+		rt->fn(r, out);
+		return;
+	}
+	size_t n = strlen(key);
+	if (n == 0 || n > DB_IDEM_MAX_KEY || !utf8_valid(key, n) || strpbrk(key, "\r\n") != NULL) {
+		resp_error(out, 400, "BAD_REQUEST", "Idempotency-Key must be 1-%d printable characters",
+			   DB_IDEM_MAX_KEY);
+		return;
+	}
+	char *route = routes_idem_route(r);
+	int status;
+	char *reply;
+	size_t len;
+	int found = db_idem_get(req_db(r), key, route, &status, &reply, &len);
+	if (found < 0) {
+		resp_db_error(out, req_db(r));
+	} else if (found > 0) {
+		free(out->body);
+		out->status = status;
+		out->body = reply;
+		out->len = len;
+		out->ctype = "application/json";
+	} else {
+		rt->fn(r, out);
+		if (out->status >= 200 && out->status < 300 && out->fd < 0 &&
+		    db_idem_put(req_db(r), key, route, out->status, out->body, out->len) < 0)
+			log_warnx("idempotency key of %s: not stored", route);
+	}
+	free(route);
+}
+
 static void dispatch_api(struct req *r, struct resp *out)
 {
 	char buf[4096], allow[64];
@@ -117,7 +160,7 @@ static void dispatch_api(struct req *r, struct resp *out)
 			return;
 		}
 	}
-	rt->fn(r, out);
+	idem_dispatch(r, rt, out);
 }
 
 /*

@@ -75,6 +75,18 @@ async function handle(req, res, who, url, body) {
 	const need = (role) => { if (!who) fail(401, 'no valid token', 'UNAUTHORIZED'); if (who.role !== role) fail(403, `this route is for role ${role}`, 'FORBIDDEN'); };
 	const either = () => { if (!who) fail(401, 'no valid token', 'UNAUTHORIZED'); };
 	const ds = (i) => db.datasets.get(i) || fail(404, 'no such dataset', 'NOT_FOUND');
+	// winnow's own worker routes (SPEC 7), served by the mock's handlers of the same calls
+	if (seg[1] === 'winnow' && seg[2] === 'datasets' && (seg[4] === 'samples' || seg[4] === 'datapools')) {
+		return handle(req, res, who, new URL(url.href.replace('/v1/winnow/datasets/', '/v1/datasets/')), body);
+	}
+	if (seg[1] === 'winnow' && seg[2] === 'runs' && seg[4] === 'files' && m === 'POST') {
+		return handle(req, res, who, new URL(url.href.replace('/v1/winnow/runs/', '/v1/docker/runs/').replace(/\/files$/, '/artifacts')), body);
+	}
+	if (seg[1] === 'winnow' && seg[2] === 'runs' && seg[4] === 'progress' && m === 'PUT') {
+		need('worker'); const r = db.runs.get(seg[3]) || fail(404, 'no such run', 'NOT_FOUND');
+		r.progress = body.progress; r.lastModifiedAt = now(); return json({ abortRequested: !!r.abortRequested });
+	}
+	if (seg[2] === 'runs' && seg[4] === 'artifacts' && seg[6] === 'confirmUpload' && m === 'PUT') { need('worker'); return json({}); }
 	if (p === '/login' && m === 'POST') {
 		const t = TOKENS[body && body.token];
 		if (!t || t.role !== 'user') fail(401, 'not a valid user token', 'UNAUTHORIZED');
@@ -186,13 +198,14 @@ async function handle(req, res, who, url, body) {
 		const r = db.runs.get(seg[3]) || fail(404, 'no such run', 'NOT_FOUND');
 		const rest = seg.slice(4).join('/');
 		if (rest === '' && m === 'GET') { either(); return json(r); }
-		if (rest === '' && m === 'PUT') { need('worker'); Object.assign(r, { state: body.state, message: body.message ?? r.message, progress: body.progress ?? r.progress, lastModifiedAt: now() }); return json({ abortRequested: !!r.abortRequested }); }
-		if (rest === 'logs' && m === 'PUT') { need('worker'); const L = db.logs.get(r.id); for (const l of body) if (!L.some((x) => x.seq === l.seq)) L.push(l); L.sort((a, b) => a.seq - b.seq); return json({}); }
-		if (rest === 'logs' && m === 'GET') { either(); const since = Number(url.searchParams.get('since') ?? -Infinity); return json(db.logs.get(r.id).filter((l) => l.seq > since)); }
+		if (rest === '' && m === 'PUT') { need('worker'); Object.assign(r, { state: body.state, message: body.message ?? r.message, progress: body.state === 'COMPLETED' ? 1 : r.progress, lastModifiedAt: now() }); return json({}); }
+		if (rest === 'abort') { need('user'); if (['COMPLETED', 'FAILED', 'CRASHED', 'ABORTED'].includes(r.state)) fail(409, `the run is ${r.state}`, 'CONFLICT'); r.abortRequested = true; return json({}); }
+		if (rest === 'logs' && m === 'PUT') { need('worker'); const L = db.logs.get(r.id); for (const l of body) L.push(l); return json({}); }
+		if (rest === 'logs' && m === 'GET') { either(); const c = Number(url.searchParams.get('cursor') ?? 0); const L = db.logs.get(r.id).slice(c); return json({ cursor: c + L.length, logs: L }); }
 		if (rest === 'artifacts' && m === 'POST') {
 			need('worker'); let a = [...db.artifacts.values()].find((x) => x.runId === r.id && x.fileName === body.fileName);
 			if (!a) { a = { id: id(), runId: r.id, fileName: body.fileName, type: body.type, sig: id(), content: null }; db.artifacts.set(a.id, a); }
-			return json({ signedWriteUrl: `/v1/artifacts/${a.id}/content?sig=${a.sig}`, artifactId: a.id });
+			return json({ signedWriteUrl: `http://${req.headers.host}/v1/artifacts/${a.id}/content?sig=${a.sig}`, artifactId: a.id });
 		}
 		if (rest === 'artifacts' && m === 'GET') { either(); return json([...db.artifacts.values()].filter((a) => a.runId === r.id && a.content).map((a) => ({ id: a.id, fileName: a.fileName, type: a.type }))); }
 		if (seg[4] === 'artifacts' && seg[6] === 'content') { either(); const a = db.artifacts.get(seg[5]) || fail(404, 'no such artifact', 'NOT_FOUND'); res.writeHead(200, { 'Content-Type': 'application/octet-stream' }); return res.end(a.content); }

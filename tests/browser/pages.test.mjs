@@ -480,11 +480,11 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		S.rid = run.id;
 		assert.equal(await page.textContent('#run-id'), run.id);
 		assert.match(await page.textContent('#run-message'), /selected of \d+ candidates/);
-		// every log line the daemon sent, once, in seq order (one more poll after the end brings the last)
-		const logs = await U('GET', `/v1/docker/runs/${run.id}/logs?limit=10000`);
+		// every log line the daemon sent, once, in order (one more poll after the end brings the last)
+		const logs = (await U('GET', `/v1/docker/runs/${run.id}/logs`)).logs;
 		assert.ok(logs.length > 3, `log lines: ${logs.length}`);
 		await page.waitForFunction((n) => document.querySelectorAll('#run-log .log-line').length === n, logs.length, { timeout: 10000 });
-		assert.deepEqual(await page.$$eval('#run-log .log-line', (ls) => ls.map((l) => Number(l.dataset.seq))), logs.map((l) => l.seq));
+		assert.deepEqual(await page.$$eval('#run-log .log-line', (ls) => ls.map((l) => Number(l.dataset.seq))), logs.map((l, k) => k));
 		assert.ok(await page.isDisabled('#run-abort'));
 		assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page updated without reloading');
 		// the worker that ran it is the daemon
@@ -709,7 +709,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await page.locator('#run-state [data-state=SAMPLING]').waitFor();
 		assert.equal(await page.getAttribute('#run-progress [role=progressbar]', 'aria-valuenow'), '42');
 		const name = (i) => `img/${String(i).padStart(6, '0')}.jpg`;
-		for (let b = 0; b < N; b += 10000) await seed('POST', `/v1/datasets/${did}/samples/batch`, Array.from({ length: 10000 }, (_, k) => ({ fileName: name(b + k), metaData: {} })));
+		for (let b = 0; b < N; b += 10000) await seed('POST', `/v1/winnow/datasets/${did}/samples/batch`, Array.from({ length: 10000 }, (_, k) => ({ fileName: name(b + k), metaData: {} })));
 		// every 10th sample selected; masks built a hex digit (4 samples) at a time
 		const hex = (on) => { let s = ''; for (let d = Math.ceil(N / 4) - 1; d >= 0; d--) { let v = 0; for (let b = 0; b < 4; b++) if (on(d * 4 + b)) v |= 1 << b; s += v.toString(16); } return `0x${s.replace(/^0+/, '') || '0'}`; };
 		const cand = (await seed('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}-candidates`, prevTagId: null, bitMaskData: hex(() => true), totSize: N, creator: 'USER_WORKER', runId: rid })).id;
@@ -718,14 +718,16 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await seed('POST', `/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_margin', scores: margin });
 		await seed('POST', `/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_entropy', scores: margin.map((v) => 1 - v) });
 		const up = async (fileName, type, text) => {
-			const a = await seed('POST', `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
+			// winnow's own files on winnow's route, Lightly's artifacts on Lightly's (SPEC 7)
+			const winnow = ['SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D'].includes(type);
+			const a = await seed('POST', winnow ? `/v1/winnow/runs/${rid}/files` : `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
 			const r = await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: text });
 			assert.ok(r.ok, `${fileName}: ${r.status}`);
 		};
 		// the artifact names the daemon uses (daemon/results.c)
 		await up('embeddings_2d.csv', 'EMBEDDINGS_2D', `filenames,x,y\n${Array.from({ length: N }, (_, i) => `${name(i)},${Math.cos(i) * (i % 97) / 97},${Math.sin(i) * (i % 89) / 89}`).join('\n')}\n`);
 		await up('selection.csv', 'SELECTION_CSV', `rank,filenames,weight,distance\n${Array.from({ length: K }, (_, r) => `${r + 1},${name(r * 10)},0.5,0.1`).join('\n')}\n`);
-		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: 'seeded for the page-speed measurement', progress: 1 });
+		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: 'seeded for the page-speed measurement' });
 		S.seedRid = rid;
 		await seed('PUT', `/v1/datasets/${did}/docker/worker/${seeder}/schedule/${sid}`, { state: 'DONE' });
 

@@ -476,17 +476,19 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		await seed('PUT', `/v1/datasets/${did}/docker/worker/${wid}/schedule/${sid}`, { state: 'LOCKED' });
 		const rid = (await seed('POST', '/v1/docker/runs', { dockerVersion: 'hostile', datasetId: did, scheduledId: sid, configId: cfgId })).id;
 		const names = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'];
-		await seed('POST', `/v1/datasets/${did}/samples/batch`, names.map((fileName) => ({ fileName, metaData: {} })));
+		await seed('POST', `/v1/winnow/datasets/${did}/samples/batch`, names.map((fileName) => ({ fileName, metaData: {} })));
 		const cand = (await seed('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}-candidates`, prevTagId: null, bitMaskData: '0xf', totSize: 4, creator: 'USER_WORKER', runId: rid })).id;
 		await seed('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}`, prevTagId: cand, bitMaskData: '0x3', totSize: 4, creator: 'USER_WORKER', runId: rid });
 		const up = async (fileName, type, text) => {
-			const a = await seed('POST', `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
+			// winnow's own files on winnow's route, Lightly's artifacts on Lightly's (SPEC 7)
+			const winnow = ['SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D'].includes(type);
+			const a = await seed('POST', winnow ? `/v1/winnow/runs/${rid}/files` : `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
 			assert.ok((await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: text })).ok);
 		};
 		await up('selection.csv', 'SELECTION_CSV', 'rank,filenames,weight,distance,score\n1,a.jpg,0.5,inf,0.5\n2,b.jpg,oops,1,0.25\n');
 		await up('report.json', 'REPORT_JSON', JSON.stringify({ counts: { candidates: 4, selected: 2 }, plan: S.plan, stop_reason: 'budget',
 			balance: [{ entry: 2, classes: 'not a list' }, { entry: 2, classes: ['cat', 'dog'], target: [0.5, 0.5], candidate_share: { cat: 0.75, dog: 0.25 }, selection_share: [1, 'x'] }] }));
-		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: 'hand-made', progress: 1 });
+		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: 'hand-made' });
 		await page.goto(`${S.base}/#/datasets/${did}/runs/${sid}/results`);
 		await page.locator('#sample-grid[aria-busy=false] figure').first().waitFor();
 		await page.locator('#results-plan[aria-busy=false]').waitFor();

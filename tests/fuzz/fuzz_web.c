@@ -88,10 +88,10 @@ static const struct froute froutes[] = {
 	{ "POST", "/v1/docker/runs/{runId}/artifacts", ROLE_WORKER, { RUN } },
 	{ "POST", "/v1/datasets", ROLE_USER, { NULL } },
 	{ "PUT", "/v1/datasets/{datasetId}/datasource", ROLE_USER, { DATASET } },
-	{ "POST", "/v1/datasets/{datasetId}/samples/batch", ROLE_WORKER, { DATASET } },
+	{ "POST", "/v1/winnow/datasets/{datasetId}/samples/batch", ROLE_WORKER, { DATASET } },
 	{ "POST", "/v1/datasets/{datasetId}/tags", ROLE_WORKER, { DATASET } },
 	{ "POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores", ROLE_WORKER, { DATASET, TAG } },
-	{ "PUT", "/v1/datasets/{datasetId}/datapools/{name}", ROLE_WORKER, { DATASET, "pool-1" } },
+	{ "PUT", "/v1/winnow/datasets/{datasetId}/datapools/{name}", ROLE_WORKER, { DATASET, "pool-1" } },
 	{ "POST", "/v1/datasets/{datasetId}/docker/worker/schedule", ROLE_USER, { DATASET } },
 	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}", ROLE_USER,
 	  { DATASET, SCHED_OPEN } },
@@ -100,6 +100,9 @@ static const struct froute froutes[] = {
 	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", ROLE_WORKER,
 	  { DATASET, WORKER, SCHED_LOCKED } },
 	{ "PUT", "/v1/winnow/datasets/{datasetId}/datasource", ROLE_USER, { DATASET } },
+	/* Appended (h-wire), so that the seeds of the rows above keep their index. */
+	{ "PUT", "/v1/winnow/runs/{runId}/progress", ROLE_WORKER, { RUN } },
+	{ "POST", "/v1/winnow/runs/{runId}/files", ROLE_WORKER, { RUN } },
 };
 #define NFROUTES (sizeof(froutes) / sizeof(froutes[0]))
 

@@ -214,9 +214,9 @@ WEB = [
     ['{"state": "BUSY"}', '{"state": "nope"}'],
     ['{"dockerVersion": "1.0", "datasetId": "%s", "scheduledId": "%s", "configId": "%s"}' % (D, S1, C),
      '{"dockerVersion": "1.0", "datasetId": "%s", "scheduledId": "%s", "configId": "%s"}' % (D, S2, C)],
-    ['{"state": "EMBEDDING", "message": "step", "progress": 0.5}', '{"state": "COMPLETED"}'],
+    ['{"state": "EMBEDDING", "message": "step"}', '{"state": "COMPLETED"}', '{"state": "EMBEDDING", "progress": 0.5}'],
     ['{}', ''],
-    ['[{"seq": 0, "ts": 1, "level": "INFO", "msg": "hello"}, {"seq": 1, "ts": 2, "level": "ERROR", "msg": "x", "state": "FAILED"}]',
+    ['[{"ts": 1, "level": "INFO", "group": "winnowd", "msg": "hello"}, {"ts": 2, "level": "ERROR", "group": "g", "msg": "x", "state": "FAILED"}]',
      '[{"seq": -1, "ts": 1, "level": "INFO", "msg": "m"}]'],
     ['{"fileName": "report.pdf", "type": "REPORT_PDF"}', '{"fileName": "log.txt", "type": "LOG"}'],
     ['{"name": "new dataset"}', '{"name": 3}'],
@@ -234,6 +234,8 @@ WEB = [
     ['{"state": "DONE"}', '{"state": "LOCKED"}'],
     ['{"type": "S3", "purpose": "INPUT", "fullPath": "s3://b/p", "s3Endpoint": "http://127.0.0.1:9", "s3Region": "us-east-1",'
      ' "s3AccessKeyId": "", "s3SecretAccessKey": ""}', '{"type": "LOCAL", "purpose": "INPUT", "fullPath": "", "s3Endpoint": null}'],
+    ['{"progress": 0.25}', '{"progress": 2}'],
+    ['{"fileName": "scores.csv", "type": "SCORES_CSV"}', '{"fileName": "log.txt", "type": "LOG"}'],
 ]
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -214,8 +215,22 @@ class DaemonFixture(unittest.TestCase):
             out[s["scoreType"]] = one["scores"]
         return out
 
+    def run_files(self, run_id):
+        """The names of a run's Lightly artifacts and winnow's own run files (SPEC 7: two routes)."""
+        lightly = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run_id)
+                   if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")]
+        return lightly + [f["fileName"] for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run_id)]
+
     def logs(self, run_id):
-        return self.ok("GET", "/v1/docker/runs/%s/logs" % run_id)
+        """Every line of the run, through DockerRunLogData's cursor until a page comes empty."""
+        out, cursor = [], 0
+        while True:
+            page = self.ok("GET", "/v1/docker/runs/%s/logs?cursor=%d" % (run_id, cursor))
+            if not page["logs"]:
+                return out
+            self.assertGreater(page["cursor"], cursor)
+            out += page["logs"]
+            cursor = page["cursor"]
 
     def local_select(self, docker, path):
         out = os.path.join(wt.tmpdir("local"), "out")
@@ -251,18 +266,19 @@ class DaemonFixture(unittest.TestCase):
         return tags
 
     def assert_no_duplicates(self, ds, run, same_attempt=True):
-        """No tag twice, one score list per type, no log seq twice; with
+        """No tag twice, one score list per type, no log line twice; with
         same_attempt (the stages ran once), no stage log line twice either."""
         tags = [t["name"] for t in self.tags(ds)]
         self.assertEqual(len(tags), len(set(tags)), tags)
         for t in self.tags(ds):
             types = [s["scoreType"] for s in self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (ds, t["id"]))]
             self.assertEqual(len(types), len(set(types)), types)
-        arts = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])]
+        arts = self.run_files(run["id"])
         self.assertEqual(len(arts), len(set(arts)), arts)
         lines = self.logs(run["id"])
-        seqs = [l["seq"] for l in lines]
-        self.assertEqual(len(seqs), len(set(seqs)))
+        # a logs call repeated (its Idempotency-Key known) adds no line twice
+        keys = [(l["ts"], l["level"], l["msg"]) for l in lines]
+        self.assertEqual([k for k in set(keys) if keys.count(k) > 1], [])
         if same_attempt:
             msgs = [(l["msg"]) for l in lines]
             dup = [m for m in set(msgs) if msgs.count(m) > 1 and "stage" in m]
@@ -283,10 +299,35 @@ class DaemonTest(DaemonFixture):
         self.assertEqual(tags["run-%s" % run["id"]]["creator"], "SAMPLER_CORAL")
         self.assertEqual(tags["run-%s-candidates" % run["id"]]["creator"], "USER_WORKER")
         arts = {a["fileName"]: a for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])}
-        for f in ("report.json", "scores.csv", "selection.csv", "embeddings_2d.csv", "log.txt",
-                  "corrupt_filenames.txt", "duplicate_filenames.txt", "excluded_filenames.txt"):
-            self.assertIn(f, arts)
+        for f, t in (("report.json", "REPORT_JSON"), ("log.txt", "LOG"),
+                     ("corrupt_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION"),
+                     ("duplicate_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION"),
+                     ("excluded_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION")):
+            self.assertEqual(arts[f]["type"], t, f)
+        # winnow's own files, on winnow's route (SPEC 7), uploaded
+        files = {f["fileName"]: f for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run["id"])}
+        self.assertEqual({k: (f["type"], f["uploaded"]) for k, f in files.items()},
+                         {"scores.csv": ("SCORES_CSV", True), "selection.csv": ("SELECTION_CSV", True),
+                          "embeddings_2d.csv": ("EMBEDDINGS_2D", True)})
         self.assertGreater(len(self.logs(run["id"])), 3)
+        # every call that created something carried its Idempotency-Key (SPEC 7): the claim's
+        # run create "<job>:run", the outbox's "<job>:<seq>", each seq once
+        con = sqlite3.connect(self.web.db)
+        try:
+            # route: "METHOD /path sha256(body)"
+            keyed = [(k, r.rsplit(" ", 1)[0]) for k, r in con.execute("SELECT key, route FROM idempotency")]
+        finally:
+            con.close()
+        self.assertIn((sched + ":run", "POST /v1/docker/runs"), keyed)
+        routes = {re.sub(r"[0-9a-f]{24}", "{id}", r) for k, r in keyed}
+        for want in ("PUT /v1/docker/runs/{id}/logs", "POST /v1/winnow/datasets/{id}/samples/batch",
+                     "POST /v1/datasets/{id}/tags", "POST /v1/datasets/{id}/tags/{id}/scores",
+                     "POST /v1/docker/runs/{id}/artifacts", "POST /v1/winnow/runs/{id}/files"):
+            self.assertIn(want, routes)
+        seqs = [k.split(":")[1] for k, r in keyed if k != sched + ":run"]
+        self.assertTrue(all(k.startswith(sched + ":") for k, r in keyed), keyed)
+        self.assertTrue(all(x.isdigit() for x in seqs), seqs)
+        self.assertEqual(len(seqs), len(set(seqs)))
         w = self.ok("GET", "/v1/docker/worker")
         self.assertEqual([x["name"] for x in w], ["worker1"])
         self.assertEqual(d.signal(signal.SIGTERM), None)
@@ -567,9 +608,9 @@ class DaemonTest(DaemonFixture):
         # The attempt after the restart parsed the stored config, once.
         self.assertEqual(d.log_text().count("config parsed for this attempt"), 1)
         self.assertEqual(d.log_text().count("config as parsed at the claim"), 1)
-        pool_b = self.web.ok("GET", "/v1/datasets/%s/datapools/pool-b" % ds, token=self.wtok)
+        pool_b = self.web.ok("GET", "/v1/winnow/datasets/%s/datapools/pool-b" % ds, token=self.wtok)
         self.assertEqual(sorted(pool_b["fileNames"]), sorted(self.tag_names(ds, sel)))
-        r = self.web.request("GET", "/v1/datasets/%s/datapools/pool-a" % ds, token=self.wtok)
+        r = self.web.request("GET", "/v1/winnow/datasets/%s/datapools/pool-a" % ds, token=self.wtok)
         self.assertEqual(r.json.get("fileNames", []) if r.status == 200 else [], [])
 
     def test_kill9_during_a_run_then_restart(self):
@@ -626,7 +667,7 @@ class DaemonTest(DaemonFixture):
 
         # (method, path, the run's state on the web app meanwhile, what the held call did there)
         holds = [
-            ("POST", r"^/v1/datasets/%s/samples/batch$" % ds, "SAVING_RESULTS",
+            ("POST", r"^/v1/winnow/datasets/%s/samples/batch$" % ds, "SAVING_RESULTS",
              lambda run: self.assertGreater(n_samples(), 0)),
             ("POST", r"^/v1/datasets/%s/tags$" % ds, "SAVING_RESULTS",
              lambda run: self.assertEqual(tag_names(), ["run-%s-candidates" % run["id"]])),
@@ -654,7 +695,7 @@ class DaemonTest(DaemonFixture):
             self.assertGreaterEqual(n, 2, "%s %s was not repeated" % (method, pat))
         self.check_results_match_local(ds, run, CORAL, path)
         self.assert_no_duplicates(ds, run)
-        self.assertEqual(len(self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])), 8)
+        self.assertEqual(len(self.run_files(run["id"])), 8)
         runs = self.ok("GET", "/v1/docker/runs?datasetId=%s" % ds)
         self.assertEqual([r["id"] for r in runs], [run["id"]])
 

@@ -178,7 +178,7 @@ class SignalTest(td.DaemonTest):
                          {"<4>"})
         self.assertEqual(level(r"SIGHUP: url changed: needs a restart"), {"<5>"})
         self.assertEqual(level(r"ready: worker"), {"<6>"})
-        self.assertEqual(level(r"outbox: POST /v1/datasets/%s/samples/batch \(job" % ID), {"<7>"})
+        self.assertEqual(level(r"outbox: POST /v1/winnow/datasets/%s/samples/batch \(job" % ID), {"<7>"})
         # The run id on every line of the run's stages.
         stage_lines = [l for l in lines if re.search(r"stage \w+ (started|done)", l)]
         self.assertGreaterEqual(len(stage_lines), 10)
@@ -262,7 +262,7 @@ class SignalTest(td.DaemonTest):
         reload(log_level="debug")
         off = self.log_size(d)
         one_run()
-        self.assertRegex(self.log_since(d, off), r"<7>outbox: POST /v1/datasets/%s/samples/batch" % ID)
+        self.assertRegex(self.log_since(d, off), r"<7>outbox: POST /v1/winnow/datasets/%s/samples/batch" % ID)
         reload(log_level="info")
         off = self.log_size(d)
         one_run()
@@ -299,7 +299,7 @@ class SignalTest(td.DaemonTest):
         path = td.dataset(self.root, n=40)
         ds = self.make_dataset(path)
         proxy, d = self.daemon_via_proxy()
-        samples = r"^/v1/datasets/%s/samples/batch$" % ds
+        samples = r"^/v1/winnow/datasets/%s/samples/batch$" % ds
         tags = r"^/v1/datasets/%s/tags$" % ds
         proxy.add("POST", samples, "status", status=503, count=3)
         proxy.add("POST", tags, "status", status=503, count=1, retry_after=4)
@@ -316,7 +316,7 @@ class SignalTest(td.DaemonTest):
 
         # The waits the daemon chose: attempt k waits [0.5, 1] x 2^k s.
         log = d.log_text()
-        waits = [float(w) for w in re.findall(r"outbox: POST /v1/datasets/%s/samples/batch \(job %s\): "
+        waits = [float(w) for w in re.findall(r"outbox: POST /v1/winnow/datasets/%s/samples/batch \(job %s\): "
                                               r"HTTP 503; retry \d+ in ([0-9.]+) s" % (ds, ID), log)]
         self.assertEqual(len(waits), 3, log)
         for k, w in enumerate(waits):

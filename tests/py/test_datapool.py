@@ -6,7 +6,7 @@ order, and the second never repeats a file of the first. Local mode keeps the
 datapool in --datapool-dir DIR/<name>/datapool_latest.csv (Lightly's
 embeddings CSV: the members' raw rows in selection order), with the replaced
 file kept as datapool_<N>.csv; the daemon keeps it in the web app (GET/PUT
-/v1/datasets/{id}/datapools/{name}), fetched at the claim and updated before
+/v1/winnow/datasets/{id}/datapools/{name}), fetched at the claim and updated before
 the run is COMPLETED.
 """
 import json
@@ -200,7 +200,7 @@ class LocalDatapoolTest(unittest.TestCase):
 
 class DaemonDatapoolTest(td.DaemonTest):
     def pool(self, ds, name):
-        return self.web.ok("GET", "/v1/datasets/%s/datapools/%s" % (ds, name), token=self.wtok)["fileNames"]
+        return self.web.ok("GET", "/v1/winnow/datasets/%s/datapools/%s" % (ds, name), token=self.wtok)["fileNames"]
 
     def run_ok(self, ds, cfg):
         sched = self.schedule(ds, cfg)

@@ -18,6 +18,7 @@
 """
 import os
 import random
+import re
 import resource
 import signal
 import socket
@@ -89,8 +90,38 @@ class FaultTest(td.DaemonTest):
     # -- network faults -------------------------------------------------------
     def test_latency(self):
         # Every call 0.3 s late: slower, nothing else.
-        _, _, log = self.run_through([(None, r".", "latency", {"count": -1, "delay": 0.3})])
+        _, run, log = self.run_through([(None, r".", "latency", {"count": -1, "delay": 0.3})])
         self.assertNotIn("retry", log)
+        # SPEC 7's wire, as the proxy saw it: each Lightly artifact created, uploaded and
+        # confirmed; winnow's files on winnow's route, not confirmed; no path of before
+        seen = [(m, p.split("?")[0]) for m, p in self.proxy.seen]
+        rid = run["id"]
+        lightly = {a["id"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % rid)
+                   if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")}
+        fl = self.ok("GET", "/v1/winnow/runs/%s/files" % rid)
+        self.assertLessEqual({"selection.csv", "embeddings_2d.csv"}, {f["fileName"] for f in fl})
+        files = {f["id"] for f in fl}
+        confirmed = [p.split("/")[6] for m, p in seen if m == "PUT" and p.endswith("/confirmUpload")]
+        self.assertEqual(sorted(confirmed), sorted(lightly))
+        uploaded = {p.split("/")[3] for m, p in seen if m == "PUT" and p.startswith("/v1/artifacts/")}
+        self.assertEqual(uploaded, lightly | files)
+        self.assertEqual(sum(1 for m, p in seen if m == "POST" and p == "/v1/winnow/runs/%s/files" % rid), len(files))
+        self.assertTrue(any(m == "PUT" and p == "/v1/winnow/runs/%s/progress" % rid for m, p in seen))
+        old = [e for e in seen if re.match(r"^/v1/datasets/[^/]+/(samples/batch|datapools/)", e[1])]
+        self.assertEqual(old, [])
+        # every call winnowd makes to the web app carries an Idempotency-Key (SPEC 7); the
+        # uploads to a signedWriteUrl (no token, the signature is the credential) need none
+        keys = list(zip(seen, self.proxy.seen_keys))
+        self.assertEqual([e for e, k in keys if not k and not e[1].startswith("/v1/artifacts/")], [])
+        # the outbox's keys, "<job id>:<seq>", each once on its route (a retry would repeat
+        # one: none here; an artifact's confirmUpload is its create's item, with its key)
+        sched = run["scheduledId"]
+        outbox = [(k, e[0], e[1]) for e, k in keys if k and re.fullmatch(re.escape(sched) + r":\d+", k)]
+        self.assertGreater(len(outbox), 10)
+        self.assertEqual(len(outbox), len(set(outbox)))
+        self.assertEqual(len({k for k, m, p in outbox if not p.endswith("/confirmUpload")}),
+                         len([1 for k, m, p in outbox if not p.endswith("/confirmUpload")]))
+        self.assertIn(sched + ":lock", [k for e, k in keys])
 
     def test_hang_fires_the_request_timeout(self):
         # The web app accepts the first run-state PUT and the sample batch and never
@@ -101,7 +132,7 @@ class FaultTest(td.DaemonTest):
              ("POST", r"/samples/batch$", "hang")],
             env={"WINNOWD_TEST_HTTP_TIMEOUT_S": "3"}, extra={"poll_wait": 1})
         self.assertRegex(log, r"outbox: PUT /v1/docker/runs/%s \(job %s\): [^;]*timed out[^;]*; retry 1" % (ID, ID))
-        self.assertRegex(log, r"outbox: POST /v1/datasets/%s/samples/batch \(job %s\): [^;]*timed out[^;]*; retry 1"
+        self.assertRegex(log, r"outbox: POST /v1/winnow/datasets/%s/samples/batch \(job %s\): [^;]*timed out[^;]*; retry 1"
                          % (ID, ID))
 
     def test_connection_reset(self):
@@ -116,7 +147,7 @@ class FaultTest(td.DaemonTest):
         # A reset before any answer on a reused connection is retried by libcurl
         # itself, once, on a fresh connection (not logged; every call is idempotent).
         # After the web app acted, the daemon's own retry shows.
-        self.assertRegex(log, r"outbox: POST /v1/datasets/%s/samples/batch \(job %s\): [^;]*; retry 1" % (ID, ID))
+        self.assertRegex(log, r"outbox: POST /v1/winnow/datasets/%s/samples/batch \(job %s\): [^;]*; retry 1" % (ID, ID))
         self.assertRegex(log, r"claim of scheduled run %s: LOCKED: " % ID)
         self.assertRegex(log, r"claim of scheduled run %s: create run: " % ID)
 
@@ -146,7 +177,7 @@ class FaultTest(td.DaemonTest):
         _, _, log = self.run_through(
             [("POST", r"/samples/batch$", "status", {"status": 429, "retry_after": 3})])
         # Retry-After (3 s) is longer than the first backoff step (0.5..1 s): it wins.
-        self.assertRegex(log, r"outbox: POST /v1/datasets/%s/samples/batch \(job %s\): HTTP 429; retry 1 in 3\.0 s"
+        self.assertRegex(log, r"outbox: POST /v1/winnow/datasets/%s/samples/batch \(job %s\): HTTP 429; retry 1 in 3\.0 s"
                          % (ID, ID))
         self.assertGreater(time.time() - t0, 3)
 
@@ -387,7 +418,7 @@ class TruncatedBodyTest(unittest.TestCase):
         samples = b'[{"fileName":"a.jpg","metaData":{}}]'
         tag = b'{"name":"cut","prevTagId":null,"bitMaskData":"0x1","totSize":1,"creator":"USER_WORKER"}'
         for chunked in (False, True):
-            self.send_cut("POST", "/v1/datasets/%s/samples/batch" % self.ds, samples, chunked=chunked)
+            self.send_cut("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, samples, chunked=chunked)
             self.send_cut("POST", "/v1/datasets/%s/tags" % self.ds, tag, chunked=chunked)
         # A body cut inside the JSON, too (Content-Length of the whole, half sent).
         self.send_cut("POST", "/v1/datasets/%s/tags" % self.ds, tag[:len(tag) // 2], declared=len(tag))
@@ -396,7 +427,7 @@ class TruncatedBodyTest(unittest.TestCase):
         self.assertEqual(self.web.ok("GET", "/v1/datasets/%s/tags" % self.ds, token=self.utok), [])
         self.assertTrue(self.web.alive())
         # The same bodies whole are taken: the cut ones were refused for being cut.
-        r = self.web.request("POST", "/v1/datasets/%s/samples/batch" % self.ds, raw=samples, token=self.wtok,
+        r = self.web.request("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, raw=samples, token=self.wtok,
                              headers={"Content-Type": "application/json"})
         self.assertIn(r.status, (200, 201), r)
         r = self.web.request("POST", "/v1/datasets/%s/tags" % self.ds, raw=tag, token=self.wtok,

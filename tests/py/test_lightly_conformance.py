@@ -180,13 +180,6 @@ class Base(unittest.TestCase):
     def u(self, method, path, body=None):
         return self.srv.request(method, path, body, self.user)
 
-    def winnow_or_old(self, method, new, old, body):
-        """winnow's own route under /v1/winnow/ (SPEC 7), else today's path."""
-        r = self.w(method, new, body)
-        if r.status in (404, 405):
-            r = self.w(method, old, body)
-        return r
-
     def dataset(self, name):
         r = self.u("POST", "/v1/datasets", {"name": name, "type": "Images", "creator": "USER_PIP"})
         self.assertIn(r.status, (200, 201), r)
@@ -194,8 +187,7 @@ class Base(unittest.TestCase):
 
     def add_samples(self, ds, names):
         for k in range(0, len(names), 10000):
-            r = self.winnow_or_old("POST", "/v1/winnow/datasets/%s/samples/batch" % ds,
-                                   "/v1/datasets/%s/samples/batch" % ds, [{"fileName": n} for n in names[k:k + 10000]])
+            r = self.w("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": n} for n in names[k:k + 10000]])
             self.assertEqual(r.status, 200, r)
 
     def schedule_v4(self, ds):
@@ -250,14 +242,12 @@ class Base(unittest.TestCase):
         url = urllib.parse.urlsplit(art["signedWriteUrl"])
         report = json.dumps({"selected": len(selected)}).encode()
         self.assertEqual(self.srv.request("PUT", url.path + "?" + url.query, raw=report).status, 200)
-        self.w("PUT", "/v1/docker/runs/%s/artifacts/%s/confirmUpload" % (rid, art["artifactId"]))   # absent today
-        # winnow's own run file (selection.csv): on winnow's route (SPEC 7), else
-        # today's artifacts route with winnow's type, as winnowd sends it today
+        r = self.w("PUT", "/v1/docker/runs/%s/artifacts/%s/confirmUpload" % (rid, art["artifactId"]))
+        self.assertEqual(r.status // 100, 2, r)
+        # winnow's own run file (selection.csv): on winnow's route (SPEC 7)
         csv = {"fileName": "selection.csv", "type": "SELECTION_CSV"}
         r = self.w("POST", "/v1/winnow/runs/%s/files" % rid, csv)      # its shape is winnow's: not checked
-        if r.status in (404, 405):
-            r = self.w("POST", "/v1/docker/runs/%s/artifacts" % rid, csv)
-            self.assertIn(r.status, (200, 201), r)
+        self.assertEqual(r.status, 201, r)
         for state in ("STARTED", "COMPLETED"):
             r = self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": state})
             self.assertEqual(r.status // 100, 2, r)
@@ -412,13 +402,10 @@ class TestFlows(Base):
             self.expect((d.status, d.body), (200, report), "download by read URL without token")
         self.done()
 
-    # Fails today (issue 14); the problems it showed:
+    # Fails today (issue 14); the problems it showed (after h-wire: only the
+    # scheduled runs' winnow keys, which winnow's own routes take over):
     #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'workerId' (not in DockerRunSchedule...
     #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'originScheduledId' (not in DockerRu...
-    #   GET /v1/docker/runs/{runId}/logs: $: list where DockerRunLogData (an object) is wanted
-    #   logs: 400, want 200/204: {"error":"seq is required","code":"BAD_REQUEST"}
-    #   confirm upload: 404, want 200/204: {"error":"no such route","code":"NOT_FOUND"}
-    #   read logs: messages: got [], want ['embedding']
     @unittest.expectedFailure
     def test_worker_calls(self):
         ds = self.dataset("worker-flow")

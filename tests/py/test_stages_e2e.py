@@ -220,7 +220,7 @@ class ZeroCandidatesDaemon(unittest.TestCase):
         self.assertEqual(self.tag_names(ds, tags[name]), [])
         if name + "-candidates" in tags:
             self.assertEqual(self.tag_names(ds, tags[name + "-candidates"]), [])
-        arts = {a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])}
+        arts = set(self.run_files(run["id"]))
         for f in ("report.json", "selection.csv", "embeddings_2d.csv", "corrupt_filenames.txt", "log.txt"):
             self.assertIn(f, arts)
         rd = os.path.join(self.daemons[0].state, "runs", sched)

@@ -199,14 +199,16 @@ class TestWorkerCalls(Base):
         self.assertEqual(r1.status, 201)
         rid = r1.json["id"]
         r2 = self.srv.request("POST", "/v1/docker/runs", body, self.worker)
-        self.assertEqual((r2.status, r2.json["id"]), (200, rid))
+        self.assertEqual((r2.status, r2.json["id"]), (201, rid))   # a create answers 201, also a repeat
         run = self.u("GET", "/v1/docker/runs/%s" % rid)
         self.assertEqual(set(run), RUN_FIELDS)      # Lightly's DockerRunData exactly
         self.assertEqual((run["state"], run["scheduledId"], run["datasetId"]), ("STARTED", sid, ds))
         self.assertEqual(self.w("GET", "/v1/docker/runs/schedule/%s" % sid)["id"], rid)
         self.assertIn(rid, [x["id"] for x in self.u("GET", "/v1/winnow/runs?datasetId=%s" % ds)])
-        a = self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "EMBEDDING", "message": "m", "progress": 0.3})
-        self.assertEqual(a, {"abortRequested": False})
+        # the state: exactly DockerRunUpdateRequest; the progress and the abort flag: winnow's routes
+        self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "EMBEDDING", "message": "m"})
+        prog = "/v1/winnow/runs/%s/progress" % rid
+        self.assertEqual(self.w("PUT", prog, {"progress": 0.3}), {"abortRequested": False})
         run = self.u("GET", "/v1/docker/runs/%s" % rid)
         self.assertEqual((run["state"], run["message"]), ("EMBEDDING", "m"))
         self.assertEqual(set(run), RUN_FIELDS)
@@ -220,44 +222,114 @@ class TestWorkerCalls(Base):
         self.assertIs(aborting["abortRequested"], True)
         self.assertIs(self.u("GET", "/v1/winnow/runs/%s" % rid)["abortRequested"], True)
         self.assertNotIn("abortRequested", self.u("GET", "/v1/docker/runs/%s" % rid))
-        a = self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "SAMPLING", "message": "", "progress": 0.5})
-        self.assertEqual(a, {"abortRequested": True})
-        self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "ABORTED", "message": "aborted", "progress": 1})
+        self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "SAMPLING", "message": ""})
+        self.assertEqual(self.w("PUT", prog, {"progress": 0.5}), {"abortRequested": True})
+        self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "ABORTED", "message": "aborted"})
         self.assertEqual(self.srv.request("POST", "/v1/winnow/runs/%s/abort" % rid, None, self.user).status, 409)
         self.assertEqual(self.srv.request("POST", "/v1/winnow/runs/%s/abort" % ("0" * 24), None, self.user).status, 404)
         self.assertEqual(self.srv.request("GET", "/v1/winnow/runs/%s" % ("0" * 24), token=self.user).status, 404)
         self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s" % rid, {"state": "NOPE"}, self.worker).status, 400)
-        self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s" % rid, {"state": "FAILED", "progress": 2}, self.worker).status, 400)
+        # winnow's progress on Lightly's route is a key DockerRunUpdateRequest lacks
+        r = self.srv.request("PUT", "/v1/docker/runs/%s" % rid, {"state": "FAILED", "progress": 0.5}, self.worker)
+        self.assertEqual(r.status, 400)
+        self.assertIn("progress", r.json["error"])
+        self.assertEqual(self.srv.request("PUT", prog, {"progress": 2}, self.worker).status, 400)
+        self.assertEqual(self.srv.request("PUT", prog, {}, self.worker).status, 400)
+        self.assertEqual(self.srv.request("PUT", "/v1/winnow/runs/%s/progress" % ("0" * 24), {"progress": 0.1},
+                                          self.worker).status, 404)
+        self.assertEqual(self.srv.request("PUT", prog, {"progress": 0.1}, self.user).status, 403)
         # a run for an unknown scheduled run is refused
         bad = dict(body, scheduledId="0" * 24)
         self.assertEqual(self.srv.request("POST", "/v1/docker/runs", bad, self.worker).status, 404)
 
-    def test_logs_by_seq(self):
+    def test_logs_cursor_and_idempotency_key(self):
         ds = self.dataset()
         cfg = self.config()
         sid = self.schedule(ds, cfg)
         rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg}, 201)["id"]
-        lines = [{"seq": i, "ts": 1000 + i, "level": "INFO", "msg": "line %d" % i, "state": "EMBEDDING"} for i in range(5)]
-        r = self.w("PUT", "/v1/docker/runs/%s/logs" % rid, lines)
-        self.assertEqual(r["inserted"], 5)
-        more = [{"seq": i, "ts": 2000 + i, "level": "WARNING", "msg": "again %d" % i, "state": "SAMPLING"} for i in range(3, 7)]
-        r = self.w("PUT", "/v1/docker/runs/%s/logs" % rid, more)
-        self.assertEqual(r["inserted"], 2)
-        got = self.u("GET", "/v1/docker/runs/%s/logs?since=2" % rid)
-        self.assertEqual([x["seq"] for x in got], [3, 4, 5, 6])
-        self.assertEqual(got[0]["msg"], "line 3")  # the repeated seq was ignored
-        self.assertEqual(got[2], {"seq": 5, "ts": 2005, "level": "WARNING", "msg": "again 5", "state": "SAMPLING"})
-        self.assertEqual(len(self.u("GET", "/v1/docker/runs/%s/logs" % rid)), 7)
-        self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s/logs" % rid,
-                                          [{"seq": 9, "ts": 1, "level": "LOUD", "msg": "x"}], self.worker).status, 400)
+        path = "/v1/docker/runs/%s/logs" % rid
+
+        def put(lines, key, status=200):
+            r = self.srv.request("PUT", path, lines, self.worker, headers={"Idempotency-Key": key})
+            self.assertEqual(r.status, status, r.body)
+            return r
+
+        lines = [{"ts": 1000 + i, "level": "INFO", "group": "winnowd", "msg": "line %d" % i, "state": "EMBEDDING"}
+                 for i in range(5)]
+        first = put(lines, sid + ":1")
+        # a repeat of the key adds nothing and answers as the first did
+        again = put(lines, sid + ":1")
+        self.assertEqual(again.body, first.body)
+        more = [{"ts": 2000 + i, "level": "WARNING", "group": "winnowd", "msg": "again %d" % i} for i in range(2)]
+        put(more, sid + ":2")
+        got = self.u("GET", path)
+        self.assertEqual(set(got), {"cursor", "logs"})
+        self.assertEqual([x["msg"] for x in got["logs"]], ["line %d" % i for i in range(5)] + ["again 0", "again 1"])
+        self.assertEqual(got["cursor"], 7)
+        # a line without a state has the run's state when it arrived (STARTED here)
+        self.assertEqual(got["logs"][6], {"ts": 2001, "level": "WARNING", "group": "winnowd", "msg": "again 1",
+                                          "state": "STARTED"})
+        # the cursor: from line 3 on; past the end an empty page with the same cursor
+        got = self.u("GET", path + "?cursor=3")
+        self.assertEqual(([x["msg"] for x in got["logs"]][:2], got["cursor"]), (["line 3", "line 4"], 7))
+        self.assertEqual(self.u("GET", path + "?cursor=7"), {"cursor": 7, "logs": []})
+        self.assertEqual(self.srv.request("GET", path + "?cursor=-1", token=self.user).status, 400)
+        # exactly Lightly's entries: winnow's old seq, a bad level, a missing group are refused
+        for bad in ([{"seq": 9, "ts": 1, "level": "INFO", "group": "g", "msg": "x"}],
+                    [{"ts": 1, "level": "LOUD", "group": "g", "msg": "x"}],
+                    [{"ts": 1, "level": "INFO", "msg": "x"}], {"ts": 1}):
+            r = self.srv.request("PUT", path, bad, self.worker, headers={"Idempotency-Key": sid + ":9"})
+            self.assertEqual(r.status, 400, bad)
+        # a refused call stored no key: the same key with a good body goes through
+        put([{"ts": 3000, "level": "ERROR", "group": "winnowd", "msg": "late"}], sid + ":9")
+        self.assertEqual(self.u("GET", path + "?cursor=7")["logs"][0]["msg"], "late")
+        # without a key every call adds its lines
+        self.w("PUT", path, [{"ts": 4000, "level": "DEBUG", "group": "g", "msg": "k"}])
+        self.w("PUT", path, [{"ts": 4000, "level": "DEBUG", "group": "g", "msg": "k"}])
+        self.assertEqual(self.u("GET", path)["cursor"], 10)
+        self.assertEqual(self.srv.request("PUT", path, more, self.worker, headers={"Idempotency-Key": "x" * 201}).status, 400)
+
+    def test_idempotency_keys_on_creates(self):
+        ds = self.dataset()
+        cfg = self.config()
+        sid = self.schedule(ds, cfg)
+        body = {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg}
+        k = {"Idempotency-Key": sid + ":run"}
+        r1 = self.srv.request("POST", "/v1/docker/runs", body, self.worker, headers=k)
+        r2 = self.srv.request("POST", "/v1/docker/runs", body, self.worker, headers=k)
+        self.assertEqual((r1.status, r2.status, r2.body), (201, 201, r1.body))
+        rid = r1.json["id"]
+        # a repeated sample batch answers what the first answered, though the dataset grew since
+        batch = "/v1/winnow/datasets/%s/samples/batch" % ds
+        k = {"Idempotency-Key": sid + ":5"}
+        a = self.srv.request("POST", batch, [{"fileName": "a.jpg"}], self.worker, headers=k)
+        self.w("POST", batch, [{"fileName": "b.jpg"}])
+        b = self.srv.request("POST", batch, [{"fileName": "a.jpg"}], self.worker, headers=k)
+        self.assertEqual((a.json, b.json), ({"added": 1, "nSamples": 1}, {"added": 1, "nSamples": 1}))
+        self.assertEqual(self.w("POST", batch, [{"fileName": "a.jpg"}]), {"added": 0, "nSamples": 2})
+        # the key with another body is another call (a client counting its keys again from 0
+        # must never get what another body created)
+        c = self.srv.request("POST", batch, [{"fileName": "c.jpg"}], self.worker, headers=k)
+        self.assertEqual(c.json, {"added": 1, "nSamples": 3})
+        # a tag created twice under one key: one tag, one id
+        tag = {"name": "keyed-tag", "prevTagId": None, "bitMaskData": "0x1", "totSize": 2, "creator": "USER_WORKER", "runId": rid}
+        k = {"Idempotency-Key": sid + ":6"}
+        t1 = self.srv.request("POST", "/v1/datasets/%s/tags" % ds, tag, self.worker, headers=k)
+        t2 = self.srv.request("POST", "/v1/datasets/%s/tags" % ds, tag, self.worker, headers=k)
+        self.assertEqual((t1.status, t2.status, t2.body), (201, 201, t1.body))
+        self.assertEqual([t["name"] for t in self.u("GET", "/v1/datasets/%s/tags" % ds)].count("keyed-tag"), 1)
+        # the key is per route: the same key on another path is another call
+        c = self.srv.request("POST", "/v1/winnow/datasets/%s/samples/batch" % self.dataset(), [{"fileName": "z.jpg"}],
+                             self.worker, headers={"Idempotency-Key": sid + ":5"})
+        self.assertEqual(c.json, {"added": 1, "nSamples": 1})
 
     def test_samples_tags_scores(self):
         ds = self.dataset()
         names = ["img_%03d.jpg" % i for i in range(10)]
-        r = self.w("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": n, "metaData": {}} for n in names[:6]])
+        r = self.w("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": n, "metaData": {}} for n in names[:6]])
         self.assertEqual((r["added"], r["nSamples"]), (6, 6))
         # a repeat with overlap adds only the new names, after the old ones
-        r = self.w("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": n} for n in names[3:][::-1]])
+        r = self.w("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": n} for n in names[3:][::-1]])
         self.assertEqual((r["added"], r["nSamples"]), (4, 10))
         order = self.w("GET", "/v1/datasets/%s/mappings?field=fileName" % ds)
         self.assertEqual(order, names[:6] + names[6:][::-1])
@@ -337,7 +409,7 @@ class TestWorkerCalls(Base):
         """POST .../tags/initial: every sample, 201 {id} again for a repeat; strict body
         (Lightly's InitialTagCreateRequest); GET /v1/docker/runs/{runId}/tags newest first."""
         ds = self.dataset()
-        self.srv.ok("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": "i%d.jpg" % i} for i in range(5)], self.worker, 200)
+        self.srv.ok("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": "i%d.jpg" % i} for i in range(5)], self.worker, 200)
         path = "/v1/datasets/%s/tags/initial" % ds
         r = self.srv.request("POST", path, {"creator": "USER_WORKER", "imgType": "full"}, self.worker)
         self.assertEqual(r.status, 201, r)
@@ -393,14 +465,14 @@ class TestWorkerCalls(Base):
 
     def test_datapool(self):
         ds = self.dataset()
-        p = "/v1/datasets/%s/datapools/pool-1" % ds
+        p = "/v1/winnow/datasets/%s/datapools/pool-1" % ds
         self.assertEqual(self.w("GET", p)["fileNames"], [])
         r = self.w("PUT", p, {"fileNames": ["a.jpg", "b.jpg"]})
         self.assertEqual(r["added"], 2)
         r = self.w("PUT", p, {"fileNames": ["b.jpg", "c.jpg"]})
         self.assertEqual(r["added"], 1)
         self.assertEqual(self.w("GET", p)["fileNames"], ["a.jpg", "b.jpg", "c.jpg"])
-        self.assertEqual(self.srv.request("GET", "/v1/datasets/%s/datapools/.hidden" % ds, token=self.worker).status, 400)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/datasets/%s/datapools/.hidden" % ds, token=self.worker).status, 400)
 
     def test_artifacts(self):
         ds = self.dataset()
@@ -412,7 +484,7 @@ class TestWorkerCalls(Base):
         a = r.json
         self.assertEqual(set(a), {"signedWriteUrl", "artifactId"})
         r2 = self.srv.request("POST", "/v1/docker/runs/%s/artifacts" % rid, {"fileName": "report.json", "type": "REPORT_JSON"}, self.worker)
-        self.assertEqual((r2.status, r2.json), (200, a))
+        self.assertEqual((r2.status, r2.json), (201, a))
         r3 = self.srv.request("POST", "/v1/docker/runs/%s/artifacts" % rid, {"fileName": "report.json", "type": "LOG"}, self.worker)
         self.assertEqual(r3.status, 409)
         url = urllib.parse.urlsplit(a["signedWriteUrl"])
@@ -430,6 +502,32 @@ class TestWorkerCalls(Base):
         self.assertEqual(d.header("Content-Type"), "application/json")
         arts = self.u("GET", "/v1/docker/runs/%s" % rid)["artifacts"]
         self.assertEqual([(x["id"], set(x)) for x in arts], [(a["artifactId"], ARTIFACT_FIELDS)])
+        # Lightly's end of an upload
+        conf = "/v1/docker/runs/%s/artifacts/%s/confirmUpload" % (rid, a["artifactId"])
+        self.assertEqual(self.srv.request("PUT", conf, None, self.worker).status, 200)
+        self.assertEqual(self.srv.request("PUT", conf, None, self.user).status, 403)
+        self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s/artifacts/%s/confirmUpload" % (rid, "0" * 24), None,
+                                          self.worker).status, 404)
+        # winnow's own files: only on winnow's route, and only winnow's types there
+        r = self.srv.request("POST", "/v1/docker/runs/%s/artifacts" % rid, {"fileName": "scores.csv", "type": "SCORES_CSV"}, self.worker)
+        self.assertEqual(r.status, 400)
+        self.assertIn("type", r.json["error"])
+        files = "/v1/winnow/runs/%s/files" % rid
+        self.assertEqual(self.srv.request("POST", files, {"fileName": "log.txt", "type": "LOG"}, self.worker).status, 400)
+        f = self.srv.request("POST", files, {"fileName": "scores.csv", "type": "SCORES_CSV"}, self.worker)
+        self.assertEqual((f.status, set(f.json)), (201, {"signedWriteUrl", "artifactId"}))
+        self.assertEqual(self.srv.request("POST", files, {"fileName": "scores.csv", "type": "SCORES_CSV"}, self.worker).json, f.json)
+        u = urllib.parse.urlsplit(f.json["signedWriteUrl"])
+        self.assertEqual(self.srv.request("PUT", u.path + "?" + u.query, raw=b"filename,score\na.jpg,1\n").status, 200)
+        got = self.u("GET", files)
+        self.assertEqual([(x["id"], x["fileName"], x["type"], x["uploaded"], x["size"]) for x in got],
+                         [(f.json["artifactId"], "scores.csv", "SCORES_CSV", True, 23)])
+        d = self.srv.request("GET", "%s/%s/content" % (files, f.json["artifactId"]), token=self.user)
+        self.assertEqual((d.status, d.body), (200, b"filename,score\na.jpg,1\n"))
+        # a run file is no Lightly artifact to confirm
+        self.assertEqual(self.srv.request("PUT", "/v1/docker/runs/%s/artifacts/%s/confirmUpload" % (rid, f.json["artifactId"]),
+                                          None, self.worker).status, 404)
+        self.assertEqual(self.srv.request("GET", "/v1/winnow/runs/%s/files" % ("0" * 24), token=self.user).status, 404)
 
 
 class TestScheduling(Base):
@@ -826,7 +924,7 @@ class TestResults(Base):
         names = list(dict.fromkeys(names))
         n = len(names)
         for k in range(0, n, 100):
-            self.w("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": x} for x in names[k:k + 100]])
+            self.w("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": x} for x in names[k:k + 100]])
         cfg = self.config()
         sid = self.schedule(ds, cfg)
         rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg}, 201)["id"]

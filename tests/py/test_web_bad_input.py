@@ -99,10 +99,10 @@ class TestBadInput(unittest.TestCase):
             ("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds, {"configId": "nope"}, self.user),
             ("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds, {"configId": "0" * 24}, self.user),
             ("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds, {"configId": self.cfg, "runsOn": "gpu"}, self.user),
-            ("POST", "/v1/datasets/%s/samples/batch" % self.ds, {"fileName": "a.jpg"}, self.worker),
-            ("POST", "/v1/datasets/%s/samples/batch" % self.ds, [{"fileName": 1}], self.worker),
-            ("POST", "/v1/datasets/%s/samples/batch" % self.ds, [{"fileName": "a\nb.jpg"}], self.worker),
-            ("POST", "/v1/datasets/%s/samples/batch" % self.ds, [{"fileName": "x%d" % i} for i in range(10001)], self.worker),
+            ("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, {"fileName": "a.jpg"}, self.worker),
+            ("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, [{"fileName": 1}], self.worker),
+            ("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, [{"fileName": "a\nb.jpg"}], self.worker),
+            ("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, [{"fileName": "x%d" % i} for i in range(10001)], self.worker),
             ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "tag-t", "bitMaskData": 89, "totSize": 0}, self.worker),
             ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "tag-t", "bitMaskData": "0x0", "totSize": 1.5}, self.worker),
             ("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "tag-t", "bitMaskData": "0x0", "totSize": 10 ** 30}, self.worker),
@@ -110,7 +110,7 @@ class TestBadInput(unittest.TestCase):
             ("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "FTP", "fullPath": "/x"}, self.user),
             ("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "LOCAL", "fullPath": None}, self.user),
             ("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "S3", "fullPath": "s3://b"}, self.user),
-            ("PUT", "/v1/datasets/%s/datapools/p" % self.ds, {"fileNames": [1, 2]}, self.worker),
+            ("PUT", "/v1/winnow/datasets/%s/datapools/p" % self.ds, {"fileNames": [1, 2]}, self.worker),
             ("POST", "/v1/docker/runs", {"dockerVersion": 1, "datasetId": self.ds, "scheduledId": "0" * 24, "configId": self.cfg}, self.worker),
             ("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": "short", "scheduledId": "0" * 24, "configId": self.cfg}, self.worker),
             ("POST", "/login", {"token": 12}, None),
@@ -178,7 +178,7 @@ class TestBadInput(unittest.TestCase):
     def test_paging_and_export(self):
         """Lightly's pageSize/pageOffset: integers, pageSize >= 1, pageOffset >= 0,
         named in the 400; the export of an unknown tag, or another dataset's, 404."""
-        r = self.srv.request("POST", "/v1/datasets/%s/samples/batch" % self.ds, [{"fileName": "p%d.jpg" % i} for i in range(3)],
+        r = self.srv.request("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, [{"fileName": "p%d.jpg" % i} for i in range(3)],
                              self.worker)
         self.assertEqual(r.status, 200, r)
         tag = self.srv.ok("POST", "/v1/datasets/%s/tags" % self.ds, {"name": "pg-tag", "bitMaskData": "0x5", "totSize": 3,
@@ -209,7 +209,7 @@ class TestBadInput(unittest.TestCase):
     def test_oversized_body(self):
         big = b"[" + b"1," * (17 * 1024 * 1024 // 2) + b"1]"
         self.assertGreater(len(big), 16 * 1024 * 1024)
-        for method, path, tok in (("POST", "/v1/datasets/%s/samples/batch" % self.ds, self.worker),
+        for method, path, tok in (("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, self.worker),
                                   ("POST", "/v1/datasets", self.user),
                                   ("PUT", "/v1/artifacts/%s/content" % ("0" * 24), None),
                                   ("POST", "/login", None)):

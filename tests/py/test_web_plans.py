@@ -101,7 +101,7 @@ class TestConfigs(Base):
 
     def test_score_lists_named_task_score(self):
         ds = self.u("POST", "/v1/datasets", {"name": "scored"}, 201)["id"]
-        self.w("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": "a.jpg"}, {"fileName": "b.jpg"}])
+        self.w("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": "a.jpg"}, {"fileName": "b.jpg"}])
         tag = self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "run-7-candidates", "prevTagId": None, "bitMaskData": "0x3",
                                                           "totSize": 2, "creator": "USER_WORKER"}, 201)["id"]
         name = "my-classification-task:uncertainty_margin"
@@ -125,7 +125,7 @@ class TestSelectionCsv(Base):
         w = lambda m, p, b=None, s=200: cls.srv.ok(m, p, b, cls.worker, s)  # noqa: E731
         u = lambda m, p, b=None, s=200: cls.srv.ok(m, p, b, cls.user, s)  # noqa: E731
         cls.ds = u("POST", "/v1/datasets", {"name": "sel"}, 201)["id"]
-        w("POST", "/v1/datasets/%s/samples/batch" % cls.ds, [{"fileName": x} for x in cls.NAMES])
+        w("POST", "/v1/winnow/datasets/%s/samples/batch" % cls.ds, [{"fileName": x} for x in cls.NAMES])
         cfg = u("POST", "/v1/docker/worker/config/vX", {"version": "V4", "config": V4}, 201)["id"]
         sid = u("POST", "/v1/datasets/%s/docker/worker/schedule" % cls.ds, {"configId": cfg}, 201)["id"]
         cls.rid = w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": cls.ds, "scheduledId": sid, "configId": cfg}, 201)["id"]
@@ -134,7 +134,7 @@ class TestSelectionCsv(Base):
                                                           "totSize": 6, "creator": "USER_WORKER", "runId": cls.rid}, 201)["id"]
         w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "run-7", "prevTagId": cid, "bitMaskData": bitmask([1, 2, 4]),
                                                     "totSize": 6, "creator": "USER_WORKER", "runId": cls.rid}, 201)
-        a = w("POST", "/v1/docker/runs/%s/artifacts" % cls.rid, {"fileName": "selection.csv", "type": "SELECTION_CSV"}, 201)
+        a = w("POST", "/v1/winnow/runs/%s/files" % cls.rid, {"fileName": "selection.csv", "type": "SELECTION_CSV"}, 201)
         url = urllib.parse.urlsplit(a["signedWriteUrl"])
         cls.upload_path = url.path + "?" + url.query
 

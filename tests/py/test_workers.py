@@ -265,7 +265,7 @@ class TestGhostWorkers(WorkersBase):
         r = self.put_state(run, "EMBEDDING")
         self.assertEqual((r.status, r.json["code"]), (409, "DOCKER_WORKER_SCHEDULE_UPDATE_FAILED"), r)
         r = self.web.request("PUT", "/v1/docker/runs/%s/logs" % run,
-                             [{"seq": 0, "ts": 1, "level": "INFO", "msg": "late"}], token=self.wtok)
+                             [{"ts": 1, "level": "INFO", "group": "winnowd", "msg": "late"}], token=self.wtok)
         self.assertEqual((r.status, r.json["code"]), (409, "DOCKER_WORKER_SCHEDULE_UPDATE_FAILED"), r)
         r = self.web.request("POST", "/v1/docker/runs/%s/artifacts" % run,
                              {"fileName": "log.txt", "type": "LOG"}, token=self.wtok)

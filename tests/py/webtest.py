@@ -182,6 +182,7 @@ CREATES = (
     ("POST", "/v1/datasets/{datasetId}/tags"),
     ("POST", "/v1/datasets/{datasetId}/tags/{tagId}/scores"),
     ("POST", "/v1/docker/runs/{runId}/artifacts"),
+    ("POST", "/v1/winnow/runs/{runId}/files"),
 )
 
 

@@ -102,6 +102,7 @@ class FaultProxy:
         self.events = []
         self.seen = []
         self.seen_at = []       # time.monotonic() of each entry of seen
+        self.seen_keys = []     # the Idempotency-Key header of each entry of seen (or None)
         self.requests = 0
         self.lock = threading.Lock()
         self.stopping = False
@@ -154,10 +155,11 @@ class FaultProxy:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
-    def _pick(self, method, path, body):
+    def _pick(self, method, path, body, key=None):
         with self.lock:
             self.requests += 1
             self.seen.append((method, path))
+            self.seen_keys.append(key)
             self.seen_at.append(time.monotonic())
             for r in self.rules:
                 if r.matches(method, path, body):
@@ -197,7 +199,12 @@ class FaultProxy:
                 line = head.split(b"\r\n", 1)[0].decode("latin-1")
                 method, target = line.split(" ")[:2]
                 path = target.split("?", 1)[0]
-                rule = self._pick(method, path, body)
+                key = None
+                for l in head.split(b"\r\n")[1:]:
+                    k, _, v = l.decode("latin-1").partition(":")
+                    if k.strip().lower() == "idempotency-key":
+                        key = v.strip()
+                rule = self._pick(method, path, body, key)
                 # One request per upstream connection: ask the web app to close it.
                 lines = [l for l in head[:-4].split(b"\r\n")
                          if not l.lower().startswith(b"connection:")]

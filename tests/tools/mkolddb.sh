@@ -7,7 +7,8 @@
 # what the migration tests exist to catch). A new schema version adds its
 # file by adding a line here with the commit where that version is current.
 #
-#   tests/tools/mkolddb.sh OUTDIR     (OUTDIR must not hold the files yet)
+#   tests/tools/mkolddb.sh OUTDIR         (OUTDIR must not hold the files yet)
+#   tests/tools/mkolddb.sh OUTDIR --v4    (queue-v4.db alone, beside the others)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -24,6 +25,8 @@ PY=/usr/bin/python3
 V1=4609f69	# first commit with winnowd's queue (v2) and winnow-web (v2)
 V2=a8f7a1b	# last commit at queue v2 (606df91^); web.db is at v2 there too
 V3=e635884	# queue v3 (since 606df91), web.db v3 (since e68d477)
+V4=c0758c2	# queue v4 (since the selection-plans issue), the last queue of the wire before
+		# SPEC 7's (its outbox rows are what queue v5's migration rewrites)
 
 build() {	# commit -> prints the worktree, built
 	local c=$1 wt=/tmp/mkolddb-$1
@@ -60,11 +63,25 @@ for t, n, s in sorted(con.execute("SELECT type, name, sql FROM sqlite_master WHE
 EOF
 }
 
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# queue-v4.db came later than the others (h-wire): made alone into an OUTDIR
+# that already holds the older files, which are kept as they are.
+if [ "${2:-}" = "--v4" ]; then
+	[ ! -e "$out/queue-v4.db" ] || { echo "mkolddb: $out/queue-v4.db exists; made once" >&2; exit 1; }
+	wt4=$(build $V4)
+	"$wt4/mkolddb_queue" "$out/queue-v4.db"
+	seal "$out/queue-v4.db"
+	(cd "$out" && sha256sum ./*.db ./*.json > SHA256SUMS)
+	git -C "$repo" worktree remove --force "/tmp/mkolddb-$V4"
+	echo "mkolddb: made queue-v4.db"
+	exit 0
+fi
+
 for f in queue-v1.db queue-v2.db queue-v3.db web-v1.db web-v2.db web-v3.db; do
 	[ ! -e "$out/$f" ] || { echo "mkolddb: $out/$f exists; the files are made once" >&2; exit 1; }
 done
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
 
 wt1=$(build $V1)
 "$wt1/mkolddb_queue" --v1 "$out/queue-v1.db"

@@ -75,6 +75,36 @@ static void fill(struct queue *q)
 	CHECK(queue_outbox_add(q, "s-reporting", "artifact", "POST",
 			       "/v1/docker/runs/r-reporting/artifacts", "{\"fileName\":\"report.json\"}",
 			       "/var/lib/winnowd/runs/r-reporting/report.json"));
+#if QUEUE_VERSION == 4
+	/*
+	 * Version 4 is the last queue of the wire before SPEC 7's (lib/api.c's
+	 * API_WIRE_TODAY): the calls such a winnowd queued, byte for byte, which
+	 * version 5's migration rewrites.
+	 */
+	CHECK(queue_outbox_add(q, "s-reporting", "state", "PUT", "/v1/docker/runs/r-reporting",
+			       "{\"state\":\"SAVING_RESULTS\",\"message\":\"saving results\","
+			       "\"progress\":0.92}", NULL));
+	CHECK(queue_outbox_add(q, "s-reporting", "samples", "POST", "/v1/datasets/d2/samples/batch",
+			       "[{\"fileName\":\"a.jpg\",\"metaData\":{}}]", NULL));
+	CHECK(queue_outbox_add(q, "s-reporting", "datapool", "PUT", "/v1/datasets/d2/datapools/pool-1",
+			       "{\"fileNames\":[\"a.jpg\"]}", NULL));
+	CHECK(queue_outbox_add(q, "s-reporting", "logs", "PUT", "/v1/docker/runs/r-reporting/logs",
+			       "[{\"ts\":1700000000000,\"level\":\"INFO\",\"group\":\"winnowd\","
+			       "\"msg\":\"embedding 1/2\",\"state\":\"EMBEDDING\",\"seq\":7},"
+			       "{\"ts\":1700000000001,\"level\":\"ERROR\",\"group\":\"winnowd\","
+			       "\"msg\":\"x\",\"seq\":8}]", NULL));
+	CHECK(queue_outbox_add(q, "s-reporting", "artifact", "POST",
+			       "/v1/docker/runs/r-reporting/artifacts",
+			       "{\"fileName\":\"scores.csv\",\"type\":\"SCORES_CSV\"}",
+			       "/var/lib/winnowd/runs/r-reporting/data/scores.csv"));
+	CHECK(queue_outbox_add(q, "s-reporting", "artifact", "POST",
+			       "/v1/docker/runs/r-reporting/artifacts",
+			       "{\"fileName\":\"log.txt\",\"type\":\"LOG\"}",
+			       "/var/lib/winnowd/runs/r-reporting/log.txt"));
+	CHECK(queue_outbox_add(q, "s-reporting", "state", "PUT", "/v1/docker/runs/r-reporting",
+			       "{\"state\":\"COMPLETED\",\"message\":\"completed\",\"progress\":1}",
+			       NULL));
+#endif
 	/* The head was tried once and failed: attempts 1, a last error, due at 1000. */
 	if (queue_outbox_next(q, queue_now_ms(), &it, &due) != 1)
 		CHECK(-1);

@@ -16,7 +16,8 @@ moment within the phase is random):
   stages     a stage (one at random) is held at its start
              (WINNOWD_TEST_STAGE_DELAY) and the kill falls inside the hold
   reporting  a reporting call (the sample batch, the sample order, a tag, an
-             artifact's POST or upload, one at random) has reached the web app
+             artifact's POST, upload or confirmUpload, a run file's POST, one at
+             random) has reached the web app
              and the proxy holds its answer back
 
 so no kill falls while the daemon is idle. Each kill is counted by the phase
@@ -65,10 +66,12 @@ HOLDS = {
                  ("POST", r"^/v1/docker/runs$", None),
                  ("GET", r"^/v1/docker/worker/config/%s$" % ID, None),
                  ("GET", r"^/v1/winnow/datasets/%s/datasource$" % ID, None)],
-    "reporting": [("POST", r"^/v1/datasets/%s/samples/batch$" % ID, None),
+    "reporting": [("POST", r"^/v1/winnow/datasets/%s/samples/batch$" % ID, None),
                   ("GET", r"^/v1/datasets/%s/mappings$" % ID, None),
                   ("POST", r"^/v1/datasets/%s/tags$" % ID, None),
                   ("POST", r"^/v1/docker/runs/%s/artifacts$" % ID, None),
+                  ("PUT", r"^/v1/docker/runs/%s/artifacts/%s/confirmUpload$" % (ID, ID), None),
+                  ("POST", r"^/v1/winnow/runs/%s/files$" % ID, None),
                   ("PUT", r"^/v1/artifacts/%s/content$" % ID, None)],
 }
 # The job state in winnowd's queue that each phase shows (daemon/queue.c).
@@ -320,11 +323,14 @@ class Soak:
             types = [x["scoreType"] for x in self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (self.ds, cand["id"]))]
             if len(types) != len(set(types)):
                 bad_dup = True
-            arts = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])]
+            arts = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])
+                    if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")]
+            arts += [f["fileName"] for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run["id"])]
             if len(arts) != len(set(arts)):
                 bad_dup = True
-            seqs = [l["seq"] for l in self.ok("GET", "/v1/docker/runs/%s/logs" % run["id"])]
-            if len(seqs) != len(set(seqs)):
+            lines = self.ok("GET", "/v1/docker/runs/%s/logs" % run["id"])["logs"]
+            keys = [(l["ts"], l["level"], l["msg"]) for l in lines]
+            if len(keys) != len(set(keys)):
                 bad_dup = True
             if bad_dup:
                 dup.append(s)

@@ -50,10 +50,10 @@ RT(scheduled_list, struct api_scheduled_list, api_build_scheduled_list(&s))
 RT(sched_update, struct api_sched_update, api_build_sched_update(&s))
 RT(config_data, struct api_config_data, api_build_config_data(&s))
 RT(run_create, struct api_run_create, api_build_run_create(&s))
-RT(run_update, struct api_run_update, api_build_run_update(&s, API_WIRE_SPEC))
+RT(run_update, struct api_run_update, api_build_run_update(&s))
 RT(progress, struct api_progress, api_build_progress(&s))
 RT(abort_reply, struct api_abort_reply, api_build_abort_reply(&s))
-RT(log_list, struct api_log_list, api_build_log_list(&s, API_WIRE_SPEC))
+RT(log_list, struct api_log_list, api_build_log_list(&s))
 RT(log_data, struct api_log_data, api_build_log_data(&s))
 RT(datasource, struct api_datasource, api_build_datasource(&s))
 RT(initial_tag, struct api_initial_tag, api_build_initial_tag(&s))
@@ -450,23 +450,22 @@ static void test_run_update_struct(void **state)
 	api_run_update_init(&u);
 	u.state = API_RUN_SAVING_RESULTS;
 	u.message = "saving results";
-	u.progress = 0.92;
-	/* SPEC 7's body has no progress; today's web app reads it on this route. */
-	char *spec = api_build_run_update(&u, API_WIRE_SPEC);
-	char *today = api_build_run_update(&u, API_WIRE_TODAY);
-	assert_string_equal(spec, "{\"state\":\"SAVING_RESULTS\",\"message\":\"saving results\"}");
-	assert_string_equal(today, "{\"state\":\"SAVING_RESULTS\",\"message\":\"saving results\","
-			    "\"progress\":0.92}");
-	assert_int_equal(api_parse_run_update(today, strlen(today), 0, &p, err, sizeof(err)), 0);
+	/* Exactly DockerRunUpdateRequest: the progress has winnow's own route. */
+	char *s = api_build_run_update(&u);
+	assert_string_equal(s, "{\"state\":\"SAVING_RESULTS\",\"message\":\"saving results\"}");
+	assert_int_equal(api_parse_run_update(s, strlen(s), 0, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.state, u.state);
 	assert_string_equal(p.message, u.message);
-	assert_true(p.progress == u.progress);
 	assert_int_equal(p.ts, -1);
 	api_run_update_free(&p);
-	free(spec);
-	free(today);
+	free(s);
+	/* An older winnowd's progress on this route is a key the model lacks. */
+	const char *old = "{\"state\":\"EMBEDDING\",\"progress\":0.5}";
+	assert_int_equal(api_parse_run_update(old, strlen(old), 0, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "progress"));
+	api_run_update_free(&p);
 	u.state = API_RUN_ABORTED + 1;
-	assert_null(api_build_run_update(&u, API_WIRE_SPEC));
+	assert_null(api_build_run_update(&u));
 }
 
 static void test_log_list_struct(void **state)
@@ -478,14 +477,15 @@ static void test_log_list_struct(void **state)
 	api_log_entry_init(&e[0]);
 	api_log_entry_init(&e[1]);
 	e[0] = (struct api_log_entry){ .ts = 10, .level = API_LOG_INFO, .group = "winnowd",
-				       .msg = "a \"quoted\"\nline", .state = API_RUN_EMBEDDING,
-				       .seq = 7 };
+				       .msg = "a \"quoted\"\nline", .state = API_RUN_EMBEDDING };
 	e[1] = (struct api_log_entry){ .ts = 11, .level = API_LOG_ERROR, .group = "winnowd",
-				       .msg = "b", .state = -1, .seq = 8 };
-	char *spec = api_build_log_list(&l, API_WIRE_SPEC), *today = api_build_log_list(&l, API_WIRE_TODAY);
-	assert_null(strstr(spec, "seq"));
-	assert_non_null(strstr(today, "\"seq\":8"));
-	assert_int_equal(api_parse_log_list(today, strlen(today), 0, &p, err, sizeof(err)), 0);
+				       .msg = "b", .state = -1 };
+	char *s = api_build_log_list(&l);
+	/* Lightly's fields only: the Idempotency-Key replaced winnow's seq. */
+	assert_string_equal(s, "[{\"ts\":10,\"level\":\"INFO\",\"group\":\"winnowd\","
+			    "\"msg\":\"a \\\"quoted\\\"\\nline\",\"state\":\"EMBEDDING\"},"
+			    "{\"ts\":11,\"level\":\"ERROR\",\"group\":\"winnowd\",\"msg\":\"b\"}]");
+	assert_int_equal(api_parse_log_list(s, strlen(s), 0, &p, err, sizeof(err)), 0);
 	assert_int_equal(p.n, 2);
 	for (size_t i = 0; i < 2; i++) {
 		assert_int_equal(p.v[i].ts, e[i].ts);
@@ -493,12 +493,15 @@ static void test_log_list_struct(void **state)
 		assert_string_equal(p.v[i].group, e[i].group);
 		assert_string_equal(p.v[i].msg, e[i].msg);
 		assert_int_equal(p.v[i].state, e[i].state);
-		assert_int_equal(p.v[i].seq, e[i].seq);
 		assert_null(p.v[i].origin);
 	}
 	api_log_list_free(&p);
-	free(spec);
-	free(today);
+	free(s);
+	/* An older winnowd's seq is refused, naming it. */
+	const char *old = "[{\"ts\":1,\"level\":\"INFO\",\"group\":\"g\",\"msg\":\"m\",\"seq\":3}]";
+	assert_int_equal(api_parse_log_list(old, strlen(old), 0, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "seq"));
+	api_log_list_free(&p);
 }
 
 static void test_tag_and_scores_struct(void **state)
@@ -578,8 +581,8 @@ static void test_datasource_struct(void **state)
 	free(s);
 }
 
-/* winnowd's bodies through the contract: the very bytes it sent before (today's web app reads them). */
-static void test_today_bytes(void **state)
+/* winnowd's bodies through the contract: the exact bytes it sends. */
+static void test_wire_bytes(void **state)
 {
 	struct api_worker_update wu = { .state = API_WORKER_OFFLINE };
 	struct api_sched_update su = { .state = API_SCHED_LOCKED, .priority = -1 };
@@ -614,6 +617,23 @@ static void test_today_bytes(void **state)
 	assert_string_equal(s, "[{\"fileName\":\"a.jpg\",\"metaData\":{}},"
 			    "{\"fileName\":\"b c.jpg\",\"metaData\":{}}]");
 	free(s);
+	struct api_progress pr = { 0.5 };
+	s = api_build_progress(&pr);
+	assert_string_equal(s, "{\"progress\":0.5}");
+	free(s);
+	/* Each route takes only its own types: a run file is no artifact, and back. */
+	char err[256];
+	struct api_artifact_create p;
+	const char *f = "{\"fileName\":\"scores.csv\",\"type\":\"SCORES_CSV\"}";
+	assert_int_equal(api_parse_artifact_create(f, strlen(f), 0, &p, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "type"));
+	api_artifact_create_free(&p);
+	const char *a = "{\"fileName\":\"log.txt\",\"type\":\"LOG\"}";
+	assert_int_equal(api_parse_run_file_create(a, strlen(a), 0, &p, err, sizeof(err)), -EINVAL);
+	api_artifact_create_free(&p);
+	assert_int_equal(api_parse_run_file_create(f, strlen(f), 0, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.type, API_FILE_SCORES_CSV);
+	api_artifact_create_free(&p);
 }
 
 static void test_enums(void **state)
@@ -641,48 +661,42 @@ static void test_paths(void **state)
 {
 	char *p;
 
-	p = api_path(API_SCHED_UPDATE, API_WIRE_SPEC, ID1, ID2, ID3);
+	p = api_path(API_SCHED_UPDATE, ID1, ID2, ID3);
 	assert_string_equal(p, "/v1/datasets/" ID1 "/docker/worker/" ID2 "/schedule/" ID3);
 	free(p);
-	p = api_path(API_POLL, API_WIRE_TODAY, ID1, "OPEN");
+	p = api_path(API_POLL, ID1, "OPEN");
 	assert_string_equal(p, "/v1/docker/worker/" ID1 "/schedule?state=OPEN");
 	free(p);
-	/* winnow's extras: SPEC 7's path under /v1/winnow/, today's where the web app has it. */
-	p = api_path(API_SAMPLES, API_WIRE_SPEC, ID1);
+	/* winnow's extras: SPEC 7's paths under /v1/winnow/. */
+	p = api_path(API_SAMPLES, ID1);
 	assert_string_equal(p, "/v1/winnow/datasets/" ID1 "/samples/batch");
 	free(p);
-	p = api_path(API_SAMPLES, API_WIRE_TODAY, ID1);
-	assert_string_equal(p, "/v1/datasets/" ID1 "/samples/batch");
+	p = api_path(API_DATAPOOL_PUT, ID1, "pool_1.a");
+	assert_string_equal(p, "/v1/winnow/datasets/" ID1 "/datapools/pool_1.a");
 	free(p);
-	p = api_path(API_DATAPOOL_PUT, API_WIRE_TODAY, ID1, "pool_1.a");
-	assert_string_equal(p, "/v1/datasets/" ID1 "/datapools/pool_1.a");
-	free(p);
-	p = api_path(API_RUN_FILE_CREATE, API_WIRE_TODAY, ID1);
-	assert_string_equal(p, "/v1/docker/runs/" ID1 "/artifacts");
-	free(p);
-	p = api_path(API_RUN_FILE_CREATE, API_WIRE_SPEC, ID1);
+	p = api_path(API_RUN_FILE_CREATE, ID1);
 	assert_string_equal(p, "/v1/winnow/runs/" ID1 "/files");
 	free(p);
 	/* winnowd reads the datasource (endpoint, secret) on winnow's route (SPEC 7). */
-	p = api_path(API_DATASOURCE_WINNOW, API_WIRE_TODAY, ID1);
+	p = api_path(API_DATASOURCE_WINNOW, ID1);
 	assert_string_equal(p, "/v1/winnow/datasets/" ID1 "/datasource");
 	free(p);
-	/* Not served today: no path, so no call can go out by mistake. */
-	assert_null(api_path(API_RUN_PROGRESS, API_WIRE_TODAY, ID1));
-	assert_null(api_path(API_TAG_INITIAL, API_WIRE_TODAY, ID1));
-	p = api_path(API_RUN_PROGRESS, API_WIRE_SPEC, ID1);
+	p = api_path(API_RUN_PROGRESS, ID1);
 	assert_string_equal(p, "/v1/winnow/runs/" ID1 "/progress");
 	free(p);
+	p = api_path(API_ARTIFACT_CONFIRM, ID1, ID2);
+	assert_string_equal(p, "/v1/docker/runs/" ID1 "/artifacts/" ID2 "/confirmUpload");
+	free(p);
 	/* The outbox's placeholders survive; anything else is escaped. */
-	p = api_path(API_SCORES, API_WIRE_TODAY, ID1, "@CANDTAG@");
+	p = api_path(API_SCORES, ID1, "@CANDTAG@");
 	assert_string_equal(p, "/v1/datasets/" ID1 "/tags/@CANDTAG@/scores");
 	free(p);
-	p = api_path(API_DATAPOOL_GET, API_WIRE_SPEC, ID1, "../a b?x=1&y#");
+	p = api_path(API_DATAPOOL_GET, ID1, "../a b?x=1&y#");
 	assert_string_equal(p, "/v1/winnow/datasets/" ID1 "/datapools/..%2Fa%20b%3Fx%3D1%26y%23");
 	free(p);
-	assert_null(api_path(API_WORKER_UPDATE, API_WIRE_SPEC, NULL));
-	assert_null(api_path(API_WORKER_UPDATE, API_WIRE_SPEC, ""));
-	assert_null(api_path(API_CALL_COUNT, API_WIRE_SPEC));
+	assert_null(api_path(API_WORKER_UPDATE, NULL));
+	assert_null(api_path(API_WORKER_UPDATE, ""));
+	assert_null(api_path(API_CALL_COUNT));
 	/* Every row: a method, a /v1 path with as many {} as nparams. */
 	for (int c = 0; c < API_CALL_COUNT; c++) {
 		const struct api_route *r = api_route((enum api_call)c);
@@ -693,14 +707,6 @@ static void test_paths(void **state)
 		for (const char *q = r->path; (q = strchr(q, '{')) != NULL; q++)
 			n++;
 		assert_int_equal(n, r->nparams);
-		if (r->today) {
-			/* The extras moving to /v1/winnow/ are the ones with a path of today. */
-			assert_int_equal(strncmp(r->path, "/v1/winnow/", 11), 0);
-			n = 0;
-			for (const char *q = r->today; (q = strchr(q, '{')) != NULL; q++)
-				n++;
-			assert_int_equal(n, r->nparams);
-		}
 	}
 }
 
@@ -716,7 +722,7 @@ int main(void)
 		cmocka_unit_test(test_log_list_struct),
 		cmocka_unit_test(test_tag_and_scores_struct),
 		cmocka_unit_test(test_datasource_struct),
-		cmocka_unit_test(test_today_bytes),
+		cmocka_unit_test(test_wire_bytes),
 		cmocka_unit_test(test_enums),
 		cmocka_unit_test(test_paths),
 	};

@@ -20,7 +20,7 @@
 #include "daemon/queue.c"
 
 /* The newest version with a frozen file in tests/data/migrate. */
-#define FROZEN_LAST 3
+#define FROZEN_LAST 4
 
 static char *tmp_db(void)
 {
@@ -182,18 +182,18 @@ static void test_outbox_coalesce(void **state)
 
 	(void)state;
 	/* Nothing to coalesce with: the caller adds an item. */
-	assert_int_equal(queue_outbox_coalesce_state(q, "a", "{s1}", 0), 0);
+	assert_int_equal(queue_outbox_coalesce(q, "a", "state", "{s1}", 0), 0);
 	assert_int_equal(queue_outbox_add(q, "a", "state", "PUT", "/r", "{s1}", NULL), 0);
-	assert_int_equal(queue_outbox_coalesce_state(q, "a", "{s2}", 0), 1);
+	assert_int_equal(queue_outbox_coalesce(q, "a", "state", "{s2}", 0), 1);
 	assert_int_equal(queue_outbox_count(q, "a"), 1);
 	assert_int_equal(queue_outbox_next(q, queue_now_ms(), &it, &due), 1);
 	assert_string_equal(it.body, "{s2}");
 	/* The item in flight is never rewritten: its answer would delete the newer state. */
-	assert_int_equal(queue_outbox_coalesce_state(q, "a", "{s3}", it.id), 0);
+	assert_int_equal(queue_outbox_coalesce(q, "a", "state", "{s3}", it.id), 0);
 	outbox_item_clear(&it);
 	/* A state behind a log line is not merged with an older one (order matters). */
 	assert_int_equal(queue_outbox_add(q, "a", "logs", "PUT", "/l", "[]", NULL), 0);
-	assert_int_equal(queue_outbox_coalesce_state(q, "a", "{s4}", 0), 0);
+	assert_int_equal(queue_outbox_coalesce(q, "a", "state", "{s4}", 0), 0);
 	queue_close(q);
 	free(path);
 }
@@ -313,6 +313,57 @@ static void check_job(struct queue *q, const char *sched, enum job_state s, cons
 	job_clear(&j);
 }
 
+/* The next item: its kind, method, path and body (NULL: not checked); then done. */
+static void next_is(struct queue *q, int64_t now, const char *kind, const char *method,
+		    const char *path, const char *body, const char *file)
+{
+	struct outbox_item it;
+	int64_t due;
+
+	assert_int_equal(queue_outbox_next(q, now, &it, &due), 1);
+	assert_string_equal(it.kind, kind);
+	assert_string_equal(it.method, method);
+	assert_string_equal(it.path, path);
+	if (body)
+		assert_string_equal(it.body, body);
+	if (file)
+		assert_string_equal(it.file, file);
+	else
+		assert_null(it.file);
+	/* Every item keeps a key (what it was queued with). */
+	assert_true(strncmp(it.idem_key, "s-reporting:", 12) == 0);
+	assert_int_equal(queue_outbox_done(q, it.id), 0);
+	outbox_item_clear(&it);
+}
+
+/*
+ * queue-v4.db holds the calls of the wire before SPEC 7's, as a version-4
+ * winnowd queued them; version 5 moves each to SPEC 7's path and body, and
+ * loses none: the web app of SPEC 7 takes every one.
+ */
+static void check_v4_wire(struct queue *q, int64_t now)
+{
+	next_is(q, now, "state", "PUT", "/v1/docker/runs/r-reporting",
+		"{\"state\":\"SAVING_RESULTS\",\"message\":\"saving results\"}", NULL);
+	next_is(q, now, "samples", "POST", "/v1/winnow/datasets/d2/samples/batch",
+		"[{\"fileName\":\"a.jpg\",\"metaData\":{}}]", NULL);
+	next_is(q, now, "datapool", "PUT", "/v1/winnow/datasets/d2/datapools/pool-1",
+		"{\"fileNames\":[\"a.jpg\"]}", NULL);
+	next_is(q, now, "logs", "PUT", "/v1/docker/runs/r-reporting/logs",
+		"[{\"ts\":1700000000000,\"level\":\"INFO\",\"group\":\"winnowd\","
+		"\"msg\":\"embedding 1/2\",\"state\":\"EMBEDDING\"},"
+		"{\"ts\":1700000000001,\"level\":\"ERROR\",\"group\":\"winnowd\",\"msg\":\"x\"}]",
+		NULL);
+	next_is(q, now, "file", "POST", "/v1/winnow/runs/r-reporting/files",
+		"{\"fileName\":\"scores.csv\",\"type\":\"SCORES_CSV\"}",
+		"/var/lib/winnowd/runs/r-reporting/data/scores.csv");
+	next_is(q, now, "artifact", "POST", "/v1/docker/runs/r-reporting/artifacts",
+		"{\"fileName\":\"log.txt\",\"type\":\"LOG\"}",
+		"/var/lib/winnowd/runs/r-reporting/log.txt");
+	next_is(q, now, "state", "PUT", "/v1/docker/runs/r-reporting",
+		"{\"state\":\"COMPLETED\",\"message\":\"completed\"}", NULL);
+}
+
 /* queue-vN.db opens, reaches QUEUE_VERSION with every row of the old file, and works. */
 static void check_frozen_file(int from)
 {
@@ -382,7 +433,7 @@ static void check_frozen_file(int from)
 	job_clear(&j);
 
 	/* The outbox keeps its order, its failed attempt and (version 2 on) its file. */
-	assert_int_equal(queue_outbox_count(q, NULL), from >= 2 ? 3 : 2);
+	assert_int_equal(queue_outbox_count(q, NULL), from >= 4 ? 10 : from >= 2 ? 3 : 2);
 	assert_int_equal(queue_outbox_next(q, now, &it, &due), 1);
 	assert_string_equal(it.path, "/v1/docker/runs/r-reporting");
 	assert_string_equal(it.body, "{\"state\":\"SAVING_RESULTS\"}");
@@ -392,6 +443,8 @@ static void check_frozen_file(int from)
 	outbox_item_clear(&it);
 	assert_int_equal(queue_outbox_next(q, now, &it, &due), 1);
 	assert_string_equal(it.path, "/v1/docker/runs/r-reporting/logs");
+	/* Version 5: log lines lose winnow's seq (the Idempotency-Key replaced it). */
+	assert_string_equal(it.body, "[{}]");
 	assert_int_equal(it.attempts, 0);
 	assert_null(it.file);
 	assert_int_equal(queue_outbox_done(q, it.id), 0);
@@ -400,9 +453,12 @@ static void check_frozen_file(int from)
 		assert_int_equal(queue_outbox_next(q, now, &it, &due), 1);
 		assert_string_equal(it.path, "/v1/docker/runs/r-reporting/artifacts");
 		assert_string_equal(it.file, "/var/lib/winnowd/runs/r-reporting/report.json");
+		assert_string_equal(it.kind, "artifact");
 		assert_int_equal(queue_outbox_done(q, it.id), 0);
 		outbox_item_clear(&it);
 	}
+	if (from >= 4)
+		check_v4_wire(q, now);
 	assert_int_equal(queue_outbox_next(q, now, &it, &due), 0);
 
 	/* Today's writes work on the migrated file: every column of today's job row. */
@@ -485,7 +541,7 @@ static void test_frozen_files_migrate(void **state)
 }
 
 /*
- * A fresh file is at version 4 with version 4's columns, takes and returns
+ * A fresh file is at version 5 with version 4's columns, takes and returns
  * them, and a second open changes nothing.
  */
 static void test_fresh_v4(void **state)
@@ -495,8 +551,8 @@ static void test_fresh_v4(void **state)
 	struct job j;
 
 	(void)state;
-	assert_int_equal(QUEUE_VERSION, 4);
-	assert_int_equal(user_version_of(path), 4);
+	assert_int_equal(QUEUE_VERSION, 5);
+	assert_int_equal(user_version_of(path), 5);
 	char *schema = schema_of(path);
 	assert_non_null(strstr(schema, "pool_name TEXT"));
 	assert_non_null(strstr(schema, "tag_creator TEXT"));

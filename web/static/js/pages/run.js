@@ -147,9 +147,12 @@ export async function runPage(main, ctx) {
 			run = r;
 			if (RUN_STAGES.some(([k]) => k === run.state)) lastActive = run.state;
 			if (!stageSeen.has(run.state) && RUN_STAGES.some(([k]) => k === run.state)) stageSeen.set(run.state, run.lastModifiedAt);
-			// the lines after the last one seen (seq > since), a page at a time; a repeat is dropped by seq
+			// the lines after the last one seen (DockerRunLogData's cursor = the next line's number),
+			// a page at a time; a line's seq is its number; a repeat is dropped by seq
 			for (let i = 0; i < 20; i++) {
-				const logs = asList(await get(`/v1/docker/runs/${enc(run.id)}/logs?since=${lastSeq}&limit=${LOG_PAGE}`), 'logs');
+				const from = lastSeq + 1;
+				const logs = asList(await get(`/v1/docker/runs/${enc(run.id)}/logs?cursor=${from}`), 'logs')
+					.map((l, k) => ({ ...l, seq: from + k }));
 				appendLogs(logs);
 				if (logs.length < LOG_PAGE || !ctx.alive) break;
 			}
