@@ -7,79 +7,12 @@
  * (lightly/openapi_generated/swagger_client/models/). Every path is a row of
  * one route table (api.c), filled by api_path().
  *
- * INVENTORY: what was typed by hand before this file (grep of daemon/ and
- * web/ at the start of the h-api branch; history: the wire has since moved to
- * SPEC 7's, see ONE WIRE). "call | route (then) | request | reply", with the
- * model of SPEC 7 in brackets.
- *
- *  register     | POST /v1/docker/worker (daemon.c do_register; web routes_worker.c
- *                 h_worker_register) | {name, workerType:"FULL", labels[]}
- *                 [CreateDockerWorkerRegistryEntryRequest] | {id} [CreateEntityResponse]
- *  heartbeat    | PUT /v1/docker/worker/{workerId} (daemon.c worker_state_update,
- *                 shutdown_maybe; web h_worker_state) | {state: IDLE|BUSY|OFFLINE}
- *                 [UpdateDockerWorkerRegistryEntryRequest] | any 2xx
- *  poll         | GET /v1/docker/worker/{workerId}/schedule?state=OPEN[&wait=S], ?state=LOCKED
- *                 (daemon.c on_poll_timer, on_register_reply; web h_worker_poll) |
- *                 - | [{id, datasetId, configId, priority, runsOn, state, createdAt,
- *                 lastModifiedAt, userId, + winnow's workerId, originScheduledId}]
- *                 [List[DockerRunScheduledData]]; winnowd reads id, datasetId, configId
- *  claim/finish | PUT /v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}
- *                 (daemon.c claim_next; results.c enqueue_finish with @WORKER@; web
- *                 h_schedule_update) | {state: LOCKED|DONE} [DockerRunScheduledUpdateRequest]
- *                 | the scheduled run (model_scheduled)
- *  config       | GET /v1/docker/worker/config/{configId} (daemon.c claim_next; web
- *                 h_config_get) | - | {id, config, creator, createdAt, userId}
- *                 [DockerWorkerConfigV0Data: id, version, createdAt, config, configOrig?];
- *                 winnowd reads config
- *  create run   | POST /v1/docker/runs (daemon.c claim_next; web h_run_create) |
- *                 {dockerVersion, datasetId, scheduledId, configId} [DockerRunCreateRequest]
- *                 | {id} (200 on a repeat) [CreateEntityResponse, 201 always]
- *  run state    | PUT /v1/docker/runs/{runId} (daemon.c put_state; results.c add_state;
- *                 web h_run_state) | {state, message?, progress?} [DockerRunUpdateRequest
- *                 has no progress: it moves to PUT /v1/winnow/runs/{runId}/progress] |
- *                 {abortRequested} (winnow's; outbox.c handle_ok reads it)
- *  run logs     | PUT /v1/docker/runs/{runId}/logs (daemon.c flush_logs, add_log; web
- *                 h_run_logs_put) | [{ts, level, msg, state, seq}]
- *                 [List[DockerRunLogCreateEntryData]: group required, seq is winnow's
- *                 (SPEC 7 replaces it by Idempotency-Key)] | {received, inserted}
- *  datasource   | GET /v1/datasets/{datasetId}/datasource (daemon.c claim_next; web
- *                 h_datasource_get) | - | {type, fullPath, s3Endpoint?, s3Region?,
- *                 s3AccessKeyId?, s3SecretAccessKey?, lastModifiedAt} [DatasourceConfig
- *                 LOCAL|S3: purpose required; s3Endpoint moves to /v1/winnow/...]
- *  datapool     | GET, PUT /v1/datasets/{datasetId}/datapools/{name} (daemon.c claim_next;
- *                 results.c enqueue_datapool; web h_datapool_get/put) | {fileNames[]} |
- *                 {name, fileNames[], added?} [winnow's: /v1/winnow/.../datapools/{name}]
- *  query tags   | GET /v1/datasets/{datasetId}/tags (daemon.c claim_tags) | - |
- *                 [{id, datasetId, prevTagId, name, bitMaskData, totSize, createdAt,
- *                 creator, runId}] [List[TagData]]
- *  samples      | POST /v1/datasets/{datasetId}/samples/batch (results.c
- *                 results_enqueue_samples; web h_samples_batch) | [{fileName, metaData}]
- *                 | {added, nSamples} [winnow's: /v1/winnow/datasets/{id}/samples/batch]
- *  sample order | GET /v1/datasets/{datasetId}/mappings?field=fileName (daemon.c, results.c;
- *                 web h_mappings) | - | [str] [List[str]]
- *  tags         | POST /v1/datasets/{datasetId}/tags (results.c tag_body; web h_tag_create)
- *                 | {name, prevTagId (null for the candidates tag then), bitMaskData,
- *                 totSize, creator, runId} [TagCreateRequest: prevTagId required; the
- *                 initial tag: POST .../tags/initial InitialTagCreateRequest, not served
- *                 yet] | {id} [CreateEntityResponse]
- *  scores       | POST /v1/datasets/{datasetId}/tags/{tagId}/scores (results.c
- *                 enqueue_scores; web h_scores_post) | {scoreType, scores[]}
- *                 [ActiveLearningScoreCreateRequest] | {id}
- *  artifacts    | POST /v1/docker/runs/{runId}/artifacts (results.c enqueue_artifact;
- *                 web h_artifact_create) | {fileName, type} with winnow's types
- *                 SCORES_CSV, SELECTION_CSV, EMBEDDINGS_2D beside Lightly's
- *                 [DockerRunArtifactCreateRequest, Lightly's types only; winnow's files
- *                 go to POST /v1/winnow/runs/{runId}/files] | {signedWriteUrl,
- *                 artifactId} [DockerRunArtifactCreatedData]; then PUT signedWriteUrl
- *                 (outbox.c); confirmUpload was not called then
- *  errors       | every route (web resp_error) | - | {code, error} [ApiErrorResponse;
- *                 web codes outside ApiErrorCode then: BAD_ID, RUN_RELEASED, ...]
- *  sanity       | GET /v1/me (daemon/sanity.c, winnow's own) | - | {role, ...}
- *
  * ONE WIRE. Every path of the table is SPEC 7's, and winnow-web serves
- * each one: api_path() has no other. (An older winnowd's queue may hold calls
- * on the paths of before; daemon/queue.c's migration to version 5 rewrites
- * them.)
+ * each one: api_path() has no other. Lightly's routes carry Lightly's models
+ * exactly; winnow's extras (progress, run files, samples, datapools, the
+ * datasource with its S3 endpoint) are under /v1/winnow/. An older winnowd's
+ * queue may hold calls on the paths of before; daemon/queue.c's migration to
+ * version 5 rewrites them.
  *
  * RULES. Builders do not validate (winnowd's outbox puts placeholders such as
  * "@CANDTAG@" in ids, substituted when sent); they return NULL only when an

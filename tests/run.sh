@@ -100,7 +100,7 @@ fi
 # The failures again, briefly, just above the summary (CI may keep only the end).
 for name in "${failed_suites[@]}"; do
 	echo "---- $name: $logdir/$name.log"
-	grep -E '^(FAIL|ERROR):|Error:|^not ok|^\[  FAILED  \]|ERROR: |timed out' "$logdir/$name.log" | head -n 12 | sed 's/^/    ! /'
+	grep -E '^(FAIL|ERROR|UNEXPECTED SUCCESS):|Error:|^ *not ok|^ *error: |^\[  FAILED  \]|ERROR: |timed out' "$logdir/$name.log" | head -n 12 | sed 's/^/    ! /'
 done
 if [ ${#failed_suites[@]} -gt 0 ]; then echo "failed suites: ${failed_suites[*]}"; fi
 echo "$pass passed, $fail failed$([ "$skip" -gt 0 ] && echo ", $skip skipped")"

@@ -211,6 +211,10 @@ static const char *const migrations[] = {
 	 * thumbSuffix and webServerLocation are kept to answer them back;
 	 * s3_endpoint NULL means AWS's regional endpoint. A datasource of before
 	 * served both: it becomes INPUT_OUTPUT, its endpoint kept.
+	 * Also the Idempotency-Key store of SPEC 7 (db_idem_*: a repeated call
+	 * answers what the first did), and the log group of Lightly's
+	 * DockerRunLogCreateEntryData (a line's seq is now the web app's own
+	 * numbering).
 	 */
 	[4] =
 	"CREATE TABLE datasources_v4 (\n"
@@ -228,14 +232,7 @@ static const char *const migrations[] = {
 	"  SELECT dataset_id, 'INPUT_OUTPUT', type, full_path, nullif(s3_endpoint, ''), s3_region,\n"
 	"  s3_access_key_id, s3_secret_access_key, last_modified_at FROM datasources;\n"
 	"DROP TABLE datasources;\n"
-	"ALTER TABLE datasources_v4 RENAME TO datasources;\n",
-	/*
-	 * v5: the Idempotency-Key store of SPEC 7 (db_idem_*: a
-	 * repeated call answers what the first did), and the log group of
-	 * Lightly's DockerRunLogCreateEntryData (the winnow seq of a line is now
-	 * the web app's own numbering).
-	 */
-	[5] =
+	"ALTER TABLE datasources_v4 RENAME TO datasources;\n"
 	"CREATE TABLE idempotency (\n"
 	"  key TEXT NOT NULL,\n"
 	"  route TEXT NOT NULL,\n"

@@ -704,7 +704,8 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await seed('PUT', `/v1/datasets/${did}/docker/worker/${seeder}/schedule/${sid}`, { state: 'LOCKED' });
 		const rid = (await seed('POST', '/v1/docker/runs', { dockerVersion: 'page-speed-seed', datasetId: did, scheduledId: sid, configId: cfgId })).id;
 		// the run page shows the progress of winnow's view of the run (Lightly's DockerRunData has none)
-		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'SAMPLING', progress: 0.42 });
+		await seed('PUT', `/v1/docker/runs/${rid}`, { state: 'SAMPLING' });
+		await seed('PUT', `/v1/winnow/runs/${rid}/progress`, { progress: 0.42 });
 		await page.goto(`${S.base}/#/datasets/${did}/runs/${sid}`);
 		await page.locator('#run-state [data-state=SAMPLING]').waitFor();
 		assert.equal(await page.getAttribute('#run-progress [role=progressbar]', 'aria-valuenow'), '42');

@@ -100,7 +100,7 @@ static const struct froute froutes[] = {
 	{ "PUT", "/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}", ROLE_WORKER,
 	  { DATASET, WORKER, SCHED_LOCKED } },
 	{ "PUT", "/v1/winnow/datasets/{datasetId}/datasource", ROLE_USER, { DATASET } },
-	/* Appended (h-wire), so that the seeds of the rows above keep their index. */
+	/* Appended, so that the seeds of the rows above keep their index. */
 	{ "PUT", "/v1/winnow/runs/{runId}/progress", ROLE_WORKER, { RUN } },
 	{ "POST", "/v1/winnow/runs/{runId}/files", ROLE_WORKER, { RUN } },
 };

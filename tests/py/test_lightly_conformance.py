@@ -6,11 +6,11 @@ to_dict(by_alias=True) serialise them with json.dumps: no null keys,
 `"autoTasks": []`, the snake_case `stopping_condition_minimum_distance`), every
 reply checked against Lightly's models by tests/py/conformance.py.
 
-This is the measuring stick of issue 14. A flow that fails today is marked
-@unittest.expectedFailure with the problems it showed; when issue 14 makes it
-pass, unittest reports an "unexpected success" (the suite fails) and the mark
-comes off. The worker side (winnowd's calls) is one flow too; the other flows
-set up their runs through worker calls that work today (unchecked).
+Every flow passes: each gathers all the problems it meets (a reply outside the
+model, a status the client does not map, a value it should not get) and fails
+with the whole list. The worker side (winnowd's calls, with their exact
+bodies) is one flow too; the other flows set up their runs through worker
+calls (unchecked).
 """
 import json
 import os
@@ -362,9 +362,6 @@ class TestFlows(Base):
             self.expect(self.jbody(r)["config"]["docker"], webtest.PRESET, "2.2-era config docker")
         self.done()
 
-    # Fails today (issue 14); the problem it still shows (run logs: h-wire's part):
-    #   GET /v1/docker/runs/{runId}/logs: $: list where DockerRunLogData (an object) is wanted
-    @unittest.expectedFailure
     def test_follow_run_tags_export_artifacts(self):
         ds = self.dataset("follow")
         names = ["img_%d.png" % i for i in range(6)]
@@ -402,11 +399,6 @@ class TestFlows(Base):
             self.expect((d.status, d.body), (200, report), "download by read URL without token")
         self.done()
 
-    # Fails today (issue 14); the problems it showed (after h-wire: only the
-    # scheduled runs' winnow keys, which winnow's own routes take over):
-    #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'workerId' (not in DockerRunSchedule...
-    #   GET /v1/docker/worker/{workerId}/schedule: $[*]: unknown key 'originScheduledId' (not in DockerRu...
-    @unittest.expectedFailure
     def test_worker_calls(self):
         ds = self.dataset("worker-flow")
         names = ["a.png", "b.png", "c.png"]

@@ -159,7 +159,8 @@ class TestRuns(Base):
         a_log = self.artifact(rid, "log.txt", "LOG")                        # never uploaded
         csv = b"fileName\na.jpg\n"
         a_csv = self.run_file(rid, "selection.csv", "SELECTION_CSV", csv)
-        self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "SAMPLING", "message": "m", "progress": 0.75})
+        self.w("PUT", "/v1/docker/runs/%s" % rid, {"state": "SAMPLING", "message": "m"})
+        self.w("PUT", "/v1/winnow/runs/%s/progress" % rid, {"progress": 0.75})
 
         # Lightly's: the uploaded artifacts of Lightly's types, as DockerRunArtifactData
         run = self.u("GET", "/v1/docker/runs/%s" % rid)
