@@ -1291,7 +1291,9 @@ void api_datasource_free(struct api_datasource *s)
 		return;
 	free_secret(s->s3_secret_access_key);
 	s->s3_secret_access_key = NULL;
-	free_fields(f_ds_s3, s);
+	free_fields(f_ds_s3, s);	/* the base and S3's fields */
+	free(s->web_server_location);	/* LOCAL's one field outside f_ds_s3 */
+	s->web_server_location = NULL;
 }
 
 char *api_build_strs(const struct api_strs *s)
