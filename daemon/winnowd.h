@@ -1,8 +1,9 @@
 /*
  * winnowd: daemon mode. The state the loop thread shares between its
- * modules (daemon.c: start, the loop, signals, shutdown, registration,
- * polling, runs; claim.c: the claims; outbox.c: the calls to the web
- * app), and the functions they call across files.
+ * modules (daemon.c: start, the loop, signals, shutdown, runs;
+ * register.c: the registration, the worker state and the polls; claim.c:
+ * the claims; outbox.c: the calls to the web app), and the functions they
+ * call across files.
  */
 #ifndef WINNOWD_WINNOWD_H
 #define WINNOWD_WINNOWD_H
@@ -111,14 +112,6 @@ char *wd_url(struct wd *d, char *path);
 /* After a drain: once no run is on a thread and no claim is in flight,
  * says OFFLINE and closes the loop's handles (the loop then ends). */
 void shutdown_maybe(struct wd *d);
-/* Registers the worker (retried with backoff), then asks for the runs it
- * holds LOCKED; once they are known the polls, heartbeat and claims start. */
-void do_register(struct wd *d);
-/* PUTs the worker's state, BUSY or IDLE, when it changed (force: always,
- * the heartbeat); nothing before the registration or while stopping. */
-void worker_state_update(struct wd *d, bool force);
-/* The next poll in poll_interval +-20 %, unless draining. */
-void schedule_poll(struct wd *d);
 /* dispatch.c's event callback (ud: the struct wd). */
 void on_exec_event(void *ud, const struct exec_event *ev);
 /* Starts the due "queued" jobs while worker threads are free (not while
@@ -140,6 +133,18 @@ int recover_local(struct wd *d);
 void status_update(struct wd *d);
 /* Text of a JSON object member (borrowed), or NULL. */
 const char *json_text(struct cJSON *o, const char *key);
+
+/* register.c */
+/* Registers the worker (retried with backoff), then asks for the runs it
+ * holds LOCKED; once they are known the polls, heartbeat and claims start. */
+void do_register(struct wd *d);
+/* PUTs the worker's state, BUSY or IDLE, when it changed (force: always,
+ * the heartbeat); nothing before the registration or while stopping. */
+void worker_state_update(struct wd *d, bool force);
+/* PUTs OFFLINE with a 2 s timeout; done gets the reply (ud: d). */
+void worker_offline(struct wd *d, http_cb done);
+/* The next poll in poll_interval +-20 %, unless draining. */
+void schedule_poll(struct wd *d);
 
 /* claim.c */
 /* Advances the oldest due "claimed" job by its next step; one claim at a time. */
