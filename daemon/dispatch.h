@@ -30,7 +30,7 @@ struct exec_query_tag {
 struct exec {
 	/* inputs, owned by the exec */
 	char sched_id[25], run_id[25], dataset_id[25];
-	struct run_config cfg;	/* parsed once for this attempt (daemon.c) */
+	struct run_config cfg;	/* parsed once for this attempt (claim.c, jobs.c) */
 	char *input;
 	char *run_dir;
 	int threads;

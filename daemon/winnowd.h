@@ -1,7 +1,9 @@
 /*
  * winnowd: daemon mode. The state the loop thread shares between its
- * modules (daemon.c: start, signals, registration, polling, claims, runs;
- * outbox.c: the calls to the web app).
+ * modules (daemon.c: start, the loop, signals, shutdown; register.c: the
+ * registration, the worker state and the polls; claim.c: the claims;
+ * jobs.c: the runs; outbox.c: the calls to the web app), and the
+ * functions they call across files.
  */
 #ifndef WINNOWD_WINNOWD_H
 #define WINNOWD_WINNOWD_H
@@ -87,6 +89,41 @@ void outbox_kick(struct wd *d);	/* sends the next due call unless one is in flig
 void outbox_abandon(struct wd *d);
 /* Called after a web app reply of any kind: records the last contact (throttled). */
 void wd_contact(struct wd *d);
+/* Exponential backoff with jitter: attempt 0 -> ~1 s, capped at 60 s. */
+double wd_backoff(int attempt);
+
+/* daemon.c */
+int daemon_main(int argc, char **argv);
+/* <state dir>/runs/<scheduled id>; caller frees. */
+char *wd_run_dir(struct wd *d, const char *sched);
+/* The web app's URL of a path from api_path() (lib/api.c); takes path, NULL
+ * stays NULL; caller frees. */
+char *wd_url(struct wd *d, char *path);
+/* After a drain: once no run is on a thread and no claim is in flight,
+ * says OFFLINE and closes the loop's handles (the loop then ends). */
+void shutdown_maybe(struct wd *d);
+
+/* register.c */
+/* Registers the worker (retried with backoff), then asks for the runs it
+ * holds LOCKED; once they are known the polls, heartbeat and claims start. */
+void do_register(struct wd *d);
+/* PUTs the worker's state, BUSY or IDLE, when it changed (force: always,
+ * the heartbeat); nothing before the registration or while stopping. */
+void worker_state_update(struct wd *d, bool force);
+/* PUTs OFFLINE with a 2 s timeout; done gets the reply (ud: d). */
+void worker_offline(struct wd *d, http_cb done);
+/* The next poll in poll_interval +-20 %, unless draining. */
+void schedule_poll(struct wd *d);
+
+/* claim.c */
+/* Advances the oldest due "claimed" job by its next step; one claim at a time. */
+void claim_kick(struct wd *d);
+/* Removes and returns the parsed config kept for sched, or NULL; the caller
+ * owns it (parsed_free, NULL a no-op). */
+struct parsed_config *parsed_take(struct wd *d, const char *sched);
+void parsed_free(struct parsed_config *pc);
+
+/* jobs.c */
 /* Called by the outbox when a job's "finish" item is reached. */
 void wd_job_finished(struct wd *d, const char *sched, const char *job_state);
 /*
@@ -97,12 +134,28 @@ void wd_job_finished(struct wd *d, const char *sched, const char *job_state);
 void wd_job_released(struct wd *d, const char *sched, const char *why);
 /* The active run of a scheduled id, or NULL. */
 struct active *wd_active(struct wd *d, const char *sched);
-/* Exponential backoff with jitter: attempt 0 -> ~1 s, capped at 60 s. */
-double wd_backoff(int attempt);
-
-/* daemon.c */
-int daemon_main(int argc, char **argv);
-/* <state dir>/runs/<scheduled id>; caller frees. */
-char *wd_run_dir(struct wd *d, const char *sched);
+/* dispatch.c's event callback (ud: the struct wd). */
+void on_exec_event(void *ud, const struct exec_event *ev);
+/* Starts the due "queued" jobs while worker threads are free (not while
+ * draining, nor before the recovery of held runs). */
+void try_dispatch(struct wd *d);
+/*
+ * Ends a job that has no run on a thread (config error, bad datasource,
+ * too many deaths): end_state and message queued for the web app, lines
+ * (NULL: none) in the run's log. All borrowed.
+ */
+void end_job(struct wd *d, const char *sched, const char *end_state, const char *message,
+	     const struct strvec *lines);
+/* Unlinks a from d->active and frees it with its exec. */
+void active_free(struct wd *d, struct active *a);
+/* At start: the jobs the last daemon left running, requeued with a death
+ * each (FAILED at the fifth). 0 or a negative code. */
+int recover_local(struct wd *d);
+/* systemd's STATUS= line: the runs, or idle. */
+void status_update(struct wd *d);
+/* Each second, from the tick: the runs' pending log lines and states. */
+void jobs_tick(struct wd *d);
+/* Text of a JSON object member (borrowed), or NULL. */
+const char *json_text(struct cJSON *o, const char *key);
 
 #endif

@@ -32,7 +32,7 @@ import test_daemon as td  # noqa: E402
 
 CTL = os.path.join(wt.BIN, "winnowctl")
 ID = td.ID
-MAX_DEATHS = 5      # daemon/daemon.c
+MAX_DEATHS = 5      # daemon/jobs.c
 POISON = "the daemon died 5 times while running this run (a suspected poison job)"
 
 

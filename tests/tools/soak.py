@@ -56,11 +56,11 @@ import winnowtest as wt  # noqa: E402
 import faultproxy  # noqa: E402
 from test_daemon import Daemon, CORESET  # noqa: E402
 
-MAX_DEATHS = 5      # daemon/daemon.c
+MAX_DEATHS = 5      # daemon/jobs.c
 PHASES = ("claiming", "stages", "reporting")
 ID = r"[0-9a-f]{24}"
 # The calls a kill aimed at claiming or reporting holds (method, path, body regex):
-# daemon/daemon.c's claim steps and daemon/results.c's chain (a coreset run: no score lists).
+# daemon/claim.c's claim steps and daemon/results.c's chain (a coreset run: no score lists).
 HOLDS = {
     "claiming": [("PUT", r"/docker/worker/%s/schedule/%s$" % (ID, ID), rb'"LOCKED"'),
                  ("POST", r"^/v1/docker/runs$", None),

@@ -406,7 +406,7 @@ static void check_frozen_file(int from)
 		assert_null(j.datapool);
 	/*
 	 * Version 4's columns: no older file has them; winnowd fills them from
-	 * the stored config at its start (daemon.c), not the migration.
+	 * the stored config at its start (jobs.c), not the migration.
 	 */
 	assert_null(j.pool_name);
 	assert_null(j.tag_creator);
