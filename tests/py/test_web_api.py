@@ -493,7 +493,8 @@ class TestWorkerCalls(Base):
         content = json.dumps({"version": "x", "counts": {"selected": 3}}).encode()
         self.assertEqual(self.srv.request("PUT", url.path, raw=content).status, 401)
         self.assertEqual(self.srv.request("PUT", url.path + "?sig=" + "0" * 64, raw=content).status, 401)
-        self.assertEqual(self.srv.request("PUT", url.path + "?" + url.query, raw=content).status, 200)
+        up = self.srv.request("PUT", url.path + "?" + url.query, raw=content)
+        self.assertEqual((up.status, up.json), (200, {"artifactId": a["artifactId"], "size": len(content)}))
         lst = self.u("GET", "/v1/winnow/runs/%s" % rid)["artifacts"]
         self.assertEqual([(x["fileName"], x["type"], x["uploaded"], x["size"]) for x in lst],
                          [("report.json", "REPORT_JSON", True, len(content))])
@@ -503,7 +504,8 @@ class TestWorkerCalls(Base):
         # the upload's path of before (issue 14) still takes a URL issued before the move, for
         # uploads only; the listing, content and results have no path outside /v1/winnow/
         old = "/v1/artifacts/%s/content?%s" % (a["artifactId"], url.query)
-        self.assertEqual(self.srv.request("PUT", old, raw=content).status, 200)
+        up = self.srv.request("PUT", old, raw=content)
+        self.assertEqual((up.status, up.json), (200, {"artifactId": a["artifactId"], "size": len(content)}))
         self.assertEqual(self.srv.request("PUT", "/v1/artifacts/%s/content" % a["artifactId"], raw=content).status, 401)
         for path, status in (("/v1/docker/runs/%s/artifacts" % rid, 405),
                              ("/v1/docker/runs/%s/artifacts/%s/content" % (rid, a["artifactId"]), 404),
