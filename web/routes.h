@@ -88,7 +88,6 @@ void h_winnow_run_get(struct req *r, struct resp *out);
 void h_run_by_scheduled(struct req *r, struct resp *out);
 void h_run_abort(struct req *r, struct resp *out);
 void h_run_logs_get(struct req *r, struct resp *out);
-void h_artifacts_list(struct req *r, struct resp *out);
 void h_artifact_download(struct req *r, struct resp *out);
 void h_artifact_readurl(struct req *r, struct resp *out);
 void h_artifact_read(struct req *r, struct resp *out);

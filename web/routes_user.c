@@ -777,19 +777,6 @@ void h_run_logs_get(struct req *r, struct resp *out)
 	out->ctype = "application/json";
 }
 
-void h_artifacts_list(struct req *r, struct resp *out)
-{
-	cJSON *m = model_run_winnow(req_db(r), r->params[0]);
-
-	if (m == NULL) {
-		resp_error(out, 404, "NOT_FOUND", "no such run");
-		return;
-	}
-	cJSON *a = cJSON_DetachItemFromObject(m, "artifacts");
-	cJSON_Delete(m);
-	resp_json(out, 200, a);
-}
-
 /* Sends the uploaded content of artifact art of run run (404 when there is none). */
 static void send_artifact(struct req *r, struct resp *out, const char *run, const char *art)
 {
@@ -827,6 +814,11 @@ static void send_artifact(struct req *r, struct resp *out, const char *run, cons
 	sqlite3_reset(st);
 }
 
+/*
+ * GET /v1/winnow/runs/{runId}/artifacts/{artifactId}/content (the pages'
+ * download of any artifact or run file that winnow's run lists) and
+ * GET /v1/winnow/runs/{runId}/files/{fileId}/content.
+ */
 void h_artifact_download(struct req *r, struct resp *out)
 {
 	send_artifact(r, out, r->params[0], r->params[1]);
@@ -1113,6 +1105,11 @@ static int cmp_name_rank(const void *pa, const void *pb)
 	return strcmp(((const struct name_rank *)pa)->name, ((const struct name_rank *)pb)->name);
 }
 
+/*
+ * GET /v1/winnow/runs/{runId}/results (the results page's sample list, a
+ * winnow route: Lightly has none): the run's candidates sorted and paged on
+ * the server, with their scores and selection.csv's columns (docs/api.md).
+ */
 void h_results(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);

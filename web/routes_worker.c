@@ -1338,7 +1338,7 @@ static char *write_url(struct req *r, const char *id, const char *sig)
 
 	if (host == NULL || strpbrk(host, " /\\?#@") != NULL)
 		host = r->ws->listen;
-	return xasprintf("%s://%s/v1/artifacts/%s/content?sig=%s", r->ws->tls_cert ? "https" : "http",
+	return xasprintf("%s://%s/v1/winnow/artifacts/%s/content?sig=%s", r->ws->tls_cert ? "https" : "http",
 			 host, id, sig);
 }
 
@@ -1539,7 +1539,10 @@ bool routes_idempotent(const struct route *rt)
 	return false;
 }
 
-/* PUT of a signedWriteUrl: the signature in the URL is the credential. */
+/*
+ * PUT /v1/winnow/artifacts/{artifactId}/content?sig=: a signedWriteUrl (and
+ * its path of before, routes.c); the signature in the URL is the credential.
+ */
 void h_artifact_upload(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);

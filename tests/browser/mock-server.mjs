@@ -197,7 +197,11 @@ async function handle(req, res, who, url, body) {
 	if (seg[2] === 'runs' && seg.length >= 4) {
 		const r = db.runs.get(seg[3]) || fail(404, 'no such run', 'NOT_FOUND');
 		const rest = seg.slice(4).join('/');
-		if (rest === '' && m === 'GET') { either(); return json(r); }
+		// winnow's run (the pages') adds every artifact and run file; Lightly's has none of winnow's fields here
+		if (rest === '' && m === 'GET') {
+			either(); if (seg[1] !== 'winnow') return json(r);
+			return json({ ...r, artifacts: [...db.artifacts.values()].filter((a) => a.runId === r.id).map((a) => ({ id: a.id, type: a.type, fileName: a.fileName, uploaded: a.content !== null, size: a.content ? a.content.length : 0 })) });
+		}
 		if (rest === '' && m === 'PUT') { need('worker'); Object.assign(r, { state: body.state, message: body.message ?? r.message, progress: body.state === 'COMPLETED' ? 1 : r.progress, lastModifiedAt: now() }); return json({}); }
 		if (rest === 'abort') { need('user'); if (['COMPLETED', 'FAILED', 'CRASHED', 'ABORTED'].includes(r.state)) fail(409, `the run is ${r.state}`, 'CONFLICT'); r.abortRequested = true; return json({}); }
 		if (rest === 'logs' && m === 'PUT') { need('worker'); const L = db.logs.get(r.id); for (const l of body) L.push(l); return json({}); }
@@ -205,11 +209,10 @@ async function handle(req, res, who, url, body) {
 		if (rest === 'artifacts' && m === 'POST') {
 			need('worker'); let a = [...db.artifacts.values()].find((x) => x.runId === r.id && x.fileName === body.fileName);
 			if (!a) { a = { id: id(), runId: r.id, fileName: body.fileName, type: body.type, sig: id(), content: null }; db.artifacts.set(a.id, a); }
-			return json({ signedWriteUrl: `http://${req.headers.host}/v1/artifacts/${a.id}/content?sig=${a.sig}`, artifactId: a.id });
+			return json({ signedWriteUrl: `http://${req.headers.host}/v1/winnow/artifacts/${a.id}/content?sig=${a.sig}`, artifactId: a.id });
 		}
-		if (rest === 'artifacts' && m === 'GET') { either(); return json([...db.artifacts.values()].filter((a) => a.runId === r.id && a.content).map((a) => ({ id: a.id, fileName: a.fileName, type: a.type }))); }
-		if (seg[4] === 'artifacts' && seg[6] === 'content') { either(); const a = db.artifacts.get(seg[5]) || fail(404, 'no such artifact', 'NOT_FOUND'); res.writeHead(200, { 'Content-Type': 'application/octet-stream' }); return res.end(a.content); }
-		if (rest === 'results') {
+		if (seg[1] === 'winnow' && seg[4] === 'artifacts' && seg[6] === 'content') { either(); const a = db.artifacts.get(seg[5]) || fail(404, 'no such artifact', 'NOT_FOUND'); res.writeHead(200, { 'Content-Type': 'application/octet-stream' }); return res.end(a.content); }
+		if (seg[1] === 'winnow' && rest === 'results') {
 			either(); const did = r.datasetId; const names = db.samples.get(did);
 			const tags = [...db.tags.values()].filter((t) => t.runId === r.id);
 			const cand = tags.find((t) => !t.prevTagId); const sel = tags.find((t) => t.prevTagId);
@@ -226,8 +229,8 @@ async function handle(req, res, who, url, body) {
 			return json({ total: items.length, items: items.slice(off, off + lim) });
 		}
 	}
-	if (seg[1] === 'artifacts' && seg[3] === 'content' && m === 'PUT') {
-		const a = db.artifacts.get(seg[2]) || fail(404, 'no such artifact', 'NOT_FOUND');
+	if (seg[1] === 'winnow' && seg[2] === 'artifacts' && seg[4] === 'content' && m === 'PUT') {
+		const a = db.artifacts.get(seg[3]) || fail(404, 'no such artifact', 'NOT_FOUND');
 		if (url.searchParams.get('sig') !== a.sig) fail(403, 'bad signature', 'FORBIDDEN');
 		a.content = body; return json({});
 	}
@@ -250,7 +253,7 @@ http.createServer((req, res) => {
 		const cookie = (req.headers.cookie || '').match(/winnow_session=([0-9a-f]+)/);
 		const who = TOKENS[auth] || (cookie && sessions.get(cookie[1])) || null;
 		let body = raw;
-		if (!url.pathname.startsWith('/v1/artifacts/')) { try { body = raw.length ? JSON.parse(raw) : {}; } catch { body = {}; } }
+		if (!url.pathname.startsWith('/v1/winnow/artifacts/')) { try { body = raw.length ? JSON.parse(raw) : {}; } catch { body = {}; } }
 		try { await handle(req, res, who, url, body); } catch (e) {
 			if (!(e instanceof HttpErr)) console.error(e);
 			res.writeHead(e.s || 500, { 'Content-Type': 'application/json' });

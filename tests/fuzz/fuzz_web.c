@@ -16,7 +16,7 @@
  *
  * FUZZ_WEB_SHOW=1 in the environment prints each request's reply.
  *
- * Left out: PUT /v1/artifacts/{id}/content (its body is the artifact's
+ * Left out: PUT /v1/winnow/artifacts/{id}/content (its body is the artifact's
  * bytes, stored as they are) and /login (server.c's, static; it reads one
  * string with the same helpers).
  */

@@ -32,7 +32,9 @@ the snapshot at /work/.mirror/lightly-ai+lightly/repo):
   lost); None = no map (PUT, DELETE): any 2xx. `query` is the operation's query
   parameters in their wire spelling. `op` is the generated method's name. Which
   routes: those SPEC 7 lists (what winnowd calls, and the flows of Lightly's
-  client), plus GET of a worker and Lightly's score reads (issue 14).
+  client), plus GET of a worker and Lightly's score reads (issue 14), the
+  scheduled run's cancel and the latest pip version (winnow serves them; test_web_auth
+  checks that every route winnow serves outside /v1/winnow/ is in this table).
 Generated once from those files by a throwaway script (kept out of the
 repository); nothing here imports lightly.
 """
@@ -915,6 +917,7 @@ ROUTES = (
     ('POST', '/v1/datasets/{datasetId}/docker/worker/schedule', 'DockerRunScheduledCreateRequest', 'CreateEntityResponse', (201,), ('disableConfigValidation',), 'create_docker_run_scheduled_by_dataset_id'),
     ('GET', '/v1/datasets/{datasetId}/docker/worker/schedule', None, 'list[DockerRunScheduledData]', (200,), ('state', 'states'), 'get_docker_runs_scheduled_by_dataset_id'),
     ('PUT', '/v1/datasets/{datasetId}/docker/worker/{workerId}/schedule/{scheduledId}', 'DockerRunScheduledUpdateRequest', None, None, (), 'update_scheduled_docker_run_state_by_id'),
+    ('PUT', '/v1/datasets/{datasetId}/docker/worker/schedule/{scheduledId}', None, None, None, (), 'cancel_scheduled_docker_run_state_by_id'),
     ('POST', '/v1/docker/runs', 'DockerRunCreateRequest', 'CreateEntityResponse', (201,), (), 'create_docker_run'),
     ('GET', '/v1/docker/runs', None, 'list[DockerRunData]', (200,), ('pageSize', 'pageOffset', 'getAssetsOfTeam', 'getAssetsOfTeamInclusiveSelf', 'showArchived'), 'get_docker_runs'),
     ('GET', '/v1/docker/runs/query/datasetId/{datasetId}', None, 'list[DockerRunData]', (200,), ('pageSize', 'pageOffset', 'getAssetsOfTeam', 'getAssetsOfTeamInclusiveSelf'), 'get_docker_runs_query_by_dataset_id'),
@@ -936,4 +939,5 @@ ROUTES = (
     ('GET', '/v1/datasets/{datasetId}/tags/{tagId}/scores', None, 'list[TagActiveLearningScoresData]', (200,), (), 'get_active_learning_scores_by_tag_id'),
     ('GET', '/v1/datasets/{datasetId}/tags/{tagId}/scores/{scoreId}', None, 'ActiveLearningScoreData', (200,), (), 'get_active_learning_score_by_score_id'),
     ('GET', '/v1/versions/pip/minimum', None, 'text', (200,), (), 'get_minimum_compatible_pip_version'),
+    ('GET', '/v1/versions/pip/latest', None, 'text', (200,), ('currentVersion',), 'get_latest_pip_version'),
 )

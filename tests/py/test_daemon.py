@@ -217,7 +217,7 @@ class DaemonFixture(unittest.TestCase):
 
     def run_files(self, run_id):
         """The names of a run's Lightly artifacts and winnow's own run files (SPEC 7: two routes)."""
-        lightly = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run_id)
+        lightly = [a["fileName"] for a in self.ok("GET", "/v1/winnow/runs/%s" % run_id)["artifacts"]
                    if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")]
         return lightly + [f["fileName"] for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run_id)]
 
@@ -298,7 +298,7 @@ class DaemonTest(DaemonFixture):
         # The selection tag's creator is the method's sampler (SPEC 7), taken at the claim.
         self.assertEqual(tags["run-%s" % run["id"]]["creator"], "SAMPLER_CORAL")
         self.assertEqual(tags["run-%s-candidates" % run["id"]]["creator"], "USER_WORKER")
-        arts = {a["fileName"]: a for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])}
+        arts = {a["fileName"]: a for a in self.ok("GET", "/v1/winnow/runs/%s" % run["id"])["artifacts"]}
         for f, t in (("report.json", "REPORT_JSON"), ("log.txt", "LOG"),
                      ("corrupt_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION"),
                      ("duplicate_filenames.txt", "CORRUPTNESS_CHECK_INFORMATION"),
@@ -663,7 +663,7 @@ class DaemonTest(DaemonFixture):
                        for t in self.tags(ds))
 
         def artifacts(run):
-            return [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])]
+            return [a["fileName"] for a in self.ok("GET", "/v1/winnow/runs/%s" % run["id"])["artifacts"]]
 
         # (method, path, the run's state on the web app meanwhile, what the held call did there)
         holds = [

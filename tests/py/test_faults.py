@@ -96,14 +96,14 @@ class FaultTest(td.DaemonTest):
         # confirmed; winnow's files on winnow's route, not confirmed; no path of before
         seen = [(m, p.split("?")[0]) for m, p in self.proxy.seen]
         rid = run["id"]
-        lightly = {a["id"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % rid)
+        lightly = {a["id"] for a in self.ok("GET", "/v1/winnow/runs/%s" % rid)["artifacts"]
                    if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")}
         fl = self.ok("GET", "/v1/winnow/runs/%s/files" % rid)
         self.assertLessEqual({"selection.csv", "embeddings_2d.csv"}, {f["fileName"] for f in fl})
         files = {f["id"] for f in fl}
         confirmed = [p.split("/")[6] for m, p in seen if m == "PUT" and p.endswith("/confirmUpload")]
         self.assertEqual(sorted(confirmed), sorted(lightly))
-        uploaded = {p.split("/")[3] for m, p in seen if m == "PUT" and p.startswith("/v1/artifacts/")}
+        uploaded = {p.split("/")[4] for m, p in seen if m == "PUT" and p.startswith("/v1/winnow/artifacts/")}
         self.assertEqual(uploaded, lightly | files)
         self.assertEqual(sum(1 for m, p in seen if m == "POST" and p == "/v1/winnow/runs/%s/files" % rid), len(files))
         self.assertTrue(any(m == "PUT" and p == "/v1/winnow/runs/%s/progress" % rid for m, p in seen))
@@ -112,7 +112,7 @@ class FaultTest(td.DaemonTest):
         # every call winnowd makes to the web app carries an Idempotency-Key (SPEC 7); the
         # uploads to a signedWriteUrl (no token, the signature is the credential) need none
         keys = list(zip(seen, self.proxy.seen_keys))
-        self.assertEqual([e for e, k in keys if not k and not e[1].startswith("/v1/artifacts/")], [])
+        self.assertEqual([e for e, k in keys if not k and not e[1].startswith("/v1/winnow/artifacts/")], [])
         # the outbox's keys, "<job id>:<seq>", each once on its route (a retry would repeat
         # one: none here; an artifact's confirmUpload is its create's item, with its key)
         sched = run["scheduledId"]

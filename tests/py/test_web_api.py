@@ -489,17 +489,28 @@ class TestWorkerCalls(Base):
         self.assertEqual(r3.status, 409)
         url = urllib.parse.urlsplit(a["signedWriteUrl"])
         self.assertEqual(url.netloc, "127.0.0.1:%d" % self.srv.port)
-        self.assertEqual(url.path, "/v1/artifacts/%s/content" % a["artifactId"])
+        self.assertEqual(url.path, "/v1/winnow/artifacts/%s/content" % a["artifactId"])
         content = json.dumps({"version": "x", "counts": {"selected": 3}}).encode()
         self.assertEqual(self.srv.request("PUT", url.path, raw=content).status, 401)
         self.assertEqual(self.srv.request("PUT", url.path + "?sig=" + "0" * 64, raw=content).status, 401)
-        self.assertEqual(self.srv.request("PUT", url.path + "?" + url.query, raw=content).status, 200)
-        lst = self.u("GET", "/v1/docker/runs/%s/artifacts" % rid)
+        up = self.srv.request("PUT", url.path + "?" + url.query, raw=content)
+        self.assertEqual((up.status, up.json), (200, {"artifactId": a["artifactId"], "size": len(content)}))
+        lst = self.u("GET", "/v1/winnow/runs/%s" % rid)["artifacts"]
         self.assertEqual([(x["fileName"], x["type"], x["uploaded"], x["size"]) for x in lst],
                          [("report.json", "REPORT_JSON", True, len(content))])
-        d = self.srv.request("GET", "/v1/docker/runs/%s/artifacts/%s/content" % (rid, a["artifactId"]), token=self.user)
+        d = self.srv.request("GET", "/v1/winnow/runs/%s/artifacts/%s/content" % (rid, a["artifactId"]), token=self.user)
         self.assertEqual((d.status, d.body), (200, content))
         self.assertEqual(d.header("Content-Type"), "application/json")
+        # the upload's path of before (issue 14) still takes a URL issued before the move, for
+        # uploads only; the listing, content and results have no path outside /v1/winnow/
+        old = "/v1/artifacts/%s/content?%s" % (a["artifactId"], url.query)
+        up = self.srv.request("PUT", old, raw=content)
+        self.assertEqual((up.status, up.json), (200, {"artifactId": a["artifactId"], "size": len(content)}))
+        self.assertEqual(self.srv.request("PUT", "/v1/artifacts/%s/content" % a["artifactId"], raw=content).status, 401)
+        for path, status in (("/v1/docker/runs/%s/artifacts" % rid, 405),
+                             ("/v1/docker/runs/%s/artifacts/%s/content" % (rid, a["artifactId"]), 404),
+                             ("/v1/docker/runs/%s/results" % rid, 404)):
+            self.assertEqual(self.srv.request("GET", path, token=self.user).status, status, path)
         arts = self.u("GET", "/v1/docker/runs/%s" % rid)["artifacts"]
         self.assertEqual([(x["id"], set(x)) for x in arts], [(a["artifactId"], ARTIFACT_FIELDS)])
         # Lightly's end of an upload
@@ -965,7 +976,7 @@ class TestResults(Base):
                     got = []
                     offset = 0
                     while True:
-                        page = self.u("GET", "/v1/docker/runs/%s/results?sort=%s&order=%s&selected=%s&offset=%d&limit=37"
+                        page = self.u("GET", "/v1/winnow/runs/%s/results?sort=%s&order=%s&selected=%s&offset=%d&limit=37"
                                       % (rid, sort, order, selected, offset))
                         self.assertEqual(page["total"], len(want))
                         if not page["items"]:
@@ -973,11 +984,11 @@ class TestResults(Base):
                         got += page["items"]
                         offset += 37
                     self.assertEqual(got, want, (sort, order, selected))
-        page = self.u("GET", "/v1/docker/runs/%s/results" % rid)
+        page = self.u("GET", "/v1/winnow/runs/%s/results" % rid)
         self.assertEqual((page["total"], page["selectedCount"], len(page["items"])), (len(cand), 40, 100))
         self.assertEqual(page["scoreTypes"], sorted(scores))
         for bad in ("sort=nope", "order=up", "selected=2", "offset=-1", "limit=0", "limit=abc"):
-            self.assertEqual(self.srv.request("GET", "/v1/docker/runs/%s/results?%s" % (rid, bad), token=self.user).status, 400, bad)
+            self.assertEqual(self.srv.request("GET", "/v1/winnow/runs/%s/results?%s" % (rid, bad), token=self.user).status, 400, bad)
 
 
 class TestThumbnails(Base):

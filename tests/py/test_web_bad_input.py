@@ -211,7 +211,7 @@ class TestBadInput(unittest.TestCase):
         self.assertGreater(len(big), 16 * 1024 * 1024)
         for method, path, tok in (("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, self.worker),
                                   ("POST", "/v1/datasets", self.user),
-                                  ("PUT", "/v1/artifacts/%s/content" % ("0" * 24), None),
+                                  ("PUT", "/v1/winnow/artifacts/%s/content" % ("0" * 24), None),
                                   ("POST", "/login", None)):
             self.check(self.srv.request(method, path, raw=big, token=tok), 413, path)
         # exactly at the limit is read (and then judged on its content)
@@ -220,12 +220,12 @@ class TestBadInput(unittest.TestCase):
 
     def test_unknown_routes(self):
         for path in ("/v1/nope", "/v1/datasets/%s/nope" % self.ds, "/v1/", "/v1/datasets/", "/v1//datasets",
-                     "/v1/docker/runs/%s/results/extra" % ("0" * 24), "/nope.html", "/v2/datasets"):
+                     "/v1/winnow/runs/%s/results/extra" % ("0" * 24), "/nope.html", "/v2/datasets"):
             self.check(self.srv.request("GET", path, token=self.user), 404, path)
 
     def test_wrong_methods(self):
         for method, path in (("DELETE", "/v1/datasets"), ("PATCH", "/v1/datasets/%s" % self.ds),
-                             ("PUT", "/v1/docker/runs"), ("POST", "/v1/winnow/me"), ("GET", "/v1/artifacts/%s/content" % ("0" * 24)),
+                             ("PUT", "/v1/docker/runs"), ("POST", "/v1/winnow/me"), ("GET", "/v1/winnow/artifacts/%s/content" % ("0" * 24)),
                              ("DELETE", "/index.html"), ("GET", "/logout")):
             r = self.srv.request(method, path, token=self.user)
             self.check(r, 405, (method, path))

@@ -191,7 +191,7 @@ class TestFrozenFiles(unittest.TestCase):
                           rec["config_id"], "winnow-old"))
         self.assertEqual([(a["id"], a["fileName"], a["type"], a["uploaded"], a["size"]) for a in run["artifacts"]],
                          [(rec["artifact"], "report.json", "REPORT_JSON", True, len(rec["artifact_content"]))])
-        r = srv.request("GET", "/v1/docker/runs/%s/artifacts/%s/content" % (rec["run"], rec["artifact"]), token=user)
+        r = srv.request("GET", "/v1/winnow/runs/%s/artifacts/%s/content" % (rec["run"], rec["artifact"]), token=user)
         self.assertEqual((r.status, r.body.decode()), (200, rec["artifact_content"]))
         aborted = srv.ok("GET", "/v1/winnow/runs/%s" % rec["run_aborted"], token=user)
         self.assertEqual((aborted["state"], aborted["abortRequested"]), ("ABORTED", True))
@@ -208,7 +208,7 @@ class TestFrozenFiles(unittest.TestCase):
         for st, values in rec["scores"].items():
             got = srv.ok("GET", "/v1/winnow/datasets/%s/tags/%s/scores/%s" % (ds, rec["sel_tag"], st), token=user)
             self.assertEqual(got["scores"], values)
-        res = srv.ok("GET", "/v1/docker/runs/%s/results?selected=all" % rec["run"], token=user)
+        res = srv.ok("GET", "/v1/winnow/runs/%s/results?selected=all" % rec["run"], token=user)
         self.assertEqual([(i["fileName"], i["selected"]) for i in res["items"]],
                          list(zip(rec["samples"], [True, False, True])))
         self.assertEqual((res["total"], res["candidates"], res["selectedCount"], res["candidatesTagId"],

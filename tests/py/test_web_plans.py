@@ -143,7 +143,7 @@ class TestSelectionCsv(Base):
         self.assertEqual(self.srv.request("PUT", self.upload_path, raw=data).status, 200)
 
     def results(self, query="", status=200):
-        r = self.srv.request("GET", "/v1/docker/runs/%s/results?limit=100&%s" % (self.rid, query), token=self.user)
+        r = self.srv.request("GET", "/v1/winnow/runs/%s/results?limit=100&%s" % (self.rid, query), token=self.user)
         self.assertEqual(r.status, status, r.body[:300])
         return r.json
 
@@ -173,7 +173,7 @@ class TestSelectionCsv(Base):
         self.assertEqual(order("sort=selection:rank&order=asc"), ["d.jpg", "b,c.jpg", "f.jpg", "a.jpg", "g.jpg"])
         self.assertEqual([it["fileName"] for it in self.results("sort=selection:WEIGHTS:SCORES:t1:uncertainty_margin&order=desc&selected=1")["items"]],
                          ["f.jpg", "d.jpg", "b,c.jpg"])
-        r = self.srv.request("GET", "/v1/docker/runs/%s/results?sort=selection:nope" % self.rid, token=self.user)
+        r = self.srv.request("GET", "/v1/winnow/runs/%s/results?sort=selection:nope" % self.rid, token=self.user)
         self.assertEqual(r.status, 400)
         self.assertIn("selection:nope", r.json["error"])
 

@@ -401,9 +401,9 @@ class TestTLS(unittest.TestCase):
         names = [t["name"] for t in self.web.ok("GET", "/v1/datasets/%s/tags" % ds, token=self.utok)]
         self.assertEqual(sorted(names), sorted(["run-%s" % run["id"], "run-%s-candidates" % run["id"]]))
         # The artifacts went up through https signedWriteUrls.
-        arts = self.web.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"], token=self.utok)
+        arts = self.web.ok("GET", "/v1/winnow/runs/%s" % run["id"], token=self.utok)["artifacts"]
         log = [a for a in arts if a["fileName"] == "log.txt"][0]
-        body = self.web.request("GET", "/v1/docker/runs/%s/artifacts/%s/content" % (run["id"], log["id"]),
+        body = self.web.request("GET", "/v1/winnow/runs/%s/artifacts/%s/content" % (run["id"], log["id"]),
                                 token=self.utok)
         self.assertEqual(body.status, 200, body)
         self.assertGreater(len(body.body), 0)

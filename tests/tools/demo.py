@@ -177,7 +177,7 @@ def follow(api, base, utok, data):
     if r["state"] != "COMPLETED":
         say("run ended %s: %s" % (r["state"], r.get("message", "")))
         return 1
-    res = api("GET", "/v1/docker/runs/%s/results?sort=uncertainty_margin&order=desc&selected=1&limit=10" % run)
+    res = api("GET", "/v1/winnow/runs/%s/results?sort=uncertainty_margin&order=desc&selected=1&limit=10" % run)
     say("run COMPLETED in %.1f s: %s of %s candidates selected" %
         (time.time() - t0, res.get("selectedCount", "?"), res.get("candidates", "?")))
     say("the 10 most uncertain of the selection (uncertainty_margin, object_frequency):")

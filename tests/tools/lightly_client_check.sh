@@ -191,15 +191,8 @@ def play_worker():
     worker_call("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (ds, wid, sid), {"state": "LOCKED"})
     rid = worker_call("POST", "/v1/docker/runs", {"dockerVersion": "winnow", "datasetId": ds, "scheduledId": sid, "configId": cfg})["id"]
     names = ["img_%d.png" % i for i in range(6)]
-    try:
-        worker_call("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": n} for n in names])
-    except RuntimeError:
-        worker_call("POST", "/v1/datasets/%s/samples/batch" % ds, [{"fileName": n} for n in names])
-    try:
-        init = worker_call("POST", "/v1/datasets/%s/tags/initial" % ds, {"name": "initial-tag", "imgType": "full"})["id"]
-    except RuntimeError:
-        init = worker_call("POST", "/v1/datasets/%s/tags" % ds, {"name": "initial-tag", "prevTagId": None, "bitMaskData": "0x3f",
-                                                                "totSize": 6, "creator": "USER_WORKER"})["id"]
+    worker_call("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": n} for n in names])
+    init = worker_call("POST", "/v1/datasets/%s/tags/initial" % ds, {"name": "initial-tag", "imgType": "full"})["id"]
     cand = worker_call("POST", "/v1/datasets/%s/tags" % ds, {"name": "run-1-candidates", "prevTagId": init, "bitMaskData": "0x3f",
                                                             "totSize": 6, "creator": "USER_WORKER", "runId": rid})["id"]
     worker_call("POST", "/v1/datasets/%s/tags" % ds, {"name": "run-1", "prevTagId": cand, "bitMaskData": "0x16",

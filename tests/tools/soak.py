@@ -72,7 +72,7 @@ HOLDS = {
                   ("POST", r"^/v1/docker/runs/%s/artifacts$" % ID, None),
                   ("PUT", r"^/v1/docker/runs/%s/artifacts/%s/confirmUpload$" % (ID, ID), None),
                   ("POST", r"^/v1/winnow/runs/%s/files$" % ID, None),
-                  ("PUT", r"^/v1/artifacts/%s/content$" % ID, None)],
+                  ("PUT", r"^/v1/winnow/artifacts/%s/content$" % ID, None)],
 }
 # The job state in winnowd's queue that each phase shows (daemon/queue.c).
 JOB_STATE = {"claiming": "claimed", "stages": "running", "reporting": "reporting"}
@@ -323,7 +323,7 @@ class Soak:
             types = [x["scoreType"] for x in self.ok("GET", "/v1/datasets/%s/tags/%s/scores" % (self.ds, cand["id"]))]
             if len(types) != len(set(types)):
                 bad_dup = True
-            arts = [a["fileName"] for a in self.ok("GET", "/v1/docker/runs/%s/artifacts" % run["id"])
+            arts = [a["fileName"] for a in self.ok("GET", "/v1/winnow/runs/%s" % run["id"])["artifacts"]
                     if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")]
             arts += [f["fileName"] for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run["id"])]
             if len(arts) != len(set(arts)):

@@ -137,7 +137,7 @@ static const struct sample samples[] = {
 	{ "winnow run file", rt_run_file_create,
 	  "{\"fileName\":\"scores.csv\",\"type\":\"SCORES_CSV\"}" },
 	{ "DockerRunArtifactCreatedData", rt_artifact_created,
-	  "{\"signedWriteUrl\":\"http://h/v1/artifacts/x/content?sig=1\",\"artifactId\":\"" ID1
+	  "{\"signedWriteUrl\":\"http://h/v1/winnow/artifacts/x/content?sig=1\",\"artifactId\":\"" ID1
 	  "\"}" },
 	{ "winnow datapool", rt_datapool, "{\"fileNames\":[\"a.jpg\",\"b/c.png\"]}" },
 	{ "winnow samples", rt_sample_list,

@@ -50,14 +50,15 @@ export async function resultsPage(main, ctx) {
 		const rank = (s) => { const i = SCORE_ORDER.indexOf(s); return i < 0 ? SCORE_ORDER.length : i; };
 		scoreTypes.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 	}
+	// every artifact and run file of the run, from winnow's run (Lightly's lists only its own types)
 	let artifacts = [];
 	try {
-		artifacts = asList(await get(`/v1/docker/runs/${enc(rid)}/artifacts`), 'artifacts');
+		artifacts = asList(await get(`/v1/winnow/runs/${enc(rid)}`), 'artifacts');
 	} catch (e) {
 		if (Array.isArray(run.artifacts)) artifacts = run.artifacts; else showBanner(e);
 	}
 	const artId = (a) => a.artifactId || a.id;
-	const artUrl = (a) => `/v1/docker/runs/${enc(rid)}/artifacts/${enc(artId(a))}/content`;
+	const artUrl = (a) => `/v1/winnow/runs/${enc(rid)}/artifacts/${enc(artId(a))}/content`;
 	const byType = (t) => artifacts.filter((a) => a.type === t);
 	const weightScore = scoreTypes.includes(al.score_name) ? al.score_name : (scoreTypes.includes('uncertainty_margin') ? 'uncertainty_margin' : scoreTypes[0]);
 
@@ -73,7 +74,7 @@ export async function resultsPage(main, ctx) {
 		}
 		const names = [];
 		for (let off = 0; ; off += 1000) {
-			const page = await get(`/v1/docker/runs/${enc(rid)}/results?selected=1&sort=fileName&order=asc&offset=${off}&limit=1000`);
+			const page = await get(`/v1/winnow/runs/${enc(rid)}/results?selected=1&sort=fileName&order=asc&offset=${off}&limit=1000`);
 			const items = asList(page, 'items');
 			for (const it of items) names.push(it.fileName);
 			if (!items.length || names.length >= (page.total ?? 0)) break;
@@ -217,7 +218,7 @@ export async function resultsPage(main, ctx) {
 	let loadSeq = 0;
 	async function loadPage() {
 		const my = ++loadSeq;
-		const url = `/v1/docker/runs/${enc(rid)}/results?sort=${enc(state.sort)}&order=${state.order}`
+		const url = `/v1/winnow/runs/${enc(rid)}/results?sort=${enc(state.sort)}&order=${state.order}`
 			+ `&offset=${state.page * state.limit}&limit=${state.limit}&selected=${state.filter}`;
 		grid.setAttribute('aria-busy', 'true');
 		let page;
