@@ -432,6 +432,25 @@ static int exec_set_query_tags(struct exec *ex, const char *json)
 }
 
 /*
+ * An S3 datasource's settings (the web app's JSON): its own values first,
+ * the worker's config for what they leave out. The key id and secret go
+ * together: a datasource without a key id takes both from the worker.
+ */
+static void s3_settings(const struct wd *d, cJSON *src, char **endpoint, char **region,
+			char **key_id, char **secret)
+{
+	const char *ep = json_text(src, "s3Endpoint"), *rg = json_text(src, "s3Region");
+	const char *key = json_text(src, "s3AccessKeyId"), *sec = json_text(src, "s3SecretAccessKey");
+	bool ds_key = key != NULL && key[0] != '\0';
+
+	*endpoint = xstrdup(ep && ep[0] ? ep : d->conf.s3_endpoint ? d->conf.s3_endpoint : "");
+	*region = xstrdup(rg && rg[0] ? rg : d->conf.s3_region ? d->conf.s3_region : "");
+	*key_id = xstrdup(ds_key ? key : d->conf.s3_access_key_id ? d->conf.s3_access_key_id : "");
+	*secret = xstrdup(ds_key ? (sec ? sec : "")
+			  : d->conf.s3_secret_access_key ? d->conf.s3_secret_access_key : "");
+}
+
+/*
  * The LIGHTLY datasource lt (winnow's datasource reply's "lightly") into ex:
  * a LOCAL folder resolved under dataset_roots as INPUT's, or an S3 prefix
  * with its settings (the worker's own "s3" config for what they leave out).
@@ -460,19 +479,9 @@ static int lightly_source(struct wd *d, cJSON *lt, struct exec *ex, const char *
 		path = local;
 	}
 	ex->lightly = xstrdup(path);
-	if (s3) {
-		const char *ep = json_text(lt, "s3Endpoint"), *region = json_text(lt, "s3Region");
-		const char *key = json_text(lt, "s3AccessKeyId");
-		const char *secret = json_text(lt, "s3SecretAccessKey");
-		bool ds_key = key != NULL && key[0] != '\0';
-		ex->lt_s3_endpoint = xstrdup(ep && ep[0] ? ep : d->conf.s3_endpoint ? d->conf.s3_endpoint : "");
-		ex->lt_s3_region = xstrdup(region && region[0] ? region
-					   : d->conf.s3_region ? d->conf.s3_region : "");
-		ex->lt_s3_key_id = xstrdup(ds_key ? key : d->conf.s3_access_key_id
-					   ? d->conf.s3_access_key_id : "");
-		ex->lt_s3_secret = xstrdup(ds_key ? (secret ? secret : "") : d->conf.s3_secret_access_key
-					   ? d->conf.s3_secret_access_key : "");
-	}
+	if (s3)
+		s3_settings(d, lt, &ex->lt_s3_endpoint, &ex->lt_s3_region, &ex->lt_s3_key_id,
+			    &ex->lt_s3_secret);
 	return 0;
 }
 
@@ -559,18 +568,7 @@ static void start_job(struct wd *d, const char *sched)
 		goto out;
 	}
 	if (s3) {
-		/* The datasource's settings first, the worker's own config for what they leave out. */
-		const char *ep = json_text(ds, "s3Endpoint"), *region = json_text(ds, "s3Region");
-		const char *key = json_text(ds, "s3AccessKeyId");
-		const char *secret = json_text(ds, "s3SecretAccessKey");
-		bool ds_key = key != NULL && key[0] != '\0';
-		ex->s3_endpoint = xstrdup(ep && ep[0] ? ep : d->conf.s3_endpoint ? d->conf.s3_endpoint : "");
-		ex->s3_region = xstrdup(region && region[0] ? region
-					: d->conf.s3_region ? d->conf.s3_region : "");
-		ex->s3_key_id = xstrdup(ds_key ? key : d->conf.s3_access_key_id
-					? d->conf.s3_access_key_id : "");
-		ex->s3_secret = xstrdup(ds_key ? (secret ? secret : "") : d->conf.s3_secret_access_key
-					? d->conf.s3_secret_access_key : "");
+		s3_settings(d, ds, &ex->s3_endpoint, &ex->s3_region, &ex->s3_key_id, &ex->s3_secret);
 		ex->s3_path_style = d->conf.s3_path_style;
 	}
 	char local[PATH_MAX];

@@ -466,11 +466,15 @@ int select_main(int argc, char **argv)
 	/* A server closing a kept-alive connection must not kill local mode. */
 	if (strncmp(input, "s3://", 5) == 0)
 		signal(SIGPIPE, SIG_IGN);
-	if (strncmp(input, "s3://", 5) != 0 && (stat(input, &st) < 0 || !S_ISDIR(st.st_mode))) {
-		log_msg(LOG_LVL_ERR, "input folder %s: %s", input,
-			errno == 0 || S_ISDIR(st.st_mode) ? "not a folder" : strerror(errno));
-		config_free(&cfg);
-		return 1;
+	if (strncmp(input, "s3://", 5) != 0) {
+		/* st is only read when stat succeeded: a failed stat leaves it unset. */
+		const char *why = stat(input, &st) < 0 ? strerror(errno) :
+			!S_ISDIR(st.st_mode) ? "not a folder" : NULL;
+		if (why != NULL) {
+			log_msg(LOG_LVL_ERR, "input folder %s: %s", input, why);
+			config_free(&cfg);
+			return 1;
+		}
 	}
 
 	struct local_pool pool = { .lockfd = -1 };

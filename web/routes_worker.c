@@ -877,8 +877,9 @@ static void tags_reply(struct resp *out, struct dbconn *c, const char *sql, cons
 	resp_json(out, 200, a);
 }
 
-/* GET /v1/datasets/{datasetId}/tags: Lightly's TagData, oldest first. */
-void h_tags_list(struct req *r, struct resp *out)
+/* A dataset's tags, oldest first, each as model makes it. */
+static void dataset_tags(struct req *r, struct resp *out,
+			 cJSON *(*model)(struct dbconn *, const char *))
 {
 	struct dbconn *c = req_db(r);
 
@@ -887,20 +888,19 @@ void h_tags_list(struct req *r, struct resp *out)
 		return;
 	}
 	tags_reply(out, c, "SELECT id FROM tags WHERE dataset_id = ? ORDER BY created_at, rowid",
-		   r->params[0], model_tag);
+		   r->params[0], model);
+}
+
+/* GET /v1/datasets/{datasetId}/tags: Lightly's TagData. */
+void h_tags_list(struct req *r, struct resp *out)
+{
+	dataset_tags(r, out, model_tag);
 }
 
 /* GET /v1/winnow/datasets/{datasetId}/tags: the pages' list, with each tag's creator. */
 void h_winnow_tags_list(struct req *r, struct resp *out)
 {
-	struct dbconn *c = req_db(r);
-
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
-		return;
-	}
-	tags_reply(out, c, "SELECT id FROM tags WHERE dataset_id = ? ORDER BY created_at, rowid",
-		   r->params[0], model_tag_winnow);
+	dataset_tags(r, out, model_tag_winnow);
 }
 
 /* GET /v1/docker/runs/{runId}/tags: the run's tags, newest first (the selection first). */
