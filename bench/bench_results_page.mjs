@@ -44,15 +44,16 @@ try {
 	await W('PUT', `/v1/datasets/${did}/docker/worker/${wid}/schedule/${sid}`, { state: 'LOCKED' });
 	const rid = (await W('POST', '/v1/docker/runs', { dockerVersion: 'bench', datasetId: did, scheduledId: sid, configId: cfg })).id;
 	const name = (i) => `img/${String(i).padStart(6, '0')}.jpg`;
-	for (let b = 0; b < N; b += 10000) await W('POST', `/v1/datasets/${did}/samples/batch`, Array.from({ length: Math.min(10000, N - b) }, (_, k) => ({ fileName: name(b + k), metaData: {} })));
+	for (let b = 0; b < N; b += 10000) await W('POST', `/v1/winnow/datasets/${did}/samples/batch`, Array.from({ length: Math.min(10000, N - b) }, (_, k) => ({ fileName: name(b + k), metaData: {} })));
 	const hex = (on) => { let s = ''; for (let d = Math.ceil(N / 4) - 1; d >= 0; d--) { let v = 0; for (let b = 0; b < 4; b++) if (d * 4 + b < N && on(d * 4 + b)) v |= 1 << b; s += v.toString(16); } return `0x${s.replace(/^0+/, '') || '0'}`; };
 	const cand = (await W('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}-candidates`, prevTagId: null, bitMaskData: hex(() => true), totSize: N, creator: 'USER_WORKER', runId: rid })).id;
 	await W('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}`, prevTagId: cand, bitMaskData: hex((i) => i % 10 === 0), totSize: N, creator: 'SAMPLER_CORAL', runId: rid });
 	const margin = Array.from({ length: N }, (_, i) => ((i * 7919) % 100003) / 100003);
 	for (const [t, v] of [['uncertainty_margin', margin], ['uncertainty_entropy', margin.map((x) => 1 - x)]]) await W('POST', `/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: t, scores: v });
-	const a = await W('POST', `/v1/docker/runs/${rid}/artifacts`, { fileName: 'embeddings_2d.csv', type: 'EMBEDDINGS_2D' });
+	const a = await W('POST', `/v1/winnow/runs/${rid}/files`, { fileName: 'embeddings_2d.csv', type: 'EMBEDDINGS_2D' });
 	await fetch(new URL(a.signedWriteUrl, base), { method: 'PUT', body: `filenames,x,y\n${Array.from({ length: N }, (_, i) => `${name(i)},${Math.cos(i) * (i % 97) / 97},${Math.sin(i) * (i % 89) / 89}`).join('\n')}\n` });
-	await W('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: '', progress: 1 });
+	await W('PUT', `/v1/winnow/runs/${rid}/progress`, { progress: 1 });
+	await W('PUT', `/v1/docker/runs/${rid}`, { state: 'COMPLETED', message: '' });
 	await W('PUT', `/v1/datasets/${did}/docker/worker/${wid}/schedule/${sid}`, { state: 'DONE' });
 
 	browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
