@@ -460,15 +460,35 @@ class TestFlows(Base):
         r = self.call("GET", "/v1/datasets/%s" % ("0" * 24))
         self.want(r, "unknown dataset", (404,))
         ds = self.dataset("bad-input")
-        r = self.call("PUT", "/v1/datasets/%s/datasource" % ds,
-                      body={"purpose": "INPUT", "type": "GCS", "fullPath": "gs://b/", "gcsProjectId": "p", "gcsCredentials": "{}"})
-        if self.want(r, "GCS datasource", (400,)):
-            self.expect("type" in self.jbody(r).get("error", ""), True, "GCS refused naming type")
-        bad = json.loads(json.dumps(V4_BODY))
-        bad["config"]["selection"]["autoTasks"] = [{"type": "TILING", "name": "t", "numRows": 2, "numCols": 2}]
-        r = self.call("POST", "/v1/docker/worker/config/vX", body=bad)
-        if self.want(r, "V4 config with autoTasks", (400,)):
-            self.expect("autoTasks" in self.jbody(r).get("error", ""), True, "autoTasks refused naming it")
+        # Lightly's datasource types that winnow does not read, each as the client sends it
+        others = {
+            "LIGHTLY": {"fullPath": "x"},
+            "S3DelegatedAccess": {"fullPath": "s3://b/", "s3Region": "eu-central-1", "s3ExternalId": "lightly-x1",
+                                  "s3ARN": "arn:aws:iam::123456789012:role/r"},
+            "GCS": {"fullPath": "gs://b/", "gcsProjectId": "p", "gcsCredentials": "{}"},
+            "AZURE": {"fullPath": "c/", "accountName": "a", "accountKey": "k"},
+            "OBS": {"fullPath": "obs://b/", "obsEndpoint": "https://obs.example", "obsAccessKeyId": "i",
+                    "obsSecretAccessKey": "s"},
+        }
+        for typ, fields in others.items():
+            r = self.call("PUT", "/v1/datasets/%s/datasource" % ds, body=dict(fields, purpose="INPUT", type=typ))
+            if self.want(r, "%s datasource" % typ, (400,)):
+                self.expect("type" in self.jbody(r).get("error", ""), True, "%s refused naming type" % typ)
+        r = self.call("GET", "/v1/datasets/%s/datasource" % ds)
+        self.want(r, "no datasource stored by the refused PUTs", (404,))
+        # Lightly's config parts that winnow does not do, each refused naming its field
+        unsupported = {
+            "autoTasks": ("selection", "autoTasks", [{"type": "TILING", "name": "t", "numRows": 2, "numCols": 2}]),
+            "crops": ("docker", "crops", {"enableUpload": True}),
+            "enableTraining": ("docker", "enableTraining", True),
+            "pretagging": ("docker", "pretagging", True),
+        }
+        for field, (part, key, value) in unsupported.items():
+            bad = json.loads(json.dumps(V4_BODY))
+            bad["config"].setdefault(part, {})[key] = value
+            r = self.call("POST", "/v1/docker/worker/config/vX", body=bad)
+            if self.want(r, "V4 config with %s" % field, (400,)):
+                self.expect(field in self.jbody(r).get("error", ""), True, "%s refused naming it" % field)
         self.done()
 
 
