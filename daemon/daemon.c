@@ -165,6 +165,21 @@ static void reload(struct wd *d)
 	char *ts = d->conf.token_source;
 	d->conf.token_source = n.token_source;
 	n.token_source = ts;
+	/*
+	 * dataset_roots are read on this thread only, when a job starts
+	 * (jobs.c resolves the folders into the job's own strings), so the new
+	 * list applies to the next claim and never to a running job.
+	 */
+	bool roots_same = n.dataset_roots.n == d->conf.dataset_roots.n;
+	for (size_t i = 0; roots_same && i < n.dataset_roots.n; i++)
+		roots_same = strcmp(n.dataset_roots.v[i], d->conf.dataset_roots.v[i]) == 0;
+	if (!roots_same) {
+		struct strvec r = d->conf.dataset_roots;
+		d->conf.dataset_roots = n.dataset_roots;
+		n.dataset_roots = r;
+		log_info("SIGHUP: dataset_roots now %zu folder%s, for the runs claimed from now on",
+			 d->conf.dataset_roots.n, d->conf.dataset_roots.n == 1 ? "" : "s");
+	}
 	d->conf.poll_interval = n.poll_interval;
 	d->conf.poll_wait = n.poll_wait;
 	d->conf.keep_runs = n.keep_runs;

@@ -294,6 +294,45 @@ class SignalTest(td.DaemonTest):
         self.assertEqual(d.wait(), 0)
 
 
+    # -- SIGHUP: dataset_roots (docs/daemon.md) ---------------------------------------
+    def test_sighup_rereads_dataset_roots(self):
+        """A relative fullPath that no root holds fails the run; the root added to the config
+        and SIGHUP, the next run finds the folder and selects what local mode selects."""
+        import shutil
+        path = td.dataset(self.root, n=40)
+        wroot = os.path.join(self.dir, "worker-data")
+        shutil.copytree(path, os.path.join(wroot, "rel", "imgs"))
+        os.makedirs(os.path.join(self.root, "rel"))
+        os.symlink(path, os.path.join(self.root, "rel", "imgs"))    # the web app's view
+        empty = os.path.join(self.dir, "worker-empty")
+        os.makedirs(empty)
+        ds = self.ok("POST", "/v1/datasets", {"name": "rel"})["id"]
+        self.ok("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT",
+                                                           "fullPath": "rel/imgs"})
+        d = self.daemon(extra={"dataset_roots": [empty]})
+        d.start()
+        sched = self.schedule(ds, td.CORESET)
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "FAILED", run)
+        self.assertIn("dataset_roots", run["message"])
+        self.wait_sched_done(ds, sched)
+        with open(d.conf) as f:
+            cfg = json.load(f)
+        cfg["dataset_roots"] = [empty, wroot]
+        with open(d.conf, "w") as f:
+            json.dump(cfg, f)
+        off = self.log_size(d)
+        d.signal(signal.SIGHUP)
+        self.wait_log(d, r"SIGHUP: dataset_roots now 2 folders", off)
+        self.wait_log(d, r"SIGHUP: config re-read", off)
+        sched = self.schedule(ds, td.CORESET)
+        run = self.wait_run(sched, timeout=120)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        self.check_results_match_local(ds, run, td.CORESET, path)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(), 0)
+
     # -- the outbox's backoff (SPEC 6) ------------------------------------------------
     def test_outbox_backoff_grows_and_honours_retry_after(self):
         path = td.dataset(self.root, n=40)
