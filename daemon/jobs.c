@@ -257,6 +257,23 @@ out:
 	free(dir);
 }
 
+/*
+ * A run's slot is free (its stages ended and what they left is recorded, or
+ * nothing is to be): forget it, then shut down when draining, else claim the
+ * next run and tell the web app the worker's new state.
+ */
+static void slot_freed(struct wd *d, struct active *a)
+{
+	active_free(d, a);
+	status_update(d);
+	if (d->draining) {
+		shutdown_maybe(d);
+		return;
+	}
+	try_dispatch(d);
+	worker_state_update(d, false);
+}
+
 static void on_finished(struct wd *d, struct active *a)
 {
 	struct exec *ex = a->ex;
@@ -270,14 +287,7 @@ static void on_finished(struct wd *d, struct active *a)
 		/* Its job row and outbox went when the web app took it back. */
 		log_msg(LOG_LVL_NOTICE, "run %s: stages stopped; the run was taken back by the web "
 			"app, nothing reported", a->run_id);
-		active_free(d, a);
-		status_update(d);
-		if (d->draining) {
-			shutdown_maybe(d);
-			return;
-		}
-		try_dispatch(d);
-		worker_state_update(d, false);
+		slot_freed(d, a);
 		return;
 	}
 	dir = wd_run_dir(d, a->sched_id);
@@ -338,15 +348,8 @@ static void on_finished(struct wd *d, struct active *a)
 	if (a->end_pending)
 		log_info("run %s: the end of the stages is recorded now", a->run_id);
 	free(dir);
-	active_free(d, a);
-	status_update(d);
 	outbox_kick(d);
-	if (d->draining) {
-		shutdown_maybe(d);
-		return;
-	}
-	try_dispatch(d);
-	worker_state_update(d, false);
+	slot_freed(d, a);
 	return;
 pending:
 	/*
