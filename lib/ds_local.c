@@ -403,3 +403,12 @@ int dataset_open(struct dataset *ds, const char *root)
 	ds_init(ds, root, &ds_local_backend, l);
 	return 0;
 }
+
+int dataset_open_fd(struct dataset *ds, int fd, const char *root)
+{
+	struct ds_local *l = xcalloc(1, sizeof(*l));
+
+	l->rootfd = fd;
+	ds_init(ds, root, &ds_local_backend, l);
+	return 0;
+}

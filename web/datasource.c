@@ -538,12 +538,12 @@ int web_datasource_open(struct req *r, struct resp *out, enum ds_use use, struct
 			resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "%s", err);
 		else
 			rc = 0;
-	} else if (dsroot_resolve(r->ws->dataset_roots, r->ws->nroots, w.f[C_PATH], real,
-				  sizeof(real), err, sizeof(err)) < 0) {
+	} else if ((found = dsroot_open(r->ws->dataset_roots, r->ws->nroots, w.f[C_PATH], real,
+				      sizeof(real), err, sizeof(err))) < 0) {
+		/* Opened beneath the root at every access: a folder swapped for a link out fails here. */
 		resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "%s", err);
-	} else if ((found = dataset_open(ds, real)) < 0) {
-		resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "datasource folder: %s", strerror(-found));
 	} else {
+		dataset_open_fd(ds, found, real);
 		rc = 0;
 	}
 	row_free(&w);
