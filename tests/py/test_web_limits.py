@@ -140,6 +140,11 @@ class TestThumbnailBudget(Base):
         for r in replies.values():
             self.assertEqual(r.status, 200, r)
             self.assertEqual(Image.open(io.BytesIO(r.body)).size, (256, 256))
+        after_bombs = vm(pid, "VmHWM")
+        print("\nthumbnail bomb twice at once: web app VmHWM %d MB before, %d MB after" % (before, after_bombs),
+              file=sys.stderr)
+        if not ASAN:
+            self.assertLess(after_bombs, RSS_BOUND_MB)
         # The 36 Mpx JPEG decodes at 1/8 scale (750 x 750) and gets its thumbnail.
         r = self.thumb(ds, "big36.jpg")
         self.assertEqual(r.status, 200, r)
