@@ -171,6 +171,58 @@ class TestThumbnailBudget(Base):
             self.assertLess(peak, RSS_BOUND_MB)
 
 
+def png_interlaced_rgb(path, im):
+    """An 8-bit RGB Adam7-interlaced PNG of im (PIL writes no interlaced PNG)."""
+    w, h = im.size
+    px = im.convert("RGB").load()
+    raw = []
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):
+        xs = range(x0, w, dx)
+        if not len(xs):
+            continue
+        for y in range(y0, h, dy):
+            raw.append(b"\0" + b"".join(bytes(px[x, y]) for x in xs))
+    data = [b"\x89PNG\r\n\x1a\n", png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)),
+            png_chunk(b"IDAT", zlib.compress(b"".join(raw))), png_chunk(b"IEND", b"")]
+    with open(path, "wb") as f:
+        f.write(b"".join(data))
+
+
+class TestThumbnailFormats(Base):
+    """Each decoder the budget brought (libjpeg scaled, libpng streamed, libwebp
+    scaled, stb_image for BMP) gives the picture: left half red, right half blue."""
+
+    def test_every_form(self):
+        folder = os.path.join(self.root, "forms")
+        os.makedirs(folder)
+        im = Image.new("RGB", (600, 400), (0, 0, 255))
+        ImageDraw.Draw(im).rectangle((0, 0, 299, 399), fill=(255, 0, 0))
+        grey = im.convert("L")  # red 76, blue 29
+        forms = {
+            "rgb.jpg": (im, {}), "progressive.jpg": (im, {"progressive": True}),
+            "cmyk.jpg": (im.convert("CMYK"), {}), "grey.jpg": (grey, {}),
+            "rgb.png": (im, {}), "rgba.png": (im.convert("RGBA"), {}), "la.png": (grey.convert("LA"), {}),
+            "palette.png": (im.convert("P"), {"transparency": 0}), "grey16.png": (grey.convert("I").point(lambda v: v * 257), {}),
+            "lossy.webp": (im, {"quality": 90}), "lossless.webp": (im, {"lossless": True}),
+            "rgb.bmp": (im, {}), "rgba.bmp": (im.convert("RGBA"), {}),
+        }
+        for name, (img, kw) in forms.items():
+            img.save(os.path.join(folder, name), **kw)
+        png_interlaced_rgb(os.path.join(folder, "interlaced.png"), im)
+        ds = self.local_dataset("forms")
+        for name in list(forms) + ["interlaced.png"]:
+            r = self.thumb(ds, name)
+            self.assertEqual(r.status, 200, (name, r))
+            t = Image.open(io.BytesIO(r.body)).convert("RGB")
+            self.assertEqual(t.size, (256, 171), name)
+            left, right = t.getpixel((40, 85)), t.getpixel((215, 85))
+            if name in ("grey.jpg", "la.png", "grey16.png"):
+                self.assertTrue(abs(left[0] - 76) < 12 and abs(right[0] - 29) < 12, (name, left, right))
+            else:
+                self.assertTrue(left[0] > 200 and left[2] < 60, (name, left))
+                self.assertTrue(right[2] > 200 and right[0] < 60, (name, right))
+
+
 class TestDatasetRoot(Base):
     def test_folder_swapped_for_a_link_out(self):
         for form in ("rel", "abs"):
