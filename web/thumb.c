@@ -259,8 +259,8 @@ static inline uint8_t mul255(unsigned a, unsigned b)
  * a dw x dh RGB image (*rgb), within budget bytes.
  */
 static int jpeg_thumb(const uint8_t *buf, size_t n, bool decode, uint64_t budget,
-		      uint64_t *w, uint64_t *h, uint64_t *cost, uint8_t **rgb, int *dw, int *dh,
-		      char *err, size_t errlen)
+		      uint64_t *w, uint64_t *h, uint64_t *cost, bool *progressive, uint8_t **rgb,
+		      int *dw, int *dh, char *err, size_t errlen)
 {
 	struct jpeg_decompress_struct ci;
 	struct jerr je;
@@ -287,6 +287,7 @@ static int jpeg_thumb(const uint8_t *buf, size_t n, bool decode, uint64_t budget
 	*h = ci.image_height;
 	unsigned denom = jpeg_denom(*w, *h);
 	*cost = jpeg_cost(&ci, denom);
+	*progressive = ci.progressive_mode;
 	if (!decode) {
 		rc = 0;
 		goto out;
@@ -515,14 +516,14 @@ static int probe(const uint8_t *buf, size_t n, enum img_format f, uint64_t *w, u
 {
 	char err[256];
 	unsigned bpp;
-	bool il;
+	bool il, prog = false;
 
 	switch (f) {
 	case IMG_JPEG:
-		if (jpeg_thumb(buf, n, false, THUMB_BUDGET, w, h, cost, NULL, NULL, NULL,
+		if (jpeg_thumb(buf, n, false, THUMB_BUDGET, w, h, cost, &prog, NULL, NULL, NULL,
 			       err, sizeof(err)) < 0)
 			return -EINVAL;
-		snprintf(what, whatlen, "JPEG");
+		snprintf(what, whatlen, "%sJPEG", prog ? "progressive " : "");
 		return 0;
 	case IMG_PNG:
 		if (png_header(buf, n, w, h, &bpp, &il) < 0)
@@ -563,6 +564,7 @@ int thumb_make(const uint8_t *buf, size_t n, const char *name, uint8_t **jpg, si
 	struct img_result res;
 	enum img_format f = image_format_sniff(buf, n);
 	uint64_t w = 0, h = 0, cost = 0, ignore;
+	bool prog;
 	uint8_t *rgb = NULL;
 	int dw = 0, dh = 0, rc;
 	char what[64];
@@ -601,8 +603,8 @@ int thumb_make(const uint8_t *buf, size_t n, const char *name, uint8_t **jpg, si
 	}
 	switch (res.format) {
 	case IMG_JPEG:
-		rc = jpeg_thumb(buf, n, true, THUMB_BUDGET - n, &w, &h, &ignore, &rgb, &dw, &dh,
-				err, errlen);
+		rc = jpeg_thumb(buf, n, true, THUMB_BUDGET - n, &w, &h, &ignore, &prog, &rgb, &dw,
+				&dh, err, errlen);
 		break;
 	case IMG_PNG:
 		rc = png_thumb(buf, n, w, h, &rgb, &dw, &dh, err, errlen);
