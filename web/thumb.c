@@ -264,7 +264,8 @@ static int jpeg_thumb(const uint8_t *buf, size_t n, bool decode, uint64_t budget
 {
 	struct jpeg_decompress_struct ci;
 	struct jerr je;
-	struct shrink s = { 0 };
+	/* On the heap: a local changed after setjmp would be indeterminate after longjmp. */
+	struct shrink *s = xcalloc(1, sizeof(*s));
 	uint8_t *volatile row = NULL;
 	volatile int rc = -EINVAL;
 
@@ -299,7 +300,7 @@ static int jpeg_thumb(const uint8_t *buf, size_t n, bool decode, uint64_t budget
 	jpeg_start_decompress(&ci);
 	int ow = (int)ci.output_width, oh = (int)ci.output_height, nc = ci.output_components;
 	thumb_dims(*w, *h, dw, dh);
-	shrink_init(&s, ow, oh, *dw, *dh);
+	shrink_init(s, ow, oh, *dw, *dh);
 	row = xmalloc((size_t)ow * (size_t)nc);
 	while (ci.output_scanline < ci.output_height) {
 		JSAMPROW r = row;
@@ -312,17 +313,18 @@ static int jpeg_thumb(const uint8_t *buf, size_t n, bool decode, uint64_t budget
 				p[1] = mul255(p[1], p[3]);
 				p[2] = mul255(p[2], p[3]);
 			}
-		shrink_row(&s, y, row, nc);
+		shrink_row(s, y, row, nc);
 	}
 	jpeg_finish_decompress(&ci);
-	*dw = s.dw;
-	*dh = s.dh;
-	*rgb = s.out;
-	s.out = NULL;
+	*dw = s->dw;
+	*dh = s->dh;
+	*rgb = s->out;
+	s->out = NULL;
 	rc = 0;
 out:
 	jpeg_destroy_decompress(&ci);
-	shrink_free(&s);
+	shrink_free(s);
+	free(s);
 	free(row);
 	return rc;
 }
@@ -390,13 +392,14 @@ static int png_thumb(const uint8_t *buf, size_t n, uint64_t w, uint64_t h, uint8
 	struct png_src src = { .buf = buf, .n = n };
 	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb, png_warn_cb);
 	png_infop info = png ? png_create_info_struct(png) : NULL;
-	struct shrink s = { 0 };
+	struct shrink *s = xcalloc(1, sizeof(*s));	/* not changed after setjmp */
 	uint8_t *volatile img = NULL;
 	png_bytep *volatile rows = NULL;
 	volatile int rc = -EINVAL;
 
 	if (info == NULL) {
 		png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
+		free(s);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -419,7 +422,7 @@ static int png_thumb(const uint8_t *buf, size_t n, uint64_t w, uint64_t h, uint8
 		goto out;
 	}
 	thumb_dims(w, h, dw, dh);
-	shrink_init(&s, (int)w, (int)h, *dw, *dh);
+	shrink_init(s, (int)w, (int)h, *dw, *dh);
 	if (passes > 1) {
 		img = xmalloc(rowbytes * (size_t)h);
 		rows = xmalloc(sizeof(png_bytep) * (size_t)h);
@@ -427,22 +430,23 @@ static int png_thumb(const uint8_t *buf, size_t n, uint64_t w, uint64_t h, uint8
 			rows[y] = img + rowbytes * y;
 		png_read_image(png, rows);
 		for (uint64_t y = 0; y < h; y++)
-			shrink_row(&s, (int)y, rows[y], nc);
+			shrink_row(s, (int)y, rows[y], nc);
 	} else {
 		img = xmalloc(rowbytes);
 		for (uint64_t y = 0; y < h; y++) {
 			png_read_row(png, img, NULL);
-			shrink_row(&s, (int)y, img, nc);
+			shrink_row(s, (int)y, img, nc);
 		}
 	}
-	*dw = s.dw;
-	*dh = s.dh;
-	*rgb = s.out;
-	s.out = NULL;
+	*dw = s->dw;
+	*dh = s->dh;
+	*rgb = s->out;
+	s->out = NULL;
 	rc = 0;
 out:
 	png_destroy_read_struct(&png, &info, NULL);
-	shrink_free(&s);
+	shrink_free(s);
+	free(s);
 	free(img);
 	free(rows);
 	return rc;
