@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "db.h"
@@ -316,11 +317,14 @@ static int store(struct req *r, struct resp *out, struct api_datasource *d, cons
 			resp_error(out, 400, "BAD_REQUEST", "fullPath: empty, and no --dataset-root is set");
 			return -1;
 		}
-		if (dsroot_resolve(r->ws->dataset_roots, r->ws->nroots, d->full_path, real, sizeof(real),
-				   err, sizeof(err)) < 0) {
+		/* Checked as every access opens it (web_datasource_open), so the two agree. */
+		int fd = dsroot_open(r->ws->dataset_roots, r->ws->nroots, d->full_path, real,
+				     sizeof(real), err, sizeof(err));
+		if (fd < 0) {
 			resp_error(out, 400, "BAD_REQUEST", "%s", err);
 			return -1;
 		}
+		close(fd);
 		ep = NULL;
 	} else {
 		const char *b;
