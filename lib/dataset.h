@@ -47,6 +47,13 @@ struct dataset {
 int dataset_open(struct dataset *ds, const char *root);
 
 /*
+ * Opens the root folder already opened as fd (O_PATH|O_DIRECTORY, e.g. by
+ * dsroot_open; taken: dataset_close closes it); root names it in messages.
+ * Returns 0.
+ */
+int dataset_open_fd(struct dataset *ds, int fd, const char *root);
+
+/*
  * Opens input by its form: "s3://bucket[/prefix]" (with s3conf, borrowed; NULL:
  * defaults and no credentials) or a folder. Returns 0 or a negative errno with
  * a message naming input in err; ds is then untouched.

@@ -6,10 +6,12 @@
  * root, with no race between a check and the open. RESOLVE_BENEATH also
  * refuses absolute links; for those (and only those) the path is resolved with
  * realpath() and its prefix checked, so an absolute link to a file inside the
- * root is followed as SPEC 3 says. Kernels without openat2
- * (before 5.6) fall back to resolving the path with realpath() and checking
- * the prefix, which is racy against a concurrent swap of a link but still
- * refuses every static escape. Listing never follows links to folders, so a
+ * root is followed as SPEC 3 says, and that place is opened beneath the
+ * root again following no link (RESOLVE_NO_SYMLINKS), so a link swapped in
+ * between fails the open rather than leave. Kernels without openat2 (before
+ * 5.6) resolve the path with realpath(), check the prefix, open it, and check
+ * the path the kernel holds for the descriptor (/proc/self/fd) after the
+ * open, so a concurrent swap is caught there too. Listing never follows links to folders, so a
  * link loop cannot make it spin.
  */
 #include "ds_backend.h"
@@ -19,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,24 +40,81 @@ static int rootfd(const struct dataset *ds)
 	return ((const struct ds_local *)ds->impl)->rootfd;
 }
 
+/* The path the kernel holds for fd (no link in it), or -errno. */
+static int fd_path(int fd, char *out, size_t len)
+{
+	char link[32];
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, out, len - 1);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= len - 1)
+		return -ENAMETOOLONG;
+	out[n] = '\0';
+	return 0;
+}
+
+static bool beneath(const char *root, const char *real)
+{
+	size_t rl = strlen(root);
+
+	return strcmp(root, "/") == 0 ||
+		(strncmp(real, root, rl) == 0 && (real[rl] == '/' || real[rl] == '\0'));
+}
+
+/*
+ * An absolute link (which RESOLVE_BENEATH refuses), or a kernel without
+ * openat2: the path is resolved only to learn where it leads. With openat2
+ * that place is then opened beneath the root following no link at all, so a
+ * swap in between fails the open; without it the file is opened and the
+ * place the kernel holds for the descriptor is checked after the open.
+ */
 static int open_beneath_fallback(const struct dataset *ds, const char *relpath, int flags)
 {
 	char rootreal[PATH_MAX], real[PATH_MAX];
-	char *full = xasprintf("%s/%s", ds->root, relpath);
+	char *full = NULL;
 	int fd = -1, err = 0;
 
-	if (realpath(ds->root, rootreal) == NULL || realpath(full, real) == NULL) {
+	if (fd_path(rootfd(ds), rootreal, sizeof(rootreal)) < 0 &&
+	    realpath(ds->root, rootreal) == NULL) {
 		err = -errno;
 		goto out;
 	}
-	size_t rl = strlen(rootreal);
-	if (strncmp(real, rootreal, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
+	full = xasprintf("%s/%s", rootreal, relpath);
+	if (realpath(full, real) == NULL) {
+		err = -errno;
+		goto out;
+	}
+	if (!beneath(rootreal, real)) {
 		err = -EXDEV;
 		goto out;
 	}
+	if (openat2_ok) {
+		const char *rel = real + (strcmp(rootreal, "/") == 0 ? 1 : strlen(rootreal));
+		while (*rel == '/')
+			rel++;
+		struct open_how how = {
+			.flags = (uint64_t)(flags | O_CLOEXEC),
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+		long lfd = syscall(SYS_openat2, rootfd(ds), rel[0] ? rel : ".", &how, sizeof(how));
+		if (lfd < 0)
+			err = errno == ELOOP ? -EXDEV : -errno;
+		else
+			fd = (int)lfd;
+		goto out;
+	}
 	fd = open(real, flags | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
 		err = -errno;
+		goto out;
+	}
+	if (fd_path(fd, real, sizeof(real)) < 0 || !beneath(rootreal, real)) {
+		close(fd);
+		fd = -1;
+		err = -EXDEV;
+	}
 out:
 	free(full);
 	return err ? err : fd;
@@ -399,6 +459,15 @@ int dataset_open(struct dataset *ds, const char *root)
 	if (fd < 0)
 		return -errno;
 	struct ds_local *l = xcalloc(1, sizeof(*l));
+	l->rootfd = fd;
+	ds_init(ds, root, &ds_local_backend, l);
+	return 0;
+}
+
+int dataset_open_fd(struct dataset *ds, int fd, const char *root)
+{
+	struct ds_local *l = xcalloc(1, sizeof(*l));
+
 	l->rootfd = fd;
 	ds_init(ds, root, &ds_local_backend, l);
 	return 0;

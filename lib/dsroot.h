@@ -10,6 +10,7 @@
 #ifndef WINNOW_DSROOT_H
 #define WINNOW_DSROOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -22,5 +23,18 @@
  */
 int dsroot_resolve(char *const *roots, size_t nroots, const char *full_path, char *out,
 		   size_t outlen, char *err, size_t errlen);
+
+/*
+ * As dsroot_resolve, but opens the folder beneath its root instead of
+ * resolving it (never resolve-then-open: see lib/dsroot.c), so a folder
+ * swapped for a link out of the root after any check is refused at the open.
+ * Returns an O_PATH|O_DIRECTORY descriptor of the folder (the caller closes
+ * it) and writes its path to out; else a negative errno as dsroot_resolve.
+ */
+int dsroot_open(char *const *roots, size_t nroots, const char *full_path, char *out,
+		size_t outlen, char *err, size_t errlen);
+
+/* Tests only: behave as on a kernel without openat2 (the O_NOFOLLOW walk). */
+extern bool dsroot_no_openat2;
 
 #endif

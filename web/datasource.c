@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "db.h"
@@ -316,11 +317,14 @@ static int store(struct req *r, struct resp *out, struct api_datasource *d, cons
 			resp_error(out, 400, "BAD_REQUEST", "fullPath: empty, and no --dataset-root is set");
 			return -1;
 		}
-		if (dsroot_resolve(r->ws->dataset_roots, r->ws->nroots, d->full_path, real, sizeof(real),
-				   err, sizeof(err)) < 0) {
+		/* Checked as every access opens it (web_datasource_open), so the two agree. */
+		int fd = dsroot_open(r->ws->dataset_roots, r->ws->nroots, d->full_path, real,
+				     sizeof(real), err, sizeof(err));
+		if (fd < 0) {
 			resp_error(out, 400, "BAD_REQUEST", "%s", err);
 			return -1;
 		}
+		close(fd);
 		ep = NULL;
 	} else {
 		const char *b;
@@ -538,12 +542,12 @@ int web_datasource_open(struct req *r, struct resp *out, enum ds_use use, struct
 			resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "%s", err);
 		else
 			rc = 0;
-	} else if (dsroot_resolve(r->ws->dataset_roots, r->ws->nroots, w.f[C_PATH], real,
-				  sizeof(real), err, sizeof(err)) < 0) {
+	} else if ((found = dsroot_open(r->ws->dataset_roots, r->ws->nroots, w.f[C_PATH], real,
+				      sizeof(real), err, sizeof(err))) < 0) {
+		/* Opened beneath the root at every access: a folder swapped for a link out fails here. */
 		resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "%s", err);
-	} else if ((found = dataset_open(ds, real)) < 0) {
-		resp_error(out, 409, "DATASET_DATASOURCE_INVALID", "datasource folder: %s", strerror(-found));
 	} else {
+		dataset_open_fd(ds, found, real);
 		rc = 0;
 	}
 	row_free(&w);

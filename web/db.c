@@ -25,11 +25,14 @@
 #include "db.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -344,8 +347,43 @@ static int migrate(sqlite3 *h, const char *path, char *err, size_t errlen)
 	}
 }
 
+/*
+ * web.db holds S3 secrets and token hashes: it is created 0600 whatever the
+ * umask (SQLite gives its -wal and -shm the database file's mode), and an
+ * older one readable by others is narrowed, with a log line.
+ */
+static int secure_file(const char *path, char *err, size_t errlen)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd >= 0) {
+		close(fd);
+	} else if (errno != EEXIST) {
+		snprintf(err, errlen, "%s: cannot create the database: %s", path, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		char *p = xasprintf("%s%s", path, sfx[i]);
+		if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+			if (chmod(p, st.st_mode & 0700) == 0)
+				log_info("database %s: was mode %04o, now %04o (it holds secrets)", p,
+					 (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
+			else
+				log_warn("database %s: mode %04o, readable by others", p,
+					 (unsigned)(st.st_mode & 07777));
+		}
+		free(p);
+	}
+	return 0;
+}
+
 int db_open(const char *path, int pool, struct db **out, char *err, size_t errlen)
 {
+	if (strcmp(path, ":memory:") != 0 && secure_file(path, err, errlen) < 0)
+		return -1;
+
 	struct db *db = xcalloc(1, sizeof(*db));
 
 	pthread_mutex_init(&db->mu, NULL);

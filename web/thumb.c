@@ -1,21 +1,35 @@
 /*
  * thumb: thumbnails for the results page.
  *
- * DESIGN: lib/image.c checks the file first (a corrupt file or one over
- * THUMB_MAX_PIXELS is refused from its header, before any pixel buffer is
- * allocated); then stb_image decodes JPEG, PNG and BMP and libwebp decodes
- * WebP, the pixels are area-averaged down to at most 256 px a side and
- * libjpeg encodes the result. At most THUMB_PARALLEL decodes run at once
- * (a semaphore), since each may hold a large image in memory and the server
- * runs a thread per connection. The cache key is a SHA-256 of the dataset,
- * its folder, the file name, size and mtime, so a changed file gets a new
- * thumbnail; stale entries are left for an operator to clear (rm -r).
+ * DESIGN: every decode has a memory budget (THUMB_BUDGET, 64 MiB: the file's
+ * bytes plus what the decoder allocates in proportion to the image), judged
+ * from the header alone before any pixel buffer exists (probe), so a small
+ * file that declares a huge image (a 280 KB 16-bit RGBA PNG of 36 Mpx) is
+ * refused with its figures, or decoded in pieces, and never costs hundreds of
+ * megabytes. Then lib/image.c checks the file (a corrupt file is refused with
+ * its reason) and the format's own decoder makes the small image:
+ * - JPEG: libjpeg, scaled down by the DCT (1/2, 1/4 or 1/8: the smallest
+ *   scale that keeps at least THUMB_MAX_SIDE px on the long side), rows
+ *   streamed into the area-averaging shrinker; a progressive JPEG holds
+ *   every DCT coefficient (about 2 bytes a sample at any scale), which is
+ *   what its budget counts, and libjpeg's own limit is set to the budget;
+ * - PNG: libpng, rows of 8-bit RGB streamed into the shrinker (an
+ *   interlaced PNG is gathered whole first, 4 bytes a pixel counted);
+ * - WebP: libwebp scales while decoding (lossless WebP holds its ARGB
+ *   image, 4 bytes a pixel counted);
+ * - BMP: stb_image decodes the whole image (4 bytes a pixel counted).
+ * The shrinker area-averages to at most 256 px a side and libjpeg encodes
+ * the result. At most THUMB_PARALLEL decodes run at once (a semaphore, held
+ * from the file's read to the encode). The cache key is a SHA-256 of the
+ * dataset, its folder, the file name, size and mtime, so a changed file gets
+ * a new thumbnail; stale entries are left for an operator to clear (rm -r).
  */
 #include "thumb.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +38,7 @@
 
 #include <jpeglib.h>
 #include <openssl/evp.h>
+#include <png.h>
 #include <stb_image.h>
 #include <webp/decode.h>
 
@@ -33,7 +48,6 @@
 
 #define THUMB_PARALLEL 2
 #define THUMB_MAX_PIXELS ((uint64_t)100000000)
-#define THUMB_MAX_FILE ((size_t)256 << 20)
 
 static sem_t decode_sem;
 static pthread_once_t sem_once = PTHREAD_ONCE_INIT;
@@ -66,32 +80,87 @@ bool thumb_name_ok(const char *name)
 	return true;
 }
 
-/* Area-average src (sw x sh RGB) into dst (dw x dh RGB). */
-static void downscale(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh)
+/* ---- the shrinker: area-average RGB rows, streamed, onto dw x dh ---- */
+
+/*
+ * Source rows arrive in order; destination row y averages source rows
+ * [y*sh/dh, (y+1)*sh/dh) and column x source columns [x*sw/dw, (x+1)*sw/dw),
+ * which partition the source since dw <= sw and dh <= sh.
+ */
+struct shrink {
+	int sw, sh, dw, dh;
+	int y;			/* the destination row being summed */
+	uint64_t *acc;		/* dw * 3 sums */
+	uint8_t *out;		/* dw * dh * 3 */
+};
+
+static void shrink_init(struct shrink *s, int sw, int sh, int dw, int dh)
 {
-	for (int y = 0; y < dh; y++) {
-		int y0 = (int)((int64_t)y * sh / dh), y1 = (int)((int64_t)(y + 1) * sh / dh);
-		if (y1 <= y0)
-			y1 = y0 + 1;
-		for (int x = 0; x < dw; x++) {
-			int x0 = (int)((int64_t)x * sw / dw), x1 = (int)((int64_t)(x + 1) * sw / dw);
-			if (x1 <= x0)
-				x1 = x0 + 1;
-			uint64_t acc[3] = { 0, 0, 0 };
-			for (int yy = y0; yy < y1; yy++) {
-				const uint8_t *p = src + ((size_t)yy * (size_t)sw + (size_t)x0) * 3;
-				for (int xx = x0; xx < x1; xx++, p += 3) {
-					acc[0] += p[0];
-					acc[1] += p[1];
-					acc[2] += p[2];
-				}
-			}
-			uint64_t cnt = (uint64_t)(y1 - y0) * (uint64_t)(x1 - x0);
-			uint8_t *d = dst + ((size_t)y * (size_t)dw + (size_t)x) * 3;
-			for (int k = 0; k < 3; k++)
-				d[k] = (uint8_t)((acc[k] + cnt / 2) / cnt);
+	s->sw = sw;
+	s->sh = sh;
+	s->dw = dw < sw ? dw : sw;
+	s->dh = dh < sh ? dh : sh;
+	s->y = 0;
+	s->acc = xcalloc((size_t)s->dw * 3, sizeof(uint64_t));
+	s->out = xcalloc((size_t)s->dw * (size_t)s->dh, 3);
+}
+
+/* Source row yy (sw pixels of ncomp bytes, the first three R, G, B). */
+static void shrink_row(struct shrink *s, int yy, const uint8_t *row, int ncomp)
+{
+	if (s->y >= s->dh)
+		return;
+	for (int x = 0; x < s->dw; x++) {
+		int x0 = (int)((int64_t)x * s->sw / s->dw), x1 = (int)((int64_t)(x + 1) * s->sw / s->dw);
+		const uint8_t *p = row + (size_t)x0 * (size_t)ncomp;
+		uint64_t *a = s->acc + (size_t)x * 3;
+		for (int xx = x0; xx < x1; xx++, p += ncomp) {
+			a[0] += p[0];
+			a[1] += p[1];
+			a[2] += p[2];
 		}
 	}
+	int y0 = (int)((int64_t)s->y * s->sh / s->dh), y1 = (int)((int64_t)(s->y + 1) * s->sh / s->dh);
+	if (yy + 1 < y1)
+		return;
+	uint8_t *d = s->out + (size_t)s->y * (size_t)s->dw * 3;
+	for (int x = 0; x < s->dw; x++) {
+		int x0 = (int)((int64_t)x * s->sw / s->dw), x1 = (int)((int64_t)(x + 1) * s->sw / s->dw);
+		uint64_t cnt = (uint64_t)(y1 - y0) * (uint64_t)(x1 - x0);
+		for (int k = 0; k < 3; k++)
+			d[x * 3 + k] = (uint8_t)((s->acc[x * 3 + k] + cnt / 2) / cnt);
+	}
+	memset(s->acc, 0, (size_t)s->dw * 3 * sizeof(uint64_t));
+	s->y++;
+}
+
+static void shrink_free(struct shrink *s)
+{
+	free(s->acc);
+	free(s->out);
+	s->acc = NULL;
+	s->out = NULL;
+}
+
+/* The thumbnail's size for a w x h image: at most THUMB_MAX_SIDE a side, aspect kept. */
+static void thumb_dims(uint64_t w, uint64_t h, int *dw, int *dh)
+{
+	if (w <= THUMB_MAX_SIDE && h <= THUMB_MAX_SIDE) {
+		*dw = (int)w;
+		*dh = (int)h;
+		return;
+	}
+	if (w >= h) {
+		*dw = THUMB_MAX_SIDE;
+		*dh = (int)((h * THUMB_MAX_SIDE + w / 2) / w);
+	} else {
+		*dh = THUMB_MAX_SIDE;
+		*dw = (int)((w * THUMB_MAX_SIDE + h / 2) / h);
+	}
+	if (*dw < 1)
+		*dw = 1;
+	if (*dh < 1)
+		*dh = 1;
 }
 
 static int encode_jpeg(const uint8_t *rgb, int w, int h, uint8_t **jpg, size_t *len)
@@ -124,57 +193,437 @@ static int encode_jpeg(const uint8_t *rgb, int w, int h, uint8_t **jpg, size_t *
 	return 0;
 }
 
+/* ---- JPEG ---- */
+
+struct jerr {
+	struct jpeg_error_mgr pub;
+	jmp_buf jb;
+};
+
+static void jpeg_exit(j_common_ptr cinfo)
+{
+	longjmp(((struct jerr *)cinfo->err)->jb, 1);
+}
+
+static void jpeg_quiet(j_common_ptr cinfo)
+{
+	(void)cinfo;
+}
+
+/* The DCT scale denominator: the largest of 8, 4, 2 that keeps THUMB_MAX_SIDE on the long side. */
+static unsigned jpeg_denom(uint64_t w, uint64_t h)
+{
+	uint64_t side = w > h ? w : h;
+
+	for (unsigned d = 8; d > 1; d /= 2)
+		if ((side + d - 1) / d >= THUMB_MAX_SIDE)
+			return d;
+	return 1;
+}
+
+/*
+ * What libjpeg allocates in proportion to the image: a progressive JPEG's
+ * coefficients (64 shorts a block of every component, at any scale), else a
+ * few rows of the scaled output.
+ */
+static uint64_t jpeg_cost(const struct jpeg_decompress_struct *ci, unsigned denom)
+{
+	uint64_t cost = ((uint64_t)ci->image_width / denom + 1) * 4 * 32;
+	int hmax = 1, vmax = 1;
+
+	if (!ci->progressive_mode)
+		return cost;
+	for (int i = 0; i < ci->num_components; i++) {
+		if (ci->comp_info[i].h_samp_factor > hmax)
+			hmax = ci->comp_info[i].h_samp_factor;
+		if (ci->comp_info[i].v_samp_factor > vmax)
+			vmax = ci->comp_info[i].v_samp_factor;
+	}
+	for (int i = 0; i < ci->num_components; i++) {
+		uint64_t cw = ((uint64_t)ci->image_width * ci->comp_info[i].h_samp_factor + hmax - 1) / hmax;
+		uint64_t ch = ((uint64_t)ci->image_height * ci->comp_info[i].v_samp_factor + vmax - 1) / vmax;
+		cost += ((cw + 7) / 8) * ((ch + 7) / 8) * 128;
+	}
+	return cost;
+}
+
+static inline uint8_t mul255(unsigned a, unsigned b)
+{
+	unsigned t = a * b + 128;
+
+	return (uint8_t)((t + (t >> 8)) >> 8);
+}
+
+/*
+ * Header only (decode false): *cost. Else decodes at the scale chosen, into
+ * a dw x dh RGB image (*rgb), within budget bytes.
+ */
+static int jpeg_thumb(const uint8_t *buf, size_t n, bool decode, uint64_t budget,
+		      uint64_t *w, uint64_t *h, uint64_t *cost, bool *progressive, uint8_t **rgb,
+		      int *dw, int *dh, char *err, size_t errlen)
+{
+	struct jpeg_decompress_struct ci;
+	struct jerr je;
+	/* On the heap: a local changed after setjmp would be indeterminate after longjmp. */
+	struct shrink *s = xcalloc(1, sizeof(*s));
+	uint8_t *volatile row = NULL;
+	volatile int rc = -EINVAL;
+
+	ci.err = jpeg_std_error(&je.pub);
+	je.pub.error_exit = jpeg_exit;
+	je.pub.output_message = jpeg_quiet;
+	jpeg_create_decompress(&ci);
+	if (setjmp(je.jb)) {
+		char msg[JMSG_LENGTH_MAX];
+		je.pub.format_message((j_common_ptr)&ci, msg);
+		snprintf(err, errlen, "cannot decode JPEG for a thumbnail: %s", msg);
+		rc = -EINVAL;
+		goto out;
+	}
+	/* Past the budget libjpeg finds no backing store and stops (an error above). */
+	ci.mem->max_memory_to_use = (long)budget;
+	jpeg_mem_src(&ci, buf, (unsigned long)n);
+	jpeg_read_header(&ci, TRUE);
+	*w = ci.image_width;
+	*h = ci.image_height;
+	unsigned denom = jpeg_denom(*w, *h);
+	*cost = jpeg_cost(&ci, denom);
+	*progressive = ci.progressive_mode;
+	if (!decode) {
+		rc = 0;
+		goto out;
+	}
+	bool cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
+	ci.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+	ci.scale_num = 1;
+	ci.scale_denom = denom;
+	jpeg_start_decompress(&ci);
+	int ow = (int)ci.output_width, oh = (int)ci.output_height, nc = ci.output_components;
+	thumb_dims(*w, *h, dw, dh);
+	shrink_init(s, ow, oh, *dw, *dh);
+	row = xmalloc((size_t)ow * (size_t)nc);
+	while (ci.output_scanline < ci.output_height) {
+		JSAMPROW r = row;
+		int y = (int)ci.output_scanline;
+		jpeg_read_scanlines(&ci, &r, 1);
+		if (cmyk)	/* inverted CMYK, as lib/image.c reads it: R = C*K/255 */
+			for (int x = 0; x < ow; x++) {
+				uint8_t *p = row + (size_t)x * 4;
+				p[0] = mul255(p[0], p[3]);
+				p[1] = mul255(p[1], p[3]);
+				p[2] = mul255(p[2], p[3]);
+			}
+		shrink_row(s, y, row, nc);
+	}
+	jpeg_finish_decompress(&ci);
+	*dw = s->dw;
+	*dh = s->dh;
+	*rgb = s->out;
+	s->out = NULL;
+	rc = 0;
+out:
+	jpeg_destroy_decompress(&ci);
+	shrink_free(s);
+	free(s);
+	free(row);
+	return rc;
+}
+
+/* ---- PNG ---- */
+
+struct png_src {
+	const uint8_t *buf;
+	size_t n, pos;
+	char msg[160];
+};
+
+static void png_read_cb(png_structp png, png_bytep out, size_t len)
+{
+	struct png_src *s = png_get_io_ptr(png);
+
+	if (len > s->n - s->pos)
+		png_error(png, "truncated");
+	memcpy(out, s->buf + s->pos, len);
+	s->pos += len;
+}
+
+static void png_error_cb(png_structp png, png_const_charp msg)
+{
+	struct png_src *s = png_get_error_ptr(png);
+
+	snprintf(s->msg, sizeof(s->msg), "%s", msg);
+	png_longjmp(png, 1);
+}
+
+static void png_warn_cb(png_structp png, png_const_charp msg)
+{
+	(void)png;
+	(void)msg;
+}
+
+/* From the IHDR chunk: size, bytes a pixel as stored, interlace. */
+static int png_header(const uint8_t *b, size_t n, uint64_t *w, uint64_t *h, unsigned *bpp,
+		      bool *interlaced)
+{
+	static const unsigned chans[7] = { 1, 0, 3, 1, 2, 0, 4 };
+
+	if (n < 33 || memcmp(b + 12, "IHDR", 4) != 0 || b[25] > 6 || chans[b[25]] == 0)
+		return -EINVAL;
+	*w = (uint64_t)b[16] << 24 | (uint64_t)b[17] << 16 | (uint64_t)b[18] << 8 | b[19];
+	*h = (uint64_t)b[20] << 24 | (uint64_t)b[21] << 16 | (uint64_t)b[22] << 8 | b[23];
+	*bpp = (chans[b[25]] * b[24] + 7) / 8;
+	*interlaced = b[28] != 0;
+	return 0;
+}
+
+/*
+ * What the decode below allocates in proportion to the image: two rows as
+ * stored and one as 8-bit RGBA; an interlaced PNG the whole image at 4
+ * bytes a pixel.
+ */
+static uint64_t png_cost(uint64_t w, uint64_t h, unsigned bpp, bool interlaced)
+{
+	return interlaced ? w * h * 4 + w * 8 : w * (2 * (uint64_t)bpp + 4);
+}
+
+static int png_thumb(const uint8_t *buf, size_t n, uint64_t w, uint64_t h, uint8_t **rgb,
+		     int *dw, int *dh, char *err, size_t errlen)
+{
+	struct png_src src = { .buf = buf, .n = n };
+	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb, png_warn_cb);
+	png_infop info = png ? png_create_info_struct(png) : NULL;
+	struct shrink *s = xcalloc(1, sizeof(*s));	/* not changed after setjmp */
+	uint8_t *volatile img = NULL;
+	png_bytep *volatile rows = NULL;
+	volatile int rc = -EINVAL;
+
+	if (info == NULL) {
+		png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (setjmp(png_jmpbuf(png))) {
+		snprintf(err, errlen, "cannot decode PNG for a thumbnail: %s", src.msg);
+		rc = -EINVAL;
+		goto out;
+	}
+	png_set_read_fn(png, &src, png_read_cb);
+	png_read_info(png, info);
+	png_set_scale_16(png);
+	png_set_expand(png);
+	png_set_gray_to_rgb(png);
+	int passes = png_set_interlace_handling(png);
+	png_read_update_info(png, info);
+	int nc = png_get_channels(png, info);
+	size_t rowbytes = png_get_rowbytes(png, info);
+	if (png_get_bit_depth(png, info) != 8 || nc < 3 || rowbytes < (size_t)w * (size_t)nc) {
+		snprintf(err, errlen, "cannot decode PNG for a thumbnail: unexpected layout");
+		goto out;
+	}
+	thumb_dims(w, h, dw, dh);
+	shrink_init(s, (int)w, (int)h, *dw, *dh);
+	if (passes > 1) {
+		img = xmalloc(rowbytes * (size_t)h);
+		rows = xmalloc(sizeof(png_bytep) * (size_t)h);
+		for (uint64_t y = 0; y < h; y++)
+			rows[y] = img + rowbytes * y;
+		png_read_image(png, rows);
+		for (uint64_t y = 0; y < h; y++)
+			shrink_row(s, (int)y, rows[y], nc);
+	} else {
+		img = xmalloc(rowbytes);
+		for (uint64_t y = 0; y < h; y++) {
+			png_read_row(png, img, NULL);
+			shrink_row(s, (int)y, img, nc);
+		}
+	}
+	*dw = s->dw;
+	*dh = s->dh;
+	*rgb = s->out;
+	s->out = NULL;
+	rc = 0;
+out:
+	png_destroy_read_struct(&png, &info, NULL);
+	shrink_free(s);
+	free(s);
+	free(img);
+	free(rows);
+	return rc;
+}
+
+/* ---- WebP and BMP ---- */
+
+static int webp_thumb(const uint8_t *buf, size_t n, uint64_t w, uint64_t h, uint8_t **rgb,
+		      int *dw, int *dh, char *err, size_t errlen)
+{
+	WebPDecoderConfig cfg;
+
+	if (!WebPInitDecoderConfig(&cfg)) {
+		snprintf(err, errlen, "cannot decode WebP for a thumbnail");
+		return -EINVAL;
+	}
+	thumb_dims(w, h, dw, dh);
+	cfg.options.use_scaling = 1;
+	cfg.options.scaled_width = *dw;
+	cfg.options.scaled_height = *dh;
+	cfg.output.colorspace = MODE_RGB;
+	if (WebPDecode(buf, n, &cfg) != VP8_STATUS_OK) {
+		WebPFreeDecBuffer(&cfg.output);
+		snprintf(err, errlen, "cannot decode WebP for a thumbnail");
+		return -EINVAL;
+	}
+	uint8_t *out = xmalloc((size_t)*dw * (size_t)*dh * 3);
+	for (int y = 0; y < *dh; y++)
+		memcpy(out + (size_t)y * (size_t)*dw * 3,
+		       cfg.output.u.RGBA.rgba + (size_t)y * (size_t)cfg.output.u.RGBA.stride,
+		       (size_t)*dw * 3);
+	WebPFreeDecBuffer(&cfg.output);
+	*rgb = out;
+	return 0;
+}
+
+static int bmp_thumb(const uint8_t *buf, size_t n, uint8_t **rgb, int *dw, int *dh,
+		     char *err, size_t errlen)
+{
+	int w = 0, h = 0, ch = 0;
+	uint8_t *px = stbi_load_from_memory(buf, (int)n, &w, &h, &ch, 3);
+	struct shrink s;
+
+	if (px == NULL || w <= 0 || h <= 0) {
+		stbi_image_free(px);
+		snprintf(err, errlen, "cannot decode BMP for a thumbnail");
+		return -EINVAL;
+	}
+	thumb_dims((uint64_t)w, (uint64_t)h, dw, dh);
+	shrink_init(&s, w, h, *dw, *dh);
+	for (int y = 0; y < h; y++)
+		shrink_row(&s, y, px + (size_t)y * (size_t)w * 3, 3);
+	stbi_image_free(px);
+	*dw = s.dw;
+	*dh = s.dh;
+	*rgb = s.out;
+	s.out = NULL;
+	shrink_free(&s);
+	return 0;
+}
+
+/* ---- the budget ---- */
+
+/*
+ * The image's size and what decoding it costs, from its header alone.
+ * Returns 0, or -EINVAL when the header cannot be read (image_check then
+ * names the reason).
+ */
+static int probe(const uint8_t *buf, size_t n, enum img_format f, uint64_t *w, uint64_t *h,
+		 uint64_t *cost, char *what, size_t whatlen)
+{
+	char err[256];
+	unsigned bpp;
+	bool il, prog = false;
+
+	switch (f) {
+	case IMG_JPEG:
+		if (jpeg_thumb(buf, n, false, THUMB_BUDGET, w, h, cost, &prog, NULL, NULL, NULL,
+			       err, sizeof(err)) < 0)
+			return -EINVAL;
+		snprintf(what, whatlen, "%sJPEG", prog ? "progressive " : "");
+		return 0;
+	case IMG_PNG:
+		if (png_header(buf, n, w, h, &bpp, &il) < 0)
+			return -EINVAL;
+		*cost = png_cost(*w, *h, bpp, il);
+		snprintf(what, whatlen, "%sPNG of %u bytes a pixel", il ? "interlaced " : "", bpp);
+		return 0;
+	case IMG_WEBP: {
+		WebPBitstreamFeatures ft;
+		if (WebPGetFeatures(buf, n, &ft) != VP8_STATUS_OK || ft.width <= 0 || ft.height <= 0)
+			return -EINVAL;
+		*w = (uint64_t)ft.width;
+		*h = (uint64_t)ft.height;
+		/* Lossless (or unknown): the whole ARGB image; lossy: its alpha plane. */
+		*cost = *w * *h * (ft.format == 1 ? (ft.has_alpha ? 1 : 0) : 4) + *w * 64;
+		snprintf(what, whatlen, "%s WebP", ft.format == 1 ? "lossy" : "lossless");
+		return 0;
+	}
+	case IMG_BMP: {
+		int iw, ih, ic;
+		if (n > (size_t)INT32_MAX || !stbi_info_from_memory(buf, (int)n, &iw, &ih, &ic) ||
+		    iw <= 0 || ih <= 0)
+			return -EINVAL;
+		*w = (uint64_t)iw;
+		*h = (uint64_t)ih;
+		*cost = *w * *h * 4;
+		snprintf(what, whatlen, "BMP");
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
 int thumb_make(const uint8_t *buf, size_t n, const char *name, uint8_t **jpg, size_t *len,
 	       char *err, size_t errlen)
 {
 	struct img_result res;
-	int w = 0, h = 0, ch = 0;
-	uint8_t *px = NULL;
-	bool from_webp = false;
+	enum img_format f = image_format_sniff(buf, n);
+	uint64_t w = 0, h = 0, cost = 0, ignore;
+	bool prog;
+	uint8_t *rgb = NULL;
+	int dw = 0, dh = 0, rc;
+	char what[64];
 
-	if (image_check(buf, n, image_format_from_name(name), THUMB_MAX_PIXELS, NULL, &res) != IMG_OK) {
+	if (n > THUMB_BUDGET) {
+		snprintf(err, errlen, "too large for a thumbnail: the file is %zu MiB (limit %d MiB)",
+			 n >> 20, (int)(THUMB_BUDGET >> 20));
+		return -EINVAL;
+	}
+	if (f == image_format_from_name(name) && probe(buf, n, f, &w, &h, &cost, what,
+						       sizeof(what)) == 0) {
+		if (w * h > THUMB_MAX_PIXELS) {
+			snprintf(err, errlen, "too many pixels for a thumbnail: %llux%llu",
+				 (unsigned long long)w, (unsigned long long)h);
+			return -EINVAL;
+		}
+		if (cost + n > THUMB_BUDGET) {
+			snprintf(err, errlen, "too large to decode for a thumbnail: a %llux%llu %s "
+				 "needs %llu MiB with its file (limit %d MiB)",
+				 (unsigned long long)w, (unsigned long long)h, what,
+				 (unsigned long long)((cost + n + (1 << 20) - 1) >> 20),
+				 (int)(THUMB_BUDGET >> 20));
+			return -EINVAL;
+		}
+	}
+	/* Every header the probe could not read is named by the check. */
+	if (image_check_meta(buf, n, image_format_from_name(name), THUMB_MAX_PIXELS, NULL, false,
+			     &res) != IMG_OK) {
 		snprintf(err, errlen, "%s", res.reason);
 		return -EINVAL;
 	}
-	if (n > (size_t)INT32_MAX) {
-		snprintf(err, errlen, "too large for a thumbnail");
-		return -EINVAL;
-	}
-	if (res.format == IMG_WEBP) {
-		px = WebPDecodeRGB(buf, n, &w, &h);
-		from_webp = true;
-	} else {
-		px = stbi_load_from_memory(buf, (int)n, &w, &h, &ch, 3);
-	}
-	if (px == NULL || w <= 0 || h <= 0) {
-		snprintf(err, errlen, "cannot decode %s for a thumbnail",
+	if (w == 0 || h == 0) {	/* a valid image whose header the probe missed: a bug */
+		snprintf(err, errlen, "cannot read the %s header for a thumbnail",
 			 image_format_name(res.format));
-		if (px)
-			from_webp ? WebPFree(px) : stbi_image_free(px);
 		return -EINVAL;
 	}
-	int dw = w, dh = h;
-	if (w > THUMB_MAX_SIDE || h > THUMB_MAX_SIDE) {
-		if (w >= h) {
-			dw = THUMB_MAX_SIDE;
-			dh = (int)(((int64_t)h * THUMB_MAX_SIDE + w / 2) / w);
-		} else {
-			dh = THUMB_MAX_SIDE;
-			dw = (int)(((int64_t)w * THUMB_MAX_SIDE + h / 2) / h);
-		}
-		if (dw < 1)
-			dw = 1;
-		if (dh < 1)
-			dh = 1;
+	switch (res.format) {
+	case IMG_JPEG:
+		rc = jpeg_thumb(buf, n, true, THUMB_BUDGET - n, &w, &h, &ignore, &prog, &rgb, &dw,
+				&dh, err, errlen);
+		break;
+	case IMG_PNG:
+		rc = png_thumb(buf, n, w, h, &rgb, &dw, &dh, err, errlen);
+		break;
+	case IMG_WEBP:
+		rc = webp_thumb(buf, n, w, h, &rgb, &dw, &dh, err, errlen);
+		break;
+	default:
+		rc = bmp_thumb(buf, n, &rgb, &dw, &dh, err, errlen);
+		break;
 	}
-	uint8_t *small = xmalloc((size_t)dw * (size_t)dh * 3);
-	downscale(px, w, h, small, dw, dh);
-	if (from_webp)
-		WebPFree(px);
-	else
-		stbi_image_free(px);
-	int rc = encode_jpeg(small, dw, dh, jpg, len);
-	free(small);
+	if (rc < 0)
+		return rc;
+	rc = encode_jpeg(rgb, dw, dh, jpg, len);
+	free(rgb);
 	return rc;
 }
 
@@ -226,8 +675,12 @@ int thumb_get(const char *cache_dir, const char *dataset_id, const struct datase
 		;
 	uint8_t *buf = NULL;
 	size_t n = 0;
-	rc = dataset_read(ds, name, THUMB_MAX_FILE, &buf, &n);
-	if (rc == 0)
+	rc = dataset_read(ds, name, THUMB_BUDGET, &buf, &n);
+	if (rc == -EFBIG) {
+		snprintf(err, errlen, "too large for a thumbnail: the file is over %d MiB",
+			 (int)(THUMB_BUDGET >> 20));
+		rc = -EINVAL;
+	} else if (rc == 0)
 		rc = thumb_make(buf, n, name, jpg, len, err, errlen);
 	sem_post(&decode_sem);
 	free(buf);

@@ -11,6 +11,13 @@
 
 #define THUMB_MAX_SIDE 256
 
+/*
+ * The memory one decode may take: the file's bytes plus what its decoder
+ * allocates in proportion to the image, judged from the header before any
+ * pixel buffer exists. At most 2 decodes run at once.
+ */
+#define THUMB_BUDGET ((uint64_t)64 << 20)
+
 struct dataset;
 
 /* A relative image path without "..", "." or empty segments or control characters. */
@@ -22,7 +29,8 @@ bool thumb_name_ok(const char *name);
  * the cache in cache_dir when the file's size and mtime are unchanged, else
  * made and cached. dataset_id keys the cache. Returns 0 and a malloc'd JPEG
  * (*jpg, *len; caller frees), or a negative errno: -EXDEV (leaves the root),
- * -ENOENT, -EINVAL (not a readable image; reason in err), other I/O errors.
+ * -ENOENT, -EINVAL (not a readable image, or one over THUMB_BUDGET; reason
+ * in err), other I/O errors.
  */
 int thumb_get(const char *cache_dir, const char *dataset_id, const struct dataset *ds,
 	      const char *name, uint8_t **jpg, size_t *len, char *err, size_t errlen);

@@ -109,6 +109,11 @@ class UnitTest(unittest.TestCase):
         for want in ("User=winnow-web", "StateDirectory=winnow-web") + HARDENING:
             self.assertIn(want, w)
         self.assertTrue(any(x.startswith("ExecStart=/usr/bin/winnow-web ") for x in w))
+        # SPEC 8: the web app's unit caps its memory and tasks (docs/deploy.md), winnowd's too
+        self.assertIn("MemoryMax=2G", w)
+        self.assertIn("TasksMax=512", w)
+        self.assertTrue(any(re.match(r"MemoryMax=\d+%$", x) for x in k), k)
+        self.assertTrue(any(re.match(r"TasksMax=\d+$", x) for x in k), k)
 
     def test_security_exposure_is_low(self):
         for u in UNITS:
