@@ -160,7 +160,7 @@ class DaemonThroughFaultsTest(td.DaemonFixture):
     def test_run_completes_with_nothing_lost(self):
         need_test_build(self)
         self.web.stop()
-        self.web.faults = "busy:every=29,ioerr:every=37,ioerr:row=211"
+        self.web.faults = "busy:every=53,ioerr:every=71,ioerr:row=211"
         self.web.start()
         path = td.dataset(self.root, 60)
         ds = self.make_dataset(path)

@@ -10,7 +10,9 @@
  *                                      (SQLITE_LOCKED) or ioerr (SQLITE_IOERR)
  *
  * every=N: every Nth statement execution (its first step) fails with KIND
- * before SQLite runs it; row=N: every Nth later step (the next row of a
+ * before SQLite runs it; a statement executed again right after itself on
+ * the same thread (a loop's insert, one per sample) counts once, so that a
+ * bulk request is as likely to fail as any other and a retry can pass; row=N: every Nth later step (the next row of a
  * statement already answering rows) fails, after the statement has given
  * rows, and the statement is reset as SQLite leaves one after an error.
  * The counters are process-wide and atomic (connections run on many
@@ -43,11 +45,14 @@ static int nrules;
 
 static int faulty_step(sqlite3_stmt *st)
 {
-	bool later = sqlite3_stmt_busy(st) != 0;
+	static _Thread_local sqlite3_stmt *last;	/* the thread's last statement run */
+	bool later = sqlite3_stmt_busy(st) != 0, again = !later && st == last;
 
+	if (!later)
+		last = st;
 	for (int i = 0; i < nrules; i++) {
 		struct rule *r = &rules[i];
-		if (r->rows != later)
+		if (r->rows != later || again)
 			continue;
 		if ((atomic_fetch_add(&r->n, 1) + 1) % r->every == 0) {
 			/* As SQLite leaves a statement whose step failed: reset
