@@ -440,15 +440,18 @@ int db_step(sqlite3_stmt *st)
 {
 	int rc = db_step_fn(st);
 
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	/* A constraint is an answer about the data (a name taken), the caller's
+	   to give; anything else is a failure of the store. */
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT) {
 		/* The code returned, not the handle's: an injected fault leaves no
 		   error on the handle. */
 		sqlite3 *h = sqlite3_db_handle(st);
 		log_warnx("database error: %s (%s) in: %s", sqlite3_errstr(rc),
 			  sqlite3_errcode(h) == rc ? sqlite3_errmsg(h) : "no detail",
 			  sqlite3_sql(st));
-		sqlite3_reset(st);
 	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sqlite3_reset(st);
 	return rc;
 }
 

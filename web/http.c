@@ -105,7 +105,9 @@ void resp_db_error(struct resp *out, struct dbconn *c)
 	   winnowd's outbox and Lightly's client retry; ApiErrorCode has no code
 	   of a server's own failure, so it is a resource in use. The error was
 	   logged where it happened (db_step, db_exec), with its SQL. */
-	(void)c;
+	sqlite3 *h = db_handle(c);
+	if ((sqlite3_errcode(h) & 0xff) == SQLITE_CONSTRAINT)	/* not logged by db_step */
+		log_warnx("database error: %s", sqlite3_errmsg(h));
 	resp_error(out, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE", "database unavailable, retry");
 	if (out->extra_header_name == NULL) {
 		out->extra_header_name = xstrdup("Retry-After");
