@@ -809,9 +809,9 @@ void h_samples_batch(struct req *r, struct resp *out)
 	st = db_stmt(c, "UPDATE datasets SET last_modified_at = ? WHERE id = ?");
 	sqlite3_bind_int64(st, 1, db_now_ms());
 	db_bind_text(st, 2, r->params[0]);
-	ds_found = db_step(st);
+	int mod = db_step(st);
 	sqlite3_reset(st);
-	if (ds_found != SQLITE_DONE || db_commit(c) != SQLITE_OK)
+	if (mod != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 		goto dberr;
 	cJSON *o = cJSON_CreateObject();
 	json_add_i64(o, "added", added);
