@@ -179,21 +179,25 @@ class DaemonThroughFaultsTest(td.DaemonFixture):
         self.web.start()
         self.check_results_match_local(ds, run, td.CORAL, path)
         self.assert_no_duplicates(ds, run)
+        # Every artifact and run file uploaded, byte for byte what the daemon's output folder holds
+        out = os.path.join(d.state, "runs", sched)
+        where = {"report.json": "", "log.txt": "", "corrupt_filenames.txt": "filenames",
+                 "duplicate_filenames.txt": "filenames", "excluded_filenames.txt": "filenames",
+                 "scores.csv": "data", "selection.csv": "data", "embeddings_2d.csv": "data"}
         arts = {a["fileName"]: a for a in self.ok("GET", "/v1/winnow/runs/%s" % run["id"])["artifacts"]}
-        for f in ("report.json", "log.txt", "corrupt_filenames.txt", "duplicate_filenames.txt",
-                  "excluded_filenames.txt"):
-            self.assertTrue(arts[f]["uploaded"], f)
-        files = {f["fileName"]: f["uploaded"] for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run["id"])}
-        self.assertEqual(files, {"scores.csv": True, "selection.csv": True, "embeddings_2d.csv": True})
-        # Every log line the daemon sent is there (the run's log.txt holds them all)
+        self.assertEqual(sorted(arts), sorted(where))
+        for name, a in arts.items():
+            self.assertTrue(a["uploaded"], name)
+            got = self.web.request("GET", "/v1/winnow/runs/%s/artifacts/%s/content" % (run["id"], a["id"]),
+                                   token=self.utok)
+            self.assertEqual(got.status, 200, name)
+            with open(os.path.join(out, where[name], name), "rb") as f:
+                self.assertEqual(got.body, f.read(), name)
+        # Every log line, in order: the web app's lines are log.txt's ("<ts> <LEVEL> <msg>")
         lines = [l["msg"] for l in self.logs(run["id"])]
         self.assertGreater(len(lines), 3)
-        text = self.web.request("GET", "/v1/winnow/runs/%s/artifacts/%s/content"
-                                % (run["id"], arts["log.txt"]["id"]), token=self.utok)
-        self.assertEqual(text.status, 200)
-        body = text.body.decode("utf-8", "replace")
-        missing = [m for m in lines if m not in body]
-        self.assertEqual(missing, [])
+        with open(os.path.join(out, "log.txt"), encoding="utf-8") as f:
+            self.assertEqual(lines, [l.split(" ", 2)[2] for l in f.read().splitlines()])
         # nothing dropped by the daemon's outbox: no 4xx answered to a call of its
         self.assertNotIn("dropped", d.log_text())
 
