@@ -134,6 +134,23 @@ class StoreFaultsTest(unittest.TestCase):
         self.assertTrue(set(statuses) <= {200, 503}, statuses)
         self.assertIn(503, statuses)
 
+    def test_worker_calls_on_an_unknown_run_are_404_or_503(self):
+        # An unknown run is 404; a failed "was it taken back?" lookup must not read as
+        # 409 RUN_RELEASED (the outbox drops a 4xx) nor as 404.
+        self.restart("busy:every=5,ioerr:every=7")
+        run = "0123456789abcdef01234567"
+        calls = [("PUT", "/v1/docker/runs/%s" % run, {"state": "COMPLETED"}),
+                 ("PUT", "/v1/winnow/runs/%s/progress" % run, {"progress": 0.5}),
+                 ("PUT", "/v1/docker/runs/%s/artifacts/%s/confirmUpload" % (run, run), None),
+                 ("PUT", "/v1/docker/runs/%s/logs" % run, [{"ts": 1, "level": "INFO", "group": "winnowd", "msg": "x"}])]
+        for method, path, body in calls:
+            statuses = [self.web.request(method, path, body, token=self.wtok).status for _ in range(20)]
+            self.assertEqual(set(statuses), {404, 503}, (path, statuses))
+        # an upload's signature checked against a failing database: 503, not 401
+        statuses = [self.web.request("PUT", "/v1/winnow/artifacts/%s/content?sig=%s" % (run, "0" * 64),
+                                     raw=b"x").status for _ in range(20)]
+        self.assertEqual(set(statuses), {401, 503}, statuses)
+
     def test_bad_faults_value_is_refused(self):
         self.web.faults = "busy:every=0"
         with self.assertRaises(AssertionError) as cm:
