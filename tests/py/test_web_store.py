@@ -44,6 +44,22 @@ class StoreFaultsTest(unittest.TestCase):
                                  {"configId": cfg}, self.utok)["id"]
         self.worker = self.web.ok("POST", "/v1/docker/worker",
                                   {"workerType": "FULL", "name": "worker-1", "labels": []}, self.wtok, 201)["id"]
+        # a second scheduled run, claimed, with its run, a tag and a score list
+        self.cfg = cfg
+        self.sched2 = self.web.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds,
+                                  {"configId": cfg}, self.utok)["id"]
+        self.web.ok("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (self.ds, self.worker, self.sched2),
+                    {"state": "LOCKED"}, self.wtok)
+        self.run = self.web.ok("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": self.ds,
+                                                            "scheduledId": self.sched2, "configId": cfg},
+                               self.wtok, 201)["id"]
+        self.web.ok("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds,
+                    [{"fileName": "a.jpg"}, {"fileName": "b.jpg"}], self.wtok)
+        self.tag = self.web.ok("POST", "/v1/datasets/%s/tags" % self.ds,
+                               {"name": "tag-1", "bitMaskData": "0x3", "totSize": 2, "runId": self.run},
+                               self.wtok, 201)["id"]
+        self.web.ok("POST", "/v1/datasets/%s/tags/%s/scores" % (self.ds, self.tag),
+                    {"scoreType": "s", "scores": [0.5, 0.25]}, self.wtok, 201)
         self.web.stop()
 
     def tearDown(self):
@@ -70,6 +86,20 @@ class StoreFaultsTest(unittest.TestCase):
             ("/v1/datasets/%s/docker/worker/schedule" % self.ds, self.utok),  # dataset_lookup + list
             ("/v1/datasets/%s/tags" % self.ds, self.wtok),                  # dataset_lookup + tags
             ("/v1/docker/worker/%s" % self.worker, self.utok),              # model_worker
+            ("/v1/docker/runs/%s" % self.run, self.utok),                   # model_run
+            ("/v1/winnow/runs/%s" % self.run, self.utok),                   # model_run_winnow
+            ("/v1/docker/runs/schedule/%s" % self.sched2, self.utok),       # run by scheduled run
+            ("/v1/docker/runs/%s/logs" % self.run, self.utok),              # run_lookup + lines
+            ("/v1/winnow/runs/%s/files" % self.run, self.utok),             # run_lookup + files
+            ("/v1/docker/runs/%s/tags" % self.run, self.utok),              # run + its tags
+            ("/v1/docker/worker/config/%s" % self.cfg, self.wtok),          # config
+            ("/v1/datasets/%s/tags/%s" % (self.ds, self.tag), self.wtok),   # model_tag
+            ("/v1/datasets/%s/tags/%s/scores" % (self.ds, self.tag), self.utok),  # tag_of + list
+            ("/v1/datasets/%s/mappings?field=fileName" % self.ds, self.wtok),  # mappings
+            ("/v1/datasets/%s/tags/%s/export/basic/filenames" % (self.ds, self.tag), self.utok),
+            ("/v1/docker/runs", self.utok),                                 # a list of models
+            ("/v1/datasets", self.utok),
+            ("/v1/docker/worker", self.utok),
         ]
         for path, tok in paths:
             statuses, errs = self.hammer(path, tok)
@@ -83,6 +113,11 @@ class StoreFaultsTest(unittest.TestCase):
                 self.assertEqual(r.header("Retry-After"), "1")
         log = self.web.log_text()
         self.assertIn("store faults on: busy:every=7,ioerr:every=11", log)
+        # the results page runs eight statements: fewer faults, or none would pass
+        self.web.stop()
+        self.restart("busy:every=17,ioerr:every=23")
+        statuses, _ = self.hammer("/v1/winnow/runs/%s/results" % self.run, self.utok)
+        self.assertEqual(set(statuses), {200, 503}, statuses)
         # the log names the error and the statement, once per failure
         self.assertRegex(log, r"database error: disk I/O error \(no detail\) in: SELECT")
         self.assertRegex(log, r"database error: database is locked \(no detail\) in: SELECT")
