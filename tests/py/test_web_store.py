@@ -186,6 +186,39 @@ class StoreFaultsTest(unittest.TestCase):
                                      raw=b"x").status for _ in range(20)]
         self.assertEqual(set(statuses), {401, 503}, statuses)
 
+    def test_repeated_creates_are_2xx_or_503(self):
+        # winnowd's calls repeated (the outbox's retries): each is 2xx or 503 under faults,
+        # never a 4xx that the outbox would drop as permanent
+        self.restart("busy:every=11,ioerr:every=13")
+        ds, run, tag = self.ds, self.run, self.tag
+        calls = [
+            ("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": self.sched2,
+                                         "configId": self.cfg}, (201,)),
+            ("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": "a.jpg"}], (200,)),
+            ("POST", "/v1/datasets/%s/tags" % ds, {"name": "tag-1", "bitMaskData": "0x3", "totSize": 2,
+                                                  "runId": run}, (201,)),
+            ("POST", "/v1/datasets/%s/tags/initial" % ds, {"imgType": "full", "runId": run}, (201,)),
+            ("POST", "/v1/datasets/%s/tags/%s/scores" % (ds, tag), {"scoreType": "s", "scores": [0.5, 0.25]},
+             (201,)),
+            ("POST", "/v1/docker/runs/%s/artifacts" % run, {"fileName": "log.txt", "type": "LOG"}, (201,)),
+            ("PUT", "/v1/docker/runs/%s" % run, {"state": "EMBEDDING"}, (200,)),
+            ("PUT", "/v1/winnow/runs/%s/progress" % run, {"progress": 0.5}, (200,)),
+            ("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (ds, self.worker, self.sched2),
+             {"state": "LOCKED"}, (200,)),
+        ]
+        for method, path, body, ok in calls:
+            statuses = [self.web.request(method, path, body, token=self.wtok).status for _ in range(20)]
+            self.assertTrue(set(statuses) <= set(ok) | {503}, (path, statuses))
+            self.assertIn(503, statuses, path)
+            self.assertIn(ok[0], statuses, path)
+        # the tag and the samples are there once
+        self.web.stop()
+        self.restart(None)
+        tags = self.web.ok("GET", "/v1/datasets/%s/tags" % ds, token=self.wtok)
+        self.assertEqual(sorted(t["name"] for t in tags), ["initial-tag", "tag-1"])
+        self.assertEqual(self.web.ok("GET", "/v1/datasets/%s/mappings?field=fileName" % ds, token=self.wtok),
+                         ["a.jpg", "b.jpg"])
+
     def test_bad_faults_value_is_refused(self):
         self.web.faults = "busy:every=0"
         with self.assertRaises(AssertionError) as cm:
