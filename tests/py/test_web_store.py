@@ -219,6 +219,31 @@ class StoreFaultsTest(unittest.TestCase):
         self.assertEqual(self.web.ok("GET", "/v1/datasets/%s/mappings?field=fileName" % ds, token=self.wtok),
                          ["a.jpg", "b.jpg"])
 
+    def test_user_creates_503_means_not_created(self):
+        # A user's create that answers 503 created nothing (a retry makes no second one);
+        # one that answers 201 created exactly one.
+        self.restart("busy:every=7,ioerr:every=9")
+        made = {"ds": 0, "cfg": 0, "sched": 0}
+        for i in range(20):
+            r = self.web.request("POST", "/v1/datasets", {"name": "made-%d" % i}, token=self.utok)
+            self.assertIn(r.status, (201, 503), r)
+            made["ds"] += r.status == 201
+            r = self.web.request("POST", "/v1/docker/worker/config",
+                                 {"config": {"workerType": "FULL", "docker": {}, "lightly": {}}}, token=self.utok)
+            self.assertIn(r.status, (201, 503), r)
+            made["cfg"] += r.status == 201
+            r = self.web.request("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds,
+                                 {"configId": self.cfg}, token=self.utok)
+            self.assertIn(r.status, (201, 503), r)
+            made["sched"] += r.status == 201
+        self.assertTrue(all(0 < n < 20 for n in made.values()), made)
+        self.web.stop()
+        self.restart(None)
+        names = [d["name"] for d in self.web.ok("GET", "/v1/datasets", token=self.utok)]
+        self.assertEqual(len([n for n in names if n.startswith("made-")]), made["ds"])
+        sched = self.web.ok("GET", "/v1/winnow/datasets/%s/schedule" % self.ds, token=self.utok)
+        self.assertEqual(len(sched), 2 + made["sched"])
+
     def test_bad_faults_value_is_refused(self):
         self.web.faults = "busy:every=0"
         with self.assertRaises(AssertionError) as cm:
