@@ -55,7 +55,8 @@ WEB_BIN := $(if $(WEB_SRC),$(BIN)/winnow-web)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Test drivers: small programs under tests/tools/ that the Python suites run.
-DRIVER_BIN := $(BUILD)/tests/tools/engine_driver $(BUILD)/tests/tools/winnowd-test
+DRIVER_BIN := $(BUILD)/tests/tools/engine_driver $(BUILD)/tests/tools/winnowd-test \
+	$(if $(WEB_SRC),$(BUILD)/tests/tools/winnow-web-test)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -135,6 +136,23 @@ $(BUILD)/tests/tools/winnowd-test: tests/tools/winnowd_test.c $(filter-out $(BUI
 	@$(if $(Q),echo "  TOOL    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< $(filter-out $(BUILD)/daemon/main.o,$(WINNOWD_OBJ)) \
 		$(BUILD)/libwinnow.a $(LDLIBS_ALL)
+
+# winnow-web with a fault injector on its store seam (web/db.h), set from the
+# environment: every object of winnow-web but main.o, web/main.c again with
+# its main renamed, and the driver's own main.
+WEB_TEST_OBJ := $(filter-out $(BUILD)/web/main.o,$(WEB_OBJ)) $(BUILD)/tests/tools/web_main.o
+$(BUILD)/tests/tools/web_main.o: web/main.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $< (as winnow_web_main)")
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(shell pkg-config --cflags $(WEB_PKGS)) \
+		-Dmain=winnow_web_main -c $< -o $@
+
+$(BUILD)/tests/tools/winnow-web-test: tests/tools/winnow_web_test.c $(WEB_TEST_OBJ) \
+		$(BUILD)/libwinnow.a | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  TOOL    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(WEB_PKGS)) $(LDFLAGS) -o $@ $< \
+		$(WEB_TEST_OBJ) $(BUILD)/libwinnow.a $(LDLIBS_ALL) $(shell pkg-config --libs $(WEB_PKGS))
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libwinnow.a | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -279,7 +297,7 @@ install: $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 clean:
 	rm -rf build build-* bin bin-*
 
--include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(WEB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(WINNOWD_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(WEB_OBJ:.o=.d) $(BUILD)/tests/tools/web_main.d
 # A unit suite that #includes a source file (test_queue.c takes daemon/queue.c) is rebuilt
 # when that file changes.
 -include $(UNIT_BIN:=.d) $(BENCH_BIN:=.d) $(DRIVER_BIN:=.d)

@@ -59,7 +59,7 @@ int auth_token_create(struct dbconn *c, const char *name, const char *role, char
 	db_bind_text(st, 3, role);
 	sqlite3_bind_blob(st, 4, h, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 5, db_now_ms());
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc == SQLITE_CONSTRAINT)
 		return -EEXIST;
@@ -72,7 +72,7 @@ int auth_token_list(struct dbconn *c, FILE *f)
 				   "ORDER BY created_at, name");
 	int rc;
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == SQLITE_ROW)
 		fprintf(f, "%s %s %s %lld%s\n", db_col_text(st, 0), db_col_text(st, 1),
 			db_col_text(st, 2), (long long)sqlite3_column_int64(st, 3),
 			sqlite3_column_type(st, 4) == SQLITE_NULL ? "" : " revoked");
@@ -88,7 +88,7 @@ int auth_token_revoke(struct dbconn *c, const char *name)
 				   "WHERE name = ? AND revoked_at IS NULL");
 	sqlite3_bind_int64(st, 1, db_now_ms());
 	db_bind_text(st, 2, name);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		db_rollback(c);
@@ -100,7 +100,7 @@ int auth_token_revoke(struct dbconn *c, const char *name)
 	}
 	st = db_stmt(c, "DELETE FROM sessions WHERE token_id = (SELECT id FROM tokens WHERE name = ?)");
 	db_bind_text(st, 1, name);
-	rc = sqlite3_step(st);
+	rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		db_rollback(c);
@@ -119,13 +119,13 @@ static void fill(struct principal *who, sqlite3_stmt *st, int col_id)
 int auth_check_token(struct dbconn *c, const char *token, struct principal *who)
 {
 	unsigned char h[32];
-	int found = 0;
+	int found = 0, rc;
 
 	if (token == NULL || strlen(token) > 256)
-		return -1;
+		return -ENOENT;
 	sha256(token, h);
 	sqlite3_stmt *st = db_stmt(c, "SELECT hash, id, name, role FROM tokens WHERE revoked_at IS NULL");
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((rc = db_row(st)) == 1) {
 		const void *b = sqlite3_column_blob(st, 0);
 		if (b == NULL || sqlite3_column_bytes(st, 0) != 32)
 			continue;
@@ -136,7 +136,9 @@ int auth_check_token(struct dbconn *c, const char *token, struct principal *who)
 		}
 	}
 	sqlite3_reset(st);
-	return found ? 0 : -1;
+	if (rc < 0)
+		return -EIO;
+	return found ? 0 : -ENOENT;
 }
 
 int auth_session_create(struct dbconn *c, const char *token_id, char secret[65])
@@ -152,7 +154,7 @@ int auth_session_create(struct dbconn *c, const char *token_id, char secret[65])
 	db_bind_text(st, 2, token_id);
 	sqlite3_bind_int64(st, 3, now);
 	sqlite3_bind_int64(st, 4, now + (int64_t)AUTH_SESSION_SECONDS * 1000);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
@@ -160,22 +162,21 @@ int auth_session_create(struct dbconn *c, const char *token_id, char secret[65])
 int auth_check_session(struct dbconn *c, const char *secret, struct principal *who)
 {
 	unsigned char h[32];
-	int found = -1;
+	int found;
 
 	if (secret == NULL || strlen(secret) != 64)
-		return -1;
+		return -ENOENT;
 	sha256(secret, h);
 	sqlite3_stmt *st = db_stmt(c, "SELECT t.id, t.name, t.role FROM sessions s "
 				   "JOIN tokens t ON t.id = s.token_id "
 				   "WHERE s.hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL");
 	sqlite3_bind_blob(st, 1, h, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, db_now_ms());
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	found = db_row(st);
+	if (found == 1)
 		fill(who, st, 0);
-		found = 0;
-	}
 	sqlite3_reset(st);
-	return found;
+	return found == 1 ? 0 : found == 0 ? -ENOENT : -EIO;
 }
 
 void auth_session_delete(struct dbconn *c, const char *secret)
@@ -187,6 +188,6 @@ void auth_session_delete(struct dbconn *c, const char *secret)
 	sha256(secret, h);
 	sqlite3_stmt *st = db_stmt(c, "DELETE FROM sessions WHERE hash = ?");
 	sqlite3_bind_blob(st, 1, h, 32, SQLITE_TRANSIENT);
-	sqlite3_step(st);
+	(void)db_step(st);	/* logged; the cookie is cleared anyway */
 	sqlite3_reset(st);
 }

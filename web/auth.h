@@ -24,12 +24,13 @@ int auth_token_list(struct dbconn *c, FILE *f);
 /* Revokes NAME (its sessions end too). Returns 0, -ENOENT or -EIO. */
 int auth_token_revoke(struct dbconn *c, const char *name);
 
-/* Fills who for a valid, unrevoked token; returns 0, or -1 when it is not one. */
+/* Fills who for a valid, unrevoked token; returns 0, -ENOENT when it is not one, -EIO on a
+   database error (503, never 401). */
 int auth_check_token(struct dbconn *c, const char *token, struct principal *who);
 
 /* A new session for a token id; its secret (65 bytes) goes in the cookie. Returns 0 or -EIO. */
 int auth_session_create(struct dbconn *c, const char *token_id, char secret[65]);
-/* Fills who for a live session secret; returns 0 or -1. */
+/* Fills who for a live session secret; returns 0, -ENOENT or -EIO. */
 int auth_check_session(struct dbconn *c, const char *secret, struct principal *who);
 void auth_session_delete(struct dbconn *c, const char *secret);
 

@@ -87,7 +87,7 @@ static int row_serving(struct dbconn *c, const char *dataset, const char *p, str
 					   "WHERE dataset_id = ? AND purpose = ?");
 		db_bind_text(st, 1, dataset);
 		db_bind_text(st, 2, order[i]);
-		rc = sqlite3_step(st);
+		rc = db_step(st);
 		if (rc == SQLITE_ROW)
 			row_take(st, w);
 		sqlite3_reset(st);
@@ -149,12 +149,14 @@ static const char *query_purpose(struct req *r, struct resp *out, const char *de
 	return p;
 }
 
-/* The dataset exists (else 404 after replying)? */
+/* The dataset exists (else 404, or 503 on a database error, after replying)? */
 static bool dataset_or_404(struct dbconn *c, const char *id, struct resp *out)
 {
-	if (dataset_exists_id(c, id))
+	int rc = dataset_lookup(c, id);
+
+	if (rc == 0)
 		return true;
-	resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	resp_lookup_error(out, c, rc, "NOT_FOUND", "no such dataset");
 	return false;
 }
 
@@ -167,7 +169,7 @@ static int secret_allowed(struct req *r, struct dbconn *c, bool *yes)
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM scheduled WHERE dataset_id = ? AND "
 				   "state = 'LOCKED' LIMIT 1");
 	db_bind_text(st, 1, r->params[0]);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return -1;
@@ -240,7 +242,7 @@ void h_datasource_all(struct req *r, struct resp *out)
 		struct row w;
 		db_bind_text(st, 1, r->params[0]);
 		db_bind_text(st, 2, order[i]);
-		int rc = sqlite3_step(st);
+		int rc = db_step(st);
 		if (rc == SQLITE_ROW) {
 			row_take(st, &w);
 			cJSON_AddItemToArray(a, row_json(&w, false, DS_SECRET_MASK));
@@ -385,7 +387,7 @@ static int store(struct req *r, struct resp *out, struct api_datasource *d, cons
 		db_bind_text(st, 1, strcmp(purpose, "INPUT") == 0 ? "LIGHTLY" : "INPUT");
 		db_bind_text(st, 2, r->params[0]);
 	}
-	rc = sqlite3_step(st);
+	rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		goto dberr;
@@ -403,7 +405,7 @@ static int store(struct req *r, struct resp *out, struct api_datasource *d, cons
 	db_bind_text(st, 9, s3 ? d->s3_access_key_id : NULL);
 	db_bind_text(st, 10, s3 ? secret : NULL);
 	sqlite3_bind_int64(st, 11, db_now_ms());
-	rc = sqlite3_step(st);
+	rc = db_step(st);
 	sqlite3_reset(st);
 	row_free(&old);
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)

@@ -472,9 +472,42 @@ sqlite3_stmt *db_stmt(struct dbconn *c, const char *sql)
 	return st;
 }
 
+int (*db_step_fn)(sqlite3_stmt *st) = sqlite3_step;
+
+int db_step(sqlite3_stmt *st)
+{
+	int rc = db_step_fn(st);
+
+	/* A constraint is an answer about the data (a name taken), the caller's
+	   to give; anything else is a failure of the store. */
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT) {
+		/* The code returned, not the handle's: an injected fault leaves no
+		   error on the handle. */
+		sqlite3 *h = sqlite3_db_handle(st);
+		log_warnx("database error: %s (%s) in: %s", sqlite3_errstr(rc),
+			  sqlite3_errcode(h) == rc ? sqlite3_errmsg(h) : "no detail",
+			  sqlite3_sql(st));
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sqlite3_reset(st);
+	return rc;
+}
+
+int db_row(sqlite3_stmt *st)
+{
+	int rc = db_step(st);
+
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 int db_exec(struct dbconn *c, const char *sql)
 {
-	return sqlite3_exec(c->h, sql, NULL, NULL, NULL);
+	int rc = sqlite3_exec(c->h, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		log_warnx("database error: %s (%s) in: %s", sqlite3_errstr(rc),
+			  sqlite3_errmsg(c->h), sql);
+	return rc;
 }
 
 int db_begin(struct dbconn *c)
@@ -521,7 +554,7 @@ int db_idem_get(struct dbconn *c, const char *key, const char *route, int *statu
 
 	db_bind_text(st, 1, key);
 	db_bind_text(st, 2, route);
-	rc = sqlite3_step(st);
+	rc = db_step(st);
 	if (rc == SQLITE_ROW) {
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 		const void *b = sqlite3_column_blob(st, 1);
@@ -543,7 +576,7 @@ int db_idem_put(struct dbconn *c, const char *key, const char *route, int status
 	sqlite3_stmt *st = db_stmt(c, "DELETE FROM idempotency WHERE created_at < ?");
 
 	sqlite3_bind_int64(st, 1, now - DB_IDEM_TTL_MS);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return -1;
@@ -554,7 +587,7 @@ int db_idem_put(struct dbconn *c, const char *key, const char *route, int status
 	sqlite3_bind_int(st, 3, status);
 	sqlite3_bind_blob(st, 4, reply ? reply : "", (int)len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 5, now);
-	rc = sqlite3_step(st);
+	rc = db_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }

@@ -45,7 +45,24 @@ void db_release(struct db *db, struct dbconn *c);
 sqlite3_stmt *db_stmt(struct dbconn *c, const char *sql);
 sqlite3 *db_handle(struct dbconn *c);
 
-/* Runs SQL text without results; returns an SQLite code. */
+/*
+ * The store seam (SPEC 8: a database error is never answered as absent).
+ * Every statement of web/ is stepped by db_step, which calls sqlite3_step
+ * through db_step_fn. The production binary never changes it; the test
+ * driver tests/tools/winnow_web_test.c points it at a fault injector (SQLITE_BUSY,
+ * SQLITE_IOERR) before it runs the server. db_step returns the SQLite code;
+ * an error (neither SQLITE_ROW nor SQLITE_DONE) is logged there, once, with
+ * the statement's SQL, and the statement is reset.
+ */
+extern int (*db_step_fn)(sqlite3_stmt *st);
+int db_step(sqlite3_stmt *st);
+/*
+ * A store lookup's step: 1 a row, 0 no (more) rows, -EIO a database error.
+ * Lookups built on it return 0, -ENOENT (absent: 404) or -EIO (503, retry).
+ */
+int db_row(sqlite3_stmt *st);
+
+/* Runs SQL text without results; returns an SQLite code (an error is logged). */
 int db_exec(struct dbconn *c, const char *sql);
 /* BEGIN IMMEDIATE / COMMIT (ROLLBACK after a failed COMMIT) / ROLLBACK. */
 int db_begin(struct dbconn *c);

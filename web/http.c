@@ -100,17 +100,28 @@ void resp_error(struct resp *out, int status, const char *code, const char *fmt,
 
 void resp_db_error(struct resp *out, struct dbconn *c)
 {
+	/* SPEC 8: a database error is never an answer about the data. Whether
+	   busy, locked or an I/O error, it is 503 with Retry-After, which
+	   winnowd's outbox and Lightly's client retry; ApiErrorCode has no code
+	   of a server's own failure, so it is a resource in use. The error was
+	   logged where it happened (db_step, db_exec), with its SQL. */
 	sqlite3 *h = db_handle(c);
-	int rc = sqlite3_errcode(h);
-
-	/* ApiErrorCode has no code of a server's own failure: a busy database is
-	   a resource in use (retry), any other error a reply that could not be made. */
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-		resp_error(out, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE", "database busy, retry");
-		return;
+	if ((sqlite3_errcode(h) & 0xff) == SQLITE_CONSTRAINT)	/* not logged by db_step */
+		log_warnx("database error: %s", sqlite3_errmsg(h));
+	resp_error(out, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE", "database unavailable, retry");
+	if (out->extra_header_name == NULL) {
+		out->extra_header_name = xstrdup("Retry-After");
+		out->extra_header_value = xstrdup("1");
 	}
-	log_warnx("database error: %s", sqlite3_errmsg(h));
-	resp_error(out, 500, "MALFORMED_RESPONSE", "database error");
+}
+
+void resp_lookup_error(struct resp *out, struct dbconn *c, int rc, const char *code,
+		       const char *msg)
+{
+	if (rc == -EIO)
+		resp_db_error(out, c);
+	else
+		resp_error(out, 404, code, "%s", msg);
 }
 
 cJSON *req_json(struct req *r, struct resp *out)

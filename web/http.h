@@ -101,8 +101,13 @@ void resp_no_content(struct resp *out);
    Lightly's ApiErrorCode (another is a bug: logged, and the status's general code sent). */
 void resp_error(struct resp *out, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* Replies 500 for an SQLite failure (503 when the database stayed busy). */
+/* Replies 503 "retry" (Retry-After: 1) for any database error: busy, locked or
+   I/O alike (SPEC 8); db_step logged it. Lookups answer -EIO for these. */
 void resp_db_error(struct resp *out, struct dbconn *c);
+/* A store lookup's failure (rc -ENOENT or -EIO): 404 with code and msg, or
+   resp_db_error for -EIO. A database error is never answered as absent. */
+void resp_lookup_error(struct resp *out, struct dbconn *c, int rc, const char *code,
+		       const char *msg);
 
 /*
  * Parses the body as JSON (strict: nothing after the value). Returns the tree

@@ -5,6 +5,7 @@
  */
 #include "models.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,14 +82,15 @@ static cJSON *json_col(sqlite3_stmt *st, int i)
 	return j ? j : cJSON_CreateArray();
 }
 
-static cJSON *worker_model(struct dbconn *c, const char *id, bool winnow)
+static int worker_model(struct dbconn *c, const char *id, bool winnow, cJSON **out)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, user_id, name, worker_type, state, labels, "
 				   "created_at, last_modified_at, last_seen_at FROM workers WHERE id = ?");
 	cJSON *o = NULL;
+	int found;
 
 	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((found = db_row(st)) == 1) {
 		o = cJSON_CreateObject();
 		const char *state = db_col_text(st, 4);
 		int64_t seen = sqlite3_column_int64(st, 8);
@@ -107,32 +109,34 @@ static cJSON *worker_model(struct dbconn *c, const char *id, bool winnow)
 		cJSON_AddItemToObject(o, "labels", json_col(st, 5));
 	}
 	sqlite3_reset(st);
-	return o;
+	*out = o;
+	return found == 1 ? 0 : found == 0 ? -ENOENT : -EIO;
 }
 
-cJSON *model_worker(struct dbconn *c, const char *id)
+int model_worker(struct dbconn *c, const char *id, cJSON **out)
 {
-	return worker_model(c, id, false);
+	return worker_model(c, id, false, out);
 }
 
-cJSON *model_worker_winnow(struct dbconn *c, const char *id)
+int model_worker_winnow(struct dbconn *c, const char *id, cJSON **out)
 {
-	return worker_model(c, id, true);
+	return worker_model(c, id, true, out);
 }
 
 /*
  * DockerRunScheduledData; winnow's view (winnow) adds who holds it (workerId)
  * and the run it reschedules (originScheduledId).
  */
-static cJSON *scheduled_model(struct dbconn *c, const char *id, bool winnow)
+static int scheduled_model(struct dbconn *c, const char *id, bool winnow, cJSON **out)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, dataset_id, config_id, priority, runs_on, state, "
 				   "worker_id, origin_scheduled_id, created_at, last_modified_at, user_id "
 				   "FROM scheduled WHERE id = ?");
 	cJSON *o = NULL;
+	int found;
 
 	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((found = db_row(st)) == 1) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
 		cJSON_AddStringToObject(o, "datasetId", db_col_text(st, 1));
@@ -149,17 +153,18 @@ static cJSON *scheduled_model(struct dbconn *c, const char *id, bool winnow)
 		cJSON_AddStringToObject(o, "userId", db_col_text(st, 10));
 	}
 	sqlite3_reset(st);
-	return o;
+	*out = o;
+	return found == 1 ? 0 : found == 0 ? -ENOENT : -EIO;
 }
 
-cJSON *model_scheduled(struct dbconn *c, const char *id)
+int model_scheduled(struct dbconn *c, const char *id, cJSON **out)
 {
-	return scheduled_model(c, id, false);
+	return scheduled_model(c, id, false, out);
 }
 
-cJSON *model_scheduled_winnow(struct dbconn *c, const char *id)
+int model_scheduled_winnow(struct dbconn *c, const char *id, cJSON **out)
 {
-	return scheduled_model(c, id, true);
+	return scheduled_model(c, id, true, out);
 }
 
 bool artifact_type_lightly(const char *type)
@@ -174,15 +179,16 @@ bool artifact_type_lightly(const char *type)
  * flag, and lists every artifact and run file with its size and whether it
  * was uploaded.
  */
-static cJSON *run_model(struct dbconn *c, const char *id, bool winnow)
+static int run_model(struct dbconn *c, const char *id, bool winnow, cJSON **out)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, user_id, docker_version, state, created_at, "
 				   "last_modified_at, dataset_id, config_id, scheduled_id, message, "
 				   "progress, abort_requested FROM runs WHERE id = ?");
 	cJSON *o = NULL;
+	int found;
 
 	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((found = db_row(st)) == 1) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
 		cJSON_AddStringToObject(o, "userId", db_col_text(st, 1));
@@ -200,13 +206,14 @@ static cJSON *run_model(struct dbconn *c, const char *id, bool winnow)
 		}
 	}
 	sqlite3_reset(st);
+	*out = NULL;
 	if (o == NULL)
-		return NULL;
+		return found == 0 ? -ENOENT : -EIO;
 	cJSON *arts = cJSON_AddArrayToObject(o, "artifacts");
 	st = db_stmt(c, "SELECT id, file_name, type, uploaded_at IS NOT NULL, length(content), created_at "
 		     "FROM artifacts WHERE run_id = ? ORDER BY created_at, file_name");
 	db_bind_text(st, 1, id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((found = db_row(st)) == 1) {
 		bool uploaded = sqlite3_column_int(st, 3) != 0;
 		const char *type = db_col_text(st, 2);
 		if (!winnow && (!uploaded || !artifact_type_lightly(type)))
@@ -223,27 +230,33 @@ static cJSON *run_model(struct dbconn *c, const char *id, bool winnow)
 		cJSON_AddItemToArray(arts, a);
 	}
 	sqlite3_reset(st);
-	return o;
+	if (found < 0) {
+		cJSON_Delete(o);
+		return -EIO;
+	}
+	*out = o;
+	return 0;
 }
 
-cJSON *model_run(struct dbconn *c, const char *id)
+int model_run(struct dbconn *c, const char *id, cJSON **out)
 {
-	return run_model(c, id, false);
+	return run_model(c, id, false, out);
 }
 
-cJSON *model_run_winnow(struct dbconn *c, const char *id)
+int model_run_winnow(struct dbconn *c, const char *id, cJSON **out)
 {
-	return run_model(c, id, true);
+	return run_model(c, id, true, out);
 }
 
-static cJSON *tag_model(struct dbconn *c, const char *id, bool winnow)
+static int tag_model(struct dbconn *c, const char *id, bool winnow, cJSON **out)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, dataset_id, prev_tag_id, name, bit_mask_data, "
 				   "tot_size, created_at, creator, run_id FROM tags WHERE id = ?");
 	cJSON *o = NULL;
+	int found;
 
 	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((found = db_row(st)) == 1) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
 		cJSON_AddStringToObject(o, "datasetId", db_col_text(st, 1));
@@ -258,28 +271,30 @@ static cJSON *tag_model(struct dbconn *c, const char *id, bool winnow)
 			cJSON_AddStringToObject(o, "runId", db_col_text(st, 8));
 	}
 	sqlite3_reset(st);
-	return o;
+	*out = o;
+	return found == 1 ? 0 : found == 0 ? -ENOENT : -EIO;
 }
 
-cJSON *model_tag(struct dbconn *c, const char *id)
+int model_tag(struct dbconn *c, const char *id, cJSON **out)
 {
-	return tag_model(c, id, false);
+	return tag_model(c, id, false, out);
 }
 
-cJSON *model_tag_winnow(struct dbconn *c, const char *id)
+int model_tag_winnow(struct dbconn *c, const char *id, cJSON **out)
 {
-	return tag_model(c, id, true);
+	return tag_model(c, id, true, out);
 }
 
-cJSON *model_dataset(struct dbconn *c, const char *id)
+int model_dataset(struct dbconn *c, const char *id, cJSON **out)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT d.id, d.name, d.user_id, d.created_at, d.last_modified_at, "
 				   "(SELECT count(*) FROM samples s WHERE s.dataset_id = d.id) "
 				   "FROM datasets d WHERE d.id = ?");
 	cJSON *o = NULL;
+	int found;
 
 	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((found = db_row(st)) == 1) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "id", db_col_text(st, 0));
 		cJSON_AddStringToObject(o, "name", db_col_text(st, 1));
@@ -292,15 +307,16 @@ cJSON *model_dataset(struct dbconn *c, const char *id)
 		json_add_i64(o, "lastModifiedAt", sqlite3_column_int64(st, 4));
 	}
 	sqlite3_reset(st);
-	return o;
+	*out = o;
+	return found == 1 ? 0 : found == 0 ? -ENOENT : -EIO;
 }
 
-bool dataset_exists_id(struct dbconn *c, const char *id)
+int dataset_lookup(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM datasets WHERE id = ?");
 
 	db_bind_text(st, 1, id);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_row(st);
 	sqlite3_reset(st);
-	return found;
+	return found == 1 ? 0 : found == 0 ? -ENOENT : -EIO;
 }

@@ -27,27 +27,31 @@ bool run_state_final(const char *state);
 /* Seconds without a heartbeat after which a worker counts as OFFLINE (default 60). */
 extern int worker_timeout_seconds;
 
-/* Each returns a new object (caller frees), or NULL when the id is unknown. */
-cJSON *model_worker(struct dbconn *c, const char *id);
+/*
+ * Each sets *out to a new object (caller frees) and returns 0, or returns
+ * -ENOENT when the id is unknown (404) or -EIO on a database error (503),
+ * with *out NULL.
+ */
+int model_worker(struct dbconn *c, const char *id, cJSON **out);
 /* winnow's worker (GET /v1/winnow/workers): Lightly's fields and lastSeenAt. */
-cJSON *model_worker_winnow(struct dbconn *c, const char *id);
+int model_worker_winnow(struct dbconn *c, const char *id, cJSON **out);
 /* Lightly's DockerRunScheduledData, exactly. */
-cJSON *model_scheduled(struct dbconn *c, const char *id);
+int model_scheduled(struct dbconn *c, const char *id, cJSON **out);
 /* winnow's scheduled run (GET /v1/winnow/...): Lightly's fields, workerId, originScheduledId. */
-cJSON *model_scheduled_winnow(struct dbconn *c, const char *id);
+int model_scheduled_winnow(struct dbconn *c, const char *id, cJSON **out);
 /* Lightly's DockerRunData, exactly: its artifacts only of Lightly's types, and uploaded. */
-cJSON *model_run(struct dbconn *c, const char *id);
+int model_run(struct dbconn *c, const char *id, cJSON **out);
 /*
  * winnow's run (GET /v1/winnow/runs/{runId}): Lightly's fields, progress,
  * abortRequested, and every artifact and run file with uploaded and size.
  */
-cJSON *model_run_winnow(struct dbconn *c, const char *id);
+int model_run_winnow(struct dbconn *c, const char *id, cJSON **out);
 /* True when type is one of Lightly's DockerRunArtifactType values. */
 bool artifact_type_lightly(const char *type);
-cJSON *model_tag(struct dbconn *c, const char *id);
+int model_tag(struct dbconn *c, const char *id, cJSON **out);
 /* winnow's tag (GET /v1/winnow/datasets/{id}/tags): Lightly's TagData plus creator. */
-cJSON *model_tag_winnow(struct dbconn *c, const char *id);
-cJSON *model_dataset(struct dbconn *c, const char *id);
+int model_tag_winnow(struct dbconn *c, const char *id, cJSON **out);
+int model_dataset(struct dbconn *c, const char *id, cJSON **out);
 
 /* Adds an int64 (ms times, counts) as a JSON number. */
 void json_add_i64(cJSON *o, const char *key, int64_t v);
@@ -60,7 +64,7 @@ cJSON *json_exact_number(double v);
 /* Adds text or null. */
 void json_add_str_or_null(cJSON *o, const char *key, const char *s);
 
-/* True when a row with this id exists in the dataset table. */
-bool dataset_exists_id(struct dbconn *c, const char *id);
+/* 0 when a dataset with this id exists, -ENOENT when not, -EIO on a database error. */
+int dataset_lookup(struct dbconn *c, const char *id);
 
 #endif

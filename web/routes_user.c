@@ -38,26 +38,39 @@ static void reply_id(struct resp *out, int status, const char *id)
 	resp_json(out, status, o);
 }
 
-/* Runs a one-column id query and collects the ids. */
-static void collect_ids(sqlite3_stmt *st, struct strvec *ids)
+/* Runs a one-column id query and collects the ids: 0, or -EIO on a database error. */
+static int collect_ids(sqlite3_stmt *st, struct strvec *ids)
 {
-	while (sqlite3_step(st) == SQLITE_ROW)
+	int rc;
+
+	while ((rc = db_row(st)) == 1)
 		strvec_push(ids, db_col_text(st, 0));
 	sqlite3_reset(st);
+	return rc;
 }
 
-/* Replies an array of models, one per id. */
-static void reply_models(struct resp *out, struct dbconn *c, struct strvec *ids,
-			 cJSON *(*model)(struct dbconn *, const char *))
+/*
+ * Replies an array of models, one per id (an id gone meanwhile is left
+ * out); rc: collect_ids's, a database error there or in a model is 503.
+ */
+static void reply_models(struct resp *out, struct dbconn *c, int rc, struct strvec *ids,
+			 int (*model)(struct dbconn *, const char *, cJSON **))
 {
 	cJSON *a = cJSON_CreateArray();
 
-	for (size_t i = 0; i < ids->n; i++) {
-		cJSON *m = model(c, ids->v[i]);
+	for (size_t i = 0; i < ids->n && rc == 0; i++) {
+		cJSON *m;
+		if (model(c, ids->v[i], &m) == -EIO)
+			rc = -EIO;
 		if (m)
 			cJSON_AddItemToArray(a, m);
 	}
 	strvec_free(ids);
+	if (rc < 0) {
+		cJSON_Delete(a);
+		resp_db_error(out, c);
+		return;
+	}
 	resp_json(out, 200, a);
 }
 
@@ -119,8 +132,7 @@ static void datasets_reply(struct req *r, struct resp *out, const char *name)
 	sqlite3_bind_int(st, 2, exact);
 	sqlite3_bind_int64(st, 3, limit);
 	sqlite3_bind_int64(st, 4, offset);
-	collect_ids(st, &ids);
-	reply_models(out, c, &ids, model_dataset);
+	reply_models(out, c, collect_ids(st, &ids), &ids, model_dataset);
 }
 
 void h_datasets_list(struct req *r, struct resp *out)
@@ -164,7 +176,7 @@ void h_dataset_create(struct req *r, struct resp *out)
 	db_bind_text(st, 3, r->who.id);
 	sqlite3_bind_int64(st, 4, now);
 	sqlite3_bind_int64(st, 5, now);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		resp_db_error(out, c);
@@ -176,10 +188,11 @@ done:
 
 void h_dataset_get(struct req *r, struct resp *out)
 {
-	cJSON *d = model_dataset(req_db(r), r->params[0]);
+	cJSON *d;
+	int rc = model_dataset(req_db(r), r->params[0], &d);
 
-	if (d == NULL)
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	if (rc < 0)
+		resp_lookup_error(out, req_db(r), rc, "NOT_FOUND", "no such dataset");
 	else
 		resp_json(out, 200, d);
 }
@@ -364,7 +377,7 @@ static void config_create(struct req *r, struct resp *out, enum version_use vu)
 	db_bind_text(st, 3, text);
 	db_bind_text(st, 4, cJSON_IsString(creator) ? creator->valuestring : NULL);
 	sqlite3_bind_int64(st, 5, db_now_ms());
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	free(text);
 	if (rc != SQLITE_DONE)
@@ -408,14 +421,19 @@ void h_schedule_create(struct req *r, struct resp *out)
 		resp_error(out, 400, "MALFORMED_REQUEST", "configId and originScheduledId must be ids");
 		goto done;
 	}
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		goto done;
 	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM configs WHERE id = ?");
 	db_bind_text(st, 1, config);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_row(st);
 	sqlite3_reset(st);
+	if (found < 0) {
+		resp_db_error(out, c);
+		goto done;
+	}
 	if (!found) {
 		resp_error(out, 400, "BAD_REQUEST", "no config with id %s", config);
 		goto done;
@@ -436,7 +454,7 @@ void h_schedule_create(struct req *r, struct resp *out)
 	db_bind_text(st, 8, origin);
 	sqlite3_bind_int64(st, 9, now);
 	sqlite3_bind_int64(st, 10, now);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	free(runs_on_text);
 	if (rc != SQLITE_DONE) {
@@ -478,7 +496,7 @@ static enum MHD_Result state_arg(void *cls, enum MHD_ValueKind kind, const char 
  * not one of Lightly's.
  */
 static void schedule_reply(struct req *r, struct resp *out, unsigned def,
-			   cJSON *(*model)(struct dbconn *, const char *))
+			   int (*model)(struct dbconn *, const char *, cJSON **))
 {
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
@@ -491,20 +509,21 @@ static void schedule_reply(struct req *r, struct resp *out, unsigned def,
 	}
 	if (sa.mask == 0)
 		sa.mask = def;
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		return;
 	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, state FROM scheduled WHERE dataset_id = ? "
 				   "ORDER BY created_at DESC, rowid DESC");
 	db_bind_text(st, 1, r->params[0]);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((ds_found = db_row(st)) == 1) {
 		int k = str_index(scheduled_states, db_col_text(st, 1));
 		if (k >= 0 && (sa.mask & 1u << k))
 			strvec_push(&ids, db_col_text(st, 0));
 	}
 	sqlite3_reset(st);
-	reply_models(out, c, &ids, model);
+	reply_models(out, c, ds_found, &ids, model);
 }
 
 /*
@@ -540,12 +559,14 @@ void h_schedule_cancel(struct req *r, struct resp *out)
 	db_bind_text(st, 1, r->params[1]);
 	db_bind_text(st, 2, r->params[0]);
 	char state[16] = "";
-	if (sqlite3_step(st) == SQLITE_ROW)
+	int found = db_row(st);
+	if (found == 1)
 		snprintf(state, sizeof(state), "%s", db_col_text(st, 0));
 	sqlite3_reset(st);
 	if (state[0] == '\0') {
 		db_rollback(c);
-		resp_error(out, 404, "NOT_FOUND", "no such scheduled run in this dataset");
+		resp_lookup_error(out, c, found < 0 ? -EIO : -ENOENT, "NOT_FOUND",
+				  "no such scheduled run in this dataset");
 		return;
 	}
 	if (strcmp(state, "OPEN") != 0) {
@@ -556,7 +577,7 @@ void h_schedule_cancel(struct req *r, struct resp *out)
 	st = db_stmt(c, "UPDATE scheduled SET state = 'CANCELED', last_modified_at = ? WHERE id = ?");
 	sqlite3_bind_int64(st, 1, db_now_ms());
 	db_bind_text(st, 2, r->params[1]);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK) {
 		resp_db_error(out, c);
@@ -571,7 +592,7 @@ void h_schedule_cancel(struct req *r, struct resp *out)
  * paged (Lightly's pageSize/pageOffset).
  */
 static void runs_reply(struct req *r, struct resp *out, const char *ds, const char *sched,
-		       cJSON *(*model)(struct dbconn *, const char *))
+		       int (*model)(struct dbconn *, const char *, cJSON **))
 {
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
@@ -586,8 +607,7 @@ static void runs_reply(struct req *r, struct resp *out, const char *ds, const ch
 	sqlite3_bind_int64(st, 2, limit);
 	sqlite3_bind_int64(st, 3, offset);
 	db_bind_text(st, 4, sched);
-	collect_ids(st, &ids);
-	reply_models(out, c, &ids, model);
+	reply_models(out, c, collect_ids(st, &ids), &ids, model);
 }
 
 /* An optional id query argument: 0 (*v NULL when absent), or -1 after replying 400. */
@@ -610,8 +630,9 @@ void h_runs_list(struct req *r, struct resp *out)
 /* GET /v1/docker/runs/query/datasetId/{datasetId} (Lightly's get_docker_runs_query_by_dataset_id), paged. */
 void h_runs_by_dataset(struct req *r, struct resp *out)
 {
-	if (!dataset_exists_id(req_db(r), r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(req_db(r), r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, req_db(r), ds_found, "NOT_FOUND", "no such dataset");
 		return;
 	}
 	runs_reply(r, out, r->params[0], NULL, model_run);
@@ -627,12 +648,14 @@ void h_winnow_runs_list(struct req *r, struct resp *out)
 	runs_reply(r, out, ds, sched, model_run_winnow);
 }
 
-static void run_reply(struct req *r, struct resp *out, cJSON *(*model)(struct dbconn *, const char *))
+static void run_reply(struct req *r, struct resp *out,
+		      int (*model)(struct dbconn *, const char *, cJSON **))
 {
-	cJSON *m = model(req_db(r), r->params[0]);
+	cJSON *m;
+	int rc = model(req_db(r), r->params[0], &m);
 
-	if (m == NULL)
-		resp_error(out, 404, "NOT_FOUND", "no such run");
+	if (rc < 0)
+		resp_lookup_error(out, req_db(r), rc, "NOT_FOUND", "no such run");
 	else
 		resp_json(out, 200, m);
 }
@@ -655,12 +678,16 @@ void h_run_by_scheduled(struct req *r, struct resp *out)
 	char id[25] = "";
 
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	int rc = db_row(st);
+	if (rc == 1)
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
 	sqlite3_reset(st);
-	cJSON *m = id[0] ? model_run(c, id) : NULL;
+	cJSON *m = NULL;
+	if (rc == 1)
+		rc = model_run(c, id, &m);
 	if (m == NULL)
-		resp_error(out, 404, "NOT_FOUND", "no run for this scheduled run");
+		resp_lookup_error(out, c, rc < 0 && rc != -ENOENT ? -EIO : -ENOENT, "NOT_FOUND",
+				  "no run for this scheduled run");
 	else
 		resp_json(out, 200, m);
 }
@@ -676,12 +703,13 @@ void h_run_abort(struct req *r, struct resp *out)
 	sqlite3_stmt *st = db_stmt(c, "SELECT state FROM runs WHERE id = ?");
 	char state[48] = "";
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	int found = db_row(st);
+	if (found == 1)
 		snprintf(state, sizeof(state), "%s", db_col_text(st, 0));
 	sqlite3_reset(st);
 	if (state[0] == '\0') {
 		db_rollback(c);
-		resp_error(out, 404, "NOT_FOUND", "no such run");
+		resp_lookup_error(out, c, found < 0 ? -EIO : -ENOENT, "NOT_FOUND", "no such run");
 		return;
 	}
 	if (run_state_final(state)) {
@@ -693,24 +721,30 @@ void h_run_abort(struct req *r, struct resp *out)
 	st = db_stmt(c, "UPDATE runs SET abort_requested = 1, last_modified_at = ? WHERE id = ?");
 	sqlite3_bind_int64(st, 1, db_now_ms());
 	db_bind_text(st, 2, r->params[0]);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK) {
 		resp_db_error(out, c);
 		db_rollback(c);
 		return;
 	}
-	resp_json(out, 200, model_run_winnow(c, r->params[0]));
+	cJSON *m;
+	if ((rc = model_run_winnow(c, r->params[0], &m)) < 0) {
+		resp_lookup_error(out, c, rc, "NOT_FOUND", "no such run");
+		return;
+	}
+	resp_json(out, 200, m);
 }
 
-static bool run_exists(struct dbconn *c, const char *id)
+/* A store lookup: 0, -ENOENT (404) or -EIO (503). */
+static int run_lookup(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM runs WHERE id = ?");
 
 	db_bind_text(st, 1, id);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_row(st);
 	sqlite3_reset(st);
-	return found;
+	return found == 1 ? 0 : found == 0 ? -ENOENT : -EIO;
 }
 
 /*
@@ -726,23 +760,28 @@ void h_run_logs_get(struct req *r, struct resp *out)
 
 	if (cursor == INT64_MIN)
 		return;
-	if (!run_exists(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such run");
+	int rc = run_lookup(c, r->params[0]);
+	if (rc < 0) {
+		resp_lookup_error(out, c, rc, "NOT_FOUND", "no such run");
 		return;
 	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT state FROM runs WHERE id = ?");
 	char run_state[48] = "STARTED";
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if ((rc = db_row(st)) == 1)
 		snprintf(run_state, sizeof(run_state), "%s", db_col_text(st, 0));
 	sqlite3_reset(st);
+	if (rc < 0) {
+		resp_db_error(out, c);
+		return;
+	}
 	st = db_stmt(c, "SELECT seq, ts, level, msg, state, grp FROM run_logs "
 		     "WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT 1000");
 	db_bind_text(st, 1, r->params[0]);
 	sqlite3_bind_int64(st, 2, cursor);
 	struct api_log_data ld = { cursor, { NULL, 0 } };
 	size_t cap = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((rc = db_row(st)) == 1) {
 		if (ld.logs.n == cap) {
 			cap = cap ? 2 * cap : 64;
 			ld.logs.v = xrealloc(ld.logs.v, cap * sizeof(*ld.logs.v));
@@ -764,6 +803,11 @@ void h_run_logs_get(struct req *r, struct resp *out)
 			e->group = xstrdup(db_col_text(st, 5));
 	}
 	sqlite3_reset(st);
+	if (rc < 0) {
+		api_log_data_free(&ld);
+		resp_db_error(out, c);
+		return;
+	}
 	char *body = api_build_log_data(&ld);
 	api_log_data_free(&ld);
 	if (body == NULL) {
@@ -786,9 +830,11 @@ static void send_artifact(struct req *r, struct resp *out, const char *run, cons
 
 	db_bind_text(st, 1, art);
 	db_bind_text(st, 2, run);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	int rc = db_row(st);
+	if (rc != 1) {
 		sqlite3_reset(st);
-		resp_error(out, 404, "NOT_FOUND", "no such uploaded artifact of this run");
+		resp_lookup_error(out, c, rc < 0 ? -EIO : -ENOENT, "NOT_FOUND",
+				  "no such uploaded artifact of this run");
 		return;
 	}
 	size_t n = (size_t)sqlite3_column_bytes(st, 0);
@@ -845,10 +891,11 @@ void h_artifact_readurl(struct req *r, struct resp *out)
 
 	db_bind_text(st, 1, r->params[1]);
 	db_bind_text(st, 2, r->params[0]);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_row(st);
 	sqlite3_reset(st);
-	if (!found) {
-		resp_error(out, 404, "NOT_FOUND", "no such uploaded artifact of this run");
+	if (found != 1) {
+		resp_lookup_error(out, c, found < 0 ? -EIO : -ENOENT, "NOT_FOUND",
+				  "no such uploaded artifact of this run");
 		return;
 	}
 	char *path = read_path(r->params[0], r->params[1]), sig[READURL_SIG_HEX + 1];
@@ -895,8 +942,8 @@ void h_workers_list(struct req *r, struct resp *out)
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
 
-	collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids);
-	reply_models(out, c, &ids, model_worker);
+	reply_models(out, c, collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids), &ids,
+		     model_worker);
 }
 
 /* GET /v1/winnow/workers: the pages' list, with each worker's last contact. */
@@ -905,8 +952,8 @@ void h_winnow_workers_list(struct req *r, struct resp *out)
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
 
-	collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids);
-	reply_models(out, c, &ids, model_worker_winnow);
+	reply_models(out, c, collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids), &ids,
+		     model_worker_winnow);
 }
 
 /*
@@ -926,11 +973,17 @@ void h_worker_delete(struct req *r, struct resp *out)
 				   "(SELECT count(*) FROM scheduled WHERE worker_id = ?1 AND state = 'LOCKED')");
 	db_bind_text(st, 1, r->params[0]);
 	int64_t found = 0, held = 0;
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	int rc = db_row(st);
+	if (rc == 1) {
 		found = sqlite3_column_int64(st, 0);
 		held = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
+	if (rc < 0) {
+		db_rollback(c);
+		resp_db_error(out, c);
+		return;
+	}
 	if (!found || held) {
 		db_rollback(c);
 		if (!found)
@@ -942,7 +995,7 @@ void h_worker_delete(struct req *r, struct resp *out)
 	}
 	st = db_stmt(c, "DELETE FROM workers WHERE id = ?");
 	db_bind_text(st, 1, r->params[0]);
-	int rc = sqlite3_step(st);
+	rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK) {
 		resp_db_error(out, c);
@@ -954,22 +1007,25 @@ void h_worker_delete(struct req *r, struct resp *out)
 
 void h_worker_get(struct req *r, struct resp *out)
 {
-	cJSON *m = model_worker(req_db(r), r->params[0]);
+	cJSON *m;
+	int rc = model_worker(req_db(r), r->params[0], &m);
 
-	if (m == NULL)
-		resp_error(out, 404, "NOT_FOUND", "no such worker");
+	if (rc < 0)
+		resp_lookup_error(out, req_db(r), rc, "NOT_FOUND", "no such worker");
 	else
 		resp_json(out, 200, m);
 }
 
-/* The tag's mask if the tag belongs to the dataset; NULL after replying 404. */
+/* The tag's mask if the tag belongs to the dataset; NULL after replying 404 (503). */
 static cJSON *tag_of(struct req *r, struct resp *out, const char *dataset, const char *tag)
 {
-	cJSON *t = model_tag(req_db(r), tag);
+	cJSON *t;
+	int rc = model_tag(req_db(r), tag, &t);
 
 	if (t == NULL || strcmp(cJSON_GetObjectItem(t, "datasetId")->valuestring, dataset) != 0) {
 		cJSON_Delete(t);
-		resp_error(out, 404, "NOT_FOUND", "no such tag in this dataset");
+		resp_lookup_error(out, req_db(r), rc == -EIO ? -EIO : -ENOENT, "NOT_FOUND",
+				  "no such tag in this dataset");
 		return NULL;
 	}
 	return t;
@@ -987,7 +1043,8 @@ void h_scores_list(struct req *r, struct resp *out)
 				   "ORDER BY score_type");
 	cJSON *a = cJSON_CreateArray();
 	db_bind_text(st, 1, r->params[1]);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	int rc;
+	while ((rc = db_row(st)) == 1) {
 		cJSON *e = cJSON_CreateObject();
 		cJSON_AddStringToObject(e, "id", db_col_text(st, 0));
 		cJSON_AddStringToObject(e, "scoreType", db_col_text(st, 1));
@@ -996,6 +1053,11 @@ void h_scores_list(struct req *r, struct resp *out)
 		cJSON_AddItemToArray(a, e);
 	}
 	sqlite3_reset(st);
+	if (rc < 0) {
+		cJSON_Delete(a);
+		resp_db_error(out, c);
+		return;
+	}
 	resp_json(out, 200, a);
 }
 
@@ -1016,7 +1078,7 @@ static void score_reply(struct req *r, struct resp *out, bool by_id, const char 
 		"SELECT id, score_type, scores, created_at FROM scores WHERE tag_id = ? AND score_type = ?");
 	db_bind_text(st, 1, r->params[1]);
 	db_bind_text(st, 2, key);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(st);
 		if (rc == SQLITE_DONE)
@@ -1144,32 +1206,35 @@ void h_results(struct req *r, struct resp *out)
 	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT dataset_id FROM runs WHERE id = ?");
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	int step = db_row(st), dberr = step < 0;	/* dberr: any step failed */
+	if (step == 1)
 		snprintf(dataset, sizeof(dataset), "%s", db_col_text(st, 0));
 	sqlite3_reset(st);
 	if (dataset[0] == '\0') {
-		resp_error(out, 404, "NOT_FOUND", "no such run");
+		resp_lookup_error(out, c, dberr ? -EIO : -ENOENT, "NOT_FOUND", "no such run");
 		return;
 	}
 	/* The run's candidates tag has no previous tag; its selection tag points at it. */
 	st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id IS NULL "
 		     "ORDER BY created_at LIMIT 1");
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((step = db_row(st)) == 1) {
 		snprintf(cand_id, sizeof(cand_id), "%s", db_col_text(st, 0));
 		cand_mask = xstrdup(db_col_text(st, 1));
 	}
 	sqlite3_reset(st);
+	dberr |= step < 0;
 	if (cand_id[0]) {
 		st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id = ? "
 			     "ORDER BY created_at LIMIT 1");
 		db_bind_text(st, 1, r->params[0]);
 		db_bind_text(st, 2, cand_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((step = db_row(st)) == 1) {
 			snprintf(sel_id, sizeof(sel_id), "%s", db_col_text(st, 0));
 			sel_mask = xstrdup(db_col_text(st, 1));
 		}
 		sqlite3_reset(st);
+		dberr |= step < 0;
 	}
 	if (cand_mask)
 		bitmask_parse(cand_mask, SIZE_MAX, &cm);
@@ -1180,7 +1245,7 @@ void h_results(struct req *r, struct resp *out)
 	/* Score lists of the candidates tag, one value per candidate. */
 	st = db_stmt(c, "SELECT score_type, scores FROM scores WHERE tag_id = ? ORDER BY score_type");
 	db_bind_text(st, 1, cand_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((step = db_row(st)) == 1) {
 		if ((size_t)sqlite3_column_bytes(st, 1) != ncand * sizeof(double))
 			continue;
 		vals = xreallocarray(vals, types.n + 1, sizeof(*vals));
@@ -1190,6 +1255,7 @@ void h_results(struct req *r, struct resp *out)
 		strvec_push(&types, db_col_text(st, 0));
 	}
 	sqlite3_reset(st);
+	dberr |= step < 0;
 
 	/*
 	 * The run's selection.csv (SPEC 4.8's objective columns): the newest
@@ -1199,7 +1265,7 @@ void h_results(struct req *r, struct resp *out)
 	st = db_stmt(c, "SELECT content FROM artifacts WHERE run_id = ? AND type = 'SELECTION_CSV' "
 		     "AND uploaded_at IS NOT NULL ORDER BY created_at DESC LIMIT 1");
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((step = db_row(st)) == 1) {
 		char e[512];
 		const char *b = sqlite3_column_blob(st, 0);
 		size_t blen = (size_t)sqlite3_column_bytes(st, 0);
@@ -1209,6 +1275,11 @@ void h_results(struct req *r, struct resp *out)
 			csv_err = xstrdup(e);
 	}
 	sqlite3_reset(st);
+	dberr |= step < 0;
+	if (dberr) {
+		resp_db_error(out, c);
+		goto out;
+	}
 
 	const double *key = NULL;
 	const char *selcol = NULL;
@@ -1242,12 +1313,16 @@ void h_results(struct req *r, struct resp *out)
 	st = db_stmt(c, "SELECT idx, file_name FROM samples WHERE dataset_id = ? AND idx < ? ORDER BY idx");
 	db_bind_text(st, 1, dataset);
 	sqlite3_bind_int64(st, 2, (int64_t)nbits);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((step = db_row(st)) == 1) {
 		int64_t i = sqlite3_column_int64(st, 0);
 		if (i >= 0 && (size_t)i < nbits && bitmask_get(&cm, (size_t)i))
 			names.v[i] = xstrdup(db_col_text(st, 1));
 	}
 	sqlite3_reset(st);
+	if (step < 0) {
+		resp_db_error(out, c);
+		goto out;
+	}
 	req_db_release(r);
 
 	/* selection.csv's rows by candidate rank, through the names. */

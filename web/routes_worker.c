@@ -34,24 +34,25 @@ static void reply_id(struct resp *out, int status, const char *key, const char *
 	resp_json(out, status, o);
 }
 
-static bool worker_exists(struct dbconn *c, const char *id)
+/* Store lookups: 0, -ENOENT (404) or -EIO (503). */
+static int worker_lookup(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM workers WHERE id = ?");
 
 	db_bind_text(st, 1, id);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_row(st);
 	sqlite3_reset(st);
-	return found;
+	return found == 1 ? 0 : found == 0 ? -ENOENT : -EIO;
 }
 
-static bool run_exists(struct dbconn *c, const char *id)
+static int run_lookup(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM runs WHERE id = ?");
 
 	db_bind_text(st, 1, id);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_row(st);
 	sqlite3_reset(st);
-	return found;
+	return found == 1 ? 0 : found == 0 ? -ENOENT : -EIO;
 }
 
 /*
@@ -102,7 +103,10 @@ void h_worker_register(struct req *r, struct resp *out)
 		goto dberr;
 	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM workers WHERE name = ?");
 	db_bind_text(st, 1, name);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	int found = db_row(st);
+	if (found < 0)
+		goto dberr;
+	if (found == 1) {
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
 		sqlite3_reset(st);
 		/* The same worker again (a restart): its labels may have changed. */
@@ -127,7 +131,7 @@ void h_worker_register(struct req *r, struct resp *out)
 		sqlite3_bind_int64(st, 7, now);
 		sqlite3_bind_int64(st, 8, now);
 	}
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 		goto dberr;
@@ -160,7 +164,7 @@ void h_worker_state(struct req *r, struct resp *out)
 	sqlite3_bind_int64(st, 2, now);
 	sqlite3_bind_int64(st, 3, now);
 	db_bind_text(st, 4, r->params[0]);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		resp_db_error(out, c);
@@ -170,7 +174,12 @@ void h_worker_state(struct req *r, struct resp *out)
 		resp_error(out, 404, "NOT_FOUND", "no such worker");
 		goto done;
 	}
-	resp_json(out, 200, model_worker(c, r->params[0]));
+	cJSON *m;
+	if ((rc = model_worker(c, r->params[0], &m)) < 0) {
+		resp_lookup_error(out, c, rc, "NOT_FOUND", "no such worker");
+		goto done;
+	}
+	resp_json(out, 200, m);
 done:
 	cJSON_Delete(j);
 }
@@ -194,15 +203,19 @@ static bool labels_cover(cJSON *labels, const char *runs_on_text)
 	return ok;
 }
 
+/* The worker's labels (none for an unknown worker), or NULL on a database error. */
 static cJSON *worker_labels(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT labels FROM workers WHERE id = ?");
 	cJSON *labels = NULL;
 
 	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	int found = db_row(st);
+	if (found == 1)
 		labels = cJSON_Parse(db_col_text(st, 0));
 	sqlite3_reset(st);
+	if (found < 0)
+		return NULL;
 	return labels ? labels : cJSON_CreateArray();
 }
 
@@ -221,7 +234,7 @@ static int poll_ids(struct dbconn *c, const char *worker, bool open, cJSON *labe
 			     "ORDER BY priority_rank DESC, created_at, rowid");
 		db_bind_text(st, 1, worker);
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == SQLITE_ROW)
 		if (!open || labels_cover(labels, db_col_text(st, 1)))
 			strvec_push(ids, db_col_text(st, 0));
 	sqlite3_reset(st);
@@ -254,11 +267,12 @@ void h_worker_poll(struct req *r, struct resp *out)
 			return;
 		}
 	}
-	if (!worker_exists(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such worker");
+	int lr = worker_lookup(c, r->params[0]);
+	cJSON *labels = lr < 0 ? NULL : worker_labels(c, r->params[0]);
+	if (labels == NULL) {
+		resp_lookup_error(out, c, lr < 0 ? lr : -EIO, "NOT_FOUND", "no such worker");
 		return;
 	}
-	cJSON *labels = worker_labels(c, r->params[0]);
 	bool open = strcmp(state, "OPEN") == 0, last = !open || wait <= 0;
 	double deadline = now_seconds() + wait;
 	int rc;
@@ -282,7 +296,13 @@ void h_worker_poll(struct req *r, struct resp *out)
 	}
 	cJSON *a = cJSON_CreateArray();
 	for (size_t i = 0; i < ids.n; i++) {
-		cJSON *m = model_scheduled(c, ids.v[i]);
+		cJSON *m;
+		if (model_scheduled(c, ids.v[i], &m) == -EIO) {
+			strvec_free(&ids);
+			cJSON_Delete(a);
+			resp_db_error(out, c);
+			return;
+		}
 		if (m)
 			cJSON_AddItemToArray(a, m);
 	}
@@ -307,11 +327,12 @@ void h_schedule_claim(struct req *r, struct resp *out)
 		return;
 	if (json_enum(j, "state", true, targets, &target, out) < 0)
 		goto done;
-	if (!worker_exists(c, worker)) {
-		resp_error(out, 404, "NOT_FOUND", "no such worker");
+	int lr = worker_lookup(c, worker);
+	cJSON *labels = lr < 0 ? NULL : worker_labels(c, worker);
+	if (labels == NULL) {
+		resp_lookup_error(out, c, lr < 0 ? lr : -EIO, "NOT_FOUND", "no such worker");
 		goto done;
 	}
-	cJSON *labels = worker_labels(c, worker);
 	if (db_begin(c) != SQLITE_OK) {
 		cJSON_Delete(labels);
 		resp_db_error(out, c);
@@ -320,11 +341,13 @@ void h_schedule_claim(struct req *r, struct resp *out)
 	sqlite3_stmt *st = db_stmt(c, "SELECT state, worker_id, dataset_id, runs_on FROM scheduled "
 				   "WHERE id = ?");
 	db_bind_text(st, 1, sched);
-	if (sqlite3_step(st) != SQLITE_ROW || strcmp(db_col_text(st, 2), dataset) != 0) {
+	lr = db_row(st);
+	if (lr != 1 || strcmp(db_col_text(st, 2), dataset) != 0) {
 		sqlite3_reset(st);
 		db_rollback(c);
 		cJSON_Delete(labels);
-		resp_error(out, 404, "NOT_FOUND", "no such scheduled run in this dataset");
+		resp_lookup_error(out, c, lr < 0 ? -EIO : -ENOENT, "NOT_FOUND",
+				  "no such scheduled run in this dataset");
 		goto done;
 	}
 	char state[16], holder[25];
@@ -362,7 +385,7 @@ void h_schedule_claim(struct req *r, struct resp *out)
 		db_bind_text(st, 2, worker);
 		sqlite3_bind_int64(st, 3, db_now_ms());
 		db_bind_text(st, 4, sched);
-		int rc = sqlite3_step(st);
+		int rc = db_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE) {
 			resp_db_error(out, c);
@@ -374,7 +397,12 @@ void h_schedule_claim(struct req *r, struct resp *out)
 		resp_db_error(out, c);
 		goto done;
 	}
-	resp_json(out, 200, model_scheduled(c, sched));
+	cJSON *m;
+	if ((lr = model_scheduled(c, sched, &m)) < 0) {
+		resp_lookup_error(out, c, lr, "NOT_FOUND", "no such scheduled run");
+		goto done;
+	}
+	resp_json(out, 200, m);
 done:
 	cJSON_Delete(j);
 }
@@ -392,9 +420,10 @@ void h_config_get(struct req *r, struct resp *out)
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, config, created_at FROM configs WHERE id = ?");
 
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	int found = db_row(st);
+	if (found != 1) {
 		sqlite3_reset(st);
-		resp_error(out, 404, "NOT_FOUND", "no such config");
+		resp_lookup_error(out, c, found < 0 ? -EIO : -ENOENT, "NOT_FOUND", "no such config");
 		return;
 	}
 	cJSON *cfg = cJSON_Parse(db_col_text(st, 1));
@@ -440,7 +469,10 @@ void h_run_create(struct req *r, struct resp *out)
 		goto dberr;
 	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE scheduled_id = ?");
 	db_bind_text(st, 1, sched);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	int found = db_row(st);
+	if (found < 0)
+		goto dberr;
+	if (found == 1) {
 		/* The same scheduled run again: its run, created once (201: SPEC 7's creates). */
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
 		sqlite3_reset(st);
@@ -453,8 +485,10 @@ void h_run_create(struct req *r, struct resp *out)
 	db_bind_text(st, 1, sched);
 	db_bind_text(st, 2, dataset);
 	db_bind_text(st, 3, config);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
+	found = db_row(st);
 	sqlite3_reset(st);
+	if (found < 0)
+		goto dberr;
 	if (!found) {
 		db_rollback(c);
 		resp_error(out, 404, "NOT_FOUND", "no scheduled run with this id, dataset and config");
@@ -473,7 +507,7 @@ void h_run_create(struct req *r, struct resp *out)
 	db_bind_text(st, 6, ver);
 	sqlite3_bind_int64(st, 7, now);
 	sqlite3_bind_int64(st, 8, now);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 		goto dberr;
@@ -525,7 +559,7 @@ void h_run_state(struct req *r, struct resp *out)
 	db_bind_text(st, 3, state);
 	sqlite3_bind_int64(st, 4, db_now_ms());
 	db_bind_text(st, 5, r->params[0]);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	api_run_update_free(&u);
 	if (rc != SQLITE_DONE) {
@@ -533,10 +567,11 @@ void h_run_state(struct req *r, struct resp *out)
 		return;
 	}
 	if (sqlite3_changes(db_handle(c)) == 0) {
-		if (workers_run_released(c, r->params[0]))
+		rc = workers_run_released(c, r->params[0]);
+		if (rc > 0)
 			reply_released(out, r->params[0]);
 		else
-			resp_error(out, 404, "NOT_FOUND", "no such run");
+			resp_lookup_error(out, c, rc < 0 ? -EIO : -ENOENT, "NOT_FOUND", "no such run");
 		return;
 	}
 	resp_json(out, 200, cJSON_CreateObject());
@@ -561,23 +596,29 @@ void h_run_progress(struct req *r, struct resp *out)
 	sqlite3_bind_double(st, 1, p.progress);
 	sqlite3_bind_int64(st, 2, db_now_ms());
 	db_bind_text(st, 3, r->params[0]);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		resp_db_error(out, c);
 		return;
 	}
 	if (sqlite3_changes(db_handle(c)) == 0) {
-		if (workers_run_released(c, r->params[0]))
+		rc = workers_run_released(c, r->params[0]);
+		if (rc > 0)
 			reply_released(out, r->params[0]);
 		else
-			resp_error(out, 404, "NOT_FOUND", "no such run");
+			resp_lookup_error(out, c, rc < 0 ? -EIO : -ENOENT, "NOT_FOUND", "no such run");
 		return;
 	}
 	st = db_stmt(c, "SELECT abort_requested FROM runs WHERE id = ?");
 	db_bind_text(st, 1, r->params[0]);
-	struct api_abort_reply ar = { sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) };
+	rc = db_row(st);
+	struct api_abort_reply ar = { rc == 1 && sqlite3_column_int(st, 0) };
 	sqlite3_reset(st);
+	if (rc < 0) {
+		resp_db_error(out, c);
+		return;
+	}
 	char *body = api_build_abort_reply(&ar);
 	free(out->body);
 	out->status = 200;
@@ -638,17 +679,20 @@ void h_run_logs_put(struct req *r, struct resp *out)
 			goto done;
 		}
 	}
-	if (workers_run_released(c, r->params[0])) {
+	int rel = workers_run_released(c, r->params[0]);
+	if (rel < 0)
+		goto dberr;
+	if (rel) {
 		db_rollback(c);
 		reply_released(out, r->params[0]);
 		goto done;
 	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT state FROM runs WHERE id = ?");
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	if ((rel = db_row(st)) != 1) {
 		sqlite3_reset(st);
 		db_rollback(c);
-		resp_error(out, 404, "NOT_FOUND", "no such run");
+		resp_lookup_error(out, c, rel < 0 ? -EIO : -ENOENT, "NOT_FOUND", "no such run");
 		goto done;
 	}
 	/* A line without a state is of the run's state when it arrived (the read model needs one). */
@@ -657,9 +701,11 @@ void h_run_logs_put(struct req *r, struct resp *out)
 	sqlite3_reset(st);
 	st = db_stmt(c, "SELECT coalesce(max(seq) + 1, 0) FROM run_logs WHERE run_id = ?");
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if ((rel = db_row(st)) == 1)
 		next = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	if (rel < 0)
+		goto dberr;
 	for (size_t i = 0; i < l.n; i++) {
 		const struct api_log_entry *e = &l.v[i];
 		st = db_stmt(c, "INSERT INTO run_logs (run_id, seq, ts, level, msg, state, grp) "
@@ -672,7 +718,7 @@ void h_run_logs_put(struct req *r, struct resp *out)
 		db_bind_text(st, 6, e->state >= 0 ? api_enum_name(API_E_RUN_STATE, e->state) :
 			     run_state);
 		db_bind_text(st, 7, e->group);
-		int rc = sqlite3_step(st);
+		int rc = db_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
 			goto dberr;
@@ -726,17 +772,20 @@ void h_samples_batch(struct req *r, struct resp *out)
 			goto done;
 		}
 	}
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		goto done;
 	}
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
 	sqlite3_stmt *st = db_stmt(c, "SELECT coalesce(max(idx) + 1, 0) FROM samples WHERE dataset_id = ?");
 	db_bind_text(st, 1, r->params[0]);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if ((ds_found = db_row(st)) == 1)
 		next = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	if (ds_found < 0)
+		goto dberr;
 	cJSON_ArrayForEach(e, j) {
 		/* Insertion order is bit order; a name seen before keeps its index. */
 		cJSON *meta = cJSON_GetObjectItemCaseSensitive(e, "metaData");
@@ -747,7 +796,7 @@ void h_samples_batch(struct req *r, struct resp *out)
 		sqlite3_bind_int64(st, 2, next);
 		db_bind_text(st, 3, cJSON_GetObjectItemCaseSensitive(e, "fileName")->valuestring);
 		db_bind_text(st, 4, meta_text);
-		int rc = sqlite3_step(st);
+		int rc = db_step(st);
 		sqlite3_reset(st);
 		free(meta_text);
 		if (rc != SQLITE_DONE)
@@ -760,9 +809,9 @@ void h_samples_batch(struct req *r, struct resp *out)
 	st = db_stmt(c, "UPDATE datasets SET last_modified_at = ? WHERE id = ?");
 	sqlite3_bind_int64(st, 1, db_now_ms());
 	db_bind_text(st, 2, r->params[0]);
-	sqlite3_step(st);
+	int mod = db_step(st);
 	sqlite3_reset(st);
-	if (db_commit(c) != SQLITE_OK)
+	if (mod != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 		goto dberr;
 	cJSON *o = cJSON_CreateObject();
 	json_add_i64(o, "added", added);
@@ -788,8 +837,9 @@ void h_mappings(struct req *r, struct resp *out)
 	}
 	if (req_paging(r, out, &limit, &offset) < 0)
 		return;
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		return;
 	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT file_name FROM samples WHERE dataset_id = ? "
@@ -798,9 +848,14 @@ void h_mappings(struct req *r, struct resp *out)
 	db_bind_text(st, 1, r->params[0]);
 	sqlite3_bind_int64(st, 2, limit);
 	sqlite3_bind_int64(st, 3, offset);
-	while (sqlite3_step(st) == SQLITE_ROW)
+	while ((ds_found = db_row(st)) == 1)
 		cJSON_AddItemToArray(a, cJSON_CreateString(db_col_text(st, 0)));
 	sqlite3_reset(st);
+	if (ds_found < 0) {
+		cJSON_Delete(a);
+		resp_db_error(out, c);
+		return;
+	}
 	resp_json(out, 200, a);
 }
 
@@ -817,18 +872,20 @@ void h_tag_export_filenames(struct req *r, struct resp *out)
 
 	if (req_paging(r, out, &limit, &offset) < 0)
 		return;
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		return;
 	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT bit_mask_data FROM tags WHERE id = ? AND dataset_id = ?");
 	db_bind_text(st, 1, r->params[1]);
 	db_bind_text(st, 2, r->params[0]);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if ((ds_found = db_row(st)) == 1)
 		mask = xstrdup(db_col_text(st, 0));
 	sqlite3_reset(st);
 	if (mask == NULL) {
-		resp_error(out, 404, "NOT_FOUND", "no such tag in this dataset");
+		resp_lookup_error(out, c, ds_found < 0 ? -EIO : -ENOENT, "NOT_FOUND",
+				  "no such tag in this dataset");
 		return;
 	}
 	struct bitmask bm = { 0 };
@@ -839,7 +896,7 @@ void h_tag_export_filenames(struct req *r, struct resp *out)
 	int64_t seen = 0, put = 0;
 	st = db_stmt(c, "SELECT idx, file_name FROM samples WHERE dataset_id = ? ORDER BY idx");
 	db_bind_text(st, 1, r->params[0]);
-	while ((limit < 0 || put < limit) && sqlite3_step(st) == SQLITE_ROW) {
+	while ((limit < 0 || put < limit) && (ds_found = db_row(st)) == 1) {
 		int64_t i = sqlite3_column_int64(st, 0);
 		if (i < 0 || (uint64_t)i >= nbits || !bitmask_get(&bm, (size_t)i))
 			continue;
@@ -849,6 +906,11 @@ void h_tag_export_filenames(struct req *r, struct resp *out)
 	}
 	sqlite3_reset(st);
 	bitmask_free(&bm);
+	if (ds_found < 0) {
+		free(b.data);
+		resp_db_error(out, c);
+		return;
+	}
 	free(out->body);
 	out->status = 200;
 	out->body = b.data ? b.data : xstrdup("");
@@ -858,33 +920,42 @@ void h_tag_export_filenames(struct req *r, struct resp *out)
 
 /* The tags of the query (its one parameter bound to p), as models. */
 static void tags_reply(struct resp *out, struct dbconn *c, const char *sql, const char *p,
-		       cJSON *(*model)(struct dbconn *, const char *))
+		       int (*model)(struct dbconn *, const char *, cJSON **))
 {
 	struct strvec ids = { 0 };
 	sqlite3_stmt *st = db_stmt(c, sql);
+	int rc;
 
 	db_bind_text(st, 1, p);
-	while (sqlite3_step(st) == SQLITE_ROW)
+	while ((rc = db_row(st)) == 1)
 		strvec_push(&ids, db_col_text(st, 0));
 	sqlite3_reset(st);
 	cJSON *a = cJSON_CreateArray();
-	for (size_t i = 0; i < ids.n; i++) {
-		cJSON *t = model(c, ids.v[i]);
+	for (size_t i = 0; i < ids.n && rc == 0; i++) {
+		cJSON *t;
+		if (model(c, ids.v[i], &t) == -EIO)
+			rc = -EIO;
 		if (t)
 			cJSON_AddItemToArray(a, t);
 	}
 	strvec_free(&ids);
+	if (rc < 0) {
+		cJSON_Delete(a);
+		resp_db_error(out, c);
+		return;
+	}
 	resp_json(out, 200, a);
 }
 
 /* A dataset's tags, oldest first, each as model makes it. */
 static void dataset_tags(struct req *r, struct resp *out,
-			 cJSON *(*model)(struct dbconn *, const char *))
+			 int (*model)(struct dbconn *, const char *, cJSON **))
 {
 	struct dbconn *c = req_db(r);
 
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		return;
 	}
 	tags_reply(out, c, "SELECT id FROM tags WHERE dataset_id = ? ORDER BY created_at, rowid",
@@ -910,26 +981,28 @@ void h_run_tags(struct req *r, struct resp *out)
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM runs WHERE id = ?");
 
 	db_bind_text(st, 1, r->params[0]);
-	bool found = sqlite3_step(st) == SQLITE_ROW;
+	int found = db_row(st);
 	sqlite3_reset(st);
-	if (!found) {
-		resp_error(out, 404, "NOT_FOUND", "no such run");
+	if (found != 1) {
+		resp_lookup_error(out, c, found < 0 ? -EIO : -ENOENT, "NOT_FOUND", "no such run");
 		return;
 	}
 	tags_reply(out, c, "SELECT id FROM tags WHERE run_id = ? ORDER BY created_at DESC, rowid DESC",
 		   r->params[0], model_tag);
 }
 
+/* The dataset's sample count, or -EIO on a database error. */
 static int64_t dataset_nsamples(struct dbconn *c, const char *id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT count(*) FROM samples WHERE dataset_id = ?");
 	int64_t n = 0;
 
 	db_bind_text(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	int found = db_row(st);
+	if (found == 1)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	return n;
+	return found < 0 ? -EIO : n;
 }
 
 void h_tag_create(struct req *r, struct resp *out)
@@ -956,11 +1029,14 @@ void h_tag_create(struct req *r, struct resp *out)
 		resp_error(out, 400, "MALFORMED_REQUEST", "prevTagId and runId must be ids or null");
 		goto done;
 	}
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		goto done;
 	}
 	int64_t n = dataset_nsamples(c, r->params[0]);
+	if (n < 0)
+		goto dberr;
 	if (tot < 0 || tot > n) {
 		resp_error(out, 400, "BAD_REQUEST", "totSize %lld is not within the dataset's %lld samples",
 			   (long long)tot, (long long)n);
@@ -976,7 +1052,9 @@ void h_tag_create(struct req *r, struct resp *out)
 		goto done;
 	}
 	if (prev != NULL) {
-		cJSON *p = model_tag(c, prev);
+		cJSON *p;
+		if (model_tag(c, prev, &p) == -EIO)
+			goto dberr;
 		bool ok = p && strcmp(cJSON_GetObjectItem(p, "datasetId")->valuestring, r->params[0]) == 0;
 		cJSON_Delete(p);
 		if (!ok) {
@@ -986,7 +1064,9 @@ void h_tag_create(struct req *r, struct resp *out)
 	}
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
-	if (run != NULL && workers_run_released(c, run)) {
+	if (run != NULL && (ds_found = workers_run_released(c, run)) != 0) {
+		if (ds_found < 0)
+			goto dberr;
 		db_rollback(c);
 		reply_released(out, run);
 		goto done;
@@ -995,7 +1075,9 @@ void h_tag_create(struct req *r, struct resp *out)
 				   "WHERE dataset_id = ? AND name = ?");
 	db_bind_text(st, 1, r->params[0]);
 	db_bind_text(st, 2, name);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((ds_found = db_row(st)) < 0)
+		goto dberr;
+	if (ds_found == 1) {
 		/* Same name: the same tag when the mask agrees (a retry), else a conflict. */
 		bool same = strcmp(db_col_text(st, 1), mask) == 0 && sqlite3_column_int64(st, 2) == tot;
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
@@ -1020,7 +1102,7 @@ void h_tag_create(struct req *r, struct resp *out)
 	db_bind_text(st, 7, creator);
 	db_bind_text(st, 8, run);
 	sqlite3_bind_int64(st, 9, db_now_ms());
-	rc = sqlite3_step(st);
+	rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 		goto dberr;
@@ -1059,8 +1141,9 @@ void h_tag_initial(struct req *r, struct resp *out)
 	const char *name = t.name ? t.name : "initial-tag";
 	const char *creator = t.creator >= 0 ? api_enum_name(API_E_TAG_CREATOR, t.creator) :
 			      r->who.role == ROLE_WORKER ? "USER_WORKER" : "USER_PIP";
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		goto done;
 	}
 	if (db_begin(c) != SQLITE_OK)
@@ -1069,14 +1152,18 @@ void h_tag_initial(struct req *r, struct resp *out)
 		sqlite3_stmt *q = db_stmt(c, "SELECT 1 FROM runs WHERE id = ? AND dataset_id = ?");
 		db_bind_text(q, 1, t.run_id);
 		db_bind_text(q, 2, r->params[0]);
-		bool ok = sqlite3_step(q) == SQLITE_ROW;
+		int ok = db_row(q);
 		sqlite3_reset(q);
+		if (ok < 0)
+			goto dberr;
 		if (!ok) {
 			db_rollback(c);
 			resp_error(out, 400, "BAD_REQUEST", "runId: not a run of this dataset");
 			goto done;
 		}
-		if (workers_run_released(c, t.run_id)) {
+		if ((ok = workers_run_released(c, t.run_id)) != 0) {
+			if (ok < 0)
+				goto dberr;
 			db_rollback(c);
 			reply_released(out, t.run_id);
 			goto done;
@@ -1085,7 +1172,9 @@ void h_tag_initial(struct req *r, struct resp *out)
 	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM tags WHERE dataset_id = ? AND name = ?");
 	db_bind_text(st, 1, r->params[0]);
 	db_bind_text(st, 2, name);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((ds_found = db_row(st)) < 0)
+		goto dberr;
+	if (ds_found == 1) {
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
 		sqlite3_reset(st);
 		db_rollback(c);
@@ -1094,6 +1183,8 @@ void h_tag_initial(struct req *r, struct resp *out)
 	}
 	sqlite3_reset(st);
 	int64_t n = dataset_nsamples(c, r->params[0]);
+	if (n < 0)
+		goto dberr;
 	for (int64_t i = 0; i < n; i++)
 		bitmask_set(&bm, (size_t)i);
 	mask = bitmask_format(&bm);
@@ -1108,7 +1199,7 @@ void h_tag_initial(struct req *r, struct resp *out)
 	db_bind_text(st, 6, creator);
 	db_bind_text(st, 7, t.run_id);
 	sqlite3_bind_int64(st, 8, db_now_ms());
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 		goto dberr;
@@ -1125,11 +1216,13 @@ done:
 
 void h_tag_get(struct req *r, struct resp *out)
 {
-	cJSON *t = model_tag(req_db(r), r->params[1]);
+	cJSON *t;
+	int rc = model_tag(req_db(r), r->params[1], &t);
 
 	if (t == NULL || strcmp(cJSON_GetObjectItem(t, "datasetId")->valuestring, r->params[0]) != 0) {
 		cJSON_Delete(t);
-		resp_error(out, 404, "NOT_FOUND", "no such tag in this dataset");
+		resp_lookup_error(out, req_db(r), rc == -EIO ? -EIO : -ENOENT, "NOT_FOUND",
+				  "no such tag in this dataset");
 		return;
 	}
 	resp_json(out, 200, t);
@@ -1183,10 +1276,12 @@ void h_scores_post(struct req *r, struct resp *out)
 		}
 		vals[k++] = e->valuedouble;
 	}
-	cJSON *tag = model_tag(c, r->params[1]);
+	cJSON *tag;
+	int lr = model_tag(c, r->params[1], &tag);
 	if (tag == NULL || strcmp(cJSON_GetObjectItem(tag, "datasetId")->valuestring, r->params[0]) != 0) {
 		cJSON_Delete(tag);
-		resp_error(out, 404, "NOT_FOUND", "no such tag in this dataset");
+		resp_lookup_error(out, c, lr == -EIO ? -EIO : -ENOENT, "NOT_FOUND",
+				  "no such tag in this dataset");
 		goto done;
 	}
 	struct bitmask bm = { 0 };
@@ -1203,7 +1298,9 @@ void h_scores_post(struct req *r, struct resp *out)
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, scores FROM scores WHERE tag_id = ? AND score_type = ?");
 	db_bind_text(st, 1, r->params[1]);
 	db_bind_text(st, 2, type);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((lr = db_row(st)) < 0)
+		goto dberr;
+	if (lr == 1) {
 		const void *b = sqlite3_column_blob(st, 1);
 		size_t blen = (size_t)sqlite3_column_bytes(st, 1);
 		bool same = blen == n * sizeof(double) && (n == 0 || memcmp(b, vals, blen) == 0);
@@ -1225,7 +1322,7 @@ void h_scores_post(struct req *r, struct resp *out)
 	db_bind_text(st, 3, type);
 	sqlite3_bind_blob(st, 4, vals, (int)(n * sizeof(double)), SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 5, db_now_ms());
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 		goto dberr;
@@ -1264,9 +1361,15 @@ static void datapool_reply(struct dbconn *c, const char *dataset, const char *na
 	cJSON_AddStringToObject(o, "name", name);
 	db_bind_text(st, 1, dataset);
 	db_bind_text(st, 2, name);
-	while (sqlite3_step(st) == SQLITE_ROW)
+	int rc;
+	while ((rc = db_row(st)) == 1)
 		cJSON_AddItemToArray(a, cJSON_CreateString(db_col_text(st, 0)));
 	sqlite3_reset(st);
+	if (rc < 0) {
+		cJSON_Delete(o);
+		resp_db_error(out, c);
+		return;
+	}
 	if (added >= 0)
 		json_add_i64(o, "added", added);
 	resp_json(out, 200, o);
@@ -1280,8 +1383,9 @@ void h_datapool_get(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_REQUEST", "datapool names are [A-Za-z0-9._-]{1,128}, not starting with '.'");
 		return;
 	}
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		return;
 	}
 	datapool_reply(c, r->params[0], r->params[1], -1, out);
@@ -1302,8 +1406,9 @@ void h_datapool_put(struct req *r, struct resp *out)
 		return;
 	if (json_str_array(j, "fileNames", true, &names, out) < 0)
 		goto done;
-	if (!dataset_exists_id(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such dataset");
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		goto done;
 	}
 	if (db_begin(c) != SQLITE_OK)
@@ -1314,7 +1419,7 @@ void h_datapool_put(struct req *r, struct resp *out)
 		db_bind_text(st, 1, r->params[0]);
 		db_bind_text(st, 2, r->params[1]);
 		db_bind_text(st, 3, e->valuestring);
-		int rc = sqlite3_step(st);
+		int rc = db_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
 			goto dberr;
@@ -1372,20 +1477,24 @@ static void file_create(struct req *r, struct resp *out, bool winnow)
 	}
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
-	if (workers_run_released(c, r->params[0])) {
+	if ((rc = workers_run_released(c, r->params[0])) != 0) {
+		if (rc < 0)
+			goto dberr;
 		db_rollback(c);
 		reply_released(out, r->params[0]);
 		goto done;
 	}
-	if (!run_exists(c, r->params[0])) {
+	if ((rc = run_lookup(c, r->params[0])) < 0) {
 		db_rollback(c);
-		resp_error(out, 404, "NOT_FOUND", "no such run");
+		resp_lookup_error(out, c, rc, "NOT_FOUND", "no such run");
 		goto done;
 	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, type, sig FROM artifacts WHERE run_id = ? AND file_name = ?");
 	db_bind_text(st, 1, r->params[0]);
 	db_bind_text(st, 2, fn);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((rc = db_row(st)) < 0)
+		goto dberr;
+	if (rc == 1) {
 		bool same = strcmp(db_col_text(st, 1), type) == 0;
 		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
 		snprintf(sig, sizeof(sig), "%s", db_col_text(st, 2));
@@ -1408,7 +1517,7 @@ static void file_create(struct req *r, struct resp *out, bool winnow)
 		db_bind_text(st, 4, type);
 		db_bind_text(st, 5, sig);
 		sqlite3_bind_int64(st, 6, db_now_ms());
-		rc = sqlite3_step(st);
+		rc = db_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE || db_commit(c) != SQLITE_OK)
 			goto dberr;
@@ -1458,13 +1567,17 @@ void h_artifact_confirm(struct req *r, struct resp *out)
 
 	db_bind_text(st, 1, r->params[1]);
 	db_bind_text(st, 2, r->params[0]);
-	bool found = sqlite3_step(st) == SQLITE_ROW && !winnow_file_type(db_col_text(st, 0));
+	int rc = db_row(st);
+	bool found = rc == 1 && !winnow_file_type(db_col_text(st, 0));
 	sqlite3_reset(st);
 	if (!found) {
-		if (workers_run_released(c, r->params[0]))
+		if (rc >= 0)
+			rc = workers_run_released(c, r->params[0]);
+		if (rc > 0)
 			reply_released(out, r->params[0]);
 		else
-			resp_error(out, 404, "NOT_FOUND", "no such artifact of this run");
+			resp_lookup_error(out, c, rc < 0 ? -EIO : -ENOENT, "NOT_FOUND",
+					  "no such artifact of this run");
 		return;
 	}
 	resp_json(out, 200, cJSON_CreateObject());
@@ -1479,8 +1592,9 @@ void h_run_files_list(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
 
-	if (!run_exists(c, r->params[0])) {
-		resp_error(out, 404, "NOT_FOUND", "no such run");
+	int rc = run_lookup(c, r->params[0]);
+	if (rc < 0) {
+		resp_lookup_error(out, c, rc, "NOT_FOUND", "no such run");
 		return;
 	}
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, file_name, type, uploaded_at IS NOT NULL, "
@@ -1488,7 +1602,7 @@ void h_run_files_list(struct req *r, struct resp *out)
 				   "WHERE run_id = ? ORDER BY created_at, id");
 	cJSON *a = cJSON_CreateArray();
 	db_bind_text(st, 1, r->params[0]);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((rc = db_row(st)) == 1) {
 		if (!winnow_file_type(db_col_text(st, 2)))
 			continue;
 		cJSON *o = cJSON_CreateObject();
@@ -1501,6 +1615,11 @@ void h_run_files_list(struct req *r, struct resp *out)
 		cJSON_AddItemToArray(a, o);
 	}
 	sqlite3_reset(st);
+	if (rc < 0) {
+		cJSON_Delete(a);
+		resp_db_error(out, c);
+		return;
+	}
 	resp_json(out, 200, a);
 }
 
@@ -1549,13 +1668,18 @@ void h_artifact_upload(struct req *r, struct resp *out)
 	const char *sig = req_query(r, "sig");
 	sqlite3_stmt *st = db_stmt(c, "SELECT sig FROM artifacts WHERE id = ?");
 	bool ok = false;
+	int found = 0;
 
 	db_bind_text(st, 1, r->params[0]);
-	if (sig != NULL && strlen(sig) == 64 && sqlite3_step(st) == SQLITE_ROW) {
+	if (sig != NULL && strlen(sig) == 64 && (found = db_row(st)) == 1) {
 		const char *want = db_col_text(st, 0);
 		ok = strlen(want) == 64 && CRYPTO_memcmp(want, sig, 64) == 0;
 	}
 	sqlite3_reset(st);
+	if (found < 0) {
+		resp_db_error(out, c);	/* not 401: the signature may be good */
+		return;
+	}
 	if (!ok) {
 		resp_error(out, 401, "UNAUTHORIZED", "missing or wrong signature");
 		return;
@@ -1564,7 +1688,7 @@ void h_artifact_upload(struct req *r, struct resp *out)
 	sqlite3_bind_blob(st, 1, r->body, (int)r->body_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, db_now_ms());
 	db_bind_text(st, 3, r->params[0]);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		resp_db_error(out, c);

@@ -80,7 +80,7 @@ static int authenticate(struct req *r)
 	const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, AUTH_COOKIE);
 	if (cookie != NULL)
 		return auth_check_session(req_db(r), cookie, &r->who);
-	return -1;
+	return -ENOENT;
 }
 
 /*
@@ -144,7 +144,12 @@ static void dispatch_api(struct req *r, struct resp *out)
 		return;
 	}
 	if (rt->roles != ROLE_NONE && rt->roles != ROLE_PUBLIC) {
-		if (authenticate(r) < 0) {
+		int arc = authenticate(r);
+		if (arc == -EIO) {
+			resp_db_error(out, req_db(r));	/* not 401: the token may be good */
+			return;
+		}
+		if (arc < 0) {
 			resp_error(out, 401, "UNAUTHORIZED", "a valid token is required");
 			return;
 		}
@@ -190,7 +195,12 @@ static void do_login(struct req *r, struct resp *out)
 		return;
 	if (json_str(j, "token", true, &tok, out) < 0)
 		goto done;
-	if (auth_check_token(req_db(r), tok, &r->who) < 0) {
+	int arc = auth_check_token(req_db(r), tok, &r->who);
+	if (arc == -EIO) {
+		resp_db_error(out, req_db(r));
+		goto done;
+	}
+	if (arc < 0) {
 		resp_error(out, 401, "UNAUTHORIZED", "invalid token");
 		goto done;
 	}

@@ -50,7 +50,7 @@ struct held {
 
 static int step_done(struct dbconn *c, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
@@ -168,7 +168,7 @@ int workers_sweep(struct db *db, int timeout_s, int64_t up_since_ms)
 		     "WHERE s.state = 'LOCKED' AND w.last_seen_at < ?");
 	sqlite3_bind_int64(st, 1, cutoff);
 	int step;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((step = db_step(st)) == SQLITE_ROW) {
 		hv = xreallocarray(hv, n + 1, sizeof(*hv));
 		struct held *h = &hv[n++];
 		memset(h, 0, sizeof(*h));
@@ -236,15 +236,15 @@ out:
 	return rc;
 }
 
-bool workers_run_released(struct dbconn *c, const char *run_id)
+int workers_run_released(struct dbconn *c, const char *run_id)
 {
 	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM released_runs WHERE run_id = ? "
 				   "UNION ALL SELECT 1 FROM runs WHERE id = ? AND state = 'CRASHED'");
-	bool found;
+	int found;
 
 	db_bind_text(st, 1, run_id);
 	db_bind_text(st, 2, run_id);
-	found = sqlite3_step(st) == SQLITE_ROW;
+	found = db_row(st);
 	sqlite3_reset(st);
 	return found;
 }

@@ -21,8 +21,9 @@ int workers_sweep(struct db *db, int timeout_s, int64_t up_since_ms);
 /*
  * Was run_id taken back from its worker (reopened, or CRASHED by the sweep)?
  * Worker calls on such a run answer 409 RUN_RELEASED. Call inside the
- * caller's transaction when the answer guards a write.
+ * caller's transaction when the answer guards a write. 1 yes, 0 no, -EIO on a
+ * database error (503: never guess).
  */
-bool workers_run_released(struct dbconn *c, const char *run_id);
+int workers_run_released(struct dbconn *c, const char *run_id);
 
 #endif

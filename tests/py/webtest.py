@@ -14,6 +14,8 @@ import time
 ROOT = os.environ.get("WINNOW_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, os.environ.get("BIN", "bin"))
 WEB = os.path.join(BIN, "winnow-web")
+# winnow-web with a fault injector on its store seam (tests/tools/winnow_web_test.c)
+WEB_TEST = os.path.join(ROOT, os.environ.get("BUILD", "build"), "tests", "tools", "winnow-web-test")
 
 
 def free_port():
@@ -57,7 +59,11 @@ class Reply:
 class Server:
     """A running winnow-web. Use as a context manager or call stop()."""
 
-    def __init__(self, db=None, roots=(), extra=(), workdir=None):
+    def __init__(self, db=None, roots=(), extra=(), workdir=None, faults=None):
+        # faults: WINNOW_WEB_FAULTS for the test build (e.g. "busy:every=7,ioerr:every=11"),
+        # which then runs instead of winnow-web; None: winnow-web itself. May be changed
+        # between stop() and start().
+        self.faults = faults
         self.dir = workdir or tempfile.mkdtemp(prefix="web", dir=os.getcwd())
         self.db = db or os.path.join(self.dir, "web.db")
         self.roots = list(roots)
@@ -78,8 +84,12 @@ class Server:
         # S3 endpoints users may set (SPEC 8): the tests' own S3 server, on any port
         cmd += ["--s3-endpoint-allow", "http://127.0.0.1"]
         cmd += self.extra
+        env = None
+        if self.faults is not None:
+            cmd[0] = WEB_TEST
+            env = dict(os.environ, WINNOW_WEB_FAULTS=self.faults)
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf)
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=self.logf, env=env)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
