@@ -1554,7 +1554,8 @@ void h_share_add(struct req *r, struct resp *out)
 
 	if (j == NULL)
 		return;
-	if (json_str(j, "user", true, &name, out) < 0 || !share_allowed(r, out) ||
+	/* Who may share first: a user it is only shared with learns nothing more from a 400. */
+	if (!share_allowed(r, out) || json_str(j, "user", true, &name, out) < 0 ||
 	    share_user(r, out, name, id) < 0)
 		goto done;
 	sqlite3_stmt *st = db_stmt(c, "INSERT OR IGNORE INTO dataset_shares (dataset_id, token_id, "
