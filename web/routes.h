@@ -49,7 +49,7 @@ void h_run_file_create(struct req *r, struct resp *out);
 void h_run_files_list(struct req *r, struct resp *out);
 /* Does the route store Idempotency-Key answers (server.c)? Its creates do. */
 bool routes_idempotent(const struct route *rt);
-/* What an Idempotency-Key is stored under: method, path and the body's sha256. */
+/* What an Idempotency-Key is stored under: method, path, the body's sha256 and the caller. */
 char *routes_idem_route(struct req *r);
 void h_samples_batch(struct req *r, struct resp *out);
 void h_mappings(struct req *r, struct resp *out);

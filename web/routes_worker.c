@@ -1643,7 +1643,14 @@ char *routes_idem_route(struct req *r)
 		fatalx("sha256 failed");
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", h[i]);
-	return xasprintf("%s %s %s", r->method, r->path, hex);
+	/*
+	 * And who: a key is the caller's own (SPEC 8), so another principal
+	 * repeating it gets no stored answer of someone else's. A worker is
+	 * named by its worker, so a new token of the same worker finds its keys.
+	 */
+	return xasprintf("%s %s %s %s:%s", r->method, r->path, hex,
+			 r->who.role == ROLE_WORKER ? "worker" : "user",
+			 r->who.role == ROLE_WORKER ? r->who.worker : r->who.id);
 }
 
 /* The creates of winnowd's calls store their Idempotency-Key answers (server.c). */

@@ -288,7 +288,17 @@ class TestWorkers(Base):
         self.srv.ok("PUT", claim % wa, {"state": "LOCKED"}, a, 200)
         body = {"dockerVersion": "t", "datasetId": ds, "scheduledId": sid, "configId": cfg}
         self.assertEqual(self.srv.request("POST", "/v1/docker/runs", body, b).status, 404)
-        run = self.srv.ok("POST", "/v1/docker/runs", body, a, 201)["id"]
+        key = {"Idempotency-Key": sid + ":run"}
+        r = self.srv.request("POST", "/v1/docker/runs", body, a, headers=key)
+        self.assertEqual(r.status, 201, r)
+        run = r.json["id"]
+        # another worker repeating the holder's key and body gets no stored answer of its
+        r = self.srv.request("POST", "/v1/docker/runs", body, b, headers=key)
+        self.assertEqual(r.status, 404, r)
+        # the holder's new token (the same worker) finds its own
+        a2 = self.srv.token("box-a-new", "worker", worker="box-a")
+        r = self.srv.request("POST", "/v1/docker/runs", body, a2, headers=key)
+        self.assertEqual((r.status, r.json["id"]), (201, run))
         for m, p, bd in (("PUT", "/v1/docker/runs/%s" % run, {"state": "EMBEDDING"}),
                          ("PUT", "/v1/docker/runs/%s/logs" % run, [{"ts": 1, "level": "INFO", "group": "g", "msg": "m"}]),
                          ("PUT", "/v1/winnow/runs/%s/progress" % run, {"progress": 0.5}),
