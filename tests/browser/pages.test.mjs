@@ -823,6 +823,22 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		const winnowSrc = await U('GET', `/v1/winnow/datasets/${bare}/datasource?purpose=LIGHTLY`);
 		assert.deepEqual([winnowSrc.s3Endpoint, winnowSrc.s3Region, winnowSrc.s3AccessKeyId, winnowSrc.s3SecretAccessKey],
 			['http://127.0.0.1:9', 'eu-west-1', 'KEYID', '********']);
+		// the owner, and sharing (SPEC 8): the owner shares the dataset with another user by the
+		// name of their token (an unknown name is said at the field), and takes the share back
+		await page.locator('#ds-owner', { hasText: 'alice' }).waitFor();
+		if (!MOCK) {
+			tokenCreate('bob', 'user');
+			await page.fill('#share-user', 'nobody');
+			await page.click('#share-form button[type=submit]');
+			await page.locator('#share-user-error:not([hidden])').waitFor();
+			await page.fill('#share-user', 'bob');
+			await page.click('#share-form button[type=submit]');
+			await page.locator('#ds-shares td', { hasText: 'bob' }).waitFor();
+			assert.deepEqual((await U('GET', `/v1/winnow/datasets/${bare}/shares`)).users.map((u) => u.name), ['bob']);
+			await page.click('#ds-shares button[data-user=bob]');
+			await page.waitForFunction(() => !document.querySelector('#ds-shares button[data-user=bob]'));
+			assert.deepEqual((await U('GET', `/v1/winnow/datasets/${bare}/shares`)).users, []);
+		}
 		// a phone-sized window: the pages reflow, nothing runs off the side
 		await page.setViewportSize({ width: 400, height: 860 });
 		for (const [hash, name, sel] of [[`#/datasets/${S.did}/runs/${S.sid}/results`, 'narrow-results', '#sample-grid figure'],
