@@ -27,7 +27,6 @@
 #include <string.h>
 
 #include "db.h"
-#include "log.h"
 #include "routes.h"
 #include "util.h"
 
