@@ -40,7 +40,7 @@ try {
 	await U('PUT', `/v1/datasets/${did}/datasource`, { type: 'LOCAL', purpose: 'INPUT_OUTPUT', fullPath: path.join(tmp, 'big') });
 	const cfg = (await U('POST', '/v1/docker/worker/config', { config: { workerType: 'FULL', docker: { method: 'coral', stopping_condition: { n_samples: K }, active_learning: { task_name: 't', score_name: 'uncertainty_margin' } }, lightly: {} } })).id;
 	const sid = (await U('POST', `/v1/datasets/${did}/docker/worker/schedule`, { configId: cfg })).id;
-	const wid = (await W('POST', '/v1/docker/worker', { name: 'bench', workerType: 'FULL', labels: [] })).id;
+	const wid = (await W('POST', '/v1/docker/worker', { name: 'bench-worker', workerType: 'FULL', labels: [] })).id;
 	await W('PUT', `/v1/datasets/${did}/docker/worker/${wid}/schedule/${sid}`, { state: 'LOCKED' });
 	const rid = (await W('POST', '/v1/docker/runs', { dockerVersion: 'bench', datasetId: did, scheduledId: sid, configId: cfg })).id;
 	const name = (i) => `img/${String(i).padStart(6, '0')}.jpg`;

@@ -113,7 +113,7 @@ def main():
             call(base, utok, "POST", "/v1/datasets/%s/docker/worker/schedule" % ds,
                  {"configId": cfg, "priority": ["LOW", "MID", "HIGH", "CRITICAL"][i % 4]})
         wid = call(base, wtok, "POST", "/v1/docker/worker",
-                   {"name": "bench", "workerType": "FULL", "labels": []})["id"]
+                   {"name": "bench-worker", "workerType": "FULL", "labels": []})["id"]   # the token's own worker (SPEC 8)
         path = "/v1/docker/worker/%s/schedule?state=OPEN" % wid
         lat = asyncio.run(open_loop(port, path, wtok))
         n = len(lat)

@@ -246,6 +246,31 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;\n"
 	"CREATE INDEX idempotency_age ON idempotency (created_at);\n"
 	"ALTER TABLE run_logs ADD COLUMN grp TEXT;\n",
+	/*
+	 * v5: users and sharing (SPEC 8). An admin token is a user token with
+	 * admin = 1 (role stays 'user', so every user route takes it). A worker
+	 * token is bound to one worker name; a worker token of before is bound
+	 * to the first worker it registered (so a running deployment keeps
+	 * working), else to its own name. dataset_shares: the users (token ids)
+	 * an owner or admin shared a dataset with. The sessions index lets
+	 * expired sessions be purged.
+	 */
+	[5] =
+	"ALTER TABLE tokens ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE tokens ADD COLUMN worker_name TEXT;\n"
+	"UPDATE tokens SET worker_name = coalesce((SELECT w.name FROM workers w\n"
+	"  WHERE w.user_id = tokens.id ORDER BY w.created_at, w.id LIMIT 1), name)\n"
+	"  WHERE role = 'worker';\n"
+	"CREATE TABLE dataset_shares (\n"
+	"  dataset_id TEXT NOT NULL REFERENCES datasets(id),\n"
+	"  token_id TEXT NOT NULL REFERENCES tokens(id),\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (dataset_id, token_id)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX dataset_shares_token ON dataset_shares (token_id);\n"
+	"CREATE INDEX datasets_user ON datasets (user_id, created_at);\n"
+	"CREATE INDEX scheduled_worker ON scheduled (worker_id, state);\n"
+	"CREATE INDEX sessions_expiry ON sessions (expires_at);\n",
 };
 
 const char *db_migration_sql(int version)

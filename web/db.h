@@ -14,7 +14,7 @@ struct db;
 struct dbconn;
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 /*
  * Opens (creating it when absent) the database at path with `pool` connections,

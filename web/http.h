@@ -33,6 +33,8 @@ struct principal {
 	char id[25];
 	char name[128];
 	enum role role;
+	bool admin;		/* ROLE_USER with the admin flag: sees and may do everything (authz.c) */
+	char worker[128];	/* ROLE_WORKER: the one worker name the token is bound to */
 };
 
 /* Server-wide settings, read-only once the server runs. */

@@ -43,7 +43,7 @@ static void usage(FILE *f)
 	      "                  [--s3-endpoint-allow http(s)://HOST[:PORT]]...\n"
 	      "                  [--worker-timeout SECONDS] [--tls-cert PEM --tls-key PEM]\n"
 	      "                  [--public-url URL] [--read-url-ttl SECONDS]\n"
-	      "       winnow-web token create NAME --role worker|user --db PATH\n"
+	      "       winnow-web token create NAME --role admin|user|worker [--worker WORKERNAME] --db PATH\n"
 	      "       winnow-web token list --db PATH\n"
 	      "       winnow-web token revoke NAME --db PATH\n"
 	      "       winnow-web routes          (prints every route: METHOD PATTERN ROLES)\n"
@@ -88,6 +88,7 @@ static struct db *open_db(const char *path)
 static int cmd_token(int argc, char **argv)
 {
 	const char *sub = argc > 2 ? argv[2] : NULL, *name = NULL, *role = NULL, *dbpath = NULL;
+	const char *worker = NULL;
 
 	if (sub == NULL)
 		bad_usage("%s", "token: create, list or revoke?");
@@ -96,6 +97,8 @@ static int cmd_token(int argc, char **argv)
 			dbpath = optarg_of(argc, argv, &i);
 		else if (strcmp(argv[i], "--role") == 0)
 			role = optarg_of(argc, argv, &i);
+		else if (strcmp(argv[i], "--worker") == 0)
+			worker = optarg_of(argc, argv, &i);
 		else if (argv[i][0] != '-' && name == NULL)
 			name = argv[i];
 		else
@@ -104,8 +107,11 @@ static int cmd_token(int argc, char **argv)
 	if (strcmp(sub, "create") == 0) {
 		if (name == NULL)
 			bad_usage("%s", "token create: NAME is required");
-		if (role == NULL || (strcmp(role, "worker") != 0 && strcmp(role, "user") != 0))
-			bad_usage("%s", "token create: --role worker|user is required");
+		if (role == NULL || (strcmp(role, "worker") != 0 && strcmp(role, "user") != 0 &&
+				     strcmp(role, "admin") != 0))
+			bad_usage("%s", "token create: --role admin|user|worker is required");
+		if (worker != NULL && strcmp(role, "worker") != 0)
+			bad_usage("%s", "token create: --worker is for --role worker");
 	} else if (strcmp(sub, "revoke") == 0) {
 		if (name == NULL)
 			bad_usage("%s", "token revoke: NAME is required");
@@ -120,13 +126,13 @@ static int cmd_token(int argc, char **argv)
 	int rc = 0;
 	if (strcmp(sub, "create") == 0) {
 		char tok[65];
-		rc = auth_token_create(c, name, role, tok);
+		rc = auth_token_create(c, name, role, worker, tok);
 		if (rc == 0)
 			printf("%s\n", tok);
 		else if (rc == -EEXIST)
 			fprintf(stderr, "winnow-web: a token named %s exists\n", name);
 		else if (rc == -EINVAL)
-			fprintf(stderr, "winnow-web: token names are 1-100 of [A-Za-z0-9._@-]\n");
+			fprintf(stderr, "winnow-web: token and worker names are 1-100 of [A-Za-z0-9._@-]\n");
 	} else if (strcmp(sub, "list") == 0) {
 		rc = auth_token_list(c, stdout);
 	} else {

@@ -49,7 +49,7 @@ void h_run_file_create(struct req *r, struct resp *out);
 void h_run_files_list(struct req *r, struct resp *out);
 /* Does the route store Idempotency-Key answers (server.c)? Its creates do. */
 bool routes_idempotent(const struct route *rt);
-/* What an Idempotency-Key is stored under: method, path and the body's sha256. */
+/* What an Idempotency-Key is stored under: method, path, the body's sha256 and the caller. */
 char *routes_idem_route(struct req *r);
 void h_samples_batch(struct req *r, struct resp *out);
 void h_mappings(struct req *r, struct resp *out);
@@ -65,6 +65,19 @@ void h_datapool_get(struct req *r, struct resp *out);
 void h_datapool_put(struct req *r, struct resp *out);
 void h_artifact_create(struct req *r, struct resp *out);
 void h_artifact_upload(struct req *r, struct resp *out);
+
+/*
+ * The paging of winnow's own lists (/v1/winnow/...): Lightly's pageSize and
+ * pageOffset query arguments; no pageSize, or one past WINNOW_PAGE_MAX, is
+ * WINNOW_PAGE_MAX. 0, or -1 after replying 400.
+ */
+#define WINNOW_PAGE_MAX 1000
+int winnow_paging(struct req *r, struct resp *out, int64_t *limit, int64_t *offset);
+
+/* Sharing (routes_user.c): GET, PUT/POST and DELETE .../datasets/{datasetId}/shares. */
+void h_shares_list(struct req *r, struct resp *out);
+void h_share_add(struct req *r, struct resp *out);
+void h_share_delete(struct req *r, struct resp *out);
 
 /* User routes (routes_user.c). */
 void h_me(struct req *r, struct resp *out);

@@ -17,6 +17,9 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "auth.h"
+#include "authz.h"
+#include "workers.h"
 #include "bitmask.h"
 #include "config.h"
 #include "dataset.h"
@@ -80,7 +83,10 @@ void h_me(struct req *r, struct resp *out)
 
 	cJSON_AddStringToObject(o, "userId", r->who.id);
 	cJSON_AddStringToObject(o, "name", r->who.name);
-	cJSON_AddStringToObject(o, "role", r->who.role == ROLE_WORKER ? "worker" : "user");
+	cJSON_AddStringToObject(o, "role", r->who.role == ROLE_WORKER ? "worker" :
+				r->who.admin ? "admin" : "user");
+	if (r->who.role == ROLE_WORKER)
+		cJSON_AddStringToObject(o, "workerName", r->who.worker);
 	resp_json(out, 200, o);
 }
 
@@ -104,9 +110,10 @@ static int query_bool(struct req *r, struct resp *out, const char *key, int def)
 
 /*
  * The datasets of GET /v1/datasets and its name query, newest first, paged.
- * winnow has one workspace (every user sees every dataset, SPEC 8), so
- * nothing is "shared" from elsewhere: shared=True answers no dataset. name:
- * NULL for all; exact: that name, else the names that start with it.
+ * Lightly's client's flags (SPEC 8): none = mine, shared=True = shared with
+ * me, getAssetsOfTeam=True (or getAssetsOfTeamInclusiveSelf=True) = all I may
+ * see (an admin: every dataset). name: NULL for all; exact: that name, else
+ * the names that start with it.
  */
 static void datasets_reply(struct req *r, struct resp *out, const char *name)
 {
@@ -114,17 +121,18 @@ static void datasets_reply(struct req *r, struct resp *out, const char *name)
 	struct strvec ids = { 0 };
 	int64_t limit, offset;
 	int shared = query_bool(r, out, "shared", 0);
-	int exact = name ? query_bool(r, out, "exact", 0) : 0;
+	int team = shared < 0 ? 0 : query_bool(r, out, "getAssetsOfTeam", 0);
+	int self = team < 0 ? 0 : query_bool(r, out, "getAssetsOfTeamInclusiveSelf", 0);
+	int exact = name && self >= 0 ? query_bool(r, out, "exact", 0) : 0;
 
-	if (shared < 0 || exact < 0 || req_paging(r, out, &limit, &offset) < 0)
+	if (shared < 0 || team < 0 || self < 0 || exact < 0 ||
+	    req_paging(r, out, &limit, &offset) < 0)
 		return;
-	if (shared) {
-		resp_json(out, 200, cJSON_CreateArray());
-		return;
-	}
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM datasets WHERE ?1 IS NULL OR name = ?1 OR "
-				   "(?2 = 0 AND substr(name, 1, length(?1)) = ?1) "
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM datasets WHERE (?1 IS NULL OR name = ?1 OR "
+				   "(?2 = 0 AND substr(name, 1, length(?1)) = ?1)) AND "
+				   AUTHZ_DATASETS("id") " "
 				   "ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4");
+	authz_bind(st, r, team || self ? "all" : shared ? "shared" : "mine");
 	if (name)
 		db_bind_text(st, 1, name);
 	else
@@ -426,24 +434,24 @@ void h_schedule_create(struct req *r, struct resp *out)
 		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		goto done;
 	}
-	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM configs WHERE id = ?");
-	db_bind_text(st, 1, config);
-	int found = db_row(st);
-	sqlite3_reset(st);
-	if (found < 0) {
+	/* A config of mine (or one I may see: authz_config); another user's reads as absent. */
+	int az = authz_config(r, config);
+	if (az == -EIO) {
 		resp_db_error(out, c);
 		goto done;
 	}
-	if (!found) {
+	if (az < 0) {
 		resp_error(out, 400, "BAD_REQUEST", "no config with id %s", config);
 		goto done;
 	}
 	char *runs_on_text = runs_on ? cJSON_PrintUnformatted(runs_on) : xstrdup("[]");
 	int64_t now = db_now_ms();
 	id_new(id);
-	st = db_stmt(c, "INSERT INTO scheduled (id, dataset_id, config_id, user_id, priority, "
+	/* One statement, so the cap (SPEC 8) cannot be passed by two calls at once. */
+	sqlite3_stmt *st = db_stmt(c, "INSERT INTO scheduled (id, dataset_id, config_id, user_id, priority, "
 		     "priority_rank, runs_on, state, origin_scheduled_id, created_at, last_modified_at) "
-		     "VALUES (?, ?, ?, ?, ?, ?, ?, 'OPEN', ?, ?, ?)");
+		     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'OPEN', ?8, ?9, ?10 WHERE (SELECT count(*) "
+		     "FROM scheduled WHERE dataset_id = ?2 AND state IN ('OPEN', 'LOCKED')) < ?11");
 	db_bind_text(st, 1, id);
 	db_bind_text(st, 2, r->params[0]);
 	db_bind_text(st, 3, config);
@@ -454,11 +462,15 @@ void h_schedule_create(struct req *r, struct resp *out)
 	db_bind_text(st, 8, origin);
 	sqlite3_bind_int64(st, 9, now);
 	sqlite3_bind_int64(st, 10, now);
+	sqlite3_bind_int(st, 11, SCHEDULED_ACTIVE_MAX);
 	int rc = db_step(st);
 	sqlite3_reset(st);
 	free(runs_on_text);
 	if (rc != SQLITE_DONE) {
 		resp_db_error(out, c);
+	} else if (sqlite3_changes(db_handle(c)) == 0) {
+		resp_error(out, 409, "DATASET_AT_MAX_CAPACITY", "a dataset has at most %d scheduled "
+			   "runs OPEN or LOCKED: cancel some or wait", SCHEDULED_ACTIVE_MAX);
 	} else {
 		longpoll_bump();	/* after the commit (autocommit): waiting polls see it */
 		reply_id(out, 201, id);
@@ -501,7 +513,11 @@ static void schedule_reply(struct req *r, struct resp *out, unsigned def,
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
 	struct state_args sa = { 0 };
+	int64_t limit = -1, offset = 0, seen = 0;
 
+	/* winnow's list (every state by default) is paged; Lightly's (OPEN and LOCKED) is capped. */
+	if (def == 0xfu && winnow_paging(r, out, &limit, &offset) < 0)
+		return;
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, state_arg, &sa);
 	if (sa.bad != NULL) {
 		resp_error(out, 400, "BAD_REQUEST", "state must be OPEN, LOCKED, DONE or CANCELED");
@@ -517,12 +533,14 @@ static void schedule_reply(struct req *r, struct resp *out, unsigned def,
 	sqlite3_stmt *st = db_stmt(c, "SELECT id, state FROM scheduled WHERE dataset_id = ? "
 				   "ORDER BY created_at DESC, rowid DESC");
 	db_bind_text(st, 1, r->params[0]);
-	while ((ds_found = db_row(st)) == 1) {
+	while ((limit < 0 || (int64_t)ids.n < limit) && (ds_found = db_row(st)) == 1) {
 		int k = str_index(scheduled_states, db_col_text(st, 1));
-		if (k >= 0 && (sa.mask & 1u << k))
+		if (k >= 0 && (sa.mask & 1u << k) && seen++ >= offset)
 			strvec_push(&ids, db_col_text(st, 0));
 	}
 	sqlite3_reset(st);
+	if (ds_found == 1)
+		ds_found = 0;	/* the page is full */
 	reply_models(out, c, ds_found, &ids, model);
 }
 
@@ -592,17 +610,18 @@ void h_schedule_cancel(struct req *r, struct resp *out)
  * paged (Lightly's pageSize/pageOffset).
  */
 static void runs_reply(struct req *r, struct resp *out, const char *ds, const char *sched,
-		       int (*model)(struct dbconn *, const char *, cJSON **))
+		       int (*model)(struct dbconn *, const char *, cJSON **), bool winnow)
 {
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
 	int64_t limit, offset;
 
-	if (req_paging(r, out, &limit, &offset) < 0)
+	if ((winnow ? winnow_paging(r, out, &limit, &offset) : req_paging(r, out, &limit, &offset)) < 0)
 		return;
 	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE (?1 IS NULL OR dataset_id = ?1) "
-				   "AND (?4 IS NULL OR scheduled_id = ?4) "
-				   "ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3");
+				   "AND (?4 IS NULL OR scheduled_id = ?4) AND " AUTHZ_DATASETS("dataset_id")
+				   " ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3");
+	authz_bind(st, r, "all");
 	db_bind_text(st, 1, ds);
 	sqlite3_bind_int64(st, 2, limit);
 	sqlite3_bind_int64(st, 3, offset);
@@ -621,10 +640,19 @@ static int query_id(struct req *r, struct resp *out, const char *key, const char
 	return 0;
 }
 
+int winnow_paging(struct req *r, struct resp *out, int64_t *limit, int64_t *offset)
+{
+	if (req_paging(r, out, limit, offset) < 0)
+		return -1;
+	if (*limit < 0 || *limit > WINNOW_PAGE_MAX)
+		*limit = WINNOW_PAGE_MAX;
+	return 0;
+}
+
 /* GET /v1/docker/runs (Lightly's get_docker_runs), paged. */
 void h_runs_list(struct req *r, struct resp *out)
 {
-	runs_reply(r, out, NULL, NULL, model_run);
+	runs_reply(r, out, NULL, NULL, model_run, false);
 }
 
 /* GET /v1/docker/runs/query/datasetId/{datasetId} (Lightly's get_docker_runs_query_by_dataset_id), paged. */
@@ -635,7 +663,7 @@ void h_runs_by_dataset(struct req *r, struct resp *out)
 		resp_lookup_error(out, req_db(r), ds_found, "NOT_FOUND", "no such dataset");
 		return;
 	}
-	runs_reply(r, out, r->params[0], NULL, model_run);
+	runs_reply(r, out, r->params[0], NULL, model_run, false);
 }
 
 /* GET /v1/winnow/runs[?datasetId=][&scheduledId=], paged: winnow's view of the runs (the pages'). */
@@ -645,7 +673,7 @@ void h_winnow_runs_list(struct req *r, struct resp *out)
 
 	if (query_id(r, out, "datasetId", &ds) < 0 || query_id(r, out, "scheduledId", &sched) < 0)
 		return;
-	runs_reply(r, out, ds, sched, model_run_winnow);
+	runs_reply(r, out, ds, sched, model_run_winnow, true);
 }
 
 static void run_reply(struct req *r, struct resp *out,
@@ -951,9 +979,14 @@ void h_winnow_workers_list(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
+	int64_t limit, offset;
 
-	reply_models(out, c, collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids), &ids,
-		     model_worker_winnow);
+	if (winnow_paging(r, out, &limit, &offset) < 0)
+		return;
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM workers ORDER BY name LIMIT ? OFFSET ?");
+	sqlite3_bind_int64(st, 1, limit);
+	sqlite3_bind_int64(st, 2, offset);
+	reply_models(out, c, collect_ids(st, &ids), &ids, model_worker_winnow);
 }
 
 /*
@@ -1498,4 +1531,135 @@ void h_version(struct req *r, struct resp *out)
 {
 	(void)r;
 	resp_json(out, 200, cJSON_CreateString(API_LIGHTLY_VERSION));
+}
+
+/*
+ * Sharing (SPEC 8): GET /v1/winnow/datasets/{datasetId}/shares answers
+ * {ownerId, ownerName, users: [{userId, name, createdAt}]} to anyone who sees
+ * the dataset; PUT or POST {"user": NAME} adds the user token NAME, DELETE
+ * .../shares/{userName} removes it, both for the owner or an admin only
+ * (403 for a user it is shared with). Each answers the list.
+ */
+static void shares_reply(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	sqlite3_stmt *st = db_stmt(c, "SELECT d.user_id, coalesce(t.name, '') FROM datasets d "
+				   "LEFT JOIN tokens t ON t.id = d.user_id WHERE d.id = ?");
+	cJSON *o = cJSON_CreateObject();
+
+	db_bind_text(st, 1, r->params[0]);
+	int rc = db_step(st);
+	if (rc == SQLITE_ROW) {
+		cJSON_AddStringToObject(o, "ownerId", db_col_text(st, 0));
+		cJSON_AddStringToObject(o, "ownerName", db_col_text(st, 1));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		cJSON_Delete(o);
+		if (rc == SQLITE_DONE)
+			resp_error(out, 404, "NOT_FOUND", "no such dataset");
+		else
+			resp_db_error(out, c);
+		return;
+	}
+	cJSON *a = cJSON_AddArrayToObject(o, "users");
+	st = db_stmt(c, "SELECT s.token_id, t.name, s.created_at FROM dataset_shares s "
+		     "JOIN tokens t ON t.id = s.token_id WHERE s.dataset_id = ? ORDER BY t.name");
+	db_bind_text(st, 1, r->params[0]);
+	while ((rc = db_step(st)) == SQLITE_ROW) {
+		cJSON *u = cJSON_CreateObject();
+		cJSON_AddStringToObject(u, "userId", db_col_text(st, 0));
+		cJSON_AddStringToObject(u, "name", db_col_text(st, 1));
+		cJSON_AddNumberToObject(u, "createdAt", (double)sqlite3_column_int64(st, 2));
+		cJSON_AddItemToArray(a, u);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		cJSON_Delete(o);
+		resp_db_error(out, c);
+		return;
+	}
+	resp_json(out, 200, o);
+}
+
+void h_shares_list(struct req *r, struct resp *out)
+{
+	shares_reply(r, out);
+}
+
+/* The owner or an admin (else 403/404 replied)? */
+static bool share_allowed(struct req *r, struct resp *out)
+{
+	int rc = authz_dataset_owner(r, r->params[0]);
+
+	if (rc == 0)
+		return true;
+	if (rc == -EACCES)
+		resp_error(out, 403, "FORBIDDEN", "only the dataset's owner or an admin shares it");
+	else
+		authz_reply(out, req_db(r), rc);
+	return false;
+}
+
+/* The user token named name: 0 (id filled), or -1 after replying. */
+static int share_user(struct req *r, struct resp *out, const char *name, char id[25])
+{
+	int rc = strlen(name) > 100 ? -ENOENT : auth_user_id(req_db(r), name, id);
+
+	if (rc == -EIO) {
+		resp_db_error(out, req_db(r));
+		return -1;
+	}
+	if (rc < 0) {
+		resp_error(out, 404, "USER_NOT_KNOWN", "no user token named %.100s", name);
+		return -1;
+	}
+	return 0;
+}
+
+void h_share_add(struct req *r, struct resp *out)
+{
+	cJSON *j = req_json_object(r, out);
+	const char *name = NULL;
+	struct dbconn *c = req_db(r);
+	char id[25];
+
+	if (j == NULL)
+		return;
+	/* Who may share first: a user it is only shared with learns nothing more from a 400. */
+	if (!share_allowed(r, out) || json_str(j, "user", true, &name, out) < 0 ||
+	    share_user(r, out, name, id) < 0)
+		goto done;
+	sqlite3_stmt *st = db_stmt(c, "INSERT OR IGNORE INTO dataset_shares (dataset_id, token_id, "
+				   "created_at) SELECT id, ?2, ?3 FROM datasets WHERE id = ?1 "
+				   "AND user_id != ?2");
+	db_bind_text(st, 1, r->params[0]);
+	db_bind_text(st, 2, id);
+	sqlite3_bind_int64(st, 3, db_now_ms());
+	int rc = db_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		resp_db_error(out, c);
+	else
+		shares_reply(r, out);
+done:
+	cJSON_Delete(j);
+}
+
+void h_share_delete(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	char id[25];
+
+	if (!share_allowed(r, out) || share_user(r, out, r->params[1], id) < 0)
+		return;
+	sqlite3_stmt *st = db_stmt(c, "DELETE FROM dataset_shares WHERE dataset_id = ? AND token_id = ?");
+	db_bind_text(st, 1, r->params[0]);
+	db_bind_text(st, 2, id);
+	int rc = db_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		resp_db_error(out, c);
+	else
+		shares_reply(r, out);
 }

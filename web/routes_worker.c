@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "api.h"
+#include "authz.h"
 #include "bitmask.h"
 #include "db.h"
 #include "log.h"
@@ -97,18 +98,36 @@ void h_worker_register(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_REQUEST", "name: %s", api_name_rule(API_NAME_WORKER));
 		goto done;
 	}
+	/* A worker token registers or finds only the worker it is bound to (SPEC 8). */
+	if (r->who.role == ROLE_WORKER && strcmp(name, r->who.worker) != 0) {
+		resp_error(out, 403, "FORBIDDEN", "this worker token is bound to the worker %s",
+			   r->who.worker);
+		goto done;
+	}
 	char *labels_text = labels ? cJSON_PrintUnformatted(labels) : xstrdup("[]");
 	int64_t now = db_now_ms();
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM workers WHERE name = ?");
+	sqlite3_stmt *st = db_stmt(c, "SELECT id, user_id FROM workers WHERE name = ?");
 	db_bind_text(st, 1, name);
-	int found = db_row(st);
-	if (found < 0)
-		goto dberr;
-	if (found == 1) {
-		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
+	int found = db_step(st);
+	if (found != SQLITE_ROW && found != SQLITE_DONE) {
 		sqlite3_reset(st);
+		goto dberr;
+	}
+	if (found == SQLITE_ROW) {
+		snprintf(id, sizeof(id), "%s", db_col_text(st, 0));
+		/* A user changes only the workers they registered; an admin, any. */
+		bool owner = r->who.role == ROLE_WORKER || r->who.admin ||
+			     strcmp(db_col_text(st, 1), r->who.id) == 0;
+		sqlite3_reset(st);
+		if (!owner) {
+			db_rollback(c);
+			free(labels_text);
+			resp_error(out, 403, "FORBIDDEN", "the worker %s is registered by another user",
+				   name);
+			goto done;
+		}
 		/* The same worker again (a restart): its labels may have changed. */
 		st = db_stmt(c, "UPDATE workers SET labels = ?, worker_type = ?, last_seen_at = ?, "
 			     "last_modified_at = ? WHERE id = ?");
@@ -119,6 +138,22 @@ void h_worker_register(struct req *r, struct resp *out)
 		db_bind_text(st, 5, id);
 	} else {
 		sqlite3_reset(st);
+		int64_t n = 0;
+		st = db_stmt(c, "SELECT count(*) FROM workers");
+		if (db_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+		else
+			n = -1;
+		sqlite3_reset(st);
+		if (n < 0)
+			goto dberr;
+		if (n >= WORKERS_MAX) {
+			db_rollback(c);
+			free(labels_text);
+			resp_error(out, 409, "CREATION_FAILED", "at most %d workers are registered "
+				   "(delete one first)", WORKERS_MAX);
+			goto done;
+		}
 		id_new(id);
 		st = db_stmt(c, "INSERT INTO workers (id, user_id, name, worker_type, state, labels, "
 			     "created_at, last_modified_at, last_seen_at) VALUES (?, ?, ?, ?, 'IDLE', ?, ?, ?, ?)");
@@ -234,9 +269,12 @@ static int poll_ids(struct dbconn *c, const char *worker, bool open, cJSON *labe
 			     "ORDER BY priority_rank DESC, created_at, rowid");
 		db_bind_text(st, 1, worker);
 	}
-	while ((rc = db_step(st)) == SQLITE_ROW)
+	/* At most POLL_MAX, the first in SPEC 7's order: a poll's answer stays bounded. */
+	while (ids->n < POLL_MAX && (rc = db_step(st)) == SQLITE_ROW)
 		if (!open || labels_cover(labels, db_col_text(st, 1)))
 			strvec_push(ids, db_col_text(st, 0));
+	if (ids->n >= POLL_MAX)
+		rc = SQLITE_DONE;
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
@@ -465,9 +503,25 @@ void h_run_create(struct req *r, struct resp *out)
 		resp_error(out, 400, "MALFORMED_REQUEST", "datasetId, scheduledId and configId must be ids");
 		goto done;
 	}
+	char w[25];
+	if (authz_my_worker(r, w) < 0)
+		goto dberr_nobegin;
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM runs WHERE scheduled_id = ?");
+	/* Only the worker holding the scheduled run creates (or finds) its run (SPEC 8). */
+	sqlite3_stmt *st = db_stmt(c, "SELECT 1 FROM scheduled WHERE id = ? AND worker_id = ?");
+	db_bind_text(st, 1, sched);
+	db_bind_text(st, 2, w);
+	int held = db_step(st);
+	sqlite3_reset(st);
+	if (held != SQLITE_ROW) {
+		db_rollback(c);
+		if (held != SQLITE_DONE)
+			goto dberr_nobegin;
+		resp_error(out, 404, "NOT_FOUND", "no scheduled run with this id held by this worker");
+		goto done;
+	}
+	st = db_stmt(c, "SELECT id FROM runs WHERE scheduled_id = ?");
 	db_bind_text(st, 1, sched);
 	int found = db_row(st);
 	if (found < 0)
@@ -516,6 +570,9 @@ void h_run_create(struct req *r, struct resp *out)
 dberr:
 	resp_db_error(out, c);
 	db_rollback(c);
+	goto done;
+dberr_nobegin:
+	resp_db_error(out, c);
 done:
 	cJSON_Delete(j);
 }
@@ -962,6 +1019,46 @@ static void dataset_tags(struct req *r, struct resp *out,
 		   r->params[0], model);
 }
 
+/* GET /v1/winnow/datasets/{datasetId}/tags, paged (winnow_paging). */
+static void winnow_tags(struct req *r, struct resp *out)
+{
+	struct dbconn *c = req_db(r);
+	struct strvec ids = { 0 };
+	int64_t limit, offset;
+
+	if (winnow_paging(r, out, &limit, &offset) < 0)
+		return;
+	int ds_found = dataset_lookup(c, r->params[0]);
+	if (ds_found < 0) {
+		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
+		return;
+	}
+	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM tags WHERE dataset_id = ? "
+				   "ORDER BY created_at, rowid LIMIT ? OFFSET ?");
+	db_bind_text(st, 1, r->params[0]);
+	sqlite3_bind_int64(st, 2, limit);
+	sqlite3_bind_int64(st, 3, offset);
+	int rc;
+	while ((rc = db_row(st)) == 1)
+		strvec_push(&ids, db_col_text(st, 0));
+	sqlite3_reset(st);
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < ids.n && rc == 0; i++) {
+		cJSON *t;
+		if (model_tag_winnow(c, ids.v[i], &t) == -EIO)
+			rc = -EIO;
+		if (t)
+			cJSON_AddItemToArray(a, t);
+	}
+	strvec_free(&ids);
+	if (rc < 0) {
+		cJSON_Delete(a);
+		resp_db_error(out, c);
+		return;
+	}
+	resp_json(out, 200, a);
+}
+
 /* GET /v1/datasets/{datasetId}/tags: Lightly's TagData. */
 void h_tags_list(struct req *r, struct resp *out)
 {
@@ -971,7 +1068,7 @@ void h_tags_list(struct req *r, struct resp *out)
 /* GET /v1/winnow/datasets/{datasetId}/tags: the pages' list, with each tag's creator. */
 void h_winnow_tags_list(struct req *r, struct resp *out)
 {
-	dataset_tags(r, out, model_tag_winnow);
+	winnow_tags(r, out);
 }
 
 /* GET /v1/docker/runs/{runId}/tags: the run's tags, newest first (the selection first). */
@@ -1090,6 +1187,30 @@ void h_tag_create(struct req *r, struct resp *out)
 		goto done;
 	}
 	sqlite3_reset(st);
+	/* The cap (SPEC 8), and a runId must be a run of this dataset the worker holds. */
+	st = db_stmt(c, "SELECT (SELECT count(*) FROM tags WHERE dataset_id = ?1), "
+		     "?2 IS NULL OR EXISTS (SELECT 1 FROM runs r JOIN scheduled s ON s.id = r.scheduled_id "
+		     "WHERE r.id = ?2 AND r.dataset_id = ?1 AND s.worker_id = "
+		     "(SELECT id FROM workers WHERE name = ?3))");
+	db_bind_text(st, 1, r->params[0]);
+	db_bind_text(st, 2, run);
+	db_bind_text(st, 3, r->who.worker);
+	if (db_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		goto dberr;
+	}
+	int64_t ntags = sqlite3_column_int64(st, 0);
+	bool run_ok = sqlite3_column_int(st, 1) != 0;
+	sqlite3_reset(st);
+	if (ntags >= TAGS_MAX || !run_ok) {
+		db_rollback(c);
+		if (!run_ok)
+			resp_error(out, 404, "NOT_FOUND", "runId: no such run of this dataset held by this worker");
+		else
+			resp_error(out, 409, "DATASET_AT_MAX_CAPACITY", "a dataset has at most %d tags",
+				   TAGS_MAX);
+		goto done;
+	}
 	id_new(id);
 	st = db_stmt(c, "INSERT INTO tags (id, dataset_id, name, prev_tag_id, bit_mask_data, tot_size, "
 		     "creator, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -1641,7 +1762,14 @@ char *routes_idem_route(struct req *r)
 		fatalx("sha256 failed");
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", h[i]);
-	return xasprintf("%s %s %s", r->method, r->path, hex);
+	/*
+	 * And who: a key is the caller's own (SPEC 8), so another principal
+	 * repeating it gets no stored answer of someone else's. A worker is
+	 * named by its worker, so a new token of the same worker finds its keys.
+	 */
+	return xasprintf("%s %s %s %s:%s", r->method, r->path, hex,
+			 r->who.role == ROLE_WORKER ? "worker" : "user",
+			 r->who.role == ROLE_WORKER ? r->who.worker : r->who.id);
 }
 
 /* The creates of winnowd's calls store their Idempotency-Key answers (server.c). */

@@ -31,6 +31,7 @@
 #include <microhttpd.h>
 
 #include "auth.h"
+#include "authz.h"
 #include "db.h"
 #include "log.h"
 #include "longpoll.h"
@@ -164,6 +165,12 @@ static void dispatch_api(struct req *r, struct resp *out)
 			resp_error(out, 400, "MALFORMED_REQUEST", "malformed id (24 lowercase hex characters)");
 			return;
 		}
+	}
+	/* Who may touch the objects the path names (authz.c): 404 as if absent, 403, or 503. */
+	int az = authz_route(r, rt);
+	if (az != 0) {
+		authz_reply(out, req_db(r), az);
+		return;
 	}
 	idem_dispatch(r, rt, out);
 }

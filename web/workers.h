@@ -9,6 +9,13 @@
 
 #include "db.h"
 
+/* Caps of SPEC 8: registered workers, and per dataset OPEN+LOCKED scheduled runs and tags. */
+#define WORKERS_MAX 1000
+#define SCHEDULED_ACTIVE_MAX 1000
+#define TAGS_MAX 10000
+/* The most scheduled runs a worker's poll answers with (the highest priority first). */
+#define POLL_MAX 100
+
 /*
  * Marks OFFLINE every worker silent for longer than timeout_s and takes back
  * the scheduled runs such workers hold LOCKED (workers.c's DESIGN). Nothing

@@ -96,6 +96,10 @@ async function handle(req, res, who, url, body) {
 	}
 	if (p === '/logout' && m === 'POST') { res.setHeader('Set-Cookie', 'winnow_session=; Max-Age=0; Path=/'); return json({}); }
 	if (p === '/v1/winnow/me') { either(); return json({ userId: who.userId, name: who.name, role: who.role }); }
+	// SPEC 8's sharing, as the dataset page reads it (one user in the mock: nobody to share with)
+	if (seg[1] === 'winnow' && seg[2] === 'datasets' && seg[4] === 'shares' && m === 'GET') {
+		need('user'); const d = ds(seg[3]); return json({ ownerId: d.userId || who.userId, ownerName: who.name, users: [] });
+	}
 	if (p === '/v1/datasets' && m === 'GET') { need('user'); return json([...db.datasets.values()].map((d) => ({ ...d, nSamples: (db.samples.get(d.id) || []).length }))); }
 	if (p === '/v1/datasets' && m === 'POST') {
 		need('user');

@@ -233,8 +233,9 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		return text ? JSON.parse(text) : null;
 	}
 
-	function tokenCreate(name, role) {
-		const out = execFileSync(WEB_BIN, ['token', 'create', name, '--role', role, '--db', S.db], { encoding: 'utf8' });
+	function tokenCreate(name, role, worker) {
+		// a worker token is bound to one worker name (SPEC 8)
+		const out = execFileSync(WEB_BIN, ['token', 'create', name, '--role', role, ...(worker ? ['--worker', worker] : []), '--db', S.db], { encoding: 'utf8' });
 		const words = out.match(/[A-Za-z0-9_\-.~+/=]{20,}/g);
 		assert.ok(words && words.length, `no token in the output of token create: ${out}`);
 		return words[words.length - 1];
@@ -253,12 +254,13 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		S.base = `http://127.0.0.1:${S.port}`;
 		let cmd, argv;
 		if (MOCK) {
-			S.userToken = 'user-token'; S.workerToken = 'worker-token';
+			S.userToken = 'user-token'; S.workerToken = 'worker-token'; S.seedToken = 'worker-token';
 			cmd = process.execPath;
 			argv = [path.join(HERE, 'mock-server.mjs'), '--listen', `127.0.0.1:${S.port}`, '--dataset-root', S.root, '--static', STATIC];
 		} else {
 			S.userToken = tokenCreate('alice', 'user');
-			S.workerToken = tokenCreate('worker-1', 'worker');
+			S.workerToken = tokenCreate('worker-1', 'worker', WORKER_NAME);
+			S.seedToken = tokenCreate('seeder-1', 'worker', 'page-speed-seeder');
 			cmd = WEB_BIN;
 			argv = ['--listen', `127.0.0.1:${S.port}`, '--db', S.db, '--dataset-root', S.root, '--static', STATIC,
 				'--s3-endpoint-allow', 'http://127.0.0.1'];
@@ -694,7 +696,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		// is scheduled with runsOn ['page-speed-seed'], a label the daemon lacks, so the daemon
 		// is never offered it; a separate worker, 'page-speed-seeder', holds it.
 		const N = 100000, K = 10000;
-		const seed = (m, p, b) => call(m, p, b, S.workerToken);
+		const seed = (m, p, b) => call(m, p, b, S.seedToken);
 		fs.mkdirSync(path.join(S.root, 'big'), { recursive: true });
 		const did = (await U('POST', '/v1/datasets', { name: 'big' })).id;
 		await U('PUT', `/v1/datasets/${did}/datasource`, { type: 'LOCAL', purpose: 'INPUT_OUTPUT', fullPath: path.join(S.root, 'big') });
@@ -821,6 +823,22 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		const winnowSrc = await U('GET', `/v1/winnow/datasets/${bare}/datasource?purpose=LIGHTLY`);
 		assert.deepEqual([winnowSrc.s3Endpoint, winnowSrc.s3Region, winnowSrc.s3AccessKeyId, winnowSrc.s3SecretAccessKey],
 			['http://127.0.0.1:9', 'eu-west-1', 'KEYID', '********']);
+		// the owner, and sharing (SPEC 8): the owner shares the dataset with another user by the
+		// name of their token (an unknown name is said at the field), and takes the share back
+		await page.locator('#ds-owner', { hasText: 'alice' }).waitFor();
+		if (!MOCK) {
+			tokenCreate('bob', 'user');
+			await page.fill('#share-user', 'nobody');
+			await page.click('#share-form button[type=submit]');
+			await page.locator('#share-user-error:not([hidden])').waitFor();
+			await page.fill('#share-user', 'bob');
+			await page.click('#share-form button[type=submit]');
+			await page.locator('#ds-shares td', { hasText: 'bob' }).waitFor();
+			assert.deepEqual((await U('GET', `/v1/winnow/datasets/${bare}/shares`)).users.map((u) => u.name), ['bob']);
+			await page.click('#ds-shares button[data-user=bob]');
+			await page.waitForFunction(() => !document.querySelector('#ds-shares button[data-user=bob]'));
+			assert.deepEqual((await U('GET', `/v1/winnow/datasets/${bare}/shares`)).users, []);
+		}
 		// a phone-sized window: the pages reflow, nothing runs off the side
 		await page.setViewportSize({ width: 400, height: 860 });
 		for (const [hash, name, sel] of [[`#/datasets/${S.did}/runs/${S.sid}/results`, 'narrow-results', '#sample-grid figure'],

@@ -108,8 +108,9 @@ describe('selection plans in the pages, against the real server and daemon', { s
 	}
 	const U = (m, p, b) => call(m, p, b);
 
-	function tokenCreate(name, role) {
-		const out = execFileSync(WEB_BIN, ['token', 'create', name, '--role', role, '--db', S.db], { encoding: 'utf8' });
+	function tokenCreate(name, role, worker) {
+		// a worker token is bound to one worker name (SPEC 8)
+		const out = execFileSync(WEB_BIN, ['token', 'create', name, '--role', role, ...(worker ? ['--worker', worker] : []), '--db', S.db], { encoding: 'utf8' });
 		const words = out.match(/[A-Za-z0-9_\-.~+/=]{20,}/g);
 		return words[words.length - 1];
 	}
@@ -221,7 +222,8 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		S.port = await freePort();
 		S.base = `http://127.0.0.1:${S.port}`;
 		S.userToken = tokenCreate('alice', 'user');
-		S.workerToken = tokenCreate('worker-1', 'worker');
+		S.workerToken = tokenCreate('worker-1', 'worker', 'plans-winnowd');
+		S.seedToken = tokenCreate('seeder-1', 'worker', 'hostile-seeder');
 		server = spawn(WEB_BIN, ['--listen', `127.0.0.1:${S.port}`, '--db', S.db, '--dataset-root', S.root, '--static', STATIC], { stdio: ['ignore', 'pipe', 'pipe'] });
 		server.stdout.on('data', (d) => { serverLog += d; });
 		server.stderr.on('data', (d) => { serverLog += d; });
@@ -468,7 +470,7 @@ describe('selection plans in the pages, against the real server and daemon', { s
 
 	test('hostile artifacts: a bad selection.csv and a malformed balance are said on the page, the rest still shown', async () => {
 		// a run held by a separate worker (runsOn a label the daemon lacks), its artifacts hand-made
-		const seed = (m, p, b) => call(m, p, b, S.workerToken);
+		const seed = (m, p, b) => call(m, p, b, S.seedToken);
 		const did = (await U('POST', '/v1/datasets', { name: 'hostile' })).id;
 		const cfgId = (await U('POST', '/v1/docker/worker/config/vX', { version: 'V4', config: { workerType: 'FULL', docker: {}, selection: S.plan } })).id;
 		const sid = (await U('POST', `/v1/datasets/${did}/docker/worker/schedule`, { configId: cfgId, runsOn: ['hostile-seed'] })).id;

@@ -314,8 +314,10 @@ class DaemonTest(DaemonFixture):
         # run create "<job>:run", the outbox's "<job>:<seq>", each seq once
         con = sqlite3.connect(self.web.db)
         try:
-            # route: "METHOD /path sha256(body)"
-            keyed = [(k, r.rsplit(" ", 1)[0]) for k, r in con.execute("SELECT key, route FROM idempotency")]
+            # route: "METHOD /path sha256(body) caller" (the caller: SPEC 8, a key is its own)
+            keyed = [(k, " ".join(r.split(" ")[:2])) for k, r in con.execute("SELECT key, route FROM idempotency")]
+            self.assertEqual({r.split(" ")[3] for k, r in con.execute("SELECT key, route FROM idempotency")},
+                             {"worker:worker1"})
         finally:
             con.close()
         self.assertIn((sched + ":run", "POST /v1/docker/runs"), keyed)

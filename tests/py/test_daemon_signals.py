@@ -272,7 +272,7 @@ class SignalTest(td.DaemonTest):
         # The token: revoked in the web app, the daemon's calls are refused ...
         off = self.log_size(d)
         webtest.cli("token", "revoke", "worker1", "--db", self.web.db)
-        new = self.web.token("worker2", "worker")
+        new = self.web.token("worker2", "worker", worker="worker1")     # the same worker's new token (SPEC 8)
         self.wait_log(d, r"UNAUTHORIZED", off, timeout=60)
         sched = self.schedule(ds, td.CORESET)
         # A poll after the schedule, refused too: nothing is claimed.

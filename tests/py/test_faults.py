@@ -417,6 +417,9 @@ class TruncatedBodyTest(unittest.TestCase):
     def test_tag_and_samples_bodies_cut_short(self):
         samples = b'[{"fileName":"a.jpg","metaData":{}}]'
         tag = b'{"name":"cut","prevTagId":null,"bitMaskData":"0x1","totSize":1,"creator":"USER_WORKER"}'
+        # the worker holds the dataset's run, so its calls there are taken (SPEC 8)
+        self.web.ok("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (self.ds, self.wid, self.sched),
+                    {"state": "LOCKED"}, self.wtok)
         for chunked in (False, True):
             self.send_cut("POST", "/v1/winnow/datasets/%s/samples/batch" % self.ds, samples, chunked=chunked)
             self.send_cut("POST", "/v1/datasets/%s/tags" % self.ds, tag, chunked=chunked)

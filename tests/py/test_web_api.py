@@ -71,7 +71,7 @@ class Base(unittest.TestCase):
         return self.srv.ok(method, path, body, self.user, status)
 
     def w(self, method, path, body=None, status=200):
-        return self.srv.ok(method, path, body, self.worker, status)
+        return self.srv.ok(method, path, body, self.tok_for(path), status)
 
     def dataset(self, name="dataset"):
         return self.u("POST", "/v1/datasets", {"name": name}, 201)["id"]
@@ -87,20 +87,45 @@ class Base(unittest.TestCase):
         return self.u("POST", "/v1/datasets/%s/docker/worker/schedule" % ds, body, 201)["id"]
 
     def register(self, name, labels=()):
-        return self.w("POST", "/v1/docker/worker", {"name": name, "workerType": "FULL", "labels": list(labels)}, 201)["id"]
+        """Registers name with the worker token bound to it (SPEC 8), which the
+        test's later worker calls (self.w) then use, but for a call whose path
+        names another registered worker: that one's token."""
+        self.worker = self.srv.worker_token(name)
+        wid = self.w("POST", "/v1/docker/worker", {"name": name, "workerType": "FULL", "labels": list(labels)}, 201)["id"]
+        self.__dict__.setdefault("by_wid", {})[wid] = self.worker
+        return wid
+
+    def tok_for(self, path):
+        for wid, tok in self.__dict__.get("by_wid", {}).items():
+            if wid in path:
+                return tok
+        return self.worker
+
+    def hold(self, ds, name="holder"):
+        """The worker name (its token from then on) holds a run of ds, so its calls may touch ds."""
+        self.worker, wid, sid, run = self.srv.hold(self.user, ds, name)
+        self.__dict__.setdefault("by_wid", {})[wid] = self.worker
+        return wid, sid, run
+
+    def tok_wid(self, tok):
+        return [w for w, t in self.__dict__.get("by_wid", {}).items() if t == tok][0]
 
     def claim(self, ds, worker, sched, state="LOCKED", token=None):
         return self.srv.request("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (ds, worker, sched),
-                                {"state": state}, token or self.worker)
+                                {"state": state}, token or self.tok_for("/%s/" % worker))
 
 
 class TestWorkerCalls(Base):
     def test_register_same_name_same_id(self):
-        r1 = self.srv.request("POST", "/v1/docker/worker", {"name": "gpu-box", "workerType": "FULL", "labels": ["gpu"]}, self.worker)
+        gpu_tok = self.srv.worker_token("gpu-box")
+        r1 = self.srv.request("POST", "/v1/docker/worker", {"name": "gpu-box", "workerType": "FULL", "labels": ["gpu"]}, gpu_tok)
         self.assertEqual(r1.status, 201)
+        # SPEC 8: a worker token registers only the name it is bound to
+        r = self.srv.request("POST", "/v1/docker/worker", {"name": "cpu-box", "workerType": "FULL"}, gpu_tok)
+        self.assertEqual((r.status, r.json["code"]), (403, "FORBIDDEN"))
         wid = r1.json["id"]
         self.assertRegex(wid, ID_RE)
-        r2 = self.srv.request("POST", "/v1/docker/worker", {"name": "gpu-box", "workerType": "FULL", "labels": ["gpu", "x"]}, self.worker)
+        r2 = self.srv.request("POST", "/v1/docker/worker", {"name": "gpu-box", "workerType": "FULL", "labels": ["gpu", "x"]}, gpu_tok)
         self.assertEqual(r2.status, 201)   # Lightly's client maps only 201 (SPEC 7)
         self.assertEqual(r2.json["id"], wid)
         other = self.register("cpu-box")
@@ -110,7 +135,7 @@ class TestWorkerCalls(Base):
         self.assertEqual(m["labels"], ["gpu", "x"])
         self.assertEqual(m["state"], "IDLE")
         self.assertEqual(m["workerType"], "FULL")
-        me = self.w("GET", "/v1/winnow/me")
+        me = self.srv.ok("GET", "/v1/winnow/me", token=gpu_tok)
         self.assertEqual(m["userId"], me["userId"])
         names = [x["name"] for x in self.u("GET", "/v1/docker/worker")]
         self.assertIn("gpu-box", names)
@@ -133,6 +158,7 @@ class TestWorkerCalls(Base):
 
     def test_config_get_and_validation(self):
         cfg = self.config()
+        self.schedule(self.dataset(), cfg)     # a worker reads the configs of runs it may claim (SPEC 8)
         c = self.w("GET", "/v1/docker/worker/config/%s" % cfg)
         self.assertEqual(c["id"], cfg)
         self.assertEqual(c["config"]["docker"], PRESET)
@@ -246,6 +272,7 @@ class TestWorkerCalls(Base):
         ds = self.dataset()
         cfg = self.config()
         sid = self.schedule(ds, cfg)
+        self.assertEqual(self.claim(ds, self.register("runner-1"), sid).status, 200)   # SPEC 8: only its holder creates the run
         rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg}, 201)["id"]
         path = "/v1/docker/runs/%s/logs" % rid
 
@@ -293,6 +320,7 @@ class TestWorkerCalls(Base):
         ds = self.dataset()
         cfg = self.config()
         sid = self.schedule(ds, cfg)
+        self.assertEqual(self.claim(ds, self.register("runner-1"), sid).status, 200)   # SPEC 8: only its holder creates the run
         body = {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg}
         k = {"Idempotency-Key": sid + ":run"}
         r1 = self.srv.request("POST", "/v1/docker/runs", body, self.worker, headers=k)
@@ -319,12 +347,15 @@ class TestWorkerCalls(Base):
         self.assertEqual((t1.status, t2.status, t2.body), (201, 201, t1.body))
         self.assertEqual([t["name"] for t in self.u("GET", "/v1/datasets/%s/tags" % ds)].count("keyed-tag"), 1)
         # the key is per route: the same key on another path is another call
-        c = self.srv.request("POST", "/v1/winnow/datasets/%s/samples/batch" % self.dataset(), [{"fileName": "z.jpg"}],
+        ds2 = self.dataset()
+        self.srv.hold(self.user, ds2, "runner-1")      # the same worker holds a run there too
+        c = self.srv.request("POST", "/v1/winnow/datasets/%s/samples/batch" % ds2, [{"fileName": "z.jpg"}],
                              self.worker, headers={"Idempotency-Key": sid + ":5"})
         self.assertEqual(c.json, {"added": 1, "nSamples": 1})
 
     def test_samples_tags_scores(self):
         ds = self.dataset()
+        self.hold(ds)       # SPEC 8: a worker writes only to datasets of runs it holds
         names = ["img_%03d.jpg" % i for i in range(10)]
         r = self.w("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": n, "metaData": {}} for n in names[:6]])
         self.assertEqual((r["added"], r["nSamples"]), (6, 6))
@@ -409,6 +440,7 @@ class TestWorkerCalls(Base):
         """POST .../tags/initial: every sample, 201 {id} again for a repeat; strict body
         (Lightly's InitialTagCreateRequest); GET /v1/docker/runs/{runId}/tags newest first."""
         ds = self.dataset()
+        self.hold(ds)       # SPEC 8: a worker writes only to datasets of runs it holds
         self.srv.ok("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": "i%d.jpg" % i} for i in range(5)], self.worker, 200)
         path = "/v1/datasets/%s/tags/initial" % ds
         r = self.srv.request("POST", path, {"creator": "USER_WORKER", "imgType": "full"}, self.worker)
@@ -465,6 +497,7 @@ class TestWorkerCalls(Base):
 
     def test_datapool(self):
         ds = self.dataset()
+        self.hold(ds)       # SPEC 8: a worker writes only to datasets of runs it holds
         p = "/v1/winnow/datasets/%s/datapools/pool-1" % ds
         self.assertEqual(self.w("GET", p)["fileNames"], [])
         r = self.w("PUT", p, {"fileNames": ["a.jpg", "b.jpg"]})
@@ -478,6 +511,7 @@ class TestWorkerCalls(Base):
         ds = self.dataset()
         cfg = self.config()
         sid = self.schedule(ds, cfg)
+        self.assertEqual(self.claim(ds, self.register("runner-1"), sid).status, 200)   # SPEC 8: only its holder creates the run
         rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg}, 201)["id"]
         r = self.srv.request("POST", "/v1/docker/runs/%s/artifacts" % rid, {"fileName": "report.json", "type": "REPORT_JSON"}, self.worker)
         self.assertEqual(r.status, 201)
@@ -576,7 +610,9 @@ class TestScheduling(Base):
         self.assertEqual(self.claim(ds, gpu, gpu_id).status, 200)
         self.assertNotIn("gpu", order(both))
         self.assertEqual([x["id"] for x in self.w("GET", "/v1/docker/worker/%s/schedule?state=LOCKED" % gpu)], [gpu_id])
-        self.assertEqual(self.srv.request("GET", "/v1/docker/worker/%s/schedule?state=DONE" % gpu, token=self.worker).status, 400)
+        self.assertEqual(self.srv.request("GET", "/v1/docker/worker/%s/schedule?state=DONE" % gpu, token=self.tok_for(gpu)).status, 400)
+        # SPEC 8: a worker token polls as its own worker only
+        self.assertEqual(self.srv.request("GET", "/v1/docker/worker/%s/schedule" % gpu, token=self.tok_for(plain)).status, 403)
         lst = self.u("GET", "/v1/datasets/%s/docker/worker/schedule" % ds)
         self.assertEqual(len(lst), 7)       # 6 OPEN, 1 LOCKED: not finished
 
@@ -681,11 +717,14 @@ class TestScheduling(Base):
         sid = self.schedule(ds, cfg)
         holder = self.register("holder")
         self.assertEqual(self.claim(ds, holder, sid).status, 200)
-        r = self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.user)
+        # SPEC 8: only its owner (here the worker token that registered it) or an admin deletes a worker
+        admin = self.srv.token("the-admin", "admin")
+        self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.user).status, 403)
+        r = self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=admin)
         self.assertEqual((r.status, r.json["code"]), (409, "CONFLICT"))
         self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.worker).status, 403)
         self.assertEqual(self.claim(ds, holder, sid, "DONE").status, 200)
-        self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=self.user).status, 204)
+        self.assertEqual(self.srv.request("DELETE", "/v1/docker/worker/%s" % holder, token=admin).status, 204)
 
     def test_claim_race(self):
         ds = self.dataset()
@@ -773,6 +812,8 @@ class TestDatasets(Base):
         self.assertEqual((d["name"], d["type"], d["nSamples"]), ("my data", "Images", 0))
         self.assertEqual(d["userId"], self.u("GET", "/v1/winnow/me")["userId"])
         self.assertIn(ds, [x["id"] for x in self.u("GET", "/v1/datasets")])
+        self.assertEqual(self.srv.request("GET", "/v1/datasets/%s" % ds, token=self.worker).status, 404)
+        self.hold(ds)       # SPEC 8: a worker sees the datasets of the runs it holds
         self.assertEqual(self.w("GET", "/v1/datasets/%s" % ds)["id"], ds)
 
     def test_local_datasource_root(self):
@@ -780,6 +821,7 @@ class TestDatasets(Base):
         form); stored as given, resolved at each use; `..` and links out of the root refused."""
         ds = self.dataset()
         p = "/v1/datasets/%s/datasource" % ds
+        self.hold(ds)
         self.assertEqual(self.srv.request("GET", p, token=self.worker).status, 404)
         r = self.u("PUT", p, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.data}, 200)
         self.assertEqual((r["type"], r["purpose"], r["fullPath"]), ("LOCAL", "INPUT_OUTPUT", self.data))
@@ -848,10 +890,16 @@ class TestDatasets(Base):
         self.assertEqual((r["s3SecretAccessKey"], r["s3Endpoint"]), ("********", "http://127.0.0.1:9000"))
         self.assertEqual(self.u("GET", p)["s3SecretAccessKey"], "********")
         self.assertNotIn("s3Endpoint", self.u("GET", p))
-        # a worker reads the secret on winnow's route only while a run of the dataset is LOCKED
+        # a worker reads the secret on winnow's route only while it holds a run of the dataset
+        # LOCKED; another worker does not see the dataset at all (SPEC 8)
+        _, sid0, _ = self.hold(ds, "secret-other")
+        other = self.worker
+        self.assertEqual(self.w("GET", wp)["s3SecretAccessKey"], "s3cr3t")
+        self.assertEqual(self.claim(ds, self.tok_wid(other), sid0, "DONE", token=other).status, 200)
         self.assertEqual(self.w("GET", wp)["s3SecretAccessKey"], "********")
         self.assertEqual(self.w("GET", p)["s3SecretAccessKey"], "********")
         wid = self.register("secret-reader")
+        self.assertEqual(self.srv.request("GET", wp, token=self.worker).status, 404)
         sid = self.schedule(ds, self.config())
         self.assertEqual(self.claim(ds, wid, sid).status, 200)
         got = self.w("GET", wp)
@@ -930,6 +978,7 @@ class TestResults(Base):
     def test_results_paging_and_sorting(self):
         rnd = random.Random(7)
         ds = self.dataset()
+        self.hold(ds)       # SPEC 8: a worker writes only to datasets of runs it holds
         n = 300
         names = ["f%04d_%s.jpg" % (rnd.randrange(10000), "abcdefgh"[i % 8]) for i in range(n)]
         names = list(dict.fromkeys(names))
@@ -938,6 +987,7 @@ class TestResults(Base):
             self.w("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": x} for x in names[k:k + 100]])
         cfg = self.config()
         sid = self.schedule(ds, cfg)
+        self.assertEqual(self.claim(ds, self.register("runner-1"), sid).status, 200)   # SPEC 8: only its holder creates the run
         rid = self.w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid, "configId": cfg}, 201)["id"]
         cand = [i for i in range(n) if i % 7 != 3]           # some samples are not candidates
         sel = set(rnd.sample(cand, 40))

@@ -62,6 +62,10 @@ ROUTES = (
     ("PUT", "/v1/winnow/datasets/{datasetId}/datapools/{name}", W),
     ("GET", "/v1/winnow/datasets/{datasetId}/tags", U),
     ("GET", "/v1/winnow/datasets/{datasetId}/schedule", U),
+    ("GET", "/v1/winnow/datasets/{datasetId}/shares", U),
+    ("PUT", "/v1/winnow/datasets/{datasetId}/shares", U),
+    ("POST", "/v1/winnow/datasets/{datasetId}/shares", U),
+    ("DELETE", "/v1/winnow/datasets/{datasetId}/shares/{userName}", U),
     ("GET", "/v1/winnow/runs", U),
     ("GET", "/v1/winnow/runs/{runId}", U),
     ("POST", "/v1/winnow/runs/{runId}/abort", U),
@@ -104,7 +108,7 @@ NOT_LIGHTLY = {
 # Served outside /v1 besides the static pages (server.c): the pages' session.
 PAGE_ROUTES = {("POST", "/login"), ("POST", "/logout")}
 
-FILL = {"name": "pool-1", "scoreType": "uncertainty_margin", "datasetName": "some-dataset"}
+FILL = {"name": "pool-1", "scoreType": "uncertainty_margin", "datasetName": "some-dataset", "userName": "bob"}
 SOME_ID = "0123456789abcdef01234567"
 
 
@@ -245,7 +249,8 @@ class TestAuth(unittest.TestCase):
                                   if l.startswith("temp-user ")][0])
         again = webtest.cli("token", "revoke", "temp-user", "--db", self.srv.db, check=False)
         self.assertEqual(again.returncode, 1)
-        for args in (["token", "create", "x", "--db", self.srv.db], ["token", "create", "x", "--role", "admin", "--db", self.srv.db],
+        for args in (["token", "create", "x", "--db", self.srv.db], ["token", "create", "x", "--role", "root", "--db", self.srv.db],
+                     ["token", "create", "x", "--role", "user", "--worker", "w", "--db", self.srv.db],
                      ["token", "frobnicate", "--db", self.srv.db], ["token", "list"], ["--listen"], ["--bogus"]):
             p = webtest.cli(*args, check=False)
             self.assertEqual(p.returncode, 2, args)

@@ -37,7 +37,8 @@ class TestBadInput(unittest.TestCase):
         cls.srv.start()
         cls.ds = cls.srv.ok("POST", "/v1/datasets", {"name": "dataset"}, cls.user, 201)["id"]
         cls.cfg = cls.srv.ok("POST", "/v1/docker/worker/config", {"config": {"docker": PRESET}}, cls.user, 201)["id"]
-        cls.wid = cls.srv.ok("POST", "/v1/docker/worker", {"name": "worker", "labels": []}, cls.worker, 201)["id"]
+        # SPEC 8: the worker's calls touch the dataset of a run it holds
+        cls.worker, cls.wid, _, cls.run_id = cls.srv.hold(cls.user, cls.ds, "worker")
 
     @classmethod
     def tearDownClass(cls):
@@ -56,7 +57,7 @@ class TestBadInput(unittest.TestCase):
         for raw in (b"{", b"{\"name\": }", b"nul", b"{\"name\": \"x\"} trailing", b"\xff\xfe", b"", b"{\"name\": \"a\"}\x00junk",
                     b"[" * 5000 + b"]" * 5000):
             for method, path, tok in (("POST", "/v1/datasets", self.user), ("POST", "/v1/docker/worker", self.worker),
-                                      ("PUT", "/v1/docker/runs/%s/logs" % ("0" * 24), self.worker)):
+                                      ("PUT", "/v1/docker/runs/%s/logs" % self.run_id, self.worker)):
                 self.check(self.srv.request(method, path, raw=raw, token=tok), 400, (raw[:20], path))
 
     def test_names_follow_lightlys_patterns(self):
@@ -67,7 +68,7 @@ class TestBadInput(unittest.TestCase):
         for name in good_ds:
             r = self.srv.request("POST", "/v1/datasets", {"name": name}, self.user)
             self.assertEqual(r.status, 201, (name, r))
-            r = self.srv.request("POST", "/v1/docker/worker", {"name": name, "labels": []}, self.worker)
+            r = self.srv.request("POST", "/v1/docker/worker", {"name": name, "labels": []}, self.user)   # a user registers any name
             self.assertEqual(r.status, 201, (name, r))
         for name in bad_ds:
             for path, tok in (("/v1/datasets", self.user), ("/v1/docker/worker", self.worker)):

@@ -123,7 +123,15 @@ class TestFrozenFiles(unittest.TestCase):
             # version 4's: no Idempotency-Key stored yet (the check above made no keyed call),
             # and the old log lines have no group
             self.assertEqual(con.execute("SELECT count(*) FROM idempotency").fetchone()[0], 0)
-            self.assertEqual(con.execute("SELECT count(*) FROM run_logs WHERE grp IS NOT NULL").fetchone()[0], 0)
+            self.assertEqual(con.execute("SELECT count(*) FROM run_logs WHERE grp IS NOT NULL").fetchone()[0],
+                             0 if v < 4 else len(rec["logs"]))
+            # version 5's: no admin among the old tokens, the worker token bound to its worker,
+            # nothing shared yet
+            self.assertEqual(con.execute("SELECT name, role, admin, worker_name FROM tokens WHERE name LIKE 'old-%' "
+                                         "ORDER BY name").fetchall(),
+                             [("old-revoked", "user", 0, None), ("old-user", "user", 0, None),
+                              ("old-worker", "worker", 0, "old-box")])
+            self.assertEqual(con.execute("SELECT count(*) FROM dataset_shares").fetchone()[0], 0)
         finally:
             con.close()
 
@@ -147,7 +155,7 @@ class TestFrozenFiles(unittest.TestCase):
         self.assertEqual(srv.ok("GET", "/v1/datasets/%s/datasource" % ds3, token=user)["type"], "S3")
         src = srv.ok("GET", "/v1/datasets/%s/datasource?purpose=INPUT" % ds, token=user)
         self.assertEqual((src["type"], src["fullPath"], src["purpose"]), ("LOCAL", rec["local_path"], "INPUT_OUTPUT"))
-        s3 = srv.ok("GET", "/v1/winnow/datasets/%s/datasource" % ds3, token=worker)
+        s3 = srv.ok("GET", "/v1/winnow/datasets/%s/datasource" % ds3, token=user)
         want = dict(rec["s3"], s3SecretAccessKey="********", purpose="INPUT_OUTPUT")
         self.assertEqual({k: s3[k] for k in want}, want)
         self.assertEqual(srv.ok("GET", "/v1/datasets/%s/datasource" % ds3, token=user)["s3SecretAccessKey"],
@@ -198,7 +206,10 @@ class TestFrozenFiles(unittest.TestCase):
         # the old lines read as DockerRunLogData: their numbers are the cursor, no group was stored
         logs = srv.ok("GET", "/v1/docker/runs/%s/logs" % rec["run"], token=user)
         self.assertEqual(logs["cursor"], rec["logs"][-1]["seq"] + 1)
-        self.assertEqual(logs["logs"], [{k: e[k] for k in ("ts", "level", "msg", "state")} for e in rec["logs"]])
+        keys = ("ts", "level", "msg", "state")
+        self.assertEqual([{k: e[k] for k in keys} for e in logs["logs"]], [{k: e[k] for k in keys} for e in rec["logs"]])
+        # a group only where the version stored one (v4's lines), "old"
+        self.assertEqual({e.get("group") for e in logs["logs"]} - {None}, {"old"} if "group" in logs["logs"][0] else set())
 
         tags = {t["id"]: t for t in srv.ok("GET", "/v1/datasets/%s/tags" % ds, token=user)}
         self.assertEqual({k: (t["name"], t["prevTagId"], t["bitMaskData"], t["totSize"], t["runId"])
@@ -218,8 +229,22 @@ class TestFrozenFiles(unittest.TestCase):
         pool = srv.ok("GET", "/v1/winnow/datasets/%s/datapools/main" % ds, token=worker)
         self.assertEqual(pool["fileNames"], rec["datapool"])
 
+        # version 5: the old worker token is bound to the worker it registered (old-box): another
+        # name is refused, its own found again; the old user owns the old datasets
+        me = srv.ok("GET", "/v1/winnow/me", token=worker)
+        self.assertEqual(me["workerName"], "old-box")
+        r = srv.request("POST", "/v1/docker/worker", {"name": "new-box", "workerType": "FULL"}, token=worker)
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(srv.ok("POST", "/v1/docker/worker", {"name": "old-box", "workerType": "FULL", "labels": ["cpu"]},
+                                token=worker, status=201)["id"], rec["worker_id"])
+        other = srv.token("new-user", "user")
+        for d in (ds, ds3):
+            self.assertEqual(srv.request("GET", "/v1/datasets/%s" % d, token=other).status, 404)
+        self.assertEqual(srv.ok("GET", "/v1/datasets?getAssetsOfTeam=True", token=other), [])
+
         # Today's writes on the old rows: the OPEN run is claimed and its run created.
         sid = rec["scheduled"]["OPEN"]
+        worker = srv.token("new-worker", "worker", worker="new-box")
         wid = srv.ok("POST", "/v1/docker/worker", {"name": "new-box", "workerType": "FULL", "labels": ["gpu"]},
                      token=worker)["id"]
         srv.ok("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (ds, wid, sid), {"state": "LOCKED"},

@@ -53,6 +53,10 @@ class TestConfigs(Base):
         cid = r.json["id"]
         self.assertRegex(cid, ID_RE)
         # read back on both routes (the daemon uses the 2.2-era one), as posted
+        # a worker reads the configs of the runs it may claim or holds (SPEC 8)
+        self.assertEqual(self.srv.request("GET", "/v1/docker/worker/config/%s" % cid, token=self.worker).status, 404)
+        self.u("POST", "/v1/datasets/%s/docker/worker/schedule" % self.u("POST", "/v1/datasets", {"name": "vx-ds"}, 201)["id"],
+               {"configId": cid}, 201)
         for p in ("/v1/docker/worker/config/vX/%s", "/v1/docker/worker/config/%s"):
             self.assertEqual(self.w("GET", p % cid)["config"], V4)
         # the validate route answers the plan: as written for V4, the fixed plan for a method
@@ -101,6 +105,7 @@ class TestConfigs(Base):
 
     def test_score_lists_named_task_score(self):
         ds = self.u("POST", "/v1/datasets", {"name": "scored"}, 201)["id"]
+        self.worker = self.srv.hold(self.user, ds, "scorer")[0]    # SPEC 8: its worker holds a run there
         self.w("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": "a.jpg"}, {"fileName": "b.jpg"}])
         tag = self.w("POST", "/v1/datasets/%s/tags" % ds, {"name": "run-7-candidates", "prevTagId": None, "bitMaskData": "0x3",
                                                           "totSize": 2, "creator": "USER_WORKER"}, 201)["id"]
@@ -125,9 +130,12 @@ class TestSelectionCsv(Base):
         w = lambda m, p, b=None, s=200: cls.srv.ok(m, p, b, cls.worker, s)  # noqa: E731
         u = lambda m, p, b=None, s=200: cls.srv.ok(m, p, b, cls.user, s)  # noqa: E731
         cls.ds = u("POST", "/v1/datasets", {"name": "sel"}, 201)["id"]
-        w("POST", "/v1/winnow/datasets/%s/samples/batch" % cls.ds, [{"fileName": x} for x in cls.NAMES])
+        cls.worker = cls.srv.worker_token("sel-worker")     # SPEC 8: the worker holding the run reports it
+        wid = w("POST", "/v1/docker/worker", {"name": "sel-worker", "workerType": "FULL"}, 201)["id"]
         cfg = u("POST", "/v1/docker/worker/config/vX", {"version": "V4", "config": V4}, 201)["id"]
         sid = u("POST", "/v1/datasets/%s/docker/worker/schedule" % cls.ds, {"configId": cfg}, 201)["id"]
+        w("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (cls.ds, wid, sid), {"state": "LOCKED"})
+        w("POST", "/v1/winnow/datasets/%s/samples/batch" % cls.ds, [{"fileName": x} for x in cls.NAMES])
         cls.rid = w("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": cls.ds, "scheduledId": sid, "configId": cfg}, 201)["id"]
         cand = [0, 1, 2, 4, 5]           # e.jpg (index 3) is not a candidate
         cid = w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "run-7-candidates", "prevTagId": None, "bitMaskData": bitmask(cand),

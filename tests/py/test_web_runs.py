@@ -58,6 +58,8 @@ class Base(unittest.TestCase):
         return self.u("POST", "/v1/datasets/%s/docker/worker/schedule" % ds, {"configId": cfg}, 201)["id"]
 
     def register(self, name="runner"):
+        """name registered by the worker token bound to it (SPEC 8), which the test's worker calls then use."""
+        self.worker = self.srv.worker_token(name)
         return self.w("POST", "/v1/docker/worker", {"name": name, "workerType": "FULL", "labels": []}, 201)["id"]
 
     def claim(self, ds, wid, sid, state="LOCKED"):

@@ -54,7 +54,7 @@ class WorkersBase(unittest.TestCase):
 
     # -- helpers --------------------------------------------------------------
     def daemon(self, name, env=FAST_HB, **kw):
-        d = td.Daemon("http://127.0.0.1:%d" % self.web.port, self.wtok,
+        d = td.Daemon("http://127.0.0.1:%d" % self.web.port, self.web.worker_token(name),   # bound to name (SPEC 8)
                       os.path.join(self.dir, "wd-%s" % name), name=name, env=env, **kw)
         self.daemons.append(d)
         return d
@@ -215,10 +215,10 @@ class TestWorkers(WorkersBase):
         # The cpu worker's poll never lists a gpu run, and its claim of one is refused.
         self.assertEqual(gpu.stop(), 0)
         extra = self.schedule(ds, cfg, runs_on=["gpu"])
-        polled = self.web.ok("GET", "/v1/docker/worker/%s/schedule?state=OPEN" % cpu_id, token=self.wtok)
+        polled = self.web.ok("GET", "/v1/docker/worker/%s/schedule?state=OPEN" % cpu_id, token=self.web.worker_token("cpu"))
         self.assertNotIn(extra, [p["id"] for p in polled])
         r = self.web.request("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (ds, cpu_id, extra),
-                             {"state": "LOCKED"}, token=self.wtok)
+                             {"state": "LOCKED"}, token=self.web.worker_token("cpu"))
         self.assertEqual(r.status, 409, r)
         time.sleep(2)
         self.assertEqual(self.schedules(ds)[extra]["state"], "OPEN")
@@ -229,6 +229,7 @@ class TestGhostWorkers(WorkersBase):
     """Workers that die at the points a real winnowd passes in milliseconds."""
 
     def ghost(self, name):
+        self.wtok = self.web.worker_token(name)     # its token from then on (SPEC 8: bound to name)
         return self.web.ok("POST", "/v1/docker/worker", {"name": name, "workerType": "FULL",
                                                            "labels": []}, token=self.wtok)["id"]
 
@@ -348,7 +349,7 @@ class TestTLS(unittest.TestCase):
         return "https://127.0.0.1:%d" % self.web.port
 
     def daemon(self, name, **extra):
-        d = td.Daemon(self.url(), self.wtok, os.path.join(self.dir, "wd-%s" % name), name=name,
+        d = td.Daemon(self.url(), self.web.worker_token(name), os.path.join(self.dir, "wd-%s" % name), name=name,
                       extra=extra)
         self.daemons.append(d)
         return d

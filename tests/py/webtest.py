@@ -73,8 +73,33 @@ class Server:
         self.log = os.path.join(self.dir, "server.log")
         self.tls_ca = None      # with --tls-cert: the CA file requests verify against
 
-    def token(self, name, role):
-        return cli("token", "create", name, "--role", role, "--db", self.db).stdout.strip()
+    def token(self, name, role, worker=None):
+        """A new token; a worker token is bound to the worker name worker (default: name)."""
+        extra = ["--worker", worker] if worker else []
+        return cli("token", "create", name, "--role", role, *extra, "--db", self.db).stdout.strip()
+
+    def worker_token(self, name):
+        """The worker token bound to the worker name (one token a name, made on first use)."""
+        toks = self.__dict__.setdefault("_worker_tokens", {})
+        if name not in toks:
+            toks[name] = self.token("wtok-" + name, "worker", worker=name)
+        return toks[name]
+
+    def hold(self, user, ds, worker_name, labels=()):
+        """Makes the worker worker_name hold a run of ds (SPEC 8: a worker touches only
+        the datasets of the runs it holds): a config, a scheduled run, the worker
+        registered, the run claimed LOCKED and created. Returns (worker token, worker id,
+        scheduled id, run id)."""
+        tok = self.worker_token(worker_name)
+        cfg = self.ok("POST", "/v1/docker/worker/config",
+                      {"config": {"workerType": "FULL", "docker": {}, "lightly": {}}}, user, 201)["id"]
+        sid = self.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % ds, {"configId": cfg}, user, 201)["id"]
+        wid = self.ok("POST", "/v1/docker/worker", {"name": worker_name, "workerType": "FULL",
+                                                   "labels": list(labels)}, tok, 201)["id"]
+        self.ok("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (ds, wid, sid), {"state": "LOCKED"}, tok, 200)
+        run = self.ok("POST", "/v1/docker/runs", {"dockerVersion": "t", "datasetId": ds, "scheduledId": sid,
+                                                 "configId": cfg}, tok, 201)["id"]
+        return tok, wid, sid, run
 
     def start(self):
         self.port = free_port()

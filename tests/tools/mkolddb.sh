@@ -9,6 +9,7 @@
 #
 #   tests/tools/mkolddb.sh OUTDIR         (OUTDIR must not hold the files yet)
 #   tests/tools/mkolddb.sh OUTDIR --v4    (queue-v4.db alone, beside the others)
+#   tests/tools/mkolddb.sh OUTDIR --web-v4  (web-v4.db alone, beside the others)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -25,6 +26,7 @@ PY=/usr/bin/python3
 V1=4609f69	# first commit with winnowd's queue (v2) and winnow-web (v2)
 V2=a8f7a1b	# last commit at queue v2 (606df91^); web.db is at v2 there too
 V3=e635884	# queue v3 (since 606df91), web.db v3 (since e68d477)
+W4=4e23262	# web.db v4 (datasources per purpose, the Idempotency-Key store): main before issue 15's v5
 V4=c0758c2	# queue v4 (since the selection-plans issue), the last queue of the wire before
 		# SPEC 7's (its outbox rows are what queue v5's migration rewrites)
 
@@ -76,6 +78,21 @@ if [ "${2:-}" = "--v4" ]; then
 	(cd "$out" && sha256sum ./*.db ./*.json > SHA256SUMS)
 	git -C "$repo" worktree remove --force "/tmp/mkolddb-$V4"
 	echo "mkolddb: made queue-v4.db"
+	exit 0
+fi
+
+# web-v4.db came later too (issue 15): the routes of SPEC 7's wire (mkolddb_web.py --v4).
+if [ "${2:-}" = "--web-v4" ]; then
+	[ ! -e "$out/web-v4.db" ] || { echo "mkolddb: $out/web-v4.db exists; made once" >&2; exit 1; }
+	wtw=$(build $W4)
+	mkdir -p "$scratch/r4"
+	$PY tests/tools/mkolddb_web.py --v4 --web "$wtw/bin/winnow-web" --db "$out/web-v4.db" \
+		--root "$scratch/r4" --out "$out/web-v4.json"
+	seal "$out/web-v4.db"
+	rm -f "$out/web-v4.db.urlkey"
+	(cd "$out" && sha256sum ./web-v4.db ./web-v4.json >> SHA256SUMS)
+	git -C "$repo" worktree remove --force "/tmp/mkolddb-$W4"
+	echo "mkolddb: made web-v4.db"
 	exit 0
 fi
 

@@ -60,6 +60,8 @@ def main():
     ap.add_argument("--db", required=True)
     ap.add_argument("--root", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--v4", action="store_true",
+                    help="the routes of a web.db v4 commit (SPEC 7's wire: winnow's calls under /v1/winnow/)")
     a = ap.parse_args()
 
     def cli(*args):
@@ -81,7 +83,8 @@ def main():
     port = free_port()
     log = open(a.db + ".log", "wb")
     srv = subprocess.Popen([a.web, "--listen", "127.0.0.1:%d" % port, "--db", a.db,
-                            "--dataset-root", a.root], stdout=log, stderr=log)
+                            "--dataset-root", a.root] + (["--s3-endpoint-allow", "http://127.0.0.1"] if a.v4 else []),
+                           stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -93,15 +96,21 @@ def main():
                     sys.exit("mkolddb_web: the server did not start")
                 time.sleep(0.05)
         api = Api(port)
-        me = api.call("GET", "/v1/me", token=user)
+        me = api.call("GET", "/v1/winnow/me" if a.v4 else "/v1/me", token=user)
         rec["user_id"] = me["userId"]
 
         ds = api.call("POST", "/v1/datasets", {"name": "kept dataset"}, token=user)["id"]
-        api.call("PUT", "/v1/datasets/%s/datasource" % ds, {"type": "LOCAL", "fullPath": imgs}, token=user)
+        api.call("PUT", "/v1/datasets/%s/datasource" % ds,
+                 dict({"type": "LOCAL", "fullPath": imgs}, **({"purpose": "INPUT_OUTPUT"} if a.v4 else {})),
+                 token=user)
         ds3 = api.call("POST", "/v1/datasets", {"name": "bucket dataset"}, token=user)["id"]
         s3 = {"type": "S3", "fullPath": "s3://old-bucket/prefix/", "s3Endpoint": "http://127.0.0.1:9",
               "s3Region": "eu-west-1", "s3AccessKeyId": "OLDKEY", "s3SecretAccessKey": "old-secret"}
-        api.call("PUT", "/v1/datasets/%s/datasource" % ds3, s3, token=user)
+        if a.v4:    # an endpoint is set on winnow's own route only
+            api.call("PUT", "/v1/winnow/datasets/%s/datasource" % ds3, dict(s3, purpose="INPUT_OUTPUT"),
+                     token=user)
+        else:
+            api.call("PUT", "/v1/datasets/%s/datasource" % ds3, s3, token=user)
         rec.update(dataset=ds, dataset_s3=ds3, local_path=os.path.realpath(imgs), s3=s3)
 
         config = {"workerType": "FULL",
@@ -116,7 +125,10 @@ def main():
         s_abort = api.call("POST", sched, {"configId": cfg}, token=user)["id"]
         s_locked = api.call("POST", sched, {"configId": cfg}, token=user)["id"]
         s_cancel = api.call("POST", sched, {"configId": cfg, "priority": "LOW"}, token=user)["id"]
-        api.call("POST", sched + "/%s/cancel" % s_cancel, {}, token=user)
+        if a.v4:
+            api.call("PUT", sched + "/%s" % s_cancel, {"state": "CANCELED"}, token=user, want=(204,))
+        else:
+            api.call("POST", sched + "/%s/cancel" % s_cancel, {}, token=user)
         s_open = api.call("POST", sched, {"configId": cfg, "priority": "LOW", "runsOn": ["gpu"]},
                           token=user)["id"]
         rec["scheduled"] = {"DONE": s_done, "ABORTED": s_abort, "LOCKED": s_locked,
@@ -136,12 +148,16 @@ def main():
         # The completed run, every report a worker makes.
         run = claim(s_done)
         rp = "/v1/docker/runs/" + run
-        api.call("PUT", rp, {"state": "EMBEDDING", "progress": 0.5}, token=worker)
+        api.call("PUT", rp, {"state": "EMBEDDING"} if a.v4 else {"state": "EMBEDDING", "progress": 0.5},
+                 token=worker)
+        if a.v4:
+            api.call("PUT", "/v1/winnow/runs/%s/progress" % run, {"progress": 0.5}, token=worker)
         logs = [{"seq": 0, "ts": 1000, "level": "INFO", "msg": "listing 3 images", "state": "LOADING_DATASET"},
                 {"seq": 1, "ts": 2000, "level": "WARNING", "msg": "old warning", "state": "EMBEDDING"}]
-        api.call("PUT", rp + "/logs", logs, token=worker)
+        api.call("PUT", rp + "/logs", [dict({k: e[k] for k in ("ts", "level", "msg", "state")}, group="old") for e in logs]
+                 if a.v4 else logs, token=worker)
         files = ["a.jpg", "b.jpg", "sub/c.png"]
-        api.call("POST", "/v1/datasets/%s/samples/batch" % ds,
+        api.call("POST", ("/v1/winnow/datasets/%s/samples/batch" if a.v4 else "/v1/datasets/%s/samples/batch") % ds,
                  [{"fileName": f, "metaData": {"weather": {"temp": 10.5 + i}}} for i, f in enumerate(files)],
                  token=worker)
         tags = "/v1/datasets/%s/tags" % ds
@@ -154,13 +170,15 @@ def main():
         for st, v in scores.items():
             api.call("POST", "%s/%s/scores" % (tags, sel), {"scoreType": st, "scores": v}, token=worker)
         pool = ["a.jpg", "sub/c.png"]
-        api.call("PUT", "/v1/datasets/%s/datapools/main" % ds, {"fileNames": pool}, token=worker)
+        api.call("PUT", ("/v1/winnow/datasets/%s/datapools/main" if a.v4 else "/v1/datasets/%s/datapools/main") % ds,
+                 {"fileNames": pool}, token=worker)
         art = api.call("POST", rp + "/artifacts", {"fileName": "report.json", "type": "REPORT_JSON"},
                        token=worker)
         content = b'{"made by": "an old winnow-web"}'
         url = art["signedWriteUrl"]
         api.call("PUT", url[url.index("/v1/"):], raw=content)
-        api.call("PUT", rp, {"state": "COMPLETED", "message": "done in the old version", "progress": 1},
+        api.call("PUT", rp, {"state": "COMPLETED", "message": "done in the old version"}
+                 if a.v4 else {"state": "COMPLETED", "message": "done in the old version", "progress": 1},
                  token=worker)
         api.call("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (ds, wid, s_done),
                  {"state": "DONE"}, token=worker)
@@ -170,8 +188,10 @@ def main():
         # A run the user aborted.
         run2 = claim(s_abort)
         api.call("PUT", "/v1/docker/runs/" + run2, {"state": "CHECKING_CORRUPTNESS"}, token=worker)
-        api.call("POST", "/v1/docker/runs/%s/abort" % run2, {}, token=user)
+        api.call("POST", ("/v1/winnow/runs/%s/abort" if a.v4 else "/v1/docker/runs/%s/abort") % run2, {}, token=user)
         r = api.call("PUT", "/v1/docker/runs/" + run2, {"state": "ABORTED", "message": "aborted"}, token=worker)
+        if a.v4:
+            r = api.call("GET", "/v1/winnow/runs/" + run2, token=user)
         assert r["abortRequested"] is True, r
         api.call("PUT", "/v1/datasets/%s/docker/worker/%s/schedule/%s" % (ds, wid, s_abort),
                  {"state": "DONE"}, token=worker)

@@ -1,5 +1,5 @@
 // A dataset's overview: sample count, datasource, prediction tasks, tags, its runs.
-import { get, getOrNull, put, asList, enc, ApiError } from '../api.js';
+import { api, get, getOrNull, put, asList, enc, ApiError } from '../api.js';
 import { h, fmtTime, fmtInt, section, table, badge, progressBar, bitCount, errorBox, setTitle, field, setFieldError, clearFieldErrors, RUN_FINAL, SCHEDULED_FINAL } from '../ui.js';
 
 // The datasource form (winnow's route, which also takes an S3 endpoint): purpose, type, the
@@ -63,6 +63,57 @@ async function sourceList(did) {
 	}));
 }
 
+// Who owns the dataset and whom it is shared with (SPEC 8); the owner or an admin shares it
+// with another user by their token's name, and takes a share back.
+function shareBox(did, ownerBox, ctx) {
+	const box = h('div', { id: 'ds-shares' }, h('p', { class: 'muted' }, 'Loading…'));
+	const path = `/v1/winnow/datasets/${enc(did)}/shares`;
+	const render = (s, me) => {
+		ownerBox.textContent = s.ownerName || s.ownerId;
+		const mayShare = me && (me.role === 'admin' || me.userId === s.ownerId);
+		const rows = s.users.map((u) => h('tr', null, h('td', null, u.name), h('td', null, fmtTime(u.createdAt)),
+			h('td', null, mayShare ? removeButton(u.name) : null)));
+		const parts = [table(['User', 'Shared', ''], rows, { empty: 'Not shared: only its owner (and admins) see it.' })];
+		if (mayShare) {
+			const name = h('input', { id: 'share-user', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'user name' });
+			const form = h('form', { class: 'inline-form', novalidate: true, id: 'share-form' },
+				field('Share with', name, 'The name of a user token (winnow-web token list).'),
+				h('button', { type: 'submit', class: 'btn' }, 'Share'));
+			form.addEventListener('submit', async (ev) => {
+				ev.preventDefault();
+				clearFieldErrors(form);
+				try {
+					const got = await put(path, { user: name.value.trim() });
+					if (ctx.alive) render(got, me);
+				} catch (e) {
+					setFieldError(name, e instanceof ApiError ? e.message : String(e));
+				}
+			});
+			parts.push(form);
+		}
+		box.replaceChildren(...parts);
+	};
+	const removeButton = (user) => {
+		const b = h('button', { type: 'button', class: 'btn', 'data-user': user }, 'Remove');
+		b.addEventListener('click', async () => {
+			try {
+				const got = await api('DELETE', `${path}/${enc(user)}`);
+				if (ctx.alive) load(got);
+			} catch (e) {
+				box.appendChild(errorBox(e));
+			}
+		});
+		return b;
+	};
+	let me = null;
+	const load = async (s) => {
+		me = me || await getOrNull('/v1/winnow/me');
+		render(s || await get(path), me);
+	};
+	load().catch((e) => box.replaceChildren(errorBox(e)));
+	return box;
+}
+
 export async function datasetPage(main, ctx) {
 	const [did] = ctx.params;
 	const ds = await get(`/v1/datasets/${enc(did)}`);
@@ -73,8 +124,10 @@ export async function datasetPage(main, ctx) {
 		h('a', { class: 'btn btn-primary', href: `#/datasets/${enc(did)}/schedule`, id: 'schedule-run' }, 'Schedule run')));
 
 	const srcBox = h('dd', { id: 'ds-source' }, '…');
+	const ownerBox = h('dd', { id: 'ds-owner' }, '…');
 	main.appendChild(section('Overview', h('dl', { class: 'facts' },
 		h('dt', null, 'Samples'), h('dd', { id: 'ds-samples' }, fmtInt(ds.nSamples)),
+		h('dt', null, 'Owner'), ownerBox,
 		h('dt', null, 'Datasource'), srcBox,
 		h('dt', null, 'Created'), h('dd', null, fmtTime(ds.createdAt)),
 		h('dt', null, 'Id'), h('dd', null, h('code', null, ds.id)))));
@@ -85,6 +138,7 @@ export async function datasetPage(main, ctx) {
 	main.appendChild(section('Prediction tasks', tasksBox));
 	const tagsBox = h('div', { id: 'ds-tags' }, h('p', { class: 'muted' }, 'Loading…'));
 	main.appendChild(section('Tags', tagsBox));
+	main.appendChild(section('Sharing', shareBox(did, ownerBox, ctx)));
 
 	sourceList(did).then((rows) => {
 		if (!rows.length) {

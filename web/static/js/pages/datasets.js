@@ -13,7 +13,7 @@ export async function datasetsPage(main, ctx) {
 	main.appendChild(createForm(ctx));
 
 	try {
-		const list = asList(await get('/v1/datasets'), 'datasets');
+		const list = asList(await get('/v1/datasets?getAssetsOfTeam=True'), 'datasets');
 		list.sort((a, b) => (b.createdAt || 0) - (a.createdAt || 0));
 		listBox.replaceChildren(table(['Name', 'Samples', 'Created', 'Id'], list.map((d) => h('tr', null,
 			h('td', null, h('a', { href: `#/datasets/${enc(d.id)}` }, d.name || d.id)),

@@ -9,7 +9,7 @@ export async function runsPage(main, ctx) {
 	const box = h('div', { id: 'runs-list' }, h('p', { class: 'muted' }, 'Loading…'));
 	main.appendChild(section('All runs, newest first', box));
 	ctx.poll(async () => {
-		const datasets = asList(await get('/v1/datasets'), 'datasets');
+		const datasets = asList(await get('/v1/datasets?getAssetsOfTeam=True'), 'datasets');
 		const names = new Map(datasets.map((d) => [d.id, d.name]));
 		const per = await Promise.all(datasets.map(async (d) => {
 			const [s, r] = await Promise.all([
