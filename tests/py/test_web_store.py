@@ -34,7 +34,7 @@ class StoreFaultsTest(unittest.TestCase):
         self.web = webtest.Server(workdir=self.dir)
         os.makedirs(self.web.dir, exist_ok=True)
         self.utok = self.web.token("alice", "user")
-        self.wtok = self.web.token("worker1", "worker")
+        self.wtok = self.web.token("worker1", "worker", worker="worker-1")
         self.web.start()
         # objects made before the faults: a dataset, a config, a scheduled run, a worker
         self.ds = self.web.ok("POST", "/v1/datasets", {"name": "data-1"}, self.utok)["id"]
@@ -80,7 +80,9 @@ class StoreFaultsTest(unittest.TestCase):
         return statuses, errs
 
     def test_lookups_answer_503_never_404(self):
-        self.restart("busy:every=7,ioerr:every=11")
+        # Sparse enough that a request of up to about a dozen statements (authentication,
+        # the authorization check, the lookup, the model) sometimes passes whole.
+        self.restart("busy:every=13,ioerr:every=17")
         paths = [
             ("/v1/datasets/%s" % self.ds, self.utok),                       # model_dataset
             ("/v1/datasets/%s/docker/worker/schedule" % self.ds, self.utok),  # dataset_lookup + list
@@ -112,7 +114,7 @@ class StoreFaultsTest(unittest.TestCase):
                 self.assertEqual(r.json["code"], "ILLEGAL_ACTION_RESOURCE_IN_USE", r)
                 self.assertEqual(r.header("Retry-After"), "1")
         log = self.web.log_text()
-        self.assertIn("store faults on: busy:every=7,ioerr:every=11", log)
+        self.assertIn("store faults on: busy:every=13,ioerr:every=17", log)
         # the results page runs eight statements: fewer faults, or none would pass
         self.web.stop()
         self.restart("busy:every=17,ioerr:every=23")
@@ -222,7 +224,7 @@ class StoreFaultsTest(unittest.TestCase):
     def test_user_creates_503_means_not_created(self):
         # A user's create that answers 503 created nothing (a retry makes no second one);
         # one that answers 201 created exactly one.
-        self.restart("busy:every=7,ioerr:every=9")
+        self.restart("busy:every=13,ioerr:every=19")
         made = {"ds": 0, "cfg": 0, "sched": 0}
         for i in range(20):
             r = self.web.request("POST", "/v1/datasets", {"name": "made-%d" % i}, token=self.utok)
