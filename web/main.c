@@ -43,6 +43,8 @@ static void usage(FILE *f)
 	      "                  [--s3-endpoint-allow http(s)://HOST[:PORT]]...\n"
 	      "                  [--worker-timeout SECONDS] [--tls-cert PEM --tls-key PEM]\n"
 	      "                  [--public-url URL] [--read-url-ttl SECONDS]\n"
+	      "                  [--read-timeout SECONDS] [--max-connections N]\n"
+	      "                  [--max-connections-per-address N]\n"
 	      "       winnow-web token create NAME --role worker|user --db PATH\n"
 	      "       winnow-web token list --db PATH\n"
 	      "       winnow-web token revoke NAME --db PATH\n"
@@ -148,6 +150,18 @@ static int cmd_token(int argc, char **argv)
  * app at (the read URLs are built on it); no query, fragment, credentials,
  * spaces or quotes.
  */
+/* An integer option in [min, max]. */
+static long int_arg(int argc, char **argv, int *i, long min, long max)
+{
+	const char *name = argv[*i], *v = optarg_of(argc, argv, i);
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (*v == '\0' || *end != '\0' || n < min || n > max)
+		bad_usage("%s %s: expected a number in [%ld, %ld]", name, v, min, max);
+	return n;
+}
+
 static bool public_url_ok(const char *v)
 {
 	size_t scheme = strncmp(v, "https://", 8) == 0 ? 8 : strncmp(v, "http://", 7) == 0 ? 7 : 0;
@@ -187,7 +201,8 @@ int main(int argc, char **argv)
 {
 	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL, *tls_cert = NULL, *tls_key = NULL;
 	struct strvec roots = { 0 }, s3_allow = { 0 };
-	struct web_settings ws = { .read_url_ttl = 3600 };
+	struct web_settings ws = { .read_url_ttl = 3600, .read_timeout = 10, .max_conns = 1024,
+				   .max_conns_per_addr = 32 };
 	char *public_url = NULL;
 
 	log_init("winnow-web", LOG_LVL_INFO);
@@ -252,6 +267,13 @@ int main(int argc, char **argv)
 			if (*v == '\0' || *end != '\0' || s < 0 || s > 7 * 86400)
 				bad_usage("--read-url-ttl %s: expected seconds in [0, 604800]", v);
 			ws.read_url_ttl = s;
+		} else if (strcmp(argv[i], "--read-timeout") == 0) {
+			/* A connection silent this long is closed (SPEC 8). */
+			ws.read_timeout = (int)int_arg(argc, argv, &i, 1, 3600);
+		} else if (strcmp(argv[i], "--max-connections") == 0) {
+			ws.max_conns = (int)int_arg(argc, argv, &i, 1, 65536);
+		} else if (strcmp(argv[i], "--max-connections-per-address") == 0) {
+			ws.max_conns_per_addr = (int)int_arg(argc, argv, &i, 1, 65536);
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;

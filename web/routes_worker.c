@@ -260,7 +260,8 @@ void h_worker_poll(struct req *r, struct resp *out)
 	}
 	cJSON *labels = worker_labels(c, r->params[0]);
 	bool open = strcmp(state, "OPEN") == 0, last = !open || wait <= 0;
-	double deadline = now_seconds() + wait;
+	/* Run again after parking (server.c): the first call's deadline holds. */
+	double deadline = r->wait_deadline > 0 ? r->wait_deadline : now_seconds() + wait;
 	int rc;
 	for (;;) {
 		uint64_t g = longpoll_gen();
@@ -269,6 +270,11 @@ void h_worker_poll(struct req *r, struct resp *out)
 			break;
 		req_db_release(r);	/* no connection held while waiting */
 		double left = deadline - now_seconds();
+		/* No thread held while waiting either: the request parks and runs again. */
+		if (left > 0 && req_park(r, g, deadline)) {
+			cJSON_Delete(labels);
+			return;
+		}
 		/* Timed out or stopping: one last look, then the answer. */
 		if (left <= 0 || !longpoll_wait(g, left))
 			last = true;
