@@ -56,6 +56,7 @@ struct web_settings {
 	int read_timeout;	/* seconds a connection may stay silent (--read-timeout) */
 	int max_conns;		/* connections in all (--max-connections) */
 	int max_conns_per_addr;	/* connections from one client address */
+	int failed_auth_burst;	/* wrong credentials from one address before 429 */
 };
 
 struct req {
@@ -96,6 +97,13 @@ void req_db_release(struct req *r);
  * (now_seconds() clock). False: park not possible here, wait in place.
  */
 bool req_park(struct req *r, uint64_t seen, double deadline);
+
+/*
+ * The base of the links the server builds (signed write and read URLs):
+ * --public-url, else scheme://--listen; never the request's Host header,
+ * which the caller chooses. Caller frees.
+ */
+char *http_base_url(const struct web_settings *ws);
 
 /* A query argument, or NULL. */
 const char *req_query(struct req *r, const char *key);

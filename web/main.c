@@ -44,7 +44,7 @@ static void usage(FILE *f)
 	      "                  [--worker-timeout SECONDS] [--tls-cert PEM --tls-key PEM]\n"
 	      "                  [--public-url URL] [--read-url-ttl SECONDS]\n"
 	      "                  [--read-timeout SECONDS] [--max-connections N]\n"
-	      "                  [--max-connections-per-address N]\n"
+	      "                  [--max-connections-per-address N] [--failed-auth-burst N]\n"
 	      "       winnow-web token create NAME --role worker|user --db PATH\n"
 	      "       winnow-web token list --db PATH\n"
 	      "       winnow-web token revoke NAME --db PATH\n"
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL, *tls_cert = NULL, *tls_key = NULL;
 	struct strvec roots = { 0 }, s3_allow = { 0 };
 	struct web_settings ws = { .read_url_ttl = 3600, .read_timeout = 10, .max_conns = 1024,
-				   .max_conns_per_addr = 32 };
+				   .max_conns_per_addr = 32, .failed_auth_burst = 10 };
 	char *public_url = NULL;
 
 	log_init("winnow-web", LOG_LVL_INFO);
@@ -274,6 +274,9 @@ int main(int argc, char **argv)
 			ws.max_conns = (int)int_arg(argc, argv, &i, 1, 65536);
 		} else if (strcmp(argv[i], "--max-connections-per-address") == 0) {
 			ws.max_conns_per_addr = (int)int_arg(argc, argv, &i, 1, 65536);
+		} else if (strcmp(argv[i], "--failed-auth-burst") == 0) {
+			/* Wrong tokens and logins from one address before 429 (then 1 a second). */
+			ws.failed_auth_burst = (int)int_arg(argc, argv, &i, 1, 1000000000);
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;

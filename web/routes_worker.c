@@ -1337,15 +1337,14 @@ done:
 	cJSON_Delete(j);
 }
 
-/* The absolute upload URL, from the Host the client used (it reaches us that way). */
+/* The absolute upload URL: on --public-url, else --listen (never the request's Host). */
 static char *write_url(struct req *r, const char *id, const char *sig)
 {
-	const char *host = req_header(r, "Host");
+	char *base = http_base_url(r->ws);
+	char *url = xasprintf("%s/v1/winnow/artifacts/%s/content?sig=%s", base, id, sig);
 
-	if (host == NULL || strpbrk(host, " /\\?#@") != NULL)
-		host = r->ws->listen;
-	return xasprintf("%s://%s/v1/winnow/artifacts/%s/content?sig=%s", r->ws->tls_cert ? "https" : "http",
-			 host, id, sig);
+	free(base);
+	return url;
 }
 
 /*

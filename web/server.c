@@ -29,7 +29,7 @@
  * on a connection over either cap is answered 503 with Connection: close
  * (MHD accepts a margin past the cap so that the answer can be given).
  * Failed token checks and logins are rate limited per client address (a
- * bucket of RL_BURST, refilled RL_RATE a second: 429 with Retry-After past
+ * bucket of --failed-auth-burst, 10, refilled RL_RATE a second: 429 with Retry-After past
  * it) and logged once per burst.
  *
  * Each request borrows a database connection from db.c's pool on first use
@@ -72,7 +72,7 @@
 #define EVENT_THREADS 2
 #define HANDLER_THREADS 16
 #define CONN_MEMORY ((size_t)64 << 10)	/* MHD's pool per connection: headers and read buffer */
-#define RL_BURST 10.0			/* failed credentials from one address before 429 */
+#define BURST(s) ((double)(s)->ws->failed_auth_burst)
 #define RL_RATE 1.0			/* ... and then this many a second */
 #define ADDR_SLOTS 4096			/* client addresses tracked at once */
 
@@ -165,26 +165,26 @@ static struct addr_slot *slot_of(struct server *s, const char *addr, bool create
 			return sl;
 		/* Free, or idle with a full bucket again: may be taken. */
 		if (reuse == NULL && (sl->addr[0] == '\0' ||
-				      (sl->conns == 0 && sl->tokens + (now - sl->last) * RL_RATE >= RL_BURST)))
+				      (sl->conns == 0 && sl->tokens + (now - sl->last) * RL_RATE >= BURST(s))))
 			reuse = sl;
 	}
 	if (!create || reuse == NULL)
 		return NULL;
 	snprintf(reuse->addr, sizeof(reuse->addr), "%s", addr);
 	reuse->conns = 0;
-	reuse->tokens = RL_BURST;
+	reuse->tokens = BURST(s);
 	reuse->last = now;
 	reuse->quiet = 0;
 	return reuse;
 }
 
-static void refill(struct addr_slot *sl)
+static void refill(struct server *s, struct addr_slot *sl)
 {
 	double now = now_seconds();
 
 	sl->tokens += (now - sl->last) * RL_RATE;
-	if (sl->tokens > RL_BURST)
-		sl->tokens = RL_BURST;
+	if (sl->tokens > BURST(s))
+		sl->tokens = BURST(s);
 	sl->last = now;
 }
 
@@ -196,7 +196,7 @@ static int rl_retry_after(struct server *s, const char *addr)
 	pthread_mutex_lock(&s->mu);
 	struct addr_slot *sl = slot_of(s, addr, false);
 	if (sl != NULL) {
-		refill(sl);
+		refill(s, sl);
 		if (sl->tokens < 1)
 			wait = (int)ceil((1 - sl->tokens) / RL_RATE);
 	}
@@ -216,8 +216,8 @@ static void rl_fail(struct conn_ctx *ctx)
 	pthread_mutex_lock(&s->mu);
 	struct addr_slot *sl = slot_of(s, ctx->addr, true);
 	if (sl != NULL) {
-		refill(sl);
-		ctx->quiet = sl->tokens < RL_BURST - 0.5;
+		refill(s, sl);
+		ctx->quiet = sl->tokens < BURST(s) - 0.5;
 		if (ctx->quiet) {
 			sl->quiet++;
 		} else {
@@ -512,7 +512,7 @@ static void do_logout(struct req *r, struct resp *out)
 {
 	const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, AUTH_COOKIE);
 
-	if (!same_origin(r)) {
+	if (req_header(r, "Origin") != NULL && !same_origin(r)) {
 		resp_error(out, 403, "FORBIDDEN", "a logout must come from the pages' origin");
 		return;
 	}
