@@ -289,8 +289,8 @@ int main(int argc, char **argv)
 	if (dbpath == NULL)
 		bad_usage("%s", "--db PATH is required");
 	/* The links the server builds are on --public-url, else on --listen (never on Host). */
-	if (public_url == NULL && (strncmp(listen, "0.0.0.0:", 8) == 0 || strncmp(listen, "[::]:", 5) == 0 ||
-				   listen[0] == ':'))
+	if (public_url == NULL && (strncmp(listen, "0.0.0.0:", 8) == 0 ||
+				   strncmp(listen, "[::]:", 5) == 0 || listen[0] == ':'))
 		bad_usage("--listen %s is every address: give --public-url, the URL clients reach the "
 			  "app at (upload and read URLs are built on it)", listen);
 

@@ -607,9 +607,9 @@ static void dispatch(struct req *r, struct resp *out)
  * nothing from elsewhere), be framed by no one, and send no Referer away.
  * Images: thumbnails (same origin) and the favicon's data: URL.
  */
-#define PAGE_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " \
-		 "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; " \
-		 "frame-ancestors 'none'"
+#define PAGE_CSP "default-src 'self'; script-src 'self'; style-src 'self'; " \
+		 "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; " \
+		 "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct resp *out, bool api,
 				  bool close)
@@ -864,8 +864,8 @@ static void *handler_main(void *arg)
 }
 
 /* A reply made on the event thread (503, 413 at once): logged like the others. */
-static enum MHD_Result reply_now(struct conn_ctx *ctx, int status, const char *code, const char *msg,
-				 bool close)
+static enum MHD_Result reply_now(struct conn_ctx *ctx, int status, const char *code,
+				 const char *msg, bool close)
 {
 	struct resp out = { .status = 500, .fd = -1 };
 
@@ -912,10 +912,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		ctx->method = method;
 		ctx->url = url;
 		if (ctx->over)
-			return reply_now(ctx, 503, "BAD_REQUEST", "too many connections; try again later",
-					 true);
+			return reply_now(ctx, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE",
+					 "too many connections; try again later", true);
 		if (s->stopping)
-			return reply_now(ctx, 503, "BAD_REQUEST", "the server is stopping", true);
+			return reply_now(ctx, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE", "the server is stopping", true);
 		ctx->phase = PH_BODY;
 		return MHD_YES;
 	case PH_AUTH:
@@ -960,7 +960,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!enqueue(ctx, true)) {
 		MHD_resume_connection(conn);
 		ctx->phase = PH_REPLY;
-		resp_error(&ctx->out, 503, "BAD_REQUEST", "the server is stopping");
+		resp_error(&ctx->out, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE", "the server is stopping");
 	}
 	return MHD_YES;
 }

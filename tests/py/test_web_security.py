@@ -91,13 +91,10 @@ class Base(unittest.TestCase):
         cls.user = cls.srv.token("alice", "user")
         cls.worker = cls.srv.token("w1", "worker")
         cls.srv.start()
+        cls.addClassCleanup(cls.srv.stop)
         cls.port = cls.srv.port
         cls.wid = cls.srv.ok("POST", "/v1/docker/worker", {"name": "worker-one", "workerType": "FULL", "labels": []},
                              cls.worker, (200, 201))["id"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
 
     def poll_path(self, wait=None):
         return "/v1/docker/worker/%s/schedule%s" % (self.wid, "" if wait is None else "?wait=%d" % wait)
