@@ -26,6 +26,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import unittest
 import urllib.parse
 
@@ -43,6 +44,29 @@ def rss_kib(pid, field="VmRSS"):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise AssertionError("no %s" % field)
+
+
+def rx_pending(port):
+    """Bytes the server has not read yet on its established connections (/proc/net/tcp)."""
+    total = 0
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            col = row.split()
+            if int(col[1].rsplit(":", 1)[1], 16) == port and col[3] == "01":
+                total += int(col[4].split(":")[1], 16)
+    return total
+
+
+def wait_read(port):
+    """Until the server has read what was sent to it (at most 10 s)."""
+    deadline = time.monotonic() + 10
+    while rx_pending(port) > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def half_open(port, addr, n, data=b"GET / HTTP/1.1\r\nHost: x\r\n"):
@@ -213,6 +237,8 @@ class TestBodies(Base):
                 for _ in range(16):  # 1 MiB each, no credential
                     s.sendall(chunk)
                 socks.append(s)
+            wait_read(self.port)  # the server has taken it all in
+            self.assertEqual(rx_pending(self.port), 0)
             grown = rss_kib(pid) - before
             # buffered, it would be n x 1 MiB = 16 MiB; the loose bound is a quarter of it
             self.assertLess(grown, n * 1024 // 4, "RSS grew %d KiB" % grown)
