@@ -1019,14 +1019,49 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	}
 }
 
+/*
+ * libmicrohttpd's own messages (a header too large, a client gone): at most
+ * MHD_LOG_PER_SECOND a second, so that a client cannot fill the log with them;
+ * the next message logged counts those left out.
+ */
+#define MHD_LOG_PER_SECOND 20
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static double window;
+	static unsigned in_window, dropped;
+	double now = now_seconds();
+	unsigned left_out = 0;
+
+	(void)cls;
+	pthread_mutex_lock(&mu);
+	if (now - window >= 1) {
+		window = now;
+		in_window = 0;
+	}
+	bool drop = ++in_window > MHD_LOG_PER_SECOND;
+	if (drop) {
+		dropped++;
+	} else {
+		left_out = dropped;
+		dropped = 0;
+	}
+	pthread_mutex_unlock(&mu);
+	if (drop)
+		return;
 	char *msg = xvasprintf(fmt, ap);
 	size_t n = strlen(msg);
 
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	log_msg(LOG_LVL_WARNING, "http: %s", msg);
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	if (left_out > 0)
+		log_msg(LOG_LVL_WARNING, "http: %s (%u more such messages not logged)", msg, left_out);
+	else
+		log_msg(LOG_LVL_WARNING, "http: %s", msg);
 	free(msg);
 }
 
