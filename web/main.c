@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -331,6 +332,18 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+
+	/* A descriptor for every connection the caps allow, and the database's and files' besides. */
+	struct rlimit rl;
+	rlim_t want = (rlim_t)ws.max_conns + (rlim_t)ws.max_conns / 8 + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < want)
+			log_warnx("open files limited to %llu: fewer than --max-connections %d needs (%llu); "
+				  "raise LimitNOFILE=", (unsigned long long)rl.rlim_cur, ws.max_conns,
+				  (unsigned long long)want);
+	}
 
 	struct server *srv;
 	if (server_start(listen, &ws, &srv) < 0) {

@@ -273,6 +273,7 @@ void h_worker_poll(struct req *r, struct resp *out)
 		/* No thread held while waiting either: the request parks and runs again. */
 		if (left > 0 && req_park(r, g, deadline)) {
 			cJSON_Delete(labels);
+			strvec_free(&ids);
 			return;
 		}
 		/* Timed out or stopping: one last look, then the answer. */

@@ -252,6 +252,14 @@ static const char *bearer(struct req *r)
 	return req_query(r, "token");
 }
 
+static bool stopping(struct server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	bool st = s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	return st;
+}
+
 /* Replies 429: too many failed credentials from this address (quiet in the log). */
 static bool rate_limited(struct req *r, struct resp *out)
 {
@@ -365,7 +373,7 @@ bool req_park(struct req *r, uint64_t seen, double deadline)
 {
 	struct conn_ctx *ctx = r->srv;
 
-	if (ctx == NULL || ctx->s->stopping)
+	if (ctx == NULL || stopping(ctx->s))
 		return false;
 	ctx->parking = true;
 	ctx->park_gen = seen;
@@ -914,7 +922,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (ctx->over)
 			return reply_now(ctx, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE",
 					 "too many connections; try again later", true);
-		if (s->stopping)
+		if (stopping(s))
 			return reply_now(ctx, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE", "the server is stopping", true);
 		ctx->phase = PH_BODY;
 		return MHD_YES;
