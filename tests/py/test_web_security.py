@@ -240,8 +240,10 @@ class TestBodies(Base):
             wait_read(self.port)  # the server has taken it all in
             self.assertEqual(rx_pending(self.port), 0)
             grown = rss_kib(pid) - before
-            # buffered, it would be n x 1 MiB = 16 MiB; the loose bound is a quarter of it
-            self.assertLess(grown, n * 1024 // 4, "RSS grew %d KiB" % grown)
+            # buffered, it would be n x 1 MiB = 16 MiB; the loose bound is a quarter of it.
+            # (ThreadSanitizer's shadow memory alone grows RSS by about that: not there.)
+            if "thread" not in os.environ.get("BIN", ""):
+                self.assertLess(grown, n * 1024 // 4, "RSS grew %d KiB" % grown)
         finally:
             for s in socks:
                 s.close()
