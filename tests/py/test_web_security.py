@@ -399,6 +399,29 @@ class TestHeadersAndLogs(Base):
             r = request(srv.port, "PUT", p.path + "?" + p.query, b"{}")
             self.assertEqual(r.status, 200)
 
+    def test_signed_upload_past_64k(self):
+        # the signature authenticates the body before it passes 64 KiB: the upload's cap applies
+        url = urllib.parse.urlsplit(self.artifact_url(self.srv, self.user, self.worker, "127.0.0.1"))
+        big = b"z" * (200 << 10)
+        bad = url.path + "?sig=" + "0" * 64
+        r = request(self.port, "PUT", bad, big)
+        self.assertEqual((r.status, r.json["code"]), (413, "PAYLOAD_TOO_LARGE"))
+        r = request(self.port, "PUT", url.path + "?" + url.query, big)
+        self.assertEqual((r.status, r.json["size"]), (200, len(big)))
+
+    def test_public_url_origin(self):
+        with webtest.Server(extra=("--public-url", "https://winnow.example.com/")) as srv:
+            tok = srv.token("carol", "user")
+            r = request(srv.port, "POST", "/login", {"token": tok}, headers={"Origin": "https://winnow.example.com"})
+            self.assertEqual(r.status, 200)
+            cookie = r.header("Set-Cookie").split(";")[0]
+            for origin, want in (("https://winnow.example.com", 201), ("http://winnow.example.com", 403),
+                                 ("https://winnow.example.com.evil.example", 403),
+                                 ("http://127.0.0.1:%d" % srv.port, 201)):
+                r = request(srv.port, "POST", "/v1/datasets", {"name": "o-%d" % len(origin)},
+                            headers={"Cookie": cookie, "Origin": origin})
+                self.assertEqual(r.status, want, origin)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
