@@ -16,8 +16,9 @@
  * its wait ends.
  *
  * Limits (SPEC 8), all before a handler runs: headers within MHD's
- * connection memory (64 KiB: larger is refused by MHD); a body up to 64 KiB
- * is read before the caller is known; past that the connection is suspended
+ * connection memory (64 KiB: larger is refused by MHD); headers and body
+ * together up to 64 KiB are read before the caller is known; past that the
+ * connection is suspended
  * once more while a handler thread authenticates the caller (token, session
  * cookie, or an upload's signed URL), and the body is then taken up to the
  * route's cap (routes.h: 16 MiB for data, 1 MiB else). What is past a cap is
@@ -820,12 +821,12 @@ static void run_request(struct conn_ctx *ctx)
 	struct resp out = { .status = 500, .fd = -1 };
 
 	if (ctx->too_large) {
-		if (ctx->cap >= (size_t)1 << 20)
+		if (ctx->authed)
 			resp_error(&out, 413, "PAYLOAD_TOO_LARGE", "request body over %zu MiB on this route",
 				   ctx->cap >> 20);
 		else
-			resp_error(&out, 413, "PAYLOAD_TOO_LARGE", "request body over %zu KiB before "
-				   "the caller is authenticated", ctx->cap >> 10);
+			resp_error(&out, 413, "PAYLOAD_TOO_LARGE", "over %zu KiB of headers and body "
+				   "before the caller is authenticated", HTTP_PREAUTH_BODY >> 10);
 	} else {
 		dispatch(&r, &out);
 	}
@@ -884,6 +885,17 @@ static enum MHD_Result reply_now(struct conn_ctx *ctx, int status, const char *c
 	return ret;
 }
 
+/* Adds a header line's bytes ("Key: value\r\n") to *cls. */
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	size_t *n = cls;
+
+	(void)kind;
+	*n += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct conn_ctx *ctx = xcalloc(1, sizeof(*ctx));
@@ -924,6 +936,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 					 "too many connections; try again later", true);
 		if (stopping(s))
 			return reply_now(ctx, 503, "ILLEGAL_ACTION_RESOURCE_IN_USE", "the server is stopping", true);
+		/* Headers and body together: HTTP_PREAUTH_BODY before the caller is known. */
+		size_t hdr = strlen(ctx->uri) + strlen(method) + 12;
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hdr);
+		ctx->cap = hdr < HTTP_PREAUTH_BODY ? HTTP_PREAUTH_BODY - hdr : 0;
 		ctx->phase = PH_BODY;
 		return MHD_YES;
 	case PH_AUTH:
@@ -941,8 +957,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
-		if (!ctx->authed && ctx->cap == HTTP_PREAUTH_BODY && !ctx->too_large &&
-		    ctx->body.len + n > HTTP_PREAUTH_BODY && !ctx->auth_job) {
+		if (!ctx->authed && !ctx->auth_job && !ctx->too_large && ctx->body.len + n > ctx->cap) {
 			/* Who is it? Asked on a handler thread; the data waits in MHD's buffer. */
 			ctx->auth_job = true;
 			ctx->phase = PH_AUTH;

@@ -256,6 +256,16 @@ class TestBodies(Base):
         r = request(self.port, "POST", "/v1/datasets", b" " * ((1 << 20) - 2) + b"{}", headers=self.auth(self.user))
         self.assertEqual(r.status, 400)
 
+    def test_headers_and_body_count_together(self):
+        pad = {"X-Pad": "p" * (40 << 10)}
+        body = b'{"token": "' + b"0" * (30 << 10) + b'"}'
+        r = request(self.port, "POST", "/login", body, headers=pad)
+        self.assertEqual(r.status, 413)
+        self.assertIn("headers and body", r.json["error"])
+        # either alone is within 64 KiB
+        self.assertEqual(request(self.port, "POST", "/login", body).status, 401)
+        self.assertEqual(request(self.port, "POST", "/login", b'{"token": "x"}', headers=pad).status, 401)
+
     def test_huge_headers_refused(self):
         s = socket.socket()
         s.settimeout(TIMEOUT)
