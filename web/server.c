@@ -18,20 +18,20 @@
  * Limits (SPEC 8), all before a handler runs: headers within MHD's
  * connection memory (64 KiB: larger is refused by MHD); headers and body
  * together up to 64 KiB are read before the caller is known; past that the
- * connection is suspended
- * once more while a handler thread authenticates the caller (token, session
- * cookie, or an upload's signed URL), and the body is then taken up to the
- * route's cap (routes.h: 16 MiB for data, 1 MiB else). What is past a cap is
- * read and dropped and the reply is 413 (answering before the body is read
- * would make most clients see a reset instead of the status), so memory per
- * connection stays bounded. A connection silent for --read-timeout seconds
- * is closed (suspended ones, waiting for a handler or a long poll, are not
- * timed). Connections are counted per client address and in all; a request
- * on a connection over either cap is answered 503 with Connection: close
- * (MHD accepts a margin past the cap so that the answer can be given).
- * Failed token checks and logins are rate limited per client address (a
- * bucket of --failed-auth-burst, 10, refilled RL_RATE a second: 429 with Retry-After past
- * it) and logged once per burst.
+ * connection is suspended once more while a handler thread authenticates
+ * the caller (token, session cookie, or an upload's signed URL), and the
+ * body is then taken up to the route's cap (routes.h: 16 MiB for data,
+ * 1 MiB else). What is past a cap is read and dropped and the reply is 413
+ * (answering before the body is read would make most clients see a reset
+ * instead of the status), so memory per connection stays bounded. A
+ * connection silent for --read-timeout seconds is closed (suspended ones,
+ * waiting for a handler or a long poll, are not timed). Connections are
+ * counted per client address and in all; a request on a connection over
+ * either cap is answered 503 with Connection: close (MHD accepts a margin
+ * past the cap so that the answer can be given). Failed token checks and
+ * logins are rate limited per client address (a bucket of
+ * --failed-auth-burst, 10, refilled RL_RATE a second: 429 with Retry-After
+ * past it) and logged once per burst.
  *
  * Each request borrows a database connection from db.c's pool on first use
  * and returns it when the reply is built. Every /v1 route is authenticated
