@@ -7,13 +7,21 @@
    whatever the answers do (latency is measured from the planned send time,
    so a slow server cannot hide its queueing). Prints p50/p99/max; target
    p99 <= 20 ms.
+   The pollers connect from 10 loopback addresses (127.0.1.1-10), as
+   workers on a team's machines do: the server's default limits stay on
+   (32 connections per address, 1024 in all).
 2. Saturation: wrk (Debian's) on the same route for 10 s with 2 threads and
-   64 connections; prints requests per second.
+   32 connections (the per-address cap); prints requests per second.
+3. Under a flood: 300 half-open connections (a few header bytes each) from
+   127.0.0.2-11 held open while a worker's poll and a page are fetched from
+   127.0.0.1, 20 times each; prints their latency beside the read timeout
+   (10 s: the time a thread-per-connection server would make them wait).
 
 Starts its own winnow-web on a free port with a temp database holding one
 dataset with 50 OPEN scheduled runs, so the poll answers a real list.
 """
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -54,8 +62,8 @@ def call(base, tok, method, path, body=None):
         return json.loads(r.read() or b"null")
 
 
-async def poller(port, path, tok, t0, seconds, lat):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def poller(port, path, tok, t0, seconds, lat, source):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n"
            % (path, tok)).encode()
     k = 0
@@ -81,9 +89,41 @@ async def open_loop(port, path, tok):
     lat = []
     start = time.perf_counter() + 0.5
     # Spread the pollers' phases over the first second, as real pollers are.
-    tasks = [poller(port, path, tok, start + i / POLLERS, SECONDS, lat) for i in range(POLLERS)]
+    tasks = [poller(port, path, tok, start + i / POLLERS, SECONDS, lat, "127.0.1.%d" % (1 + i % 10))
+             for i in range(POLLERS)]
     await asyncio.gather(*tasks)
     return sorted(lat)
+
+
+def timed_get(port, path, tok=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    t = time.perf_counter()
+    c.request("GET", path, headers={"Authorization": "Bearer " + tok} if tok else {})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    if r.status != 200:
+        raise SystemExit("bench-web: GET %s answered %d under the flood" % (path, r.status))
+    return time.perf_counter() - t
+
+
+def flood(port, path, tok):
+    held = []
+    for i in range(300):
+        s = socket.socket()
+        s.bind(("127.0.0.%d" % (2 + i % 10), 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        held.append(s)
+    try:
+        polls = sorted(timed_get(port, path, tok) for _ in range(20))
+        pages = sorted(timed_get(port, "/") for _ in range(20))
+        print("  under 300 half-open connections from 10 addresses (read timeout 10 s): worker poll "
+              "p50 %.2f ms max %.2f ms; page p50 %.2f ms max %.2f ms"
+              % (polls[10] * 1000, polls[-1] * 1000, pages[10] * 1000, pages[-1] * 1000))
+    finally:
+        for s in held:
+            s.close()
 
 
 def main():
@@ -126,12 +166,13 @@ def main():
         if wrk is None:
             print("  saturation: wrk not installed (apt-get install wrk)")
         else:
-            out = subprocess.run([wrk, "-t2", "-c64", "-d10s", "-H", "Authorization: Bearer " + wtok,
+            out = subprocess.run([wrk, "-t2", "-c32", "-d10s", "-H", "Authorization: Bearer " + wtok,
                                   base + path], capture_output=True, text=True).stdout
             m = re.search(r"Requests/sec:\s*([\d.]+)", out)
             lm = re.search(r"Latency\s+(\S+)", out)
-            print("  saturation (wrk, 2 threads, 64 connections, 10 s): %s requests/s, mean latency %s"
+            print("  saturation (wrk, 2 threads, 32 connections, 10 s): %s requests/s, mean latency %s"
                   % (m.group(1) if m else "?", lm.group(1) if lm else "?"))
+        flood(port, path, wtok)
     finally:
         srv.terminate()
         srv.wait(timeout=10)

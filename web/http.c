@@ -132,6 +132,17 @@ cJSON *req_json(struct req *r, struct resp *out)
 		resp_error(out, 400, "MALFORMED_REQUEST", "a JSON body is required");
 		return NULL;
 	}
+	/* A \u0000 in a string would silently cut it short in every C string after. */
+	for (size_t i = 0; i + 1 < r->body_len; i++) {
+		if (r->body[i] != '\\')
+			continue;
+		if (r->body[i + 1] == 'u' && i + 5 < r->body_len && memcmp(r->body + i + 2, "0000", 4) == 0) {
+			resp_error(out, 400, "MALFORMED_REQUEST", "a JSON string holds NUL (\\u0000) at "
+				   "byte %zu", i);
+			return NULL;
+		}
+		i++;	/* the escaped character */
+	}
 	/* The body is NUL-terminated: parsing len + 1 bytes lets cJSON's
 	   "nothing after the value" check see the terminator; a NUL inside the
 	   body ends the parse early and is caught by the end position. */
@@ -340,4 +351,11 @@ int req_paging(struct req *r, struct resp *out, int64_t *limit, int64_t *offset)
 	if (*offset == INT64_MIN)
 		return -1;
 	return 0;
+}
+
+char *http_base_url(const struct web_settings *ws)
+{
+	if (ws->public_url != NULL)
+		return xstrdup(ws->public_url);
+	return xasprintf("%s://%s", ws->tls_cert ? "https" : "http", ws->listen);
 }

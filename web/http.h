@@ -16,8 +16,12 @@ struct MHD_Connection;
 struct db;
 struct dbconn;
 
-/* Request bodies larger than this are refused with 413 (SPEC 7). */
+/* Request bodies larger than this are refused with 413 (SPEC 7, 8): the most a
+   route may take (routes.h's max_body), the default of the others, and what is
+   read before the caller is authenticated. */
 #define HTTP_MAX_BODY ((size_t)16 << 20)
+#define HTTP_DEFAULT_BODY ((size_t)1 << 20)
+#define HTTP_PREAUTH_BODY ((size_t)64 << 10)
 #define HTTP_MAX_PARAMS 4
 
 enum role {
@@ -51,6 +55,10 @@ struct web_settings {
 	const char *public_url;	/* --public-url without a trailing '/', or NULL */
 	int64_t read_url_ttl;	/* seconds a read URL works (--read-url-ttl) */
 	uint8_t url_key[32];	/* the read URLs' HMAC key (readurl.h) */
+	int read_timeout;	/* seconds a connection may stay silent (--read-timeout) */
+	int max_conns;		/* connections in all (--max-connections) */
+	int max_conns_per_addr;	/* connections from one client address */
+	int failed_auth_burst;	/* wrong credentials from one address before 429 */
 };
 
 struct req {
@@ -63,6 +71,8 @@ struct req {
 	struct principal who;
 	const struct web_settings *ws;
 	struct dbconn *c;			/* borrowed lazily through req_db() */
+	double wait_deadline;			/* a parked long poll run again: its deadline */
+	void *srv;				/* the server's context of the request (req_park) */
 };
 
 struct resp {
@@ -80,6 +90,22 @@ struct resp {
 struct dbconn *req_db(struct req *r);
 /* Gives the connection back early (before slow work that needs no database). */
 void req_db_release(struct req *r);
+
+/*
+ * A long poll with nothing to answer yet parks instead of sleeping on its
+ * thread (server.c): returns true when the request is parked, and the handler
+ * then returns without a reply; it runs again, r->wait_deadline set to
+ * deadline, once the long-poll generation moves past seen or at deadline
+ * (now_seconds() clock). False: park not possible here, wait in place.
+ */
+bool req_park(struct req *r, uint64_t seen, double deadline);
+
+/*
+ * The base of the links the server builds (signed write and read URLs):
+ * --public-url, else scheme://--listen; never the request's Host header,
+ * which the caller chooses. Caller frees.
+ */
+char *http_base_url(const struct web_settings *ws);
 
 /* A query argument, or NULL. */
 const char *req_query(struct req *r, const char *key);

@@ -8,15 +8,35 @@
  * waiter reads the generation before it queries; when the query finds
  * nothing it sleeps until the generation moves. A run committed before the
  * query is seen by the query; one committed after it bumps the generation
- * the waiter compares against, so no wake-up is lost. Each waiting poll holds
- * one of libmicrohttpd's connection threads (thread per connection) and no
- * database connection. longpoll_close, called before the server stops, ends
- * the waits so that the server's threads can be joined at once.
+ * the waiter compares against, so no wake-up is lost.
+ *
+ * A waiting poll holds no thread: the server parks its suspended connection
+ * here (longpoll_park) and one timer thread, started on the first park, hands
+ * it back (the wake callback re-queues the request to a handler thread) when
+ * the generation moves, its deadline passes or the server stops. The timer
+ * sleeps on the same condition variable until the earliest deadline. So a
+ * thousand waiting workers cost a thousand small records, no handler thread
+ * and no database connection. longpoll_wait, the blocking form, is kept for
+ * callers without a server (it holds its caller's thread). longpoll_close,
+ * called before the server stops, ends every wait and park at once.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "longpoll.h"
+#include "util.h"
+
+struct parked {
+	uint64_t seen;
+	double deadline;
+	void (*wake)(void *);
+	void *arg;
+	struct parked *next;
+};
+static struct parked *parked;
+static pthread_t timer;
+static bool timer_started;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv;
@@ -80,4 +100,74 @@ void longpoll_close(void)
 	closing = true;
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
+}
+
+static void *timer_main(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&mu);
+	for (;;) {
+		struct parked *ready = NULL, **pp = &parked;
+		double now = now_seconds(), first = now + 3600;
+		while (*pp != NULL) {
+			struct parked *p = *pp;
+			if (gen != p->seen || closing || p->deadline <= now) {
+				*pp = p->next;
+				p->next = ready;
+				ready = p;
+			} else {
+				if (p->deadline < first)
+					first = p->deadline;
+				pp = &p->next;
+			}
+		}
+		if (ready != NULL) {
+			pthread_mutex_unlock(&mu);
+			while (ready != NULL) {
+				struct parked *p = ready;
+				ready = p->next;
+				p->wake(p->arg);
+				free(p);
+			}
+			pthread_mutex_lock(&mu);
+			continue;
+		}
+		/* Sleep until the earliest deadline (monotonic, like now_seconds). */
+		struct timespec dl = { .tv_sec = (time_t)first,
+				       .tv_nsec = (long)((first - (double)(time_t)first) * 1e9) };
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&cv, &mu, &dl);
+	}
+	return NULL;
+}
+
+bool longpoll_park(uint64_t seen, double deadline, void (*wake)(void *), void *arg)
+{
+	pthread_once(&once, init_cv);
+	pthread_mutex_lock(&mu);
+	if (gen != seen || closing || deadline <= now_seconds()) {
+		pthread_mutex_unlock(&mu);
+		return false;
+	}
+	if (!timer_started) {
+		if (pthread_create(&timer, NULL, timer_main, NULL) != 0) {
+			pthread_mutex_unlock(&mu);
+			return false;
+		}
+		pthread_detach(timer);
+		timer_started = true;
+	}
+	struct parked *p = xcalloc(1, sizeof(*p));
+	p->seen = seen;
+	p->deadline = deadline;
+	p->wake = wake;
+	p->arg = arg;
+	p->next = parked;
+	parked = p;
+	pthread_cond_broadcast(&cv);	/* the timer looks at the new deadline */
+	pthread_mutex_unlock(&mu);
+	return true;
 }

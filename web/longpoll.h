@@ -19,6 +19,14 @@ void longpoll_bump(void);
  */
 bool longpoll_wait(uint64_t seen, double secs);
 
+/*
+ * Parks a waiter without a thread: wake(arg) is called once, from the
+ * long-poll timer thread, when the generation moves past seen, at deadline
+ * (now_seconds() clock) or when the server stops. Returns false (and never
+ * calls wake) when any of these is already so: the caller goes on at once.
+ */
+bool longpoll_park(uint64_t seen, double deadline, void (*wake)(void *), void *arg);
+
 /* The server stops: wakes every waiter, and later waits return at once. */
 void longpoll_close(void);
 

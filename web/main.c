@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -43,6 +44,8 @@ static void usage(FILE *f)
 	      "                  [--s3-endpoint-allow http(s)://HOST[:PORT]]...\n"
 	      "                  [--worker-timeout SECONDS] [--tls-cert PEM --tls-key PEM]\n"
 	      "                  [--public-url URL] [--read-url-ttl SECONDS]\n"
+	      "                  [--read-timeout SECONDS] [--max-connections N]\n"
+	      "                  [--max-connections-per-address N] [--failed-auth-burst N]\n"
 	      "       winnow-web token create NAME --role admin|user|worker [--worker WORKERNAME] --db PATH\n"
 	      "       winnow-web token list --db PATH\n"
 	      "       winnow-web token revoke NAME --db PATH\n"
@@ -154,6 +157,18 @@ static int cmd_token(int argc, char **argv)
  * app at (the read URLs are built on it); no query, fragment, credentials,
  * spaces or quotes.
  */
+/* An integer option in [min, max]. */
+static long int_arg(int argc, char **argv, int *i, long min, long max)
+{
+	const char *name = argv[*i], *v = optarg_of(argc, argv, i);
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (*v == '\0' || *end != '\0' || n < min || n > max)
+		bad_usage("%s %s: expected a number in [%ld, %ld]", name, v, min, max);
+	return n;
+}
+
 static bool public_url_ok(const char *v)
 {
 	size_t scheme = strncmp(v, "https://", 8) == 0 ? 8 : strncmp(v, "http://", 7) == 0 ? 7 : 0;
@@ -193,7 +208,8 @@ int main(int argc, char **argv)
 {
 	const char *listen = NULL, *dbpath = NULL, *static_arg = NULL, *tls_cert = NULL, *tls_key = NULL;
 	struct strvec roots = { 0 }, s3_allow = { 0 };
-	struct web_settings ws = { .read_url_ttl = 3600 };
+	struct web_settings ws = { .read_url_ttl = 3600, .read_timeout = 10, .max_conns = 1024,
+				   .max_conns_per_addr = 32, .failed_auth_burst = 10 };
 	char *public_url = NULL;
 
 	log_init("winnow-web", LOG_LVL_INFO);
@@ -258,6 +274,16 @@ int main(int argc, char **argv)
 			if (*v == '\0' || *end != '\0' || s < 0 || s > 7 * 86400)
 				bad_usage("--read-url-ttl %s: expected seconds in [0, 604800]", v);
 			ws.read_url_ttl = s;
+		} else if (strcmp(argv[i], "--read-timeout") == 0) {
+			/* A connection silent this long is closed (SPEC 8). */
+			ws.read_timeout = (int)int_arg(argc, argv, &i, 1, 3600);
+		} else if (strcmp(argv[i], "--max-connections") == 0) {
+			ws.max_conns = (int)int_arg(argc, argv, &i, 1, 65536);
+		} else if (strcmp(argv[i], "--max-connections-per-address") == 0) {
+			ws.max_conns_per_addr = (int)int_arg(argc, argv, &i, 1, 65536);
+		} else if (strcmp(argv[i], "--failed-auth-burst") == 0) {
+			/* Wrong tokens and logins from one address before 429 (then 1 a second). */
+			ws.failed_auth_burst = (int)int_arg(argc, argv, &i, 1, 1000000000);
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -269,6 +295,11 @@ int main(int argc, char **argv)
 		bad_usage("%s", "--listen HOST:PORT is required");
 	if (dbpath == NULL)
 		bad_usage("%s", "--db PATH is required");
+	/* The links the server builds are on --public-url, else on --listen (never on Host). */
+	if (public_url == NULL && (strncmp(listen, "0.0.0.0:", 8) == 0 ||
+				   strncmp(listen, "[::]:", 5) == 0 || listen[0] == ':'))
+		bad_usage("--listen %s is every address: give --public-url, the URL clients reach the "
+			  "app at (upload and read URLs are built on it)", listen);
 
 	if ((tls_cert == NULL) != (tls_key == NULL))
 		bad_usage("%s", "--tls-cert and --tls-key go together");
@@ -307,6 +338,18 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+
+	/* A descriptor for every connection the caps allow, and the database's and files' besides. */
+	struct rlimit rl;
+	rlim_t want = (rlim_t)ws.max_conns + (rlim_t)ws.max_conns / 8 + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < want)
+			log_warnx("open files limited to %llu: fewer than --max-connections %d needs (%llu); "
+				  "raise LimitNOFILE=", (unsigned long long)rl.rlim_cur, ws.max_conns,
+				  (unsigned long long)want);
+	}
 
 	struct server *srv;
 	if (server_start(listen, &ws, &srv) < 0) {

@@ -17,7 +17,11 @@ struct route {
 	unsigned roles;		/* ROLE_* bits; ROLE_NONE: the handler checks its own credential;
 				   ROLE_PUBLIC: no credential at all (the version route) */
 	void (*fn)(struct req *r, struct resp *out);
+	size_t max_body;	/* the largest body taken (413 past it); 0: HTTP_DEFAULT_BODY */
 };
+
+/* A route's body cap (SPEC 8): its max_body, or HTTP_DEFAULT_BODY. */
+size_t routes_max_body(const struct route *rt);
 
 extern const struct route routes[];
 extern const size_t nroutes;

@@ -909,7 +909,7 @@ static char *read_path(const char *run, const char *art)
  * get_docker_run_artifact_read_url_by_id): the absolute URL, as a JSON
  * string (the generated client json-decodes a "str" reply), that downloads
  * the artifact without a token until it expires (readurl.h). Built on
- * --public-url; without it, on the Host the client used (else --listen).
+ * --public-url; without it, on --listen (never on the request's Host header).
  */
 void h_artifact_readurl(struct req *r, struct resp *out)
 {
@@ -929,15 +929,7 @@ void h_artifact_readurl(struct req *r, struct resp *out)
 	char *path = read_path(r->params[0], r->params[1]), sig[READURL_SIG_HEX + 1];
 	int64_t expires = db_now_ms() / 1000 + r->ws->read_url_ttl;
 	readurl_sign(r->ws->url_key, path, expires, sig);
-	char *base;
-	if (r->ws->public_url != NULL) {
-		base = xstrdup(r->ws->public_url);
-	} else {
-		const char *host = req_header(r, "Host");
-		if (host == NULL || host[0] == '\0' || strlen(host) > 255 || strpbrk(host, " /\\?#@\"'<>") != NULL)
-			host = r->ws->listen;
-		base = xasprintf("%s://%s", r->ws->tls_cert ? "https" : "http", host);
-	}
+	char *base = http_base_url(r->ws);
 	char *url = xasprintf("%s%s?expires=%lld&sig=%s", base, path, (long long)expires, sig);
 	resp_json(out, 200, cJSON_CreateString(url));
 	free(url);

@@ -312,7 +312,8 @@ void h_worker_poll(struct req *r, struct resp *out)
 		return;
 	}
 	bool open = strcmp(state, "OPEN") == 0, last = !open || wait <= 0;
-	double deadline = now_seconds() + wait;
+	/* Run again after parking (server.c): the first call's deadline holds. */
+	double deadline = r->wait_deadline > 0 ? r->wait_deadline : now_seconds() + wait;
 	int rc;
 	for (;;) {
 		uint64_t g = longpoll_gen();
@@ -321,6 +322,12 @@ void h_worker_poll(struct req *r, struct resp *out)
 			break;
 		req_db_release(r);	/* no connection held while waiting */
 		double left = deadline - now_seconds();
+		/* No thread held while waiting either: the request parks and runs again. */
+		if (left > 0 && req_park(r, g, deadline)) {
+			cJSON_Delete(labels);
+			strvec_free(&ids);
+			return;
+		}
 		/* Timed out or stopping: one last look, then the answer. */
 		if (left <= 0 || !longpoll_wait(g, left))
 			last = true;
@@ -1557,15 +1564,14 @@ done:
 	cJSON_Delete(j);
 }
 
-/* The absolute upload URL, from the Host the client used (it reaches us that way). */
+/* The absolute upload URL: on --public-url, else --listen (never the request's Host). */
 static char *write_url(struct req *r, const char *id, const char *sig)
 {
-	const char *host = req_header(r, "Host");
+	char *base = http_base_url(r->ws);
+	char *url = xasprintf("%s/v1/winnow/artifacts/%s/content?sig=%s", base, id, sig);
 
-	if (host == NULL || strpbrk(host, " /\\?#@") != NULL)
-		host = r->ws->listen;
-	return xasprintf("%s://%s/v1/winnow/artifacts/%s/content?sig=%s", r->ws->tls_cert ? "https" : "http",
-			 host, id, sig);
+	free(base);
+	return url;
 }
 
 /*

@@ -63,6 +63,12 @@ class FaultTest(td.DaemonTest):
     def through_proxy(self, env=None, extra=None):
         """A proxy in front of the web app and a daemon that talks through it."""
         self.proxy = faultproxy.FaultProxy(self.web.port).start()
+        # As behind a real proxy, the links the web app builds (the upload URLs) point at
+        # the proxy: --public-url (SPEC 8: never the Host header). Same port, same db.
+        port = self.web.port
+        self.web.stop()
+        self.web.extra = list(self.web.extra) + ["--public-url", self.proxy.url()]
+        self.restart_web(port)
         d = td.Daemon(self.proxy.url(), self.wtok, os.path.join(self.dir, "wd-%d" % len(self.daemons)),
                       env=env, extra=extra)
         self.daemons.append(d)

@@ -215,9 +215,14 @@ class TestBadInput(unittest.TestCase):
                                   ("PUT", "/v1/winnow/artifacts/%s/content" % ("0" * 24), None),
                                   ("POST", "/login", None)):
             self.check(self.srv.request(method, path, raw=big, token=tok), 413, path)
-        # exactly at the limit is read (and then judged on its content)
+        # exactly at the limit is read (and then judged on its content): 16 MiB on a data
+        # route, 1 MiB on the others (SPEC 8), one byte more is 413
+        batch = "/v1/winnow/datasets/%s/samples/batch" % self.ds
         at = b" " * (16 * 1024 * 1024 - 2) + b"{}"
-        self.check(self.srv.request("POST", "/v1/datasets", raw=at, token=self.user), 400, "16 MiB")
+        self.check(self.srv.request("POST", batch, raw=at, token=self.worker), 400, "16 MiB")
+        at = b" " * (1024 * 1024 - 2) + b"{}"
+        self.check(self.srv.request("POST", "/v1/datasets", raw=at, token=self.user), 400, "1 MiB")
+        self.check(self.srv.request("POST", "/v1/datasets", raw=b" " + at, token=self.user), 413, "1 MiB + 1")
 
     def test_unknown_routes(self):
         for path in ("/v1/nope", "/v1/datasets/%s/nope" % self.ds, "/v1/", "/v1/datasets/", "/v1//datasets",

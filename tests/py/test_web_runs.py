@@ -79,7 +79,9 @@ class Base(unittest.TestCase):
 
     def upload(self, created, content):
         url = urllib.parse.urlsplit(created["signedWriteUrl"])
-        self.assertEqual(self.srv.request("PUT", url.path + "?" + url.query, raw=content).status, 200)
+        # on --public-url (a proxy in front strips its prefix), else on --listen
+        path = url.path[len("/base"):] if url.path.startswith("/base/") else url.path
+        self.assertEqual(self.srv.request("PUT", path + "?" + url.query, raw=content).status, 200)
 
     def artifact(self, rid, name, typ, content=None):
         """A Lightly artifact of run rid, uploaded when content is given; its id."""
@@ -229,7 +231,7 @@ class TestReadUrl(ReadUrlBase):
         aid = self.artifact(rid, "report.json", "REPORT_JSON", content)
         url = self.read_url(rid, aid)
         p = urllib.parse.urlsplit(url)
-        # no --public-url: the address the client used
+        # no --public-url: the --listen address (never the Host header)
         self.assertEqual((p.scheme, p.netloc), ("http", "127.0.0.1:%d" % self.srv.port))
         self.assertEqual(p.path, "/v1/winnow/runs/%s/artifacts/%s/download" % (rid, aid))
         q = urllib.parse.parse_qs(p.query)

@@ -108,6 +108,8 @@ class Server:
             cmd += ["--dataset-root", r]
         # S3 endpoints users may set (SPEC 8): the tests' own S3 server, on any port
         cmd += ["--s3-endpoint-allow", "http://127.0.0.1"]
+        # suites try many wrong tokens from 127.0.0.1: no 429 unless a test asks (extra wins)
+        cmd += ["--failed-auth-burst", "1000000"]
         cmd += self.extra
         env = None
         if self.faults is not None:

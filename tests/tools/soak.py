@@ -151,11 +151,16 @@ class Soak:
         os.makedirs(root, exist_ok=True)
         self.path = os.path.join(root, "d")
         wt.mkdataset(self.path, "--n", self.images, "--predictions", "--subdirs")
-        self.web = webtest.Server(roots=[root], workdir=os.path.join(self.dir, "web"))
+        # The proxy's port first: the web app's links (upload URLs) point at it, as behind a
+        # real proxy (--public-url; SPEC 8: never the Host header), so uploads go through it.
+        self.proxy = faultproxy.FaultProxy(0)
+        self.web = webtest.Server(roots=[root], workdir=os.path.join(self.dir, "web"),
+                                  extra=("--public-url", self.proxy.url()))
         os.makedirs(self.web.dir, exist_ok=True)
         self.wtok = self.web.token("worker1", "worker")
         self.utok = self.web.token("alice", "user")
         self.web.start()
+        self.proxy.upstream = ("127.0.0.1", self.web.port)
         self.ds = self.ok("POST", "/v1/datasets", {"name": "soak"})["id"]
         self.ok("PUT", "/v1/datasets/%s/datasource" % self.ds, {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": self.path})
         cfg = self.ok("POST", "/v1/docker/worker/config",
@@ -163,7 +168,7 @@ class Soak:
         self.scheds = [self.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % self.ds,
                                {"configId": cfg, "priority": "MID"})["id"] for _ in range(self.nruns)]
         env = {"WINNOWD_TEST_DELAY_MS": str(self.delay_ms)} if self.delay_ms else {}
-        self.proxy = faultproxy.FaultProxy(self.web.port).start()
+        self.proxy.start()
         self.d = Daemon(self.proxy.url(), self.wtok, os.path.join(self.dir, "wd"), env=env)
 
     def all_ended(self):
