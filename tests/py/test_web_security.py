@@ -113,7 +113,7 @@ class Base(unittest.TestCase):
     def setUpClass(cls):
         cls.srv = webtest.Server(extra=cls.extra)
         cls.user = cls.srv.token("alice", "user")
-        cls.worker = cls.srv.token("w1", "worker")
+        cls.worker = cls.srv.token("w1", "worker", worker="worker-one")
         cls.srv.start()
         cls.addClassCleanup(cls.srv.stop)
         cls.port = cls.srv.port
@@ -384,25 +384,22 @@ class TestHeadersAndLogs(Base):
         names = [d["name"] for d in self.srv.ok("GET", "/v1/datasets", token=self.user)]
         self.assertFalse([n for n in names if n.startswith("csrf")], names)
 
-    def artifact_url(self, srv, user, worker, host):
+    def artifact_url(self, srv, user, host):
+        """A signed upload URL asked for with the Host header host, by a worker holding a run."""
         ds = srv.ok("POST", "/v1/datasets", {"name": "links"}, user, (200, 201))["id"]
-        cfg = srv.ok("POST", "/v1/docker/worker/config",
-                     {"config": {"workerType": "FULL", "docker": PRESET, "lightly": {}}}, user, 201)["id"]
-        sid = srv.ok("POST", "/v1/datasets/%s/docker/worker/schedule" % ds, {"configId": cfg}, user, 201)["id"]
-        rid = srv.ok("POST", "/v1/docker/runs", {"dockerVersion": "v", "datasetId": ds, "scheduledId": sid,
-                                                 "configId": cfg}, worker, 201)["id"]
+        worker, _, _, rid = srv.hold(user, ds, "worker-links")
         r = request(srv.port, "POST", "/v1/docker/runs/%s/artifacts" % rid, {"fileName": "r.json", "type": "REPORT_JSON"},
                     headers={"Authorization": "Bearer " + worker, "Host": host})
         self.assertEqual(r.status, 201)
         return r.json["signedWriteUrl"]
 
     def test_links_never_from_the_host_header(self):
-        url = self.artifact_url(self.srv, self.user, self.worker, "evil.example:666")
+        url = self.artifact_url(self.srv, self.user, "evil.example:666")
         self.assertNotIn("evil", url)
         self.assertTrue(url.startswith("http://127.0.0.1:%d/v1/winnow/artifacts/" % self.port), url)
         with webtest.Server(extra=("--public-url", "https://winnow.example.com/")) as srv:
-            user, worker = srv.token("u", "user"), srv.token("w", "worker")
-            url = self.artifact_url(srv, user, worker, "evil.example:666")
+            user = srv.token("u", "user")
+            url = self.artifact_url(srv, user, "evil.example:666")
             self.assertTrue(url.startswith("https://winnow.example.com/v1/winnow/artifacts/"), url)
             # and the URL works (its path and signature), sent to the real port
             p = urllib.parse.urlsplit(url)
@@ -411,7 +408,7 @@ class TestHeadersAndLogs(Base):
 
     def test_signed_upload_past_64k(self):
         # the signature authenticates the body before it passes 64 KiB: the upload's cap applies
-        url = urllib.parse.urlsplit(self.artifact_url(self.srv, self.user, self.worker, "127.0.0.1"))
+        url = urllib.parse.urlsplit(self.artifact_url(self.srv, self.user, "127.0.0.1"))
         big = b"z" * (200 << 10)
         bad = url.path + "?sig=" + "0" * 64
         r = request(self.port, "PUT", bad, big)
