@@ -816,7 +816,8 @@ static void retention(struct wd *d)
 		free(p);
 	}
 	closedir(dir);
-	qsort(v, n, sizeof(*v), cmp_rdir);
+	if (n > 1)	/* v is NULL when no folder is left: qsort's pointer must not be */
+		qsort(v, n, sizeof(*v), cmp_rdir);
 	for (size_t i = 0; i < n; i++) {
 		if (i >= (size_t)d->conf.keep_runs) {
 			char *p = xasprintf("%s/%s", root, v[i].name);
