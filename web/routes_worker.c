@@ -982,8 +982,12 @@ void h_tag_export_filenames(struct req *r, struct resp *out)
 	out->ctype = "text/plain; charset=utf-8";
 }
 
-/* The tags of the query (its one parameter bound to p), as models. */
+/*
+ * The tags of the query, as models: its parameters are p, then the page's
+ * limit and offset (LIMIT ?2 OFFSET ?3; a limit of -1 is every row).
+ */
 static void tags_reply(struct resp *out, struct dbconn *c, const char *sql, const char *p,
+		       int64_t limit, int64_t offset,
 		       int (*model)(struct dbconn *, const char *, cJSON **))
 {
 	struct strvec ids = { 0 };
@@ -991,6 +995,8 @@ static void tags_reply(struct resp *out, struct dbconn *c, const char *sql, cons
 	int rc;
 
 	db_bind_text(st, 1, p);
+	sqlite3_bind_int64(st, 2, limit);
+	sqlite3_bind_int64(st, 3, offset);
 	while ((rc = db_row(st)) == 1)
 		strvec_push(&ids, db_col_text(st, 0));
 	sqlite3_reset(st);
@@ -1011,9 +1017,10 @@ static void tags_reply(struct resp *out, struct dbconn *c, const char *sql, cons
 	resp_json(out, 200, a);
 }
 
-/* A dataset's tags, oldest first, each as model makes it. */
+/* A dataset's tags, oldest first, each as model makes it, one page (limit -1: all). */
 static void dataset_tags(struct req *r, struct resp *out,
-			 int (*model)(struct dbconn *, const char *, cJSON **))
+			 int (*model)(struct dbconn *, const char *, cJSON **), int64_t limit,
+			 int64_t offset)
 {
 	struct dbconn *c = req_db(r);
 
@@ -1022,60 +1029,24 @@ static void dataset_tags(struct req *r, struct resp *out,
 		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
 		return;
 	}
-	tags_reply(out, c, "SELECT id FROM tags WHERE dataset_id = ? ORDER BY created_at, rowid",
-		   r->params[0], model);
-}
-
-/* GET /v1/winnow/datasets/{datasetId}/tags, paged (winnow_paging). */
-static void winnow_tags(struct req *r, struct resp *out)
-{
-	struct dbconn *c = req_db(r);
-	struct strvec ids = { 0 };
-	int64_t limit, offset;
-
-	if (winnow_paging(r, out, &limit, &offset) < 0)
-		return;
-	int ds_found = dataset_lookup(c, r->params[0]);
-	if (ds_found < 0) {
-		resp_lookup_error(out, c, ds_found, "NOT_FOUND", "no such dataset");
-		return;
-	}
-	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM tags WHERE dataset_id = ? "
-				   "ORDER BY created_at, rowid LIMIT ? OFFSET ?");
-	db_bind_text(st, 1, r->params[0]);
-	sqlite3_bind_int64(st, 2, limit);
-	sqlite3_bind_int64(st, 3, offset);
-	int rc;
-	while ((rc = db_row(st)) == 1)
-		strvec_push(&ids, db_col_text(st, 0));
-	sqlite3_reset(st);
-	cJSON *a = cJSON_CreateArray();
-	for (size_t i = 0; i < ids.n && rc == 0; i++) {
-		cJSON *t;
-		if (model_tag_winnow(c, ids.v[i], &t) == -EIO)
-			rc = -EIO;
-		if (t)
-			cJSON_AddItemToArray(a, t);
-	}
-	strvec_free(&ids);
-	if (rc < 0) {
-		cJSON_Delete(a);
-		resp_db_error(out, c);
-		return;
-	}
-	resp_json(out, 200, a);
+	tags_reply(out, c, "SELECT id FROM tags WHERE dataset_id = ?1 ORDER BY created_at, rowid "
+		   "LIMIT ?2 OFFSET ?3", r->params[0], limit, offset, model);
 }
 
 /* GET /v1/datasets/{datasetId}/tags: Lightly's TagData. */
 void h_tags_list(struct req *r, struct resp *out)
 {
-	dataset_tags(r, out, model_tag);
+	dataset_tags(r, out, model_tag, -1, 0);
 }
 
-/* GET /v1/winnow/datasets/{datasetId}/tags: the pages' list, with each tag's creator. */
+/* GET /v1/winnow/datasets/{datasetId}/tags: the pages' list, with each tag's creator, paged. */
 void h_winnow_tags_list(struct req *r, struct resp *out)
 {
-	winnow_tags(r, out);
+	int64_t limit, offset;
+
+	if (winnow_paging(r, out, &limit, &offset) < 0)
+		return;
+	dataset_tags(r, out, model_tag_winnow, limit, offset);
 }
 
 /* GET /v1/docker/runs/{runId}/tags: the run's tags, newest first (the selection first). */
@@ -1091,8 +1062,9 @@ void h_run_tags(struct req *r, struct resp *out)
 		resp_lookup_error(out, c, found < 0 ? -EIO : -ENOENT, "NOT_FOUND", "no such run");
 		return;
 	}
-	tags_reply(out, c, "SELECT id FROM tags WHERE run_id = ? ORDER BY created_at DESC, rowid DESC",
-		   r->params[0], model_tag);
+	tags_reply(out, c, "SELECT id FROM tags WHERE run_id = ?1 ORDER BY created_at DESC, rowid DESC "
+		   "LIMIT ?2 OFFSET ?3",
+		   r->params[0], -1, 0, model_tag);
 }
 
 /* The dataset's sample count, or -EIO on a database error. */
