@@ -113,7 +113,7 @@ static void serve_image(struct req *r, struct resp *out, struct dataset *ds, con
 	const char *inm = req_header(r, "If-None-Match");
 	if (inm && strcmp(inm, etag) == 0) {
 		free(out->body);
-		out->body = NULL;
+		out->body = xstrdup("");	/* an empty reply, not none */
 		out->len = 0;
 		out->status = 304;
 		out->ctype = NULL;
@@ -264,9 +264,15 @@ static char *lightly_rel(const char *dir, const char *fn)
 	return xasprintf(".lightly/%s/%.*s.json", dir, (int)predict_stem_len(fn), fn);
 }
 
-static cJSON *copy_array(const cJSON *a)
+/* A checked array of numbers, each printed so it reads back to the same double. */
+static cJSON *copy_numbers(const cJSON *a)
 {
-	return a ? cJSON_Duplicate(a, 1) : cJSON_CreateNull();
+	cJSON *o = cJSON_CreateArray();
+	const cJSON *x;
+
+	cJSON_ArrayForEach(x, a)
+		cJSON_AddItemToArray(o, json_exact_number(x->valuedouble));
+	return o;
 }
 
 /*
@@ -399,11 +405,11 @@ void h_sample_predictions(struct req *r, struct resp *out)
 				cJSON_AddItemToArray(b, json_exact_number(e->bbox[k]));
 		} else if (schema.type == TASK_SEMANTIC_SEGMENTATION) {
 			cJSON_AddItemToObject(p, "segmentation",
-					      copy_array(cJSON_GetObjectItemCaseSensitive(item, "segmentation")));
+					      copy_numbers(cJSON_GetObjectItemCaseSensitive(item, "segmentation")));
 			cJSON_AddNumberToObject(p, "pixels", (double)e->pixels);
 		} else if (schema.type == TASK_KEYPOINT_DETECTION) {
 			cJSON_AddItemToObject(p, "keypoints",
-					      copy_array(cJSON_GetObjectItemCaseSensitive(item, "keypoints")));
+					      copy_numbers(cJSON_GetObjectItemCaseSensitive(item, "keypoints")));
 		}
 		cJSON_AddItemToArray(pa, p);
 	}
@@ -434,7 +440,9 @@ void h_sample_metadata(struct req *r, struct resp *out)
 	char err[1024];
 	struct dataset ds;
 
-	if (fn == NULL || web_datasource_open(r, out, DS_USE_LIGHTLY, &ds) < 0)
+	struct img_size sz;
+	if (fn == NULL || image_size(r, out, fn, &sz) < 0 ||
+	    web_datasource_open(r, out, DS_USE_LIGHTLY, &ds) < 0)
 		return;
 	char *rel = lightly_rel("metadata", fn);
 	int rc = predict_read_file(&ds, rel, &text, &len, err, sizeof(err));
