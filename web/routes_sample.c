@@ -205,8 +205,8 @@ char *sample_signed_url(const struct web_settings *ws, const char *dataset, cons
 
 /*
  * GET /v1/winnow/datasets/{datasetId}/samples/image/signed?fileName=&expires=&sig=
- * (no token: ROLE_NONE): the signature and expiry first (403), then as the
- * image route.
+ * (no token: ROLE_NONE): the signature and expiry first (none: 401; wrong or
+ * expired: 403), then as the image route.
  */
 void h_sample_image_signed(struct req *r, struct resp *out)
 {
@@ -216,6 +216,11 @@ void h_sample_image_signed(struct req *r, struct resp *out)
 					       req_query(r, "sig"), db_now_ms() / 1000);
 
 	free(msg);
+	if (req_query(r, "sig") == NULL || req_query(r, "expires") == NULL) {
+		/* No credential at all, as every token-less route answers it. */
+		resp_error(out, 401, "UNAUTHORIZED", "the image URL needs its expires and sig");
+		return;
+	}
 	if (fn == NULL || v == READURL_BAD) {
 		resp_error(out, 403, "FORBIDDEN", "the image URL's signature is missing or wrong");
 		return;

@@ -348,9 +348,11 @@ class SampleRoutes(unittest.TestCase):
         qs = urllib.parse.parse_qs(u.query)
         other = [n for n in self.man["candidates"] if n != qs["fileName"][0]][0]
         for bad in (path.replace(q(qs["fileName"][0]), q(other)), path[:-1] + ("0" if path[-1] != "0" else "1"),
-                    path.replace("expires=", "expires=1"), u.path + "?fileName=" + q(other)):
+                    path.replace("expires=", "expires=1")):
             r = self.web.request("GET", bad)
             self.assertEqual(r.status, 403, (bad, r))
+        r = self.web.request("GET", u.path + "?fileName=" + q(other))    # no signature at all
+        self.assertEqual(r.status, 401, r)
         # expired: signed with the server's key, an expiry passed
         with open(self.web.db + ".urlkey") as f:
             key = bytes.fromhex(f.read().strip())
