@@ -25,7 +25,7 @@ function readCsv(file) {
 }
 
 describe('sample view', { skip: skipWhy }, () => {
-	let web, daemon, br, did, sid, run, dir, man, scores, order;
+	let web, daemon, br, did, sid, run, dir, man, scores, order, localOut;
 	const predFile = (task, name) => {
 		const f = path.join(dir, '.lightly/predictions', task, name.replace(/\.[^./]+$/, '') + '.json');
 		return fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : null;
@@ -48,6 +48,7 @@ describe('sample view', { skip: skipWhy }, () => {
 		sid = await schedule(web, did, { docker: DOCKER, lightly: {} });
 		const [r, local] = await Promise.all([runToEnd(web, did, sid), localSelect(web.tmp, 'coral', { docker: DOCKER, lightly: {} }, dir)]);
 		run = r;
+		localOut = local;
 		assert.equal(run.state, 'COMPLETED');
 		scores = readCsv(path.join(local, 'data/scores.csv'));
 		const res = await web.call('GET', `/v1/winnow/runs/${run.id}/results?sort=fileName&order=asc&selected=all&offset=0&limit=1000`);
@@ -187,6 +188,21 @@ describe('sample view', { skip: skipWhy }, () => {
 		} finally {
 			await br.setViewport(H.DESKTOP);
 		}
+	});
+
+	it('the results page\'s export menu downloads the selection as local mode selected it', async () => {
+		await br.page.goto(`${web.base}/#/datasets/${did}/runs/${sid}/results`);
+		await br.page.locator('h1', { hasText: 'Results' }).waitFor();
+		await br.page.click('#export-menu summary');
+		const hrefs = await br.page.$$eval('#export-menu a.export-link', (as) => as.map((a) => a.getAttribute('href')));
+		assert.deepEqual(hrefs.map((u) => new URLSearchParams(u.split('?')[1]).get('format')), ['filenames', 'csv', 'labelstudio']);
+		const r = await br.page.request.get(new URL(hrefs[0], web.base).href);
+		assert.equal(r.status(), 200);
+		assert.match(r.headers()['content-disposition'], /^attachment; filename="winnow-[0-9a-f]{24}-[0-9a-f]{24}-filenames\.txt"$/);
+		const got = (await r.text()).split('\n').filter(Boolean);
+		const want = fs.readFileSync(path.join(localOut, 'filenames/selected_filenames.txt'), 'utf8').split('\n').filter(Boolean);
+		assert.deepEqual([...got].sort(), [...want].sort());
+		await br.shot('export-menu');
 	});
 
 	it('the Label Studio export\'s image URL loads without a login', async () => {
