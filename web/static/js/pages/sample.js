@@ -317,7 +317,7 @@ function render(main, ctx, s) {
 
 	// ---- loading: the image, the predictions, the metadata ----
 	let preds = null, imgReady = false;
-	const drawn = () => { if (imgReady && preds) { draw(); stage.dataset.drawn = '1'; main.dataset.sampleReady = '1'; } };
+	const drawn = () => { if (imgReady && preds) { draw(); stage.dataset.drawn = '1'; } };
 	img.addEventListener('load', () => {
 		if (!ctx.alive) return;
 		W = img.naturalWidth;
