@@ -386,6 +386,56 @@ class SampleRoutes(unittest.TestCase):
         self.assertEqual(self.export("filenames", extra="&tagId=" + "0" * 24).status, 404)
 
 
+class SampleRoutesDbErrors(unittest.TestCase):
+    """A database error answers 503, never 404 (SPEC 8): the same calls against
+    winnow-web-test failing every 17th statement (more than one request makes) answer only 200 or 503."""
+
+    def test_db_errors_are_503(self):
+        d = wt.tmpdir("smpdb")
+        root = os.path.join(d, "data")
+        path = os.path.join(root, "set")
+        man = wt.mkdataset(path, "--n", 8, "--predictions", "--seed", 4)
+        web = webtest.Server(roots=[root], workdir=os.path.join(d, "web"))
+        os.makedirs(web.dir, exist_ok=True)
+        tok = web.token("alice", "user")
+        with web:
+            ds = web.ok("POST", "/v1/datasets", {"name": "dbe"}, tok, 201)["id"]
+            web.ok("PUT", "/v1/datasets/%s/datasource" % ds,
+                   {"type": "LOCAL", "purpose": "INPUT_OUTPUT", "fullPath": path}, tok, 200)
+            wtok, _, _, run = web.hold(tok, ds, "dbe-worker")
+            names = man["candidates"]
+            web.ok("POST", "/v1/winnow/datasets/%s/samples/batch" % ds,
+                   [{"fileName": n, "metaData": {}} for n in names], wtok, 200)
+            cand = web.ok("POST", "/v1/datasets/%s/tags" % ds,
+                          {"name": "run-%s-candidates" % run, "prevTagId": None, "bitMaskData": hex((1 << len(names)) - 1),
+                           "totSize": len(names), "creator": "USER_WORKER", "runId": run}, wtok, 201)["id"]
+            web.ok("POST", "/v1/datasets/%s/tags" % ds,
+                   {"name": "run-%s" % run, "prevTagId": cand, "bitMaskData": "0x5", "totSize": len(names),
+                    "creator": "SAMPLER_CORAL", "runId": run}, wtok, 201)
+            clean = web.request("GET", "/v1/winnow/runs/%s/export?format=csv" % run, token=tok)
+            self.assertEqual(clean.status, 200, clean)
+        web.faults = "ioerr:every=17"
+        seen = set()
+        with web:
+            for p in ("/v1/winnow/datasets/%s/samples/image?fileName=%s" % (ds, q(names[0])),
+                      "/v1/winnow/datasets/%s/samples/predictions?fileName=%s&task=%s" % (ds, q(names[1]), DET),
+                      "/v1/winnow/datasets/%s/samples/metadata?fileName=%s" % (ds, q(names[2])),
+                      "/v1/winnow/runs/%s/export?format=csv" % run):
+                for i in range(30):
+                    for _ in range(i % 3):      # a call or two in between: another phase of the faults
+                        web.request("GET", "/v1/winnow/me", token=tok)
+                    r = web.request("GET", p, token=tok)
+                    self.assertIn(r.status, (200, 503), (p, r))
+                    if r.status == 503:
+                        self.assertEqual(r.header("Retry-After"), "1")
+                    elif "export" in p:
+                        self.assertEqual(r.body, clean.body)
+                    seen.add((p.split("?")[0].rsplit("/", 1)[1], r.status))
+        for route in ("image", "predictions", "metadata", "export"):
+            self.assertIn((route, 503), seen)
+            self.assertIn((route, 200), seen)
+
+
 class SampleRoutesS3(unittest.TestCase):
     """An S3 datasource answers exactly as its LOCAL copy."""
 
