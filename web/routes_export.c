@@ -6,7 +6,8 @@
  * - filenames: the tag's file names, one a line, in sample order (as the
  *   run's selected_filenames.txt for its selection tag);
  * - csv: every candidate of the run: filenames, selected (1 when in the
- *   tag), each of the run's score lists (the results route's score types,
+ *   run's selection), inTag (only when tagId names another tag: 1 when in
+ *   it), each of the run's score lists (the results route's score types,
  *   sorted), then selection.csv's columns (empty for rows it lacks);
  * - labelstudio: Label Studio's task list, [{"data": {"image": URL},
  *   "meta": {"fileName", "selected", "scores": {...}}}] for the tag's
@@ -94,8 +95,8 @@ void h_run_export(struct req *r, struct resp *out)
 	struct dbconn *c = req_db(r);
 	const char *format = req_query(r, "format"), *tag = req_query(r, "tagId");
 	char dataset[25] = "", cand_id[25] = "", sel_id[25] = "";
-	char *cand_mask = NULL, *tag_mask = NULL, *csv_err = NULL;
-	struct bitmask cm = { 0 }, tm = { 0 };
+	char *cand_mask = NULL, *tag_mask = NULL, *sel_mask = NULL, *csv_err = NULL;
+	struct bitmask cm = { 0 }, tm = { 0 }, sm = { 0 };
 	struct strvec types = { 0 }, names = { 0 };
 	double **vals = NULL;
 	size_t *rank = NULL;
@@ -137,12 +138,14 @@ void h_run_export(struct req *r, struct resp *out)
 	sqlite3_reset(st);
 	dberr |= step < 0;
 	if (cand_id[0]) {
-		st = db_stmt(c, "SELECT id FROM tags WHERE run_id = ? AND prev_tag_id = ? "
+		st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id = ? "
 			     "ORDER BY created_at LIMIT 1");
 		db_bind_text(st, 1, r->params[0]);
 		db_bind_text(st, 2, cand_id);
-		if ((step = db_row(st)) == 1)
+		if ((step = db_row(st)) == 1) {
 			snprintf(sel_id, sizeof(sel_id), "%s", db_col_text(st, 0));
+			sel_mask = xstrdup(db_col_text(st, 1));
+		}
 		sqlite3_reset(st);
 		dberr |= step < 0;
 	}
@@ -171,6 +174,9 @@ void h_run_export(struct req *r, struct resp *out)
 	if (cand_mask)
 		bitmask_parse(cand_mask, SIZE_MAX, &cm);
 	bitmask_parse(tag_mask, SIZE_MAX, &tm);
+	if (sel_mask)
+		bitmask_parse(sel_mask, SIZE_MAX, &sm);
+	bool other_tag = strcmp(tag, sel_id) != 0;	/* a tag named that is not the selection */
 	size_t ncand = bitmask_count(&cm);
 
 	st = db_stmt(c, "SELECT score_type, scores FROM scores WHERE tag_id = ? ORDER BY score_type");
@@ -250,7 +256,7 @@ void h_run_export(struct req *r, struct resp *out)
 				rowof[f - sorted] = (long)k;
 			}
 		}
-		gb_str(&b, "filenames,selected");
+		gb_str(&b, other_tag ? "filenames,selected,inTag" : "filenames,selected");
 		for (size_t k = 0; k < types.n; k++) {
 			gb_str(&b, ",");
 			gb_field(&b, types.v[k]);
@@ -265,7 +271,9 @@ void h_run_export(struct req *r, struct resp *out)
 				continue;
 			const char *nm = names.v[i] ? names.v[i] : "";
 			gb_field(&b, nm);
-			gb_str(&b, bitmask_get(&tm, i) ? ",1" : ",0");
+			gb_str(&b, bitmask_get(&sm, i) ? ",1" : ",0");
+			if (other_tag)
+				gb_str(&b, bitmask_get(&tm, i) ? ",1" : ",0");
 			for (size_t k = 0; k < types.n; k++) {
 				gb_str(&b, ",");
 				gb_num(&b, vals[k][rank[i]]);
@@ -300,7 +308,7 @@ void h_run_export(struct req *r, struct resp *out)
 			free(url);
 			cJSON *m = cJSON_AddObjectToObject(t, "meta");
 			cJSON_AddStringToObject(m, "fileName", names.v[i]);
-			cJSON_AddBoolToObject(m, "selected", true);
+			cJSON_AddBoolToObject(m, "selected", bitmask_get(&sm, i));
 			cJSON *sc = cJSON_AddObjectToObject(m, "scores");
 			for (size_t k = 0; rank[i] != SIZE_MAX && k < types.n; k++)
 				cJSON_AddItemToObject(sc, types.v[k], json_exact_number(vals[k][rank[i]]));
@@ -336,6 +344,8 @@ out:
 	free(csv_err);
 	free(cand_mask);
 	free(tag_mask);
+	free(sel_mask);
 	bitmask_free(&cm);
 	bitmask_free(&tm);
+	bitmask_free(&sm);
 }

@@ -146,9 +146,9 @@ class SampleRoutes(unittest.TestCase):
         self.assertEqual(seen, {"jpeg", "png", "webp"})
 
     def test_bmp_converted_to_png(self):
-        with open(os.path.join(self.extra, "pic.bmp"), "wb") as f:
+        with open(os.path.join(self.extra, "pic a+b&c.bmp"), "wb") as f:
             f.write(bmp_24(7, 5))
-        r = self.image(self.xds, "pic.bmp")
+        r = self.image(self.xds, "pic a+b&c.bmp")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.header("Content-Type"), "image/png")
         self.assertEqual(r.body[:8], b"\x89PNG\r\n\x1a\n")
@@ -379,6 +379,15 @@ class SampleRoutes(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         with open(os.path.join(self.local, "data", "scores.csv")) as f:
             self.assertEqual(r.body.decode().splitlines(), [x[0] for x in list(csv.reader(f))[1:]])
+        # as CSV: selected still the run's selection, inTag every candidate
+        r = self.export("csv", extra="&tagId=" + cand["id"])
+        rows = list(csv.reader(io.StringIO(r.body.decode())))
+        self.assertEqual(rows[0][:3], ["filenames", "selected", "inTag"])
+        selected = set(wt.read_lines(os.path.join(self.local, "filenames", "selected_filenames.txt")))
+        self.assertEqual([(x[1], x[2]) for x in rows[1:]], [("1" if x[0] in selected else "0", "1") for x in rows[1:]])
+        tasks = self.export("labelstudio", extra="&tagId=" + cand["id"]).json
+        self.assertEqual(len(tasks), len(rows) - 1)
+        self.assertEqual(sum(t["meta"]["selected"] for t in tasks), len(selected))
         # a tag of another dataset
         xtags = self.web.ok("GET", "/v1/winnow/datasets/%s/tags" % self.xds, None, self.utok, 200)
         if xtags:
