@@ -33,10 +33,16 @@ describe('sample view', { skip: skipWhy }, () => {
 	const cats = (task) => new Map(man.tasks[task].categories.map((c) => [c.id, c.name]));
 	const sampleUrl = (at, q = QUERY) => `${web.base}/#/datasets/${did}/runs/${sid}/sample?${new URLSearchParams({ at, ...q })}`;
 	const fileUrl = (name) => `${web.base}/#/datasets/${did}/sample?${new URLSearchParams({ name })}`;
+	// the sample `name` shown, its image and predictions drawn
+	async function shown(name) {
+		await br.page.waitForFunction((n) => document.querySelector('#sample-name')?.textContent === n
+			&& ['1', 'error'].includes(document.querySelector('#sample-stage')?.dataset.drawn), name, { timeout: H.T });
+	}
 	async function open(url, name) {
+		// the page shown before is not taken for the new one
+		await br.page.evaluate(() => { const m = document.querySelector('#main'); while (m && m.firstChild) m.removeChild(m.firstChild); });
 		await br.page.goto(url);
-		if (name) await br.page.locator('#sample-name', { hasText: name }).waitFor();
-		await br.page.waitForFunction(() => ['1', 'error'].includes(document.querySelector('#sample-stage')?.dataset.drawn), null, { timeout: H.T });
+		await shown(name);
 	}
 
 	before(async () => {
@@ -96,7 +102,7 @@ describe('sample view', { skip: skipWhy }, () => {
 		await open(sampleUrl(at), order[at]);
 		for (const [key, i] of [['ArrowRight', at + 1], ['ArrowRight', at + 2], ['ArrowLeft', at + 1]]) {
 			await br.page.keyboard.press(key);
-			await br.page.locator('#sample-name', { hasText: order[i] }).waitFor();
+			await shown(order[i]);
 			assert.match(br.page.url(), new RegExp(`[?&]at=${i}(&|$)`));
 			assert.equal(await br.page.textContent('#sample-name'), order[i]);
 		}
@@ -119,12 +125,12 @@ describe('sample view', { skip: skipWhy }, () => {
 		const outline = await br.page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
 		assert.notEqual(outline, 'none');
 		await br.page.keyboard.press('Enter');
-		await br.page.locator('#sample-name', { hasText: order[1] }).waitFor();
+		await shown(order[1]);
 		await br.page.waitForFunction(() => document.activeElement?.id === 'sample-next');
 		await br.page.keyboard.press('Shift+Tab');
 		assert.equal(await br.page.evaluate(() => document.activeElement?.id), 'sample-prev');
 		await br.page.keyboard.press('Enter');
-		await br.page.locator('#sample-name', { hasText: order[0] }).waitFor();
+		await shown(order[0]);
 		// + zooms, 0 fits
 		const w0 = (await br.page.locator('#sample-stage img').boundingBox()).width;
 		await br.page.keyboard.press('+');
