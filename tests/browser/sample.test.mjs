@@ -178,6 +178,18 @@ describe('sample view', { skip: skipWhy }, () => {
 		assert.equal(await br.page.locator('#sample-overlay .pred-box').count(), 0);
 	});
 
+	it('walks the corrupt list of the dataset\'s run and says why a corrupt image is not shown', async () => {
+		const corrupt = fs.readFileSync(path.join(localOut, 'filenames/corrupt_filenames.txt'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
+		assert.ok(corrupt.length >= 2, 'the dataset has two corrupt files');
+		await open(`${web.base}/#/datasets/${did}/sample?${new URLSearchParams({ name: corrupt[0][0], list: 'corrupt', at: 0 })}`, corrupt[0][0]);
+		assert.match(await br.page.textContent('#sample-position'), new RegExp(`^1 of ${corrupt.length} \\(corrupt list\\)`));
+		assert.equal(await br.page.getAttribute('#sample-stage', 'data-drawn'), 'error');
+		assert.match(await br.page.textContent('#sample-image-status'), /could not be shown: .+/);
+		await br.page.keyboard.press('ArrowRight');
+		await shown(corrupt[1][0]);
+		assert.match(br.page.url(), /[?&]at=1(&|$)/);
+	});
+
 	it('puts the info below the image on a phone (390x844)', async () => {
 		await br.setViewport(H.PHONE);
 		try {

@@ -116,8 +116,19 @@ export async function datasetSamplePage(main, ctx) {
 	let at = q.has('at') ? Math.max(0, parseInt(q.get('at'), 10) || 0) : null;
 	let name = q.get('name');
 	let names = null, note = null;
-	if ((list === 'corrupt' || list === 'duplicate') && q.get('run')) {
-		try { names = await artifactList(q.get('run'), list); } catch (e) { note = `The ${list} list could not be read: ${e.message || e}`; }
+	if (list === 'corrupt' || list === 'duplicate') {
+		try {
+			// the run named, else the dataset's newest run that has the list
+			let runId = q.get('run');
+			if (!runId) {
+				const want = list === 'corrupt' ? 'corrupt_filenames.txt' : 'duplicate_filenames.txt';
+				const runs = asList(await get(`/v1/winnow/runs?datasetId=${enc(did)}&pageSize=20`), 'runs');
+				const r = runs.find((x) => asList(x, 'artifacts').some((a) => a.fileName === want && a.uploaded !== false));
+				runId = r ? r.id : null;
+			}
+			names = runId ? await artifactList(runId, list) : null;
+			if (!names) note = `No run of this dataset has a ${list} list: previous and next are off.`;
+		} catch (e) { note = `The ${list} list could not be read: ${e.message || e}`; }
 	} else if (list === 'browse') {
 		note = 'Previous and next over the dataset\'s listing are not available here yet.';
 	}
