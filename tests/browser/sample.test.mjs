@@ -25,7 +25,7 @@ function readCsv(file) {
 }
 
 describe('sample view', { skip: skipWhy }, () => {
-	let web, daemon, br, did, sid, run, dir, man, scores, order, localOut;
+	let web, daemon, daemonStopped, br, did, sid, run, dir, man, scores, order, localOut;
 	const predFile = (task, name) => {
 		const f = path.join(dir, '.lightly/predictions', task, name.replace(/\.[^./]+$/, '') + '.json');
 		return fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : null;
@@ -56,6 +56,8 @@ describe('sample view', { skip: skipWhy }, () => {
 		run = r;
 		localOut = local;
 		assert.equal(run.state, 'COMPLETED');
+		// the daemon is done: its stop (which waits out its long poll) runs beside the tests
+		daemonStopped = daemon.stop();
 		scores = readCsv(path.join(local, 'data/scores.csv'));
 		const res = await web.call('GET', `/v1/winnow/runs/${run.id}/results?sort=fileName&order=asc&selected=all&offset=0&limit=1000`);
 		order = res.items.map((it) => it.fileName);
@@ -63,7 +65,7 @@ describe('sample view', { skip: skipWhy }, () => {
 	});
 	after(async () => {
 		await br?.close();
-		await daemon?.stop();
+		await (daemonStopped || daemon?.stop());
 		await web?.stop();
 	});
 
