@@ -159,7 +159,9 @@ void h_sample_image(struct req *r, struct resp *out)
 	const char *fn = sample_name(r, out);
 	struct dataset ds;
 
-	if (fn == NULL || web_datasource_open(r, out, DS_USE_INPUT, &ds) < 0)
+	if (fn == NULL)
+		return;
+	if (web_datasource_open(r, out, DS_USE_INPUT, &ds) < 0)
 		return;
 	serve_image(r, out, &ds, fn);
 	dataset_close(&ds);
@@ -302,7 +304,9 @@ void h_sample_predictions(struct req *r, struct resp *out)
 		return;
 	/* The image (404 when absent) and its size first: INPUT may be another datasource. */
 	struct img_size sz;
-	if (image_size(r, out, fn, &sz) < 0 || web_datasource_open(r, out, DS_USE_LIGHTLY, &ds) < 0)
+	if (image_size(r, out, fn, &sz) < 0)
+		return;
+	if (web_datasource_open(r, out, DS_USE_LIGHTLY, &ds) < 0)
 		return;
 	rc = predict_list_tasks(&ds, &tasks, err, sizeof(err));
 	if (rc < 0 && rc != -ENOENT) {
@@ -445,9 +449,12 @@ void h_sample_metadata(struct req *r, struct resp *out)
 	char err[1024];
 	struct dataset ds;
 
-	struct img_size sz;
-	if (fn == NULL || image_size(r, out, fn, &sz) < 0 ||
-	    web_datasource_open(r, out, DS_USE_LIGHTLY, &ds) < 0)
+	struct img_size sz;	/* unused: the image must exist, as for the other routes */
+	if (fn == NULL)
+		return;
+	if (image_size(r, out, fn, &sz) < 0)
+		return;
+	if (web_datasource_open(r, out, DS_USE_LIGHTLY, &ds) < 0)
 		return;
 	char *rel = lightly_rel("metadata", fn);
 	int rc = predict_read_file(&ds, rel, &text, &len, err, sizeof(err));
@@ -465,10 +472,14 @@ void h_sample_metadata(struct req *r, struct resp *out)
 		o = NULL;
 		goto out;
 	}
+	/* lib/metadata.c's checks of the file as a whole (no key asked), then its values. */
 	struct meta_value none;
-	if (metadata_parse_file((const char *)text, len, rel, fn, NULL, 0, &none, err,
-				sizeof(err)) < 0 ||
-	    (tree = predict_parse_json((const char *)text, len, rel, err, sizeof(err))) == NULL) {
+	if (metadata_parse_file((const char *)text, len, rel, fn, NULL, 0, &none, err, sizeof(err)) < 0) {
+		resp_error(out, 422, "SAMPLE_UNKNOWN", "%s", err);
+		goto out;
+	}
+	tree = predict_parse_json((const char *)text, len, rel, err, sizeof(err));
+	if (tree == NULL) {
 		resp_error(out, 422, "SAMPLE_UNKNOWN", "%s", err);
 		goto out;
 	}
