@@ -28,6 +28,23 @@ const runCache = new Map();	// `${did}/${sid}` -> { ds, run, rid, task }
 const chosenTask = new Map();	// datasetId -> the task picked in the selector
 let focusAfter = null;		// 'prev' | 'next': the button to focus once the next sample shows
 
+// Replies fetched ahead for the next sample (results page, predictions, metadata): url ->
+// { at, promise }, used once and only within PREFETCH_MS, so a step forward waits for nothing.
+const PREFETCH_MS = 10000;
+const ahead = new Map();
+function fetchAhead(url) {
+	if (!ahead.has(url)) {
+		const promise = get(url);
+		promise.catch(() => {});	// a failure shows when the page asks for it
+		ahead.set(url, { at: Date.now(), promise });
+	}
+}
+function getFresh(url) {
+	const a = ahead.get(url);
+	ahead.delete(url);
+	return a && Date.now() - a.at < PREFETCH_MS ? a.promise : get(url);
+}
+
 function svg(tag, attrs) {
 	const el = document.createElementNS(SVGNS, tag);
 	for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
@@ -57,11 +74,14 @@ export async function samplePage(main, ctx) {
 	const at = Math.max(0, parseInt(q.get('at') || '0', 10) || 0);
 	const info = await runInfo(did, sid);
 	if (!ctx.alive) return;
-	const rq = new URLSearchParams(q);
-	for (const k of ['at', 'name', 'page', 'offset', 'limit', 'task']) rq.delete(k);
-	rq.set('offset', String(Math.max(0, at - 1)));
-	rq.set('limit', '3');
-	const res = await get(`/v1/winnow/runs/${enc(info.rid)}/results?${rq}`);
+	const resultsUrl = (n) => {
+		const rq = new URLSearchParams(q);
+		for (const k of ['at', 'name', 'page', 'offset', 'limit', 'task']) rq.delete(k);
+		rq.set('offset', String(Math.max(0, n - 1)));
+		rq.set('limit', '3');
+		return `/v1/winnow/runs/${enc(info.rid)}/results?${rq}`;
+	};
+	const res = await getFresh(resultsUrl(at));
 	if (!ctx.alive) return;
 	const items = asList(res, 'items');
 	const ci = at > 0 ? 1 : 0;
@@ -91,6 +111,7 @@ export async function samplePage(main, ctx) {
 		prevHref: ci > 0 ? href(ci - 1) : null,
 		nextHref: items[ci + 1] ? href(ci + 1) : null,
 		nextName: items[ci + 1] ? items[ci + 1].fileName : null,
+		nextResults: items[ci + 1] ? resultsUrl(at + 1) : null,
 		moved: q.get('name') && q.get('name') !== cur.fileName ? q.get('name') : null,
 		task: info.task, selectionColumns: asList(res, 'selectionColumns'), scoreTypes: asList(res, 'scoreTypes'),
 	});
@@ -352,17 +373,15 @@ function render(main, ctx, s) {
 		stage.dataset.drawn = 'error';
 	});
 	img.src = imageUrl(s.did, s.name);
-	if (s.nextName) { const pre = new Image(); pre.src = imageUrl(s.did, s.nextName); }
 
 	async function loadPredictions(task) {
 		predBox.setAttribute('aria-busy', 'true');
-		const purl = `/v1/winnow/datasets/${enc(s.did)}/samples/predictions?fileName=${enc(s.name)}`;
 		try {
 			try {
-				preds = await get(task ? `${purl}&task=${enc(task)}` : purl);
+				preds = await getFresh(predUrl(s.name, task));
 			} catch (e) {
 				if (!(task && e instanceof ApiError && e.status === 404)) throw e;
-				preds = await get(purl);	// the task is not in this dataset's tasks.json
+				preds = await get(predUrl(s.name, null));	// the task is not in this dataset's tasks.json
 			}
 		} catch (e) {
 			preds = { error: e, predictions: [], tasks: [] };
@@ -461,11 +480,22 @@ function render(main, ctx, s) {
 		}
 		apply();
 	}
-	loadPredictions(chosenTask.get(s.did) || s.task);
+	const predUrl = (name, task) => `/v1/winnow/datasets/${enc(s.did)}/samples/predictions?fileName=${enc(name)}${task ? `&task=${enc(task)}` : ''}`;
+	const metaUrl = (name) => `/v1/winnow/datasets/${enc(s.did)}/samples/metadata?fileName=${enc(name)}`;
+	const firstTask = chosenTask.get(s.did) || s.task;
+	loadPredictions(firstTask);
+	// the next sample, fetched ahead: its image (browser cache), results page, predictions, metadata
+	if (s.nextName) {
+		const pre = new Image();
+		pre.src = imageUrl(s.did, s.nextName);
+		if (s.nextResults) fetchAhead(s.nextResults);
+		fetchAhead(predUrl(s.nextName, firstTask));
+		fetchAhead(metaUrl(s.nextName));
+	}
 
 	(async () => {
 		try {
-			const m = await get(`/v1/winnow/datasets/${enc(s.did)}/samples/metadata?fileName=${enc(s.name)}`);
+			const m = await getFresh(metaUrl(s.name));
 			if (!ctx.alive) return;
 			clear(metaBox);
 			metaBox.removeAttribute('aria-busy');
