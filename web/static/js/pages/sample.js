@@ -33,6 +33,7 @@ let focusAfter = null;		// 'prev' | 'next': the button to focus once the next sa
 const PREFETCH_MS = 10000;
 const ahead = new Map();
 function fetchAhead(url) {
+	for (const [u, a] of ahead) if (Date.now() - a.at >= PREFETCH_MS) ahead.delete(u);
 	if (!ahead.has(url)) {
 		const promise = get(url);
 		promise.catch(() => {});	// a failure shows when the page asks for it
@@ -112,6 +113,8 @@ export async function samplePage(main, ctx) {
 		nextHref: items[ci + 1] ? href(ci + 1) : null,
 		nextName: items[ci + 1] ? items[ci + 1].fileName : null,
 		nextResults: items[ci + 1] ? resultsUrl(at + 1) : null,
+		prevName: ci > 0 ? items[ci - 1].fileName : null,
+		prevResults: ci > 0 ? resultsUrl(at - 1) : null,
 		moved: q.get('name') && q.get('name') !== cur.fileName ? q.get('name') : null,
 		task: info.task, selectionColumns: asList(res, 'selectionColumns'), scoreTypes: asList(res, 'scoreTypes'),
 	});
@@ -484,13 +487,15 @@ function render(main, ctx, s) {
 	const metaUrl = (name) => `/v1/winnow/datasets/${enc(s.did)}/samples/metadata?fileName=${enc(name)}`;
 	const firstTask = chosenTask.get(s.did) || s.task;
 	loadPredictions(firstTask);
-	// the next sample, fetched ahead: its image (browser cache), results page, predictions, metadata
-	if (s.nextName) {
+	// the next and previous samples, fetched ahead: image (browser cache), results page,
+	// predictions, metadata
+	for (const [name, resUrl] of [[s.nextName, s.nextResults], [s.prevName, s.prevResults]]) {
+		if (!name) continue;
 		const pre = new Image();
-		pre.src = imageUrl(s.did, s.nextName);
-		if (s.nextResults) fetchAhead(s.nextResults);
-		fetchAhead(predUrl(s.nextName, firstTask));
-		fetchAhead(metaUrl(s.nextName));
+		pre.src = imageUrl(s.did, name);
+		if (resUrl) fetchAhead(resUrl);
+		fetchAhead(predUrl(name, firstTask));
+		fetchAhead(metaUrl(name));
 	}
 
 	(async () => {
