@@ -84,6 +84,8 @@ struct resp {
 	int fd;			/* >= 0: send this file (size fd_size) instead of body */
 	uint64_t fd_size;
 	char *extra_header_name, *extra_header_value;	/* owned, or NULL */
+	const char *cache_control;	/* static string; NULL: "no-store" (an API reply) */
+	char *etag;		/* owned, or NULL: sent as ETag */
 };
 
 /* The request's database connection (acquired on first use, released by the server). */

@@ -119,4 +119,19 @@ void h_results(struct req *r, struct resp *out);
 void h_thumbnail(struct req *r, struct resp *out);
 void h_version(struct req *r, struct resp *out);
 
+/* The sample view (routes_sample.c): the full image, its predictions and metadata. */
+void h_sample_image(struct req *r, struct resp *out);
+void h_sample_image_signed(struct req *r, struct resp *out);
+void h_sample_predictions(struct req *r, struct resp *out);
+void h_sample_metadata(struct req *r, struct resp *out);
+/*
+ * The absolute, signed URL of image fn of dataset for the signed route,
+ * expiring --read-url-ttl seconds after now (unix seconds). Caller frees.
+ */
+char *sample_signed_url(const struct web_settings *ws, const char *dataset, const char *fn,
+			int64_t now);
+
+/* Export for labelling (routes_export.c): GET /v1/winnow/runs/{runId}/export. */
+void h_run_export(struct req *r, struct resp *out);
+
 #endif

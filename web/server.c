@@ -663,7 +663,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct resp *out,
 	MHD_add_response_header(mr, "X-Frame-Options", "DENY");
 	MHD_add_response_header(mr, "Referrer-Policy", "no-referrer");
 	if (api) {
-		MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL,
+					out->cache_control ? out->cache_control : "no-store");
 		MHD_add_response_header(mr, "Content-Security-Policy",
 					"default-src 'none'; frame-ancestors 'none'");
 	} else {
@@ -675,6 +676,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct resp *out,
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_SET_COOKIE, out->set_cookie);
 	if (out->extra_header_name)
 		MHD_add_response_header(mr, out->extra_header_name, out->extra_header_value);
+	if (out->etag)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_ETAG, out->etag);
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)out->status, mr);
 	MHD_destroy_response(mr);
 	return ret;
@@ -686,6 +689,7 @@ static void resp_free(struct resp *out)
 	free(out->set_cookie);
 	free(out->extra_header_name);
 	free(out->extra_header_value);
+	free(out->etag);
 	if (out->fd >= 0)
 		close(out->fd);
 	memset(out, 0, sizeof(*out));

@@ -40,6 +40,7 @@
 #include <openssl/evp.h>
 #include <png.h>
 #include <stb_image.h>
+#include <stb_image_write.h>
 #include <webp/decode.h>
 
 #include "dataset.h"
@@ -690,4 +691,89 @@ out:
 	free(dir);
 	free(path);
 	return rc;
+}
+
+/* ---- the full image, for the sample view ---- */
+
+int thumb_probe(const uint8_t *buf, size_t n, uint64_t *w, uint64_t *h)
+{
+	uint64_t cost;
+	char what[64];
+
+	return probe(buf, n, image_format_sniff(buf, n), w, h, &cost, what, sizeof(what));
+}
+
+struct membuf {
+	uint8_t *p;
+	size_t n;
+};
+
+static void png_mem_cb(void *ctx, void *data, int size)
+{
+	struct membuf *m = ctx;
+
+	m->p = xrealloc(m->p, m->n + (size_t)size);
+	memcpy(m->p + m->n, data, (size_t)size);
+	m->n += (size_t)size;
+}
+
+int thumb_full(const uint8_t *buf, size_t n, const char *name, uint8_t **png, size_t *len,
+	       const char **ctype, uint64_t *w, uint64_t *h, char *err, size_t errlen)
+{
+	enum img_format f = image_format_sniff(buf, n), want = image_format_from_name(name);
+	uint64_t cost = 0;
+	char what[64];
+
+	*png = NULL;
+	*len = 0;
+	*w = *h = 0;
+	if (f == IMG_UNKNOWN) {
+		snprintf(err, errlen, "not an image: no JPEG, PNG, WebP or BMP signature");
+		return -EINVAL;
+	}
+	if (f != want) {
+		snprintf(err, errlen, "bad magic: %s data in a file named as %s", image_format_name(f),
+			 image_format_name(want));
+		return -EINVAL;
+	}
+	if (probe(buf, n, f, w, h, &cost, what, sizeof(what)) < 0) {
+		snprintf(err, errlen, "cannot read the %s header", image_format_name(f));
+		return -EINVAL;
+	}
+	if (f != IMG_BMP) {
+		/* Browsers draw these as stored: sent unchanged. */
+		*ctype = f == IMG_JPEG ? "image/jpeg" : f == IMG_PNG ? "image/png" : "image/webp";
+		return 0;
+	}
+	/* BMP: decoded whole (4 bytes a pixel), then PNG rows and their deflate (about 7). */
+	if (*w * *h > THUMB_MAX_PIXELS || *w * *h * 11 + n > THUMB_BUDGET) {
+		snprintf(err, errlen, "too large to convert for display: a %llux%llu BMP needs over "
+			 "%d MiB (limit %d MiB)", (unsigned long long)*w, (unsigned long long)*h,
+			 (int)((*w * *h * 11 + n) >> 20), (int)(THUMB_BUDGET >> 20));
+		return -EINVAL;
+	}
+	pthread_once(&sem_once, sem_setup);
+	while (sem_wait(&decode_sem) < 0 && errno == EINTR)
+		;
+	int iw = 0, ih = 0, ch = 0;
+	uint8_t *px = stbi_load_from_memory(buf, (int)n, &iw, &ih, &ch, 3);
+	struct membuf m = { NULL, 0 };
+	int rc = 0;
+	if (px == NULL || iw <= 0 || ih <= 0) {
+		snprintf(err, errlen, "cannot decode BMP: %s", stbi_failure_reason());
+		rc = -EINVAL;
+	} else if (!stbi_write_png_to_func(png_mem_cb, &m, iw, ih, 3, px, iw * 3)) {
+		snprintf(err, errlen, "cannot encode the BMP as PNG");
+		rc = -EINVAL;
+	}
+	stbi_image_free(px);
+	sem_post(&decode_sem);
+	if (rc < 0) {
+		free(m.p);
+		return rc;
+	}
+	*png = m.p;
+	*len = m.n;
+	*ctype = "image/png";
+	return 0;
 }

@@ -39,4 +39,17 @@ int thumb_get(const char *cache_dir, const char *dataset_id, const struct datase
 int thumb_make(const uint8_t *buf, size_t n, const char *name, uint8_t **jpg, size_t *len,
 	       char *err, size_t errlen);
 
+/* The size of the image in buf from its header alone (any format winnow reads). 0 or -EINVAL. */
+int thumb_probe(const uint8_t *buf, size_t n, uint64_t *w, uint64_t *h);
+
+/*
+ * The full image in buf (borrowed; the file name, whose extension must match
+ * its magic bytes) for display: JPEG, PNG and WebP as stored (0, *png NULL),
+ * a BMP decoded and encoded as PNG within THUMB_BUDGET (0, *png malloc'd,
+ * *len bytes). *ctype names the type sent; *w, *h the image's size from its
+ * header. -EINVAL with the reason in err otherwise.
+ */
+int thumb_full(const uint8_t *buf, size_t n, const char *name, uint8_t **png, size_t *len,
+	       const char **ctype, uint64_t *w, uint64_t *h, char *err, size_t errlen);
+
 #endif

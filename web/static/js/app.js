@@ -8,6 +8,7 @@ import { runsPage } from './pages/runs.js';
 import { runPage, runByIdPage } from './pages/run.js';
 import { resultsPage } from './pages/results.js';
 import { workersPage } from './pages/workers.js';
+import { samplePage, datasetSamplePage } from './pages/sample.js';
 
 const ID = '([^/]+)';
 const routes = [
@@ -20,6 +21,8 @@ const routes = [
 	[/^\/runs$/, runsPage, 'runs'],
 	[new RegExp(`^/run/${ID}$`), runByIdPage, 'runs'],
 	[/^\/workers$/, workersPage, 'workers'],
+	[new RegExp(`^/datasets/${ID}/runs/${ID}/sample$`), samplePage, 'runs'],
+	[new RegExp(`^/datasets/${ID}/sample$`), datasetSamplePage, 'datasets'],
 ];
 
 let me = null;

@@ -7,6 +7,7 @@ import { get, post, getText, getOrNull, asList, enc } from '../api.js';
 import { h, fmtInt, fmtScore, section, table, badge, errorBox, showBanner, setTitle, bitIndices } from '../ui.js';
 import { histogram, scatter, balanceChart, balanceClasses } from '../charts.js';
 import { SCORES_BY_TYPE } from '../config.js';
+import { exportMenu } from '../export.js';
 
 const SHORT = {
 	uncertainty_least_confidence: 'least conf.', uncertainty_margin: 'margin', uncertainty_entropy: 'entropy',
@@ -26,6 +27,7 @@ export async function resultsPage(main, ctx) {
 		h('a', { href: runHref }, 'Run'), ' / Results'));
 	const dlBtn = h('button', { type: 'button', class: 'btn btn-primary', id: 'download-selected' }, 'Download selected file names');
 	main.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Results'), h('div', { class: 'actions' }, badge(run.state), dlBtn)));
+	main.querySelector('.page-head .actions').appendChild(exportMenu(did, rid));
 
 	if (run.state !== 'COMPLETED') {
 		main.appendChild(h('p', { class: 'banner banner-info', role: 'status' },
