@@ -119,4 +119,9 @@ void h_results(struct req *r, struct resp *out);
 void h_thumbnail(struct req *r, struct resp *out);
 void h_version(struct req *r, struct resp *out);
 
+/* winnow's run lists (routes_runs.c): filtered, paged, each item with its summary. */
+void winnow_schedule_of_dataset(struct req *r, struct resp *out);
+void h_winnow_schedule_all(struct req *r, struct resp *out);
+void winnow_runs(struct req *r, struct resp *out);
+
 #endif
