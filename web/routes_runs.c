@@ -11,8 +11,8 @@
  * filters: state= (scheduled states; on /v1/winnow/runs the run states),
  * runState= (the run's state, on the scheduled lists), datasetId=,
  * scheduledId=, q= (text: a substring of the dataset's name, an id, the
- * worker's name or the config's text; at most 200 bytes, no control
- * characters). A repeated state or runState ORs. Every value is checked:
+ * worker's name, the runsOn labels or the config's text; at most 200
+ * bytes, no control characters). A repeated state or runState ORs. Every value is checked:
  * an unknown state, a malformed id or a bad q is 400.
  *
  * Each item is the route's model plus one object, "summary", that tells
@@ -380,7 +380,8 @@ static void sched_list(struct req *r, struct resp *out, const char *dataset)
 		"AND (?5 IS NULL OR instr(?5, ',' || s.state || ',') > 0) "
 		"AND (?6 IS NULL OR instr(?6, ',' || r.state || ',') > 0) "
 		"AND (?8 IS NULL OR " TEXT_MATCH("d.name") " OR " TEXT_MATCH("s.id") " OR " TEXT_MATCH("r.id")
-		" OR " TEXT_MATCH("w.name") " OR " TEXT_MATCH("c.config") " OR " TEXT_MATCH("s.dataset_id") ") "
+		" OR " TEXT_MATCH("w.name") " OR " TEXT_MATCH("c.config") " OR " TEXT_MATCH("s.dataset_id")
+		" OR " TEXT_MATCH("s.runs_on") ") "
 		"AND " AUTHZ_DATASETS("s.dataset_id")
 		" ORDER BY s.created_at DESC, s.rowid DESC LIMIT ?2 OFFSET ?3");
 	authz_bind(st, r, "all");
@@ -432,7 +433,8 @@ void winnow_runs(struct req *r, struct resp *out)
 		"WHERE (?1 IS NULL OR r.dataset_id = ?1) AND (?4 IS NULL OR r.scheduled_id = ?4) "
 		"AND (?5 IS NULL OR instr(?5, ',' || r.state || ',') > 0) "
 		"AND (?8 IS NULL OR " TEXT_MATCH("d.name") " OR " TEXT_MATCH("r.scheduled_id") " OR " TEXT_MATCH("r.id")
-		" OR " TEXT_MATCH("w.name") " OR " TEXT_MATCH("c.config") " OR " TEXT_MATCH("r.dataset_id") ") "
+		" OR " TEXT_MATCH("w.name") " OR " TEXT_MATCH("c.config") " OR " TEXT_MATCH("r.dataset_id")
+		" OR " TEXT_MATCH("s.runs_on") ") "
 		"AND " AUTHZ_DATASETS("r.dataset_id")
 		" ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?2 OFFSET ?3");
 	authz_bind(st, r, "all");

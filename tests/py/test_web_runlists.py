@@ -38,7 +38,8 @@ class RunLists(unittest.TestCase):
         cfgb = ok("POST", "/v1/docker/worker/config", {"config": {"workerType": "FULL", "docker": PRESET, "lightly": {}}}, tok=cls.bob, st=201)["id"]
         sched = lambda ds, c, tok=cls.alice: ok("POST", "/v1/datasets/%s/docker/worker/schedule" % ds,  # noqa: E731
                                                 {"configId": c}, tok=tok, st=201)["id"]
-        cls.s_open = sched(cls.ds1, cfg)                 # stays OPEN
+        cls.s_open = ok("POST", "/v1/datasets/%s/docker/worker/schedule" % cls.ds1,   # stays OPEN
+                        {"configId": cfg, "runsOn": ["label-x"]}, st=201)["id"]
         cls.s_fail = sched(cls.ds1, cfg)                 # its run FAILED
         cls.s_v4 = sched(cls.ds2, cls.cfg_v4)            # LOCKED, its run running
         cls.s_bob = sched(cls.dsb, cfgb, cls.bob)
@@ -102,6 +103,7 @@ class RunLists(unittest.TestCase):
         self.assertEqual(q("/v1/winnow/schedule", self.ds2[:10]), [self.s_v4])
         self.assertEqual(q("/v1/winnow/schedule", "DIVERSITY"), [self.s_v4])
         self.assertEqual(q("/v1/winnow/schedule", "%"), [])
+        self.assertEqual(q("/v1/winnow/schedule", "label-x"), [self.s_open])        # runsOn
         self.assertEqual(q("/v1/winnow/schedule", "twin_name"), [])
         self.assertEqual(q("/v1/winnow/runs?state=EMBEDDING", "twin"), [self.rid[self.s_v4]])
 
