@@ -36,7 +36,7 @@ describe('runs: states, confirmations, run again, worker notice, lists, phone, e
 	before(async () => {
 		web = await startWeb('runs');
 		mkdataset(path.join(web.root, 'shop-a'), ['--n', '40', '--predictions', '--seed', '3']);
-		mkdataset(path.join(web.root, 'shop-b'), ['--n', '160', '--seed', '4']);
+		mkdataset(path.join(web.root, 'shop-b'), ['--n', '30', '--seed', '4']);
 		// two datasets of one name: the lists tell them apart (owner, short id, folder)
 		S.small = await web.dataset('shop', path.join(web.root, 'shop-a'));
 		S.big = await web.dataset('shop', path.join(web.root, 'shop-b'));
