@@ -76,6 +76,7 @@ export async function runPage(main, ctx) {
 	const selEl = h('dd', { id: 'run-selection' }, '—');
 	const workerEl = h('dd', { id: 'run-worker' }, '—');
 	const countsEl = h('dd', { id: 'run-counts' }, '—');
+	const durEl = h('dd', { id: 'run-duration' }, '—');
 	const actionMsg = h('p', { class: 'muted', role: 'status', id: 'run-action-status' });
 	main.appendChild(section('State', h('dl', { class: 'facts' },
 		h('dt', null, 'Schedule'), schedState,
@@ -84,7 +85,8 @@ export async function runPage(main, ctx) {
 		h('dt', null, 'Message'), message,
 		h('dt', null, 'Selection'), selEl,
 		h('dt', null, 'Worker'), workerEl,
-		h('dt', null, 'Candidates / selected'), countsEl,
+		h('dt', null, 'Selected of candidates'), countsEl,
+		h('dt', null, 'Duration'), durEl,
 		h('dt', null, 'Created / changed'), times,
 		h('dt', null, 'Scheduled id'), ids,
 		h('dt', null, 'Run id'), runIdEl), actionMsg));
@@ -167,7 +169,8 @@ export async function runPage(main, ctx) {
 		const sum = (sched && sched.summary) || {};
 		selEl.textContent = `${selectionText(sum)} · k ${kText(sum)}`;
 		workerEl.textContent = sum.workerName || '—';
-		countsEl.textContent = countsText(sum) + (sum.durationMs != null ? ` · took ${fmtDuration(sum.durationMs)}` : '');
+		countsEl.textContent = countsText(sum);
+		durEl.textContent = sum.durationMs != null ? fmtDuration(sum.durationMs) : run && !RUN_FINAL.has(run.state) ? `${fmtDuration(Date.now() - run.createdAt)} so far` : '—';
 		// "Abort requested" only while the run has not ended
 		const aborting = run && run.abortRequested === true && !RUN_FINAL.has(run.state);
 		if (aborting) actionMsg.textContent = 'Abort requested: the worker stops at its next report.';

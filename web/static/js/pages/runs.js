@@ -46,6 +46,12 @@ export function fmtDuration(ms) {
 // The last 6 characters of an id: enough to tell two datasets of one name apart.
 export const shortId = (id) => `…${String(id || '').slice(-6)}`;
 
+// The last two parts of a folder or bucket path ("…/datasets/shop-a"); the whole in the title.
+function tailPath(p) {
+	const parts = String(p).split('/').filter(Boolean);
+	return parts.length > 2 ? `…/${parts.slice(-2).join('/')}` : String(p);
+}
+
 function duration(sum, run) {
 	if (sum.durationMs != null) return fmtDuration(sum.durationMs);
 	if (run && !RUN_FINAL.has(run.state)) return `${fmtDuration(Date.now() - run.createdAt)} so far`;
@@ -63,7 +69,7 @@ function rowOf(s, showDataset) {
 		h('td', { class: 'cell-main' }, h('a', { href: link }, fmtTime(s.createdAt))),
 		showDataset ? h('td', { class: 'cell-dataset' }, h('a', { href: `#/datasets/${enc(s.datasetId)}` }, sum.datasetName || s.datasetId),
 			h('span', { class: 'muted small ds-who', title: s.datasetId }, ` ${sum.datasetOwner || ''} · ${shortId(s.datasetId)}`),
-			sum.datasetSource ? h('span', { class: 'muted small ds-src' }, sum.datasetSource) : null) : null,
+			sum.datasetSource ? h('span', { class: 'muted small ds-src', title: sum.datasetSource }, tailPath(sum.datasetSource)) : null) : null,
 		h('td', { class: 'cell-state' }, outcomeBadge(s, run)),
 		h('td', { class: 'cell-selection' }, selectionText(sum)),
 		h('td', { class: 'num' }, kText(sum)),
