@@ -110,7 +110,8 @@ export function progressBar(frac, label) {
 // The banner shows errors of calls that have no field to sit next to.
 export function showBanner(msg, kind = 'error') {
 	const area = document.getElementById('banner');
-	const text = msg instanceof ApiError ? msg.describe() : (msg instanceof Error ? msg.message : String(msg));
+	// no answer at all is said in words (errorText), not as "Failed to fetch"
+	const text = msg instanceof Error ? errorText(msg) : String(msg);
 	// the same message twice stays one banner
 	for (const b of area.querySelectorAll('.banner')) if (b.dataset.text === text) return b;
 	const b = h('div', { class: `banner banner-${kind}`, role: kind === 'error' ? 'alert' : 'status', dataset: { text } },
@@ -123,8 +124,7 @@ export function clearBanners() { clear(document.getElementById('banner')); }
 
 // An error region inside a page section (role=alert, so screen readers hear it).
 export function errorBox(err) {
-	const text = err instanceof ApiError ? err.describe() : (err && err.message) || String(err);
-	return h('p', { class: 'error-box', role: 'alert' }, text);
+	return h('p', { class: 'error-box', role: 'alert' }, errorText(err));
 }
 
 // Field errors: <p class="field-error" id="<input id>-error">, tied with aria-describedby.
