@@ -193,6 +193,8 @@ describe('runs: states, confirmations, run again, worker notice, lists, phone, e
 		await listSettled();
 		const all = await U('GET', '/v1/winnow/schedule');
 		assert.deepEqual(await rowIds(), all.map((x) => x.id), 'newest first, as the API');
+		// nothing the results page loaded late lands on this page (each page draws in a box of its own)
+		assert.equal(await page.locator('main section h2', { hasText: /Artifacts|Corrupt files/ }).count(), 0);
 		const cell = (sid, cls) => page.locator(`#runs-list tr[data-scheduled-id="${sid}"] td.${cls}`).textContent();
 		const res = await U('GET', `/v1/winnow/runs/${S.rc}/results?limit=1`);
 		assert.equal((await cell(S.c, 'cell-selection')).trim(), 'plan: EMBEDDINGS/DIVERSITY');

@@ -85,15 +85,18 @@ async function route() {
 		showLayout(page !== loginPage, nav);
 		const ctx = newContext(m.slice(1).map(decodeURIComponent), query);
 		current = ctx;
-		clear(main);
+		// each page draws into a box of its own: what a page left behind still adds once
+		// another page is shown lands in a detached box, not on the new page
+		const box = h('div', { class: 'page' });
+		clear(main).appendChild(box);
 		try {
-			await page(main, ctx);
+			await page(box, ctx);
 		} catch (e) {
 			if (!ctx.alive || (e && e.name === 'AbortError')) return;
 			// the page could not load: say why in words, with a way back and Retry
 			const nf = notFound(e);
 			setTitle(nf ? nf.title : 'Error');
-			clear(main).appendChild(errorPanel(e, { back: parentOf(path), retry: () => route(), ...(nf || {}) }));
+			clear(box).appendChild(errorPanel(e, { back: parentOf(path), retry: () => route(), ...(nf || {}) }));
 		}
 		return;
 	}
