@@ -61,9 +61,14 @@ static enum MHD_Result list_arg_cb(void *cls, enum MHD_ValueKind kind, const cha
 			la->bad = value ? value : "";
 		return MHD_YES;
 	}
-	char *prev = la->set;
-	la->set = xasprintf("%s%s,", prev ? prev : ",", value);
-	free(prev);
+	/* a repeat adds nothing (the set stays as short as the list of states) */
+	char *item = xasprintf(",%s,", value);
+	if (la->set == NULL || strstr(la->set, item) == NULL) {
+		char *prev = la->set;
+		la->set = xasprintf("%s%s,", prev ? prev : ",", value);
+		free(prev);
+	}
+	free(item);
 	return MHD_YES;
 }
 

@@ -92,6 +92,7 @@ class RunLists(unittest.TestCase):
         self.assertEqual(self.ids("/v1/winnow/schedule?state=OPEN&state=LOCKED"), [self.s_v4, self.s_open])
         self.assertEqual(self.ids("/v1/winnow/schedule?runState=FAILED"), [self.s_fail])
         self.assertEqual(self.ids("/v1/winnow/schedule?runState=FAILED&runState=EMBEDDING"), [self.s_v4, self.s_fail])
+        self.assertEqual(self.ids("/v1/winnow/schedule?" + "&".join(["runState=FAILED"] * 400)), [self.s_fail])
         self.assertEqual(self.ids("/v1/winnow/schedule?datasetId=%s" % self.ds2), [self.s_v4])
         self.assertEqual(self.ids("/v1/winnow/datasets/%s/schedule?scheduledId=%s" % (self.ds1, self.s_fail)), [self.s_fail])
         self.assertEqual(self.ids("/v1/winnow/datasets/%s/schedule?runState=COMPLETED" % self.ds1), [])
