@@ -79,6 +79,7 @@ const struct route routes[] = {
 	{ "POST", "/v1/winnow/datasets/{datasetId}/shares", U, h_share_add },
 	{ "DELETE", "/v1/winnow/datasets/{datasetId}/shares/{userName}", U, h_share_delete },
 	{ "GET", "/v1/winnow/runs", U, h_winnow_runs_list },
+	{ "GET", "/v1/winnow/schedule", U, h_winnow_schedule_all },
 	{ "GET", "/v1/winnow/runs/{runId}", U, h_winnow_run_get },
 	{ "POST", "/v1/winnow/runs/{runId}/abort", U, h_run_abort },
 	{ "GET", "/v1/winnow/runs/{runId}/results", U, h_results },

@@ -133,5 +133,9 @@ char *sample_signed_url(const struct web_settings *ws, const char *dataset, cons
 
 /* Export for labelling (routes_export.c): GET /v1/winnow/runs/{runId}/export. */
 void h_run_export(struct req *r, struct resp *out);
+/* winnow's run lists (routes_runs.c): filtered, paged, each item with its summary. */
+void winnow_schedule_of_dataset(struct req *r, struct resp *out);
+void h_winnow_schedule_all(struct req *r, struct resp *out);
+void winnow_runs(struct req *r, struct resp *out);
 
 #endif

@@ -554,10 +554,10 @@ void h_schedule_list(struct req *r, struct resp *out)
 	schedule_reply(r, out, 1u << 0 | 1u << 1, model_scheduled);
 }
 
-/* GET /v1/winnow/datasets/{datasetId}/schedule[?state=]: every state by default, winnow's view. */
+/* GET /v1/winnow/datasets/{datasetId}/schedule: every state by default, winnow's view (routes_runs.c). */
 void h_winnow_schedule_list(struct req *r, struct resp *out)
 {
-	schedule_reply(r, out, 0xfu, model_scheduled_winnow);
+	winnow_schedule_of_dataset(r, out);	/* routes_runs.c: filters, paging, summaries */
 }
 
 /*
@@ -629,17 +629,6 @@ static void runs_reply(struct req *r, struct resp *out, const char *ds, const ch
 	reply_models(out, c, collect_ids(st, &ids), &ids, model);
 }
 
-/* An optional id query argument: 0 (*v NULL when absent), or -1 after replying 400. */
-static int query_id(struct req *r, struct resp *out, const char *key, const char **v)
-{
-	*v = req_query(r, key);
-	if (*v != NULL && !id_valid(*v)) {
-		resp_error(out, 400, "MALFORMED_REQUEST", "%s must be an id (24 lowercase hex characters)", key);
-		return -1;
-	}
-	return 0;
-}
-
 int winnow_paging(struct req *r, struct resp *out, int64_t *limit, int64_t *offset)
 {
 	if (req_paging(r, out, limit, offset) < 0)
@@ -666,14 +655,10 @@ void h_runs_by_dataset(struct req *r, struct resp *out)
 	runs_reply(r, out, r->params[0], NULL, model_run, false);
 }
 
-/* GET /v1/winnow/runs[?datasetId=][&scheduledId=], paged: winnow's view of the runs (the pages'). */
+/* GET /v1/winnow/runs: winnow's view of the runs (the pages'), in routes_runs.c. */
 void h_winnow_runs_list(struct req *r, struct resp *out)
 {
-	const char *ds, *sched;
-
-	if (query_id(r, out, "datasetId", &ds) < 0 || query_id(r, out, "scheduledId", &sched) < 0)
-		return;
-	runs_reply(r, out, ds, sched, model_run_winnow, true);
+	winnow_runs(r, out);	/* routes_runs.c: filters, paging, summaries */
 }
 
 static void run_reply(struct req *r, struct resp *out,

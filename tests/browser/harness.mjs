@@ -41,6 +41,8 @@ export const H = {
 };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A timeout for a race that must not keep node alive once the race is won.
+const deadline = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 export const lines = (f) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean);
 
 const missing = [H.WEB_BIN, H.WINNOWD].filter((f) => !fs.existsSync(f)).map((f) => path.relative(ROOT, f));
@@ -127,7 +129,7 @@ export async function startWeb(prefix, opts = {}) {
 			if (proc.exitCode === null && proc.signalCode === null) {
 				const exited = new Promise((r) => proc.once('exit', r));
 				proc.kill('SIGTERM');
-				await Promise.race([exited, sleep(20000)]);
+				await Promise.race([exited, deadline(20000)]);
 			}
 			if (!process.env.WINNOW_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
 		},
@@ -155,7 +157,7 @@ export function startDaemon(web, name, opts = {}) {
 			if (proc.exitCode !== null || proc.signalCode !== null) return;
 			const exited = new Promise((r) => proc.once('exit', r));
 			proc.kill('SIGTERM');
-			if (await Promise.race([exited.then(() => 'ok'), sleep(30000).then(() => 'timeout')]) === 'timeout') { proc.kill('SIGKILL'); await exited; }
+			if (await Promise.race([exited.then(() => 'ok'), deadline(30000).then(() => 'timeout')]) === 'timeout') { proc.kill('SIGKILL'); await exited; }
 		},
 	};
 }

@@ -657,6 +657,8 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		const cancelSid = page.url().match(/\/runs\/([0-9a-f]{24})$/)[1];
 		await page.locator('#sched-state [data-state=OPEN]').waitFor();
 		await page.click('#run-cancel');
+		// cancel and abort ask first (runs.test.mjs checks that Escape keeps the run)
+		await page.click('#confirm-dialog [data-answer=confirm]');
 		await page.locator('#sched-state [data-state=CANCELED]').waitFor();
 		assert.ok(await page.isDisabled('#run-cancel'));
 		await shot(page, 'run-canceled');
@@ -669,6 +671,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		assert.equal((await runOf(abortSid)).state, 'CHECKING_CORRUPTNESS', 'still running when the abort is requested');
 		await shot(page, 'run-aborting');
 		await page.click('#run-abort');
+		await page.click('#confirm-dialog [data-answer=confirm]');
 		await page.locator('#run-action-status', { hasText: 'Abort requested' }).waitFor();
 		await page.locator('#run-state [data-state=ABORTED]').waitFor({ timeout: 30000 });
 		assert.equal(await page.getAttribute('[data-stage=CHECKING_CORRUPTNESS]', 'data-status'), 'failed');

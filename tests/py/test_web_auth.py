@@ -67,6 +67,7 @@ ROUTES = (
     ("POST", "/v1/winnow/datasets/{datasetId}/shares", U),
     ("DELETE", "/v1/winnow/datasets/{datasetId}/shares/{userName}", U),
     ("GET", "/v1/winnow/runs", U),
+    ("GET", "/v1/winnow/schedule", U),
     ("GET", "/v1/winnow/runs/{runId}", U),
     ("POST", "/v1/winnow/runs/{runId}/abort", U),
     ("GET", "/v1/winnow/runs/{runId}/results", U),

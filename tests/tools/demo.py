@@ -62,6 +62,12 @@ class Api:
             raise SystemExit("demo: %s %s: %d %s" % (method, path, e.code, e.read().decode()[:500]))
 
 
+def results_url(base, dataset_id, scheduled_id):
+    """The results page of a run: the pages' hash route (web/static/js/app.js) is
+    #/datasets/{datasetId}/runs/{scheduledId}/results, keyed by the scheduled run."""
+    return "%s/#/datasets/%s/runs/%s/results" % (base, dataset_id, scheduled_id)
+
+
 def token(db, name, role):
     out = subprocess.run([os.path.join(BIN, "winnow-web"), "token", "create", name, "--role", role,
                           "--db", db], check=True, capture_output=True, text=True).stdout
@@ -186,7 +192,7 @@ def follow(api, base, utok, data):
         print("  %-28s %.4f  %.4f" % (it["fileName"], sc.get("uncertainty_margin", float("nan")),
                                      sc.get("object_frequency", float("nan"))))
     say("open %s/ and log in with the user token %s" % (base, utok))
-    say("results page: %s/#/runs/%s/results" % (base, run))
+    say("results page: %s" % results_url(base, ds, sched))
     return 0
 
 

@@ -27,6 +27,8 @@ class Demo(unittest.TestCase):
         selected, candidates = int(m.group(1)), int(m.group(2))
         self.assertEqual(selected, math.ceil(0.1 * candidates - 1e-6))
         self.assertRegex(p.stdout, r"open http://127\.0\.0\.1:\d+/ and log in with the user token [0-9a-f]{64}")
+        # the results URL is one of the pages' routes (runs.test.mjs opens it in Chromium)
+        self.assertRegex(p.stdout, r"results page: http://127\.0\.0\.1:\d+/#/datasets/[0-9a-f]{24}/runs/[0-9a-f]{24}/results\n")
         # The daemon's run directory holds the outputs of SPEC 5 for that run.
         runs = glob.glob(os.path.join(demo_dir, "state", "winnowd", "runs", "*", "report.json"))
         self.assertEqual(len(runs), 1, runs)

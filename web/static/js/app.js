@@ -1,11 +1,11 @@
 // winnow-web pages: hash router, login and the shared layout.
 import { api, get, onUnauthorized, ApiError } from './api.js';
-import { h, clear, showBanner, clearBanners, setFieldError, clearFieldErrors, field, setTitle } from './ui.js';
+import { h, clear, showBanner, clearBanners, setFieldError, clearFieldErrors, field, setTitle, errorPanel } from './ui.js';
 import { datasetsPage } from './pages/datasets.js';
 import { datasetPage } from './pages/dataset.js';
 import { schedulePage } from './pages/schedule.js';
 import { runsPage } from './pages/runs.js';
-import { runPage, runByIdPage } from './pages/run.js';
+import { runPage, runByIdPage, runResultsByIdPage } from './pages/run.js';
 import { resultsPage } from './pages/results.js';
 import { workersPage } from './pages/workers.js';
 import { samplePage, datasetSamplePage } from './pages/sample.js';
@@ -20,6 +20,7 @@ const routes = [
 	[new RegExp(`^/datasets/${ID}/runs/${ID}/results$`), resultsPage, 'runs'],
 	[/^\/runs$/, runsPage, 'runs'],
 	[new RegExp(`^/run/${ID}$`), runByIdPage, 'runs'],
+	[new RegExp(`^/runs/${ID}/results$`), runResultsByIdPage, 'runs'],
 	[/^\/workers$/, workersPage, 'workers'],
 	[new RegExp(`^/datasets/${ID}/runs/${ID}/sample$`), samplePage, 'runs'],
 	[new RegExp(`^/datasets/${ID}/sample$`), datasetSamplePage, 'datasets'],
@@ -76,9 +77,8 @@ async function route() {
 		try { me = await get('/v1/winnow/me'); } catch (e) {
 			if (e instanceof ApiError && (e.status === 401 || e.status === 403)) { location.hash = `#/login?next=${encodeURIComponent(raw)}`; return; }
 			showLayout(false);
-			clear(main).appendChild(h('div', { class: 'card' }, h('h1', null, 'winnow'),
-				h('p', { class: 'error-box', role: 'alert' }, e instanceof ApiError ? e.describe() : String(e)),
-				h('button', { type: 'button', class: 'btn', onclick: () => route() }, 'Try again')));
+			setTitle('No answer');
+			clear(main).appendChild(errorPanel(e, { retry: () => route() }));
 			return;
 		}
 	}
@@ -88,18 +88,52 @@ async function route() {
 		showLayout(page !== loginPage, nav);
 		const ctx = newContext(m.slice(1).map(decodeURIComponent), query);
 		current = ctx;
-		clear(main);
+		// each page draws into a box of its own: what a page left behind still adds once
+		// another page is shown lands in a detached box, not on the new page
+		const box = h('div', { class: 'page' });
+		clear(main).appendChild(box);
 		try {
-			await page(main, ctx);
+			await page(box, ctx);
 		} catch (e) {
-			if (ctx.alive) main.appendChild(h('p', { class: 'error-box', role: 'alert' }, e instanceof ApiError ? e.describe() : String(e && e.message || e)));
+			if (!ctx.alive || (e && e.name === 'AbortError')) return;
+			// the page could not load: say why in words, with a way back and Retry
+			const nf = notFound(e);
+			setTitle(nf ? nf.title : 'Error');
+			clear(box).appendChild(errorPanel(e, { back: parentOf(path), retry: () => route(), ...(nf || {}) }));
 		}
 		return;
 	}
 	showLayout(true);
-	setTitle('Not found');
-	clear(main).appendChild(h('div', { class: 'card' }, h('h1', null, 'Page not found'),
-		h('p', null, 'No page at ', h('code', null, path), '. ', h('a', { href: '#/datasets' }, 'Go to the datasets.'))));
+	setTitle('Page not found');
+	clear(main).appendChild(h('div', { class: 'card error-page', id: 'error-page', 'data-status': '404' }, h('h1', null, 'Page not found'),
+		h('p', null, 'No page at ', h('code', null, path), '.'),
+		h('div', { class: 'actions' }, h('a', { class: 'btn', id: 'error-back', href: '#/datasets' }, '← Datasets'))));
+}
+
+// The parent page of a path (the nearest shorter path that is a page): [hash, label].
+const PAGE_LABEL = [[/^\/datasets\/[^/]+\/runs\/[^/]+$/, 'Run'], [/^\/datasets\/[^/]+$/, 'Dataset'], [/^\/datasets$/, 'Datasets'],
+	[/^\/runs$/, 'Runs'], [/^\/workers$/, 'Workers']];
+function parentOf(path) {
+	const parts = path.split('/');
+	for (let n = parts.length - 1; n > 1; n--) {
+		const p = parts.slice(0, n).join('/');
+		const hit = PAGE_LABEL.find(([re]) => re.test(p));
+		if (hit) return [`#${p}`, hit[1]];
+	}
+	return path.startsWith('/runs') || path.startsWith('/run/') ? ['#/runs', 'Runs'] : ['#/datasets', 'Datasets'];
+}
+
+// A 404 of the API names what was not found: { title, text } or null.
+function notFound(e) {
+	if (!(e instanceof ApiError) || e.status !== 404) return null;
+	const p = e.path.replace(/[?].*$/, '');
+	const kinds = [[/^\/v1\/datasets\/([^/]+)/, 'Dataset'], [/^\/v1\/(?:docker|winnow)\/runs\/(?:schedule\/)?([^/]+)/, 'Run'],
+		[/^\/v1\/docker\/worker\/config\/(?:vX\/)?([^/]+)/, 'Config'], [/^\/v1\/winnow\/datasets\/([^/]+)/, 'Dataset']];
+	for (const [re, kind] of kinds) {
+		const m = p.match(re);
+		if (m) return { title: `${kind} not found`, text: `No ${kind.toLowerCase()} with id ${decodeURIComponent(m[1])}: it does not exist, was deleted, or is not shared with you. (${e.message})` };
+	}
+	return { title: 'Not found', text: `${e.message} (${e.method} ${p})` };
 }
 
 function showLayout(on, nav) {

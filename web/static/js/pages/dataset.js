@@ -1,6 +1,7 @@
 // A dataset's overview: sample count, datasource, prediction tasks, tags, its runs.
 import { api, get, getOrNull, put, asList, enc, ApiError } from '../api.js';
 import { h, fmtTime, fmtInt, section, table, badge, progressBar, bitCount, errorBox, setTitle, field, setFieldError, clearFieldErrors, RUN_FINAL, SCHEDULED_FINAL } from '../ui.js';
+import { runsList } from './runs.js';
 
 // The datasource form (winnow's route, which also takes an S3 endpoint): purpose, type, the
 // folder (absolute, or relative to a --dataset-root) or the bucket prefix and its settings.
@@ -132,7 +133,8 @@ export async function datasetPage(main, ctx) {
 		h('dt', null, 'Created'), h('dd', null, fmtTime(ds.createdAt)),
 		h('dt', null, 'Id'), h('dd', null, h('code', null, ds.id)))));
 
-	const runsBox = h('div', { id: 'ds-runs' }, h('p', { class: 'muted' }, 'Loading…'));
+	// the runs list of pages/runs.js (filters, paging, method, k, counts, duration, worker)
+	const runsBox = h('div', { id: 'ds-runs' }, runsList(ctx, { datasetId: did }));
 	main.appendChild(section('Runs', runsBox));
 	const tasksBox = h('div', { id: 'ds-tasks' }, h('p', { class: 'muted' }, 'Loading…'));
 	main.appendChild(section('Prediction tasks', tasksBox));
@@ -167,16 +169,6 @@ export async function datasetPage(main, ctx) {
 		{ empty: 'No tags yet: a completed run adds two.' }));
 	}).catch((e) => tagsBox.replaceChildren(errorBox(e)));
 
-	ctx.poll(async () => {
-		const [sched, runs] = await Promise.all([
-			get(`/v1/winnow/datasets/${enc(did)}/schedule`),
-			get(`/v1/winnow/runs?datasetId=${enc(did)}`),
-		]);
-		if (!ctx.alive) return false;
-		const rows = joinRuns(asList(sched, 'scheduled'), asList(runs, 'runs'));
-		runsBox.replaceChildren(runsTable(rows, did));
-		return rows.some((r) => !isFinished(r));
-	}, 2000, (e) => runsBox.replaceChildren(errorBox(e)));
 }
 
 export function joinRuns(scheduled, runs) {

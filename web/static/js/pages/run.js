@@ -1,6 +1,9 @@
-// A run: scheduled state, run state, progress per stage, live log lines, cancel and abort.
+// A run: scheduled state, run state, progress per stage, live log lines, cancel and abort
+// (each confirmed in a dialog), run again, and whether a worker can take it while it waits.
 import { get, post, put, asList, enc, ApiError } from '../api.js';
-import { h, fmtTime, section, badge, progressBar, errorBox, showBanner, setTitle, RUN_STAGES, RUN_FINAL } from '../ui.js';
+import { h, fmtTime, fmtInt, section, badge, schedBadge, progressBar, errorBox, showBanner, setTitle, confirmDialog, errorText,
+	RUN_STAGES, RUN_FINAL } from '../ui.js';
+import { selectionText, kText, countsText, fmtDuration } from './runs.js';
 
 const LOG_PAGE = 1000;
 
@@ -11,17 +14,57 @@ export async function runByIdPage(main, ctx) {
 	main.appendChild(h('p', null, `Run ${rid} has no scheduled run.`));
 }
 
+// #/runs/{runId}/results (what `make demo` printed before): the run's results page.
+export async function runResultsByIdPage(main, ctx) {
+	const [rid] = ctx.params;
+	const run = await get(`/v1/winnow/runs/${enc(rid)}`);
+	location.replace(`#/datasets/${enc(run.datasetId)}/runs/${enc(run.scheduledId)}/results`);
+}
+
+// Who can take a run that waits (runsOn: the labels a worker must all have): null when an
+// online worker matches and is free, else { kind: 'none' | 'busy', text }.
+export function workerVerdict(runsOn, workers) {
+	const need = runsOn || [];
+	const online = (w) => w.state !== 'OFFLINE' && w.state !== 'CRASHED';
+	const matches = (w) => need.every((l) => (w.labels || []).includes(l));
+	const labelText = need.length ? `runsOn ${need.join(', ')}` : 'no runsOn labels';
+	const fit = workers.filter(matches);
+	const fitOnline = fit.filter(online);
+	if (!fitOnline.length) {
+		let why;
+		if (!workers.length) why = 'no worker has registered yet.';
+		else if (fit.length) why = `the workers with the labels (${labelText}) are offline: ${fit.map((w) => `${w.name} ${w.state}, last seen ${fmtTime(w.lastSeenAt)}`).join('; ')}.`;
+		else {
+			const on = workers.filter(online);
+			why = `no worker has the labels this run asks for (${labelText})` + (on.length ? `; online: ${on.map((w) => `${w.name} [${(w.labels || []).join(', ') || 'no labels'}]`).join(', ')}.` : '; no worker is online.');
+		}
+		return { kind: 'none', text: `No online worker can take this run: ${why}` };
+	}
+	if (fitOnline.every((w) => w.state === 'BUSY')) {
+		return { kind: 'busy', text: `The workers that can take this run are busy (${fitOnline.map((w) => w.name).join(', ')}): it starts when one is free.` };
+	}
+	return null;
+}
+
 export async function runPage(main, ctx) {
 	const [did, sid] = ctx.params;
 	const ds = await get(`/v1/datasets/${enc(did)}`);
+	// the scheduled run with its summary and run (winnow's list, one item); a wrong id is a 404 page
+	const loadSched = async () => asList(await get(`/v1/winnow/datasets/${enc(did)}/schedule?scheduledId=${enc(sid)}`), 'scheduled')[0] || null;
+	const first = await loadSched();
+	if (!first) throw new ApiError(404, { error: 'no such scheduled run in this dataset' }, 'GET', `/v1/winnow/runs/schedule/${sid}`);
 	setTitle('Run');
 	main.appendChild(h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
 		h('a', { href: '#/datasets' }, 'Datasets'), ' / ', h('a', { href: `#/datasets/${enc(did)}` }, ds.name), ' / Run'));
 
 	const cancelBtn = h('button', { type: 'button', class: 'btn', id: 'run-cancel', disabled: true }, 'Cancel');
 	const abortBtn = h('button', { type: 'button', class: 'btn btn-danger', id: 'run-abort', disabled: true }, 'Abort');
+	const againBtn = h('button', { type: 'button', class: 'btn', id: 'run-again', hidden: true }, 'Run again with this config');
 	const resultsLink = h('a', { class: 'btn btn-primary', id: 'run-results', href: `#/datasets/${enc(did)}/runs/${enc(sid)}/results`, hidden: true }, 'Results');
-	main.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Run'), h('div', { class: 'actions' }, resultsLink, cancelBtn, abortBtn)));
+	main.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Run'), h('div', { class: 'actions' }, resultsLink, againBtn, cancelBtn, abortBtn)));
+	// while it waits: whether a worker can take it (winnow's GET /v1/winnow/workers)
+	const workerWarn = h('div', { class: 'notice', id: 'run-worker-warning', role: 'status', hidden: true });
+	main.appendChild(workerWarn);
 
 	const schedState = h('dd', { id: 'sched-state' }, '…');
 	const runState = h('dd', { id: 'run-state' }, '…');
@@ -30,12 +73,20 @@ export async function runPage(main, ctx) {
 	const times = h('dd', { id: 'run-times' }, '—');
 	const ids = h('dd', null, h('code', null, sid));
 	const runIdEl = h('dd', { id: 'run-id' }, '—');
+	const selEl = h('dd', { id: 'run-selection' }, '—');
+	const workerEl = h('dd', { id: 'run-worker' }, '—');
+	const countsEl = h('dd', { id: 'run-counts' }, '—');
+	const durEl = h('dd', { id: 'run-duration' }, '—');
 	const actionMsg = h('p', { class: 'muted', role: 'status', id: 'run-action-status' });
 	main.appendChild(section('State', h('dl', { class: 'facts' },
 		h('dt', null, 'Schedule'), schedState,
 		h('dt', null, 'Run'), runState,
 		h('dt', null, 'Progress'), overall,
 		h('dt', null, 'Message'), message,
+		h('dt', null, 'Selection'), selEl,
+		h('dt', null, 'Worker'), workerEl,
+		h('dt', null, 'Selected of candidates'), countsEl,
+		h('dt', null, 'Duration'), durEl,
 		h('dt', null, 'Created / changed'), times,
 		h('dt', null, 'Scheduled id'), ids,
 		h('dt', null, 'Run id'), runIdEl), actionMsg));
@@ -55,6 +106,9 @@ export async function runPage(main, ctx) {
 	let finishedPolls = 0;
 
 	cancelBtn.addEventListener('click', async () => {
+		const ok = await confirmDialog({ title: 'Cancel this run?', confirm: 'Cancel the run', cancel: 'Keep it', danger: true,
+			text: 'It is still waiting for a worker; once canceled it never starts. Its config stays, so it can be run again.' });
+		if (!ok || !ctx.alive) return;
 		cancelBtn.disabled = true;
 		try {
 			await put(`/v1/datasets/${enc(did)}/docker/worker/schedule/${enc(sid)}`);	// Lightly's cancel
@@ -68,13 +122,31 @@ export async function runPage(main, ctx) {
 	});
 	abortBtn.addEventListener('click', async () => {
 		if (!run) return;
+		const ok = await confirmDialog({ title: 'Abort this run?', confirm: 'Abort the run', cancel: 'Keep running', danger: true,
+			text: 'The worker stops it at its next report; the run ends ABORTED and has no results.' });
+		if (!ok || !ctx.alive || !run) return;
 		abortBtn.disabled = true;
 		try {
 			await post(`/v1/winnow/runs/${enc(run.id)}/abort`, {});
-			actionMsg.textContent = 'Abort requested: the worker stops at its next report.';
+			run.abortRequested = true;
+			render();
 		} catch (e) {
 			showBanner(e);
 			render();
+		}
+	});
+	// the same config, runsOn and priority on this dataset (Lightly's schedule route), then its page
+	againBtn.addEventListener('click', async () => {
+		if (!sched) return;
+		againBtn.disabled = true;
+		try {
+			const body = { configId: sched.configId, priority: sched.priority || 'MID' };
+			if (sched.runsOn && sched.runsOn.length) body.runsOn = sched.runsOn;
+			const made = await post(`/v1/datasets/${enc(did)}/docker/worker/schedule`, body);
+			ctx.go(`#/datasets/${enc(did)}/runs/${enc(made.id)}`);
+		} catch (e) {
+			showBanner(e);
+			againBtn.disabled = false;
 		}
 	});
 
@@ -91,8 +163,19 @@ export async function runPage(main, ctx) {
 	}
 
 	function render() {
-		schedState.replaceChildren(sched ? badge(sched.state) : h('span', { class: 'muted' }, 'not found'),
-			sched && sched.priority ? h('span', { class: 'muted' }, ` priority ${sched.priority}`) : '');
+		schedState.replaceChildren(sched ? schedBadge(sched, run) : h('span', { class: 'muted' }, 'not found'),
+			sched && sched.priority ? h('span', { class: 'muted' }, ` priority ${sched.priority}`) : '',
+			sched && sched.runsOn && sched.runsOn.length ? h('span', { class: 'muted' }, ` · runsOn ${sched.runsOn.join(', ')}`) : '');
+		const sum = (sched && sched.summary) || {};
+		selEl.textContent = `${selectionText(sum)} · k ${kText(sum)}`;
+		workerEl.textContent = sum.workerName || '—';
+		countsEl.textContent = countsText(sum);
+		durEl.textContent = sum.durationMs != null ? fmtDuration(sum.durationMs) : run && !RUN_FINAL.has(run.state) ? `${fmtDuration(Date.now() - run.createdAt)} so far` : '—';
+		// "Abort requested" only while the run has not ended
+		const aborting = run && run.abortRequested === true && !RUN_FINAL.has(run.state);
+		if (aborting) actionMsg.textContent = 'Abort requested: the worker stops at its next report.';
+		else if (actionMsg.textContent.startsWith('Abort requested')) actionMsg.textContent = '';
+		againBtn.hidden = !(sched && (sched.state === 'DONE' || sched.state === 'CANCELED'));
 		if (run) {
 			runState.replaceChildren(badge(run.state));
 			runIdEl.replaceChildren(h('code', null, run.id));
@@ -140,9 +223,10 @@ export async function runPage(main, ctx) {
 
 	async function refresh() {
 		// winnow's views: every state of the scheduled runs, and the run with its progress and abort flag
-		const list = asList(await get(`/v1/winnow/datasets/${enc(did)}/schedule`), 'scheduled');
-		sched = list.find((s) => s.id === sid) || null;
-		const r = asList(await get(`/v1/winnow/runs?scheduledId=${enc(sid)}`), 'runs')[0];
+		sched = first && !sched ? first : await loadSched();
+		const r = sched && sched.summary ? sched.summary.run : null;
+		if (sched && sched.state === 'OPEN') await checkWorkers(sched);
+		else workerWarn.hidden = true;
 		if (r && r.id) {
 			run = r;
 			if (RUN_STAGES.some(([k]) => k === run.state)) lastActive = run.state;
@@ -170,6 +254,21 @@ export async function runPage(main, ctx) {
 		if (finished) finishedPolls++;
 		// one more poll after the end picks up the last log lines
 		return finishedPolls < 2;
+	}
+
+	async function checkWorkers(s) {
+		let v;
+		try {
+			v = workerVerdict(s.runsOn, asList(await get('/v1/winnow/workers'), 'workers'));
+		} catch (e) {
+			v = { kind: 'none', text: `Could not read the workers: ${errorText(e)}` };
+		}
+		if (!ctx.alive) return;
+		workerWarn.hidden = !v;
+		if (!v) return;
+		workerWarn.className = `notice notice-${v.kind === 'busy' ? 'info' : 'warn'}`;
+		workerWarn.dataset.kind = v.kind;
+		workerWarn.replaceChildren(h('span', { class: 'notice-text' }, v.text), ' ', h('a', { href: '#/workers', id: 'run-workers-link' }, 'See the workers'));
 	}
 
 	ctx.poll(refresh, 1500);
