@@ -218,6 +218,17 @@ static int local_stream_open(const struct dataset *ds, const char *relpath, stru
 	return 0;
 }
 
+/* Has the listing reached a bound of dataset.h's list_max or list_deadline? */
+static bool list_cut(struct dataset *ds)
+{
+	if (ds->list_truncated)
+		return true;
+	if ((ds->list_max > 0 && ds->files.n >= ds->list_max) ||
+	    (ds->list_deadline > 0 && now_seconds() > ds->list_deadline))
+		ds->list_truncated = true;
+	return ds->list_truncated;
+}
+
 /* Recursive listing below dirfd; prefix is the relative path of that folder. */
 static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth)
 {
@@ -240,6 +251,8 @@ static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth
 		struct stat st;
 		char *rel;
 
+		if (list_cut(ds))
+			break;
 		if (de->d_name[0] == '.')
 			continue;
 		rel = prefix[0] ? xasprintf("%s/%s", prefix, de->d_name) : xstrdup(de->d_name);

@@ -119,4 +119,9 @@ void h_results(struct req *r, struct resp *out);
 void h_thumbnail(struct req *r, struct resp *out);
 void h_version(struct req *r, struct resp *out);
 
+/* A dataset's files before any run, rename and delete (routes_browse.c). */
+void h_browse_files(struct req *r, struct resp *out);
+void h_dataset_update(struct req *r, struct resp *out);
+void h_dataset_delete(struct req *r, struct resp *out);
+
 #endif
