@@ -257,10 +257,12 @@ static bool owner_or_reply(struct req *r, struct resp *out)
 /* PUT /v1/datasets/{datasetId} (DatasetUpdateRequest {name}): 204. */
 void h_dataset_update(struct req *r, struct resp *out)
 {
-	cJSON *j = req_json_object(r, out);
 	struct dbconn *c = req_db(r);
 	const char *name = NULL;
 
+	if (!owner_or_reply(r, out))
+		return;
+	cJSON *j = req_json_object(r, out);
 	if (j == NULL)
 		return;
 	for (cJSON *k = j->child; k != NULL; k = k->next) {
@@ -276,8 +278,6 @@ void h_dataset_update(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_REQUEST", "name: %s", api_name_rule(API_NAME_DATASET));
 		goto done;
 	}
-	if (!owner_or_reply(r, out))
-		goto done;
 	if (db_begin(c) != SQLITE_OK)
 		goto dberr;
 	/* Another dataset of the same owner with that name? */
