@@ -85,7 +85,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 	let n = 0;
 	afterEach(async (t) => {
 		n++;
-		if (t.error !== undefined && page) await br.shot(`failed-${n}`).catch(() => {});
+		if (page && t && t.passed === false) await br.shot(`failed-${n}`).catch(() => {});
 	});
 
 	test('the page shows the folder\'s images before any run, paged; a card opens the sample view', async () => {
