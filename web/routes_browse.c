@@ -319,7 +319,10 @@ done:
  * DELETE /v1/datasets/{datasetId}: 204; 409 while a scheduled run of it is
  * LOCKED. Everything hanging off the dataset goes in one transaction; the
  * configs stay (other datasets' runs may use them), the files are never
- * touched, and the thumbnail cache only ages out.
+ * touched. The thumbnail cache (<db>.thumbs, files named by a hash of
+ * dataset, root, name and stat) keeps the deleted dataset's thumbnails: they
+ * are never served again (every thumbnail request needs the dataset), and
+ * finding them would take a walk of the whole cache.
  */
 void h_dataset_delete(struct req *r, struct resp *out)
 {
