@@ -212,6 +212,8 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 		await page.waitForFunction((t) => document.querySelector('#k-preview-method')?.textContent === t, `k = ${Math.ceil(0.1 * M - 1e-6)} of ${M} images`);
 		await page.fill('#f-n-samples', '0.5');
 		await page.waitForFunction((t) => document.querySelector('#k-preview-method')?.textContent === t, `k = ${Math.ceil(0.5 * M - 1e-6)} of ${M} images`);
+		await page.fill('#f-n-samples', '0.33');
+		await page.waitForFunction((t) => document.querySelector('#k-preview-method')?.textContent === t, `k = ${Math.ceil(0.33 * M - 1e-6)} of ${M} images`);
 		await page.fill('#f-n-samples', '7');
 		await page.waitForFunction((t) => document.querySelector('#k-preview-method')?.textContent === t, `k = 7 of ${M} images`);
 		// a bad n_samples: its message at the field, with the field's name in words

@@ -521,6 +521,7 @@ export async function schedulePage(main, ctx) {
 		jsonStatus.classList.remove('field-error-text');
 		jsonStatus.textContent = bare ? 'Read as the docker part.' : 'In sync with the form.';
 		renderForm();
+		updatePreview();
 		validateSoon();
 	});
 
