@@ -77,10 +77,15 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 		br = await openBrowser(web, 'dataset');
 		page = br.page;
 	});
+	// The harness's stop() races the exit against a 20-30 s timer that then keeps node running
+	// that long: the processes are ended here first (stop() then only cleans up).
+	const ended = (proc) => (proc.exitCode !== null || proc.signalCode !== null ? Promise.resolve()
+		: new Promise((r) => { proc.once('exit', r); proc.kill('SIGTERM'); }));
 	after(async () => {
 		await br?.close();
-		await daemon?.stop();
-		await web?.stop();
+		if (daemon) { await ended(daemon.proc); await daemon.stop(); }
+		if (web) { await ended(web.proc); await web.stop(); }
+		assert.equal(web.proc.exitCode, 0, `winnow-web exited ${web.proc.exitCode} ${web.proc.signalCode}:\n${web.log().slice(-3000)}`);
 	});
 	let n = 0;
 	afterEach(async (t) => {
