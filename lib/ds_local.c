@@ -218,13 +218,10 @@ static int local_stream_open(const struct dataset *ds, const char *relpath, stru
 	return 0;
 }
 
-/* Has the listing reached a bound of dataset.h's list_max or list_deadline? */
+/* Is the listing past dataset.h's list_deadline (or cut short already)? */
 static bool list_cut(struct dataset *ds)
 {
-	if (ds->list_truncated)
-		return true;
-	if ((ds->list_max > 0 && ds->files.n >= ds->list_max) ||
-	    (ds->list_deadline > 0 && now_seconds() > ds->list_deadline))
+	if (!ds->list_truncated && ds->list_deadline > 0 && now_seconds() > ds->list_deadline)
 		ds->list_truncated = true;
 	return ds->list_truncated;
 }
@@ -251,8 +248,10 @@ static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth
 		struct stat st;
 		char *rel;
 
-		if (list_cut(ds))
+		if (list_cut(ds)) {
+			errno = 0;
 			break;
+		}
 		if (de->d_name[0] == '.')
 			continue;
 		rel = prefix[0] ? xasprintf("%s/%s", prefix, de->d_name) : xstrdup(de->d_name);
@@ -307,6 +306,13 @@ static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth
 			ds_add_excluded(ds, rel, "not a regular file");
 			free(rel);
 			continue;
+		}
+		if (ds->list_max > 0 && ds->files.n >= ds->list_max) {
+			/* One image more than list_max: the listing is cut short. */
+			ds->list_truncated = true;
+			free(rel);
+			errno = 0;
+			break;
 		}
 		strvec_take(&ds->files, rel);
 	}
