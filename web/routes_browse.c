@@ -10,8 +10,9 @@
  * A listing is bounded (BROWSE_CAP files, BROWSE_SECONDS of reading a LOCAL
  * folder): the reply then says truncated, and holds the files found so far.
  * Listings are kept BROWSE_TTL seconds in a small cache keyed by dataset id
- * and datasource root, so that paging through a large folder lists it once;
- * a datasource set anew has a new root and misses the cache.
+ * and datasource root (BROWSE_SLOTS listings, BROWSE_CACHE_FILES names in
+ * all), so that paging through a large folder lists it once; a datasource
+ * set anew has a new root and misses the cache.
  *
  * PUT /v1/datasets/{datasetId} (Lightly's update_dataset_by_id, body exactly
  * DatasetUpdateRequest {name}) renames; DELETE /v1/datasets/{datasetId}
@@ -45,6 +46,7 @@
 #define BROWSE_PAGE_MAX	1000		/* files in one reply at most */
 #define BROWSE_PREFIX_MAX 1024
 #define BROWSE_SLOTS	8
+#define BROWSE_CACHE_FILES 2000000	/* names kept in all the cached listings */
 
 struct listing {
 	char id[25];
@@ -220,6 +222,21 @@ void h_browse_files(struct req *r, struct resp *out)
 			  nl.id, nl.files.n, browse_cap(), BROWSE_SECONDS);
 
 	pthread_mutex_lock(&cache_lock);
+	/* At most BROWSE_CACHE_FILES names kept in all: the oldest listings go first. */
+	for (;;) {
+		size_t held = nl.files.n;
+		struct listing *oldest = NULL;
+		for (int i = 0; i < BROWSE_SLOTS; i++) {
+			if (cache[i].root == NULL)
+				continue;
+			held += cache[i].files.n;
+			if (oldest == NULL || cache[i].at < oldest->at)
+				oldest = &cache[i];
+		}
+		if (held <= BROWSE_CACHE_FILES || oldest == NULL)
+			break;
+		slot_free(oldest);
+	}
 	/* The slot of the same dataset and root, else a free one, else the oldest. */
 	struct listing *slot = NULL;
 	for (int i = 0; i < BROWSE_SLOTS; i++) {
