@@ -51,6 +51,9 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 	const U = (m, p, b) => web.call(m, p, b);
 	const idle = () => page.waitForFunction(() => document.querySelector('#browse-grid')?.getAttribute('aria-busy') === 'false');
 	const cards = () => page.$$eval('#browse-grid .browse-card', (els) => els.map((e) => e.dataset.file));
+	// A page load of its own (the same address again would not render the page anew, and a
+	// wait could then match the page before it).
+	const open = async (hash) => { await page.goto('about:blank'); await page.goto(`${web.base}/${hash}`); };
 
 	before(async () => {
 		web = await startWeb('dataset');
@@ -95,7 +98,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 
 	test('the page shows the folder\'s images before any run, paged; a card opens the sample view', async () => {
 		assert.ok(S.names.length > 50, `${S.names.length} images`);
-		await page.goto(`${web.base}/#/datasets/${S.did}`);
+		await open(`#/datasets/${S.did}`);
 		await idle();
 		assert.equal(Number(await page.getAttribute('#browse-grid', 'data-total')), S.names.length);
 		assert.match(await page.textContent('#browse-info'), new RegExp(`^${S.names.length} images in the datasource`));
@@ -123,7 +126,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 	});
 
 	test('tags show name, count, creator; a click opens the tag\'s samples with their export', async () => {
-		await page.goto(`${web.base}/#/datasets/${S.did}`);
+		await open(`#/datasets/${S.did}`);
 		const row = page.locator('#ds-tags tr[data-tag-id]', { hasText: 'hand-picked' });
 		await row.waitFor();
 		const cells = await row.locator('td').allTextContents();
@@ -149,7 +152,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 	});
 
 	test('keyboard only: a tag, a card, rename with Escape and a refused name', async () => {
-		await page.goto(`${web.base}/#/datasets/${S.did}`);
+		await open(`#/datasets/${S.did}`);
 		await page.locator('#ds-tags button.tag-open').waitFor();
 		await idle();
 		await page.focus('#ds-tags button.tag-open');
@@ -163,7 +166,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 		assert.equal(new URLSearchParams(new URL(page.url()).hash.split('?')[1]).get('name'), name);
 		assert.ok(S.tagNames.includes(name));
 		// rename: Escape cancels, a bad name is refused at the field in words
-		await page.goto(`${web.base}/#/datasets/${S.did}`);
+		await open(`#/datasets/${S.did}`);
 		await page.locator('#ds-rename').waitFor();
 		await page.focus('#ds-rename');
 		await page.keyboard.press('Enter');
@@ -194,7 +197,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 
 	test('delete through the page: a confirmation, Escape cancels; the files stay', async () => {
 		const before = folderState(S.other);
-		await page.goto(`${web.base}/#/datasets/${S.spare}`);
+		await open(`#/datasets/${S.spare}`);
 		await page.locator('#ds-delete').click();
 		await page.locator('#delete-dialog[open]').waitFor();
 		assert.match(await page.textContent('#delete-dialog'), /files in its datasource are not touched/);
@@ -211,7 +214,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 
 	test('wizard: the size and k for a fraction and a V4 proportion; errors in words at the field', async () => {
 		const M = S.names.length;
-		await page.goto(`${web.base}/#/datasets/${S.did}/schedule`);
+		await open(`#/datasets/${S.did}/schedule`);
 		await page.locator('#wizard-size[data-total]').waitFor();
 		assert.match(await page.textContent('#wizard-size'), new RegExp(`${M} images`));
 		await page.waitForFunction((t) => document.querySelector('#k-preview-method')?.textContent === t, `k = ${Math.ceil(0.1 * M - 1e-6)} of ${M} images`);
@@ -243,7 +246,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 	});
 
 	test('wizard: the worker check warns with a link, and not once the daemon with the label is up', async () => {
-		await page.goto(`${web.base}/#/datasets/${S.did}/schedule`);
+		await open(`#/datasets/${S.did}/schedule`);
 		await page.locator('#worker-check[data-matching]').waitFor();
 		await page.fill('#f-runs-on', 'gpu, big');
 		await page.waitForFunction(() => document.querySelector('#worker-check')?.dataset.checked === 'gpu, big');
@@ -271,7 +274,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 	test('phone 390x844: the grid is two cards a row, nothing scrolls sideways', async () => {
 		await br.setViewport(H.PHONE);
 		try {
-			await page.goto(`${web.base}/#/datasets/${S.did}`);
+			await open(`#/datasets/${S.did}`);
 			await idle();
 			const boxes = await page.$$eval('#browse-grid .browse-card', (els) => els.slice(0, 3).map((e) => e.getBoundingClientRect()).map((r) => ({ x: r.x, y: r.y, w: r.width })));
 			assert.equal(boxes[0].y, boxes[1].y, 'two cards on the first row');
@@ -279,7 +282,7 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 			assert.ok(boxes[0].w > 120, `cards ${boxes[0].w}px wide`);
 			assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'no sideways scroll');
 			await br.shot('browse-phone');
-			await page.goto(`${web.base}/#/datasets/${S.did}/schedule`);
+			await open(`#/datasets/${S.did}/schedule`);
 			await page.locator('#wizard-size[data-total]').waitFor();
 			await page.locator('#k-preview-method').waitFor();
 			await br.shot('wizard-phone');
