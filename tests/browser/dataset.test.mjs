@@ -269,6 +269,14 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 		await page.fill('#f-runs-on', 'gpu,tpu');
 		await page.waitForFunction(() => document.querySelector('#worker-check')?.dataset.checked === 'gpu,tpu');
 		assert.equal(await page.locator('#worker-check.is-warning').count(), 1);
+		// scheduling is still allowed: the run waits OPEN with those labels (the daemon lacks tpu)
+		await page.click('#wizard-submit');
+		await page.waitForURL(/#\/datasets\/[0-9a-f]{24}\/runs\/[0-9a-f]{24}$/);
+		const sid = page.url().match(/\/runs\/([0-9a-f]{24})$/)[1];
+		const waiting = (await U('GET', `/v1/datasets/${S.did}/docker/worker/schedule?state=OPEN`)).find((x) => x.id === sid);
+		assert.ok(waiting, 'the scheduled run is OPEN');
+		assert.deepEqual(waiting.runsOn, ['gpu', 'tpu']);
+		await U('PUT', `/v1/datasets/${S.did}/docker/worker/schedule/${sid}`);
 	});
 
 	test('phone 390x844: the grid is two cards a row, nothing scrolls sideways', async () => {
