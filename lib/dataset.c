@@ -367,6 +367,11 @@ int dataset_list(struct dataset *ds, const char *relevant, char *err, size_t err
 	if (rc < 0)
 		return rc;
 	strvec_sort(&ds->files);
+	/* A bounded listing (S3's, which lists every key) keeps list_max files. */
+	while (ds->list_max > 0 && ds->files.n > ds->list_max) {
+		free(ds->files.v[--ds->files.n]);
+		ds->list_truncated = true;
+	}
 	if (ds->nexcluded > 1)
 		qsort(ds->excluded, ds->nexcluded, sizeof(*ds->excluded), cmp_excluded);
 	if (relevant != NULL && relevant[0] != '\0')

@@ -38,6 +38,16 @@ struct dataset {
 	size_t relevant_missing;	/* plain names in relevant_filenames_file not found */
 	size_t relevant_skipped;	/* images listed but not matched by it */
 	struct strvec folder_links;	/* symlinks to folders, not followed (escaped) */
+	/*
+	 * Bounds of dataset_list for callers that must answer in time (the web
+	 * app's browsing): at most list_max files (0: no bound) and, for LOCAL,
+	 * no folder entry read after list_deadline (now_seconds(); 0: none).
+	 * A listing cut short keeps the files found so far, sorted, and sets
+	 * list_truncated. S3 lists every key first and keeps list_max of them.
+	 */
+	size_t list_max;
+	double list_deadline;
+	bool list_truncated;
 };
 
 /*

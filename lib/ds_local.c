@@ -218,6 +218,14 @@ static int local_stream_open(const struct dataset *ds, const char *relpath, stru
 	return 0;
 }
 
+/* Is the listing past dataset.h's list_deadline (or cut short already)? */
+static bool list_cut(struct dataset *ds)
+{
+	if (!ds->list_truncated && ds->list_deadline > 0 && now_seconds() > ds->list_deadline)
+		ds->list_truncated = true;
+	return ds->list_truncated;
+}
+
 /* Recursive listing below dirfd; prefix is the relative path of that folder. */
 static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth)
 {
@@ -240,6 +248,10 @@ static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth
 		struct stat st;
 		char *rel;
 
+		if (list_cut(ds)) {
+			errno = 0;
+			break;
+		}
 		if (de->d_name[0] == '.')
 			continue;
 		rel = prefix[0] ? xasprintf("%s/%s", prefix, de->d_name) : xstrdup(de->d_name);
@@ -294,6 +306,13 @@ static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth
 			ds_add_excluded(ds, rel, "not a regular file");
 			free(rel);
 			continue;
+		}
+		if (ds->list_max > 0 && ds->files.n >= ds->list_max) {
+			/* One image more than list_max: the listing is cut short. */
+			ds->list_truncated = true;
+			free(rel);
+			errno = 0;
+			break;
 		}
 		strvec_take(&ds->files, rel);
 	}

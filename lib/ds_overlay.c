@@ -30,9 +30,13 @@ static const struct dataset *part(const struct dataset *ds, const char *rel)
 static int ov_list(struct dataset *ds, char *err, size_t errlen)
 {
 	struct overlay *o = ds->impl;
+
+	o->in.list_max = ds->list_max;
+	o->in.list_deadline = ds->list_deadline;
 	int rc = o->in.be->list(&o->in, err, errlen);
 
 	/* The listing is INPUT's: its results move to the overlay. */
+	ds->list_truncated = o->in.list_truncated;
 	ds->files = o->in.files;
 	ds->excluded = o->in.excluded;
 	ds->nexcluded = o->in.nexcluded;

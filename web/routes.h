@@ -137,5 +137,9 @@ void h_run_export(struct req *r, struct resp *out);
 void winnow_schedule_of_dataset(struct req *r, struct resp *out);
 void h_winnow_schedule_all(struct req *r, struct resp *out);
 void winnow_runs(struct req *r, struct resp *out);
+/* A dataset's files before any run, rename and delete (routes_browse.c). */
+void h_browse_files(struct req *r, struct resp *out);
+void h_dataset_update(struct req *r, struct resp *out);
+void h_dataset_delete(struct req *r, struct resp *out);
 
 #endif

@@ -33,7 +33,8 @@ the snapshot at /work/.mirror/lightly-ai+lightly/repo):
   parameters in their wire spelling. `op` is the generated method's name. Which
   routes: those SPEC 7 lists (what winnowd calls, and the flows of Lightly's
   client), plus GET of a worker and Lightly's score reads (issue 14), the
-  scheduled run's cancel and the latest pip version (winnow serves them; test_web_auth
+  scheduled run's cancel, the latest pip version and a dataset's update and delete (issue
+  16) (winnow serves them; test_web_auth
   checks that every route winnow serves outside /v1/winnow/ is in this table).
 Generated once from those files by a throwaway script (kept out of the
 repository); nothing here imports lightly.
@@ -275,6 +276,9 @@ MODELS = {
         'accessRole': {'type': 'str', 'required': False, 'nullable': True, 'pattern': '^0b[01]{6}$'},
         'parentDatasetId': {'type': 'str', 'required': False, 'nullable': True, 'pattern': '^[a-f0-9]{24}$'},
         'originalDatasetId': {'type': 'str', 'required': False, 'nullable': True, 'pattern': '^[a-f0-9]{24}$'},
+    },
+    'DatasetUpdateRequest': {
+        'name': {'type': 'str', 'required': True, 'nullable': False, 'min_length': 3, 'pattern': '^[a-zA-Z0-9][a-zA-Z0-9 _-]+$'},
     },
     'DatasourceConfigAzure': {
         'id': {'type': 'str', 'required': False, 'nullable': True, 'pattern': '^[a-f0-9]{24}$'},
@@ -900,6 +904,8 @@ ROUTES = (
     ('GET', '/v1/datasets', None, 'list[DatasetData]', (200,), ('shared', 'excludePlayground', 'getAssetsOfTeam', 'getAssetsOfTeamInclusiveSelf', 'pageSize', 'pageOffset'), 'get_datasets'),
     ('GET', '/v1/datasets/query/name/{datasetName}', None, 'list[DatasetData]', (200,), ('shared', 'exact', 'excludePlayground', 'getAssetsOfTeam', 'getAssetsOfTeamInclusiveSelf', 'pageSize', 'pageOffset'), 'get_datasets_query_by_name'),
     ('GET', '/v1/datasets/{datasetId}', None, 'DatasetData', (200,), (), 'get_dataset_by_id'),
+    ('PUT', '/v1/datasets/{datasetId}', 'DatasetUpdateRequest', None, None, (), 'update_dataset_by_id'),
+    ('DELETE', '/v1/datasets/{datasetId}', None, None, None, ('force',), 'delete_dataset_by_id'),
     ('PUT', '/v1/datasets/{datasetId}/datasource', 'DatasourceConfig', None, None, (), 'update_datasource_by_dataset_id'),
     ('GET', '/v1/datasets/{datasetId}/datasource', None, 'DatasourceConfig', (200,), ('purpose',), 'get_datasource_by_dataset_id'),
     ('GET', '/v1/datasets/{datasetId}/datasource/all', None, 'list[DatasourceConfig]', (200,), (), 'get_datasources_by_dataset_id'),

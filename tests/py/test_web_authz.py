@@ -50,6 +50,8 @@ def expected(method, pattern, roles, who):
             return FB       # only the owner or an admin shares
         if pattern == "/v1/docker/worker/{workerId}" and method == "DELETE":
             return FB       # only the worker's owner or an admin deletes it
+        if pattern == "/v1/datasets/{datasetId}" and method in ("PUT", "DELETE"):
+            return FB       # only the owner or an admin renames or deletes a dataset
         return OK
     if who == "other":
         if objects:

@@ -115,6 +115,39 @@ static void test_listing(void **state)
 	dataset_close(&ds);
 }
 
+/* A bounded listing (the web app's browsing): list_max files, or nothing read past the deadline. */
+static void test_listing_bounded(void **state)
+{
+	struct dataset ds;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(dataset_open(&ds, root), 0);
+	ds.list_max = 3;
+	assert_int_equal(dataset_list(&ds, NULL, err, sizeof(err)), 0);
+	assert_int_equal(ds.files.n, 3);
+	assert_true(ds.list_truncated);
+	for (size_t i = 1; i < ds.files.n; i++)
+		assert_true(strcmp(ds.files.v[i - 1], ds.files.v[i]) < 0);
+	dataset_close(&ds);
+
+	/* The bound not reached: not truncated. */
+	assert_int_equal(dataset_open(&ds, root), 0);
+	ds.list_max = 7;
+	assert_int_equal(dataset_list(&ds, NULL, err, sizeof(err)), 0);
+	assert_int_equal(ds.files.n, 7);
+	assert_false(ds.list_truncated);
+	dataset_close(&ds);
+
+	/* A deadline already past: nothing read, truncated. */
+	assert_int_equal(dataset_open(&ds, root), 0);
+	ds.list_deadline = now_seconds() - 1;
+	assert_int_equal(dataset_list(&ds, NULL, err, sizeof(err)), 0);
+	assert_int_equal(ds.files.n, 0);
+	assert_true(ds.list_truncated);
+	dataset_close(&ds);
+}
+
 static void test_open_beneath(void **state)
 {
 	struct dataset ds;
@@ -315,6 +348,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listing),
+		cmocka_unit_test(test_listing_bounded),
 		cmocka_unit_test(test_open_beneath),
 		cmocka_unit_test(test_patterns),
 		cmocka_unit_test(test_relevant),

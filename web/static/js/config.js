@@ -208,3 +208,57 @@ export function normalizeErrorPath(p) {
 	if (!/^(docker|lightly|selection|workerType)(\.|$)/.test(s)) s = `docker.${s}`;
 	return s;
 }
+
+// ---- the wizard's preview of k and its worker check (issue 16) -----------------------------
+
+// The budget a config means: {kind: 'fraction'|'count'|'none'|'invalid', value}. A 2.2-era
+// config's n_samples (SPEC 2: (0,1] a fraction, an integral >= 2 a count, -1 off); a V4
+// selection's proportionSamples ([0,1]) or nSamples (>= 1; -1 none) (SPEC 4.8).
+export function budgetOf(cfg) {
+	const c = cfg || {};
+	if (c.selection && typeof c.selection === 'object') {
+		const s = c.selection;
+		if (s.proportionSamples !== undefined) {
+			const f = s.proportionSamples;
+			return typeof f === 'number' && f >= 0 && f <= 1 ? { kind: 'fraction', value: f } : { kind: 'invalid', value: f };
+		}
+		if (s.nSamples !== undefined && s.nSamples !== -1) {
+			const n = s.nSamples;
+			return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? { kind: 'count', value: n } : { kind: 'invalid', value: n };
+		}
+		return { kind: 'none' };
+	}
+	const n = getPath(c, 'docker.stopping_condition.n_samples');
+	if (n === undefined || n === -1) return { kind: 'none', minDistance: (getPath(c, 'docker.stopping_condition.min_distance') ?? -1) !== -1 };
+	if (typeof n !== 'number') return { kind: 'invalid', value: n };
+	if (n > 0 && n <= 1) return { kind: 'fraction', value: n };
+	if (n >= 2 && Number.isInteger(n)) return { kind: 'count', value: n };
+	return { kind: 'invalid', value: n };
+}
+
+const fmt = (n) => Number(n).toLocaleString('en-US');
+
+// "k = 1,204 of 12,040 images" for a budget and the dataset's size ({total, truncated}; null:
+// unknown). k = ceil(f*n - 1e-6) for a fraction (SPEC 2 and 4.8), min(count, n) for a count.
+export function kPreview(b, size) {
+	if (!b || b.kind === 'invalid') return '';
+	if (b.kind === 'none') return b.minDistance ? 'No sample count: the minimum distance ends the selection.' : 'No budget: every candidate is ranked and selected.';
+	if (!size) return b.kind === 'fraction' ? `k = ${b.value} of the images (the dataset’s size is not known yet)` : `k = ${fmt(b.value)} images at most`;
+	const n = size.total;
+	const k = b.kind === 'fraction' ? Math.max(0, Math.ceil(b.value * n - 1e-6)) : Math.min(b.value, n);
+	const more = size.truncated ? '+' : '';
+	return `k = ${fmt(k)} of ${fmt(n)}${more} images${b.kind === 'count' && b.value > n ? ` (${fmt(b.value)} asked; the dataset has fewer)` : ''}`;
+}
+
+// "a, b ,c" -> ["a", "b", "c"]: the runsOn labels of a text field.
+export function parseLabels(text) {
+	return String(text || '').split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+// The online workers (state not OFFLINE) and those of them that have every label of want, as
+// the web app's poll matches them (web/routes_worker.c, labels_cover).
+export function matchWorkers(workers, want) {
+	const online = (workers || []).filter((w) => w && w.state && w.state !== 'OFFLINE');
+	const matching = online.filter((w) => want.every((l) => (w.labels || []).includes(l)));
+	return { online, matching };
+}

@@ -4,9 +4,10 @@
 // a V4 plan built entry by entry (input, strategy, their fields, strength) and stored through
 // POST /v1/docker/worker/config/vX.
 import { get, post, asList, enc, ApiError } from '../api.js';
-import { h, field, section, setFieldError, clearFieldErrors, showBanner, setTitle } from '../ui.js';
+import { h, field, section, setFieldError, clearFieldErrors, showBanner, setTitle, fmtInt } from '../ui.js';
 import { PRESETS, METHODS, SCORES_BY_TYPE, getPath, setPath, parseNumberish, normalizeErrorPath,
-	planOfMethod, INPUTS, STRATEGIES, ALLOWED, ONCE, newEntry, PLAN_PRESETS, parseTarget, targetText } from '../config.js';
+	planOfMethod, INPUTS, STRATEGIES, ALLOWED, ONCE, newEntry, PLAN_PRESETS, parseTarget, targetText,
+	budgetOf, kPreview, parseLabels, matchWorkers } from '../config.js';
 
 const PRIORITIES = ['LOW', 'MID', 'HIGH', 'CRITICAL'];
 // winnow's computed image metadata (SPEC 4.8), offered beside the custom keys.
@@ -14,6 +15,14 @@ const LIGHTLY_KEYS = ['lightly.sizeInBytes', 'lightly.width', 'lightly.height', 
 	'lightly.snr', 'lightly.sharpness', 'lightly.uniformRowRatio'];
 const BUDGETS = [['nSamples', 'nSamples — a count ≥ 1'], ['proportionSamples', 'proportionSamples — a fraction in [0,1]'], ['', 'none (a stopping condition ends it)']];
 const isV4 = (c) => !!(c && typeof c === 'object' && 'selection' in c);
+
+// A form control's label in words (for errors): its <label>, with the plan entry it is in.
+function fieldLabelOf(control) {
+	const l = control.id ? document.querySelector(`label[for="${CSS.escape(control.id)}"]`) : null;
+	const text = (l ? l.textContent : control.getAttribute('aria-label') || control.name || control.id).trim();
+	const entry = control.closest('.plan-entry');
+	return entry ? `Entry ${Number(entry.dataset.index) + 1}, ${text}` : text;
+}
 
 export async function schedulePage(main, ctx) {
 	const [did] = ctx.params;
@@ -42,21 +51,31 @@ export async function schedulePage(main, ctx) {
 		corrupt: h('input', { id: 'f-corruptness', name: 'enable_corruptness_check', type: 'checkbox' }),
 		dups: h('input', { id: 'f-duplicates', name: 'remove_exact_duplicates', type: 'checkbox' }),
 		priority: h('select', { id: 'f-priority', name: 'priority' }, PRIORITIES.map((p) => h('option', { value: p, selected: p === 'MID' }, p))),
+		datapool: h('input', { id: 'f-datapool', name: 'datapool_name', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'empty: no datapool' }),
+		useDatapool: h('input', { id: 'f-use-datapool', name: 'useDatapool', type: 'checkbox' }),
+		runsOn: h('input', { id: 'f-runs-on', name: 'runsOn', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'empty: any worker' }),
 		json: h('textarea', { id: 'f-json', name: 'config', rows: 24, spellcheck: 'false', autocomplete: 'off', class: 'code' }),
 	};
 	// Each form field and the config path it edits (error paths map to these).
 	const FIELDS = [
-		{ el: el.method, path: 'docker.method', kind: 'select', dflt: 'coreset' },
-		{ el: el.nSamples, path: 'docker.stopping_condition.n_samples', kind: 'number' },
-		{ el: el.minDistance, path: 'docker.stopping_condition.min_distance', kind: 'number' },
-		{ el: el.task, path: 'docker.active_learning.task_name', kind: 'select', dflt: '' },
-		{ el: el.score, path: 'docker.active_learning.score_name', kind: 'select', dflt: 'uncertainty_margin' },
-		{ el: el.scorer, path: 'docker.scorer', kind: 'scorer' },
-		{ el: el.freqPenalty, path: 'docker.scorer_config.frequency_penalty', kind: 'number' },
-		{ el: el.minScore, path: 'docker.scorer_config.min_score', kind: 'number' },
-		{ el: el.corrupt, path: 'docker.enable_corruptness_check', kind: 'bool', dflt: true },
-		{ el: el.dups, path: 'docker.remove_exact_duplicates', kind: 'bool', dflt: true },
+		{ el: el.method, path: 'docker.method', kind: 'select', dflt: 'coreset', label: 'Method' },
+		{ el: el.nSamples, path: 'docker.stopping_condition.n_samples', kind: 'number', label: 'Number of samples' },
+		{ el: el.minDistance, path: 'docker.stopping_condition.min_distance', kind: 'number', label: 'Minimum distance' },
+		{ el: el.task, path: 'docker.active_learning.task_name', kind: 'select', dflt: '', label: 'Prediction task' },
+		{ el: el.score, path: 'docker.active_learning.score_name', kind: 'select', dflt: 'uncertainty_margin', label: 'Score' },
+		{ el: el.scorer, path: 'docker.scorer', kind: 'scorer', label: 'Object-frequency scorer' },
+		{ el: el.freqPenalty, path: 'docker.scorer_config.frequency_penalty', kind: 'number', label: 'Frequency penalty' },
+		{ el: el.minScore, path: 'docker.scorer_config.min_score', kind: 'number', label: 'Minimum score' },
+		{ el: el.corrupt, path: 'docker.enable_corruptness_check', kind: 'bool', dflt: true, label: 'Corruptness check' },
+		{ el: el.dups, path: 'docker.remove_exact_duplicates', kind: 'bool', dflt: true, label: 'Remove exact duplicates' },
+		{ el: el.datapool, path: 'docker.datapool.name', kind: 'text', label: 'Datapool name' },
 	];
+	// The dataset's size (the browse listing's total) and the k it means, under each budget field.
+	let datasetSize = null;	// {total, truncated} once known
+	const sizeBox = h('p', { id: 'wizard-size', class: 'wizard-size muted', 'aria-live': 'polite' }, 'Counting the dataset’s images…');
+	const kMethod = h('p', { id: 'k-preview-method', class: 'k-preview', 'aria-live': 'polite' });
+	const kPlan = h('p', { id: 'k-preview-plan', class: 'k-preview', 'aria-live': 'polite' });
+	const workerBox = h('div', { id: 'worker-check', class: 'worker-check', 'aria-live': 'polite' });
 
 	const summary = h('div', { id: 'wizard-errors', class: 'error-summary', role: 'alert', tabindex: '-1', hidden: true });
 	const jsonStatus = h('p', { class: 'hint', id: 'f-json-status' }, 'The full config, {"docker": …, "lightly": …}. Edits here update the form.');
@@ -83,7 +102,10 @@ export async function schedulePage(main, ctx) {
 		h('fieldset', null, h('legend', null, 'Budget'),
 			h('div', { class: 'row2' },
 				field('Budget', budgetKind, 'Not both: a count or a fraction of the candidates left after thresholds.'),
-				field('Value', budgetValue))),
+				field('Value', budgetValue)), kPlan),
+		h('fieldset', null, h('legend', null, 'Datapool'),
+			h('div', { class: 'field field-check' }, el.useDatapool, h('label', { for: el.useDatapool.id }, 'Use the datapool (V4: the one named “default”)')),
+			h('p', { class: 'hint' }, 'Incremental selection: picks already in the datapool count as selected, and this run’s picks join it.')),
 		h('fieldset', null, h('legend', null, 'Plan entries (multiplied left to right)'),
 			entriesBox,
 			h('div', { class: 'actions' }, addInput, addBtn),
@@ -91,6 +113,7 @@ export async function schedulePage(main, ctx) {
 
 	const form = h('form', { id: 'wizard', class: 'wizard', novalidate: true, 'aria-busy': 'true' },
 		summary,
+		sizeBox,
 		h('div', { class: 'presets', role: 'group', 'aria-label': 'Presets' }, h('span', { class: 'muted' }, 'Presets:'), presetBtns),
 		h('div', { class: 'presets', role: 'group', 'aria-label': 'Plan presets' }, h('span', { class: 'muted' }, 'Plans (Lightly’s examples):'), planPresetBtns),
 		h('div', { class: 'presets' }, h('span', { class: 'muted' }, 'Form:'), modeGroup),
@@ -101,8 +124,9 @@ export async function schedulePage(main, ctx) {
 				h('fieldset', null, h('legend', null, 'Selection'),
 					field('Method', el.method),
 					h('div', { class: 'row2' },
-						field('n_samples', el.nSamples, 'A fraction in (0,1], a count ≥ 2, or -1 (off).'),
-						field('min_distance', el.minDistance, '-1 (off) or a distance ≥ 0.')),
+						field('Number of samples (n_samples)', el.nSamples, 'A fraction in (0,1], a count ≥ 2, or -1 (off).'),
+						field('Minimum distance (min_distance)', el.minDistance, '-1 (off) or a distance ≥ 0.')),
+					kMethod,
 					h('div', { class: 'field' }, h('span', { class: 'label' }, 'The plan this method means (SPEC 4.8)'), methodPlan, h('div', null, toPlanBtn))),
 				h('fieldset', null, h('legend', null, 'Active learning'),
 					field('Prediction task', el.task, 'Needed by coral and active_learning.'),
@@ -110,13 +134,17 @@ export async function schedulePage(main, ctx) {
 				h('fieldset', null, h('legend', null, 'Object-frequency scorer'),
 					h('div', { class: 'field field-check' }, el.scorer, h('label', { for: el.scorer.id }, 'Scorer on (object-detection tasks)')),
 					h('div', { class: 'row2' },
-						field('frequency_penalty', el.freqPenalty, 'In [0, 1].'),
-						field('min_score', el.minScore, 'In [0, 1].'))),
+						field('Frequency penalty (frequency_penalty)', el.freqPenalty, 'In [0, 1].'),
+						field('Minimum score (min_score)', el.minScore, 'In [0, 1].'))),
 				h('fieldset', null, h('legend', null, 'Checks'),
 					h('div', { class: 'field field-check' }, el.corrupt, h('label', { for: el.corrupt.id }, 'Corruptness check')),
-					h('div', { class: 'field field-check' }, el.dups, h('label', { for: el.dups.id }, 'Remove exact duplicates')))),
+					h('div', { class: 'field field-check' }, el.dups, h('label', { for: el.dups.id }, 'Remove exact duplicates'))),
+				h('fieldset', null, h('legend', null, 'Datapool'),
+					field('Datapool name', el.datapool, 'Incremental selection (docker.datapool.name): picks already in this datapool count as selected, and this run’s picks join it. Letters, digits, . _ -.'))),
 				h('fieldset', null, h('legend', null, 'Scheduling'),
-					field('Priority', el.priority))),
+					field('Priority', el.priority),
+					field('Worker labels (runsOn)', el.runsOn, 'Comma-separated: only a worker with every one of these labels takes the run. Empty: any worker.'),
+					workerBox)),
 			h('div', { class: 'wizard-json' },
 				h('div', { class: 'field' }, h('label', { for: el.json.id }, 'Config as JSON (for experts)'), el.json, jsonStatus, warnBox))),
 		h('div', { class: 'actions' }, submit, h('a', { href: `#/datasets/${enc(did)}`, class: 'btn btn-ghost' }, 'Back')));
@@ -410,7 +438,7 @@ export async function schedulePage(main, ctx) {
 		modeMethod.checked = !v4;
 		planBox.hidden = !v4;
 		form.querySelector('#method-form').hidden = v4;
-		if (v4) { renderPlan(); return; }
+		if (v4) { el.useDatapool.checked = getPath(cfg, 'docker.useDatapool') === true; renderPlan(); return; }
 		renderMethodPlan();
 		const tname = getPath(cfg, 'docker.active_learning.task_name');
 		fillTasks();
@@ -422,8 +450,8 @@ export async function schedulePage(main, ctx) {
 				const val = v === undefined ? f.dflt : String(v);
 				ensureOption(f.el, val);
 				f.el.value = val;
-			} else if (f.kind === 'number') {
-				f.el.value = v === undefined ? '' : (typeof v === 'string' ? v : JSON.stringify(v));
+			} else if (f.kind === 'number' || f.kind === 'text') {
+				f.el.value = v === undefined || v === null ? '' : (typeof v === 'string' ? v : JSON.stringify(v));
 			} else if (f.kind === 'bool') {
 				f.el.checked = v === undefined ? f.dflt : !!v;
 			} else if (f.kind === 'scorer') {
@@ -436,6 +464,7 @@ export async function schedulePage(main, ctx) {
 	}
 
 	function writeJson() {
+		updatePreview();
 		el.json.value = JSON.stringify(cfg, null, 2);
 		jsonStatus.classList.remove('field-error-text');
 		jsonStatus.textContent = 'The full config, {"docker": …, "lightly": …}. Edits here update the form.';
@@ -445,6 +474,7 @@ export async function schedulePage(main, ctx) {
 		if (f.kind === 'select') return f.el.value;
 		if (f.kind === 'bool') return f.el.checked;
 		if (f.kind === 'scorer') return f.el.checked ? 'object-frequency' : '';
+		if (f.kind === 'text') return f.el.value.trim() === '' ? undefined : f.el.value.trim();
 		return f.el.value.trim() === '' ? undefined : parseNumberish(f.el.value);
 	}
 
@@ -465,7 +495,7 @@ export async function schedulePage(main, ctx) {
 				const cur = getPath(cfg, 'docker.active_learning.score_name');
 				if (scores && !scores.includes(cur)) setPath(cfg, 'docker.active_learning.score_name', defaultScoreOf(t));
 			}
-			if (f.kind !== 'number') renderForm();
+			if (f.kind !== 'number' && f.kind !== 'text') renderForm();
 			else { el.freqPenalty.disabled = !el.scorer.checked; el.minScore.disabled = !el.scorer.checked; }
 			writeJson();
 			validateSoon();
@@ -491,6 +521,7 @@ export async function schedulePage(main, ctx) {
 		jsonStatus.classList.remove('field-error-text');
 		jsonStatus.textContent = bare ? 'Read as the docker part.' : 'In sync with the form.';
 		renderForm();
+		updatePreview();
 		validateSoon();
 	});
 
@@ -506,10 +537,59 @@ export async function schedulePage(main, ctx) {
 		validateSoon();
 	}
 
+	// --- the dataset's size, the k it means, and the workers that would take the run ----------
+	function updatePreview() {
+		const b = budgetOf(cfg);
+		const text = kPreview(b, datasetSize);
+		kMethod.textContent = text;
+		kPlan.textContent = text;
+		kMethod.hidden = isV4(cfg);
+		kPlan.hidden = !isV4(cfg);
+	}
+
+	let workersSeq = 0, workersTimer = null;
+	ctx.onLeave(() => clearTimeout(workersTimer));
+	async function checkWorkers() {
+		const my = ++workersSeq;
+		const want = parseLabels(el.runsOn.value);
+		let workers;
+		try { workers = asList(await get('/v1/winnow/workers'), 'workers'); } catch (e) {
+			if (my === workersSeq && ctx.alive) workerBox.replaceChildren(h('p', { class: 'muted' }, `The workers could not be read: ${e instanceof ApiError ? e.message : e}`));
+			return;
+		}
+		if (my !== workersSeq || !ctx.alive) return;
+		const { matching, online } = matchWorkers(workers, want);
+		const labelsText = want.length ? `the labels ${want.map((l) => `“${l}”`).join(', ')}` : 'no labels';
+		workerBox.classList.toggle('is-warning', !matching.length);
+		workerBox.dataset.matching = String(matching.length);
+		if (!matching.length) {
+			workerBox.replaceChildren(h('p', { role: 'status' }, h('strong', null, 'No online worker would take this run. '),
+				online.length ? `${online.length} worker${online.length === 1 ? ' is' : 's are'} online, but none has ${labelsText}. ` : 'No worker is online. ',
+				'It stays OPEN (waiting for a worker) until one with these labels polls. You can still schedule it. ',
+				h('a', { href: '#/workers', id: 'worker-check-link' }, 'See the workers')));
+		} else {
+			workerBox.replaceChildren(h('p', null, `${matching.length} online worker${matching.length === 1 ? '' : 's'}${want.length ? ` with ${labelsText}` : ''} would take it: `),
+				h('ul', null, matching.map((w) => h('li', null, h('strong', null, w.name), ` (${w.state}${(w.labels || []).length ? `; labels ${w.labels.join(', ')}` : ''})`))));
+		}
+		workerBox.dataset.checked = el.runsOn.value;
+	}
+	el.runsOn.addEventListener('input', () => {
+		clearTimeout(workersTimer);
+		setFieldError(el.runsOn, '');
+		el.runsOn.removeAttribute('aria-invalid');
+		workersTimer = setTimeout(checkWorkers, 300);
+	});
+	el.useDatapool.addEventListener('change', () => {
+		if (!cfg.docker || typeof cfg.docker !== 'object') cfg.docker = {};
+		if (el.useDatapool.checked) cfg.docker.useDatapool = true; else delete cfg.docker.useDatapool;
+		writeJson();
+		validateSoon();
+	});
+
 	// --- errors -----------------------------------------------------------------------
 	function fieldForPath(p) {
 		const np = normalizeErrorPath(p);
-		const all = isV4(cfg) ? planFields : FIELDS;
+		const all = isV4(cfg) ? [...planFields, { el: el.useDatapool, path: 'docker.useDatapool', label: 'Use the datapool' }] : FIELDS;
 		let best = all.find((f) => f.path === np);
 		// the longest field path the error lies under ("...target.\"cat\"" -> the target field)
 		if (!best) best = all.filter((f) => np.startsWith(`${f.path}.`)).sort((a, b) => b.path.length - a.path.length)[0];
@@ -556,8 +636,12 @@ export async function schedulePage(main, ctx) {
 			const f = fieldForPath(path);
 			const text = path && !msg.startsWith(path) ? `${path}: ${msg}` : msg;
 			if (f) {
-				setFieldError(f.el, msg);
-				items.push(h('li', null, h('a', { href: `#${f.el.id}`, onclick: (ev) => { ev.preventDefault(); f.el.focus(); } }, text)));
+				// in words at the field and in the summary: the field's label; the JSON path as a detail
+				const label = f.label || fieldLabelOf(f.el);
+				const words = msg.startsWith(`${path}: `) ? msg.slice(path.length + 2) : msg;
+				setFieldError(f.el, `${label}: ${words}`);
+				items.push(h('li', null, h('a', { href: `#${f.el.id}`, onclick: (ev) => { ev.preventDefault(); f.el.focus(); } }, `${label}: ${words}`),
+					path ? h('span', { class: 'field-error-detail' }, `in the config at ${path}`) : null));
 			} else {
 				setFieldError(el.json, text);
 				items.push(h('li', null, h('a', { href: `#${el.json.id}`, onclick: (ev) => { ev.preventDefault(); el.json.focus(); } }, text)));
@@ -601,7 +685,18 @@ export async function schedulePage(main, ctx) {
 				if (e instanceof ApiError && e.status === 400) { showErrors([], e.message); return; }
 				throw e;
 			}
-			const sched = await post(`/v1/datasets/${enc(did)}/docker/worker/schedule`, { configId, priority: el.priority.value });
+			const runsOn = parseLabels(el.runsOn.value);
+			let sched;
+			try {
+				sched = await post(`/v1/datasets/${enc(did)}/docker/worker/schedule`, { configId, priority: el.priority.value, ...(runsOn.length ? { runsOn } : {}) });
+			} catch (e) {
+				if (e instanceof ApiError && e.status === 400 && /runsOn/.test(e.message)) {
+					setFieldError(el.runsOn, `Worker labels: ${e.message.replace(/^runsOn[^:]*: /, '')}`);
+					el.runsOn.focus();
+					return;
+				}
+				throw e;
+			}
 			ctx.go(`#/datasets/${enc(did)}/runs/${enc(sched.id)}`);
 		} catch (e) {
 			showBanner(e);
@@ -621,6 +716,17 @@ export async function schedulePage(main, ctx) {
 		tags = asList(await get(`/v1/datasets/${enc(did)}/tags`), 'tags');
 		tagList.replaceChildren(...tags.map((t) => h('option', { value: t.name })));
 	} catch { /* no tags offered: the field still takes a name */ }
+	get(`/v1/winnow/datasets/${enc(did)}/files?limit=1`).then((r) => {
+		if (!ctx.alive) return;
+		datasetSize = { total: r.total, truncated: !!r.truncated };
+		sizeBox.textContent = `This dataset: ${fmtInt(r.total)}${r.truncated ? '+' : ''} image${r.total === 1 ? '' : 's'} in its datasource${r.truncated ? ' (the listing stopped there)' : ''}. Corrupt and duplicate images are removed before the selection.`;
+		sizeBox.dataset.total = String(r.total);
+		updatePreview();
+	}).catch((e) => {
+		if (!ctx.alive) return;
+		sizeBox.textContent = e instanceof ApiError && e.status === 404 ? 'The dataset has no datasource yet: its size is unknown.' : `The dataset’s size could not be read: ${e instanceof ApiError ? e.message : e}`;
+	});
+	checkWorkers();
 	if (!ctx.alive) return;
 	const preset = ctx.query.get('preset');
 	const planPreset = PLAN_PRESETS.find((p) => p.id === `plan-${ctx.query.get('plan')}`);
