@@ -2,7 +2,7 @@
 // before any run), prediction tasks, tags (each opens its samples), its runs; rename and
 // delete for its owner or an admin.
 import { api, get, getText, getOrNull, put, asList, enc, ApiError } from '../api.js';
-import { h, fmtTime, fmtInt, section, table, badge, progressBar, bitCount, errorBox, setTitle, field, setFieldError, clearFieldErrors, RUN_FINAL, SCHEDULED_FINAL } from '../ui.js';
+import { h, fmtTime, fmtInt, section, table, bitCount, errorBox, setTitle, field, setFieldError, clearFieldErrors } from '../ui.js';
 import { runsList } from './runs.js';
 import { fileHref } from '../samplelink.js';
 
@@ -365,41 +365,4 @@ export async function datasetPage(main, ctx) {
 		browse.load();
 	}).catch((e) => { tagsBox.replaceChildren(errorBox(e)); browse.load(); });
 
-}
-
-export function joinRuns(scheduled, runs) {
-	const bySched = new Map(runs.map((r) => [r.scheduledId, r]));
-	const rows = scheduled.map((s) => ({ sched: s, run: bySched.get(s.id) || null }));
-	const known = new Set(scheduled.map((s) => s.id));
-	for (const r of runs) if (!known.has(r.scheduledId)) rows.push({ sched: null, run: r });
-	rows.sort((a, b) => ((b.sched || b.run).createdAt || 0) - ((a.sched || a.run).createdAt || 0));
-	return rows;
-}
-
-export function isFinished({ sched, run }) {
-	if (run && RUN_FINAL.has(run.state)) return true;
-	if (sched && SCHEDULED_FINAL.has(sched.state) && (!run || RUN_FINAL.has(run.state))) return true;
-	return false;
-}
-
-export function runLink(did, row) {
-	if (row.sched) return `#/datasets/${enc(did)}/runs/${enc(row.sched.id)}`;
-	return `#/run/${enc(row.run.id)}`;
-}
-
-export function runsTable(rows, did, { showDataset = null } = {}) {
-	const head = ['Scheduled', ...(showDataset ? ['Dataset'] : []), 'Priority', 'Schedule state', 'Run state', 'Progress', ''];
-	return table(head, rows.map((row) => {
-		const { sched, run } = row;
-		const d = did || (sched && sched.datasetId) || (run && run.datasetId);
-		const link = runLink(d, row);
-		return h('tr', { 'data-scheduled-id': sched ? sched.id : '', 'data-run-id': run ? run.id : '' },
-			h('td', null, h('a', { href: link }, fmtTime((sched || run).createdAt))),
-			showDataset ? h('td', null, h('a', { href: `#/datasets/${enc(d)}` }, showDataset(d))) : null,
-			h('td', null, sched ? sched.priority || '—' : '—'),
-			h('td', null, sched ? badge(sched.state) : '—'),
-			h('td', { class: 'run-state' }, run ? badge(run.state) : h('span', { class: 'muted' }, sched && sched.state === 'OPEN' ? 'waiting for a worker' : '—')),
-			h('td', { class: 'progress-cell' }, run ? progressBar(run.progress, 'run progress') : ''),
-			h('td', null, run && run.state === 'COMPLETED' && sched ? h('a', { href: `${link}/results` }, 'Results') : h('a', { href: link }, 'Open')));
-	}), { caption: 'Runs', empty: 'No runs yet.' });
 }
