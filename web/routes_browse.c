@@ -350,8 +350,8 @@ void h_dataset_delete(struct req *r, struct resp *out)
 		"DELETE FROM tags WHERE dataset_id = ?1",
 		"DELETE FROM samples WHERE dataset_id = ?1",
 		"DELETE FROM datapools WHERE dataset_id = ?1",
-		"DELETE FROM released_runs WHERE scheduled_id IN "
-		"(SELECT id FROM scheduled WHERE dataset_id = ?1)",
+		("DELETE FROM released_runs WHERE scheduled_id IN "
+		 "(SELECT id FROM scheduled WHERE dataset_id = ?1)"),
 		"DELETE FROM runs WHERE dataset_id = ?1",
 		"DELETE FROM scheduled WHERE dataset_id = ?1",
 		"DELETE FROM datasources WHERE dataset_id = ?1",
