@@ -628,7 +628,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		});
 		assert.deepEqual(arts, [['corrupt_filenames.txt', 'CORRUPTNESS_CHECK_INFORMATION'], ['duplicate_filenames.txt', 'CORRUPTNESS_CHECK_INFORMATION'],
 			['embeddings_2d.csv', 'EMBEDDINGS_2D'], ['excluded_filenames.txt', 'CORRUPTNESS_CHECK_INFORMATION'], ['log.txt', 'LOG'],
-			['report.json', 'REPORT_JSON'], ['scores.csv', 'SCORES_CSV'], ['selection.csv', 'SELECTION_CSV']]);
+			['no_predictions_filenames.txt', 'NO_PREDICTIONS'], ['report.json', 'REPORT_JSON'], ['scores.csv', 'SCORES_CSV'], ['selection.csv', 'SELECTION_CSV']]);
 		// the summary read from the daemon's report.json: its counts, equal to local mode's
 		const report = JSON.parse(fs.readFileSync(path.join(S.out, 'report.json'), 'utf8'));
 		if (report.counts) {
@@ -722,7 +722,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await seed('POST', `/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_entropy', scores: margin.map((v) => 1 - v) });
 		const up = async (fileName, type, text) => {
 			// winnow's own files on winnow's route, Lightly's artifacts on Lightly's (SPEC 7)
-			const winnow = ['SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D'].includes(type);
+			const winnow = ['SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D', 'NO_PREDICTIONS'].includes(type);
 			const a = await seed('POST', winnow ? `/v1/winnow/runs/${rid}/files` : `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
 			const r = await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: text });
 			assert.ok(r.ok, `${fileName}: ${r.status}`);
