@@ -1,0 +1,97 @@
+"""The results route (GET /v1/winnow/runs/{runId}/results) on a real run of the
+daemon, checked against local mode on the same folder: the candidates
+without predictions (the run file NO_PREDICTIONS, winnowd's
+filenames/no_predictions_filenames.txt) marked "predictions": false and
+filtered by predictions=none|some, and the score filter score=TYPE&min&max
+(a histogram bin, the half-open interval [min, max)) answering exactly the
+candidates of local mode's scores.csv in that interval. Hostile queries 400.
+"""
+import csv
+import os
+import sys
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import winnowtest as wt  # noqa: E402
+from test_daemon import CORAL, DaemonFixture, dataset  # noqa: E402
+
+
+class ResultsTest(DaemonFixture):
+    def results(self, rid, query):
+        """Every item of the route for query, page by page."""
+        items, off = [], 0
+        while True:
+            page = self.ok("GET", "/v1/winnow/runs/%s/results?limit=1000&offset=%d&%s" % (rid, off, query))
+            items += page["items"]
+            off += 1000
+            if off >= page["total"]:
+                self.assertEqual(len(items), page["total"])
+                return page, items
+
+    def test_no_predictions_and_score_filter_match_local_mode(self):
+        path = dataset(self.root, n=60)
+        ds = self.make_dataset(path)
+        self.daemon().start()
+        sched = self.schedule(ds, CORAL)
+        run = self.wait_run(sched)
+        self.assertEqual(run["state"], "COMPLETED", run)
+        self.wait_sched_done(ds, sched)
+        rid = run["id"]
+        out = self.local_select(CORAL, path)
+        nopred = wt.read_lines(os.path.join(out, "filenames", "no_predictions_filenames.txt"))
+        self.assertGreater(len(nopred), 0, "the dataset has candidates without predictions")
+        with open(os.path.join(out, "data", "scores.csv")) as f:
+            rows = list(csv.reader(f))
+        header, rows = rows[0], rows[1:]
+
+        # the run file, uploaded by the daemon, equal to local mode's
+        files = {f["fileName"]: f for f in self.ok("GET", "/v1/winnow/runs/%s/files" % rid)}
+        self.assertEqual(files["no_predictions_filenames.txt"]["type"], "NO_PREDICTIONS")
+
+        page, items = self.results(rid, "selected=all&sort=index")
+        self.assertTrue(page["predictionsKnown"])
+        self.assertEqual(page["noPredictionsCount"], len(nopred))
+        self.assertEqual(sorted(i["fileName"] for i in items if i["predictions"] is False), sorted(nopred))
+        self.assertEqual(len(items), len(rows))
+        _, none = self.results(rid, "selected=all&predictions=none")
+        self.assertEqual(sorted(i["fileName"] for i in none), sorted(nopred))
+        _, some = self.results(rid, "selected=all&predictions=some")
+        self.assertEqual(sorted(i["fileName"] for i in some), sorted(r[0] for r in rows if r[0] not in set(nopred)))
+        self.assertTrue(all(i["predictions"] for i in some))
+        # ranks in the score lists' order (the candidates' order: scores.csv's here)
+        page = self.ok("GET", "/v1/winnow/runs/%s/results?limit=1&noPredictionRanks=1" % rid)
+        self.assertEqual([rows[k][0] for k in page["noPredictionRanks"]], [r[0] for r in rows if r[0] in set(nopred)])
+        # with the selected filter: the intersection
+        _, selnone = self.results(rid, "selected=1&predictions=none")
+        self.assertTrue(all(i["selected"] and not i["predictions"] for i in selnone))
+
+        # the score filter: [min, max), each bound optional, against scores.csv
+        col = header.index("uncertainty_margin") if "uncertainty_margin" in header else 1
+        st = header[col]
+        vals = sorted(float(r[col]) for r in rows)
+        mid = vals[len(vals) // 2]
+        for lo, hi in ((None, mid), (mid, None), (0.0, 0.5), (mid, mid), (vals[0], vals[-1])):
+            q = "selected=all&score=%s" % urllib.parse.quote(st, safe="")
+            if lo is not None:
+                q += "&min=%r" % lo
+            if hi is not None:
+                q += "&max=%r" % hi
+            want = sorted(r[0] for r in rows if (lo is None or float(r[col]) >= lo) and (hi is None or float(r[col]) < hi))
+            page, got = self.results(rid, q)
+            self.assertEqual(sorted(i["fileName"] for i in got), want, q)
+            self.assertEqual(page["total"], len(want), q)
+        # the filters combine: a bin of the samples with predictions
+        q = "selected=all&predictions=some&score=%s&min=0" % urllib.parse.quote(st, safe="")
+        _, got = self.results(rid, q)
+        self.assertEqual(sorted(i["fileName"] for i in got), sorted(r[0] for r in rows if r[0] not in set(nopred)))
+
+        # hostile queries
+        for bad in ("predictions=maybe", "score=nope&min=0", "min=0", "score=%s&min=x" % st, "score=%s&max=nan" % st,
+                    "score=%s&max=inf" % st, "score=%s&min=1e999" % st):
+            r = self.web.request("GET", "/v1/winnow/runs/%s/results?%s" % (rid, bad), token=self.utok)
+            self.assertEqual(r.status, 400, bad)
+
+
+if __name__ == "__main__":
+    unittest.main()
