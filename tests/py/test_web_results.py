@@ -5,14 +5,20 @@ filenames/no_predictions_filenames.txt) marked "predictions": false and
 filtered by predictions=none|some, and the score filter score=TYPE&min&max
 (a histogram bin, the half-open interval [min, max)) answering exactly the
 candidates of local mode's scores.csv in that interval. Hostile queries 400.
+And POST /v1/winnow/datasets/{datasetId}/tags (the results page's lasso): a tag
+of the named files, listed by Lightly's GET /v1/datasets/{id}/tags as exactly
+TagData; SPEC 7's name pattern, the 10,000-tags cap, another user's dataset 404.
 """
 import csv
 import os
+import sqlite3
 import sys
 import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import conformance  # noqa: E402
+import webtest  # noqa: E402
 import winnowtest as wt  # noqa: E402
 from test_daemon import CORAL, DaemonFixture, dataset  # noqa: E402
 
@@ -91,6 +97,77 @@ class ResultsTest(DaemonFixture):
                     "score=%s&max=inf" % st, "score=%s&min=1e999" % st):
             r = self.web.request("GET", "/v1/winnow/runs/%s/results?%s" % (rid, bad), token=self.utok)
             self.assertEqual(r.status, 400, bad)
+
+
+
+class LassoTagTest(unittest.TestCase):
+    NAMES = ["a/%03d.jpg" % i for i in range(70)]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = webtest.Server()
+        cls.user = cls.srv.token("alice", "user")
+        cls.other = cls.srv.token("bob", "user")
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def dataset(self, name):
+        ds = self.srv.ok("POST", "/v1/datasets", {"name": name}, self.user, 201)["id"]
+        tok = self.srv.hold(self.user, ds, "w-" + name)[0]
+        self.srv.ok("POST", "/v1/winnow/datasets/%s/samples/batch" % ds, [{"fileName": x} for x in self.NAMES], tok, 200)
+        return ds
+
+    def post(self, ds, body, token=None):
+        return self.srv.request("POST", "/v1/winnow/datasets/%s/tags" % ds, body, token or self.user)
+
+    def test_lasso_tag(self):
+        ds = self.dataset("lasso-ds")
+        pick = [self.NAMES[i] for i in (0, 3, 64, 69)]
+        r = self.post(ds, {"name": "lasso 1: cats@home", "prevTagId": None, "fileNames": pick})
+        self.assertEqual(r.status, 201, r.json)
+        tid = r.json["id"]
+        self.assertEqual(r.json["count"], 4)
+        tags = self.srv.ok("GET", "/v1/datasets/%s/tags" % ds, token=self.user)
+        t = [x for x in tags if x["id"] == tid][0]
+        self.assertEqual(conformance.check("TagData", t), [])
+        self.assertEqual(t["name"], "lasso 1: cats@home")
+        self.assertEqual(int(t["bitMaskData"], 16), sum(1 << i for i in (0, 3, 64, 69)))
+        self.assertEqual(t["totSize"], len(self.NAMES))
+        names = self.srv.ok("GET", "/v1/datasets/%s/mappings?field=fileName" % ds, token=self.user)
+        bits = int(t["bitMaskData"], 16)
+        self.assertEqual([n for i, n in enumerate(names) if bits >> i & 1], pick)
+        # a previous tag of the dataset; the same name again is a conflict
+        r = self.post(ds, {"name": "lasso-2", "prevTagId": tid, "fileNames": pick[:1]})
+        self.assertEqual(r.status, 201, r.json)
+        r = self.post(ds, {"name": "lasso-2", "prevTagId": tid, "fileNames": pick[:1]})
+        self.assertEqual((r.status, r.json["code"]), (409, "CONFLICT"))
+        # hostile bodies
+        for body in ({"name": "ab", "fileNames": pick}, {"name": "-bad", "fileNames": pick},
+                     {"name": "a/b/c", "fileNames": pick}, {"name": "okay", "fileNames": []},
+                     {"name": "okay", "fileNames": ["nope.jpg"]}, {"name": "okay", "fileNames": [pick[0], pick[0]]},
+                     {"name": "okay", "fileNames": [1]}, {"name": "okay", "fileNames": "a/000.jpg"},
+                     {"name": "okay", "prevTagId": "f" * 24, "fileNames": pick}, {"fileNames": pick}):
+            r = self.post(ds, body)
+            self.assertEqual(r.status, 400, body)
+        # another user's dataset answers as if absent
+        r = self.post(ds, {"name": "theirs", "fileNames": pick}, self.other)
+        self.assertEqual(r.status, 404)
+        self.assertNotIn("okay", [x["name"] for x in self.srv.ok("GET", "/v1/datasets/%s/tags" % ds, token=self.user)])
+
+    def test_cap(self):
+        ds = self.dataset("lasso-cap")
+        con = sqlite3.connect(self.srv.db)
+        con.executemany("INSERT INTO tags (id, dataset_id, name, bit_mask_data, tot_size, creator, created_at) "
+                        "VALUES (?, ?, ?, '0x0', 0, 'USER_WORKER', 0)",
+                        [("%024x" % (i + 1), ds, "t%05d" % i) for i in range(9999)])
+        con.commit()
+        con.close()
+        self.assertEqual(self.post(ds, {"name": "last-one", "fileNames": self.NAMES[:2]}).status, 201)
+        r = self.post(ds, {"name": "one-more", "fileNames": self.NAMES[:2]})
+        self.assertEqual((r.status, r.json["code"]), (409, "DATASET_AT_MAX_CAPACITY"))
 
 
 if __name__ == "__main__":
