@@ -261,7 +261,13 @@ export async function resultsPage(main, ctx) {
 		if (!state.score) { chipBox.replaceChildren(); return; }
 		const lo = state.min === '' ? '−∞' : fmtScore(state.min), hi = state.max === '' ? '∞' : fmtScore(state.max);
 		const clearBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-small', id: 'clear-filter' }, 'Clear filter ×');
-		clearBtn.addEventListener('click', () => { state.score = ''; state.min = state.max = ''; state.page = 0; markBin(-1); loadPage(); });
+		clearBtn.addEventListener('click', () => {
+			state.score = ''; state.min = state.max = ''; state.page = 0;
+			// the predictions filter the bin set goes with it
+			if (binSetPred) { state.pred = 'all'; predSel.value = 'all'; binSetPred = false; }
+			markBin(-1);
+			loadPage();
+		});
 		chipBox.replaceChildren(h('p', null, h('span', { class: 'filter-chip', id: 'score-filter', 'data-score': state.score, 'data-min': state.min, 'data-max': state.max },
 			`${state.score} in [${lo}, ${hi})`, clearBtn)));
 	}
@@ -364,6 +370,7 @@ export async function resultsPage(main, ctx) {
 	nextBtn.addEventListener('click', () => { state.page++; loadPage(); });
 	let offerColorColumns = () => {};
 	let markBin = () => {};
+	let binSetPred = false;	// a bin click set predictions=some: "clear filter" undoes it
 	await loadPage();
 
 	// candidates without predictions, by rank (the score lists' order): left out of the bins
@@ -407,7 +414,7 @@ export async function resultsPage(main, ctx) {
 		state.max = b === edges.length - 2 ? '' : String(edges[b + 1]);
 		state.filter = 'all';
 		filterGroup.querySelector('#filter-all').checked = true;
-		if (skip) { state.pred = 'some'; predSel.value = 'some'; }
+		if (skip && state.pred !== 'some') { state.pred = 'some'; predSel.value = 'some'; binSetPred = true; }
 		state.page = 0;
 		markBin(b);
 		loadPage();
