@@ -192,13 +192,22 @@ export function scatterPlot(canvas, pts, selected, opts = {}) {
 		}
 		return best;
 	}
+	// The k points nearest (x, y) within maxd pixels, nearest first (the cells around it).
 	function near(x, y, k, maxd) {
-		const out = [];
-		for (let i = 0; i < n && out.length < 4 * k; i++) {
-			const dx = sx[i] - x, dy = sy[i] - y;
-			if (dx * dx + dy * dy <= maxd * maxd) out.push(i);
+		const got = [];
+		const c0 = Math.max(0, Math.floor((x - maxd) / CELL)), c1 = Math.min(ncx - 1, Math.floor((x + maxd) / CELL));
+		const r0 = Math.max(0, Math.floor((y - maxd) / CELL)), r1 = Math.min(ncy - 1, Math.floor((y + maxd) / CELL));
+		for (let r = r0; r <= r1; r++) {
+			for (let c = c0; c <= c1; c++) {
+				const cell = r * ncx + c;
+				for (let j = cells.start[cell]; j < cells.start[cell + 1]; j++) {
+					const i = cells.idx[j], d = (sx[i] - x) ** 2 + (sy[i] - y) ** 2;
+					if (d <= maxd * maxd) got.push([d, i]);
+				}
+			}
 		}
-		return out.slice(0, k);
+		got.sort((a, b) => a[0] - b[0]);
+		return got.slice(0, k).map((g) => g[1]);
 	}
 	const pos = (ev) => { const r = canvas.getBoundingClientRect(); return [ev.clientX - r.left, ev.clientY - r.top]; };
 	function inside(poly, x, y) {

@@ -513,7 +513,7 @@ export async function resultsPage(main, ctx) {
 						tip.dataset.file = f;
 						tip.replaceChildren(thumb(f), h('span', null, f), h('span', { class: 'muted' }, selected[i] ? 'selected' : 'not selected'));
 						// the neighbours' thumbnails too: the next hover answers from the cache
-						for (const j of plot.near(px, py, 8, 40)) thumb(pts[j].f);
+						for (const j of plot.near(px, py, 12, 40)) thumb(pts[j].f);
 					}
 					const bw = scBox.clientWidth, left = scBox.offsetLeft;
 					tip.style.left = `${left + (px + 14 + 150 > bw ? px - 14 - 150 : px + 14)}px`;
