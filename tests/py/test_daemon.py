@@ -698,7 +698,7 @@ class DaemonTest(DaemonFixture):
             self.assertGreaterEqual(n, 2, "%s %s was not repeated" % (method, pat))
         self.check_results_match_local(ds, run, CORAL, path)
         self.assert_no_duplicates(ds, run)
-        self.assertEqual(len(self.run_files(run["id"])), 8)
+        self.assertEqual(len(self.run_files(run["id"])), 9)
         runs = self.ok("GET", "/v1/docker/runs?datasetId=%s" % ds)
         self.assertEqual([r["id"] for r in runs], [run["id"]])
 

@@ -653,7 +653,7 @@ export async function resultsPage(main, ctx) {
 	const fileList = (rows, id, kind) => {
 		if (!rows.length) return h('div', { id }, h('p', { class: 'muted' }, none));
 		return h('ul', { class: 'file-list', id }, rows.map((r, i) => {
-			const href = fileHref(did, r.path, { list: kind, at: i });
+			const href = fileHref(did, r.path, kind === 'excluded' ? null : { list: kind, at: i });
 			const mini = h('a', { class: 'mini', href, tabindex: '-1', 'aria-hidden': 'true' });
 			const img = h('img', { src: thumbUrl(r.path), alt: '', loading: 'lazy' });
 			img.addEventListener('error', () => mini.replaceChildren(kind === 'corrupt' ? 'cannot be read' : 'no image'));
