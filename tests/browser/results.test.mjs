@@ -90,7 +90,7 @@ describe('results page', { skip: skipWhy }, () => {
 		// no worker yet: the page says the run waits, not that nothing matches
 		await page.locator('#run-live').waitFor();
 		assert.match(await page.textContent('#run-live-text'), /has not started|is going/);
-		daemon = startTestDaemon(web, 'res-winnowd', { WINNOWD_TEST_DELAY_MS: '2500' });
+		daemon = startTestDaemon(web, 'res-winnowd', { WINNOWD_TEST_DELAY_MS: '2000' });
 		// the worker takes it: the page follows the run's state
 		await page.waitForFunction(() => /is going/.test(document.querySelector('#run-live-text')?.textContent || ''), null, { timeout: 30000 });
 		await page.locator('#sample-grid[aria-busy=false]').waitFor();
