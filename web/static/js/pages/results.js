@@ -390,9 +390,10 @@ export async function resultsPage(main, ctx) {
 	const histMsg = h('div');
 	const histNote = h('p', { class: 'hist-note muted', id: 'hist-nopred' });
 	const binsBox = h('div', { class: 'hist-bins', id: 'hist-bins', role: 'group', 'aria-label': 'Bins: show a bin’s samples in the grid' });
+	const histBox = h('div', { class: 'chart-box' }, histCanvas);
 	main.appendChild(section('Score histogram',
-		h('div', { class: 'toolbar' }, h('label', { class: 'inline' }, 'Score ', histSel)),
-		histMsg, histNote, h('div', { class: 'chart-box' }, histCanvas), binsBox));
+		h('div', { class: 'toolbar', hidden: !scoreTypes.length }, h('label', { class: 'inline' }, 'Score ', histSel)),
+		histMsg, histNote, histBox, binsBox));
 	let histChart = null;
 	ctx.onLeave(() => histChart && histChart.destroy());
 	// selected flags in the candidates tag's order (ascending bit order, as the score lists)
@@ -426,7 +427,7 @@ export async function resultsPage(main, ctx) {
 			histMsg.replaceChildren(h('p', { class: 'muted', id: 'hist-empty' }, live
 				? 'The run is still going: the scores are drawn here once it has computed them.'
 				: 'This run has no scores (no prediction task).'));
-			histCanvas.hidden = true;
+			histBox.hidden = true;
 			return;
 		}
 		try {
