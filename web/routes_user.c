@@ -1388,7 +1388,7 @@ void h_results(struct req *r, struct resp *out)
 
 	/* The candidates without predictions: the newest uploaded NO_PREDICTIONS file. */
 	st = db_stmt(c, "SELECT content FROM artifacts WHERE run_id = ? AND type = 'NO_PREDICTIONS' "
-		     "AND uploaded_at IS NOT NULL ORDER BY created_at DESC LIMIT 1");
+		     "AND uploaded_at IS NOT NULL ORDER BY created_at DESC, rowid DESC LIMIT 1");
 	db_bind_text(st, 1, r->params[0]);
 	if ((step = db_row(st)) == 1) {
 		const char *b = sqlite3_column_blob(st, 0);

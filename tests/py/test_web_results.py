@@ -100,6 +100,61 @@ class ResultsTest(DaemonFixture):
 
 
 
+class HostileNoPredictionsTest(unittest.TestCase):
+    """A NO_PREDICTIONS run file is a worker's upload: names that are not candidates, CRLF,
+    blank and over-long lines, bytes that are not UTF-8 never break the route; the newest
+    upload is the one read."""
+    NAMES = ["a.jpg", "b,c.jpg", "d.jpg", "e.jpg", "f.jpg"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = webtest.Server()
+        cls.user = cls.srv.token("alice", "user")
+        cls.srv.start()
+        u = lambda m, p, b=None, st=200: cls.srv.ok(m, p, b, cls.user, st)  # noqa: E731
+        cls.ds = u("POST", "/v1/datasets", {"name": "nopred"}, 201)["id"]
+        tok, wid, sid, rid = cls.srv.hold(cls.user, cls.ds, "np-worker")
+        cls.tok, cls.rid = tok, rid
+        w = lambda m, p, b=None, st=200: cls.srv.ok(m, p, b, tok, st)  # noqa: E731
+        w("POST", "/v1/winnow/datasets/%s/samples/batch" % cls.ds, [{"fileName": x} for x in cls.NAMES])
+        cid = w("POST", "/v1/datasets/%s/tags" % cls.ds, {"name": "run-np-candidates", "prevTagId": None,
+                                                          "bitMaskData": "0x17", "totSize": 5, "creator": "USER_WORKER",
+                                                          "runId": rid}, 201)["id"]    # e.jpg (index 3) not a candidate
+        w("POST", "/v1/datasets/%s/tags/%s/scores" % (cls.ds, cid), {"scoreType": "uncertainty_margin", "scores": [0.5, 0, 0.25, 0]}, 201)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def upload(self, data):
+        a = self.srv.ok("POST", "/v1/winnow/runs/%s/files" % self.rid, {"fileName": "no_predictions_filenames.txt",
+                                                                    "type": "NO_PREDICTIONS"}, self.tok, 201)
+        url = urllib.parse.urlsplit(a["signedWriteUrl"])
+        self.assertEqual(self.srv.request("PUT", url.path + "?" + url.query, raw=data).status, 200)
+
+    def marks(self, query=""):
+        page = self.srv.ok("GET", "/v1/winnow/runs/%s/results?selected=all&sort=index&%s" % (self.rid, query), token=self.user)
+        return page, {i["fileName"]: i.get("predictions") for i in page["items"]}
+
+    def test_hostile_file(self):
+        page, m = self.marks()
+        self.assertFalse(page["predictionsKnown"])
+        self.assertEqual(set(m.values()), {None}, "no file: no predictions key")
+        self.assertEqual(self.marks("predictions=none")[0]["total"], 0)
+        self.upload(b"b,c.jpg\r\n\r\ne.jpg\nnot-a-file.jpg\n" + b"x" * 70000 + b"\n\xff\xfe\x00junk\nf.jpg")
+        page, m = self.marks()
+        self.assertTrue(page["predictionsKnown"])
+        self.assertEqual(m, {"a.jpg": True, "b,c.jpg": False, "d.jpg": True, "f.jpg": False})
+        self.assertEqual(page["noPredictionsCount"], 2)
+        self.assertEqual([i["fileName"] for i in self.marks("predictions=none")[0]["items"]], ["b,c.jpg", "f.jpg"])
+        self.assertEqual(self.marks("noPredictionRanks=1")[0]["noPredictionRanks"], [1, 3])
+        # the newest upload wins; an empty file: every candidate has predictions
+        self.upload(b"")
+        page, m = self.marks()
+        self.assertEqual((page["predictionsKnown"], page["noPredictionsCount"]), (True, 0))
+        self.assertTrue(all(m.values()))
+
+
 class LassoTagTest(unittest.TestCase):
     NAMES = ["a/%03d.jpg" % i for i in range(70)]
 
