@@ -249,6 +249,7 @@ bench-web: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 	  $$SUDO apt-get install -y -q wrk >/dev/null || $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }
 	@BIN=$(BIN) /usr/bin/python3 bench/bench_web.py
 	@BIN=$(BIN) node bench/bench_results_page.mjs
+	@BIN=$(BIN) node bench/bench_results_plot.mjs
 
 # One coral run on 10,000 generated JPEGs through winnow-web and winnowd, beside local mode;
 # then the idle daemon's CPU and RSS.

@@ -77,7 +77,7 @@ try {
 		await page.goto(`${base}/#/datasets/${did}/runs/${sid}/results`);
 		await page.locator('#sample-grid[aria-busy=false] figure').first().waitFor({ timeout: 60000 });
 		const tGrid = Date.now() - t0;
-		await page.waitForFunction(() => window.Chart && window.Chart.getChart(document.getElementById('scatter')) && window.Chart.getChart(document.getElementById('histogram')), null, { timeout: 60000 });
+		await page.waitForFunction(() => document.getElementById('scatter')?.dataset.points && window.Chart && window.Chart.getChart(document.getElementById('histogram')), null, { timeout: 60000 });
 		const tAll = Date.now() - t0;
 		bestGrid = Math.min(bestGrid, tGrid);
 		bestAll = Math.min(bestAll, tAll);

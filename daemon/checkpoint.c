@@ -33,8 +33,9 @@
  *   u8 desc: 0 none | 1 [nitems x DESC_DIM f64] | 2 [u64 checksum of images.bin]
  *   u8 has_emb   [u64 ncand, u64 d, u64 zero_rows, ncand u64 item indexes,
  *                 u8 rows: 1 [ncand x d f64 raw] | 2 [u64 checksum of images.bin]]
- *   u8 has_scores [u64 nscores, u64 no_predictions, ncand x nscores f64] (version 4: no
- *                 weights column; a 2.2 config's weights are a column of the scores)
+ *   u8 has_scores [u64 nscores, u64 no_predictions, ncand x nscores f64,
+ *                 ncand u8 no-predictions flags] (version 4: no weights column; a 2.2
+ *                 config's weights are a column of the scores; version 5: the flags)
  *   u32 STAGE_COUNT, per stage: u8 ran, f64 seconds, summary[192]
  *   u64 XXH3-64 of everything before it
  * The normalised rows (X) are recomputed from raw: embed_normalize is deterministic.
@@ -43,7 +44,7 @@
  * the predictions again.
  */
 #define CKPT_MAGIC "WNWCKPT\n"
-#define CKPT_VERSION 4u
+#define CKPT_VERSION 5u
 #define CKPT_INLINE 1
 #define CKPT_IN_IMAGES 2
 #define CKPT_DIR ".checkpoint"
@@ -253,6 +254,11 @@ void ckpt_save(struct run *run, enum stage s)
 		put_u64(&b, run->nscores);
 		put_u64(&b, run->r->counts.no_predictions);
 		put_f64s(&b, run->scores, run->ncand * run->nscores);
+		if (run->nopred != NULL)
+			buf_append(&b, run->nopred, run->ncand);
+		else
+			for (size_t i = 0; i < run->ncand; i++)
+				put_u8(&b, 0);
 	}
 	put_u32(&b, STAGE_COUNT);
 	for (int k = 0; k < STAGE_COUNT; k++) {
@@ -327,6 +333,7 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 	uint64_t sum;
 	struct item *items = NULL;
 	double *desc = NULL, *raw = NULL, *scores = NULL;
+	unsigned char *nopredf = NULL;
 	size_t *cand = NULL;
 	uint64_t nitems, ncand = 0, d = 0, zero_rows = 0, nscores = 0, nopred = 0;
 	uint64_t images_sum = 0;
@@ -447,6 +454,8 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 			BAD("bad score table");
 		if ((scores = get_f64s(&r, ncand * nscores)) == NULL)
 			BAD("truncated");
+		nopredf = xcalloc(ncand ? ncand : 1, 1);
+		get(&r, nopredf, ncand);
 	}
 	if (get_u32(&r) != STAGE_COUNT)
 		BAD("bad stage table");
@@ -466,6 +475,7 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 		free(cand);
 		free(raw);
 		free(scores);
+		free(nopredf);
 		*desc_out = desc;
 		return 0;
 	}
@@ -491,6 +501,8 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 	}
 	if (has_sc) {
 		run->scores = scores;
+		free(run->nopred);
+		run->nopred = nopredf;
 		run->r->counts.no_predictions = nopred;
 	}
 	/* The stages the checkpoint covers keep their timings for report.json. */
@@ -508,6 +520,7 @@ bad:
 	free(cand);
 	free(raw);
 	free(scores);
+	free(nopredf);
 	return -1;
 }
 

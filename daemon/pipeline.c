@@ -701,8 +701,11 @@ static int score_task(struct run *run, size_t t, char **paths, const struct img_
 	free(all);
 
 	size_t np = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		np += preds.img[i].n == 0;
+		if (preds.img[i].n == 0)
+			run->nopred[i] = 1;
+	}
 	if (preds.files_ignored > 0)
 		run_log(run, LOG_LVL_INFO, "task \"%s\": %zu prediction files of images that are not "
 			"candidates ignored", rt->name, preds.files_ignored);
@@ -732,6 +735,8 @@ static int stage_scores(struct run *run)
 	}
 	free(run->scores);
 	run->scores = xcalloc(n && run->nscores ? n * run->nscores : 1, sizeof(double));
+	free(run->nopred);
+	run->nopred = xcalloc(n ? n : 1, 1);
 	for (size_t t = 0; t < run->ntask && rc == 0; t++)
 		rc = score_task(run, t, paths, sizes, threads, &nopred);
 	free(paths);
@@ -1141,6 +1146,7 @@ out:
 	free(run.raw);
 	free(run.X);
 	free(run.scores);
+	free(run.nopred);
 	free(run.w);
 	for (size_t c = 0; c < run.nscores; c++)
 		free(run.col[c].label);

@@ -318,6 +318,16 @@ int report_write_outputs(struct run *run, char *const *names)
 	    (rc = write_tsv(run, "filenames/excluded_filenames.txt", IT_EXCLUDED, true)) < 0)
 		return rc;
 
+	/* The candidates a task had no predictions for (SPEC 3's counts.no_predictions). */
+	rc = -EIO;
+	if ((f = open_out(run, "filenames/no_predictions_filenames.txt")) == NULL)
+		return rc;
+	for (size_t i = 0; run->nopred != NULL && i < run->ncand; i++)
+		if (run->nopred[i])
+			fprintf(f, "%s\n", names[i]);
+	if ((rc = close_out(run, f, "filenames/no_predictions_filenames.txt")) < 0)
+		return rc;
+
 	rc = -EIO;
 	if ((f = open_out(run, "filenames/selected_filenames.txt")) == NULL)
 		return rc;

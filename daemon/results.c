@@ -420,6 +420,7 @@ static const struct {
 	{ "data/scores.csv", API_RUN_FILE_CREATE, API_FILE_SCORES_CSV },
 	{ "data/selection.csv", API_RUN_FILE_CREATE, API_FILE_SELECTION_CSV },
 	{ "data/embeddings_2d.csv", API_RUN_FILE_CREATE, API_FILE_EMBEDDINGS_2D },
+	{ "filenames/no_predictions_filenames.txt", API_RUN_FILE_CREATE, API_FILE_NO_PREDICTIONS },
 	{ "log.txt", API_ARTIFACT_CREATE, API_ART_LOG },
 };
 

@@ -89,6 +89,7 @@ struct run {
 	struct score_col *col;
 	size_t nscores;		/* columns */
 	double *scores;		/* ncand x nscores */
+	unsigned char *nopred;	/* ncand: 1 when a task had no predictions for it, or NULL */
 	int wcol;		/* 2.2: the weighting score's column; -1: none */
 	double *w;		/* ncand weights of column wcol, or NULL */
 	/* the plan (SPEC 4.8) and what its inputs hold, one per entry (inputs.h) */

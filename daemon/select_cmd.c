@@ -339,7 +339,7 @@ static void remove_old_outputs(const char *out)
 		"report.json", "log.txt",
 		"filenames/corrupt_filenames.txt", "filenames/duplicate_filenames.txt",
 		"filenames/excluded_filenames.txt", "filenames/selected_filenames.txt",
-		"data/selection.csv", "data/scores.csv", "data/embeddings.csv",
+		"filenames/no_predictions_filenames.txt", "data/selection.csv", "data/scores.csv", "data/embeddings.csv",
 		"data/selected_embeddings.csv", "data/embeddings_2d.csv",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(files); i++) {

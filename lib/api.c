@@ -93,7 +93,7 @@ static const char *const e_error_code[] = {
 };
 static const char *const e_ds_type[] = { "LOCAL", "S3", NULL };
 static const char *const e_run_file_type[] = {
-	"SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D", NULL
+	"SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D", "NO_PREDICTIONS", NULL
 };
 
 static const char *const *const enums[API_E_COUNT] = {

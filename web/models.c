@@ -29,7 +29,7 @@ const char *const tag_creators[] = {
 };
 const char *const artifact_types[] = {
 	"LOG", "REPORT_JSON", "CORRUPTNESS_CHECK_INFORMATION", "SCORES_CSV", "SELECTION_CSV",
-	"EMBEDDINGS_2D", NULL,
+	"EMBEDDINGS_2D", "NO_PREDICTIONS", NULL,
 };
 const char *const log_levels[] = { "DEBUG", "INFO", "WARNING", "ERROR", NULL };
 

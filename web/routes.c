@@ -71,6 +71,7 @@ const struct route routes[] = {
 	{ "GET", "/v1/winnow/datasets/{datasetId}/datapools/{name}", W, h_datapool_get },
 	{ "PUT", "/v1/winnow/datasets/{datasetId}/datapools/{name}", W, h_datapool_put, BIG },
 	{ "GET", "/v1/winnow/datasets/{datasetId}/tags", U, h_winnow_tags_list },
+	{ "POST", "/v1/winnow/datasets/{datasetId}/tags", U, h_winnow_tag_create, BIG },
 	{ "GET", "/v1/winnow/datasets/{datasetId}/tags/{tagId}/scores/{scoreType}", U,
 	  h_winnow_score_by_type },
 	{ "GET", "/v1/winnow/datasets/{datasetId}/schedule", U, h_winnow_schedule_list },

@@ -118,6 +118,8 @@ void h_winnow_score_by_type(struct req *r, struct resp *out);
 void h_results(struct req *r, struct resp *out);
 void h_thumbnail(struct req *r, struct resp *out);
 void h_version(struct req *r, struct resp *out);
+/* routes_tags.c */
+void h_winnow_tag_create(struct req *r, struct resp *out);
 
 /* The sample view (routes_sample.c): the full image, its predictions and metadata. */
 void h_sample_image(struct req *r, struct resp *out);

@@ -1177,10 +1177,77 @@ static int cmp_name_rank(const void *pa, const void *pb)
 	return strcmp(((const struct name_rank *)pa)->name, ((const struct name_rank *)pb)->name);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A query bound of the score filter: absent (def), or a finite number; else 400. */
+static bool query_bound(struct req *r, struct resp *out, const char *key, double def, double *v)
+{
+	const char *s = req_query(r, key);
+	char *end;
+
+	*v = def;
+	if (s == NULL || s[0] == '\0')
+		return true;
+	errno = 0;
+	*v = strtod(s, &end);
+	if (*end != '\0' || errno != 0 || !isfinite(*v)) {
+		resp_error(out, 400, "BAD_REQUEST", "%s must be a finite number", key);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The run's NO_PREDICTIONS run file (filenames/no_predictions_filenames.txt,
+ * a worker's upload, so hostile: one name a line, anything not a candidate's
+ * name is ignored): sets nopred[rank] of each candidate listed and returns
+ * how many were. names.v is by sample index, cm the candidates.
+ */
+static size_t mark_no_predictions(const char *b, size_t blen, const struct strvec *names,
+				  const struct bitmask *cm, unsigned char *nopred)
+{
+	struct strvec lines = { 0 };
+	size_t n = 0, rank = 0;
+
+	for (size_t i = 0; i < blen;) {
+		const char *nl = memchr(b + i, '\n', blen - i);
+		size_t len = nl ? (size_t)(nl - (b + i)) : blen - i;
+		if (len > 0 && b[i + len - 1] == '\r')
+			len--;
+		if (len > 0 && len < 4096) {
+			char *line = xmalloc(len + 1);
+			memcpy(line, b + i, len);
+			line[len] = '\0';
+			strvec_push(&lines, line);
+			free(line);
+		}
+		i += (nl ? (size_t)(nl - (b + i)) + 1 : blen - i);
+	}
+	qsort(lines.v, lines.n, sizeof(*lines.v), cmp_str);
+	for (size_t w = 0; w < cm->nwords; w++)
+		for (uint64_t bits = cm->w[w]; bits; bits &= bits - 1) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+			const char *nm = names->v[i] ? names->v[i] : "";
+			if (lines.n && bsearch(&nm, lines.v, lines.n, sizeof(*lines.v), cmp_str)) {
+				nopred[rank] = 1;
+				n++;
+			}
+			rank++;
+		}
+	strvec_free(&lines);
+	return n;
+}
+
 /*
  * GET /v1/winnow/runs/{runId}/results (the results page's sample list, a
  * winnow route: Lightly has none): the run's candidates sorted and paged on
  * the server, with their scores and selection.csv's columns (docs/api.md).
+ * Filters: selected=1|0|all; predictions=none|some (by the run's
+ * NO_PREDICTIONS file); score=TYPE with min and max, the half-open interval
+ * min <= value < max (either bound may be left out), a histogram bin.
  */
 void h_results(struct req *r, struct resp *out)
 {
@@ -1197,11 +1264,28 @@ void h_results(struct req *r, struct resp *out)
 	struct result_item *items = NULL;
 	struct selcsv csv = { 0 };
 	long *selrow = NULL;		/* by rank: the selection.csv row, or -1 */
-	char *csv_err = NULL;
-	bool have_csv = false;
+	char *csv_err = NULL, *np_text = NULL;
+	size_t np_len = 0;
+	bool have_csv = false, have_np = false;
+	unsigned char *nopred = NULL;	/* by rank: 1 when the candidate had no predictions */
+	const char *pred = req_query(r, "predictions"), *fscore = req_query(r, "score");
+	const char *npr = req_query(r, "noPredictionRanks");
+	double fmin, fmax;
 
 	if (offset == INT64_MIN || limit == INT64_MIN)
 		return;
+	if (pred != NULL && strcmp(pred, "none") != 0 && strcmp(pred, "some") != 0 &&
+	    strcmp(pred, "all") != 0) {
+		resp_error(out, 400, "BAD_REQUEST", "predictions must be none, some or all");
+		return;
+	}
+	if (!query_bound(r, out, "min", -INFINITY, &fmin) ||
+	    !query_bound(r, out, "max", INFINITY, &fmax))
+		return;
+	if (fscore == NULL && (req_query(r, "min") || req_query(r, "max"))) {
+		resp_error(out, 400, "BAD_REQUEST", "min and max filter a score: score is required");
+		return;
+	}
 	if (order == NULL)
 		order = "asc";
 	if (sel == NULL)
@@ -1286,9 +1370,35 @@ void h_results(struct req *r, struct resp *out)
 	}
 	sqlite3_reset(st);
 	dberr |= step < 0;
+
+	/* The candidates without predictions: the newest uploaded NO_PREDICTIONS file. */
+	st = db_stmt(c, "SELECT content FROM artifacts WHERE run_id = ? AND type = 'NO_PREDICTIONS' "
+		     "AND uploaded_at IS NOT NULL ORDER BY created_at DESC, rowid DESC LIMIT 1");
+	db_bind_text(st, 1, r->params[0]);
+	if ((step = db_row(st)) == 1) {
+		const char *b = sqlite3_column_blob(st, 0);
+		np_len = (size_t)sqlite3_column_bytes(st, 0);
+		np_text = xmalloc(np_len + 1);
+		if (np_len)
+			memcpy(np_text, b, np_len);
+		have_np = true;
+	}
+	sqlite3_reset(st);
+	dberr |= step < 0;
 	if (dberr) {
 		resp_db_error(out, c);
 		goto out;
+	}
+
+	const double *fkey = NULL;
+	if (fscore != NULL) {
+		for (size_t i = 0; i < types.n; i++)
+			if (strcmp(types.v[i], fscore) == 0)
+				fkey = vals[i];
+		if (fkey == NULL) {
+			resp_error(out, 400, "BAD_REQUEST", "score must be a score type of this run");
+			goto out;
+		}
 	}
 
 	const double *key = NULL;
@@ -1334,6 +1444,9 @@ void h_results(struct req *r, struct resp *out)
 		goto out;
 	}
 	req_db_release(r);
+
+	nopred = xcalloc(ncand ? ncand : 1, 1);
+	size_t nnopred = have_np ? mark_no_predictions(np_text, np_len, &names, &cm, nopred) : 0;
 
 	/* selection.csv's rows by candidate rank, through the names. */
 	if (have_csv) {
@@ -1384,8 +1497,15 @@ void h_results(struct req *r, struct resp *out)
 			size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
 			bits &= bits - 1;
 			bool s = bitmask_get(&sm, i);
+			bool keep = strcmp(sel, "all") == 0 || s == (sel[0] == '1');
 			nsel += s;
-			if (strcmp(sel, "all") == 0 || s == (sel[0] == '1'))
+			if (pred != NULL && strcmp(pred, "none") == 0)
+				keep = keep && nopred[rank];
+			else if (pred != NULL && strcmp(pred, "some") == 0)
+				keep = keep && !nopred[rank];
+			if (fkey != NULL)
+				keep = keep && fkey[rank] >= fmin && fkey[rank] < fmax;
+			if (keep)
 				items[n++] = (struct result_item){ i, rank, s, names.v[i] ? names.v[i] : "" };
 			rank++;
 		}
@@ -1414,12 +1534,23 @@ void h_results(struct req *r, struct resp *out)
 	for (size_t i = 0; have_csv && i < csv.ncols; i++)
 		cJSON_AddItemToArray(sa, cJSON_CreateString(csv.cols[i]));
 	json_add_str_or_null(o, "selectionError", csv_err);
+	cJSON_AddBoolToObject(o, "predictionsKnown", have_np);
+	json_add_i64(o, "noPredictionsCount", (int64_t)nnopred);
+	if (npr != NULL && strcmp(npr, "1") == 0) {
+		/* The candidates without predictions by rank (the score lists' order). */
+		cJSON *ra = cJSON_AddArrayToObject(o, "noPredictionRanks");
+		for (size_t i = 0; i < ncand; i++)
+			if (nopred[i])
+				cJSON_AddItemToArray(ra, cJSON_CreateNumber((double)i));
+	}
 	cJSON *ia = cJSON_AddArrayToObject(o, "items");
 	for (size_t i = (size_t)offset; i < n && i < (size_t)offset + (size_t)limit; i++) {
 		cJSON *e = cJSON_CreateObject();
 		json_add_i64(e, "index", (int64_t)items[i].index);
 		cJSON_AddStringToObject(e, "fileName", items[i].name);
 		cJSON_AddBoolToObject(e, "selected", items[i].selected);
+		if (have_np)
+			cJSON_AddBoolToObject(e, "predictions", !nopred[items[i].rank]);
 		cJSON *sc = cJSON_AddObjectToObject(e, "scores");
 		for (size_t k = 0; k < types.n; k++)
 			cJSON_AddItemToObject(sc, types.v[k], json_exact_number(vals[k][items[i].rank]));
@@ -1448,6 +1579,8 @@ out:
 	free(selkey);
 	free(selrow);
 	free(csv_err);
+	free(np_text);
+	free(nopred);
 	selcsv_free(&csv);
 	free(cand_mask);
 	free(sel_mask);

@@ -498,6 +498,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		S.out = out;
 		S.candidates = lines(path.join(out, 'data/embeddings.csv')).slice(1).map((l) => l.slice(0, l.indexOf(',')));
 		S.selected = lines(path.join(out, 'filenames/selected_filenames.txt'));
+		S.nopred = lines(path.join(out, 'filenames/no_predictions_filenames.txt'));
 		const scoresCsv = lines(path.join(out, 'data/scores.csv'));
 		const header = scoresCsv[0].split(',');
 		const rows = scoresCsv.slice(1).map((l) => l.split(','));
@@ -531,10 +532,17 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		};
 		for (const [alt, w] of await imagesLoaded()) assert.ok(w > 0, `thumbnail of ${alt} loaded`);
 		// each card's scores are the ones winnowd computed
-		const cards = () => page.$$eval('#sample-grid figure', (fs) => fs.map((f) => ({
-			file: f.dataset.file, selected: f.classList.contains('is-selected'),
+		// a card of a sample without predictions says so instead of its scores (issue 16 item
+		// 2): it is checked to be one of local mode's, and its scores taken as scores.csv's
+		const cards = async () => (await page.$$eval('#sample-grid figure', (fs) => fs.map((f) => ({
+			file: f.dataset.file, selected: f.classList.contains('is-selected'), nopred: f.dataset.predictions === 'false',
 			scores: Object.fromEntries([...f.querySelectorAll('dd[data-score]')].map((d) => [d.dataset.score, d.dataset.value === '' ? null : Number(d.dataset.value)])),
-		})));
+		})))).map((c) => {
+			if (!c.nopred) return c;
+			assert.ok(S.nopred.includes(c.file), `${c.file}: no predictions, as local mode says`);
+			assert.deepEqual(c.scores, {}, `${c.file} shows no scores`);
+			return { ...c, scores: Object.fromEntries(Object.keys(S.scores).map((t) => [t, S.scores[t].get(c.file)])) };
+		});
 		const types = Object.keys(S.scores);
 		assert.deepEqual(types, ['uncertainty_least_confidence', 'uncertainty_margin', 'uncertainty_entropy', 'objectness_least_confidence', 'object_frequency']);
 		for (const c of await cards()) {
@@ -585,18 +593,17 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		for (const c of await cards()) { assert.ok(!c.selected); assert.ok(!S.selected.includes(c.file)); }
 		await page.check('#filter-1');
 		await page.waitForFunction((n) => document.querySelector('#sample-grid')?.dataset.total === String(n), nSel);
-		// histogram: every candidate counted, selected against not selected
+		// histogram: every candidate with predictions counted, selected against not selected
+		// (those without are left out and counted beside it: issue 16 item 2)
 		const hist = await page.evaluate(() => {
 			const c = window.Chart.getChart(document.getElementById('histogram'));
 			return c && c.data.datasets.map((d) => [d.label, d.data.reduce((a, b) => a + b, 0)]);
 		});
-		assert.deepEqual(hist, [['selected', nSel], ['not selected', nCand - nSel]]);
-		// scatter: every 2-D point, the selected ones marked
-		const sc = await page.evaluate(() => {
-			const c = window.Chart.getChart(document.getElementById('scatter'));
-			return c && c.data.datasets.map((d) => d.data.length);
-		});
-		assert.deepEqual(sc, [nSel, nCand - nSel]);
+		const selNoPred = S.nopred.filter((f) => S.selected.includes(f)).length;
+		assert.deepEqual(hist, [['selected', nSel - selNoPred], ['not selected', nCand - nSel - (S.nopred.length - selNoPred)]]);
+		assert.equal(await page.getAttribute('#hist-nopred', 'data-count'), String(S.nopred.length));
+		// scatter (results.js' own canvas): every 2-D point, the selected ones marked
+		assert.deepEqual([Number(await page.getAttribute('#scatter', 'data-selected')), Number(await page.getAttribute('#scatter', 'data-points'))], [nSel, nCand]);
 		for (const id of ['histogram', 'scatter']) {
 			const painted = await page.evaluate((cid) => {
 				const cv = document.getElementById(cid);
@@ -610,7 +617,9 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		// corrupt and duplicate files, with their reasons
 		const corrupt = fs.readFileSync(path.join(S.out, 'filenames/corrupt_filenames.txt'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
 		const dups = fs.readFileSync(path.join(S.out, 'filenames/duplicate_filenames.txt'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
-		const rowsOf = (sel) => page.$$eval(`${sel} tbody tr`, (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+		// (the lists are cards now: each row's file and the reason it came with, data-path and
+		// data-reason; tests/browser/results.test.mjs checks the words shown)
+		const rowsOf = (sel) => page.$$eval(`${sel} li`, (ls) => ls.map((l) => [l.dataset.path, l.dataset.reason]));
 		assert.deepEqual(await rowsOf('#corrupt-list'), corrupt);
 		assert.deepEqual(await rowsOf('#duplicate-list'), dups.map(([p, r]) => [p, r.replace(/^duplicate of /, '')]));
 		assert.ok(corrupt.length > 0 && dups.length > 0, 'the dataset has corrupt files and duplicates');
@@ -628,7 +637,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		});
 		assert.deepEqual(arts, [['corrupt_filenames.txt', 'CORRUPTNESS_CHECK_INFORMATION'], ['duplicate_filenames.txt', 'CORRUPTNESS_CHECK_INFORMATION'],
 			['embeddings_2d.csv', 'EMBEDDINGS_2D'], ['excluded_filenames.txt', 'CORRUPTNESS_CHECK_INFORMATION'], ['log.txt', 'LOG'],
-			['report.json', 'REPORT_JSON'], ['scores.csv', 'SCORES_CSV'], ['selection.csv', 'SELECTION_CSV']]);
+			['no_predictions_filenames.txt', 'NO_PREDICTIONS'], ['report.json', 'REPORT_JSON'], ['scores.csv', 'SCORES_CSV'], ['selection.csv', 'SELECTION_CSV']]);
 		// the summary read from the daemon's report.json: its counts, equal to local mode's
 		const report = JSON.parse(fs.readFileSync(path.join(S.out, 'report.json'), 'utf8'));
 		if (report.counts) {
@@ -725,7 +734,7 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await seed('POST', `/v1/datasets/${did}/tags/${cand}/scores`, { scoreType: 'uncertainty_entropy', scores: margin.map((v) => 1 - v) });
 		const up = async (fileName, type, text) => {
 			// winnow's own files on winnow's route, Lightly's artifacts on Lightly's (SPEC 7)
-			const winnow = ['SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D'].includes(type);
+			const winnow = ['SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D', 'NO_PREDICTIONS'].includes(type);
 			const a = await seed('POST', winnow ? `/v1/winnow/runs/${rid}/files` : `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
 			const r = await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: text });
 			assert.ok(r.ok, `${fileName}: ${r.status}`);
@@ -744,12 +753,12 @@ describe('winnow-web pages against the real server', { skip: skipWhy }, () => {
 		await page.goto(`${S.base}/#/datasets/${did}/runs/${sid}/results`);
 		await page.locator('#sample-grid[aria-busy=false] figure').first().waitFor({ timeout: 30000 });
 		const tGrid = Date.now() - t0;
-		await page.waitForFunction(() => window.Chart.getChart(document.getElementById('scatter')), null, { timeout: 30000 });
+		await page.locator('#scatter[data-points]').waitFor({ timeout: 30000 });
 		const tAll = Date.now() - t0;
 		assert.equal(Number(await page.getAttribute('#sample-grid', 'data-total')), K);
 		assert.equal(await page.locator('#sample-grid figure').count(), 24);
 		assert.deepEqual(await page.evaluate(() => window.Chart.getChart(document.getElementById('histogram')).data.datasets.map((d) => d.data.reduce((a, b) => a + b, 0))), [K, N - K]);
-		assert.deepEqual(await page.evaluate(() => window.Chart.getChart(document.getElementById('scatter')).data.datasets.map((d) => d.data.length)), [K, N - K]);
+		assert.deepEqual([Number(await page.getAttribute('#scatter', 'data-selected')), Number(await page.getAttribute('#scatter', 'data-points'))], [K, N]);
 		// sorting all 100,000 by a score and paging stay quick
 		await page.check('#filter-all');
 		await page.waitForFunction((n) => document.querySelector('#sample-grid')?.dataset.total === String(n), N);

@@ -483,7 +483,7 @@ describe('selection plans in the pages, against the real server and daemon', { s
 		await seed('POST', `/v1/datasets/${did}/tags`, { name: `run-${rid}`, prevTagId: cand, bitMaskData: '0x3', totSize: 4, creator: 'USER_WORKER', runId: rid });
 		const up = async (fileName, type, text) => {
 			// winnow's own files on winnow's route, Lightly's artifacts on Lightly's (SPEC 7)
-			const winnow = ['SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D'].includes(type);
+			const winnow = ['SCORES_CSV', 'SELECTION_CSV', 'EMBEDDINGS_2D', 'NO_PREDICTIONS'].includes(type);
 			const a = await seed('POST', winnow ? `/v1/winnow/runs/${rid}/files` : `/v1/docker/runs/${rid}/artifacts`, { fileName, type });
 			assert.ok((await fetch(new URL(a.signedWriteUrl, S.base), { method: 'PUT', body: text })).ok);
 		};

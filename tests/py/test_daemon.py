@@ -218,7 +218,7 @@ class DaemonFixture(unittest.TestCase):
     def run_files(self, run_id):
         """The names of a run's Lightly artifacts and winnow's own run files (SPEC 7: two routes)."""
         lightly = [a["fileName"] for a in self.ok("GET", "/v1/winnow/runs/%s" % run_id)["artifacts"]
-                   if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")]
+                   if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D", "NO_PREDICTIONS")]
         return lightly + [f["fileName"] for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run_id)]
 
     def logs(self, run_id):
@@ -308,7 +308,8 @@ class DaemonTest(DaemonFixture):
         files = {f["fileName"]: f for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run["id"])}
         self.assertEqual({k: (f["type"], f["uploaded"]) for k, f in files.items()},
                          {"scores.csv": ("SCORES_CSV", True), "selection.csv": ("SELECTION_CSV", True),
-                          "embeddings_2d.csv": ("EMBEDDINGS_2D", True)})
+                          "embeddings_2d.csv": ("EMBEDDINGS_2D", True),
+                          "no_predictions_filenames.txt": ("NO_PREDICTIONS", True)})
         self.assertGreater(len(self.logs(run["id"])), 3)
         # every call that created something carried its Idempotency-Key (SPEC 7): the claim's
         # run create "<job>:run", the outbox's "<job>:<seq>", each seq once
@@ -697,7 +698,7 @@ class DaemonTest(DaemonFixture):
             self.assertGreaterEqual(n, 2, "%s %s was not repeated" % (method, pat))
         self.check_results_match_local(ds, run, CORAL, path)
         self.assert_no_duplicates(ds, run)
-        self.assertEqual(len(self.run_files(run["id"])), 8)
+        self.assertEqual(len(self.run_files(run["id"])), 9)
         runs = self.ok("GET", "/v1/docker/runs?datasetId=%s" % ds)
         self.assertEqual([r["id"] for r in runs], [run["id"]])
 

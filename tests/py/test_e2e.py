@@ -31,6 +31,7 @@ REASON_PREFIX = {
 OUTPUT_FILES = ["report.json", "log.txt",
                 "filenames/corrupt_filenames.txt", "filenames/duplicate_filenames.txt",
                 "filenames/excluded_filenames.txt", "filenames/selected_filenames.txt",
+                "filenames/no_predictions_filenames.txt",
                 "data/selection.csv", "data/embeddings.csv",
                 "data/selected_embeddings.csv", "data/embeddings_2d.csv"]
 

@@ -103,7 +103,7 @@ class FaultTest(td.DaemonTest):
         seen = [(m, p.split("?")[0]) for m, p in self.proxy.seen]
         rid = run["id"]
         lightly = {a["id"] for a in self.ok("GET", "/v1/winnow/runs/%s" % rid)["artifacts"]
-                   if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")}
+                   if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D", "NO_PREDICTIONS")}
         fl = self.ok("GET", "/v1/winnow/runs/%s/files" % rid)
         self.assertLessEqual({"selection.csv", "embeddings_2d.csv"}, {f["fileName"] for f in fl})
         files = {f["id"] for f in fl}

@@ -85,6 +85,9 @@ class ScoresE2E(unittest.TestCase):
                 nopred = [p for p in self.candidates if p in tm["empty"] or p in tm["missing"]]
                 self.assertEqual(rep["counts"]["no_predictions"], len(nopred))
                 self.assertGreater(len(nopred), 0)
+                # ... and listed by name (SPEC 5: filenames/no_predictions_filenames.txt)
+                with open(os.path.join(out, "filenames", "no_predictions_filenames.txt")) as f:
+                    self.assertEqual(sorted(f.read().split("\n")[:-1]), sorted(nopred))
                 for p in nopred:
                     self.assertTrue(all(v == 0 for v in vals[p][:3]), p)
 

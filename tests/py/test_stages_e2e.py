@@ -33,6 +33,7 @@ import winnowtest as wt  # noqa: E402
 OUTPUT_FILES = ["report.json", "log.txt",
                 "filenames/corrupt_filenames.txt", "filenames/duplicate_filenames.txt",
                 "filenames/excluded_filenames.txt", "filenames/selected_filenames.txt",
+                "filenames/no_predictions_filenames.txt",
                 "data/selection.csv", "data/embeddings.csv",
                 "data/selected_embeddings.csv", "data/embeddings_2d.csv"]
 CLASSIFICATION_SCORES = ["uncertainty_least_confidence", "uncertainty_margin", "uncertainty_entropy"]

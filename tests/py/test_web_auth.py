@@ -61,6 +61,7 @@ ROUTES = (
     ("GET", "/v1/winnow/datasets/{datasetId}/datapools/{name}", W),
     ("PUT", "/v1/winnow/datasets/{datasetId}/datapools/{name}", W),
     ("GET", "/v1/winnow/datasets/{datasetId}/tags", U),
+    ("POST", "/v1/winnow/datasets/{datasetId}/tags", U),
     ("GET", "/v1/winnow/datasets/{datasetId}/schedule", U),
     ("GET", "/v1/winnow/datasets/{datasetId}/shares", U),
     ("PUT", "/v1/winnow/datasets/{datasetId}/shares", U),

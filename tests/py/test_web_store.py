@@ -295,7 +295,8 @@ class DaemonThroughFaultsTest(td.DaemonFixture):
         out = os.path.join(d.state, "runs", sched)
         where = {"report.json": "", "log.txt": "", "corrupt_filenames.txt": "filenames",
                  "duplicate_filenames.txt": "filenames", "excluded_filenames.txt": "filenames",
-                 "scores.csv": "data", "selection.csv": "data", "embeddings_2d.csv": "data"}
+                 "scores.csv": "data", "selection.csv": "data", "embeddings_2d.csv": "data",
+                 "no_predictions_filenames.txt": "filenames"}
         arts = {a["fileName"]: a for a in self.ok("GET", "/v1/winnow/runs/%s" % run["id"])["artifacts"]}
         self.assertEqual(sorted(arts), sorted(where))
         for name, a in arts.items():

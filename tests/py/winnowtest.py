@@ -91,7 +91,8 @@ def mkdataset(out_dir, *args):
 RUN_OUTPUTS = ["data/selection.csv", "data/scores.csv", "data/embeddings.csv",
                "data/selected_embeddings.csv", "data/embeddings_2d.csv",
                "filenames/corrupt_filenames.txt", "filenames/duplicate_filenames.txt",
-               "filenames/excluded_filenames.txt", "filenames/selected_filenames.txt"]
+               "filenames/excluded_filenames.txt", "filenames/selected_filenames.txt",
+               "filenames/no_predictions_filenames.txt"]
 
 
 def assert_same_outputs(tc, a, b):

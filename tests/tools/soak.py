@@ -329,7 +329,7 @@ class Soak:
             if len(types) != len(set(types)):
                 bad_dup = True
             arts = [a["fileName"] for a in self.ok("GET", "/v1/winnow/runs/%s" % run["id"])["artifacts"]
-                    if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D")]
+                    if a["type"] not in ("SCORES_CSV", "SELECTION_CSV", "EMBEDDINGS_2D", "NO_PREDICTIONS")]
             arts += [f["fileName"] for f in self.ok("GET", "/v1/winnow/runs/%s/files" % run["id"])]
             if len(arts) != len(set(arts)):
                 bad_dup = True
