@@ -14,18 +14,21 @@ BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))
 BIN     ?= bin-$(subst $(comma),-,$(SANITIZE))
 endif
 
-PKGS := libuv libcjson yajl libcurl expat sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
+PKGS := libuv libcjson yajl libcurl expat sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb \
+	libavformat libavcodec libswscale libavutil
 WEB_PKGS := libmicrohttpd libcrypto
 TEST_PKGS := cmocka
 
 # Debian packages: build libraries, test tools (cmocka, numpy, scikit-learn, Pillow).
 # python3-pydantic .. -urllib3: what Lightly's own client (tests/tools/lightly_client_check.sh) needs.
+# libav*-dev: videos (lib/video.c, SPEC 3.1); ffmpeg: the video tests make their clips with its CLI.
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libyajl-dev libcurl4-openssl-dev \
 	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
 	libxxhash-dev libstb-dev libexpat1-dev libcmocka-dev sqlite3 python3 python3-numpy \
 	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium systemd \
 	clang libclang-rt-14-dev \
-	python3-pydantic python3-requests python3-tqdm python3-dateutil python3-urllib3
+	python3-pydantic python3-requests python3-tqdm python3-dateutil python3-urllib3 \
+	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -16,6 +16,7 @@
 #include "run.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -38,6 +39,7 @@
 #include "scorers/scorer.h"
 #include "selectors/selector.h"
 #include "util.h"
+#include "video.h"
 
 #define MAX_IMAGE_BYTES ((size_t)1 << 30)
 
@@ -146,6 +148,108 @@ static ssize_t stream_read(void *st, void *buf, size_t n)
 	return dataset_stream_read(st, buf, n);
 }
 
+/* ---- videos (SPEC 3.1) ---------------------------------------------------- */
+
+static void probe_one(size_t i, int tid, void *ud)
+{
+	struct run *run = ud;
+	struct run_video *v = &run->videos[i];
+
+	v->st = video_probe(&run->ds, v->path, run->cfg->max_pixels, run->o->cancel, &v->vi,
+			    v->reason, sizeof(v->reason), &v->io_rc);
+}
+
+static int cmp_item_path(const void *a, const void *b)
+{
+	return strcmp(((const struct item *)a)->path, ((const struct item *)b)->path);
+}
+
+/*
+ * The listing's files become items: an image is one, a video each of its
+ * frames (counted by a demux-only pass, one video per task of the pool), or
+ * one corrupt item under its own name when it cannot be opened. Items are
+ * then sorted by name, as the later stages and outputs expect.
+ */
+static int list_videos(struct run *run)
+{
+	struct dataset *ds = &run->ds;
+	size_t nv = 0, n = 0;
+
+	for (size_t i = 0; i < ds->files.n; i++)
+		nv += dataset_is_video_name(ds->files.v[i]);
+	run->nvideos = nv;
+	run->videos = xcalloc(nv ? nv : 1, sizeof(*run->videos));
+	nv = 0;
+	for (size_t i = 0; i < ds->files.n; i++)
+		if (dataset_is_video_name(ds->files.v[i]))
+			run->videos[nv++].path = ds->files.v[i];
+	if (nv > 0) {
+		int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
+		if (pool_for(nv, threads, probe_one, run, run->o->cancel) < 0)
+			return -ECANCELED;
+	}
+	for (size_t v = 0; v < nv; v++) {
+		struct run_video *rv = &run->videos[v];
+		if (rv->st == VID_IO)
+			return run_fail(run, rv->io_rc ? rv->io_rc : -EIO, false, "reading the video %s: %s",
+				    rv->path, rv->reason);
+		n += rv->st == VID_OK ? rv->vi.nframes : 1;
+	}
+	n += ds->files.n - nv;
+	run->nitems = n;
+	run->items = xcalloc(n ? n : 1, sizeof(*run->items));
+	n = 0;
+	nv = 0;
+	for (size_t i = 0; i < ds->files.n; i++) {
+		const char *p = ds->files.v[i];
+		if (!dataset_is_video_name(p)) {
+			run->items[n].video = -1;
+			run->items[n++].path = ds->files.v[i];
+			continue;
+		}
+		struct run_video *rv = &run->videos[nv];
+		if (rv->st != VID_OK) {
+			struct item *it = &run->items[n++];
+			it->path = ds->files.v[i];
+			it->video = -1;
+			it->state = rv->st == VID_UNSUPPORTED ? IT_EXCLUDED : IT_CORRUPT;
+			it->reason = xstrdup(rv->reason);
+			run_log(run, LOG_LVL_WARNING, "%s: %s", p, rv->reason);
+			nv++;
+			continue;
+		}
+		rv->items = xcalloc(rv->vi.nframes, sizeof(*rv->items));
+		for (uint64_t f = 0; f < rv->vi.nframes; f++) {
+			struct item *it = &run->items[n++];
+			strvec_take(&run->frame_names, video_frame_name(p, f, rv->vi.nframes));
+			it->path = run->frame_names.v[run->frame_names.n - 1];
+			it->video = (int32_t)nv;
+			it->frame = (uint32_t)f;
+			it->width = rv->vi.width;
+			it->height = rv->vi.height;
+		}
+		run->r->counts.frames += rv->vi.nframes;
+		run->r->counts.videos++;
+		run_log(run, LOG_LVL_INFO, "%s: %" PRIu64 " frames of %ux%u (%s)", p, rv->vi.nframes,
+			rv->vi.width, rv->vi.height, rv->vi.codec);
+		nv++;
+	}
+	if (nv == 0)
+		return 0;
+	qsort(run->items, run->nitems, sizeof(*run->items), cmp_item_path);
+	for (size_t i = 0; i < run->nitems; i++) {
+		struct item *it = &run->items[i];
+		if (it->video >= 0)
+			run->videos[it->video].items[it->frame] = i;
+		/* A file named like a frame of a video: the second of the two is left out. */
+		if (i > 0 && strcmp(run->items[i - 1].path, it->path) == 0 && it->state == IT_OK) {
+			it->state = IT_EXCLUDED;
+			it->reason = xstrdup("same name as a video's frame");
+		}
+	}
+	return 0;
+}
+
 static int stage_listing(struct run *run)
 {
 	const struct run_config *cfg = run->cfg;
@@ -225,8 +329,10 @@ static int stage_listing(struct run *run)
 		run->emb_only = true;
 		run->nitems = run->csv.n;
 		run->items = xcalloc_huge(run->nitems, sizeof(*run->items));
-		for (size_t i = 0; i < run->csv.n; i++)
+		for (size_t i = 0; i < run->csv.n; i++) {
 			run->items[i].path = run->csv.names[run->csv.order[i]];
+			run->items[i].video = -1;
+		}
 		for (size_t i = 0; i < run->nitems; i++) {
 			const char *p = run->items[i].path;
 			if (!dataset_name_supported(p)) {
@@ -242,14 +348,16 @@ static int stage_listing(struct run *run)
 				    run->o->input, cfg->relevant_filenames_file, run->ds.relevant_skipped);
 		if (run->ds.files.n == 0)
 			return run_fail(run, -ENOENT, true, "no images found in %s", run->o->input);
-		run->nitems = run->ds.files.n;
-		run->items = xcalloc(run->nitems, sizeof(*run->items));
-		for (size_t i = 0; i < run->nitems; i++)
-			run->items[i].path = run->ds.files.v[i];
+		if ((rc = list_videos(run)) < 0)
+			return rc;
 	}
 	run->r->counts.listed = run->nitems + run->ds.nexcluded;
-	stage_end(run, STAGE_LISTING, "%zu images listed, %zu excluded", run->nitems,
-		  run->ds.nexcluded);
+	if (run->nvideos > 0)
+		stage_end(run, STAGE_LISTING, "%zu images listed (%zu frames of %zu videos), %zu excluded",
+			  run->nitems, run->r->counts.frames, run->nvideos, run->ds.nexcluded);
+	else
+		stage_end(run, STAGE_LISTING, "%zu images listed, %zu excluded", run->nitems,
+			  run->ds.nexcluded);
 	return 0;
 }
 
@@ -315,22 +423,129 @@ done:
 		progress(run, d, run->nitems);
 }
 
+/* Per video: which frames were handed out by the decode pass. */
+struct frame_ctx {
+	struct run *run;
+	struct run_video *rv;
+	uint8_t *seen;
+};
+
+/* One frame of the decode pass: the image pass's per-image work on its pixels. */
+static void frame_cb(void *ud, const struct video_frame *f)
+{
+	struct frame_ctx *fc = ud;
+	struct run *run = fc->run;
+	size_t i = fc->rv->items[f->index];
+	struct item *it = &run->items[i];
+	const struct run_config *cfg = run->cfg;
+
+	fc->seen[f->index] = 1;
+	it->size = fc->rv->vi.size[f->index];
+	if (it->state != IT_OK)
+		return;
+	if (f->corrupt) {
+		/* With the check off, an undecodable frame still has no embedding. */
+		it->state = cfg->enable_corruptness_check ? IT_CORRUPT : IT_EXCLUDED;
+		it->reason = cfg->enable_corruptness_check ? xstrdup(f->reason)
+			: xasprintf("cannot decode: %s", f->reason);
+		return;
+	}
+	struct img_thumb thumb;
+	bool want_desc = !run->have_csv;
+	memset(&it->meta, 0, sizeof(it->meta));
+	image_check_pixels(f->rgb, f->stride, f->w, f->h, want_desc ? &thumb : NULL, run->want_meta,
+			   &it->meta);
+	it->meta.size_bytes = it->size;
+	it->width = f->width;
+	it->height = f->height;
+	if (want_desc)
+		embed_descriptor(&thumb, run->desc + i * DESC_DIM);
+}
+
+/* Frames are decoded at most this many pixels a side for the per-image work (as WebP). */
+#define FRAME_DECODE_MAX 128
+
+static void video_one(struct run *run, struct run_video *rv)
+{
+	const struct run_config *cfg = run->cfg;
+	uint64_t n = rv->vi.nframes;
+
+	if (!cfg->enable_corruptness_check && run->have_csv) {
+		/* Nothing needs the pixels: the demux pass's sizes are the metadata. */
+		for (uint64_t f = 0; f < n; f++)
+			run->items[rv->items[f]].size = rv->vi.size[f];
+		return;
+	}
+	struct frame_ctx fc = { .run = run, .rv = rv, .seen = xcalloc(n, 1) };
+	char reason[160];
+	int io_rc = 0;
+	enum video_status st = video_decode(&run->ds, rv->path, &rv->vi, cfg->max_pixels,
+					    FRAME_DECODE_MAX, run->o->cancel, frame_cb, &fc,
+					    reason, sizeof(reason), &io_rc);
+	if (st == VID_IO) {
+		atomic_store(&run->io_rc, io_rc ? io_rc : -EIO);
+	} else if (st != VID_OK) {
+		/* The file changed since the listing, or the pass was cancelled. */
+		struct video_frame f = { .corrupt = true, .reason = reason };
+		for (uint64_t i = 0; i < n; i++) {
+			if (!fc.seen[i]) {
+				f.index = i;
+				frame_cb(&fc, &f);
+			}
+		}
+	}
+	free(fc.seen);
+}
+
+/* The image pass's tasks: every video (first: the longest tasks), then every image. */
+struct unit {
+	size_t idx;
+	bool video;
+};
+
+static void unit_one(size_t u, int tid, void *ud)
+{
+	struct run *run = ud;
+	const struct unit *un = &run->units[u];
+
+	if (!un->video) {
+		image_one(un->idx, tid, ud);
+		return;
+	}
+	struct run_video *rv = &run->videos[un->idx];
+	if (atomic_load(&run->io_rc) == 0)
+		video_one(run, rv);
+	size_t d = atomic_fetch_add(&run->done, rv->vi.nframes) + rv->vi.nframes;
+	progress(run, d, run->nitems);
+}
+
 static int stage_images(struct run *run)
 {
-	size_t corrupt = 0, excluded = 0;
+	size_t corrupt = 0, excluded = 0, nu = 0, nimg = 0;
 
 	stage_begin(run, STAGE_IMAGES, run->nitems);
 	if (!run->have_csv)
 		run->desc = xcalloc(run->nitems, DESC_DIM * sizeof(double));
 	int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
 	char **paths = xcalloc(run->nitems ? run->nitems : 1, sizeof(*paths));
-	for (size_t i = 0; i < run->nitems; i++)
-		paths[i] = run->items[i].path;
-	if (dataset_prefetch_start(&run->ds, paths, run->nitems) < 0)
+	run->units = xcalloc(run->nitems + run->nvideos + 1, sizeof(*run->units));
+	for (size_t v = 0; v < run->nvideos; v++)
+		if (run->videos[v].st == VID_OK)
+			run->units[nu++] = (struct unit){ .idx = v, .video = true };
+	for (size_t i = 0; i < run->nitems; i++) {
+		/* A video that did not open is one item, already judged at the listing. */
+		if (run->items[i].video >= 0 || run->items[i].state != IT_OK)
+			continue;
+		paths[nimg++] = run->items[i].path;
+		run->units[nu++] = (struct unit){ .idx = i, .video = false };
+	}
+	if (dataset_prefetch_start(&run->ds, paths, nimg) < 0)
 		run_log(run, LOG_LVL_WARNING, "cannot start the prefetch: reading one at a time");
-	int prc = pool_for(run->nitems, threads, image_one, run, run->o->cancel);
+	int prc = pool_for(nu, threads, unit_one, run, run->o->cancel);
 	dataset_prefetch_stop(&run->ds);
 	free(paths);
+	free(run->units);
+	run->units = NULL;
 	if (prc < 0)
 		return -ECANCELED;
 	int io = atomic_load(&run->io_rc);
@@ -382,8 +597,9 @@ static int stage_byte_duplicates(struct run *run)
 	size_t *idx = xcalloc(run->nitems, sizeof(*idx)), m = 0, dups = 0;
 
 	stage_begin(run, STAGE_DUPLICATES, run->nitems);
+	/* Frames have no byte-level duplicates (SPEC 3.1). */
 	for (size_t i = 0; i < run->nitems; i++)
-		if (run->items[i].state == IT_OK)
+		if (run->items[i].state == IT_OK && run->items[i].video < 0)
 			idx[m++] = i;
 	qsort_r(idx, m, sizeof(*idx), cmp_hash, run->items);
 	for (size_t g = 0; g < m;) {
@@ -1135,6 +1351,12 @@ out:
 	for (size_t i = 0; i < run.nitems; i++)
 		free(run.items[i].reason);
 	free(run.items);
+	for (size_t v = 0; v < run.nvideos; v++) {
+		video_info_free(&run.videos[v].vi);
+		free(run.videos[v].items);
+	}
+	free(run.videos);
+	strvec_free(&run.frame_names);
 	free(run.desc);
 	free(run.cand);
 	free(run.cmeta);

@@ -1140,6 +1140,27 @@ static enum img_status check_bmp(struct ctx *c)
 	return IMG_OK;
 }
 
+/* ---- decoded pixels (video frames) ---------------------------------------- */
+
+void image_check_pixels(const uint8_t *rgb, size_t stride, uint32_t w, uint32_t h,
+			struct img_thumb *thumb, bool meta, struct img_meta *m)
+{
+	struct ctx *c = xcalloc(1, sizeof(*c));
+
+	c->thumb = thumb;
+	c->meta = meta;
+	start_acc(c, w, h);
+	for (uint32_t y = 0; y < h; y++)
+		feed_row(c, y, rgb + (size_t)y * stride, rgb + (size_t)y * stride, w, 3, 0, 1);
+	if (c->acc_live) {
+		acc_finish(&c->acc, thumb);
+		acc_close(&c->acc);
+	}
+	grey_finish(&c->grey, m);
+	grey_close(&c->grey);
+	free(c);
+}
+
 /* ---- entry point ----------------------------------------------------------- */
 
 enum img_status image_check(const uint8_t *buf, size_t len, enum img_format expected,
