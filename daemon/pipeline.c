@@ -1159,6 +1159,83 @@ static int stage_selection(struct run *run)
 
 /* ---- results ------------------------------------------------------------ */
 
+/* The selected frames as PNG under <run dir>/frames/ (SPEC 3.1): one more decode per video. */
+struct png_ctx {
+	struct run *run;
+	struct run_video *rv;
+	const uint8_t *want;	/* per frame */
+	int rc;
+};
+
+static void png_frame_cb(void *ud, const struct video_frame *f)
+{
+	struct png_ctx *pc = ud;
+
+	if (f->corrupt || !pc->want[f->index] || pc->rc < 0)
+		return;
+	const char *name = pc->run->items[pc->rv->items[f->index]].path;
+	char *path = xasprintf("%s/frames/%s", pc->run->o->run_dir, name);
+	char *slash = strrchr(path, '/');
+	*slash = '\0';
+	int rc = mkdir_p(path, 0755);
+	*slash = '/';
+	if (rc == 0)
+		rc = image_write_png(path, f->rgb, f->stride, f->w, f->h);
+	if (rc < 0)
+		pc->rc = rc;
+	free(path);
+}
+
+static void png_one(size_t v, int tid, void *ud)
+{
+	struct run *run = ud;
+	struct run_video *rv = &run->videos[v];
+	struct png_ctx pc = { .run = run, .rv = rv };
+	char reason[160];
+	int io_rc = 0;
+
+	if (rv->st != VID_OK || rv->selected == 0)
+		return;
+	uint8_t *want = xcalloc(rv->vi.nframes, 1);
+	for (size_t i = 0; i < run->sel.n; i++) {
+		const struct item *it = &run->items[run->cand[run->sel.idx[i]]];
+		if (it->video == (int32_t)v)
+			want[it->frame] = 1;
+	}
+	pc.want = want;
+	enum video_status st = video_decode(&run->ds, rv->path, &rv->vi, run->cfg->max_pixels, 0,
+					    run->o->cancel, png_frame_cb, &pc, reason, sizeof(reason),
+					    &io_rc);
+	if (st != VID_OK || pc.rc < 0)
+		rv->io_rc = pc.rc < 0 ? pc.rc : io_rc ? io_rc : -EIO;
+	free(want);
+}
+
+static int write_frames(struct run *run)
+{
+	size_t nsel = 0;
+
+	for (size_t i = 0; i < run->sel.n; i++) {
+		const struct item *it = &run->items[run->cand[run->sel.idx[i]]];
+		if (it->video >= 0) {
+			run->videos[it->video].selected++;
+			nsel++;
+		}
+	}
+	if (nsel == 0)
+		return 0;
+	int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
+	if (pool_for(run->nvideos, threads, png_one, run, run->o->cancel) < 0)
+		return -ECANCELED;
+	for (size_t v = 0; v < run->nvideos; v++) {
+		if (run->videos[v].st == VID_OK && run->videos[v].io_rc != 0)
+			return run_fail(run, run->videos[v].io_rc, false, "writing the frames of %s: %s",
+				    run->videos[v].path, strerror(-run->videos[v].io_rc));
+	}
+	run_log(run, LOG_LVL_INFO, "%zu selected frames written to %s/frames/", nsel, run->o->run_dir);
+	return 0;
+}
+
 static int stage_results(struct run *run)
 {
 	char **names;
@@ -1170,6 +1247,8 @@ static int stage_results(struct run *run)
 		names[i] = run->items[run->cand[i]].path;
 
 	if ((rc = report_write_outputs(run, names)) < 0)
+		goto out;
+	if (run->nvideos > 0 && (rc = write_frames(run)) < 0)
 		goto out;
 	stage_end(run, STAGE_RESULTS, "written to %s", run->o->run_dir);
 	rc = report_write_json(run);

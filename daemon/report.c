@@ -148,6 +148,53 @@ static void report_plan(struct run *run, cJSON *root)
 	}
 }
 
+/*
+ * Per listed video (SPEC 3.1, docs/outputs.md): its frames, the indices of
+ * its corrupt frames and of its selected frames (ascending), or why it could
+ * not be read.
+ */
+static cJSON *videos_json(struct run *run)
+{
+	cJSON *arr = cJSON_CreateArray();
+	uint8_t **sel = xcalloc(run->nvideos, sizeof(*sel));
+
+	for (size_t v = 0; v < run->nvideos; v++)
+		if (run->videos[v].st == VID_OK)
+			sel[v] = xcalloc(run->videos[v].vi.nframes, 1);
+	for (size_t i = 0; i < run->sel.n; i++) {
+		const struct item *it = &run->items[run->cand[run->sel.idx[i]]];
+		if (it->video >= 0)
+			sel[it->video][it->frame] = 1;
+	}
+	for (size_t v = 0; v < run->nvideos; v++) {
+		const struct run_video *rv = &run->videos[v];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "path", rv->path);
+		if (rv->st != VID_OK) {
+			cJSON_AddNumberToObject(o, "frames", 0);
+			cJSON_AddStringToObject(o, "reason", rv->reason);
+			cJSON_AddItemToArray(arr, o);
+			continue;
+		}
+		cJSON_AddNumberToObject(o, "frames", (double)rv->vi.nframes);
+		cJSON_AddNumberToObject(o, "width", rv->vi.width);
+		cJSON_AddNumberToObject(o, "height", rv->vi.height);
+		cJSON_AddStringToObject(o, "codec", rv->vi.codec);
+		cJSON *cor = cJSON_AddArrayToObject(o, "corrupt_frames");
+		cJSON *pk = cJSON_AddArrayToObject(o, "selected_frames");
+		for (uint64_t f = 0; f < rv->vi.nframes; f++) {
+			if (run->items[rv->items[f]].state == IT_CORRUPT)
+				cJSON_AddItemToArray(cor, cJSON_CreateNumber((double)f));
+			if (sel[v][f])
+				cJSON_AddItemToArray(pk, cJSON_CreateNumber((double)f));
+		}
+		cJSON_AddItemToArray(arr, o);
+		free(sel[v]);
+	}
+	free(sel);
+	return arr;
+}
+
 static cJSON *report_json(struct run *run)
 {
 	const struct pipeline_counts *c = &run->r->counts;
@@ -223,6 +270,8 @@ static cJSON *report_json(struct run *run)
 		for (size_t i = 0; i < run->tasks.n; i++)
 			cJSON_AddItemToArray(all, cJSON_CreateString(run->tasks.v[i]));
 	}
+	if (run->nvideos > 0)
+		cJSON_AddItemToObject(root, "videos", videos_json(run));
 	warn = cJSON_AddArrayToObject(root, "warnings");
 	for (size_t i = 0; i < run->cfg->warnings.n; i++)
 		cJSON_AddItemToArray(warn, cJSON_CreateString(run->cfg->warnings.v[i]));

@@ -96,4 +96,10 @@ enum img_status image_check_meta(const uint8_t *buf, size_t len, enum img_format
 void image_check_pixels(const uint8_t *rgb, size_t stride, uint32_t w, uint32_t h,
 			struct img_thumb *thumb, bool meta, struct img_meta *m);
 
+/*
+ * Writes w x h RGB24 rows (stride bytes apart) as an 8-bit RGB PNG at path
+ * (through path.tmp, renamed). Returns 0 or a negative errno.
+ */
+int image_write_png(const char *path, const uint8_t *rgb, size_t stride, uint32_t w, uint32_t h);
+
 #endif

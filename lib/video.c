@@ -266,12 +266,18 @@ static enum video_status vopen(struct vctx *v, uint64_t max_pixels)
 	av_dict_set_int(&opt, "max_index_size", 64 << 20, 0);
 	av_dict_set_int(&opt, "max_probe_packets", 64, 0);
 	av_dict_set_int(&opt, "enable_drefs", 0, 0);
+	/* The demuxer's own words, when it says why it cannot open the file. */
+	struct vlog lg = { .cc = v->fc }, *prev = tl_log;
+	tl_log = &lg;
 	rc = avformat_open_input(&v->fc, NULL, NULL, &opt);
+	tl_log = prev;
 	av_dict_free(&opt);
 	if (rc < 0) {
 		v->fc = NULL;	/* freed by avformat_open_input */
 		if (v->src.io_rc != 0 && dataset_transient(v->src.ds, v->src.io_rc))
 			return vfail(v, VID_IO, "cannot read: %s", strerror(-v->src.io_rc));
+		if (lg.msg[0] != '\0')
+			return vfail(v, VID_CORRUPT, "bad header: %s", lg.msg);
 		if (rc == AVERROR_INVALIDDATA || rc == AVERROR_EOF)
 			return vfail(v, VID_CORRUPT, "bad header: not a readable mp4, mov, avi, mkv or webm file");
 		return vfail(v, VID_CORRUPT, "cannot open: %s", averr(rc, e, sizeof(e)));
