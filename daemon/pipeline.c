@@ -1081,18 +1081,192 @@ static int select_fixed(struct run *run, const bool *pre, size_t k)
 	return 0;
 }
 
-/* A V4 plan: its inputs prepared, then the engine (SPEC 4.8). */
-static int select_plan(struct run *run, const bool *pre)
+/* ---- sequences (SPEC 3.1) ---------------------------------------------------- */
+
+/* rows (n x d) -> out (m x d): each chunk's mean of its members' rows (member candidate indices). */
+static double *chunk_means(const double *v, size_t d, const size_t *mem, size_t m, size_t L)
+{
+	double *out = xcalloc_huge(m ? m * d : 1, sizeof(double));
+
+	for (size_t c = 0; c < m; c++) {
+		double *o = out + c * d;
+		for (size_t j = 0; j < L; j++)
+			for (size_t t = 0; t < d; t++)
+				o[t] += v[mem[c * L + j] * d + t];
+		for (size_t t = 0; t < d; t++)
+			o[t] /= (double)L;
+	}
+	return out;
+}
+
+/*
+ * The candidates become chunks of L consecutive frame indices of a video
+ * (0..L-1, L..2L-1, ...): a shorter last chunk and a chunk with a frame
+ * that is not a candidate are dropped, images take no part. A chunk's row
+ * is the mean of its frames' rows as the selection sees them (normalised
+ * when normalize_embeddings), normalised again then; run->raw gets the mean
+ * before that. Scores, computed metadata, weights and each plan entry's
+ * values are the means of its frames' values (over the frames that have
+ * one; none: no value), BALANCE's classes the sum of their vectors.
+ */
+static void sequences_make(struct run *run, struct engine_entry_input *eis)
+{
+	const size_t L = (size_t)run->cfg->sequence_length;
+	size_t *item2cand = xcalloc(run->nitems ? run->nitems : 1, sizeof(*item2cand));
+	size_t m = 0, cap = 0, *mem = NULL;
+
+	run->seq_len = L;
+	run->seq_frames = 0;
+	for (size_t i = 0; i < run->nitems; i++)
+		item2cand[i] = SIZE_MAX;
+	for (size_t c = 0; c < run->ncand; c++) {
+		item2cand[run->cand[c]] = c;
+		if (run->items[run->cand[c]].video < 0)
+			run->seq_images++;
+	}
+	for (size_t v = 0; v < run->nvideos; v++) {
+		const struct run_video *rv = &run->videos[v];
+		if (rv->st != VID_OK)
+			continue;
+		run->seq_short += rv->vi.nframes % L != 0;
+		for (uint64_t s = 0; s + L <= rv->vi.nframes; s += L) {
+			bool ok = true;
+			for (size_t j = 0; j < L && ok; j++)
+				ok = item2cand[rv->items[s + j]] != SIZE_MAX;
+			if (!ok) {
+				run->seq_not_cand++;
+				continue;
+			}
+			if (m == cap) {
+				cap = cap ? cap * 2 : 64;
+				mem = xrealloc(mem, cap * L * sizeof(*mem));
+			}
+			for (size_t j = 0; j < L; j++)
+				mem[m * L + j] = item2cand[rv->items[s + j]];
+			m++;
+		}
+	}
+	/* Chunks in the order of their first frame's name, as candidates are in path order. */
+	size_t *order = xcalloc(m ? m : 1, sizeof(*order));
+	for (size_t c = 0; c < m; c++)
+		order[c] = c;
+	for (size_t a = 1; a < m; a++) {	/* insertion sort on first-frame candidate index */
+		size_t x = order[a], b = a;
+		while (b > 0 && mem[order[b - 1] * L] > mem[x * L]) {
+			order[b] = order[b - 1];
+			b--;
+		}
+		order[b] = x;
+	}
+	size_t *sorted = xcalloc(m ? m * L : 1, sizeof(*sorted));
+	for (size_t c = 0; c < m; c++)
+		memcpy(sorted + c * L, mem + order[c] * L, L * sizeof(*mem));
+	free(mem);
+	free(order);
+	mem = sorted;
+
+	/* Rows. */
+	double *X = chunk_means(run->X, run->d, mem, m, L);
+	free(run->raw);
+	run->raw = xcalloc_huge(m ? m * run->d : 1, sizeof(double));
+	memcpy(run->raw, X, m * run->d * sizeof(double));
+	if (run->cfg->normalize_embeddings)
+		embed_normalize(X, m, run->d);
+	free(run->X);
+	run->X = X;
+	/* Per-candidate tables. */
+	if (run->scores != NULL && run->nscores > 0) {
+		double *s = chunk_means(run->scores, run->nscores, mem, m, L);
+		free(run->scores);
+		run->scores = s;
+	}
+	if (run->w != NULL) {
+		double *w = chunk_means(run->w, 1, mem, m, L);
+		free(run->w);
+		run->w = w;
+	}
+	if (run->cmeta != NULL) {
+		double *cm = chunk_means(run->cmeta, META_COMPUTED_COUNT, mem, m, L);
+		free(run->cmeta);
+		run->cmeta = cm;
+	}
+	/* The plan's entries (inputs.h's arrays, replaced in place). */
+	for (size_t e = 0; eis != NULL && e < run->plan->nentries; e++) {
+		struct entry_data *ed = &run->ed[e];
+		struct engine_entry_input *ei = &ed->ein;
+		if (ei->value != NULL) {
+			double *val = xcalloc(m ? m : 1, sizeof(double));
+			bool *has = ei->has_value ? xcalloc(m ? m : 1, sizeof(bool)) : NULL;
+			for (size_t c = 0; c < m; c++) {
+				size_t k = 0;
+				for (size_t j = 0; j < L; j++) {
+					size_t f = mem[c * L + j];
+					if (ei->has_value && !ei->has_value[f])
+						continue;
+					val[c] += ei->value[f];
+					k++;
+				}
+				val[c] = k ? val[c] / (double)k : 0;
+				if (has)
+					has[c] = k > 0;
+			}
+			free(ed->value);
+			free(ed->has_value);
+			ed->value = val;
+			ed->has_value = has;
+			ei->value = val;
+			ei->has_value = has;
+		}
+		if (ei->class_idx != NULL || ei->class_vec != NULL) {
+			size_t nc = ei->nclasses;
+			double *cv = xcalloc(m && nc ? m * nc : 1, sizeof(double));
+			for (size_t c = 0; c < m; c++) {
+				for (size_t j = 0; j < L; j++) {
+					size_t f = mem[c * L + j];
+					if (ei->class_idx != NULL) {
+						if (ei->class_idx[f] >= 0)
+							cv[c * nc + (size_t)ei->class_idx[f]] += 1;
+					} else {
+						for (size_t t = 0; t < nc; t++)
+							cv[c * nc + t] += ei->class_vec[f * nc + t];
+					}
+				}
+			}
+			free(ed->class_idx);
+			free(ed->class_vec);
+			ed->class_idx = NULL;
+			ed->class_vec = cv;
+			ei->class_idx = NULL;
+			ei->class_vec = cv;
+		}
+		ei->m = NULL;	/* TYPICALITY's m_i: on the chunks' rows, by the strategy */
+		eis[e] = *ei;
+	}
+	/* The chunks are the candidates now, each named by its first frame. */
+	run->chunk_items = xcalloc(m ? m * L : 1, sizeof(*run->chunk_items));
+	for (size_t c = 0; c < m * L; c++)
+		run->chunk_items[c] = run->cand[mem[c]];
+	run->seq_frames = run->ncand;
+	for (size_t c = 0; c < m; c++)
+		run->cand[c] = run->chunk_items[c * L];
+	run->ncand = m;
+	free(mem);
+	free(item2cand);
+	run_log(run, LOG_LVL_INFO,
+		"sequences of %zu frames: %zu chunks of %zu candidate frames; dropped: %zu shorter last chunks, "
+		"%zu holding a frame that is not a candidate; %zu images take no part",
+		L, m, run->seq_frames, run->seq_short, run->seq_not_cand, run->seq_images);
+}
+
+/* A V4 plan: its inputs prepared (eis, taken), then the engine (SPEC 4.8). */
+static int select_plan(struct run *run, const bool *pre, struct engine_entry_input *eis)
 {
 	const struct plan *p = run->plan;
 	const struct plan_entry *typ = plan_find(p, PLAN_STRATEGY_TYPICALITY);
-	struct engine_entry_input *eis = NULL;
 	struct engine_result *er = &run->er;
 	size_t n = run->ncand, ne = p->nentries;
 	int rc;
 
-	if ((rc = inputs_prepare(run, &eis)) < 0)
-		return rc;
 	if (typ != NULL)
 		run_log(run, LOG_LVL_INFO, "typicality: exact %u-nearest neighbours of up to %zu candidates "
 			"x %zu dimensions, about %.3g distance terms", typ->num_nearest_neighbors, n,
@@ -1131,14 +1305,22 @@ static int stage_selection(struct run *run)
 {
 	const struct run_config *cfg = run->cfg;
 	const struct plan *p = run->plan;
-	size_t n = run->ncand, k = p->from_method ? config_budget(cfg, n) : plan_budget_k(p, n);
+	struct engine_entry_input *eis = NULL;
 	bool *pre = NULL;
 	int rc;
 
-	stage_begin(run, STAGE_SELECTION, n);
-	if ((rc = datapool_preselect(run, &pre)) < 0)
+	stage_begin(run, STAGE_SELECTION, run->ncand);
+	/* A plan's inputs are read per frame, then (sequences) made per chunk. */
+	if (!p->from_method && (rc = inputs_prepare(run, &eis)) < 0)
 		return rc;
-	rc = p->from_method ? select_fixed(run, pre, k) : select_plan(run, pre);
+	if (cfg->sequence_length > 1)
+		sequences_make(run, eis);
+	size_t n = run->ncand, k = p->from_method ? config_budget(cfg, n) : plan_budget_k(p, n);
+	if ((rc = datapool_preselect(run, &pre)) < 0) {
+		free(eis);
+		return rc;
+	}
+	rc = p->from_method ? select_fixed(run, pre, k) : select_plan(run, pre, eis);
 	free(pre);
 	if (rc == -ECANCELED || run->r->error[0] != '\0')
 		return rc;
@@ -1197,8 +1379,8 @@ static void png_one(size_t v, int tid, void *ud)
 	if (rv->st != VID_OK || rv->selected == 0)
 		return;
 	uint8_t *want = xcalloc(rv->vi.nframes, 1);
-	for (size_t i = 0; i < run->sel.n; i++) {
-		const struct item *it = &run->items[run->cand[run->sel.idx[i]]];
+	for (size_t i = 0; i < run->nsel_items; i++) {
+		const struct item *it = &run->items[run->sel_items[i]];
 		if (it->video == (int32_t)v)
 			want[it->frame] = 1;
 	}
@@ -1215,8 +1397,8 @@ static int write_frames(struct run *run)
 {
 	size_t nsel = 0;
 
-	for (size_t i = 0; i < run->sel.n; i++) {
-		const struct item *it = &run->items[run->cand[run->sel.idx[i]]];
+	for (size_t i = 0; i < run->nsel_items; i++) {
+		const struct item *it = &run->items[run->sel_items[i]];
 		if (it->video >= 0) {
 			run->videos[it->video].selected++;
 			nsel++;
@@ -1242,6 +1424,12 @@ static int stage_results(struct run *run)
 	int rc;
 
 	stage_begin(run, STAGE_RESULTS, 0);
+	size_t L = run->seq_len > 1 ? run->seq_len : 1;
+	run->sel_items = xcalloc(run->sel.n ? run->sel.n * L : 1, sizeof(*run->sel_items));
+	for (size_t i = 0; i < run->sel.n; i++)
+		for (size_t j = 0; j < L; j++)
+			run->sel_items[run->nsel_items++] = L > 1 ? run->chunk_items[run->sel.idx[i] * L + j]
+				: run->cand[run->sel.idx[i]];
 	names = xcalloc(run->ncand ? run->ncand : 1, sizeof(*names));
 	for (size_t i = 0; i < run->ncand; i++)
 		names[i] = run->items[run->cand[i]].path;
@@ -1436,6 +1624,8 @@ out:
 	}
 	free(run.videos);
 	strvec_free(&run.frame_names);
+	free(run.chunk_items);
+	free(run.sel_items);
 	free(run.desc);
 	free(run.cand);
 	free(run.cmeta);

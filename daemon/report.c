@@ -161,8 +161,8 @@ static cJSON *videos_json(struct run *run)
 	for (size_t v = 0; v < run->nvideos; v++)
 		if (run->videos[v].st == VID_OK)
 			sel[v] = xcalloc(run->videos[v].vi.nframes, 1);
-	for (size_t i = 0; i < run->sel.n; i++) {
-		const struct item *it = &run->items[run->cand[run->sel.idx[i]]];
+	for (size_t i = 0; i < run->nsel_items; i++) {
+		const struct item *it = &run->items[run->sel_items[i]];
 		if (it->video >= 0)
 			sel[it->video][it->frame] = 1;
 	}
@@ -272,6 +272,17 @@ static cJSON *report_json(struct run *run)
 	}
 	if (run->nvideos > 0)
 		cJSON_AddItemToObject(root, "videos", videos_json(run));
+	if (run->seq_len > 1) {
+		cJSON *sq = cJSON_AddObjectToObject(root, "sequences");
+		cJSON_AddNumberToObject(sq, "length", (double)run->seq_len);
+		cJSON_AddNumberToObject(sq, "chunks", (double)run->ncand);
+		cJSON_AddNumberToObject(sq, "candidate_frames", (double)run->seq_frames);
+		cJSON_AddNumberToObject(sq, "dropped_short", (double)run->seq_short);
+		cJSON_AddNumberToObject(sq, "dropped_not_candidates", (double)run->seq_not_cand);
+		cJSON_AddNumberToObject(sq, "images_left_out", (double)run->seq_images);
+		cJSON_AddNumberToObject(sq, "selected_chunks", (double)run->sel.n);
+		cJSON_AddNumberToObject(sq, "selected_frames", (double)run->nsel_items);
+	}
 	warn = cJSON_AddArrayToObject(root, "warnings");
 	for (size_t i = 0; i < run->cfg->warnings.n; i++)
 		cJSON_AddItemToArray(warn, cJSON_CreateString(run->cfg->warnings.v[i]));
@@ -370,8 +381,9 @@ int report_write_outputs(struct run *run, char *const *names)
 	rc = -EIO;
 	if ((f = open_out(run, "filenames/selected_filenames.txt")) == NULL)
 		return rc;
-	for (size_t i = 0; i < run->sel.n; i++)
-		fprintf(f, "%s\n", names[run->sel.idx[i]]);
+	/* Sequences: every frame of every chosen chunk (SPEC 3.1). */
+	for (size_t i = 0; i < run->nsel_items; i++)
+		fprintf(f, "%s\n", run->items[run->sel_items[i]].path);
 	if ((rc = close_out(run, f, "filenames/selected_filenames.txt")) < 0)
 		return rc;
 

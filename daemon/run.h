@@ -81,6 +81,17 @@ struct run {
 	size_t nvideos;
 	struct strvec frame_names;	/* the frames' names (items borrow them) */
 	struct unit *units;		/* the image pass's tasks */
+	/*
+	 * Sequences (SPEC 3.1, selected_sequence_length = seq_len > 1): from the
+	 * selection on, the candidates are chunks of seq_len frames; chunk c's
+	 * frames are the items chunk_items[c * seq_len ..], its name its first.
+	 */
+	size_t seq_len;
+	size_t *chunk_items;
+	size_t seq_frames, seq_short, seq_not_cand, seq_images;	/* report.json's counts */
+	/* Every selected item in selection order (a chunk: its frames in order). */
+	size_t *sel_items;
+	size_t nsel_items;
 	bool want_meta;		/* the plan reads a lightly.* key made from the pixels */
 	double *desc;		/* nitems x DESC_DIM, built-in descriptor */
 	atomic_size_t done;
