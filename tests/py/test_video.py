@@ -16,6 +16,7 @@
 - 20,000 frames of 1x1 and the hostile files stay under an RSS cap.
 """
 import json
+import math
 import os
 import random
 import re
@@ -27,6 +28,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import s3util  # noqa: E402
+import planref  # noqa: E402
 import winnowtest as wt  # noqa: E402
 
 FFMPEG = shutil.which("ffmpeg")
@@ -232,6 +234,74 @@ class Videos(unittest.TestCase):
         scene = [frame_name("clips/scene.mp4", i, 30) for i in range(30)]
         self.assertTrue(all(s in sel for s in scene[:19]), sorted(sel))
         self.assertTrue(all(s not in sel for s in scene[21:]), sorted(sel))
+
+    def test_sequences_exact_against_the_reference(self):
+        """selectedSequenceLength = 4 on a V4 plan (DIVERSITY and WEIGHTS on a custom
+        metadata key read from .lightly/metadata/<frame name>.json), checked step by
+        step against planref on chunks made here from the CSV (SPEC 3.1)."""
+        L = 4
+        d = os.path.join(self.dir, "seq")
+        shutil.copytree(self.data, d)
+        os.makedirs(os.path.join(d, ".lightly", "embeddings"))
+        rng = random.Random(7)
+        rows = {nm: [rng.gauss(0, 1) for _ in range(6)] for nm in self.frames + ["still.png"]}
+        with open(os.path.join(d, ".lightly", "embeddings", "e.csv"), "w") as f:
+            f.write("filenames," + ",".join("embedding_%d" % j for j in range(6)) + ",labels\n")
+            for nm, r in rows.items():
+                f.write(nm + "," + ",".join(repr(x) for x in r) + ",0\n")
+        temp = {}
+        for nm in self.frames:
+            if rng.random() < 0.8:      # some frames have no value
+                temp[nm] = rng.uniform(-5, 30)
+                p = os.path.join(d, ".lightly", "metadata", os.path.splitext(nm)[0] + ".json")
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+                with open(p, "w") as f:
+                    json.dump({"file_name": nm, "type": "image",
+                               "metadata": {"weather": {"temp": temp[nm]}}}, f)
+        sel = {"nSamples": 6, "strategies": [
+            {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}},
+            {"input": {"type": "METADATA", "key": "weather.temp"},
+             "strategy": {"type": "WEIGHTS", "strength": 0.5}}]}
+        out = self.select({"workerType": "FULL", "selection": sel,
+                           "docker": {"embeddings": "e.csv", "selectedSequenceLength": L}}, d)
+        corrupt = wt.read_tsv(os.path.join(out, "filenames", "corrupt_filenames.txt"))
+        # The chunks, made here: L consecutive indices, every frame a candidate.
+        chunks = []
+        for v in self.videos:
+            n = self.counts[v]
+            for s in range(0, n - L + 1, L):
+                fr = [frame_name(v, s + j, n) for j in range(L)]
+                if not any(f in corrupt for f in fr):
+                    chunks.append(fr)
+        chunks.sort(key=lambda c: c[0].encode())
+        src = planref.Source(d, [c[0] for c in chunks], [rows[c[0]] for c in chunks])
+        X = []
+        for c in chunks:
+            m = [sum(r[t] for r in (planref.Source(d, c, [rows[f] for f in c]).X.tolist())) / L
+                 for t in range(6)]
+            nrm = sum(x * x for x in m) ** 0.5
+            X.append([x / nrm for x in m])
+        vals, has = [], []
+        for c in chunks:
+            got = [temp[f] for f in c if f in temp]
+            vals.append(sum(got) / len(got) if got else 0.0)
+            has.append(1 if got else 0)
+        case = {"n": len(chunks), "d": 6, "X": [x for r in X for x in r], "k": 6, "entries": [
+            {"input": "EMBEDDINGS", "strategy": "DIVERSITY", "strength": 1.0},
+            {"input": "METADATA", "strategy": "WEIGHTS", "strength": 0.5, "value": vals,
+             "has_value": has}]}
+        hdr, body = wt.read_csv(os.path.join(out, "data", "selection.csv"))
+        picks = [[src.index[r[1]], float(r[4]), float(r[3]) if r[3] else math.nan,
+                  [float(x) if x else math.nan for x in r[5:]]] for r in body]
+        self.assertEqual(len(picks), 6)
+        rep = self.report(out)
+        planref.follow_steps(self, case, picks, rep["stop_reason"])
+        self.assertEqual(rep["sequences"]["chunks"], len(chunks))
+        # selected_filenames.txt: every frame of every chosen chunk, in selection order.
+        want = [f for r in body for c in chunks if c[0] == r[1] for f in c]
+        self.assertEqual(wt.read_lines(os.path.join(out, "filenames", "selected_filenames.txt")), want)
+        for f in want:
+            self.assertTrue(os.path.exists(os.path.join(out, "frames", f)), f)
 
     def test_s3_equals_local(self):
         s3 = s3util.S3Server(self.dir, ["vids"])
