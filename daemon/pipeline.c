@@ -159,9 +159,15 @@ static void probe_one(size_t i, int tid, void *ud)
 			    v->reason, sizeof(v->reason), &v->io_rc);
 }
 
+/* By name; a frame before a file of the same name (which is then left out). */
 static int cmp_item_path(const void *a, const void *b)
 {
-	return strcmp(((const struct item *)a)->path, ((const struct item *)b)->path);
+	const struct item *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+
+	if (c != 0)
+		return c;
+	return (y->video >= 0) - (x->video >= 0);
 }
 
 /*
