@@ -73,7 +73,7 @@ Q := @
 endif
 
 .PHONY: fuzz fuzz-build all deps check soak demo install clean bench bench-images bench-scores \
-	bench-web bench-e2e bench-select bench-knn bench-csv bench-s3 unit web-assets
+	bench-web bench-e2e bench-select bench-knn bench-csv bench-s3 bench-video unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -243,6 +243,14 @@ demo: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 bench-images: $(DEPS_STAMP) $(BIN)/winnowd
 	@BUILD=$(BUILD) bench/bench_images.sh
 
+# Videos (issue 17): winnow's image pass on generated 1080p H.264 clips against ffmpeg's
+# decode and OpenCV's VideoCapture (python3-opencv, installed here as wrk is for bench-web).
+bench-video: $(DEPS_STAMP) $(BIN)/winnowd
+	@dpkg-query -W -f='$${Status}' python3-opencv 2>/dev/null | grep -q 'install ok installed' || \
+	  { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get install -y -q python3-opencv >/dev/null || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q python3-opencv; }; }
+	@BUILD=$(BUILD) BIN=$(BIN) /usr/bin/python3 bench/bench_video.py
+
 bench-scores: $(DEPS_STAMP) $(BIN)/winnowd
 	@BUILD=$(BUILD) BIN=$(BIN) bench/bench_scores.sh
 
@@ -278,7 +286,7 @@ bench-csv: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/bench/bench_csv
 bench-s3: $(DEPS_STAMP) $(BUILD)/bench/bench_s3 web-assets
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_s3.py
 
-bench: bench-images bench-scores bench-web bench-e2e bench-select bench-knn bench-csv bench-s3
+bench: bench-images bench-scores bench-web bench-e2e bench-select bench-knn bench-csv bench-s3 bench-video
 
 # The units name /usr/local/bin; install rewrites that to $(PREFIX)/bin. The
 # example config never overwrites a real one: it lands beside it as .example.
