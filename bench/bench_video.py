@@ -59,7 +59,7 @@ def clips(d):
 def bench_winnow(d):
     best, frames = None, 0
     cfg = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump({"docker": {"method": "random", "stopping_condition": {"n_samples": 1},
+    json.dump({"docker": {"method": "random", "stopping_condition": {"n_samples": 2},
                           "remove_exact_duplicates": False}}, cfg)
     cfg.close()
     for _ in range(REPEAT):
