@@ -17,8 +17,9 @@
  * Two passes. The demux pass (the listing) reads every packet of the first
  * video stream without decoding: it counts the frames and records each
  * packet's presentation time and size; frames are indexed in presentation
- * order (time, then demux order), so the index of every frame, decoded or
- * not, is known before the decode. The decode pass demuxes again and
+ * order, so the index of every frame, decoded or not, is known before the
+ * decode. A stream whose packets do not all have distinct times is indexed
+ * in demux order and its pictures matched in output order. The decode pass demuxes again and
  * decodes on one thread (videos are spread over the pool one per task, so
  * the result never depends on the thread count); a decoded frame is matched
  * to its index by its time. A frame is corrupt when sending its packet
@@ -354,6 +355,13 @@ static int cmp_pk(const void *a, const void *b)
 	return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
 
+static int cmp_ord(const void *a, const void *b)
+{
+	const struct pk *x = a, *y = b;
+
+	return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
 static enum video_status probe(struct vctx *v, uint64_t max_pixels, struct video_info *vi)
 {
 	enum video_status st = vopen(v, max_pixels);
@@ -406,10 +414,17 @@ static enum video_status probe(struct vctx *v, uint64_t max_pixels, struct video
 		st = vfail(v, VID_CORRUPT, "no frames");
 		goto out;
 	}
-	/* Without times on every packet the demux order is the presentation order. */
-	for (size_t i = 0; untimed && i < n; i++)
-		pk[i].key = (int64_t)i;
-	qsort(pk, n, sizeof(*pk), cmp_pk);
+	/*
+	 * Without a distinct time on every packet the demux order is the
+	 * presentation order (and frames are matched in output order).
+	 */
+	if (!untimed) {
+		qsort(pk, n, sizeof(*pk), cmp_pk);
+		for (size_t i = 1; i < n && !untimed; i++)
+			untimed = pk[i].key == pk[i - 1].key;
+		if (untimed)
+			qsort(pk, n, sizeof(*pk), cmp_ord);
+	}
 	memset(vi, 0, sizeof(*vi));
 	vi->width = (uint32_t)par->width;
 	vi->height = (uint32_t)par->height;
@@ -421,8 +436,6 @@ static enum video_status probe(struct vctx *v, uint64_t max_pixels, struct video
 		vi->key[i] = untimed ? INT64_MIN : pk[i].key;
 		vi->size[i] = pk[i].size;
 	}
-	if (untimed)	/* all keys INT64_MIN: matched in order of output */
-		vi->key[0] = INT64_MIN;
 out:
 	free(pk);
 	av_packet_free(&pkt);
@@ -451,6 +464,7 @@ struct dec {
 	const struct video_info *vi;
 	uint8_t *done;		/* per index: handed out */
 	char **why;		/* per index: the decoder's complaint while decoding its packet */
+	uint64_t next_open;	/* every index below is handed out */
 	uint64_t next_free;	/* every index below is handed out or has a complaint */
 	struct SwsContext *sws;
 	uint8_t *rgb;
@@ -478,11 +492,18 @@ static int64_t index_of(struct dec *d, int64_t k, bool want_free)
 			if (!d->done[i] && (!want_free || d->why[i] == NULL))
 				return (int64_t)i;
 	}
-	/* No time, or none left with it: the lowest index still open. */
-	for (uint64_t i = 0; i < vi->nframes; i++)
-		if (!d->done[i] && (!want_free || d->why[i] == NULL))
-			return (int64_t)i;
-	return -1;
+	/*
+	 * No time, or none left with it: the lowest index still open. The two
+	 * cursors only move up, so a hostile file costs O(frames) in all here.
+	 */
+	if (!want_free) {
+		while (d->next_open < vi->nframes && d->done[d->next_open])
+			d->next_open++;
+		return d->next_open < vi->nframes ? (int64_t)d->next_open : -1;
+	}
+	while (d->next_free < vi->nframes && (d->done[d->next_free] || d->why[d->next_free]))
+		d->next_free++;
+	return d->next_free < vi->nframes ? (int64_t)d->next_free : -1;
 }
 
 static void hand_out_corrupt(struct dec *d, uint64_t i, const char *why)
