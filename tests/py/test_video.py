@@ -8,8 +8,10 @@
   mp4 whose index is lost, a declared 30000x30000) is corrupt as a whole with
   its reason; bytes overwritten mid-stream make frames corrupt with the
   decoder's reason, the other frames of that video stay candidates;
-- an embeddings CSV's rows and a THRESHOLD on lightly.uniformRowRatio work by
-  frame name (the static black stretch is removed);
+- predictions, custom metadata, an embeddings CSV's rows and a THRESHOLD on
+  lightly.uniformRowRatio work by frame name (the static black stretch is removed);
+- sequences (selectedSequenceLength) are exact against tests/py/planref.py on
+  chunks made here from the CSV;
 - outputs are identical on 1 and 2 threads, and on S3 as on LOCAL;
 - report.json lists each video's frames, corrupt and selected frames, and the
   selected frames are PNGs under <output>/frames/;
@@ -234,6 +236,38 @@ class Videos(unittest.TestCase):
         scene = [frame_name("clips/scene.mp4", i, 30) for i in range(30)]
         self.assertTrue(all(s in sel for s in scene[:19]), sorted(sel))
         self.assertTrue(all(s not in sel for s in scene[21:]), sorted(sel))
+
+    def test_predictions_by_frame_name(self):
+        d = os.path.join(self.dir, "pred")
+        shutil.copytree(self.data, d)
+        task = os.path.join(d, ".lightly", "predictions", "cls")
+        os.makedirs(task)
+        with open(os.path.join(d, ".lightly", "predictions", "tasks.json"), "w") as f:
+            json.dump(["cls"], f)
+        with open(os.path.join(task, "schema.json"), "w") as f:
+            json.dump({"task_type": "classification",
+                       "categories": [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}]}, f)
+        rng = random.Random(11)
+        probs = {}
+        for nm in self.frames:
+            p = round(rng.random(), 3)
+            probs[nm] = p
+            path = os.path.join(task, os.path.splitext(nm)[0] + ".json")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                json.dump({"file_name": nm, "predictions": [
+                    {"category_id": 0, "probabilities": [p, 1 - p]}]}, f)
+        out = self.select({"method": "coral", "stopping_condition": {"n_samples": 5},
+                           "active_learning": {"task_name": "cls"}}, d)
+        rep = self.report(out)
+        self.assertEqual(rep["counts"]["no_predictions"], 1)    # still.png alone
+        hdr, body = wt.read_csv(os.path.join(out, "data", "scores.csv"))
+        col = hdr.index("uncertainty_margin")
+        got = {r[0]: float(r[col]) for r in body}
+        for nm, p in probs.items():
+            if nm in got:
+                self.assertAlmostEqual(got[nm], 1 - abs(p - (1 - p)), places=9, msg=nm)
+        self.assertGreater(len([n for n in got if n in probs]), 100)
 
     def test_sequences_exact_against_the_reference(self):
         """selectedSequenceLength = 4 on a V4 plan (DIVERSITY and WEIGHTS on a custom
