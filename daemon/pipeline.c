@@ -12,6 +12,12 @@
  * refers to them. The image pass reads each file once and does everything that
  * needs its bytes (check, hash, descriptor) while they are in memory; only a
  * hash collision reads a file again, to compare bytes.
+ *
+ * Videos (SPEC 3.1, lib/video.c): the listing counts each video's frames by
+ * a demux-only pass and makes every frame an item; the image pass decodes a
+ * video in one task and hands each frame's pixels to the image code's
+ * per-image work; with selected_sequence_length > 1 the selection's
+ * candidates become chunks of frames (sequences_make).
  */
 #include "run.h"
 
