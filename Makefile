@@ -14,18 +14,21 @@ BUILD   ?= build-$(subst $(comma),-,$(SANITIZE))
 BIN     ?= bin-$(subst $(comma),-,$(SANITIZE))
 endif
 
-PKGS := libuv libcjson yajl libcurl expat sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb
+PKGS := libuv libcjson yajl libcurl expat sqlite3 openblas libjpeg libpng libwebp libwebpdemux libxxhash stb \
+	libavformat libavcodec libswscale libavutil
 WEB_PKGS := libmicrohttpd libcrypto
 TEST_PKGS := cmocka
 
 # Debian packages: build libraries, test tools (cmocka, numpy, scikit-learn, Pillow).
 # python3-pydantic .. -urllib3: what Lightly's own client (tests/tools/lightly_client_check.sh) needs.
+# libav*-dev: videos (lib/video.c, SPEC 3.1); ffmpeg: the video tests make their clips with its CLI.
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libyajl-dev libcurl4-openssl-dev \
 	libsqlite3-dev libopenblas-dev libjpeg62-turbo-dev libpng-dev libwebp-dev \
 	libxxhash-dev libstb-dev libexpat1-dev libcmocka-dev sqlite3 python3 python3-numpy \
 	python3-sklearn python3-pil libmicrohttpd-dev libssl-dev chromium systemd \
 	clang libclang-rt-14-dev \
-	python3-pydantic python3-requests python3-tqdm python3-dateutil python3-urllib3
+	python3-pydantic python3-requests python3-tqdm python3-dateutil python3-urllib3 \
+	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -70,7 +73,7 @@ Q := @
 endif
 
 .PHONY: fuzz fuzz-build all deps check soak demo install clean bench bench-images bench-scores \
-	bench-web bench-e2e bench-select bench-knn bench-csv bench-s3 unit web-assets
+	bench-web bench-e2e bench-select bench-knn bench-csv bench-s3 bench-video unit web-assets
 all: deps $(BIN)/winnowd $(BIN)/winnowctl $(WEB_BIN) web-assets
 
 # Runs apt-get only when a package is missing, so it is cheap to call every time.
@@ -240,6 +243,14 @@ demo: $(DEPS_STAMP) $(BIN)/winnowd $(WEB_BIN) web-assets
 bench-images: $(DEPS_STAMP) $(BIN)/winnowd
 	@BUILD=$(BUILD) bench/bench_images.sh
 
+# Videos (issue 17): winnow's image pass on generated 1080p H.264 clips against ffmpeg's
+# decode and OpenCV's VideoCapture (python3-opencv, installed here as wrk is for bench-web).
+bench-video: $(DEPS_STAMP) $(BIN)/winnowd
+	@dpkg-query -W -f='$${Status}' python3-opencv 2>/dev/null | grep -q 'install ok installed' || \
+	  { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get install -y -q python3-opencv >/dev/null || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q python3-opencv; }; }
+	@BUILD=$(BUILD) BIN=$(BIN) /usr/bin/python3 bench/bench_video.py
+
 bench-scores: $(DEPS_STAMP) $(BIN)/winnowd
 	@BUILD=$(BUILD) BIN=$(BIN) bench/bench_scores.sh
 
@@ -276,7 +287,7 @@ bench-csv: $(DEPS_STAMP) $(BIN)/winnowd $(BUILD)/bench/bench_csv
 bench-s3: $(DEPS_STAMP) $(BUILD)/bench/bench_s3 web-assets
 	@BUILD=$(BUILD) /usr/bin/python3 bench/bench_s3.py
 
-bench: bench-images bench-scores bench-web bench-e2e bench-select bench-knn bench-csv bench-s3
+bench: bench-images bench-scores bench-web bench-e2e bench-select bench-knn bench-csv bench-s3 bench-video
 
 # The units name /usr/local/bin; install rewrites that to $(PREFIX)/bin. The
 # example config never overwrites a real one: it lands beside it as .example.

@@ -159,8 +159,10 @@ void ckpt_hashes(struct run *run)
 	hash_str(st, run->o->input);
 	for (size_t i = 0; i < run->nitems; i++) {
 		const char *p = run->items[i].path;
+		/* A frame: its video's size and time. */
+		const char *sp = run->items[i].video >= 0 ? run->videos[run->items[i].video].path : p;
 		hash_str(st, p);
-		hash_stat(st, run->emb_only ? -1 : dataset_stat(&run->ds, p, &sb), &sb);
+		hash_stat(st, run->emb_only ? -1 : dataset_stat(&run->ds, sp, &sb), &sb);
 	}
 	for (size_t i = 0; i < run->ds.nexcluded; i++) {
 		hash_str(st, run->ds.excluded[i].path);
@@ -391,6 +393,8 @@ static int ckpt_parse(struct run *run, enum stage s, const uint8_t *data, size_t
 		get(&r, &it->meta.sharpness, sizeof(double));
 		get(&r, &it->meta.uniform_row_ratio, sizeof(double));
 		it->path = run->items[i].path;
+		it->video = run->items[i].video;
+		it->frame = run->items[i].frame;
 	}
 	desc_mode = get_u8(&r);
 	if ((desc_mode != 0) != (s < STAGE_EMBEDDINGS && !run->have_csv))

@@ -12,10 +12,17 @@
  * refers to them. The image pass reads each file once and does everything that
  * needs its bytes (check, hash, descriptor) while they are in memory; only a
  * hash collision reads a file again, to compare bytes.
+ *
+ * Videos (SPEC 3.1, lib/video.c): the listing counts each video's frames by
+ * a demux-only pass and makes every frame an item; the image pass decodes a
+ * video in one task and hands each frame's pixels to the image code's
+ * per-image work; with selected_sequence_length > 1 the selection's
+ * candidates become chunks of frames (sequences_make).
  */
 #include "run.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -38,6 +45,7 @@
 #include "scorers/scorer.h"
 #include "selectors/selector.h"
 #include "util.h"
+#include "video.h"
 
 #define MAX_IMAGE_BYTES ((size_t)1 << 30)
 
@@ -146,6 +154,114 @@ static ssize_t stream_read(void *st, void *buf, size_t n)
 	return dataset_stream_read(st, buf, n);
 }
 
+/* ---- videos (SPEC 3.1) ---------------------------------------------------- */
+
+static void probe_one(size_t i, int tid, void *ud)
+{
+	struct run *run = ud;
+	struct run_video *v = &run->videos[i];
+
+	v->st = video_probe(&run->ds, v->path, run->cfg->max_pixels, run->o->cancel, &v->vi,
+			    v->reason, sizeof(v->reason), &v->io_rc);
+}
+
+/* By name; a frame before a file of the same name (which is then left out). */
+static int cmp_item_path(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+
+	if (c != 0)
+		return c;
+	return (y->video >= 0) - (x->video >= 0);
+}
+
+/*
+ * The listing's files become items: an image is one, a video each of its
+ * frames (counted by a demux-only pass, one video per task of the pool), or
+ * one corrupt item under its own name when it cannot be opened. Items are
+ * then sorted by name, as the later stages and outputs expect.
+ */
+static int list_videos(struct run *run)
+{
+	struct dataset *ds = &run->ds;
+	size_t nv = 0, n = 0;
+
+	for (size_t i = 0; i < ds->files.n; i++)
+		nv += dataset_is_video_name(ds->files.v[i]);
+	run->nvideos = nv;
+	run->videos = xcalloc(nv ? nv : 1, sizeof(*run->videos));
+	nv = 0;
+	for (size_t i = 0; i < ds->files.n; i++)
+		if (dataset_is_video_name(ds->files.v[i]))
+			run->videos[nv++].path = ds->files.v[i];
+	if (nv > 0) {
+		int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
+		if (pool_for(nv, threads, probe_one, run, run->o->cancel) < 0)
+			return -ECANCELED;
+	}
+	for (size_t v = 0; v < nv; v++) {
+		struct run_video *rv = &run->videos[v];
+		if (rv->st == VID_IO)
+			return run_fail(run, rv->io_rc ? rv->io_rc : -EIO, false, "reading the video %s: %s",
+				    rv->path, rv->reason);
+		n += rv->st == VID_OK ? rv->vi.nframes : 1;
+	}
+	n += ds->files.n - nv;
+	run->nitems = n;
+	run->items = xcalloc(n ? n : 1, sizeof(*run->items));
+	n = 0;
+	nv = 0;
+	for (size_t i = 0; i < ds->files.n; i++) {
+		const char *p = ds->files.v[i];
+		if (!dataset_is_video_name(p)) {
+			run->items[n].video = -1;
+			run->items[n++].path = ds->files.v[i];
+			continue;
+		}
+		struct run_video *rv = &run->videos[nv];
+		if (rv->st != VID_OK) {
+			struct item *it = &run->items[n++];
+			it->path = ds->files.v[i];
+			it->video = -1;
+			it->state = rv->st == VID_UNSUPPORTED ? IT_EXCLUDED : IT_CORRUPT;
+			it->reason = xstrdup(rv->reason);
+			run_log(run, LOG_LVL_WARNING, "%s: %s", p, rv->reason);
+			nv++;
+			continue;
+		}
+		rv->items = xcalloc(rv->vi.nframes, sizeof(*rv->items));
+		for (uint64_t f = 0; f < rv->vi.nframes; f++) {
+			struct item *it = &run->items[n++];
+			strvec_take(&run->frame_names, video_frame_name(p, f, rv->vi.nframes));
+			it->path = run->frame_names.v[run->frame_names.n - 1];
+			it->video = (int32_t)nv;
+			it->frame = (uint32_t)f;
+			it->width = rv->vi.width;
+			it->height = rv->vi.height;
+		}
+		run->r->counts.frames += rv->vi.nframes;
+		run->r->counts.videos++;
+		run_log(run, LOG_LVL_INFO, "%s: %" PRIu64 " frames of %ux%u (%s)", p, rv->vi.nframes,
+			rv->vi.width, rv->vi.height, rv->vi.codec);
+		nv++;
+	}
+	if (nv == 0)
+		return 0;
+	qsort(run->items, run->nitems, sizeof(*run->items), cmp_item_path);
+	for (size_t i = 0; i < run->nitems; i++) {
+		struct item *it = &run->items[i];
+		if (it->video >= 0)
+			run->videos[it->video].items[it->frame] = i;
+		/* A file named like a frame of a video: the second of the two is left out. */
+		if (i > 0 && strcmp(run->items[i - 1].path, it->path) == 0 && it->state == IT_OK) {
+			it->state = IT_EXCLUDED;
+			it->reason = xstrdup("same name as a video's frame");
+		}
+	}
+	return 0;
+}
+
 static int stage_listing(struct run *run)
 {
 	const struct run_config *cfg = run->cfg;
@@ -225,8 +341,10 @@ static int stage_listing(struct run *run)
 		run->emb_only = true;
 		run->nitems = run->csv.n;
 		run->items = xcalloc_huge(run->nitems, sizeof(*run->items));
-		for (size_t i = 0; i < run->csv.n; i++)
+		for (size_t i = 0; i < run->csv.n; i++) {
 			run->items[i].path = run->csv.names[run->csv.order[i]];
+			run->items[i].video = -1;
+		}
 		for (size_t i = 0; i < run->nitems; i++) {
 			const char *p = run->items[i].path;
 			if (!dataset_name_supported(p)) {
@@ -242,14 +360,16 @@ static int stage_listing(struct run *run)
 				    run->o->input, cfg->relevant_filenames_file, run->ds.relevant_skipped);
 		if (run->ds.files.n == 0)
 			return run_fail(run, -ENOENT, true, "no images found in %s", run->o->input);
-		run->nitems = run->ds.files.n;
-		run->items = xcalloc(run->nitems, sizeof(*run->items));
-		for (size_t i = 0; i < run->nitems; i++)
-			run->items[i].path = run->ds.files.v[i];
+		if ((rc = list_videos(run)) < 0)
+			return rc;
 	}
 	run->r->counts.listed = run->nitems + run->ds.nexcluded;
-	stage_end(run, STAGE_LISTING, "%zu images listed, %zu excluded", run->nitems,
-		  run->ds.nexcluded);
+	if (run->nvideos > 0)
+		stage_end(run, STAGE_LISTING, "%zu images listed (%zu frames of %zu videos), %zu excluded",
+			  run->nitems, run->r->counts.frames, run->nvideos, run->ds.nexcluded);
+	else
+		stage_end(run, STAGE_LISTING, "%zu images listed, %zu excluded", run->nitems,
+			  run->ds.nexcluded);
 	return 0;
 }
 
@@ -315,22 +435,129 @@ done:
 		progress(run, d, run->nitems);
 }
 
+/* Per video: which frames were handed out by the decode pass. */
+struct frame_ctx {
+	struct run *run;
+	struct run_video *rv;
+	uint8_t *seen;
+};
+
+/* One frame of the decode pass: the image pass's per-image work on its pixels. */
+static void frame_cb(void *ud, const struct video_frame *f)
+{
+	struct frame_ctx *fc = ud;
+	struct run *run = fc->run;
+	size_t i = fc->rv->items[f->index];
+	struct item *it = &run->items[i];
+	const struct run_config *cfg = run->cfg;
+
+	fc->seen[f->index] = 1;
+	it->size = fc->rv->vi.size[f->index];
+	if (it->state != IT_OK)
+		return;
+	if (f->corrupt) {
+		/* With the check off, an undecodable frame still has no embedding. */
+		it->state = cfg->enable_corruptness_check ? IT_CORRUPT : IT_EXCLUDED;
+		it->reason = cfg->enable_corruptness_check ? xstrdup(f->reason)
+			: xasprintf("cannot decode: %s", f->reason);
+		return;
+	}
+	struct img_thumb thumb;
+	bool want_desc = !run->have_csv;
+	memset(&it->meta, 0, sizeof(it->meta));
+	image_check_pixels(f->rgb, f->stride, f->w, f->h, want_desc ? &thumb : NULL, run->want_meta,
+			   &it->meta);
+	it->meta.size_bytes = it->size;
+	it->width = f->width;
+	it->height = f->height;
+	if (want_desc)
+		embed_descriptor(&thumb, run->desc + i * DESC_DIM);
+}
+
+/* Frames are decoded at most this many pixels a side for the per-image work (as WebP). */
+#define FRAME_DECODE_MAX 128
+
+static void video_one(struct run *run, struct run_video *rv)
+{
+	const struct run_config *cfg = run->cfg;
+	uint64_t n = rv->vi.nframes;
+
+	if (!cfg->enable_corruptness_check && run->have_csv) {
+		/* Nothing needs the pixels: the demux pass's sizes are the metadata. */
+		for (uint64_t f = 0; f < n; f++)
+			run->items[rv->items[f]].size = rv->vi.size[f];
+		return;
+	}
+	struct frame_ctx fc = { .run = run, .rv = rv, .seen = xcalloc(n, 1) };
+	char reason[160];
+	int io_rc = 0;
+	enum video_status st = video_decode(&run->ds, rv->path, &rv->vi, cfg->max_pixels,
+					    FRAME_DECODE_MAX, run->o->cancel, frame_cb, &fc,
+					    reason, sizeof(reason), &io_rc);
+	if (st == VID_IO) {
+		atomic_store(&run->io_rc, io_rc ? io_rc : -EIO);
+	} else if (st != VID_OK) {
+		/* The file changed since the listing, or the pass was cancelled. */
+		struct video_frame f = { .corrupt = true, .reason = reason };
+		for (uint64_t i = 0; i < n; i++) {
+			if (!fc.seen[i]) {
+				f.index = i;
+				frame_cb(&fc, &f);
+			}
+		}
+	}
+	free(fc.seen);
+}
+
+/* The image pass's tasks: every video (first: the longest tasks), then every image. */
+struct unit {
+	size_t idx;
+	bool video;
+};
+
+static void unit_one(size_t u, int tid, void *ud)
+{
+	struct run *run = ud;
+	const struct unit *un = &run->units[u];
+
+	if (!un->video) {
+		image_one(un->idx, tid, ud);
+		return;
+	}
+	struct run_video *rv = &run->videos[un->idx];
+	if (atomic_load(&run->io_rc) == 0)
+		video_one(run, rv);
+	size_t d = atomic_fetch_add(&run->done, rv->vi.nframes) + rv->vi.nframes;
+	progress(run, d, run->nitems);
+}
+
 static int stage_images(struct run *run)
 {
-	size_t corrupt = 0, excluded = 0;
+	size_t corrupt = 0, excluded = 0, nu = 0, nimg = 0;
 
 	stage_begin(run, STAGE_IMAGES, run->nitems);
 	if (!run->have_csv)
 		run->desc = xcalloc(run->nitems, DESC_DIM * sizeof(double));
 	int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
 	char **paths = xcalloc(run->nitems ? run->nitems : 1, sizeof(*paths));
-	for (size_t i = 0; i < run->nitems; i++)
-		paths[i] = run->items[i].path;
-	if (dataset_prefetch_start(&run->ds, paths, run->nitems) < 0)
+	run->units = xcalloc(run->nitems + run->nvideos + 1, sizeof(*run->units));
+	for (size_t v = 0; v < run->nvideos; v++)
+		if (run->videos[v].st == VID_OK)
+			run->units[nu++] = (struct unit){ .idx = v, .video = true };
+	for (size_t i = 0; i < run->nitems; i++) {
+		/* A video that did not open is one item, already judged at the listing. */
+		if (run->items[i].video >= 0 || run->items[i].state != IT_OK)
+			continue;
+		paths[nimg++] = run->items[i].path;
+		run->units[nu++] = (struct unit){ .idx = i, .video = false };
+	}
+	if (dataset_prefetch_start(&run->ds, paths, nimg) < 0)
 		run_log(run, LOG_LVL_WARNING, "cannot start the prefetch: reading one at a time");
-	int prc = pool_for(run->nitems, threads, image_one, run, run->o->cancel);
+	int prc = pool_for(nu, threads, unit_one, run, run->o->cancel);
 	dataset_prefetch_stop(&run->ds);
 	free(paths);
+	free(run->units);
+	run->units = NULL;
 	if (prc < 0)
 		return -ECANCELED;
 	int io = atomic_load(&run->io_rc);
@@ -382,8 +609,9 @@ static int stage_byte_duplicates(struct run *run)
 	size_t *idx = xcalloc(run->nitems, sizeof(*idx)), m = 0, dups = 0;
 
 	stage_begin(run, STAGE_DUPLICATES, run->nitems);
+	/* Frames have no byte-level duplicates (SPEC 3.1). */
 	for (size_t i = 0; i < run->nitems; i++)
-		if (run->items[i].state == IT_OK)
+		if (run->items[i].state == IT_OK && run->items[i].video < 0)
 			idx[m++] = i;
 	qsort_r(idx, m, sizeof(*idx), cmp_hash, run->items);
 	for (size_t g = 0; g < m;) {
@@ -870,18 +1098,192 @@ static int select_fixed(struct run *run, const bool *pre, size_t k)
 	return 0;
 }
 
-/* A V4 plan: its inputs prepared, then the engine (SPEC 4.8). */
-static int select_plan(struct run *run, const bool *pre)
+/* ---- sequences (SPEC 3.1) ---------------------------------------------------- */
+
+/* rows (n x d) -> out (m x d): each chunk's mean of its members' rows (member candidate indices). */
+static double *chunk_means(const double *v, size_t d, const size_t *mem, size_t m, size_t L)
+{
+	double *out = xcalloc_huge(m ? m * d : 1, sizeof(double));
+
+	for (size_t c = 0; c < m; c++) {
+		double *o = out + c * d;
+		for (size_t j = 0; j < L; j++)
+			for (size_t t = 0; t < d; t++)
+				o[t] += v[mem[c * L + j] * d + t];
+		for (size_t t = 0; t < d; t++)
+			o[t] /= (double)L;
+	}
+	return out;
+}
+
+/*
+ * The candidates become chunks of L consecutive frame indices of a video
+ * (0..L-1, L..2L-1, ...): a shorter last chunk and a chunk with a frame
+ * that is not a candidate are dropped, images take no part. A chunk's row
+ * is the mean of its frames' rows as the selection sees them (normalised
+ * when normalize_embeddings), normalised again then; run->raw gets the mean
+ * before that. Scores, computed metadata, weights and each plan entry's
+ * values are the means of its frames' values (over the frames that have
+ * one; none: no value), BALANCE's classes the sum of their vectors.
+ */
+static void sequences_make(struct run *run, struct engine_entry_input *eis)
+{
+	const size_t L = (size_t)run->cfg->sequence_length;
+	size_t *item2cand = xcalloc(run->nitems ? run->nitems : 1, sizeof(*item2cand));
+	size_t m = 0, cap = 0, *mem = NULL;
+
+	run->seq_len = L;
+	run->seq_frames = 0;
+	for (size_t i = 0; i < run->nitems; i++)
+		item2cand[i] = SIZE_MAX;
+	for (size_t c = 0; c < run->ncand; c++) {
+		item2cand[run->cand[c]] = c;
+		if (run->items[run->cand[c]].video < 0)
+			run->seq_images++;
+	}
+	for (size_t v = 0; v < run->nvideos; v++) {
+		const struct run_video *rv = &run->videos[v];
+		if (rv->st != VID_OK)
+			continue;
+		run->seq_short += rv->vi.nframes % L != 0;
+		for (uint64_t s = 0; s + L <= rv->vi.nframes; s += L) {
+			bool ok = true;
+			for (size_t j = 0; j < L && ok; j++)
+				ok = item2cand[rv->items[s + j]] != SIZE_MAX;
+			if (!ok) {
+				run->seq_not_cand++;
+				continue;
+			}
+			if (m == cap) {
+				cap = cap ? cap * 2 : 64;
+				mem = xrealloc(mem, cap * L * sizeof(*mem));
+			}
+			for (size_t j = 0; j < L; j++)
+				mem[m * L + j] = item2cand[rv->items[s + j]];
+			m++;
+		}
+	}
+	/* Chunks in the order of their first frame's name, as candidates are in path order. */
+	size_t *order = xcalloc(m ? m : 1, sizeof(*order));
+	for (size_t c = 0; c < m; c++)
+		order[c] = c;
+	for (size_t a = 1; a < m; a++) {	/* insertion sort on first-frame candidate index */
+		size_t x = order[a], b = a;
+		while (b > 0 && mem[order[b - 1] * L] > mem[x * L]) {
+			order[b] = order[b - 1];
+			b--;
+		}
+		order[b] = x;
+	}
+	size_t *sorted = xcalloc(m ? m * L : 1, sizeof(*sorted));
+	for (size_t c = 0; c < m; c++)
+		memcpy(sorted + c * L, mem + order[c] * L, L * sizeof(*mem));
+	free(mem);
+	free(order);
+	mem = sorted;
+
+	/* Rows. */
+	double *X = chunk_means(run->X, run->d, mem, m, L);
+	free(run->raw);
+	run->raw = xcalloc_huge(m ? m * run->d : 1, sizeof(double));
+	memcpy(run->raw, X, m * run->d * sizeof(double));
+	if (run->cfg->normalize_embeddings)
+		embed_normalize(X, m, run->d);
+	free(run->X);
+	run->X = X;
+	/* Per-candidate tables. */
+	if (run->scores != NULL && run->nscores > 0) {
+		double *s = chunk_means(run->scores, run->nscores, mem, m, L);
+		free(run->scores);
+		run->scores = s;
+	}
+	if (run->w != NULL) {
+		double *w = chunk_means(run->w, 1, mem, m, L);
+		free(run->w);
+		run->w = w;
+	}
+	if (run->cmeta != NULL) {
+		double *cm = chunk_means(run->cmeta, META_COMPUTED_COUNT, mem, m, L);
+		free(run->cmeta);
+		run->cmeta = cm;
+	}
+	/* The plan's entries (inputs.h's arrays, replaced in place). */
+	for (size_t e = 0; eis != NULL && e < run->plan->nentries; e++) {
+		struct entry_data *ed = &run->ed[e];
+		struct engine_entry_input *ei = &ed->ein;
+		if (ei->value != NULL) {
+			double *val = xcalloc(m ? m : 1, sizeof(double));
+			bool *has = ei->has_value ? xcalloc(m ? m : 1, sizeof(bool)) : NULL;
+			for (size_t c = 0; c < m; c++) {
+				size_t k = 0;
+				for (size_t j = 0; j < L; j++) {
+					size_t f = mem[c * L + j];
+					if (ei->has_value && !ei->has_value[f])
+						continue;
+					val[c] += ei->value[f];
+					k++;
+				}
+				val[c] = k ? val[c] / (double)k : 0;
+				if (has)
+					has[c] = k > 0;
+			}
+			free(ed->value);
+			free(ed->has_value);
+			ed->value = val;
+			ed->has_value = has;
+			ei->value = val;
+			ei->has_value = has;
+		}
+		if (ei->class_idx != NULL || ei->class_vec != NULL) {
+			size_t nc = ei->nclasses;
+			double *cv = xcalloc(m && nc ? m * nc : 1, sizeof(double));
+			for (size_t c = 0; c < m; c++) {
+				for (size_t j = 0; j < L; j++) {
+					size_t f = mem[c * L + j];
+					if (ei->class_idx != NULL) {
+						if (ei->class_idx[f] >= 0)
+							cv[c * nc + (size_t)ei->class_idx[f]] += 1;
+					} else {
+						for (size_t t = 0; t < nc; t++)
+							cv[c * nc + t] += ei->class_vec[f * nc + t];
+					}
+				}
+			}
+			free(ed->class_idx);
+			free(ed->class_vec);
+			ed->class_idx = NULL;
+			ed->class_vec = cv;
+			ei->class_idx = NULL;
+			ei->class_vec = cv;
+		}
+		ei->m = NULL;	/* TYPICALITY's m_i: on the chunks' rows, by the strategy */
+		eis[e] = *ei;
+	}
+	/* The chunks are the candidates now, each named by its first frame. */
+	run->chunk_items = xcalloc(m ? m * L : 1, sizeof(*run->chunk_items));
+	for (size_t c = 0; c < m * L; c++)
+		run->chunk_items[c] = run->cand[mem[c]];
+	run->seq_frames = run->ncand;
+	for (size_t c = 0; c < m; c++)
+		run->cand[c] = run->chunk_items[c * L];
+	run->ncand = m;
+	free(mem);
+	free(item2cand);
+	run_log(run, LOG_LVL_INFO,
+		"sequences of %zu frames: %zu chunks of %zu candidate frames; dropped: %zu shorter last chunks, "
+		"%zu holding a frame that is not a candidate; %zu images take no part",
+		L, m, run->seq_frames, run->seq_short, run->seq_not_cand, run->seq_images);
+}
+
+/* A V4 plan: its inputs prepared (eis, taken), then the engine (SPEC 4.8). */
+static int select_plan(struct run *run, const bool *pre, struct engine_entry_input *eis)
 {
 	const struct plan *p = run->plan;
 	const struct plan_entry *typ = plan_find(p, PLAN_STRATEGY_TYPICALITY);
-	struct engine_entry_input *eis = NULL;
 	struct engine_result *er = &run->er;
 	size_t n = run->ncand, ne = p->nentries;
 	int rc;
 
-	if ((rc = inputs_prepare(run, &eis)) < 0)
-		return rc;
 	if (typ != NULL)
 		run_log(run, LOG_LVL_INFO, "typicality: exact %u-nearest neighbours of up to %zu candidates "
 			"x %zu dimensions, about %.3g distance terms", typ->num_nearest_neighbors, n,
@@ -920,14 +1322,22 @@ static int stage_selection(struct run *run)
 {
 	const struct run_config *cfg = run->cfg;
 	const struct plan *p = run->plan;
-	size_t n = run->ncand, k = p->from_method ? config_budget(cfg, n) : plan_budget_k(p, n);
+	struct engine_entry_input *eis = NULL;
 	bool *pre = NULL;
 	int rc;
 
-	stage_begin(run, STAGE_SELECTION, n);
-	if ((rc = datapool_preselect(run, &pre)) < 0)
+	stage_begin(run, STAGE_SELECTION, run->ncand);
+	/* A plan's inputs are read per frame, then (sequences) made per chunk. */
+	if (!p->from_method && (rc = inputs_prepare(run, &eis)) < 0)
 		return rc;
-	rc = p->from_method ? select_fixed(run, pre, k) : select_plan(run, pre);
+	if (cfg->sequence_length > 1)
+		sequences_make(run, eis);
+	size_t n = run->ncand, k = p->from_method ? config_budget(cfg, n) : plan_budget_k(p, n);
+	if ((rc = datapool_preselect(run, &pre)) < 0) {
+		free(eis);
+		return rc;
+	}
+	rc = p->from_method ? select_fixed(run, pre, k) : select_plan(run, pre, eis);
 	free(pre);
 	if (rc == -ECANCELED || run->r->error[0] != '\0')
 		return rc;
@@ -948,17 +1358,102 @@ static int stage_selection(struct run *run)
 
 /* ---- results ------------------------------------------------------------ */
 
+/* The selected frames as PNG under <run dir>/frames/ (SPEC 3.1): one more decode per video. */
+struct png_ctx {
+	struct run *run;
+	struct run_video *rv;
+	const uint8_t *want;	/* per frame */
+	int rc;
+};
+
+static void png_frame_cb(void *ud, const struct video_frame *f)
+{
+	struct png_ctx *pc = ud;
+
+	if (f->corrupt || !pc->want[f->index] || pc->rc < 0)
+		return;
+	const char *name = pc->run->items[pc->rv->items[f->index]].path;
+	char *path = xasprintf("%s/frames/%s", pc->run->o->run_dir, name);
+	char *slash = strrchr(path, '/');
+	*slash = '\0';
+	int rc = mkdir_p(path, 0755);
+	*slash = '/';
+	if (rc == 0)
+		rc = image_write_png(path, f->rgb, f->stride, f->w, f->h);
+	if (rc < 0)
+		pc->rc = rc;
+	free(path);
+}
+
+static void png_one(size_t v, int tid, void *ud)
+{
+	struct run *run = ud;
+	struct run_video *rv = &run->videos[v];
+	struct png_ctx pc = { .run = run, .rv = rv };
+	char reason[160];
+	int io_rc = 0;
+
+	if (rv->st != VID_OK || rv->selected == 0)
+		return;
+	uint8_t *want = xcalloc(rv->vi.nframes, 1);
+	for (size_t i = 0; i < run->nsel_items; i++) {
+		const struct item *it = &run->items[run->sel_items[i]];
+		if (it->video == (int32_t)v)
+			want[it->frame] = 1;
+	}
+	pc.want = want;
+	enum video_status st = video_decode(&run->ds, rv->path, &rv->vi, run->cfg->max_pixels, 0,
+					    run->o->cancel, png_frame_cb, &pc, reason, sizeof(reason),
+					    &io_rc);
+	if (st != VID_OK || pc.rc < 0)
+		rv->io_rc = pc.rc < 0 ? pc.rc : io_rc ? io_rc : -EIO;
+	free(want);
+}
+
+static int write_frames(struct run *run)
+{
+	size_t nsel = 0;
+
+	for (size_t i = 0; i < run->nsel_items; i++) {
+		const struct item *it = &run->items[run->sel_items[i]];
+		if (it->video >= 0) {
+			run->videos[it->video].selected++;
+			nsel++;
+		}
+	}
+	if (nsel == 0)
+		return 0;
+	int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
+	if (pool_for(run->nvideos, threads, png_one, run, run->o->cancel) < 0)
+		return -ECANCELED;
+	for (size_t v = 0; v < run->nvideos; v++) {
+		if (run->videos[v].st == VID_OK && run->videos[v].io_rc != 0)
+			return run_fail(run, run->videos[v].io_rc, false, "writing the frames of %s: %s",
+				    run->videos[v].path, strerror(-run->videos[v].io_rc));
+	}
+	run_log(run, LOG_LVL_INFO, "%zu selected frames written to %s/frames/", nsel, run->o->run_dir);
+	return 0;
+}
+
 static int stage_results(struct run *run)
 {
 	char **names;
 	int rc;
 
 	stage_begin(run, STAGE_RESULTS, 0);
+	size_t L = run->seq_len > 1 ? run->seq_len : 1;
+	run->sel_items = xcalloc(run->sel.n ? run->sel.n * L : 1, sizeof(*run->sel_items));
+	for (size_t i = 0; i < run->sel.n; i++)
+		for (size_t j = 0; j < L; j++)
+			run->sel_items[run->nsel_items++] = L > 1 ? run->chunk_items[run->sel.idx[i] * L + j]
+				: run->cand[run->sel.idx[i]];
 	names = xcalloc(run->ncand ? run->ncand : 1, sizeof(*names));
 	for (size_t i = 0; i < run->ncand; i++)
 		names[i] = run->items[run->cand[i]].path;
 
 	if ((rc = report_write_outputs(run, names)) < 0)
+		goto out;
+	if (run->nvideos > 0 && (rc = write_frames(run)) < 0)
 		goto out;
 	stage_end(run, STAGE_RESULTS, "written to %s", run->o->run_dir);
 	rc = report_write_json(run);
@@ -1140,6 +1635,14 @@ out:
 	for (size_t i = 0; i < run.nitems; i++)
 		free(run.items[i].reason);
 	free(run.items);
+	for (size_t v = 0; v < run.nvideos; v++) {
+		video_info_free(&run.videos[v].vi);
+		free(run.videos[v].items);
+	}
+	free(run.videos);
+	strvec_free(&run.frame_names);
+	free(run.chunk_items);
+	free(run.sel_items);
 	free(run.desc);
 	free(run.cand);
 	free(run.cmeta);

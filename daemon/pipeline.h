@@ -115,6 +115,7 @@ struct pipeline_opts {
 
 struct pipeline_counts {
 	size_t listed, excluded, corrupt, duplicates, candidates, selected;
+	size_t videos, frames;	/* listed videos that open, and their frames (SPEC 3.1) */
 	size_t no_predictions, zero_rows;
 	/* with a datapool: its members, those preselected, those not candidates */
 	size_t datapool_members, preselected, datapool_ignored;

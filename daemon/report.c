@@ -148,6 +148,53 @@ static void report_plan(struct run *run, cJSON *root)
 	}
 }
 
+/*
+ * Per listed video (SPEC 3.1, docs/outputs.md): its frames, the indices of
+ * its corrupt frames and of its selected frames (ascending), or why it could
+ * not be read.
+ */
+static cJSON *videos_json(struct run *run)
+{
+	cJSON *arr = cJSON_CreateArray();
+	uint8_t **sel = xcalloc(run->nvideos, sizeof(*sel));
+
+	for (size_t v = 0; v < run->nvideos; v++)
+		if (run->videos[v].st == VID_OK)
+			sel[v] = xcalloc(run->videos[v].vi.nframes, 1);
+	for (size_t i = 0; i < run->nsel_items; i++) {
+		const struct item *it = &run->items[run->sel_items[i]];
+		if (it->video >= 0)
+			sel[it->video][it->frame] = 1;
+	}
+	for (size_t v = 0; v < run->nvideos; v++) {
+		const struct run_video *rv = &run->videos[v];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "path", rv->path);
+		if (rv->st != VID_OK) {
+			cJSON_AddNumberToObject(o, "frames", 0);
+			cJSON_AddStringToObject(o, "reason", rv->reason);
+			cJSON_AddItemToArray(arr, o);
+			continue;
+		}
+		cJSON_AddNumberToObject(o, "frames", (double)rv->vi.nframes);
+		cJSON_AddNumberToObject(o, "width", rv->vi.width);
+		cJSON_AddNumberToObject(o, "height", rv->vi.height);
+		cJSON_AddStringToObject(o, "codec", rv->vi.codec);
+		cJSON *cor = cJSON_AddArrayToObject(o, "corrupt_frames");
+		cJSON *pk = cJSON_AddArrayToObject(o, "selected_frames");
+		for (uint64_t f = 0; f < rv->vi.nframes; f++) {
+			if (run->items[rv->items[f]].state == IT_CORRUPT)
+				cJSON_AddItemToArray(cor, cJSON_CreateNumber((double)f));
+			if (sel[v][f])
+				cJSON_AddItemToArray(pk, cJSON_CreateNumber((double)f));
+		}
+		cJSON_AddItemToArray(arr, o);
+		free(sel[v]);
+	}
+	free(sel);
+	return arr;
+}
+
 static cJSON *report_json(struct run *run)
 {
 	const struct pipeline_counts *c = &run->r->counts;
@@ -222,6 +269,19 @@ static cJSON *report_json(struct run *run)
 		cJSON *all = cJSON_AddArrayToObject(pt, "tasks");
 		for (size_t i = 0; i < run->tasks.n; i++)
 			cJSON_AddItemToArray(all, cJSON_CreateString(run->tasks.v[i]));
+	}
+	if (run->nvideos > 0)
+		cJSON_AddItemToObject(root, "videos", videos_json(run));
+	if (run->seq_len > 1) {
+		cJSON *sq = cJSON_AddObjectToObject(root, "sequences");
+		cJSON_AddNumberToObject(sq, "length", (double)run->seq_len);
+		cJSON_AddNumberToObject(sq, "chunks", (double)run->ncand);
+		cJSON_AddNumberToObject(sq, "candidate_frames", (double)run->seq_frames);
+		cJSON_AddNumberToObject(sq, "dropped_short", (double)run->seq_short);
+		cJSON_AddNumberToObject(sq, "dropped_not_candidates", (double)run->seq_not_cand);
+		cJSON_AddNumberToObject(sq, "images_left_out", (double)run->seq_images);
+		cJSON_AddNumberToObject(sq, "selected_chunks", (double)run->sel.n);
+		cJSON_AddNumberToObject(sq, "selected_frames", (double)run->nsel_items);
 	}
 	warn = cJSON_AddArrayToObject(root, "warnings");
 	for (size_t i = 0; i < run->cfg->warnings.n; i++)
@@ -331,8 +391,9 @@ int report_write_outputs(struct run *run, char *const *names)
 	rc = -EIO;
 	if ((f = open_out(run, "filenames/selected_filenames.txt")) == NULL)
 		return rc;
-	for (size_t i = 0; i < run->sel.n; i++)
-		fprintf(f, "%s\n", names[run->sel.idx[i]]);
+	/* Sequences: every frame of every chosen chunk (SPEC 3.1). */
+	for (size_t i = 0; i < run->nsel_items; i++)
+		fprintf(f, "%s\n", run->items[run->sel_items[i]].path);
 	if ((rc = close_out(run, f, "filenames/selected_filenames.txt")) < 0)
 		return rc;
 

@@ -21,6 +21,7 @@
 #include "selectors/engine.h"
 #include "selectors/selector.h"
 #include "util.h"
+#include "video.h"
 
 enum item_state { IT_OK, IT_CORRUPT, IT_EXCLUDED, IT_DUPLICATE };
 
@@ -32,6 +33,19 @@ struct item {
 	uint64_t size;
 	uint32_t width, height;	/* from the header; 0 when unknown */
 	struct img_meta meta;	/* lightly.* of a decoded image (SPEC 4.8) */
+	int32_t video;		/* a frame: its video in run->videos; -1: an image */
+	uint32_t frame;		/* a frame: its index in the video */
+};
+
+/* A listed video (SPEC 3.1): its frames are items, named by video_frame_name. */
+struct run_video {
+	const char *path;	/* borrowed from the dataset */
+	enum video_status st;	/* of the demux pass (listing) */
+	struct video_info vi;
+	size_t *items;		/* per frame: its item */
+	size_t corrupt, selected;	/* frames, for report.json */
+	int io_rc;
+	char reason[160];
 };
 
 /* A prediction task the selection reads. */
@@ -49,6 +63,7 @@ struct score_col {
 };
 
 struct entry_data;
+struct unit;
 
 struct run {
 	const struct pipeline_opts *o;
@@ -62,6 +77,21 @@ struct run {
 	bool have_csv, emb_only;
 	struct item *items;
 	size_t nitems;
+	struct run_video *videos;	/* the listed videos, path order */
+	size_t nvideos;
+	struct strvec frame_names;	/* the frames' names (items borrow them) */
+	struct unit *units;		/* the image pass's tasks */
+	/*
+	 * Sequences (SPEC 3.1, selected_sequence_length = seq_len > 1): from the
+	 * selection on, the candidates are chunks of seq_len frames; chunk c's
+	 * frames are the items chunk_items[c * seq_len ..], its name its first.
+	 */
+	size_t seq_len;
+	size_t *chunk_items;
+	size_t seq_frames, seq_short, seq_not_cand, seq_images;	/* report.json's counts */
+	/* Every selected item in selection order (a chunk: its frames in order). */
+	size_t *sel_items;
+	size_t nsel_items;
 	bool want_meta;		/* the plan reads a lightly.* key made from the pixels */
 	double *desc;		/* nitems x DESC_DIM, built-in descriptor */
 	atomic_size_t done;

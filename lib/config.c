@@ -97,7 +97,6 @@ static const struct noeffect {
 	{ "run_directory", "null", T_STR | T_NULL, 0, NULL },
 	{ "sanity_check", "false", T_BOOL, 0, NULL },
 	{ "token", "\"\"", T_STR, NE_SECRET, NULL },
-	{ "selected_sequence_length", "1", T_NUM, NE_UNSUPPORTED, "it selects single frames, not video sequences" },
 	{ "active_learning_score_column_name", NULL, T_ANY, NE_UNSUPPORTED, "it reads scores from prediction files, not from a column" },
 	{ "corruptness_check.corruption_threshold", "0.1", T_NUM, 0, NULL },
 	{ "datapool.dataset_id", "null", T_STR | T_NULL, 0, NULL },
@@ -119,7 +118,7 @@ static const char *const docker_keys[] = {
 	"enable_corruptness_check", "remove_exact_duplicates", "method",
 	"stopping_condition", "scorer", "scorer_config", "active_learning",
 	"embeddings", "normalize_embeddings", "relevant_filenames_file",
-	"datapool", "corruptness_check", "seed",
+	"datapool", "corruptness_check", "seed", "selected_sequence_length",
 	/* objects that only hold keys without effect */
 	"object_level", "datasource", "worker", NULL,
 };
@@ -337,6 +336,19 @@ static void get_uint(struct parse *p, const cJSON *obj, const char *path, const 
 		return;
 	}
 	*out = (uint64_t)d;
+}
+
+/*
+ * selected_sequence_length / selectedSequenceLength (SPEC 3.1): an integer
+ * in [1, SEQUENCE_LENGTH_MAX]; null is 1 (Lightly's model allows it).
+ */
+static void get_sequence_length(struct parse *p, const cJSON *d, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, key);
+
+	if (v == NULL || cJSON_IsNull(v))
+		return;
+	get_uint(p, d, "docker", key, 1, SEQUENCE_LENGTH_MAX, &p->cfg->sequence_length);
 }
 
 static void get_unit_interval(struct parse *p, const cJSON *obj, const char *path,
@@ -686,6 +698,7 @@ static void parse_docker(struct parse *p, const cJSON *d)
 		get_uint(p, o, "docker.corruptness_check", "max_pixels", 1, UINT32_LIMIT, &cfg->max_pixels);
 	}
 	get_uint(p, d, "docker", "seed", 0, UINT32_LIMIT, &cfg->seed);
+	get_sequence_length(p, d, "selected_sequence_length");
 
 	o = get_object(p, d, "docker", "object_level");
 	if (o)
@@ -768,6 +781,9 @@ static cJSON *build_effective(const struct run_config *cfg)
 	o = add_object(e, "corruptness_check");
 	add_number(o, "max_pixels", (double)cfg->max_pixels);
 	add_number(e, "seed", (double)cfg->seed);
+	/* Only when set: the effective config of every other run stays as it was. */
+	if (cfg->sequence_length > 1)
+		add_number(e, "selected_sequence_length", (double)cfg->sequence_length);
 	return e;
 }
 
@@ -792,6 +808,7 @@ void config_defaults(struct run_config *cfg)
 	cfg->datapool_keep_history = true;
 	cfg->max_pixels = 178956970;
 	cfg->seed = 1;
+	cfg->sequence_length = 1;
 	plan_from_method(&cfg->plan, cfg->method, cfg->n_samples, cfg->min_distance,
 			 cfg->al_task_name, cfg->al_score_name, cfg->seed);
 	cfg->effective = build_effective(cfg);
@@ -893,7 +910,7 @@ static const struct v4key {
 	{ "docker", "pretagging", "pretagging", V4_NOEFFECT, { NULL, "false", T_BOOL, NE_UNSUPPORTED, "it has no pretagging model" } },
 	{ "docker", "pretaggingUpload", "pretagging_upload", V4_NOEFFECT, { NULL, "false", T_BOOL, 0, NULL } },
 	{ "docker", "relevantFilenamesFile", "relevant_filenames_file", V4_OWN, { 0 } },
-	{ "docker", "selectedSequenceLength", "selected_sequence_length", V4_NOEFFECT, { NULL, "1", T_NUM, NE_UNSUPPORTED, "it selects single frames, not video sequences" } },
+	{ "docker", "selectedSequenceLength", "selected_sequence_length", V4_OWN, { 0 } },
 	{ "docker", "uploadReport", "upload_report", V4_NOEFFECT, { NULL, "true", T_BOOL, 0, NULL } },
 	{ "docker", "useDatapool", "use_datapool", V4_OWN, { 0 } },
 	{ "docker", "shutdownWhenJobFinished", "shutdown_when_job_finished", V4_NOEFFECT, { NULL, "false", T_BOOL, 0, NULL } },
@@ -1442,6 +1459,8 @@ static void v4_docker(struct parse *p, const cJSON *d)
 		parse_relative_path(p, d, v->string, &cfg->relevant_filenames_file);
 	if ((v = v4_get(p, d, "docker", "docker", "useDatapool", T_BOOL)))
 		pool = cJSON_IsTrue(v);
+	if ((v = v4_get(p, d, "docker", "docker", "selectedSequenceLength", T_NUM)))
+		get_sequence_length(p, d, v->string);
 	/* SPEC 2.1: useDatapool means the datapool named "default". */
 	if (pool)
 		cfg->datapool_name = xstrdup("default");

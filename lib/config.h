@@ -37,6 +37,7 @@ struct run_config {
 	bool datapool_keep_history;		/* true; local mode keeps the previous datapool file */
 	uint64_t max_pixels;			/* 178956970 */
 	uint64_t seed;				/* 1 */
+	uint64_t sequence_length;		/* 1: frames; L > 1: sequences of L frames (SPEC 3.1) */
 	struct strvec warnings;			/* accepted keys without effect, set */
 	struct cJSON *effective;		/* the docker object, defaults filled */
 	struct cJSON *lightly;			/* the lightly object as given, or NULL */
@@ -80,5 +81,8 @@ const struct plan *config_plan(const struct run_config *cfg);
 
 /* Effective config (cfg->effective) as compact JSON text; caller frees with free(). */
 char *config_effective_json(const struct run_config *cfg);
+
+/* selected_sequence_length's upper bound. */
+#define SEQUENCE_LENGTH_MAX 100000
 
 #endif

@@ -38,6 +38,25 @@ bool dataset_is_image_name(const char *name)
 	return false;
 }
 
+bool dataset_is_video_name(const char *name)
+{
+	static const char *const exts[] = { ".mp4", ".mov", ".avi", ".mkv", ".webm" };
+	const char *slash = strrchr(name, '/');
+	const char *dot = strrchr(slash ? slash + 1 : name, '.');
+
+	if (dot == NULL || dot == name || (slash && dot == slash + 1))
+		return false;
+	for (size_t i = 0; i < ARRAY_LEN(exts); i++)
+		if (strcasecmp(dot, exts[i]) == 0)
+			return true;
+	return false;
+}
+
+bool dataset_is_listed_name(const char *name)
+{
+	return dataset_is_image_name(name) || dataset_is_video_name(name);
+}
+
 void ds_add_excluded(struct dataset *ds, const char *path, const char *reason)
 {
 	if (ds->nexcluded == ds->excluded_cap) {
@@ -142,6 +161,13 @@ int dataset_stream_open(const struct dataset *ds, const char *relpath, struct ds
 ssize_t dataset_stream_read(struct ds_stream *s, void *buf, size_t n)
 {
 	return s->read(s, buf, n);
+}
+
+int dataset_stream_seek(struct ds_stream *s, uint64_t off)
+{
+	if (off > s->size)
+		return -EINVAL;
+	return s->seek(s, off);
 }
 
 uint64_t dataset_stream_size(const struct ds_stream *s)

@@ -127,6 +127,12 @@ int dataset_stream_open(const struct dataset *ds, const char *relpath, struct ds
  */
 ssize_t dataset_stream_read(struct ds_stream *s, void *buf, size_t n);
 
+/*
+ * Moves the stream to byte off (<= its size): the next read starts there
+ * (videos: a demuxer seeks). Returns 0 or a negative errno.
+ */
+int dataset_stream_seek(struct ds_stream *s, uint64_t off);
+
 /* The file's size when it was opened. */
 uint64_t dataset_stream_size(const struct ds_stream *s);
 
@@ -195,6 +201,12 @@ bool dataset_name_supported(const char *path);
 
 /* True for .jpg .jpeg .png .webp .bmp, any case. */
 bool dataset_is_image_name(const char *name);
+
+/* True for .mp4 .mov .avi .mkv .webm, any case (SPEC 3.1). */
+bool dataset_is_video_name(const char *name);
+
+/* What the listing keeps: an image or a video name. */
+bool dataset_is_listed_name(const char *name);
 
 /*
  * relevant_filenames_file matching, exposed for tests: does `path` match

@@ -38,6 +38,7 @@ struct ds_backend {
 struct ds_stream {
 	ssize_t (*read)(struct ds_stream *s, void *buf, size_t n);
 	void (*close)(struct ds_stream *s);
+	int (*seek)(struct ds_stream *s, uint64_t off);	/* to off <= size; 0 or -errno */
 	uint64_t size;
 };
 

@@ -196,6 +196,11 @@ static ssize_t local_stream_read(struct ds_stream *s, void *buf, size_t n)
 	return read_full(((struct local_stream *)s)->fd, buf, n);
 }
 
+static int local_stream_seek(struct ds_stream *s, uint64_t off)
+{
+	return lseek(((struct local_stream *)s)->fd, (off_t)off, SEEK_SET) < 0 ? -errno : 0;
+}
+
 static void local_stream_close(struct ds_stream *s)
 {
 	close(((struct local_stream *)s)->fd);
@@ -212,6 +217,7 @@ static int local_stream_open(const struct dataset *ds, const char *relpath, stru
 	struct local_stream *ls = xcalloc(1, sizeof(*ls));
 	ls->base.read = local_stream_read;
 	ls->base.close = local_stream_close;
+	ls->base.seek = local_stream_seek;
 	ls->base.size = (uint64_t)st.st_size;
 	ls->fd = fd;
 	*out = &ls->base;
@@ -256,7 +262,7 @@ static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth
 			continue;
 		rel = prefix[0] ? xasprintf("%s/%s", prefix, de->d_name) : xstrdup(de->d_name);
 		if (fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (dataset_is_image_name(de->d_name)) {
+			if (dataset_is_listed_name(de->d_name)) {
 				char *r = xasprintf("cannot read: %s", strerror(errno));
 				ds_add_excluded(ds, rel, r);
 				free(r);
@@ -282,7 +288,7 @@ static int list_dir(struct dataset *ds, int dirfd, const char *prefix, int depth
 				continue;
 			}
 		}
-		if (!dataset_is_image_name(de->d_name)) {
+		if (!dataset_is_listed_name(de->d_name)) {
 			free(rel);
 			continue;
 		}

@@ -198,7 +198,7 @@ static int ds3_list(struct dataset *ds, char *err, size_t errlen)
 		base = base ? base + 1 : rel;
 		/* Names starting with a dot are skipped at any depth, as for LOCAL. */
 		bool hidden = rel[0] == '.' || strstr(rel, "/.") != NULL;
-		if (hidden || !dataset_is_image_name(base))
+		if (hidden || !dataset_is_listed_name(base))
 			continue;
 		if (!dataset_name_supported(rel) || strstr(rel, "//") != NULL || leaves_root(rel)) {
 			ds_add_excluded(ds, rel, "unsupported file name");
@@ -466,6 +466,13 @@ static ssize_t ds3_stream_read(struct ds_stream *st, void *buf, size_t n)
 	return (ssize_t)done;
 }
 
+/* The next ranged GET starts at off: nothing is fetched ahead. */
+static int ds3_stream_seek(struct ds_stream *st, uint64_t off)
+{
+	((struct ds3_stream *)st)->off = off;
+	return 0;
+}
+
 static void ds3_stream_close(struct ds_stream *st)
 {
 	free(((struct ds3_stream *)st)->key);
@@ -482,6 +489,7 @@ static int ds3_stream_open(const struct dataset *ds, const char *relpath, struct
 	struct ds3_stream *ss = xcalloc(1, sizeof(*ss));
 	ss->base.read = ds3_stream_read;
 	ss->base.close = ds3_stream_close;
+	ss->base.seek = ds3_stream_seek;
 	ss->base.size = (uint64_t)sb.st_size;
 	ss->s = s3of(ds);
 	ss->key = key_of(s3of(ds), relpath);

@@ -21,7 +21,9 @@
  */
 #include "image.h"
 
+#include <errno.h>
 #include <math.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1138,6 +1140,66 @@ static enum img_status check_bmp(struct ctx *c)
 	stbi_image_free(px);
 	c->res->status = IMG_OK;
 	return IMG_OK;
+}
+
+/* ---- decoded pixels (video frames) ---------------------------------------- */
+
+void image_check_pixels(const uint8_t *rgb, size_t stride, uint32_t w, uint32_t h,
+			struct img_thumb *thumb, bool meta, struct img_meta *m)
+{
+	struct ctx *c = xcalloc(1, sizeof(*c));
+
+	c->thumb = thumb;
+	c->meta = meta;
+	start_acc(c, w, h);
+	for (uint32_t y = 0; y < h; y++)
+		feed_row(c, y, rgb + (size_t)y * stride, rgb + (size_t)y * stride, w, 3, 0, 1);
+	if (c->acc_live) {
+		acc_finish(&c->acc, thumb);
+		acc_close(&c->acc);
+	}
+	grey_finish(&c->grey, m);
+	grey_close(&c->grey);
+	free(c);
+}
+
+int image_write_png(const char *path, const uint8_t *rgb, size_t stride, uint32_t w, uint32_t h)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f = fopen(tmp, "wb");
+	png_structp png = NULL;
+	png_infop info = NULL;
+	int rc = -EIO;
+
+	if (f == NULL) {
+		rc = -errno;
+		free(tmp);
+		return rc;
+	}
+	png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	if (png == NULL || (info = png_create_info_struct(png)) == NULL)
+		goto out;
+	if (setjmp(png_jmpbuf(png)))
+		goto out;
+	png_init_io(png, f);
+	png_set_IHDR(png, info, w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+		     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	png_set_compression_level(png, 3);
+	png_write_info(png, info);
+	for (uint32_t y = 0; y < h; y++)
+		png_write_row(png, rgb + (size_t)y * stride);
+	png_write_end(png, info);
+	rc = 0;
+out:
+	png_destroy_write_struct(&png, &info);
+	if (fclose(f) != 0 && rc == 0)
+		rc = -EIO;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
 }
 
 /* ---- entry point ----------------------------------------------------------- */

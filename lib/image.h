@@ -86,4 +86,20 @@ enum img_status image_check_meta(const uint8_t *buf, size_t len, enum img_format
 				 uint64_t max_pixels, struct img_thumb *thumb, bool meta,
 				 struct img_result *res);
 
+/*
+ * The per-image work of image_check_meta on pixels already decoded (a video
+ * frame, lib/video.c): w x h RGB24 rows stride bytes apart feed the same
+ * thumbnail accumulator (when thumb is non-NULL) and, when meta is true, the
+ * same grey statistics into *m (decode_w x decode_h = w x h; size_bytes is
+ * left to the caller).
+ */
+void image_check_pixels(const uint8_t *rgb, size_t stride, uint32_t w, uint32_t h,
+			struct img_thumb *thumb, bool meta, struct img_meta *m);
+
+/*
+ * Writes w x h RGB24 rows (stride bytes apart) as an 8-bit RGB PNG at path
+ * (through path.tmp, renamed). Returns 0 or a negative errno.
+ */
+int image_write_png(const char *path, const uint8_t *rgb, size_t stride, uint32_t w, uint32_t h);
+
 #endif

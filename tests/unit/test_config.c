@@ -614,12 +614,38 @@ static void test_keep_history(void **state)
 	config_free(&cfg);
 }
 
+/* selected_sequence_length / selectedSequenceLength (SPEC 3.1). */
+static void test_sequence_length(void **state)
+{
+	static const struct case_ cases[] = {
+		{ "{'selected_sequence_length': 0}", "docker.selected_sequence_length: 0 is not an integer in [1, 100000]" },
+		{ "{'selected_sequence_length': 2.5}", "docker.selected_sequence_length: 2.5 is not an integer in [1, 100000]" },
+		{ "{'selected_sequence_length': '4'}", "docker.selected_sequence_length: '4' is not a number" },
+		{ "{'workerType': 'FULL', 'docker': {'selectedSequenceLength': 100001}, 'selection': {'nSamples': 3,"
+		  " 'strategies': [{'input': {'type': 'EMBEDDINGS'}, 'strategy': {'type': 'DIVERSITY'}}]}}",
+		  "docker.selectedSequenceLength: 100001 is not an integer in [1, 100000]" },
+	};
+	struct run_config cfg;
+
+	check_cases(cases, ARRAY_LEN(cases));
+	parse_ok("{'selected_sequence_length': 4}", &cfg);
+	assert_int_equal(cfg.sequence_length, 4);
+	assert_int_equal(cfg.warnings.n, 0);
+	config_free(&cfg);
+	parse_ok("{'selected_sequence_length': null}", &cfg);
+	assert_int_equal(cfg.sequence_length, 1);
+	config_free(&cfg);
+	parse_ok("{'workerType': 'FULL', 'docker': {'selectedSequenceLength': 8}, 'selection': {'nSamples': 3,"
+		 " 'strategies': [{'input': {'type': 'EMBEDDINGS'}, 'strategy': {'type': 'DIVERSITY'}}]}}", &cfg);
+	assert_int_equal(cfg.sequence_length, 8);
+	config_free(&cfg);
+}
+
 static void test_unsupported_keys(void **state)
 {
 	static const struct case_ cases[] = {
 		{ "{'enable_training': true}", "docker.enable_training: true is not supported by winnow (it does not train a model); use false" },
 		{ "{'pretagging': true}", "docker.pretagging: true is not supported by winnow (it has no pretagging model); use false" },
-		{ "{'selected_sequence_length': 4}", "docker.selected_sequence_length: 4 is not supported by winnow (it selects single frames, not video sequences); use 1" },
 		{ "{'object_level': {'task_name': 'cars'}}", "docker.object_level.task_name: 'cars' is not supported by winnow (it has no object-level selection); use ''" },
 		{ "{'active_learning_score_column_name': 'score'}", "docker.active_learning_score_column_name: 'score' is not supported by winnow (it reads scores from prediction files, not from a column); remove the key" },
 		{ "{'active_learning_score_column_name': ''}", "docker.active_learning_score_column_name: '' is not supported by winnow (it reads scores from prediction files, not from a column); remove the key" },
@@ -932,6 +958,7 @@ int main(void)
 		cmocka_unit_test(test_warnings_for_noeffect_keys),
 		cmocka_unit_test(test_lightly_defaults_no_warning),
 		cmocka_unit_test(test_keep_history),
+		cmocka_unit_test(test_sequence_length),
 		cmocka_unit_test(test_unsupported_keys),
 		cmocka_unit_test_teardown(test_methods_with_scores, reset_methods),
 		cmocka_unit_test(test_budget),
