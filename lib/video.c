@@ -430,6 +430,8 @@ static enum video_status probe(struct vctx *v, uint64_t max_pixels, struct video
 	vi->height = (uint32_t)par->height;
 	snprintf(vi->codec, sizeof(vi->codec), "%s", v->codec->name);
 	vi->nframes = n;
+	vi->tb_num = v->fc->streams[v->stream]->time_base.num;
+	vi->tb_den = v->fc->streams[v->stream]->time_base.den;
 	vi->key = xcalloc(n, sizeof(*vi->key));
 	vi->size = xcalloc(n, sizeof(*vi->size));
 	for (size_t i = 0; i < n; i++) {

@@ -35,6 +35,7 @@ struct video_info {
 	uint32_t width, height;		/* declared by the container */
 	char codec[32];			/* the decoder's name */
 	uint64_t nframes;
+	int tb_num, tb_den;		/* the stream's time base: key * tb_num / tb_den seconds */
 	int64_t *key;
 	uint32_t *size;
 };

@@ -104,6 +104,7 @@ const struct route routes[] = {
 	{ "GET", "/v1/winnow/datasets/{datasetId}/samples/image/signed", ROLE_NONE, h_sample_image_signed },
 	{ "GET", "/v1/winnow/datasets/{datasetId}/samples/predictions", U, h_sample_predictions },
 	{ "GET", "/v1/winnow/datasets/{datasetId}/samples/metadata", U, h_sample_metadata },
+	{ "GET", "/v1/winnow/datasets/{datasetId}/samples/frame", U, h_sample_frame },
 	{ "GET", "/v1/winnow/runs/{runId}/export", U, h_run_export },
 	{ "GET", "/v1/datasets/{datasetId}/mappings", A, h_mappings },
 	{ "GET", "/v1/datasets/{datasetId}/tags", A, h_tags_list },

@@ -144,4 +144,7 @@ void h_browse_files(struct req *r, struct resp *out);
 void h_dataset_update(struct req *r, struct resp *out);
 void h_dataset_delete(struct req *r, struct resp *out);
 
+/* Video frames (routes_video.c): a frame's video, index, frame count and time. */
+void h_sample_frame(struct req *r, struct resp *out);
+
 #endif

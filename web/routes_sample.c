@@ -98,7 +98,29 @@ static void ds_error(struct resp *out, const struct dataset *ds, int rc)
 static void serve_image(struct req *r, struct resp *out, struct dataset *ds, const char *fn)
 {
 	struct stat st;
-	int rc = dataset_stat(ds, fn, &st);
+	int rc;
+	uint8_t *fpng = NULL;
+	size_t flen = 0;
+	char ferr[512];
+
+	/* A video's frame (web/thumb_video.c): decoded and sent as PNG. */
+	rc = thumb_frame_full(ds, fn, &fpng, &flen, ferr, sizeof(ferr));
+	if (rc == -EINVAL) {
+		resp_error(out, 422, "SAMPLE_THUMBNAME_UNKNOWN", "%s: %s", fn, ferr);
+		return;
+	} else if (rc < 0) {
+		ds_error(out, ds, rc);
+		return;
+	} else if (rc == 0) {
+		free(out->body);
+		out->body = (char *)fpng;
+		out->len = flen;
+		out->status = 200;
+		out->ctype = "image/png";
+		out->cache_control = "private, max-age=300";
+		return;
+	}
+	rc = dataset_stat(ds, fn, &st);
 
 	if (rc == 0 && !S_ISREG(st.st_mode))
 		rc = -ENOENT;

@@ -653,6 +653,10 @@ int thumb_get(const char *cache_dir, const char *dataset_id, const struct datase
 	int rc;
 
 	err[0] = '\0';
+	/* A video's frame (SPEC 3.1): web/thumb_video.c; 1 when name is none. */
+	rc = thumb_frame_get(cache_dir, dataset_id, ds, name, jpg, len, err, errlen);
+	if (rc != 1)
+		return rc;
 	rc = dataset_stat(ds, name, &st);
 	/* As dataset_read would answer: a folder or a FIFO is no image. */
 	if (rc == 0 && !S_ISREG(st.st_mode))
@@ -690,6 +694,34 @@ int thumb_get(const char *cache_dir, const char *dataset_id, const struct datase
 out:
 	free(dir);
 	free(path);
+	return rc;
+}
+
+/* ---- for web/thumb_video.c: the decode slots, the shrinker, the encoder ---- */
+
+void thumb_slot_take(void)
+{
+	pthread_once(&sem_once, sem_setup);
+	while (sem_wait(&decode_sem) < 0 && errno == EINTR)
+		;
+}
+
+void thumb_slot_give(void)
+{
+	sem_post(&decode_sem);
+}
+
+int thumb_from_rgb(const uint8_t *rgb, uint32_t w, uint32_t h, uint8_t **jpg, size_t *len)
+{
+	struct shrink s;
+	int dw, dh;
+
+	thumb_dims(w, h, &dw, &dh);
+	shrink_init(&s, (int)w, (int)h, dw, dh);
+	for (uint32_t y = 0; y < h; y++)
+		shrink_row(&s, (int)y, rgb + (size_t)y * w * 3, 3);
+	int rc = encode_jpeg(s.out, s.dw, s.dh, jpg, len);
+	shrink_free(&s);
 	return rc;
 }
 

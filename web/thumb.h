@@ -52,4 +52,29 @@ int thumb_probe(const uint8_t *buf, size_t n, uint64_t *w, uint64_t *h);
 int thumb_full(const uint8_t *buf, size_t n, const char *name, uint8_t **png, size_t *len,
 	       const char **ctype, uint64_t *w, uint64_t *h, char *err, size_t errlen);
 
+/*
+ * Videos' frames (web/thumb_video.c, SPEC 3.1). A frame's name
+ * ("clips/a-099-mp4.png") when clips/a.mp4 is a video of ds with more than 99
+ * frames: its thumbnail, cached keyed by the video's size and mtime, made by
+ * decoding the frame (lib/video_seek.c) within THUMB_VIDEO_MAX_PIXELS in one
+ * of the 2 decode slots. Returns 1 when name is no frame of a video in ds
+ * (then it is an image name as before), else as thumb_get.
+ */
+#define THUMB_VIDEO_MAX_PIXELS (THUMB_BUDGET / 16)
+int thumb_frame_get(const char *cache_dir, const char *dataset_id, const struct dataset *ds,
+		    const char *name, uint8_t **jpg, size_t *len, char *err, size_t errlen);
+
+/*
+ * The frame name names decoded at full size and encoded as PNG (*png, *len
+ * malloc'd). Returns 1 when name is no frame of a video in ds, else 0 or
+ * as thumb_get (-EINVAL with the reason in err).
+ */
+int thumb_frame_full(const struct dataset *ds, const char *name, uint8_t **png, size_t *len,
+		     char *err, size_t errlen);
+
+/* The decode slots (at most 2 decodes at once), the shrinker and encoder of thumbnails. */
+void thumb_slot_take(void);
+void thumb_slot_give(void);
+int thumb_from_rgb(const uint8_t *rgb, uint32_t w, uint32_t h, uint8_t **jpg, size_t *len);
+
 #endif

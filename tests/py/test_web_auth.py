@@ -92,6 +92,7 @@ ROUTES = (
     ("GET", "/v1/winnow/datasets/{datasetId}/samples/image/signed", NONE),
     ("GET", "/v1/winnow/datasets/{datasetId}/samples/predictions", U),
     ("GET", "/v1/winnow/datasets/{datasetId}/samples/metadata", U),
+    ("GET", "/v1/winnow/datasets/{datasetId}/samples/frame", U),
     ("GET", "/v1/winnow/runs/{runId}/export", U),
     ("GET", "/v1/datasets/{datasetId}/mappings", A),
     ("GET", "/v1/datasets/{datasetId}/tags", A),
