@@ -9,6 +9,7 @@ import { histogram, scatterPlot, rampColor, RAMP_CSS, balanceChart, balanceClass
 import { SCORES_BY_TYPE } from '../config.js';
 import { exportMenu } from '../export.js';
 import { sampleHref, fileHref } from '../samplelink.js';
+import { videoTimeline } from '../timeline.js';
 
 const SHORT = {
 	uncertainty_least_confidence: 'least conf.', uncertainty_margin: 'margin', uncertainty_entropy: 'entropy',
@@ -665,6 +666,7 @@ export async function resultsPage(main, ctx) {
 				mini, h('div', { class: 'what' }, h('a', { class: 'fpath', href }, r.path), h('span', { class: 'reason' }, reasonOf(kind, r, kind))));
 		}));
 	};
+	if (rid) main.appendChild(videoTimeline(did, rid, lists.corrupt.map((r) => r.path)));	// videos' frames (timeline.js)
 	main.appendChild(section(`Corrupt files (${lists.corrupt.length})`, infoErr, fileList(lists.corrupt, 'corrupt-list', 'corrupt')));
 	main.appendChild(section(`Duplicates removed (${lists.duplicate.length})`, fileList(lists.duplicate, 'duplicate-list', 'duplicate')));
 	if (lists.excluded.length) main.appendChild(section(`Excluded files (${lists.excluded.length})`, fileList(lists.excluded, 'excluded-list', 'excluded')));

@@ -15,6 +15,7 @@
 import { get, getText, asList, enc, ApiError } from '../api.js';
 import { h, clear, fmtScore, fmtInt, section, setTitle, errorBox } from '../ui.js';
 import { sampleHref, fileHref } from '../samplelink.js';
+import { frameInfo } from '../framebox.js';
 
 const SVGNS = 'http://www.w3.org/2000/svg';
 const MIN_WIDTH = 400;
@@ -247,6 +248,8 @@ function render(main, ctx, s) {
 	const metaBox = h('div', { id: 'sample-metadata', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
 	const aside = h('aside', { class: 'sample-info', 'aria-label': 'About this sample' });
 	aside.appendChild(h('p', { class: 'sample-file' }, 'File ', h('code', null, s.name)));
+	const frame = frameInfo(s.did, s.name, () => ctx.alive);	// a video's frame: video, index, time
+	if (frame) aside.appendChild(frame);
 	if (s.item) {
 		aside.appendChild(h('p', { id: 'sample-selected', class: s.item.selected ? 'sel-yes' : 'sel-no', 'data-selected': s.item.selected ? '1' : '0' },
 			s.item.selected ? '✔ Selected' : 'Not selected'));
