@@ -143,6 +143,8 @@ int video_seek_frame(const struct dataset *ds, const char *name, bool decode,
 	vs->video = video;
 	vs->index = index;
 	vs->nframes = vi.nframes;
+	vs->width = vi.width;		/* declared; the decoded size replaces it */
+	vs->height = vi.height;
 	vs->timed = vi.key[vi.nframes - 1] != INT64_MIN && vi.tb_den > 0;
 	if (vs->timed)
 		vs->time = (double)vi.key[index] * vi.tb_num / vi.tb_den;

@@ -28,7 +28,7 @@ struct video_seek {
 	uint64_t index, nframes;
 	bool timed;		/* time holds the frame's presentation time */
 	double time;		/* seconds: the frame's pts times the stream's time base */
-	uint32_t width, height;	/* the frame's decoded size (after max_side) */
+	uint32_t width, height;	/* the frame's decoded size (after max_side); probed: declared */
 	uint8_t *rgb;		/* RGB24, width * 3 bytes a row (malloc'd); NULL when only probed */
 };
 

@@ -19,6 +19,10 @@
  * (predict_parse_file: its message names the file and the field in a 422);
  * only then are the entries' drawing fields (bbox, segmentation,
  * keypoints), which that parser checked, copied from the same JSON tree.
+ * A video's frame (SPEC 3.1, "clips/a-099-mp4.png" of clips/a.mp4) is no
+ * file: the image routes decode it and send it as PNG (web/thumb_video.c,
+ * within the thumbnails' budget), and predictions and metadata take its size
+ * from the video's declared size (a demux pass, no decoder).
  * The signed route checks the HMAC and expiry (web/readurl.c, over the path
  * and the file name) before it reads the database or the datasource.
  */
@@ -44,6 +48,7 @@
 #include "readurl.h"
 #include "thumb.h"
 #include "util.h"
+#include "video_seek.h"
 
 /* The largest image sent (413 beyond). */
 #define SAMPLE_MAX_BYTES ((size_t)32 << 20)
@@ -269,6 +274,20 @@ static int image_size(struct req *r, struct resp *out, const char *fn, struct im
 	if (web_datasource_open(r, out, DS_USE_INPUT, &ds) < 0)
 		return -1;
 	int rc = dataset_stream_open(&ds, fn, &s);
+	if (rc == -ENOENT) {
+		/* A video's frame (SPEC 3.1): its declared size, no decoder opened. */
+		struct video_seek vs;
+		char verr[256];
+		int vrc = video_seek_frame(&ds, fn, false, THUMB_VIDEO_MAX_PIXELS, 0, &vs, verr,
+					   sizeof(verr));
+		if (vrc == 0) {
+			sz->w = vs.width;
+			sz->h = vs.height;
+			video_seek_free(&vs);
+			dataset_close(&ds);
+			return 0;
+		}
+	}
 	if (rc < 0) {
 		ds_error(out, &ds, rc);
 		dataset_close(&ds);

@@ -11,6 +11,7 @@ not winnow's):
   its own frame of all the video's frames); cached (a second reply is equal);
 - .../samples/frame: {video, index, frames, time}: frames as ffprobe counts the
   packets, time the frame's pts in seconds as ffprobe reads it;
+- .../samples/predictions and .../metadata of a frame: answered (no file yet);
 - a name past the frame count, or padded with other digits, or of no video: 404;
 - a declared 30000x30000 video and a truncated one: 422 with the reason, the web
   app's memory stays low;
@@ -198,6 +199,17 @@ class WebVideo(unittest.TestCase):
                 self.assertEqual(r.json["index"], index)
                 self.assertEqual(r.json["frames"], len(times))
                 self.assertAlmostEqual(r.json["time"], times[index], places=3)
+
+    def test_predictions_and_metadata_of_a_frame(self):
+        name = "clips/scene-03-mp4.png"
+        r = self.get(self.ds, "metadata", name)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["fileName"], r.json["hasFile"]), (name, False))
+        r = self.get(self.ds, "predictions", name)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["fileName"], name)
+        for route in ("metadata", "predictions"):
+            self.assertEqual(self.get(self.ds, route, "clips/scene-15-mp4.png").status, 404)
 
     def test_names_that_are_no_frame_404(self):
         n = len(pts_times(os.path.join(self.path, "clips", "scene.mp4")))
