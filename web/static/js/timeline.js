@@ -88,7 +88,7 @@ export function videoTimeline(did, rid, corrupt) {
 			keys.forEach((k, i) => {
 				const v = videos.get(k);
 				// the frame count unknown (the video gone): the highest index seen stands in
-				const n = counts[i] ?? Math.max(...v.selected.map((f) => f.index), ...v.corrupt.map((f) => f.index)) + 1;
+				const n = counts[i] ?? [...v.selected, ...v.corrupt].reduce((m, f) => Math.max(m, f.index), -1) + 1;
 				list.appendChild(row(did, k, v, n));
 			});
 			body.replaceChildren(h('p', { class: 'muted tl-legend' }, h('span', { class: 'tl-key tl-selected' }), ' selected ',
