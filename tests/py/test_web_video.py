@@ -187,6 +187,19 @@ class WebVideo(unittest.TestCase):
                 again = self.get(self.ds, "thumbnail", name)
                 self.assertEqual(again.body, r.body)
 
+    def test_thumbnail_cached(self):
+        thumbs = self.web.db + ".thumbs"
+
+        def count():
+            return sum(len([f for f in fs if f.endswith(".jpg")]) for _, _, fs in os.walk(thumbs))
+        n0 = count()
+        a = self.get(self.ds, "thumbnail", "cam-01-MOV.png")     # asked by no other test
+        self.assertEqual(a.status, 200, a)
+        self.assertEqual(count(), n0 + 1)
+        b = self.get(self.ds, "thumbnail", "cam-01-MOV.png")
+        self.assertEqual((b.status, b.body), (200, a.body))
+        self.assertEqual(count(), n0 + 1)
+
     def test_frame_route_names_video_index_and_time(self):
         for name in self.frames():
             video = "clips/scene.mp4" if name.startswith("clips/") else "cam.MOV"
