@@ -3,7 +3,8 @@
 // images, checked against local mode (`winnowd select`) on the same folder:
 // - the results grid shows frames' thumbnails (decoded images, not broken ones);
 // - the results page has one timeline row per video, with a mark for each selected frame: as
-//   many as local mode's selected_filenames.txt lists for that video, at those indices;
+//   many as local mode's selected_filenames.txt lists for that video, at those indices; and a
+//   corrupt mark for each of a damaged clip's frames local mode's corrupt_filenames.txt lists;
 // - a click on a mark opens that frame's sample view, which shows the video's name, the
 //   frame's index of the frame count and its time (the frame's pts, as ffprobe reads it);
 // at 1400x900 and 390x844. Screenshots: $BUILD/test-artifacts/screenshots/video-*.png.
@@ -22,12 +23,12 @@ const DOCKER = { method: 'coreset', stopping_condition: { n_samples: 0.35 } };
 const ff = (...args) => execFileSync(FFMPEG, ['-v', 'error', '-y', ...args.map(String)], { stdio: ['ignore', 'ignore', 'pipe'] });
 // The first video stream's packet times in presentation order (ffprobe, not winnow).
 const ptsTimes = (file) => execFileSync(FFPROBE, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file],
-	{ encoding: 'utf8' }).split('\n').map((s) => s.replace(/,/g, '').trim()).filter(Boolean).map(Number).sort((a, b) => a - b);
+	{ encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').map((s) => s.replace(/,/g, '').trim()).filter(Boolean).map(Number).sort((a, b) => a - b);
 const FRAME = /^(.*)-(\d+)-(mp4|mov|avi|mkv|webm)\.png$/i;
 
 describe('videos in the pages', { skip: skipWhy }, () => {
 	let web, daemon, br, page, did, sid, dir, local;
-	const VIDEOS = ['clips/a.mp4', 'b.webm'];
+	const VIDEOS = ['clips/a.mp4', 'b.webm', 'c.mp4'];
 
 	before(async () => {
 		web = await startWeb('video');
@@ -35,6 +36,13 @@ describe('videos in the pages', { skip: skipWhy }, () => {
 		fs.mkdirSync(path.join(dir, 'clips'), { recursive: true });
 		ff('-f', 'lavfi', '-i', 'testsrc=size=160x96:rate=10', '-t', '2', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-g', '5', '-bf', '2', path.join(dir, 'clips/a.mp4'));
 		ff('-f', 'lavfi', '-i', 'mandelbrot=size=96x64:rate=10', '-t', '1.5', '-c:v', 'libvpx', path.join(dir, 'b.webm'));
+		// damage: bytes overwritten in the middle of an H.264 stream (corrupt frames, as test_video.py)
+		const tmpClip = path.join(web.tmp, 'long.mp4');
+		ff('-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=25', '-t', '4', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-g', '50', '-movflags', '+faststart', tmpClip);
+		const bad = fs.readFileSync(tmpClip);
+		let x = 1;
+		for (let i = bad.length >> 1; i < (bad.length >> 1) + 400; i++) { x = (x * 1103515245 + 12345) >>> 0; bad[i] = x >>> 24; }
+		fs.writeFileSync(path.join(dir, 'c.mp4'), bad);
 		for (const [i, src] of ['testsrc2', 'rgbtestsrc', 'smptebars'].entries())
 			ff('-f', 'lavfi', '-i', `${src}=size=80x60:rate=1`, '-frames:v', '1', path.join(dir, `img${i}.png`));
 		did = await web.dataset('video-ds', dir);
@@ -52,12 +60,14 @@ describe('videos in the pages', { skip: skipWhy }, () => {
 		await web?.stop();
 	});
 
-	const selectedByVideo = () => {
+	// local mode's frames of a list, by video: selected_filenames.txt or corrupt_filenames.txt (path<TAB>reason)
+	const byVideo = (file) => {
 		const by = new Map(VIDEOS.map((v) => [v, []]));
-		for (const n of lines(path.join(local, 'filenames/selected_filenames.txt'))) {
-			const m = FRAME.exec(n);
+		for (const l of lines(path.join(local, 'filenames', file))) {
+			const m = FRAME.exec(l.split('\t')[0]);
 			if (m) by.get(`${m[1]}.${m[3]}`).push(Number(m[2]));
 		}
+		for (const v of by.values()) v.sort((a, b) => a - b);
 		return by;
 	};
 
@@ -74,14 +84,17 @@ describe('videos in the pages', { skip: skipWhy }, () => {
 			// the timelines
 			await page.waitForFunction(() => document.querySelector('#video-timeline')?.getAttribute('aria-busy') === null && document.querySelector('.tl-row'));
 			const rows = await page.$$eval('.tl-row', (rs) => rs.map((r) => ({ video: r.dataset.video, frames: Number(r.dataset.frames),
-				marks: [...r.querySelectorAll('.tl-mark.tl-selected')].map((m) => Number(m.dataset.index)) })));
-			const want = selectedByVideo();
+				marks: [...r.querySelectorAll('.tl-mark.tl-selected')].map((m) => Number(m.dataset.index)),
+				corrupt: [...r.querySelectorAll('.tl-mark.tl-corrupt')].map((m) => Number(m.dataset.index)) })));
+			const want = byVideo('selected_filenames.txt'), bad = byVideo('corrupt_filenames.txt');
 			assert.deepEqual(rows.map((r) => r.video), [...VIDEOS].sort());
 			for (const r of rows) {
 				assert.equal(r.frames, ptsTimes(path.join(dir, r.video)).length, r.video);
-				assert.deepEqual(r.marks, want.get(r.video).sort((a, b) => a - b), r.video);
+				assert.deepEqual(r.marks, want.get(r.video), r.video);
+				assert.deepEqual(r.corrupt, bad.get(r.video), r.video);
 			}
-			assert.ok(rows.some((r) => r.marks.length > 0));
+			assert.ok(rows.every((r) => r.marks.length > 0));
+			assert.ok(bad.get('c.mp4').length > 0, 'the damaged clip has corrupt frames');
 			await page.locator('#video-timeline').scrollIntoViewIfNeeded();
 			await br.shot(`results-${label}`);
 		});
