@@ -37,6 +37,13 @@ extern const size_t nroutes;
 const struct route *routes_match(const char *method, const char *path, char *buf, size_t buflen,
 				 const char **params, int *status, char *allow, size_t allow_len);
 
+/*
+ * Copies the name of pattern's index-th {parameter} (0-based) into name, size
+ * bytes. Returns false when the pattern has no such parameter or its name does
+ * not fit.
+ */
+bool routes_param_name(const char *pattern, int index, char *name, size_t size);
+
 /* Prints "METHOD PATTERN ROLES" a line. */
 void routes_print(FILE *f);
 
