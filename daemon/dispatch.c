@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hooks.h"
 #include "util.h"
@@ -48,6 +49,10 @@ void exec_free(struct exec *ex)
 		return;
 	config_free(&ex->cfg);
 	free(ex->input);
+	if (ex->input_fd >= 0)
+		close(ex->input_fd);
+	if (ex->lightly_fd >= 0)
+		close(ex->lightly_fd);
 	free(ex->run_dir);
 	strvec_free(&ex->datapool);
 	for (size_t i = 0; i < ex->nqtags; i++) {
@@ -213,6 +218,8 @@ static void *thread_main(void *arg)
 			.s3 = &s3,
 			.lightly = ex->lightly, .lightly_s3 = &lt_s3,
 			.cfg = &ex->cfg, .input = ex->input, .run_dir = ex->run_dir,
+			.input_fd = ex->input_fd >= 0 ? &ex->input_fd : NULL,
+			.lightly_fd = ex->lightly_fd >= 0 ? &ex->lightly_fd : NULL,
 			.threads = ex->threads, .ev = &ev, .ud = &c, .cancel = &ex->cancel,
 			.resume = ex->resume,
 			.datapool = ex->datapool.v, .ndatapool = ex->datapool.n,

@@ -32,6 +32,7 @@ struct exec {
 	char sched_id[25], run_id[25], dataset_id[25];
 	struct run_config cfg;	/* parsed once for this attempt (claim.c, jobs.c) */
 	char *input;
+	int input_fd;		/* input opened beneath dataset_roots (dsroot_open), or -1 */
 	char *run_dir;
 	int threads;
 	bool resume;		/* checkpoint the stages, resume after the latest valid one */
@@ -49,6 +50,7 @@ struct exec {
 	int s3_path_style;
 	/* A LIGHTLY datasource apart from input (SPEC 3), and its S3 settings; NULL: none */
 	char *lightly;
+	int lightly_fd;		/* as input_fd, for lightly */
 	char *lt_s3_endpoint, *lt_s3_region, *lt_s3_key_id, *lt_s3_secret;
 	volatile int cancel;
 	/* outputs */

@@ -472,8 +472,11 @@ static int lightly_source(struct wd *d, cJSON *lt, struct exec *ex, const char *
 		return -1;
 	}
 	if (!s3 && (path[0] != '/' || d->conf.dataset_roots.n > 0)) {
-		if (dsroot_resolve(d->conf.dataset_roots.v, d->conf.dataset_roots.n, path, local,
-				   sizeof(local), err, sizeof(err)) < 0) {
+		/* Opened beneath its root, not resolved and opened later by path (lib/dsroot.c). */
+		ex->lightly_fd = dsroot_open(d->conf.dataset_roots.v, d->conf.dataset_roots.n, path,
+					     local, sizeof(local), err, sizeof(err));
+		if (ex->lightly_fd < 0) {
+			ex->lightly_fd = -1;
 			char *msg = xasprintf("LIGHTLY datasource: %s (winnowd's dataset_roots)", err);
 			end_job(d, sched, "FAILED", msg, NULL);
 			free(msg);
@@ -498,6 +501,7 @@ static void start_job(struct wd *d, const char *sched)
 	if (queue_job_get(d->q, sched, &j) < 0)
 		return;
 	ex = xcalloc(1, sizeof(*ex));
+	ex->input_fd = ex->lightly_fd = -1;
 	if (j.deaths > 0 || j.attempts > 0)
 		log_info("run %s: starting again (%d earlier failures, %d daemon deaths)", j.run_id,
 			 j.attempts, j.deaths);
@@ -576,10 +580,15 @@ static void start_job(struct wd *d, const char *sched)
 	}
 	char local[PATH_MAX];
 	if (!s3 && (path[0] != '/' || d->conf.dataset_roots.n > 0)) {
-		/* A relative fullPath (Lightly's form) lies under dataset_roots (SPEC 3). */
+		/*
+		 * A relative fullPath (Lightly's form) lies under dataset_roots (SPEC
+		 * 3): opened beneath its root here, and read through that descriptor.
+		 */
 		char err[700];
-		if (dsroot_resolve(d->conf.dataset_roots.v, d->conf.dataset_roots.n, path, local,
-				   sizeof(local), err, sizeof(err)) < 0) {
+		ex->input_fd = dsroot_open(d->conf.dataset_roots.v, d->conf.dataset_roots.n, path,
+					   local, sizeof(local), err, sizeof(err));
+		if (ex->input_fd < 0) {
+			ex->input_fd = -1;
 			char *msg = xasprintf("datasource: %s (winnowd's dataset_roots)", err);
 			end_job(d, sched, "FAILED", msg, NULL);
 			free(msg);

@@ -269,14 +269,15 @@ static int stage_listing(struct run *run)
 	int rc;
 
 	stage_begin(run, STAGE_LISTING, 0);
-	rc = dataset_open_url(&run->ds, run->o->input, run->o->s3, err, sizeof(err));
+	rc = dataset_open_input(&run->ds, run->o->input_fd, run->o->input, run->o->s3, err, sizeof(err));
 	if (rc < 0)
 		return run_fail(run, rc, true, "%s", err);
 	if (run->o->lightly != NULL) {
 		/* `.lightly/` from the LIGHTLY datasource (lib/ds_overlay.c). */
 		struct dataset in = run->ds, lt;
 		memset(&run->ds, 0, sizeof(run->ds));
-		rc = dataset_open_url(&lt, run->o->lightly, run->o->lightly_s3, err, sizeof(err));
+		rc = dataset_open_input(&lt, run->o->lightly_fd, run->o->lightly, run->o->lightly_s3, err,
+					sizeof(err));
 		if (rc < 0) {
 			dataset_close(&in);
 			return run_fail(run, rc, true, "LIGHTLY datasource: %s", err);

@@ -64,6 +64,13 @@ struct pipeline_opts {
 	/* A LIGHTLY datasource apart from input (SPEC 3): `.lightly/` is read there; NULL: input's */
 	const char *lightly;
 	const struct s3_conf *lightly_s3;	/* as s3, for lightly */
+	/*
+	 * LOCAL input and lightly folders the caller opened beneath their root
+	 * (dsroot_open; borrowed), read through these descriptors instead of
+	 * their paths, so that a folder swapped for a link after the check
+	 * cannot lead out of the root; NULL: opened by path.
+	 */
+	const int *input_fd, *lightly_fd;
 	const char *run_dir;		/* created if absent; must be empty unless resume */
 	int threads;			/* <= 0: all cores */
 	const struct pipeline_events *ev;

@@ -7,6 +7,7 @@
 #include "ds_backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,20 @@ int dataset_open_url(struct dataset *ds, const char *input, const struct s3_conf
 	while (forms[i].scheme[0] != '\0' && strncmp(input, forms[i].scheme, strlen(forms[i].scheme)) != 0)
 		i++;
 	return forms[i].open(ds, input, s3conf, err, errlen);
+}
+
+int dataset_open_input(struct dataset *ds, const int *dirfd, const char *input,
+		       const struct s3_conf *s3conf, char *err, size_t errlen)
+{
+	if (dirfd == NULL)
+		return dataset_open_url(ds, input, s3conf, err, errlen);
+	int fd = fcntl(*dirfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		int e = -errno;
+		snprintf(err, errlen, "%s: %s", input, strerror(-e));
+		return e;
+	}
+	return dataset_open_fd(ds, fd, input);
 }
 
 void dataset_close(struct dataset *ds)

@@ -72,6 +72,14 @@ int dataset_open_url(struct dataset *ds, const char *input, const struct s3_conf
 		     char *err, size_t errlen);
 
 /*
+ * As dataset_open_url, but when dirfd is not NULL the folder already opened
+ * as *dirfd (by dsroot_open beneath its root; borrowed: duplicated here) is
+ * used instead of opening input by path, which then only names it.
+ */
+int dataset_open_input(struct dataset *ds, const int *dirfd, const char *input,
+		       const struct s3_conf *s3conf, char *err, size_t errlen);
+
+/*
  * Opens "s3://bucket[/prefix]" with the settings in conf (borrowed). Makes
  * no request: a missing bucket or wrong credentials show at dataset_list.
  * Returns 0 or -EINVAL with a message in err; ds is then untouched.

@@ -121,102 +121,127 @@ int authz_config(struct req *r, const char *config)
 	return ret;
 }
 
-/* The dataset an object of kind param (a route parameter's name) hangs off. */
-static int dataset_of(struct dbconn *c, const char *param, const char *id, char ds[25])
+/*
+ * What each route parameter names and who may touch it: one row per
+ * parameter name. dataset: the dataset the object hangs off (NULL: none or
+ * not by one query); worker and user: the check for a worker's or a user's
+ * token (NULL: the object's dataset's access, by the dataset query). A name
+ * not in the table (scoreType, a datapool name...) is the handler's to check.
+ */
+struct param_kind;
+typedef int (*param_check_fn)(struct req *r, const struct route *rt, const struct param_kind *k,
+			      const char *id, const char *w);
+
+struct param_kind {
+	const char *name;
+	const char *dataset;
+	param_check_fn worker, user;
+};
+
+static int via_dataset(struct req *r, const struct route *rt, const struct param_kind *k,
+		       const char *id, const char *w)
 {
-	static const struct {
-		const char *param, *sql;
-	} of[] = {
-		{ "runId", "SELECT dataset_id FROM runs WHERE id = ?" },
-		{ "scheduledId", "SELECT dataset_id FROM scheduled WHERE id = ?" },
-		{ "tagId", "SELECT dataset_id FROM tags WHERE id = ?" },
-		{ "artifactId", "SELECT r.dataset_id FROM artifacts a JOIN runs r ON r.id = a.run_id "
-				"WHERE a.id = ?" },
-	};
-
-	for (size_t i = 0; i < ARRAY_LEN(of); i++) {
-		if (strcmp(of[i].param, param) != 0)
-			continue;
-		sqlite3_stmt *st = db_stmt(c, of[i].sql);
-		db_bind_text(st, 1, id);
-		int rc = db_step(st);
-		if (rc == SQLITE_ROW)
-			snprintf(ds, 25, "%s", db_col_text(st, 0));
-		sqlite3_reset(st);
-		return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
-	}
-	return -EINVAL;
-}
-
-/* A worker principal on one parameter. */
-static int worker_param(struct req *r, const struct route *rt, const char *name, const char *id,
-			const char *w)
-{
-	struct dbconn *c = req_db(r);
-
-	if (strcmp(name, "workerId") == 0) {
-		if (w[0] != '\0' && strcmp(id, w) == 0)
-			return 0;
-		/* Another worker: 403 when it exists (SPEC 8), 404 when not. */
-		int rc = exists1(c, "SELECT 1 FROM workers WHERE id = ?", id, NULL);
-		return rc == 0 ? -EACCES : rc;
-	}
-	/*
-	 * The claim (as its own worker, checked above) names a scheduled run it
-	 * may not hold yet: the handler answers 409 for one it cannot take
-	 * (another's, ended, labels missing), as SPEC 7 says.
-	 */
-	if (rt->fn == h_schedule_claim) {
-		if (strcmp(name, "datasetId") == 0)
-			return exists1(c, "SELECT 1 FROM datasets WHERE id = ?", id, NULL);
-		if (strcmp(name, "scheduledId") == 0)
-			return exists1(c, "SELECT 1 FROM scheduled WHERE id = ?", id, NULL);
-	}
-	if (strcmp(name, "datasetId") == 0)
-		return authz_dataset(r, id);
-	if (strcmp(name, "runId") == 0)
-		return exists1(c, "SELECT 1 FROM runs r JOIN scheduled s ON s.id = r.scheduled_id "
-			       "WHERE r.id = ?1 AND s.worker_id = ?2 UNION ALL "
-			       "SELECT 1 FROM released_runs WHERE run_id = ?1 AND worker_id = ?2", id, w);
-	if (strcmp(name, "scheduledId") == 0)
-		return exists1(c, "SELECT 1 FROM scheduled WHERE id = ?1 AND (state = 'OPEN' OR "
-			       "worker_id = ?2) UNION ALL SELECT 1 FROM released_runs "
-			       "WHERE scheduled_id = ?1 AND worker_id = ?2", id, w);
-	if (strcmp(name, "configId") == 0)
-		return authz_config(r, id);
-	if (strcmp(name, "tagId") == 0 || strcmp(name, "artifactId") == 0) {
-		char ds[25];
-		int rc = dataset_of(c, name, id, ds);
-		return rc < 0 ? rc : authz_dataset(r, ds);
-	}
-	return 0;	/* names (scoreType, datapool name...) and ids checked by the handler */
-}
-
-/* A user principal (admin or not) on one parameter. */
-static int user_param(struct req *r, const struct route *rt, const char *name, const char *id)
-{
-	struct dbconn *c = req_db(r);
-
-	if (strcmp(name, "workerId") == 0) {
-		/* Every user sees every worker; deleting one is its owner's or an admin's. */
-		if (strcmp(rt->method, "DELETE") != 0 || r->who.admin)
-			return 0;
-		int rc = exists1(c, "SELECT 1 FROM workers WHERE id = ?", id, NULL);
-		if (rc < 0)
-			return rc;
-		rc = exists1(c, "SELECT 1 FROM workers WHERE id = ? AND user_id = ?", id, r->who.id);
-		return rc == -ENOENT ? -EACCES : rc;
-	}
-	if (strcmp(name, "datasetId") == 0)
-		return authz_dataset(r, id);
-	if (strcmp(name, "configId") == 0)
-		return authz_config(r, id);
+	(void)rt;
+	(void)w;
+	sqlite3_stmt *st = db_stmt(req_db(r), k->dataset);
 	char ds[25];
-	int rc = dataset_of(c, name, id, ds);
-	if (rc == -EINVAL)
-		return 0;
-	return rc < 0 ? rc : authz_dataset(r, ds);
+
+	db_bind_text(st, 1, id);
+	int rc = db_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(ds, sizeof(ds), "%s", db_col_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -ENOENT : -EIO;
+	return authz_dataset(r, ds);
 }
+
+static int dataset_param(struct req *r, const struct route *rt, const struct param_kind *k,
+			 const char *id, const char *w)
+{
+	(void)k;
+	(void)w;
+	/*
+	 * The claim (as its own worker) names a scheduled run it may not hold
+	 * yet: the handler answers 409 for one it cannot take (another's,
+	 * ended, labels missing), as SPEC 7 says.
+	 */
+	if (r->who.role == ROLE_WORKER && rt->fn == h_schedule_claim)
+		return exists1(req_db(r), "SELECT 1 FROM datasets WHERE id = ?", id, NULL);
+	return authz_dataset(r, id);
+}
+
+static int config_param(struct req *r, const struct route *rt, const struct param_kind *k,
+			const char *id, const char *w)
+{
+	(void)rt;
+	(void)k;
+	(void)w;
+	return authz_config(r, id);
+}
+
+/* A worker's own id; another worker: 403 when it exists (SPEC 8), 404 when not. */
+static int worker_worker(struct req *r, const struct route *rt, const struct param_kind *k,
+			 const char *id, const char *w)
+{
+	(void)rt;
+	(void)k;
+	if (w[0] != '\0' && strcmp(id, w) == 0)
+		return 0;
+	int rc = exists1(req_db(r), "SELECT 1 FROM workers WHERE id = ?", id, NULL);
+	return rc == 0 ? -EACCES : rc;
+}
+
+/* Every user sees every worker; deleting one is its owner's or an admin's. */
+static int user_worker(struct req *r, const struct route *rt, const struct param_kind *k,
+		       const char *id, const char *w)
+{
+	struct dbconn *c = req_db(r);
+
+	(void)k;
+	(void)w;
+	if (strcmp(rt->method, "DELETE") != 0 || r->who.admin)
+		return 0;
+	int rc = exists1(c, "SELECT 1 FROM workers WHERE id = ?", id, NULL);
+	if (rc < 0)
+		return rc;
+	rc = exists1(c, "SELECT 1 FROM workers WHERE id = ? AND user_id = ?", id, r->who.id);
+	return rc == -ENOENT ? -EACCES : rc;
+}
+
+/* A run the worker holds, or held and gave back. */
+static int worker_run(struct req *r, const struct route *rt, const struct param_kind *k,
+		      const char *id, const char *w)
+{
+	(void)rt;
+	(void)k;
+	return exists1(req_db(r), "SELECT 1 FROM runs r JOIN scheduled s ON s.id = r.scheduled_id "
+		       "WHERE r.id = ?1 AND s.worker_id = ?2 UNION ALL "
+		       "SELECT 1 FROM released_runs WHERE run_id = ?1 AND worker_id = ?2", id, w);
+}
+
+/* An OPEN scheduled run, or one the worker holds or held; any one for the claim (above). */
+static int worker_scheduled(struct req *r, const struct route *rt, const struct param_kind *k,
+			    const char *id, const char *w)
+{
+	(void)k;
+	if (rt->fn == h_schedule_claim)
+		return exists1(req_db(r), "SELECT 1 FROM scheduled WHERE id = ?", id, NULL);
+	return exists1(req_db(r), "SELECT 1 FROM scheduled WHERE id = ?1 AND (state = 'OPEN' OR "
+		       "worker_id = ?2) UNION ALL SELECT 1 FROM released_runs "
+		       "WHERE scheduled_id = ?1 AND worker_id = ?2", id, w);
+}
+
+static const struct param_kind param_kinds[] = {
+	{ "datasetId", NULL, dataset_param, dataset_param },
+	{ "configId", NULL, config_param, config_param },
+	{ "workerId", NULL, worker_worker, user_worker },
+	{ "runId", "SELECT dataset_id FROM runs WHERE id = ?", worker_run, NULL },
+	{ "scheduledId", "SELECT dataset_id FROM scheduled WHERE id = ?", worker_scheduled, NULL },
+	{ "tagId", "SELECT dataset_id FROM tags WHERE id = ?", NULL, NULL },
+	{ "artifactId", "SELECT r.dataset_id FROM artifacts a JOIN runs r ON r.id = a.run_id "
+			"WHERE a.id = ?", NULL, NULL },
+};
 
 int authz_route(struct req *r, const struct route *rt)
 {
@@ -225,20 +250,20 @@ int authz_route(struct req *r, const struct route *rt)
 	char w[25] = "";
 	if (r->who.role == ROLE_WORKER && authz_my_worker(r, w) < 0)
 		return -EIO;
-	const char *p = rt->pattern;
-	for (int i = 0; i < HTTP_MAX_PARAMS && (p = strchr(p, '{')) != NULL; i++) {
-		const char *end = strchr(p, '}');
-		char name[32];
-		if (end == NULL || end - p - 1 >= (long)sizeof(name))
-			break;
-		snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
-		p = end;
+	char name[32];
+	for (int i = 0; i < HTTP_MAX_PARAMS && routes_param_name(rt->pattern, i, name, sizeof(name));
+	     i++) {
 		if (r->params[i] == NULL)
 			continue;
-		int rc = r->who.role == ROLE_WORKER ? worker_param(r, rt, name, r->params[i], w) :
-			 user_param(r, rt, name, r->params[i]);
-		if (rc != 0)
-			return rc;
+		for (size_t j = 0; j < ARRAY_LEN(param_kinds); j++) {
+			const struct param_kind *k = &param_kinds[j];
+			if (strcmp(k->name, name) != 0)
+				continue;
+			param_check_fn fn = r->who.role == ROLE_WORKER ? k->worker : k->user;
+			int rc = (fn ? fn : via_dataset)(r, rt, k, r->params[i], w);
+			if (rc != 0)
+				return rc;
+		}
 	}
 	return 0;
 }

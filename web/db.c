@@ -525,6 +525,16 @@ int db_row(sqlite3_stmt *st)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+int db_collect_ids(sqlite3_stmt *st, struct strvec *ids)
+{
+	int rc;
+
+	while ((rc = db_row(st)) == 1)
+		strvec_push(ids, db_col_text(st, 0));
+	sqlite3_reset(st);
+	return rc;
+}
+
 int db_exec(struct dbconn *c, const char *sql)
 {
 	int rc = sqlite3_exec(c->h, sql, NULL, NULL, NULL);

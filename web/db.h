@@ -61,6 +61,12 @@ int db_step(sqlite3_stmt *st);
  * Lookups built on it return 0, -ENOENT (absent: 404) or -EIO (503, retry).
  */
 int db_row(sqlite3_stmt *st);
+/*
+ * Steps a one-column query to its end, pushing each row's text onto ids (the
+ * caller's), and resets it: 0, or -EIO on a database error.
+ */
+struct strvec;
+int db_collect_ids(sqlite3_stmt *st, struct strvec *ids);
 
 /* Runs SQL text without results; returns an SQLite code (an error is logged). */
 int db_exec(struct dbconn *c, const char *sql);

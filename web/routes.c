@@ -209,6 +209,22 @@ const struct route *routes_match(const char *method, const char *path, char *buf
 	return NULL;
 }
 
+bool routes_param_name(const char *pattern, int index, char *name, size_t size)
+{
+	const char *p = pattern;
+
+	for (int i = 0; (p = strchr(p, '{')) != NULL; i++, p++) {
+		if (i != index)
+			continue;
+		const char *end = strchr(p, '}');
+		if (end == NULL || (size_t)(end - p - 1) >= size)
+			return false;
+		snprintf(name, size, "%.*s", (int)(end - p - 1), p + 1);
+		return true;
+	}
+	return false;
+}
+
 void routes_print(FILE *f)
 {
 	for (size_t i = 0; i < nroutes; i++) {

@@ -7,8 +7,10 @@
 #ifndef WINNOW_WEB_ROUTES_H
 #define WINNOW_WEB_ROUTES_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
+#include "bitmask.h"
 #include "http.h"
 
 struct route {
@@ -34,6 +36,13 @@ extern const size_t nroutes;
  */
 const struct route *routes_match(const char *method, const char *path, char *buf, size_t buflen,
 				 const char **params, int *status, char *allow, size_t allow_len);
+
+/*
+ * Copies the name of pattern's index-th {parameter} (0-based) into name, size
+ * bytes. Returns false when the pattern has no such parameter or its name does
+ * not fit.
+ */
+bool routes_param_name(const char *pattern, int index, char *name, size_t size);
 
 /* Prints "METHOD PATTERN ROLES" a line. */
 void routes_print(FILE *f);
@@ -116,6 +125,40 @@ void h_scores_list(struct req *r, struct resp *out);
 void h_score_get(struct req *r, struct resp *out);
 void h_winnow_score_by_type(struct req *r, struct resp *out);
 void h_results(struct req *r, struct resp *out);
+/*
+ * A run's dataset and its two tags (routes_user.c), as the results and the
+ * export read them: the candidates tag (no previous tag) and the selection
+ * tag (after it); an id is "" and its mask empty while the tag is absent.
+ */
+struct run_tags {
+	char dataset[25];
+	char cand_id[25];
+	char sel_id[25];
+	struct bitmask cand;
+	struct bitmask sel;
+};
+/*
+ * Fills *t for run_id. Returns 0, -ENOENT when there is no such run, or -EIO
+ * when a read failed; run_tags_free(t) afterwards in every case.
+ */
+int run_tags_load(struct dbconn *c, const char *run_id, struct run_tags *t);
+void run_tags_free(struct run_tags *t);
+/*
+ * Appends the candidates tag's score lists (those with one value per
+ * candidate) to types and *vals (the caller's: each vals[i] and the array
+ * freed by it). Returns 0 or -EIO.
+ */
+struct strvec;
+int run_scores_load(struct dbconn *c, const struct run_tags *t, struct strvec *types,
+		    double ***vals);
+/*
+ * The run's newest uploaded SELECTION_CSV, parsed into *csv (*have set) or its
+ * error text in *err (caller frees); neither when there is none. Returns 0 or
+ * -EIO.
+ */
+struct selcsv;
+int run_selcsv_load(struct dbconn *c, const char *run_id, struct selcsv *csv, bool *have,
+		    char **err);
 void h_thumbnail(struct req *r, struct resp *out);
 void h_version(struct req *r, struct resp *out);
 /* routes_tags.c */

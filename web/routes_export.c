@@ -94,9 +94,9 @@ void h_run_export(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
 	const char *format = req_query(r, "format"), *tag = req_query(r, "tagId");
-	char dataset[25] = "", cand_id[25] = "", sel_id[25] = "";
-	char *cand_mask = NULL, *tag_mask = NULL, *sel_mask = NULL, *csv_err = NULL;
-	struct bitmask cm = { 0 }, tm = { 0 }, sm = { 0 };
+	struct run_tags rt;
+	char *tag_mask = NULL, *csv_err = NULL;
+	struct bitmask tm = { 0 };
 	struct strvec types = { 0 }, names = { 0 };
 	double **vals = NULL;
 	size_t *rank = NULL;
@@ -117,44 +117,12 @@ void h_run_export(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_REQUEST", "tagId must be a tag id (24 hex characters)");
 		return;
 	}
-	st = db_stmt(c, "SELECT dataset_id FROM runs WHERE id = ?");
-	db_bind_text(st, 1, r->params[0]);
-	step = db_row(st);
-	if (step == 1)
-		snprintf(dataset, sizeof(dataset), "%s", db_col_text(st, 0));
-	sqlite3_reset(st);
-	if (dataset[0] == '\0') {
-		resp_lookup_error(out, c, step < 0 ? -EIO : -ENOENT, "NOT_FOUND", "no such run");
-		return;
-	}
-	/* The candidates tag (no previous tag) and the selection tag (after it), as results. */
-	st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id IS NULL "
-		     "ORDER BY created_at LIMIT 1");
-	db_bind_text(st, 1, r->params[0]);
-	if ((step = db_row(st)) == 1) {
-		snprintf(cand_id, sizeof(cand_id), "%s", db_col_text(st, 0));
-		cand_mask = xstrdup(db_col_text(st, 1));
-	}
-	sqlite3_reset(st);
-	dberr |= step < 0;
-	if (cand_id[0]) {
-		st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id = ? "
-			     "ORDER BY created_at LIMIT 1");
-		db_bind_text(st, 1, r->params[0]);
-		db_bind_text(st, 2, cand_id);
-		if ((step = db_row(st)) == 1) {
-			snprintf(sel_id, sizeof(sel_id), "%s", db_col_text(st, 0));
-			sel_mask = xstrdup(db_col_text(st, 1));
-		}
-		sqlite3_reset(st);
-		dberr |= step < 0;
-	}
-	if (dberr) {
-		resp_db_error(out, c);
+	if ((step = run_tags_load(c, r->params[0], &rt)) < 0) {
+		resp_lookup_error(out, c, step, "NOT_FOUND", "no such run");
 		goto out;
 	}
 	if (tag == NULL)
-		tag = sel_id[0] ? sel_id : NULL;
+		tag = rt.sel_id[0] ? rt.sel_id : NULL;
 	if (tag == NULL) {
 		resp_error(out, 409, "DOCKER_RUN_ARTIFACT_UNAVAILABLE",
 			   "the run has no selection tag yet: export when it has finished, or name a tagId");
@@ -162,7 +130,7 @@ void h_run_export(struct req *r, struct resp *out)
 	}
 	st = db_stmt(c, "SELECT bit_mask_data FROM tags WHERE id = ? AND dataset_id = ?");
 	db_bind_text(st, 1, tag);
-	db_bind_text(st, 2, dataset);
+	db_bind_text(st, 2, rt.dataset);
 	if ((step = db_row(st)) == 1)
 		tag_mask = xstrdup(db_col_text(st, 0));
 	sqlite3_reset(st);
@@ -171,52 +139,27 @@ void h_run_export(struct req *r, struct resp *out)
 				  "no such tag in the run's dataset");
 		goto out;
 	}
-	if (cand_mask)
-		bitmask_parse(cand_mask, SIZE_MAX, &cm);
 	bitmask_parse(tag_mask, SIZE_MAX, &tm);
-	if (sel_mask)
-		bitmask_parse(sel_mask, SIZE_MAX, &sm);
-	bool other_tag = strcmp(tag, sel_id) != 0;	/* a tag named that is not the selection */
-	size_t ncand = bitmask_count(&cm);
+	bool other_tag = strcmp(tag, rt.sel_id) != 0;	/* a tag named that is not the selection */
 
-	st = db_stmt(c, "SELECT score_type, scores FROM scores WHERE tag_id = ? ORDER BY score_type");
-	db_bind_text(st, 1, cand_id);
-	while ((step = db_row(st)) == 1) {
-		if ((size_t)sqlite3_column_bytes(st, 1) != ncand * sizeof(double))
-			continue;
-		vals = xreallocarray(vals, types.n + 1, sizeof(*vals));
-		vals[types.n] = xmalloc(ncand * sizeof(double) + 1);
-		if (ncand)
-			memcpy(vals[types.n], sqlite3_column_blob(st, 1), ncand * sizeof(double));
-		strvec_push(&types, db_col_text(st, 0));
-	}
-	sqlite3_reset(st);
-	dberr |= step < 0;
+	dberr |= run_scores_load(c, &rt, &types, &vals) < 0;
 	if (strcmp(format, "csv") == 0) {
-		st = db_stmt(c, "SELECT content FROM artifacts WHERE run_id = ? AND type = 'SELECTION_CSV' "
-			     "AND uploaded_at IS NOT NULL ORDER BY created_at DESC LIMIT 1");
-		db_bind_text(st, 1, r->params[0]);
-		if ((step = db_row(st)) == 1) {
-			char e[512];
-			const char *t = sqlite3_column_blob(st, 0);
-			if (selcsv_parse(t ? t : "", (size_t)sqlite3_column_bytes(st, 0), &csv, e,
-					 sizeof(e)) == 0)
-				have_csv = true;
-			else
-				csv_err = xasprintf("selection.csv left out: %s", e);
+		dberr |= run_selcsv_load(c, r->params[0], &csv, &have_csv, &csv_err) < 0;
+		if (csv_err) {
+			char *e = xasprintf("selection.csv left out: %s", csv_err);
+			free(csv_err);
+			csv_err = e;
 		}
-		sqlite3_reset(st);
-		dberr |= step < 0;
 	}
-	size_t nbits = bitmask_bits(&cm) > bitmask_bits(&tm) ? bitmask_bits(&cm) : bitmask_bits(&tm);
+	size_t nbits = bitmask_bits(&rt.cand) > bitmask_bits(&tm) ? bitmask_bits(&rt.cand) : bitmask_bits(&tm);
 	names.v = xcalloc(nbits ? nbits : 1, sizeof(char *));
 	names.n = names.cap = nbits;
 	st = db_stmt(c, "SELECT idx, file_name FROM samples WHERE dataset_id = ? AND idx < ? ORDER BY idx");
-	db_bind_text(st, 1, dataset);
+	db_bind_text(st, 1, rt.dataset);
 	sqlite3_bind_int64(st, 2, (int64_t)nbits);
 	while ((step = db_row(st)) == 1) {
 		int64_t i = sqlite3_column_int64(st, 0);
-		if (i >= 0 && (size_t)i < nbits && (bitmask_get(&cm, (size_t)i) || bitmask_get(&tm, (size_t)i)))
+		if (i >= 0 && (size_t)i < nbits && (bitmask_get(&rt.cand, (size_t)i) || bitmask_get(&tm, (size_t)i)))
 			names.v[i] = xstrdup(db_col_text(st, 1));
 	}
 	sqlite3_reset(st);
@@ -230,7 +173,7 @@ void h_run_export(struct req *r, struct resp *out)
 	/* Each sample's rank among the candidates (its place in the score lists), or SIZE_MAX. */
 	rank = xmalloc((nbits ? nbits : 1) * sizeof(*rank));
 	for (size_t i = 0, k = 0; i < nbits; i++)
-		rank[i] = bitmask_get(&cm, i) ? k++ : SIZE_MAX;
+		rank[i] = bitmask_get(&rt.cand, i) ? k++ : SIZE_MAX;
 
 	const char *ext;
 	if (strcmp(format, "filenames") == 0) {
@@ -271,7 +214,7 @@ void h_run_export(struct req *r, struct resp *out)
 				continue;
 			const char *nm = names.v[i] ? names.v[i] : "";
 			gb_field(&b, nm);
-			gb_str(&b, bitmask_get(&sm, i) ? ",1" : ",0");
+			gb_str(&b, bitmask_get(&rt.sel, i) ? ",1" : ",0");
 			if (other_tag)
 				gb_str(&b, bitmask_get(&tm, i) ? ",1" : ",0");
 			for (size_t k = 0; k < types.n; k++) {
@@ -303,12 +246,12 @@ void h_run_export(struct req *r, struct resp *out)
 				continue;
 			cJSON *t = cJSON_CreateObject();
 			cJSON *d = cJSON_AddObjectToObject(t, "data");
-			char *url = sample_signed_url(r->ws, dataset, names.v[i], now);
+			char *url = sample_signed_url(r->ws, rt.dataset, names.v[i], now);
 			cJSON_AddStringToObject(d, "image", url);
 			free(url);
 			cJSON *m = cJSON_AddObjectToObject(t, "meta");
 			cJSON_AddStringToObject(m, "fileName", names.v[i]);
-			cJSON_AddBoolToObject(m, "selected", bitmask_get(&sm, i));
+			cJSON_AddBoolToObject(m, "selected", bitmask_get(&rt.sel, i));
 			cJSON *sc = cJSON_AddObjectToObject(m, "scores");
 			for (size_t k = 0; rank[i] != SIZE_MAX && k < types.n; k++)
 				cJSON_AddItemToObject(sc, types.v[k], json_exact_number(vals[k][rank[i]]));
@@ -342,10 +285,7 @@ out:
 	strvec_free(&names);
 	selcsv_free(&csv);
 	free(csv_err);
-	free(cand_mask);
 	free(tag_mask);
-	free(sel_mask);
-	bitmask_free(&cm);
 	bitmask_free(&tm);
-	bitmask_free(&sm);
+	run_tags_free(&rt);
 }

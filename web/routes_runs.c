@@ -342,14 +342,24 @@ static void reply_items(struct resp *out, struct dbconn *c, int rc, struct strve
 	resp_json(out, 200, a);
 }
 
-static int collect(sqlite3_stmt *st, struct strvec *ids)
+/*
+ * Binds the run lists' parameters, numbered alike in both queries: ?1 the
+ * dataset, ?2 limit, ?3 offset, ?4 the scheduled run, ?5 and ?6 the state
+ * sets (?6 unused by the runs list: NULL), ?8 the text pattern; and the
+ * caller's dataset access (authz_bind).
+ */
+static void list_bind(sqlite3_stmt *st, struct req *r, const char *ds, int64_t limit,
+		      int64_t offset, const char *sched, const char *set5, const char *set6,
+		      const char *like)
 {
-	int rc;
-
-	while ((rc = db_row(st)) == 1)
-		strvec_push(ids, db_col_text(st, 0));
-	sqlite3_reset(st);
-	return rc;
+	authz_bind(st, r, "all");
+	db_bind_text(st, 1, ds);
+	sqlite3_bind_int64(st, 2, limit);
+	sqlite3_bind_int64(st, 3, offset);
+	db_bind_text(st, 4, sched);
+	db_bind_text(st, 5, set5);
+	db_bind_text(st, 6, set6);
+	db_bind_text(st, 8, like);
 }
 
 #define TEXT_MATCH(col) "(" col " LIKE ?8 ESCAPE '\\')"
@@ -389,15 +399,8 @@ static void sched_list(struct req *r, struct resp *out, const char *dataset)
 		" OR " TEXT_MATCH("s.runs_on") ") "
 		"AND " AUTHZ_DATASETS("s.dataset_id")
 		" ORDER BY s.created_at DESC, s.rowid DESC LIMIT ?2 OFFSET ?3");
-	authz_bind(st, r, "all");
-	db_bind_text(st, 1, ds);
-	sqlite3_bind_int64(st, 2, limit);
-	sqlite3_bind_int64(st, 3, offset);
-	db_bind_text(st, 4, sched);
-	db_bind_text(st, 5, st_arg.set);
-	db_bind_text(st, 6, run_arg.set);
-	db_bind_text(st, 8, like);
-	reply_items(out, c, collect(st, &ids), &ids, true);
+	list_bind(st, r, ds, limit, offset, sched, st_arg.set, run_arg.set, like);
+	reply_items(out, c, db_collect_ids(st, &ids), &ids, true);
 done:
 	free(st_arg.set);
 	free(run_arg.set);
@@ -442,14 +445,8 @@ void winnow_runs(struct req *r, struct resp *out)
 		" OR " TEXT_MATCH("s.runs_on") ") "
 		"AND " AUTHZ_DATASETS("r.dataset_id")
 		" ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?2 OFFSET ?3");
-	authz_bind(st, r, "all");
-	db_bind_text(st, 1, ds);
-	sqlite3_bind_int64(st, 2, limit);
-	sqlite3_bind_int64(st, 3, offset);
-	db_bind_text(st, 4, sched);
-	db_bind_text(st, 5, st_arg.set);
-	db_bind_text(st, 8, like);
-	reply_items(out, c, collect(st, &ids), &ids, false);
+	list_bind(st, r, ds, limit, offset, sched, st_arg.set, NULL, like);
+	reply_items(out, c, db_collect_ids(st, &ids), &ids, false);
 done:
 	free(st_arg.set);
 	free(like);

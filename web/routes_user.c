@@ -41,20 +41,9 @@ static void reply_id(struct resp *out, int status, const char *id)
 	resp_json(out, status, o);
 }
 
-/* Runs a one-column id query and collects the ids: 0, or -EIO on a database error. */
-static int collect_ids(sqlite3_stmt *st, struct strvec *ids)
-{
-	int rc;
-
-	while ((rc = db_row(st)) == 1)
-		strvec_push(ids, db_col_text(st, 0));
-	sqlite3_reset(st);
-	return rc;
-}
-
 /*
  * Replies an array of models, one per id (an id gone meanwhile is left
- * out); rc: collect_ids's, a database error there or in a model is 503.
+ * out); rc: db_collect_ids', a database error there or in a model is 503.
  */
 static void reply_models(struct resp *out, struct dbconn *c, int rc, struct strvec *ids,
 			 int (*model)(struct dbconn *, const char *, cJSON **))
@@ -140,7 +129,7 @@ static void datasets_reply(struct req *r, struct resp *out, const char *name)
 	sqlite3_bind_int(st, 2, exact);
 	sqlite3_bind_int64(st, 3, limit);
 	sqlite3_bind_int64(st, 4, offset);
-	reply_models(out, c, collect_ids(st, &ids), &ids, model_dataset);
+	reply_models(out, c, db_collect_ids(st, &ids), &ids, model_dataset);
 }
 
 void h_datasets_list(struct req *r, struct resp *out)
@@ -626,7 +615,7 @@ static void runs_reply(struct req *r, struct resp *out, const char *ds, const ch
 	sqlite3_bind_int64(st, 2, limit);
 	sqlite3_bind_int64(st, 3, offset);
 	db_bind_text(st, 4, sched);
-	reply_models(out, c, collect_ids(st, &ids), &ids, model);
+	reply_models(out, c, db_collect_ids(st, &ids), &ids, model);
 }
 
 int winnow_paging(struct req *r, struct resp *out, int64_t *limit, int64_t *offset)
@@ -947,7 +936,7 @@ void h_workers_list(struct req *r, struct resp *out)
 	struct dbconn *c = req_db(r);
 	struct strvec ids = { 0 };
 
-	reply_models(out, c, collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids), &ids,
+	reply_models(out, c, db_collect_ids(db_stmt(c, "SELECT id FROM workers ORDER BY name"), &ids), &ids,
 		     model_worker);
 }
 
@@ -963,7 +952,7 @@ void h_winnow_workers_list(struct req *r, struct resp *out)
 	sqlite3_stmt *st = db_stmt(c, "SELECT id FROM workers ORDER BY name LIMIT ? OFFSET ?");
 	sqlite3_bind_int64(st, 1, limit);
 	sqlite3_bind_int64(st, 2, offset);
-	reply_models(out, c, collect_ids(st, &ids), &ids, model_worker_winnow);
+	reply_models(out, c, db_collect_ids(st, &ids), &ids, model_worker_winnow);
 }
 
 /*
@@ -1249,6 +1238,92 @@ static size_t mark_no_predictions(const char *b, size_t blen, const struct strve
  * NO_PREDICTIONS file); score=TYPE with min and max, the half-open interval
  * min <= value < max (either bound may be left out), a histogram bin.
  */
+int run_tags_load(struct dbconn *c, const char *run_id, struct run_tags *t)
+{
+	sqlite3_stmt *st;
+	int step;
+
+	memset(t, 0, sizeof(*t));
+	st = db_stmt(c, "SELECT dataset_id FROM runs WHERE id = ?");
+	db_bind_text(st, 1, run_id);
+	if ((step = db_row(st)) == 1)
+		snprintf(t->dataset, sizeof(t->dataset), "%s", db_col_text(st, 0));
+	sqlite3_reset(st);
+	if (step != 1)
+		return step < 0 ? -EIO : -ENOENT;
+	/* The run's candidates tag has no previous tag; its selection tag points at it. */
+	st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id IS NULL "
+		     "ORDER BY created_at LIMIT 1");
+	db_bind_text(st, 1, run_id);
+	if ((step = db_row(st)) == 1) {
+		snprintf(t->cand_id, sizeof(t->cand_id), "%s", db_col_text(st, 0));
+		bitmask_parse(db_col_text(st, 1), SIZE_MAX, &t->cand);
+	}
+	sqlite3_reset(st);
+	if (step < 0 || t->cand_id[0] == '\0')
+		return step < 0 ? -EIO : 0;
+	st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id = ? "
+		     "ORDER BY created_at LIMIT 1");
+	db_bind_text(st, 1, run_id);
+	db_bind_text(st, 2, t->cand_id);
+	if ((step = db_row(st)) == 1) {
+		snprintf(t->sel_id, sizeof(t->sel_id), "%s", db_col_text(st, 0));
+		bitmask_parse(db_col_text(st, 1), SIZE_MAX, &t->sel);
+	}
+	sqlite3_reset(st);
+	return step < 0 ? -EIO : 0;
+}
+
+void run_tags_free(struct run_tags *t)
+{
+	bitmask_free(&t->cand);
+	bitmask_free(&t->sel);
+}
+
+int run_scores_load(struct dbconn *c, const struct run_tags *t, struct strvec *types,
+		    double ***vals)
+{
+	size_t ncand = bitmask_count(&t->cand);
+	sqlite3_stmt *st;
+	int step;
+
+	st = db_stmt(c, "SELECT score_type, scores FROM scores WHERE tag_id = ? ORDER BY score_type");
+	db_bind_text(st, 1, t->cand_id);
+	while ((step = db_row(st)) == 1) {
+		if ((size_t)sqlite3_column_bytes(st, 1) != ncand * sizeof(double))
+			continue;
+		*vals = xreallocarray(*vals, types->n + 1, sizeof(**vals));
+		(*vals)[types->n] = xmalloc(ncand * sizeof(double) + 1);
+		if (ncand)
+			memcpy((*vals)[types->n], sqlite3_column_blob(st, 1), ncand * sizeof(double));
+		strvec_push(types, db_col_text(st, 0));
+	}
+	sqlite3_reset(st);
+	return step < 0 ? -EIO : 0;
+}
+
+int run_selcsv_load(struct dbconn *c, const char *run_id, struct selcsv *csv, bool *have,
+		    char **err)
+{
+	sqlite3_stmt *st;
+	int step;
+
+	st = db_stmt(c, "SELECT content FROM artifacts WHERE run_id = ? AND type = 'SELECTION_CSV' "
+		     "AND uploaded_at IS NOT NULL ORDER BY created_at DESC LIMIT 1");
+	db_bind_text(st, 1, run_id);
+	if ((step = db_row(st)) == 1) {
+		char e[512];
+		const char *b = sqlite3_column_blob(st, 0);
+		size_t blen = (size_t)sqlite3_column_bytes(st, 0);
+		if (selcsv_parse(b ? b : "", blen, csv, e, sizeof(e)) == 0)
+			*have = true;
+		else
+			*err = xstrdup(e);
+	}
+	sqlite3_reset(st);
+	return step < 0 ? -EIO : 0;
+}
+
 void h_results(struct req *r, struct resp *out)
 {
 	struct dbconn *c = req_db(r);
@@ -1256,9 +1331,7 @@ void h_results(struct req *r, struct resp *out)
 		   *sel = req_query(r, "selected");
 	int64_t offset = req_query_int(r, out, "offset", 0, 0, INT64_MAX / 2);
 	int64_t limit = req_query_int(r, out, "limit", 100, 1, 1000);
-	char cand_id[25] = "", sel_id[25] = "", dataset[25] = "";
-	char *cand_mask = NULL, *sel_mask = NULL;
-	struct bitmask cm = { 0 }, sm = { 0 };
+	struct run_tags rt;
 	struct strvec types = { 0 }, names = { 0 };
 	double **vals = NULL, *selkey = NULL;
 	struct result_item *items = NULL;
@@ -1298,78 +1371,23 @@ void h_results(struct req *r, struct resp *out)
 		resp_error(out, 400, "BAD_REQUEST", "selected must be 1, 0 or all");
 		return;
 	}
-	sqlite3_stmt *st = db_stmt(c, "SELECT dataset_id FROM runs WHERE id = ?");
-	db_bind_text(st, 1, r->params[0]);
-	int step = db_row(st), dberr = step < 0;	/* dberr: any step failed */
-	if (step == 1)
-		snprintf(dataset, sizeof(dataset), "%s", db_col_text(st, 0));
-	sqlite3_reset(st);
-	if (dataset[0] == '\0') {
-		resp_lookup_error(out, c, dberr ? -EIO : -ENOENT, "NOT_FOUND", "no such run");
+	int step, dberr = 0;	/* dberr: any step failed */
+	if ((step = run_tags_load(c, r->params[0], &rt)) < 0) {
+		resp_lookup_error(out, c, step, "NOT_FOUND", "no such run");
+		run_tags_free(&rt);
 		return;
 	}
-	/* The run's candidates tag has no previous tag; its selection tag points at it. */
-	st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id IS NULL "
-		     "ORDER BY created_at LIMIT 1");
-	db_bind_text(st, 1, r->params[0]);
-	if ((step = db_row(st)) == 1) {
-		snprintf(cand_id, sizeof(cand_id), "%s", db_col_text(st, 0));
-		cand_mask = xstrdup(db_col_text(st, 1));
-	}
-	sqlite3_reset(st);
-	dberr |= step < 0;
-	if (cand_id[0]) {
-		st = db_stmt(c, "SELECT id, bit_mask_data FROM tags WHERE run_id = ? AND prev_tag_id = ? "
-			     "ORDER BY created_at LIMIT 1");
-		db_bind_text(st, 1, r->params[0]);
-		db_bind_text(st, 2, cand_id);
-		if ((step = db_row(st)) == 1) {
-			snprintf(sel_id, sizeof(sel_id), "%s", db_col_text(st, 0));
-			sel_mask = xstrdup(db_col_text(st, 1));
-		}
-		sqlite3_reset(st);
-		dberr |= step < 0;
-	}
-	if (cand_mask)
-		bitmask_parse(cand_mask, SIZE_MAX, &cm);
-	if (sel_mask)
-		bitmask_parse(sel_mask, SIZE_MAX, &sm);
-	size_t ncand = bitmask_count(&cm);
+	const char *cand_id = rt.cand_id, *sel_id = rt.sel_id, *dataset = rt.dataset;
+	sqlite3_stmt *st;
+	size_t ncand = bitmask_count(&rt.cand);
 
-	/* Score lists of the candidates tag, one value per candidate. */
-	st = db_stmt(c, "SELECT score_type, scores FROM scores WHERE tag_id = ? ORDER BY score_type");
-	db_bind_text(st, 1, cand_id);
-	while ((step = db_row(st)) == 1) {
-		if ((size_t)sqlite3_column_bytes(st, 1) != ncand * sizeof(double))
-			continue;
-		vals = xreallocarray(vals, types.n + 1, sizeof(*vals));
-		vals[types.n] = xmalloc(ncand * sizeof(double) + 1);
-		if (ncand)
-			memcpy(vals[types.n], sqlite3_column_blob(st, 1), ncand * sizeof(double));
-		strvec_push(&types, db_col_text(st, 0));
-	}
-	sqlite3_reset(st);
-	dberr |= step < 0;
-
+	dberr |= run_scores_load(c, &rt, &types, &vals) < 0;
 	/*
-	 * The run's selection.csv (SPEC 4.8's objective columns): the newest
-	 * uploaded SELECTION_CSV. A bad one is reported beside the results,
-	 * which stay usable; only a sort by its columns needs it.
+	 * The run's selection.csv (SPEC 4.8's objective columns). A bad one is
+	 * reported beside the results, which stay usable; only a sort by its
+	 * columns needs it.
 	 */
-	st = db_stmt(c, "SELECT content FROM artifacts WHERE run_id = ? AND type = 'SELECTION_CSV' "
-		     "AND uploaded_at IS NOT NULL ORDER BY created_at DESC LIMIT 1");
-	db_bind_text(st, 1, r->params[0]);
-	if ((step = db_row(st)) == 1) {
-		char e[512];
-		const char *b = sqlite3_column_blob(st, 0);
-		size_t blen = (size_t)sqlite3_column_bytes(st, 0);
-		if (selcsv_parse(b ? b : "", blen, &csv, e, sizeof(e)) == 0)
-			have_csv = true;
-		else
-			csv_err = xstrdup(e);
-	}
-	sqlite3_reset(st);
-	dberr |= step < 0;
+	dberr |= run_selcsv_load(c, r->params[0], &csv, &have_csv, &csv_err) < 0;
 
 	/* The candidates without predictions: the newest uploaded NO_PREDICTIONS file. */
 	st = db_stmt(c, "SELECT content FROM artifacts WHERE run_id = ? AND type = 'NO_PREDICTIONS' "
@@ -1427,7 +1445,7 @@ void h_results(struct req *r, struct resp *out)
 	}
 
 	/* Sample names by index, for the candidates only. */
-	size_t nbits = bitmask_bits(&cm);
+	size_t nbits = bitmask_bits(&rt.cand);
 	names.v = xcalloc(nbits ? nbits : 1, sizeof(char *));
 	names.n = names.cap = nbits;
 	st = db_stmt(c, "SELECT idx, file_name FROM samples WHERE dataset_id = ? AND idx < ? ORDER BY idx");
@@ -1435,7 +1453,7 @@ void h_results(struct req *r, struct resp *out)
 	sqlite3_bind_int64(st, 2, (int64_t)nbits);
 	while ((step = db_row(st)) == 1) {
 		int64_t i = sqlite3_column_int64(st, 0);
-		if (i >= 0 && (size_t)i < nbits && bitmask_get(&cm, (size_t)i))
+		if (i >= 0 && (size_t)i < nbits && bitmask_get(&rt.cand, (size_t)i))
 			names.v[i] = xstrdup(db_col_text(st, 1));
 	}
 	sqlite3_reset(st);
@@ -1446,14 +1464,14 @@ void h_results(struct req *r, struct resp *out)
 	req_db_release(r);
 
 	nopred = xcalloc(ncand ? ncand : 1, 1);
-	size_t nnopred = have_np ? mark_no_predictions(np_text, np_len, &names, &cm, nopred) : 0;
+	size_t nnopred = have_np ? mark_no_predictions(np_text, np_len, &names, &rt.cand, nopred) : 0;
 
 	/* selection.csv's rows by candidate rank, through the names. */
 	if (have_csv) {
 		struct name_rank *nr = xcalloc(ncand ? ncand : 1, sizeof(*nr));
 		size_t k = 0;
-		for (size_t w = 0; w < cm.nwords; w++)
-			for (uint64_t bits = cm.w[w]; bits; bits &= bits - 1) {
+		for (size_t w = 0; w < rt.cand.nwords; w++)
+			for (uint64_t bits = rt.cand.w[w]; bits; bits &= bits - 1) {
 				size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
 				nr[k].name = names.v[i] ? names.v[i] : "";
 				nr[k].rank = k;
@@ -1491,12 +1509,12 @@ void h_results(struct req *r, struct resp *out)
 
 	items = xcalloc(ncand ? ncand : 1, sizeof(*items));
 	size_t n = 0, rank = 0, nsel = 0;
-	for (size_t w = 0; w < cm.nwords; w++) {
-		uint64_t bits = cm.w[w];
+	for (size_t w = 0; w < rt.cand.nwords; w++) {
+		uint64_t bits = rt.cand.w[w];
 		while (bits) {
 			size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
 			bits &= bits - 1;
-			bool s = bitmask_get(&sm, i);
+			bool s = bitmask_get(&rt.sel, i);
 			bool keep = strcmp(sel, "all") == 0 || s == (sel[0] == '1');
 			nsel += s;
 			if (pred != NULL && strcmp(pred, "none") == 0)
@@ -1582,10 +1600,7 @@ out:
 	free(np_text);
 	free(nopred);
 	selcsv_free(&csv);
-	free(cand_mask);
-	free(sel_mask);
-	bitmask_free(&cm);
-	bitmask_free(&sm);
+	run_tags_free(&rt);
 }
 
 /* ---- thumbnails ---- */

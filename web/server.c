@@ -234,14 +234,11 @@ static void rl_fail(struct conn_ctx *ctx)
 static bool param_is_id(const char *pattern, int index)
 {
 	/* The index-th {...} of the pattern: an id when its name ends in "Id". */
-	const char *p = pattern;
-	for (int i = 0; (p = strchr(p, '{')) != NULL; i++, p++) {
-		if (i != index)
-			continue;
-		const char *end = strchr(p, '}');
-		return end && end - p >= 3 && end[-2] == 'I' && end[-1] == 'd';
-	}
-	return false;
+	char name[64];
+	if (!routes_param_name(pattern, index, name, sizeof(name)))
+		return false;
+	size_t n = strlen(name);
+	return n >= 2 && strcmp(name + n - 2, "Id") == 0;
 }
 
 /* The token of a request: Bearer header, then ?token=, then none. */

@@ -123,6 +123,15 @@ describe('dataset page and wizard', { skip: skipWhy }, () => {
 		assert.equal(q.get('name'), S.names[24]);
 		assert.equal(q.get('list'), 'browse');
 		assert.equal(q.get('at'), '24');
+		// its sample view walks the listing (GET .../files): ArrowRight lands on the next file
+		await page.waitForFunction((n) => document.querySelector('#sample-name')?.textContent === n, S.names[24]);
+		assert.match(await page.textContent('#sample-position'), new RegExp(`^25 of ${S.names.length} `));
+		assert.equal(await page.isDisabled('#sample-prev'), false);
+		await page.keyboard.press('ArrowRight');
+		await page.waitForFunction((n) => document.querySelector('#sample-name')?.textContent === n, S.names[25]);
+		assert.match(page.url(), /[?&]at=25(&|$)/);
+		assert.match(page.url(), /[?&]list=browse(&|$)/);
+		assert.match(await page.textContent('#sample-position'), new RegExp(`^26 of ${S.names.length} `));
 	});
 
 	test('tags show name, count, creator; a click opens the tag\'s samples with their export', async () => {

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "dataset.h"
 #include "dsroot.h"
 #include "util.h"
 
@@ -146,12 +147,67 @@ static void test_swap(void **state)
 	dsroot_no_openat2 = false;
 }
 
+/* Makes base/rel, an empty file (a name to list). */
+static void touch(const char *rel)
+{
+	char p[PATH_MAX * 2];
+
+	snprintf(p, sizeof(p), "%s/%s", base, rel);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+/* Lists full_path opened as winnowd does (dirfd, or by path when NULL): 1 if it holds name. */
+static int lists(const int *dirfd, const char *path, const char *name)
+{
+	struct dataset ds;
+	char err[512];
+	int found = 0;
+
+	assert_int_equal(dataset_open_input(&ds, dirfd, path, NULL, err, sizeof(err)), 0);
+	assert_int_equal(dataset_list(&ds, NULL, err, sizeof(err)), 0);
+	for (size_t i = 0; i < ds.files.n; i++)
+		found |= strcmp(ds.files.v[i], name) == 0;
+	dataset_close(&ds);
+	return found;
+}
+
+/*
+ * winnowd's claim opens the folder (dsroot_open) and the run reads it through
+ * that descriptor (dataset_open_input): a folder swapped for a link out of the
+ * root after the open still reads the folder that was checked, never the
+ * outside; opened by path again, the link would lead out.
+ */
+static void test_swap_after_open(void **state)
+{
+	char out[PATH_MAX], p[PATH_MAX * 2], q[PATH_MAX * 2], t[PATH_MAX * 2];
+	char *roots[] = { root }, err[512];
+
+	(void)state;
+	mk("root/held");
+	touch("root/held/in.jpg");
+	touch("outside/out.jpg");
+	int fd = dsroot_open(roots, 1, "held", out, sizeof(out), err, sizeof(err));
+	assert_true(fd >= 0);
+	snprintf(p, sizeof(p), "%s/held", root);
+	snprintf(q, sizeof(q), "%s/held-old", root);
+	assert_int_equal(rename(p, q), 0);
+	snprintf(t, sizeof(t), "%s/outside", base);
+	assert_int_equal(symlink(t, p), 0);
+	assert_int_equal(lists(&fd, out, "in.jpg"), 1);
+	assert_int_equal(lists(&fd, out, "out.jpg"), 0);
+	assert_int_equal(lists(NULL, out, "out.jpg"), 1);	/* what opening by path would read */
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_openat2),
 		cmocka_unit_test(test_nofollow_walk),
 		cmocka_unit_test(test_swap),
+		cmocka_unit_test(test_swap_after_open),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -254,11 +254,3 @@ export function kPreview(b, size) {
 export function parseLabels(text) {
 	return String(text || '').split(',').map((x) => x.trim()).filter(Boolean);
 }
-
-// The online workers (state not OFFLINE) and those of them that have every label of want, as
-// the web app's poll matches them (web/routes_worker.c, labels_cover).
-export function matchWorkers(workers, want) {
-	const online = (workers || []).filter((w) => w && w.state && w.state !== 'OFFLINE');
-	const matching = online.filter((w) => want.every((l) => (w.labels || []).includes(l)));
-	return { online, matching };
-}

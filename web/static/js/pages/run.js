@@ -4,6 +4,7 @@ import { get, post, put, asList, enc, ApiError } from '../api.js';
 import { h, fmtTime, fmtInt, section, badge, schedBadge, progressBar, errorBox, showBanner, setTitle, confirmDialog, errorText,
 	RUN_STAGES, RUN_FINAL } from '../ui.js';
 import { selectionText, kText, countsText, fmtDuration } from './runs.js';
+import { matchWorkers } from '../workers_match.js';
 
 const LOG_PAGE = 1000;
 
@@ -25,18 +26,14 @@ export async function runResultsByIdPage(main, ctx) {
 // online worker matches and is free, else { kind: 'none' | 'busy', text }.
 export function workerVerdict(runsOn, workers) {
 	const need = runsOn || [];
-	const online = (w) => w.state !== 'OFFLINE' && w.state !== 'CRASHED';
-	const matches = (w) => need.every((l) => (w.labels || []).includes(l));
 	const labelText = need.length ? `runsOn ${need.join(', ')}` : 'no runsOn labels';
-	const fit = workers.filter(matches);
-	const fitOnline = fit.filter(online);
+	const { fit, online, matching: fitOnline } = matchWorkers(workers, need);
 	if (!fitOnline.length) {
 		let why;
 		if (!workers.length) why = 'no worker has registered yet.';
 		else if (fit.length) why = `the workers with the labels (${labelText}) are offline: ${fit.map((w) => `${w.name} ${w.state}, last seen ${fmtTime(w.lastSeenAt)}`).join('; ')}.`;
 		else {
-			const on = workers.filter(online);
-			why = `no worker has the labels this run asks for (${labelText})` + (on.length ? `; online: ${on.map((w) => `${w.name} [${(w.labels || []).join(', ') || 'no labels'}]`).join(', ')}.` : '; no worker is online.');
+			why = `no worker has the labels this run asks for (${labelText})` + (online.length ? `; online: ${online.map((w) => `${w.name} [${(w.labels || []).join(', ') || 'no labels'}]`).join(', ')}.` : '; no worker is online.');
 		}
 		return { kind: 'none', text: `No online worker can take this run: ${why}` };
 	}

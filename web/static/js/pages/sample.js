@@ -140,7 +140,7 @@ export async function datasetSamplePage(main, ctx) {
 	const list = q.get('list');
 	let at = q.has('at') ? Math.max(0, parseInt(q.get('at'), 10) || 0) : null;
 	let name = q.get('name');
-	let names = null, note = null;
+	let names = null, note = null, browse = null;
 	if (list === 'corrupt' || list === 'duplicate') {
 		try {
 			// the run named, else the dataset's newest run that has the list
@@ -154,11 +154,21 @@ export async function datasetSamplePage(main, ctx) {
 			names = runId ? await artifactList(runId, list) : null;
 			if (!names) note = `No run of this dataset has a ${list} list: previous and next are off.`;
 		} catch (e) { note = `The ${list} list could not be read: ${e.message || e}`; }
-	} else if (list === 'browse') {
-		note = 'Previous and next over the dataset\'s listing are not available here yet.';
+	} else if (list === 'browse' && at !== null) {
+		// the dataset's listing (GET .../files, bytewise order) around at: previous, this, next
+		try {
+			const from = Math.max(0, at - 1);
+			const r = await get(`/v1/winnow/datasets/${enc(did)}/files?offset=${from}&limit=${at - from + 2}`);
+			if (!ctx.alive) return;
+			const win = r.fileNames || [];
+			if (!name) name = win[at - from];
+			if (win[at - from] !== name) note = `The dataset's listing changed: ${name} is no longer at position ${fmtInt(at + 1)}; previous and next follow the listing.`;
+			browse = { total: r.total, prev: at > 0 ? win[0] || null : null, next: win[at - from + 1] || null };
+		} catch (e) { note = `The dataset's listing could not be read: ${e.message || e}`; }
 	}
 	if (names && at !== null && !name) name = names[at];
 	if (names && name && (at === null || names[at] !== name)) { const i = names.indexOf(name); at = i >= 0 ? i : null; }
+	if (browse) names = null;
 	if (!name) {
 		setTitle('Sample');
 		main.appendChild(h('div', { class: 'card' }, h('h1', null, 'No file named'),
@@ -170,10 +180,17 @@ export async function datasetSamplePage(main, ctx) {
 	render(main, ctx, {
 		did, name, item: null, backHref, backLabel: 'Back to the dataset',
 		crumbs: [h('a', { href: '#/datasets' }, 'Datasets'), ' / ', h('a', { href: backHref }, ds.name), ' / Sample'],
-		position: names && at !== null ? `${fmtInt(at + 1)} of ${fmtInt(names.length)} (${list} list)` : null,
-		prevHref: names && at > 0 ? fileHref(did, names[at - 1], extra(at - 1)) : null,
-		nextHref: names && at !== null && at + 1 < names.length ? fileHref(did, names[at + 1], extra(at + 1)) : null,
-		nextName: names && at !== null ? names[at + 1] || null : null,
+		...(browse ? {
+			position: `${fmtInt(at + 1)} of ${fmtInt(browse.total)} (the dataset's files)`,
+			prevHref: browse.prev ? fileHref(did, browse.prev, extra(at - 1)) : null,
+			nextHref: browse.next ? fileHref(did, browse.next, extra(at + 1)) : null,
+			nextName: browse.next, prevName: browse.prev,
+		} : {
+			position: names && at !== null ? `${fmtInt(at + 1)} of ${fmtInt(names.length)} (${list} list)` : null,
+			prevHref: names && at > 0 ? fileHref(did, names[at - 1], extra(at - 1)) : null,
+			nextHref: names && at !== null && at + 1 < names.length ? fileHref(did, names[at + 1], extra(at + 1)) : null,
+			nextName: names && at !== null ? names[at + 1] || null : null,
+		}),
 		note, task: null, selectionColumns: [], scoreTypes: [],
 	});
 }

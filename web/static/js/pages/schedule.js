@@ -7,7 +7,8 @@ import { get, post, asList, enc, ApiError } from '../api.js';
 import { h, field, section, setFieldError, clearFieldErrors, showBanner, setTitle, fmtInt } from '../ui.js';
 import { PRESETS, METHODS, SCORES_BY_TYPE, getPath, setPath, parseNumberish, normalizeErrorPath,
 	planOfMethod, INPUTS, STRATEGIES, ALLOWED, ONCE, newEntry, PLAN_PRESETS, parseTarget, targetText,
-	budgetOf, kPreview, parseLabels, matchWorkers } from '../config.js';
+	budgetOf, kPreview, parseLabels } from '../config.js';
+import { matchWorkers } from '../workers_match.js';
 
 const PRIORITIES = ['LOW', 'MID', 'HIGH', 'CRITICAL'];
 // winnow's computed image metadata (SPEC 4.8), offered beside the custom keys.
