@@ -667,8 +667,9 @@ static int stage_embeddings(struct run *run)
 	for (size_t i = 0; i < run->nitems; i++)
 		if (run->items[i].state == IT_OK)
 			cand[n++] = i;
-	double *raw = xcalloc_huge(n, run->d * sizeof(double));
+	double *raw;
 	if (run->have_csv) {
+		raw = xcalloc_huge(n, run->d * sizeof(double));
 		struct buf missing = { 0 };
 		size_t nmissing = 0;
 		for (size_t c = 0; c < n; c++) {
@@ -700,10 +701,18 @@ static int stage_embeddings(struct run *run)
 		free(run->csv.rows);
 		run->csv.rows = NULL;
 	} else {
-		for (size_t c = 0; c < n; c++)
-			memcpy(raw + c * run->d, run->desc + cand[c] * DESC_DIM, DESC_DIM * sizeof(double));
-		free(run->desc);
+		/*
+		 * The candidates' descriptors become raw in place, not in a copy:
+		 * at a million frames a second array would double the peak.
+		 * cand is increasing, so row cand[c] >= c is never overwritten
+		 * before it is moved.
+		 */
+		raw = run->desc;
 		run->desc = NULL;
+		for (size_t c = 0; c < n; c++)
+			if (cand[c] != c)
+				memmove(raw + c * run->d, raw + cand[c] * DESC_DIM,
+					DESC_DIM * sizeof(double));
 	}
 
 	if (cfg->remove_exact_duplicates && n > 1) {
