@@ -12,7 +12,8 @@
   lightly.uniformRowRatio work by frame name (the static black stretch is removed);
 - sequences (selectedSequenceLength) are exact against tests/py/planref.py on
   chunks made here from the CSV;
-- outputs are identical on 1 and 2 threads, and on S3 as on LOCAL;
+- outputs are identical on 1 and 2 threads, and on S3 as on LOCAL, and
+  whether long videos are decoded whole or split at keyframes into ranges;
 - report.json lists each video's frames, corrupt and selected frames, and the
   selected frames are PNGs under <output>/frames/;
 - 20,000 frames of 1x1 and the hostile files stay under an RSS cap.
@@ -371,6 +372,62 @@ class Videos(unittest.TestCase):
                 with open(os.path.join(out, "frames", s), "rb") as a, \
                         open(os.path.join(self.base, "frames", s), "rb") as b:
                     self.assertEqual(a.read(), b.read(), s)
+
+    def test_long_videos_split_at_keyframes_give_identical_outputs(self):
+        """Videos decoded in ranges from clean keyframes (WINNOW_VIDEO_SPLIT_FRAMES: at least
+        that many frames a range) give the unsplit decode's outputs, on 1 and 2 threads:
+        H.264 with B-frames in mp4 and mkv, VP9 in webm, and an H.264 stream damaged at a
+        keyframe (decoded from the keyframe before)."""
+        d = os.path.join(self.dir, "long")
+        os.makedirs(d)
+        src = "testsrc2=size=64x48:rate=25"
+        ff("-f", "lavfi", "-i", src, "-t", "16", "-pix_fmt", "yuv420p", "-c:v", "libx264",
+           "-g", "12", "-bf", "3", "-x264-params", "scenecut=0", os.path.join(d, "long.mp4"))
+        ff("-f", "lavfi", "-i", src, "-t", "8", "-pix_fmt", "yuv420p", "-c:v", "libx264",
+           "-g", "10", "-bf", "2", os.path.join(d, "k.mkv"))
+        ff("-f", "lavfi", "-i", "mandelbrot=size=64x48:rate=25", "-t", "8", "-c:v", "libvpx-vp9",
+           "-g", "15", os.path.join(d, "m.webm"))
+        with open(os.path.join(d, "long.mp4"), "rb") as f:
+            bad = bytearray(f.read())
+        rng = random.Random(1)
+        for i in range(len(bad) // 2, len(bad) // 2 + 300):
+            bad[i] = rng.randrange(256)
+        self.write(d, "garbled.mp4", bytes(bad))
+        cfg = wt.write_config(os.path.join(wt.tmpdir("cfg"), "c.json"),
+                              {"method": "coreset", "stopping_condition": {"n_samples": 60}})
+
+        def run(threads, split):
+            out = os.path.join(wt.tmpdir("out"), "run")
+            env = dict(os.environ, WINNOW_VIDEO_SPLIT_FRAMES=str(split))
+            p = subprocess.run([wt.WINNOWD, "select", "--config", cfg, "--input", d, "--output",
+                                out, "--threads", str(threads)],
+                               capture_output=True, text=True, env=env, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(out, "log.txt")) as f:
+                ranges = dict(re.findall(r" INFO (\S+): decoded in (\d+) ranges", f.read()))
+            return out, ranges
+
+        whole, ranges = run(1, 1000000)
+        self.assertEqual(ranges, {})
+        corrupt = wt.read_tsv(os.path.join(whole, "filenames", "corrupt_filenames.txt"))
+        self.assertTrue(any(f.startswith("garbled-") for f in corrupt), corrupt)
+        sel = [s for s in wt.read_lines(os.path.join(whole, "filenames",
+                                                     "selected_filenames.txt"))]
+        self.assertEqual(len(sel), 60)
+        for threads, split in ((2, 1000000), (1, 7), (2, 7), (2, 1), (2, 100)):
+            out, ranges = run(threads, split)
+            if split <= 7:
+                self.assertEqual(sorted(ranges), ["garbled.mp4", "k.mkv", "long.mp4", "m.webm"])
+                self.assertGreater(int(ranges["long.mp4"]), 20)
+            elif split == 100:
+                self.assertGreaterEqual(int(ranges["long.mp4"]), 3)
+            wt.assert_same_outputs(self, whole, out)
+            self.assertEqual(sorted(os.listdir(os.path.join(out, "frames"))),
+                             sorted(os.listdir(os.path.join(whole, "frames"))))
+            for s in sel:
+                with open(os.path.join(out, "frames", s), "rb") as a, \
+                        open(os.path.join(whole, "frames", s), "rb") as b:
+                    self.assertEqual(a.read(), b.read(), (s, threads, split))
 
     def test_many_tiny_frames_and_hostile_files_under_an_rss_cap(self):
         d = os.path.join(self.dir, "tiny")
