@@ -15,8 +15,9 @@
  *
  * Videos (SPEC 3.1, lib/video.c): the listing counts each video's frames by
  * a demux-only pass and makes every frame an item; the image pass decodes a
- * video in one task and hands each frame's pixels to the image code's
- * per-image work; with selected_sequence_length > 1 the selection's
+ * video in one task, or a long one in ranges from its clean keyframes, one
+ * task each (VIDEO_SPLIT_FRAMES), and hands each frame's pixels to the image
+ * code's per-image work; with selected_sequence_length > 1 the selection's
  * candidates become chunks of frames (sequences_make).
  */
 #include "run.h"

@@ -20,9 +20,24 @@
  * order, so the index of every frame, decoded or not, is known before the
  * decode. A stream whose packets do not all have distinct times is indexed
  * in demux order and its pictures matched in output order. The decode pass demuxes again and
- * decodes on one thread (videos are spread over the pool one per task, so
- * the result never depends on the thread count); a decoded frame is matched
- * to its index by its time. A frame is corrupt when sending its packet
+ * decodes on one thread (videos, or ranges of a long video's frames, are
+ * spread over the pool one per task, so the result never depends on the
+ * thread count); a decoded frame is matched to its index by its time.
+ *
+ * Ranges. The demux pass also records the cuts: keyframes that reset every
+ * piece of decoder state a later frame reads (an H.264 IDR, found in the
+ * packet's NAL units, not by the container's flag, which a recovery point
+ * also gets; a VP8/VP9 keyframe; any MJPEG frame; no other codec) whose time
+ * is above every earlier packet's and below every later one's, so frames
+ * [cut, next cut) are exactly the packets between them in demux order,
+ * whatever the B-frame reordering. video_decode_range seeks to its first
+ * cut's packet (found by time, dts and size; a file read from the start when
+ * the seek misses), decodes up to the next cut and flushes. That equals the
+ * whole decode only when the keyframe decodes cleanly: a damaged one is
+ * concealed from earlier pictures, so then (the keyframe comes out first,
+ * before any frame is handed out) the range is decoded again from the cut
+ * before, its earlier frames as references only, back to the start if need
+ * be. Complaints about packets before the range are not the range's. A frame is corrupt when sending its packet
  * fails, when the decoder logged an error while decoding its packet (the
  * message is the reason), when the frame carries decode_error_flags or
  * AV_FRAME_FLAG_CORRUPT, or when the decoder never output it. Frames are
