@@ -2,8 +2,9 @@
 
 Generates (once, cached in $BUILD/bench/video-1080p-v1) BENCH_VIDEO_CLIPS H.264 clips of
 1920x1080 at 25 fps from ffmpeg's test sources, 2 minutes in total, then measures in the
-same run, each side best of BENCH_REPEAT, files in the page cache, N = BENCH_THREADS
-(default: the cores):
+same run, each side best of BENCH_REPEAT rounds (the sides take turns, so a shared
+machine's load weighs on all alike; the load average is printed), files in the page
+cache, N = BENCH_THREADS (default: the cores):
 
 - winnow: `winnowd select --threads N` (listing, whose demux pass counts the frames, and
   the image pass: decode, corruptness, lightly.* metadata, descriptor), frames / seconds
@@ -57,36 +58,31 @@ def clips(d):
 
 
 def bench_winnow(d):
-    best, frames = None, 0
+    """One run: (frames, seconds of listing + images)."""
     cfg = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump({"docker": {"method": "random", "stopping_condition": {"n_samples": 2},
                           "remove_exact_duplicates": False}}, cfg)
     cfg.close()
-    for _ in range(REPEAT):
-        out = tempfile.mkdtemp()
-        subprocess.run([WINNOWD, "select", "--config", cfg.name, "--input", d, "--output",
-                        os.path.join(out, "run"), "--threads", str(THREADS)], check=True,
-                       capture_output=True)
-        with open(os.path.join(out, "run", "report.json")) as f:
-            rep = json.load(f)
-        shutil.rmtree(out)
-        secs = sum(s["seconds"] for s in rep["stages"] if s["name"] in ("listing", "images"))
-        frames = sum(v["frames"] for v in rep["videos"])
-        best = secs if best is None else min(best, secs)
+    out = tempfile.mkdtemp()
+    subprocess.run([WINNOWD, "select", "--config", cfg.name, "--input", d, "--output",
+                    os.path.join(out, "run"), "--threads", str(THREADS)], check=True,
+                   capture_output=True)
+    with open(os.path.join(out, "run", "report.json")) as f:
+        rep = json.load(f)
+    shutil.rmtree(out)
+    secs = sum(s["seconds"] for s in rep["stages"] if s["name"] in ("listing", "images"))
+    frames = sum(v["frames"] for v in rep["videos"])
     os.unlink(cfg.name)
-    return frames, best
+    return frames, secs
 
 
 def bench_ffmpeg(paths):
-    best = None
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        for p in paths:
-            subprocess.run(["ffmpeg", "-v", "error", "-threads", str(THREADS), "-i", p, "-f", "null",
-                            "-"], check=True)
-        t = time.perf_counter() - t0
-        best = t if best is None else min(best, t)
-    return best
+    """One run: seconds."""
+    t0 = time.perf_counter()
+    for p in paths:
+        subprocess.run(["ffmpeg", "-v", "error", "-threads", str(THREADS), "-i", p, "-f", "null",
+                        "-"], check=True)
+    return time.perf_counter() - t0
 
 
 def bench_opencv(paths):
@@ -105,14 +101,10 @@ for p in sys.argv[2:]:
     cap.release()
 print(n, time.perf_counter() - t0)
 """
-    best, frames = None, 0
-    for _ in range(REPEAT):
-        p = subprocess.run(["/usr/bin/python3", "-c", code, str(THREADS)] + paths, check=True,
-                           capture_output=True, text=True)
-        n, t = p.stdout.split()
-        frames = int(n)
-        best = float(t) if best is None else min(best, float(t))
-    return frames, best
+    p = subprocess.run(["/usr/bin/python3", "-c", code, str(THREADS)] + paths, check=True,
+                       capture_output=True, text=True)
+    n, t = p.stdout.split()
+    return int(n), float(t)
 
 
 def main():
@@ -123,14 +115,27 @@ def main():
         with open(p, "rb") as f:
             while f.read(1 << 20):
                 pass
-    frames, tw = bench_winnow(d)
-    tf = bench_ffmpeg(paths)
-    try:
-        cv_frames, tc = bench_opencv(paths)
-    except (subprocess.CalledProcessError, FileNotFoundError) as e:
-        cv_frames, tc = 0, None
-        print("bench-video: OpenCV not measured: %s" % e)
+    # The sides take turns, each round one run of each, so that a shared machine's load
+    # weighs on all three alike; each side's best round counts.
+    load0 = os.getloadavg()
+    tw = tf = tc = None
+    cv_frames, cv_ok = 0, True
+    for _ in range(REPEAT):
+        frames, t = bench_winnow(d)
+        tw = t if tw is None else min(tw, t)
+        t = bench_ffmpeg(paths)
+        tf = t if tf is None else min(tf, t)
+        if cv_ok:
+            try:
+                cv_frames, t = bench_opencv(paths)
+                tc = t if tc is None else min(tc, t)
+            except (subprocess.CalledProcessError, FileNotFoundError) as e:
+                cv_ok, tc = False, None
+                print("bench-video: OpenCV not measured: %s" % e)
+    load1 = os.getloadavg()
     print("bench-video: %d clips, %d frames of 1920x1080 H.264, %d threads" % (len(paths), frames, THREADS))
+    print("  load average %.2f before, %.2f after (%d cores; best of %d interleaved rounds)"
+          % (load0[0], load1[0], os.cpu_count() or 1, REPEAT))
     print("  winnow image pass  %8.1f frames/s  (%.2f s: listing + images)" % (frames / tw, tw))
     print("  ffmpeg decode      %8.1f frames/s  (%.2f s: ffmpeg -threads %d -i clip -f null -)"
           % (frames / tf, tf, THREADS))

@@ -15,8 +15,9 @@
  *
  * Videos (SPEC 3.1, lib/video.c): the listing counts each video's frames by
  * a demux-only pass and makes every frame an item; the image pass decodes a
- * video in one task and hands each frame's pixels to the image code's
- * per-image work; with selected_sequence_length > 1 the selection's
+ * video in one task, or a long one in ranges from its clean keyframes, one
+ * task each (VIDEO_SPLIT_FRAMES), and hands each frame's pixels to the image
+ * code's per-image work; with selected_sequence_length > 1 the selection's
  * candidates become chunks of frames (sequences_make).
  */
 #include "run.h"
@@ -478,42 +479,66 @@ static void frame_cb(void *ud, const struct video_frame *f)
 /* Frames are decoded at most this many pixels a side for the per-image work (as WebP). */
 #define FRAME_DECODE_MAX 128
 
-static void video_one(struct run *run, struct run_video *rv)
+/*
+ * A video of at least twice this many frames is split at clean keyframes
+ * (lib/video.c) into ranges of at least this many, each a task of its own,
+ * so two threads can share one long video. WINNOW_VIDEO_SPLIT_FRAMES sets it
+ * (the tests split a short clip small); the outputs never depend on it.
+ */
+#define VIDEO_SPLIT_FRAMES 250
+
+static uint64_t split_frames(void)
+{
+	const char *e = getenv("WINNOW_VIDEO_SPLIT_FRAMES");
+	char *end;
+
+	if (e == NULL || *e == '\0')
+		return VIDEO_SPLIT_FRAMES;
+	unsigned long long v = strtoull(e, &end, 10);
+	return *end == '\0' && v > 0 ? (uint64_t)v : VIDEO_SPLIT_FRAMES;
+}
+
+/* Frames [first, last) of a video: decoded, each frame's per-image work done. */
+static void video_one(struct run *run, struct run_video *rv, uint64_t first, uint64_t last)
 {
 	const struct run_config *cfg = run->cfg;
-	uint64_t n = rv->vi.nframes;
 
 	if (!cfg->enable_corruptness_check && run->have_csv) {
 		/* Nothing needs the pixels: the demux pass's sizes are the metadata. */
-		for (uint64_t f = 0; f < n; f++)
+		for (uint64_t f = first; f < last; f++)
 			run->items[rv->items[f]].size = rv->vi.size[f];
 		return;
 	}
-	struct frame_ctx fc = { .run = run, .rv = rv, .seen = xcalloc(n, 1) };
+	/* seen is shared by the video's ranges, each writing only its own frames. */
+	struct frame_ctx fc = { .run = run, .rv = rv, .seen = rv->seen };
 	char reason[160];
 	int io_rc = 0;
-	enum video_status st = video_decode(&run->ds, rv->path, &rv->vi, cfg->max_pixels,
-					    FRAME_DECODE_MAX, run->o->cancel, frame_cb, &fc,
-					    reason, sizeof(reason), &io_rc);
+	enum video_status st = video_decode_range(&run->ds, rv->path, &rv->vi, first, last,
+						  cfg->max_pixels, FRAME_DECODE_MAX,
+						  run->o->cancel, frame_cb, &fc, reason,
+						  sizeof(reason), &io_rc);
 	if (st == VID_IO) {
 		atomic_store(&run->io_rc, io_rc ? io_rc : -EIO);
 	} else if (st != VID_OK) {
 		/* The file changed since the listing, or the pass was cancelled. */
 		struct video_frame f = { .corrupt = true, .reason = reason };
-		for (uint64_t i = 0; i < n; i++) {
+		for (uint64_t i = first; i < last; i++) {
 			if (!fc.seen[i]) {
 				f.index = i;
 				frame_cb(&fc, &f);
 			}
 		}
 	}
-	free(fc.seen);
 }
 
-/* The image pass's tasks: every video (first: the longest tasks), then every image. */
+/*
+ * The image pass's tasks: every video or range of a video's frames (first:
+ * the longest tasks), then every image.
+ */
 struct unit {
 	size_t idx;
 	bool video;
+	uint64_t first, last;	/* a video's frames */
 };
 
 static void unit_one(size_t u, int tid, void *ud)
@@ -527,9 +552,20 @@ static void unit_one(size_t u, int tid, void *ud)
 	}
 	struct run_video *rv = &run->videos[un->idx];
 	if (atomic_load(&run->io_rc) == 0)
-		video_one(run, rv);
-	size_t d = atomic_fetch_add(&run->done, rv->vi.nframes) + rv->vi.nframes;
+		video_one(run, rv, un->first, un->last);
+	size_t k = un->last - un->first;
+	size_t d = atomic_fetch_add(&run->done, k) + k;
 	progress(run, d, run->nitems);
+}
+
+/* How many of units[0, nu) are ranges of video v. */
+static size_t nranges(const struct unit *units, size_t nu, size_t v)
+{
+	size_t k = 0;
+
+	for (size_t u = 0; u < nu; u++)
+		k += units[u].video && units[u].idx == v;
+	return k;
 }
 
 static int stage_images(struct run *run)
@@ -542,9 +578,27 @@ static int stage_images(struct run *run)
 	int threads = run->o->threads > 0 ? run->o->threads : cpu_count();
 	char **paths = xcalloc(run->nitems ? run->nitems : 1, sizeof(*paths));
 	run->units = xcalloc(run->nitems + run->nvideos + 1, sizeof(*run->units));
-	for (size_t v = 0; v < run->nvideos; v++)
-		if (run->videos[v].st == VID_OK)
-			run->units[nu++] = (struct unit){ .idx = v, .video = true };
+	uint64_t split = split_frames();
+	for (size_t v = 0; v < run->nvideos; v++) {
+		struct run_video *rv = &run->videos[v];
+		if (rv->st != VID_OK)
+			continue;
+		/* Ranges of at least split frames, each starting at a cut. */
+		uint64_t n = rv->vi.nframes, first = 0;
+		for (size_t c = 0; c < rv->vi.ncuts && n >= 2 * split; c++) {
+			uint64_t at = rv->vi.cut[c].index;
+			if (at - first >= split && n - at >= split) {
+				run->units[nu++] = (struct unit){ .idx = v, .video = true,
+								  .first = first, .last = at };
+				first = at;
+			}
+		}
+		run->units[nu++] = (struct unit){ .idx = v, .video = true, .first = first, .last = n };
+		rv->seen = xcalloc(n, 1);
+		if (first > 0)
+			run_log(run, LOG_LVL_INFO, "%s: decoded in %zu ranges (%zu keyframes to start at)",
+				rv->path, nranges(run->units, nu, v), rv->vi.ncuts);
+	}
 	for (size_t i = 0; i < run->nitems; i++) {
 		/* A video that did not open is one item, already judged at the listing. */
 		if (run->items[i].video >= 0 || run->items[i].state != IT_OK)
@@ -556,6 +610,10 @@ static int stage_images(struct run *run)
 		run_log(run, LOG_LVL_WARNING, "cannot start the prefetch: reading one at a time");
 	int prc = pool_for(nu, threads, unit_one, run, run->o->cancel);
 	dataset_prefetch_stop(&run->ds);
+	for (size_t v = 0; v < run->nvideos; v++) {
+		free(run->videos[v].seen);
+		run->videos[v].seen = NULL;
+	}
 	free(paths);
 	free(run->units);
 	run->units = NULL;
@@ -668,8 +726,9 @@ static int stage_embeddings(struct run *run)
 	for (size_t i = 0; i < run->nitems; i++)
 		if (run->items[i].state == IT_OK)
 			cand[n++] = i;
-	double *raw = xcalloc_huge(n, run->d * sizeof(double));
+	double *raw;
 	if (run->have_csv) {
+		raw = xcalloc_huge(n, run->d * sizeof(double));
 		struct buf missing = { 0 };
 		size_t nmissing = 0;
 		for (size_t c = 0; c < n; c++) {
@@ -701,10 +760,18 @@ static int stage_embeddings(struct run *run)
 		free(run->csv.rows);
 		run->csv.rows = NULL;
 	} else {
-		for (size_t c = 0; c < n; c++)
-			memcpy(raw + c * run->d, run->desc + cand[c] * DESC_DIM, DESC_DIM * sizeof(double));
-		free(run->desc);
+		/*
+		 * The candidates' descriptors become raw in place, not in a copy:
+		 * at a million frames a second array would double the peak.
+		 * cand is increasing, so row cand[c] >= c is never overwritten
+		 * before it is moved.
+		 */
+		raw = run->desc;
 		run->desc = NULL;
+		for (size_t c = 0; c < n; c++)
+			if (cand[c] != c)
+				memmove(raw + c * run->d, raw + cand[c] * DESC_DIM,
+					DESC_DIM * sizeof(double));
 	}
 
 	if (cfg->remove_exact_duplicates && n > 1) {

@@ -43,6 +43,7 @@ struct run_video {
 	enum video_status st;	/* of the demux pass (listing) */
 	struct video_info vi;
 	size_t *items;		/* per frame: its item */
+	uint8_t *seen;		/* per frame, during the image pass: handed out by the decode */
 	size_t corrupt, selected;	/* frames, for report.json */
 	int io_rc;
 	char reason[160];

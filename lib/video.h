@@ -38,6 +38,19 @@ struct video_info {
 	int tb_num, tb_den;		/* the stream's time base: key * tb_num / tb_den seconds */
 	int64_t *key;
 	uint32_t *size;
+	/*
+	 * Clean keyframes (lib/video.c's DESIGN): frame cut[i].index and every
+	 * later frame decode alike from cut[i]'s packet on, so a range of frames
+	 * may start there. Increasing indices, none 0; ncuts may be 0.
+	 */
+	struct video_cut *cut;
+	size_t ncuts;
+};
+
+struct video_cut {
+	uint64_t index;		/* the frame, also the packet's position in demux order */
+	int64_t key, dts;	/* the keyframe packet's time (as video_info.key) and dts: found again after a seek */
+	uint32_t size;
 };
 
 void video_info_free(struct video_info *vi);
@@ -82,6 +95,19 @@ enum video_status video_decode(const struct dataset *ds, const char *path,
 			       const struct video_info *vi, uint64_t max_pixels, uint32_t max_side,
 			       volatile int *cancel, video_frame_cb cb, void *ud, char *reason,
 			       size_t rlen, int *io_rc);
+
+/*
+ * The same over frames [first, last) only: first 0 or some cut[i].index, last
+ * nframes or some cut[i].index. The demuxer seeks to first's keyframe (or
+ * reads up to it when it cannot seek), decodes packets [first, last) and
+ * flushes; cb gets each index of [first, last) exactly once, as the whole
+ * decode would have made it. video_decode is the range [0, nframes).
+ */
+enum video_status video_decode_range(const struct dataset *ds, const char *path,
+				     const struct video_info *vi, uint64_t first, uint64_t last,
+				     uint64_t max_pixels, uint32_t max_side,
+				     volatile int *cancel, video_frame_cb cb, void *ud,
+				     char *reason, size_t rlen, int *io_rc);
 
 /*
  * The same over bytes in memory (the fuzz target): probe then decode, frames

@@ -12,7 +12,8 @@
   lightly.uniformRowRatio work by frame name (the static black stretch is removed);
 - sequences (selectedSequenceLength) are exact against tests/py/planref.py on
   chunks made here from the CSV;
-- outputs are identical on 1 and 2 threads, and on S3 as on LOCAL;
+- outputs are identical on 1 and 2 threads, and on S3 as on LOCAL, and
+  whether long videos are decoded whole or split at keyframes into ranges;
 - report.json lists each video's frames, corrupt and selected frames, and the
   selected frames are PNGs under <output>/frames/;
 - 20,000 frames of 1x1 and the hostile files stay under an RSS cap.
@@ -55,15 +56,29 @@ def frame_name(path, i, n):
     return "%s-%0*d-%s.png" % (stem, len(str(n)), i, ext[1:])
 
 
+# The RSS cap of the 20,000-frame run, in MiB. The plain build peaks near 80
+# (about 40 of libraries and threads, 33 of descriptors); ASan's shadow memory
+# and redzones add about 70 more, and its quarantine of freed blocks (256 MiB
+# by default, which FFmpeg's per-frame allocations would fill) is cut to
+# 16 MiB in the child, so both caps are near twice the peak and a leak of a
+# few KiB a frame still breaks them.
+SANITIZED = "address" in os.path.basename(wt.BIN)
+RSS_CAP_MB = 320 if SANITIZED else 200
+
+
 def run_rss(args):
     """Runs winnowd in a child of a fresh Python, returns (rc, stderr, peak RSS in KiB)."""
+    env = dict(os.environ)
+    if SANITIZED:
+        env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS", ""),
+                                                   "quarantine_size_mb=16") if x)
     code = ("import resource, subprocess, sys\n"
             "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
             "sys.stderr.write(p.stderr)\n"
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
             "sys.exit(p.returncode)\n")
     p = subprocess.run([sys.executable, "-c", code] + args, capture_output=True, text=True,
-                       timeout=300)
+                       timeout=300, env=env)
     return p.returncode, p.stderr, int(p.stdout.strip().splitlines()[-1])
 
 
@@ -358,6 +373,62 @@ class Videos(unittest.TestCase):
                         open(os.path.join(self.base, "frames", s), "rb") as b:
                     self.assertEqual(a.read(), b.read(), s)
 
+    def test_long_videos_split_at_keyframes_give_identical_outputs(self):
+        """Videos decoded in ranges from clean keyframes (WINNOW_VIDEO_SPLIT_FRAMES: at least
+        that many frames a range) give the unsplit decode's outputs, on 1 and 2 threads:
+        H.264 with B-frames in mp4 and mkv, VP9 in webm, and an H.264 stream damaged at a
+        keyframe (decoded from the keyframe before)."""
+        d = os.path.join(self.dir, "long")
+        os.makedirs(d)
+        src = "testsrc2=size=64x48:rate=25"
+        ff("-f", "lavfi", "-i", src, "-t", "16", "-pix_fmt", "yuv420p", "-c:v", "libx264",
+           "-g", "12", "-bf", "3", "-x264-params", "scenecut=0", os.path.join(d, "long.mp4"))
+        ff("-f", "lavfi", "-i", src, "-t", "8", "-pix_fmt", "yuv420p", "-c:v", "libx264",
+           "-g", "10", "-bf", "2", os.path.join(d, "k.mkv"))
+        ff("-f", "lavfi", "-i", "mandelbrot=size=64x48:rate=25", "-t", "8", "-c:v", "libvpx-vp9",
+           "-g", "15", os.path.join(d, "m.webm"))
+        with open(os.path.join(d, "long.mp4"), "rb") as f:
+            bad = bytearray(f.read())
+        rng = random.Random(1)
+        for i in range(len(bad) // 2, len(bad) // 2 + 300):
+            bad[i] = rng.randrange(256)
+        self.write(d, "garbled.mp4", bytes(bad))
+        cfg = wt.write_config(os.path.join(wt.tmpdir("cfg"), "c.json"),
+                              {"method": "coreset", "stopping_condition": {"n_samples": 60}})
+
+        def run(threads, split):
+            out = os.path.join(wt.tmpdir("out"), "run")
+            env = dict(os.environ, WINNOW_VIDEO_SPLIT_FRAMES=str(split))
+            p = subprocess.run([wt.WINNOWD, "select", "--config", cfg, "--input", d, "--output",
+                                out, "--threads", str(threads)],
+                               capture_output=True, text=True, env=env, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(out, "log.txt")) as f:
+                ranges = dict(re.findall(r" INFO (\S+): decoded in (\d+) ranges", f.read()))
+            return out, ranges
+
+        whole, ranges = run(1, 1000000)
+        self.assertEqual(ranges, {})
+        corrupt = wt.read_tsv(os.path.join(whole, "filenames", "corrupt_filenames.txt"))
+        self.assertTrue(any(f.startswith("garbled-") for f in corrupt), corrupt)
+        sel = [s for s in wt.read_lines(os.path.join(whole, "filenames",
+                                                     "selected_filenames.txt"))]
+        self.assertEqual(len(sel), 60)
+        for threads, split in ((2, 1000000), (1, 7), (2, 7), (2, 1), (2, 100)):
+            out, ranges = run(threads, split)
+            if split <= 7:
+                self.assertEqual(sorted(ranges), ["garbled.mp4", "k.mkv", "long.mp4", "m.webm"])
+                self.assertGreater(int(ranges["long.mp4"]), 20)
+            elif split == 100:
+                self.assertGreaterEqual(int(ranges["long.mp4"]), 3)
+            wt.assert_same_outputs(self, whole, out)
+            self.assertEqual(sorted(os.listdir(os.path.join(out, "frames"))),
+                             sorted(os.listdir(os.path.join(whole, "frames"))))
+            for s in sel:
+                with open(os.path.join(out, "frames", s), "rb") as a, \
+                        open(os.path.join(whole, "frames", s), "rb") as b:
+                    self.assertEqual(a.read(), b.read(), (s, threads, split))
+
     def test_many_tiny_frames_and_hostile_files_under_an_rss_cap(self):
         d = os.path.join(self.dir, "tiny")
         os.makedirs(d)
@@ -373,7 +444,8 @@ class Videos(unittest.TestCase):
         rc, err, rss = run_rss([wt.WINNOWD, "select", "--config", cfg, "--input", d,
                                 "--output", out, "--threads", "2"])
         self.assertEqual(rc, 0, err)
-        self.assertLess(rss, 400 * 1024, "peak RSS %d KiB" % rss)
+        self.assertLess(rss, RSS_CAP_MB * 1024, "peak RSS %d KiB (cap %d MiB%s)"
+                        % (rss, RSS_CAP_MB, ", sanitizer build" if SANITIZED else ""))
         rep = self.report(out)
         v = {x["path"]: x for x in rep["videos"]}
         self.assertEqual(v["dots.mkv"]["frames"], 20000)
