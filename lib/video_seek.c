@@ -7,13 +7,14 @@
  * probed (video_probe: the demux pass, the declared size checked against
  * max_pixels before any decoder opens), the name compared with
  * video_frame_name of the probed count (an index past the count, or other
- * zero-padding, is no frame), and then video_decode runs and the pass is
- * cancelled (its interrupt callback) as soon as the wanted index has been
- * handed out. The decode is from the start of the video, not from the
- * keyframe before the frame: lib/video.c matches pictures to indices from the
- * first packet on, and a second indexing here could disagree with it; the
- * cost is decoding the frames before the wanted one (the web app caches the
- * result). Memory stays that of one decoder and one RGB frame.
+ * zero-padding, is no frame), and then the keyframe range holding the frame
+ * is decoded (video_decode_range from the last clean cut at or before it, to
+ * the next: lib/video.c hands out every frame of a range exactly as the whole
+ * decode numbers it, so a frame is winnowd's frame) and the pass is cancelled
+ * (its interrupt callback) as soon as the wanted index has been handed out.
+ * A video with no clean cuts (H.265, AV1, MPEG-4, packets without times) is
+ * one range: the frames before the wanted one are decoded too (the web app
+ * caches the result). Memory stays that of one decoder and one RGB frame.
  */
 #include "video_seek.h"
 
@@ -152,10 +153,24 @@ int video_seek_frame(const struct dataset *ds, const char *name, bool decode,
 		video_info_free(&vi);
 		return 0;
 	}
+	/*
+	 * Decode only the keyframe range holding the frame (lib/video.c's clean
+	 * cuts): video_decode_range hands out each frame of [first, last) as
+	 * the whole decode would, so the index is winnowd's.
+	 */
+	uint64_t first = 0, last = vi.nframes;
+	for (size_t i = 0; i < vi.ncuts; i++) {
+		if (vi.cut[i].index <= index)
+			first = vi.cut[i].index;
+		else {
+			last = vi.cut[i].index;
+			break;
+		}
+	}
 	struct grab g = { .want = index, .vs = vs };
 	char why[256];
-	s = video_decode(ds, video, &vi, max_pixels, max_side, &g.cancel, grab_cb, &g, why,
-			 sizeof(why), &io_rc);
+	s = video_decode_range(ds, video, &vi, first, last, max_pixels, max_side, &g.cancel,
+			       grab_cb, &g, why, sizeof(why), &io_rc);
 	video_info_free(&vi);
 	if (g.got && !g.corrupt)
 		return 0;
