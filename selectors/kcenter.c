@@ -107,6 +107,47 @@
  *    made at all; it is made mid-run (need_xf) when one float64 recompute in
  *    four finds the row staying, which the float32 gate could have spared,
  *    or when the projected gate is turned off.
+ *
+ * 6. Late picks (issue 18). With k a large share of n, a clustered pass
+ *    costs O(m) per step however few rows move: every cluster's test, then a
+ *    sweep of the m groups for the next pick; O(k^2) in all, which at 500,000
+ *    picks is the whole run. Late in such a run a new centre reaches the
+ *    clusters of a small neighbourhood only, so centres are grouped the way
+ *    rows are grouped under centres, one level up (a two-level cover, as in
+ *    cover trees and the net trees of Har-Peled and Mendel's fast
+ *    farthest-first traversal; Elkan's k-means bounds are the same
+ *    triangle inequality between centres). Leaders: the first L centres (L =
+ *    n / 64 within [16, NSUP]), spread as far apart as the greedy spreads
+ *    them. Every later centre joins the group of its nearest leader when it
+ *    becomes a centre, and centres never move, so each group has a fixed
+ *    radius bound rho_s >= |c_j - s| over its members. A pass for centre c
+ *    computes |s - c| in float64 for the L leaders and skips every group with
+ *    |s - c| - rho_s >= 2 r, r^2 = R2_s >= the largest r2 of its members'
+ *    clusters: then |c_j - c| >= |s - c| - |c_j - s| >= 2 r_j for each
+ *    member j, which is 2.'s cluster-level test, so no row of theirs can
+ *    move. Exactness: the skip only ever spares work 2. proves useless; it
+ *    uses rigorous bounds, not computed values: a float64 squared distance
+ *    over dim < 2^20 terms is within (dim + 2) 2^-53 < 2^-30 relative of the
+ *    true one (plus 2^-1000 for underflow), so sqrt(v (1 - 2^-30) - 2^-1000)
+ *    (1 - 2^-50) is below the true distance and sqrt(v (1 + 2^-30) +
+ *    2^-1000) (1 + 2^-50) above it (the 2^-50 covering the roundings of the
+ *    sqrt, products and difference); the lower bound of |c_j - c|^2 then
+ *    enters stays() like 2.'s, whose margin holds for any lower bound of the
+ *    true squared distance. Values at or above 2^500 skip nothing. R2_s is an
+ *    upper bound kept up to date cheaply: r2 only falls (a cluster only
+ *    loses members, whose d2 stay put, until a new centre takes them), it is
+ *    recomputed exactly for the groups a pass visits, and a new cluster
+ *    raises its group's bound. The groups visited are those near c (in
+ *    clustered data about one mixture component's worth of centres), so a
+ *    pass visits a few thousand clusters where it visited m.
+ *    The next pick: a tournament tree over the clusters' groups (a node is
+ *    group_merge of its children: the largest key, lowest row on ties, and
+ *    the largest r2). group_merge picks the maximum of a total order (key,
+ *    then row) and the maximum r2, so the root equals the sweep's result bit
+ *    for bit. A pass updates the leaves of the clusters it changed and of
+ *    the new centre (O(log m) each); coral's finalists are found by
+ *    descending only into nodes whose key reaches the threshold. Both are
+ *    rebuilt from scratch when the clustered passes are entered.
  */
 #include <cblas.h>
 #include <errno.h>
