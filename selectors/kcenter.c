@@ -536,14 +536,18 @@ INLINE double centre_dist_low(const struct kcenter *kc, size_t j)
  * 5): |c_j - c| >= (|y_j - y_c| - pe_j - pe_c) / sigma. Cheaper (a line per
  * centre), and nearly as tight where the gate pays.
  */
-INLINE double centre_dist_low_proj(const struct kcenter *kc, size_t j)
+INLINE double proj_low2(const struct kcenter *kc, size_t a, size_t b)
 {
-	size_t a = kc->crow[j];
-	double s = dist_proj(kc->Yp + a * PR, kc->Yp + kc->qrow * PR);
+	double s = dist_proj(kc->Yp + a * PR, kc->Yp + b * PR);
 	double r = sqrt((s > kc->pabs32 ? s - kc->pabs32 : 0) / kc->pr32) - (double)kc->pe[a] -
-		   (double)kc->pe[kc->qrow];
+		   (double)kc->pe[b];
 	r /= sqrt(kc->psig);
 	return r > 0 ? r * r * (1 - 0x1p-40) : 0;
+}
+
+INLINE double centre_dist_low_proj(const struct kcenter *kc, size_t j)
+{
+	return proj_low2(kc, kc->crow[j], kc->qrow);
 }
 
 /* True when the triangle inequality proves a row at v from centre j (dc = d2(c_j, c)) stays. */
@@ -890,7 +894,7 @@ static uint32_t new_centre(struct kcenter *kc, size_t p)
 
 /* ---- groups of centres and the tree of the clusters (DESIGN 6) ---- */
 
-#define NSUP 1024		/* leaders at most */
+#define NSUP 4096		/* leaders at most */
 #define SUP_REL 0x1p-30		/* relative error of a float64 squared distance (dim < 2^20) */
 
 /* An upper bound of the distance whose float64 squared distance was computed as v. */
@@ -972,15 +976,11 @@ static void sup_join(struct kcenter *kc, size_t j, uint32_t s, double up)
 		kc->sup_r2[s] = kc->cg[j].r2;
 }
 
-/* The float64 squared distances from row x to every leader, into out. */
-CLONES
-static void leader_dists(const struct kcenter *kc, const double *x, double *out)
-{
-	for (size_t s = 0; s < kc->nsup; s++)
-		out[s] = sqdist64(kc->X + (size_t)kc->crow[s] * kc->dim, x, kc->dim);
-}
-
-/* The nearest leader of centre j (the first on ties), and an upper bound of the distance. */
+/*
+ * A near leader of centre j (the nearest, but for leaders the projected bound
+ * passes over: any leader would do, rho_s covers it), and an upper bound of
+ * the distance.
+ */
 CLONES
 static void nearest_leader(struct kcenter *kc, size_t j)
 {
@@ -989,6 +989,8 @@ static void nearest_leader(struct kcenter *kc, size_t j)
 	uint32_t bs = 0;
 
 	for (size_t s = 0; s < kc->nsup; s++) {
+		if (kc->Yp && proj_low2(kc, kc->crow[s], kc->crow[j]) > best * 2)
+			continue;
 		double v = sqdist64(kc->X + (size_t)kc->crow[s] * kc->dim, x, kc->dim);
 		if (v < best) {
 			best = v;
@@ -1048,18 +1050,24 @@ static void sup_recount(struct kcenter *kc)
 	}
 }
 
-/*
- * True when no row of leader s's clusters can move to the new centre
- * (DESIGN 6): |c_j - c| >= |s - c| - rho_s, and the triangle test holds at
- * the group's largest r2 for that lower bound.
- */
-static bool sup_skips(const struct kcenter *kc, size_t s)
+/* geom_sqdist from leader s to the centre being folded in. */
+CLONES
+static double sqdist64_leader(const struct kcenter *kc, size_t s)
 {
-	double r2 = kc->sup_r2[s];
+	return sqdist64(kc->X + (size_t)kc->crow[s] * kc->dim, kc->c64, kc->dim);
+}
+
+/*
+ * True when no row of leader s's clusters can move to the new centre, given
+ * a <= |s - c| (DESIGN 6): |c_j - c| >= a - rho_s, and the triangle test
+ * holds at the group's largest r2 for that lower bound.
+ */
+static bool sup_skips(const struct kcenter *kc, size_t s, double a)
+{
+	double r2 = kc->sup_r2[s], rho = kc->sup_rho[s];
 
 	if (r2 < 0)
 		return true;	/* no live row in any of its clusters */
-	double a = dist_low(kc->sup_d2[s]), rho = kc->sup_rho[s];
 	if (!(a < 0x1p500) || !(rho < 0x1p500))
 		return false;
 	double L = (a - rho) * (1 - 0x1p-50);
@@ -1083,9 +1091,19 @@ static size_t plan_visits(struct kcenter *kc)
 		return nv;
 	}
 	sup_sync(kc, q);
-	leader_dists(kc, kc->c64, kc->sup_d2);
+	/*
+	 * |s - c| from below: first by the projected rows (DESIGN 5's bound, a
+	 * line each), then, where that does not settle it, in float64.
+	 */
 	for (size_t s = 0; s < kc->nsup; s++) {
-		kc->sup_vis[s] = !sup_skips(kc, s);
+		kc->sup_d2[s] = -1;
+		double lo = kc->Yp ? proj_low2(kc, kc->crow[s], kc->qrow) : 0;
+		if (lo > 0 && sup_skips(kc, s, sqrt(lo) * (1 - 0x1p-50))) {
+			kc->sup_vis[s] = 0;
+			continue;
+		}
+		kc->sup_d2[s] = sqdist64_leader(kc, s);
+		kc->sup_vis[s] = !sup_skips(kc, s, dist_low(kc->sup_d2[s]));
 		if (!kc->sup_vis[s])
 			continue;
 		memcpy(kc->vis + nv, kc->sup_mem[s], kc->sup_len[s] * sizeof(*kc->vis));
@@ -1120,13 +1138,21 @@ static void clusters_after(struct kcenter *kc, size_t q)
 		sup_sync(kc, q + 1);
 		return;
 	}
-	/* Its nearest leader from the distances the pass used. */
-	size_t bs = 0;
-	for (size_t s = 1; s < kc->nsup; s++)
-		if (kc->sup_d2[s] < kc->sup_d2[bs])
+	/*
+	 * Its nearest leader among those measured in float64 (the others are
+	 * far); when none was, from all of them.
+	 */
+	size_t bs = SIZE_MAX;
+	for (size_t s = 0; s < kc->nsup; s++)
+		if (kc->sup_d2[s] >= 0 && (bs == SIZE_MAX || kc->sup_d2[s] < kc->sup_d2[bs]))
 			bs = s;
 	sup_grow(kc, q + 1);
-	sup_join(kc, q, (uint32_t)bs, dist_up(kc->sup_d2[bs]));
+	if (bs == SIZE_MAX) {
+		nearest_leader(kc, q);
+		sup_join(kc, q, kc->sup_of[q], kc->sup_up[q]);
+	} else {
+		sup_join(kc, q, (uint32_t)bs, dist_up(kc->sup_d2[bs]));
+	}
 	kc->sup_done = q + 1;
 }
 
