@@ -168,6 +168,8 @@ int main(int argc, char **argv)
 	double ref = -1;
 	int a = 1;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* lines as they come: the runs are long */
+
 	for (; a < argc && strchr(argv[a], '='); a++) {
 		if (strncmp(argv[a], "ref=", 4) == 0)
 			ref = strtod(argv[a] + 4, NULL);
