@@ -308,12 +308,11 @@ struct kcenter {
 
 	/* Groups of centres and the tournament tree of the clusters (DESIGN 6) */
 	bool sup_on;		/* the centre groups are used (prune >= 0, dim < 2^20) */
-	size_t nsup_max;	/* leaders: the first nsup_max centres */
+	size_t nsup_max;	/* leaders: the first nsup_max centres (leader s is centre s) */
 	size_t nsup;		/* leaders so far */
-	uint32_t *sup_c;	/* per leader: its centre */
 	double *sup_rho;	/* per leader: an upper bound of |c_j - c_leader| over its members */
 	double *sup_r2;		/* per leader: an upper bound of r2 over its members' clusters */
-	double *sup_d2;		/* per leader: geom_sqdist to the centre being folded in */
+	double *sup_d2;		/* per leader: geom_sqdist to the centre being folded in; -1: not computed */
 	uint8_t *sup_vis;	/* per leader: visited in this pass */
 	uint32_t **sup_mem;	/* per leader: its member centres */
 	uint32_t *sup_len, *sup_cap;
@@ -321,7 +320,7 @@ struct kcenter {
 	double *sup_up;		/* per centre: an upper bound of its distance to its leader */
 	size_t sup_done, sup_ccap, sup_upto;
 	uint32_t *vis;		/* the clusters the pass visits */
-	size_t nvis, capvis;
+	size_t capvis;
 	struct group *tree;	/* 2 tcap nodes; leaves [tcap, 2 tcap) are cg[0..) */
 	size_t tcap;
 
@@ -532,9 +531,10 @@ INLINE double centre_dist_low(const struct kcenter *kc, size_t j)
 }
 
 /*
- * The same bound from the projected rows of centre j and the new one (DESIGN
- * 5): |c_j - c| >= (|y_j - y_c| - pe_j - pe_c) / sigma. Cheaper (a line per
- * centre), and nearly as tight where the gate pays.
+ * The same bound from the projected rows of rows a and b (DESIGN 5): |x_a -
+ * x_b| >= (|y_a - y_b| - pe_a - pe_b) / sigma. Cheaper (a line per row), and
+ * nearly as tight where the gate pays. centre_dist_low_proj: centre j and the
+ * new one.
  */
 INLINE double proj_low2(const struct kcenter *kc, size_t a, size_t b)
 {
