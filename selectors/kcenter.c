@@ -107,6 +107,47 @@
  *    made at all; it is made mid-run (need_xf) when one float64 recompute in
  *    four finds the row staying, which the float32 gate could have spared,
  *    or when the projected gate is turned off.
+ *
+ * 6. Late picks (issue 18). With k a large share of n, a clustered pass
+ *    costs O(m) per step however few rows move: every cluster's test, then a
+ *    sweep of the m groups for the next pick; O(k^2) in all, which at 500,000
+ *    picks is the whole run. Late in such a run a new centre reaches the
+ *    clusters of a small neighbourhood only, so centres are grouped the way
+ *    rows are grouped under centres, one level up (a two-level cover, as in
+ *    cover trees and the net trees of Har-Peled and Mendel's fast
+ *    farthest-first traversal; Elkan's k-means bounds are the same
+ *    triangle inequality between centres). Leaders: the first L centres (L =
+ *    n / 64 within [16, NSUP]), spread as far apart as the greedy spreads
+ *    them. Every later centre joins the group of its nearest leader when it
+ *    becomes a centre, and centres never move, so each group has a fixed
+ *    radius bound rho_s >= |c_j - s| over its members. A pass for centre c
+ *    computes |s - c| in float64 for the L leaders and skips every group with
+ *    |s - c| - rho_s >= 2 r, r^2 = R2_s >= the largest r2 of its members'
+ *    clusters: then |c_j - c| >= |s - c| - |c_j - s| >= 2 r_j for each
+ *    member j, which is 2.'s cluster-level test, so no row of theirs can
+ *    move. Exactness: the skip only ever spares work 2. proves useless; it
+ *    uses rigorous bounds, not computed values: a float64 squared distance
+ *    over dim < 2^20 terms is within (dim + 2) 2^-53 < 2^-30 relative of the
+ *    true one (plus 2^-1000 for underflow), so sqrt(v (1 - 2^-30) - 2^-1000)
+ *    (1 - 2^-50) is below the true distance and sqrt(v (1 + 2^-30) +
+ *    2^-1000) (1 + 2^-50) above it (the 2^-50 covering the roundings of the
+ *    sqrt, products and difference); the lower bound of |c_j - c|^2 then
+ *    enters stays() like 2.'s, whose margin holds for any lower bound of the
+ *    true squared distance. Values at or above 2^500 skip nothing. R2_s is an
+ *    upper bound kept up to date cheaply: r2 only falls (a cluster only
+ *    loses members, whose d2 stay put, until a new centre takes them), it is
+ *    recomputed exactly for the groups a pass visits, and a new cluster
+ *    raises its group's bound. The groups visited are those near c (in
+ *    clustered data about one mixture component's worth of centres), so a
+ *    pass visits a few thousand clusters where it visited m.
+ *    The next pick: a tournament tree over the clusters' groups (a node is
+ *    group_merge of its children: the largest key, lowest row on ties, and
+ *    the largest r2). group_merge picks the maximum of a total order (key,
+ *    then row) and the maximum r2, so the root equals the sweep's result bit
+ *    for bit. A pass updates the leaves of the clusters it changed and of
+ *    the new centre (O(log m) each); coral's finalists are found by
+ *    descending only into nodes whose key reaches the threshold. Both are
+ *    rebuilt from scratch when the clustered passes are entered.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -186,6 +227,8 @@ struct worker {
 	struct member *ms;	/* sort_members' scratch */
 	size_t capms;
 	size_t mvat;		/* where its moved rows go in the new centre's list */
+	uint32_t *tch;		/* clustered: clusters whose group it redid (for the tree) */
+	size_t ntch, captch;
 	/* SGEMM start */
 	float *G;
 	double *xn2, *H;
@@ -262,6 +305,24 @@ struct kcenter {
 	bool tri;
 	size_t last_scanned;
 	struct select_stats st;
+
+	/* Groups of centres and the tournament tree of the clusters (DESIGN 6) */
+	bool sup_on;		/* the centre groups are used (prune >= 0, dim < 2^20) */
+	size_t nsup_max;	/* leaders: the first nsup_max centres (leader s is centre s) */
+	size_t nsup;		/* leaders so far */
+	double *sup_rho;	/* per leader: an upper bound of |c_j - c_leader| over its members */
+	double *sup_r2;		/* per leader: an upper bound of r2 over its members' clusters */
+	double *sup_d2;		/* per leader: geom_sqdist to the centre being folded in; -1: not computed */
+	uint8_t *sup_vis;	/* per leader: visited in this pass */
+	uint32_t **sup_mem;	/* per leader: its member centres */
+	uint32_t *sup_len, *sup_cap;
+	uint32_t *sup_of;	/* per centre: its leader (centres [0, sup_done)) */
+	double *sup_up;		/* per centre: an upper bound of its distance to its leader */
+	size_t sup_done, sup_ccap, sup_upto;
+	uint32_t *vis;		/* the clusters the pass visits */
+	size_t capvis;
+	struct group *tree;	/* 2 tcap nodes; leaves [tcap, 2 tcap) are cg[0..) */
+	size_t tcap;
 
 	/* SGEMM start */
 	const float *Cf;
@@ -470,18 +531,23 @@ INLINE double centre_dist_low(const struct kcenter *kc, size_t j)
 }
 
 /*
- * The same bound from the projected rows of centre j and the new one (DESIGN
- * 5): |c_j - c| >= (|y_j - y_c| - pe_j - pe_c) / sigma. Cheaper (a line per
- * centre), and nearly as tight where the gate pays.
+ * The same bound from the projected rows of rows a and b (DESIGN 5): |x_a -
+ * x_b| >= (|y_a - y_b| - pe_a - pe_b) / sigma. Cheaper (a line per row), and
+ * nearly as tight where the gate pays. centre_dist_low_proj: centre j and the
+ * new one.
  */
-INLINE double centre_dist_low_proj(const struct kcenter *kc, size_t j)
+INLINE double proj_low2(const struct kcenter *kc, size_t a, size_t b)
 {
-	size_t a = kc->crow[j];
-	double s = dist_proj(kc->Yp + a * PR, kc->Yp + kc->qrow * PR);
+	double s = dist_proj(kc->Yp + a * PR, kc->Yp + b * PR);
 	double r = sqrt((s > kc->pabs32 ? s - kc->pabs32 : 0) / kc->pr32) - (double)kc->pe[a] -
-		   (double)kc->pe[kc->qrow];
+		   (double)kc->pe[b];
 	r /= sqrt(kc->psig);
 	return r > 0 ? r * r * (1 - 0x1p-40) : 0;
+}
+
+INLINE double centre_dist_low_proj(const struct kcenter *kc, size_t j)
+{
+	return proj_low2(kc, kc->crow[j], kc->qrow);
 }
 
 /* True when the triangle inequality proves a row at v from centre j (dc = d2(c_j, c)) stays. */
@@ -742,6 +808,11 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 		L->off = at;
 	}
 	list_group(kc, j);
+	if (w->ntch == w->captch) {
+		w->captch = w->captch ? 2 * w->captch : 256;
+		w->tch = xrealloc(w->tch, w->captch * sizeof(*w->tch));
+	}
+	w->tch[w->ntch++] = (uint32_t)j;
 }
 
 static void scan_block_cb(size_t b, int tid, void *ud)
@@ -750,10 +821,10 @@ static void scan_block_cb(size_t b, int tid, void *ud)
 	scan_block(kc, b, &kc->wk[tid]);
 }
 
-static void visit_cluster_cb(size_t j, int tid, void *ud)
+static void visit_cluster_cb(size_t u, int tid, void *ud)
 {
 	struct kcenter *kc = ud;
-	visit_cluster(kc, j, &kc->wk[tid]);
+	visit_cluster(kc, kc->vis[u], &kc->wk[tid]);
 }
 
 #define DC_CHUNK 256
@@ -821,6 +892,270 @@ static uint32_t new_centre(struct kcenter *kc, size_t p)
 	return q;
 }
 
+/* ---- groups of centres and the tree of the clusters (DESIGN 6) ---- */
+
+#define NSUP 4096		/* leaders at most */
+#define SUP_REL 0x1p-30		/* relative error of a float64 squared distance (dim < 2^20) */
+
+/* An upper bound of the distance whose float64 squared distance was computed as v. */
+static double dist_up(double v)
+{
+	return sqrt(v * (1 + SUP_REL) + ABS64) * (1 + 0x1p-50);
+}
+
+/* A lower bound of the distance whose float64 squared distance was computed as v. */
+static double dist_low(double v)
+{
+	double a = v * (1 - SUP_REL) - ABS64;
+	return a > 0 ? sqrt(a) * (1 - 0x1p-50) : 0;
+}
+
+static void tree_pull(struct kcenter *kc, size_t x)
+{
+	struct group g = kc->tree[2 * x];
+	group_merge(&g, &kc->tree[2 * x + 1]);
+	kc->tree[x] = g;
+}
+
+/* The tree from cg[0, m), room for the centres up to the next power of two. */
+static void tree_build(struct kcenter *kc)
+{
+	size_t t = 1;
+	while (t < kc->m)
+		t *= 2;
+	if (t != kc->tcap) {
+		free(kc->tree);
+		kc->tree = xmalloc(2 * t * sizeof(*kc->tree));
+		kc->tcap = t;
+	}
+	for (size_t j = 0; j < t; j++)
+		kc->tree[t + j] = j < kc->m ? kc->cg[j] : GROUP_EMPTY;
+	for (size_t x = t; x-- > 1;)
+		tree_pull(kc, x);
+}
+
+/* Cluster j's group changed (or is new). */
+static void tree_set(struct kcenter *kc, size_t j)
+{
+	if (j >= kc->tcap) {
+		tree_build(kc);
+		return;
+	}
+	size_t x = kc->tcap + j;
+	kc->tree[x] = kc->cg[j];
+	for (x /= 2; x >= 1; x /= 2)
+		tree_pull(kc, x);
+}
+
+/* Room for the leader data of centres [0, want). */
+static void sup_grow(struct kcenter *kc, size_t want)
+{
+	if (want <= kc->sup_ccap)
+		return;
+	size_t cap = kc->sup_ccap ? kc->sup_ccap : 1024;
+	while (cap < want)
+		cap *= 2;
+	kc->sup_of = xrealloc(kc->sup_of, cap * sizeof(*kc->sup_of));
+	kc->sup_up = xrealloc(kc->sup_up, cap * sizeof(*kc->sup_up));
+	kc->sup_ccap = cap;
+}
+
+/* Centre j joins leader s's group, at most up from the leader. */
+static void sup_join(struct kcenter *kc, size_t j, uint32_t s, double up)
+{
+	if (kc->sup_len[s] == kc->sup_cap[s]) {
+		kc->sup_cap[s] = kc->sup_cap[s] ? 2 * kc->sup_cap[s] : 16;
+		kc->sup_mem[s] = xrealloc(kc->sup_mem[s], kc->sup_cap[s] * sizeof(**kc->sup_mem));
+	}
+	kc->sup_mem[s][kc->sup_len[s]++] = (uint32_t)j;
+	kc->sup_of[j] = s;
+	kc->sup_up[j] = up;
+	if (up > kc->sup_rho[s])
+		kc->sup_rho[s] = up;
+	if (kc->cg[j].r2 > kc->sup_r2[s])
+		kc->sup_r2[s] = kc->cg[j].r2;
+}
+
+/*
+ * A near leader of centre j (the nearest, but for leaders the projected bound
+ * passes over: any leader would do, rho_s covers it), and an upper bound of
+ * the distance.
+ */
+CLONES
+static void nearest_leader(struct kcenter *kc, size_t j)
+{
+	const double *x = kc->X + (size_t)kc->crow[j] * kc->dim;
+	double best = INFINITY;
+	uint32_t bs = 0;
+
+	for (size_t s = 0; s < kc->nsup; s++) {
+		if (kc->Yp && proj_low2(kc, kc->crow[s], kc->crow[j]) > best * 2)
+			continue;
+		double v = sqdist64(kc->X + (size_t)kc->crow[s] * kc->dim, x, kc->dim);
+		if (v < best) {
+			best = v;
+			bs = (uint32_t)s;
+		}
+	}
+	kc->sup_of[j] = bs;
+	kc->sup_up[j] = dist_up(best);
+}
+
+#define SUP_CHUNK 64
+
+static void nearest_leader_cb(size_t c, int tid, void *ud)
+{
+	struct kcenter *kc = ud;
+	size_t lo = kc->sup_done + c * SUP_CHUNK, hi = lo + SUP_CHUNK;
+
+	(void)tid;
+	if (hi > kc->sup_upto)
+		hi = kc->sup_upto;
+	for (size_t j = lo; j < hi; j++)
+		nearest_leader(kc, j);
+}
+
+/* Gives centres [sup_done, upto) their group: the first nsup_max lead one each. */
+static void sup_sync(struct kcenter *kc, size_t upto)
+{
+	sup_grow(kc, upto);
+	while (kc->sup_done < upto && kc->nsup < kc->nsup_max) {
+		size_t s = kc->sup_done++;
+		kc->nsup++;
+		kc->sup_len[s] = 0;
+		kc->sup_rho[s] = 0;
+		kc->sup_r2[s] = GEOM_TAKEN;
+		sup_join(kc, s, (uint32_t)s, 0);
+	}
+	if (kc->sup_done >= upto)
+		return;
+	size_t todo = upto - kc->sup_done;
+	kc->sup_upto = upto;
+	pool_for((todo + SUP_CHUNK - 1) / SUP_CHUNK, threads_for(kc, todo * kc->nsup * kc->dim),
+		 nearest_leader_cb, kc, NULL);
+	for (size_t j = kc->sup_done; j < upto; j++)
+		sup_join(kc, j, kc->sup_of[j], kc->sup_up[j]);
+	kc->sup_done = upto;
+}
+
+/* Every leader's r2 bound, exact again from cg. */
+static void sup_recount(struct kcenter *kc)
+{
+	for (size_t s = 0; s < kc->nsup; s++) {
+		double r2 = GEOM_TAKEN;
+		for (uint32_t u = 0; u < kc->sup_len[s]; u++)
+			if (kc->cg[kc->sup_mem[s][u]].r2 > r2)
+				r2 = kc->cg[kc->sup_mem[s][u]].r2;
+		kc->sup_r2[s] = r2;
+	}
+}
+
+/* geom_sqdist from leader s to the centre being folded in. */
+CLONES
+static double sqdist64_leader(const struct kcenter *kc, size_t s)
+{
+	return sqdist64(kc->X + (size_t)kc->crow[s] * kc->dim, kc->c64, kc->dim);
+}
+
+/*
+ * True when no row of leader s's clusters can move to the new centre, given
+ * a <= |s - c| (DESIGN 6): |c_j - c| >= a - rho_s, and the triangle test
+ * holds at the group's largest r2 for that lower bound.
+ */
+static bool sup_skips(const struct kcenter *kc, size_t s, double a)
+{
+	double r2 = kc->sup_r2[s], rho = kc->sup_rho[s];
+
+	if (r2 < 0)
+		return true;	/* no live row in any of its clusters */
+	if (!(a < 0x1p500) || !(rho < 0x1p500))
+		return false;
+	double L = (a - rho) * (1 - 0x1p-50);
+	if (!(L > 0))
+		return false;
+	return stays(kc, r2, L * L * (1 - 0x1p-50));
+}
+
+/* The clusters a clustered pass for centre q must visit, into vis; returns how many. */
+static size_t plan_visits(struct kcenter *kc)
+{
+	size_t q = kc->q, nv = 0;
+
+	if (kc->capvis < q) {
+		kc->capvis = 2 * q;
+		kc->vis = xrealloc(kc->vis, kc->capvis * sizeof(*kc->vis));
+	}
+	if (!kc->sup_on) {
+		for (size_t j = 0; j < q; j++)
+			kc->vis[nv++] = (uint32_t)j;
+		return nv;
+	}
+	sup_sync(kc, q);
+	/*
+	 * |s - c| from below: first by the projected rows (DESIGN 5's bound, a
+	 * line each), then, where that does not settle it, in float64.
+	 */
+	for (size_t s = 0; s < kc->nsup; s++) {
+		kc->sup_d2[s] = -1;
+		double lo = kc->Yp ? proj_low2(kc, kc->crow[s], kc->qrow) : 0;
+		if (lo > 0 && sup_skips(kc, s, sqrt(lo) * (1 - 0x1p-50))) {
+			kc->sup_vis[s] = 0;
+			continue;
+		}
+		kc->sup_d2[s] = sqdist64_leader(kc, s);
+		kc->sup_vis[s] = !sup_skips(kc, s, dist_low(kc->sup_d2[s]));
+		if (!kc->sup_vis[s])
+			continue;
+		memcpy(kc->vis + nv, kc->sup_mem[s], kc->sup_len[s] * sizeof(*kc->vis));
+		nv += kc->sup_len[s];
+	}
+	return nv;
+}
+
+/* After a clustered pass for centre q: the tree, the visited groups' r2, q's group. */
+static void clusters_after(struct kcenter *kc, size_t q)
+{
+	for (int t = 0; t < kc->nwk; t++) {
+		struct worker *w = &kc->wk[t];
+		for (size_t u = 0; u < w->ntch; u++)
+			tree_set(kc, w->tch[u]);
+		w->ntch = 0;
+	}
+	tree_set(kc, q);
+	if (!kc->sup_on)
+		return;
+	for (size_t s = 0; s < kc->nsup; s++) {
+		if (!kc->sup_vis[s])
+			continue;
+		kc->sup_vis[s] = 0;
+		double r2 = GEOM_TAKEN;
+		for (uint32_t u = 0; u < kc->sup_len[s]; u++)
+			if (kc->cg[kc->sup_mem[s][u]].r2 > r2)
+				r2 = kc->cg[kc->sup_mem[s][u]].r2;
+		kc->sup_r2[s] = r2;
+	}
+	if (kc->nsup < kc->nsup_max) {
+		sup_sync(kc, q + 1);
+		return;
+	}
+	/*
+	 * Its nearest leader among those measured in float64 (the others are
+	 * far); when none was, from all of them.
+	 */
+	size_t bs = SIZE_MAX;
+	for (size_t s = 0; s < kc->nsup; s++)
+		if (kc->sup_d2[s] >= 0 && (bs == SIZE_MAX || kc->sup_d2[s] < kc->sup_d2[bs]))
+			bs = s;
+	sup_grow(kc, q + 1);
+	if (bs == SIZE_MAX) {
+		nearest_leader(kc, q);
+		sup_join(kc, q, kc->sup_of[q], kc->sup_up[q]);
+	} else {
+		sup_join(kc, q, (uint32_t)bs, dist_up(kc->sup_d2[bs]));
+	}
+	kc->sup_done = q + 1;
+}
+
 /* Plain groups from d2 (after leaving clustered mode). */
 static void recompute_blocks(struct kcenter *kc)
 {
@@ -873,6 +1208,11 @@ static bool rebuild_clusters(struct kcenter *kc)
 	}
 	pool_for(kc->m, threads_for(kc, kc->live * 16), sort_list_cb, kc, NULL);
 	kc->clustered = true;
+	if (kc->sup_on) {
+		sup_sync(kc, kc->m);
+		sup_recount(kc);
+	}
+	tree_build(kc);
 	return true;
 }
 
@@ -1388,6 +1728,7 @@ static int fold(struct kcenter *kc, size_t p)
 		kc->wk[t].mbest = GROUP_EMPTY;
 		kc->wk[t].scanned = kc->wk[t].f32 = kc->wk[t].f64 = 0;
 		kc->wk[t].p32 = kc->wk[t].prej = 0;
+		kc->wk[t].ntch = 0;
 	}
 	if (kc->clustered)
 		kc->st.steps_clustered++;
@@ -1401,7 +1742,8 @@ static int fold(struct kcenter *kc, size_t p)
 
 	if (kc->clustered) {
 		/* Its rows are read at random: weigh each as RANDOM_COST streamed ones. */
-		rc = pool_for(q, threads_for(kc, (kc->last_scanned * RANDOM_COST + q) * kc->dp),
+		size_t nv = plan_visits(kc);
+		rc = pool_for(nv, threads_for(kc, (kc->last_scanned * RANDOM_COST + nv) * kc->dp),
 			      visit_cluster_cb, kc, kc->cancel);
 	} else {
 		kc->tri = kc->prune >= 0 && q > 0;
@@ -1445,6 +1787,7 @@ static int fold(struct kcenter *kc, size_t p)
 			memcpy(L->v, kc->msort, (done + nb) * sizeof(*L->v));
 			done += nb;
 		}
+		clusters_after(kc, q);
 	} else {
 		for (int t = 0; t < kc->nwk; t++) {
 			int32_t *dc = kc->wk[t].dcnt;
@@ -1485,6 +1828,7 @@ static void list_remove(struct kcenter *kc, size_t p)
 	memmove(at, at + 1, (size_t)(L->v + L->len - (at + 1)) * sizeof(*at));
 	L->len--;
 	list_group(kc, j);
+	tree_set(kc, j);
 }
 
 int kcenter_add(struct kcenter *kc, size_t p)
@@ -1722,20 +2066,22 @@ int kcenter_add_preselected(struct kcenter *kc)
 
 /* ---- picks ---- */
 
-static const struct group *groups(const struct kcenter *kc, size_t *ng)
+/* All groups merged: the tree's root while clustered, else the row blocks' merge. */
+static struct group top_group(const struct kcenter *kc)
 {
-	*ng = kc->clustered ? kc->m : kc->nblk;
-	return kc->clustered ? kc->cg : kc->bg;
+	struct group top = GROUP_EMPTY;
+
+	if (kc->clustered)
+		return kc->tree[1];
+	for (size_t b = 0; b < kc->nblk; b++)
+		group_merge(&top, &kc->bg[b]);
+	return top;
 }
 
 size_t kcenter_farthest(const struct kcenter *kc, double *d2)
 {
-	size_t ng;
-	const struct group *g = groups(kc, &ng);
-	struct group best = GROUP_EMPTY;
+	struct group best = top_group(kc);
 
-	for (size_t t = 0; t < ng; t++)
-		group_merge(&best, &g[t]);
 	*d2 = best.key;
 	return best.arg;
 }
@@ -1765,29 +2111,42 @@ static void coral_consider(const struct kcenter *kc, struct coral_best *b, size_
 	}
 }
 
+/* The finalists of the clusters under tree node x (DESIGN 6: a node's key is its subtree's best). */
+static void coral_subtree(const struct kcenter *kc, struct coral_best *b, size_t x, double thr,
+			  double D)
+{
+	const struct group *g = &kc->tree[x];
+
+	if (g->arg == SIZE_MAX || !(g->key >= thr))
+		return;
+	if (x < kc->tcap) {
+		coral_subtree(kc, b, 2 * x, thr, D);
+		coral_subtree(kc, b, 2 * x + 1, thr, D);
+		return;
+	}
+	const struct list *L = &kc->mem[x - kc->tcap];
+	for (uint32_t u = L->off; u < L->len; u++)
+		coral_consider(kc, b, L->v[u].i, thr, D);
+}
+
 size_t kcenter_coral_pick(const struct kcenter *kc, double *dist, double *dmax)
 {
-	size_t ng;
-	const struct group *g = groups(kc, &ng);
-	struct group top = GROUP_EMPTY;
+	struct group top = top_group(kc);
 	struct coral_best b = { SIZE_MAX, 0, 0 };
 
-	for (size_t t = 0; t < ng; t++)
-		group_merge(&top, &g[t]);
 	if (top.arg == SIZE_MAX)
 		return SIZE_MAX;
 	double D = sqrt(top.r2);
 	double K = fabs(top.key);
 	/* The finalists: keys within 1e-9 of the best; every row when the key is extreme. */
 	double thr = K >= 0x1p-960 && K <= 0x1p960 ? top.key - 1e-9 * K : -INFINITY;
-	for (size_t t = 0; t < ng; t++) {
-		if (g[t].arg == SIZE_MAX || !(g[t].key >= thr))
-			continue;
-		if (kc->clustered) {
-			const struct list *L = &kc->mem[t];
-			for (uint32_t u = L->off; u < L->len; u++)
-				coral_consider(kc, &b, L->v[u].i, thr, D);
-		} else {
+	if (kc->clustered) {
+		coral_subtree(kc, &b, 1, thr, D);
+	} else {
+		for (size_t t = 0; t < kc->nblk; t++) {
+			const struct group *g = &kc->bg[t];
+			if (g->arg == SIZE_MAX || !(g->key >= thr))
+				continue;
 			size_t lo = t * BLK, hi = lo + BLK < kc->n ? lo + BLK : kc->n;
 			for (size_t i = lo; i < hi; i++)
 				coral_consider(kc, &b, i, thr, D);
@@ -1835,17 +2194,15 @@ double kcenter_block_r2(const struct kcenter *kc, size_t b)
 int kcenter_max_d2(struct kcenter *kc, double *m2)
 {
 	double best = GEOM_TAKEN;
-	size_t ng;
-	const struct group *g;
 	int rc = 0;
 
 	/* Coreset's settle: no stale block's bound then exceeds the fresh maximum. */
 	if (kc->lazy && !kc->clustered)
 		rc = lazy_settle(kc);
-	g = groups(kc, &ng);	/* the clustered passes keep every group exact */
-	for (size_t t = 0; t < ng; t++)
-		if (g[t].r2 > best)
-			best = g[t].r2;
+	/* The clustered passes keep every group exact, and the tree their maximum. */
+	struct group top = top_group(kc);
+	if (top.r2 > best)
+		best = top.r2;
 	*m2 = best;
 	return rc;
 }
@@ -2152,6 +2509,19 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 	kc->sync_every = SYNC_EVERY;
 	kc->nwk = kc->threads;
 	kc->wk = xcalloc((size_t)kc->nwk, sizeof(*kc->wk));
+	/* DESIGN 6: about 64 centres a group at the start, up to NSUP leaders. */
+	kc->sup_on = in->prune >= 0 && dim < (1u << 20);
+	kc->nsup_max = n / 64 < 16 ? 16 : n / 64 > NSUP ? NSUP : n / 64;
+	if (kc->sup_on) {
+		size_t ns = kc->nsup_max;
+		kc->sup_rho = xmalloc(ns * sizeof(*kc->sup_rho));
+		kc->sup_r2 = xmalloc(ns * sizeof(*kc->sup_r2));
+		kc->sup_d2 = xmalloc(ns * sizeof(*kc->sup_d2));
+		kc->sup_vis = xcalloc(ns, sizeof(*kc->sup_vis));
+		kc->sup_mem = xcalloc(ns, sizeof(*kc->sup_mem));
+		kc->sup_len = xcalloc(ns, sizeof(*kc->sup_len));
+		kc->sup_cap = xcalloc(ns, sizeof(*kc->sup_cap));
+	}
 	kc->d2 = xalloc_aligned(n * sizeof(*kc->d2));
 	kc->asg = xalloc_aligned(n * sizeof(*kc->asg));
 	kc->nrm = xalloc_aligned(n * sizeof(*kc->nrm));
@@ -2225,8 +2595,22 @@ void kcenter_free(struct kcenter *kc)
 		free(kc->wk[t].cand);
 		free(kc->wk[t].ms);
 		free(kc->wk[t].dcnt);
+		free(kc->wk[t].tch);
 	}
 	free(kc->wk);
+	for (size_t s = 0; s < kc->nsup; s++)
+		free(kc->sup_mem[s]);
+	free(kc->sup_mem);
+	free(kc->sup_rho);
+	free(kc->sup_r2);
+	free(kc->sup_d2);
+	free(kc->sup_vis);
+	free(kc->sup_len);
+	free(kc->sup_cap);
+	free(kc->sup_of);
+	free(kc->sup_up);
+	free(kc->vis);
+	free(kc->tree);
 	free(kc->mem);
 	free(kc->msort);
 	free(kc->crow);

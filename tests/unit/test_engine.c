@@ -896,6 +896,39 @@ static void test_fast_strengths(void **s)
 	free(f);
 }
 
+/*
+ * Late picks (issue 18): budgets of 60% of the candidates, where kcenter's
+ * clustered passes visit only the centre groups a new centre can reach and
+ * take the next cluster from a tree; with and without preselected rows and
+ * min_distance, on 1 and 2 threads, the fast path must still equal the plain
+ * one bitwise.
+ */
+static void test_fast_late(void **s)
+{
+	static const unsigned parts[] = { 0, P_W | P_BM | P_THR, P_PRE | P_W | P_BV };
+	struct fx *f = xcalloc(1, sizeof(*f));
+	size_t np;
+
+	for (int grid = 0; grid <= 1; grid++) {
+		fx_make(f, grid == 1, 41 + (uint64_t)grid);
+		for (size_t i = 0; i < FN; i += 53)
+			f->pre[i] = true;
+		for (size_t c = 0; c < sizeof(parts) / sizeof(parts[0]); c++) {
+			struct pspec p = SPEC0;
+			p.parts = parts[c];
+			p.k = FN * 6 / 10;
+			fx_threads = c == 1 ? 2 : 1;
+			fx_compare(f, &p, &np);
+			if (!grid && c == 0)
+				assert_int_equal(np, p.k);
+			p.min_distance = grid ? 1.5 : 0.05;
+			fx_compare(f, &p, &np);
+		}
+	}
+	fx_threads = 1;
+	free(f);
+}
+
 /* Preselected rows (no first-pick rule), BALANCE counting them; UNIFORM and INPUT. */
 static void test_fast_preselected(void **s)
 {
@@ -1064,6 +1097,7 @@ int main(void)
 		cmocka_unit_test(test_fast_combinations),
 		cmocka_unit_test(test_fast_strengths),
 		cmocka_unit_test(test_fast_preselected),
+		cmocka_unit_test(test_fast_late),
 		cmocka_unit_test(test_fast_stops),
 		cmocka_unit_test(test_fast_tie_blocks),
 		cmocka_unit_test(test_fast_choice),

@@ -694,6 +694,48 @@ static void test_lazy_blocks(void **state)
 	free(X);
 }
 
+/*
+ * Late picks (issue 18): budgets up to 60% of n, where the clustered passes
+ * visit only the centre groups a new centre can reach (DESIGN 6 of
+ * kcenter.c) and the next pick comes from the tree of the clusters' groups.
+ * With and without preselected rows and min_distance, coreset and coral,
+ * against the reference step by step. n / 64 = 37 leaders, so most centres
+ * sit in a leader's group.
+ */
+static void test_late_picks(void **state)
+{
+	size_t n = 2400, d = 12;
+	double *X = gmm_rows(n, d, 10, 5, 0, 31);
+	bool *pre = every(n, 37);
+	double *w = weights(n, false, 32);
+
+	check_coreset(X, n, d, NULL, 1440, -1, false);
+	check_coreset(X, n, d, pre, 1400, -1, false);
+	check_coral(X, w, n, d, NULL, 1440, -1, false);
+	check_coral(X, w, n, d, pre, 1400, -1, false);
+	/* min_distance at the distance of the 1000th pick: it stops the run near 42%. */
+	struct select_input in = input(X, n, d, 1440, -1);
+	struct selection s;
+	assert_int_equal(coreset_select(&in, &s), 0);
+	double md = s.dist[1000];
+	selection_free(&s);
+	check_coreset(X, n, d, NULL, SIZE_MAX, md, false);
+	check_coreset(X, n, d, pre, SIZE_MAX, md, false);
+	check_coral(X, w, n, d, pre, 1440, md, false);
+	free(w);
+	free(pre);
+	free(X);
+	/* Larger, on both threads: 60% of n, every path must agree. */
+	n = 12000;
+	d = 8;
+	X = gmm_rows(n, d, 16, 6, 0, 33);
+	in = input(X, n, d, 7200, -1);
+	s = run_all(in, false);
+	assert_int_equal(s.n, 7200);
+	selection_free(&s);
+	free(X);
+}
+
 /* Runs coreset with one setting of the projected gate; returns its work counters. */
 static struct select_stats gate_run(const double *X, size_t n, size_t d, size_t k, int project,
 				    struct selection *s)
@@ -803,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_mid_run),
 		cmocka_unit_test(test_paths_identical_large),
 		cmocka_unit_test(test_lazy_blocks),
+		cmocka_unit_test(test_late_picks),
 		cmocka_unit_test(test_projected_gate),
 		cmocka_unit_test(test_projected_gate_noisy),
 	};
