@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import winnowtest as wt
 
 ROOT = os.environ.get("WINNOW_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, os.environ.get("BIN", "bin"))
@@ -64,7 +65,7 @@ class Server:
         # which then runs instead of winnow-web; None: winnow-web itself. May be changed
         # between stop() and start().
         self.faults = faults
-        self.dir = workdir or tempfile.mkdtemp(prefix="web", dir=os.getcwd())
+        self.dir = workdir or tempfile.mkdtemp(prefix="web", dir=wt.scratch_parent())
         self.db = db or os.path.join(self.dir, "web.db")
         self.roots = list(roots)
         self.extra = list(extra)

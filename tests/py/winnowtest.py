@@ -27,8 +27,18 @@ PY = "/usr/bin/python3"
 sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
 
 
+def scratch_parent():
+    """Where a test's scratch folders go: the current folder (tests/run.sh runs each suite in a
+    temporary folder of its own, removed after it), but never a checkout's own tree, where a
+    suite run by hand from the top would leave folders for `git add -A` to take: there, TMPDIR."""
+    cwd = os.getcwd()
+    if os.path.exists(os.path.join(cwd, ".git")) or os.path.realpath(cwd) == os.path.realpath(ROOT):
+        return None
+    return cwd
+
+
 def tmpdir(prefix="w"):
-    return tempfile.mkdtemp(prefix=prefix, dir=os.getcwd())
+    return tempfile.mkdtemp(prefix=prefix, dir=scratch_parent())
 
 
 def write_config(path, docker):
