@@ -1215,7 +1215,8 @@ static size_t mark_no_predictions(const char *b, size_t blen, const struct strve
 		}
 		i += (nl ? (size_t)(nl - (b + i)) + 1 : blen - i);
 	}
-	qsort(lines.v, lines.n, sizeof(*lines.v), cmp_str);
+	if (lines.n > 1)
+		qsort(lines.v, lines.n, sizeof(*lines.v), cmp_str);
 	for (size_t w = 0; w < cm->nwords; w++)
 		for (uint64_t bits = cm->w[w]; bits; bits &= bits - 1) {
 			size_t i = w * 64 + (size_t)__builtin_ctzll(bits);

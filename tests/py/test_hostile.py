@@ -83,7 +83,8 @@ class HostileTest(unittest.TestCase):
         out = root + "-out"
         cfg = wt.write_config(root + ".json", docker)
         p = subprocess.Popen([wt.WINNOWD, "select", "--config", cfg, "--input", root, "--output", out],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env=wt.rss_env())
         err = p.stderr.read()
         _, status, ru = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)

@@ -62,16 +62,13 @@ def frame_name(path, i, n):
 # by default, which FFmpeg's per-frame allocations would fill) is cut to
 # 16 MiB in the child, so both caps are near twice the peak and a leak of a
 # few KiB a frame still breaks them.
-SANITIZED = "address" in os.path.basename(wt.BIN)
+SANITIZED = wt.SANITIZED
 RSS_CAP_MB = 320 if SANITIZED else 200
 
 
 def run_rss(args):
     """Runs winnowd in a child of a fresh Python, returns (rc, stderr, peak RSS in KiB)."""
-    env = dict(os.environ)
-    if SANITIZED:
-        env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS", ""),
-                                                   "quarantine_size_mb=16") if x)
+    env = wt.rss_env()
     code = ("import resource, subprocess, sys\n"
             "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
             "sys.stderr.write(p.stderr)\n"

@@ -27,6 +27,21 @@ PY = "/usr/bin/python3"
 sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
 
 
+# A sanitizer build (make check SANITIZE=address,...: binaries in bin-address-...).
+SANITIZED = "address" in os.path.basename(BIN)
+
+
+def rss_env(env=None):
+    """The environment of a child whose peak RSS a test caps: under ASan, its quarantine of
+    freed blocks (256 MiB by default) cut to 16 MiB, so that the cap weighs the program and
+    not blocks it has already freed."""
+    env = dict(os.environ if env is None else env)
+    if SANITIZED:
+        env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS", ""),
+                                                   "quarantine_size_mb=16") if x)
+    return env
+
+
 def scratch_parent():
     """Where a test's scratch folders go: the current folder (tests/run.sh runs each suite in a
     temporary folder of its own, removed after it), but never a checkout's own tree, where a
