@@ -628,11 +628,11 @@ int thumb_make(const uint8_t *buf, size_t n, const char *name, uint8_t **jpg, si
 	return rc;
 }
 
-static void cache_key(const char *dataset_id, const char *root, const char *name,
-		      const struct stat *st, char out[65])
+void thumb_cache_key(const char *kind, const char *dataset_id, const char *root,
+		     const char *name, const struct stat *st, char out[65])
 {
 	/* Newline separates the parts: names with control characters never get here. */
-	char *s = xasprintf("%s\n%s\n%s\n%lld\n%lld.%09ld", dataset_id, root, name,
+	char *s = xasprintf("%s%s\n%s\n%s\n%lld\n%lld.%09ld", kind, dataset_id, root, name,
 			    (long long)st->st_size, (long long)st->st_mtim.tv_sec,
 			    st->st_mtim.tv_nsec);
 	unsigned char h[32];
@@ -663,7 +663,7 @@ int thumb_get(const char *cache_dir, const char *dataset_id, const struct datase
 		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	if (rc < 0)
 		return rc;
-	cache_key(dataset_id, ds->root, name, &st, key);
+	thumb_cache_key("", dataset_id, ds->root, name, &st, key);
 	char *dir = xasprintf("%s/%.2s", cache_dir, key);
 	char *path = xasprintf("%s/%s.jpg", dir, key);
 	char *data = NULL;

@@ -77,4 +77,12 @@ void thumb_slot_take(void);
 void thumb_slot_give(void);
 int thumb_from_rgb(const uint8_t *rgb, uint32_t w, uint32_t h, uint8_t **jpg, size_t *len);
 
+/*
+ * The cache file name of a thumbnail: SHA-256 of kind ("" for an image,
+ * "frame\n" for a video frame), dataset, root, name, size and mtime of st.
+ */
+struct stat;
+void thumb_cache_key(const char *kind, const char *dataset_id, const char *root,
+		     const char *name, const struct stat *st, char out[65]);
+
 #endif

@@ -23,28 +23,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
 #include <stb_image_write.h>
 
 #include "dataset.h"
 #include "util.h"
 #include "video_seek.h"
-
-static void frame_key(const char *dataset_id, const char *root, const char *name,
-		      const struct stat *st, char out[65])
-{
-	char *s = xasprintf("frame\n%s\n%s\n%s\n%lld\n%lld.%09ld", dataset_id, root, name,
-			    (long long)st->st_size, (long long)st->st_mtim.tv_sec,
-			    st->st_mtim.tv_nsec);
-	unsigned char h[32];
-	unsigned int hl = 32;
-
-	if (EVP_Digest(s, strlen(s), h, &hl, EVP_sha256(), NULL) != 1)
-		abort();
-	free(s);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", h[i]);
-}
 
 /* The video of a frame-shaped name, if it is a regular file of ds: 0, else 1. */
 static int frame_video(const struct dataset *ds, const char *name, struct stat *st)
@@ -69,7 +52,7 @@ int thumb_frame_get(const char *cache_dir, const char *dataset_id, const struct 
 
 	if (frame_video(ds, name, &st) != 0)
 		return 1;
-	frame_key(dataset_id, ds->root, name, &st, key);
+	thumb_cache_key("frame\n", dataset_id, ds->root, name, &st, key);
 	char *dir = xasprintf("%s/%.2s", cache_dir, key);
 	char *path = xasprintf("%s/%s.jpg", dir, key);
 	char *data = NULL;
