@@ -222,6 +222,10 @@ struct worker {
 	size_t p32, prej;	/* projected gate: pairs tested, pairs it ruled out */
 	size_t g32, grej;	/* float32 gate after it: pairs tested, pairs ruled out */
 	size_t same64;		/* float64 recomputes after which the row stayed */
+	size_t ct;		/* clustered: full cluster tests */
+	size_t ctp, crej;	/* of them after the projected one, and their skips (skipc) */
+	size_t ctested;		/* clustered: cluster-level tests */
+	size_t checked, wrong;	/* verify: skips checked, and those the exact distances contradict */
 	uint32_t *cand;		/* clustered: members the float32 gate let through */
 	size_t capcand;
 	struct member *ms;	/* sort_members' scratch */
@@ -291,10 +295,13 @@ struct kcenter {
 	double psig;		/* r64 times an upper bound of |P|_2^2 */
 	double pr32, pabs32;	/* the float32 sum's bounds over PR terms */
 	int project;		/* in->project */
+	bool verify;		/* in->verify */
 	bool proj;		/* the gate is on for the coming passes */
 	size_t proj_probe;	/* adaptive, off: centres at which it is tried again */
 	bool skip32;		/* the float32 gate is skipped after it (it ruled out too few) */
 	size_t skip_probe;	/* centres at which the float32 gate is tried again */
+	bool skipc;		/* clustered: the full cluster test is skipped after the projected one */
+	size_t skipc_probe;	/* centres at which it is tried again */
 
 	/* The centre being folded in. */
 	uint32_t q;
@@ -556,6 +563,50 @@ INLINE bool stays(const struct kcenter *kc, double v, double dc)
 	return v * kc->eps4 + ABS64 <= dc;
 }
 
+/* Centre j's float64 row. */
+INLINE const double *crow_x(const struct kcenter *kc, size_t j)
+{
+	return kc->X + (size_t)kc->crow[j] * kc->dim;
+}
+
+/*
+ * verify (tests): a triangle test ruled out every row within sqrt(v) of
+ * centre a (row a) for the centre at row c, which needs |a - c|^2 >= 4 v.
+ * Counted wrong when the exact float64 distance says otherwise by more than
+ * its rounding, so a bound loosened even slightly shows on the first skip it
+ * gets wrong, whether or not that skip changed a pick.
+ */
+static void check_tri(const struct kcenter *kc, struct worker *w, const double *a,
+		      const double *c, double v)
+{
+	w->checked++;
+	if (geom_sqdist(a, c, kc->dim) * (1 + 0x1p-30) + ABS64 < 4 * v)
+		w->wrong++;
+}
+
+INLINE void verify_tri(const struct kcenter *kc, struct worker *w, const double *a,
+		       const double *c, double v)
+{
+	if (kc->verify)
+		check_tri(kc, w, a, c, v);
+}
+
+/* verify: a gate ruled out that row i, live at v, moves to the centre at row c. */
+static void check_gate(const struct kcenter *kc, struct worker *w, size_t i, const double *c,
+		       double v)
+{
+	w->checked++;
+	if (geom_sqdist(kc->X + i * kc->dim, c, kc->dim) < v)
+		w->wrong++;
+}
+
+INLINE void verify_gate(const struct kcenter *kc, struct worker *w, size_t i, const double *c,
+			double v)
+{
+	if (kc->verify)
+		check_gate(kc, w, i, c, v);
+}
+
 /* Row i, live at v, moved to the new centre at s. */
 INLINE void move_row(struct kcenter *kc, struct worker *w, size_t i, double s)
 {
@@ -588,6 +639,8 @@ INLINE double fold_row(struct kcenter *kc, struct worker *w, size_t i, double v)
 			return s;
 		}
 		w->same64++;
+	} else {
+		verify_gate(kc, w, i, kc->c64, v);
 	}
 	return v;
 }
@@ -607,6 +660,8 @@ static void scan_block(struct kcenter *kc, size_t b, struct worker *w)
 		/* A row at 0 stays at 0 whatever the centre. */
 		if (v > 0 && !(kc->tri && kc->asg[i] != NONE && stays(kc, v, kc->dc2[kc->asg[i]])))
 			v = fold_row(kc, w, i, v);
+		else if (v > 0)
+			verify_tri(kc, w, crow_x(kc, kc->asg[i]), kc->c64, v);
 		group_add(kc, &g, i, v);
 	}
 	kc->bg[b] = g;
@@ -741,13 +796,38 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 	size_t dp = kc->dp, dim = kc->dim, nc = 0;
 	uint32_t end = L->off;
 
-	if (g->r2 < 0 || (kc->proj && stays(kc, g->r2, centre_dist_low_proj(kc, j))))
+	if (g->r2 < 0)
 		return;
-	double dc = centre_dist_low(kc, j);
-	if (stays(kc, g->r2, dc))
-		return;
+	w->ctested++;
+	/*
+	 * The projected bound of |c_j - c| first; the full one (float32 or
+	 * float64 rows) only while it rules out clusters the projected one
+	 * let through (skipc, collect_stats). Either is a lower bound of the
+	 * true distance, which is all the member test below needs.
+	 */
+	double dc = 0;
+	if (kc->proj) {
+		dc = centre_dist_low_proj(kc, j);
+		if (stays(kc, g->r2, dc)) {
+			verify_tri(kc, w, crow_x(kc, j), kc->c64, g->r2);
+			return;
+		}
+	}
+	if (!kc->proj || !kc->skipc) {
+		double full = centre_dist_low(kc, j);
+		w->ct++;
+		w->ctp += kc->proj;
+		if (stays(kc, g->r2, full)) {
+			w->crej += kc->proj;
+			verify_tri(kc, w, crow_x(kc, j), kc->c64, g->r2);
+			return;
+		}
+		dc = kc->proj && dc > full ? dc : full;
+	}
 	while (end < L->len && !stays(kc, L->v[end].d, dc))
 		end++;
+	if (end < L->len && L->v[end].d > 0)
+		verify_tri(kc, w, crow_x(kc, j), kc->c64, L->v[end].d);
 	w->scanned += end - L->off;
 	if (w->capcand < end - L->off) {
 		w->capcand = end - L->off;
@@ -767,6 +847,8 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 		const struct member *mb = &L->v[t];
 		if (mb->d > 0 && (!kc->proj || pgate(kc, w, mb->i, proj_root(kc, mb->d), kc->qrow)))
 			w->cand[nc++] = t;
+		else if (mb->d > 0)
+			verify_gate(kc, w, mb->i, kc->c64, mb->d);
 	}
 	if (kc->Xf && !(kc->proj && kc->skip32)) {
 		size_t kept = 0;
@@ -783,9 +865,12 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 			w->grej += kc->proj && !pass;
 			if (pass)
 				w->cand[kept++] = w->cand[u];
+			else
+				verify_gate(kc, w, mb->i, kc->c64, mb->d);
 		}
 		nc = kept;
 	}
+	size_t nmoved = 0;
 	for (size_t t = 0; t < nc; t++) {
 		if (t + 2 < nc)
 			prefetch_row(kc->X + (size_t)L->v[w->cand[t + 2]].i * dim, dim * sizeof(double));
@@ -795,11 +880,15 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 		if (s < mb->d) {
 			move_row(kc, w, mb->i, s);
 			mb->d = -1;	/* now in the new centre's list */
+			nmoved++;
 		} else {
 			w->same64++;
 		}
 	}
-	if (nc > 0) {
+	/* Nothing moved: the list, its group and the tree stay as they are. */
+	if (nmoved == 0)
+		return;
+	{
 		/* Keep the prefix's stayers, in order, against its end. */
 		uint32_t at = end;
 		for (uint32_t t = end; t-- > L->off;)
@@ -1076,6 +1165,16 @@ static bool sup_skips(const struct kcenter *kc, size_t s, double a)
 	return stays(kc, r2, L * L * (1 - 0x1p-50));
 }
 
+/* verify: leader s's group was skipped, so each of its clusters must pass the triangle test. */
+static void verify_group(struct kcenter *kc, size_t s)
+{
+	for (uint32_t u = 0; kc->verify && u < kc->sup_len[s]; u++) {
+		uint32_t j = kc->sup_mem[s][u];
+		if (kc->cg[j].r2 > 0)
+			verify_tri(kc, &kc->wk[0], crow_x(kc, j), kc->c64, kc->cg[j].r2);
+	}
+}
+
 /* The clusters a clustered pass for centre q must visit, into vis; returns how many. */
 static size_t plan_visits(struct kcenter *kc)
 {
@@ -1100,12 +1199,15 @@ static size_t plan_visits(struct kcenter *kc)
 		double lo = kc->Yp ? proj_low2(kc, kc->crow[s], kc->qrow) : 0;
 		if (lo > 0 && sup_skips(kc, s, sqrt(lo) * (1 - 0x1p-50))) {
 			kc->sup_vis[s] = 0;
+			verify_group(kc, s);
 			continue;
 		}
 		kc->sup_d2[s] = sqdist64_leader(kc, s);
 		kc->sup_vis[s] = !sup_skips(kc, s, dist_low(kc->sup_d2[s]));
-		if (!kc->sup_vis[s])
+		if (!kc->sup_vis[s]) {
+			verify_group(kc, s);
 			continue;
+		}
 		memcpy(kc->vis + nv, kc->sup_mem[s], kc->sup_len[s] * sizeof(*kc->vis));
 		nv += kc->sup_len[s];
 	}
@@ -1298,10 +1400,14 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 			int nc = 0;
 			for (; c < m && nc < 4; c++) {
 				if (tri && a != NONE && c < TRI_MAX &&
-				    stays(kc, v, kc->cc[tri_at(c, a)]))
+				    stays(kc, v, kc->cc[tri_at(c, a)])) {
+					verify_tri(kc, w, crow_x(kc, a), crow_x(kc, c), v);
 					continue;
-				if (kc->proj && !pgate(kc, w, i, sv, kc->crow[c]))
+				}
+				if (kc->proj && !pgate(kc, w, i, sv, kc->crow[c])) {
+					verify_gate(kc, w, i, crow_x(kc, c), v);
 					continue;
+				}
 				cs[nc++] = c;
 			}
 			if (nc == 0)
@@ -1327,6 +1433,7 @@ static void refresh_quarter(struct kcenter *kc, size_t b, size_t part, struct wo
 					w->g32++;
 				if (g32 && !(s32[t] < th)) {
 					w->grej += kc->proj;
+					verify_gate(kc, w, i, kc->X + p * dim, v);
 					continue;
 				}
 				w->f64++;
@@ -1675,6 +1782,28 @@ static void collect_stats(struct kcenter *kc)
 	if (!kc->Xf && kc->xf_ok && f64 >= 256 && 4 * same64 >= f64) {
 		need_xf(kc);
 		kc->skip32 = false;
+	}
+	/*
+	 * Where the full cluster test rules out less than one cluster in eight
+	 * of those the projected one let through, the projected bound alone
+	 * decides for a while.
+	 */
+	size_t ct = 0, crej = 0;
+	for (int t = 0; t < kc->nwk; t++) {
+		struct worker *w = &kc->wk[t];
+		ct += w->ctp;
+		crej += w->crej;
+		kc->st.clusters_tested += w->ctested;
+		kc->st.clusters_full += w->ct;
+		kc->st.skips_checked += w->checked;
+		kc->st.skips_wrong += w->wrong;
+		w->ct = w->ctp = w->crej = w->ctested = w->checked = w->wrong = 0;
+	}
+	if (!kc->skipc && ct >= 64 && 8 * crej < ct) {
+		kc->skipc = true;
+		kc->skipc_probe = kc->m + PROBE_EVERY;
+	} else if (kc->skipc && kc->m >= kc->skipc_probe) {
+		kc->skipc = false;
 	}
 	/*
 	 * Where the projected gate leaves the float32 one less than one pair in
@@ -2165,6 +2294,10 @@ void kcenter_stats(const struct kcenter *kc, struct select_stats *st)
 	st->rows_float32 += kc->st.rows_float32;
 	st->rows_float64 += kc->st.rows_float64;
 	st->rows_projected += kc->st.rows_projected;
+	st->clusters_tested += kc->st.clusters_tested;
+	st->clusters_full += kc->st.clusters_full;
+	st->skips_checked += kc->st.skips_checked;
+	st->skips_wrong += kc->st.skips_wrong;
 }
 
 const double *kcenter_d2(struct kcenter *kc)
@@ -2537,6 +2670,7 @@ int kcenter_new(const struct select_input *in, bool coral, struct kcenter **out)
 	 * on (tests), both are made at once.
 	 */
 	kc->project = in->project;
+	kc->verify = in->verify != 0;
 	if (n > 0 && (in->project > 0 || (in->project == 0 && dim >= 2 * PR && n >= 8192)) &&
 	    principal_directions(kc, in->project > 0)) {
 		kc->Yp = xaligned_floats(n * PR);

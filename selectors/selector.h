@@ -19,6 +19,12 @@ struct select_stats {
 	size_t rows_float32;	/* float32 distances computed */
 	size_t rows_float64;	/* float64 distances computed by the passes (exact recomputes) */
 	size_t rows_projected;	/* distances on the 16 principal directions (the projected gate) */
+	size_t clusters_tested;	/* clustered passes: clusters given the cluster-level test */
+	size_t clusters_full;	/* cluster-level tests on the centres' full rows (float32 or
+				 * float64), beyond the projected bound */
+	size_t skips_checked;	/* verify: skips checked against exact distances */
+	size_t skips_wrong;	/* verify: of them, the ones the exact distances contradict (0
+				 * unless a bound is wrong) */
 };
 
 struct select_input {
@@ -37,6 +43,9 @@ struct select_input {
 	int project;		/* coreset, coral, for tests and benchmarks: 0 = adaptive (the
 				 * default), 1 = the projected gate always (whenever rows have
 				 * a float32 copy), -1 = never */
+	int verify;		/* coreset, coral, for tests: non-zero checks every skip (triangle
+				 * tests, gates, centre groups) against exact float64 distances
+				 * and counts the ones they contradict in stats->skips_wrong; slow */
 	struct select_stats *stats;	/* coreset, coral: NULL, or filled with the work done */
 };
 

@@ -204,6 +204,9 @@ class TestTotalCap(unittest.TestCase):
             try:
                 for i in range(20):
                     held += half_open(srv.port, "127.0.1.%d" % (i + 1), 1)
+                # Every held connection accepted and read (so counted) before the one over the cap.
+                wait_read(srv.port)
+                self.assertEqual(rx_pending(srv.port), 0)
                 r = request(srv.port, "GET", "/v1/winnow/me", headers={"Authorization": "Bearer " + tok},
                             source="127.0.1.100")
                 self.assertEqual(r.status, 503)

@@ -736,6 +736,53 @@ static void test_late_picks(void **state)
 	free(X);
 }
 
+/*
+ * Every skip of every path checked against exact distances (select_input's
+ * verify): the triangle tests of rows, members, clusters and centre groups,
+ * and the projected and float32 gates, late into coreset and coral runs with
+ * and without preselected rows and min_distance. None may be contradicted,
+ * and the checks must have run (a premise loosened by a few percent shows
+ * here even where no pick changes). On rows the projected bound nearly
+ * equals the true distance, the full cluster test is soon left out
+ * (clusters_full well below clusters_tested); on rows with noise in every
+ * dimension it is kept.
+ */
+static void test_skips_verified(void **state)
+{
+	size_t n = 12000, d = 40;
+	double *X = gmm_rows(n, d, 16, 6, 0, 34);
+	double *w = weights(n, false, 35);
+	bool *pre = every(n, 41);
+	size_t checked = 0;
+
+	for (size_t p = 0; p < ARRAY_LEN(PRUNES); p++) {
+		for (size_t g = 0; g < ARRAY_LEN(PROJECTS); g++) {
+			for (int v = 0; v < 4; v++) {
+				struct select_stats st = {0};
+				struct select_input in = input(X, n, d, 6000, v == 3 ? 4.0 : -1);
+				struct selection s;
+				in.prune = PRUNES[p];
+				in.project = PROJECTS[g];
+				in.threads = 2;
+				in.verify = 1;
+				in.stats = &st;
+				in.preselected = v == 2 ? pre : NULL;
+				in.w = v == 1 || v == 3 ? w : NULL;
+				assert_int_equal(in.w ? coral_select(&in, &s) : coreset_select(&in, &s), 0);
+				assert_int_equal(st.skips_wrong, 0);
+				checked += st.skips_checked;
+				if (PRUNES[p] == 1 && PROJECTS[g] == 1 && v == 0)
+					assert_true(4 * st.clusters_full < st.clusters_tested);
+				selection_free(&s);
+			}
+		}
+	}
+	assert_true(checked > 1000000);
+	free(pre);
+	free(w);
+	free(X);
+}
+
 /* Runs coreset with one setting of the projected gate; returns its work counters. */
 static struct select_stats gate_run(const double *X, size_t n, size_t d, size_t k, int project,
 				    struct selection *s)
@@ -846,6 +893,7 @@ int main(void)
 		cmocka_unit_test(test_paths_identical_large),
 		cmocka_unit_test(test_lazy_blocks),
 		cmocka_unit_test(test_late_picks),
+		cmocka_unit_test(test_skips_verified),
 		cmocka_unit_test(test_projected_gate),
 		cmocka_unit_test(test_projected_gate_noisy),
 	};
