@@ -749,7 +749,7 @@ static void test_late_picks(void **state)
  */
 static void test_skips_verified(void **state)
 {
-	size_t n = 12000, d = 40;
+	size_t n = 8000, d = 40;
 	double *X = gmm_rows(n, d, 16, 6, 0, 34);
 	double *w = weights(n, false, 35);
 	bool *pre = every(n, 41);
@@ -759,7 +759,7 @@ static void test_skips_verified(void **state)
 		for (size_t g = 0; g < ARRAY_LEN(PROJECTS); g++) {
 			for (int v = 0; v < 4; v++) {
 				struct select_stats st = {0};
-				struct select_input in = input(X, n, d, 6000, v == 3 ? 4.0 : -1);
+				struct select_input in = input(X, n, d, 4800, v == 3 ? 4.0 : -1);
 				struct selection s;
 				in.prune = PRUNES[p];
 				in.project = PROJECTS[g];
