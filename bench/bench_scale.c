@@ -11,7 +11,12 @@
  *       measured on 100 picks by bench_scale_ref.py; the engine's ratio to it
  *       is printed as the extrapolation it is. limit= stops each run after
  *       that many seconds (a shared machine); the figures then cover the
- *       picks made and say so, and the wall-time target is MISSED. Then the starting point of
+ *       picks made and say so, and the wall-time target is MISSED. Then the
+ *       plan [DIVERSITY, WEIGHTS, BALANCE(5 classes)] (bench_plan.h, the weights
+ *       coral had, classes uniform) to k through the plan engine, whose fast path
+ *       runs on the same kcenter: wall time and peak RSS, beside bench-select's
+ *       target for plans (<= 2x coral's time); it cannot stop part-way, so limit=
+ *       leaves it out. Then the starting point of
  *       issue 18 (200,000 x 64, k = 20,000 and 80,000), beside the figures
  *       main gave when the issue was filed.
  */
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_plan.h"
 #include "bench_rows.h"
 #include "selectors/geometry.h"
 #include "selectors/kcenter.h"
@@ -186,8 +192,11 @@ int main(int argc, char **argv)
 	double t0 = now_seconds();
 	double *X = clustered_rows(n, d);
 	double *w = xmalloc(n * sizeof(*w));
+	int32_t *cls = xmalloc(n * sizeof(*cls));
 	for (size_t i = 0; i < n; i++)
 		w[i] = (double)(rnd_next() >> 11) * 0x1p-53;
+	for (size_t i = 0; i < n; i++)
+		cls[i] = (int32_t)(rnd_next() % 5);
 	printf("rows generated in %.1f s (%.0f MB of float64)\n", now_seconds() - t0,
 	       (double)(n * d * 8) / 1e6);
 
@@ -211,8 +220,29 @@ int main(int argc, char **argv)
 	printf("coral: peak RSS %.0f MB (target <= 2048 MB) %s\n", rk.rss,
 	       rk.rss <= 2048 ? "ok" : "MISSED");
 	missed |= rc.stopped || rk.stopped || ratio > 1.5 || rk.rss > 2048;
+	if (limit > 0) {
+		printf("plan: left out (limit= is set and the engine run cannot stop part-way)\n");
+	} else {
+		struct engine_result res;
+		double secs;
+		reset_peak_rss();
+		if (engine_time(X, n, d, k, w, cls, 0, &res, &secs) < 0)
+			return 1;
+		double prss = peak_rss_mb(), pr = secs / rk.secs;
+		printf("plan [DIVERSITY, WEIGHTS, BALANCE(5 classes)]: picks %zu (stop %s, fast path "
+		       "%s), wall %.1f s, %.3f ms a pick, load average now %.2f\n", res.npicks,
+		       engine_stop_name(res.stop_reason), res.fast_path ? "yes" : "no", secs,
+		       1e3 * secs / (double)(res.npicks ? res.npicks : 1), load_avg());
+		printf("plan: %.2fx coral's wall (target <= 2x, bench-select's for plans) %s\n", pr,
+		       pr <= 2 && res.npicks == k ? "ok" : "MISSED");
+		printf("plan: peak RSS %.0f MB (target <= 2048 MB) %s\n", prss,
+		       prss <= 2048 ? "ok" : "MISSED");
+		missed |= pr > 2 || res.npicks != k || prss > 2048;
+		engine_result_free(&res);
+	}
 	free(X);
 	free(w);
+	free(cls);
 
 	/* Issue 18's starting point: main took 4.1 s to k = 20,000 and 64 s to 80,000. */
 	rnd_state = 12345;
