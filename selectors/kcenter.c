@@ -320,7 +320,7 @@ struct kcenter {
 	double *sup_rho;	/* per leader: an upper bound of |c_j - c_leader| over its members */
 	double *sup_r2;		/* per leader: an upper bound of r2 over its members' clusters */
 	double *sup_d2;		/* per leader: geom_sqdist to the centre being folded in; -1: not computed */
-	uint8_t *sup_vis;	/* per leader: visited in this pass */
+	uint8_t *sup_vis;	/* per leader: 1 visited in this pass, | 2 a cluster of it changed */
 	uint32_t **sup_mem;	/* per leader: its member centres */
 	uint32_t *sup_len, *sup_cap;
 	uint32_t *sup_of;	/* per centre: its leader (centres [0, sup_done)) */
@@ -1127,16 +1127,22 @@ static void sup_sync(struct kcenter *kc, size_t upto)
 	kc->sup_done = upto;
 }
 
-/* Every leader's r2 bound, exact again from cg. */
+/* Leader s's r2 bound, exact again from its clusters' groups. */
+static void sup_exact(struct kcenter *kc, size_t s)
+{
+	double r2 = GEOM_TAKEN;
+
+	for (uint32_t u = 0; u < kc->sup_len[s]; u++)
+		if (kc->cg[kc->sup_mem[s][u]].r2 > r2)
+			r2 = kc->cg[kc->sup_mem[s][u]].r2;
+	kc->sup_r2[s] = r2;
+}
+
+/* Every leader's r2 bound, exact again. */
 static void sup_recount(struct kcenter *kc)
 {
-	for (size_t s = 0; s < kc->nsup; s++) {
-		double r2 = GEOM_TAKEN;
-		for (uint32_t u = 0; u < kc->sup_len[s]; u++)
-			if (kc->cg[kc->sup_mem[s][u]].r2 > r2)
-				r2 = kc->cg[kc->sup_mem[s][u]].r2;
-		kc->sup_r2[s] = r2;
-	}
+	for (size_t s = 0; s < kc->nsup; s++)
+		sup_exact(kc, s);
 }
 
 /* geom_sqdist from leader s to the centre being folded in. */
@@ -1214,13 +1220,20 @@ static size_t plan_visits(struct kcenter *kc)
 	return nv;
 }
 
-/* After a clustered pass for centre q: the tree, the visited groups' r2, q's group. */
+/*
+ * After a clustered pass for centre q: the tree, the r2 bounds of the groups
+ * whose clusters lost rows (exact again; the other groups' clusters did not
+ * change, so their bounds still hold), q's group.
+ */
 static void clusters_after(struct kcenter *kc, size_t q)
 {
 	for (int t = 0; t < kc->nwk; t++) {
 		struct worker *w = &kc->wk[t];
-		for (size_t u = 0; u < w->ntch; u++)
+		for (size_t u = 0; u < w->ntch; u++) {
 			tree_set(kc, w->tch[u]);
+			if (kc->sup_on)
+				kc->sup_vis[kc->sup_of[w->tch[u]]] |= 2;
+		}
 		w->ntch = 0;
 	}
 	tree_set(kc, q);
@@ -1229,12 +1242,10 @@ static void clusters_after(struct kcenter *kc, size_t q)
 	for (size_t s = 0; s < kc->nsup; s++) {
 		if (!kc->sup_vis[s])
 			continue;
+		bool changed = kc->sup_vis[s] & 2;
 		kc->sup_vis[s] = 0;
-		double r2 = GEOM_TAKEN;
-		for (uint32_t u = 0; u < kc->sup_len[s]; u++)
-			if (kc->cg[kc->sup_mem[s][u]].r2 > r2)
-				r2 = kc->cg[kc->sup_mem[s][u]].r2;
-		kc->sup_r2[s] = r2;
+		if (changed)
+			sup_exact(kc, s);
 	}
 	if (kc->nsup < kc->nsup_max) {
 		sup_sync(kc, q + 1);
@@ -1958,6 +1969,9 @@ static void list_remove(struct kcenter *kc, size_t p)
 	L->len--;
 	list_group(kc, j);
 	tree_set(kc, j);
+	/* Its group's r2 bound, tight again (the row taken is often the group's largest). */
+	if (kc->sup_on && j < kc->sup_done)
+		sup_exact(kc, kc->sup_of[j]);
 }
 
 int kcenter_add(struct kcenter *kc, size_t p)
