@@ -148,6 +148,30 @@
  *    the new centre (O(log m) each); coral's finalists are found by
  *    descending only into nodes whose key reaches the threshold. Both are
  *    rebuilt from scratch when the clustered passes are entered.
+ *    Late in a run almost every cluster a pass visits keeps all its rows (on
+ *    1.28M x 128 clustered rows near k = 500,000: about 1,200 clusters
+ *    tested, 5,000 members read, 5 rows moved a pass), so a cluster none of
+ *    whose rows moved keeps its list, group and tree leaf untouched, and only
+ *    the groups of centres with a changed cluster get their r2 bound made
+ *    exact again (the others' clusters did not change, so their bounds
+ *    still hold; taking a row tightens its own group's). And where the
+ *    projected bound of |c_j - c| nearly equals the full one, the full one
+ *    (float32 or float64 rows, a random read of the centre's row) rules out
+ *    next to nothing the projected one let through: while it rules out less
+ *    than one cluster in eight (skipc, checked again every PROBE_EVERY
+ *    centres), the projected bound alone decides, and the member test uses
+ *    it. Either is a lower bound of the true distance, which is all 2.'s
+ *    test needs, so every skip stays proved.
+ *
+ * 7. Verify mode (select_input.verify, for tests). Every skip above is also
+ *    checked against exact float64 distances: a triangle test's premise
+ *    (|c_a - c|^2 >= 4 v for the row, member suffix, cluster or group it
+ *    ruled out, within the float64 rounding) and a gate's conclusion (the
+ *    row's distance to the centre is not below v). A contradicted skip is
+ *    counted (select_stats.skips_wrong). Because premises are checked, a
+ *    bound loosened by a few percent shows on the first skip it gets wrong,
+ *    whether or not that skip changed a pick; test_skips_verified runs every
+ *    path with it late into coreset and coral.
  */
 #include <cblas.h>
 #include <errno.h>
