@@ -344,7 +344,7 @@ struct kcenter {
 	double *sup_rho;	/* per leader: an upper bound of |c_j - c_leader| over its members */
 	double *sup_r2;		/* per leader: an upper bound of r2 over its members' clusters */
 	double *sup_d2;		/* per leader: geom_sqdist to the centre being folded in; -1: not computed */
-	uint8_t *sup_vis;	/* per leader: 1 visited in this pass, | 2 a cluster of it changed */
+	uint8_t *sup_vis;	/* per leader: SUP_VISITED in this pass, | SUP_CHANGED a cluster */
 	uint32_t **sup_mem;	/* per leader: its member centres */
 	uint32_t *sup_len, *sup_cap;
 	uint32_t *sup_of;	/* per centre: its leader (centres [0, sup_done)) */
@@ -912,14 +912,12 @@ static void visit_cluster(struct kcenter *kc, size_t j, struct worker *w)
 	/* Nothing moved: the list, its group and the tree stay as they are. */
 	if (nmoved == 0)
 		return;
-	{
-		/* Keep the prefix's stayers, in order, against its end. */
-		uint32_t at = end;
-		for (uint32_t t = end; t-- > L->off;)
-			if (L->v[t].d >= 0)
-				L->v[--at] = L->v[t];
-		L->off = at;
-	}
+	/* Keep the prefix's stayers, in order, against its end. */
+	uint32_t at = end;
+	for (uint32_t t = end; t-- > L->off;)
+		if (L->v[t].d >= 0)
+			L->v[--at] = L->v[t];
+	L->off = at;
 	list_group(kc, j);
 	if (w->ntch == w->captch) {
 		w->captch = w->captch ? 2 * w->captch : 256;
@@ -1008,6 +1006,8 @@ static uint32_t new_centre(struct kcenter *kc, size_t p)
 /* ---- groups of centres and the tree of the clusters (DESIGN 6) ---- */
 
 #define NSUP 4096		/* leaders at most */
+#define SUP_VISITED 1		/* sup_vis: the pass visits the group's clusters */
+#define SUP_CHANGED 2		/* sup_vis: one of them lost rows (its r2 bound is redone) */
 #define SUP_REL 0x1p-30		/* relative error of a float64 squared distance (dim < 2^20) */
 
 /* An upper bound of the distance whose float64 squared distance was computed as v. */
@@ -1233,7 +1233,7 @@ static size_t plan_visits(struct kcenter *kc)
 			continue;
 		}
 		kc->sup_d2[s] = sqdist64_leader(kc, s);
-		kc->sup_vis[s] = !sup_skips(kc, s, dist_low(kc->sup_d2[s]));
+		kc->sup_vis[s] = sup_skips(kc, s, dist_low(kc->sup_d2[s])) ? 0 : SUP_VISITED;
 		if (!kc->sup_vis[s]) {
 			verify_group(kc, s);
 			continue;
@@ -1256,7 +1256,7 @@ static void clusters_after(struct kcenter *kc, size_t q)
 		for (size_t u = 0; u < w->ntch; u++) {
 			tree_set(kc, w->tch[u]);
 			if (kc->sup_on)
-				kc->sup_vis[kc->sup_of[w->tch[u]]] |= 2;
+				kc->sup_vis[kc->sup_of[w->tch[u]]] |= SUP_CHANGED;
 		}
 		w->ntch = 0;
 	}
@@ -1266,7 +1266,7 @@ static void clusters_after(struct kcenter *kc, size_t q)
 	for (size_t s = 0; s < kc->nsup; s++) {
 		if (!kc->sup_vis[s])
 			continue;
-		bool changed = kc->sup_vis[s] & 2;
+		bool changed = kc->sup_vis[s] & SUP_CHANGED;
 		kc->sup_vis[s] = 0;
 		if (changed)
 			sup_exact(kc, s);
@@ -1793,10 +1793,17 @@ static void need_xf(struct kcenter *kc)
  */
 static void collect_stats(struct kcenter *kc)
 {
-	size_t tests = 0, rej = 0, tests32 = 0, rej32 = 0, f64 = 0, same64 = 0;
+	size_t tests = 0, rej = 0, tests32 = 0, rej32 = 0, f64 = 0, same64 = 0, ct = 0, crej = 0;
 
 	for (int t = 0; t < kc->nwk; t++) {
 		struct worker *w = &kc->wk[t];
+		kc->st.clusters_tested += w->ctested;
+		kc->st.clusters_full += w->ct;
+		kc->st.skips_checked += w->checked;
+		kc->st.skips_wrong += w->wrong;
+		ct += w->ctp;
+		crej += w->crej;
+		w->ct = w->ctp = w->crej = w->ctested = w->checked = w->wrong = 0;
 		kc->st.rows_scanned += w->scanned;
 		kc->st.rows_float32 += w->f32;
 		kc->st.rows_float64 += w->f64;
@@ -1823,17 +1830,6 @@ static void collect_stats(struct kcenter *kc)
 	 * of those the projected one let through, the projected bound alone
 	 * decides for a while.
 	 */
-	size_t ct = 0, crej = 0;
-	for (int t = 0; t < kc->nwk; t++) {
-		struct worker *w = &kc->wk[t];
-		ct += w->ctp;
-		crej += w->crej;
-		kc->st.clusters_tested += w->ctested;
-		kc->st.clusters_full += w->ct;
-		kc->st.skips_checked += w->checked;
-		kc->st.skips_wrong += w->wrong;
-		w->ct = w->ctp = w->crej = w->ctested = w->checked = w->wrong = 0;
-	}
 	if (!kc->skipc && ct >= 64 && 8 * crej < ct) {
 		kc->skipc = true;
 		kc->skipc_probe = kc->m + PROBE_EVERY;
